@@ -1,0 +1,5 @@
+//! Kubernetes core types used as translator inputs.
+
+pub use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service, ServicePort};
+pub use k8s_openapi::api::discovery::v1::{Endpoint, EndpointSlice};
+pub use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};

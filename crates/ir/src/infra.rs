@@ -1,0 +1,53 @@
+//! Infra IR: what must run for one Gateway (ports to expose, addresses, metadata), without
+//! saying how (Kubernetes Deployment or local process).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::GatewayKey;
+
+/// Data-plane infrastructure for one accepted Gateway.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct InfraIr {
+    /// The Gateway.
+    pub gateway: GatewayKey,
+    /// Its GatewayClass.
+    pub gateway_class: String,
+    /// Ports to expose, sorted by port.
+    pub ports: Vec<InfraPort>,
+    /// Addresses requested in `spec.addresses` (IPAddress values).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<String>,
+    /// `spec.infrastructure.labels`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// `spec.infrastructure.annotations`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// One exposed port.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct InfraPort {
+    /// Stable port name.
+    pub name: String,
+    /// Transport protocol.
+    pub protocol: PortProtocol,
+    /// Port the Gateway listener declares (the Service port).
+    pub port: u16,
+    /// Port Envoy binds in a pod (listener ports below 1024 get +10000 so Envoy needs no
+    /// privileges).
+    pub container_port: u16,
+}
+
+/// Transport protocol of a port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum PortProtocol {
+    /// TCP.
+    #[serde(rename = "TCP")]
+    Tcp,
+    /// UDP.
+    #[serde(rename = "UDP")]
+    Udp,
+}

@@ -1,0 +1,24 @@
+//! ferrogate-ir: the intermediate route graph between the Gateway API translator and the
+//! xDS translator, and the infra IR that drives provisioning.
+//!
+//! Owns: plain data types only (serde, `Clone`, `PartialEq`). Every collection is kept in a
+//! deterministic order by the producer, so that serializing an IR twice gives the same bytes
+//! and unchanged config hashes identically.
+//!
+//! Must not: do I/O, depend on Kubernetes or Envoy types, or hold behaviour beyond small
+//! accessors. Gateway API semantics live in the translator; Envoy semantics in the xDS
+//! translator.
+#![forbid(unsafe_code)]
+
+mod backend;
+mod gateway;
+mod infra;
+mod route;
+
+pub use backend::{Backend, BackendProtocol, Endpoint};
+pub use gateway::{GatewayIr, GatewayKey, HttpListener, Listener, ListenerKind};
+pub use infra::{InfraIr, InfraPort, PortProtocol};
+pub use route::{
+    Forward, HeaderMatch, HeaderMods, HeaderValue, HttpMatch, HttpRoute, PathMatch, PathModifier,
+    QueryParamMatch, Redirect, RouteAction, StringMatch, UrlRewrite, VirtualHost, WeightedBackend,
+};

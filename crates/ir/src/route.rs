@@ -1,0 +1,202 @@
+//! HTTP routing: virtual hosts, routes in Gateway API precedence order, matches, filters
+//! and actions.
+
+use serde::{Deserialize, Serialize};
+
+/// A set of domains and the routes that serve them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VirtualHost {
+    /// Stable name, derived from the domain.
+    pub name: String,
+    /// Host names (exact, `*.suffix` wildcard, or `*`). Envoy matches them ignoring the port.
+    pub domains: Vec<String>,
+    /// Routes in the order Envoy must try them (Gateway API precedence, first match wins).
+    pub routes: Vec<HttpRoute>,
+}
+
+/// One HTTPRoute rule match, expanded: Envoy route entries are one per match.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HttpRoute {
+    /// Stable name: `httproute/<namespace>/<name>/rule/<i>/match/<j>`.
+    pub name: String,
+    /// What a request must look like.
+    #[serde(rename = "match")]
+    pub matcher: HttpMatch,
+    /// Request headers to change before forwarding.
+    #[serde(default, skip_serializing_if = "HeaderMods::is_empty")]
+    pub request_headers: HeaderMods,
+    /// Response headers to change before answering.
+    #[serde(default, skip_serializing_if = "HeaderMods::is_empty")]
+    pub response_headers: HeaderMods,
+    /// What to do with a matching request.
+    pub action: RouteAction,
+}
+
+/// Conditions on a request; all must hold.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HttpMatch {
+    /// Path condition.
+    pub path: PathMatch,
+    /// Header conditions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<HeaderMatch>,
+    /// Query parameter conditions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub query_params: Vec<QueryParamMatch>,
+    /// HTTP method, upper case.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+}
+
+/// Path condition. `Prefix` follows Gateway API semantics: it matches whole path segments
+/// (`/foo` matches `/foo` and `/foo/bar`, not `/foobar`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PathMatch {
+    /// The path equals this value.
+    Exact(String),
+    /// The path starts with these segments.
+    Prefix(String),
+    /// The whole path matches this RE2 regular expression.
+    Regex(String),
+}
+
+/// How a string value is compared.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StringMatch {
+    /// Equal, byte for byte.
+    Exact(String),
+    /// The whole value matches this RE2 regular expression.
+    Regex(String),
+}
+
+/// A header condition; the name is lower case.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HeaderMatch {
+    /// Header name, lower case.
+    pub name: String,
+    /// How its value must look.
+    pub value: StringMatch,
+}
+
+/// A query parameter condition; names are case-sensitive.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QueryParamMatch {
+    /// Parameter name.
+    pub name: String,
+    /// How its value must look.
+    pub value: StringMatch,
+}
+
+/// A header name and value.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HeaderValue {
+    /// Header name.
+    pub name: String,
+    /// Header value.
+    pub value: String,
+}
+
+/// Header changes, applied as: remove, then set (overwrite), then add (append).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct HeaderMods {
+    /// Headers to overwrite.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub set: Vec<HeaderValue>,
+    /// Headers to append.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub add: Vec<HeaderValue>,
+    /// Header names to remove.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remove: Vec<String>,
+}
+
+impl HeaderMods {
+    /// True when nothing is changed.
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty() && self.add.is_empty() && self.remove.is_empty()
+    }
+}
+
+/// What a route does.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RouteAction {
+    /// Forward to weighted backends.
+    Forward(Forward),
+    /// Answer with a redirect.
+    Redirect(Redirect),
+    /// Answer with a fixed status and no body (e.g. 500 when a rule has no valid backend).
+    DirectResponse {
+        /// HTTP status code.
+        status: u16,
+    },
+}
+
+/// Forwarding to one or more backends.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Forward {
+    /// Backends with their weights (non-zero), sorted as the route wrote them.
+    pub backends: Vec<WeightedBackend>,
+    /// Weight of backend references that could not be resolved. Requests that would have
+    /// gone to them must get a 500 answer, as the Gateway API spec requires.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub invalid_weight: u32,
+    /// Path and host rewrite before forwarding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rewrite: Option<UrlRewrite>,
+}
+
+fn is_zero(v: &u32) -> bool {
+    *v == 0
+}
+
+/// A backend and its share of the traffic.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WeightedBackend {
+    /// Name of a [`crate::Backend`] of the same Gateway.
+    pub backend: String,
+    /// Relative weight, > 0.
+    pub weight: u32,
+}
+
+/// URLRewrite filter.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UrlRewrite {
+    /// Replacement for the Host header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    /// Path replacement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathModifier>,
+}
+
+/// Path replacement for rewrites and redirects.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PathModifier {
+    /// Replace the whole path.
+    ReplaceFullPath(String),
+    /// Replace the part of the path the route's `Prefix` match matched.
+    ReplacePrefixMatch(String),
+}
+
+/// RequestRedirect filter. Unset fields keep the request's value.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Redirect {
+    /// `http` or `https`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheme: Option<String>,
+    /// New host name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    /// New port. `None` with a scheme set means the scheme's well-known port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// Path replacement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathModifier>,
+    /// 301, 302, 303, 307 or 308.
+    pub status_code: u16,
+}

@@ -1,0 +1,17 @@
+//! ferrogate-store: the input world as an immutable, cheaply clonable snapshot.
+//!
+//! Owns: the typed object model (one map per kind, objects behind `Arc`), the mutations
+//! `apply` / `delete` / `reset` that report what changed, and multi-document YAML loading
+//! shared by the file provider, the `translate` command and tests.
+//!
+//! Must not: watch anything, read files or talk to a cluster. Providers do that and feed
+//! the store; nothing downstream knows which provider filled it.
+#![forbid(unsafe_code)]
+
+mod load;
+mod object;
+mod snapshot;
+
+pub use load::{LoadError, load_documents};
+pub use object::{Kind, Object, ObjectKey, ObjectRef};
+pub use snapshot::{Kinded, Snapshot};

@@ -1,0 +1,149 @@
+//! Multi-document YAML into typed objects. A bad document is reported with its source and
+//! index and skipped; it never hides the good documents around it.
+
+use serde::Deserialize;
+
+use crate::{Kind, Object};
+
+/// Why one document of a YAML stream was not loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// Not YAML at all (the rest of the stream may be lost too).
+    #[error("{source_name}: document {index}: invalid YAML: {message}")]
+    Yaml {
+        /// File name or other label of the stream.
+        source_name: String,
+        /// 0-based document index.
+        index: usize,
+        /// Parser message.
+        message: String,
+    },
+    /// A kind the store does not hold.
+    #[error("{source_name}: document {index}: unsupported kind {api_version}/{kind} (ignored)")]
+    UnknownKind {
+        /// Stream label.
+        source_name: String,
+        /// 0-based document index.
+        index: usize,
+        /// apiVersion as written.
+        api_version: String,
+        /// kind as written.
+        kind: String,
+    },
+    /// The kind is known but the object does not fit its schema.
+    #[error("{source_name}: document {index}: invalid {kind} {name}: {message}")]
+    Invalid {
+        /// Stream label.
+        source_name: String,
+        /// 0-based document index.
+        index: usize,
+        /// kind as written.
+        kind: String,
+        /// Object name, if readable.
+        name: String,
+        /// Deserializer message.
+        message: String,
+    },
+}
+
+/// Parses every document of a YAML stream. Namespaced objects without a namespace get
+/// `default`, as `kubectl apply` would. `List` documents are flattened.
+pub fn load_documents(source_name: &str, text: &str) -> (Vec<Object>, Vec<LoadError>) {
+    let mut objects = Vec::new();
+    let mut errors = Vec::new();
+    for (index, document) in yaml_serde::Deserializer::from_str(text).enumerate() {
+        let value = match serde_json::Value::deserialize(document) {
+            Ok(value) => value,
+            Err(e) => {
+                errors.push(LoadError::Yaml { source_name: source_name.into(), index, message: e.to_string() });
+                // The parser cannot resynchronize after a syntax error.
+                break;
+            }
+        };
+        load_value(source_name, index, value, &mut objects, &mut errors);
+    }
+    (objects, errors)
+}
+
+fn load_value(
+    source_name: &str,
+    index: usize,
+    mut value: serde_json::Value,
+    objects: &mut Vec<Object>,
+    errors: &mut Vec<LoadError>,
+) {
+    if value.is_null() {
+        return; // empty document, e.g. a trailing `---`
+    }
+    let api_version = value.get("apiVersion").and_then(|v| v.as_str()).unwrap_or_default().to_string();
+    let kind_str = value.get("kind").and_then(|v| v.as_str()).unwrap_or_default().to_string();
+    if kind_str == "List" {
+        if let Some(items) = value.get_mut("items").and_then(|v| v.as_array_mut()) {
+            for item in std::mem::take(items) {
+                load_value(source_name, index, item, objects, errors);
+            }
+        }
+        return;
+    }
+    let group = api_version.rsplit_once('/').map(|(g, _)| g).unwrap_or("");
+    let Some(kind) = Kind::from_group_kind(group, &kind_str) else {
+        errors.push(LoadError::UnknownKind { source_name: source_name.into(), index, api_version, kind: kind_str });
+        return;
+    };
+    let name = value.pointer("/metadata/name").and_then(|v| v.as_str()).unwrap_or_default().to_string();
+    if kind.namespaced() && value.pointer("/metadata/namespace").and_then(|v| v.as_str()).is_none() {
+        if let Some(meta) = value.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+            meta.insert("namespace".into(), "default".into());
+        }
+    }
+    match Object::from_value(kind, value) {
+        Ok(object) if name.is_empty() => errors.push(LoadError::Invalid {
+            source_name: source_name.into(),
+            index,
+            kind: object.kind().as_str().into(),
+            name,
+            message: "metadata.name is required".into(),
+        }),
+        Ok(object) => objects.push(object),
+        Err(e) => errors.push(LoadError::Invalid {
+            source_name: source_name.into(),
+            index,
+            kind: kind_str,
+            name,
+            message: e.to_string(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loads_every_document_and_reports_bad_ones_with_their_index() {
+        let text = "apiVersion: v1\nkind: Service\nmetadata: {name: a}\n---\n\
+                    apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n---\n\
+                    apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: g, namespace: x}\nspec: {gatewayClassName: c, listeners: []}\n---\n";
+        let (objects, errors) = load_documents("f.yaml", text);
+        assert_eq!(objects.len(), 2);
+        assert_eq!(objects[0].key().namespace, "default");
+        assert_eq!(objects[1].kind(), Kind::Gateway);
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].to_string().contains("f.yaml: document 1"), "{}", errors[0]);
+    }
+
+    #[test]
+    fn broken_yaml_is_an_error_not_a_panic() {
+        let (objects, errors) = load_documents("bad.yaml", "kind: [unclosed\n");
+        assert!(objects.is_empty());
+        assert!(matches!(errors[0], LoadError::Yaml { index: 0, .. }));
+    }
+
+    #[test]
+    fn any_served_api_version_maps_by_kind() {
+        let text = "apiVersion: gateway.networking.k8s.io/v1beta1\nkind: ReferenceGrant\nmetadata: {name: r, namespace: n}\nspec: {from: [], to: []}\n";
+        let (objects, errors) = load_documents("f", text);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(objects[0].kind(), Kind::ReferenceGrant);
+    }
+}

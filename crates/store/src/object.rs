@@ -1,0 +1,157 @@
+//! Typed objects of every kind the translator reads.
+
+use std::fmt;
+use std::sync::Arc;
+
+use ferrogate_api::gateway::{
+    BackendTlsPolicy, Gateway, GatewayClass, GrpcRoute, HttpRoute, ListenerSet, ReferenceGrant,
+    TcpRoute, TlsRoute, UdpRoute,
+};
+use ferrogate_api::k8s::{ConfigMap, EndpointSlice, Namespace, ObjectMeta, Secret, Service};
+
+/// Namespace and name. Cluster-scoped objects have an empty namespace.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectKey {
+    /// Namespace, empty for cluster-scoped kinds.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+}
+
+impl ObjectKey {
+    /// Builds a key.
+    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
+        Self { namespace: namespace.into(), name: name.into() }
+    }
+}
+
+impl fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.namespace.is_empty() {
+            write!(f, "{}", self.name)
+        } else {
+            write!(f, "{}/{}", self.namespace, self.name)
+        }
+    }
+}
+
+/// A kind and a key: identifies one object of the store.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectRef {
+    /// Kind.
+    pub kind: Kind,
+    /// Namespace and name.
+    pub key: ObjectKey,
+}
+
+impl fmt::Display for ObjectRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?} {}", self.kind, self.key)
+    }
+}
+
+macro_rules! objects {
+    ($( $variant:ident($ty:ty) => $group:literal, $kind:literal, namespaced: $ns:literal; )*) => {
+        /// Every kind the store holds.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Kind { $( #[doc = $kind] $variant, )* }
+
+        /// One typed object.
+        #[derive(Clone, Debug)]
+        pub enum Object { $( #[doc = $kind] $variant(Arc<$ty>), )* }
+
+        impl Kind {
+            /// Every kind, in a fixed order.
+            pub const ALL: &'static [Kind] = &[$(Kind::$variant,)*];
+
+            /// The Kubernetes `kind` string.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Kind::$variant => $kind,)* }
+            }
+
+            /// The API group (empty for the core group).
+            pub fn group(self) -> &'static str {
+                match self { $(Kind::$variant => $group,)* }
+            }
+
+            /// Whether objects of this kind live in a namespace.
+            pub fn namespaced(self) -> bool {
+                match self { $(Kind::$variant => $ns,)* }
+            }
+
+            /// Finds a kind by API group and kind string, whatever the version.
+            pub fn from_group_kind(group: &str, kind: &str) -> Option<Kind> {
+                match (group, kind) {
+                    $(($group, $kind) => Some(Kind::$variant),)*
+                    _ => None,
+                }
+            }
+        }
+
+        impl Object {
+            /// Its kind.
+            pub fn kind(&self) -> Kind {
+                match self { $(Object::$variant(_) => Kind::$variant,)* }
+            }
+
+            /// Its metadata.
+            pub fn meta(&self) -> &ObjectMeta {
+                match self { $(Object::$variant(o) => &o.metadata,)* }
+            }
+
+            pub(crate) fn meta_mut(&mut self) -> &mut ObjectMeta {
+                match self { $(Object::$variant(o) => &mut Arc::make_mut(o).metadata,)* }
+            }
+
+            /// Parses a JSON value of the given kind into a typed object.
+            pub fn from_value(kind: Kind, value: serde_json::Value) -> Result<Object, serde_json::Error> {
+                Ok(match kind { $(Kind::$variant => Object::$variant(Arc::new(serde_json::from_value(value)?)),)* })
+            }
+        }
+    };
+}
+
+objects! {
+    GatewayClass(GatewayClass) => "gateway.networking.k8s.io", "GatewayClass", namespaced: false;
+    Gateway(Gateway) => "gateway.networking.k8s.io", "Gateway", namespaced: true;
+    ListenerSet(ListenerSet) => "gateway.networking.k8s.io", "ListenerSet", namespaced: true;
+    HttpRoute(HttpRoute) => "gateway.networking.k8s.io", "HTTPRoute", namespaced: true;
+    GrpcRoute(GrpcRoute) => "gateway.networking.k8s.io", "GRPCRoute", namespaced: true;
+    TlsRoute(TlsRoute) => "gateway.networking.k8s.io", "TLSRoute", namespaced: true;
+    TcpRoute(TcpRoute) => "gateway.networking.k8s.io", "TCPRoute", namespaced: true;
+    UdpRoute(UdpRoute) => "gateway.networking.k8s.io", "UDPRoute", namespaced: true;
+    ReferenceGrant(ReferenceGrant) => "gateway.networking.k8s.io", "ReferenceGrant", namespaced: true;
+    BackendTlsPolicy(BackendTlsPolicy) => "gateway.networking.k8s.io", "BackendTLSPolicy", namespaced: true;
+    Service(Service) => "", "Service", namespaced: true;
+    EndpointSlice(EndpointSlice) => "discovery.k8s.io", "EndpointSlice", namespaced: true;
+    Secret(Secret) => "", "Secret", namespaced: true;
+    ConfigMap(ConfigMap) => "", "ConfigMap", namespaced: true;
+    Namespace(Namespace) => "", "Namespace", namespaced: false;
+}
+
+impl Object {
+    /// Namespace and name.
+    pub fn key(&self) -> ObjectKey {
+        let meta = self.meta();
+        ObjectKey::new(
+            meta.namespace.clone().unwrap_or_default(),
+            meta.name.clone().unwrap_or_default(),
+        )
+    }
+
+    /// Kind and key.
+    pub fn object_ref(&self) -> ObjectRef {
+        ObjectRef { kind: self.kind(), key: self.key() }
+    }
+
+    /// Drops what no stage reads (managedFields, the last-applied annotation, and any
+    /// status: we compute status, we never read it) so the store holds less memory.
+    pub(crate) fn strip(mut self) -> Self {
+        let meta = self.meta_mut();
+        meta.managed_fields = None;
+        if let Some(annotations) = meta.annotations.as_mut() {
+            annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+        }
+        self
+    }
+}

@@ -1,0 +1,234 @@
+//! The snapshot: one ordered map per kind. Cloning is cheap (maps of `Arc`s); a published
+//! snapshot is never mutated.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use ferrogate_api::gateway::{
+    BackendTlsPolicy, Gateway, GatewayClass, GrpcRoute, HttpRoute, ListenerSet, ReferenceGrant,
+    TcpRoute, TlsRoute, UdpRoute,
+};
+use ferrogate_api::k8s::{ConfigMap, EndpointSlice, Namespace, Secret, Service};
+
+use crate::{Kind, Object, ObjectKey, ObjectRef};
+
+/// Objects of one kind by key, each with the sequence number of its first apply (input
+/// order matters to Gateway API tie-breaks between objects created at the same time).
+#[derive(Clone, Debug)]
+pub struct Kinded<T> {
+    map: BTreeMap<ObjectKey, (u64, Arc<T>)>,
+}
+
+impl<T> Default for Kinded<T> {
+    fn default() -> Self {
+        Self { map: BTreeMap::new() }
+    }
+}
+
+impl<T> Kinded<T> {
+    /// Looks an object up.
+    pub fn get(&self, namespace: &str, name: &str) -> Option<&Arc<T>> {
+        self.map.get(&ObjectKey::new(namespace, name)).map(|(_, o)| o)
+    }
+
+    /// Objects sorted by key.
+    pub fn iter(&self) -> impl Iterator<Item = (&ObjectKey, &Arc<T>)> {
+        self.map.iter().map(|(k, (_, o))| (k, o))
+    }
+
+    /// Objects in the order they were first applied.
+    pub fn in_order(&self) -> Vec<(&ObjectKey, &Arc<T>)> {
+        let mut items: Vec<_> = self.map.iter().map(|(k, (seq, o))| (*seq, k, o)).collect();
+        items.sort_by_key(|(seq, _, _)| *seq);
+        items.into_iter().map(|(_, k, o)| (k, o)).collect()
+    }
+
+    /// Number of objects.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
+
+impl<T: PartialEq> Kinded<T> {
+    fn apply(&mut self, key: ObjectKey, seq: u64, object: Arc<T>) -> bool {
+        match self.map.get_mut(&key) {
+            Some((_, existing)) if **existing == *object => false,
+            Some((_, existing)) => {
+                *existing = object;
+                true
+            }
+            None => {
+                self.map.insert(key, (seq, object));
+                true
+            }
+        }
+    }
+
+    fn delete(&mut self, key: &ObjectKey) -> bool {
+        self.map.remove(key).is_some()
+    }
+}
+
+/// The whole input world.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    next_seq: u64,
+    /// GatewayClasses (cluster-scoped).
+    pub gateway_classes: Kinded<GatewayClass>,
+    /// Gateways.
+    pub gateways: Kinded<Gateway>,
+    /// ListenerSets.
+    pub listener_sets: Kinded<ListenerSet>,
+    /// HTTPRoutes.
+    pub http_routes: Kinded<HttpRoute>,
+    /// GRPCRoutes.
+    pub grpc_routes: Kinded<GrpcRoute>,
+    /// TLSRoutes.
+    pub tls_routes: Kinded<TlsRoute>,
+    /// TCPRoutes.
+    pub tcp_routes: Kinded<TcpRoute>,
+    /// UDPRoutes.
+    pub udp_routes: Kinded<UdpRoute>,
+    /// ReferenceGrants.
+    pub reference_grants: Kinded<ReferenceGrant>,
+    /// BackendTLSPolicies.
+    pub backend_tls_policies: Kinded<BackendTlsPolicy>,
+    /// Services.
+    pub services: Kinded<Service>,
+    /// EndpointSlices.
+    pub endpoint_slices: Kinded<EndpointSlice>,
+    /// Secrets.
+    pub secrets: Kinded<Secret>,
+    /// ConfigMaps.
+    pub config_maps: Kinded<ConfigMap>,
+    /// Namespaces (cluster-scoped).
+    pub namespaces: Kinded<Namespace>,
+}
+
+macro_rules! dispatch {
+    ($self:ident, $kind:expr, |$map:ident| $body:expr) => {
+        match $kind {
+            Kind::GatewayClass => { let $map = &mut $self.gateway_classes; $body }
+            Kind::Gateway => { let $map = &mut $self.gateways; $body }
+            Kind::ListenerSet => { let $map = &mut $self.listener_sets; $body }
+            Kind::HttpRoute => { let $map = &mut $self.http_routes; $body }
+            Kind::GrpcRoute => { let $map = &mut $self.grpc_routes; $body }
+            Kind::TlsRoute => { let $map = &mut $self.tls_routes; $body }
+            Kind::TcpRoute => { let $map = &mut $self.tcp_routes; $body }
+            Kind::UdpRoute => { let $map = &mut $self.udp_routes; $body }
+            Kind::ReferenceGrant => { let $map = &mut $self.reference_grants; $body }
+            Kind::BackendTlsPolicy => { let $map = &mut $self.backend_tls_policies; $body }
+            Kind::Service => { let $map = &mut $self.services; $body }
+            Kind::EndpointSlice => { let $map = &mut $self.endpoint_slices; $body }
+            Kind::Secret => { let $map = &mut $self.secrets; $body }
+            Kind::ConfigMap => { let $map = &mut $self.config_maps; $body }
+            Kind::Namespace => { let $map = &mut $self.namespaces; $body }
+        }
+    };
+}
+
+impl Snapshot {
+    /// Inserts or replaces an object. Returns whether the store changed (re-applying an
+    /// identical object is a no-op, so no stage downstream wakes up for it).
+    pub fn apply(&mut self, object: Object) -> bool {
+        let object = object.strip();
+        let key = object.key();
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        match object {
+            Object::GatewayClass(o) => self.gateway_classes.apply(key, seq, o),
+            Object::Gateway(o) => self.gateways.apply(key, seq, o),
+            Object::ListenerSet(o) => self.listener_sets.apply(key, seq, o),
+            Object::HttpRoute(o) => self.http_routes.apply(key, seq, o),
+            Object::GrpcRoute(o) => self.grpc_routes.apply(key, seq, o),
+            Object::TlsRoute(o) => self.tls_routes.apply(key, seq, o),
+            Object::TcpRoute(o) => self.tcp_routes.apply(key, seq, o),
+            Object::UdpRoute(o) => self.udp_routes.apply(key, seq, o),
+            Object::ReferenceGrant(o) => self.reference_grants.apply(key, seq, o),
+            Object::BackendTlsPolicy(o) => self.backend_tls_policies.apply(key, seq, o),
+            Object::Service(o) => self.services.apply(key, seq, o),
+            Object::EndpointSlice(o) => self.endpoint_slices.apply(key, seq, o),
+            Object::Secret(o) => self.secrets.apply(key, seq, o),
+            Object::ConfigMap(o) => self.config_maps.apply(key, seq, o),
+            Object::Namespace(o) => self.namespaces.apply(key, seq, o),
+        }
+    }
+
+    /// Removes an object. Returns whether it was there.
+    pub fn delete(&mut self, object: &ObjectRef) -> bool {
+        dispatch!(self, object.kind, |map| map.delete(&object.key))
+    }
+
+    /// Replaces the whole content of the store with `objects` (a relist, or a re-read of
+    /// a directory) and returns the references that changed: added, replaced or removed.
+    pub fn reset(&mut self, objects: impl IntoIterator<Item = Object>) -> Vec<ObjectRef> {
+        let mut next = Snapshot::default();
+        for object in objects {
+            next.apply(object);
+        }
+        let changed = self.diff(&next);
+        *self = next;
+        changed
+    }
+
+    /// References whose content differs between `self` and `other`.
+    pub fn diff(&self, other: &Snapshot) -> Vec<ObjectRef> {
+        let mut changed = Vec::new();
+        diff_kind(Kind::GatewayClass, &self.gateway_classes, &other.gateway_classes, &mut changed);
+        diff_kind(Kind::Gateway, &self.gateways, &other.gateways, &mut changed);
+        diff_kind(Kind::ListenerSet, &self.listener_sets, &other.listener_sets, &mut changed);
+        diff_kind(Kind::HttpRoute, &self.http_routes, &other.http_routes, &mut changed);
+        diff_kind(Kind::GrpcRoute, &self.grpc_routes, &other.grpc_routes, &mut changed);
+        diff_kind(Kind::TlsRoute, &self.tls_routes, &other.tls_routes, &mut changed);
+        diff_kind(Kind::TcpRoute, &self.tcp_routes, &other.tcp_routes, &mut changed);
+        diff_kind(Kind::UdpRoute, &self.udp_routes, &other.udp_routes, &mut changed);
+        diff_kind(Kind::ReferenceGrant, &self.reference_grants, &other.reference_grants, &mut changed);
+        diff_kind(Kind::BackendTlsPolicy, &self.backend_tls_policies, &other.backend_tls_policies, &mut changed);
+        diff_kind(Kind::Service, &self.services, &other.services, &mut changed);
+        diff_kind(Kind::EndpointSlice, &self.endpoint_slices, &other.endpoint_slices, &mut changed);
+        diff_kind(Kind::Secret, &self.secrets, &other.secrets, &mut changed);
+        diff_kind(Kind::ConfigMap, &self.config_maps, &other.config_maps, &mut changed);
+        diff_kind(Kind::Namespace, &self.namespaces, &other.namespaces, &mut changed);
+        changed
+    }
+
+    /// Number of objects per kind (for metrics and logs).
+    pub fn counts(&self) -> Vec<(Kind, usize)> {
+        vec![
+            (Kind::GatewayClass, self.gateway_classes.len()),
+            (Kind::Gateway, self.gateways.len()),
+            (Kind::ListenerSet, self.listener_sets.len()),
+            (Kind::HttpRoute, self.http_routes.len()),
+            (Kind::GrpcRoute, self.grpc_routes.len()),
+            (Kind::TlsRoute, self.tls_routes.len()),
+            (Kind::TcpRoute, self.tcp_routes.len()),
+            (Kind::UdpRoute, self.udp_routes.len()),
+            (Kind::ReferenceGrant, self.reference_grants.len()),
+            (Kind::BackendTlsPolicy, self.backend_tls_policies.len()),
+            (Kind::Service, self.services.len()),
+            (Kind::EndpointSlice, self.endpoint_slices.len()),
+            (Kind::Secret, self.secrets.len()),
+            (Kind::ConfigMap, self.config_maps.len()),
+            (Kind::Namespace, self.namespaces.len()),
+        ]
+    }
+}
+
+fn diff_kind<T: PartialEq>(kind: Kind, old: &Kinded<T>, new: &Kinded<T>, out: &mut Vec<ObjectRef>) {
+    for (key, (_, object)) in &old.map {
+        match new.map.get(key) {
+            Some((_, other)) if Arc::ptr_eq(object, other) || **object == **other => {}
+            _ => out.push(ObjectRef { kind, key: key.clone() }),
+        }
+    }
+    for key in new.map.keys() {
+        if !old.map.contains_key(key) {
+            out.push(ObjectRef { kind, key: key.clone() });
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! backendRefs: resolution of a Service port to a backend with endpoints from
+//! EndpointSlices, with the ResolvedRefs reason when that fails.
+
+use ferrogate_api::GATEWAY_GROUP;
+use ferrogate_ir::{Backend, BackendProtocol, Endpoint};
+use ferrogate_store::Snapshot;
+
+use crate::conditions::reasons;
+use crate::refs::{self, From, To};
+
+/// A backendRef as written in a route.
+pub(crate) struct BackendRef<'a> {
+    pub group: Option<&'a str>,
+    pub kind: Option<&'a str>,
+    pub name: &'a str,
+    pub namespace: Option<&'a str>,
+    pub port: Option<i32>,
+}
+
+/// Why a backendRef cannot be used: a `ResolvedRefs` reason and a message.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct RefProblem {
+    pub reason: &'static str,
+    pub message: String,
+}
+
+const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+
+/// Resolves a reference made by a route of `route_kind` in `route_ns`.
+pub(crate) fn resolve(
+    snapshot: &Snapshot,
+    route_kind: &str,
+    route_ns: &str,
+    r: &BackendRef<'_>,
+) -> Result<Backend, RefProblem> {
+    let group = r.group.unwrap_or("");
+    let kind = r.kind.unwrap_or("Service");
+    if !(group.is_empty() || group == "core") || kind != "Service" {
+        return Err(RefProblem {
+            reason: reasons::INVALID_KIND,
+            message: format!("backendRef {group}/{kind} {} is not a supported kind (only Service)", r.name),
+        });
+    }
+    let namespace = r.namespace.unwrap_or(route_ns);
+    let from = From { group: GATEWAY_GROUP, kind: route_kind, namespace: route_ns };
+    let to = To { group: "", kind: "Service", namespace, name: r.name };
+    if !refs::permitted(snapshot, &from, &to) {
+        return Err(RefProblem {
+            reason: reasons::REF_NOT_PERMITTED,
+            message: format!("backendRef to Service {namespace}/{} is not permitted by any ReferenceGrant", r.name),
+        });
+    }
+    let Some(service) = snapshot.services.get(namespace, r.name) else {
+        return Err(RefProblem {
+            reason: reasons::BACKEND_NOT_FOUND,
+            message: format!("Service {namespace}/{} not found", r.name),
+        });
+    };
+    let Some(port) = r.port else {
+        return Err(RefProblem {
+            reason: reasons::UNSUPPORTED_VALUE,
+            message: format!("backendRef to Service {namespace}/{} must set a port", r.name),
+        });
+    };
+    let service_port = service
+        .spec
+        .as_ref()
+        .and_then(|s| s.ports.as_ref())
+        .and_then(|ports| ports.iter().find(|p| p.port == port && p.protocol.as_deref().unwrap_or("TCP") == "TCP"));
+    let Some(service_port) = service_port else {
+        return Err(RefProblem {
+            reason: "PortNotFound",
+            message: format!("TCP port {port} not found on Service {namespace}/{}", r.name),
+        });
+    };
+    let protocol = match service_port.app_protocol.as_deref() {
+        Some("kubernetes.io/h2c" | "grpc" | "h2c") => BackendProtocol::Http2,
+        _ => BackendProtocol::Http1,
+    };
+    Ok(Backend {
+        name: format!("{namespace}/{}/{port}", r.name),
+        protocol,
+        endpoints: endpoints(snapshot, namespace, r.name, service_port.name.as_deref()),
+    })
+}
+
+/// Ready endpoints of a Service port, from every EndpointSlice of the Service, sorted.
+fn endpoints(snapshot: &Snapshot, namespace: &str, service: &str, port_name: Option<&str>) -> Vec<Endpoint> {
+    let port_name = port_name.unwrap_or("");
+    let mut out = Vec::new();
+    for (key, slice) in snapshot.endpoint_slices.iter() {
+        let owned = key.namespace == namespace
+            && slice.metadata.labels.as_ref().and_then(|l| l.get(SERVICE_NAME_LABEL)).is_some_and(|s| s == service);
+        if !owned {
+            continue;
+        }
+        let Some(port) = slice
+            .ports
+            .iter()
+            .flatten()
+            .find(|p| p.name.as_deref().unwrap_or("") == port_name)
+            .and_then(|p| p.port)
+            .and_then(|p| u16::try_from(p).ok())
+        else {
+            continue;
+        };
+        for endpoint in &slice.endpoints {
+            // Unknown readiness counts as ready, as the EndpointSlice API says.
+            if endpoint.conditions.as_ref().and_then(|c| c.ready) == Some(false) {
+                continue;
+            }
+            for address in &endpoint.addresses {
+                out.push(Endpoint { address: address.clone(), port });
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}

@@ -1,0 +1,31 @@
+//! Condition types and reasons of the Gateway API, named once.
+
+/// Condition types.
+pub mod types {
+    pub const ACCEPTED: &str = "Accepted";
+    pub const PROGRAMMED: &str = "Programmed";
+    pub const RESOLVED_REFS: &str = "ResolvedRefs";
+    pub const CONFLICTED: &str = "Conflicted";
+}
+
+/// Reasons.
+pub mod reasons {
+    pub const ACCEPTED: &str = "Accepted";
+    pub const PROGRAMMED: &str = "Programmed";
+    pub const INVALID: &str = "Invalid";
+    pub const RESOLVED_REFS: &str = "ResolvedRefs";
+    pub const NO_CONFLICTS: &str = "NoConflicts";
+    pub const PROTOCOL_CONFLICT: &str = "ProtocolConflict";
+    pub const HOSTNAME_CONFLICT: &str = "HostnameConflict";
+    pub const UNSUPPORTED_PROTOCOL: &str = "UnsupportedProtocol";
+    pub const INVALID_ROUTE_KINDS: &str = "InvalidRouteKinds";
+    pub const LISTENERS_NOT_VALID: &str = "ListenersNotValid";
+    pub const NOT_ALLOWED_BY_LISTENERS: &str = "NotAllowedByListeners";
+    pub const NO_MATCHING_LISTENER_HOSTNAME: &str = "NoMatchingListenerHostname";
+    pub const NO_MATCHING_PARENT: &str = "NoMatchingParent";
+    pub const UNSUPPORTED_VALUE: &str = "UnsupportedValue";
+    pub const BACKEND_NOT_FOUND: &str = "BackendNotFound";
+    pub const REF_NOT_PERMITTED: &str = "RefNotPermitted";
+    pub const INVALID_KIND: &str = "InvalidKind";
+    pub const INVALID_PARAMETERS: &str = "InvalidParameters";
+}

@@ -1,0 +1,37 @@
+//! Translation settings that differ between modes. Part of the input: they are data, not
+//! environment lookups, so translation stays a pure function.
+
+use std::collections::BTreeMap;
+
+use ferrogate_api::CONTROLLER_NAME;
+use ferrogate_ir::GatewayKey;
+
+/// Settings of one translation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Options {
+    /// `GatewayClass.spec.controllerName` we own.
+    pub controller_name: String,
+    /// Shift listener ports below 1024 by 10000 (in pods, so Envoy needs no privileges).
+    /// Standalone mode binds the declared port.
+    pub shift_privileged_ports: bool,
+    /// Address Envoy binds when a Gateway has none assigned.
+    pub default_bind_address: String,
+    /// Addresses assigned to Gateways (standalone address pool). A Gateway listed here binds
+    /// that address and reports it in `status.addresses`.
+    pub assigned_addresses: BTreeMap<GatewayKey, String>,
+    /// Addresses reported for Gateways without an assigned one (e.g. `127.0.0.1` in
+    /// standalone mode without a pool). Empty: none reported.
+    pub default_status_address: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            controller_name: CONTROLLER_NAME.to_string(),
+            shift_privileged_ports: true,
+            default_bind_address: "0.0.0.0".to_string(),
+            assigned_addresses: BTreeMap::new(),
+            default_status_address: None,
+        }
+    }
+}

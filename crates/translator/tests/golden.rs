@@ -1,0 +1,40 @@
+//! Golden tests: `testdata/<case>.in.yaml` (Kubernetes objects) -> statuses, IR and infra IR
+//! in `<case>.out.yaml`. Regenerate with `UPDATE_GOLDEN=1`.
+
+use std::path::Path;
+
+use ferrogate_ir::{GatewayIr, InfraIr};
+use ferrogate_status::StatusSet;
+use ferrogate_store::{Snapshot, load_documents};
+use ferrogate_translator::{Options, translate};
+use serde::Serialize;
+
+#[derive(Serialize)]
+struct Golden<'a> {
+    statuses: &'a StatusSet,
+    ir: Vec<&'a GatewayIr>,
+    infra: Vec<&'a InfraIr>,
+}
+
+fn render(input: &str, case: &str) -> String {
+    let (objects, errors) = load_documents(case, input);
+    assert!(errors.is_empty(), "{case}: {errors:?}");
+    let mut snapshot = Snapshot::default();
+    for object in objects {
+        snapshot.apply(object);
+    }
+    let translation = translate(&snapshot, &Options::default());
+    let again = translate(&snapshot, &Options::default());
+    assert_eq!(translation, again, "{case}: translation is not deterministic");
+    let golden = Golden {
+        statuses: &translation.statuses,
+        ir: translation.gateways.values().map(|g| g.as_ref()).collect(),
+        infra: translation.infra.values().collect(),
+    };
+    yaml_serde::to_string(&golden).unwrap()
+}
+
+#[test]
+fn translator_golden_files_match() {
+    ferrogate_testkit::check_golden(&Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata"), "yaml", render);
+}

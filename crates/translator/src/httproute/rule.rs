@@ -166,7 +166,12 @@ fn convert_match(m: &HttpRouteRulesMatches) -> Result<HttpMatch, Problem> {
 }
 
 fn valid_regex(value: &str) -> Result<String, Problem> {
-    regex::Regex::new(value).map(|_| value.to_string()).map_err(|e| unsupported(format!("invalid regular expression {value:?}: {e}")))
+    regex::Regex::new(value).map(|_| value.to_string()).map_err(|e| {
+        // The parser's message spans several lines; its last line says what is wrong.
+        let text = e.to_string();
+        let cause = text.lines().last().unwrap_or_default().trim().to_string();
+        unsupported(format!("invalid regular expression {value:?}: {cause}"))
+    })
 }
 
 /// RFC 7230 token characters.

@@ -1,0 +1,152 @@
+//! Standalone status output: one YAML file per object under the status directory
+//! (`gatewayclasses/<name>.yaml`, `gateways/<ns>/<name>.yaml`, `httproutes/<ns>/<name>.yaml`, ...),
+//! written only when the content changed, with `lastTransitionTime` kept until a condition
+//! flips. Files of objects that no longer have a status are removed.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use ferrogate_status::{Condition, StatusSet};
+use serde::Serialize;
+
+/// Writes status files and remembers what it wrote.
+#[derive(Debug)]
+pub struct StatusFileWriter {
+    dir: PathBuf,
+    /// Per file: the conditions (with their transition times) and the bytes last written.
+    written: BTreeMap<PathBuf, (Vec<(String, Condition, String)>, String)>,
+}
+
+impl StatusFileWriter {
+    /// A writer into `dir` (created when missing).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into(), written: BTreeMap::new() }
+    }
+
+    /// Writes every changed status; returns the relative paths written or removed.
+    pub fn write(&mut self, statuses: &StatusSet) -> io::Result<Vec<String>> {
+        let now = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+        let mut desired: BTreeMap<PathBuf, serde_json::Value> = BTreeMap::new();
+        for s in &statuses.gateway_classes {
+            desired.insert(PathBuf::from(format!("gatewayclasses/{}.yaml", s.name)), to_value(s));
+        }
+        for s in &statuses.gateways {
+            desired.insert(PathBuf::from(format!("gateways/{}/{}.yaml", s.namespace, s.name)), to_value(s));
+        }
+        for s in &statuses.listener_sets {
+            desired.insert(PathBuf::from(format!("listenersets/{}/{}.yaml", s.namespace, s.name)), to_value(s));
+        }
+        for s in &statuses.routes {
+            let kind = s.kind.to_ascii_lowercase();
+            desired.insert(PathBuf::from(format!("{kind}s/{}/{}.yaml", s.namespace, s.name)), to_value(s));
+        }
+        for s in &statuses.backend_tls_policies {
+            desired.insert(PathBuf::from(format!("backendtlspolicies/{}/{}.yaml", s.namespace, s.name)), to_value(s));
+        }
+
+        let mut changed = Vec::new();
+        for (rel, mut value) in desired.iter().map(|(k, v)| (k.clone(), v.clone())) {
+            let previous = self.written.get(&rel).map(|(c, _)| c.clone()).unwrap_or_default();
+            let mut conditions = Vec::new();
+            stamp(&mut value, "", &previous, &now, &mut conditions);
+            let text = yaml_serde::to_string(&value).map_err(io::Error::other)?;
+            if self.written.get(&rel).is_some_and(|(_, old)| *old == text) {
+                continue;
+            }
+            let path = self.dir.join(&rel);
+            if let Some(parent) = path.parent() {
+                fs::create_dir_all(parent)?;
+            }
+            // Write then rename, so a reader never sees half a file.
+            let tmp = path.with_extension("yaml.tmp");
+            fs::write(&tmp, &text)?;
+            fs::rename(&tmp, &path)?;
+            changed.push(rel.display().to_string());
+            self.written.insert(rel, (conditions, text));
+        }
+        let stale: Vec<PathBuf> = self.written.keys().filter(|k| !desired.contains_key(*k)).cloned().collect();
+        for rel in stale {
+            self.written.remove(&rel);
+            match fs::remove_file(self.dir.join(&rel)) {
+                Ok(()) => changed.push(rel.display().to_string()),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(changed)
+    }
+
+    /// The status directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+fn to_value(status: &impl Serialize) -> serde_json::Value {
+    serde_json::to_value(status).expect("status types always serialize")
+}
+
+/// Adds `lastTransitionTime` to every condition under `value`: the previous time when the
+/// condition (found by its location and type) kept its status, `now` otherwise.
+fn stamp(
+    value: &mut serde_json::Value,
+    location: &str,
+    previous: &[(String, Condition, String)],
+    now: &str,
+    out: &mut Vec<(String, Condition, String)>,
+) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, child) in map.iter_mut() {
+                if key == "conditions" {
+                    for condition in child.as_array_mut().into_iter().flatten() {
+                        let Ok(parsed) = serde_json::from_value::<Condition>(condition.clone()) else { continue };
+                        let time = previous
+                            .iter()
+                            .find(|(loc, c, _)| loc == location && c.type_ == parsed.type_ && c.status == parsed.status)
+                            .map_or(now.to_string(), |(_, _, t)| t.clone());
+                        condition["lastTransitionTime"] = time.clone().into();
+                        out.push((location.to_string(), parsed, time));
+                    }
+                } else {
+                    stamp(child, &format!("{location}/{key}"), previous, now, out);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for (i, child) in items.iter_mut().enumerate() {
+                stamp(child, &format!("{location}/{i}"), previous, now, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ferrogate_status::{Condition, GatewayClassStatus};
+
+    use super::*;
+
+    fn set(reason: &str) -> StatusSet {
+        StatusSet {
+            gateway_classes: vec![GatewayClassStatus { name: "c".into(), conditions: vec![Condition::ok("Accepted", reason, "m")] }],
+            ..StatusSet::default()
+        }
+    }
+
+    #[test]
+    fn writes_only_changes_and_removes_stale_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = StatusFileWriter::new(dir.path());
+        assert_eq!(writer.write(&set("Accepted")).unwrap(), ["gatewayclasses/c.yaml"]);
+        assert!(writer.write(&set("Accepted")).unwrap().is_empty());
+        let text = fs::read_to_string(dir.path().join("gatewayclasses/c.yaml")).unwrap();
+        assert!(text.contains("lastTransitionTime"), "{text}");
+        assert_eq!(writer.write(&StatusSet::default()).unwrap(), ["gatewayclasses/c.yaml"]);
+        assert!(!dir.path().join("gatewayclasses/c.yaml").exists());
+    }
+}

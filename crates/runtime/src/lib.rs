@@ -1,1 +1,21 @@
-//! placeholder
+//! ferrogate-runtime: the wiring. Connects providers, the translators, the xDS server, the
+//! infra manager and the status writers into running modes, supervises their tasks, and
+//! serves health and metrics.
+//!
+//! Owns: task supervision (one cancellation token, every task in a `JoinSet`; a task that
+//! ends unexpectedly ends the process), the translate-and-publish loop, and the admin HTTP
+//! server (`/healthz`, `/readyz`, `/metrics`).
+//!
+//! Must not: hold Gateway API or Envoy semantics; it only moves values between stages.
+#![forbid(unsafe_code)]
+
+mod admin;
+mod metrics;
+mod pipeline;
+mod slots;
+mod standalone;
+mod translate_cmd;
+
+pub use metrics::Metrics;
+pub use standalone::{StandaloneConfig, run_standalone};
+pub use translate_cmd::{OutputFormat, translate_files};

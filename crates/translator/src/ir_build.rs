@@ -36,7 +36,7 @@ pub(crate) fn build(gw: &GatewayCtx, routes: &Routes, options: &Options) -> Opti
             .iter()
             .filter(|a| a.gateway == gw.key && indices.contains(&a.listener))
             .collect();
-        let virtual_hosts = virtual_hosts(gw, indices, &attachments);
+        let virtual_hosts = virtual_hosts(gw, indices, &attachments, port);
         for vh in &virtual_hosts {
             for r in &vh.routes {
                 if let RouteAction::Forward(f) = &r.action {
@@ -84,7 +84,7 @@ fn bind_port(port: u16, options: &Options) -> u16 {
 
 /// Virtual hosts of one port. Every listener hostname gets a host even without routes, so
 /// that its requests never fall through to a wildcard listener's routes.
-fn virtual_hosts(gw: &GatewayCtx, indices: &[usize], attachments: &[&Attachment]) -> Vec<VirtualHost> {
+fn virtual_hosts(gw: &GatewayCtx, indices: &[usize], attachments: &[&Attachment], port: u16) -> Vec<VirtualHost> {
     let mut hosts: BTreeMap<String, Vec<(&ConvertedRoute, &ConvertedRule, usize)>> = BTreeMap::new();
     for &i in indices {
         hosts.entry(gw.listeners[i].hostname.clone().unwrap_or_else(|| "*".into()).to_ascii_lowercase()).or_default();
@@ -108,7 +108,7 @@ fn virtual_hosts(gw: &GatewayCtx, indices: &[usize], attachments: &[&Attachment]
             entries.sort_by(|a, b| precedence::compare(&entry_key(a), &entry_key(b)));
             // The same route can reach a host through two listeners: keep one entry.
             entries.dedup_by(|a, b| std::ptr::eq(a.0, b.0) && a.1.index == b.1.index && a.2 == b.2);
-            VirtualHost { name: host.clone(), domains: vec![host], routes: entries.into_iter().map(to_ir_route).collect() }
+            VirtualHost { name: host.clone(), domains: vec![host], routes: entries.into_iter().map(|e| to_ir_route(e, port)).collect() }
         })
         .collect()
 }
@@ -124,13 +124,21 @@ fn entry_key<'a>(e: &(&'a ConvertedRoute, &'a ConvertedRule, usize)) -> EntryKey
     }
 }
 
-fn to_ir_route((route, rule, m): (&ConvertedRoute, &ConvertedRule, usize)) -> HttpRoute {
+fn to_ir_route((route, rule, m): (&ConvertedRoute, &ConvertedRule, usize), listener_port: u16) -> HttpRoute {
+    let mut action = rule.action.clone();
+    if let RouteAction::Redirect(redirect) = &mut action {
+        // The spec: without a port, a redirect keeps the listener's port unless it changes
+        // the scheme (then the scheme's well-known port, which Envoy leaves out of Location).
+        if redirect.port.is_none() && redirect.scheme.is_none() {
+            redirect.port = Some(listener_port);
+        }
+    }
     HttpRoute {
         name: format!("httproute/{}/{}/rule/{}/match/{}", route.namespace, route.name, rule.index, m),
         matcher: rule.matches[m].clone(),
         request_headers: rule.request_headers.clone(),
         response_headers: rule.response_headers.clone(),
-        action: rule.action.clone(),
+        action,
     }
 }
 

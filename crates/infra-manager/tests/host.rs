@@ -1,0 +1,182 @@
+//! HostInfra against a real Envoy (`FERROGATE_ENVOY`, else `<repo>/.tools/bin/envoy` from
+//! `scripts/install-envoy.sh`). These tests fail, never skip, when Envoy is missing.
+//! No xDS server runs, so Envoy stays PRE_INITIALIZING: the admin interface answers, but
+//! listeners (the static stats one included) are only bound once initialization is done
+//! (after the xDS initial fetch, or its 15 s timeouts), so the tests probe admin.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use ferrogate_infra_manager::HostInfra;
+use ferrogate_infra_render::{HostPortPlan, HostProcessSpec, render_host_process};
+use ferrogate_ir::{GatewayKey, InfraIr};
+
+fn envoy() -> PathBuf {
+    let path = std::env::var_os("FERROGATE_ENVOY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools/bin/envoy"));
+    assert!(
+        path.exists(),
+        "no Envoy binary at {}: run scripts/install-envoy.sh (or set FERROGATE_ENVOY)",
+        path.display()
+    );
+    path
+}
+
+/// Port plans far from the defaults, one per test, so tests run in parallel with each
+/// other and with a standalone ferrogate on the same host.
+fn spec(name: &str, base: u16, slot: u32, xds_port: u16) -> HostProcessSpec {
+    let infra = InfraIr {
+        gateway: GatewayKey::new("test", name),
+        gateway_class: "ferrogate".into(),
+        ..InfraIr::default()
+    };
+    render_host_process(
+        &infra,
+        slot,
+        &HostPortPlan { base, stride: 10 },
+        ("127.0.0.1", xds_port),
+        false,
+    )
+}
+
+/// Status code of `GET path` on 127.0.0.1:port, if anything answers.
+fn http_status(port: u16, path: &str) -> Option<u16> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    response.split_whitespace().nth(1)?.parse().ok()
+}
+
+async fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn wait_serving(spec: &HostProcessSpec) {
+    let admin = spec.admin_port;
+    wait_for("Envoy's admin /server_info", || {
+        http_status(admin, "/server_info") == Some(200)
+    })
+    .await;
+    assert_eq!(http_status(admin, "/stats/prometheus"), Some(200));
+}
+
+fn kill9(pid: u32) {
+    let status = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+}
+
+fn alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn supervises_one_envoy() {
+    let work = tempfile::tempdir().unwrap();
+    let host = HostInfra::new(envoy(), work.path().to_path_buf(), "warning".into());
+    let a = spec("a", 41100, 0, 41099);
+    let key = a.gateway.clone();
+
+    // (1) apply one spec: it runs and serves stats and admin.
+    host.apply(vec![a.clone()]).await.unwrap();
+    let pid = host.pids()[&key];
+    wait_serving(&a).await;
+    assert!(work.path().join("test/a/bootstrap.json").exists());
+    assert!(work.path().join("test/a/envoy.log").exists());
+    assert_eq!(host.restarts()[&key], 0);
+
+    // (2) kill -9: restarted with a new pid.
+    kill9(pid);
+    wait_for("a restart", || {
+        host.pids().get(&key).is_some_and(|p| *p != pid)
+    })
+    .await;
+    let restarted = host.pids()[&key];
+    assert_eq!(host.restarts()[&key], 1);
+    wait_serving(&a).await;
+
+    // (3) same spec again: same pid.
+    host.apply(vec![a.clone()]).await.unwrap();
+    assert_eq!(host.pids()[&key], restarted);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(host.pids()[&key], restarted);
+
+    // (4) empty: the process is gone.
+    host.apply(vec![]).await.unwrap();
+    assert!(host.pids().is_empty());
+    assert!(
+        !alive(restarted),
+        "Envoy {restarted} still runs after being removed"
+    );
+    assert!(http_status(a.admin_port, "/server_info").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootstrap_change_restarts_only_that_envoy() {
+    let work = tempfile::tempdir().unwrap();
+    let host = HostInfra::new(envoy(), work.path().to_path_buf(), "warning".into());
+    let (a, b) = (spec("a", 42100, 0, 42099), spec("b", 42100, 1, 42099));
+    host.apply(vec![a.clone(), b.clone()]).await.unwrap();
+    wait_serving(&a).await;
+    wait_serving(&b).await; // two Envoys share the host
+    let before = host.pids();
+
+    // Only b's bootstrap changes (another xDS port).
+    let b2 = spec("b", 42100, 1, 42098);
+    assert_ne!(b.bootstrap_hash, b2.bootstrap_hash);
+    host.apply(vec![a.clone(), b2.clone()]).await.unwrap();
+    let after = host.pids();
+    assert_eq!(after[&a.gateway], before[&a.gateway]);
+    assert_ne!(after[&b.gateway], before[&b.gateway]);
+    assert!(!alive(before[&b.gateway]));
+    assert_eq!(
+        host.restarts()[&b.gateway],
+        0,
+        "a bootstrap change is not a crash restart"
+    );
+    wait_serving(&b2).await;
+    let written = std::fs::read_to_string(work.path().join("test/b/bootstrap.json")).unwrap();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&written).unwrap(),
+        b2.bootstrap
+    );
+
+    host.shutdown().await;
+    assert!(host.pids().is_empty());
+    for pid in after.values() {
+        assert!(!alive(*pid), "Envoy {pid} still runs after shutdown");
+    }
+}
+
+#[tokio::test]
+async fn missing_binary_is_an_error_and_duplicates_are_rejected() {
+    let work = tempfile::tempdir().unwrap();
+    let host = HostInfra::new(
+        work.path().join("no-such-envoy"),
+        work.path().to_path_buf(),
+        "info".into(),
+    );
+    let a = spec("a", 43100, 0, 43099);
+    let error = host.apply(vec![a.clone()]).await.unwrap_err();
+    assert!(error.to_string().contains("cannot start Envoy"), "{error}");
+    assert!(host.pids().is_empty());
+    let error = host.apply(vec![a.clone(), a]).await.unwrap_err();
+    assert!(error.to_string().contains("more than once"), "{error}");
+    host.shutdown().await;
+}

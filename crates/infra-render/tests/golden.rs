@@ -1,0 +1,116 @@
+//! Golden bootstraps (regenerate with `UPDATE_GOLDEN=1`) and their validation by a real
+//! Envoy (`envoy --mode validate`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ferrogate_infra_render::{HostPortPlan, bootstrap_hash, render_host_process};
+use ferrogate_ir::{GatewayKey, InfraIr};
+
+fn testdata(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata")
+        .join(name)
+}
+
+fn variants() -> [(&'static str, bool); 2] {
+    [
+        ("bootstrap-sotw.json", false),
+        ("bootstrap-delta.json", true),
+    ]
+}
+
+/// Rebuilds `v` with object keys inserted in sorted order, so the pretty form is the same
+/// whether or not serde_json's `preserve_order` feature is unified in.
+fn sorted(v: serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(map) => {
+            let entries: std::collections::BTreeMap<String, serde_json::Value> =
+                map.into_iter().collect();
+            serde_json::Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+        }
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.into_iter().map(sorted).collect())
+        }
+        other => other,
+    }
+}
+
+fn render(delta: bool) -> serde_json::Value {
+    let infra = InfraIr {
+        gateway: GatewayKey::new("default", "eg"),
+        gateway_class: "ferrogate".into(),
+        ..InfraIr::default()
+    };
+    render_host_process(
+        &infra,
+        0,
+        &HostPortPlan::default(),
+        ("127.0.0.1", 18000),
+        delta,
+    )
+    .bootstrap
+}
+
+#[test]
+fn golden_bootstraps() {
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    for (file, delta) in variants() {
+        let path = testdata(file);
+        let actual = serde_json::to_string_pretty(&sorted(render(delta))).unwrap() + "\n";
+        if update {
+            std::fs::write(&path, &actual).unwrap();
+            continue;
+        }
+        let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (run with UPDATE_GOLDEN=1 to create it)",
+                path.display()
+            )
+        });
+        assert!(
+            expected == actual,
+            "{file} differs from the rendered bootstrap; rerun with UPDATE_GOLDEN=1 and review the diff\n{actual}"
+        );
+        let parsed: serde_json::Value = serde_json::from_str(&expected).unwrap();
+        assert_eq!(bootstrap_hash(&parsed), bootstrap_hash(&render(delta)));
+    }
+}
+
+/// `FERROGATE_ENVOY`, else `<repo>/.tools/bin/envoy`; fails (never skips) when missing.
+fn envoy() -> PathBuf {
+    let path = std::env::var_os("FERROGATE_ENVOY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools/bin/envoy"));
+    assert!(
+        path.exists(),
+        "no Envoy binary at {}: run scripts/install-envoy.sh (or set FERROGATE_ENVOY)",
+        path.display()
+    );
+    path
+}
+
+#[test]
+fn envoy_validates_golden_bootstraps() {
+    let envoy = envoy();
+    for (file, _) in variants() {
+        let output = Command::new(&envoy)
+            .args([
+                "--mode",
+                "validate",
+                "--disable-hot-restart",
+                "-l",
+                "warning",
+                "-c",
+            ])
+            .arg(testdata(file))
+            .output()
+            .expect("run envoy --mode validate");
+        assert!(
+            output.status.success(),
+            "envoy rejected {file}:\n{}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}

@@ -13,6 +13,25 @@ pub struct Backend {
     pub protocol: BackendProtocol,
     /// Ready endpoints, sorted by (address, port). May be empty (Envoy answers 503).
     pub endpoints: Vec<Endpoint>,
+    /// TLS to the backend (BackendTLSPolicy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<UpstreamTls>,
+}
+
+/// TLS from Envoy to a backend.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UpstreamTls {
+    /// SNI sent, and the name the certificate must carry when `subject_alt_names` is empty.
+    pub sni: String,
+    /// PEM CA bundle; `None` means the system trust store (WellKnownCACertificates: System).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_certificates: Option<String>,
+    /// Accepted subject alternative names (`dns:<name>` or `uri:<uri>`); empty: `sni`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subject_alt_names: Vec<String>,
+    /// Client certificate Envoy presents (Gateway `spec.tls.backend`), a TlsSecret name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_certificate: Option<String>,
 }
 
 /// Protocol spoken to a backend, from the Service port's `appProtocol`.
@@ -24,6 +43,10 @@ pub enum BackendProtocol {
     Http1,
     /// HTTP/2 over clear text (`kubernetes.io/h2c`, gRPC).
     Http2,
+    /// Raw TCP (TLSRoute, TCPRoute).
+    Tcp,
+    /// UDP (UDPRoute).
+    Udp,
 }
 
 /// One address and port of a backend.

@@ -15,10 +15,13 @@ mod gateway;
 mod infra;
 mod route;
 
-pub use backend::{Backend, BackendProtocol, Endpoint};
-pub use gateway::{GatewayIr, GatewayKey, HttpListener, Listener, ListenerKind};
+pub use backend::{Backend, BackendProtocol, Endpoint, UpstreamTls};
+pub use gateway::{
+    ClientValidation, GatewayIr, GatewayKey, HttpListener, HttpsChain, HttpsListener, Listener, ListenerKind,
+    StreamListener, TlsChain, TlsListener, TlsSecret,
+};
 pub use infra::{InfraIr, InfraPort, PortProtocol};
 pub use route::{
-    Forward, HeaderMatch, HeaderMods, HeaderValue, HttpMatch, HttpRoute, PathMatch, PathModifier,
+    Cors, Forward, HeaderMatch, Mirror, Retry, Timeouts, HeaderMods, HeaderValue, HttpMatch, HttpRoute, PathMatch, PathModifier,
     QueryParamMatch, Redirect, RouteAction, StringMatch, UrlRewrite, VirtualHost, WeightedBackend,
 };

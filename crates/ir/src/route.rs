@@ -28,6 +28,9 @@ pub struct HttpRoute {
     /// Response headers to change before answering.
     #[serde(default, skip_serializing_if = "HeaderMods::is_empty")]
     pub response_headers: HeaderMods,
+    /// CORS policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cors: Option<Cors>,
     /// What to do with a matching request.
     pub action: RouteAction,
 }
@@ -146,6 +149,15 @@ pub struct Forward {
     /// Path and host rewrite before forwarding.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rewrite: Option<UrlRewrite>,
+    /// Copies of requests sent elsewhere.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mirrors: Vec<Mirror>,
+    /// Timeouts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeouts: Option<Timeouts>,
+    /// Retries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<Retry>,
 }
 
 fn is_zero(v: &u32) -> bool {
@@ -159,6 +171,80 @@ pub struct WeightedBackend {
     pub backend: String,
     /// Relative weight, > 0.
     pub weight: u32,
+    /// Request headers changed for this backend only (backendRef filters).
+    #[serde(default, skip_serializing_if = "HeaderMods::is_empty")]
+    pub request_headers: HeaderMods,
+    /// Response headers changed for this backend only.
+    #[serde(default, skip_serializing_if = "HeaderMods::is_empty")]
+    pub response_headers: HeaderMods,
+}
+
+impl WeightedBackend {
+    /// A backend with a weight and no per-backend filters.
+    pub fn new(backend: impl Into<String>, weight: u32) -> Self {
+        Self { backend: backend.into(), weight, request_headers: HeaderMods::default(), response_headers: HeaderMods::default() }
+    }
+}
+
+/// A RequestMirror filter: a copy of each selected request goes to `backend`; its answer is
+/// ignored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Mirror {
+    /// Name of a [`crate::Backend`].
+    pub backend: String,
+    /// Share of requests mirrored: numerator / denominator (100/100 = all).
+    pub numerator: u32,
+    /// Denominator of the share.
+    pub denominator: u32,
+}
+
+/// CORS policy (HTTPRoute CORS filter).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Cors {
+    /// Allowed origins: exact (`https://a.com`), with a wildcard (`https://*.a.com`), or `*`.
+    pub allow_origins: Vec<String>,
+    /// Allowed methods (`*` allowed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_methods: Vec<String>,
+    /// Allowed request headers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_headers: Vec<String>,
+    /// Response headers exposed to scripts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expose_headers: Vec<String>,
+    /// Preflight cache lifetime, seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age_seconds: Option<u32>,
+    /// Allow credentials.
+    #[serde(default)]
+    pub allow_credentials: bool,
+}
+
+/// Timeouts of a rule (HTTPRoute `timeouts`), in milliseconds; 0 disables.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timeouts {
+    /// Whole request, from first byte received to last byte sent (including retries).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_ms: Option<u64>,
+    /// One attempt to a backend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend_request_ms: Option<u64>,
+}
+
+/// Retry policy (HTTPRoute `retry`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Retry {
+    /// Retries after the first attempt.
+    pub attempts: u32,
+    /// HTTP status codes that trigger a retry (5xx and some 4xx).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub codes: Vec<u16>,
+    /// Base backoff between attempts, milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff_ms: Option<u64>,
+    /// Also retry when the connection to a backend fails or resets.
+    #[serde(default)]
+    pub on_connection_error: bool,
 }
 
 /// URLRewrite filter.

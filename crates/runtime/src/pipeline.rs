@@ -66,8 +66,9 @@ impl Pipeline {
                 continue; // unchanged: no xDS work, no push
             }
             let resources = ferrogate_xds_translator::translate(ir, &XdsOptions { ready_port });
+            let by_type = resources.into_any().into_iter().map(|(type_url, items)| (type_url.to_string(), items)).collect();
             let id = key.to_string();
-            if self.cache.set(&id, ferrogate_xds_server::Snapshot::new(resources.into_any())) {
+            if self.cache.set(&id, ferrogate_xds_server::Snapshot::new(by_type)) {
                 self.metrics.snapshot_updates.with_label_values(&[&id]).inc();
                 tracing::info!(gateway = %id, "published new xDS snapshot");
             }

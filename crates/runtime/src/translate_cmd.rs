@@ -44,7 +44,31 @@ pub fn translate_files(files: &[PathBuf], format: OutputFormat) -> anyhow::Resul
     Ok((text, warnings))
 }
 
+/// Every Gateway's Envoy resources as proto3 JSON (rendered as YAML), grouped by Gateway
+/// and resource type.
 fn xds_yaml(translation: &ferrogate_translator::Translation) -> anyhow::Result<String> {
-    let _ = translation;
-    anyhow::bail!("-o xds is not available yet")
+    let mut out = Vec::new();
+    for (key, ir) in &translation.gateways {
+        // Readiness port as in the first standalone slot; it only affects the `ready` listener.
+        let resources = ferrogate_xds_translator::translate(ir, &ferrogate_xds_translator::XdsOptions { ready_port: 19103 });
+        let mut by_type = serde_json::Map::new();
+        for (type_url, items) in resources.into_any() {
+            let short = type_url.rsplit('.').next().unwrap_or(type_url).to_string();
+            let values = items
+                .iter()
+                .map(|(_, any)| ferrogate_xds_json::any_to_json(any).map(redact_private_key))
+                .collect::<Result<Vec<_>, _>>()?;
+            by_type.insert(short, serde_json::Value::Array(values));
+        }
+        out.push(serde_json::json!({ "gateway": key.to_string(), "resources": by_type }));
+    }
+    Ok(yaml_serde::to_string(&out)?)
+}
+
+/// Private keys never reach a terminal: Secrets keep their certificate, not their key.
+fn redact_private_key(mut value: serde_json::Value) -> serde_json::Value {
+    if let Some(key) = value.pointer_mut("/tlsCertificate/privateKey") {
+        *key = serde_json::json!({ "inlineString": "<redacted>" });
+    }
+    value
 }

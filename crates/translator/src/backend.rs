@@ -32,7 +32,39 @@ pub(crate) fn resolve(
     route_kind: &str,
     route_ns: &str,
     r: &BackendRef<'_>,
+    force_http2: bool,
 ) -> Result<Backend, RefProblem> {
+    let (namespace, port, app_protocol, endpoints) = resolve_port(snapshot, route_kind, route_ns, r, "TCP")?;
+    let declared = match app_protocol.as_deref() {
+        Some("kubernetes.io/h2c" | "grpc" | "h2c") => BackendProtocol::Http2,
+        _ => BackendProtocol::Http1,
+    };
+    // gRPC needs HTTP/2 whatever the Service says; such a backend gets its own cluster name
+    // so an HTTPRoute to the same Service port keeps HTTP/1.1.
+    let (protocol, suffix) = match (force_http2, declared) {
+        (true, BackendProtocol::Http1) => (BackendProtocol::Http2, "/h2c"),
+        (_, p) => (p, ""),
+    };
+    Ok(Backend { name: format!("{namespace}/{}/{port}{suffix}", r.name), protocol, endpoints, tls: None })
+}
+
+/// Resolves a backendRef of a TLS/TCP (or, with `udp`, UDP) route.
+pub(crate) fn resolve_stream(snapshot: &Snapshot, route_kind: &str, route_ns: &str, r: &BackendRef<'_>, udp: bool) -> Result<Backend, RefProblem> {
+    let transport = if udp { "UDP" } else { "TCP" };
+    let (namespace, port, _, endpoints) = resolve_port(snapshot, route_kind, route_ns, r, transport)?;
+    let protocol = if udp { BackendProtocol::Udp } else { BackendProtocol::Tcp };
+    let suffix = if udp { "/udp" } else { "/tcp" };
+    Ok(Backend { name: format!("{namespace}/{}/{port}{suffix}", r.name), protocol, endpoints, tls: None })
+}
+
+/// Finds the Service port a reference names: (namespace, port, appProtocol, endpoints).
+fn resolve_port(
+    snapshot: &Snapshot,
+    route_kind: &str,
+    route_ns: &str,
+    r: &BackendRef<'_>,
+    transport: &str,
+) -> Result<(String, i32, Option<String>, Vec<Endpoint>), RefProblem> {
     let group = r.group.unwrap_or("");
     let kind = r.kind.unwrap_or("Service");
     if !(group.is_empty() || group == "core") || kind != "Service" {
@@ -66,22 +98,15 @@ pub(crate) fn resolve(
         .spec
         .as_ref()
         .and_then(|s| s.ports.as_ref())
-        .and_then(|ports| ports.iter().find(|p| p.port == port && p.protocol.as_deref().unwrap_or("TCP") == "TCP"));
+        .and_then(|ports| ports.iter().find(|p| p.port == port && p.protocol.as_deref().unwrap_or("TCP") == transport));
     let Some(service_port) = service_port else {
         return Err(RefProblem {
             reason: "PortNotFound",
-            message: format!("TCP port {port} not found on Service {namespace}/{}", r.name),
+            message: format!("{transport} port {port} not found on Service {namespace}/{}", r.name),
         });
     };
-    let protocol = match service_port.app_protocol.as_deref() {
-        Some("kubernetes.io/h2c" | "grpc" | "h2c") => BackendProtocol::Http2,
-        _ => BackendProtocol::Http1,
-    };
-    Ok(Backend {
-        name: format!("{namespace}/{}/{port}", r.name),
-        protocol,
-        endpoints: endpoints(snapshot, namespace, r.name, service_port.name.as_deref()),
-    })
+    let found = endpoints(snapshot, namespace, r.name, service_port.name.as_deref());
+    Ok((namespace.to_string(), port, service_port.app_protocol.clone(), found))
 }
 
 /// Ready endpoints of a Service port, from every EndpointSlice of the Service, sorted.

@@ -6,6 +6,7 @@ pub mod types {
     pub const PROGRAMMED: &str = "Programmed";
     pub const RESOLVED_REFS: &str = "ResolvedRefs";
     pub const CONFLICTED: &str = "Conflicted";
+    pub const OVERLAPPING_TLS_CONFIG: &str = "OverlappingTLSConfig";
 }
 
 /// Reasons.
@@ -28,4 +29,11 @@ pub mod reasons {
     pub const REF_NOT_PERMITTED: &str = "RefNotPermitted";
     pub const INVALID_KIND: &str = "InvalidKind";
     pub const INVALID_PARAMETERS: &str = "InvalidParameters";
+    pub const INVALID_CERTIFICATE_REF: &str = "InvalidCertificateRef";
+    pub const PARTIALLY_INVALID_CERTIFICATE_REF: &str = "PartiallyInvalidCertificateRef";
+    pub const UNSUPPORTED_TLS_MODE: &str = "UnsupportedTLSMode";
+    pub const NOT_ALLOWED: &str = "NotAllowed";
+    pub const INVALID_RULE: &str = "InvalidRule";
+    pub const OVERLAPPING_HOSTNAMES: &str = "OverlappingHostnames";
+    pub const OVERLAPPING_CERTIFICATES: &str = "OverlappingCertificates";
 }

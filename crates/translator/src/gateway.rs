@@ -1,22 +1,43 @@
-//! Gateways of our classes: their listeners and Gateway-level status.
+//! Gateways of our classes: their listeners (their own, then those of the ListenerSets
+//! they allow), conflicts between them, and the Gateway and ListenerSet statuses.
 
 use std::sync::Arc;
 
-use ferrogate_api::gateway::Gateway;
+use ferrogate_api::gateway::{
+    Gateway, GatewayAllowedListenersNamespacesFrom as AllowedFrom, GatewayListeners, ListenerSet,
+};
 use ferrogate_ir::GatewayKey;
-use ferrogate_status::{Condition, GatewayAddress, GatewayStatus};
+use ferrogate_status::{Condition, GatewayAddress, GatewayStatus, ListenerSetStatus};
 use ferrogate_store::Snapshot;
 
 use crate::Options;
 use crate::conditions::{reasons, types};
 use crate::gatewayclass::Classes;
-use crate::listener::{ListenerCtx, mark_conflicts};
+use crate::listener::{ListenerCtx, clash};
+use crate::namespaces::selector_matches;
+
+/// A ListenerSet that names one of our Gateways as parent.
+pub(crate) struct ListenerSetCtx {
+    pub namespace: String,
+    pub name: String,
+    pub generation: Option<i64>,
+    /// `Err(message)` when the Gateway does not allow it.
+    pub allowed: Result<(), String>,
+    /// Its listeners' indices in the Gateway's merged listener list.
+    pub listeners: std::ops::Range<usize>,
+}
 
 /// A Gateway being translated.
 pub(crate) struct GatewayCtx {
     pub key: GatewayKey,
     pub gateway: Arc<Gateway>,
+    /// Its own listeners first, then those of allowed ListenerSets.
     pub listeners: Vec<ListenerCtx>,
+    /// Per listener: the ListenerSet (namespace, name) it comes from, or `None`.
+    owners: Vec<Option<(String, String)>>,
+    pub listener_sets: Vec<ListenerSetCtx>,
+    /// `Accepted: False` for the Gateway itself (reason, message).
+    pub rejected: Option<(&'static str, String)>,
 }
 
 /// Every Gateway of an accepted class of ours, in input order, with listeners judged.
@@ -26,18 +47,154 @@ pub(crate) fn collect(snapshot: &Snapshot, _options: &Options, classes: &Classes
         if !classes.accepted.contains(&gateway.spec.gateway_class_name) {
             continue;
         }
-        let mut listeners: Vec<ListenerCtx> = gateway.spec.listeners.iter().map(ListenerCtx::new).collect();
-        mark_conflicts(&mut listeners);
+        let mut listeners: Vec<ListenerCtx> = gateway
+            .spec
+            .listeners
+            .iter()
+            .map(|l| ListenerCtx::new(snapshot, "Gateway", &key.namespace, l))
+            .collect();
+        let mut owners = vec![None; listeners.len()];
+        mark_conflicts(&mut listeners, 0..owners.len(), &[]);
+        let own = listeners.len();
+
+        let mut listener_sets = Vec::new();
+        let mut sets: Vec<_> = snapshot
+            .listener_sets
+            .in_order()
+            .into_iter()
+            .filter(|(ls_key, ls)| {
+                let p = &ls.spec.parent_ref;
+                p.kind.as_deref().unwrap_or("Gateway") == "Gateway"
+                    && p.name == key.name
+                    && p.namespace.as_deref().unwrap_or(&ls_key.namespace) == key.namespace
+            })
+            .collect();
+        // Older ListenerSets win conflicts: order by creation time, then namespace/name.
+        sets.sort_by(|a, b| crate::routes::creation_time(&a.1.metadata).cmp(&crate::routes::creation_time(&b.1.metadata)).then(a.0.cmp(b.0)));
+        for (ls_key, ls) in sets {
+            let allowed = listener_set_allowed(snapshot, gateway, &key.namespace, &ls_key.namespace);
+            let start = listeners.len();
+            if allowed.is_ok() {
+                for spec in listener_set_listeners(ls) {
+                    listeners.push(ListenerCtx::new(snapshot, "ListenerSet", &ls_key.namespace, &spec));
+                    owners.push(Some((ls_key.namespace.clone(), ls_key.name.clone())));
+                }
+            }
+            listener_sets.push(ListenerSetCtx {
+                namespace: ls_key.namespace.clone(),
+                name: ls_key.name.clone(),
+                generation: ls.metadata.generation,
+                allowed,
+                listeners: start..listeners.len(),
+            });
+        }
+        // The Gateway's own listeners win over ListenerSet listeners.
+        let (own_listeners, set_listeners) = listeners.split_at_mut(own);
+        for l in set_listeners.iter_mut() {
+            if let Some(reason) = own_listeners.iter().filter(|o| o.conflict.is_none()).find_map(|o| clash(o, l)) {
+                l.conflict = Some((reason, format!("conflicts with listener of the Gateway on port {}", l.port)));
+            }
+        }
+        let n = listeners.len();
+        mark_conflicts(&mut listeners, own..n, &[]);
+
+        let rejected = unsupported_address(gateway);
         out.push(GatewayCtx {
             key: GatewayKey::new(key.namespace.clone(), key.name.clone()),
             gateway: gateway.clone(),
             listeners,
+            owners,
+            listener_sets,
+            rejected,
         });
     }
     out
 }
 
+/// Marks conflicts among the listeners in `range` that are not yet marked.
+fn mark_conflicts(listeners: &mut [ListenerCtx], range: std::ops::Range<usize>, _: &[usize]) {
+    let mut found = Vec::new();
+    for i in range.clone() {
+        if listeners[i].conflict.is_some() {
+            continue;
+        }
+        for j in range.clone() {
+            if i != j && listeners[j].conflict.is_none() {
+                if let Some(reason) = clash(&listeners[i], &listeners[j]) {
+                    found.push((i, reason));
+                    break;
+                }
+            }
+        }
+    }
+    for (i, reason) in found {
+        let message = if reason == reasons::PROTOCOL_CONFLICT {
+            format!("All listeners for port {} must use a compatible protocol", listeners[i].port)
+        } else {
+            format!("All listeners for port {} must use a unique hostname", listeners[i].port)
+        };
+        listeners[i].conflict = Some((reason, message));
+    }
+}
+
+fn listener_set_listeners(ls: &ListenerSet) -> Vec<GatewayListeners> {
+    // Same JSON shape as Gateway listeners.
+    serde_json::to_value(&ls.spec.listeners).ok().and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default()
+}
+
+fn listener_set_allowed(snapshot: &Snapshot, gateway: &Gateway, gateway_ns: &str, set_ns: &str) -> Result<(), String> {
+    let namespaces = gateway.spec.allowed_listeners.as_ref().and_then(|a| a.namespaces.as_ref());
+    let allowed = match namespaces.and_then(|n| n.from.as_ref()).unwrap_or(&AllowedFrom::None) {
+        AllowedFrom::None => false,
+        AllowedFrom::Same => gateway_ns == set_ns,
+        AllowedFrom::All => true,
+        AllowedFrom::Selector => {
+            let labels = snapshot.namespaces.get("", set_ns).and_then(|n| n.metadata.labels.clone()).unwrap_or_default();
+            let selector = namespaces.and_then(|n| n.selector.as_ref());
+            let as_value = serde_json::to_value(selector).ok().and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default();
+            selector.is_some() && selector_matches(&as_value, &labels)
+        }
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(format!(
+            "ListenerSet attachment from namespace {set_ns} not allowed by Gateway {gateway_ns}/{}",
+            gateway.metadata.name.as_deref().unwrap_or_default()
+        ))
+    }
+}
+
+fn unsupported_address(gateway: &Gateway) -> Option<(&'static str, String)> {
+    for a in gateway.spec.addresses.iter().flatten() {
+        let type_ = a.r#type.as_deref().unwrap_or("IPAddress");
+        if type_ != "IPAddress" {
+            return Some(("UnsupportedAddress", format!("address type {type_} is not supported, only IPAddress")));
+        }
+        let value = a.value.as_deref().unwrap_or_default();
+        if value.parse::<std::net::IpAddr>().is_err() {
+            return Some(("UnsupportedAddress", format!("{value:?} is not an IP address")));
+        }
+    }
+    None
+}
+
 impl GatewayCtx {
+    /// The ListenerSet a listener comes from, if any.
+    pub(crate) fn listener_owner(&self, i: usize) -> Option<&(String, String)> {
+        self.owners[i].as_ref()
+    }
+
+    /// Namespace whose routes a listener's `from: Same` means: its ListenerSet's, else the Gateway's.
+    pub(crate) fn listener_namespace(&self, i: usize) -> Option<&str> {
+        self.owners[i].as_ref().map(|(ns, _)| ns.as_str())
+    }
+
+    /// Whether an allowed ListenerSet of this Gateway has that name.
+    pub(crate) fn has_listener_set(&self, namespace: &str, name: &str) -> bool {
+        self.listener_sets.iter().any(|s| s.namespace == namespace && s.name == name && s.allowed.is_ok())
+    }
+
     /// The address the Gateway's Envoy binds.
     pub(crate) fn bind_address<'a>(&self, options: &'a Options) -> &'a str {
         options.assigned_addresses.get(&self.key).map_or(options.default_bind_address.as_str(), |a| a.as_str())
@@ -45,29 +202,77 @@ impl GatewayCtx {
 
     pub(crate) fn status(&self, options: &Options) -> GatewayStatus {
         let generation = self.gateway.metadata.generation;
+        let own = self.owners.iter().take_while(|o| o.is_none()).count();
+        let own_listeners = &self.listeners[..own];
         let any_ready = self.listeners.iter().any(ListenerCtx::is_ready);
-        let all_ready = self.listeners.iter().all(ListenerCtx::is_ready);
-        let accepted = if all_ready {
-            Condition::ok(types::ACCEPTED, reasons::ACCEPTED, "The Gateway has been scheduled by Ferrogate")
-        } else {
+        let all_ready = own_listeners.iter().all(ListenerCtx::is_ready);
+        let accepted = match &self.rejected {
+            Some((reason, message)) => Condition::not(types::ACCEPTED, reason, message.clone()),
+            None if all_ready => Condition::ok(types::ACCEPTED, reasons::ACCEPTED, "The Gateway has been scheduled by Ferrogate"),
             // Still accepted: valid listeners keep serving while invalid ones are reported.
-            Condition::ok(types::ACCEPTED, reasons::LISTENERS_NOT_VALID, "Some listeners are not valid, see listener conditions")
+            None => Condition::ok(types::ACCEPTED, reasons::LISTENERS_NOT_VALID, "Some listeners are not valid, see listener conditions"),
         };
-        let programmed = if any_ready {
+        let programmed = if self.rejected.is_some() {
+            Condition::not(types::PROGRAMMED, reasons::INVALID, "The Gateway is not accepted")
+        } else if any_ready {
             Condition::ok(types::PROGRAMMED, reasons::PROGRAMMED, "Configuration sent to the data plane")
         } else {
             Condition::not(types::PROGRAMMED, reasons::INVALID, "No listener is valid")
         };
         let address = options.assigned_addresses.get(&self.key).or(options.default_status_address.as_ref());
+        let allows_sets = self.gateway.spec.allowed_listeners.is_some();
         GatewayStatus {
             namespace: self.key.namespace.clone(),
             name: self.key.name.clone(),
             conditions: vec![accepted.at_generation(generation), programmed.at_generation(generation)],
-            attached_listener_sets: None,
+            attached_listener_sets: (allows_sets || !self.listener_sets.is_empty())
+                .then(|| self.listener_sets.iter().filter(|s| s.allowed.is_ok() && self.set_accepted(s)).count() as i32),
             addresses: address
                 .map(|a| vec![GatewayAddress { type_: "IPAddress".into(), value: a.clone() }])
                 .unwrap_or_default(),
-            listeners: self.listeners.iter().map(|l| l.status(generation)).collect(),
+            listeners: own_listeners.iter().map(|l| l.status(generation)).collect(),
         }
+    }
+
+    fn set_accepted(&self, set: &ListenerSetCtx) -> bool {
+        self.listeners[set.listeners.clone()].iter().any(ListenerCtx::accepts_attachments)
+    }
+
+    pub(crate) fn listener_set_statuses(&self) -> Vec<ListenerSetStatus> {
+        let mut out = Vec::new();
+        for set in &self.listener_sets {
+            let g = set.generation;
+            let (conditions, listeners) = match &set.allowed {
+                Err(message) => (
+                    vec![
+                        Condition::not(types::ACCEPTED, reasons::NOT_ALLOWED, message.clone()).at_generation(g),
+                        Condition::not(types::PROGRAMMED, reasons::NOT_ALLOWED, "Not Programmed").at_generation(g),
+                    ],
+                    Vec::new(),
+                ),
+                Ok(()) => {
+                    let ls = &self.listeners[set.listeners.clone()];
+                    let accepted = ls.iter().filter(|l| l.accepts_attachments()).count();
+                    let programmed = ls.iter().filter(|l| l.is_ready()).count();
+                    let accepted_c = if accepted == ls.len() {
+                        Condition::ok(types::ACCEPTED, reasons::ACCEPTED, "ListenerSet is accepted")
+                    } else if accepted > 0 {
+                        Condition::ok(types::ACCEPTED, reasons::LISTENERS_NOT_VALID, "Some listeners are invalid")
+                    } else {
+                        Condition::not(types::ACCEPTED, reasons::LISTENERS_NOT_VALID, "No listeners are accepted")
+                    };
+                    let programmed_c = if programmed == ls.len() {
+                        Condition::ok(types::PROGRAMMED, reasons::PROGRAMMED, "ListenerSet is programmed")
+                    } else if programmed > 0 {
+                        Condition::ok(types::PROGRAMMED, reasons::PROGRAMMED, "Some listeners are not programmed")
+                    } else {
+                        Condition::not(types::PROGRAMMED, reasons::LISTENERS_NOT_VALID, "No listeners are programmed")
+                    };
+                    (vec![accepted_c.at_generation(g), programmed_c.at_generation(g)], ls.iter().map(|l| l.status(g)).collect())
+                }
+            };
+            out.push(ListenerSetStatus { namespace: set.namespace.clone(), name: set.name.clone(), conditions, listeners });
+        }
+        out
     }
 }

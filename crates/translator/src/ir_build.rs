@@ -1,60 +1,115 @@
-//! Assembles one Gateway's IR from its ready listeners and the routes attached to them:
-//! listeners sharing a port become one Envoy listener whose virtual hosts are keyed by
-//! request host, and each request host is served only by the routes of the most specific
-//! listener that admits it (listener isolation).
+//! Assembles one Gateway's IR from its ready listeners and the routes attached to them.
+//! Listeners sharing a port become one Envoy listener: plain HTTP merges virtual hosts (each
+//! request host is served only by the most specific listener that admits it: listener
+//! isolation), HTTPS and TLS get one filter chain per listener (selected by SNI), TCP and
+//! UDP take the oldest attached route.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use ferrogate_api::{PRIVILEGED_PORT_LIMIT, PRIVILEGED_PORT_OFFSET};
 use ferrogate_ir::{
-    Backend, GatewayIr, HttpListener, HttpRoute, InfraIr, InfraPort, Listener, ListenerKind, PortProtocol,
-    RouteAction, VirtualHost,
+    Backend, GatewayIr, HttpListener, HttpRoute, HttpsChain, HttpsListener, InfraIr, InfraPort, Listener, ListenerKind,
+    PortProtocol, RouteAction, StreamListener, TlsChain, TlsListener, TlsSecret, VirtualHost,
 };
 
 use crate::Options;
 use crate::gateway::GatewayCtx;
 use crate::hostname;
-use crate::httproute::{Attachment, ConvertedRoute, ConvertedRule, Routes};
+use crate::listener::Protocol;
 use crate::precedence::{self, EntryKey};
+use crate::routes::{Attachment, ConvertedRoute, ConvertedRule, Payload, Routes};
 
 pub(crate) fn build(gw: &GatewayCtx, routes: &Routes, options: &Options) -> Option<(GatewayIr, InfraIr)> {
     let address = gw.bind_address(options).to_string();
-    let mut by_port: BTreeMap<u16, Vec<usize>> = BTreeMap::new();
+    // Ready listeners grouped by (port, UDP or not): TCP-based and UDP may share a number.
+    let mut groups: BTreeMap<(u16, bool), Vec<usize>> = BTreeMap::new();
     for (i, l) in gw.listeners.iter().enumerate() {
         if l.is_ready() {
-            by_port.entry(l.port).or_default().push(i);
+            groups.entry((l.port, l.protocol == Some(Protocol::Udp))).or_default().push(i);
         }
     }
 
     let mut listeners = Vec::new();
-    let mut used_backends = BTreeSet::new();
     let mut ports = Vec::new();
-    for (&port, indices) in &by_port {
+    let mut secrets: BTreeMap<String, TlsSecret> = BTreeMap::new();
+    for (&(port, udp), indices) in &groups {
         let bound = bind_port(port, options);
         let attachments: Vec<&Attachment> = routes
             .attachments
             .iter()
             .filter(|a| a.gateway == gw.key && indices.contains(&a.listener))
             .collect();
-        let virtual_hosts = virtual_hosts(gw, indices, &attachments, port);
-        for vh in &virtual_hosts {
-            for r in &vh.routes {
-                if let RouteAction::Forward(f) = &r.action {
-                    used_backends.extend(f.backends.iter().map(|b| b.backend.clone()));
+        let protocol = gw.listeners[indices[0]].protocol.expect("ready listeners have a protocol");
+        let (name, kind) = match protocol {
+            Protocol::Http => {
+                let name = format!("http-{port}");
+                let virtual_hosts = virtual_hosts(gw, indices, &attachments, port);
+                (name.clone(), ListenerKind::Http(HttpListener { route_config: name, virtual_hosts }))
+            }
+            Protocol::Https => {
+                let mut chains = Vec::new();
+                for &i in indices.iter().filter(|&&i| gw.listeners[i].protocol == Some(Protocol::Https)) {
+                    let l = &gw.listeners[i];
+                    let own: Vec<&Attachment> = attachments.iter().copied().filter(|a| a.listener == i).collect();
+                    for cert in &l.certificates {
+                        secrets.entry(cert.name.clone()).or_insert_with(|| cert.clone());
+                    }
+                    chains.push(HttpsChain {
+                        name: l.name.clone(),
+                        server_names: l.hostname.iter().cloned().collect(),
+                        certificates: l.certificates.iter().map(|c| c.name.clone()).collect(),
+                        client_validation: None,
+                        route_config: format!("https-{port}-{}", l.name),
+                        virtual_hosts: virtual_hosts(gw, &[i], &own, port),
+                    });
+                }
+                sort_chains_https(&mut chains);
+                (format!("https-{port}"), ListenerKind::Https(HttpsListener { chains }))
+            }
+            Protocol::Tls { .. } => {
+                let mut chains: Vec<TlsChain> = Vec::new();
+                for &i in indices.iter().filter(|&&i| matches!(gw.listeners[i].protocol, Some(Protocol::Tls { .. }))) {
+                    let l = &gw.listeners[i];
+                    for cert in &l.certificates {
+                        secrets.entry(cert.name.clone()).or_insert_with(|| cert.clone());
+                    }
+                    for a in stream_attachments(&attachments, i) {
+                        let Payload::Stream(route) = &a.payload else { continue };
+                        let server_names: Vec<String> = a.hostnames.iter().filter(|h| *h != "*").cloned().collect();
+                        if chains.iter().any(|c| c.server_names == server_names) {
+                            continue; // an older route already serves these names
+                        }
+                        chains.push(TlsChain {
+                            name: format!("{}/{}/{}", l.name, route.namespace, route.name),
+                            server_names,
+                            certificates: l.certificates.iter().map(|c| c.name.clone()).collect(),
+                            backends: route.backends.clone(),
+                        });
+                    }
+                }
+                chains.sort_by(|a, b| chain_order(&a.server_names, &b.server_names).then(a.name.cmp(&b.name)));
+                (format!("tls-{port}"), ListenerKind::Tls(TlsListener { chains }))
+            }
+            Protocol::Tcp | Protocol::Udp => {
+                let first = indices.iter().flat_map(|&i| stream_attachments(&attachments, i)).next();
+                let (route, backends) = match first.map(|a| &a.payload) {
+                    Some(Payload::Stream(r)) => (format!("{}/{}/{}", r.kind.to_ascii_lowercase(), r.namespace, r.name), r.backends.clone()),
+                    _ => (String::new(), Vec::new()),
+                };
+                let stream = StreamListener { route, backends };
+                if udp {
+                    (format!("udp-{port}"), ListenerKind::Udp(stream))
+                } else {
+                    (format!("tcp-{port}"), ListenerKind::Tcp(stream))
                 }
             }
-        }
-        let name = format!("http-{port}");
-        listeners.push(Listener {
-            name: name.clone(),
-            address: address.clone(),
-            port: bound,
-            kind: ListenerKind::Http(HttpListener { route_config: name.clone(), virtual_hosts }),
-        });
-        ports.push(InfraPort { name, protocol: PortProtocol::Tcp, port, container_port: bound });
+        };
+        ports.push(InfraPort { name: name.clone(), protocol: if udp { PortProtocol::Udp } else { PortProtocol::Tcp }, port, container_port: bound });
+        listeners.push(Listener { name, address: address.clone(), port: bound, kind });
     }
-    let backends: Vec<Backend> = used_backends.iter().filter_map(|name| routes.backends.get(name).cloned()).collect();
 
+    let used = used_backends(&listeners);
+    let backends: Vec<Backend> = used.iter().filter_map(|name| routes.backends.get(name).cloned()).collect();
     let spec = &gw.gateway.spec;
     let infrastructure = spec.infrastructure.as_ref();
     let infra = InfraIr {
@@ -71,7 +126,57 @@ pub(crate) fn build(gw: &GatewayCtx, routes: &Routes, options: &Options) -> Opti
         labels: infrastructure.and_then(|i| i.labels.clone()).unwrap_or_default(),
         annotations: infrastructure.and_then(|i| i.annotations.clone()).unwrap_or_default(),
     };
-    Some((GatewayIr { gateway: gw.key.clone(), listeners, backends }, infra))
+    let ir = GatewayIr { gateway: gw.key.clone(), listeners, backends, secrets: secrets.into_values().collect() };
+    Some((ir, infra))
+}
+
+/// Stream routes attached to listener `i`, oldest first.
+fn stream_attachments<'a>(attachments: &[&'a Attachment], i: usize) -> Vec<&'a Attachment> {
+    let mut out: Vec<&Attachment> = attachments.iter().copied().filter(|a| a.listener == i && matches!(a.payload, Payload::Stream(_))).collect();
+    out.sort_by(|a, b| match (&a.payload, &b.payload) {
+        (Payload::Stream(x), Payload::Stream(y)) => (&x.created, &x.namespace, &x.name).cmp(&(&y.created, &y.namespace, &y.name)),
+        _ => std::cmp::Ordering::Equal,
+    });
+    out
+}
+
+/// Exact names first, then longer wildcards, then the catch-all (no names).
+fn chain_order(a: &[String], b: &[String]) -> std::cmp::Ordering {
+    let rank = |names: &[String]| names.first().map(|n| hostname::specificity(Some(n))).unwrap_or((0, 0));
+    rank(b).cmp(&rank(a))
+}
+
+fn sort_chains_https(chains: &mut [HttpsChain]) {
+    chains.sort_by(|a, b| chain_order(&a.server_names, &b.server_names).then(a.name.cmp(&b.name)));
+}
+
+fn used_backends(listeners: &[Listener]) -> BTreeSet<String> {
+    let mut used = BTreeSet::new();
+    let mut from_hosts = |hosts: &[VirtualHost]| {
+        for vh in hosts {
+            for r in &vh.routes {
+                if let RouteAction::Forward(f) = &r.action {
+                    used.extend(f.backends.iter().map(|b| b.backend.clone()));
+                    used.extend(f.mirrors.iter().map(|m| m.backend.clone()));
+                }
+            }
+        }
+    };
+    for l in listeners {
+        match &l.kind {
+            ListenerKind::Http(h) => from_hosts(&h.virtual_hosts),
+            ListenerKind::Https(h) => h.chains.iter().for_each(|c| from_hosts(&c.virtual_hosts)),
+            _ => {}
+        }
+    }
+    for l in listeners {
+        match &l.kind {
+            ListenerKind::Tls(t) => used.extend(t.chains.iter().flat_map(|c| c.backends.iter().map(|b| b.backend.clone()))),
+            ListenerKind::Tcp(s) | ListenerKind::Udp(s) => used.extend(s.backends.iter().map(|b| b.backend.clone())),
+            _ => {}
+        }
+    }
+    used
 }
 
 fn bind_port(port: u16, options: &Options) -> u16 {
@@ -82,22 +187,24 @@ fn bind_port(port: u16, options: &Options) -> u16 {
     }
 }
 
-/// Virtual hosts of one port. Every listener hostname gets a host even without routes, so
-/// that its requests never fall through to a wildcard listener's routes.
+/// Virtual hosts of listeners `indices` (sharing a port). Every listener hostname gets a
+/// host even without routes, so its requests never fall through to a wildcard listener's
+/// routes.
 fn virtual_hosts(gw: &GatewayCtx, indices: &[usize], attachments: &[&Attachment], port: u16) -> Vec<VirtualHost> {
     let mut hosts: BTreeMap<String, Vec<(&ConvertedRoute, &ConvertedRule, usize)>> = BTreeMap::new();
     for &i in indices {
         hosts.entry(gw.listeners[i].hostname.clone().unwrap_or_else(|| "*".into()).to_ascii_lowercase()).or_default();
     }
     for a in attachments {
+        let Payload::Http(route) = &a.payload else { continue };
         for host in &a.hostnames {
             if owner(gw, indices, host) != Some(a.listener) {
                 continue; // a more specific listener owns this host
             }
             let entries = hosts.entry(host.to_ascii_lowercase()).or_default();
-            for rule in &a.route.rules {
+            for rule in &route.rules {
                 for m in 0..rule.matches.len() {
-                    entries.push((&a.route, rule, m));
+                    entries.push((route.as_ref(), rule, m));
                 }
             }
         }
@@ -134,10 +241,11 @@ fn to_ir_route((route, rule, m): (&ConvertedRoute, &ConvertedRule, usize), liste
         }
     }
     HttpRoute {
-        name: format!("httproute/{}/{}/rule/{}/match/{}", route.namespace, route.name, rule.index, m),
+        name: format!("{}/{}/{}/rule/{}/match/{}", route.kind.to_ascii_lowercase(), route.namespace, route.name, rule.index, m),
         matcher: rule.matches[m].clone(),
         request_headers: rule.request_headers.clone(),
         response_headers: rule.response_headers.clone(),
+        cors: rule.cors.clone(),
         action,
     }
 }

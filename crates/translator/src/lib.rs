@@ -13,17 +13,18 @@
 #![forbid(unsafe_code)]
 
 mod backend;
+mod certificates;
 mod conditions;
 mod gateway;
 mod gatewayclass;
 mod hostname;
-mod httproute;
 mod ir_build;
 mod listener;
 mod namespaces;
 mod options;
 mod precedence;
 mod refs;
+mod routes;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -49,7 +50,7 @@ pub struct Translation {
 pub fn translate(snapshot: &Snapshot, options: &Options) -> Translation {
     let classes = gatewayclass::translate(snapshot, options);
     let mut gateways = gateway::collect(snapshot, options, &classes);
-    let routes = httproute::translate(snapshot, &mut gateways);
+    let routes = routes::translate(snapshot, &mut gateways);
 
     let mut translation = Translation::default();
     translation.statuses.gateway_classes = classes.statuses;
@@ -59,6 +60,7 @@ pub fn translate(snapshot: &Snapshot, options: &Options) -> Translation {
             translation.infra.insert(gw.key.clone(), infra);
         }
         translation.statuses.gateways.push(gw.status(options));
+        translation.statuses.listener_sets.extend(gw.listener_set_statuses());
     }
     translation.statuses.routes = routes.statuses;
     translation

@@ -1,95 +1,208 @@
-//! Gateway listeners: validation, conflicts between listeners sharing a port, route kinds,
-//! and the listener status.
-
-use std::collections::BTreeMap;
+//! Gateway (and ListenerSet) listeners: protocol, TLS settings and certificates, route kinds,
+//! namespace policy, conflicts between listeners sharing a port, and the listener status.
 
 use ferrogate_api::GATEWAY_GROUP;
-use ferrogate_api::gateway::GatewayListeners;
+use ferrogate_api::gateway::{GatewayListeners, GatewayListenersTlsMode as TlsMode};
+use ferrogate_ir::TlsSecret;
 use ferrogate_status::{Condition, ListenerStatus, RouteGroupKind};
+use ferrogate_store::Snapshot;
 
+use crate::certificates::{self, CertProblem, CertRef};
 use crate::conditions::{reasons, types};
 use crate::namespaces::NamespacePolicy;
+
+/// Listener protocols we serve.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Protocol {
+    Http,
+    Https,
+    /// TLS routed by SNI; `terminate` when Envoy holds the certificate.
+    Tls { terminate: bool },
+    Tcp,
+    Udp,
+}
+
+impl Protocol {
+    fn kinds(self) -> &'static [&'static str] {
+        match self {
+            Protocol::Http | Protocol::Https => &["HTTPRoute", "GRPCRoute"],
+            Protocol::Tls { terminate: true } => &["TCPRoute", "TLSRoute"],
+            Protocol::Tls { terminate: false } => &["TLSRoute"],
+            Protocol::Tcp => &["TCPRoute"],
+            Protocol::Udp => &["UDPRoute"],
+        }
+    }
+
+    /// Listeners of the same family can share a port (HTTP virtual hosts, TLS by SNI).
+    pub(crate) fn family(self) -> &'static str {
+        match self {
+            Protocol::Http => "HTTP",
+            Protocol::Https | Protocol::Tls { .. } => "TLS",
+            Protocol::Tcp => "TCP",
+            Protocol::Udp => "UDP",
+        }
+    }
+}
 
 /// A listener being judged.
 #[derive(Clone, Debug)]
 pub(crate) struct ListenerCtx {
     pub name: String,
     pub port: u16,
-    pub protocol: String,
+    /// `None` when the protocol is not supported.
+    pub protocol: Option<Protocol>,
     pub hostname: Option<String>,
     pub namespaces: NamespacePolicy,
     /// Route kinds the listener accepts (valid ones only).
     pub kinds: Vec<RouteGroupKind>,
-    /// A problem that keeps the listener out of the data plane: (condition type, reason, message).
-    pub rejected: Option<(&'static str, &'static str, String)>,
-    /// allowedRoutes.kinds named kinds we cannot serve.
-    pub invalid_kinds: Option<String>,
-    /// (reason, message) when it conflicts with another listener.
+    /// Certificates that resolved (HTTPS, TLS Terminate).
+    pub certificates: Vec<TlsSecret>,
+    /// `Accepted: False` (reason, message).
+    pub not_accepted: Option<(&'static str, String)>,
+    /// `ResolvedRefs: False` (reason, message).
+    pub unresolved: Option<(&'static str, String)>,
+    /// Other reasons it cannot be programmed (reason, message).
+    pub not_programmed: Option<(&'static str, String)>,
+    /// `Conflicted: True` (reason, message).
     pub conflict: Option<(&'static str, String)>,
+    /// `OverlappingTLSConfig: True` (reason, message).
+    pub overlapping: Option<(&'static str, String)>,
     pub attached_routes: i32,
 }
 
 impl ListenerCtx {
-    pub(crate) fn new(spec: &GatewayListeners) -> Self {
+    /// Judges a listener of an object of `owner_kind` (Gateway or ListenerSet) in `owner_ns`.
+    pub(crate) fn new(snapshot: &Snapshot, owner_kind: &str, owner_ns: &str, spec: &GatewayListeners) -> Self {
         let allowed = spec.allowed_routes.as_ref();
         let namespaces = allowed.and_then(|a| a.namespaces.as_ref());
-        let mut listener = ListenerCtx {
+        let mut l = ListenerCtx {
             name: spec.name.clone(),
             port: u16::try_from(spec.port).unwrap_or(0),
-            protocol: spec.protocol.clone(),
+            protocol: None,
             hostname: spec.hostname.clone().filter(|h| !h.is_empty()),
-            namespaces: NamespacePolicy::new(
-                namespaces.and_then(|n| n.from.as_ref()),
-                namespaces.and_then(|n| n.selector.as_ref()),
-            ),
+            namespaces: NamespacePolicy::new(namespaces.and_then(|n| n.from.as_ref()), namespaces.and_then(|n| n.selector.as_ref())),
             kinds: Vec::new(),
-            rejected: None,
-            invalid_kinds: None,
+            certificates: Vec::new(),
+            not_accepted: None,
+            unresolved: None,
+            not_programmed: None,
             conflict: None,
+            overlapping: None,
             attached_routes: 0,
         };
-        let supported: &[&str] = match spec.protocol.as_str() {
-            "HTTP" => &["HTTPRoute", "GRPCRoute"],
+        if let Err(message) = l.namespaces.validate() {
+            l.not_programmed = Some((reasons::INVALID, message));
+        }
+        let tls = spec.tls.as_ref();
+        let mode = tls.and_then(|t| t.mode.clone()).unwrap_or(TlsMode::Terminate);
+        l.protocol = match spec.protocol.as_str() {
+            "HTTP" => Some(Protocol::Http),
+            "HTTPS" => Some(Protocol::Https),
+            "TLS" => Some(Protocol::Tls { terminate: mode == TlsMode::Terminate }),
+            "TCP" => Some(Protocol::Tcp),
+            "UDP" => Some(Protocol::Udp),
             other => {
-                listener.rejected = Some((
-                    types::ACCEPTED,
-                    reasons::UNSUPPORTED_PROTOCOL,
-                    format!("protocol {other} is not supported yet"),
-                ));
-                &[]
+                l.not_accepted = Some((reasons::UNSUPPORTED_PROTOCOL, format!("Protocol {other} is unsupported")));
+                None
             }
         };
-        if listener.port == 0 {
-            listener.rejected = Some((types::ACCEPTED, reasons::UNSUPPORTED_VALUE, format!("port {} is out of range", spec.port)));
+        if l.port == 0 {
+            l.not_accepted = Some((reasons::UNSUPPORTED_VALUE, format!("port {} is out of range", spec.port)));
         }
-        match allowed.and_then(|a| a.kinds.as_ref()) {
-            None => {
-                listener.kinds = supported.iter().map(|k| group_kind(k)).collect();
+        let Some(protocol) = l.protocol else { return l };
+        match protocol {
+            Protocol::Http | Protocol::Tcp | Protocol::Udp if tls.is_some() => {
+                l.not_programmed = Some((reasons::INVALID, format!("protocol {} does not take a tls section", spec.protocol)));
             }
+            Protocol::Tcp | Protocol::Udp if l.hostname.is_some() => {
+                l.not_programmed = Some((reasons::INVALID, format!("protocol {} does not take a hostname", spec.protocol)));
+            }
+            Protocol::Https if mode == TlsMode::Passthrough => {
+                l.not_programmed = Some((reasons::UNSUPPORTED_TLS_MODE, "TLS Passthrough mode is not supported on HTTPS listeners, TLS mode must be Terminate".into()));
+            }
+            Protocol::Https | Protocol::Tls { terminate: true } => l.resolve_certificates(snapshot, owner_kind, owner_ns, spec),
+            _ => {}
+        }
+        l.resolve_kinds(protocol, allowed.and_then(|a| a.kinds.as_deref()));
+        l
+    }
+
+    fn resolve_certificates(&mut self, snapshot: &Snapshot, owner_kind: &str, owner_ns: &str, spec: &GatewayListeners) {
+        let refs = spec.tls.as_ref().and_then(|t| t.certificate_refs.as_deref()).unwrap_or_default();
+        if refs.is_empty() {
+            self.unresolved = Some((reasons::INVALID_CERTIFICATE_REF, "No certificateRefs: TLS termination needs a certificate".into()));
+            return;
+        }
+        let mut problems = Vec::new();
+        let mut not_permitted = false;
+        for (i, r) in refs.iter().enumerate() {
+            let cert = CertRef { group: r.group.as_deref(), kind: r.kind.as_deref(), name: &r.name, namespace: r.namespace.as_deref() };
+            match certificates::resolve(snapshot, owner_kind, owner_ns, &cert) {
+                Ok(secret) => self.certificates.push(secret),
+                Err(CertProblem::NotPermitted(m)) => {
+                    not_permitted = true;
+                    problems.push(format!("certificate refs {i}: {m}"));
+                }
+                Err(CertProblem::Invalid(m)) => problems.push(format!("certificate refs {i}: {m}")),
+            }
+        }
+        if problems.is_empty() {
+            return;
+        }
+        let message = problems.join("; ");
+        self.unresolved = Some(if self.certificates.is_empty() {
+            if not_permitted && problems.len() == 1 {
+                (reasons::REF_NOT_PERMITTED, message)
+            } else {
+                (reasons::INVALID_CERTIFICATE_REF, format!("No valid secrets exist: {message}"))
+            }
+        } else {
+            (reasons::PARTIALLY_INVALID_CERTIFICATE_REF, message)
+        });
+    }
+
+    fn resolve_kinds(&mut self, protocol: Protocol, requested: Option<&[ferrogate_api::gateway::GatewayListenersAllowedRoutesKinds]>) {
+        let supported = protocol.kinds();
+        match requested {
+            None => self.kinds = supported.iter().map(|k| group_kind(k)).collect(),
             Some(kinds) => {
                 let mut bad = Vec::new();
                 for k in kinds {
                     let group = k.group.clone().unwrap_or_else(|| GATEWAY_GROUP.to_string());
+                    let gk = group_kind(&k.kind);
                     if group == GATEWAY_GROUP && supported.contains(&k.kind.as_str()) {
-                        let gk = group_kind(&k.kind);
-                        if !listener.kinds.contains(&gk) {
-                            listener.kinds.push(gk);
+                        if !self.kinds.contains(&gk) {
+                            self.kinds.push(gk);
                         }
                     } else {
                         bad.push(format!("{group}/{}", k.kind));
                     }
                 }
-                if !bad.is_empty() {
-                    listener.invalid_kinds = Some(format!("route kinds not supported here: {}", bad.join(", ")));
+                if !bad.is_empty() && self.unresolved.is_none() {
+                    self.unresolved = Some((
+                        reasons::INVALID_ROUTE_KINDS,
+                        format!("{} is not supported, kind must be one of {supported:?}", bad.join(", ")),
+                    ));
                 }
             }
         }
-        listener
     }
 
-    /// Whether the listener is served.
+    /// Whether Envoy gets configuration for this listener.
     pub(crate) fn is_ready(&self) -> bool {
-        self.rejected.is_none() && self.conflict.is_none()
+        let certs_ok = !matches!(self.protocol, Some(Protocol::Https | Protocol::Tls { terminate: true })) || !self.certificates.is_empty();
+        self.protocol.is_some()
+            && self.not_accepted.is_none()
+            && self.not_programmed.is_none()
+            && self.conflict.is_none()
+            && !self.kinds.is_empty()
+            && certs_ok
+    }
+
+    /// Whether routes may attach (and count in `attachedRoutes`): the listener is accepted,
+    /// even if it cannot be programmed (so users see where their routes went).
+    pub(crate) fn accepts_attachments(&self) -> bool {
+        self.protocol.is_some() && self.not_accepted.is_none() && self.conflict.is_none()
     }
 
     /// Whether it accepts routes of `kind`.
@@ -99,24 +212,31 @@ impl ListenerCtx {
 
     pub(crate) fn status(&self, generation: Option<i64>) -> ListenerStatus {
         let mut conditions = Vec::new();
-        match (&self.rejected, &self.conflict) {
-            (Some((type_, reason, message)), _) => {
-                conditions.push(Condition::not(type_, reason, message.clone()));
-                conditions.push(Condition::not(types::PROGRAMMED, reasons::INVALID, "Listener is invalid, see other conditions"));
+        match (&self.not_accepted, &self.conflict) {
+            (Some((reason, message)), _) | (None, Some((reason, message))) => {
+                conditions.push(Condition::not(types::ACCEPTED, reason, message.clone()))
             }
-            (None, Some((reason, message))) => {
-                conditions.push(Condition::ok(types::CONFLICTED, reason, message.clone()));
-                conditions.push(Condition::not(types::PROGRAMMED, reasons::INVALID, "Listener conflicts with another listener"));
-            }
-            (None, None) => {
-                conditions.push(Condition::ok(types::ACCEPTED, reasons::ACCEPTED, "Listener has been successfully translated"));
-                conditions.push(Condition::ok(types::PROGRAMMED, reasons::PROGRAMMED, "Sending translated listener configuration to the data plane"));
-                conditions.push(Condition::not(types::CONFLICTED, reasons::NO_CONFLICTS, "No conflicts"));
-            }
+            (None, None) => conditions.push(Condition::ok(types::ACCEPTED, reasons::ACCEPTED, "Listener has been successfully translated")),
         }
-        conditions.push(match &self.invalid_kinds {
-            Some(message) => Condition::not(types::RESOLVED_REFS, reasons::INVALID_ROUTE_KINDS, message.clone()),
-            None => Condition::ok(types::RESOLVED_REFS, reasons::RESOLVED_REFS, "Listener references have been resolved"),
+        match &self.unresolved {
+            Some((reason, message)) => conditions.push(Condition::not(types::RESOLVED_REFS, reason, message.clone())),
+            None => conditions.push(Condition::ok(types::RESOLVED_REFS, reasons::RESOLVED_REFS, "Listener references have been resolved")),
+        }
+        match &self.conflict {
+            Some((reason, message)) => conditions.push(Condition::ok(types::CONFLICTED, reason, message.clone())),
+            None => conditions.push(Condition::not(types::CONFLICTED, reasons::NO_CONFLICTS, "No conflicts")),
+        }
+        if let Some((reason, message)) = &self.overlapping {
+            conditions.push(Condition::ok(types::OVERLAPPING_TLS_CONFIG, reason, message.clone()));
+        }
+        conditions.push(if self.is_ready() {
+            Condition::ok(types::PROGRAMMED, reasons::PROGRAMMED, "Sending translated listener configuration to the data plane")
+        } else if let Some((reason, message)) = &self.conflict {
+            Condition::not(types::PROGRAMMED, reason, message.clone())
+        } else if let Some((reason, message)) = &self.not_programmed {
+            Condition::not(types::PROGRAMMED, reason, message.clone())
+        } else {
+            Condition::not(types::PROGRAMMED, reasons::INVALID, "Listener is invalid, see other Conditions for details.")
         });
         ListenerStatus {
             name: self.name.clone(),
@@ -131,31 +251,24 @@ fn group_kind(kind: &str) -> RouteGroupKind {
     RouteGroupKind { group: GATEWAY_GROUP.to_string(), kind: kind.to_string() }
 }
 
-/// Marks listeners that share a port with an incompatible protocol, or with the same
-/// protocol and hostname.
-pub(crate) fn mark_conflicts(listeners: &mut [ListenerCtx]) {
-    let mut by_port: BTreeMap<u16, Vec<usize>> = BTreeMap::new();
-    for (i, l) in listeners.iter().enumerate() {
-        if l.rejected.is_none() {
-            by_port.entry(l.port).or_default().push(i);
-        }
+/// Why two listeners cannot both be served, if they cannot: a `Conflicted` reason.
+pub(crate) fn clash(a: &ListenerCtx, b: &ListenerCtx) -> Option<&'static str> {
+    let (Some(pa), Some(pb)) = (a.protocol, b.protocol) else { return None };
+    if a.port != b.port || a.not_accepted.is_some() || b.not_accepted.is_some() {
+        return None;
     }
-    for indices in by_port.values() {
-        let protocols: Vec<&str> = indices.iter().map(|&i| listeners[i].protocol.as_str()).collect();
-        if protocols.iter().any(|p| *p != protocols[0]) {
-            for &i in indices {
-                listeners[i].conflict = Some((reasons::PROTOCOL_CONFLICT, format!("port {} is used by listeners of different protocols", listeners[i].port)));
-            }
-            continue;
-        }
-        for &i in indices {
-            let same_host = indices
-                .iter()
-                .filter(|&&j| j != i)
-                .any(|&j| listeners[j].hostname.as_deref().map(str::to_ascii_lowercase) == listeners[i].hostname.as_deref().map(str::to_ascii_lowercase));
-            if same_host {
-                listeners[i].conflict = Some((reasons::HOSTNAME_CONFLICT, format!("another listener on port {} has the same hostname", listeners[i].port)));
-            }
-        }
+    // UDP and TCP-based listeners may share a port number.
+    if (pa == Protocol::Udp) != (pb == Protocol::Udp) {
+        return None;
+    }
+    if pa.family() != pb.family() {
+        return Some(reasons::PROTOCOL_CONFLICT);
+    }
+    let same_host = a.hostname.as_deref().map(str::to_ascii_lowercase) == b.hostname.as_deref().map(str::to_ascii_lowercase);
+    match pa {
+        // One TCP or UDP listener per port.
+        Protocol::Tcp | Protocol::Udp => Some(reasons::HOSTNAME_CONFLICT),
+        _ if same_host => Some(reasons::HOSTNAME_CONFLICT),
+        _ => None,
     }
 }

@@ -28,6 +28,25 @@ impl NamespacePolicy {
         }
     }
 
+    /// Checks a selector the way the API server would; an invalid one selects nothing.
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        let Self::Selector(selector) = self else { return Ok(()) };
+        for e in selector.match_expressions.iter().flatten() {
+            let values = e.values.as_deref().unwrap_or_default();
+            match e.operator.as_str() {
+                "In" | "NotIn" if values.is_empty() => {
+                    return Err(format!("The allowedRoutes.namespaces.selector could not be parsed: values set must be non-empty for {}", e.operator));
+                }
+                "Exists" | "DoesNotExist" if !values.is_empty() => {
+                    return Err("The allowedRoutes.namespaces.selector could not be parsed: values set must be empty for exists and does not exist".into());
+                }
+                "In" | "NotIn" | "Exists" | "DoesNotExist" => {}
+                other => return Err(format!("The allowedRoutes.namespaces.selector could not be parsed: unknown operator {other}")),
+            }
+        }
+        Ok(())
+    }
+
     /// Whether a route in `route_ns` may attach to a listener of a Gateway in `gateway_ns`.
     pub(crate) fn allows(&self, snapshot: &Snapshot, gateway_ns: &str, route_ns: &str) -> bool {
         match self {
@@ -45,7 +64,7 @@ impl NamespacePolicy {
     }
 }
 
-fn selector_matches(selector: &Selector, labels: &BTreeMap<String, String>) -> bool {
+pub(crate) fn selector_matches(selector: &Selector, labels: &BTreeMap<String, String>) -> bool {
     let labels_ok = selector
         .match_labels
         .iter()

@@ -1,20 +1,27 @@
-//! Route actions: forwarding (single or weighted clusters, URL rewrites), redirects, direct
-//! responses, and request/response header modifiers.
+//! Route actions: forwarding (single or weighted clusters, per-backend header changes,
+//! URL rewrites, mirrors, timeouts, retries), redirects, direct responses, and
+//! request/response header modifiers.
 
+use envoy_types::pb::envoy::config::core::v3::RuntimeFractionalPercent;
 use envoy_types::pb::envoy::config::core::v3::{
     HeaderValue, HeaderValueOption, header_value_option::HeaderAppendAction,
 };
 use envoy_types::pb::envoy::config::route::v3::{
-    DirectResponseAction, RedirectAction, Route, RouteAction, WeightedCluster,
+    DirectResponseAction, RedirectAction, RetryPolicy, Route, RouteAction, WeightedCluster,
     redirect_action::{PathRewriteSpecifier, RedirectResponseCode, SchemeRewriteSpecifier},
+    retry_policy::RetryBackOff,
     route,
-    route_action::{ClusterSpecifier, HostRewriteSpecifier},
+    route_action::{
+        ClusterNotFoundResponseCode, ClusterSpecifier, HostRewriteSpecifier, RequestMirrorPolicy,
+    },
     weighted_cluster::ClusterWeight,
 };
 use envoy_types::pb::envoy::r#type::matcher::v3::RegexMatchAndSubstitute;
-use envoy_types::pb::google::protobuf::UInt32Value;
+use envoy_types::pb::envoy::r#type::v3::{FractionalPercent, fractional_percent::DenominatorType};
+use envoy_types::pb::google::protobuf::{Duration, UInt32Value};
 use ferrogate_ir::{
-    Forward, HeaderMods, PathMatch, PathModifier, Redirect, RouteAction as IrAction, UrlRewrite,
+    Forward, HeaderMods, Mirror, PathMatch, PathModifier, Redirect, Retry, RouteAction as IrAction,
+    Timeouts, UrlRewrite, WeightedBackend,
 };
 
 use crate::common::{re2_escape, regex_rewrite};
@@ -38,41 +45,160 @@ pub fn direct_response(status: u16) -> route::Action {
     })
 }
 
-/// Forwarding: `cluster` for one backend, `weighted_clusters` (weights as given) for more.
-/// Without any valid backend the route answers 500 (Gateway API).
+/// Name used in `weighted_clusters` for the share of invalid backend references. No
+/// cluster of that name is ever emitted (backend names always contain `/`), so Envoy answers
+/// those requests with the route's `cluster_not_found_response_code`, set to 500.
+pub const INVALID_BACKEND_CLUSTER: &str = "ferrogate-invalid-backend";
+
+/// Forwarding:
+/// - `cluster` for one backend without per-backend header changes; otherwise
+///   `weighted_clusters` (weights as given; each entry carries its backend's header
+///   changes, which Envoy applies before the route's own);
+/// - without any valid backend the route answers 500 (Gateway API);
+/// - with `invalid_weight > 0` and valid backends, an extra weighted entry
+///   [`INVALID_BACKEND_CLUSTER`] (weight `invalid_weight`) and
+///   `cluster_not_found_response_code: INTERNAL_SERVER_ERROR`: that share gets 500s, as the
+///   spec requires. (A STATIC cluster without endpoints would answer 503 instead.)
+/// - mirrors, timeouts and retries: see [`mirror_policy`], [`apply_timeouts`],
+///   [`retry_policy`].
 ///
-/// Limitation: when only some backend references are invalid (`invalid_weight > 0` with
-/// valid backends), their share should get 500s; here all traffic goes to the valid ones.
-/// Envoy can express the 500 share with a weighted entry naming a cluster that does not
-/// exist plus `cluster_not_found_response_code: INTERNAL_SERVER_ERROR`, but that breaks the
-/// "every referenced cluster exists" rule; to be revisited.
-///
-/// The route timeout is left at Envoy's default (15 s); the IR carries no timeout yet
-/// (Gateway API's default is "no timeout").
+/// Without `timeouts` the route timeout stays at Envoy's default (15 s).
 pub fn forward(f: &Forward, path: &PathMatch) -> route::Action {
+    let has_mods = f
+        .backends
+        .iter()
+        .any(|b| !b.request_headers.is_empty() || !b.response_headers.is_empty());
     let cluster_specifier = match f.backends.as_slice() {
         [] => return direct_response(500),
-        [one] => ClusterSpecifier::Cluster(one.backend.clone()),
-        many => ClusterSpecifier::WeightedClusters(WeightedCluster {
-            clusters: many
-                .iter()
-                .map(|b| ClusterWeight {
-                    name: b.backend.clone(),
-                    weight: Some(UInt32Value { value: b.weight }),
+        [one] if f.invalid_weight == 0 && !has_mods => {
+            ClusterSpecifier::Cluster(one.backend.clone())
+        }
+        many => {
+            let mut clusters: Vec<ClusterWeight> = many.iter().map(cluster_weight).collect();
+            if f.invalid_weight > 0 {
+                clusters.push(ClusterWeight {
+                    name: INVALID_BACKEND_CLUSTER.to_string(),
+                    weight: Some(UInt32Value {
+                        value: f.invalid_weight,
+                    }),
                     ..Default::default()
-                })
-                .collect(),
-            ..Default::default()
-        }),
+                });
+            }
+            ClusterSpecifier::WeightedClusters(WeightedCluster {
+                clusters,
+                ..Default::default()
+            })
+        }
     };
     let mut ra = RouteAction {
         cluster_specifier: Some(cluster_specifier),
+        request_mirror_policies: f.mirrors.iter().map(mirror_policy).collect(),
+        retry_policy: f.retry.as_ref().map(retry_policy),
         ..Default::default()
     };
+    if f.invalid_weight > 0 {
+        ra.cluster_not_found_response_code =
+            ClusterNotFoundResponseCode::InternalServerError as i32;
+    }
+    if let Some(t) = &f.timeouts {
+        apply_timeouts(&mut ra, t);
+    }
     if let Some(rw) = &f.rewrite {
         apply_url_rewrite(&mut ra, rw, path);
     }
     route::Action::Route(ra)
+}
+
+fn cluster_weight(b: &WeightedBackend) -> ClusterWeight {
+    ClusterWeight {
+        name: b.backend.clone(),
+        weight: Some(UInt32Value { value: b.weight }),
+        request_headers_to_add: headers_to_add(&b.request_headers),
+        request_headers_to_remove: b.request_headers.remove.clone(),
+        response_headers_to_add: headers_to_add(&b.response_headers),
+        response_headers_to_remove: b.response_headers.remove.clone(),
+        ..Default::default()
+    }
+}
+
+/// A RequestMirror: the backend's cluster, and the share as a runtime fraction (no runtime
+/// key). Denominators 100, 10 000 and 1 000 000 map onto Envoy's; any other is converted to
+/// a millionth (rounded down, capped at 100 %).
+pub fn mirror_policy(m: &Mirror) -> RequestMirrorPolicy {
+    let (numerator, denominator) = match m.denominator {
+        100 => (m.numerator, DenominatorType::Hundred),
+        10_000 => (m.numerator, DenominatorType::TenThousand),
+        1_000_000 => (m.numerator, DenominatorType::Million),
+        0 => (1_000_000, DenominatorType::Million),
+        d => {
+            let scaled = u64::from(m.numerator) * 1_000_000 / u64::from(d);
+            (scaled.min(1_000_000) as u32, DenominatorType::Million)
+        }
+    };
+    RequestMirrorPolicy {
+        cluster: m.backend.clone(),
+        runtime_fraction: Some(RuntimeFractionalPercent {
+            default_value: Some(FractionalPercent {
+                numerator,
+                denominator: denominator as i32,
+            }),
+            runtime_key: String::new(),
+        }),
+        ..Default::default()
+    }
+}
+
+/// Timeouts (0 disables, as in Gateway API; Envoy reads a zero duration as "none"):
+/// - `request_ms` -> route `timeout` (the whole request, retries included);
+/// - `backend_request_ms`: with a retry policy -> its `per_try_timeout` (0: left unset, an
+///   attempt is then bounded by the route timeout only); without one there is a single
+///   attempt, so it bounds the route `timeout` (the smaller of the two non-zero values).
+pub fn apply_timeouts(ra: &mut RouteAction, t: &Timeouts) {
+    let mut timeout = t.request_ms;
+    if let Some(backend) = t.backend_request_ms {
+        match &mut ra.retry_policy {
+            Some(rp) => {
+                if backend > 0 {
+                    rp.per_try_timeout = Some(millis(backend));
+                }
+            }
+            None => {
+                timeout = Some(match timeout {
+                    None | Some(0) => backend,
+                    Some(req) if backend == 0 => req,
+                    Some(req) => req.min(backend),
+                });
+            }
+        }
+    }
+    ra.timeout = timeout.map(millis);
+}
+
+/// A retry policy: on the given status codes (`retriable-status-codes`), plus connection
+/// failures and resets when asked (`connect-failure,reset`); `attempts` retries; the
+/// backoff base interval when set and non-zero (Envoy's max interval is 10x the base).
+pub fn retry_policy(r: &Retry) -> RetryPolicy {
+    let mut retry_on = "retriable-status-codes".to_string();
+    if r.on_connection_error {
+        retry_on.push_str(",connect-failure,reset");
+    }
+    RetryPolicy {
+        retry_on,
+        num_retries: Some(UInt32Value { value: r.attempts }),
+        retriable_status_codes: r.codes.iter().map(|c| u32::from(*c)).collect(),
+        retry_back_off: r.backoff_ms.filter(|ms| *ms > 0).map(|ms| RetryBackOff {
+            base_interval: Some(millis(ms)),
+            max_interval: None,
+        }),
+        ..Default::default()
+    }
+}
+
+fn millis(ms: u64) -> Duration {
+    Duration {
+        seconds: (ms / 1000) as i64,
+        nanos: ((ms % 1000) * 1_000_000) as i32,
+    }
 }
 
 fn apply_url_rewrite(ra: &mut RouteAction, rw: &UrlRewrite, path: &PathMatch) {

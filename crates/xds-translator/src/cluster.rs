@@ -17,6 +17,7 @@ use envoy_types::pb::envoy::extensions::upstreams::http::v3::{
 use ferrogate_ir::{Backend, BackendProtocol};
 
 use crate::common::{ads_config_source, pack, seconds};
+use crate::tls::upstream_transport_socket;
 use crate::type_url;
 
 /// Key of the upstream HTTP protocol options in `typed_extension_protocol_options`.
@@ -27,8 +28,10 @@ pub const HTTP_PROTOCOL_OPTIONS_KEY: &str =
 pub const CONNECT_TIMEOUT_SECONDS: i64 = 5;
 
 /// The cluster for a backend: named after it, EDS over ADS (`service_name` = backend name),
-/// round robin, 5 s connect timeout. HTTP/2 backends (h2c, gRPC) get explicit HTTP/2
-/// upstream protocol options; HTTP/1.1 backends use Envoy's default.
+/// round robin, 5 s connect timeout. HTTP/2 backends (h2c, gRPC, and HTTP/2 over TLS) get
+/// explicit HTTP/2 upstream protocol options; HTTP/1.1 backends use Envoy's default; TCP and
+/// UDP backends carry no HTTP options at all. A backend with `tls` gets a TLS transport
+/// socket ([`crate::tls::upstream_tls_context`]).
 pub fn cluster(b: &Backend) -> Cluster {
     // The map holds at most one entry, so its encoding is deterministic.
     let mut typed_extension_protocol_options = HashMap::new();
@@ -58,6 +61,7 @@ pub fn cluster(b: &Backend) -> Cluster {
         connect_timeout: Some(seconds(CONNECT_TIMEOUT_SECONDS)),
         lb_policy: LbPolicy::RoundRobin as i32,
         typed_extension_protocol_options,
+        transport_socket: b.tls.as_ref().map(upstream_transport_socket),
         ..Default::default()
     }
 }

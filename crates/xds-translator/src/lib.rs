@@ -1,5 +1,5 @@
 //! ferrogate-xds-translator: turns one Gateway's IR into Envoy v3 xDS resources
-//! (Listeners, RouteConfigurations, Clusters, ClusterLoadAssignments).
+//! (Listeners, RouteConfigurations, Clusters, ClusterLoadAssignments, Secrets).
 //!
 //! Owns: every Envoy-specific decision (HTTP connection manager options, how Gateway API
 //! path/header/query matches, rewrites, redirects and weights map onto Envoy routes, cluster
@@ -8,13 +8,17 @@
 //! Layout: one module per Envoy feature: [`listener`] (LDS + HCM), [`readiness`] (the `ready`
 //! listener), [`route`] (RDS: virtual hosts, routes and matches), [`action`] (route actions:
 //! forward, rewrite, redirect, direct response, header modifiers), [`cluster`] (CDS),
-//! [`endpoint`] (EDS), [`version`] (content hashes).
+//! [`endpoint`] (EDS), [`tls`] (downstream/upstream TLS contexts, SDS secrets),
+//! [`version`] (content hashes).
 //!
 //! Guarantees: output is a pure function of the input. Identical IR gives byte-identical
 //! resources: everything is sorted, no `HashMap` is iterated (the few map-typed Envoy
-//! fields we fill hold at most one entry). Routes are delivered over RDS and endpoints over
-//! EDS, so a route change never changes a Listener's bytes and an endpoint change never
-//! changes a Cluster's bytes.
+//! fields we fill hold at most one entry). Routes are delivered over RDS, certificates over
+//! SDS and endpoints over EDS, so an HTTP route change (CORS and mirrors included) or a
+//! certificate change never changes a Listener's bytes and an endpoint change never changes
+//! a Cluster's bytes. TCP, TLS and UDP listeners carry their backends inline (Envoy has no
+//! route discovery for them), so a TCPRoute/TLSRoute/UDPRoute backend change does change
+//! that listener; an empty stream listener (no backends anywhere) is not emitted at all.
 //!
 //! Must not: do I/O, read clocks, use randomness, spawn tasks, or hold Gateway API semantics
 //! (precedence, validation, reference resolution belong to the Gateway API translator; the IR
@@ -28,6 +32,7 @@ use envoy_types::pb::envoy::config::cluster::v3::Cluster;
 use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
 use envoy_types::pb::envoy::config::listener::v3::Listener;
 use envoy_types::pb::envoy::config::route::v3::RouteConfiguration;
+use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::Secret;
 use envoy_types::pb::google::protobuf::Any;
 use ferrogate_ir::{GatewayIr, ListenerKind};
 use prost::Message;
@@ -39,6 +44,7 @@ pub mod endpoint;
 pub mod listener;
 pub mod readiness;
 pub mod route;
+pub mod tls;
 pub mod version;
 
 pub use version::content_hash;
@@ -59,6 +65,29 @@ pub mod type_url {
     pub const HTTP_CONNECTION_MANAGER: &str = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
     /// `envoy.extensions.filters.http.router.v3.Router`.
     pub const ROUTER: &str = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router";
+    /// `envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext`.
+    pub const DOWNSTREAM_TLS_CONTEXT: &str =
+        "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext";
+    /// `envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext`.
+    pub const UPSTREAM_TLS_CONTEXT: &str =
+        "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext";
+    /// `envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector`.
+    pub const TLS_INSPECTOR: &str =
+        "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector";
+    /// `envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy`.
+    pub const TCP_PROXY: &str =
+        "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy";
+    /// `envoy.extensions.filters.udp.udp_proxy.v3.UdpProxyConfig`.
+    pub const UDP_PROXY: &str =
+        "type.googleapis.com/envoy.extensions.filters.udp.udp_proxy.v3.UdpProxyConfig";
+    /// `envoy.extensions.filters.udp.udp_proxy.v3.Route` (UDP proxy matcher action).
+    pub const UDP_PROXY_ROUTE: &str =
+        "type.googleapis.com/envoy.extensions.filters.udp.udp_proxy.v3.Route";
+    /// `envoy.extensions.filters.http.cors.v3.Cors` (the HTTP filter).
+    pub const CORS: &str = "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors";
+    /// `envoy.extensions.filters.http.cors.v3.CorsPolicy` (per-route config).
+    pub const CORS_POLICY: &str =
+        "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy";
     /// `envoy.extensions.upstreams.http.v3.HttpProtocolOptions`.
     pub const HTTP_PROTOCOL_OPTIONS: &str =
         "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
@@ -77,16 +106,18 @@ pub struct XdsOptions {
 pub struct EnvoyResources {
     /// Listeners (LDS), including the `ready` listener.
     pub listeners: Vec<Listener>,
-    /// Route configurations (RDS), one per HTTP listener.
+    /// Route configurations (RDS), one per HTTP listener and per HTTPS chain.
     pub route_configs: Vec<RouteConfiguration>,
     /// Clusters (CDS), one per backend.
     pub clusters: Vec<Cluster>,
     /// Endpoints (EDS), one per backend.
     pub endpoints: Vec<ClusterLoadAssignment>,
+    /// Certificates (SDS), one per IR secret.
+    pub secrets: Vec<Secret>,
 }
 
 impl EnvoyResources {
-    /// Packs every resource into an `Any`, grouped by type URL. All four produced types are
+    /// Packs every resource into an `Any`, grouped by type URL. All five produced types are
     /// present, even when empty (an empty state-of-the-world list means "none").
     pub fn into_any(self) -> BTreeMap<&'static str, Vec<(String, Any)>> {
         let mut out = BTreeMap::new();
@@ -105,6 +136,10 @@ impl EnvoyResources {
         out.insert(
             type_url::ENDPOINT,
             pack_all(self.endpoints, type_url::ENDPOINT, |e| &e.cluster_name),
+        );
+        out.insert(
+            type_url::SECRET,
+            pack_all(self.secrets, type_url::SECRET, |s| &s.name),
         );
         out
     }
@@ -129,8 +164,23 @@ pub fn translate(ir: &GatewayIr, opts: &XdsOptions) -> EnvoyResources {
         match &l.kind {
             ListenerKind::Http(http) => {
                 listeners.push(listener::http_listener(l, http));
-                route_configs.push(route::route_configuration(http));
+                route_configs.push(route::route_configuration(
+                    &http.route_config,
+                    &http.virtual_hosts,
+                ));
             }
+            ListenerKind::Https(https) => {
+                listeners.extend(listener::https_listener(l, https));
+                for c in &https.chains {
+                    route_configs.push(route::route_configuration(
+                        &c.route_config,
+                        &c.virtual_hosts,
+                    ));
+                }
+            }
+            ListenerKind::Tls(tls) => listeners.extend(listener::tls_listener(l, tls)),
+            ListenerKind::Tcp(tcp) => listeners.extend(listener::tcp_listener(l, tcp)),
+            ListenerKind::Udp(udp) => listeners.extend(listener::udp_listener(l, udp)),
         }
     }
     listeners.sort_by(|a, b| a.name.cmp(&b.name));
@@ -142,11 +192,16 @@ pub fn translate(ir: &GatewayIr, opts: &XdsOptions) -> EnvoyResources {
     clusters.sort_by(|a, b| a.name.cmp(&b.name));
     clusters.dedup_by(|a, b| a.name == b.name);
 
+    let mut secrets: Vec<Secret> = ir.secrets.iter().map(tls::secret).collect();
+    secrets.sort_by(|a, b| a.name.cmp(&b.name));
+    secrets.dedup_by(|a, b| a.name == b.name);
+
     EnvoyResources {
         listeners,
         route_configs,
         clusters,
         endpoints: translate_endpoints(ir),
+        secrets,
     }
 }
 

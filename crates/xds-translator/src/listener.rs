@@ -1,36 +1,277 @@
-//! Listeners (LDS): one per IR listener, each with a single filter chain running the HTTP
-//! connection manager. Routes come over RDS, so a route change never changes a Listener.
+//! Listeners (LDS): one per IR listener.
+//!
+//! - HTTP: one filter chain running the HTTP connection manager (HCM);
+//! - HTTPS: TLS inspector, one TLS-terminating HCM chain per server-name set;
+//! - TLS: TLS inspector, one `tcp_proxy` chain per server-name set (passthrough, or
+//!   terminating when the chain has certificates);
+//! - TCP: one `tcp_proxy` chain;
+//! - UDP: a UDP listener running the UDP proxy listener filter.
+//!
+//! Routes come over RDS and certificates over SDS, so a route or certificate content change
+//! never changes a Listener (its bytes depend only on listener, chain, route configuration
+//! and certificate names, and on stream backends).
 
 use envoy_types::pb::envoy::config::core::v3::{
-    Address, SocketAddress, address, socket_address::PortSpecifier,
+    Address, SocketAddress, address,
+    socket_address::{PortSpecifier, Protocol},
 };
 use envoy_types::pb::envoy::config::listener::v3::{
-    Filter, FilterChain, Listener, filter::ConfigType,
+    Filter, FilterChain, FilterChainMatch, Listener, ListenerFilter, UdpListenerConfig,
+    filter::ConfigType, listener_filter,
 };
+use envoy_types::pb::envoy::extensions::filters::http::cors::v3::Cors;
 use envoy_types::pb::envoy::extensions::filters::http::router::v3::Router;
+use envoy_types::pb::envoy::extensions::filters::listener::tls_inspector::v3::TlsInspector;
 use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
     HttpConnectionManager, HttpFilter, Rds,
     http_connection_manager::{CodecType, RouteSpecifier, StripPortMode, UpgradeConfig},
     http_filter,
 };
+use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::{
+    TcpProxy,
+    tcp_proxy::{ClusterSpecifier as TcpClusterSpecifier, WeightedCluster, weighted_cluster},
+};
+use envoy_types::pb::envoy::extensions::filters::udp::udp_proxy::v3::{
+    Route as UdpRoute, UdpProxyConfig, udp_proxy_config::RouteSpecifier as UdpRouteSpecifier,
+};
 use envoy_types::pb::google::protobuf::BoolValue;
-use ferrogate_ir::{HttpListener, Listener as IrListener};
+use envoy_types::pb::xds::core::v3::TypedExtensionConfig;
+use envoy_types::pb::xds::r#type::matcher::v3::{Matcher, matcher::OnMatch, matcher::on_match};
+use ferrogate_ir::{
+    HttpListener, HttpsListener, Listener as IrListener, StreamListener, TlsListener,
+    WeightedBackend,
+};
 
 use crate::common::{ads_config_source, pack};
+use crate::tls::{HTTPS_ALPN, downstream_tls_context, downstream_transport_socket};
 use crate::type_url;
 
 /// Name of the HTTP connection manager network filter.
 pub const HCM_FILTER: &str = "envoy.filters.network.http_connection_manager";
 /// Name of the router HTTP filter.
 pub const ROUTER_FILTER: &str = "envoy.filters.http.router";
+/// Name of the CORS HTTP filter.
+pub const CORS_FILTER: &str = "envoy.filters.http.cors";
+/// Name of the TLS inspector listener filter.
+pub const TLS_INSPECTOR_FILTER: &str = "envoy.filters.listener.tls_inspector";
+/// Name of the TCP proxy network filter.
+pub const TCP_PROXY_FILTER: &str = "envoy.filters.network.tcp_proxy";
+/// Name of the UDP proxy listener filter.
+pub const UDP_PROXY_FILTER: &str = "envoy.filters.udp_listener.udp_proxy";
 
 /// The Envoy Listener for an IR HTTP listener: binds `address:port`, one filter chain with
 /// an HCM that fetches `route_config` over RDS (ADS).
 pub fn http_listener(l: &IrListener, http: &HttpListener) -> Listener {
-    let mut hcm = base_hcm(&l.name);
+    hcm_listener(
+        &l.name,
+        &l.address,
+        l.port,
+        rds_hcm(&l.name, &http.route_config),
+    )
+}
+
+/// The Envoy Listener for an IR HTTPS listener: TLS inspector, then one filter chain per
+/// IR chain, selected by SNI (`server_names`; none: the default chain), terminating TLS
+/// with the chain's certificates (SDS) and running an HCM on the chain's route
+/// configuration (RDS). ALPN offers `h2` and `http/1.1`.
+///
+/// The IR guarantees distinct server-name sets (Envoy rejects duplicate matches). A
+/// listener whose IR has no chain at all gives `None` (Envoy rejects listeners without
+/// filter chains).
+pub fn https_listener(l: &IrListener, https: &HttpsListener) -> Option<Listener> {
+    let filter_chains: Vec<FilterChain> = https
+        .chains
+        .iter()
+        .map(|c| FilterChain {
+            name: c.name.clone(),
+            filter_chain_match: sni_match(&c.server_names),
+            filters: vec![hcm_filter(rds_hcm(&l.name, &c.route_config))],
+            transport_socket: Some(downstream_transport_socket(&downstream_tls_context(
+                &c.certificates,
+                c.client_validation.as_ref(),
+                &HTTPS_ALPN,
+            ))),
+            ..Default::default()
+        })
+        .collect();
+    if filter_chains.is_empty() {
+        return None;
+    }
+    Some(Listener {
+        name: l.name.clone(),
+        address: Some(socket_address(&l.address, l.port)),
+        listener_filters: vec![tls_inspector()],
+        filter_chains,
+        ..Default::default()
+    })
+}
+
+/// The Envoy Listener for an IR TLS listener: TLS inspector, then one `tcp_proxy` filter
+/// chain per IR chain, selected by SNI. A chain with certificates terminates TLS (SDS, no
+/// ALPN) and proxies the decrypted stream; one without passes the TLS stream through.
+///
+/// A chain without backends is left out: connections with its server names then find no
+/// chain and are closed (there is no "refuse" tcp_proxy target). When no chain is left the
+/// listener itself is left out (`None`), as Envoy rejects listeners without filter chains;
+/// connections to the port are then refused.
+pub fn tls_listener(l: &IrListener, tls: &TlsListener) -> Option<Listener> {
+    let filter_chains: Vec<FilterChain> = tls
+        .chains
+        .iter()
+        .filter_map(|c| {
+            let proxy = tcp_proxy_filter(&l.name, &c.backends)?;
+            Some(FilterChain {
+                name: c.name.clone(),
+                filter_chain_match: sni_match(&c.server_names),
+                filters: vec![proxy],
+                transport_socket: (!c.certificates.is_empty()).then(|| {
+                    downstream_transport_socket(&downstream_tls_context(&c.certificates, None, &[]))
+                }),
+                ..Default::default()
+            })
+        })
+        .collect();
+    if filter_chains.is_empty() {
+        return None;
+    }
+    Some(Listener {
+        name: l.name.clone(),
+        address: Some(socket_address(&l.address, l.port)),
+        listener_filters: vec![tls_inspector()],
+        filter_chains,
+        ..Default::default()
+    })
+}
+
+/// The Envoy Listener for an IR TCP listener: one `tcp_proxy` filter chain. Without
+/// backends there is no Listener (`None`): Envoy rejects listeners without filter chains,
+/// and not binding the port refuses connections, which is what the IR asks for.
+pub fn tcp_listener(l: &IrListener, tcp: &StreamListener) -> Option<Listener> {
+    let proxy = tcp_proxy_filter(&l.name, &tcp.backends)?;
+    Some(Listener {
+        name: l.name.clone(),
+        address: Some(socket_address(&l.address, l.port)),
+        filter_chains: vec![FilterChain {
+            filters: vec![proxy],
+            ..Default::default()
+        }],
+        ..Default::default()
+    })
+}
+
+/// The Envoy Listener for an IR UDP listener: a UDP socket (`udp_listener_config`) with the
+/// UDP proxy listener filter, routed with its `matcher` (`on_no_match` -> the backend; the
+/// `cluster` field is deprecated).
+///
+/// The UDP proxy has no weighted clusters: with several backends, the one with the highest
+/// weight gets all datagrams (ties: the first). Without backends there is no Listener
+/// (`None`): datagrams to the port are dropped.
+pub fn udp_listener(l: &IrListener, udp: &StreamListener) -> Option<Listener> {
+    let backend = heaviest(&udp.backends)?;
+    let proxy = UdpProxyConfig {
+        stat_prefix: l.name.clone(),
+        route_specifier: Some(UdpRouteSpecifier::Matcher(Matcher {
+            on_no_match: Some(Box::new(OnMatch {
+                keep_matching: false,
+                on_match: Some(on_match::OnMatch::Action(TypedExtensionConfig {
+                    name: "route".to_string(),
+                    typed_config: Some(pack(
+                        type_url::UDP_PROXY_ROUTE,
+                        &UdpRoute {
+                            cluster: backend.backend.clone(),
+                        },
+                    )),
+                })),
+            })),
+            matcher_type: None,
+        })),
+        ..Default::default()
+    };
+    let mut address = socket_address(&l.address, l.port);
+    if let Some(address::Address::SocketAddress(sa)) = &mut address.address {
+        sa.protocol = Protocol::Udp as i32;
+    }
+    Some(Listener {
+        name: l.name.clone(),
+        address: Some(address),
+        udp_listener_config: Some(UdpListenerConfig::default()),
+        listener_filters: vec![ListenerFilter {
+            name: UDP_PROXY_FILTER.to_string(),
+            config_type: Some(listener_filter::ConfigType::TypedConfig(pack(
+                type_url::UDP_PROXY,
+                &proxy,
+            ))),
+            ..Default::default()
+        }],
+        ..Default::default()
+    })
+}
+
+/// The backend with the highest weight; the first one on ties.
+fn heaviest(backends: &[WeightedBackend]) -> Option<&WeightedBackend> {
+    backends
+        .iter()
+        .fold(None, |best: Option<&WeightedBackend>, b| match best {
+            Some(x) if x.weight >= b.weight => Some(x),
+            _ => Some(b),
+        })
+}
+
+/// A `tcp_proxy` filter to the backends (`cluster` for one, `weighted_clusters` for more);
+/// `None` without backends. Per-backend header changes do not apply to TCP.
+pub(crate) fn tcp_proxy_filter(stat_prefix: &str, backends: &[WeightedBackend]) -> Option<Filter> {
+    let cluster_specifier = match backends {
+        [] => return None,
+        [one] => TcpClusterSpecifier::Cluster(one.backend.clone()),
+        many => TcpClusterSpecifier::WeightedClusters(WeightedCluster {
+            clusters: many
+                .iter()
+                .map(|b| weighted_cluster::ClusterWeight {
+                    name: b.backend.clone(),
+                    weight: b.weight,
+                    ..Default::default()
+                })
+                .collect(),
+        }),
+    };
+    let proxy = TcpProxy {
+        stat_prefix: stat_prefix.to_string(),
+        cluster_specifier: Some(cluster_specifier),
+        ..Default::default()
+    };
+    Some(Filter {
+        name: TCP_PROXY_FILTER.to_string(),
+        config_type: Some(ConfigType::TypedConfig(pack(type_url::TCP_PROXY, &proxy))),
+    })
+}
+
+/// The TLS inspector listener filter (reads SNI and ALPN for filter chain selection).
+pub(crate) fn tls_inspector() -> ListenerFilter {
+    ListenerFilter {
+        name: TLS_INSPECTOR_FILTER.to_string(),
+        config_type: Some(listener_filter::ConfigType::TypedConfig(pack(
+            type_url::TLS_INSPECTOR,
+            &TlsInspector::default(),
+        ))),
+        ..Default::default()
+    }
+}
+
+/// Matches the given SNI values; `None` (any) when empty.
+fn sni_match(server_names: &[String]) -> Option<FilterChainMatch> {
+    (!server_names.is_empty()).then(|| FilterChainMatch {
+        server_names: server_names.to_vec(),
+        ..Default::default()
+    })
+}
+
+/// The HCM of HTTP and HTTPS listeners: [`base_hcm`] plus RDS for `route_config` over ADS,
+/// `use_remote_address` and WebSocket upgrades.
+fn rds_hcm(stat_prefix: &str, route_config: &str) -> HttpConnectionManager {
+    let mut hcm = base_hcm(stat_prefix);
     hcm.route_specifier = Some(RouteSpecifier::Rds(Rds {
         config_source: Some(ads_config_source()),
-        route_config_name: http.route_config.clone(),
+        route_config_name: route_config.to_string(),
     }));
     // Behind a load balancer the peer is the client (or trusted proxy): use it for
     // x-forwarded-for and internal/external decisions.
@@ -40,7 +281,7 @@ pub fn http_listener(l: &IrListener, http: &HttpListener) -> Listener {
         upgrade_type: "websocket".to_string(),
         ..Default::default()
     }];
-    hcm_listener(&l.name, &l.address, l.port, hcm)
+    hcm
 }
 
 /// HCM options shared by every HTTP listener (including `ready`):
@@ -49,15 +290,29 @@ pub fn http_listener(l: &IrListener, http: &HttpListener) -> Listener {
 ///   are not merged and escaped slashes keep Envoy's default handling, so paths are otherwise
 ///   forwarded as sent (Gateway API conformance);
 /// - `strip_any_host_port`: `Host: example.com:8080` matches domain `example.com`;
-/// - the router as the only HTTP filter.
+/// - HTTP filters: CORS, then the router. CORS is always present (it does nothing on
+///   routes without a CORS policy), so adding a CORS policy to a route never changes a
+///   Listener.
 pub(crate) fn base_hcm(stat_prefix: &str) -> HttpConnectionManager {
     HttpConnectionManager {
         codec_type: CodecType::Auto as i32,
         stat_prefix: stat_prefix.to_string(),
-        http_filters: vec![router_filter()],
+        http_filters: vec![cors_filter(), router_filter()],
         normalize_path: Some(BoolValue { value: true }),
         merge_slashes: false,
         strip_port_mode: Some(StripPortMode::StripAnyHostPort(true)),
+        ..Default::default()
+    }
+}
+
+/// The CORS filter; policies are per route (`typed_per_filter_config`).
+pub(crate) fn cors_filter() -> HttpFilter {
+    HttpFilter {
+        name: CORS_FILTER.to_string(),
+        config_type: Some(http_filter::ConfigType::TypedConfig(pack(
+            type_url::CORS,
+            &Cors::default(),
+        ))),
         ..Default::default()
     }
 }
@@ -85,16 +340,21 @@ pub(crate) fn hcm_listener(
         name: name.to_string(),
         address: Some(socket_address(address, port)),
         filter_chains: vec![FilterChain {
-            filters: vec![Filter {
-                name: HCM_FILTER.to_string(),
-                config_type: Some(ConfigType::TypedConfig(pack(
-                    type_url::HTTP_CONNECTION_MANAGER,
-                    &hcm,
-                ))),
-            }],
+            filters: vec![hcm_filter(hcm)],
             ..Default::default()
         }],
         ..Default::default()
+    }
+}
+
+/// The HCM network filter.
+fn hcm_filter(hcm: HttpConnectionManager) -> Filter {
+    Filter {
+        name: HCM_FILTER.to_string(),
+        config_type: Some(ConfigType::TypedConfig(pack(
+            type_url::HTTP_CONNECTION_MANAGER,
+            &hcm,
+        ))),
     }
 }
 

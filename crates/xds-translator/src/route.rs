@@ -6,18 +6,34 @@ use envoy_types::pb::envoy::config::route::v3::{
     header_matcher::HeaderMatchSpecifier, query_parameter_matcher::QueryParameterMatchSpecifier,
     route_match::PathSpecifier,
 };
+use envoy_types::pb::envoy::extensions::filters::http::cors::v3::CorsPolicy;
 use envoy_types::pb::envoy::r#type::matcher::v3::{StringMatcher, string_matcher::MatchPattern};
-use ferrogate_ir::{HttpListener, HttpMatch, HttpRoute, PathMatch, VirtualHost as IrVirtualHost};
+use envoy_types::pb::google::protobuf::BoolValue;
+use ferrogate_ir::{
+    Cors, HttpMatch, HttpRoute, PathMatch, RouteAction as IrAction, VirtualHost as IrVirtualHost,
+};
 
 use crate::action;
-use crate::common::{regex, string_matcher};
+use crate::common::{pack, re2_escape, regex, string_matcher};
+use crate::listener::CORS_FILTER;
+use crate::type_url;
 
-/// The RouteConfiguration named `http.route_config`, virtual hosts and routes in the given
-/// order.
-pub fn route_configuration(http: &HttpListener) -> RouteConfiguration {
+/// The RouteConfiguration `name`, virtual hosts and routes in the given order (HTTP
+/// listeners and HTTPS chains alike).
+///
+/// When a route sends a share of its requests to invalid backends
+/// ([`action::INVALID_BACKEND_CLUSTER`], which is never emitted), `validate_clusters` is set
+/// to `false` explicitly. That is already Envoy's default for RDS; being explicit keeps the
+/// configuration valid when it is inlined (static route configurations validate clusters by
+/// default).
+pub fn route_configuration(name: &str, virtual_hosts: &[IrVirtualHost]) -> RouteConfiguration {
+    let has_invalid_share = virtual_hosts.iter().flat_map(|vh| &vh.routes).any(|r| {
+        matches!(&r.action, IrAction::Forward(f) if f.invalid_weight > 0 && !f.backends.is_empty())
+    });
     RouteConfiguration {
-        name: http.route_config.clone(),
-        virtual_hosts: http.virtual_hosts.iter().map(virtual_host).collect(),
+        name: name.to_string(),
+        virtual_hosts: virtual_hosts.iter().map(virtual_host).collect(),
+        validate_clusters: has_invalid_share.then_some(BoolValue { value: false }),
         ..Default::default()
     }
 }
@@ -41,7 +57,51 @@ pub fn route(r: &HttpRoute) -> Route {
         ..Default::default()
     };
     action::apply_header_mods(&mut out, &r.request_headers, &r.response_headers);
+    if let Some(cors) = &r.cors {
+        // One entry: the map encodes deterministically.
+        out.typed_per_filter_config.insert(
+            CORS_FILTER.to_string(),
+            pack(type_url::CORS_POLICY, &cors_policy(cors)),
+        );
+    }
     out
+}
+
+/// The per-route CORS policy (the HCM always runs the CORS filter):
+/// - origins: `*` -> any (regex `.*`); with a `*` inside (`https://*.example.com`) -> a
+///   whole-value regex where `*` matches any run of host characters (`[^/:]*`, so it cannot
+///   reach into the scheme, port or a path); otherwise exact;
+/// - methods, allowed and exposed headers: comma-joined, as given (`*` kept);
+/// - `max_age`: seconds, as a string; `allow_credentials` only when true.
+pub fn cors_policy(c: &Cors) -> CorsPolicy {
+    CorsPolicy {
+        allow_origin_string_match: c.allow_origins.iter().map(|o| origin_matcher(o)).collect(),
+        allow_methods: c.allow_methods.join(","),
+        allow_headers: c.allow_headers.join(","),
+        expose_headers: c.expose_headers.join(","),
+        max_age: c.max_age_seconds.map(|s| s.to_string()).unwrap_or_default(),
+        allow_credentials: c.allow_credentials.then_some(BoolValue { value: true }),
+        ..Default::default()
+    }
+}
+
+fn origin_matcher(origin: &str) -> StringMatcher {
+    let pattern = if origin == "*" {
+        MatchPattern::SafeRegex(regex(".*"))
+    } else if origin.contains('*') {
+        let re = origin
+            .split('*')
+            .map(re2_escape)
+            .collect::<Vec<_>>()
+            .join("[^/:]*");
+        MatchPattern::SafeRegex(regex(&re))
+    } else {
+        MatchPattern::Exact(origin.to_string())
+    };
+    StringMatcher {
+        ignore_case: false,
+        match_pattern: Some(pattern),
+    }
 }
 
 /// Path, header, query parameter and method conditions.
@@ -111,6 +171,20 @@ fn header_matcher(name: &str, m: StringMatcher) -> HeaderMatcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cors_origins() {
+        let p = |o: &str| origin_matcher(o).match_pattern.unwrap();
+        assert_eq!(
+            p("https://a.com"),
+            MatchPattern::Exact("https://a.com".into())
+        );
+        assert_eq!(p("*"), MatchPattern::SafeRegex(regex(".*")));
+        assert_eq!(
+            p("https://*.a.com"),
+            MatchPattern::SafeRegex(regex("https://[^/:]*\\.a\\.com"))
+        );
+    }
 
     #[test]
     fn prefix_paths() {

@@ -7,6 +7,9 @@
 //!   static `xds` cluster (so RDS/EDS config sources are checked);
 //! - every RouteConfiguration inlined into a copy of its listener (`inline-<name>`), so route
 //!   contents are checked (Envoy validates inline routes against the cluster names);
+//! - every Secret as a static secret; the `inline-<name>` listener copies and the `static-`
+//!   cluster copies refer to them instead of SDS over ADS, so certificates and keys are
+//!   loaded and checked too (a listener is copied when it has routes or secrets to inline);
 //! - every ClusterLoadAssignment as the `load_assignment` of a static copy of its cluster.
 
 use std::fs;
@@ -19,20 +22,25 @@ use envoy_types::pb::envoy::config::bootstrap::v3::{
 };
 use envoy_types::pb::envoy::config::cluster::v3::cluster::{ClusterDiscoveryType, DiscoveryType};
 use envoy_types::pb::envoy::config::core::v3::{
-    ApiConfigSource, ApiVersion, GrpcService, Node, address,
+    ApiConfigSource, ApiVersion, GrpcService, Node, TransportSocket, address,
     api_config_source::ApiType,
     grpc_service::{EnvoyGrpc, TargetSpecifier},
     socket_address::PortSpecifier,
+    transport_socket,
 };
 use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
 use envoy_types::pb::envoy::config::listener::v3::{Listener, filter::ConfigType};
+use envoy_types::pb::envoy::config::route::v3::RouteConfiguration;
 use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
     HttpConnectionManager, http_connection_manager::RouteSpecifier,
+};
+use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{
+    CommonTlsContext, DownstreamTlsContext, UpstreamTlsContext,
 };
 use envoy_types::pb::google::protobuf::Any;
 use ferrogate_ir::{Backend, BackendProtocol, Endpoint, GatewayIr};
 use ferrogate_xds_translator::{
-    XdsOptions, cluster::cluster, endpoint::load_assignment, translate,
+    XdsOptions, cluster::cluster, endpoint::load_assignment, translate, type_url,
 };
 use prost::Message;
 
@@ -40,7 +48,7 @@ fn bootstrap(ir: &GatewayIr) -> Bootstrap {
     let res = translate(ir, &XdsOptions { ready_port: 19003 });
     let mut listeners = res.listeners.clone();
     for l in &res.listeners {
-        if let Some(inlined) = inline_routes(l, &res.route_configs) {
+        if let Some(inlined) = inline_listener(l, &res.route_configs) {
             listeners.push(inlined);
         }
     }
@@ -48,6 +56,11 @@ fn bootstrap(ir: &GatewayIr) -> Bootstrap {
     for (c, cla) in res.clusters.iter().zip(&res.endpoints) {
         let mut s = c.clone();
         s.name = format!("static-{}", c.name);
+        if let Some(ts) = &mut s.transport_socket {
+            edit_any(ts_any(ts), |ctx: &mut UpstreamTlsContext| {
+                static_secrets(ctx.common_tls_context.as_mut());
+            });
+        }
         s.eds_cluster_config = None;
         s.cluster_discovery_type = Some(ClusterDiscoveryType::Type(DiscoveryType::Static as i32));
         s.load_assignment = Some(ClusterLoadAssignment {
@@ -63,6 +76,7 @@ fn bootstrap(ir: &GatewayIr) -> Bootstrap {
             address: "127.0.0.1".into(),
             port: 18000,
         }],
+        tls: None,
     };
     let mut xds_cluster = cluster(&xds);
     xds_cluster.eds_cluster_config = None;
@@ -80,7 +94,7 @@ fn bootstrap(ir: &GatewayIr) -> Bootstrap {
         static_resources: Some(StaticResources {
             listeners,
             clusters,
-            ..Default::default()
+            secrets: res.secrets.clone(),
         }),
         dynamic_resources: Some(DynamicResources {
             ads_config: Some(ApiConfigSource {
@@ -101,30 +115,43 @@ fn bootstrap(ir: &GatewayIr) -> Bootstrap {
     }
 }
 
-/// A copy of an RDS listener with its route configuration inlined, or `None` for listeners
-/// that already carry an inline one.
-fn inline_routes(
-    l: &Listener,
-    routes: &[envoy_types::pb::envoy::config::route::v3::RouteConfiguration],
-) -> Option<Listener> {
+/// A copy of a listener with the route configurations of its HCMs inlined and its SDS
+/// certificates turned into static secret references, or `None` when there is nothing to
+/// inline (the copy would be identical).
+fn inline_listener(l: &Listener, routes: &[RouteConfiguration]) -> Option<Listener> {
     let mut l = l.clone();
-    let Some(ConfigType::TypedConfig(any)) = &mut l.filter_chains[0].filters[0].config_type else {
+    let mut changed = false;
+    for chain in &mut l.filter_chains {
+        for f in &mut chain.filters {
+            let Some(ConfigType::TypedConfig(any)) = &mut f.config_type else {
+                continue;
+            };
+            if any.type_url != type_url::HTTP_CONNECTION_MANAGER {
+                continue;
+            }
+            edit_any(any, |hcm: &mut HttpConnectionManager| {
+                if let Some(RouteSpecifier::Rds(rds)) = &hcm.route_specifier {
+                    let rc = routes
+                        .iter()
+                        .find(|r| r.name == rds.route_config_name)
+                        .unwrap_or_else(|| {
+                            panic!("no RouteConfiguration {}", rds.route_config_name)
+                        })
+                        .clone();
+                    hcm.route_specifier = Some(RouteSpecifier::RouteConfig(rc));
+                    changed = true;
+                }
+            });
+        }
+        if let Some(ts) = &mut chain.transport_socket {
+            edit_any(ts_any(ts), |ctx: &mut DownstreamTlsContext| {
+                changed |= static_secrets(ctx.common_tls_context.as_mut());
+            });
+        }
+    }
+    if !changed {
         return None;
-    };
-    let mut hcm = HttpConnectionManager::decode(any.value.as_slice()).unwrap();
-    let Some(RouteSpecifier::Rds(rds)) = &hcm.route_specifier else {
-        return None;
-    };
-    let rc = routes
-        .iter()
-        .find(|r| r.name == rds.route_config_name)
-        .unwrap()
-        .clone();
-    hcm.route_specifier = Some(RouteSpecifier::RouteConfig(rc));
-    *any = Any {
-        type_url: any.type_url.clone(),
-        value: hcm.encode_to_vec(),
-    };
+    }
     l.name = format!("inline-{}", l.name);
     // Envoy rejects two listeners on one address: move the copy to another port.
     if let Some(address::Address::SocketAddress(sa)) =
@@ -136,12 +163,40 @@ fn inline_routes(
     Some(l)
 }
 
+/// Drops the SDS config source of every certificate reference, so the names refer to
+/// static secrets. True when there was any.
+fn static_secrets(ctx: Option<&mut CommonTlsContext>) -> bool {
+    let Some(ctx) = ctx else { return false };
+    for c in &mut ctx.tls_certificate_sds_secret_configs {
+        c.sds_config = None;
+    }
+    !ctx.tls_certificate_sds_secret_configs.is_empty()
+}
+
+fn ts_any(ts: &mut TransportSocket) -> &mut Any {
+    let Some(transport_socket::ConfigType::TypedConfig(any)) = &mut ts.config_type else {
+        panic!("transport socket {} without typed config", ts.name);
+    };
+    any
+}
+
+/// Decodes `any` as `M`, applies `f`, and packs it back.
+fn edit_any<M: Message + Default>(any: &mut Any, f: impl FnOnce(&mut M)) {
+    let mut m = M::decode(any.value.as_slice()).unwrap();
+    f(&mut m);
+    any.value = m.encode_to_vec();
+}
+
 #[test]
 fn envoy_accepts_translated_resources() {
     let envoy = std::env::var_os("FERROGATE_ENVOY")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools/bin/envoy"));
-    assert!(envoy.exists(), "Envoy not found at {}: run `make envoy`", envoy.display());
+    assert!(
+        envoy.exists(),
+        "Envoy not found at {}: run `make envoy`",
+        envoy.display()
+    );
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
     let mut cases: Vec<_> = fs::read_dir(&dir)
         .unwrap()

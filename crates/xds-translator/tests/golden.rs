@@ -9,12 +9,25 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use envoy_types::pb::envoy::config::cluster::v3::Cluster;
-use envoy_types::pb::envoy::config::listener::v3::{Listener, filter::ConfigType};
+use envoy_types::pb::envoy::config::core::v3::transport_socket;
+use envoy_types::pb::envoy::config::listener::v3::{Listener, filter::ConfigType, listener_filter};
+use envoy_types::pb::envoy::config::route::v3::RouteConfiguration;
+use envoy_types::pb::envoy::extensions::filters::http::cors::v3::{Cors, CorsPolicy};
 use envoy_types::pb::envoy::extensions::filters::http::router::v3::Router;
+use envoy_types::pb::envoy::extensions::filters::listener::tls_inspector::v3::TlsInspector;
 use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
-    HttpConnectionManager, http_filter,
+    HttpConnectionManager, http_connection_manager::RouteSpecifier, http_filter,
+};
+use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::TcpProxy;
+use envoy_types::pb::envoy::extensions::filters::udp::udp_proxy::v3::{
+    Route as UdpRoute, UdpProxyConfig, udp_proxy_config::RouteSpecifier as RouteSpecifier2,
+};
+use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{
+    DownstreamTlsContext, UpstreamTlsContext,
 };
 use envoy_types::pb::envoy::extensions::upstreams::http::v3::HttpProtocolOptions;
+use envoy_types::pb::google::protobuf::Any;
+use envoy_types::pb::xds::r#type::matcher::v3::matcher::on_match;
 use ferrogate_ir::GatewayIr;
 use ferrogate_xds_translator::{EnvoyResources, XdsOptions, translate, type_url};
 use prost::Message;
@@ -33,7 +46,8 @@ fn render(res: &EnvoyResources) -> String {
         out.push_str(&render_listener(l));
     }
     for r in &res.route_configs {
-        writeln!(out, "=== RouteConfiguration {}\n{r:#?}", r.name).unwrap();
+        writeln!(out, "=== RouteConfiguration {}", r.name).unwrap();
+        out.push_str(&render_route_config(r));
     }
     for c in &res.clusters {
         writeln!(out, "=== Cluster {}", c.name).unwrap();
@@ -42,34 +56,148 @@ fn render(res: &EnvoyResources) -> String {
     for e in &res.endpoints {
         writeln!(out, "=== ClusterLoadAssignment {}\n{e:#?}", e.cluster_name).unwrap();
     }
+    for s in &res.secrets {
+        writeln!(out, "=== Secret {}\n{s:#?}", s.name).unwrap();
+    }
     out
+}
+
+/// Decodes a packed message of a known type as pretty `Debug` text (nested `Any`s decoded
+/// after it), and clears the `Any`'s bytes.
+fn decode(any: &mut Any) -> String {
+    let text = match any.type_url.as_str() {
+        type_url::HTTP_CONNECTION_MANAGER => {
+            let mut hcm = HttpConnectionManager::decode(any.value.as_slice()).unwrap();
+            let mut nested = String::new();
+            for hf in &mut hcm.http_filters {
+                if let Some(http_filter::ConfigType::TypedConfig(a)) = &mut hf.config_type {
+                    match a.type_url.as_str() {
+                        type_url::ROUTER => assert_eq!(
+                            Router::decode(a.value.as_slice()).unwrap(),
+                            Router::default()
+                        ),
+                        type_url::CORS => {
+                            assert_eq!(Cors::decode(a.value.as_slice()).unwrap(), Cors::default())
+                        }
+                        other => panic!("unexpected HTTP filter type {other}"),
+                    }
+                    a.value.clear();
+                }
+            }
+            if let Some(RouteSpecifier::RouteConfig(rc)) = &mut hcm.route_specifier {
+                nested = render_route_config_nested(rc);
+            }
+            format!("{hcm:#?}\n{nested}")
+        }
+        type_url::TCP_PROXY => format!("{:#?}", TcpProxy::decode(any.value.as_slice()).unwrap()),
+        type_url::TLS_INSPECTOR => {
+            format!("{:#?}", TlsInspector::decode(any.value.as_slice()).unwrap())
+        }
+        type_url::UDP_PROXY => {
+            let mut p = UdpProxyConfig::decode(any.value.as_slice()).unwrap();
+            let mut nested = String::new();
+            if let Some(RouteSpecifier2::Matcher(m)) = &mut p.route_specifier
+                && let Some(on_no_match) = &mut m.on_no_match
+                && let Some(on_match::OnMatch::Action(action)) = &mut on_no_match.on_match
+                && let Some(a) = &mut action.typed_config
+            {
+                nested = format!("--- on_no_match action (decoded)\n{}", decode(a));
+            }
+            format!("{p:#?}\n{nested}")
+        }
+        type_url::UDP_PROXY_ROUTE => {
+            format!("{:#?}", UdpRoute::decode(any.value.as_slice()).unwrap())
+        }
+        type_url::DOWNSTREAM_TLS_CONTEXT => format!(
+            "{:#?}",
+            DownstreamTlsContext::decode(any.value.as_slice()).unwrap()
+        ),
+        type_url::UPSTREAM_TLS_CONTEXT => format!(
+            "{:#?}",
+            UpstreamTlsContext::decode(any.value.as_slice()).unwrap()
+        ),
+        type_url::CORS_POLICY => {
+            format!("{:#?}", CorsPolicy::decode(any.value.as_slice()).unwrap())
+        }
+        type_url::HTTP_PROTOCOL_OPTIONS => format!(
+            "{:#?}",
+            HttpProtocolOptions::decode(any.value.as_slice()).unwrap()
+        ),
+        other => panic!("unexpected packed type {other}"),
+    };
+    any.value.clear();
+    text
 }
 
 fn render_listener(l: &Listener) -> String {
     let mut l = l.clone();
     let mut decoded = String::new();
+    for lf in &mut l.listener_filters {
+        if let Some(listener_filter::ConfigType::TypedConfig(any)) = &mut lf.config_type {
+            writeln!(
+                decoded,
+                "--- {} typed_config (decoded)\n{}",
+                lf.name,
+                decode(any)
+            )
+            .unwrap();
+        }
+    }
     for chain in &mut l.filter_chains {
+        if let Some(ts) = &mut chain.transport_socket
+            && let Some(transport_socket::ConfigType::TypedConfig(any)) = &mut ts.config_type
+        {
+            writeln!(
+                decoded,
+                "--- chain {:?} transport_socket {} (decoded)\n{}",
+                chain.name,
+                ts.name,
+                decode(any)
+            )
+            .unwrap();
+        }
         for f in &mut chain.filters {
             let Some(ConfigType::TypedConfig(any)) = &mut f.config_type else {
                 continue;
             };
-            assert_eq!(any.type_url, type_url::HTTP_CONNECTION_MANAGER);
-            let mut hcm = HttpConnectionManager::decode(any.value.as_slice()).unwrap();
-            any.value.clear();
-            for hf in &mut hcm.http_filters {
-                if let Some(http_filter::ConfigType::TypedConfig(a)) = &mut hf.config_type {
-                    assert_eq!(a.type_url, type_url::ROUTER);
-                    assert_eq!(
-                        Router::decode(a.value.as_slice()).unwrap(),
-                        Router::default()
-                    );
-                    a.value.clear();
-                }
-            }
-            writeln!(decoded, "--- {} typed_config (decoded)\n{hcm:#?}", f.name).unwrap();
+            writeln!(
+                decoded,
+                "--- {} typed_config (decoded)\n{}",
+                f.name,
+                decode(any)
+            )
+            .unwrap();
         }
     }
     format!("{l:#?}\n{decoded}")
+}
+
+fn render_route_config(r: &RouteConfiguration) -> String {
+    let mut r = r.clone();
+    let nested = render_route_config_nested(&mut r);
+    format!("{r:#?}\n{nested}")
+}
+
+/// Decodes (and clears) the per-filter configs of the routes, returning their text.
+fn render_route_config_nested(r: &mut RouteConfiguration) -> String {
+    let mut decoded = String::new();
+    for vh in &mut r.virtual_hosts {
+        for route in &mut vh.routes {
+            let mut keys: Vec<String> = route.typed_per_filter_config.keys().cloned().collect();
+            keys.sort();
+            for key in keys {
+                let any = route.typed_per_filter_config.get_mut(&key).unwrap();
+                writeln!(
+                    decoded,
+                    "--- route {:?} {key} (decoded)\n{}",
+                    route.name,
+                    decode(any)
+                )
+                .unwrap();
+            }
+        }
+    }
+    decoded
 }
 
 fn render_cluster(c: &Cluster) -> String {
@@ -77,9 +205,18 @@ fn render_cluster(c: &Cluster) -> String {
     let mut decoded = String::new();
     for (key, any) in &mut c.typed_extension_protocol_options {
         assert_eq!(any.type_url, type_url::HTTP_PROTOCOL_OPTIONS);
-        let opts = HttpProtocolOptions::decode(any.value.as_slice()).unwrap();
-        any.value.clear();
-        writeln!(decoded, "--- {key} (decoded)\n{opts:#?}").unwrap();
+        writeln!(decoded, "--- {key} (decoded)\n{}", decode(any)).unwrap();
+    }
+    if let Some(ts) = &mut c.transport_socket
+        && let Some(transport_socket::ConfigType::TypedConfig(any)) = &mut ts.config_type
+    {
+        writeln!(
+            decoded,
+            "--- transport_socket {} (decoded)\n{}",
+            ts.name,
+            decode(any)
+        )
+        .unwrap();
     }
     format!("{c:#?}\n{decoded}")
 }

@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::Path;
 
-use ferrogate_ir::{Endpoint, GatewayIr, ListenerKind, PathMatch};
+use ferrogate_ir::{Cors, Endpoint, GatewayIr, ListenerKind, Mirror, PathMatch, RouteAction};
 use ferrogate_xds_translator::{
     EnvoyResources, XdsOptions, content_hash, translate, translate_endpoints, type_url,
 };
@@ -28,6 +28,17 @@ fn translating_twice_gives_identical_bytes() {
         "weighted-split",
         "h2c-backend",
         "redirect",
+        "https-two-chains",
+        "tls-passthrough",
+        "tls-terminate",
+        "tcp",
+        "udp",
+        "backend-tls",
+        "cors",
+        "mirror",
+        "retry-timeouts",
+        "per-backend-headers",
+        "invalid-weight",
     ] {
         let ir = load(case);
         let a = translate(&ir, &OPTS);
@@ -37,6 +48,7 @@ fn translating_twice_gives_identical_bytes() {
         assert_eq!(bytes(&a.route_configs), bytes(&b.route_configs));
         assert_eq!(bytes(&a.clusters), bytes(&b.clusters));
         assert_eq!(bytes(&a.endpoints), bytes(&b.endpoints));
+        assert_eq!(bytes(&a.secrets), bytes(&b.secrets));
         assert_eq!(a.into_any(), b.into_any());
     }
 }
@@ -45,7 +57,9 @@ fn translating_twice_gives_identical_bytes() {
 fn route_change_leaves_listeners_identical() {
     let before = load("two-virtual-hosts");
     let mut after = before.clone();
-    let ListenerKind::Http(http) = &mut after.listeners[0].kind;
+    let ListenerKind::Http(http) = &mut after.listeners[0].kind else {
+        panic!("expected an HTTP listener");
+    };
     http.virtual_hosts[0].routes[0].matcher.path = PathMatch::Prefix("/changed".into());
     http.virtual_hosts.pop();
 
@@ -111,6 +125,7 @@ fn into_any_packs_every_type() {
             type_url::ENDPOINT,
             type_url::LISTENER,
             type_url::ROUTE,
+            type_url::SECRET,
         ];
         k.sort();
         k
@@ -123,6 +138,81 @@ fn into_any_packs_every_type() {
     assert_eq!(any[type_url::ROUTE][0].0, "http-8080");
     assert_eq!(any[type_url::CLUSTER][0].0, "default/web/80");
     assert_eq!(any[type_url::ENDPOINT][0].0, "default/web/80");
+    assert!(any[type_url::SECRET].is_empty());
+
+    let res = translate(&load("https-two-chains"), &OPTS);
+    let any = res.clone().into_any();
+    let names: Vec<&str> = any[type_url::SECRET]
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .collect();
+    assert_eq!(names, ["default/api-cert", "default/wildcard-cert"]);
+    assert_eq!(any[type_url::SECRET][0].1.type_url, type_url::SECRET);
+    assert_eq!(
+        any[type_url::SECRET][0].1.value,
+        res.secrets[0].encode_to_vec()
+    );
+}
+
+#[test]
+fn cors_and_mirror_changes_leave_listeners_identical() {
+    let before = load("basic-forward");
+    let mut after = before.clone();
+    let ListenerKind::Http(http) = &mut after.listeners[0].kind else {
+        panic!("expected an HTTP listener");
+    };
+    let route = &mut http.virtual_hosts[0].routes[0];
+    route.cors = Some(Cors {
+        allow_origins: vec!["https://*.example.com".into()],
+        allow_methods: vec!["GET".into()],
+        max_age_seconds: Some(60),
+        ..Default::default()
+    });
+    let RouteAction::Forward(f) = &mut route.action else {
+        panic!("expected a forward action");
+    };
+    f.mirrors.push(Mirror {
+        backend: f.backends[0].backend.clone(),
+        numerator: 10,
+        denominator: 100,
+    });
+
+    let a = translate(&before, &OPTS);
+    let b = translate(&after, &OPTS);
+    assert_ne!(bytes(&a.route_configs), bytes(&b.route_configs));
+    assert_eq!(bytes(&a.listeners), bytes(&b.listeners));
+    assert_eq!(bytes(&a.clusters), bytes(&b.clusters));
+}
+
+#[test]
+fn https_route_and_certificate_changes_leave_listeners_identical() {
+    let before = load("https-two-chains");
+    let mut after = before.clone();
+    let ListenerKind::Https(https) = &mut after.listeners[0].kind else {
+        panic!("expected an HTTPS listener");
+    };
+    https.chains[0].virtual_hosts[0].routes[0].matcher.path = PathMatch::Prefix("/changed".into());
+    after.secrets[0].certificate_chain.push('\n');
+
+    let a = translate(&before, &OPTS);
+    let b = translate(&after, &OPTS);
+    assert_ne!(bytes(&a.route_configs), bytes(&b.route_configs));
+    assert_ne!(bytes(&a.secrets), bytes(&b.secrets));
+    assert_eq!(bytes(&a.listeners), bytes(&b.listeners));
+}
+
+#[test]
+fn empty_stream_listeners_are_not_emitted() {
+    let tcp = translate(&load("tcp"), &OPTS);
+    let names: Vec<&str> = tcp.listeners.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(names, ["ready", "tcp-5000", "tcp-5010"]);
+    let udp = translate(&load("udp"), &OPTS);
+    let names: Vec<&str> = udp.listeners.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(names, ["ready", "udp-5300", "udp-5310"]);
+    // The TLS chain without backends is left out.
+    let tls = translate(&load("tls-passthrough"), &OPTS);
+    let tls_listener = tls.listeners.iter().find(|l| l.name == "tls-9443").unwrap();
+    assert_eq!(tls_listener.filter_chains.len(), 2);
 }
 
 #[test]
@@ -131,9 +221,11 @@ fn type_urls_match_generated_names() {
         cluster::v3::Cluster, endpoint::v3::ClusterLoadAssignment, listener::v3::Listener,
         route::v3::RouteConfiguration,
     };
+    use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::Secret;
     use prost::Name;
     assert_eq!(Listener::type_url(), type_url::LISTENER);
     assert_eq!(RouteConfiguration::type_url(), type_url::ROUTE);
     assert_eq!(Cluster::type_url(), type_url::CLUSTER);
     assert_eq!(ClusterLoadAssignment::type_url(), type_url::ENDPOINT);
+    assert_eq!(Secret::type_url(), type_url::SECRET);
 }

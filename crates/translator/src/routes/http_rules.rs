@@ -1,21 +1,23 @@
 //! HTTPRoute rules to IR: matches, filters, backends and the rule's action.
 
 use ferrogate_api::gateway::{
-    HttpRoute, HttpRouteRules, HttpRouteRulesFilters, HttpRouteRulesFiltersRequestRedirectPathType as RedirectPathType,
+    HttpRouteRulesBackendRefs, HttpRouteRulesBackendRefsFilters, HttpRouteRulesFilters, HttpRouteRulesRetry,
+    HttpRouteRulesTimeouts, HttpRouteRulesFiltersRequestRedirectPathType as RedirectPathType,
     HttpRouteRulesFiltersRequestRedirectScheme as Scheme, HttpRouteRulesFiltersType as FilterType,
     HttpRouteRulesFiltersUrlRewritePathType as RewritePathType, HttpRouteRulesMatches,
     HttpRouteRulesMatchesHeadersType as HeaderType, HttpRouteRulesMatchesPathType as PathType,
     HttpRouteRulesMatchesQueryParamsType as QueryType,
 };
 use ferrogate_ir::{
-    Backend, Forward, HeaderMatch, HeaderMods, HeaderValue, HttpMatch, PathMatch, PathModifier, QueryParamMatch,
+    Backend, Cors, Forward, Mirror, Retry, Timeouts, HeaderMatch, HeaderMods, HeaderValue, HttpMatch, PathMatch, PathModifier, QueryParamMatch,
     Redirect, RouteAction, StringMatch, UrlRewrite, WeightedBackend,
 };
 use ferrogate_status::Condition;
 use ferrogate_store::Snapshot;
 
 use super::ConvertedRule;
-use crate::backend::{self, BackendRef, RefProblem};
+use crate::backend::RefProblem;
+use crate::backend::{self, BackendRef};
 use crate::conditions::{reasons, types};
 
 /// A route's rules, converted, with what the route status must say about them.
@@ -28,13 +30,31 @@ pub(crate) struct ConvertedRules {
     pub resolved_refs: Condition,
 }
 
-type Problem = (&'static str, String);
+pub(crate) type Problem = (&'static str, String);
 
-fn unsupported(message: impl Into<String>) -> Problem {
+pub(crate) fn unsupported(message: impl Into<String>) -> Problem {
     (reasons::UNSUPPORTED_VALUE, message.into())
 }
 
-pub(crate) fn convert_route(snapshot: &Snapshot, namespace: &str, route: &HttpRoute) -> ConvertedRules {
+/// The parts of a rule every HTTP-like route kind has, in HTTPRoute's types (GRPCRoute
+/// converts its filters and backendRefs into these; their JSON shapes are the same).
+pub(crate) struct RuleParts<'a> {
+    pub matches: Vec<HttpMatch>,
+    pub filters: &'a [HttpRouteRulesFilters],
+    pub backend_refs: &'a [HttpRouteRulesBackendRefs],
+    pub timeouts: Option<&'a HttpRouteRulesTimeouts>,
+    pub retry: Option<&'a HttpRouteRulesRetry>,
+}
+
+/// Converts the rules of an HTTP-like route. `kind` names the route kind for
+/// ReferenceGrants; `http2` forces HTTP/2 to backends (gRPC).
+pub(crate) fn convert_rules<'a>(
+    snapshot: &Snapshot,
+    kind: &str,
+    namespace: &str,
+    http2: bool,
+    rules: impl Iterator<Item = Result<RuleParts<'a>, Problem>>,
+) -> ConvertedRules {
     let mut out = ConvertedRules {
         rules: Vec::new(),
         backends: Vec::new(),
@@ -42,14 +62,26 @@ pub(crate) fn convert_route(snapshot: &Snapshot, namespace: &str, route: &HttpRo
         resolved_refs: Condition::ok(types::RESOLVED_REFS, reasons::RESOLVED_REFS, "Resolved all the Object references for the Route"),
     };
     let mut ref_problems: Vec<RefProblem> = Vec::new();
-    for (index, rule) in route.spec.rules.iter().flatten().enumerate() {
-        match convert_rule(snapshot, namespace, index, rule, &mut out.backends, &mut ref_problems) {
+    let mut invalid_rules = Vec::new();
+    let mut total = 0;
+    for (index, parts) in rules.enumerate() {
+        total += 1;
+        let converted = parts.and_then(|parts| {
+            let mut ctx = RefContext { snapshot, kind, namespace, http2, backends: &mut out.backends, problems: &mut ref_problems };
+            convert_rule(&mut ctx, index, parts)
+        });
+        match converted {
             Ok(converted) => out.rules.push(converted),
-            Err((reason, message)) => {
-                if out.problem.is_none() {
-                    out.problem = Some((reason, format!("rule {index}: {message}")));
-                }
-            }
+            Err((reason, message)) => invalid_rules.push((reason, format!("rule {index}: {message}"))),
+        }
+    }
+    if let Some((reason, _)) = invalid_rules.first() {
+        let message = invalid_rules.iter().map(|(_, m)| m.as_str()).collect::<Vec<_>>().join("; ");
+        // Every rule broken: the route is not accepted. Some broken: the valid rules serve.
+        if invalid_rules.len() == total {
+            out.problem = Some((reason, message));
+        } else {
+            out.problem = None;
         }
     }
     if let Some(first) = ref_problems.first() {
@@ -59,27 +91,54 @@ pub(crate) fn convert_route(snapshot: &Snapshot, namespace: &str, route: &HttpRo
     out
 }
 
-fn convert_rule(
-    snapshot: &Snapshot,
-    namespace: &str,
-    index: usize,
-    rule: &HttpRouteRules,
-    backends: &mut Vec<Backend>,
-    ref_problems: &mut Vec<RefProblem>,
-) -> Result<ConvertedRule, Problem> {
-    let matches = match rule.matches.as_deref() {
-        None | Some([]) => vec![HttpMatch { path: PathMatch::Prefix("/".into()), headers: vec![], query_params: vec![], method: None }],
-        Some(matches) => matches.iter().map(convert_match).collect::<Result<_, _>>()?,
-    };
-    let filters = Filters::convert(rule.filters.as_deref().unwrap_or_default(), &matches)?;
+/// Everything needed to resolve backend references of one route.
+pub(crate) struct RefContext<'a, 'b> {
+    pub snapshot: &'a Snapshot,
+    pub kind: &'a str,
+    pub namespace: &'a str,
+    pub http2: bool,
+    pub backends: &'b mut Vec<Backend>,
+    pub problems: &'b mut Vec<RefProblem>,
+}
 
-    let mut forward = Forward { backends: Vec::new(), invalid_weight: 0, rewrite: filters.rewrite };
-    let refs = rule.backend_refs.as_deref().unwrap_or_default();
-    for r in refs {
-        if r.filters.as_ref().is_some_and(|f| !f.is_empty()) {
-            return Err(unsupported("filters on a backendRef are not supported yet"));
+impl RefContext<'_, '_> {
+    /// Resolves a reference; records the backend or the problem. `Ok(None)` when unusable.
+    pub(crate) fn resolve(&mut self, reference: &BackendRef<'_>) -> Option<String> {
+        match backend::resolve(self.snapshot, self.kind, self.namespace, reference, self.http2) {
+            Ok(resolved) => {
+                let name = resolved.name.clone();
+                if !self.backends.iter().any(|b| b.name == resolved.name) {
+                    self.backends.push(resolved);
+                }
+                Some(name)
+            }
+            Err(problem) => {
+                self.problems.push(problem);
+                None
+            }
         }
+    }
+}
+
+fn convert_rule(ctx: &mut RefContext<'_, '_>, index: usize, parts: RuleParts<'_>) -> Result<ConvertedRule, Problem> {
+    let matches = if parts.matches.is_empty() {
+        vec![HttpMatch { path: PathMatch::Prefix("/".into()), headers: vec![], query_params: vec![], method: None }]
+    } else {
+        parts.matches
+    };
+    let filters = Filters::convert(ctx, parts.filters, &matches)?;
+
+    let mut forward = Forward {
+        backends: Vec::new(),
+        invalid_weight: 0,
+        rewrite: filters.rewrite,
+        mirrors: filters.mirrors,
+        timeouts: timeouts(parts.timeouts)?,
+        retry: retry(parts.retry)?,
+    };
+    for r in parts.backend_refs {
         let weight = u32::try_from(r.weight.unwrap_or(1)).map_err(|_| unsupported("backendRef weight must not be negative"))?;
+        let (request_headers, response_headers) = backend_filters(r.filters.as_deref().unwrap_or_default())?;
         let reference = BackendRef {
             group: r.group.as_deref(),
             kind: r.kind.as_deref(),
@@ -87,19 +146,10 @@ fn convert_rule(
             namespace: r.namespace.as_deref(),
             port: r.port,
         };
-        match backend::resolve(snapshot, "HTTPRoute", namespace, &reference) {
-            Ok(resolved) => {
-                if weight > 0 {
-                    forward.backends.push(WeightedBackend { backend: resolved.name.clone(), weight });
-                }
-                if !backends.iter().any(|b| b.name == resolved.name) {
-                    backends.push(resolved);
-                }
-            }
-            Err(problem) => {
-                forward.invalid_weight += weight;
-                ref_problems.push(problem);
-            }
+        match ctx.resolve(&reference) {
+            Some(name) if weight > 0 => forward.backends.push(WeightedBackend { backend: name, weight, request_headers, response_headers }),
+            Some(_) => {}
+            None => forward.invalid_weight += weight,
         }
     }
     let action = match filters.redirect {
@@ -113,11 +163,100 @@ fn convert_rule(
         matches,
         request_headers: filters.request_headers,
         response_headers: filters.response_headers,
+        cors: filters.cors,
         action,
     })
 }
 
-fn convert_match(m: &HttpRouteRulesMatches) -> Result<HttpMatch, Problem> {
+/// Parses a Gateway API duration (`1h2m3s4ms` style, as in GEP-2257) into milliseconds.
+fn duration_ms(value: &str) -> Result<u64, Problem> {
+    let bad = || unsupported(format!("invalid duration {value:?}"));
+    if value == "0" {
+        return Ok(0);
+    }
+    let mut total = 0u64;
+    let mut digits = String::new();
+    let mut chars = value.chars().peekable();
+    let mut any = false;
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let unit = match (c, chars.peek()) {
+            ('m', Some('s')) => {
+                chars.next();
+                1
+            }
+            ('h', _) => 3_600_000,
+            ('m', _) => 60_000,
+            ('s', _) => 1000,
+            _ => return Err(bad()),
+        };
+        let n: u64 = digits.parse().map_err(|_| bad())?;
+        total += n * unit;
+        digits.clear();
+        any = true;
+    }
+    if !digits.is_empty() || !any {
+        return Err(bad());
+    }
+    Ok(total)
+}
+
+fn timeouts(t: Option<&HttpRouteRulesTimeouts>) -> Result<Option<Timeouts>, Problem> {
+    let Some(t) = t else { return Ok(None) };
+    let request_ms = t.request.as_deref().map(duration_ms).transpose()?;
+    let backend_request_ms = t.backend_request.as_deref().map(duration_ms).transpose()?;
+    if let (Some(r), Some(b)) = (request_ms, backend_request_ms) {
+        if r != 0 && (b == 0 || b > r) {
+            return Err(unsupported("timeouts.backendRequest must not be longer than timeouts.request"));
+        }
+    }
+    Ok(Some(Timeouts { request_ms, backend_request_ms }))
+}
+
+fn retry(r: Option<&HttpRouteRulesRetry>) -> Result<Option<Retry>, Problem> {
+    let Some(r) = r else { return Ok(None) };
+    let codes = r
+        .codes
+        .iter()
+        .flatten()
+        .map(|&c| u16::try_from(c).ok().filter(|c| (400..600).contains(c)).ok_or_else(|| unsupported(format!("retry code {c} is not an HTTP error status"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(Retry {
+        attempts: r.attempts.map_or(1, |a| a.max(0) as u32),
+        codes,
+        backoff_ms: r.backoff.as_deref().map(duration_ms).transpose()?,
+        on_connection_error: true,
+    }))
+}
+
+/// Filters allowed on a backendRef: header modifiers only.
+fn backend_filters(filters: &[HttpRouteRulesBackendRefsFilters]) -> Result<(HeaderMods, HeaderMods), Problem> {
+    let mut request = HeaderMods::default();
+    let mut response = HeaderMods::default();
+    for f in filters {
+        if let Some(m) = &f.request_header_modifier {
+            request = header_mods(
+                m.set.iter().flatten().map(|h| (&h.name, &h.value)),
+                m.add.iter().flatten().map(|h| (&h.name, &h.value)),
+                m.remove.iter().flatten(),
+            )?;
+        } else if let Some(m) = &f.response_header_modifier {
+            response = header_mods(
+                m.set.iter().flatten().map(|h| (&h.name, &h.value)),
+                m.add.iter().flatten().map(|h| (&h.name, &h.value)),
+                m.remove.iter().flatten(),
+            )?;
+        } else {
+            return Err(unsupported(format!("filter {:?} is not supported on a backendRef", f.r#type)));
+        }
+    }
+    Ok((request, response))
+}
+
+pub(crate) fn convert_match(m: &HttpRouteRulesMatches) -> Result<HttpMatch, Problem> {
     let path = match &m.path {
         None => PathMatch::Prefix("/".into()),
         Some(p) => {
@@ -165,7 +304,7 @@ fn convert_match(m: &HttpRouteRulesMatches) -> Result<HttpMatch, Problem> {
     Ok(HttpMatch { path, headers, query_params, method })
 }
 
-fn valid_regex(value: &str) -> Result<String, Problem> {
+pub(crate) fn valid_regex(value: &str) -> Result<String, Problem> {
     regex::Regex::new(value).map(|_| value.to_string()).map_err(|e| {
         // The parser's message spans several lines; its last line says what is wrong.
         let text = e.to_string();
@@ -175,7 +314,7 @@ fn valid_regex(value: &str) -> Result<String, Problem> {
 }
 
 /// RFC 7230 token characters.
-fn valid_header_name(name: &str) -> bool {
+pub(crate) fn valid_header_name(name: &str) -> bool {
     !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
@@ -186,14 +325,19 @@ struct Filters {
     response_headers: HeaderMods,
     redirect: Option<Redirect>,
     rewrite: Option<UrlRewrite>,
+    mirrors: Vec<Mirror>,
+    cors: Option<Cors>,
 }
 
 impl Filters {
-    fn convert(filters: &[HttpRouteRulesFilters], matches: &[HttpMatch]) -> Result<Filters, Problem> {
+    fn convert(ctx: &mut RefContext<'_, '_>, filters: &[HttpRouteRulesFilters], matches: &[HttpMatch]) -> Result<Filters, Problem> {
         let mut out = Filters::default();
         let mut seen = Vec::new();
         for f in filters {
-            let once = matches!(f.r#type, FilterType::RequestHeaderModifier | FilterType::ResponseHeaderModifier | FilterType::RequestRedirect | FilterType::UrlRewrite);
+            let once = matches!(
+                f.r#type,
+                FilterType::RequestHeaderModifier | FilterType::ResponseHeaderModifier | FilterType::RequestRedirect | FilterType::UrlRewrite | FilterType::Cors
+            );
             let name = format!("{:?}", f.r#type);
             if once && seen.contains(&name) {
                 return Err(unsupported(format!("filter {name} may appear only once per rule")));
@@ -255,8 +399,48 @@ impl Filters {
                     };
                     out.rewrite = Some(UrlRewrite { hostname: r.hostname.clone(), path });
                 }
-                _ => return Err(unsupported(format!("filter type {name} is not supported yet"))),
+                FilterType::RequestMirror => {
+                    let m = f.request_mirror.as_ref().ok_or_else(|| unsupported("requestMirror is missing"))?;
+                    let (numerator, denominator) = match (&m.fraction, m.percent) {
+                        (Some(fr), _) => (fr.numerator, fr.denominator.unwrap_or(100)),
+                        (None, Some(p)) => (p, 100),
+                        (None, None) => (100, 100),
+                    };
+                    if numerator < 0 || denominator <= 0 || numerator > denominator {
+                        return Err(unsupported("requestMirror fraction must be between 0 and 1"));
+                    }
+                    let r = &m.backend_ref;
+                    let reference = BackendRef { group: r.group.as_deref(), kind: r.kind.as_deref(), name: &r.name, namespace: r.namespace.as_deref(), port: r.port };
+                    if let Some(backend) = ctx.resolve(&reference) {
+                        out.mirrors.push(Mirror { backend, numerator: numerator as u32, denominator: denominator as u32 });
+                    }
+                }
+                FilterType::Cors => {
+                    let c = f.cors.as_ref().ok_or_else(|| unsupported("cors is missing"))?;
+                    out.cors = Some(Cors {
+                        allow_origins: c.allow_origins.clone().unwrap_or_default(),
+                        allow_methods: c.allow_methods.clone().unwrap_or_default(),
+                        allow_headers: c.allow_headers.clone().unwrap_or_default(),
+                        expose_headers: c.expose_headers.clone().unwrap_or_default(),
+                        max_age_seconds: c.max_age.map(|a| a.max(0) as u32),
+                        allow_credentials: c.allow_credentials.unwrap_or(false),
+                    });
+                }
+                FilterType::ExtensionRef => {
+                    let e = f.extension_ref.as_ref();
+                    return Err(unsupported(format!(
+                        "extensionRef {}/{} {} is not supported",
+                        e.map(|e| e.group.as_str()).unwrap_or_default(),
+                        e.map(|e| e.kind.as_str()).unwrap_or_default(),
+                        e.map(|e| e.name.as_str()).unwrap_or_default()
+                    )));
+                }
+                _ => return Err(unsupported(format!("filter type {name} is not supported"))),
             }
+        }
+        if out.redirect.is_some() && !out.mirrors.is_empty() {
+            // A redirect answers without forwarding: nothing would be mirrored.
+            out.mirrors.clear();
         }
         if out.redirect.is_some() && out.rewrite.is_some() {
             return Err(unsupported("RequestRedirect and URLRewrite cannot be used in the same rule"));

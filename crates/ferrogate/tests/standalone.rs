@@ -1,0 +1,212 @@
+//! End to end: `ferrogate standalone` with a real Envoy and real HTTP traffic, over delta and
+//! state-of-the-world xDS. Start, request, edit a route, request again (same Envoy process),
+//! delete the Gateway, Envoy gone.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ferrogate_e2e::client::{self, HttpResponse};
+
+const HOST: &str = "www.example.com";
+
+struct Standalone {
+    child: Child,
+    dir: tempfile::TempDir,
+    gateway: SocketAddr,
+    metrics: SocketAddr,
+}
+
+impl Drop for Standalone {
+    fn drop(&mut self) {
+        // SIGTERM lets ferrogate stop its Envoys; kill is the fallback.
+        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn envoy_path() -> PathBuf {
+    let path = std::env::var_os("FERROGATE_ENVOY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools/bin/envoy"));
+    assert!(path.exists(), "Envoy not found at {}: run `make envoy` (scripts/install-envoy.sh)", path.display());
+    path
+}
+
+fn quickstart_with(gateway_port: u16, v1: SocketAddr, v2: SocketAddr) -> Vec<(&'static str, String)> {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/examples/quickstart");
+    let read = |f: &str| std::fs::read_to_string(example.join(f)).unwrap();
+    vec![
+        ("gateway.yaml", read("gateway.yaml").replace("port: 8080", &format!("port: {gateway_port}"))),
+        (
+            "backends.yaml",
+            read("backends.yaml")
+                .replace("port: 9001", &format!("port: {}", v1.port()))
+                .replace("port: 9002", &format!("port: {}", v2.port())),
+        ),
+        ("routes.yaml", read("routes.yaml")),
+    ]
+}
+
+async fn start(xds_mode: &str, v1: SocketAddr, v2: SocketAddr) -> Standalone {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    std::fs::create_dir(&config).unwrap();
+    let gateway_port = free_port();
+    for (name, text) in quickstart_with(gateway_port, v1, v2) {
+        std::fs::write(config.join(name), text).unwrap();
+    }
+    let metrics = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    // Per-Gateway Envoy ports come from a base; spread tests apart to avoid collisions.
+    let base = 20000 + (std::process::id() % 2000) as u16 * 10 + if xds_mode == "delta" { 0 } else { 5000 };
+    let child = Command::new(env!("CARGO_BIN_EXE_ferrogate"))
+        .args(["standalone", "--config-dir"])
+        .arg(&config)
+        .arg("--status-dir")
+        .arg(dir.path().join("status"))
+        .arg("--work-dir")
+        .arg(dir.path().join("work"))
+        .arg("--envoy")
+        .arg(envoy_path())
+        .args(["--xds-mode", xds_mode])
+        .args(["--xds-addr", &format!("127.0.0.1:{}", free_port())])
+        .args(["--metrics-addr", &metrics.to_string()])
+        .args(["--health-addr", &format!("127.0.0.1:{}", free_port())])
+        .args(["--envoy-base-port", &base.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    Standalone { child, dir, gateway: SocketAddr::from(([127, 0, 0, 1], gateway_port)), metrics }
+}
+
+/// Polls until `check` accepts a response, returning it and how long it took.
+async fn eventually(
+    gateway: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    timeout: Duration,
+    check: impl Fn(&HttpResponse) -> bool,
+) -> (HttpResponse, Duration) {
+    let started = Instant::now();
+    let mut last = String::from("no response");
+    while started.elapsed() < timeout {
+        match client::get(gateway, HOST, path, headers).await {
+            Ok(r) if check(&r) => return (r, started.elapsed()),
+            Ok(r) => last = format!("{} {}", r.status, String::from_utf8_lossy(&r.body)),
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{path}: condition not met within {timeout:?}; last answer: {last}");
+}
+
+fn pod(r: &HttpResponse) -> String {
+    r.json().ok().and_then(|j| j["pod"].as_str().map(str::to_string)).unwrap_or_default()
+}
+
+/// Pids of Envoy processes whose command line mentions `dir` (their bootstrap lives there).
+fn envoy_pids(dir: &Path) -> Vec<u32> {
+    let needle = dir.to_string_lossy().to_string();
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains("envoy") && cmdline.contains(&needle) && !cmdline.contains("ferrogate standalone") {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+async fn full_cycle(xds_mode: &str) {
+    let v1 = ferrogate_e2e::echo::spawn_for_test("echo-v1-local", "default", "echo-v1").await;
+    let v2 = ferrogate_e2e::echo::spawn_for_test("echo-v2-local", "default", "echo-v2").await;
+    let fg = start(xds_mode, v1, v2).await;
+    let work = fg.dir.path().join("work");
+
+    // Start: the catch-all rule answers from echo-v1.
+    let (r, startup) = eventually(fg.gateway, "/", &[], Duration::from_secs(30), |r| r.status == 200).await;
+    assert_eq!(pod(&r), "echo-v1-local");
+    eprintln!("[{xds_mode}] first 200 after {startup:?}");
+    let echoed = r.json().unwrap();
+    assert_eq!(echoed["host"], HOST);
+    assert_eq!(echoed["path"], "/");
+
+    // Path prefix and header matches go to echo-v2.
+    let r = client::get(fg.gateway, HOST, "/v2/page?x=1", &[]).await.unwrap();
+    assert_eq!((r.status, pod(&r)), (200, "echo-v2-local".to_string()));
+    assert_eq!(r.json().unwrap()["path"], "/v2/page?x=1");
+    let r = client::get(fg.gateway, HOST, "/", &[("x-backend", "v2")]).await.unwrap();
+    assert_eq!(pod(&r), "echo-v2-local");
+
+    // Header filters: a request header is set, a response header added.
+    let r = client::get(fg.gateway, HOST, "/headers", &[]).await.unwrap();
+    assert_eq!(r.json().unwrap()["headers"]["X-Ferrogate"][0], "quickstart");
+    assert_eq!(r.header("x-served-by"), Some("ferrogate"));
+
+    // Weighted split: both backends answer.
+    let mut seen = std::collections::BTreeMap::new();
+    for _ in 0..40 {
+        let r = client::get(fg.gateway, HOST, "/split", &[]).await.unwrap();
+        *seen.entry(pod(&r)).or_insert(0) += 1;
+    }
+    assert_eq!(seen.len(), 2, "both backends must get traffic: {seen:?}");
+
+    // Another host is not routed.
+    let r = client::get(fg.gateway, "other.example.org", "/", &[]).await.unwrap();
+    assert_eq!(r.status, 404);
+
+    // Edit a route: the catch-all now goes to echo-v2, same Envoy process.
+    let pids = envoy_pids(&work);
+    assert_eq!(pids.len(), 1, "one Envoy per Gateway: {pids:?}");
+    let routes = fg.dir.path().join("config/routes.yaml");
+    let text = std::fs::read_to_string(&routes).unwrap();
+    let edited = text.replacen("    - backendRefs:\n        - name: echo-v1", "    - backendRefs:\n        - name: echo-v2", 1);
+    assert_ne!(text, edited);
+    std::fs::write(&routes, edited).unwrap();
+    let (_, propagation) = eventually(fg.gateway, "/", &[], Duration::from_secs(2), |r| pod(r) == "echo-v2-local").await;
+    eprintln!("[{xds_mode}] route edit visible after {propagation:?}");
+    assert_eq!(envoy_pids(&work), pids, "Envoy must not restart for a config change");
+
+    // Statuses are written.
+    let status = std::fs::read_to_string(fg.dir.path().join("status/gateways/default/quickstart.yaml")).unwrap();
+    assert!(status.contains("reason: Programmed"), "{status}");
+    let route_status = std::fs::read_to_string(fg.dir.path().join("status/httproutes/default/www.yaml")).unwrap();
+    assert!(route_status.contains("reason: Accepted"), "{route_status}");
+
+    // Metrics are served.
+    let m = client::get(fg.metrics, "localhost", "/metrics", &[]).await.unwrap();
+    assert!(String::from_utf8_lossy(&m.body).contains("ferrogate_translations_total"));
+
+    // Delete the Gateway: its Envoy stops.
+    std::fs::remove_file(fg.dir.path().join("config/gateway.yaml")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !envoy_pids(&work).is_empty() {
+        assert!(Instant::now() < deadline, "Envoy still running after the Gateway was deleted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quickstart_serves_edits_and_stops_over_delta_xds() {
+    full_cycle("delta").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quickstart_serves_edits_and_stops_over_state_of_the_world_xds() {
+    full_cycle("sotw").await;
+}

@@ -1,0 +1,99 @@
+//! GRPCRoute into the shared route input. gRPC is HTTP/2 with the method in the path
+//! (`/<service>/<method>`): matches become path matches, and filters and backendRefs share
+//! HTTPRoute's conversion (their JSON shapes are the same).
+
+use std::sync::Arc;
+
+use ferrogate_api::gateway::{
+    GrpcRoute, GrpcRouteRulesMatches, GrpcRouteRulesMatchesHeadersType as HeaderType,
+    GrpcRouteRulesMatchesMethodType as MethodType, HttpRouteRulesBackendRefs, HttpRouteRulesFilters,
+};
+use ferrogate_ir::{HeaderMatch, HttpMatch, PathMatch, StringMatch};
+use ferrogate_store::{ObjectKey, Snapshot};
+
+use super::http_rules::{self, Problem, RuleParts, unsupported};
+use super::{ConvertedRoute, Payload, RouteInput, creation_time, parent_refs};
+
+pub(super) fn input<'a>(snapshot: &Snapshot, key: &'a ObjectKey, route: &'a GrpcRoute) -> RouteInput<'a> {
+    // Owned HTTPRoute-typed copies of each rule's filters and backendRefs.
+    let converted_parts: Vec<Result<(Vec<HttpMatch>, Vec<HttpRouteRulesFilters>, Vec<HttpRouteRulesBackendRefs>), Problem>> = route
+        .spec
+        .rules
+        .iter()
+        .flatten()
+        .map(|rule| {
+            let matches = rule.matches.iter().flatten().map(convert_match).collect::<Result<Vec<_>, _>>()?;
+            let filters = reshape(&rule.filters)?;
+            let backend_refs = reshape(&rule.backend_refs)?;
+            Ok((matches, filters, backend_refs))
+        })
+        .collect();
+    let rules = converted_parts.iter().map(|parts| match parts {
+        Ok((matches, filters, backend_refs)) => Ok(RuleParts { matches: matches.clone(), filters, backend_refs, timeouts: None, retry: None }),
+        Err(problem) => Err(problem.clone()),
+    });
+    let converted = http_rules::convert_rules(snapshot, "GRPCRoute", &key.namespace, true, rules);
+    RouteInput {
+        kind: "GRPCRoute",
+        namespace: &key.namespace,
+        name: &key.name,
+        generation: route.metadata.generation,
+        hostnames: route.spec.hostnames.as_deref().unwrap_or_default(),
+        parents: parent_refs!(route.spec.parent_refs),
+        problem: converted.problem,
+        resolved_refs: converted.resolved_refs,
+        payload: Payload::Http(Arc::new(ConvertedRoute {
+            kind: "GRPCRoute",
+            namespace: key.namespace.clone(),
+            name: key.name.clone(),
+            created: creation_time(&route.metadata),
+            rules: converted.rules,
+        })),
+        backends: converted.backends,
+    }
+}
+
+/// Re-types a GRPCRoute list as its HTTPRoute equivalent through JSON.
+fn reshape<T: serde::Serialize, U: serde::de::DeserializeOwned>(items: &Option<Vec<T>>) -> Result<Vec<U>, Problem> {
+    let value = serde_json::to_value(items.as_deref().unwrap_or_default()).map_err(|e| unsupported(e.to_string()))?;
+    serde_json::from_value(value).map_err(|e| unsupported(format!("unsupported GRPCRoute filter or backendRef: {e}")))
+}
+
+fn convert_match(m: &GrpcRouteRulesMatches) -> Result<HttpMatch, Problem> {
+    let path = match &m.method {
+        None => PathMatch::Prefix("/".into()),
+        Some(method) => {
+            let service = method.service.as_deref().filter(|s| !s.is_empty());
+            let name = method.method.as_deref().filter(|s| !s.is_empty());
+            match method.r#type.as_ref().unwrap_or(&MethodType::Exact) {
+                MethodType::Exact => match (service, name) {
+                    (Some(s), Some(n)) => PathMatch::Exact(format!("/{s}/{n}")),
+                    (Some(s), None) => PathMatch::Prefix(format!("/{s}")),
+                    (None, Some(n)) => PathMatch::Regex(format!("/[^/]+/{}", regex::escape(n))),
+                    (None, None) => return Err(unsupported("a gRPC method match needs a service or a method")),
+                },
+                MethodType::RegularExpression => {
+                    let s = service.map(http_rules::valid_regex).transpose()?.unwrap_or_else(|| "[^/]+".into());
+                    let n = name.map(http_rules::valid_regex).transpose()?.unwrap_or_else(|| "[^/]+".into());
+                    PathMatch::Regex(format!("/{s}/{n}"))
+                }
+            }
+        }
+    };
+    let mut headers: Vec<HeaderMatch> = Vec::new();
+    for h in m.headers.iter().flatten() {
+        let name = h.name.to_ascii_lowercase();
+        if !http_rules::valid_header_name(&name) {
+            return Err(unsupported(format!("invalid header name {:?}", h.name)));
+        }
+        if headers.iter().any(|x| x.name == name) {
+            continue;
+        }
+        let value = match h.r#type.as_ref().unwrap_or(&HeaderType::Exact) {
+            HeaderType::Exact => StringMatch::Exact(h.value.clone()),
+            HeaderType::RegularExpression => StringMatch::Regex(http_rules::valid_regex(&h.value)?),
+        };
+        headers.push(HeaderMatch { name, value });
+    }
+    Ok(HttpMatch { path, headers, query_params: vec![], method: None })
+}

@@ -1,0 +1,41 @@
+//! HTTPRoute into the shared route input.
+
+use std::sync::Arc;
+
+use ferrogate_api::gateway::HttpRoute;
+use ferrogate_store::{ObjectKey, Snapshot};
+
+use super::http_rules::{self, RuleParts};
+use super::{ConvertedRoute, Payload, RouteInput, creation_time, parent_refs};
+
+pub(super) fn input<'a>(snapshot: &Snapshot, key: &'a ObjectKey, route: &'a HttpRoute) -> RouteInput<'a> {
+    let rules = route.spec.rules.iter().flatten().map(|rule| {
+        let matches = rule.matches.iter().flatten().map(http_rules::convert_match).collect::<Result<Vec<_>, _>>()?;
+        Ok(RuleParts {
+            matches,
+            filters: rule.filters.as_deref().unwrap_or_default(),
+            backend_refs: rule.backend_refs.as_deref().unwrap_or_default(),
+            timeouts: rule.timeouts.as_ref(),
+            retry: rule.retry.as_ref(),
+        })
+    });
+    let converted = http_rules::convert_rules(snapshot, "HTTPRoute", &key.namespace, false, rules);
+    RouteInput {
+        kind: "HTTPRoute",
+        namespace: &key.namespace,
+        name: &key.name,
+        generation: route.metadata.generation,
+        hostnames: route.spec.hostnames.as_deref().unwrap_or_default(),
+        parents: parent_refs!(route.spec.parent_refs),
+        problem: converted.problem,
+        resolved_refs: converted.resolved_refs,
+        payload: Payload::Http(Arc::new(ConvertedRoute {
+            kind: "HTTPRoute",
+            namespace: key.namespace.clone(),
+            name: key.name.clone(),
+            created: creation_time(&route.metadata),
+            rules: converted.rules,
+        })),
+        backends: converted.backends,
+    }
+}

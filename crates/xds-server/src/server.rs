@@ -1,0 +1,392 @@
+//! The tonic ADS service, the per-stream driver shared by SotW and delta, and `serve`.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use envoy_types::pb::envoy::config::core::v3::Node;
+use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_server::{
+    AggregatedDiscoveryService, AggregatedDiscoveryServiceServer,
+};
+use envoy_types::pb::envoy::service::discovery::v3::{
+    DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest, DiscoveryResponse,
+};
+use futures::{Stream, StreamExt};
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::server::TcpIncoming;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::Error;
+use crate::acks::NackRecord;
+use crate::cache::{GatewayEntry, SnapshotCache};
+use crate::delta::Delta;
+use crate::snapshot::Snapshot;
+use crate::sotw::Sotw;
+
+/// Responses buffered per stream before the stream task waits for the client to read.
+const STREAM_BUFFER: usize = 16;
+/// Upper bound on distinct type URLs one stream may subscribe to.
+pub(crate) const MAX_TYPES_PER_STREAM: usize = 32;
+/// Longest accepted Gateway id (`<namespace>/<name>`): a 63-char namespace, `/`, a 253-char name.
+const MAX_GATEWAY_ID_LEN: usize = 63 + 1 + 253;
+
+/// Derives the Gateway a stream belongs to from its Envoy node.
+///
+/// This is the single place that decides which snapshot a client may see: today from
+/// `node.cluster`, which must be `<namespace>/<name>`; a client identity check (mTLS peer)
+/// would plug in here.
+pub(crate) fn gateway_of(node: Option<&Node>) -> Result<String, Status> {
+    let node =
+        node.ok_or_else(|| Status::invalid_argument("the first request must carry a node"))?;
+    let id = node.cluster.as_str();
+    let valid_part = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+    };
+    match id.split_once('/') {
+        Some((ns, name))
+            if id.len() <= MAX_GATEWAY_ID_LEN && valid_part(ns) && valid_part(name) =>
+        {
+            Ok(id.to_string())
+        }
+        _ => Err(Status::invalid_argument(format!(
+            "node.cluster must name the Gateway as <namespace>/<name>, got {id:?}"
+        ))),
+    }
+}
+
+/// What one stream knows about itself; handed to the protocol state machines.
+pub(crate) struct Session {
+    pub(crate) gateway: String,
+    pub(crate) node_id: String,
+    entry: Arc<GatewayEntry>,
+    cache: SnapshotCache,
+    stream_id: u64,
+    nonces: u64,
+}
+
+impl Session {
+    /// A nonce unique per response on this server.
+    pub(crate) fn next_nonce(&mut self) -> String {
+        self.nonces += 1;
+        format!("{}-{}", self.stream_id, self.nonces)
+    }
+
+    pub(crate) fn ack(&self, type_url: &str, version: &str) {
+        tracing::debug!(gateway = %self.gateway, node = %self.node_id, type_url, version, "xDS ACK");
+        self.entry.counters.record_ack(type_url, version);
+        self.cache.totals().record_ack(type_url);
+    }
+
+    pub(crate) fn nack(&self, type_url: &str, rejected: &str, accepted: &str, message: &str) {
+        tracing::warn!(
+            gateway = %self.gateway, node = %self.node_id, type_url,
+            rejected_version = rejected, accepted_version = accepted, error = message,
+            "Envoy rejected xDS configuration (NACK); it keeps its last accepted config"
+        );
+        self.entry.counters.record_nack(NackRecord {
+            type_url: type_url.to_string(),
+            rejected_version: rejected.to_string(),
+            accepted_version: accepted.to_string(),
+            message: message.to_string(),
+            node_id: self.node_id.clone(),
+        });
+        self.cache.totals().record_nack(type_url);
+    }
+}
+
+/// A variant of the ADS protocol (state of the world or delta) as a per-stream state machine.
+pub(crate) trait Protocol: Send + 'static {
+    type Req: Send + 'static;
+    type Resp: prost::Message + Send + 'static;
+
+    fn node(req: &Self::Req) -> Option<&Node>;
+    fn type_url(resp: &Self::Resp) -> &str;
+    /// Handles one request; pushes the responses to send into `out`.
+    fn on_request(
+        &mut self,
+        req: Self::Req,
+        snapshot: Option<&Snapshot>,
+        session: &mut Session,
+        out: &mut Vec<Self::Resp>,
+    ) -> Result<(), Status>;
+    /// Handles a new snapshot of the stream's Gateway; pushes the responses into `out`.
+    fn on_snapshot(
+        &mut self,
+        snapshot: &Snapshot,
+        session: &mut Session,
+        out: &mut Vec<Self::Resp>,
+    );
+}
+
+/// Keeps a stream registered with its Gateway entry; unregisters on drop.
+struct Subscription {
+    cache: SnapshotCache,
+    entry: Arc<GatewayEntry>,
+    rx: Option<watch::Receiver<Option<Arc<Snapshot>>>>,
+    gateway: String,
+}
+
+impl Subscription {
+    fn new(cache: &SnapshotCache, gateway: &str) -> Self {
+        let entry = cache.entry(gateway);
+        entry.counters.streams.fetch_add(1, Ordering::Relaxed);
+        let rx = Some(entry.snapshot.subscribe());
+        Self {
+            cache: cache.clone(),
+            entry,
+            rx,
+            gateway: gateway.to_string(),
+        }
+    }
+
+    fn rx(&mut self) -> &mut watch::Receiver<Option<Arc<Snapshot>>> {
+        self.rx.as_mut().expect("receiver lives until drop")
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.rx = None;
+        self.entry.counters.streams.fetch_sub(1, Ordering::Relaxed);
+        self.cache.drop_if_idle(&self.gateway);
+    }
+}
+
+/// Runs one ADS stream to its end: reads the first request to learn the Gateway, then serves
+/// requests and snapshot changes in turn until the client leaves or the server shuts down.
+async fn drive<P, S>(
+    mut proto: P,
+    mut requests: S,
+    tx: mpsc::Sender<Result<P::Resp, Status>>,
+    cache: SnapshotCache,
+    shutdown: CancellationToken,
+    stream_id: u64,
+) where
+    P: Protocol,
+    S: Stream<Item = Result<P::Req, Status>> + Unpin + Send,
+{
+    let first = tokio::select! {
+        _ = shutdown.cancelled() => return,
+        m = requests.next() => m,
+    };
+    let first = match first {
+        Some(Ok(req)) => req,
+        Some(Err(status)) => {
+            tracing::debug!(stream_id, %status, "xDS stream failed before its first request");
+            return;
+        }
+        None => return,
+    };
+    let gateway = match gateway_of(P::node(&first)) {
+        Ok(g) => g,
+        Err(status) => {
+            tracing::warn!(stream_id, error = status.message(), "xDS stream rejected");
+            let _ = tx.send(Err(status)).await;
+            return;
+        }
+    };
+    let node_id = P::node(&first).map(|n| n.id.clone()).unwrap_or_default();
+    let mut sub = Subscription::new(&cache, &gateway);
+    let mut session = Session {
+        gateway: gateway.clone(),
+        node_id,
+        entry: sub.entry.clone(),
+        cache: cache.clone(),
+        stream_id,
+        nonces: 0,
+    };
+    tracing::info!(stream_id, gateway = %session.gateway, node = %session.node_id, "xDS stream opened");
+    let mut snapshot = sub.rx().borrow_and_update().clone();
+    let mut out = Vec::new();
+    let mut next = Some(first);
+    loop {
+        if let Some(req) = next.take() {
+            let result = match P::node(&req) {
+                Some(node) if !node.cluster.is_empty() && node.cluster != gateway => Err(
+                    Status::invalid_argument("node.cluster changed during the stream"),
+                ),
+                _ => proto.on_request(req, snapshot.as_deref(), &mut session, &mut out),
+            };
+            if let Err(status) = result {
+                tracing::warn!(stream_id, gateway = %gateway, error = status.message(), "xDS stream closed");
+                let _ = tx.send(Err(status)).await;
+                return;
+            }
+        }
+        for resp in out.drain(..) {
+            cache
+                .totals()
+                .record_push(P::type_url(&resp), prost::Message::encoded_len(&resp));
+            if tx.send(Ok(resp)).await.is_err() {
+                return;
+            }
+        }
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => {
+                let _ = tx.send(Err(Status::unavailable("xDS server is shutting down"))).await;
+                return;
+            }
+            m = requests.next() => match m {
+                Some(Ok(req)) => next = Some(req),
+                Some(Err(status)) => {
+                    tracing::debug!(stream_id, gateway = %gateway, %status, "xDS stream ended with an error");
+                    return;
+                }
+                None => {
+                    tracing::info!(stream_id, gateway = %gateway, "xDS stream closed by client");
+                    return;
+                }
+            },
+            changed = sub.rx().changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                snapshot = sub.rx().borrow_and_update().clone();
+                if let Some(s) = snapshot.as_deref() {
+                    proto.on_snapshot(s, &mut session, &mut out);
+                }
+            }
+        }
+    }
+}
+
+/// The Aggregated Discovery Service: serves each Envoy the snapshot of its own Gateway,
+/// state of the world and delta.
+#[derive(Debug, Clone)]
+pub struct XdsServer {
+    cache: SnapshotCache,
+    shutdown: CancellationToken,
+    next_stream_id: Arc<AtomicU64>,
+}
+
+impl XdsServer {
+    /// A server reading from `cache`.
+    pub fn new(cache: SnapshotCache) -> Self {
+        Self {
+            cache,
+            shutdown: CancellationToken::new(),
+            next_stream_id: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Ends every open stream (with `UNAVAILABLE`, so Envoy reconnects elsewhere) and refuses
+    /// new ones; used for graceful shutdown.
+    pub fn close_streams(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// The tonic service to add to a `tonic::transport::Server`.
+    pub fn into_service(self) -> AggregatedDiscoveryServiceServer<Self> {
+        AggregatedDiscoveryServiceServer::new(self)
+    }
+
+    fn spawn<P, S>(&self, proto: P, requests: S) -> ReceiverStream<Result<P::Resp, Status>>
+    where
+        P: Protocol,
+        S: Stream<Item = Result<P::Req, Status>> + Unpin + Send + 'static,
+    {
+        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+        let stream_id = self.next_stream_id.fetch_add(1, Ordering::Relaxed) + 1;
+        tokio::spawn(drive(
+            proto,
+            requests,
+            tx,
+            self.cache.clone(),
+            self.shutdown.clone(),
+            stream_id,
+        ));
+        ReceiverStream::new(rx)
+    }
+}
+
+type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+#[tonic::async_trait]
+impl AggregatedDiscoveryService for XdsServer {
+    type StreamAggregatedResourcesStream = ResponseStream<DiscoveryResponse>;
+    type DeltaAggregatedResourcesStream = ResponseStream<DeltaDiscoveryResponse>;
+
+    async fn stream_aggregated_resources(
+        &self,
+        request: Request<Streaming<DiscoveryRequest>>,
+    ) -> Result<Response<Self::StreamAggregatedResourcesStream>, Status> {
+        if self.shutdown.is_cancelled() {
+            return Err(Status::unavailable("xDS server is shutting down"));
+        }
+        let stream = self.spawn(Sotw::default(), request.into_inner());
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn delta_aggregated_resources(
+        &self,
+        request: Request<Streaming<DeltaDiscoveryRequest>>,
+    ) -> Result<Response<Self::DeltaAggregatedResourcesStream>, Status> {
+        if self.shutdown.is_cancelled() {
+            return Err(Status::unavailable("xDS server is shutting down"));
+        }
+        let stream = self.spawn(Delta::default(), request.into_inner());
+        Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+/// Serves ADS on `listener` from `cache` until `shutdown` completes; then closes every stream
+/// and returns once the connections are done.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    cache: SnapshotCache,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    let server = XdsServer::new(cache);
+    let closer = server.clone();
+    let signal = async move {
+        shutdown.await;
+        tracing::info!("xDS server shutting down");
+        closer.close_streams();
+    };
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        .add_service(server.into_service())
+        .serve_with_incoming_shutdown(incoming, signal)
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(cluster: &str) -> Node {
+        Node {
+            id: "envoy-1".into(),
+            cluster: cluster.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_namespace_slash_name_cluster_names_the_gateway() {
+        assert_eq!(gateway_of(Some(&node("default/eg"))).unwrap(), "default/eg");
+        assert_eq!(gateway_of(Some(&node("a-b/x.y-1"))).unwrap(), "a-b/x.y-1");
+    }
+
+    #[test]
+    fn anything_else_is_an_invalid_argument() {
+        for bad in ["", "eg", "/eg", "default/", "a/b/c", "Default/eg", "a b/c"] {
+            let err = gateway_of(Some(&node(bad))).unwrap_err();
+            assert_eq!(err.code(), tonic::Code::InvalidArgument, "{bad:?}");
+        }
+        assert_eq!(
+            gateway_of(None).unwrap_err().code(),
+            tonic::Code::InvalidArgument
+        );
+    }
+}

@@ -72,6 +72,10 @@ struct StandaloneArgs {
     /// First port of the per-Gateway Envoy admin/stats/readiness ports (10 per Gateway).
     #[arg(long, default_value_t = 19100)]
     envoy_base_port: u16,
+    /// Give each Gateway its own bind address from this IPv4 network (e.g. 127.0.1.0/24),
+    /// reported in its status.addresses; `spec.addresses` requests a specific one.
+    #[arg(long)]
+    address_pool: Option<ipnet::Ipv4Net>,
 }
 
 #[derive(Clone, Debug, ValueEnum)]
@@ -115,6 +119,7 @@ impl Cli {
                     delta_xds: matches!(a.xds_mode, XdsMode::Delta),
                     debounce: Duration::from_millis(a.debounce_ms),
                     envoy_base_port: a.envoy_base_port,
+                    address_pool: a.address_pool,
                 })
                 .await
             }

@@ -9,6 +9,7 @@
 //! Must not: hold Gateway API or Envoy semantics; it only moves values between stages.
 #![forbid(unsafe_code)]
 
+mod address_pool;
 mod admin;
 mod metrics;
 mod pipeline;

@@ -14,6 +14,7 @@ use ferrogate_xds_server::SnapshotCache;
 use ferrogate_xds_translator::XdsOptions;
 
 use crate::Metrics;
+use crate::address_pool::AddressPool;
 use crate::slots::Slots;
 
 /// Where Envoys reach the xDS server, and which xDS variant their bootstrap uses.
@@ -33,6 +34,8 @@ pub(crate) struct Pipeline {
     pub port_plan: HostPortPlan,
     previous: BTreeMap<GatewayKey, (Arc<GatewayIr>, u16)>,
     slots: Slots,
+    /// Per-Gateway addresses, when standalone runs with `--address-pool`.
+    pub pool: Option<AddressPool>,
 }
 
 /// What a run produced for the other stages.
@@ -43,13 +46,18 @@ pub(crate) struct RunOutput {
 
 impl Pipeline {
     pub(crate) fn new(options: Options, cache: SnapshotCache, metrics: Metrics, xds: XdsEndpoint, port_plan: HostPortPlan) -> Self {
-        Self { options, cache, metrics, xds, port_plan, previous: BTreeMap::new(), slots: Slots::default() }
+        Self { options, cache, metrics, xds, port_plan, previous: BTreeMap::new(), slots: Slots::default(), pool: None }
     }
 
     pub(crate) fn run(&mut self, snapshot: &Snapshot) -> RunOutput {
         let started = Instant::now();
         for (kind, count) in snapshot.counts() {
             self.metrics.resources.with_label_values(&[kind.as_str()]).set(count as i64);
+        }
+        if let Some(pool) = self.pool.as_mut() {
+            let assignment = pool.assign(snapshot);
+            self.options.assigned_addresses = assignment.addresses;
+            self.options.unusable_addresses = assignment.unusable;
         }
         let translation = translate(snapshot, &self.options);
         let slots = self.slots.assign(translation.infra.keys());

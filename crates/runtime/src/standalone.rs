@@ -48,6 +48,8 @@ pub struct StandaloneConfig {
     pub debounce: Duration,
     /// First per-Gateway Envoy port (admin), see [`HostPortPlan`].
     pub envoy_base_port: u16,
+    /// Give each Gateway its own address from this IPv4 network (local MetalLB analogue).
+    pub address_pool: Option<ipnet::Ipv4Net>,
 }
 
 /// Runs until Ctrl-C / SIGTERM, or until a task fails.
@@ -110,6 +112,7 @@ pub async fn run_standalone(config: StandaloneConfig) -> anyhow::Result<()> {
         let xds = XdsEndpoint { host: "127.0.0.1".into(), port: xds_port, delta: config.delta_xds };
         let plan = HostPortPlan { base: config.envoy_base_port, ..HostPortPlan::default() };
         let mut pipeline = Pipeline::new(options, cache.clone(), metrics.clone(), xds, plan);
+        pipeline.pool = config.address_pool.map(crate::address_pool::AddressPool::new);
         let mut writer = StatusFileWriter::new(status_dir);
         let (cancel, host, ready, metrics) = (cancel.clone(), host.clone(), ready.clone(), metrics.clone());
         tasks.spawn(async move {

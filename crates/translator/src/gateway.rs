@@ -119,8 +119,14 @@ fn mark_conflicts(listeners: &mut [ListenerCtx], range: std::ops::Range<usize>, 
             continue;
         }
         for j in range.clone() {
-            if i != j && listeners[j].conflict.is_none() {
-                if let Some(reason) = clash(&listeners[i], &listeners[j]) {
+            if i == j || listeners[j].conflict.is_some() {
+                continue;
+            }
+            if let Some(reason) = clash(&listeners[i], &listeners[j]) {
+                // Hostname conflicts mark every listener involved; a port taken by a
+                // listener of another protocol (or a second TCP/UDP listener) stays with
+                // the listener declared first.
+                if reason == reasons::HOSTNAME_CONFLICT || j < i {
                     found.push((i, reason));
                     break;
                 }
@@ -212,7 +218,9 @@ impl GatewayCtx {
             // Still accepted: valid listeners keep serving while invalid ones are reported.
             None => Condition::ok(types::ACCEPTED, reasons::LISTENERS_NOT_VALID, "Some listeners are not valid, see listener conditions"),
         };
-        let programmed = if self.rejected.is_some() {
+        let programmed = if let Some(why) = options.unusable_addresses.get(&self.key) {
+            Condition::not(types::PROGRAMMED, "AddressNotUsable", why.clone())
+        } else if self.rejected.is_some() {
             Condition::not(types::PROGRAMMED, reasons::INVALID, "The Gateway is not accepted")
         } else if any_ready {
             Condition::ok(types::PROGRAMMED, reasons::PROGRAMMED, "Configuration sent to the data plane")

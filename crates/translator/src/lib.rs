@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 mod backend;
+mod backend_tls;
 mod certificates;
 mod conditions;
 mod gateway;
@@ -50,12 +51,15 @@ pub struct Translation {
 pub fn translate(snapshot: &Snapshot, options: &Options) -> Translation {
     let classes = gatewayclass::translate(snapshot, options);
     let mut gateways = gateway::collect(snapshot, options, &classes);
-    let routes = routes::translate(snapshot, &mut gateways);
+    let mut routes = routes::translate(snapshot, &mut gateways);
+    let policy_statuses = backend_tls::apply(snapshot, &mut routes, &gateways);
 
     let mut translation = Translation::default();
     translation.statuses.gateway_classes = classes.statuses;
     for gw in &gateways {
-        if let Some((ir, infra)) = ir_build::build(gw, &routes, options) {
+        // A Gateway that cannot get the address it asks for is not programmed at all.
+        let addressable = !options.unusable_addresses.contains_key(&gw.key);
+        if let Some((ir, infra)) = ir_build::build(gw, &routes, options).filter(|_| addressable && gw.rejected.is_none()) {
             translation.gateways.insert(gw.key.clone(), Arc::new(ir));
             translation.infra.insert(gw.key.clone(), infra);
         }
@@ -63,5 +67,6 @@ pub fn translate(snapshot: &Snapshot, options: &Options) -> Translation {
         translation.statuses.listener_sets.extend(gw.listener_set_statuses());
     }
     translation.statuses.routes = routes.statuses;
+    translation.statuses.backend_tls_policies = policy_statuses;
     translation
 }

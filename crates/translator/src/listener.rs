@@ -68,6 +68,8 @@ pub(crate) struct ListenerCtx {
     /// `OverlappingTLSConfig: True` (reason, message).
     pub overlapping: Option<(&'static str, String)>,
     pub attached_routes: i32,
+    /// Comes from a ListenerSet (whose status names the conflict in `Programmed` too).
+    pub from_listener_set: bool,
 }
 
 impl ListenerCtx {
@@ -89,6 +91,7 @@ impl ListenerCtx {
             conflict: None,
             overlapping: None,
             attached_routes: 0,
+            from_listener_set: owner_kind == "ListenerSet",
         };
         if let Err(message) = l.namespaces.validate() {
             l.not_programmed = Some((reasons::INVALID, message));
@@ -119,6 +122,9 @@ impl ListenerCtx {
             }
             Protocol::Https if mode == TlsMode::Passthrough => {
                 l.not_programmed = Some((reasons::UNSUPPORTED_TLS_MODE, "TLS Passthrough mode is not supported on HTTPS listeners, TLS mode must be Terminate".into()));
+            }
+            Protocol::Tls { .. } if tls.is_none() => {
+                l.not_programmed = Some((reasons::INVALID, "a TLS listener needs a tls section (mode and, to terminate, certificateRefs)".into()));
             }
             Protocol::Https | Protocol::Tls { terminate: true } => l.resolve_certificates(snapshot, owner_kind, owner_ns, spec),
             _ => {}
@@ -202,7 +208,7 @@ impl ListenerCtx {
     /// Whether routes may attach (and count in `attachedRoutes`): the listener is accepted,
     /// even if it cannot be programmed (so users see where their routes went).
     pub(crate) fn accepts_attachments(&self) -> bool {
-        self.protocol.is_some() && self.not_accepted.is_none() && self.conflict.is_none()
+        self.protocol.is_some() && self.not_accepted.is_none()
     }
 
     /// Whether it accepts routes of `kind`.
@@ -231,7 +237,7 @@ impl ListenerCtx {
         }
         conditions.push(if self.is_ready() {
             Condition::ok(types::PROGRAMMED, reasons::PROGRAMMED, "Sending translated listener configuration to the data plane")
-        } else if let Some((reason, message)) = &self.conflict {
+        } else if let (Some((reason, message)), true) = (&self.conflict, self.from_listener_set) {
             Condition::not(types::PROGRAMMED, reason, message.clone())
         } else if let Some((reason, message)) = &self.not_programmed {
             Condition::not(types::PROGRAMMED, reason, message.clone())
@@ -267,7 +273,7 @@ pub(crate) fn clash(a: &ListenerCtx, b: &ListenerCtx) -> Option<&'static str> {
     let same_host = a.hostname.as_deref().map(str::to_ascii_lowercase) == b.hostname.as_deref().map(str::to_ascii_lowercase);
     match pa {
         // One TCP or UDP listener per port.
-        Protocol::Tcp | Protocol::Udp => Some(reasons::HOSTNAME_CONFLICT),
+        Protocol::Tcp | Protocol::Udp => Some(reasons::PROTOCOL_CONFLICT),
         _ if same_host => Some(reasons::HOSTNAME_CONFLICT),
         _ => None,
     }

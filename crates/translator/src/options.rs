@@ -19,6 +19,8 @@ pub struct Options {
     /// Addresses assigned to Gateways (standalone address pool). A Gateway listed here binds
     /// that address and reports it in `status.addresses`.
     pub assigned_addresses: BTreeMap<GatewayKey, String>,
+    /// Gateways whose requested `spec.addresses` cannot be honoured, with why.
+    pub unusable_addresses: BTreeMap<GatewayKey, String>,
     /// Addresses reported for Gateways without an assigned one (e.g. `127.0.0.1` in
     /// standalone mode without a pool). Empty: none reported.
     pub default_status_address: Option<String>,
@@ -31,6 +33,7 @@ impl Default for Options {
             shift_privileged_ports: true,
             default_bind_address: "0.0.0.0".to_string(),
             assigned_addresses: BTreeMap::new(),
+            unusable_addresses: BTreeMap::new(),
             default_status_address: None,
         }
     }

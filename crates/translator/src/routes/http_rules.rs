@@ -313,6 +313,19 @@ pub(crate) fn valid_regex(value: &str) -> Result<String, Problem> {
     })
 }
 
+/// RFC 1123 DNS name, without a wildcard.
+pub(crate) fn valid_hostname(h: &str) -> bool {
+    !h.is_empty()
+        && h.len() <= 253
+        && h.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
 /// RFC 7230 token characters.
 pub(crate) fn valid_header_name(name: &str) -> bool {
     !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
@@ -397,6 +410,11 @@ impl Filters {
                             matches,
                         )?),
                     };
+                    if let Some(h) = &r.hostname {
+                        if !valid_hostname(h) {
+                            return Err(unsupported(format!("urlRewrite hostname {h:?} is not a valid DNS name")));
+                        }
+                    }
                     out.rewrite = Some(UrlRewrite { hostname: r.hostname.clone(), path });
                 }
                 FilterType::RequestMirror => {
@@ -450,6 +468,12 @@ impl Filters {
 }
 
 fn path_modifier(full: bool, full_path: Option<&str>, prefix: Option<&str>, matches: &[HttpMatch]) -> Result<PathModifier, Problem> {
+    if full && prefix.is_some() {
+        return Err(unsupported("ReplacePrefixMatch cannot be set when the path type is ReplaceFullPath"));
+    }
+    if !full && full_path.is_some() {
+        return Err(unsupported("ReplaceFullPath cannot be set when the path type is ReplacePrefixMatch"));
+    }
     if full {
         let value = full_path.ok_or_else(|| unsupported("replaceFullPath is missing"))?;
         return Ok(PathModifier::ReplaceFullPath(value.to_string()));
@@ -470,6 +494,10 @@ fn header_mods<'a>(
     let push = |list: &mut Vec<HeaderValue>, name: &String, value: &String| -> Result<(), Problem> {
         if !valid_header_name(name) {
             return Err(unsupported(format!("invalid header name {name:?}")));
+        }
+        // Envoy refuses empty values and control characters (a newline would split the header).
+        if value.is_empty() || value.chars().any(|c| c.is_control() && c != '\t') {
+            return Err(unsupported(format!("Header: {name:?}: invalid value {value:?}")));
         }
         // A name given twice: the first one wins (case-insensitive), as the spec says.
         if !list.iter().any(|h| h.name.eq_ignore_ascii_case(name)) {

@@ -194,11 +194,15 @@ impl Routes {
                 "There were no hostname intersections between the HTTPRoute and this parent ref's Listener(s).",
             );
         }
+        // Attachment depends only on parentRefs and what the listeners allow; a route with
+        // broken rules is still attached (and counted), just not accepted.
+        for (listener, _) in &matching {
+            gateway.listeners[*listener].attached_routes += 1;
+        }
         if let Some((reason, message)) = &input.problem {
             return Condition::not(types::ACCEPTED, reason, message.clone());
         }
         for (listener, hostnames) in matching {
-            gateway.listeners[listener].attached_routes += 1;
             self.attachments.push(Attachment { gateway: gateway.key.clone(), listener, hostnames, payload: input.payload.clone() });
         }
         Condition::ok(types::ACCEPTED, reasons::ACCEPTED, "Route is accepted")

@@ -3,3 +3,4 @@
 pub use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service, ServicePort};
 pub use k8s_openapi::api::discovery::v1::{Endpoint, EndpointSlice};
 pub use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+pub use k8s_openapi::api::certificates::v1beta1::ClusterTrustBundle;

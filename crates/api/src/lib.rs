@@ -11,5 +11,6 @@
 pub mod constants;
 pub mod gateway;
 pub mod k8s;
+pub mod multicluster;
 
 pub use constants::*;

@@ -7,7 +7,8 @@ use ferrogate_api::gateway::{
     BackendTlsPolicy, Gateway, GatewayClass, GrpcRoute, HttpRoute, ListenerSet, ReferenceGrant,
     TcpRoute, TlsRoute, UdpRoute,
 };
-use ferrogate_api::k8s::{ConfigMap, EndpointSlice, Namespace, ObjectMeta, Secret, Service};
+use ferrogate_api::k8s::{ClusterTrustBundle, ConfigMap, EndpointSlice, Namespace, ObjectMeta, Secret, Service};
+use ferrogate_api::multicluster::ServiceImport;
 
 /// Namespace and name. Cluster-scoped objects have an empty namespace.
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -127,6 +128,8 @@ objects! {
     Secret(Secret) => "", "Secret", namespaced: true;
     ConfigMap(ConfigMap) => "", "ConfigMap", namespaced: true;
     Namespace(Namespace) => "", "Namespace", namespaced: false;
+    ServiceImport(ServiceImport) => "multicluster.x-k8s.io", "ServiceImport", namespaced: true;
+    ClusterTrustBundle(ClusterTrustBundle) => "certificates.k8s.io", "ClusterTrustBundle", namespaced: false;
 }
 
 impl Object {

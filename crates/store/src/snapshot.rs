@@ -8,7 +8,8 @@ use ferrogate_api::gateway::{
     BackendTlsPolicy, Gateway, GatewayClass, GrpcRoute, HttpRoute, ListenerSet, ReferenceGrant,
     TcpRoute, TlsRoute, UdpRoute,
 };
-use ferrogate_api::k8s::{ConfigMap, EndpointSlice, Namespace, Secret, Service};
+use ferrogate_api::k8s::{ClusterTrustBundle, ConfigMap, EndpointSlice, Namespace, Secret, Service};
+use ferrogate_api::multicluster::ServiceImport;
 
 use crate::{Kind, Object, ObjectKey, ObjectRef};
 
@@ -108,6 +109,10 @@ pub struct Snapshot {
     pub config_maps: Kinded<ConfigMap>,
     /// Namespaces (cluster-scoped).
     pub namespaces: Kinded<Namespace>,
+    /// SIG-Multicluster ServiceImports.
+    pub service_imports: Kinded<ServiceImport>,
+    /// ClusterTrustBundles (cluster-scoped CA bundles).
+    pub cluster_trust_bundles: Kinded<ClusterTrustBundle>,
 }
 
 macro_rules! dispatch {
@@ -128,6 +133,8 @@ macro_rules! dispatch {
             Kind::Secret => { let $map = &mut $self.secrets; $body }
             Kind::ConfigMap => { let $map = &mut $self.config_maps; $body }
             Kind::Namespace => { let $map = &mut $self.namespaces; $body }
+            Kind::ServiceImport => { let $map = &mut $self.service_imports; $body }
+            Kind::ClusterTrustBundle => { let $map = &mut $self.cluster_trust_bundles; $body }
         }
     };
 }
@@ -156,6 +163,8 @@ impl Snapshot {
             Object::Secret(o) => self.secrets.apply(key, seq, o),
             Object::ConfigMap(o) => self.config_maps.apply(key, seq, o),
             Object::Namespace(o) => self.namespaces.apply(key, seq, o),
+            Object::ServiceImport(o) => self.service_imports.apply(key, seq, o),
+            Object::ClusterTrustBundle(o) => self.cluster_trust_bundles.apply(key, seq, o),
         }
     }
 
@@ -194,6 +203,8 @@ impl Snapshot {
         diff_kind(Kind::Secret, &self.secrets, &other.secrets, &mut changed);
         diff_kind(Kind::ConfigMap, &self.config_maps, &other.config_maps, &mut changed);
         diff_kind(Kind::Namespace, &self.namespaces, &other.namespaces, &mut changed);
+        diff_kind(Kind::ServiceImport, &self.service_imports, &other.service_imports, &mut changed);
+        diff_kind(Kind::ClusterTrustBundle, &self.cluster_trust_bundles, &other.cluster_trust_bundles, &mut changed);
         changed
     }
 
@@ -215,6 +226,8 @@ impl Snapshot {
             (Kind::Secret, self.secrets.len()),
             (Kind::ConfigMap, self.config_maps.len()),
             (Kind::Namespace, self.namespaces.len()),
+            (Kind::ServiceImport, self.service_imports.len()),
+            (Kind::ClusterTrustBundle, self.cluster_trust_bundles.len()),
         ]
     }
 }

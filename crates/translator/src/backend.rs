@@ -25,6 +25,8 @@ pub(crate) struct RefProblem {
 }
 
 const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+const MULTICLUSTER_SERVICE_NAME_LABEL: &str = "multicluster.kubernetes.io/service-name";
+const MULTICLUSTER_GROUP: &str = "multicluster.x-k8s.io";
 
 /// Resolves a reference made by a route of `route_kind` in `route_ns`.
 pub(crate) fn resolve(
@@ -67,58 +69,76 @@ fn resolve_port(
 ) -> Result<(String, i32, Option<String>, Vec<Endpoint>), RefProblem> {
     let group = r.group.unwrap_or("");
     let kind = r.kind.unwrap_or("Service");
-    if !(group.is_empty() || group == "core") || kind != "Service" {
-        return Err(RefProblem {
-            reason: reasons::INVALID_KIND,
-            message: format!("backendRef {group}/{kind} {} is not a supported kind (only Service)", r.name),
-        });
-    }
+    let import = match (group, kind) {
+        ("" | "core", "Service") => false,
+        (MULTICLUSTER_GROUP, "ServiceImport") => true,
+        _ => {
+            return Err(RefProblem {
+                reason: reasons::INVALID_KIND,
+                message: format!("backendRef {group}/{kind} {} is not a supported kind (Service or ServiceImport)", r.name),
+            });
+        }
+    };
+    let target_group = if import { MULTICLUSTER_GROUP } else { "" };
     let namespace = r.namespace.unwrap_or(route_ns);
     let from = From { group: GATEWAY_GROUP, kind: route_kind, namespace: route_ns };
-    let to = To { group: "", kind: "Service", namespace, name: r.name };
+    let to = To { group: target_group, kind, namespace, name: r.name };
     if !refs::permitted(snapshot, &from, &to) {
         return Err(RefProblem {
             reason: reasons::REF_NOT_PERMITTED,
-            message: format!("backendRef to Service {namespace}/{} is not permitted by any ReferenceGrant", r.name),
+            message: format!("backendRef to {kind} {namespace}/{} is not permitted by any ReferenceGrant", r.name),
         });
     }
-    let Some(service) = snapshot.services.get(namespace, r.name) else {
-        return Err(RefProblem {
-            reason: reasons::BACKEND_NOT_FOUND,
-            message: format!("Service {namespace}/{} not found", r.name),
-        });
-    };
     let Some(port) = r.port else {
         return Err(RefProblem {
             reason: reasons::UNSUPPORTED_VALUE,
-            message: format!("backendRef to Service {namespace}/{} must set a port", r.name),
+            message: format!("backendRef to {kind} {namespace}/{} must set a port", r.name),
         });
     };
-    let service_port = service
-        .spec
-        .as_ref()
-        .and_then(|s| s.ports.as_ref())
-        .and_then(|ports| ports.iter().find(|p| p.port == port && p.protocol.as_deref().unwrap_or("TCP") == transport));
-    let Some(service_port) = service_port else {
+    // (port name, appProtocol) of the referenced port.
+    let found: Option<(Option<String>, Option<String>)> = if import {
+        let Some(si) = snapshot.service_imports.get(namespace, r.name) else {
+            return Err(RefProblem { reason: reasons::BACKEND_NOT_FOUND, message: format!("ServiceImport {namespace}/{} not found", r.name) });
+        };
+        si.spec
+            .ports
+            .iter()
+            .find(|p| p.port == port && p.protocol.as_deref().unwrap_or("TCP") == transport)
+            .map(|p| (p.name.clone(), p.app_protocol.clone()))
+    } else {
+        let Some(service) = snapshot.services.get(namespace, r.name) else {
+            return Err(RefProblem { reason: reasons::BACKEND_NOT_FOUND, message: format!("Service {namespace}/{} not found", r.name) });
+        };
+        service
+            .spec
+            .as_ref()
+            .and_then(|s| s.ports.as_ref())
+            .and_then(|ports| ports.iter().find(|p| p.port == port && p.protocol.as_deref().unwrap_or("TCP") == transport))
+            .map(|p| (p.name.clone(), p.app_protocol.clone()))
+    };
+    let Some((port_name, app_protocol)) = found else {
         return Err(RefProblem {
             reason: "PortNotFound",
-            message: format!("{transport} port {port} not found on Service {namespace}/{}", r.name),
+            message: format!("{transport} port {port} not found on {kind} {namespace}/{}", r.name),
         });
     };
-    let found = endpoints(snapshot, namespace, r.name, service_port.name.as_deref());
-    Ok((namespace.to_string(), port, service_port.app_protocol.clone(), found))
+    let label = if import { MULTICLUSTER_SERVICE_NAME_LABEL } else { SERVICE_NAME_LABEL };
+    let endpoints = endpoints(snapshot, namespace, r.name, port_name.as_deref(), label)?;
+    Ok((namespace.to_string(), port, app_protocol, endpoints))
 }
 
 /// Ready endpoints of a Service port, from every EndpointSlice of the Service, sorted.
-fn endpoints(snapshot: &Snapshot, namespace: &str, service: &str, port_name: Option<&str>) -> Vec<Endpoint> {
+fn endpoints(snapshot: &Snapshot, namespace: &str, service: &str, port_name: Option<&str>, label: &str) -> Result<Vec<Endpoint>, RefProblem> {
     let port_name = port_name.unwrap_or("");
     let mut out = Vec::new();
+    let mut address_types = std::collections::BTreeSet::new();
     for (key, slice) in snapshot.endpoint_slices.iter() {
         let owned = key.namespace == namespace
-            && slice.metadata.labels.as_ref().and_then(|l| l.get(SERVICE_NAME_LABEL)).is_some_and(|s| s == service);
+            && slice.metadata.labels.as_ref().and_then(|l| l.get(label)).is_some_and(|s| s == service);
         if !owned {
             continue;
         }
+        address_types.insert(slice.address_type.clone());
         let Some(port) = slice
             .ports
             .iter()
@@ -139,7 +159,13 @@ fn endpoints(snapshot: &Snapshot, namespace: &str, service: &str, port_name: Opt
             }
         }
     }
+    if address_types.len() > 1 {
+        return Err(RefProblem {
+            reason: "UnsupportedAddressType",
+            message: format!("the EndpointSlices of {namespace}/{service} mix address types {address_types:?}"),
+        });
+    }
     out.sort();
     out.dedup();
-    out
+    Ok(out)
 }

@@ -54,6 +54,7 @@ pub(crate) fn apply(snapshot: &Snapshot, routes: &mut Routes, gateways: &[Gatewa
 
     // Which policy applies to each backend: the sectioned one first, then the whole-Service one.
     let mut applied: BTreeMap<String, usize> = BTreeMap::new();
+    let mut invalid_backends: BTreeSet<String> = BTreeSet::new();
     for (name, backend) in routes.backends.iter_mut() {
         let Some((ns, service, port_name)) = service_port(snapshot, name) else { continue };
         let pick = |section: Option<String>| {
@@ -63,6 +64,18 @@ pub(crate) fn apply(snapshot: &Snapshot, routes: &mut Routes, gateways: &[Gatewa
         if let Some(i) = chosen {
             if let Ok(tls) = &judged[i].result {
                 backend.tls = Some(tls.clone());
+            }
+        } else {
+            // Only invalid policies target it: routes to it must say so.
+            let targeted = judged.iter().any(|j| {
+                let t = targets(j);
+                !j.conflicted
+                    && j.result.is_err()
+                    && (t.contains(&(ns.clone(), service.clone(), None))
+                        || port_name.as_ref().is_some_and(|p| t.contains(&(ns.clone(), service.clone(), Some(p.clone())))))
+            });
+            if targeted {
+                invalid_backends.insert(name.clone());
             }
         }
         // Status goes to every policy targeting the backend, valid or not.
@@ -90,6 +103,7 @@ pub(crate) fn apply(snapshot: &Snapshot, routes: &mut Routes, gateways: &[Gatewa
             }
         }
     }
+    mark_invalid_backend_tls(routes, &invalid_backends);
     judged
         .iter()
         .enumerate()
@@ -203,6 +217,10 @@ fn validate(snapshot: &Snapshot, namespace: &str, policy: &BackendTlsPolicy) -> 
                 let data = s.data.clone().unwrap_or_default().into_iter().map(|(k, v)| (k, String::from_utf8_lossy(&v.0).to_string())).collect();
                 pick_ca(data).ok_or_else(|| invalid(format!("No ca found in secret {}.", r.name)))?
             }
+            ("" | "certificates.k8s.io", "ClusterTrustBundle") => {
+                let b = snapshot.cluster_trust_bundles.get("", &r.name).ok_or_else(|| invalid(format!("ClusterTrustBundle {} not found", r.name)))?;
+                b.spec.trust_bundle.clone()
+            }
             (g, k) => return Err(invalid(format!("caCertificateRef {g}/{k} {} is not a ConfigMap or Secret", r.name))),
         };
         if x509_parser::pem::Pem::iter_from_buffer(pem.as_bytes()).next().and_then(Result::ok).is_none() {
@@ -235,3 +253,33 @@ fn pick_ca(data: BTreeMap<String, String>) -> Option<String> {
     data.get("ca.crt").or_else(|| data.get("tls.crt")).or_else(|| data.values().next()).filter(|v| v.contains("BEGIN CERTIFICATE")).cloned()
 }
 
+
+/// Routes that reach a backend whose BackendTLSPolicy is invalid get `ResolvedRefs: False`.
+fn mark_invalid_backend_tls(routes: &mut Routes, invalid: &BTreeSet<String>) {
+    if invalid.is_empty() {
+        return;
+    }
+    let mut affected = BTreeSet::new();
+    for a in &routes.attachments {
+        if backends_of(&a.payload).iter().any(|b| invalid.contains(b)) {
+            let (kind, ns, name) = match &a.payload {
+                Payload::Http(r) => (r.kind, r.namespace.clone(), r.name.clone()),
+                Payload::Stream(r) => (r.kind, r.namespace.clone(), r.name.clone()),
+            };
+            affected.insert((kind.to_string(), ns, name));
+        }
+    }
+    for status in &mut routes.statuses {
+        if !affected.contains(&(status.kind.clone(), status.namespace.clone(), status.name.clone())) {
+            continue;
+        }
+        for parent in &mut status.parents {
+            for c in &mut parent.conditions {
+                if c.type_ == types::RESOLVED_REFS && c.status == ferrogate_status::ConditionStatus::True {
+                    *c = Condition::not(types::RESOLVED_REFS, "InvalidBackendTLS", "the BackendTLSPolicy of a backend is invalid")
+                        .at_generation(c.observed_generation);
+                }
+            }
+        }
+    }
+}

@@ -29,8 +29,11 @@ pub(crate) enum CertProblem {
 pub(crate) fn resolve(snapshot: &Snapshot, from_kind: &str, from_ns: &str, r: &CertRef<'_>) -> Result<TlsSecret, CertProblem> {
     let group = r.group.unwrap_or("");
     let kind = r.kind.unwrap_or("Secret");
-    if !group.is_empty() || kind != "Secret" {
-        return Err(CertProblem::Invalid(format!("certificateRef {group}/{kind} {} is not a Secret", r.name)));
+    if !group.is_empty() && group != "core" {
+        return Err(CertProblem::Invalid(format!("invalid certificate reference group: {group}")));
+    }
+    if kind != "Secret" {
+        return Err(CertProblem::Invalid(format!("invalid certificate reference kind: {kind}")));
     }
     let namespace = r.namespace.unwrap_or(from_ns);
     let from = From { group: GATEWAY_GROUP, kind: from_kind, namespace: from_ns };
@@ -72,12 +75,15 @@ fn validate(secret: &Secret) -> Result<(String, String), String> {
         let block = block.map_err(|e| format!("tls.crt is not valid PEM: {e}"))?;
         block.parse_x509().map_err(|e| format!("tls.crt holds an invalid certificate: {e}"))?;
     }
-    let key_ok = x509_parser::pem::Pem::iter_from_buffer(key.as_bytes())
+    let Some(key_block) = x509_parser::pem::Pem::iter_from_buffer(key.as_bytes())
         .next()
         .and_then(Result::ok)
-        .is_some_and(|p| p.label.ends_with("PRIVATE KEY"));
-    if !key_ok {
+        .filter(|p| p.label.ends_with("PRIVATE KEY"))
+    else {
         return Err("tls.key holds no PEM private key".into());
+    };
+    if !key_matches_certificate(&cert, &key_block.contents) {
+        return Err("tls.key does not match the certificate in tls.crt".into());
     }
     Ok((cert, key))
 }
@@ -98,4 +104,49 @@ pub(crate) fn dns_names(pem: &str) -> Vec<String> {
         names.extend(cert.subject().iter_common_name().filter_map(|cn| cn.as_str().ok()).map(str::to_string));
     }
     names
+}
+
+/// Whether a private key (DER: PKCS#8, PKCS#1 RSA or SEC1 EC) belongs to the first
+/// certificate of a chain, by comparing public keys. Unknown key encodings are given the
+/// benefit of the doubt: Envoy will reject a real mismatch when it loads the pair.
+fn key_matches_certificate(chain: &str, key_der: &[u8]) -> bool {
+    let Some(Ok(block)) = x509_parser::pem::Pem::iter_from_buffer(chain.as_bytes()).next() else { return false };
+    let Ok(cert) = block.parse_x509() else { return false };
+    let cert_public = cert.public_key().subject_public_key.data.to_vec();
+    match derived_public_key(key_der) {
+        Some(public) => public.len() >= 16 && cert_public.windows(public.len()).any(|w| w == public.as_slice()),
+        None => true,
+    }
+}
+
+/// The public key embedded in a private key, when the encoding carries it.
+fn derived_public_key(der: &[u8]) -> Option<Vec<u8>> {
+    use x509_parser::der_parser::ber::BerObjectContent;
+    use x509_parser::der_parser::der::parse_der;
+    let (_, outer) = parse_der(der).ok()?;
+    let items = outer.as_sequence().ok()?;
+    // PKCS#8: version, algorithm, OCTET STRING(inner key) -> look inside.
+    if items.len() >= 3 {
+        if let BerObjectContent::OctetString(inner) = &items[2].content {
+            return derived_public_key(inner);
+        }
+    }
+    // SEC1 EC key: version, privateKey, [0] params, [1] publicKey BIT STRING.
+    for item in items {
+        if item.header.raw_tag() == Some(&[0xa1]) {
+            let (_, bits) = parse_der(item.as_slice().ok()?).ok()?;
+            if let BerObjectContent::BitString(_, b) = &bits.content {
+                return Some(b.data.to_vec());
+            }
+        }
+    }
+    // PKCS#1 RSA: version, modulus, publicExponent, ... -> rebuild RSAPublicKey DER.
+    if items.len() >= 9 {
+        let modulus = items[1].as_slice().ok()?;
+        let exponent = items[2].as_slice().ok()?;
+        let _ = (modulus, exponent);
+        // Comparing the modulus is enough: it appears verbatim inside the certificate's key.
+        return Some(modulus.to_vec());
+    }
+    None
 }

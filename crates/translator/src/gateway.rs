@@ -38,6 +38,9 @@ pub(crate) struct GatewayCtx {
     pub listener_sets: Vec<ListenerSetCtx>,
     /// `Accepted: False` for the Gateway itself (reason, message).
     pub rejected: Option<(&'static str, String)>,
+    /// `spec.tls.backend.clientCertificateRef`, resolved: the certificate Envoy presents to
+    /// backends that ask for one, or why it cannot be used.
+    pub backend_client_cert: Option<Result<ferrogate_ir::TlsSecret, (&'static str, String)>>,
 }
 
 /// Every Gateway of an accepted class of ours, in input order, with listeners judged.
@@ -92,13 +95,28 @@ pub(crate) fn collect(snapshot: &Snapshot, _options: &Options, classes: &Classes
         let (own_listeners, set_listeners) = listeners.split_at_mut(own);
         for l in set_listeners.iter_mut() {
             if let Some(reason) = own_listeners.iter().filter(|o| o.conflict.is_none()).find_map(|o| clash(o, l)) {
+                let reason = if reason == crate::listener::PORT_TAKEN { reasons::PROTOCOL_CONFLICT } else { reason };
                 l.conflict = Some((reason, format!("conflicts with listener of the Gateway on port {}", l.port)));
             }
         }
         let n = listeners.len();
         mark_conflicts(&mut listeners, own..n, &[]);
+        mark_overlapping_tls(&mut listeners);
 
         let rejected = unsupported_address(gateway);
+        let backend_client_cert = gateway
+            .spec
+            .tls
+            .as_ref()
+            .and_then(|t| t.backend.as_ref())
+            .and_then(|b| b.client_certificate_ref.as_ref())
+            .map(|r| {
+                let cert = crate::certificates::CertRef { group: r.group.as_deref(), kind: r.kind.as_deref(), name: &r.name, namespace: r.namespace.as_deref() };
+                crate::certificates::resolve(snapshot, "Gateway", &key.namespace, &cert).map_err(|p| match p {
+                    crate::certificates::CertProblem::NotPermitted(m) => (reasons::REF_NOT_PERMITTED, m),
+                    crate::certificates::CertProblem::Invalid(m) => ("InvalidClientCertificateRef", format!("invalid backend client certificate: {m}")),
+                })
+            });
         out.push(GatewayCtx {
             key: GatewayKey::new(key.namespace.clone(), key.name.clone()),
             gateway: gateway.clone(),
@@ -106,6 +124,7 @@ pub(crate) fn collect(snapshot: &Snapshot, _options: &Options, classes: &Classes
             owners,
             listener_sets,
             rejected,
+            backend_client_cert,
         });
     }
     out
@@ -126,8 +145,12 @@ fn mark_conflicts(listeners: &mut [ListenerCtx], range: std::ops::Range<usize>, 
                 // Hostname conflicts mark every listener involved; a port taken by a
                 // listener of another protocol (or a second TCP/UDP listener) stays with
                 // the listener declared first.
-                if reason == reasons::HOSTNAME_CONFLICT || j < i {
+                if reason != crate::listener::PORT_TAKEN {
                     found.push((i, reason));
+                    break;
+                }
+                if j < i {
+                    found.push((i, reasons::PROTOCOL_CONFLICT));
                     break;
                 }
             }
@@ -140,6 +163,36 @@ fn mark_conflicts(listeners: &mut [ListenerCtx], range: std::ops::Range<usize>, 
             format!("All listeners for port {} must use a unique hostname", listeners[i].port)
         };
         listeners[i].conflict = Some((reason, message));
+    }
+}
+
+/// HTTPS listeners sharing a port whose certificates or hostnames overlap: HTTP/2
+/// connection coalescing could send a request for one listener's host over a connection
+/// made for the other, so users are warned with `OverlappingTLSConfig`.
+fn mark_overlapping_tls(listeners: &mut [ListenerCtx]) {
+    use crate::listener::Protocol;
+    let names = |l: &ListenerCtx| -> Vec<String> { l.certificates.iter().flat_map(|c| crate::certificates::dns_names(&c.certificate_chain)).collect() };
+    let overlap = |a: &str, b: &str| a.eq_ignore_ascii_case(b) || crate::hostname::matches(a, b) || crate::hostname::matches(b, a);
+    let mut found = Vec::new();
+    for i in 0..listeners.len() {
+        for j in 0..listeners.len() {
+            let (a, b) = (&listeners[i], &listeners[j]);
+            if i == j || a.port != b.port || a.protocol != Some(Protocol::Https) || b.protocol != Some(Protocol::Https) || !a.is_ready() || !b.is_ready() {
+                continue;
+            }
+            let certs = names(a).iter().any(|x| names(b).iter().any(|y| overlap(x, y)));
+            let hosts = matches!((&a.hostname, &b.hostname), (Some(x), Some(y)) if overlap(x, y));
+            if certs {
+                found.push((i, reasons::OVERLAPPING_CERTIFICATES, format!("the certificates of listeners {} and {} overlap", a.name, b.name)));
+            } else if hosts {
+                found.push((i, reasons::OVERLAPPING_HOSTNAMES, format!("the hostnames of listeners {} and {} overlap", a.name, b.name)));
+            }
+        }
+    }
+    for (i, reason, message) in found {
+        if listeners[i].overlapping.is_none() {
+            listeners[i].overlapping = Some((reason, message));
+        }
     }
 }
 
@@ -229,10 +282,16 @@ impl GatewayCtx {
         };
         let address = options.assigned_addresses.get(&self.key).or(options.default_status_address.as_ref());
         let allows_sets = self.gateway.spec.allowed_listeners.is_some();
+        let mut conditions = vec![accepted.at_generation(generation), programmed.at_generation(generation)];
+        match &self.backend_client_cert {
+            Some(Err((reason, message))) => conditions.push(Condition::not(types::RESOLVED_REFS, reason, message.clone()).at_generation(generation)),
+            Some(Ok(_)) => conditions.push(Condition::ok(types::RESOLVED_REFS, reasons::RESOLVED_REFS, "Gateway references have been resolved").at_generation(generation)),
+            None => {}
+        }
         GatewayStatus {
             namespace: self.key.namespace.clone(),
             name: self.key.name.clone(),
-            conditions: vec![accepted.at_generation(generation), programmed.at_generation(generation)],
+            conditions,
             attached_listener_sets: (allows_sets || !self.listener_sets.is_empty())
                 .then(|| self.listener_sets.iter().filter(|s| s.allowed.is_ok() && self.set_accepted(s)).count() as i32),
             addresses: address
@@ -243,7 +302,7 @@ impl GatewayCtx {
     }
 
     fn set_accepted(&self, set: &ListenerSetCtx) -> bool {
-        self.listeners[set.listeners.clone()].iter().any(ListenerCtx::accepts_attachments)
+        self.listeners[set.listeners.clone()].iter().any(|l| l.accepts_attachments() && l.conflict.is_none())
     }
 
     pub(crate) fn listener_set_statuses(&self) -> Vec<ListenerSetStatus> {
@@ -260,7 +319,7 @@ impl GatewayCtx {
                 ),
                 Ok(()) => {
                     let ls = &self.listeners[set.listeners.clone()];
-                    let accepted = ls.iter().filter(|l| l.accepts_attachments()).count();
+                    let accepted = ls.iter().filter(|l| l.accepts_attachments() && l.conflict.is_none()).count();
                     let programmed = ls.iter().filter(|l| l.is_ready()).count();
                     let accepted_c = if accepted == ls.len() {
                         Condition::ok(types::ACCEPTED, reasons::ACCEPTED, "ListenerSet is accepted")

@@ -109,7 +109,16 @@ pub(crate) fn build(gw: &GatewayCtx, routes: &Routes, options: &Options) -> Opti
     }
 
     let used = used_backends(&listeners);
-    let backends: Vec<Backend> = used.iter().filter_map(|name| routes.backends.get(name).cloned()).collect();
+    let mut backends: Vec<Backend> = used.iter().filter_map(|name| routes.backends.get(name).cloned()).collect();
+    // The Gateway's backend client certificate goes to every backend that speaks TLS.
+    if let Some(Ok(cert)) = &gw.backend_client_cert {
+        for b in backends.iter_mut() {
+            if let Some(tls) = b.tls.as_mut() {
+                tls.client_certificate = Some(cert.name.clone());
+                secrets.entry(cert.name.clone()).or_insert_with(|| cert.clone());
+            }
+        }
+    }
     let spec = &gw.gateway.spec;
     let infrastructure = spec.infrastructure.as_ref();
     let infra = InfraIr {

@@ -123,6 +123,9 @@ impl ListenerCtx {
             Protocol::Https if mode == TlsMode::Passthrough => {
                 l.not_programmed = Some((reasons::UNSUPPORTED_TLS_MODE, "TLS Passthrough mode is not supported on HTTPS listeners, TLS mode must be Terminate".into()));
             }
+            Protocol::Tls { terminate: false } if tls.and_then(|t| t.certificate_refs.as_ref()).is_some_and(|c| !c.is_empty()) => {
+                l.not_programmed = Some((reasons::INVALID, "a TLS Passthrough listener takes no certificateRefs".into()));
+            }
             Protocol::Tls { .. } if tls.is_none() => {
                 l.not_programmed = Some((reasons::INVALID, "a TLS listener needs a tls section (mode and, to terminate, certificateRefs)".into()));
             }
@@ -136,7 +139,7 @@ impl ListenerCtx {
     fn resolve_certificates(&mut self, snapshot: &Snapshot, owner_kind: &str, owner_ns: &str, spec: &GatewayListeners) {
         let refs = spec.tls.as_ref().and_then(|t| t.certificate_refs.as_deref()).unwrap_or_default();
         if refs.is_empty() {
-            self.unresolved = Some((reasons::INVALID_CERTIFICATE_REF, "No certificateRefs: TLS termination needs a certificate".into()));
+            self.not_programmed = Some((reasons::INVALID, "Listener must have at least 1 TLS certificate ref".into()));
             return;
         }
         let mut problems = Vec::new();
@@ -194,6 +197,11 @@ impl ListenerCtx {
         }
     }
 
+    /// Needs certificates (HTTPS, TLS Terminate) and has none that resolved.
+    pub(crate) fn lacks_certificates(&self) -> bool {
+        matches!(self.protocol, Some(Protocol::Https | Protocol::Tls { terminate: true })) && self.certificates.is_empty()
+    }
+
     /// Whether Envoy gets configuration for this listener.
     pub(crate) fn is_ready(&self) -> bool {
         let certs_ok = !matches!(self.protocol, Some(Protocol::Https | Protocol::Tls { terminate: true })) || !self.certificates.is_empty();
@@ -241,6 +249,8 @@ impl ListenerCtx {
             Condition::not(types::PROGRAMMED, reason, message.clone())
         } else if let Some((reason, message)) = &self.not_programmed {
             Condition::not(types::PROGRAMMED, reason, message.clone())
+        } else if self.from_listener_set {
+            Condition::not(types::PROGRAMMED, reasons::LISTENERS_NOT_VALID, "Listener is invalid, see other Conditions for details.")
         } else {
             Condition::not(types::PROGRAMMED, reasons::INVALID, "Listener is invalid, see other Conditions for details.")
         });
@@ -257,10 +267,18 @@ fn group_kind(kind: &str) -> RouteGroupKind {
     RouteGroupKind { group: GATEWAY_GROUP.to_string(), kind: kind.to_string() }
 }
 
+/// A second TCP or UDP listener on a port: reported as a protocol conflict, but only on
+/// the later listener.
+pub(crate) const PORT_TAKEN: &str = "PortTaken";
+
 /// Why two listeners cannot both be served, if they cannot: a `Conflicted` reason.
 pub(crate) fn clash(a: &ListenerCtx, b: &ListenerCtx) -> Option<&'static str> {
     let (Some(pa), Some(pb)) = (a.protocol, b.protocol) else { return None };
     if a.port != b.port || a.not_accepted.is_some() || b.not_accepted.is_some() {
+        return None;
+    }
+    // A listener whose certificates all failed serves nothing: it takes no part in conflicts.
+    if a.lacks_certificates() || b.lacks_certificates() {
         return None;
     }
     // UDP and TCP-based listeners may share a port number.
@@ -272,8 +290,8 @@ pub(crate) fn clash(a: &ListenerCtx, b: &ListenerCtx) -> Option<&'static str> {
     }
     let same_host = a.hostname.as_deref().map(str::to_ascii_lowercase) == b.hostname.as_deref().map(str::to_ascii_lowercase);
     match pa {
-        // One TCP or UDP listener per port.
-        Protocol::Tcp | Protocol::Udp => Some(reasons::PROTOCOL_CONFLICT),
+        // One TCP or UDP listener per port: the first declared keeps it.
+        Protocol::Tcp | Protocol::Udp => Some(PORT_TAKEN),
         _ if same_host => Some(reasons::HOSTNAME_CONFLICT),
         _ => None,
     }

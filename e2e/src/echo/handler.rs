@@ -20,16 +20,19 @@ use hyper::{Request, Response, StatusCode, Version};
 use super::duration::parse_go_duration;
 use super::headers::{apply_echo_set_header, canonical_name};
 use super::query::{first_value, percent_decode};
-use super::report::EchoedRequest;
+use super::report::{EchoedRequest, TlsAssertions};
 use super::server::EchoState;
+use super::websocket;
 
-type Resp = Response<Full<Bytes>>;
+pub(crate) type Resp = Response<Full<Bytes>>;
 
 /// Which listener a connection came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Port {
     Http,
     H2c,
+    /// TLS port: routed like the HTTP port, echoes carry the `tls` object.
+    Https,
 }
 
 /// Per-connection facts the handler needs.
@@ -38,6 +41,8 @@ pub(crate) struct ConnInfo {
     pub(crate) remote: SocketAddr,
     /// Set to make the connection close with a RST (see `ResettableStream`).
     pub(crate) reset: Arc<AtomicBool>,
+    /// Negotiated TLS facts on the HTTPS port.
+    pub(crate) tls: Option<Arc<TlsAssertions>>,
 }
 
 /// Returned to hyper to drop the connection without answering.
@@ -78,9 +83,9 @@ pub(crate) async fn handle(
         .replace("//", "/");
     match path.as_str() {
         "/health" => Ok(text(StatusCode::OK, "OK")),
-        // `/ws` needs a WebSocket upgrade; not implemented yet. Go's websocket
-        // handler also answers 400 to requests that are not a handshake.
-        "/ws" => Ok(text(StatusCode::BAD_REQUEST, "Bad Request")),
+        // Go's websocket handler answers 400 to requests that are not a handshake.
+        "/ws" => Ok(websocket::upgrade(req, conn.remote)
+            .unwrap_or_else(|| text(StatusCode::BAD_REQUEST, "Bad Request"))),
         // Go's mux redirects a subtree root named without its trailing slash.
         "/status" | "/retry" => Ok(redirect(&path, req.uri().query())),
         p if p.starts_with("/status/") => Ok(status(&request_target(&req))),
@@ -189,6 +194,7 @@ async fn echo<B>(state: &EchoState, conn: &ConnInfo, req: &Request<B>) -> Resp {
         service: state.identity.service.clone(),
         pod: state.identity.pod.clone(),
         http_port: state.http_port.clone(),
+        tls: conn.tls.as_deref().cloned(),
     };
     let body = to_go_indented_json(&echoed);
 

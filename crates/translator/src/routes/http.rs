@@ -29,6 +29,7 @@ pub(super) fn input<'a>(snapshot: &Snapshot, key: &'a ObjectKey, route: &'a Http
         parents: parent_refs!(route.spec.parent_refs),
         problem: converted.problem,
         resolved_refs: converted.resolved_refs,
+        partially_invalid: converted.partially_invalid,
         payload: Payload::Http(Arc::new(ConvertedRoute {
             kind: "HTTPRoute",
             namespace: key.namespace.clone(),

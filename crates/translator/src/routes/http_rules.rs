@@ -28,6 +28,8 @@ pub(crate) struct ConvertedRules {
     pub problem: Option<(&'static str, String)>,
     /// The route's `ResolvedRefs` condition.
     pub resolved_refs: Condition,
+    /// Some rules are invalid and were left out: (reason, message).
+    pub partially_invalid: Option<(&'static str, String)>,
 }
 
 pub(crate) type Problem = (&'static str, String);
@@ -60,6 +62,7 @@ pub(crate) fn convert_rules<'a>(
         backends: Vec::new(),
         problem: None,
         resolved_refs: Condition::ok(types::RESOLVED_REFS, reasons::RESOLVED_REFS, "Resolved all the Object references for the Route"),
+        partially_invalid: None,
     };
     let mut ref_problems: Vec<RefProblem> = Vec::new();
     let mut invalid_rules = Vec::new();
@@ -81,7 +84,7 @@ pub(crate) fn convert_rules<'a>(
         if invalid_rules.len() == total {
             out.problem = Some((reason, message));
         } else {
-            out.problem = None;
+            out.partially_invalid = Some((reason, message));
         }
     }
     if let Some(first) = ref_problems.first() {
@@ -494,6 +497,10 @@ fn header_mods<'a>(
     let push = |list: &mut Vec<HeaderValue>, name: &String, value: &String| -> Result<(), Problem> {
         if !valid_header_name(name) {
             return Err(unsupported(format!("invalid header name {name:?}")));
+        }
+        // Host is the route's to match, not a filter's to change (use URLRewrite).
+        if name.eq_ignore_ascii_case("host") || name.starts_with(':') {
+            return Err(unsupported(format!("Header: {name:?} cannot be modified by a header filter")));
         }
         // Envoy refuses empty values and control characters (a newline would split the header).
         if value.is_empty() || value.chars().any(|c| c.is_control() && c != '\t') {

@@ -88,6 +88,8 @@ pub(crate) struct RouteInput<'a> {
     /// A problem that makes the route unacceptable for every parent: (reason, message).
     pub problem: Option<(&'static str, String)>,
     pub resolved_refs: Condition,
+    /// Some rules were dropped (reason, message): the `PartiallyInvalid` condition.
+    pub partially_invalid: Option<(&'static str, String)>,
     pub payload: Payload,
     pub backends: Vec<Backend>,
 }
@@ -134,6 +136,9 @@ impl Routes {
             let accepted = self.attach(snapshot, gateway, &input, parent, listener_set);
             let mut conditions = vec![accepted.at_generation(input.generation)];
             conditions.push(input.resolved_refs.clone().at_generation(input.generation));
+            if let Some((reason, message)) = &input.partially_invalid {
+                conditions.push(Condition::ok("PartiallyInvalid", reason, message.clone()).at_generation(input.generation));
+            }
             parents.push(RouteParentStatus { parent_ref: parent.clone(), conditions });
         }
         self.statuses.push(RouteStatus {
@@ -195,9 +200,12 @@ impl Routes {
             );
         }
         // Attachment depends only on parentRefs and what the listeners allow; a route with
-        // broken rules is still attached (and counted), just not accepted.
-        for (listener, _) in &matching {
-            gateway.listeners[*listener].attached_routes += 1;
+        // broken rules is still attached (and counted), just not accepted. A route whose
+        // shape the kind does not allow at all (InvalidRule) is not attached.
+        if !matches!(&input.problem, Some((reason, _)) if *reason == reasons::INVALID_RULE) {
+            for (listener, _) in &matching {
+                gateway.listeners[*listener].attached_routes += 1;
+            }
         }
         if let Some((reason, message)) = &input.problem {
             return Condition::not(types::ACCEPTED, reason, message.clone());

@@ -65,6 +65,7 @@ fn finish<'a>(
         parents,
         problem,
         resolved_refs,
+        partially_invalid: None,
         payload: Payload::Stream(Arc::new(StreamRoute {
             kind,
             namespace: key.namespace.clone(),

@@ -38,7 +38,15 @@ pub fn translate_files(files: &[PathBuf], format: OutputFormat) -> anyhow::Resul
     let translation = translate(&snapshot, &options);
     let text = match format {
         OutputFormat::Status => yaml_serde::to_string(&translation.statuses)?,
-        OutputFormat::Ir => yaml_serde::to_string(&translation.gateways.values().map(|g| g.as_ref()).collect::<Vec<_>>())?,
+        OutputFormat::Ir => {
+            let mut value = serde_json::to_value(translation.gateways.values().map(|g| g.as_ref()).collect::<Vec<_>>())?;
+            for gateway in value.as_array_mut().into_iter().flatten() {
+                for secret in gateway.get_mut("secrets").and_then(|s| s.as_array_mut()).into_iter().flatten() {
+                    secret["private_key"] = "<redacted>".into();
+                }
+            }
+            yaml_serde::to_string(&value)?
+        }
         OutputFormat::Xds => crate::translate_cmd::xds_yaml(&translation)?,
     };
     Ok((text, warnings))

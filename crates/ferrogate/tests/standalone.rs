@@ -16,6 +16,7 @@ struct Standalone {
     dir: tempfile::TempDir,
     gateway: SocketAddr,
     metrics: SocketAddr,
+    envoy_base: u16,
 }
 
 impl Drop for Standalone {
@@ -89,7 +90,7 @@ async fn start(xds_mode: &str, v1: SocketAddr, v2: SocketAddr) -> Standalone {
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
-    Standalone { child, dir, gateway: SocketAddr::from(([127, 0, 0, 1], gateway_port)), metrics }
+    Standalone { child, dir, gateway: SocketAddr::from(([127, 0, 0, 1], gateway_port)), metrics, envoy_base: base }
 }
 
 /// Polls until `check` accepts a response, returning it and how long it took.
@@ -182,6 +183,21 @@ async fn full_cycle(xds_mode: &str) {
     eprintln!("[{xds_mode}] route edit visible after {propagation:?}");
     assert_eq!(envoy_pids(&work), pids, "Envoy must not restart for a config change");
 
+    // Bad input: a broken file and a half-written route file change nothing that serves.
+    std::fs::write(fg.dir.path().join("config/broken.yaml"), "kind: [unclosed\n").unwrap();
+    let good_routes = std::fs::read_to_string(&routes).unwrap();
+    std::fs::write(&routes, "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nspec: [").unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let r = client::get(fg.gateway, HOST, "/", &[]).await.unwrap();
+    assert_eq!((r.status, pod(&r)), (200, "echo-v2-local".to_string()), "last good config keeps serving");
+    std::fs::write(&routes, good_routes).unwrap();
+    std::fs::remove_file(fg.dir.path().join("config/broken.yaml")).unwrap();
+
+    // Envoy's own Prometheus stats are served on its stats port (base + 1).
+    let stats = client::get(SocketAddr::from(([127, 0, 0, 1], fg.envoy_base + 1)), "localhost", "/stats/prometheus", &[]).await.unwrap();
+    assert_eq!(stats.status, 200);
+    assert!(String::from_utf8_lossy(&stats.body).contains("envoy_cluster_upstream_rq"), "Envoy stats");
+
     // Statuses are written.
     let status = std::fs::read_to_string(fg.dir.path().join("status/gateways/default/quickstart.yaml")).unwrap();
     assert!(status.contains("reason: Programmed"), "{status}");
@@ -190,7 +206,10 @@ async fn full_cycle(xds_mode: &str) {
 
     // Metrics are served.
     let m = client::get(fg.metrics, "localhost", "/metrics", &[]).await.unwrap();
-    assert!(String::from_utf8_lossy(&m.body).contains("ferrogate_translations_total"));
+    let text = String::from_utf8_lossy(&m.body).to_string();
+    assert!(text.contains("ferrogate_translations_total"), "{text}");
+    assert!(text.contains("ferrogate_xds_acks_total{type_url=\"type.googleapis.com/envoy.config.route.v3.RouteConfiguration\"}"), "{text}");
+    assert!(text.contains("ferrogate_xds_connected_proxies{gateway=\"default/quickstart\"} 1"), "{text}");
 
     // Delete the Gateway: its Envoy stops.
     std::fs::remove_file(fg.dir.path().join("config/gateway.yaml")).unwrap();

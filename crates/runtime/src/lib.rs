@@ -16,6 +16,7 @@ mod pipeline;
 mod slots;
 mod standalone;
 mod translate_cmd;
+mod xds_metrics;
 
 pub use metrics::Metrics;
 pub use standalone::{StandaloneConfig, run_standalone};

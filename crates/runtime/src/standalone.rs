@@ -67,6 +67,7 @@ pub async fn run_standalone(config: StandaloneConfig) -> anyhow::Result<()> {
     let cancel = CancellationToken::new();
     let metrics = Metrics::new();
     let cache = SnapshotCache::new();
+    metrics.registry.register(Box::new(crate::xds_metrics::XdsCollector::new(cache.clone())))?;
     let ready = Arc::new(AtomicBool::new(false));
     let mut tasks: JoinSet<anyhow::Result<&'static str>> = JoinSet::new();
 

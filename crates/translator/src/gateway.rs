@@ -56,6 +56,7 @@ pub(crate) fn collect(snapshot: &Snapshot, _options: &Options, classes: &Classes
             .iter()
             .map(|l| ListenerCtx::new(snapshot, "Gateway", &key.namespace, l))
             .collect();
+        crate::frontend_tls::apply(snapshot, gateway, &key.namespace, &mut listeners);
         let mut owners = vec![None; listeners.len()];
         mark_conflicts(&mut listeners, 0..owners.len(), &[]);
         let own = listeners.len();

@@ -58,9 +58,9 @@ pub(crate) fn build(gw: &GatewayCtx, routes: &Routes, options: &Options) -> Opti
                         name: l.name.clone(),
                         server_names: l.hostname.iter().cloned().collect(),
                         certificates: l.certificates.iter().map(|c| c.name.clone()).collect(),
-                        client_validation: None,
+                        client_validation: l.client_validation.clone(),
                         route_config: format!("https-{port}-{}", l.name),
-                        virtual_hosts: virtual_hosts(gw, &[i], &own, port),
+                        virtual_hosts: with_misdirected_fallback(virtual_hosts(gw, &[i], &own, port), l.hostname.is_some()),
                     });
                 }
                 sort_chains_https(&mut chains);
@@ -137,6 +137,27 @@ pub(crate) fn build(gw: &GatewayCtx, routes: &Routes, options: &Options) -> Opti
     };
     let ir = GatewayIr { gateway: gw.key.clone(), listeners, backends, secrets: secrets.into_values().collect() };
     Some((ir, infra))
+}
+
+/// A connection whose TLS server name chose this chain, carrying a request for a host the
+/// chain does not serve, was meant for another listener: answer 421 Misdirected Request
+/// (RFC 9110 §15.5.20) instead of 404, so HTTP/2 clients retry on a new connection.
+fn with_misdirected_fallback(mut hosts: Vec<VirtualHost>, chain_has_hostname: bool) -> Vec<VirtualHost> {
+    if chain_has_hostname && !hosts.iter().any(|h| h.domains.iter().any(|d| d == "*")) {
+        hosts.push(VirtualHost {
+            name: "misdirected".into(),
+            domains: vec!["*".into()],
+            routes: vec![HttpRoute {
+                name: "misdirected".into(),
+                matcher: ferrogate_ir::HttpMatch { path: ferrogate_ir::PathMatch::Prefix("/".into()), headers: vec![], query_params: vec![], method: None },
+                request_headers: Default::default(),
+                response_headers: Default::default(),
+                cors: None,
+                action: RouteAction::DirectResponse { status: 421 },
+            }],
+        });
+    }
+    hosts
 }
 
 /// Stream routes attached to listener `i`, oldest first.

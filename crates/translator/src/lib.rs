@@ -16,6 +16,7 @@ mod backend;
 mod backend_tls;
 mod certificates;
 mod conditions;
+mod frontend_tls;
 mod gateway;
 mod gatewayclass;
 mod hostname;

@@ -70,6 +70,8 @@ pub(crate) struct ListenerCtx {
     pub attached_routes: i32,
     /// Comes from a ListenerSet (whose status names the conflict in `Programmed` too).
     pub from_listener_set: bool,
+    /// Client certificate validation (Gateway `spec.tls.frontend`).
+    pub client_validation: Option<ferrogate_ir::ClientValidation>,
 }
 
 impl ListenerCtx {
@@ -92,6 +94,7 @@ impl ListenerCtx {
             overlapping: None,
             attached_routes: 0,
             from_listener_set: owner_kind == "ListenerSet",
+            client_validation: None,
         };
         if let Err(message) = l.namespaces.validate() {
             l.not_programmed = Some((reasons::INVALID, message));

@@ -1,0 +1,87 @@
+//! Gateway `spec.tls.frontend`: client certificate validation on HTTPS listeners. The
+//! per-port entry for a listener's port wins over the default. A CA reference that cannot be
+//! used makes only the listeners it applies to `Accepted: False` / `NoValidCACertificate`.
+
+use ferrogate_api::GATEWAY_GROUP;
+use ferrogate_api::gateway::Gateway;
+use ferrogate_ir::ClientValidation;
+use ferrogate_store::Snapshot;
+
+use crate::conditions::reasons;
+use crate::listener::{ListenerCtx, Protocol};
+use crate::refs::{self, From, To};
+
+/// A CA reference as written (default and per-port entries share the shape).
+struct CaRef {
+    group: String,
+    kind: String,
+    name: String,
+    namespace: Option<String>,
+}
+
+/// The validation for one port: CA refs and whether clients without a valid certificate
+/// are still let in.
+fn validation_for(gateway: &Gateway, port: u16) -> Option<(Vec<CaRef>, bool)> {
+    let frontend = gateway.spec.tls.as_ref()?.frontend.as_ref()?;
+    for per_port in frontend.per_port.iter().flatten() {
+        if per_port.port == i32::from(port) {
+            let v = per_port.tls.validation.as_ref()?;
+            let refs = v.ca_certificate_refs.iter().map(|r| CaRef { group: r.group.clone(), kind: r.kind.clone(), name: r.name.clone(), namespace: r.namespace.clone() }).collect();
+            let fallback = v.mode.as_ref().is_some_and(|m| format!("{m:?}") == "AllowInsecureFallback");
+            return Some((refs, fallback));
+        }
+    }
+    let v = frontend.default.validation.as_ref()?;
+    let refs = v.ca_certificate_refs.iter().map(|r| CaRef { group: r.group.clone(), kind: r.kind.clone(), name: r.name.clone(), namespace: r.namespace.clone() }).collect();
+    let fallback = v.mode.as_ref().is_some_and(|m| format!("{m:?}") == "AllowInsecureFallback");
+    Some((refs, fallback))
+}
+
+/// Applies frontend validation to a Gateway's own HTTPS listeners.
+pub(crate) fn apply(snapshot: &Snapshot, gateway: &Gateway, gateway_ns: &str, listeners: &mut [ListenerCtx]) {
+    for l in listeners.iter_mut().filter(|l| l.protocol == Some(Protocol::Https)) {
+        let Some((refs, allow_insecure_fallback)) = validation_for(gateway, l.port) else { continue };
+        match resolve(snapshot, gateway_ns, &refs) {
+            Ok(ca_certificates) => l.client_validation = Some(ClientValidation { ca_certificates, allow_insecure_fallback }),
+            Err((reason, message)) => {
+                l.unresolved = Some((reason, message.clone()));
+                l.not_accepted = Some(("NoValidCACertificate", message));
+            }
+        }
+    }
+}
+
+fn resolve(snapshot: &Snapshot, gateway_ns: &str, refs: &[CaRef]) -> Result<String, (&'static str, String)> {
+    let mut bundle = String::new();
+    for r in refs {
+        let namespace = r.namespace.as_deref().unwrap_or(gateway_ns);
+        let pem = match (r.group.as_str(), r.kind.as_str()) {
+            ("" | "core", "ConfigMap") => {
+                let from = From { group: GATEWAY_GROUP, kind: "Gateway", namespace: gateway_ns };
+                let to = To { group: "", kind: "ConfigMap", namespace, name: &r.name };
+                if !refs::permitted(snapshot, &from, &to) {
+                    return Err((reasons::REF_NOT_PERMITTED, format!("ConfigMap {namespace}/{} is not permitted by any ReferenceGrant", r.name)));
+                }
+                let cm = snapshot
+                    .config_maps
+                    .get(namespace, &r.name)
+                    .ok_or_else(|| ("InvalidCACertificateRef", format!("ConfigMap {namespace}/{} not found", r.name)))?;
+                let data = cm.data.clone().unwrap_or_default();
+                data.get("ca.crt")
+                    .or_else(|| data.values().next())
+                    .filter(|v| v.contains("BEGIN CERTIFICATE"))
+                    .cloned()
+                    .ok_or_else(|| ("InvalidCACertificateRef", format!("ConfigMap {namespace}/{} holds no CA certificate", r.name)))?
+            }
+            (g, k) => return Err(("InvalidCACertificateKind", format!("caCertificateRef {g}/{k} {} is not a ConfigMap", r.name))),
+        };
+        bundle.push_str(&pem);
+        if !bundle.ends_with('\n') {
+            bundle.push('\n');
+        }
+    }
+    if bundle.is_empty() {
+        return Err(("InvalidCACertificateRef", "no caCertificateRefs".into()));
+    }
+    Ok(bundle)
+}

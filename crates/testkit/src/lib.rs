@@ -6,6 +6,8 @@
 //! Must not: be a dependency of anything but tests.
 #![forbid(unsafe_code)]
 
+pub mod worlds;
+
 use std::fmt::Write as _;
 use std::fs;
 use std::path::Path;

@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod constants;
+pub mod envoyproxy;
 pub mod gateway;
 pub mod k8s;
 pub mod multicluster;

@@ -2,10 +2,11 @@
 //!
 //! Owns: the Envoy bootstrap ([`render_bootstrap`], [`bootstrap_hash`]) and the host-mode
 //! process spec ([`render_host_process`], [`HostProcessSpec`], [`HostPortPlan`]) used by
-//! standalone mode, which runs one local Envoy per Gateway. The bootstrap is deliberately
-//! minimal (xDS cluster, admin, Prometheus stats listener, overload limits) so that it rarely
-//! changes: everything else reaches Envoy over xDS, and a bootstrap change (seen through its
-//! hash) is the only thing that restarts an Envoy.
+//! standalone mode, which runs one local Envoy per Gateway, and the Kubernetes objects of a
+//! Gateway's Envoy fleet ([`kubernetes::render`]) used by controller mode. The bootstrap is
+//! deliberately minimal (xDS cluster, admin, Prometheus stats listener, overload limits) so
+//! that it rarely changes: everything else reaches Envoy over xDS, and a bootstrap change
+//! (seen through its hash) is the only thing that restarts an Envoy.
 //!
 //! Must not: do I/O, spawn tasks, read clocks or randomness, or depend on tokio or a
 //! Kubernetes client. Every function is deterministic: the same input gives byte-identical
@@ -15,6 +16,7 @@
 
 mod bootstrap;
 mod host;
+pub mod kubernetes;
 
 pub use bootstrap::{
     ADMIN_CLUSTER, BootstrapParams, MAX_DOWNSTREAM_CONNECTIONS, STATS_LISTENER, STATS_PATH,

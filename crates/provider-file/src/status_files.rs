@@ -31,23 +31,24 @@ impl StatusFileWriter {
         let now = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
         let mut desired: BTreeMap<PathBuf, serde_json::Value> = BTreeMap::new();
         for s in &statuses.gateway_classes {
-            desired.insert(PathBuf::from(format!("gatewayclasses/{}.yaml", s.name)), to_value(s));
+            desired.insert(PathBuf::from(format!("gatewayclasses/{}", file_name(&s.name))), to_value(s));
         }
         for s in &statuses.gateways {
-            desired.insert(PathBuf::from(format!("gateways/{}/{}.yaml", s.namespace, s.name)), to_value(s));
+            desired.insert(PathBuf::from(format!("gateways/{}/{}", s.namespace, file_name(&s.name))), to_value(s));
         }
         for s in &statuses.listener_sets {
-            desired.insert(PathBuf::from(format!("listenersets/{}/{}.yaml", s.namespace, s.name)), to_value(s));
+            desired.insert(PathBuf::from(format!("listenersets/{}/{}", s.namespace, file_name(&s.name))), to_value(s));
         }
         for s in &statuses.routes {
             let kind = s.kind.to_ascii_lowercase();
-            desired.insert(PathBuf::from(format!("{kind}s/{}/{}.yaml", s.namespace, s.name)), to_value(s));
+            desired.insert(PathBuf::from(format!("{kind}s/{}/{}", s.namespace, file_name(&s.name))), to_value(s));
         }
         for s in &statuses.backend_tls_policies {
-            desired.insert(PathBuf::from(format!("backendtlspolicies/{}/{}.yaml", s.namespace, s.name)), to_value(s));
+            desired.insert(PathBuf::from(format!("backendtlspolicies/{}/{}", s.namespace, file_name(&s.name))), to_value(s));
         }
 
         let mut changed = Vec::new();
+        let mut failures = Vec::new();
         for (rel, mut value) in desired.iter().map(|(k, v)| (k.clone(), v.clone())) {
             let previous = self.written.get(&rel).map(|(c, _)| c.clone()).unwrap_or_default();
             let mut conditions = Vec::new();
@@ -57,13 +58,11 @@ impl StatusFileWriter {
                 continue;
             }
             let path = self.dir.join(&rel);
-            if let Some(parent) = path.parent() {
-                fs::create_dir_all(parent)?;
+            // One file that cannot be written must not stop the others.
+            if let Err(e) = write_atomically(&path, &text) {
+                failures.push(format!("{}: {e}", rel.display()));
+                continue;
             }
-            // Write then rename, so a reader never sees half a file.
-            let tmp = path.with_extension("yaml.tmp");
-            fs::write(&tmp, &text)?;
-            fs::rename(&tmp, &path)?;
             changed.push(rel.display().to_string());
             self.written.insert(rel, (conditions, text));
         }
@@ -76,6 +75,9 @@ impl StatusFileWriter {
                 Err(e) => return Err(e),
             }
         }
+        if !failures.is_empty() {
+            return Err(io::Error::other(format!("{} of {} status files not written: {}", failures.len(), desired.len(), failures.join("; "))));
+        }
         Ok(changed)
     }
 
@@ -83,6 +85,29 @@ impl StatusFileWriter {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
+}
+
+/// Writes then renames, so a reader never sees half a file.
+fn write_atomically(path: &Path, text: &str) -> io::Result<()> {
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    let tmp = path.with_extension("tmp");
+    fs::write(&tmp, text)?;
+    fs::rename(&tmp, path)
+}
+
+/// A file name for an object name: Kubernetes names go up to 253 characters, file names to
+/// 255 bytes, so long names are cut and suffixed with a hash of the whole name.
+fn file_name(name: &str) -> String {
+    if name.len() <= 200 {
+        return format!("{name}.yaml");
+    }
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{}-{hash:016x}.yaml", &name[..180])
 }
 
 fn to_value(status: &impl Serialize) -> serde_json::Value {

@@ -159,7 +159,8 @@ fn endpoints(snapshot: &Snapshot, namespace: &str, service: &str, port_name: Opt
             }
         }
     }
-    if address_types.len() > 1 {
+    // Dual-stack IPv4 + IPv6 slices are fine; names (FQDN) mixed with addresses are not.
+    if address_types.contains("FQDN") && address_types.len() > 1 {
         return Err(RefProblem {
             reason: "UnsupportedAddressType",
             message: format!("the EndpointSlices of {namespace}/{service} mix address types {address_types:?}"),

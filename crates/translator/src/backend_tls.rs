@@ -221,7 +221,9 @@ fn validate(snapshot: &Snapshot, namespace: &str, policy: &BackendTlsPolicy) -> 
                 let b = snapshot.cluster_trust_bundles.get("", &r.name).ok_or_else(|| invalid(format!("ClusterTrustBundle {} not found", r.name)))?;
                 b.spec.trust_bundle.clone()
             }
-            (g, k) => return Err(invalid(format!("caCertificateRef {g}/{k} {} is not a ConfigMap or Secret", r.name))),
+            (g, k) => {
+                return Err(("NoValidCACertificate", reasons::INVALID_KIND, format!("caCertificateRef {g}/{k} {} is not a ConfigMap, Secret or ClusterTrustBundle", r.name)));
+            }
         };
         if x509_parser::pem::Pem::iter_from_buffer(pem.as_bytes()).next().and_then(Result::ok).is_none() {
             return Err(invalid(format!("{} holds no PEM certificate", r.name)));

@@ -226,12 +226,17 @@ fn listener_set_allowed(snapshot: &Snapshot, gateway: &Gateway, gateway_ns: &str
 }
 
 fn unsupported_address(gateway: &Gateway) -> Option<(&'static str, String)> {
+    if let Some(p) = gateway.spec.infrastructure.as_ref().and_then(|i| i.parameters_ref.as_ref()) {
+        // Ferrogate's parameters kind is not read in this mode yet: say so instead of ignoring it.
+        return Some((reasons::INVALID_PARAMETERS, format!("infrastructure.parametersRef {}/{} {} is not found or not supported", p.group, p.kind, p.name)));
+    }
     for a in gateway.spec.addresses.iter().flatten() {
         let type_ = a.r#type.as_deref().unwrap_or("IPAddress");
         if type_ != "IPAddress" {
             return Some(("UnsupportedAddress", format!("address type {type_} is not supported, only IPAddress")));
         }
-        let value = a.value.as_deref().unwrap_or_default();
+        // No value: the implementation picks one (GatewayOptionalAddressValue).
+        let Some(value) = a.value.as_deref().filter(|v| !v.is_empty()) else { continue };
         if value.parse::<std::net::IpAddr>().is_err() {
             return Some(("UnsupportedAddress", format!("{value:?} is not an IP address")));
         }
@@ -264,22 +269,25 @@ impl GatewayCtx {
         let generation = self.gateway.metadata.generation;
         let own = self.owners.iter().take_while(|o| o.is_none()).count();
         let own_listeners = &self.listeners[..own];
-        let any_ready = self.listeners.iter().any(ListenerCtx::is_ready);
-        let all_ready = own_listeners.iter().all(ListenerCtx::is_ready);
+        // A listener is valid when it is accepted and not conflicted (bad references still
+        // leave it valid: it is reported, the others serve).
+        let valid = |l: &ListenerCtx| l.accepts_attachments() && l.conflict.is_none();
+        let all_valid = own_listeners.iter().all(valid);
+        let any_valid = own_listeners.iter().any(valid) || own_listeners.is_empty();
         let accepted = match &self.rejected {
             Some((reason, message)) => Condition::not(types::ACCEPTED, reason, message.clone()),
-            None if all_ready => Condition::ok(types::ACCEPTED, reasons::ACCEPTED, "The Gateway has been scheduled by Ferrogate"),
-            // Still accepted: valid listeners keep serving while invalid ones are reported.
-            None => Condition::ok(types::ACCEPTED, reasons::LISTENERS_NOT_VALID, "Some listeners are not valid, see listener conditions"),
+            None if all_valid => Condition::ok(types::ACCEPTED, reasons::ACCEPTED, "The Gateway has been scheduled by Ferrogate"),
+            None if any_valid => Condition::ok(types::ACCEPTED, reasons::LISTENERS_NOT_VALID, "Some listeners are not valid, see listener conditions"),
+            None => Condition::not(types::ACCEPTED, reasons::LISTENERS_NOT_VALID, "No listener is valid, see listener conditions"),
         };
+        // Programmed: the Gateway's data plane runs with its address (listeners report their
+        // own programming).
         let programmed = if let Some(why) = options.unusable_addresses.get(&self.key) {
             Condition::not(types::PROGRAMMED, "AddressNotUsable", why.clone())
-        } else if self.rejected.is_some() {
+        } else if self.rejected.is_some() || !any_valid {
             Condition::not(types::PROGRAMMED, reasons::INVALID, "The Gateway is not accepted")
-        } else if any_ready {
-            Condition::ok(types::PROGRAMMED, reasons::PROGRAMMED, "Configuration sent to the data plane")
         } else {
-            Condition::not(types::PROGRAMMED, reasons::INVALID, "No listener is valid")
+            Condition::ok(types::PROGRAMMED, reasons::PROGRAMMED, "Configuration sent to the data plane")
         };
         let address = options.assigned_addresses.get(&self.key).or(options.default_status_address.as_ref());
         let allows_sets = self.gateway.spec.allowed_listeners.is_some();

@@ -24,7 +24,7 @@ use envoy_types::pb::envoy::extensions::filters::http::router::v3::Router;
 use envoy_types::pb::envoy::extensions::filters::listener::tls_inspector::v3::TlsInspector;
 use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
     HttpConnectionManager, HttpFilter, Rds,
-    http_connection_manager::{CodecType, RouteSpecifier, StripPortMode, UpgradeConfig},
+    http_connection_manager::{CodecType, RouteSpecifier, UpgradeConfig},
     http_filter,
 };
 use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::{
@@ -289,7 +289,8 @@ fn rds_hcm(stat_prefix: &str, route_config: &str) -> HttpConnectionManager {
 /// - `normalize_path`: RFC 3986 normalization (`/a/../b` -> `/b`) before matching; slashes
 ///   are not merged and escaped slashes keep Envoy's default handling, so paths are otherwise
 ///   forwarded as sent (Gateway API conformance);
-/// - `strip_any_host_port`: `Host: example.com:8080` matches domain `example.com`;
+/// - no port stripping: the Host header reaches backends as the client sent it (Gateway API
+///   conformance checks this); route configurations ignore the port when matching instead;
 /// - HTTP filters: CORS, then the router. CORS is always present (it does nothing on
 ///   routes without a CORS policy), so adding a CORS policy to a route never changes a
 ///   Listener.
@@ -300,7 +301,6 @@ pub(crate) fn base_hcm(stat_prefix: &str) -> HttpConnectionManager {
         http_filters: vec![cors_filter(), router_filter()],
         normalize_path: Some(BoolValue { value: true }),
         merge_slashes: false,
-        strip_port_mode: Some(StripPortMode::StripAnyHostPort(true)),
         ..Default::default()
     }
 }

@@ -34,11 +34,14 @@ pub fn route_configuration(name: &str, virtual_hosts: &[IrVirtualHost]) -> Route
         name: name.to_string(),
         virtual_hosts: virtual_hosts.iter().map(virtual_host).collect(),
         validate_clusters: has_invalid_share.then_some(BoolValue { value: false }),
+        // `Host: example.com:8080` matches domain `example.com`, without rewriting the Host
+        // header the backend receives (unlike the HCM's port stripping).
+        ignore_port_in_host_matching: true,
         ..Default::default()
     }
 }
 
-/// A virtual host with its domains as given (the HCM strips the port from `Host` first).
+/// A virtual host with its domains as given (the port in `Host` is ignored when matching).
 pub fn virtual_host(vh: &IrVirtualHost) -> VirtualHost {
     VirtualHost {
         name: vh.name.clone(),

@@ -1,0 +1,182 @@
+//! Golden tests of the Kubernetes objects rendered for a Gateway:
+//! `testdata/kubernetes-<case>.in.yaml` (keys `infra:` — an infra IR, `envoyProxy:` — the
+//! GatewayClass-level EnvoyProxy spec, optional `gatewayEnvoyProxy:` — the Gateway-level one,
+//! merged over it, and `options:` — render options) renders to
+//! `testdata/kubernetes-<case>.out.yaml` (all objects, multi-document YAML). Regenerate with
+//! `UPDATE_GOLDEN=1` and review the diff. `validate_manifests.rs` checks the outputs against
+//! the Kubernetes schemas.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ferrogate_api::envoyproxy::{EnvoyProxySpec, merge};
+use ferrogate_infra_render::kubernetes::{RenderOptions, render, to_yaml};
+use ferrogate_ir::InfraIr;
+use serde::Deserialize;
+use serde_json::Value;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Case {
+    infra: InfraIr,
+    #[serde(default)]
+    envoy_proxy: EnvoyProxySpec,
+    #[serde(default)]
+    gateway_envoy_proxy: Option<EnvoyProxySpec>,
+    #[serde(default)]
+    options: RenderOptions,
+}
+
+fn testdata() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata")
+}
+
+/// Every `kubernetes-*.in.yaml`, sorted.
+fn cases() -> Vec<PathBuf> {
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(testdata())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.starts_with("kubernetes-") && name.ends_with(".in.yaml")
+        })
+        .collect();
+    cases.sort();
+    cases
+}
+
+fn render_case(input: &Path) -> String {
+    let text = std::fs::read_to_string(input).unwrap();
+    let case: Case =
+        yaml_serde::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", input.display()));
+    let proxy = match &case.gateway_envoy_proxy {
+        Some(over) => merge(&case.envoy_proxy, over),
+        None => case.envoy_proxy.clone(),
+    };
+    to_yaml(&render(&case.infra, &proxy, &case.options))
+}
+
+#[test]
+fn golden_kubernetes_objects() {
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    let cases = cases();
+    assert!(
+        cases.len() >= 8,
+        "expected the case matrix, found {cases:?}"
+    );
+    let mut failures = Vec::new();
+    for input in cases {
+        let output = PathBuf::from(input.to_string_lossy().replace(".in.yaml", ".out.yaml"));
+        let actual = render_case(&input);
+        assert_eq!(
+            actual,
+            render_case(&input),
+            "rendering is not deterministic"
+        );
+        if update {
+            std::fs::write(&output, &actual).unwrap();
+            continue;
+        }
+        match std::fs::read_to_string(&output) {
+            Ok(expected) if expected == actual => {}
+            Ok(_) => failures.push(format!(
+                "{} differs from the rendering:\n{actual}",
+                output.display()
+            )),
+            Err(e) => failures.push(format!(
+                "{}: {e} (run with UPDATE_GOLDEN=1 to create it)",
+                output.display()
+            )),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "rerun with UPDATE_GOLDEN=1 and review the diff:\n{}",
+        failures.join("\n")
+    );
+}
+
+/// No output file without an input (a renamed case must not leave a stale golden behind).
+#[test]
+fn no_orphan_outputs() {
+    for entry in std::fs::read_dir(testdata()).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if name.starts_with("kubernetes-") && name.ends_with(".out.yaml") {
+            let input = testdata().join(name.replace(".out.yaml", ".in.yaml"));
+            assert!(input.exists(), "{name} has no input {}", input.display());
+        }
+    }
+}
+
+/// The documents of a golden output.
+fn golden_objects(output: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(output).unwrap();
+    yaml_serde::Deserializer::from_str(&text)
+        .map(|doc| Value::deserialize(doc).unwrap())
+        .collect()
+}
+
+/// `FERROGATE_ENVOY`, else `<repo>/.tools/bin/envoy`; fails (never skips) when missing.
+fn envoy() -> PathBuf {
+    let path = std::env::var_os("FERROGATE_ENVOY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools/bin/envoy"));
+    assert!(
+        path.exists(),
+        "no Envoy binary at {}: run scripts/install-envoy.sh (or set FERROGATE_ENVOY)",
+        path.display()
+    );
+    path
+}
+
+/// A real Envoy accepts each golden ConfigMap's bootstrap with the exact arguments of the
+/// golden Deployment (`--mode validate`; `$(POD_NAME)` and the mount path substituted).
+#[test]
+fn envoy_accepts_rendered_bootstrap_and_args() {
+    let envoy = envoy();
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    for input in cases() {
+        let output = PathBuf::from(input.to_string_lossy().replace(".in.yaml", ".out.yaml"));
+        let objects = golden_objects(&output);
+        let of_kind = |kind: &str| {
+            objects
+                .iter()
+                .find(|o| o["kind"] == kind)
+                .unwrap_or_else(|| panic!("{}: no {kind}", output.display()))
+        };
+        let bootstrap = of_kind("ConfigMap")["data"]["bootstrap.json"]
+            .as_str()
+            .unwrap();
+        let stem = output
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .replace(".out.yaml", "");
+        let path = tmp.join(format!("{stem}-bootstrap.json"));
+        std::fs::write(&path, bootstrap).unwrap();
+        let container = &of_kind("Deployment")["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(container["command"][0], "envoy");
+        let args: Vec<String> = container["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| match a.as_str().unwrap() {
+                "/etc/envoy/bootstrap.json" => path.to_string_lossy().to_string(),
+                "$(POD_NAME)" => "pod-0".to_string(),
+                other => other.to_string(),
+            })
+            .collect();
+        let run = Command::new(&envoy)
+            .args(["--mode", "validate"])
+            .args(&args)
+            .output()
+            .expect("run envoy --mode validate");
+        assert!(
+            run.status.success(),
+            "envoy rejected {stem} with {args:?}:\n{}\n{}",
+            String::from_utf8_lossy(&run.stdout),
+            String::from_utf8_lossy(&run.stderr)
+        );
+    }
+}

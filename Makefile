@@ -7,7 +7,7 @@ CORPUS_DIR ?= ../shared/translator-cases
 CARGO ?= cargo
 export FERROGATE_ENVOY := $(ENVOY)
 
-.PHONY: all envoy build run test corpus check-deps fmt lint clean
+.PHONY: all envoy build run test corpus conformance check-deps fmt lint clean
 
 all: build
 
@@ -34,6 +34,17 @@ CORPUS_MIN_PASS_RATE ?= 0.97
 corpus:
 	$(CARGO) run -q --bin ferrogate-corpus -- $(CORPUS_DIR) --deviations docs/corpus-deviations.yaml --min-pass-rate $(CORPUS_MIN_PASS_RATE)
 
+## conformance: replay the Gateway API conformance scenarios (CONFORMANCE_DIR) with real
+# Envoy and traffic; writes the ConformanceReport to .run/conformance-report.yaml. Fails when
+# fewer than CONFORMANCE_MIN_PASSED scenarios pass (a ratchet towards all of them).
+CONFORMANCE_MIN_PASSED ?= 100
+CONFORMANCE_JOBS ?= 2
+conformance: envoy
+	$(CARGO) build --bin ferrogate --bin ferrogate-echo --bin ferrogate-conformance
+	mkdir -p .run
+	target/debug/ferrogate-conformance $(CONFORMANCE_DIR) --jobs $(CONFORMANCE_JOBS) --envoy $(ENVOY) \
+		--report .run/conformance-report.yaml --min-passed $(CONFORMANCE_MIN_PASSED)
+
 ## check-deps: data and pure crates stay pure; layers only point down.
 check-deps:
 	python3 scripts/check-deps.py
@@ -47,3 +58,12 @@ lint:
 clean:
 	$(CARGO) clean
 	rm -rf .run
+
+## bench: issue-7 benchmarks (release build, real Envoy, wrk); writes docs/benchmarks.{json,md}.
+# BENCH_ARGS passes options, e.g. BENCH_ARGS="--extra-steps 5000,10000" or "--smoke".
+BENCH_ARGS ?=
+.PHONY: bench
+bench: envoy
+	command -v wrk >/dev/null || e2e/src/bench/install-wrk.sh
+	$(CARGO) build --release --bin ferrogate --bin ferrogate-echo --bin ferrogate-bench
+	target/release/ferrogate-bench $(BENCH_ARGS)

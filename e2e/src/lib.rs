@@ -5,3 +5,5 @@
 pub mod client;
 pub mod corpus;
 pub mod echo;
+pub mod conformance;
+pub mod bench;

@@ -62,7 +62,8 @@ pub const LOG_COMPONENTS: &[&str] = &[
     version = "v1alpha1",
     kind = "EnvoyProxy",
     plural = "envoyproxies",
-    namespaced
+    namespaced,
+    doc = "EnvoyProxy: parameters of the Envoy fleet Ferrogate provisions for the Gateways whose GatewayClass or infrastructure references it."
 )]
 #[kube(derive = "Default")]
 #[kube(derive = "PartialEq")]
@@ -308,8 +309,9 @@ pub struct KubernetesPodDisruptionBudgetSpec {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProxyLogging {
-    /// Log level per Envoy logger component ([`LOG_COMPONENTS`]); `default` applies to all
-    /// components not named (default `warn`).
+    /// Log level per Envoy logger component (admin, client, connection, default, filter,
+    /// http, main, router, runtime, upstream); `default` applies to all components not named
+    /// (default `warn`). See [`LOG_COMPONENTS`].
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(extend("x-kubernetes-validations" = [{
         "rule": "self.all(k, k in ['admin', 'client', 'connection', 'default', 'filter', 'http', 'main', 'router', 'runtime', 'upstream'])",

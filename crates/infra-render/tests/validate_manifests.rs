@@ -11,6 +11,44 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+fn envoy_proxy_objects(testdata: &Path) -> String {
+    let mut inputs: Vec<PathBuf> = std::fs::read_dir(testdata)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".in.yaml"))
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("kubernetes-")
+        })
+        .collect();
+    inputs.sort();
+    let mut docs = Vec::new();
+    for input in inputs {
+        let case: serde_json::Value =
+            yaml_serde::from_str(&std::fs::read_to_string(&input).unwrap()).unwrap();
+        let stem = input
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .replace(".in.yaml", "");
+        for (key, suffix) in [("envoyProxy", "class"), ("gatewayEnvoyProxy", "gateway")] {
+            if let Some(spec) = case.get(key) {
+                let object = serde_json::json!({
+                    "apiVersion": "gateway.ferrogate.dev/v1alpha1",
+                    "kind": "EnvoyProxy",
+                    "metadata": { "name": format!("{}-{suffix}", &stem["kubernetes-".len()..]), "namespace": "default" },
+                    "spec": spec,
+                });
+                docs.push(yaml_serde::to_string(&object).unwrap());
+            }
+        }
+    }
+    assert!(!docs.is_empty());
+    docs.join("---\n")
+}
+
 #[test]
 fn rendered_objects_validate_against_kubernetes_schemas() {
     let testdata = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
@@ -29,9 +67,15 @@ fn rendered_objects_validate_against_kubernetes_schemas() {
         testdata.display()
     );
 
-    let crd = Path::new(env!("CARGO_TARGET_TMPDIR")).join("envoyproxy-crd.yaml");
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let crd = tmp.join("envoyproxy-crd.yaml");
     std::fs::write(&crd, ferrogate_api::envoyproxy::crd_yaml()).unwrap();
     files.push(crd);
+    // The EnvoyProxy specs of the golden inputs, as written there, as EnvoyProxy objects
+    // checked against the CRD.
+    let params = tmp.join("envoyproxy-objects.yaml");
+    std::fs::write(&params, envoy_proxy_objects(&testdata)).unwrap();
+    files.push(params);
 
     let started = Instant::now();
     let output = Command::new("python3")

@@ -33,6 +33,8 @@ enum Command {
     Standalone(StandaloneArgs),
     /// Translate YAML files offline and print statuses, IR or Envoy resources.
     Translate(TranslateArgs),
+    /// Print Ferrogate's own CRDs (EnvoyProxy) as YAML.
+    Crds,
     /// Print version information.
     Version,
 }
@@ -101,6 +103,7 @@ enum Output {
     Status,
     Ir,
     Xds,
+    Infra,
 }
 
 impl Cli {
@@ -128,12 +131,17 @@ impl Cli {
                     Output::Status => OutputFormat::Status,
                     Output::Ir => OutputFormat::Ir,
                     Output::Xds => OutputFormat::Xds,
+                    Output::Infra => OutputFormat::Infra,
                 };
                 let (text, warnings) = ferrogate_runtime::translate_files(&a.files, format)?;
                 for w in warnings {
                     tracing::warn!("{w}");
                 }
                 print!("{text}");
+                Ok(())
+            }
+            Command::Crds => {
+                print!("{}", ferrogate_runtime::crds_yaml());
                 Ok(())
             }
             Command::Version => {

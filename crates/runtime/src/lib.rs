@@ -21,3 +21,8 @@ mod xds_metrics;
 pub use metrics::Metrics;
 pub use standalone::{StandaloneConfig, run_standalone};
 pub use translate_cmd::{OutputFormat, translate_files};
+
+/// Ferrogate's own CustomResourceDefinitions, as YAML (generated from the Rust types).
+pub fn crds_yaml() -> String {
+    ferrogate_api::envoyproxy::crd_yaml()
+}

@@ -15,6 +15,8 @@ pub enum OutputFormat {
     Ir,
     /// The Envoy resources of every Gateway.
     Xds,
+    /// The Kubernetes objects the controller would apply for every Gateway.
+    Infra,
 }
 
 /// Translates the objects of `files` ("-" reads standard input) and returns the YAML to
@@ -48,6 +50,7 @@ pub fn translate_files(files: &[PathBuf], format: OutputFormat) -> anyhow::Resul
             yaml_serde::to_string(&value)?
         }
         OutputFormat::Xds => crate::translate_cmd::xds_yaml(&translation)?,
+        OutputFormat::Infra => infra_yaml(&snapshot, &translation),
     };
     Ok((text, warnings))
 }
@@ -79,4 +82,24 @@ fn redact_private_key(mut value: serde_json::Value) -> serde_json::Value {
         *key = serde_json::json!({ "inlineString": "<redacted>" });
     }
     value
+}
+
+/// Every accepted Gateway's Kubernetes objects, as the controller would apply them. The
+/// Gateway's UID comes from the input when present.
+fn infra_yaml(snapshot: &Snapshot, translation: &ferrogate_translator::Translation) -> String {
+    use ferrogate_infra_render::kubernetes::{RenderOptions, render, to_yaml};
+    let mut objects = Vec::new();
+    for (key, infra) in &translation.infra {
+        let uid = snapshot
+            .gateways
+            .get(&key.namespace, &key.name)
+            .and_then(|g| g.metadata.uid.clone())
+            .unwrap_or_default();
+        // EnvoyProxy parametersRef resolution comes with the in-cluster controller; until
+        // then the default parameters apply.
+        let spec = ferrogate_api::envoyproxy::EnvoyProxySpec::default();
+        let options = RenderOptions { gateway_uid: uid, ..RenderOptions::default() };
+        objects.extend(render(infra, &spec, &options));
+    }
+    to_yaml(&objects)
 }

@@ -137,11 +137,11 @@ impl Cli {
                 for w in warnings {
                     tracing::warn!("{w}");
                 }
-                print!("{text}");
+                write_stdout(&text)?;
                 Ok(())
             }
             Command::Crds => {
-                print!("{}", ferrogate_runtime::crds_yaml());
+                write_stdout(&ferrogate_runtime::crds_yaml())?;
                 Ok(())
             }
             Command::Version => {
@@ -158,5 +158,14 @@ pub(crate) fn init_logging(format: &LogFormat, level: &str) {
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Prints to standard output; a closed pipe (`| head`) ends the output quietly.
+fn write_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
     }
 }

@@ -14,5 +14,5 @@ mod status_files;
 mod watch;
 
 pub use directory::{DirectoryReader, ReadReport};
-pub use status_files::StatusFileWriter;
+pub use status_files::{StatusFileWriter, status_file_name};
 pub use watch::watch_directory;

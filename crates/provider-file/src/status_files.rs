@@ -31,20 +31,20 @@ impl StatusFileWriter {
         let now = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
         let mut desired: BTreeMap<PathBuf, serde_json::Value> = BTreeMap::new();
         for s in &statuses.gateway_classes {
-            desired.insert(PathBuf::from(format!("gatewayclasses/{}", file_name(&s.name))), to_value(s));
+            desired.insert(PathBuf::from(format!("gatewayclasses/{}", status_file_name(&s.name))), to_value(s));
         }
         for s in &statuses.gateways {
-            desired.insert(PathBuf::from(format!("gateways/{}/{}", s.namespace, file_name(&s.name))), to_value(s));
+            desired.insert(PathBuf::from(format!("gateways/{}/{}", s.namespace, status_file_name(&s.name))), to_value(s));
         }
         for s in &statuses.listener_sets {
-            desired.insert(PathBuf::from(format!("listenersets/{}/{}", s.namespace, file_name(&s.name))), to_value(s));
+            desired.insert(PathBuf::from(format!("listenersets/{}/{}", s.namespace, status_file_name(&s.name))), to_value(s));
         }
         for s in &statuses.routes {
             let kind = s.kind.to_ascii_lowercase();
-            desired.insert(PathBuf::from(format!("{kind}s/{}/{}", s.namespace, file_name(&s.name))), to_value(s));
+            desired.insert(PathBuf::from(format!("{kind}s/{}/{}", s.namespace, status_file_name(&s.name))), to_value(s));
         }
         for s in &statuses.backend_tls_policies {
-            desired.insert(PathBuf::from(format!("backendtlspolicies/{}/{}", s.namespace, file_name(&s.name))), to_value(s));
+            desired.insert(PathBuf::from(format!("backendtlspolicies/{}/{}", s.namespace, status_file_name(&s.name))), to_value(s));
         }
 
         let mut changed = Vec::new();
@@ -99,7 +99,7 @@ fn write_atomically(path: &Path, text: &str) -> io::Result<()> {
 
 /// A file name for an object name: Kubernetes names go up to 253 characters, file names to
 /// 255 bytes, so long names are cut and suffixed with a hash of the whole name.
-fn file_name(name: &str) -> String {
+pub fn status_file_name(name: &str) -> String {
     if name.len() <= 200 {
         return format!("{name}.yaml");
     }

@@ -197,6 +197,13 @@ fn mark_overlapping_tls(listeners: &mut [ListenerCtx]) {
     }
 }
 
+/// A ListenerSet listener counts as valid for the set's `Accepted` unless it was not
+/// accepted, conflicts, or refers to something its namespace may not use (a missing Secret
+/// still leaves it valid: that is reported on the listener).
+fn set_listener_valid(l: &ListenerCtx) -> bool {
+    l.accepts_attachments() && l.conflict.is_none() && !matches!(&l.unresolved, Some((r, _)) if *r == reasons::REF_NOT_PERMITTED)
+}
+
 fn listener_set_listeners(ls: &ListenerSet) -> Vec<GatewayListeners> {
     // Same JSON shape as Gateway listeners.
     serde_json::to_value(&ls.spec.listeners).ok().and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default()
@@ -292,6 +299,12 @@ impl GatewayCtx {
         let address = options.assigned_addresses.get(&self.key).or(options.default_status_address.as_ref());
         let allows_sets = self.gateway.spec.allowed_listeners.is_some();
         let mut conditions = vec![accepted.at_generation(generation), programmed.at_generation(generation)];
+        if self.listeners.iter().any(|l| l.client_validation.as_ref().is_some_and(|v| v.allow_insecure_fallback)) {
+            conditions.push(
+                Condition::ok("InsecureFrontendValidationMode", "ConfigurationChanged", "Client certificate validation allows clients without a valid certificate (AllowInsecureFallback)")
+                    .at_generation(generation),
+            );
+        }
         match &self.backend_client_cert {
             Some(Err((reason, message))) => conditions.push(Condition::not(types::RESOLVED_REFS, reason, message.clone()).at_generation(generation)),
             Some(Ok(_)) => conditions.push(Condition::ok(types::RESOLVED_REFS, reasons::RESOLVED_REFS, "Gateway references have been resolved").at_generation(generation)),
@@ -311,7 +324,7 @@ impl GatewayCtx {
     }
 
     fn set_accepted(&self, set: &ListenerSetCtx) -> bool {
-        self.listeners[set.listeners.clone()].iter().any(|l| l.accepts_attachments() && l.conflict.is_none())
+        self.listeners[set.listeners.clone()].iter().any(set_listener_valid)
     }
 
     pub(crate) fn listener_set_statuses(&self) -> Vec<ListenerSetStatus> {
@@ -328,7 +341,7 @@ impl GatewayCtx {
                 ),
                 Ok(()) => {
                     let ls = &self.listeners[set.listeners.clone()];
-                    let accepted = ls.iter().filter(|l| l.accepts_attachments() && l.conflict.is_none()).count();
+                    let accepted = ls.iter().filter(|l| set_listener_valid(l)).count();
                     let programmed = ls.iter().filter(|l| l.is_ready()).count();
                     let accepted_c = if accepted == ls.len() {
                         Condition::ok(types::ACCEPTED, reasons::ACCEPTED, "ListenerSet is accepted")

@@ -110,16 +110,15 @@ pub fn https_listener(l: &IrListener, https: &HttpsListener) -> Option<Listener>
 /// chain per IR chain, selected by SNI. A chain with certificates terminates TLS (SDS, no
 /// ALPN) and proxies the decrypted stream; one without passes the TLS stream through.
 ///
-/// A chain without backends is left out: connections with its server names then find no
-/// chain and are closed (there is no "refuse" tcp_proxy target). When no chain is left the
-/// listener itself is left out (`None`), as Envoy rejects listeners without filter chains;
-/// connections to the port are then refused.
+/// A chain without backends proxies to [`NO_BACKEND_CLUSTER`], a cluster that never exists:
+/// the TLS handshake starts (the Gateway answers for its names) and the connection is then
+/// closed, which is what the Gateway API asks for a TLSRoute whose backends are all invalid.
 pub fn tls_listener(l: &IrListener, tls: &TlsListener) -> Option<Listener> {
     let filter_chains: Vec<FilterChain> = tls
         .chains
         .iter()
         .filter_map(|c| {
-            let proxy = tcp_proxy_filter(&l.name, &c.backends)?;
+            let proxy = tcp_proxy_filter(&l.name, &c.backends).unwrap_or_else(|| closing_tcp_proxy(&l.name));
             Some(FilterChain {
                 name: c.name.clone(),
                 filter_chain_match: sni_match(&c.server_names),
@@ -243,6 +242,19 @@ pub(crate) fn tcp_proxy_filter(stat_prefix: &str, backends: &[WeightedBackend]) 
         name: TCP_PROXY_FILTER.to_string(),
         config_type: Some(ConfigType::TypedConfig(pack(type_url::TCP_PROXY, &proxy))),
     })
+}
+
+/// A cluster name that is never emitted (real backend names always contain `/`).
+pub const NO_BACKEND_CLUSTER: &str = "ferrogate-no-backend";
+
+/// A `tcp_proxy` that closes every connection: its cluster does not exist.
+fn closing_tcp_proxy(stat_prefix: &str) -> Filter {
+    let proxy = TcpProxy {
+        stat_prefix: stat_prefix.to_string(),
+        cluster_specifier: Some(TcpClusterSpecifier::Cluster(NO_BACKEND_CLUSTER.to_string())),
+        ..Default::default()
+    };
+    Filter { name: TCP_PROXY_FILTER.to_string(), config_type: Some(ConfigType::TypedConfig(pack(type_url::TCP_PROXY, &proxy))) }
 }
 
 /// The TLS inspector listener filter (reads SNI and ALPN for filter chain selection).

@@ -209,10 +209,12 @@ fn empty_stream_listeners_are_not_emitted() {
     let udp = translate(&load("udp"), &OPTS);
     let names: Vec<&str> = udp.listeners.iter().map(|l| l.name.as_str()).collect();
     assert_eq!(names, ["ready", "udp-5300", "udp-5310"]);
-    // The TLS chain without backends is left out.
+    // The TLS chain without backends stays, and closes connections after the handshake
+    // starts (it proxies to a cluster that never exists).
     let tls = translate(&load("tls-passthrough"), &OPTS);
     let tls_listener = tls.listeners.iter().find(|l| l.name == "tls-9443").unwrap();
-    assert_eq!(tls_listener.filter_chains.len(), 2);
+    assert_eq!(tls_listener.filter_chains.len(), 3);
+    assert!(!tls.clusters.iter().any(|c| c.name == ferrogate_xds_translator::listener::NO_BACKEND_CLUSTER));
 }
 
 #[test]

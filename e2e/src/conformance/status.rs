@@ -24,10 +24,11 @@ fn status_rel(kind: &str, ns: &str, name: &str) -> PathBuf {
         "backendtlspolicy" => "backendtlspolicies".to_string(),
         _ => format!("{lower}s"),
     };
+    let file = ferrogate_provider_file::status_file_name(name);
     if ns.is_empty() {
-        PathBuf::from(dir).join(format!("{name}.yaml"))
+        PathBuf::from(dir).join(file)
     } else {
-        PathBuf::from(dir).join(ns).join(format!("{name}.yaml"))
+        PathBuf::from(dir).join(ns).join(file)
     }
 }
 

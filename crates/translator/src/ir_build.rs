@@ -60,9 +60,10 @@ pub(crate) fn build(gw: &GatewayCtx, routes: &Routes, options: &Options) -> Opti
                         certificates: l.certificates.iter().map(|c| c.name.clone()).collect(),
                         client_validation: l.client_validation.clone(),
                         route_config: format!("https-{port}-{}", l.name),
-                        virtual_hosts: with_misdirected_fallback(virtual_hosts(gw, &[i], &own, port), l.hostname.is_some()),
+                        virtual_hosts: virtual_hosts(gw, &[i], &own, port),
                     });
                 }
+                add_misdirected_hosts(&mut chains);
                 sort_chains_https(&mut chains);
                 (format!("https-{port}"), ListenerKind::Https(HttpsListener { chains }))
             }
@@ -139,25 +140,57 @@ pub(crate) fn build(gw: &GatewayCtx, routes: &Routes, options: &Options) -> Opti
     Some((ir, infra))
 }
 
-/// A connection whose TLS server name chose this chain, carrying a request for a host the
-/// chain does not serve, was meant for another listener: answer 421 Misdirected Request
-/// (RFC 9110 §15.5.20) instead of 404, so HTTP/2 clients retry on a new connection.
-fn with_misdirected_fallback(mut hosts: Vec<VirtualHost>, chain_has_hostname: bool) -> Vec<VirtualHost> {
-    if chain_has_hostname && !hosts.iter().any(|h| h.domains.iter().any(|d| d == "*")) {
-        hosts.push(VirtualHost {
-            name: "misdirected".into(),
-            domains: vec!["*".into()],
-            routes: vec![HttpRoute {
-                name: "misdirected".into(),
-                matcher: ferrogate_ir::HttpMatch { path: ferrogate_ir::PathMatch::Prefix("/".into()), headers: vec![], query_params: vec![], method: None },
-                request_headers: Default::default(),
-                response_headers: Default::default(),
-                cors: None,
-                action: RouteAction::DirectResponse { status: 421 },
-            }],
-        });
+/// A request on a connection whose TLS server name chose one chain, for a host that another
+/// chain of the port serves, was meant for that other listener: answer 421 Misdirected
+/// Request (RFC 9110 §15.5.20) so HTTP/2 clients retry on a new connection. Hosts no chain
+/// serves still get 404.
+fn add_misdirected_hosts(chains: &mut [HttpsChain]) {
+    let served: Vec<Vec<String>> = chains
+        .iter()
+        .map(|c| {
+            let mut hosts: Vec<String> = c.server_names.iter().map(|h| h.to_ascii_lowercase()).collect();
+            hosts.extend(c.virtual_hosts.iter().filter(|v| !v.routes.is_empty()).flat_map(|v| v.domains.iter().cloned()));
+            hosts.retain(|h| h != "*");
+            hosts.sort();
+            hosts.dedup();
+            hosts
+        })
+        .collect();
+    // With a catch-all chain (a listener without hostname), every host a named chain does
+    // not serve belongs to the catch-all listener: misdirected too.
+    let catch_all = chains.iter().any(|c| c.server_names.is_empty());
+    for (i, chain) in chains.iter_mut().enumerate() {
+        if catch_all && !chain.server_names.is_empty() && !chain.virtual_hosts.iter().any(|v| v.domains.iter().any(|d| d == "*")) {
+            served_elsewhere(chain, "*");
+        }
+        for (j, hosts) in served.iter().enumerate() {
+            if i == j {
+                continue;
+            }
+            for h in hosts {
+                if !chain.virtual_hosts.iter().any(|v| v.domains.contains(h)) {
+                    served_elsewhere(chain, h);
+                }
+            }
+        }
+        chain.virtual_hosts.sort_by(|a, b| a.name.cmp(&b.name));
     }
-    hosts
+}
+
+/// Adds a virtual host answering 421 for `domain` to a chain.
+fn served_elsewhere(chain: &mut HttpsChain, domain: &str) {
+    chain.virtual_hosts.push(VirtualHost {
+        name: format!("misdirected/{domain}"),
+        domains: vec![domain.to_string()],
+        routes: vec![HttpRoute {
+            name: "misdirected".into(),
+            matcher: ferrogate_ir::HttpMatch { path: ferrogate_ir::PathMatch::Prefix("/".into()), headers: vec![], query_params: vec![], method: None },
+            request_headers: Default::default(),
+            response_headers: Default::default(),
+            cors: None,
+            action: RouteAction::DirectResponse { status: 421 },
+        }],
+    });
 }
 
 /// Stream routes attached to listener `i`, oldest first.

@@ -75,7 +75,8 @@ pub fn route(r: &HttpRoute) -> Route {
 ///   whole-value regex where `*` matches any run of host characters (`[^/:]*`, so it cannot
 ///   reach into the scheme, port or a path); otherwise exact;
 /// - methods, allowed and exposed headers: comma-joined, as given (`*` kept);
-/// - `max_age`: seconds, as a string; `allow_credentials` only when true.
+/// - `max_age`: seconds, as a string; `allow_credentials` only when true;
+/// - preflights from origins that are not allowed are answered, not forwarded.
 pub fn cors_policy(c: &Cors) -> CorsPolicy {
     CorsPolicy {
         allow_origin_string_match: c.allow_origins.iter().map(|o| origin_matcher(o)).collect(),
@@ -84,6 +85,9 @@ pub fn cors_policy(c: &Cors) -> CorsPolicy {
         expose_headers: c.expose_headers.join(","),
         max_age: c.max_age_seconds.map(|s| s.to_string()).unwrap_or_default(),
         allow_credentials: c.allow_credentials.then_some(BoolValue { value: true }),
+        // A preflight from an origin the route does not allow is answered by Envoy (without
+        // CORS headers) instead of reaching the backend, as the Gateway API CORS filter says.
+        forward_not_matching_preflights: Some(BoolValue { value: false }),
         ..Default::default()
     }
 }

@@ -723,6 +723,8 @@ async fn run_http_case(world: &World, step: &Value, case: &Value) -> Result<(), 
     let mut good = 0;
     let mut last = String::from("no attempt");
     let request_id = uuid();
+    let case_started = Instant::now();
+    let mut last_path: String;
     loop {
         let attempt_uuid = uuid();
         let lookup = |n: &str| match n {
@@ -734,6 +736,11 @@ async fn run_http_case(world: &World, step: &Value, case: &Value) -> Result<(), 
         substitute(&mut request, &lookup);
         let mut expect = expect_raw.clone();
         substitute(&mut expect, &lookup);
+        last_path = request
+            .get("path")
+            .and_then(Value::as_str)
+            .unwrap_or("/")
+            .to_string();
         let result = send(&target, &request, tls.as_ref()).await;
         let ok = match mode.as_str() {
             "expect_failure" => match &result {
@@ -784,6 +791,10 @@ async fn run_http_case(world: &World, step: &Value, case: &Value) -> Result<(), 
         if ok {
             good += 1;
             if good >= 3 {
+                if let Some(mirrors) = expect_raw.get("mirrored_to") {
+                    super::mirror::expect_mirrored(world, mirrors, &last_path, case_started)
+                        .await?;
+                }
                 return Ok(());
             }
             continue;

@@ -14,7 +14,9 @@
 mod certs;
 mod grpc;
 mod http;
+mod infra;
 mod l4;
+mod mirror;
 mod report;
 mod scenario;
 mod status;

@@ -159,9 +159,6 @@ impl Scenario {
                     if !matches!(proto, "" | "HTTP" | "H2" | "H2C_PRIOR_KNOWLEDGE") {
                         return Some(format!("http request protocol {proto} not implemented"));
                     }
-                    if case.pointer("/expect/mirrored_to").is_some() {
-                        return Some("http expectation mirrored_to not implemented".into());
-                    }
                 }
             }
         }

@@ -1,11 +1,11 @@
 //! One scenario's world: config directory, echo backends, EndpointSlices, the control plane,
 //! and the step loop.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use serde_json::{Value, json};
@@ -65,6 +65,10 @@ pub const IMPLEMENTED_STEPS: &[&str] = &[
     "tls_connection_rejected",
     "udp_echo",
     "udp_samples",
+    "mirror_distribution",
+    "websocket_echo",
+    // rendered infrastructure
+    "infrastructure_metadata",
 ];
 
 /// What the ferrogate binary offers.
@@ -111,17 +115,38 @@ pub struct Echo {
     port_keys: Vec<(i64, Vec<&'static str>)>,
     /// Named container ports.
     named_ports: BTreeMap<String, i64>,
-    /// stdout lines after the ports line.
-    pub log: Arc<Mutex<Vec<String>>>,
+    /// stdout lines after the ports line, with the time each was read (bounded: the oldest
+    /// lines are dropped beyond [`ECHO_LOG_CAPACITY`]).
+    pub log: EchoLog,
     child: Child,
 }
 
+/// Lines an echo process printed, with the time each was read.
+pub type EchoLog = Arc<Mutex<VecDeque<(Instant, String)>>>;
+
+/// Lines kept per echo process.
+pub const ECHO_LOG_CAPACITY: usize = 200_000;
+
 impl Echo {
-    /// stdout lines logged so far (mirroring checks search `Echoing back request made to ...`;
-    /// `mirrored_to`/`mirror_distribution` are not implemented yet).
+    /// stdout lines logged so far.
     #[allow(dead_code)]
     pub fn log_lines(&self) -> Vec<String> {
-        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+        self.log
+            .lock()
+            .map(|l| l.iter().map(|(_, s)| s.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Request targets of the `Echoing back request made to <target> to client (<addr>)`
+    /// lines read at or after `since`.
+    pub fn echoed_targets_since(&self, since: Instant) -> Vec<String> {
+        let Ok(log) = self.log.lock() else {
+            return Vec::new();
+        };
+        log.iter()
+            .filter(|(t, _)| *t >= since)
+            .filter_map(|(_, line)| echoed_target(line))
+            .collect()
     }
 
     /// The local port serving a container port.
@@ -404,6 +429,11 @@ impl World {
             }
         }
         out
+    }
+
+    /// The config directory ferrogate reads.
+    pub(crate) fn config_dir(&self) -> &Path {
+        &self.config_dir
     }
 
     /// An object's manifest.
@@ -751,14 +781,16 @@ impl World {
             .flatten()
             .filter_map(|(k, v)| Some((k.clone(), u16::try_from(v.as_u64()?).ok()?)))
             .collect();
-        let log = Arc::new(Mutex::new(Vec::new()));
+        let log: EchoLog = Arc::new(Mutex::new(VecDeque::new()));
         let sink = log.clone();
         tokio::spawn(async move {
             while let Ok(Some(line)) = lines.next_line().await {
-                let mut l = sink.lock().unwrap();
-                if l.len() < 200_000 {
-                    l.push(line);
+                let now = Instant::now();
+                let Ok(mut l) = sink.lock() else { break };
+                if l.len() >= ECHO_LOG_CAPACITY {
+                    l.pop_front();
                 }
+                l.push_back((now, line));
             }
         });
         Ok(Echo {
@@ -973,6 +1005,9 @@ impl World {
                 super::http::backend_header_consistency(self, &step).await
             }
             "grpc" => super::grpc::grpc_step(self, &step).await,
+            "mirror_distribution" => super::mirror::mirror_distribution(self, &step).await,
+            "websocket_echo" => super::mirror::websocket_echo(self, &step).await,
+            "infrastructure_metadata" => super::infra::infrastructure_metadata(self, &step).await,
             "tcp_echo"
             | "tcp_connect"
             | "tcp_echo_probe"
@@ -1169,6 +1204,13 @@ impl World {
 }
 
 const MANAGED_BY: &str = "ferrogate-conformance";
+
+/// The request target of an echo log line `Echoing back request made to <target> to client (<addr>)`.
+pub fn echoed_target(line: &str) -> Option<String> {
+    let rest = line.split_once("Echoing back request made to ")?.1;
+    let (target, _) = rest.rsplit_once(" to client (")?;
+    Some(target.to_string())
+}
 
 fn endpoint_slice(ns: &str, name: &str, service: &str, ports: Vec<Value>, address: &str) -> Value {
     json!({

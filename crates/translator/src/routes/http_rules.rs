@@ -1,7 +1,8 @@
 //! HTTPRoute rules to IR: matches, filters, backends and the rule's action.
 
 use ferrogate_api::gateway::{
-    HttpRouteRulesBackendRefs, HttpRouteRulesBackendRefsFilters, HttpRouteRulesFilters, HttpRouteRulesRetry,
+    HttpRouteRulesBackendRefs, HttpRouteRulesBackendRefsFilters, HttpRouteRulesBackendRefsFiltersType as BackendFilterType,
+    HttpRouteRulesFilters, HttpRouteRulesRetry,
     HttpRouteRulesTimeouts, HttpRouteRulesFiltersRequestRedirectPathType as RedirectPathType,
     HttpRouteRulesFiltersRequestRedirectScheme as Scheme, HttpRouteRulesFiltersType as FilterType,
     HttpRouteRulesFiltersUrlRewritePathType as RewritePathType, HttpRouteRulesMatches,
@@ -129,7 +130,21 @@ fn convert_rule(ctx: &mut RefContext<'_, '_>, index: usize, parts: RuleParts<'_>
     } else {
         parts.matches
     };
-    let filters = Filters::convert(ctx, parts.filters, &matches)?;
+    // A backendRef's RequestRedirect or URLRewrite filter acts on the rule's only backend,
+    // so it is the rule's behaviour and applies at rule level. With several backends Envoy
+    // cannot redirect or rewrite per backend, and the rule is rejected.
+    let hoisted: Vec<HttpRouteRulesFilters> = parts
+        .backend_refs
+        .iter()
+        .flat_map(|r| r.filters.iter().flatten())
+        .filter(|f| matches!(f.r#type, BackendFilterType::RequestRedirect | BackendFilterType::UrlRewrite))
+        .filter_map(|f| serde_json::to_value(f).ok().and_then(|v| serde_json::from_value(v).ok()))
+        .collect();
+    if !hoisted.is_empty() && parts.backend_refs.len() > 1 {
+        return Err(unsupported("RequestRedirect and URLRewrite on a backendRef need the rule to have a single backendRef"));
+    }
+    let rule_filters: Vec<HttpRouteRulesFilters> = parts.filters.iter().cloned().chain(hoisted).collect();
+    let filters = Filters::convert(ctx, &rule_filters, &matches)?;
 
     let mut forward = Forward {
         backends: Vec::new(),
@@ -252,7 +267,8 @@ fn backend_filters(filters: &[HttpRouteRulesBackendRefsFilters]) -> Result<(Head
                 m.add.iter().flatten().map(|h| (&h.name, &h.value)),
                 m.remove.iter().flatten(),
             )?;
-        } else {
+        } else if !matches!(f.r#type, BackendFilterType::RequestRedirect | BackendFilterType::UrlRewrite) {
+            // (RequestRedirect and URLRewrite are applied at rule level, see convert_rule.)
             return Err(unsupported(format!("filter {:?} is not supported on a backendRef", f.r#type)));
         }
     }

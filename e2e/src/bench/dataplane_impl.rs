@@ -1,0 +1,230 @@
+//! Data-plane comparison (wrk through the Ferrogate-configured Envoy vs the same Envoy binary
+//! with a hand-written static config) and faults under steady wrk load.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::process::Command;
+
+use super::procs::Ferrogate;
+use super::{Ctx, world};
+
+/// What wrk printed.
+#[derive(Clone, Debug, Default)]
+pub struct WrkResult {
+    pub rps: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub requests: f64,
+    pub socket_errors: f64,
+    pub non_2xx: f64,
+}
+
+fn parse_latency(s: &str) -> Option<f64> {
+    let s = s.trim();
+    for (suffix, factor) in [("us", 0.001), ("ms", 1.0), ("s", 1000.0), ("m", 60000.0)] {
+        if let Some(v) = s.strip_suffix(suffix)
+            && let Ok(v) = v.parse::<f64>()
+        {
+            return Some(v * factor);
+        }
+    }
+    None
+}
+
+/// Parses wrk's `--latency` output.
+pub fn parse_wrk(text: &str) -> WrkResult {
+    let mut r = WrkResult::default();
+    for line in text.lines() {
+        let t = line.trim();
+        let words: Vec<&str> = t.split_whitespace().collect();
+        if t.starts_with("Requests/sec:") {
+            r.rps = words.get(1).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+        } else if t.starts_with("50%") {
+            r.p50_ms = words.get(1).and_then(|v| parse_latency(v)).unwrap_or(f64::NAN);
+        } else if t.starts_with("99%") {
+            r.p99_ms = words.get(1).and_then(|v| parse_latency(v)).unwrap_or(f64::NAN);
+        } else if t.contains(" requests in ") {
+            r.requests = words.first().and_then(|v| v.parse().ok()).unwrap_or(0.0);
+        } else if t.starts_with("Socket errors:") {
+            r.socket_errors = t
+                .trim_start_matches("Socket errors:")
+                .split(',')
+                .filter_map(|p| p.split_whitespace().nth(1).and_then(|v| v.parse::<f64>().ok()))
+                .sum();
+        } else if t.starts_with("Non-2xx or 3xx responses:") {
+            r.non_2xx = words.last().and_then(|v| v.parse().ok()).unwrap_or(0.0);
+        }
+    }
+    r
+}
+
+/// `wrk -t1 -c{conns} -d{secs}s --latency -H 'Host: host' url`.
+fn wrk_command(port: u16, host: &str, path: &str, secs: u32, conns: u32) -> Command {
+    let mut cmd = Command::new("wrk");
+    cmd.args(["-t1", &format!("-c{conns}"), &format!("-d{secs}s"), "--latency", "-H", &format!("Host: {host}")])
+        .arg(format!("http://127.0.0.1:{port}{path}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    cmd
+}
+
+async fn wrk(port: u16, host: &str, path: &str, secs: u32) -> anyhow::Result<WrkResult> {
+    let out = wrk_command(port, host, path, secs, 16).output().await.context("running wrk (apt-get install wrk)")?;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let r = parse_wrk(&text);
+    anyhow::ensure!(r.rps > 0.0, "wrk printed no Requests/sec: {text} {}", String::from_utf8_lossy(&out.stderr));
+    Ok(r)
+}
+
+/// Ferrogate's Envoy vs a static Envoy with the same routes and backend, alternating runs.
+pub(super) async fn dataplane(ctx: &mut Ctx) -> anyhow::Result<()> {
+    let n = ctx.world.routes;
+    ctx.log(&format!("data plane at {n} routes (wrk)"));
+    let ports = ctx.launch.ports;
+    let bootstrap = ctx.dir.join("static-envoy.yaml");
+    std::fs::write(&bootstrap, world::static_bootstrap(n, ports.static_listener(), ports.static_admin(), ctx.echo_a.http_port))?;
+    let log = std::fs::File::create(ctx.dir.join("static-envoy.log"))?;
+    let mut envoy = Command::new(&ctx.launch.envoy)
+        .arg("-c")
+        .arg(&bootstrap)
+        .args(["--disable-hot-restart", "--log-level", "warning", "--drain-time-s", "1"])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting the static Envoy")?;
+    let (host, path) = (world::host(0), world::path(0));
+    let static_addr = std::net::SocketAddr::from(([127, 0, 0, 1], ports.static_listener()));
+    let mut ready = false;
+    for _ in 0..200 {
+        if crate::client::get(static_addr, &host, &path, &[]).await.map(|r| r.status) .ok() == Some(200) {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let result = async {
+        anyhow::ensure!(ready, "static Envoy did not serve {host}{path}");
+        let secs = ctx.cfg.wrk_seconds;
+        let mut fg = Vec::new();
+        let mut st = Vec::new();
+        // Warm-up of both, then alternate to spread the machine's noise over both.
+        wrk(ports.listener(), &host, &path, 2).await?;
+        wrk(ports.static_listener(), &host, &path, 2).await?;
+        for _ in 0..3 {
+            fg.push(wrk(ports.listener(), &host, &path, secs).await?);
+            st.push(wrk(ports.static_listener(), &host, &path, secs).await?);
+        }
+        anyhow::Ok((fg, st))
+    }
+    .await;
+    let _ = envoy.start_kill();
+    let _ = envoy.wait().await;
+    let (fg, st) = result?;
+    let mean = |v: &[super::dataplane_impl::WrkResult], f: fn(&WrkResult) -> f64| v.iter().map(f).sum::<f64>() / v.len() as f64;
+    let s = "dataplane";
+    for (who, runs) in [("ferrogate", &fg), ("static", &st)] {
+        for (i, r) in runs.iter().enumerate() {
+            ctx.log(&format!("wrk {who} run {i}: {:.0} req/s p50 {:.3} ms p99 {:.3} ms", r.rps, r.p50_ms, r.p99_ms));
+        }
+        ctx.rec(&format!("dataplane_rps_{who}"), n, mean(runs, |r| r.rps), "req/s", s);
+        ctx.rec(&format!("dataplane_p50_ms_{who}"), n, mean(runs, |r| r.p50_ms), "ms", s);
+        ctx.rec(&format!("dataplane_p99_ms_{who}"), n, mean(runs, |r| r.p99_ms), "ms", s);
+    }
+    let ratio = mean(&fg, |r| r.rps) / mean(&st, |r| r.rps);
+    ctx.rec("dataplane_rps_ratio", n, ratio, "ratio", s);
+    let ratios: Vec<f64> = fg.iter().zip(&st).map(|(a, b)| a.rps / b.rps).collect();
+    let (lo, hi) = ratios.iter().fold((f64::MAX, f64::MIN), |(lo, hi), r| (lo.min(*r), hi.max(*r)));
+    ctx.rec("dataplane_rps_ratio_min", n, lo, "ratio", s);
+    ctx.rec("dataplane_rps_ratio_max", n, hi, "ratio", s);
+    Ok(())
+}
+
+/// Faults under steady wrk load through the Ferrogate-configured Envoy.
+pub(super) async fn faults(ctx: &mut Ctx) -> anyhow::Result<()> {
+    let n = ctx.world.routes;
+    let (host, path) = (world::host(0), world::path(0));
+    let port = ctx.launch.ports.listener();
+
+    // 1. Route edits under load (the probes: add + remove), counting failures on a steady route.
+    ctx.log("fault: route edits under load");
+    let load = wrk_command(port, &host, &path, 10, 4).spawn()?;
+    let mut edits = 0;
+    let t0 = std::time::Instant::now();
+    while t0.elapsed() < Duration::from_secs(8) {
+        ctx.probe(Duration::from_secs(30)).await?;
+        edits += 2;
+    }
+    let out = load.wait_with_output().await?;
+    let r = parse_wrk(&String::from_utf8_lossy(&out.stdout));
+    ctx.rec("route_edits", n, f64::from(edits), "count", "route-edits");
+    ctx.rec("fault_requests", n, r.requests, "count", "route-edits");
+    ctx.rec("failed_requests", n, r.socket_errors + r.non_2xx, "count", "route-edits");
+    // 2. Envoy crash (kill -9 of the Envoy), the control plane restarts it.
+    ctx.log("fault: kill -9 envoy under load");
+    let load = wrk_command(port, &host, &path, 12, 4).spawn()?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let t0 = std::time::Instant::now();
+    for pid in all_envoys(&ctx.launch.work_dir()) {
+        let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).status().await;
+    }
+    let back = ctx.until_status(&host, &path, 200, 3, Duration::from_secs(60)).await;
+    let out = load.wait_with_output().await?;
+    let r = parse_wrk(&String::from_utf8_lossy(&out.stdout));
+    ctx.rec("fault_requests", n, r.requests, "count", "envoy-crash");
+    ctx.rec("failed_requests", n, r.socket_errors + r.non_2xx, "count", "envoy-crash");
+    if let Ok(at) = back {
+        ctx.rec("envoy_recovery_ms", n, at.duration_since(t0).as_secs_f64() * 1000.0, "ms", "envoy-crash");
+    }
+    if let Some(pid) = ctx.envoy_pid()
+        && let Some(s) = &ctx.envoy_sampler
+    {
+        s.set_pid(pid);
+    }
+
+    // 3. kill -9 of the control plane, restart 2 s later.
+    ctx.log("fault: kill -9 ferrogate under load");
+    let envoy_before = ctx.envoy_pid();
+    let load = wrk_command(port, &host, &path, 12, 4).spawn()?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    ctx.fg.kill9().await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    ctx.fg = Ferrogate::start(&ctx.launch).await?;
+    ctx.sampler.set_pid(ctx.fg.pid);
+    let out = load.wait_with_output().await?;
+    let r = parse_wrk(&String::from_utf8_lossy(&out.stdout));
+    ctx.rec("fault_requests", n, r.requests, "count", "kill9-control-plane");
+    ctx.rec("failed_requests", n, r.socket_errors + r.non_2xx, "count", "kill9-control-plane");
+    // What happened to the Envoy the killed control plane started?
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let envoys = all_envoys(&ctx.launch.work_dir());
+    ctx.log(&format!("envoy before {envoy_before:?}, envoys now {envoys:?}"));
+    ctx.rec("envoy_processes_after_restart", n, envoys.len() as f64, "count", "kill9-control-plane");
+    // The route still serves after the restart?
+    let ok = ctx.until_status(&host, &path, 200, 3, Duration::from_secs(30)).await.is_ok();
+    ctx.rec("serving_after_restart", n, if ok { 1.0 } else { 0.0 }, "bool", "kill9-control-plane");
+
+    Ok(())
+}
+
+/// Envoys started for this work directory (by any ferrogate of this run).
+pub(super) fn all_envoys(work_dir: &std::path::Path) -> Vec<u32> {
+    let marker = work_dir.to_string_lossy().to_string();
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir("/proc") {
+        for entry in rd.flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+            let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else { continue };
+            let cmdline = String::from_utf8_lossy(&raw).replace('\0', " ");
+            if cmdline.contains(&marker) && cmdline.contains("envoy") && cmdline.contains("-c ") {
+                out.push(pid);
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,218 @@
+//! `docs/benchmarks.json` (the records) and the tables of `docs/benchmarks.md`. The tables go
+//! between `<!-- bench:begin -->` and `<!-- bench:end -->`; text outside the markers is kept.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use super::Record;
+
+pub const BEGIN: &str = "<!-- bench:begin -->";
+pub const END: &str = "<!-- bench:end -->";
+
+pub fn write_json(path: &Path, records: &[Record]) -> anyhow::Result<()> {
+    std::fs::write(path, serde_json::to_string_pretty(records)? + "\n")?;
+    Ok(())
+}
+
+pub fn read_json(path: &Path) -> anyhow::Result<Vec<Record>> {
+    Ok(serde_json::from_str(&std::fs::read_to_string(path)?)?)
+}
+
+fn get<'a>(records: &'a [Record], name: &str, routes: usize, scenario: &str) -> Option<&'a Record> {
+    records.iter().find(|r| r.name == name && r.routes == routes && r.scenario.as_deref() == Some(scenario))
+}
+
+fn fmt(v: Option<f64>) -> String {
+    match v {
+        None => "–".into(),
+        Some(v) if v.is_nan() => "–".into(),
+        Some(v) if v.abs() >= 100.0 => format!("{v:.0}"),
+        Some(v) if v.abs() >= 10.0 => format!("{v:.1}"),
+        Some(v) => format!("{v:.2}"),
+    }
+}
+
+/// Route counts of a scenario, in the order first recorded.
+fn steps(records: &[Record], scenario: &str) -> Vec<usize> {
+    let mut seen = BTreeSet::new();
+    records
+        .iter()
+        .filter(|r| r.scenario.as_deref() == Some(scenario) && r.name == "convergence_p50_ms")
+        .filter(|r| seen.insert(r.routes))
+        .map(|r| r.routes)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect::<Vec<_>>()
+        .apply_order(scenario)
+}
+
+trait ApplyOrder {
+    fn apply_order(self, scenario: &str) -> Self;
+}
+
+impl ApplyOrder for Vec<usize> {
+    /// Ascending, except the way down, which is listed as it was walked (descending).
+    fn apply_order(mut self, scenario: &str) -> Self {
+        if scenario == "scale-down" {
+            self.reverse();
+        }
+        self
+    }
+}
+
+fn table(out: &mut String, records: &[Record], scenarios: &[&str], cols: &[(&str, &str)]) {
+    out.push_str("| scenario | routes |");
+    for (_, title) in cols {
+        let _ = write!(out, " {title} |");
+    }
+    out.push_str("\n| --- | ---: |");
+    for _ in cols {
+        out.push_str(" ---: |");
+    }
+    out.push('\n');
+    for scenario in scenarios {
+        for n in steps(records, scenario) {
+            let _ = write!(out, "| {scenario} | {n} |");
+            for (name, _) in cols {
+                let _ = write!(out, " {} |", fmt(get(records, name, n, scenario).map(|r| r.value)));
+            }
+            out.push('\n');
+        }
+    }
+}
+
+fn val(records: &[Record], name: &str, routes: usize, scenario: &str) -> Option<f64> {
+    get(records, name, routes, scenario).map(|r| r.value)
+}
+
+/// Ferrogate beside Envoy Gateway v1.9.0's published scale-test figures (quoted in issue 7)
+/// and the issue's targets.
+fn headline(out: &mut String, records: &[Record]) {
+    let up = "scale-up";
+    let per_route = match (val(records, "cp_rss_settled_mib", 1000, up), val(records, "cp_rss_settled_mib", 10, up)) {
+        (Some(a), Some(b)) => Some((a - b) / 990.0),
+        _ => None,
+    };
+    let envoy_down = val(records, "envoy_rss_mib", 10, "scale-down");
+    // (figure, Ferrogate value, Envoy Gateway figure, target, (threshold, lower is better))
+    type Row<'a> = (String, Option<f64>, &'a str, &'a str, Option<(f64, bool)>);
+    let rows: Vec<Row> = vec![
+        ("control-plane RSS peak at 1000 routes (MiB)".into(), val(records, "cp_rss_peak_mib", 1000, up), "≈256", "≤ 32", Some((32.0, true))),
+        ("control-plane RSS settled at 1000 routes (MiB)".into(), val(records, "cp_rss_settled_mib", 1000, up), "floor ≈130", "≤ 32", Some((32.0, true))),
+        ("control-plane MiB per route (10 → 1000, settled)".into(), per_route, "≈0.13", "–", None),
+        ("control-plane RSS settled at 10000 routes (MiB)".into(), val(records, "cp_rss_settled_mib", 10000, up), "–", "≤ 128", Some((128.0, true))),
+        ("Envoy RSS at 1000 routes (MiB)".into(), val(records, "envoy_rss_mib", 1000, up), "≈104", "–", None),
+        ("Envoy RSS back at 10 routes after scale-down (MiB)".into(), envoy_down, "never comes back down", "–", None),
+        ("route convergence p99 at 1000 routes (ms)".into(), val(records, "convergence_p99_ms", 1000, up), "measured, not published", "≤ 150", Some((150.0, true))),
+        ("route convergence p99 at 10000 routes (ms)".into(), val(records, "convergence_p99_ms", 10000, up), "–", "≤ 1000", Some((1000.0, true))),
+        ("endpoint propagation p99 at 1000 routes (ms)".into(), val(records, "endpoint_propagation_p99_ms", 1000, "endpoints"), "users report 30–120 s", "≤ 100", Some((100.0, true))),
+        ("xDS bytes for a one-route edit at 1000 routes, delta".into(), val(records, "xds_bytes_per_route_edit", 1000, up), "–", "O(1)", None),
+        ("xDS bytes for a one-route edit at 1000 routes, sotw".into(), val(records, "xds_bytes_per_route_edit", 1000, "sotw"), "–", "–", None),
+        ("data-plane req/s ratio vs static config (1000 routes)".into(), val(records, "dataplane_rps_ratio", 1000, "dataplane"), "–", "≥ 0.95", Some((0.95, false))),
+    ];
+    out.push_str("### Beside Envoy Gateway\n\n| figure | Ferrogate | Envoy Gateway v1.9.0 | target | met |\n| --- | ---: | --- | --- | --- |\n");
+    for (what, v, eg, target, check) in rows {
+        let met = match (v, check) {
+            (Some(v), Some((t, below))) if !v.is_nan() => {
+                if (below && v <= t) || (!below && v >= t) { "yes" } else { "**no**" }
+            }
+            (None, _) => "not measured",
+            _ => "",
+        };
+        let _ = writeln!(out, "| {what} | {} | {eg} | {target} | {met} |", fmt(v));
+    }
+}
+
+/// The generated part of `docs/benchmarks.md`.
+pub fn render_tables(records: &[Record], context: &str) -> String {
+    let mut out = String::new();
+    out.push_str(BEGIN);
+    out.push_str("\n\n_Generated by `ferrogate-bench` from `docs/benchmarks.json`; do not edit between the markers._\n\n");
+    out.push_str(context);
+    out.push_str("\n\n");
+    headline(&mut out, records);
+    out.push_str("\n### Scale: memory and CPU\n\n");
+    let scen = ["scale-up", "scale-down", "sotw"];
+    table(
+        &mut out,
+        records,
+        &scen,
+        &[
+            ("cp_rss_peak_mib", "CP RSS peak MiB"),
+            ("cp_rss_settled_mib", "CP RSS settled MiB"),
+            ("cp_cpu_apply_s", "CP CPU s (bulk apply)"),
+            ("cp_cpu_per_edit_ms", "CP CPU ms / edit"),
+            ("envoy_rss_mib", "Envoy RSS MiB"),
+        ],
+    );
+    out.push_str("\n### Scale: convergence and translation\n\n");
+    table(
+        &mut out,
+        records,
+        &scen,
+        &[
+            ("convergence_samples", "samples"),
+            ("convergence_p50_ms", "conv. p50 ms"),
+            ("convergence_p90_ms", "conv. p90 ms"),
+            ("convergence_p99_ms", "conv. p99 ms"),
+            ("route_removal_p99_ms", "removal p99 ms"),
+            ("translate_full_ms", "translate ms"),
+            ("envoy_rds_apply_ms", "Envoy RDS apply ms"),
+            ("scale_apply_ms", "bulk apply ms"),
+        ],
+    );
+    out.push_str("\n### xDS per one-route edit\n\n");
+    table(
+        &mut out,
+        records,
+        &scen,
+        &[
+            ("xds_bytes_per_route_edit", "bytes / edit"),
+            ("xds_responses_per_route_edit_rds", "RDS resp."),
+            ("xds_responses_per_route_edit_lds", "LDS resp."),
+            ("xds_responses_per_route_edit_cds", "CDS resp."),
+            ("xds_responses_per_route_edit_eds", "EDS resp."),
+            ("translations_per_edit", "translations / edit"),
+        ],
+    );
+    let rest: Vec<&Record> = records
+        .iter()
+        .filter(|r| !matches!(r.scenario.as_deref(), Some("scale-up" | "scale-down" | "sotw")))
+        .collect();
+    if !rest.is_empty() {
+        out.push_str("\n### Endpoints, data plane, faults\n\n| scenario | routes | name | value | unit |\n| --- | ---: | --- | ---: | --- |\n");
+        for r in rest {
+            let _ = writeln!(
+                out,
+                "| {} | {} | `{}` | {} | {} |",
+                r.scenario.as_deref().unwrap_or(""),
+                r.routes,
+                r.name,
+                fmt(Some(r.value)),
+                r.unit
+            );
+        }
+    }
+    out.push('\n');
+    out.push_str(END);
+    out.push('\n');
+    out
+}
+
+/// Replaces the generated part of `path` (or creates the file with `preamble`).
+pub fn write_markdown(path: &Path, records: &[Record], context: &str, preamble: &str) -> anyhow::Result<()> {
+    let tables = render_tables(records, context);
+    let text = match std::fs::read_to_string(path) {
+        Ok(old) if old.contains(BEGIN) && old.contains(END) => {
+            let (head, tail) = old.split_once(BEGIN).unwrap_or((&old, ""));
+            let after = tail.split_once(END).map(|(_, a)| a.trim_start_matches('\n')).unwrap_or("");
+            format!("{head}{tables}{after}")
+        }
+        _ => format!("{preamble}\n{tables}"),
+    };
+    std::fs::write(path, text)?;
+    Ok(())
+}

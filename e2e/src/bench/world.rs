@@ -1,0 +1,212 @@
+//! The benchmark's config directory: one GatewayClass and Gateway with one HTTP listener, one
+//! Service `echo` whose EndpointSlices point at local echo backends, and one file per
+//! HTTPRoute. Files are written to a scratch directory first and renamed in, so the watcher
+//! never sees a half-written file.
+
+use std::path::{Path, PathBuf};
+
+/// Hostnames the routes are spread over (as in Envoy Gateway's scale test).
+pub const HOSTNAMES: usize = 5;
+
+/// Hostname of route `i`.
+pub fn host(i: usize) -> String {
+    format!("h{}.example.com", i % HOSTNAMES)
+}
+
+/// Path prefix of route `i` (each route gets its own so each can be probed).
+pub fn path(i: usize) -> String {
+    format!("/r{i}")
+}
+
+pub struct World {
+    pub config_dir: PathBuf,
+    scratch: PathBuf,
+    /// Routes `r0 .. r{routes}` exist.
+    pub routes: usize,
+    pub listener_port: u16,
+}
+
+impl World {
+    pub fn new(dir: &Path, listener_port: u16) -> anyhow::Result<Self> {
+        let config_dir = dir.join("config");
+        let scratch = dir.join("scratch");
+        std::fs::create_dir_all(config_dir.join("routes"))?;
+        std::fs::create_dir_all(&scratch)?;
+        Ok(Self { config_dir, scratch, routes: 0, listener_port })
+    }
+
+    fn put(&self, rel: &str, text: &str) -> anyhow::Result<()> {
+        let tmp = self.scratch.join(rel.replace('/', "_"));
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(&tmp, self.config_dir.join(rel))?;
+        Ok(())
+    }
+
+    fn delete(&self, rel: &str) -> anyhow::Result<()> {
+        std::fs::remove_file(self.config_dir.join(rel))?;
+        Ok(())
+    }
+
+    /// GatewayClass, Gateway, Service and the first echo's EndpointSlice.
+    pub fn write_base(&self, echo_a_port: u16) -> anyhow::Result<()> {
+        let gateway = format!(
+            "apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata:
+  name: ferrogate-bench
+spec:
+  controllerName: gateway.ferrogate.dev/gatewayclass-controller
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: bench
+  namespace: default
+spec:
+  gatewayClassName: ferrogate-bench
+  listeners:
+    - name: http
+      protocol: HTTP
+      port: {}
+      allowedRoutes:
+        namespaces:
+          from: Same
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: echo
+  namespace: default
+spec:
+  ports:
+    - name: http
+      port: 8080
+",
+            self.listener_port
+        );
+        self.put("gateway.yaml", &gateway)?;
+        self.put("slice-a.yaml", &slice("echo-a", echo_a_port))
+    }
+
+    /// Adds the EndpointSlice of the second backend.
+    pub fn add_slice_b(&self, port: u16) -> anyhow::Result<()> {
+        self.put("slice-b.yaml", &slice("echo-b", port))
+    }
+
+    pub fn remove_slice_b(&self) -> anyhow::Result<()> {
+        self.delete("slice-b.yaml")
+    }
+
+    /// Writes route `r{i}`.
+    pub fn add_route(&self, i: usize) -> anyhow::Result<()> {
+        self.put(&format!("routes/r{i}.yaml"), &route(&format!("r{i}"), &host(i), &path(i)))
+    }
+
+    pub fn remove_route(&self, i: usize) -> anyhow::Result<()> {
+        self.delete(&format!("routes/r{i}.yaml"))
+    }
+
+    /// A probe route (same shape as the others, its own name and path).
+    pub fn add_probe(&self, name: &str, host: &str, path: &str) -> anyhow::Result<()> {
+        self.put(&format!("routes/{name}.yaml"), &route(name, host, path))
+    }
+
+    pub fn remove_probe(&self, name: &str) -> anyhow::Result<()> {
+        self.delete(&format!("routes/{name}.yaml"))
+    }
+}
+
+fn slice(name: &str, port: u16) -> String {
+    format!(
+        "apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: {name}
+  namespace: default
+  labels:
+    kubernetes.io/service-name: echo
+addressType: IPv4
+ports:
+  - name: http
+    port: {port}
+endpoints:
+  - addresses: [\"127.0.0.1\"]
+    conditions:
+      ready: true
+"
+    )
+}
+
+fn route(name: &str, host: &str, path: &str) -> String {
+    format!(
+        "apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: {name}
+  namespace: default
+spec:
+  parentRefs:
+    - name: bench
+  hostnames: [\"{host}\"]
+  rules:
+    - matches:
+        - path:
+            type: PathPrefix
+            value: {path}
+      backendRefs:
+        - name: echo
+          port: 8080
+"
+    )
+}
+
+/// A hand-written static Envoy bootstrap equivalent to the Ferrogate config for `routes`
+/// routes: one listener, one virtual host per hostname, one segment-prefix route per
+/// HTTPRoute (longest path first, then by name, as Gateway API precedence orders them), one
+/// static cluster to the same echo backend.
+pub fn static_bootstrap(routes: usize, listener: u16, admin: u16, echo_port: u16) -> String {
+    let mut vhosts = String::new();
+    for h in 0..HOSTNAMES {
+        let mut idx: Vec<usize> = (0..routes).filter(|i| i % HOSTNAMES == h).collect();
+        idx.sort_by(|a, b| path(*b).len().cmp(&path(*a).len()).then_with(|| format!("r{a}").cmp(&format!("r{b}"))));
+        vhosts.push_str(&format!(
+            "            - name: h{h}\n              domains: [\"h{h}.example.com\", \"h{h}.example.com:*\"]\n              routes:\n"
+        ));
+        for i in idx {
+            vhosts.push_str(&format!(
+                "              - match: {{path_separated_prefix: \"{}\"}}\n                route: {{cluster: echo}}\n",
+                path(i)
+            ));
+        }
+    }
+    format!(
+        "admin:
+  address: {{socket_address: {{address: 127.0.0.1, port_value: {admin}}}}}
+static_resources:
+  listeners:
+  - name: http
+    address: {{socket_address: {{address: 0.0.0.0, port_value: {listener}}}}}
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          \"@type\": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: http
+          http_filters:
+          - name: envoy.filters.http.router
+            typed_config: {{\"@type\": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}}
+          route_config:
+            name: static
+            virtual_hosts:
+{vhosts}  clusters:
+  - name: echo
+    type: STATIC
+    connect_timeout: 1s
+    load_assignment:
+      cluster_name: echo
+      endpoints:
+      - lb_endpoints:
+        - endpoint: {{address: {{socket_address: {{address: 127.0.0.1, port_value: {echo_port}}}}}}}
+"
+    )
+}

@@ -1,0 +1,166 @@
+//! `ferrogate-bench`: the issue-7 benchmark harness. Runs `ferrogate standalone` with a real
+//! Envoy and echo backends, writes `docs/benchmarks.json` and the tables of
+//! `docs/benchmarks.md`. `make bench` builds everything in release mode and runs it.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use ferrogate_e2e::bench::{BenchConfig, Record, report, run};
+
+#[derive(Parser, Debug)]
+#[command(about = "Scale, propagation, xDS and data-plane benchmarks of ferrogate standalone")]
+struct Args {
+    /// Tiny run (10 routes, 5 samples, no wrk/sotw/faults), writes nothing unless --out-json is given.
+    #[arg(long)]
+    smoke: bool,
+    #[arg(long, default_value = "target/release/ferrogate")]
+    ferrogate: PathBuf,
+    #[arg(long, default_value = "target/release/ferrogate-echo")]
+    echo: PathBuf,
+    #[arg(long, env = "FERROGATE_ENVOY", default_value = ".tools/bin/envoy")]
+    envoy: PathBuf,
+    /// Also scale to these route counts (e.g. 5000,10000) before coming back down.
+    #[arg(long, value_delimiter = ',')]
+    extra_steps: Vec<usize>,
+    /// Exact route counts to step through (replaces the default 10..1000..10 list).
+    #[arg(long, value_delimiter = ',')]
+    steps: Vec<usize>,
+    /// Route count for the endpoint, data-plane and sotw measurements (default 1000).
+    #[arg(long)]
+    at: Option<usize>,
+    /// Convergence samples per step.
+    #[arg(long)]
+    samples: Option<usize>,
+    /// Samples per step at 2000 routes and more.
+    #[arg(long)]
+    big_samples: Option<usize>,
+    #[arg(long)]
+    no_wrk: bool,
+    #[arg(long)]
+    no_sotw: bool,
+    #[arg(long)]
+    no_faults: bool,
+    /// Keep the scratch directory (its path is printed).
+    #[arg(long)]
+    keep: bool,
+    #[arg(long)]
+    port_base: Option<u16>,
+    #[arg(long)]
+    out_json: Option<PathBuf>,
+    #[arg(long)]
+    out_md: Option<PathBuf>,
+    /// Merge into the existing JSON: records of this run replace those with the same
+    /// name, routes and scenario; others are kept.
+    #[arg(long)]
+    merge: bool,
+    /// With --merge, take only records of these scenarios from this run.
+    #[arg(long, value_delimiter = ',')]
+    merge_scenarios: Vec<String>,
+    /// Only re-render the Markdown from the JSON.
+    #[arg(long)]
+    render_only: bool,
+    /// Free text put above the tables (how the run was made, machine load).
+    #[arg(long, default_value = "")]
+    note: String,
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg").map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).unwrap_or_default()
+}
+
+/// The `Run: ...` lines of the generated part of an existing Markdown file.
+fn previous_runs(md: &std::path::Path) -> String {
+    let Ok(text) = std::fs::read_to_string(md) else { return String::new() };
+    let Some((_, tail)) = text.split_once(report::BEGIN) else { return String::new() };
+    let inner = tail.split_once(report::END).map(|(i, _)| i).unwrap_or("");
+    inner.lines().filter(|l| l.starts_with("Run: ")).map(|l| format!("{l}\n\n")).collect()
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let default_json = PathBuf::from("docs/benchmarks.json");
+    let default_md = PathBuf::from("docs/benchmarks.md");
+    let (json, md) = if args.smoke {
+        (args.out_json.clone(), args.out_md.clone())
+    } else {
+        (Some(args.out_json.clone().unwrap_or(default_json)), Some(args.out_md.clone().unwrap_or(default_md)))
+    };
+    let preamble = "# Benchmarks\n\nSee the notes below the tables.\n";
+    if args.render_only {
+        let json = json.unwrap_or_else(|| "docs/benchmarks.json".into());
+        let records = report::read_json(&json)?;
+        let md = md.unwrap_or_else(|| "docs/benchmarks.md".into());
+        let context = if args.note.is_empty() { previous_runs(&md) } else { args.note.clone() };
+        report::write_markdown(&md, &records, &context, preamble)?;
+        return Ok(());
+    }
+    let mut cfg = if args.smoke {
+        BenchConfig::smoke(args.ferrogate.clone(), args.echo.clone(), args.envoy.clone())
+    } else {
+        BenchConfig::full(args.ferrogate.clone(), args.echo.clone(), args.envoy.clone())
+    };
+    if !args.extra_steps.is_empty() {
+        let mut up: Vec<usize> = cfg.steps.iter().copied().take_while(|n| *n <= cfg.at).collect();
+        up.extend(&args.extra_steps);
+        let down: Vec<usize> = up.iter().rev().skip(1).copied().collect();
+        up.extend(down);
+        cfg.steps = up;
+    }
+    if !args.steps.is_empty() {
+        cfg.steps = args.steps.clone();
+    }
+    if let Some(at) = args.at {
+        cfg.at = at;
+    }
+    if let Some(s) = args.samples {
+        cfg.samples = s;
+    }
+    if let Some(s) = args.big_samples {
+        cfg.big_samples = s;
+    }
+    cfg.wrk &= !args.no_wrk;
+    cfg.sotw &= !args.no_sotw;
+    cfg.faults &= !args.no_faults;
+    cfg.keep = args.keep;
+    if let Some(p) = args.port_base {
+        cfg.port_base = p;
+    }
+    let load_before = loadavg();
+    let started = std::time::Instant::now();
+    let mut records: Vec<Record> = Vec::new();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let result = rt.block_on(run(&cfg, &mut records));
+    let context = format!(
+        "Run: `ferrogate-bench {}` took {:.0} s on {} CPUs; load average {} at start, {} at end{}.{}",
+        std::env::args().skip(1).collect::<Vec<_>>().join(" "),
+        started.elapsed().as_secs_f64(),
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        load_before,
+        loadavg(),
+        if result.is_err() { "; the run FAILED part-way, tables hold what was measured before" } else { "" },
+        if args.note.is_empty() { String::new() } else { format!(" {}", args.note) }
+    );
+    eprintln!("{context}");
+    if !args.merge_scenarios.is_empty() {
+        records.retain(|r| r.scenario.as_ref().is_some_and(|s| args.merge_scenarios.contains(s)));
+    }
+    let mut all = records.clone();
+    let mut context = context;
+    if args.merge {
+        if let Some(old) = json.as_ref().and_then(|j| report::read_json(j).ok()) {
+            let key = |r: &Record| (r.name.clone(), r.routes, r.scenario.clone());
+            let new: std::collections::BTreeSet<_> = records.iter().map(key).collect();
+            all = old.into_iter().filter(|r| !new.contains(&key(r))).chain(records.iter().cloned()).collect();
+        }
+        let old_context = md.as_ref().map(|m| previous_runs(m)).unwrap_or_default();
+        context = format!("{old_context}{context}");
+    }
+    if let Some(json) = &json {
+        report::write_json(json, &all)?;
+    }
+    if let Some(md) = &md {
+        report::write_markdown(md, &all, &context, preamble)?;
+    }
+    println!("{}", serde_json::to_string(&records)?);
+    result
+}

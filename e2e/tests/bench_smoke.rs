@@ -1,0 +1,45 @@
+//! Smoke run of the benchmark harness (issue 7): 10 routes, 5 convergence samples, endpoint
+//! propagation, xDS counters, against `ferrogate standalone`, a real Envoy and echo backends.
+//!
+//! Needs `target/debug/ferrogate` (built by the workspace build; `cargo build --bin ferrogate`)
+//! and Envoy (`FERROGATE_ENVOY`, default `<repo>/.tools/bin/envoy`; `make envoy`).
+
+use std::path::PathBuf;
+
+use ferrogate_e2e::bench::{BenchConfig, Record, run};
+
+fn value(records: &[Record], name: &str) -> f64 {
+    records
+        .iter()
+        .find(|r| r.name == name)
+        .unwrap_or_else(|| panic!("no record {name} in {records:#?}"))
+        .value
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smoke_run_produces_sane_records() {
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let ferrogate = repo.join("target/debug/ferrogate");
+    assert!(ferrogate.exists(), "{} is missing: run `cargo build --bin ferrogate` first", ferrogate.display());
+    let envoy = std::env::var_os("FERROGATE_ENVOY").map(PathBuf::from).unwrap_or_else(|| repo.join(".tools/bin/envoy"));
+    assert!(envoy.exists(), "Envoy not found at {} (set FERROGATE_ENVOY or run `make envoy`)", envoy.display());
+    let mut cfg = BenchConfig::smoke(ferrogate, PathBuf::from(env!("CARGO_BIN_EXE_ferrogate-echo")), envoy);
+    cfg.log = false;
+    let started = std::time::Instant::now();
+    let mut records = Vec::new();
+    run(&cfg, &mut records).await.expect("smoke run");
+    eprintln!("smoke run took {:?}", started.elapsed());
+    for r in &records {
+        assert!(r.value.is_finite(), "{r:?}");
+        assert_eq!(r.routes, 10, "{r:?}");
+    }
+    assert_eq!(value(&records, "convergence_samples"), 5.0);
+    for name in ["convergence_p50_ms", "convergence_p99_ms", "endpoint_propagation_p99_ms", "cp_rss_peak_mib", "cp_rss_settled_mib", "envoy_rss_mib", "translate_full_ms", "xds_bytes_per_route_edit"] {
+        let v = value(&records, name);
+        assert!(v > 0.0, "{name} = {v}");
+    }
+    assert!(value(&records, "convergence_p50_ms") <= value(&records, "convergence_p99_ms"));
+    assert!(value(&records, "convergence_p99_ms") < 60_000.0);
+    assert!(value(&records, "cp_rss_settled_mib") < 4096.0);
+    assert_eq!(value(&records, "failed_requests"), 0.0, "requests failed while endpoints changed");
+}

@@ -18,12 +18,15 @@ pub struct StatusFileWriter {
     dir: PathBuf,
     /// Per file: the conditions (with their transition times) and the bytes last written.
     written: BTreeMap<PathBuf, (Vec<(String, Condition, String)>, String)>,
+    /// Per file: the status last written, before timestamps. An unchanged status is skipped
+    /// without serializing it again (most statuses are unchanged by any one edit).
+    desired_before: BTreeMap<PathBuf, serde_json::Value>,
 }
 
 impl StatusFileWriter {
     /// A writer into `dir` (created when missing).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into(), written: BTreeMap::new() }
+        Self { dir: dir.into(), written: BTreeMap::new(), desired_before: BTreeMap::new() }
     }
 
     /// Writes every changed status; returns the relative paths written or removed.
@@ -49,12 +52,17 @@ impl StatusFileWriter {
 
         let mut changed = Vec::new();
         let mut failures = Vec::new();
-        for (rel, mut value) in desired.iter().map(|(k, v)| (k.clone(), v.clone())) {
+        for (rel, value) in &desired {
+            if self.desired_before.get(rel) == Some(value) && self.written.contains_key(rel) {
+                continue;
+            }
+            let (rel, mut value) = (rel.clone(), value.clone());
             let previous = self.written.get(&rel).map(|(c, _)| c.clone()).unwrap_or_default();
             let mut conditions = Vec::new();
             stamp(&mut value, "", &previous, &now, &mut conditions);
             let text = yaml_serde::to_string(&value).map_err(io::Error::other)?;
             if self.written.get(&rel).is_some_and(|(_, old)| *old == text) {
+                self.desired_before.insert(rel.clone(), desired[&rel].clone());
                 continue;
             }
             let path = self.dir.join(&rel);
@@ -64,11 +72,13 @@ impl StatusFileWriter {
                 continue;
             }
             changed.push(rel.display().to_string());
+            self.desired_before.insert(rel.clone(), desired[&rel].clone());
             self.written.insert(rel, (conditions, text));
         }
         let stale: Vec<PathBuf> = self.written.keys().filter(|k| !desired.contains_key(*k)).cloned().collect();
         for rel in stale {
             self.written.remove(&rel);
+            self.desired_before.remove(&rel);
             match fs::remove_file(self.dir.join(&rel)) {
                 Ok(()) => changed.push(rel.display().to_string()),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}

@@ -150,6 +150,15 @@ impl Object {
     /// Drops what no stage reads (managedFields, the last-applied annotation, and any
     /// status: we compute status, we never read it) so the store holds less memory.
     pub(crate) fn strip(mut self) -> Self {
+        // Only touch (and so copy) a shared object when there is something to drop.
+        let meta = self.meta();
+        let has_last_applied = meta
+            .annotations
+            .as_ref()
+            .is_some_and(|a| a.contains_key("kubectl.kubernetes.io/last-applied-configuration"));
+        if meta.managed_fields.is_none() && !has_last_applied {
+            return self;
+        }
         let meta = self.meta_mut();
         meta.managed_fields = None;
         if let Some(annotations) = meta.annotations.as_mut() {

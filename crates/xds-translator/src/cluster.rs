@@ -65,3 +65,30 @@ pub fn cluster(b: &Backend) -> Cluster {
         ..Default::default()
     }
 }
+
+/// Name of the synthetic cluster spreading a UDP listener over several weighted backends.
+pub fn weighted_udp_cluster_name(listener: &str) -> String {
+    format!("udp-weighted/{listener}")
+}
+
+/// The UDP proxy has no weighted clusters, so a UDPRoute with several backends gets one
+/// EDS cluster whose localities are the backends, weighted as the route says
+/// (locality-weighted load balancing; each UDP session picks a host).
+pub fn weighted_udp_cluster(name: &str) -> Cluster {
+    use envoy_types::pb::envoy::config::cluster::v3::cluster::{
+        CommonLbConfig,
+        common_lb_config::{LocalityConfigSpecifier, LocalityWeightedLbConfig},
+    };
+    Cluster {
+        name: name.to_string(),
+        cluster_discovery_type: Some(ClusterDiscoveryType::Type(DiscoveryType::Eds as i32)),
+        eds_cluster_config: Some(EdsClusterConfig { eds_config: Some(ads_config_source()), service_name: name.to_string() }),
+        connect_timeout: Some(seconds(CONNECT_TIMEOUT_SECONDS)),
+        lb_policy: LbPolicy::RoundRobin as i32,
+        common_lb_config: Some(CommonLbConfig {
+            locality_config_specifier: Some(LocalityConfigSpecifier::LocalityWeightedLbConfig(LocalityWeightedLbConfig {})),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}

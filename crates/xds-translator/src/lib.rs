@@ -189,6 +189,9 @@ pub fn translate(ir: &GatewayIr, opts: &XdsOptions) -> EnvoyResources {
     route_configs.dedup_by(|a, b| a.name == b.name);
 
     let mut clusters: Vec<Cluster> = ir.backends.iter().map(cluster::cluster).collect();
+    for (name, _) in weighted_udp(ir) {
+        clusters.push(cluster::weighted_udp_cluster(&name));
+    }
     clusters.sort_by(|a, b| a.name.cmp(&b.name));
     clusters.dedup_by(|a, b| a.name == b.name);
 
@@ -210,7 +213,21 @@ pub fn translate(ir: &GatewayIr, opts: &XdsOptions) -> EnvoyResources {
 pub fn translate_endpoints(ir: &GatewayIr) -> Vec<ClusterLoadAssignment> {
     let mut out: Vec<ClusterLoadAssignment> =
         ir.backends.iter().map(endpoint::load_assignment).collect();
+    for (name, backends) in weighted_udp(ir) {
+        out.push(endpoint::weighted_udp_assignment(&name, backends, &ir.backends));
+    }
     out.sort_by(|a, b| a.cluster_name.cmp(&b.cluster_name));
     out.dedup_by(|a, b| a.cluster_name == b.cluster_name);
     out
+}
+
+/// UDP listeners that spread over several backends: (synthetic cluster name, backends).
+fn weighted_udp(ir: &GatewayIr) -> Vec<(String, &[ferrogate_ir::WeightedBackend])> {
+    ir.listeners
+        .iter()
+        .filter_map(|l| match &l.kind {
+            ListenerKind::Udp(u) if u.backends.len() > 1 => Some((cluster::weighted_udp_cluster_name(&l.name), u.backends.as_slice())),
+            _ => None,
+        })
+        .collect()
 }

@@ -166,7 +166,9 @@ pub fn tcp_listener(l: &IrListener, tcp: &StreamListener) -> Option<Listener> {
 /// weight gets all datagrams (ties: the first). Without backends there is no Listener
 /// (`None`): datagrams to the port are dropped.
 pub fn udp_listener(l: &IrListener, udp: &StreamListener) -> Option<Listener> {
-    let backend = heaviest(&udp.backends)?;
+    let heaviest = heaviest(&udp.backends)?;
+    // Several backends: the synthetic weighted cluster (see `cluster::weighted_udp_cluster`).
+    let target = if udp.backends.len() > 1 { crate::cluster::weighted_udp_cluster_name(&l.name) } else { heaviest.backend.clone() };
     let proxy = UdpProxyConfig {
         stat_prefix: l.name.clone(),
         route_specifier: Some(UdpRouteSpecifier::Matcher(Matcher {
@@ -177,7 +179,7 @@ pub fn udp_listener(l: &IrListener, udp: &StreamListener) -> Option<Listener> {
                     typed_config: Some(pack(
                         type_url::UDP_PROXY_ROUTE,
                         &UdpRoute {
-                            cluster: backend.backend.clone(),
+                            cluster: target,
                         },
                     )),
                 })),

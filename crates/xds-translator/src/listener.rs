@@ -162,8 +162,9 @@ pub fn tcp_listener(l: &IrListener, tcp: &StreamListener) -> Option<Listener> {
 /// UDP proxy listener filter, routed with its `matcher` (`on_no_match` -> the backend; the
 /// `cluster` field is deprecated).
 ///
-/// The UDP proxy has no weighted clusters: with several backends, the one with the highest
-/// weight gets all datagrams (ties: the first). Without backends there is no Listener
+/// The UDP proxy has no weighted clusters: with several backends it routes to one
+/// synthetic cluster whose weighted localities are the backends
+/// ([`crate::cluster::weighted_udp_cluster`]). Without backends there is no Listener
 /// (`None`): datagrams to the port are dropped.
 pub fn udp_listener(l: &IrListener, udp: &StreamListener) -> Option<Listener> {
     let heaviest = heaviest(&udp.backends)?;

@@ -101,7 +101,52 @@ pub(crate) fn collect(snapshot: &Snapshot, _options: &Options, classes: &Classes
             }
         }
         let n = listeners.len();
-        mark_conflicts(&mut listeners, own..n, &[]);
+        // Across ListenerSets, protocol clashes mark every listener involved (neither can be
+        // served), as before; hostname clashes are settled below, oldest set first.
+        let mut protocol_clashes = Vec::new();
+        for i in own..n {
+            if listeners[i].conflict.is_some() {
+                continue;
+            }
+            for j in own..n {
+                if i == j || listeners[j].conflict.is_some() {
+                    continue;
+                }
+                match clash(&listeners[i], &listeners[j]) {
+                    Some(r) if r == reasons::PROTOCOL_CONFLICT => {
+                        protocol_clashes.push(i);
+                        break;
+                    }
+                    Some(r) if r == crate::listener::PORT_TAKEN && j < i => {
+                        protocol_clashes.push(i);
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for i in protocol_clashes {
+            listeners[i].conflict = Some((reasons::PROTOCOL_CONFLICT, format!("All listeners for port {} must use a compatible protocol", listeners[i].port)));
+        }
+        // Hostname clashes: inside one set every listener involved is marked; a listener that
+        // clashes with one of an older set (conflicted or not) loses.
+        for set in &listener_sets {
+            let range = set.listeners.clone();
+            let mut found = Vec::new();
+            for i in range.clone() {
+                if listeners[i].conflict.is_some() {
+                    continue;
+                }
+                let inside = range.clone().any(|j| j != i && clash(&listeners[i], &listeners[j]) == Some(reasons::HOSTNAME_CONFLICT));
+                let older = (own..range.start).any(|j| clash(&listeners[j], &listeners[i]) == Some(reasons::HOSTNAME_CONFLICT));
+                if inside || older {
+                    found.push(i);
+                }
+            }
+            for i in found {
+                listeners[i].conflict = Some((reasons::HOSTNAME_CONFLICT, format!("All listeners for port {} must use a unique hostname", listeners[i].port)));
+            }
+        }
         mark_overlapping_tls(&mut listeners);
 
         let rejected = unsupported_address(gateway);

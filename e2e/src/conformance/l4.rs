@@ -115,6 +115,35 @@ pub async fn tcp_sample(target: &Target, step: &Value) -> Result<String, String>
         .to_string())
 }
 
+/// Sends one DNS query and waits for a DNS response with the same ID (any answer counts).
+async fn dns_exchange(target: &Target, name: &str, qtype: u16, timeout: Duration) -> Result<(), String> {
+    let id: u16 = (std::process::id() as u16) ^ 0x5a5a;
+    let mut query = Vec::with_capacity(64);
+    query.extend(id.to_be_bytes());
+    query.extend([0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]); // RD, one question
+    for label in name.split('.').filter(|l| !l.is_empty()) {
+        query.push(label.len() as u8);
+        query.extend(label.as_bytes());
+    }
+    query.push(0);
+    query.extend(qtype.to_be_bytes());
+    query.extend(1u16.to_be_bytes()); // IN
+    let socket = UdpSocket::bind(if target.addr.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" })
+        .await
+        .map_err(|e| format!("bind: {e}"))?;
+    socket.connect(target.addr).await.map_err(|e| format!("connect: {e}"))?;
+    socket.send(&query).await.map_err(|e| format!("send: {e}"))?;
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(timeout, socket.recv(&mut buf))
+        .await
+        .map_err(|_| "no DNS reply".to_string())?
+        .map_err(|e| format!("recv: {e}"))?;
+    if n < 12 || buf[..2] != id.to_be_bytes() || buf[2] & 0x80 == 0 {
+        return Err(format!("{n} bytes back, not a DNS response to the query"));
+    }
+    Ok(())
+}
+
 async fn udp_exchange(
     target: &Target,
     payload: &str,
@@ -303,6 +332,18 @@ pub async fn l4_step(world: &World, step: &Value) -> Result<(), String> {
                 }
             })
             .await
+        }
+        "dns_query" => {
+            let question = step.get("question").cloned().unwrap_or(Value::Null);
+            let name = s(&question, "name").trim_end_matches('.').to_string();
+            let qtype: u16 = match s(&question, "type") {
+                "AAAA" => 28,
+                "TXT" => 16,
+                _ => 1,
+            };
+            let interval = Duration::from_secs_f64(step.get("poll_interval_seconds").and_then(Value::as_f64).unwrap_or(1.0));
+            let budget = Duration::from_secs_f64(step.get("timeout_seconds").and_then(Value::as_f64).unwrap_or(60.0));
+            super::util::poll(budget, interval, || async { dns_exchange(&target, &name, qtype, Duration::from_secs(2)).await }).await
         }
         "udp_echo" => {
             let payload = s(step, "payload").to_string();

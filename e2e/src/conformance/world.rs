@@ -65,6 +65,7 @@ pub const IMPLEMENTED_STEPS: &[&str] = &[
     "tls_connection_rejected",
     "udp_echo",
     "udp_samples",
+    "dns_query",
     "mirror_distribution",
     "websocket_echo",
     // rendered infrastructure
@@ -570,11 +571,10 @@ impl World {
         }
         self.echoes = kept;
         for (key, deployment) in &deployments {
-            if key.2 == "coredns"
-                || self
-                    .echoes
-                    .iter()
-                    .any(|e| e.namespace == key.1 && e.deployment == key.2)
+            if self
+                .echoes
+                .iter()
+                .any(|e| e.namespace == key.1 && e.deployment == key.2)
             {
                 continue;
             }
@@ -714,6 +714,12 @@ impl World {
                 })
                 .unwrap_or(value);
             env.insert(name.to_string(), value);
+        }
+        if deployment == "coredns" {
+            // The DNS backend: the echo UDP role answering DNS on the port coredns serves.
+            env.insert("UDP_ECHO_SERVER".into(), "1".into());
+            env.insert("UDP_PORT".into(), "53".into());
+            env.insert("DNS_RESPONDER".into(), "1".into());
         }
         let port_keys = port_keys(&env);
         let named_ports = container
@@ -1014,7 +1020,8 @@ impl World {
             | "tcp_samples"
             | "tls_connection_rejected"
             | "udp_echo"
-            | "udp_samples" => super::l4::l4_step(self, &step).await,
+            | "udp_samples"
+            | "dns_query" => super::l4::l4_step(self, &step).await,
             _ => super::status::status_step(self, &step).await,
         }
     }

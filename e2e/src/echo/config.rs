@@ -86,6 +86,11 @@ pub struct EchoConfig {
     #[arg(long, env = "UDP_PORT", default_value_t = 8080)]
     pub udp_port: u16,
 
+    /// UDP role only: answer DNS queries with an empty NOERROR reply instead of the JSON
+    /// echo (a stand-in for the `coredns` Deployment of the conformance manifests).
+    #[arg(long, env = "DNS_RESPONDER", default_value = "")]
+    pub dns_responder: String,
+
     /// Address to bind every port on.
     #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
     pub bind: IpAddr,
@@ -111,6 +116,7 @@ impl Default for EchoConfig {
             tcp_port: 3000,
             tls_port: 8443,
             udp_port: 8080,
+            dns_responder: String::new(),
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             identity: Identity::default(),
         }

@@ -25,6 +25,7 @@ struct UdpEcho<'a> {
 pub(crate) struct BoundUdp {
     socket: UdpSocket,
     identity: Identity,
+    dns: bool,
 }
 
 pub(crate) async fn bind(config: &EchoConfig) -> anyhow::Result<BoundUdp> {
@@ -36,6 +37,7 @@ pub(crate) async fn bind(config: &EchoConfig) -> anyhow::Result<BoundUdp> {
     Ok(BoundUdp {
         socket,
         identity: config.identity.clone(),
+        dns: !config.dns_responder.is_empty(),
     })
 }
 
@@ -59,6 +61,13 @@ impl BoundUdp {
                     continue;
                 }
             };
+            if self.dns {
+                if let Some(reply) = dns_reply(&buf[..n]) {
+                    let _ = writeln!(std::io::stdout(), "Answered DNS query from {peer}");
+                    let _ = self.socket.send_to(&reply, peer).await;
+                }
+                continue;
+            }
             // Go's json.Marshal replaces invalid UTF-8 with U+FFFD too.
             let payload = String::from_utf8_lossy(&buf[..n]);
             let _ = writeln!(std::io::stdout(), "Received UDP {payload} from {peer}");
@@ -73,5 +82,53 @@ impl BoundUdp {
                 eprintln!("ferrogate-echo: UDP write to {peer} failed: {err}");
             }
         }
+    }
+}
+
+/// A DNS reply to a query: same ID and question, QR and RA set, RD copied, NOERROR, no
+/// answers. `None` when the datagram is not a standard query.
+fn dns_reply(query: &[u8]) -> Option<Vec<u8>> {
+    if query.len() < 12 || query[2] & 0x80 != 0 || query[2] & 0x78 != 0 {
+        return None;
+    }
+    let mut reply = query.to_vec();
+    reply[2] = 0x80 | (query[2] & 0x01); // QR, opcode QUERY, RD as asked
+    reply[3] = 0x80; // RA, NOERROR
+    reply[6..12].fill(0); // no answer, authority or additional records
+    // Keep the header and the question section only (drop EDNS records the query carried).
+    let qdcount = u16::from_be_bytes([query[4], query[5]]);
+    let mut at = 12;
+    for _ in 0..qdcount {
+        while at < query.len() && query[at] != 0 {
+            at += 1 + query[at] as usize;
+        }
+        at += 1 + 4; // root label, QTYPE, QCLASS
+    }
+    if at > query.len() {
+        return None;
+    }
+    reply.truncate(at);
+    Some(reply)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dns_reply;
+
+    #[test]
+    fn dns_reply_keeps_id_and_question_and_sets_response_bits() {
+        // ID 0x1234, RD, one question: foo.bar.com A IN.
+        let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+        for label in ["foo", "bar", "com"] {
+            q.push(label.len() as u8);
+            q.extend(label.as_bytes());
+        }
+        q.extend([0, 0, 1, 0, 1]);
+        let r = dns_reply(&q).unwrap();
+        assert_eq!(&r[..2], &[0x12, 0x34]);
+        assert_eq!(r[2], 0x81);
+        assert_eq!(r[3], 0x80);
+        assert_eq!(&r[12..], &q[12..]);
+        assert!(dns_reply(&r).is_none(), "a response is not answered");
     }
 }

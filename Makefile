@@ -37,7 +37,7 @@ corpus:
 ## conformance: replay the Gateway API conformance scenarios (CONFORMANCE_DIR) with real
 # Envoy and traffic; writes the ConformanceReport to .run/conformance-report.yaml. Fails when
 # fewer than CONFORMANCE_MIN_PASSED scenarios pass (a ratchet towards all of them).
-CONFORMANCE_MIN_PASSED ?= 125
+CONFORMANCE_MIN_PASSED ?= 130
 CONFORMANCE_JOBS ?= 2
 conformance: envoy
 	$(CARGO) build --bin ferrogate --bin ferrogate-echo --bin ferrogate-conformance

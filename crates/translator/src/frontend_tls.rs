@@ -3,7 +3,10 @@
 //! used makes only the listeners it applies to `Accepted: False` / `NoValidCACertificate`.
 
 use ferrogate_api::GATEWAY_GROUP;
-use ferrogate_api::gateway::Gateway;
+use ferrogate_api::gateway::{
+    Gateway, GatewayTlsFrontendDefaultValidationMode as DefaultMode,
+    GatewayTlsFrontendPerPortTlsValidationMode as PerPortMode,
+};
 use ferrogate_ir::ClientValidation;
 use ferrogate_store::Snapshot;
 
@@ -20,21 +23,23 @@ struct CaRef {
 }
 
 /// The validation for one port: CA refs and whether clients without a valid certificate
-/// are still let in.
+/// are still let in. The per-port entry for the port wins over the default.
 fn validation_for(gateway: &Gateway, port: u16) -> Option<(Vec<CaRef>, bool)> {
     let frontend = gateway.spec.tls.as_ref()?.frontend.as_ref()?;
-    for per_port in frontend.per_port.iter().flatten() {
-        if per_port.port == i32::from(port) {
-            let v = per_port.tls.validation.as_ref()?;
-            let refs = v.ca_certificate_refs.iter().map(|r| CaRef { group: r.group.clone(), kind: r.kind.clone(), name: r.name.clone(), namespace: r.namespace.clone() }).collect();
-            let fallback = v.mode.as_ref().is_some_and(|m| format!("{m:?}") == "AllowInsecureFallback");
-            return Some((refs, fallback));
-        }
+    if let Some(per_port) = frontend.per_port.iter().flatten().find(|p| p.port == i32::from(port)) {
+        let v = per_port.tls.validation.as_ref()?;
+        let refs = v.ca_certificate_refs.iter().map(|r| CaRef::new(&r.group, &r.kind, &r.name, &r.namespace)).collect();
+        return Some((refs, matches!(v.mode, Some(PerPortMode::AllowInsecureFallback))));
     }
     let v = frontend.default.validation.as_ref()?;
-    let refs = v.ca_certificate_refs.iter().map(|r| CaRef { group: r.group.clone(), kind: r.kind.clone(), name: r.name.clone(), namespace: r.namespace.clone() }).collect();
-    let fallback = v.mode.as_ref().is_some_and(|m| format!("{m:?}") == "AllowInsecureFallback");
-    Some((refs, fallback))
+    let refs = v.ca_certificate_refs.iter().map(|r| CaRef::new(&r.group, &r.kind, &r.name, &r.namespace)).collect();
+    Some((refs, matches!(v.mode, Some(DefaultMode::AllowInsecureFallback))))
+}
+
+impl CaRef {
+    fn new(group: &str, kind: &str, name: &str, namespace: &Option<String>) -> Self {
+        Self { group: group.into(), kind: kind.into(), name: name.into(), namespace: namespace.clone() }
+    }
 }
 
 /// Applies frontend validation to a Gateway's own HTTPS listeners.

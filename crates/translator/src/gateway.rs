@@ -44,7 +44,7 @@ pub(crate) struct GatewayCtx {
 }
 
 /// Every Gateway of an accepted class of ours, in input order, with listeners judged.
-pub(crate) fn collect(snapshot: &Snapshot, _options: &Options, classes: &Classes) -> Vec<GatewayCtx> {
+pub(crate) fn collect(snapshot: &Snapshot, classes: &Classes) -> Vec<GatewayCtx> {
     let mut out = Vec::new();
     for (key, gateway) in snapshot.gateways.in_order() {
         if !classes.accepted.contains(&gateway.spec.gateway_class_name) {
@@ -58,7 +58,7 @@ pub(crate) fn collect(snapshot: &Snapshot, _options: &Options, classes: &Classes
             .collect();
         crate::frontend_tls::apply(snapshot, gateway, &key.namespace, &mut listeners);
         let mut owners = vec![None; listeners.len()];
-        mark_conflicts(&mut listeners, 0..owners.len(), &[]);
+        mark_conflicts(&mut listeners, 0..owners.len());
         let own = listeners.len();
 
         let mut listener_sets = Vec::new();
@@ -177,7 +177,7 @@ pub(crate) fn collect(snapshot: &Snapshot, _options: &Options, classes: &Classes
 }
 
 /// Marks conflicts among the listeners in `range` that are not yet marked.
-fn mark_conflicts(listeners: &mut [ListenerCtx], range: std::ops::Range<usize>, _: &[usize]) {
+fn mark_conflicts(listeners: &mut [ListenerCtx], range: std::ops::Range<usize>) {
     let mut found = Vec::new();
     for i in range.clone() {
         if listeners[i].conflict.is_some() {

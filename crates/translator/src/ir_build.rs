@@ -19,7 +19,7 @@ use crate::listener::Protocol;
 use crate::precedence::{self, EntryKey};
 use crate::routes::{Attachment, ConvertedRoute, ConvertedRule, Payload, Routes};
 
-pub(crate) fn build(gw: &GatewayCtx, routes: &Routes, options: &Options) -> Option<(GatewayIr, InfraIr)> {
+pub(crate) fn build(gw: &GatewayCtx, routes: &Routes, options: &Options) -> (GatewayIr, InfraIr) {
     let address = gw.bind_address(options).to_string();
     // Ready listeners grouped by (port, UDP or not): TCP-based and UDP may share a number.
     let mut groups: BTreeMap<(u16, bool), Vec<usize>> = BTreeMap::new();
@@ -137,7 +137,7 @@ pub(crate) fn build(gw: &GatewayCtx, routes: &Routes, options: &Options) -> Opti
         annotations: infrastructure.and_then(|i| i.annotations.clone()).unwrap_or_default(),
     };
     let ir = GatewayIr { gateway: gw.key.clone(), listeners, backends, secrets: secrets.into_values().collect() };
-    Some((ir, infra))
+    (ir, infra)
 }
 
 /// A request on a connection whose TLS server name chose one chain, for a host that another

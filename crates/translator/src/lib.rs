@@ -51,16 +51,18 @@ pub struct Translation {
 /// Translates a whole snapshot.
 pub fn translate(snapshot: &Snapshot, options: &Options) -> Translation {
     let classes = gatewayclass::translate(snapshot, options);
-    let mut gateways = gateway::collect(snapshot, options, &classes);
+    let mut gateways = gateway::collect(snapshot, &classes);
     let mut routes = routes::translate(snapshot, &mut gateways);
     let policy_statuses = backend_tls::apply(snapshot, &mut routes, &gateways);
 
     let mut translation = Translation::default();
     translation.statuses.gateway_classes = classes.statuses;
     for gw in &gateways {
-        // A Gateway that cannot get the address it asks for is not programmed at all.
+        // A rejected Gateway, or one that cannot get the address it asks for, is not
+        // programmed at all: its IR is not even built.
         let addressable = !options.unusable_addresses.contains_key(&gw.key);
-        if let Some((ir, infra)) = ir_build::build(gw, &routes, options).filter(|_| addressable && gw.rejected.is_none()) {
+        if addressable && gw.rejected.is_none() {
+            let (ir, infra) = ir_build::build(gw, &routes, options);
             translation.gateways.insert(gw.key.clone(), Arc::new(ir));
             translation.infra.insert(gw.key.clone(), infra);
         }

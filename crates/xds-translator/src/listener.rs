@@ -94,6 +94,12 @@ pub fn https_listener(l: &IrListener, https: &HttpsListener) -> Option<Listener>
             ..Default::default()
         })
         .collect();
+    sni_listener(l, filter_chains)
+}
+
+/// A listener selecting filter chains by SNI (TLS inspector first); `None` without chains,
+/// as Envoy rejects listeners without filter chains.
+fn sni_listener(l: &IrListener, filter_chains: Vec<FilterChain>) -> Option<Listener> {
     if filter_chains.is_empty() {
         return None;
     }
@@ -117,9 +123,11 @@ pub fn tls_listener(l: &IrListener, tls: &TlsListener) -> Option<Listener> {
     let filter_chains: Vec<FilterChain> = tls
         .chains
         .iter()
-        .filter_map(|c| {
-            let proxy = tcp_proxy_filter(&l.name, &c.backends).unwrap_or_else(|| closing_tcp_proxy(&l.name));
-            Some(FilterChain {
+        .map(|c| {
+            let proxy = tcp_proxy_filter(&l.name, &c.backends).unwrap_or_else(|| {
+                tcp_proxy(&l.name, TcpClusterSpecifier::Cluster(NO_BACKEND_CLUSTER.to_string()))
+            });
+            FilterChain {
                 name: c.name.clone(),
                 filter_chain_match: sni_match(&c.server_names),
                 filters: vec![proxy],
@@ -127,19 +135,10 @@ pub fn tls_listener(l: &IrListener, tls: &TlsListener) -> Option<Listener> {
                     downstream_transport_socket(&downstream_tls_context(&c.certificates, None, &[]))
                 }),
                 ..Default::default()
-            })
+            }
         })
         .collect();
-    if filter_chains.is_empty() {
-        return None;
-    }
-    Some(Listener {
-        name: l.name.clone(),
-        address: Some(socket_address(&l.address, l.port)),
-        listener_filters: vec![tls_inspector()],
-        filter_chains,
-        ..Default::default()
-    })
+    sni_listener(l, filter_chains)
 }
 
 /// The Envoy Listener for an IR TCP listener: one `tcp_proxy` filter chain. Without
@@ -236,29 +235,24 @@ pub(crate) fn tcp_proxy_filter(stat_prefix: &str, backends: &[WeightedBackend]) 
                 .collect(),
         }),
     };
+    Some(tcp_proxy(stat_prefix, cluster_specifier))
+}
+
+/// A `tcp_proxy` filter to the given cluster(s).
+fn tcp_proxy(stat_prefix: &str, cluster_specifier: TcpClusterSpecifier) -> Filter {
     let proxy = TcpProxy {
         stat_prefix: stat_prefix.to_string(),
         cluster_specifier: Some(cluster_specifier),
         ..Default::default()
     };
-    Some(Filter {
+    Filter {
         name: TCP_PROXY_FILTER.to_string(),
         config_type: Some(ConfigType::TypedConfig(pack(type_url::TCP_PROXY, &proxy))),
-    })
+    }
 }
 
 /// A cluster name that is never emitted (real backend names always contain `/`).
 pub const NO_BACKEND_CLUSTER: &str = "ferrogate-no-backend";
-
-/// A `tcp_proxy` that closes every connection: its cluster does not exist.
-fn closing_tcp_proxy(stat_prefix: &str) -> Filter {
-    let proxy = TcpProxy {
-        stat_prefix: stat_prefix.to_string(),
-        cluster_specifier: Some(TcpClusterSpecifier::Cluster(NO_BACKEND_CLUSTER.to_string())),
-        ..Default::default()
-    };
-    Filter { name: TCP_PROXY_FILTER.to_string(), config_type: Some(ConfigType::TypedConfig(pack(type_url::TCP_PROXY, &proxy))) }
-}
 
 /// The TLS inspector listener filter (reads SNI and ALPN for filter chain selection).
 pub(crate) fn tls_inspector() -> ListenerFilter {

@@ -28,6 +28,9 @@ struct Judged<'a> {
 
 /// Applies policies to the resolved backends and returns the policy statuses.
 pub(crate) fn apply(snapshot: &Snapshot, routes: &mut Routes, gateways: &[GatewayCtx]) -> Vec<PolicyStatus> {
+    if snapshot.backend_tls_policies.is_empty() {
+        return Vec::new(); // the common case: no work per backend or route
+    }
     let mut judged: Vec<Judged<'_>> = snapshot
         .backend_tls_policies
         .in_order()
@@ -52,49 +55,40 @@ pub(crate) fn apply(snapshot: &Snapshot, routes: &mut Routes, gateways: &[Gatewa
         judged[i].conflicted = lost;
     }
 
-    // Which policy applies to each backend: the sectioned one first, then the whole-Service one.
-    let mut applied: BTreeMap<String, usize> = BTreeMap::new();
+    // Which policies target each backend (for status), and which one applies: the
+    // sectioned one first, then the whole-Service one.
+    let targets: Vec<Vec<(String, String, Option<String>)>> = judged.iter().map(targets).collect();
+    let mut targeting: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     let mut invalid_backends: BTreeSet<String> = BTreeSet::new();
     for (name, backend) in routes.backends.iter_mut() {
         let Some((ns, service, port_name)) = service_port(snapshot, name) else { continue };
-        let pick = |section: Option<String>| {
-            judged.iter().position(|j| !j.conflicted && j.result.is_ok() && targets(j).contains(&(ns.clone(), service.clone(), section.clone())))
+        let whole = (ns.clone(), service.clone(), None);
+        let section = port_name.map(|p| (ns, service, Some(p)));
+        let hits = |i: usize, key: &(String, String, Option<String>)| targets[i].contains(key);
+        let all: Vec<usize> = (0..judged.len()).filter(|&i| hits(i, &whole) || section.as_ref().is_some_and(|k| hits(i, k))).collect();
+        if all.is_empty() {
+            continue;
+        }
+        let usable = |key: &(String, String, Option<String>)| {
+            all.iter().copied().find(|&i| !judged[i].conflicted && judged[i].result.is_ok() && hits(i, key))
         };
-        let chosen = port_name.clone().and_then(|p| pick(Some(p))).or_else(|| pick(None));
-        if let Some(i) = chosen {
-            if let Ok(tls) = &judged[i].result {
-                backend.tls = Some(tls.clone());
-            }
-        } else {
+        match section.as_ref().and_then(usable).or_else(|| usable(&whole)) {
+            Some(i) => backend.tls = judged[i].result.as_ref().ok().cloned(),
             // Only invalid policies target it: routes to it must say so.
-            let targeted = judged.iter().any(|j| {
-                let t = targets(j);
-                !j.conflicted
-                    && j.result.is_err()
-                    && (t.contains(&(ns.clone(), service.clone(), None))
-                        || port_name.as_ref().is_some_and(|p| t.contains(&(ns.clone(), service.clone(), Some(p.clone())))))
-            });
-            if targeted {
+            None if all.iter().any(|&i| !judged[i].conflicted) => {
                 invalid_backends.insert(name.clone());
             }
+            None => {}
         }
-        // Status goes to every policy targeting the backend, valid or not.
-        for (i, j) in judged.iter().enumerate() {
-            let t = targets(j);
-            if t.contains(&(ns.clone(), service.clone(), None)) || port_name.as_ref().is_some_and(|p| t.contains(&(ns.clone(), service.clone(), Some(p.clone())))) {
-                applied.entry(format!("{i}\u{0}{name}")).or_insert(i);
-            }
-        }
+        targeting.insert(name.clone(), all);
     }
 
     // Ancestors: the Gateway listeners through which routes reach a targeted backend.
     let mut ancestors: BTreeMap<usize, Vec<ParentRef>> = BTreeMap::new();
     for a in &routes.attachments {
-        let used = backends_of(&a.payload);
         let Some(gw) = gateways.iter().find(|g| g.key == a.gateway) else { continue };
-        for (entry, &i) in &applied {
-            let backend = entry.split('\u{0}').nth(1).unwrap_or_default();
-            if used.contains(backend) {
+        for backend in backends_of(&a.payload) {
+            for &i in targeting.get(&backend).into_iter().flatten() {
                 let r = ancestor_ref(&a.gateway, &gw.listeners[a.listener].name);
                 let list = ancestors.entry(i).or_default();
                 if !list.contains(&r) {

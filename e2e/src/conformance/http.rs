@@ -3,6 +3,7 @@
 //! HTTP/1.1 requests are written by hand (one connection per request, `Connection: close`)
 //! so the request target goes out exactly as the scenario writes it; HTTP/2 uses hyper.
 
+use super::util::{f64_or, u64_or};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -878,23 +879,11 @@ pub async fn weighted_distribution(world: &World, step: &Value) -> Result<(), St
         .flatten()
         .map(|(k, v)| (k.clone(), v.as_f64().unwrap_or(0.0)))
         .collect();
-    let total = step
-        .get("total_requests")
-        .and_then(Value::as_u64)
-        .unwrap_or(500) as usize;
-    let concurrency = step
-        .get("concurrency")
-        .and_then(Value::as_u64)
-        .unwrap_or(10)
+    let total = u64_or(&step, "total_requests", 500) as usize;
+    let concurrency = u64_or(&step, "concurrency", 10)
         .max(1) as usize;
-    let tolerance = step
-        .get("tolerance")
-        .and_then(Value::as_f64)
-        .unwrap_or(0.05);
-    let attempts = step
-        .get("max_attempts")
-        .and_then(Value::as_u64)
-        .unwrap_or(10);
+    let tolerance = f64_or(&step, "tolerance", 0.05);
+    let attempts = u64_or(&step, "max_attempts", 10);
     let mut last = String::new();
     for attempt in 0..attempts {
         if attempt > 0 {
@@ -977,7 +966,7 @@ pub async fn backend_header_consistency(world: &World, step: &Value) -> Result<(
         check(&first, &r, false)
     })
     .await?;
-    let count = step.get("count").and_then(Value::as_u64).unwrap_or(100);
+    let count = u64_or(&step, "count", 100);
     for i in 0..count {
         let (r, _) = send(&target, &request, None)
             .await

@@ -1,5 +1,6 @@
 //! TCP, TLS-stream and UDP traffic steps against the TCP/UDP echo roles.
 
+use super::util::{f64_or, u64_or};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -283,11 +284,9 @@ pub async fn l4_step(world: &World, step: &Value) -> Result<(), String> {
             .await
         }
         "tcp_samples" => {
-            let count = step.get("count").and_then(Value::as_u64).unwrap_or(100);
+            let count = u64_or(&step, "count", 100);
             let timeout = Duration::from_secs(
-                step.get("per_request_timeout_seconds")
-                    .and_then(Value::as_u64)
-                    .unwrap_or(5),
+                u64_or(&step, "per_request_timeout_seconds", 5),
             );
             let prefix = s(&expect, "pod_name_prefix");
             let never = expect.get("never_pod_name_prefix").and_then(Value::as_str);
@@ -341,8 +340,8 @@ pub async fn l4_step(world: &World, step: &Value) -> Result<(), String> {
                 "TXT" => 16,
                 _ => 1,
             };
-            let interval = Duration::from_secs_f64(step.get("poll_interval_seconds").and_then(Value::as_f64).unwrap_or(1.0));
-            let budget = Duration::from_secs_f64(step.get("timeout_seconds").and_then(Value::as_f64).unwrap_or(60.0));
+            let interval = Duration::from_secs_f64(f64_or(&step, "poll_interval_seconds", 1.0));
+            let budget = Duration::from_secs_f64(f64_or(&step, "timeout_seconds", 60.0));
             super::util::poll(budget, interval, || async { dns_exchange(&target, &name, qtype, Duration::from_secs(2)).await }).await
         }
         "udp_echo" => {
@@ -367,21 +366,15 @@ pub async fn l4_step(world: &World, step: &Value) -> Result<(), String> {
         }
         "udp_samples" => {
             let payload = s(step, "payload").to_string();
-            let batch = step.get("batch").and_then(Value::as_u64).unwrap_or(20);
+            let batch = u64_or(&step, "batch", 20);
             let per = Duration::from_secs_f64(
-                step.get("per_datagram_timeout_seconds")
-                    .and_then(Value::as_f64)
-                    .unwrap_or(2.0),
+                f64_or(&step, "per_datagram_timeout_seconds", 2.0),
             );
             let interval = Duration::from_secs_f64(
-                step.get("poll_interval_seconds")
-                    .and_then(Value::as_f64)
-                    .unwrap_or(1.0),
+                f64_or(&step, "poll_interval_seconds", 1.0),
             );
             let budget = Duration::from_secs_f64(
-                step.get("timeout_seconds")
-                    .and_then(Value::as_f64)
-                    .unwrap_or(60.0),
+                f64_or(&step, "timeout_seconds", 60.0),
             );
             let want = s(&expect, "backend").to_string();
             let deadline = Instant::now() + budget;

@@ -1,5 +1,6 @@
 //! Status steps: polling the status files `ferrogate standalone` writes.
 
+use super::util::u64_or;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -552,7 +553,7 @@ pub async fn status_step(world: &World, step: &Value) -> Result<(), String> {
         "gateway_status_addresses" => {
             let (ns, name) = split_ref(s(step, "gateway"));
             let exp = step.get("expect").cloned().unwrap_or(Value::Null);
-            let count = exp.get("count").and_then(Value::as_u64).unwrap_or(0) as usize;
+            let count = u64_or(&exp, "count", 0) as usize;
             poll(budget(world, 180), POLL, || async {
                 let st = need_status(world, "Gateway", &ns, &name)?;
                 let addrs = st

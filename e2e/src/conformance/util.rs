@@ -245,3 +245,13 @@ pub fn split_ref(r: &str) -> (String, String) {
         None => (String::new(), r.to_string()),
     }
 }
+
+/// A numeric field of a step (or expectation), or its default.
+pub fn u64_or(v: &Value, key: &str, default: u64) -> u64 {
+    v.get(key).and_then(Value::as_u64).unwrap_or(default)
+}
+
+/// A floating-point field of a step (or expectation), or its default.
+pub fn f64_or(v: &Value, key: &str, default: f64) -> f64 {
+    v.get(key).and_then(Value::as_f64).unwrap_or(default)
+}

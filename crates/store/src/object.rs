@@ -8,6 +8,7 @@ use ferrogate_api::gateway::{
     TcpRoute, TlsRoute, UdpRoute,
 };
 use ferrogate_api::k8s::{ClusterTrustBundle, ConfigMap, EndpointSlice, Namespace, ObjectMeta, Secret, Service};
+use ferrogate_api::envoyproxy::EnvoyProxy;
 use ferrogate_api::multicluster::ServiceImport;
 
 /// Namespace and name. Cluster-scoped objects have an empty namespace.
@@ -130,6 +131,7 @@ objects! {
     Namespace(Namespace) => "", "Namespace", namespaced: false;
     ServiceImport(ServiceImport) => "multicluster.x-k8s.io", "ServiceImport", namespaced: true;
     ClusterTrustBundle(ClusterTrustBundle) => "certificates.k8s.io", "ClusterTrustBundle", namespaced: false;
+    EnvoyProxy(EnvoyProxy) => "gateway.ferrogate.dev", "EnvoyProxy", namespaced: true;
 }
 
 impl Object {

@@ -9,6 +9,7 @@ use ferrogate_api::gateway::{
     TcpRoute, TlsRoute, UdpRoute,
 };
 use ferrogate_api::k8s::{ClusterTrustBundle, ConfigMap, EndpointSlice, Namespace, Secret, Service};
+use ferrogate_api::envoyproxy::EnvoyProxy;
 use ferrogate_api::multicluster::ServiceImport;
 
 use crate::{Kind, Object, ObjectKey, ObjectRef};
@@ -113,6 +114,8 @@ pub struct Snapshot {
     pub service_imports: Kinded<ServiceImport>,
     /// ClusterTrustBundles (cluster-scoped CA bundles).
     pub cluster_trust_bundles: Kinded<ClusterTrustBundle>,
+    /// Ferrogate's EnvoyProxy parameters.
+    pub envoy_proxies: Kinded<EnvoyProxy>,
 }
 
 macro_rules! dispatch {
@@ -135,6 +138,7 @@ macro_rules! dispatch {
             Kind::Namespace => { let $map = &mut $self.namespaces; $body }
             Kind::ServiceImport => { let $map = &mut $self.service_imports; $body }
             Kind::ClusterTrustBundle => { let $map = &mut $self.cluster_trust_bundles; $body }
+            Kind::EnvoyProxy => { let $map = &mut $self.envoy_proxies; $body }
         }
     };
 }
@@ -165,6 +169,7 @@ impl Snapshot {
             Object::Namespace(o) => self.namespaces.apply(key, seq, o),
             Object::ServiceImport(o) => self.service_imports.apply(key, seq, o),
             Object::ClusterTrustBundle(o) => self.cluster_trust_bundles.apply(key, seq, o),
+            Object::EnvoyProxy(o) => self.envoy_proxies.apply(key, seq, o),
         }
     }
 
@@ -205,6 +210,7 @@ impl Snapshot {
         diff_kind(Kind::Namespace, &self.namespaces, &other.namespaces, &mut changed);
         diff_kind(Kind::ServiceImport, &self.service_imports, &other.service_imports, &mut changed);
         diff_kind(Kind::ClusterTrustBundle, &self.cluster_trust_bundles, &other.cluster_trust_bundles, &mut changed);
+        diff_kind(Kind::EnvoyProxy, &self.envoy_proxies, &other.envoy_proxies, &mut changed);
         changed
     }
 
@@ -228,6 +234,7 @@ impl Snapshot {
             (Kind::Namespace, self.namespaces.len()),
             (Kind::ServiceImport, self.service_imports.len()),
             (Kind::ClusterTrustBundle, self.cluster_trust_bundles.len()),
+            (Kind::EnvoyProxy, self.envoy_proxies.len()),
         ]
     }
 }

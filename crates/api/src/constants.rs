@@ -33,3 +33,8 @@ pub const ENVOY_READY_PORT: u16 = 19003;
 pub const PRIVILEGED_PORT_LIMIT: u16 = 1024;
 /// Offset added to privileged listener ports in pods so Envoy needs no privileges.
 pub const PRIVILEGED_PORT_OFFSET: u16 = 10000;
+
+/// Start of the URI SAN that names a Gateway in the client certificates its Envoys present
+/// to the xDS server: `spiffe://gateway.ferrogate.dev/ns/<namespace>/gateway/<name>`
+/// (see [`crate::xds_identity`]).
+pub const XDS_IDENTITY_PREFIX: &str = "spiffe://gateway.ferrogate.dev/ns/";

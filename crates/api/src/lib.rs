@@ -3,9 +3,10 @@
 //!
 //! Owns: user-visible constants (controller name, labels, ports), re-exports of the
 //! `gateway-api` and `k8s-openapi` types the rest of the workspace uses (so a version bump
-//! happens here only), and Ferrogate's own CRD types.
+//! happens here only), Ferrogate's own CRD types, and the format of user-visible names
+//! that two sides must agree on (the xDS client identity, [`xds_identity`]).
 //!
-//! Must not: contain logic beyond constants and type definitions.
+//! Must not: contain logic beyond constants, type definitions and such name formats.
 #![forbid(unsafe_code)]
 
 pub mod constants;
@@ -13,5 +14,6 @@ pub mod envoyproxy;
 pub mod gateway;
 pub mod k8s;
 pub mod multicluster;
+pub mod xds_identity;
 
 pub use constants::*;

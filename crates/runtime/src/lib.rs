@@ -13,6 +13,7 @@ mod address_pool;
 mod admin;
 mod metrics;
 mod pipeline;
+pub mod pki;
 mod slots;
 mod standalone;
 mod translate_cmd;

@@ -24,8 +24,8 @@ build:
 run: envoy build
 	scripts/run-quickstart.sh
 
-## test: every test of the workspace, plus the dependency-direction check.
-test: envoy check-deps
+## test: every test of the workspace, plus the dependency-direction and chart checks.
+test: envoy check-deps chart-check
 	$(CARGO) test --workspace
 
 ## corpus: the translator-cases status corpus (CORPUS_DIR); fails below CORPUS_MIN_PASS_RATE.
@@ -67,3 +67,24 @@ bench: envoy
 	command -v wrk >/dev/null || e2e/src/bench/install-wrk.sh
 	$(CARGO) build --release --bin ferrogate --bin ferrogate-echo --bin ferrogate-bench
 	target/release/ferrogate-bench $(BENCH_ARGS)
+
+## chart-check: lint, render (default and ci/all-on-values.yaml) and validate the Helm chart;
+# values.schema.json rejects bad values; manifests/ and the chart-derived docs are current.
+.PHONY: chart-check manifests docs image
+chart-check:
+	python3 scripts/chart.py check
+
+## manifests: regenerate the CRDs (from the Rust types), manifests/ and the chart-derived docs.
+manifests:
+	UPDATE_GOLDEN=1 $(CARGO) test -q -p ferrogate-api --test crds
+	python3 scripts/chart.py generate
+
+## docs: regenerate the generated docs (EnvoyProxy and metrics references, dashboard copy, chart values).
+docs: manifests
+	UPDATE_GOLDEN=1 $(CARGO) test -q -p ferrogate --test metrics metrics_reference
+
+## image: the controller container image (needs a Docker engine).
+IMAGE ?= ferrogate/ferrogate:$(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+GIT_COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null)
+image:
+	docker build --build-arg GIT_COMMIT=$(GIT_COMMIT) -t $(IMAGE) .

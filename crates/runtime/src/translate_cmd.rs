@@ -95,9 +95,7 @@ fn infra_yaml(snapshot: &Snapshot, translation: &ferrogate_translator::Translati
             .get(&key.namespace, &key.name)
             .and_then(|g| g.metadata.uid.clone())
             .unwrap_or_default();
-        // EnvoyProxy parametersRef resolution comes with the in-cluster controller; until
-        // then the default parameters apply.
-        let spec = ferrogate_api::envoyproxy::EnvoyProxySpec::default();
+        let spec = translation.parameters.get(key).cloned().unwrap_or_default();
         let options = RenderOptions { gateway_uid: uid, ..RenderOptions::default() };
         objects.extend(render(infra, &spec, &options));
     }

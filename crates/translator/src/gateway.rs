@@ -38,6 +38,11 @@ pub(crate) struct GatewayCtx {
     pub listener_sets: Vec<ListenerSetCtx>,
     /// `Accepted: False` for the Gateway itself (reason, message).
     pub rejected: Option<(&'static str, String)>,
+    /// Effective EnvoyProxy parameters (class, overridden by the Gateway's own reference).
+    pub parameters: ferrogate_api::envoyproxy::EnvoyProxySpec,
+    /// Why the Gateway's own parametersRef cannot be used (it still serves, with its
+    /// class's parameters).
+    pub parameters_problem: Option<String>,
     /// `spec.tls.backend.clientCertificateRef`, resolved: the certificate Envoy presents to
     /// backends that ask for one, or why it cannot be used.
     pub backend_client_cert: Option<Result<ferrogate_ir::TlsSecret, (&'static str, String)>>,
@@ -150,6 +155,8 @@ pub(crate) fn collect(snapshot: &Snapshot, classes: &Classes) -> Vec<GatewayCtx>
         mark_overlapping_tls(&mut listeners);
 
         let rejected = unsupported_address(gateway);
+        let class_parameters = classes.parameters.get(&gateway.spec.gateway_class_name).cloned().unwrap_or_default();
+        let (parameters, parameters_problem) = crate::parameters::for_gateway(snapshot, gateway, &key.namespace, &class_parameters);
         let backend_client_cert = gateway
             .spec
             .tls
@@ -170,6 +177,8 @@ pub(crate) fn collect(snapshot: &Snapshot, classes: &Classes) -> Vec<GatewayCtx>
             owners,
             listener_sets,
             rejected,
+            parameters,
+            parameters_problem,
             backend_client_cert,
         });
     }
@@ -277,11 +286,14 @@ fn listener_set_allowed(snapshot: &Snapshot, gateway: &Gateway, gateway_ns: &str
     }
 }
 
+/// A status address: `IPAddress` when it parses as one, else `Hostname` (cloud load
+/// balancers report names).
+fn gateway_address(value: &str) -> GatewayAddress {
+    let type_ = if value.parse::<std::net::IpAddr>().is_ok() { "IPAddress" } else { "Hostname" };
+    GatewayAddress { type_: type_.into(), value: value.to_string() }
+}
+
 fn unsupported_address(gateway: &Gateway) -> Option<(&'static str, String)> {
-    if let Some(p) = gateway.spec.infrastructure.as_ref().and_then(|i| i.parameters_ref.as_ref()) {
-        // Ferrogate's parameters kind is not read in this mode yet: say so instead of ignoring it.
-        return Some((reasons::INVALID_PARAMETERS, format!("infrastructure.parametersRef {}/{} {} is not found or not supported", p.group, p.kind, p.name)));
-    }
     for a in gateway.spec.addresses.iter().flatten() {
         let type_ = a.r#type.as_deref().unwrap_or("IPAddress");
         if type_ != "IPAddress" {
@@ -328,20 +340,36 @@ impl GatewayCtx {
         let any_valid = own_listeners.iter().any(valid) || own_listeners.is_empty();
         let accepted = match &self.rejected {
             Some((reason, message)) => Condition::not(types::ACCEPTED, reason, message.clone()),
+            None if self.parameters_problem.is_some() => {
+                Condition::not(types::ACCEPTED, reasons::INVALID_PARAMETERS, self.parameters_problem.clone().unwrap_or_default())
+            }
             None if all_valid => Condition::ok(types::ACCEPTED, reasons::ACCEPTED, "The Gateway has been scheduled by Ferrogate"),
             None if any_valid => Condition::ok(types::ACCEPTED, reasons::LISTENERS_NOT_VALID, "Some listeners are not valid, see listener conditions"),
             None => Condition::not(types::ACCEPTED, reasons::LISTENERS_NOT_VALID, "No listener is valid, see listener conditions"),
         };
         // Programmed: the Gateway's data plane runs with its address (listeners report their
         // own programming).
+        let fleet = options.provisioned.as_ref().map(|p| p.get(&self.key).cloned().unwrap_or_default());
         let programmed = if let Some(why) = options.unusable_addresses.get(&self.key) {
             Condition::not(types::PROGRAMMED, "AddressNotUsable", why.clone())
         } else if self.rejected.is_some() || !any_valid {
             Condition::not(types::PROGRAMMED, reasons::INVALID, "The Gateway is not accepted")
+        } else if fleet.as_ref().is_some_and(|f| f.addresses.is_empty()) {
+            Condition::not(types::PROGRAMMED, "AddressNotAssigned", "Waiting for the Gateway's Service to get an address")
+        } else if fleet.as_ref().is_some_and(|f| !f.available) {
+            Condition::not(types::PROGRAMMED, "Pending", "Waiting for an available Envoy replica")
         } else {
             Condition::ok(types::PROGRAMMED, reasons::PROGRAMMED, "Configuration sent to the data plane")
         };
-        let address = options.assigned_addresses.get(&self.key).or(options.default_status_address.as_ref());
+        let status_addresses: Vec<GatewayAddress> = match &fleet {
+            Some(f) => f.addresses.iter().map(|a| gateway_address(a)).collect(),
+            None => options
+                .assigned_addresses
+                .get(&self.key)
+                .or(options.default_status_address.as_ref())
+                .map(|a| vec![gateway_address(a)])
+                .unwrap_or_default(),
+        };
         let allows_sets = self.gateway.spec.allowed_listeners.is_some();
         let mut conditions = vec![accepted.at_generation(generation), programmed.at_generation(generation)];
         if self.listeners.iter().any(|l| l.client_validation.as_ref().is_some_and(|v| v.allow_insecure_fallback)) {
@@ -361,9 +389,7 @@ impl GatewayCtx {
             conditions,
             attached_listener_sets: (allows_sets || !self.listener_sets.is_empty())
                 .then(|| self.listener_sets.iter().filter(|s| s.allowed.is_ok() && self.set_accepted(s)).count() as i32),
-            addresses: address
-                .map(|a| vec![GatewayAddress { type_: "IPAddress".into(), value: a.clone() }])
-                .unwrap_or_default(),
+            addresses: status_addresses,
             listeners: own_listeners.iter().map(|l| l.status(generation)).collect(),
         }
     }

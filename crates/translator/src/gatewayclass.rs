@@ -1,6 +1,8 @@
 //! GatewayClass: which classes are ours, and their `Accepted` condition.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+
+use ferrogate_api::envoyproxy::EnvoyProxySpec;
 
 use ferrogate_status::{Condition, GatewayClassStatus};
 use ferrogate_store::Snapshot;
@@ -12,29 +14,28 @@ use crate::conditions::{reasons, types};
 pub(crate) struct Classes {
     /// Names of our classes that are accepted (their Gateways get translated).
     pub accepted: BTreeSet<String>,
+    /// EnvoyProxy parameters of each accepted class (defaults when it references none).
+    pub parameters: BTreeMap<String, EnvoyProxySpec>,
     /// Status of every class we own.
     pub statuses: Vec<GatewayClassStatus>,
 }
 
 pub(crate) fn translate(snapshot: &Snapshot, options: &Options) -> Classes {
-    let mut classes = Classes { accepted: BTreeSet::new(), statuses: Vec::new() };
+    let mut classes = Classes { accepted: BTreeSet::new(), parameters: BTreeMap::new(), statuses: Vec::new() };
     for (key, class) in snapshot.gateway_classes.in_order() {
         if class.spec.controller_name != options.controller_name {
             continue; // another controller's class: not ours to judge
         }
         let generation = class.metadata.generation;
-        let accepted = match &class.spec.parameters_ref {
-            None => Condition::ok(types::ACCEPTED, reasons::ACCEPTED, "GatewayClass is accepted"),
-            // EnvoyProxy parameters are not read yet: say so rather than ignore them.
-            Some(p) => Condition::not(
-                types::ACCEPTED,
-                reasons::INVALID_PARAMETERS,
-                format!("parametersRef {}/{} {} is not supported", p.group, p.kind, p.name),
-            ),
+        let reference = class.spec.parameters_ref.as_ref().map(|p| (p.group.as_str(), p.kind.as_str(), p.name.as_str(), p.namespace.as_deref()));
+        let accepted = match crate::parameters::for_class(snapshot, &key.name, reference) {
+            Ok(parameters) => {
+                classes.accepted.insert(key.name.clone());
+                classes.parameters.insert(key.name.clone(), parameters);
+                Condition::ok(types::ACCEPTED, reasons::ACCEPTED, "GatewayClass is accepted")
+            }
+            Err(why) => Condition::not(types::ACCEPTED, reasons::INVALID_PARAMETERS, why),
         };
-        if accepted.status == ferrogate_status::ConditionStatus::True {
-            classes.accepted.insert(key.name.clone());
-        }
         classes.statuses.push(GatewayClassStatus {
             name: key.name.clone(),
             conditions: vec![accepted.at_generation(generation)],

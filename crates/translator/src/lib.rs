@@ -24,6 +24,7 @@ mod ir_build;
 mod listener;
 mod namespaces;
 mod options;
+mod parameters;
 mod precedence;
 mod refs;
 mod routes;
@@ -35,7 +36,38 @@ use ferrogate_ir::{GatewayIr, GatewayKey, InfraIr};
 use ferrogate_status::StatusSet;
 use ferrogate_store::Snapshot;
 
-pub use options::Options;
+pub use options::{Options, Provisioned};
+
+/// What [`refresh_endpoints`] found.
+#[derive(Clone, Debug, PartialEq)]
+pub enum EndpointRefresh {
+    /// No backend's endpoints changed.
+    Unchanged,
+    /// The IR with every backend's endpoints as a full translation would give them now.
+    Changed(GatewayIr),
+    /// Only a full translation can tell (see [`refresh_endpoints`]).
+    NeedsFullTranslation,
+}
+
+/// The EDS-only path: re-resolves the endpoints of every backend of `ir`, the IR a full
+/// translation made before a change that touched nothing but EndpointSlices, against the
+/// `snapshot` after that change. Everything else in the IR, and every status, is what the
+/// full translation made (EndpointSlices feed nothing else, apart from the problem of slices
+/// mixing address types, which is a status and so answers
+/// [`EndpointRefresh::NeedsFullTranslation`]). Costs O(backends x EndpointSlices), nothing
+/// per route.
+pub fn refresh_endpoints(snapshot: &Snapshot, ir: &GatewayIr) -> EndpointRefresh {
+    let mut next: Option<GatewayIr> = None;
+    for (i, b) in ir.backends.iter().enumerate() {
+        let Some(endpoints) = backend::endpoints_of(snapshot, b) else {
+            return EndpointRefresh::NeedsFullTranslation;
+        };
+        if endpoints != b.endpoints {
+            next.get_or_insert_with(|| ir.clone()).backends[i].endpoints = endpoints;
+        }
+    }
+    next.map_or(EndpointRefresh::Unchanged, EndpointRefresh::Changed)
+}
 
 /// What one translation produces.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -44,6 +76,8 @@ pub struct Translation {
     pub gateways: BTreeMap<GatewayKey, Arc<GatewayIr>>,
     /// Infrastructure of every accepted Gateway of our classes.
     pub infra: BTreeMap<GatewayKey, InfraIr>,
+    /// Effective EnvoyProxy parameters of every Gateway in `infra`.
+    pub parameters: BTreeMap<GatewayKey, ferrogate_api::envoyproxy::EnvoyProxySpec>,
     /// Statuses of every object judged.
     pub statuses: StatusSet,
 }
@@ -65,6 +99,7 @@ pub fn translate(snapshot: &Snapshot, options: &Options) -> Translation {
             let (ir, infra) = ir_build::build(gw, &routes, options);
             translation.gateways.insert(gw.key.clone(), Arc::new(ir));
             translation.infra.insert(gw.key.clone(), infra);
+            translation.parameters.insert(gw.key.clone(), gw.parameters.clone());
         }
         translation.statuses.gateways.push(gw.status(options));
         translation.statuses.listener_sets.extend(gw.listener_set_statuses());

@@ -24,6 +24,20 @@ pub struct Options {
     /// Addresses reported for Gateways without an assigned one (e.g. `127.0.0.1` in
     /// standalone mode without a pool). Empty: none reported.
     pub default_status_address: Option<String>,
+    /// Kubernetes mode: what the cluster reports about each Gateway's provisioned Envoy
+    /// fleet. `Programmed` then waits for an address (`AddressNotAssigned`) and an available
+    /// Deployment (`Pending`), and `status.addresses` come from the Service. `None`
+    /// (standalone): the data plane is local and programmed as soon as it has config.
+    pub provisioned: Option<BTreeMap<GatewayKey, Provisioned>>,
+}
+
+/// The observed state of one Gateway's Envoy fleet in a cluster.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Provisioned {
+    /// Load-balancer ingress IPs or host names of its Service, else its cluster IP.
+    pub addresses: Vec<String>,
+    /// Its Deployment has at least one available replica.
+    pub available: bool,
 }
 
 impl Default for Options {
@@ -35,6 +49,7 @@ impl Default for Options {
             assigned_addresses: BTreeMap::new(),
             unusable_addresses: BTreeMap::new(),
             default_status_address: None,
+            provisioned: None,
         }
     }
 }

@@ -14,6 +14,8 @@ struct Golden<'a> {
     statuses: &'a StatusSet,
     ir: Vec<&'a GatewayIr>,
     infra: Vec<&'a InfraIr>,
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    parameters: std::collections::BTreeMap<String, &'a ferrogate_api::envoyproxy::EnvoyProxySpec>,
 }
 
 fn render(input: &str, case: &str) -> String {
@@ -30,6 +32,13 @@ fn render(input: &str, case: &str) -> String {
         statuses: &translation.statuses,
         ir: translation.gateways.values().map(|g| g.as_ref()).collect(),
         infra: translation.infra.values().collect(),
+        // Only non-default parameters, so cases without EnvoyProxy objects stay unchanged.
+        parameters: translation
+            .parameters
+            .iter()
+            .filter(|(_, p)| **p != ferrogate_api::envoyproxy::EnvoyProxySpec::default())
+            .map(|(k, p)| (k.to_string(), p))
+            .collect(),
     };
     yaml_serde::to_string(&golden).unwrap()
 }

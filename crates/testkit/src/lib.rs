@@ -6,6 +6,7 @@
 //! Must not: be a dependency of anything but tests.
 #![forbid(unsafe_code)]
 
+pub mod fake_apiserver;
 pub mod worlds;
 
 use std::fmt::Write as _;

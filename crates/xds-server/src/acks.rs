@@ -119,6 +119,9 @@ pub struct TotalStats {
     pub nacks: BTreeMap<String, u64>,
     /// Encoded bytes of every response sent.
     pub bytes_sent: u64,
+    /// Streams refused because the client's identity does not allow them, by reason
+    /// ([`Rejection::as_str`](crate::Rejection::as_str)).
+    pub rejected_streams: BTreeMap<String, u64>,
 }
 
 /// A point-in-time copy of the xDS server's bookkeeping.
@@ -182,6 +185,7 @@ struct ByType {
     pushes: BTreeMap<String, u64>,
     acks: BTreeMap<String, u64>,
     nacks: BTreeMap<String, u64>,
+    rejected_streams: BTreeMap<String, u64>,
 }
 
 impl TotalCounters {
@@ -198,12 +202,17 @@ impl TotalCounters {
         bump(&mut lock(&self.by_type).nacks, type_url);
     }
 
+    pub(crate) fn record_rejected_stream(&self, reason: &str) {
+        bump(&mut lock(&self.by_type).rejected_streams, reason);
+    }
+
     pub(crate) fn snapshot(&self) -> TotalStats {
         let t = lock(&self.by_type);
         TotalStats {
             pushes: t.pushes.clone(),
             acks: t.acks.clone(),
             nacks: t.nacks.clone(),
+            rejected_streams: t.rejected_streams.clone(),
             bytes_sent: self.bytes_sent.load(Ordering::Relaxed),
         }
     }

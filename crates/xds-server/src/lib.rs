@@ -12,7 +12,9 @@
 //!   stream, and Envoy keeps its last accepted config. Pushes go out in the order clusters,
 //!   endpoints, listeners, routes.
 //! - The one place that maps a stream to its Gateway (from `node.cluster`), so each Envoy sees
-//!   only its own Gateway's snapshot.
+//!   only its own Gateway's snapshot; with mutual TLS ([`serve_tls`]) the client certificate's
+//!   identity must name that same Gateway, or the stream is refused ([`Rejection`]) and
+//!   counted in [`TotalStats::rejected_streams`].
 //!
 //! # What it must not do
 //!
@@ -26,17 +28,21 @@
 mod acks;
 mod cache;
 mod delta;
+mod identity;
 mod server;
 mod snapshot;
 mod sotw;
+mod tls;
 
 pub use acks::{GatewayStats, NackRecord, TotalStats, XdsStats};
 pub use cache::SnapshotCache;
-pub use server::{XdsServer, serve};
+pub use identity::Rejection;
+pub use server::{XdsServer, serve, serve_tls};
 pub use snapshot::{
     CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE, Snapshot,
     VersionedResource,
 };
+pub use tls::XdsTls;
 
 /// Errors of the xDS server.
 #[derive(Debug, thiserror::Error)]
@@ -44,4 +50,10 @@ pub enum Error {
     /// The gRPC transport failed (accepting or serving connections).
     #[error("xDS gRPC transport: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// The TLS configuration was refused (certificate and key do not match, ...).
+    #[error("xDS TLS configuration: {0}")]
+    Tls(#[source] tonic::transport::Error),
+    /// A TLS certificate, key or CA is not what it should be.
+    #[error("xDS TLS configuration: {0}")]
+    TlsMaterial(String),
 }

@@ -24,8 +24,10 @@ use crate::Error;
 use crate::acks::NackRecord;
 use crate::cache::{GatewayEntry, SnapshotCache};
 use crate::delta::Delta;
+use crate::identity::{self, Rejection};
 use crate::snapshot::Snapshot;
 use crate::sotw::Sotw;
+use crate::tls::XdsTls;
 
 /// Responses buffered per stream before the stream task waits for the client to read.
 const STREAM_BUFFER: usize = 16;
@@ -36,9 +38,9 @@ const MAX_GATEWAY_ID_LEN: usize = 63 + 1 + 253;
 
 /// Derives the Gateway a stream belongs to from its Envoy node.
 ///
-/// This is the single place that decides which snapshot a client may see: today from
-/// `node.cluster`, which must be `<namespace>/<name>`; a client identity check (mTLS peer)
-/// would plug in here.
+/// Together with [`identity::authorize`] this decides which snapshot a client may see:
+/// `node.cluster` (which must be `<namespace>/<name>`) names the Gateway, and with mutual
+/// TLS on, the client certificate must name the same one.
 pub(crate) fn gateway_of(node: Option<&Node>) -> Result<String, Status> {
     let node =
         node.ok_or_else(|| Status::invalid_argument("the first request must carry a node"))?;
@@ -158,8 +160,27 @@ impl Drop for Subscription {
     }
 }
 
-/// Runs one ADS stream to its end: reads the first request to learn the Gateway, then serves
-/// requests and snapshot changes in turn until the client leaves or the server shuts down.
+/// Counts and logs a stream refused for `reason`, and ends it with `status`.
+async fn reject<T>(
+    cache: &SnapshotCache,
+    tx: &mpsc::Sender<Result<T, Status>>,
+    stream_id: u64,
+    (reason, status): (Rejection, Status),
+) {
+    tracing::warn!(
+        stream_id,
+        reason = reason.as_str(),
+        error = status.message(),
+        "xDS stream refused"
+    );
+    cache.totals().record_rejected_stream(reason.as_str());
+    let _ = tx.send(Err(status)).await;
+}
+
+/// Runs one ADS stream to its end: reads the first request to learn the Gateway, checks that
+/// the client's `identity` (the Gateway its certificate names; `None` without TLS) allows
+/// it, then serves requests and snapshot changes in turn until the client leaves or the
+/// server shuts down.
 async fn drive<P, S>(
     mut proto: P,
     mut requests: S,
@@ -167,6 +188,7 @@ async fn drive<P, S>(
     cache: SnapshotCache,
     shutdown: CancellationToken,
     stream_id: u64,
+    identity: Option<String>,
 ) where
     P: Protocol,
     S: Stream<Item = Result<P::Req, Status>> + Unpin + Send,
@@ -191,6 +213,10 @@ async fn drive<P, S>(
             return;
         }
     };
+    if let Err(rejection) = identity::authorize(identity.as_deref(), &gateway) {
+        reject(&cache, &tx, stream_id, rejection).await;
+        return;
+    }
     let node_id = P::node(&first).map(|n| n.id.clone()).unwrap_or_default();
     let mut sub = Subscription::new(&cache, &gateway);
     let mut session = Session {
@@ -207,12 +233,20 @@ async fn drive<P, S>(
     let mut next = Some(first);
     loop {
         if let Some(req) = next.take() {
-            let result = match P::node(&req) {
-                Some(node) if !node.cluster.is_empty() && node.cluster != gateway => Err(
-                    Status::invalid_argument("node.cluster changed during the stream"),
-                ),
-                _ => proto.on_request(req, snapshot.as_deref(), &mut session, &mut out),
-            };
+            // A stream stays with the Gateway of its first request: a later node naming
+            // another one is an attempt to switch, refused like a wrong identity.
+            if let Some(node) = P::node(&req)
+                && !node.cluster.is_empty()
+                && node.cluster != gateway
+            {
+                let status = Status::permission_denied(format!(
+                    "node.cluster changed during the stream from {gateway} to {}",
+                    node.cluster
+                ));
+                reject(&cache, &tx, stream_id, (Rejection::NodeChanged, status)).await;
+                return;
+            }
+            let result = proto.on_request(req, snapshot.as_deref(), &mut session, &mut out);
             if let Err(status) = result {
                 tracing::warn!(stream_id, gateway = %gateway, error = status.message(), "xDS stream closed");
                 let _ = tx.send(Err(status)).await;
@@ -264,6 +298,8 @@ pub struct XdsServer {
     cache: SnapshotCache,
     shutdown: CancellationToken,
     next_stream_id: Arc<AtomicU64>,
+    /// Serve a stream only the Gateway its client certificate names (mutual TLS).
+    require_identity: bool,
 }
 
 impl XdsServer {
@@ -273,7 +309,16 @@ impl XdsServer {
             cache,
             shutdown: CancellationToken::new(),
             next_stream_id: Arc::new(AtomicU64::new(0)),
+            require_identity: false,
         }
+    }
+
+    /// Requires every stream to come with a client certificate naming the Gateway its
+    /// `node.cluster` asks for (see [`Rejection`]). Only meaningful behind a TLS transport
+    /// that requires client certificates, as [`serve_tls`] sets up.
+    pub fn require_client_identity(mut self) -> Self {
+        self.require_identity = true;
+        self
     }
 
     /// Ends every open stream (with `UNAVAILABLE`, so Envoy reconnects elsewhere) and refuses
@@ -287,22 +332,50 @@ impl XdsServer {
         AggregatedDiscoveryServiceServer::new(self)
     }
 
-    fn spawn<P, S>(&self, proto: P, requests: S) -> ReceiverStream<Result<P::Resp, Status>>
+    /// Starts the stream task for `request`. With identities required, a client without a
+    /// usable certificate is refused before anything is read.
+    fn spawn<P>(
+        &self,
+        proto: P,
+        request: Request<Streaming<P::Req>>,
+    ) -> Result<ReceiverStream<Result<P::Resp, Status>>, Status>
     where
         P: Protocol,
-        S: Stream<Item = Result<P::Req, Status>> + Unpin + Send + 'static,
+        Streaming<P::Req>: Stream<Item = Result<P::Req, Status>>,
     {
-        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+        if self.shutdown.is_cancelled() {
+            return Err(Status::unavailable("xDS server is shutting down"));
+        }
         let stream_id = self.next_stream_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let identity = if self.require_identity {
+            let certs = request.peer_certs();
+            match identity::gateway_of_peer(certs.as_deref().map(Vec::as_slice)) {
+                Ok(gateway) => Some(gateway),
+                Err((reason, status)) => {
+                    tracing::warn!(
+                        stream_id,
+                        reason = reason.as_str(),
+                        error = status.message(),
+                        "xDS stream refused"
+                    );
+                    self.cache.totals().record_rejected_stream(reason.as_str());
+                    return Err(status);
+                }
+            }
+        } else {
+            None
+        };
+        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         tokio::spawn(drive(
             proto,
-            requests,
+            request.into_inner(),
             tx,
             self.cache.clone(),
             self.shutdown.clone(),
             stream_id,
+            identity,
         ));
-        ReceiverStream::new(rx)
+        Ok(ReceiverStream::new(rx))
     }
 }
 
@@ -317,10 +390,7 @@ impl AggregatedDiscoveryService for XdsServer {
         &self,
         request: Request<Streaming<DiscoveryRequest>>,
     ) -> Result<Response<Self::StreamAggregatedResourcesStream>, Status> {
-        if self.shutdown.is_cancelled() {
-            return Err(Status::unavailable("xDS server is shutting down"));
-        }
-        let stream = self.spawn(Sotw::default(), request.into_inner());
+        let stream = self.spawn(Sotw::default(), request)?;
         Ok(Response::new(Box::pin(stream)))
     }
 
@@ -328,22 +398,49 @@ impl AggregatedDiscoveryService for XdsServer {
         &self,
         request: Request<Streaming<DeltaDiscoveryRequest>>,
     ) -> Result<Response<Self::DeltaAggregatedResourcesStream>, Status> {
-        if self.shutdown.is_cancelled() {
-            return Err(Status::unavailable("xDS server is shutting down"));
-        }
-        let stream = self.spawn(Delta::default(), request.into_inner());
+        let stream = self.spawn(Delta::default(), request)?;
         Ok(Response::new(Box::pin(stream)))
     }
 }
 
-/// Serves ADS on `listener` from `cache` until `shutdown` completes; then closes every stream
-/// and returns once the connections are done.
+/// Serves ADS in plaintext on `listener` from `cache` until `shutdown` completes; then
+/// closes every stream and returns once the connections are done. Any client may ask for
+/// any Gateway: for a trusted network only (standalone mode's loopback); see [`serve_tls`].
 pub async fn serve(
     listener: tokio::net::TcpListener,
     cache: SnapshotCache,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    let server = XdsServer::new(cache);
+    serve_with(listener, cache, None, shutdown).await
+}
+
+/// Serves ADS over mutual TLS: the server presents `tls`'s certificate, every client must
+/// present a certificate signed by `tls`'s client CA (the handshake fails otherwise), and a
+/// stream gets only the snapshot of the Gateway its certificate names. Otherwise as
+/// [`serve`]. A bad certificate, key or CA is an [`Error::Tls`] before anything is served.
+pub async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    cache: SnapshotCache,
+    tls: XdsTls,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    serve_with(listener, cache, Some(tls), shutdown).await
+}
+
+async fn serve_with(
+    listener: tokio::net::TcpListener,
+    cache: SnapshotCache,
+    tls: Option<XdsTls>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    let mut builder = tonic::transport::Server::builder();
+    let mut server = XdsServer::new(cache);
+    if let Some(tls) = tls {
+        builder = builder
+            .tls_config(tls.server_config()?)
+            .map_err(Error::Tls)?;
+        server = server.require_client_identity();
+    }
     let closer = server.clone();
     let signal = async move {
         shutdown.await;
@@ -351,7 +448,7 @@ pub async fn serve(
         closer.close_streams();
     };
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    tonic::transport::Server::builder()
+    builder
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
         .add_service(server.into_service())

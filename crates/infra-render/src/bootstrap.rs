@@ -2,7 +2,8 @@
 //!
 //! Contents: `node` (`cluster` = `<namespace>/<name>`, which the xDS server uses to pick the
 //! Gateway's snapshot), ADS for LDS and CDS (state-of-the-world or delta), a static
-//! `xds_cluster` (HTTP/2, TCP keepalive), a static `stats` listener that forwards only
+//! `xds_cluster` (HTTP/2, TCP keepalive; mutual TLS when [`BootstrapParams::xds_tls`] names
+//! the files, see [`XdsTlsPaths`]), a static `stats` listener that forwards only
 //! `/stats/prometheus` to the admin interface through the `admin_local` cluster (so
 //! Prometheus can scrape without the admin interface being exposed), the admin interface on
 //! a loopback address, and an overload manager limiting downstream connections.
@@ -24,6 +25,32 @@ pub const STATS_PATH: &str = "/stats/prometheus";
 /// Downstream connection limit enforced by the overload manager.
 pub const MAX_DOWNSTREAM_CONNECTIONS: u64 = 50_000;
 
+/// Where Envoy finds its xDS client TLS files. Envoy reads them itself (filename data
+/// sources), so the bootstrap carries paths, never key material, and its hash does not
+/// change when a certificate is renewed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct XdsTlsPaths {
+    /// The CA certificate that signed the xDS server's certificate (PEM).
+    pub ca: String,
+    /// This Gateway's client certificate (PEM), whose URI SAN names the Gateway.
+    pub cert: String,
+    /// Its private key (PEM).
+    pub key: String,
+}
+
+impl XdsTlsPaths {
+    /// `ca.crt`, `tls.crt` and `tls.key` in directory `dir` (the keys of the per-Gateway
+    /// Secret, the names standalone mode writes).
+    pub fn in_dir(dir: &str) -> Self {
+        let dir = dir.trim_end_matches('/');
+        Self {
+            ca: format!("{dir}/ca.crt"),
+            cert: format!("{dir}/tls.crt"),
+            key: format!("{dir}/tls.key"),
+        }
+    }
+}
+
 /// Everything a bootstrap depends on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BootstrapParams {
@@ -44,6 +71,8 @@ pub struct BootstrapParams {
     pub stats_port: u16,
     /// Use delta (incremental) xDS instead of state-of-the-world.
     pub delta: bool,
+    /// Connect to the xDS server over mutual TLS with these files; plaintext when `None`.
+    pub xds_tls: Option<XdsTlsPaths>,
 }
 
 /// Renders the Envoy v3 bootstrap for `p`. Deterministic.
@@ -65,7 +94,7 @@ pub fn render_bootstrap(p: &BootstrapParams) -> Value {
             "cds_config": { "ads": {}, "resource_api_version": "V3" },
         },
         "static_resources": {
-            "clusters": [xds_cluster(&p.xds_host, p.xds_port), admin_cluster(&p.admin_address, p.admin_port)],
+            "clusters": [xds_cluster(&p.xds_host, p.xds_port, p.xds_tls.as_ref()), admin_cluster(&p.admin_address, p.admin_port)],
             "listeners": [stats_listener(p.stats_port)],
         },
         "admin": {
@@ -140,10 +169,11 @@ fn load_assignment(cluster: &str, address: &str, port: u16) -> Value {
     })
 }
 
-fn xds_cluster(host: &str, port: u16) -> Value {
+fn xds_cluster(host: &str, port: u16, tls: Option<&XdsTlsPaths>) -> Value {
     let mut cluster = Map::new();
     cluster.insert("name".into(), json!(XDS_CLUSTER));
-    if host.parse::<IpAddr>().is_ok() {
+    let is_ip = host.parse::<IpAddr>().is_ok();
+    if is_ip {
         cluster.insert("type".into(), json!("STATIC"));
     } else {
         cluster.insert("type".into(), json!("STRICT_DNS"));
@@ -171,7 +201,38 @@ fn xds_cluster(host: &str, port: u16) -> Value {
         "upstream_connection_options".into(),
         json!({ "tcp_keepalive": { "keepalive_probes": 3, "keepalive_time": 30, "keepalive_interval": 5 } }),
     );
+    if let Some(tls) = tls {
+        cluster.insert("transport_socket".into(), xds_tls_socket(host, is_ip, tls));
+    }
     Value::Object(cluster)
+}
+
+/// Mutual TLS to the xDS server: present the Gateway's client certificate, trust only the
+/// xDS CA, and check that the server certificate is for `host` (Envoy verifies no name
+/// unless told to, and a CA alone would accept any certificate it signed, including
+/// another Gateway's client certificate).
+fn xds_tls_socket(host: &str, is_ip: bool, tls: &XdsTlsPaths) -> Value {
+    let san_type = if is_ip { "IP_ADDRESS" } else { "DNS" };
+    let mut context = json!({
+        "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+        "common_tls_context": {
+            "alpn_protocols": ["h2"],
+            "tls_params": { "tls_minimum_protocol_version": "TLSv1_2" },
+            "tls_certificates": [{
+                "certificate_chain": { "filename": tls.cert },
+                "private_key": { "filename": tls.key },
+            }],
+            "validation_context": {
+                "trusted_ca": { "filename": tls.ca },
+                "match_typed_subject_alt_names": [{ "san_type": san_type, "matcher": { "exact": host } }],
+            },
+        },
+    });
+    // SNI must be a host name (RFC 6066): an IP address goes without.
+    if !is_ip {
+        context["sni"] = json!(host);
+    }
+    json!({ "name": "envoy.transport_sockets.tls", "typed_config": context })
 }
 
 fn admin_cluster(address: &str, port: u16) -> Value {
@@ -231,6 +292,7 @@ mod tests {
             admin_port: 19000,
             stats_port: 19001,
             delta,
+            xds_tls: None,
         }
     }
 
@@ -263,5 +325,45 @@ mod tests {
         assert_eq!(v["static_resources"]["clusters"][0]["type"], "STRICT_DNS");
         assert_eq!(v["node"]["cluster"], "default/eg");
         assert_eq!(v["dynamic_resources"]["ads_config"]["api_type"], "GRPC");
+        assert!(v["static_resources"]["clusters"][0]["transport_socket"].is_null());
+    }
+
+    #[test]
+    fn xds_tls_uses_the_files_and_checks_the_server_name() {
+        let mut p = params(false);
+        p.xds_host = "ferrogate.ferrogate-system.svc".into();
+        p.xds_tls = Some(XdsTlsPaths::in_dir("/etc/ferrogate/xds/"));
+        let v = render_bootstrap(&p);
+        let socket = &v["static_resources"]["clusters"][0]["transport_socket"];
+        assert_eq!(socket["name"], "envoy.transport_sockets.tls");
+        let ctx = &socket["typed_config"];
+        assert_eq!(ctx["sni"], "ferrogate.ferrogate-system.svc");
+        let common = &ctx["common_tls_context"];
+        assert_eq!(
+            common["tls_certificates"][0]["private_key"]["filename"],
+            "/etc/ferrogate/xds/tls.key"
+        );
+        assert_eq!(
+            common["validation_context"]["trusted_ca"]["filename"],
+            "/etc/ferrogate/xds/ca.crt"
+        );
+        assert_eq!(
+            common["validation_context"]["match_typed_subject_alt_names"][0]["san_type"],
+            "DNS"
+        );
+
+        let mut p = params(false);
+        p.xds_tls = Some(XdsTlsPaths::in_dir("/w/ns/gw/xds"));
+        let v = render_bootstrap(&p);
+        let ctx = &v["static_resources"]["clusters"][0]["transport_socket"]["typed_config"];
+        assert!(ctx["sni"].is_null(), "no SNI for an IP address");
+        assert_eq!(
+            ctx["common_tls_context"]["validation_context"]["match_typed_subject_alt_names"][0]["san_type"],
+            "IP_ADDRESS"
+        );
+        assert_ne!(
+            bootstrap_hash(&v),
+            bootstrap_hash(&render_bootstrap(&params(false)))
+        );
     }
 }

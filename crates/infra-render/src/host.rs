@@ -4,7 +4,7 @@
 
 use ferrogate_ir::{GatewayKey, InfraIr};
 
-use crate::bootstrap::{BootstrapParams, bootstrap_hash, render_bootstrap};
+use crate::bootstrap::{BootstrapParams, XdsTlsPaths, bootstrap_hash, render_bootstrap};
 
 /// Offsets inside a slot's port block, mirroring the pod ports (admin 19000, stats 19001,
 /// readiness 19003).
@@ -102,6 +102,22 @@ pub fn render_host_process(
     xds: (&str, u16),
     delta: bool,
 ) -> HostProcessSpec {
+    render_host_process_with_tls(infra, slot, ports, xds, delta, None)
+}
+
+/// As [`render_host_process`], with the Envoy connecting to the xDS server over mutual TLS
+/// using the files at `xds_tls` (written by the caller before the process starts).
+///
+/// # Panics
+/// When `slot` is beyond [`HostPortPlan::max_slots`].
+pub fn render_host_process_with_tls(
+    infra: &InfraIr,
+    slot: u32,
+    ports: &HostPortPlan,
+    xds: (&str, u16),
+    delta: bool,
+    xds_tls: Option<XdsTlsPaths>,
+) -> HostProcessSpec {
     let gateway = infra.gateway.clone();
     let (admin_port, stats_port, ready_port) = (
         ports.admin_port(slot),
@@ -117,6 +133,7 @@ pub fn render_host_process(
         admin_port,
         stats_port,
         delta,
+        xds_tls,
     };
     let bootstrap = render_bootstrap(&params);
     let bootstrap_hash = bootstrap_hash(&bootstrap);

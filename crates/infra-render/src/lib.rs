@@ -20,6 +20,6 @@ pub mod kubernetes;
 
 pub use bootstrap::{
     ADMIN_CLUSTER, BootstrapParams, MAX_DOWNSTREAM_CONNECTIONS, STATS_LISTENER, STATS_PATH,
-    XDS_CLUSTER, bootstrap_hash, render_bootstrap,
+    XDS_CLUSTER, XdsTlsPaths, bootstrap_hash, render_bootstrap,
 };
-pub use host::{HostPortPlan, HostProcessSpec, render_host_process};
+pub use host::{HostPortPlan, HostProcessSpec, render_host_process, render_host_process_with_tls};

@@ -130,12 +130,34 @@ fn envoy() -> PathBuf {
     path
 }
 
+/// Writes a throwaway CA and client certificate as the xDS Secret's files into `dir`, since
+/// Envoy's validate mode loads the files a bootstrap names.
+fn write_xds_tls_files(dir: &Path) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    std::fs::create_dir_all(dir).unwrap();
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["envoy".to_string()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    std::fs::write(dir.join("ca.crt"), ca.pem()).unwrap();
+    std::fs::write(dir.join("tls.crt"), leaf.pem()).unwrap();
+    std::fs::write(dir.join("tls.key"), key.serialize_pem()).unwrap();
+}
+
 /// A real Envoy accepts each golden ConfigMap's bootstrap with the exact arguments of the
-/// golden Deployment (`--mode validate`; `$(POD_NAME)` and the mount path substituted).
+/// golden Deployment (`--mode validate`; `$(POD_NAME)` and the mount paths substituted).
 #[test]
 fn envoy_accepts_rendered_bootstrap_and_args() {
     let envoy = envoy();
     let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let xds_dir = tmp.join("infra-render-xds-tls");
+    write_xds_tls_files(&xds_dir);
     for input in cases() {
         let output = PathBuf::from(input.to_string_lossy().replace(".in.yaml", ".out.yaml"));
         let objects = golden_objects(&output);
@@ -154,6 +176,10 @@ fn envoy_accepts_rendered_bootstrap_and_args() {
             .to_string_lossy()
             .replace(".out.yaml", "");
         let path = tmp.join(format!("{stem}-bootstrap.json"));
+        let bootstrap = bootstrap.replace(
+            ferrogate_infra_render::kubernetes::XDS_TLS_DIR,
+            &xds_dir.to_string_lossy(),
+        );
         std::fs::write(&path, bootstrap).unwrap();
         let container = &of_kind("Deployment")["spec"]["template"]["spec"]["containers"][0];
         assert_eq!(container["command"][0], "envoy");

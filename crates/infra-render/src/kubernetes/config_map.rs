@@ -1,7 +1,8 @@
 //! The ConfigMap holding the Envoy bootstrap (`bootstrap.json`), mounted read-only at
 //! `/etc/envoy`. In a pod the admin interface listens on 127.0.0.1:19000 only, Prometheus
 //! stats on 19001 (static listener in the bootstrap) and readiness on 19003 (delivered over
-//! xDS); the xDS server is `RenderOptions::xds_service:xds_port`.
+//! xDS); the xDS server is `RenderOptions::xds_service:xds_port`, reached over mutual TLS with
+//! the files of the Gateway's xDS Secret at [`XDS_TLS_DIR`] when `RenderOptions::xds_tls`.
 
 use std::collections::BTreeMap;
 
@@ -10,12 +11,14 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use serde_json::Value;
 
 use super::Ctx;
-use crate::bootstrap::{BootstrapParams, bootstrap_hash, render_bootstrap};
+use crate::bootstrap::{BootstrapParams, XdsTlsPaths, bootstrap_hash, render_bootstrap};
 
 /// Key of the bootstrap in the ConfigMap.
 pub const BOOTSTRAP_KEY: &str = "bootstrap.json";
 /// Where Envoy reads the bootstrap in the pod.
 pub const BOOTSTRAP_PATH: &str = "/etc/envoy/bootstrap.json";
+/// Where the Gateway's xDS client Secret (`ca.crt`, `tls.crt`, `tls.key`) is mounted.
+pub const XDS_TLS_DIR: &str = "/etc/ferrogate/xds";
 
 pub(super) fn render(ctx: &Ctx<'_>) -> ConfigMap {
     let params = BootstrapParams {
@@ -28,6 +31,7 @@ pub(super) fn render(ctx: &Ctx<'_>) -> ConfigMap {
         admin_port: ENVOY_ADMIN_PORT,
         stats_port: ENVOY_STATS_PORT,
         delta: ctx.opts.delta,
+        xds_tls: ctx.opts.xds_tls.then(|| XdsTlsPaths::in_dir(XDS_TLS_DIR)),
     };
     let bootstrap = serde_json::to_string_pretty(&sorted(render_bootstrap(&params)))
         .expect("JSON always serializes")

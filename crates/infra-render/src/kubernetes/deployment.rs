@@ -7,7 +7,9 @@
 //! (`--service-node $(POD_NAME)`), turns Ready through `/ready` on 19003 (a listener that
 //! only arrives over xDS, so a pod is Ready only once it has config), and exposes Prometheus
 //! stats on 19001 with scrape annotations. The pod template carries the bootstrap hash, so
-//! a bootstrap change (and nothing else) rolls the pods.
+//! a bootstrap change (and nothing else) rolls the pods. With xDS over mutual TLS, the
+//! Gateway's xDS client Secret is mounted read-only at `/etc/ferrogate/xds`, readable by
+//! Envoy's group only.
 //!
 //! Graceful shutdown: the distroless image has no shell and no curl, and the admin
 //! interface listens on loopback only (kubelet's httpGet hooks reach the pod IP and can only
@@ -27,13 +29,13 @@ use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
     EnvVarSource, HTTPGetAction, Lifecycle, LifecycleHandler, ObjectFieldSelector,
     PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile,
-    SecurityContext, SleepAction, Volume, VolumeMount,
+    SecretVolumeSource, SecurityContext, SleepAction, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::config_map::{BOOTSTRAP_KEY, BOOTSTRAP_PATH};
+use super::config_map::{BOOTSTRAP_KEY, BOOTSTRAP_PATH, XDS_TLS_DIR};
 use super::{Ctx, common_labels, service::protocol};
 use crate::bootstrap::STATS_PATH;
 
@@ -53,6 +55,10 @@ const EXIT_GRACE_SECONDS: i64 = 15;
 
 const CONFIG_VOLUME: &str = "bootstrap";
 const TMP_VOLUME: &str = "tmp";
+const XDS_TLS_VOLUME: &str = "xds-tls";
+/// Mode of the mounted xDS files: owner and group read (the pod's fsGroup is Envoy's gid),
+/// nobody else, since `tls.key` is a private key.
+const XDS_TLS_MODE: i32 = 0o440;
 
 pub(super) fn render(ctx: &Ctx<'_>, bootstrap_hash: &str) -> Deployment {
     let deploy = ctx.proxy.deployment();
@@ -97,21 +103,7 @@ pub(super) fn render(ctx: &Ctx<'_>, bootstrap_hash: &str) -> Deployment {
         topology_spread_constraints: pod.and_then(|p| p.topology_spread_constraints.clone()),
         image_pull_secrets: pod.and_then(|p| p.image_pull_secrets.clone()),
         containers: vec![container(ctx)],
-        volumes: Some(vec![
-            Volume {
-                name: CONFIG_VOLUME.into(),
-                config_map: Some(ConfigMapVolumeSource {
-                    name: ctx.name.clone(),
-                    ..ConfigMapVolumeSource::default()
-                }),
-                ..Volume::default()
-            },
-            Volume {
-                name: TMP_VOLUME.into(),
-                empty_dir: Some(EmptyDirVolumeSource::default()),
-                ..Volume::default()
-            },
-        ]),
+        volumes: Some(volumes(ctx)),
         ..PodSpec::default()
     };
 
@@ -136,6 +128,64 @@ pub(super) fn render(ctx: &Ctx<'_>, bootstrap_hash: &str) -> Deployment {
         }),
         ..Deployment::default()
     }
+}
+
+fn volumes(ctx: &Ctx<'_>) -> Vec<Volume> {
+    let mut volumes = vec![
+        Volume {
+            name: CONFIG_VOLUME.into(),
+            config_map: Some(ConfigMapVolumeSource {
+                name: ctx.name.clone(),
+                ..ConfigMapVolumeSource::default()
+            }),
+            ..Volume::default()
+        },
+        Volume {
+            name: TMP_VOLUME.into(),
+            empty_dir: Some(EmptyDirVolumeSource::default()),
+            ..Volume::default()
+        },
+    ];
+    if ctx.opts.xds_tls {
+        volumes.push(Volume {
+            name: XDS_TLS_VOLUME.into(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(super::xds_client_secret_name(ctx.infra)),
+                default_mode: Some(XDS_TLS_MODE),
+                ..SecretVolumeSource::default()
+            }),
+            ..Volume::default()
+        });
+    }
+    volumes
+}
+
+fn volume_mounts(ctx: &Ctx<'_>) -> Vec<VolumeMount> {
+    let mut mounts = vec![
+        VolumeMount {
+            name: CONFIG_VOLUME.into(),
+            mount_path: BOOTSTRAP_PATH
+                .strip_suffix(&format!("/{BOOTSTRAP_KEY}"))
+                .expect("path ends with the key")
+                .into(),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        },
+        VolumeMount {
+            name: TMP_VOLUME.into(),
+            mount_path: "/tmp".into(),
+            ..VolumeMount::default()
+        },
+    ];
+    if ctx.opts.xds_tls {
+        mounts.push(VolumeMount {
+            name: XDS_TLS_VOLUME.into(),
+            mount_path: XDS_TLS_DIR.into(),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        });
+    }
+    mounts
 }
 
 fn container(ctx: &Ctx<'_>) -> Container {
@@ -241,22 +291,7 @@ fn container(ctx: &Ctx<'_>) -> Container {
             }),
             ..Lifecycle::default()
         }),
-        volume_mounts: Some(vec![
-            VolumeMount {
-                name: CONFIG_VOLUME.into(),
-                mount_path: BOOTSTRAP_PATH
-                    .strip_suffix(&format!("/{BOOTSTRAP_KEY}"))
-                    .expect("path ends with the key")
-                    .into(),
-                read_only: Some(true),
-                ..VolumeMount::default()
-            },
-            VolumeMount {
-                name: TMP_VOLUME.into(),
-                mount_path: "/tmp".into(),
-                ..VolumeMount::default()
-            },
-        ]),
+        volume_mounts: Some(volume_mounts(ctx)),
         termination_message_policy: Some("FallbackToLogsOnError".into()),
         ..Container::default()
     }

@@ -4,7 +4,9 @@
 //! Per Gateway, in the Gateway's namespace, owned by the Gateway (GEP-1762): a
 //! ServiceAccount, a ConfigMap with the Envoy bootstrap, a Deployment, a Service (when the
 //! Gateway has ports), and a HorizontalPodAutoscaler and a PodDisruptionBudget when the
-//! parameters ask for them. Names are `<gateway>-<gatewayclass>` ([`object_name`]); every
+//! parameters ask for them. With xDS over mutual TLS ([`RenderOptions::xds_tls`]) the pods
+//! also mount the Secret [`xds_client_secret_name`], which is not rendered here: the
+//! controller issues it (it holds the Gateway's client certificate, signed by the xDS CA). Names are `<gateway>-<gatewayclass>` ([`object_name`]); every
 //! object carries the labels DESIGN.md names ([`common_labels`]).
 //!
 //! Precedence of metadata, lowest first: Ferrogate's defaults (Prometheus scrape
@@ -39,7 +41,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-pub use config_map::{BOOTSTRAP_KEY, BOOTSTRAP_PATH};
+pub use config_map::{BOOTSTRAP_KEY, BOOTSTRAP_PATH, XDS_TLS_DIR};
 pub use deployment::{
     BOOTSTRAP_HASH_ANNOTATION, CONTAINER_NAME, DEFAULT_ENVOY_IMAGE, ENVOY_GID, ENVOY_UID,
 };
@@ -69,6 +71,9 @@ pub struct RenderOptions {
     /// Seconds a terminating pod keeps serving before Envoy gets SIGTERM (preStop sleep),
     /// also Envoy's `--drain-time-s` for listener drains.
     pub drain_seconds: u32,
+    /// Connect to the xDS server over mutual TLS with the Gateway's client certificate from
+    /// the Secret [`xds_client_secret_name`], mounted at [`XDS_TLS_DIR`].
+    pub xds_tls: bool,
 }
 
 impl Default for RenderOptions {
@@ -79,6 +84,7 @@ impl Default for RenderOptions {
             xds_port: ferrogate_api::XDS_PORT,
             delta: false,
             drain_seconds: 15,
+            xds_tls: true,
         }
     }
 }
@@ -221,6 +227,17 @@ fn is_dns1035_label(s: &str) -> bool {
         && bytes
             .iter()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+}
+
+/// Name of the Secret holding the xDS client certificate of the Gateway in `infra`
+/// (`<object name>-xds`, keys `ca.crt`, `tls.crt`, `tls.key`), in the Gateway's namespace.
+/// The controller creates it, owned by the Gateway; the Deployment mounts it when
+/// [`RenderOptions::xds_tls`] is set.
+pub fn xds_client_secret_name(infra: &InfraIr) -> String {
+    format!(
+        "{}-xds",
+        object_name(&infra.gateway.name, &infra.gateway_class)
+    )
 }
 
 /// Labels that select the Envoy pods of a Gateway. Part of the Deployment's immutable
@@ -399,6 +416,44 @@ mod tests {
             assert_eq!(labels[LABEL_GATEWAY_NAME], "eg");
             assert_eq!(o.to_value()["metadata"]["name"], "eg-ferrogate");
         }
+    }
+
+    #[test]
+    fn xds_tls_mounts_the_gateways_client_secret() {
+        let i = infra("eg");
+        assert_eq!(xds_client_secret_name(&i), "eg-ferrogate-xds");
+        let deployment = |opts: &RenderOptions| {
+            render(&i, &EnvoyProxySpec::default(), opts)
+                .into_iter()
+                .find(|o| o.kind() == "Deployment")
+                .unwrap()
+                .to_value()
+        };
+        let on = deployment(&RenderOptions::default());
+        let pod = &on["spec"]["template"]["spec"];
+        let volume = pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == "xds-tls")
+            .unwrap();
+        assert_eq!(volume["secret"]["secretName"], "eg-ferrogate-xds");
+        let mount = pod["containers"][0]["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == "xds-tls")
+            .unwrap();
+        assert_eq!(
+            (mount["mountPath"].as_str(), mount["readOnly"].as_bool()),
+            (Some(XDS_TLS_DIR), Some(true))
+        );
+
+        let off = deployment(&RenderOptions {
+            xds_tls: false,
+            ..RenderOptions::default()
+        });
+        assert!(!off.to_string().contains("xds-tls"));
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //! Owns: the side effects of provisioning. In standalone mode that is [`HostInfra`], which
 //! supervises one local Envoy process per Gateway: it writes each bootstrap to disk, starts,
 //! restarts (on unexpected exit, with backoff) and stops processes so that the running set
-//! equals the desired set of [`HostProcessSpec`]s. In-cluster provisioning (server-side apply
-//! of rendered Kubernetes objects) belongs here too.
+//! equals the desired set of [`HostProcessSpec`]s. In a cluster it is [`kubernetes`]:
+//! server-side apply of the rendered objects, deletion of what is no longer needed, drift
+//! correction, and watching what exists.
 //!
 //! Must not: decide what to run. Every spec, bootstrap and hash comes from
 //! `ferrogate-infra-render` (pure); this crate only compares hashes and acts. A process is
@@ -13,6 +14,7 @@
 
 mod error;
 mod host;
+pub mod kubernetes;
 
 pub use error::InfraError;
 pub use ferrogate_infra_render::HostProcessSpec;

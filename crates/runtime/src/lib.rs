@@ -19,7 +19,7 @@ mod standalone;
 mod translate_cmd;
 mod xds_metrics;
 
-pub use metrics::Metrics;
+pub use metrics::{MetricInfo, Metrics, reference as metrics_reference};
 pub use standalone::{StandaloneConfig, run_standalone};
 pub use translate_cmd::{OutputFormat, translate_files};
 

@@ -1,62 +1,255 @@
-//! Control-plane metrics (Prometheus, `ferrogate_` prefix).
+//! Control-plane metrics (Prometheus, `ferrogate_` prefix), served on `/metrics` (19001).
+//!
+//! Counters end in `_total`, durations are histograms in seconds, sizes end in `_bytes`.
+//! The xDS server's own bookkeeping (streams, pushes, ACKs/NACKs, bytes, snapshot versions)
+//! is read at scrape time by [`crate::xds_metrics`], so nothing has to keep counters in step
+//! with it. `docs/metrics.md` is generated from [`reference`] (`make docs`).
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use ferrogate_status::{Condition, ConditionStatus, StatusSet};
+use prometheus::core::Collector;
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
-/// Every metric the control plane exports.
+/// Every metric the control plane exports (except the xDS ones read from the cache).
+///
+/// Cloning is cheap; clones share the same series. Fields are public so every mode (standalone,
+/// controller) updates the same set.
 #[derive(Clone)]
 pub struct Metrics {
     /// The registry served on `/metrics`.
     pub registry: Registry,
-    /// Translation runs.
+    /// `ferrogate_translations_total`: translation runs of the whole input.
     pub translations: IntCounter,
-    /// Translation duration.
+    /// `ferrogate_translation_duration_seconds`: duration of a translation run.
     pub translation_seconds: Histogram,
-    /// Objects in the store by kind.
+    /// `ferrogate_translation_errors_total{kind}`: objects that became invalid in a run (see
+    /// [`Metrics::observe_statuses`]).
+    pub translation_errors: IntCounterVec,
+    /// `ferrogate_invalid_objects{kind}`: objects currently invalid after the last run.
+    pub invalid_objects: IntGaugeVec,
+    /// `ferrogate_resources{kind}`: objects in the resource store, by kind.
     pub resources: IntGaugeVec,
-    /// Gateways translated.
+    /// `ferrogate_watched_kinds{kind}`: 1 when a kind is watched, 0 when its API is absent
+    /// (e.g. a CRD not installed). Set with [`Metrics::set_watched`].
+    pub watched_kinds: IntGaugeVec,
+    /// `ferrogate_gateways`: Gateways of our classes that are translated.
     pub gateways: IntGauge,
-    /// Snapshots published to the xDS cache (per Gateway, only when content changed).
+    /// `ferrogate_gateways_by_status{accepted,programmed}`: Gateways of our classes by the
+    /// status of their `Accepted` and `Programmed` conditions (`true`, `false`, `unknown`).
+    pub gateways_by_status: IntGaugeVec,
+    /// `ferrogate_xds_snapshot_updates_total{gateway}`: snapshots published to the xDS cache
+    /// (per Gateway, only when its content changed): the pushes a Gateway's Envoys get.
     pub snapshot_updates: IntCounterVec,
-    /// Problems found while reading configuration.
+    /// `ferrogate_xds_snapshot_build_duration_seconds`: translating one Gateway's IR into Envoy
+    /// resources and publishing the snapshot.
+    pub snapshot_build_seconds: Histogram,
+    /// `ferrogate_config_problems`: problems found in the last read of the configuration.
     pub config_problems: IntGauge,
-    /// Status files written.
+    /// `ferrogate_status_writes_total`: status objects written because they changed.
     pub status_writes: IntCounter,
+    /// `ferrogate_status_write_conflicts_total`: status writes refused with a conflict (HTTP 409;
+    /// the object changed underneath and the write is retried).
+    pub status_write_conflicts: IntCounter,
+    /// `ferrogate_infra_applies_total{kind}`: infrastructure objects applied (server-side apply or
+    /// delete) by the infra manager, by kind.
+    pub infra_applies: IntCounterVec,
+    /// `ferrogate_infra_apply_failures_total{kind}`: infrastructure applies that failed, by kind.
+    pub infra_apply_failures: IntCounterVec,
+    /// `ferrogate_leader`: 1 while this replica holds the leader Lease (standalone: always 1).
+    pub leader: IntGauge,
+    /// Objects invalid after the previous run, to count only new ones.
+    invalid: Arc<Mutex<BTreeSet<(String, String)>>>,
+}
+
+/// One metric family, for the generated reference (`docs/metrics.md`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetricInfo {
+    /// Full name as scraped (histograms add `_bucket`, `_sum`, `_count`).
+    pub name: String,
+    /// `counter`, `gauge` or `histogram`.
+    pub kind: &'static str,
+    /// Label names.
+    pub labels: Vec<String>,
+    /// Help text.
+    pub help: String,
+}
+
+fn counter(name: &str, help: &str) -> IntCounter {
+    IntCounter::new(name, help).expect("valid metric")
+}
+
+fn counter_vec(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric")
+}
+
+fn gauge(name: &str, help: &str) -> IntGauge {
+    IntGauge::new(name, help).expect("valid metric")
+}
+
+fn gauge_vec(name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric")
+}
+
+fn histogram(name: &str, help: &str) -> Histogram {
+    Histogram::with_opts(
+        HistogramOpts::new(name, help)
+            .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]),
+    )
+    .expect("valid metric")
+}
+
+/// `version` and `git_commit` (from `FERROGATE_GIT_COMMIT` at build time, e.g. the image build).
+fn build_info() -> IntGaugeVec {
+    let build = gauge_vec("ferrogate_build_info", "Build information (always 1)", &["version", "git_commit"]);
+    let commit = option_env!("FERROGATE_GIT_COMMIT").filter(|c| !c.is_empty()).unwrap_or("unknown");
+    build.with_label_values(&[env!("CARGO_PKG_VERSION"), commit]).set(1);
+    build
 }
 
 impl Metrics {
     /// Creates and registers every metric.
     pub fn new() -> Self {
-        let registry = Registry::new();
-        let translations = IntCounter::new("ferrogate_translations_total", "Translation runs of the whole input").unwrap();
-        let translation_seconds = Histogram::with_opts(
-            HistogramOpts::new("ferrogate_translation_duration_seconds", "Duration of a translation run (Gateway API to xDS)")
-                .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]),
-        )
-        .unwrap();
-        let resources = IntGaugeVec::new(Opts::new("ferrogate_resources", "Objects in the resource store, by kind"), &["kind"]).unwrap();
-        let gateways = IntGauge::new("ferrogate_gateways", "Gateways of our classes that are translated").unwrap();
-        let snapshot_updates = IntCounterVec::new(
-            Opts::new("ferrogate_xds_snapshot_updates_total", "xDS snapshots published because a Gateway's config changed"),
-            &["gateway"],
-        )
-        .unwrap();
-        let config_problems = IntGauge::new("ferrogate_config_problems", "Problems found in the last read of the configuration").unwrap();
-        let status_writes = IntCounter::new("ferrogate_status_writes_total", "Status objects written because they changed").unwrap();
-        for c in [
-            Box::new(translations.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(translation_seconds.clone()),
-            Box::new(resources.clone()),
-            Box::new(gateways.clone()),
-            Box::new(snapshot_updates.clone()),
-            Box::new(config_problems.clone()),
-            Box::new(status_writes.clone()),
-        ] {
-            registry.register(c).unwrap();
+        let m = Self {
+            registry: Registry::new(),
+            translations: counter("ferrogate_translations_total", "Translation runs of the whole input"),
+            translation_seconds: histogram(
+                "ferrogate_translation_duration_seconds",
+                "Duration of a translation run (Gateway API to xDS)",
+            ),
+            translation_errors: counter_vec(
+                "ferrogate_translation_errors_total",
+                "Objects that became invalid in a translation run (a Gateway, ListenerSet, listener or route parent whose Accepted or ResolvedRefs condition turned False), by kind",
+                &["kind"],
+            ),
+            invalid_objects: gauge_vec(
+                "ferrogate_invalid_objects",
+                "Objects with an Accepted or ResolvedRefs condition False after the last translation, by kind",
+                &["kind"],
+            ),
+            resources: gauge_vec("ferrogate_resources", "Objects in the resource store, by kind", &["kind"]),
+            watched_kinds: gauge_vec(
+                "ferrogate_watched_kinds",
+                "1 when a kind is watched, 0 when its API is not served (CRD absent)",
+                &["kind"],
+            ),
+            gateways: gauge("ferrogate_gateways", "Gateways of our classes that are translated"),
+            gateways_by_status: gauge_vec(
+                "ferrogate_gateways_by_status",
+                "Gateways of our classes by the status of their Accepted and Programmed conditions",
+                &["accepted", "programmed"],
+            ),
+            snapshot_updates: counter_vec(
+                "ferrogate_xds_snapshot_updates_total",
+                "xDS snapshots published because a Gateway's config changed",
+                &["gateway"],
+            ),
+            snapshot_build_seconds: histogram(
+                "ferrogate_xds_snapshot_build_duration_seconds",
+                "Time to translate one Gateway's IR into Envoy resources and publish its xDS snapshot",
+            ),
+            config_problems: gauge("ferrogate_config_problems", "Problems found in the last read of the configuration"),
+            status_writes: counter("ferrogate_status_writes_total", "Status objects written because they changed"),
+            status_write_conflicts: counter(
+                "ferrogate_status_write_conflicts_total",
+                "Status writes refused with a conflict (the object changed; the write is retried)",
+            ),
+            infra_applies: counter_vec(
+                "ferrogate_infra_applies_total",
+                "Infrastructure objects applied or deleted by the infra manager, by kind",
+                &["kind"],
+            ),
+            infra_apply_failures: counter_vec(
+                "ferrogate_infra_apply_failures_total",
+                "Infrastructure applies or deletes that failed, by kind",
+                &["kind"],
+            ),
+            leader: gauge("ferrogate_leader", "1 while this replica is the leader (writes statuses and infrastructure)"),
+            invalid: Arc::default(),
+        };
+        for c in m.collectors() {
+            m.registry.register(c).expect("metric names are unique");
         }
-        let build = IntGaugeVec::new(Opts::new("ferrogate_build_info", "Build information"), &["version"]).unwrap();
-        build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
-        registry.register(Box::new(build)).unwrap();
-        Self { registry, translations, translation_seconds, resources, gateways, snapshot_updates, config_problems, status_writes }
+        m.registry.register(Box::new(build_info())).expect("metric names are unique");
+        m
+    }
+
+    fn collectors(&self) -> Vec<Box<dyn Collector>> {
+        vec![
+            Box::new(self.translations.clone()),
+            Box::new(self.translation_seconds.clone()),
+            Box::new(self.translation_errors.clone()),
+            Box::new(self.invalid_objects.clone()),
+            Box::new(self.resources.clone()),
+            Box::new(self.watched_kinds.clone()),
+            Box::new(self.gateways.clone()),
+            Box::new(self.gateways_by_status.clone()),
+            Box::new(self.snapshot_updates.clone()),
+            Box::new(self.snapshot_build_seconds.clone()),
+            Box::new(self.config_problems.clone()),
+            Box::new(self.status_writes.clone()),
+            Box::new(self.status_write_conflicts.clone()),
+            Box::new(self.infra_applies.clone()),
+            Box::new(self.infra_apply_failures.clone()),
+            Box::new(self.leader.clone()),
+        ]
+    }
+
+    /// Marks `kind` (e.g. `TCPRoute`) as watched (1) or absent (0).
+    pub fn set_watched(&self, kind: &str, watched: bool) {
+        self.watched_kinds.with_label_values(&[kind]).set(i64::from(watched));
+    }
+
+    /// Updates the status-derived metrics from one translation's statuses:
+    /// `gateways_by_status`, `invalid_objects`, and `translation_errors` for objects that
+    /// were valid (or absent) before this run.
+    pub fn observe_statuses(&self, statuses: &StatusSet) {
+        self.gateways_by_status.reset();
+        let mut by_status: BTreeMap<(&str, &str), i64> = BTreeMap::new();
+        for gw in &statuses.gateways {
+            let key = (condition_label(&gw.conditions, "Accepted"), condition_label(&gw.conditions, "Programmed"));
+            *by_status.entry(key).or_default() += 1;
+        }
+        for ((accepted, programmed), n) in by_status {
+            self.gateways_by_status.with_label_values(&[accepted, programmed]).set(n);
+        }
+
+        let mut invalid: BTreeSet<(String, String)> = BTreeSet::new();
+        for gw in &statuses.gateways {
+            let id = format!("{}/{}", gw.namespace, gw.name);
+            if is_invalid(&gw.conditions) {
+                invalid.insert(("Gateway".into(), id.clone()));
+            }
+            for l in gw.listeners.iter().filter(|l| is_invalid(&l.conditions)) {
+                invalid.insert(("Listener".into(), format!("{id}/{}", l.name)));
+            }
+        }
+        for ls in &statuses.listener_sets {
+            if is_invalid(&ls.conditions) || ls.listeners.iter().any(|l| is_invalid(&l.conditions)) {
+                invalid.insert(("ListenerSet".into(), format!("{}/{}", ls.namespace, ls.name)));
+            }
+        }
+        for route in &statuses.routes {
+            for (i, parent) in route.parents.iter().enumerate() {
+                if is_invalid(&parent.conditions) {
+                    invalid.insert((route.kind.clone(), format!("{}/{}#{i}", route.namespace, route.name)));
+                }
+            }
+        }
+        let mut previous = self.invalid.lock().unwrap_or_else(|e| e.into_inner());
+        self.invalid_objects.reset();
+        let mut current: BTreeMap<&str, i64> = BTreeMap::new();
+        for (kind, id) in &invalid {
+            *current.entry(kind).or_default() += 1;
+            if !previous.contains(&(kind.clone(), id.clone())) {
+                self.translation_errors.with_label_values(&[kind]).inc();
+            }
+        }
+        for (kind, n) in current {
+            self.invalid_objects.with_label_values(&[kind]).set(n);
+        }
+        *previous = invalid;
     }
 
     /// Text exposition of every metric.
@@ -68,8 +261,58 @@ impl Metrics {
     }
 }
 
+fn condition_label(conditions: &[Condition], type_: &str) -> &'static str {
+    match conditions.iter().find(|c| c.type_ == type_).map(|c| &c.status) {
+        Some(ConditionStatus::True) => "true",
+        Some(ConditionStatus::False) => "false",
+        _ => "unknown",
+    }
+}
+
+fn is_invalid(conditions: &[Condition]) -> bool {
+    conditions
+        .iter()
+        .any(|c| (c.type_ == "Accepted" || c.type_ == "ResolvedRefs") && c.status == ConditionStatus::False)
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// Every metric family Ferrogate exports (control plane and xDS), sorted by name: the source
+/// of `docs/metrics.md`.
+pub fn reference() -> Vec<MetricInfo> {
+    let metrics = Metrics::new();
+    let mut out: Vec<MetricInfo> = Vec::new();
+    let mut add = |c: &dyn Collector, kind: &'static str| {
+        for d in c.desc() {
+            out.push(MetricInfo {
+                name: d.fq_name.clone(),
+                kind,
+                labels: d.variable_labels.clone(),
+                help: d.help.clone(),
+            });
+        }
+    };
+    for c in metrics.collectors() {
+        // The type is not in a `Desc`: a collector's own collect() shows it only once it has a
+        // series, so it is read from the name.
+        let name = c.desc()[0].fq_name.clone();
+        let kind = if name.ends_with("_seconds") {
+            "histogram"
+        } else if name.ends_with("_total") {
+            "counter"
+        } else {
+            "gauge"
+        };
+        add(c.as_ref(), kind);
+    }
+    add(&build_info(), "gauge");
+    for (c, kind) in crate::xds_metrics::reference_collectors() {
+        add(c.as_ref(), kind);
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
 }

@@ -73,6 +73,7 @@ impl Pipeline {
             if self.previous.get(key).is_some_and(|(old, port)| **old == **ir && *port == ready_port) {
                 continue; // unchanged: no xDS work, no push
             }
+            let build = Instant::now();
             let resources = ferrogate_xds_translator::translate(ir, &XdsOptions { ready_port });
             let by_type = resources.into_any().into_iter().map(|(type_url, items)| (type_url.to_string(), items)).collect();
             let id = key.to_string();
@@ -80,6 +81,7 @@ impl Pipeline {
                 self.metrics.snapshot_updates.with_label_values(&[&id]).inc();
                 tracing::info!(gateway = %id, "published new xDS snapshot");
             }
+            self.metrics.snapshot_build_seconds.observe(build.elapsed().as_secs_f64());
             self.previous.insert(key.clone(), (ir.clone(), ready_port));
         }
         let gone: Vec<GatewayKey> = self.previous.keys().filter(|k| !translation.gateways.contains_key(*k)).cloned().collect();
@@ -91,6 +93,7 @@ impl Pipeline {
         self.metrics.gateways.set(translation.gateways.len() as i64);
         self.metrics.translations.inc();
         self.metrics.translation_seconds.observe(started.elapsed().as_secs_f64());
+        self.metrics.observe_statuses(&translation.statuses);
         RunOutput { statuses: translation.statuses, processes }
     }
 }

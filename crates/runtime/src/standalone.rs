@@ -66,6 +66,10 @@ pub async fn run_standalone(config: StandaloneConfig) -> anyhow::Result<()> {
 
     let cancel = CancellationToken::new();
     let metrics = Metrics::new();
+    metrics.leader.set(1); // one process, no election
+    for kind in ferrogate_store::Kind::ALL {
+        metrics.set_watched(kind.as_str(), true); // the file provider reads every kind
+    }
     let cache = SnapshotCache::new();
     metrics.registry.register(Box::new(crate::xds_metrics::XdsCollector::new(cache.clone())))?;
     let ready = Arc::new(AtomicBool::new(false));

@@ -1,5 +1,10 @@
 //! xDS metrics, read from the snapshot cache's statistics at scrape time, so no counter has
 //! to be kept in step with the server.
+//!
+//! What the cache's [`XdsStats`](ferrogate_xds_server::XdsStats) holds is exported: totals of
+//! pushes, ACKs and NACKs by type URL and of bytes sent; per Gateway the connected streams, the
+//! types whose latest config Envoy rejects, the snapshot version and whether each type's
+//! latest version was ACKed.
 
 use ferrogate_xds_server::SnapshotCache;
 use prometheus::core::{Collector, Desc};
@@ -12,24 +17,88 @@ pub(crate) struct XdsCollector {
     descs: Vec<Desc>,
 }
 
-fn families() -> (IntCounterVec, IntCounterVec, IntCounterVec, IntCounterVec, IntGaugeVec, IntGaugeVec) {
-    let pushes = IntCounterVec::new(Opts::new("ferrogate_xds_pushes_total", "xDS responses sent to Envoy, by resource type"), &["type_url"]).unwrap();
-    let acks = IntCounterVec::new(Opts::new("ferrogate_xds_acks_total", "xDS responses Envoy accepted, by resource type"), &["type_url"]).unwrap();
-    let nacks = IntCounterVec::new(Opts::new("ferrogate_xds_nacks_total", "xDS responses Envoy rejected, by resource type"), &["type_url"]).unwrap();
-    let bytes = IntCounterVec::new(Opts::new("ferrogate_xds_sent_bytes_total", "Bytes of xDS responses sent to Envoy"), &[]).unwrap();
-    let proxies = IntGaugeVec::new(Opts::new("ferrogate_xds_connected_proxies", "Envoy xDS streams connected, by Gateway"), &["gateway"]).unwrap();
-    let rejected = IntGaugeVec::new(
-        Opts::new("ferrogate_xds_rejected_config", "1 while Envoy rejects the latest config of a Gateway for a resource type (last good config keeps serving)"),
-        &["gateway", "type_url"],
-    )
-    .unwrap();
-    (pushes, acks, nacks, bytes, proxies, rejected)
+struct Families {
+    pushes: IntCounterVec,
+    acks: IntCounterVec,
+    nacks: IntCounterVec,
+    bytes: IntCounterVec,
+    proxies: IntGaugeVec,
+    rejected: IntGaugeVec,
+    snapshot: IntGaugeVec,
+    acked: IntGaugeVec,
+    refused: IntCounterVec,
+}
+
+impl Families {
+    fn new() -> Self {
+        let counter = |name: &str, help: &str, labels: &[&str]| IntCounterVec::new(Opts::new(name, help), labels).unwrap();
+        let gauge = |name: &str, help: &str, labels: &[&str]| IntGaugeVec::new(Opts::new(name, help), labels).unwrap();
+        Self {
+            pushes: counter("ferrogate_xds_pushes_total", "xDS responses sent to Envoy, by resource type", &["type_url"]),
+            acks: counter("ferrogate_xds_acks_total", "xDS responses Envoy accepted, by resource type", &["type_url"]),
+            nacks: counter("ferrogate_xds_nacks_total", "xDS responses Envoy rejected, by resource type", &["type_url"]),
+            bytes: counter("ferrogate_xds_sent_bytes_total", "Bytes of xDS responses sent to Envoy", &[]),
+            proxies: gauge("ferrogate_xds_connected_proxies", "Envoy xDS streams connected, by Gateway", &["gateway"]),
+            rejected: gauge(
+                "ferrogate_xds_rejected_config",
+                "1 while Envoy rejects the latest config of a Gateway for a resource type (last good config keeps serving)",
+                &["gateway", "type_url"],
+            ),
+            snapshot: gauge(
+                "ferrogate_xds_snapshot_info",
+                "The xDS snapshot a Gateway's Envoys are served (always 1; the version label is its content hash)",
+                &["gateway", "version"],
+            ),
+            acked: gauge(
+                "ferrogate_xds_config_acked",
+                "1 when an Envoy of the Gateway ACKed the latest snapshot version of a resource type, 0 while not (yet)",
+                &["gateway", "type_url"],
+            ),
+            refused: counter(
+                "ferrogate_xds_rejected_streams_total",
+                "xDS streams refused because the client certificate does not allow them (wrong_gateway, no_identity, no_client_certificate, node_changed)",
+                &["reason"],
+            ),
+        }
+    }
+
+    fn all(&self) -> [(&dyn Collector, &'static str); 9] {
+        [
+            (&self.pushes, "counter"),
+            (&self.acks, "counter"),
+            (&self.nacks, "counter"),
+            (&self.bytes, "counter"),
+            (&self.proxies, "gauge"),
+            (&self.rejected, "gauge"),
+            (&self.snapshot, "gauge"),
+            (&self.acked, "gauge"),
+            (&self.refused, "counter"),
+        ]
+    }
+}
+
+/// The xDS families with their types, for the generated reference.
+pub(crate) fn reference_collectors() -> Vec<(Box<dyn Collector>, &'static str)> {
+    let f = Families::new();
+    let kinds: Vec<&'static str> = f.all().iter().map(|(_, k)| *k).collect();
+    let boxed: [Box<dyn Collector>; 9] = [
+        Box::new(f.pushes),
+        Box::new(f.acks),
+        Box::new(f.nacks),
+        Box::new(f.bytes),
+        Box::new(f.proxies),
+        Box::new(f.rejected),
+        Box::new(f.snapshot),
+        Box::new(f.acked),
+        Box::new(f.refused),
+    ];
+    boxed.into_iter().zip(kinds).collect()
 }
 
 impl XdsCollector {
     pub(crate) fn new(cache: SnapshotCache) -> Self {
-        let (a, b, c, d, e, f) = families();
-        let descs = [a.desc(), b.desc(), c.desc(), d.desc(), e.desc(), f.desc()].into_iter().flatten().cloned().collect();
+        let f = Families::new();
+        let descs = f.all().iter().flat_map(|(c, _)| c.desc()).cloned().collect();
         Self { cache, descs }
     }
 }
@@ -41,27 +110,32 @@ impl Collector for XdsCollector {
 
     fn collect(&self) -> Vec<MetricFamily> {
         let stats = self.cache.stats();
-        let (pushes, acks, nacks, bytes, proxies, rejected) = families();
+        let f = Families::new();
         for (type_url, n) in &stats.totals.pushes {
-            pushes.with_label_values(&[type_url]).inc_by(*n);
+            f.pushes.with_label_values(&[type_url]).inc_by(*n);
         }
         for (type_url, n) in &stats.totals.acks {
-            acks.with_label_values(&[type_url]).inc_by(*n);
+            f.acks.with_label_values(&[type_url]).inc_by(*n);
         }
         for (type_url, n) in &stats.totals.nacks {
-            nacks.with_label_values(&[type_url]).inc_by(*n);
+            f.nacks.with_label_values(&[type_url]).inc_by(*n);
         }
-        bytes.with_label_values::<&str>(&[]).inc_by(stats.totals.bytes_sent);
+        f.bytes.with_label_values::<&str>(&[]).inc_by(stats.totals.bytes_sent);
+        for (reason, n) in &stats.totals.rejected_streams {
+            f.refused.with_label_values(&[reason]).inc_by(*n);
+        }
         for (gateway, g) in &stats.gateways {
-            proxies.with_label_values(&[gateway]).set(g.connected_streams as i64);
+            f.proxies.with_label_values(&[gateway]).set(g.connected_streams as i64);
             for type_url in g.active_nacks.keys() {
-                rejected.with_label_values(&[gateway, type_url]).set(1);
+                f.rejected.with_label_values(&[gateway, type_url]).set(1);
+            }
+            let Some(snapshot) = self.cache.get(gateway) else { continue };
+            f.snapshot.with_label_values(&[gateway, snapshot.fingerprint()]).set(1);
+            for type_url in snapshot.type_urls() {
+                let acked = snapshot.version(type_url).is_some_and(|v| g.acked_versions.get(type_url).is_some_and(|a| a == v));
+                f.acked.with_label_values(&[gateway, type_url]).set(i64::from(acked));
             }
         }
-        let mut out = Vec::new();
-        for c in [&pushes as &dyn Collector, &acks, &nacks, &bytes, &proxies, &rejected] {
-            out.extend(c.collect());
-        }
-        out
+        f.all().iter().flat_map(|(c, _)| c.collect()).collect()
     }
 }

@@ -12,6 +12,6 @@ mod load;
 mod object;
 mod snapshot;
 
-pub use load::{LoadError, load_documents};
+pub use load::{LoadError, load_documents, load_object};
 pub use object::{Kind, Object, ObjectKey, ObjectRef};
 pub use snapshot::{Kinded, Snapshot};

@@ -65,6 +65,26 @@ pub fn load_documents(source_name: &str, text: &str) -> (Vec<Object>, Vec<LoadEr
     (objects, errors)
 }
 
+/// Reads one object as a cluster serves it (any served apiVersion of a kind the store
+/// holds), with the same normalisation as [`load_documents`]. Used by the Kubernetes
+/// provider for watch events.
+pub fn load_object(value: serde_json::Value) -> Result<Object, LoadError> {
+    let mut objects = Vec::new();
+    let mut errors = Vec::new();
+    load_value("cluster", 0, value, &mut objects, &mut errors);
+    match (objects.pop(), errors.pop()) {
+        (Some(object), _) => Ok(object),
+        (None, Some(error)) => Err(error),
+        (None, None) => Err(LoadError::Invalid {
+            source_name: "cluster".into(),
+            index: 0,
+            kind: String::new(),
+            name: String::new(),
+            message: "empty object".into(),
+        }),
+    }
+}
+
 fn load_value(
     source_name: &str,
     index: usize,

@@ -173,6 +173,22 @@ impl Snapshot {
         }
     }
 
+    /// Replaces every object of one kind with `objects` (a relist of that kind). Returns
+    /// whether the store changed.
+    pub fn reset_kind(&mut self, kind: Kind, objects: impl IntoIterator<Item = Object>) -> bool {
+        let objects: Vec<Object> = objects.into_iter().filter(|o| o.kind() == kind).collect();
+        let keep: std::collections::BTreeSet<ObjectKey> = objects.iter().map(|o| o.key()).collect();
+        let stale: Vec<ObjectKey> = dispatch!(self, kind, |map| map.map.keys().filter(|k| !keep.contains(*k)).cloned().collect());
+        let mut changed = false;
+        for key in stale {
+            changed |= self.delete(&ObjectRef { kind, key });
+        }
+        for object in objects {
+            changed |= self.apply(object);
+        }
+        changed
+    }
+
     /// Removes an object. Returns whether it was there.
     pub fn delete(&mut self, object: &ObjectRef) -> bool {
         dispatch!(self, object.kind, |map| map.delete(&object.key))

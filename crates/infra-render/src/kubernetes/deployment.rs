@@ -257,6 +257,7 @@ fn container(ctx: &Ctx<'_>) -> Container {
         name: CONTAINER_NAME.into(),
         image: Some(
             spec.and_then(|c| c.image.clone())
+                .or_else(|| ctx.opts.envoy_image.clone())
                 .unwrap_or_else(|| DEFAULT_ENVOY_IMAGE.to_string()),
         ),
         image_pull_policy: Some("IfNotPresent".into()),

@@ -74,6 +74,10 @@ pub struct RenderOptions {
     /// Connect to the xDS server over mutual TLS with the Gateway's client certificate from
     /// the Secret [`xds_client_secret_name`], mounted at [`XDS_TLS_DIR`].
     pub xds_tls: bool,
+    /// Envoy image when the parameters name none (`ferrogate controller --envoy-image`);
+    /// `None`: [`DEFAULT_ENVOY_IMAGE`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub envoy_image: Option<String>,
 }
 
 impl Default for RenderOptions {
@@ -85,6 +89,7 @@ impl Default for RenderOptions {
             delta: false,
             drain_seconds: 15,
             xds_tls: true,
+            envoy_image: None,
         }
     }
 }

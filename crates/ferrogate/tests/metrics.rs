@@ -1,0 +1,423 @@
+//! Metrics end to end: a real `ferrogate standalone` with a real Envoy. Scrapes Ferrogate's
+//! `/metrics` and the Envoy's `/stats/prometheus`, sends traffic, edits a route, scrapes again
+//! and checks the series exist and move. Also checks that every metric the Grafana dashboard
+//! queries exists, and that docs/metrics.md matches the metric definitions
+//! (`UPDATE_GOLDEN=1` rewrites it; `make docs` does).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ferrogate_e2e::client::{self, HttpResponse};
+
+const HOST: &str = "www.example.com";
+const GATEWAY: &str = "default/quickstart";
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+// --- a standalone instance (the minimum of tests/standalone.rs) ---------------------------
+
+struct Standalone {
+    child: Child,
+    dir: tempfile::TempDir,
+    gateway: SocketAddr,
+    metrics: SocketAddr,
+    envoy_base: u16,
+}
+
+impl Drop for Standalone {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn free_block(start: u16) -> u16 {
+    let mut base = start + (std::process::id() % 997) as u16 * 10;
+    loop {
+        let free = (base..base + 10).all(|p| {
+            std::net::TcpListener::bind(("127.0.0.1", p)).is_ok() && std::net::TcpListener::bind(("0.0.0.0", p)).is_ok()
+        });
+        if free {
+            return base;
+        }
+        base += 10;
+    }
+}
+
+fn envoy_path() -> PathBuf {
+    let path = std::env::var_os("FERROGATE_ENVOY").map(PathBuf::from).unwrap_or_else(|| repo_root().join(".tools/bin/envoy"));
+    assert!(path.exists(), "Envoy not found at {}: run `make envoy`", path.display());
+    path
+}
+
+fn start(v1: SocketAddr, v2: SocketAddr) -> Standalone {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    std::fs::create_dir(&config).unwrap();
+    let gateway_port = free_port();
+    let example = repo_root().join("docs/examples/quickstart");
+    let read = |f: &str| std::fs::read_to_string(example.join(f)).unwrap();
+    let files = [
+        ("gateway.yaml", read("gateway.yaml").replace("port: 8080", &format!("port: {gateway_port}"))),
+        (
+            "backends.yaml",
+            read("backends.yaml")
+                .replace("port: 9001", &format!("port: {}", v1.port()))
+                .replace("port: 9002", &format!("port: {}", v2.port())),
+        ),
+        ("routes.yaml", read("routes.yaml")),
+    ];
+    for (name, text) in files {
+        std::fs::write(config.join(name), text).unwrap();
+    }
+    let metrics = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let base = free_block(31000);
+    let child = Command::new(env!("CARGO_BIN_EXE_ferrogate"))
+        .args(["standalone", "--config-dir"])
+        .arg(&config)
+        .arg("--status-dir")
+        .arg(dir.path().join("status"))
+        .arg("--work-dir")
+        .arg(dir.path().join("work"))
+        .arg("--envoy")
+        .arg(envoy_path())
+        .args(["--xds-addr", &format!("127.0.0.1:{}", free_port())])
+        .args(["--metrics-addr", &metrics.to_string()])
+        .args(["--health-addr", &format!("127.0.0.1:{}", free_port())])
+        .args(["--envoy-base-port", &base.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    Standalone { child, dir, gateway: SocketAddr::from(([127, 0, 0, 1], gateway_port)), metrics, envoy_base: base }
+}
+
+fn pod(r: &HttpResponse) -> String {
+    r.json().ok().and_then(|j| j["pod"].as_str().map(str::to_string)).unwrap_or_default()
+}
+
+async fn wait_for(gateway: SocketAddr, timeout: Duration, check: impl Fn(&HttpResponse) -> bool) {
+    let started = Instant::now();
+    let mut last = String::from("no response");
+    while started.elapsed() < timeout {
+        match client::get(gateway, HOST, "/", &[]).await {
+            Ok(r) if check(&r) => return,
+            Ok(r) => last = format!("{} {}", r.status, String::from_utf8_lossy(&r.body)),
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("condition not met within {timeout:?}; last answer: {last}");
+}
+
+// --- Prometheus text format ---------------------------------------------------------------
+
+/// A scrape: series (`name{labels}` as written) -> value.
+#[derive(Default)]
+struct Scrape {
+    text: String,
+    series: BTreeMap<String, f64>,
+}
+
+impl Scrape {
+    async fn get(addr: SocketAddr, path: &str) -> Self {
+        let r = client::get(addr, "localhost", path, &[]).await.unwrap();
+        assert_eq!(r.status, 200, "{path}");
+        let text = String::from_utf8_lossy(&r.body).to_string();
+        let mut series = BTreeMap::new();
+        for line in text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+            let (key, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("bad line {line:?}"));
+            series.insert(key.to_string(), value.parse::<f64>().unwrap_or(f64::NAN));
+        }
+        Self { text, series }
+    }
+
+    /// Metric names (the part before `{`).
+    fn names(&self) -> BTreeSet<String> {
+        self.series.keys().map(|k| k.split('{').next().unwrap().to_string()).collect()
+    }
+
+    /// Sum of the series of `name` whose labels contain every `filter` (`label="value"`).
+    fn sum(&self, name: &str, filters: &[&str]) -> f64 {
+        self.series
+            .iter()
+            .filter(|(k, _)| k.split('{').next() == Some(name) && filters.iter().all(|f| k.contains(f)))
+            .map(|(_, v)| v)
+            .sum()
+    }
+
+    fn has(&self, name: &str, filters: &[&str]) -> bool {
+        self.series.keys().any(|k| k.split('{').next() == Some(name) && filters.iter().all(|f| k.contains(f)))
+    }
+
+    /// HELP and TYPE lines of every family.
+    fn types(&self) -> BTreeMap<String, String> {
+        self.text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .filter_map(|l| l.split_once(' ').map(|(n, t)| (n.to_string(), t.to_string())))
+            .collect()
+    }
+}
+
+fn save(name: &str, text: &str) {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("metrics-scrapes");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(name), text).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ferrogate_and_envoy_metrics_exist_and_move() {
+    let v1 = ferrogate_e2e::echo::spawn_for_test("echo-v1-metrics", "default", "echo-v1").await;
+    let v2 = ferrogate_e2e::echo::spawn_for_test("echo-v2-metrics", "default", "echo-v2").await;
+    let fg = start(v1, v2);
+    wait_for(fg.gateway, Duration::from_secs(60), |r| r.status == 200).await;
+    let envoy_stats = SocketAddr::from(([127, 0, 0, 1], fg.envoy_base + 1)); // HostPortPlan: slot 0, stats
+
+    let before = Scrape::get(fg.metrics, "/metrics").await;
+    let envoy_before = Scrape::get(envoy_stats, "/stats/prometheus").await;
+    let gw = format!("gateway=\"{GATEWAY}\"");
+    for (name, filters) in [
+        ("ferrogate_build_info", vec!["version=\"", "git_commit=\""]),
+        ("ferrogate_leader", vec![]),
+        ("ferrogate_watched_kinds", vec!["kind=\"HTTPRoute\""]),
+        ("ferrogate_resources", vec!["kind=\"HTTPRoute\""]),
+        ("ferrogate_gateways", vec![]),
+        ("ferrogate_gateways_by_status", vec!["accepted=\"true\"", "programmed=\"true\""]),
+        ("ferrogate_translations_total", vec![]),
+        ("ferrogate_translation_duration_seconds_count", vec![]),
+        ("ferrogate_xds_snapshot_build_duration_seconds_count", vec![]),
+        ("ferrogate_xds_snapshot_updates_total", vec![&gw]),
+        ("ferrogate_xds_snapshot_info", vec![&gw, "version=\""]),
+        ("ferrogate_xds_config_acked", vec![&gw, "RouteConfiguration"]),
+        ("ferrogate_xds_connected_proxies", vec![&gw]),
+        ("ferrogate_xds_pushes_total", vec!["Listener"]),
+        ("ferrogate_xds_acks_total", vec!["RouteConfiguration"]),
+        ("ferrogate_xds_sent_bytes_total", vec![]),
+        ("ferrogate_status_writes_total", vec![]),
+    ] {
+        assert!(before.has(name, &filters), "{name} {filters:?} missing from\n{}", before.text);
+    }
+    assert_eq!(before.sum("ferrogate_leader", &[]), 1.0);
+    assert_eq!(before.sum("ferrogate_xds_connected_proxies", &[&gw]), 1.0);
+    assert_eq!(before.sum("ferrogate_gateways_by_status", &["accepted=\"true\"", "programmed=\"true\""]), 1.0);
+    for name in ["envoy_http_downstream_rq_total", "envoy_cluster_upstream_rq_total", "envoy_http_downstream_rq_time_bucket"] {
+        assert!(envoy_before.has(name, &[]), "{name} missing from Envoy's /stats/prometheus");
+    }
+
+    // Traffic, then a route edit (the catch-all moves to echo-v2) and a broken route reference.
+    for _ in 0..20 {
+        assert_eq!(client::get(fg.gateway, HOST, "/", &[]).await.unwrap().status, 200);
+    }
+    let routes = fg.dir.path().join("config/routes.yaml");
+    let text = std::fs::read_to_string(&routes).unwrap();
+    let edited = text.replacen("    - backendRefs:\n        - name: echo-v1", "    - backendRefs:\n        - name: echo-v2", 1);
+    assert_ne!(text, edited);
+    std::fs::write(&routes, edited).unwrap();
+    wait_for(fg.gateway, Duration::from_secs(20), |r| pod(r) == "echo-v2-metrics").await;
+    std::fs::write(
+        fg.dir.path().join("config/dangling.yaml"),
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: dangling, namespace: default}\n\
+         spec:\n  parentRefs: [{name: quickstart}]\n  hostnames: [dangling.example.com]\n  rules:\n  - backendRefs: [{name: missing, port: 80}]\n",
+    )
+    .unwrap();
+
+    // Scrape until the edit's ACK and the broken route are counted.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let after = loop {
+        let s = Scrape::get(fg.metrics, "/metrics").await;
+        let acked = s.sum("ferrogate_xds_acks_total", &[]) > before.sum("ferrogate_xds_acks_total", &[]);
+        if acked && s.has("ferrogate_translation_errors_total", &["kind=\"HTTPRoute\""]) {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "metrics did not move:\n{}", s.text);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let envoy_after = Scrape::get(envoy_stats, "/stats/prometheus").await;
+    save("ferrogate.txt", &after.text);
+    save("envoy.txt", &envoy_after.text);
+
+    let grew = |name: &str, filters: &[&str], b: &Scrape, a: &Scrape| {
+        assert!(a.sum(name, filters) > b.sum(name, filters), "{name} {filters:?} did not grow: {} -> {}", b.sum(name, filters), a.sum(name, filters));
+    };
+    grew("ferrogate_translations_total", &[], &before, &after);
+    grew("ferrogate_translation_duration_seconds_count", &[], &before, &after);
+    grew("ferrogate_xds_snapshot_updates_total", &[&gw], &before, &after);
+    grew("ferrogate_xds_pushes_total", &["RouteConfiguration"], &before, &after);
+    grew("ferrogate_xds_acks_total", &["RouteConfiguration"], &before, &after);
+    grew("ferrogate_xds_sent_bytes_total", &[], &before, &after);
+    grew("ferrogate_status_writes_total", &[], &before, &after);
+    assert_eq!(after.sum("ferrogate_invalid_objects", &["kind=\"HTTPRoute\""]), 1.0, "{}", after.text);
+    let ingress = "envoy_http_conn_manager_prefix=\"";
+    grew("envoy_http_downstream_rq_total", &[ingress], &envoy_before, &envoy_after);
+    grew("envoy_cluster_upstream_rq_total", &[], &envoy_before, &envoy_after);
+    // The snapshot version changed with the edit.
+    let versions = |s: &Scrape| s.series.keys().filter(|k| k.starts_with("ferrogate_xds_snapshot_info{")).cloned().collect::<Vec<_>>();
+    assert_ne!(versions(&before), versions(&after));
+
+    // Every ferrogate_ family scraped is in the reference, with the same type.
+    let reference: BTreeMap<String, &'static str> =
+        ferrogate_runtime::metrics_reference().into_iter().map(|m| (m.name, m.kind)).collect();
+    for (name, kind) in after.types().into_iter().filter(|(n, _)| n.starts_with("ferrogate_")) {
+        assert_eq!(reference.get(&name).copied(), Some(kind.as_str()), "{name} ({kind}) is not in the reference");
+    }
+
+    check_dashboard(&reference, &envoy_after);
+}
+
+// --- the dashboard's metric names ---------------------------------------------------------
+
+/// Metric names a PromQL expression uses: `ferrogate_*`, `envoy_*` and `process_*`
+/// identifiers outside label matchers (`{...}`) and outside the label lists of `by`,
+/// `without`, `on`, `ignoring`, `group_left` and `group_right`.
+fn promql_metric_names(expr: &str) -> BTreeSet<String> {
+    let mut cleaned = String::new();
+    let mut depth = 0;
+    for c in expr.chars() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            _ if depth > 0 => {}
+            _ => cleaned.push(c),
+        }
+    }
+    let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':';
+    let mut names = BTreeSet::new();
+    let mut rest = cleaned.as_str();
+    let mut in_label_list = false;
+    while !rest.is_empty() {
+        let start = rest.find(is_ident).unwrap_or(rest.len());
+        if in_label_list && rest[..start].contains(')') {
+            in_label_list = false;
+        }
+        rest = &rest[start..];
+        let end = rest.find(|c: char| !is_ident(c)).unwrap_or(rest.len());
+        let token = &rest[..end];
+        rest = &rest[end..];
+        if matches!(token, "by" | "without" | "on" | "ignoring" | "group_left" | "group_right") && rest.trim_start().starts_with('(') {
+            in_label_list = true;
+        } else if !in_label_list && ["ferrogate_", "envoy_", "process_"].iter().any(|p| token.starts_with(p)) {
+            names.insert(token.to_string());
+        }
+    }
+    names
+}
+
+fn check_dashboard(reference: &BTreeMap<String, &'static str>, envoy: &Scrape) {
+    let path = repo_root().join("charts/ferrogate/dashboards/ferrogate.json");
+    let dashboard: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let mut exprs = Vec::new();
+    collect_exprs(&dashboard, &mut exprs);
+    assert!(exprs.len() > 20, "the dashboard has {} queries", exprs.len());
+    let envoy_names = envoy.names();
+    let mut missing = Vec::new();
+    for expr in &exprs {
+        for name in promql_metric_names(expr) {
+            let ok = if name.starts_with("ferrogate_") {
+                let base = ["_bucket", "_sum", "_count"].iter().find_map(|s| name.strip_suffix(s)).unwrap_or(&name);
+                reference.contains_key(&name) || reference.get(base) == Some(&"histogram")
+            } else if name.starts_with("envoy_") {
+                envoy_names.contains(&name)
+            } else {
+                false // process_* is not exported (the prometheus crate's process collector is off)
+            };
+            if !ok {
+                missing.push(format!("{name} (in `{expr}`)"));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "the dashboard queries metrics that do not exist:\n{}", missing.join("\n"));
+}
+
+fn collect_exprs(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                match (k.as_str(), v) {
+                    ("expr", serde_json::Value::String(s)) => out.push(s.clone()),
+                    ("query", serde_json::Value::String(s)) if s.starts_with("label_values(") => {
+                        out.push(s.trim_start_matches("label_values(").split(',').next().unwrap_or("").to_string())
+                    }
+                    _ => collect_exprs(v, out),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_exprs(v, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn promql_names_skip_labels_and_functions() {
+    let names = promql_metric_names(
+        "sum by (envoy_http_conn_manager_prefix, le) (rate(envoy_http_downstream_rq_time_bucket{envoy_cluster_name=\"x\"}[$__rate_interval])) / ignoring(envoy_x) ferrogate_leader",
+    );
+    assert_eq!(names, ["envoy_http_downstream_rq_time_bucket", "ferrogate_leader"].map(String::from).into());
+}
+
+// --- docs/metrics.md ----------------------------------------------------------------------
+
+fn metrics_doc() -> String {
+    let mut out = String::from(
+        "# Metrics reference\n\n\
+         <!-- Generated from the metric definitions by crates/ferrogate/tests/metrics.rs (`make docs`); do not edit. -->\n\n\
+         Ferrogate serves Prometheus metrics on `--metrics-addr` (19001 in a cluster, 127.0.0.1:19001 in\n\
+         standalone mode) at `/metrics`. The Helm chart's metrics Service `<fullname>-metrics` exposes it and\n\
+         `metrics.serviceMonitor.enabled` creates a ServiceMonitor for it. Histograms add `_bucket`, `_sum`\n\
+         and `_count` series. The xDS metrics are read from the xDS server's bookkeeping at scrape time.\n\n\
+         In a cluster every replica serves xDS and so exports the xDS metrics for its own streams;\n\
+         status, infrastructure and leader metrics move only on the leader. In standalone mode\n\
+         `ferrogate_leader` is always 1, every kind is watched, and the infrastructure metrics have no\n\
+         series (local Envoy processes are not Kubernetes objects).\n\n\
+         | metric | type | labels | description |\n| --- | --- | --- | --- |\n",
+    );
+    for m in ferrogate_runtime::metrics_reference() {
+        let labels = if m.labels.is_empty() { String::from("-") } else { m.labels.iter().map(|l| format!("`{l}`")).collect::<Vec<_>>().join(", ") };
+        out.push_str(&format!("| `{}` | {} | {} | {} |\n", m.name, m.kind, labels, m.help));
+    }
+    out.push_str(
+        "\n## Envoy\n\n\
+         Every Envoy serves its own statistics in Prometheus format at `/stats/prometheus`: in a cluster\n\
+         on container port `metrics` (19001) of every Envoy pod (the pods carry `prometheus.io/scrape`,\n\
+         `prometheus.io/port` and `prometheus.io/path` annotations, and the chart's\n\
+         `metrics.podMonitor.enabled` creates a PodMonitor for all of them); in standalone mode on\n\
+         `--envoy-base-port` + 10 × slot + 1 per Gateway. The dashboard uses\n\
+         `envoy_http_downstream_rq_total`, `envoy_http_downstream_rq_xx`, `envoy_http_downstream_rq_time`,\n\
+         `envoy_http_downstream_cx_active`, `envoy_cluster_upstream_rq_total` and\n\
+         `envoy_cluster_manager_cds_update_*`. The HTTP connection managers with prefixes `stats` and\n\
+         `ready` serve the stats and readiness listeners, not traffic.\n\n\
+         ## Dashboard\n\n\
+         `charts/ferrogate/dashboards/ferrogate.json` (copied to `docs/dashboards/ferrogate.json`) is a\n\
+         Grafana dashboard over these metrics; the chart ships it in a ConfigMap when\n\
+         `dashboards.enabled` is set. A test checks that every metric it queries exists.\n",
+    );
+    out
+}
+
+#[test]
+fn metrics_reference_is_current() {
+    let path = repo_root().join("docs/metrics.md");
+    let doc = metrics_doc();
+    if std::env::var("UPDATE_GOLDEN").is_ok_and(|v| v == "1") {
+        std::fs::write(&path, doc).unwrap();
+        return;
+    }
+    let current = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(current == doc, "docs/metrics.md is stale: run `make docs`");
+}

@@ -1,0 +1,127 @@
+//! Writes the translator's statuses to the status subresources.
+//!
+//! Only real changes are written: what was last written is remembered, and an object is
+//! read (GET) only when its desired status differs from that; the write is skipped when the
+//! cluster already holds it (after a restart, nothing is rewritten). Every write is a merge
+//! patch carrying the resourceVersion it was computed from, so a concurrent change (another
+//! controller writing its route parents) gives a 409, and the write is recomputed from a
+//! fresh read, with backoff.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use ferrogate_status::StatusSet;
+use ferrogate_store::Kind;
+use kube::Client;
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::core::ApiResource;
+
+use crate::discovery::Discovered;
+use crate::status_patch::{Ours, Target, desired, merged, patch_body, same_ignoring_times};
+
+/// Retries of one object's write after conflicts.
+const MAX_ATTEMPTS: u32 = 6;
+
+/// What one [`StatusWriter::write`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StatusWriteReport {
+    /// Status subresources patched.
+    pub written: usize,
+    /// 409 answers (each retried).
+    pub conflicts: usize,
+    /// Objects whose write failed for another reason (retried on the next write).
+    pub failed: usize,
+}
+
+/// The status writer. Holds what it wrote last.
+pub struct StatusWriter {
+    client: Client,
+    resources: BTreeMap<Kind, ApiResource>,
+    controller_name: String,
+    last: BTreeMap<Target, Ours>,
+}
+
+impl StatusWriter {
+    /// A writer for the kinds `discovered` found served.
+    pub fn new(client: Client, discovered: &[Discovered], controller_name: impl Into<String>) -> Self {
+        let resources = discovered.iter().filter_map(|d| d.resource.clone().map(|r| (d.watched.kind, r))).collect();
+        Self { client, resources, controller_name: controller_name.into(), last: BTreeMap::new() }
+    }
+
+    /// Forgets what was written (after leadership moved: another replica may have written).
+    pub fn forget(&mut self) {
+        self.last.clear();
+    }
+
+    /// Writes every status of `set` that changed. Shared lists we wrote to before and no
+    /// longer have entries for (a route detached from our Gateways) get our entries removed.
+    pub async fn write(&mut self, set: &StatusSet) -> StatusWriteReport {
+        let mut want = desired(set, &self.controller_name);
+        for (target, ours) in &self.last {
+            if let Ours::Shared { field, .. } = ours {
+                want.entry(target.clone()).or_insert(Ours::Shared { field, entries: Vec::new() });
+            }
+        }
+        let mut report = StatusWriteReport::default();
+        let mut next_last = BTreeMap::new();
+        for (target, ours) in want {
+            if self.last.get(&target) == Some(&ours) {
+                next_last.insert(target, ours);
+                continue;
+            }
+            match self.write_one(&target, &ours, &mut report).await {
+                Ok(true) => {
+                    // Cleared shared entries are not remembered: nothing of ours is there.
+                    if !matches!(&ours, Ours::Shared { entries, .. } if entries.is_empty()) {
+                        next_last.insert(target, ours);
+                    }
+                }
+                Ok(false) => {} // the object is gone
+                Err(e) => {
+                    report.failed += 1;
+                    tracing::warn!(kind = target.kind.as_str(), namespace = %target.namespace, name = %target.name, error = %e, "status write failed");
+                }
+            }
+        }
+        self.last = next_last;
+        report
+    }
+
+    /// Returns `Ok(false)` when the object does not exist (any more).
+    async fn write_one(&self, target: &Target, ours: &Ours, report: &mut StatusWriteReport) -> Result<bool, kube::Error> {
+        let Some(resource) = self.resources.get(&target.kind) else { return Ok(false) };
+        let api: Api<DynamicObject> = if target.namespace.is_empty() {
+            Api::all_with(self.client.clone(), resource)
+        } else {
+            Api::namespaced_with(self.client.clone(), &target.namespace, resource)
+        };
+        let mut attempt = 0;
+        loop {
+            let Some(live) = api.get_opt(&target.name).await? else { return Ok(false) };
+            let live_status = live.data.get("status");
+            let now = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+            let next = merged(live_status, ours, &self.controller_name, &now);
+            if same_ignoring_times(live_status, &next) {
+                return Ok(true);
+            }
+            let body = patch_body(live_status, &next, ours, live.metadata.resource_version.as_deref());
+            match api.patch_status(&target.name, &PatchParams::default(), &Patch::Merge(&body)).await {
+                Ok(_) => {
+                    report.written += 1;
+                    return Ok(true);
+                }
+                Err(kube::Error::Api(e)) if e.code == 409 && attempt + 1 < MAX_ATTEMPTS => {
+                    report.conflicts += 1;
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(25 << attempt)).await;
+                }
+                Err(e) => {
+                    if matches!(&e, kube::Error::Api(s) if s.code == 409) {
+                        report.conflicts += 1;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+    }
+}

@@ -29,6 +29,10 @@ pub(crate) enum LogFormat {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run in a cluster: watch Gateway API objects, provision Envoy per Gateway, write statuses.
+    Controller(ControllerArgs),
+    /// Create the xDS CA and server certificate (Secrets in a cluster, or files).
+    Certgen(CertgenArgs),
     /// Run the control plane and one local Envoy per Gateway from a directory of YAML.
     Standalone(StandaloneArgs),
     /// Translate YAML files offline and print statuses, IR or Envoy resources.
@@ -78,6 +82,65 @@ struct StandaloneArgs {
     /// reported in its status.addresses; `spec.addresses` requests a specific one.
     #[arg(long)]
     address_pool: Option<ipnet::Ipv4Net>,
+    /// Serve xDS over mutual TLS with a CA made at start and one client certificate per
+    /// Gateway (under the work directory); each Envoy gets only its own Gateway's config.
+    #[arg(long)]
+    xds_tls: bool,
+}
+
+#[derive(clap::Args, Debug)]
+struct ControllerArgs {
+    /// xDS gRPC listen address.
+    #[arg(long, default_value = "0.0.0.0:18000")]
+    xds_addr: SocketAddr,
+    /// Prometheus metrics listen address.
+    #[arg(long, default_value = "0.0.0.0:19001")]
+    metrics_addr: SocketAddr,
+    /// Health (`/healthz`, `/readyz`) listen address.
+    #[arg(long, default_value = "0.0.0.0:8081")]
+    health_addr: SocketAddr,
+    /// Namespace of the controller (its Lease and xDS Service).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "ferrogate-system")]
+    namespace: String,
+    /// This replica's leader-election identity.
+    #[arg(long, env = "POD_NAME", default_value = "ferrogate")]
+    pod_name: String,
+    /// Name of the xDS Service in --namespace (Envoys dial <svc>.<namespace>.svc).
+    #[arg(long, default_value = "ferrogate")]
+    xds_service: String,
+    /// Directory with ca.crt, ca.key, tls.crt, tls.key for xDS over mutual TLS. Without it
+    /// xDS is plaintext and unauthenticated (development only).
+    #[arg(long)]
+    xds_tls_dir: Option<PathBuf>,
+    /// Elect a leader on a Lease (only the leader writes statuses and infra).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    leader_elect: bool,
+    /// Name of the leader Lease.
+    #[arg(long, default_value = "ferrogate-leader")]
+    lease_name: String,
+    /// xDS variant the Envoys use.
+    #[arg(long, value_enum, default_value = "delta")]
+    xds_mode: XdsMode,
+    /// Envoy image for Gateways whose EnvoyProxy names none.
+    #[arg(long)]
+    envoy_image: Option<String>,
+    /// Quiet time after a change before translating, in milliseconds.
+    #[arg(long, default_value_t = 100)]
+    debounce_ms: u64,
+}
+
+#[derive(clap::Args, Debug)]
+struct CertgenArgs {
+    /// Namespace of the Secrets (the controller's).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "ferrogate-system")]
+    namespace: String,
+    /// Name of the xDS Service the server certificate is for.
+    #[arg(long, default_value = "ferrogate")]
+    xds_service: String,
+    /// Write the files (ca.crt, ca.key, tls.crt, tls.key) into this directory instead of
+    /// creating Secrets.
+    #[arg(long)]
+    output_dir: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, ValueEnum)]
@@ -109,6 +172,41 @@ enum Output {
 impl Cli {
     pub(crate) async fn run(self) -> anyhow::Result<()> {
         match self.command {
+            Command::Controller(a) => {
+                let mut config = ferrogate_runtime::ControllerConfig::new(a.namespace, a.pod_name);
+                config.xds_addr = a.xds_addr;
+                config.metrics_addr = a.metrics_addr;
+                config.health_addr = a.health_addr;
+                config.xds_service = a.xds_service;
+                config.xds_tls_dir = a.xds_tls_dir;
+                config.leader_elect = a.leader_elect;
+                config.lease_name = a.lease_name;
+                config.delta_xds = matches!(a.xds_mode, XdsMode::Delta);
+                config.envoy_image = a.envoy_image;
+                config.debounce = Duration::from_millis(a.debounce_ms);
+                ferrogate_runtime::run_controller(config).await
+            }
+            Command::Certgen(a) => match a.output_dir {
+                Some(dir) => {
+                    let names = ferrogate_runtime::pki::xds_service_dns_names(&a.xds_service, &a.namespace);
+                    ferrogate_runtime::certgen_files(&dir, &names)?;
+                    println!("wrote ca.crt, ca.key, tls.crt, tls.key to {}", dir.display());
+                    Ok(())
+                }
+                None => {
+                    let report = ferrogate_runtime::certgen(&a.namespace, &a.xds_service).await?;
+                    println!(
+                        "{}/{}: {}; {}/{}: {}",
+                        a.namespace,
+                        ferrogate_runtime::CA_SECRET,
+                        if report.created_ca { "created" } else { "kept" },
+                        a.namespace,
+                        ferrogate_runtime::SERVER_SECRET,
+                        if report.created_server { "created" } else { "kept" },
+                    );
+                    Ok(())
+                }
+            },
             Command::Standalone(a) => {
                 ferrogate_runtime::run_standalone(StandaloneConfig {
                     config_dir: a.config_dir,
@@ -123,6 +221,7 @@ impl Cli {
                     debounce: Duration::from_millis(a.debounce_ms),
                     envoy_base_port: a.envoy_base_port,
                     address_pool: a.address_pool,
+                    xds_tls: a.xds_tls,
                 })
                 .await
             }

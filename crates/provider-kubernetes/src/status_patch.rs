@@ -80,7 +80,7 @@ pub(crate) fn merged(live: Option<&Value>, ours: &Ours, controller_name: &str, n
                 .get(*field)
                 .and_then(|v| v.as_array())
                 .map(|list| list.iter().filter(|e| e.get("controllerName").and_then(|c| c.as_str()) != Some(controller_name)).cloned().collect())
-                .unwrap_or_else(Vec::new);
+                .unwrap_or_default();
             let mut all: Vec<Value> = theirs;
             all.extend(entries.iter().cloned());
             json!({ *field: all })

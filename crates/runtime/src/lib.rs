@@ -11,6 +11,10 @@
 
 mod address_pool;
 mod admin;
+mod certgen;
+mod controller;
+mod controller_infra;
+mod host_xds_tls;
 mod metrics;
 mod pipeline;
 pub mod pki;
@@ -20,6 +24,8 @@ mod translate_cmd;
 mod xds_metrics;
 
 pub use metrics::{MetricInfo, Metrics, reference as metrics_reference};
+pub use certgen::{CA_SECRET, CertgenReport, SERVER_SECRET, certgen, certgen_files, certgen_in_cluster};
+pub use controller::{ControllerConfig, run_controller, run_controller_with};
 pub use standalone::{StandaloneConfig, run_standalone};
 pub use translate_cmd::{OutputFormat, translate_files};
 

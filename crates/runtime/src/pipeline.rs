@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use ferrogate_infra_render::{HostPortPlan, HostProcessSpec, render_host_process};
+use ferrogate_infra_render::{HostPortPlan, HostProcessSpec, render_host_process_with_tls};
 use ferrogate_ir::{GatewayIr, GatewayKey};
 use ferrogate_status::StatusSet;
 use ferrogate_store::Snapshot;
@@ -15,6 +15,7 @@ use ferrogate_xds_translator::XdsOptions;
 
 use crate::Metrics;
 use crate::address_pool::AddressPool;
+use crate::host_xds_tls::HostXdsTls;
 use crate::slots::Slots;
 
 /// Where Envoys reach the xDS server, and which xDS variant their bootstrap uses.
@@ -36,17 +37,24 @@ pub(crate) struct Pipeline {
     slots: Slots,
     /// Per-Gateway addresses, when standalone runs with `--address-pool`.
     pub pool: Option<AddressPool>,
+    /// Per-Gateway xDS client certificates, when standalone runs with `--xds-tls`.
+    pub xds_tls: Option<HostXdsTls>,
+    /// In a cluster: every Envoy pod serves readiness on this port, and no local processes
+    /// are rendered. `None`: standalone, per-Gateway ports from `port_plan`.
+    pub pod_ready_port: Option<u16>,
 }
 
 /// What a run produced for the other stages.
 pub(crate) struct RunOutput {
     pub statuses: StatusSet,
     pub processes: Vec<HostProcessSpec>,
+    /// Infra IR and effective EnvoyProxy parameters of every Gateway to provision.
+    pub infra: BTreeMap<GatewayKey, (ferrogate_ir::InfraIr, ferrogate_api::envoyproxy::EnvoyProxySpec)>,
 }
 
 impl Pipeline {
     pub(crate) fn new(options: Options, cache: SnapshotCache, metrics: Metrics, xds: XdsEndpoint, port_plan: HostPortPlan) -> Self {
-        Self { options, cache, metrics, xds, port_plan, previous: BTreeMap::new(), slots: Slots::default(), pool: None }
+        Self { options, cache, metrics, xds, port_plan, previous: BTreeMap::new(), slots: Slots::default(), pool: None, xds_tls: None, pod_ready_port: None }
     }
 
     pub(crate) fn run(&mut self, snapshot: &Snapshot) -> RunOutput {
@@ -63,13 +71,14 @@ impl Pipeline {
         let slots = self.slots.assign(translation.infra.keys());
 
         let mut processes = Vec::new();
-        for (key, infra) in &translation.infra {
+        for (key, infra) in translation.infra.iter().filter(|_| self.pod_ready_port.is_none()) {
             let slot = slots[key];
-            let spec = render_host_process(infra, slot, &self.port_plan, (&self.xds.host, self.xds.port), self.xds.delta);
+            let tls = self.xds_tls.as_mut().map(|t| t.client_files(key));
+            let spec = render_host_process_with_tls(infra, slot, &self.port_plan, (&self.xds.host, self.xds.port), self.xds.delta, tls);
             processes.push(spec);
         }
         for (key, ir) in &translation.gateways {
-            let ready_port = self.port_plan.ready_port(slots[key]);
+            let ready_port = self.pod_ready_port.unwrap_or_else(|| self.port_plan.ready_port(slots[key]));
             if self.previous.get(key).is_some_and(|(old, port)| **old == **ir && *port == ready_port) {
                 continue; // unchanged: no xDS work, no push
             }
@@ -94,6 +103,11 @@ impl Pipeline {
         self.metrics.translations.inc();
         self.metrics.translation_seconds.observe(started.elapsed().as_secs_f64());
         self.metrics.observe_statuses(&translation.statuses);
-        RunOutput { statuses: translation.statuses, processes }
+        let mut parameters = translation.parameters;
+        let infra = translation.infra.into_iter().map(|(k, i)| {
+            let p = parameters.remove(&k).unwrap_or_default();
+            (k, (i, p))
+        }).collect();
+        RunOutput { statuses: translation.statuses, processes, infra }
     }
 }

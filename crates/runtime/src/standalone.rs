@@ -50,6 +50,10 @@ pub struct StandaloneConfig {
     pub envoy_base_port: u16,
     /// Give each Gateway its own address from this IPv4 network (local MetalLB analogue).
     pub address_pool: Option<ipnet::Ipv4Net>,
+    /// Serve xDS over mutual TLS: a CA made at start signs the server's certificate and one
+    /// client certificate per Gateway (written under `work_dir`), and each Envoy gets only
+    /// its own Gateway's config.
+    pub xds_tls: bool,
 }
 
 /// Runs until Ctrl-C / SIGTERM, or until a task fails.
@@ -78,10 +82,16 @@ pub async fn run_standalone(config: StandaloneConfig) -> anyhow::Result<()> {
     // xDS server first, so Envoys started below find it.
     let xds_listener = TcpListener::bind(config.xds_addr).await.with_context(|| format!("xDS address {}", config.xds_addr))?;
     let xds_port = xds_listener.local_addr()?.port();
+    let xds_tls = if config.xds_tls { Some(crate::host_xds_tls::HostXdsTls::new(&config.work_dir)?) } else { None };
     {
         let (cache, cancel) = (cache.clone(), cancel.clone());
+        let server_tls = xds_tls.as_ref().map(|t| t.server_tls());
         tasks.spawn(async move {
-            ferrogate_xds_server::serve(xds_listener, cache, async move { cancel.cancelled().await }).await?;
+            let shutdown = async move { cancel.cancelled().await };
+            match server_tls {
+                Some(tls) => ferrogate_xds_server::serve_tls(xds_listener, cache, tls, shutdown).await?,
+                None => ferrogate_xds_server::serve(xds_listener, cache, shutdown).await?,
+            }
             Ok("xds server")
         });
     }
@@ -118,6 +128,7 @@ pub async fn run_standalone(config: StandaloneConfig) -> anyhow::Result<()> {
         let plan = HostPortPlan { base: config.envoy_base_port, ..HostPortPlan::default() };
         let mut pipeline = Pipeline::new(options, cache.clone(), metrics.clone(), xds, plan);
         pipeline.pool = config.address_pool.map(crate::address_pool::AddressPool::new);
+        pipeline.xds_tls = xds_tls;
         let mut writer = StatusFileWriter::new(status_dir);
         let (cancel, host, ready, metrics) = (cancel.clone(), host.clone(), ready.clone(), metrics.clone());
         tasks.spawn(async move {
@@ -160,7 +171,7 @@ pub async fn run_standalone(config: StandaloneConfig) -> anyhow::Result<()> {
     result
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}

@@ -90,12 +90,13 @@ impl KubernetesInfra {
             let hash = content_hash(object);
             let mut object = object.clone();
             object["metadata"]["annotations"][APPLIED_HASH_ANNOTATION] = Value::String(hash.clone());
-            let up_to_date = match owned.get(&id) {
-                Some(live) => {
-                    let live_hash = live.pointer(&format!("/metadata/annotations/{}", APPLIED_HASH_ANNOTATION.replace('/', "~1")));
-                    live_hash.and_then(|h| h.as_str()) == Some(hash.as_str()) && is_subset(&object, live)
-                }
-                None => self.applied.get(&id).is_some_and(|(h, at)| *h == hash && at.elapsed() < WATCH_LAG_ALLOWANCE),
+            let live = owned.get(&id);
+            let live_hash = live.and_then(|l| l.pointer(&format!("/metadata/annotations/{}", APPLIED_HASH_ANNOTATION.replace('/', "~1"))));
+            let up_to_date = match live {
+                // The watchers show this configuration: applied unless it drifted.
+                Some(live) if live_hash.and_then(|h| h.as_str()) == Some(hash.as_str()) => is_subset(&object, live),
+                // Just applied; the watchers have not shown it yet.
+                _ => self.applied.get(&id).is_some_and(|(h, at)| *h == hash && at.elapsed() < WATCH_LAG_ALLOWANCE),
             };
             if up_to_date {
                 continue;

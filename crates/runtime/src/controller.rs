@@ -1,0 +1,264 @@
+//! Controller mode: the Kubernetes provider, the translators, the xDS server (mutual TLS),
+//! Kubernetes infra and the status writer, with leader election.
+//!
+//! Every replica watches, translates and serves xDS, so an Envoy may connect to any of
+//! them. Only the leader writes statuses and provisions infra. Nothing is translated before
+//! every watcher has listed once, and nothing is provisioned or deleted before the watchers
+//! of provisioned objects have listed once, so a restart never acts on a partial world.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use ferrogate_infra_manager::kubernetes::{KubernetesInfra, run_owned_watchers};
+use ferrogate_infra_render::HostPortPlan;
+use ferrogate_infra_render::kubernetes::RenderOptions;
+use ferrogate_provider_kubernetes::{LeaderConfig, LeaderElector, StatusWriter, discover, run_reflectors};
+use ferrogate_store::Snapshot;
+use ferrogate_translator::Options;
+use ferrogate_xds_server::{SnapshotCache, XdsTls};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::Metrics;
+use crate::admin::{self, AdminState};
+use crate::controller_infra::{desired_objects, observe};
+use crate::pipeline::{Pipeline, XdsEndpoint};
+use crate::pki::{XdsCa, XdsTlsFiles};
+
+/// Settings of `ferrogate controller`.
+#[derive(Clone, Debug)]
+pub struct ControllerConfig {
+    /// xDS gRPC listen address.
+    pub xds_addr: SocketAddr,
+    /// Prometheus `/metrics` listen address.
+    pub metrics_addr: SocketAddr,
+    /// `/healthz` and `/readyz` listen address.
+    pub health_addr: SocketAddr,
+    /// The controller's namespace (Lease, xDS Service).
+    pub namespace: String,
+    /// This replica's identity for leader election.
+    pub pod_name: String,
+    /// Name of the xDS Service in `namespace`.
+    pub xds_service: String,
+    /// Directory with `ca.crt`, `ca.key`, `tls.crt`, `tls.key`; `None` serves xDS in
+    /// plaintext without client identities (development only).
+    pub xds_tls_dir: Option<PathBuf>,
+    /// Elect a leader; without it this replica always writes.
+    pub leader_elect: bool,
+    /// Name of the leader Lease.
+    pub lease_name: String,
+    /// Envoys use delta xDS.
+    pub delta_xds: bool,
+    /// Envoy image for Gateways whose parameters name none.
+    pub envoy_image: Option<String>,
+    /// Quiet time after a change before translating.
+    pub debounce: Duration,
+}
+
+impl ControllerConfig {
+    /// Defaults for `namespace`, as the chart deploys it.
+    pub fn new(namespace: impl Into<String>, pod_name: impl Into<String>) -> Self {
+        Self {
+            xds_addr: ([0, 0, 0, 0], ferrogate_api::XDS_PORT).into(),
+            metrics_addr: ([0, 0, 0, 0], ferrogate_api::METRICS_PORT).into(),
+            health_addr: ([0, 0, 0, 0], ferrogate_api::HEALTH_PORT).into(),
+            namespace: namespace.into(),
+            pod_name: pod_name.into(),
+            xds_service: "ferrogate".into(),
+            xds_tls_dir: None,
+            leader_elect: true,
+            lease_name: "ferrogate-leader".into(),
+            delta_xds: true,
+            envoy_image: None,
+            debounce: Duration::from_millis(100),
+        }
+    }
+}
+
+/// Runs until SIGTERM / Ctrl-C, with the in-cluster (or kubeconfig) client.
+pub async fn run_controller(config: ControllerConfig) -> anyhow::Result<()> {
+    let client = kube::Client::try_default().await.context("cannot build a Kubernetes client (in-cluster or kubeconfig)")?;
+    let cancel = CancellationToken::new();
+    let stop = cancel.clone();
+    tokio::spawn(async move {
+        crate::standalone::shutdown_signal().await;
+        tracing::info!("shutting down");
+        stop.cancel();
+    });
+    run_controller_with(client, config, cancel).await
+}
+
+/// Runs until `cancel`, with `client` (tests pass one for an in-memory API server).
+pub async fn run_controller_with(client: kube::Client, config: ControllerConfig, cancel: CancellationToken) -> anyhow::Result<()> {
+    let metrics = Metrics::new();
+    let cache = SnapshotCache::new();
+    metrics.registry.register(Box::new(crate::xds_metrics::XdsCollector::new(cache.clone())))?;
+    let ready = Arc::new(AtomicBool::new(false));
+    let mut tasks: JoinSet<anyhow::Result<&'static str>> = JoinSet::new();
+
+    let tls = match &config.xds_tls_dir {
+        Some(dir) => {
+            let files = XdsTlsFiles::load(dir)?;
+            let ca = files.ca().context("the xDS TLS directory has no ca.key; the controller needs it to issue each Gateway's client certificate")??;
+            Some((files, ca))
+        }
+        None => {
+            tracing::warn!("xDS without TLS: any client can read any Gateway's configuration (use --xds-tls-dir in a cluster)");
+            None
+        }
+    };
+
+    let discovered = discover(&client).await.context("API discovery failed")?;
+    for d in &discovered {
+        metrics.set_watched(d.watched.kind_name, d.resource.is_some());
+    }
+    if let Some(missing) = discovered.iter().find(|d| d.watched.required && d.resource.is_none()) {
+        anyhow::bail!("the API server does not serve {} (required)", missing.watched.kind_name);
+    }
+
+    // xDS: every replica serves.
+    let xds_listener = TcpListener::bind(config.xds_addr).await.with_context(|| format!("xDS address {}", config.xds_addr))?;
+    let xds_port = xds_listener.local_addr()?.port();
+    {
+        let (cache, cancel) = (cache.clone(), cancel.clone());
+        let server_tls = tls.as_ref().map(|(files, _)| XdsTls {
+            server_cert_pem: files.server_cert.clone(),
+            server_key_pem: files.server_key.clone(),
+            client_ca_pem: files.ca_cert.clone(),
+        });
+        tasks.spawn(async move {
+            let shutdown = async move { cancel.cancelled().await };
+            match server_tls {
+                Some(t) => ferrogate_xds_server::serve_tls(xds_listener, cache, t, shutdown).await?,
+                None => ferrogate_xds_server::serve(xds_listener, cache, shutdown).await?,
+            }
+            Ok("xds server")
+        });
+    }
+    for (addr, serve_metrics, serve_health) in [(config.metrics_addr, true, false), (config.health_addr, false, true)] {
+        let listener = TcpListener::bind(addr).await.with_context(|| format!("admin address {addr}"))?;
+        let state = AdminState { metrics: metrics.clone(), ready: ready.clone(), serve_metrics, serve_health };
+        let cancel = cancel.clone();
+        tasks.spawn(async move {
+            admin::serve(listener, state, cancel).await?;
+            Ok("admin server")
+        });
+    }
+
+    // Watchers: the Gateway API world, and the objects we provisioned.
+    let (snapshot_tx, mut snapshot_rx) = watch::channel(Arc::new(Snapshot::default()));
+    let (events_tx, mut events_rx) = tokio::sync::mpsc::channel(64);
+    {
+        let (client, discovered, cancel, debounce) = (client.clone(), discovered.clone(), cancel.clone(), config.debounce);
+        tasks.spawn(async move {
+            run_reflectors(client, &discovered, debounce, snapshot_tx, events_tx, cancel).await;
+            Ok("kubernetes provider")
+        });
+    }
+    let (owned_tx, mut owned_rx) = watch::channel(None);
+    {
+        let (client, cancel, debounce) = (client.clone(), cancel.clone(), config.debounce);
+        tasks.spawn(async move {
+            run_owned_watchers(client, debounce, owned_tx, cancel).await;
+            Ok("provisioned-object watcher")
+        });
+    }
+    let (leader_tx, mut leader_rx) = watch::channel(!config.leader_elect);
+    if config.leader_elect {
+        let elector = LeaderElector::new(client.clone(), LeaderConfig::new(&config.namespace, &config.lease_name, &config.pod_name));
+        let cancel = cancel.clone();
+        tasks.spawn(async move {
+            elector.run(leader_tx, cancel).await;
+            Ok("leader election")
+        });
+    }
+
+    let render_options = RenderOptions {
+        xds_service: format!("{}.{}.svc", config.xds_service, config.namespace),
+        xds_port,
+        delta: config.delta_xds,
+        xds_tls: tls.is_some(),
+        envoy_image: config.envoy_image.clone(),
+        ..RenderOptions::default()
+    };
+    let ca: Option<XdsCa> = tls.map(|(_, ca)| ca);
+    let options = Options { provisioned: Some(Default::default()), ..Options::default() };
+    let xds = XdsEndpoint { host: render_options.xds_service.clone(), port: render_options.xds_port, delta: config.delta_xds };
+    let mut pipeline = Pipeline::new(options, cache.clone(), metrics.clone(), xds, HostPortPlan::default());
+    pipeline.pod_ready_port = Some(ferrogate_api::ENVOY_READY_PORT);
+    let mut status_writer = StatusWriter::new(client.clone(), &discovered, ferrogate_api::CONTROLLER_NAME);
+    let mut infra = KubernetesInfra::new(client.clone());
+    {
+        let (cancel, ready, metrics) = (cancel.clone(), ready.clone(), metrics.clone());
+        tasks.spawn(async move {
+            let mut synced = false;
+            let mut was_leader = false;
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => return Ok("controller loop"),
+                    r = snapshot_rx.changed() => if r.is_err() { return Ok("controller loop") },
+                    r = owned_rx.changed() => if r.is_err() { return Ok("controller loop") },
+                    r = leader_rx.changed() => if r.is_err() { return Ok("controller loop") },
+                    Some(event) = events_rx.recv() => {
+                        // The first snapshot is published together with `Synced`; anything
+                        // else reported is only logged by the provider.
+                        if event != ferrogate_provider_kubernetes::ReflectorEvent::Synced { continue; }
+                        synced = true;
+                    }
+                }
+                if !synced {
+                    continue;
+                }
+                let snapshot = snapshot_rx.borrow_and_update().clone();
+                let owned = owned_rx.borrow_and_update().clone();
+                let leader = *leader_rx.borrow_and_update();
+                metrics.leader.set(i64::from(leader));
+                pipeline.options.provisioned = Some(observe(&snapshot, owned.as_deref()));
+                let output = pipeline.run(&snapshot);
+                ready.store(true, Ordering::Release);
+                if !leader {
+                    was_leader = false;
+                    continue;
+                }
+                if !was_leader {
+                    status_writer.forget(); // another replica may have written meanwhile
+                    was_leader = true;
+                }
+                let report = status_writer.write(&output.statuses).await;
+                metrics.status_writes.inc_by(report.written as u64);
+                metrics.status_write_conflicts.inc_by(report.conflicts as u64);
+                if let Some(owned) = owned {
+                    let desired = desired_objects(&output.infra, &snapshot, &render_options, ca.as_ref(), &owned);
+                    let report = infra.reconcile(&desired, &owned).await;
+                    for (kind, n) in report.applied.iter().chain(&report.deleted) {
+                        metrics.infra_applies.with_label_values(&[kind.as_str()]).inc_by(*n as u64);
+                    }
+                    for (kind, n) in &report.failed {
+                        metrics.infra_apply_failures.with_label_values(&[kind.as_str()]).inc_by(*n as u64);
+                    }
+                }
+            }
+        });
+    }
+    tracing::info!(namespace = %config.namespace, identity = %config.pod_name, xds = %config.xds_addr, "ferrogate controller running");
+
+    let result = tokio::select! {
+        // Tasks end on cancellation too: that is not a failure.
+        biased;
+        _ = cancel.cancelled() => Ok(()),
+        Some(done) = tasks.join_next() => match done {
+            Ok(Ok(name)) => Err(anyhow::anyhow!("{name} stopped unexpectedly")),
+            Ok(Err(e)) => Err(e),
+            Err(e) => Err(e.into()),
+        },
+    };
+    cancel.cancel();
+    while tasks.join_next().await.is_some() {}
+    result
+}

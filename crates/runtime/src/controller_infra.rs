@@ -1,0 +1,123 @@
+//! What the controller provisions for each Gateway: the rendered objects
+//! (`ferrogate-infra-render`, pure) plus the Gateway's xDS client certificate Secret, and
+//! the Gateway's observed state for its status (Service addresses, Deployment
+//! availability).
+//!
+//! The client certificate is issued once and kept while the live Secret still chains to
+//! the current CA; so reconciling never churns keys (and never restarts Envoys).
+
+use std::collections::BTreeMap;
+
+use ferrogate_api::envoyproxy::EnvoyProxySpec;
+use ferrogate_infra_manager::kubernetes::{ObjectId, OwnedState};
+use ferrogate_infra_render::kubernetes::{InfraObject, RenderOptions, object_name, render, xds_client_secret_name};
+use ferrogate_ir::{GatewayKey, InfraIr};
+use ferrogate_store::Snapshot;
+use ferrogate_translator::Provisioned;
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use serde_json::Value;
+
+use crate::pki::{CA_CERT_FILE, CERT_FILE, KEY_FILE, XdsCa};
+
+/// Every object to apply for `infra`, as plain values.
+pub(crate) fn desired_objects(
+    infra: &BTreeMap<GatewayKey, (InfraIr, EnvoyProxySpec)>,
+    snapshot: &Snapshot,
+    base: &RenderOptions,
+    ca: Option<&XdsCa>,
+    owned: &OwnedState,
+) -> Vec<Value> {
+    let mut out = Vec::new();
+    for (key, (ir, parameters)) in infra {
+        let Some(gateway) = snapshot.gateways.get(&key.namespace, &key.name) else { continue };
+        let Some(uid) = gateway.metadata.uid.clone() else {
+            // Without a uid there is no ownerReference, and nothing would clean up after
+            // the Gateway: never create such orphans.
+            tracing::warn!(gateway = %key, "Gateway has no metadata.uid; not provisioning it");
+            continue;
+        };
+        let options = RenderOptions { gateway_uid: uid, ..base.clone() };
+        let objects = render(ir, parameters, &options);
+        if let (Some(ca), true) = (ca, options.xds_tls) {
+            match client_secret(ir, &objects, ca, owned) {
+                Ok(secret) => out.push(secret),
+                Err(e) => tracing::error!(gateway = %key, error = %e, "cannot issue the Gateway's xDS client certificate"),
+            }
+        }
+        out.extend(objects.iter().map(InfraObject::to_value));
+    }
+    out
+}
+
+/// The Secret `<name>-xds` with the Gateway's client certificate, reusing the live one
+/// while it was issued by `ca`.
+fn client_secret(ir: &InfraIr, objects: &[InfraObject], ca: &XdsCa, owned: &OwnedState) -> anyhow::Result<Value> {
+    let name = xds_client_secret_name(ir);
+    let namespace = &ir.gateway.namespace;
+    let live = owned.get(&ObjectId::new("Secret", namespace, &name)).and_then(|v| serde_json::from_value::<Secret>(v.clone()).ok());
+    let live_data = live.and_then(|s| s.data).filter(|d| {
+        d.get(CA_CERT_FILE).is_some_and(|c| c.0 == ca.cert_pem().as_bytes()) && d.contains_key(CERT_FILE) && d.contains_key(KEY_FILE)
+    });
+    let data = match live_data {
+        Some(data) => data,
+        None => {
+            let issued = ca.issue_gateway_client(namespace, &ir.gateway.name)?;
+            BTreeMap::from([
+                (CA_CERT_FILE.to_string(), ByteString(ca.cert_pem().as_bytes().to_vec())),
+                (CERT_FILE.to_string(), ByteString(issued.cert_pem.into_bytes())),
+                (KEY_FILE.to_string(), ByteString(issued.key_pem.into_bytes())),
+            ])
+        }
+    };
+    // Same labels and owner as the rest of the Gateway's objects.
+    let template = objects.first().map(|o| o.metadata().clone()).unwrap_or_default();
+    let secret = Secret {
+        metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+            name: Some(name),
+            namespace: Some(namespace.clone()),
+            labels: template.labels,
+            owner_references: template.owner_references,
+            ..Default::default()
+        },
+        type_: Some("kubernetes.io/tls".into()),
+        data: Some(data),
+        ..Default::default()
+    };
+    let mut value = serde_json::to_value(secret)?;
+    value["apiVersion"] = "v1".into();
+    value["kind"] = "Secret".into();
+    Ok(value)
+}
+
+/// What the cluster says about each Gateway's fleet: the Service's load-balancer ingress
+/// (or its cluster IP when it is not a LoadBalancer) and whether the Deployment has an
+/// available replica.
+pub(crate) fn observe(snapshot: &Snapshot, owned: Option<&OwnedState>) -> BTreeMap<GatewayKey, Provisioned> {
+    let mut out = BTreeMap::new();
+    let Some(owned) = owned else { return out };
+    for (key, gateway) in snapshot.gateways.iter() {
+        let name = object_name(&key.name, &gateway.spec.gateway_class_name);
+        let service = owned.get(&ObjectId::new("Service", &key.namespace, &name));
+        let deployment = owned.get(&ObjectId::new("Deployment", &key.namespace, &name));
+        let mut addresses = Vec::new();
+        if let Some(svc) = service {
+            let is_lb = svc.pointer("/spec/type").and_then(|t| t.as_str()) == Some("LoadBalancer");
+            if is_lb {
+                for ingress in svc.pointer("/status/loadBalancer/ingress").and_then(|i| i.as_array()).into_iter().flatten() {
+                    if let Some(a) = ingress.get("ip").or_else(|| ingress.get("hostname")).and_then(|a| a.as_str()) {
+                        addresses.push(a.to_string());
+                    }
+                }
+            } else if let Some(ip) = svc.pointer("/spec/clusterIP").and_then(|a| a.as_str()).filter(|ip| *ip != "None" && !ip.is_empty()) {
+                addresses.push(ip.to_string());
+            }
+        }
+        let available = deployment
+            .and_then(|d| d.pointer("/status/availableReplicas"))
+            .and_then(|n| n.as_i64())
+            .is_some_and(|n| n > 0);
+        out.insert(GatewayKey::new(key.namespace.clone(), key.name.clone()), Provisioned { addresses, available });
+    }
+    out
+}

@@ -1,0 +1,223 @@
+//! The real controller (kube-rs client, watchers, server-side apply, status patches, leader
+//! election) against the in-memory Kubernetes API server of `ferrogate-testkit`.
+
+use std::time::Duration;
+
+use ferrogate_runtime::{ControllerConfig, run_controller_with};
+use ferrogate_testkit::fake_apiserver::FakeApiServer;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+const WAIT: Duration = Duration::from_secs(20);
+const CONTROLLER: &str = "gateway.ferrogate.dev/gatewayclass-controller";
+
+fn world(api: &FakeApiServer) {
+    for ns in ["ferrogate-system", "apps"] {
+        api.create(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}));
+    }
+    api.create(json!({
+        "apiVersion": "gateway.ferrogate.dev/v1alpha1", "kind": "EnvoyProxy",
+        "metadata": {"name": "two-replicas", "namespace": "ferrogate-system"},
+        "spec": {"provider": {"type": "Kubernetes", "kubernetes": {"envoyDeployment": {"replicas": 2}}}},
+    }));
+    api.create(json!({
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass", "metadata": {"name": "ferrogate"},
+        "spec": {"controllerName": CONTROLLER,
+                 "parametersRef": {"group": "gateway.ferrogate.dev", "kind": "EnvoyProxy", "name": "two-replicas", "namespace": "ferrogate-system"}},
+    }));
+    api.create(json!({
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway", "metadata": {"name": "web", "namespace": "apps"},
+        "spec": {"gatewayClassName": "ferrogate",
+                 "infrastructure": {"annotations": {"metallb.io/loadBalancerIPs": "192.168.50.150"}},
+                 "listeners": [{"name": "http", "port": 80, "protocol": "HTTP"}]},
+    }));
+    api.create(json!({
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "echo", "namespace": "apps"},
+        "spec": {"ports": [{"port": 8080, "protocol": "TCP"}], "selector": {"app": "echo"}},
+    }));
+    api.create(json!({
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": "echo-1", "namespace": "apps", "labels": {"kubernetes.io/service-name": "echo"}},
+        "addressType": "IPv4", "ports": [{"port": 8080, "protocol": "TCP"}],
+        "endpoints": [{"addresses": ["10.0.0.7"], "conditions": {"ready": true}}],
+    }));
+    api.create(json!({
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute", "metadata": {"name": "echo", "namespace": "apps"},
+        "spec": {"parentRefs": [{"name": "web"}, {"name": "theirs", "namespace": "other"}],
+                 "rules": [{"backendRefs": [{"name": "echo", "port": 8080}]}]},
+        // Another implementation's entry, which must survive our writes.
+        "status": {"parents": [{"parentRef": {"name": "theirs", "namespace": "other"}, "controllerName": "example.com/other",
+                                "conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted", "message": "", "lastTransitionTime": "2020-01-01T00:00:00Z"}]}]},
+    }));
+}
+
+/// A free port, fixed for the whole test: the xDS port is part of every Envoy bootstrap, so
+/// a restart on another port would rightly re-provision.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn start(api: &FakeApiServer, tls_dir: &std::path::Path, identity: &str, xds_port: u16) -> (CancellationToken, tokio::task::JoinHandle<anyhow::Result<()>>) {
+    let mut config = ControllerConfig::new("ferrogate-system", identity);
+    config.xds_addr = ([127, 0, 0, 1], xds_port).into();
+    config.metrics_addr = "127.0.0.1:0".parse().unwrap();
+    config.health_addr = "127.0.0.1:0".parse().unwrap();
+    config.xds_tls_dir = Some(tls_dir.to_path_buf());
+    config.debounce = Duration::from_millis(20);
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(run_controller_with(api.client(), config, cancel.clone()));
+    (cancel, task)
+}
+
+fn condition<'a>(object: &'a Value, pointer: &str, type_: &str) -> Option<&'a Value> {
+    object.pointer(pointer)?.as_array()?.iter().find(|c| c["type"] == type_)
+}
+
+fn gateway(api: &FakeApiServer) -> Value {
+    api.get("gateway.networking.k8s.io/v1", "Gateway", Some("apps"), "web").unwrap()
+}
+
+fn programmed_reason(api: &FakeApiServer) -> Option<String> {
+    condition(&gateway(api), "/status/conditions", "Programmed").map(|c| format!("{}/{}", c["status"].as_str().unwrap(), c["reason"].as_str().unwrap()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provisions_programs_corrects_drift_and_cleans_up() {
+    let api = FakeApiServer::start().await;
+    world(&api);
+    let tls = tempfile::tempdir().unwrap();
+    ferrogate_runtime::certgen_files(tls.path(), &["ferrogate.ferrogate-system.svc".to_string()]).unwrap();
+    let xds_port = free_port();
+    let (cancel, task) = start(&api, tls.path(), "replica-a", xds_port);
+
+    // Provisioning from the class's EnvoyProxy and the Gateway's infrastructure.
+    api.wait_for("Deployment apps/web-ferrogate", WAIT, |a| a.get("apps/v1", "Deployment", Some("apps"), "web-ferrogate").is_some()).await;
+    let deployment = api.get("apps/v1", "Deployment", Some("apps"), "web-ferrogate").unwrap();
+    assert_eq!(deployment["spec"]["replicas"], 2, "replicas from the GatewayClass's EnvoyProxy");
+    assert_eq!(deployment["metadata"]["ownerReferences"][0]["kind"], "Gateway");
+    api.wait_for("Service apps/web-ferrogate", WAIT, |a| a.get("v1", "Service", Some("apps"), "web-ferrogate").is_some()).await;
+    let service = api.get("v1", "Service", Some("apps"), "web-ferrogate").unwrap();
+    assert_eq!(service["spec"]["type"], "LoadBalancer");
+    assert_eq!(service["metadata"]["annotations"]["metallb.io/loadBalancerIPs"], "192.168.50.150");
+    for (kind, name) in [("ServiceAccount", "web-ferrogate"), ("ConfigMap", "web-ferrogate"), ("Secret", "web-ferrogate-xds")] {
+        let o = api.get("v1", kind, Some("apps"), name).unwrap_or_else(|| panic!("{kind} {name} missing"));
+        assert_eq!(o["metadata"]["labels"]["app.kubernetes.io/managed-by"], "ferrogate", "{kind}");
+    }
+    let secret = api.get("v1", "Secret", Some("apps"), "web-ferrogate-xds").unwrap();
+    assert!(secret["data"]["tls.crt"].as_str().is_some_and(|c| !c.is_empty()), "client certificate issued");
+
+    // Statuses: accepted, but not programmed until the Service has an address and a
+    // replica is available.
+    api.wait_for("GatewayClass accepted", WAIT, |a| {
+        let class = a.get("gateway.networking.k8s.io/v1", "GatewayClass", None, "ferrogate").unwrap();
+        condition(&class, "/status/conditions", "Accepted").is_some_and(|c| c["status"] == "True")
+    })
+    .await;
+    api.wait_for("Gateway AddressNotAssigned", WAIT, |a| programmed_reason(a).as_deref() == Some("False/AddressNotAssigned")).await;
+    api.set_status("v1", "Service", Some("apps"), "web-ferrogate", json!({"loadBalancer": {"ingress": [{"ip": "192.168.50.150"}]}}));
+    api.wait_for("Gateway Pending", WAIT, |a| programmed_reason(a).as_deref() == Some("False/Pending")).await;
+    api.set_status("apps/v1", "Deployment", Some("apps"), "web-ferrogate", json!({"availableReplicas": 2, "replicas": 2}));
+    api.wait_for("Gateway Programmed", WAIT, |a| programmed_reason(a).as_deref() == Some("True/Programmed")).await;
+    let gw = gateway(&api);
+    assert_eq!(gw["status"]["addresses"], json!([{"type": "IPAddress", "value": "192.168.50.150"}]));
+    assert_eq!(condition(&gw, "/status/conditions", "Programmed").unwrap()["observedGeneration"], gw["metadata"]["generation"]);
+
+    // Route status: our parent entry added, the other controller's kept.
+    api.wait_for("HTTPRoute parents", WAIT, |a| {
+        let route = a.get("gateway.networking.k8s.io/v1", "HTTPRoute", Some("apps"), "echo").unwrap();
+        route["status"]["parents"].as_array().is_some_and(|p| p.len() == 2)
+    })
+    .await;
+    let route = api.get("gateway.networking.k8s.io/v1", "HTTPRoute", Some("apps"), "echo").unwrap();
+    let parents = route["status"]["parents"].as_array().unwrap();
+    assert_eq!(parents[0]["controllerName"], "example.com/other");
+    assert_eq!(parents[0]["conditions"][0]["lastTransitionTime"], "2020-01-01T00:00:00Z");
+    assert_eq!(parents[1]["controllerName"], CONTROLLER);
+    assert_eq!(condition(&parents[1], "/conditions", "Accepted").unwrap()["status"], "True");
+
+    // The leader Lease is ours.
+    let lease = api.get("coordination.k8s.io/v1", "Lease", Some("ferrogate-system"), "ferrogate-leader").expect("leader Lease");
+    assert_eq!(lease["spec"]["holderIdentity"], "replica-a");
+
+    // Drift: someone scales the Deployment by hand; the controller restores its replicas.
+    let deployments: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
+        api.client(),
+        "apps",
+        &kube::core::ApiResource::from_gvk_with_plural(&kube::core::GroupVersionKind::gvk("apps", "v1", "Deployment"), "deployments"),
+    );
+    deployments
+        .patch("web-ferrogate", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(json!({"spec": {"replicas": 7}})))
+        .await
+        .unwrap();
+    api.wait_for("drift corrected", WAIT, |a| a.get("apps/v1", "Deployment", Some("apps"), "web-ferrogate").unwrap()["spec"]["replicas"] == 2).await;
+
+    // Restart with everything in place: no object and no status is written again.
+    cancel.cancel();
+    task.await.unwrap().unwrap();
+    let before: Vec<Value> = ["Deployment", "Service"]
+        .iter()
+        .map(|k| api.get(if *k == "Deployment" { "apps/v1" } else { "v1" }, k, Some("apps"), "web-ferrogate").unwrap())
+        .collect();
+    api.clear_requests();
+    let (cancel, task) = start(&api, tls.path(), "replica-a", xds_port);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let writes: Vec<_> = api.writes().into_iter().filter(|r| !r.path.contains("/leases")).collect();
+    assert!(writes.is_empty(), "a restart wrote: {writes:#?}");
+    let after: Vec<Value> = ["Deployment", "Service"]
+        .iter()
+        .map(|k| api.get(if *k == "Deployment" { "apps/v1" } else { "v1" }, k, Some("apps"), "web-ferrogate").unwrap())
+        .collect();
+    assert_eq!(before, after);
+
+    // The Gateway moves to a class that is not ours: its objects go (the controller deletes
+    // them; no garbage collection involved, the Gateway still exists).
+    let mut gw = gateway(&api);
+    gw["spec"]["gatewayClassName"] = "someone-else".into();
+    api.upsert(gw);
+    api.wait_for("objects deleted", WAIT, |a| {
+        a.get("apps/v1", "Deployment", Some("apps"), "web-ferrogate").is_none()
+            && a.get("v1", "Service", Some("apps"), "web-ferrogate").is_none()
+            && a.get("v1", "Secret", Some("apps"), "web-ferrogate-xds").is_none()
+            && a.get("v1", "ConfigMap", Some("apps"), "web-ferrogate").is_none()
+    })
+    .await;
+    cancel.cancel();
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn absent_crds_are_skipped_and_status_conflicts_are_retried() {
+    // A cluster without the experimental route kinds and without ServiceImports.
+    let api = FakeApiServer::builder().without("gateway.networking.k8s.io/v1alpha2").without("multicluster.x-k8s.io/v1alpha1").start().await;
+    world(&api);
+    api.conflict_next(2, "PATCH", true);
+    let tls = tempfile::tempdir().unwrap();
+    ferrogate_runtime::certgen_files(tls.path(), &["ferrogate.ferrogate-system.svc".to_string()]).unwrap();
+    let (cancel, task) = start(&api, tls.path(), "replica-b", 0);
+    api.wait_for("Gateway status written despite conflicts", WAIT, |a| programmed_reason(a).is_some()).await;
+    api.wait_for("HTTPRoute parents", WAIT, |a| {
+        let route = a.get("gateway.networking.k8s.io/v1", "HTTPRoute", Some("apps"), "echo").unwrap();
+        route["status"]["parents"].as_array().is_some_and(|p| p.len() == 2)
+    })
+    .await;
+    assert!(!task.is_finished(), "the controller keeps running without the absent kinds");
+    cancel.cancel();
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certgen_creates_secrets_once() {
+    let api = FakeApiServer::start().await;
+    let first = ferrogate_runtime::certgen_in_cluster(api.client(), "ferrogate-system", "ferrogate").await.unwrap();
+    assert!(first.created_ca && first.created_server);
+    let ca = api.get("v1", "Secret", Some("ferrogate-system"), "ferrogate-xds-ca").unwrap();
+    let again = ferrogate_runtime::certgen_in_cluster(api.client(), "ferrogate-system", "ferrogate").await.unwrap();
+    assert!(!again.created_ca && !again.created_server);
+    assert_eq!(api.get("v1", "Secret", Some("ferrogate-system"), "ferrogate-xds-ca").unwrap()["data"], ca["data"], "the CA is never rotated by a re-run");
+    // A lost server Secret is reissued from the existing CA.
+    api.delete("v1", "Secret", Some("ferrogate-system"), "ferrogate-xds-server");
+    let third = ferrogate_runtime::certgen_in_cluster(api.client(), "ferrogate-system", "ferrogate").await.unwrap();
+    assert!(!third.created_ca && third.created_server);
+    let server = api.get("v1", "Secret", Some("ferrogate-system"), "ferrogate-xds-server").unwrap();
+    assert_eq!(server["data"]["ca.crt"], ca["data"]["ca.crt"]);
+}

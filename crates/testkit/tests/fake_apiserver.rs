@@ -6,7 +6,7 @@ use gateway_api::apis::standard::gateways::Gateway;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
-use kube::{Client, ResourceExt};
+use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -158,6 +158,31 @@ async fn watch_from_old_version_and_timeout() {
     let events: Vec<_> = cms.watch(&wp, &rv0).await.unwrap().try_collect().await.unwrap();
     let kinds: Vec<String> = events.iter().map(|e| format!("{e:?}")).collect();
     assert_eq!(kinds, ["Added event", "Modified event"]);
+}
+
+#[tokio::test]
+async fn metadata_watcher_streaming_list_and_event_recorder() {
+    let server = FakeApiServer::start().await;
+    server.create(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s1", "labels": {"a": "b"}}, "data": {"k": "dg=="}}));
+    server.create(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s2"}}));
+    let secrets: Api<Secret> = Api::default_namespaced(server.client());
+    let cfg = watcher::Config::default().labels("a=b");
+    let meta: Api<kube::core::PartialObjectMeta<Secret>> = Api::default_namespaced(server.client());
+    let events: Vec<_> = tokio::time::timeout(WAIT, watcher(meta, cfg).take(3).try_collect()).await.expect("metadata watcher").unwrap();
+    assert!(matches!(&events[1], watcher::Event::InitApply(m) if m.name_any() == "s1" && m.labels()["a"] == "b"), "{events:?}");
+
+    let cfg = watcher::Config::default().streaming_lists();
+    let events: Vec<_> = tokio::time::timeout(WAIT, watcher(secrets.clone(), cfg).take(3).try_collect()).await.expect("streaming list").unwrap();
+    let names: Vec<String> = events.iter().filter_map(|e| if let watcher::Event::InitApply(s) = e { Some(s.name_any()) } else { None }).collect();
+    assert_eq!(names, ["s1", "s2"]);
+    assert!(matches!(events[2], watcher::Event::InitDone), "streaming lists send no Init: {events:?}");
+
+    let recorder = kube::runtime::events::Recorder::new(server.client(), "ferrogate".into());
+    let s1 = secrets.get("s1").await.unwrap();
+    let ev = kube::runtime::events::Event { type_: kube::runtime::events::EventType::Normal, reason: "Test".into(), note: None, action: "Testing".into(), secondary: None };
+    tokio::time::timeout(WAIT, recorder.publish(&ev, &s1.object_ref(&()))).await.expect("publish").unwrap();
+    tokio::time::timeout(WAIT, recorder.publish(&ev, &s1.object_ref(&()))).await.expect("publish again").unwrap();
+    assert_eq!(server.list("events.k8s.io/v1", "Event", Some("default")).len(), 1);
 }
 
 #[tokio::test]

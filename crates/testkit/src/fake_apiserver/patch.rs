@@ -20,6 +20,9 @@
 //! is deleted even if another manager also set it. Changes by other clients (merge patches, JSON
 //! patches, updates) simply change the object; the manager's next apply restores its fields.
 //! `metadata.managedFields` is not kept.
+//!
+//! Strategic merge patches are applied as JSON merge patches: lists are replaced, not merged by
+//! their patch merge key, and `$patch`/`$setElementOrder` directives are not understood.
 
 use serde_json::{Map, Value};
 

@@ -39,6 +39,8 @@ const BUILTIN: &[ResourceDef] = &[
     def("", "v1", "configmaps", "ConfigMap", true, false),
     def("", "v1", "serviceaccounts", "ServiceAccount", true, false),
     def("", "v1", "events", "Event", true, false),
+    // kube::runtime::events::Recorder writes events.k8s.io/v1 Events.
+    def("events.k8s.io", "v1", "events", "Event", true, false),
     def("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", true, false),
     def("apps", "v1", "deployments", "Deployment", true, true),
     def("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", true, true),

@@ -221,3 +221,43 @@ async fn certgen_creates_secrets_once() {
     let server = api.get("v1", "Secret", Some("ferrogate-system"), "ferrogate-xds-server").unwrap();
     assert_eq!(server["data"]["ca.crt"], ca["data"]["ca.crt"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_leader_writes_and_a_successor_takes_over() {
+    let api = FakeApiServer::start().await;
+    world(&api);
+    let tls = tempfile::tempdir().unwrap();
+    ferrogate_runtime::certgen_files(tls.path(), &["ferrogate.ferrogate-system.svc".to_string()]).unwrap();
+    let xds_port = free_port();
+    let (cancel_a, task_a) = start(&api, tls.path(), "replica-a", xds_port);
+    api.wait_for("replica-a leads", WAIT, |a| {
+        a.get("coordination.k8s.io/v1", "Lease", Some("ferrogate-system"), "ferrogate-leader").is_some_and(|l| l["spec"]["holderIdentity"] == "replica-a")
+    })
+    .await;
+    api.wait_for("Deployment", WAIT, |a| a.get("apps/v1", "Deployment", Some("apps"), "web-ferrogate").is_some()).await;
+
+    // A second replica (own xDS port) follows: it never writes anything but its Lease reads.
+    let (cancel_b, task_b) = start(&api, tls.path(), "replica-b", free_port());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    api.clear_requests();
+    let mut gw = gateway(&api);
+    gw["metadata"]["annotations"] = json!({"touched": "yes"});
+    api.upsert(gw); // a change both replicas see
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let lease = api.get("coordination.k8s.io/v1", "Lease", Some("ferrogate-system"), "ferrogate-leader").unwrap();
+    assert_eq!(lease["spec"]["holderIdentity"], "replica-a");
+
+    // The leader stops and releases the Lease; the follower takes over and corrects drift.
+    cancel_a.cancel();
+    task_a.await.unwrap().unwrap();
+    api.wait_for("replica-b leads", WAIT, |a| {
+        a.get("coordination.k8s.io/v1", "Lease", Some("ferrogate-system"), "ferrogate-leader").is_some_and(|l| l["spec"]["holderIdentity"] == "replica-b")
+    })
+    .await;
+    let mut deployment = api.get("apps/v1", "Deployment", Some("apps"), "web-ferrogate").unwrap();
+    deployment["spec"]["replicas"] = 9.into();
+    api.upsert(deployment);
+    api.wait_for("drift corrected by the new leader", WAIT, |a| a.get("apps/v1", "Deployment", Some("apps"), "web-ferrogate").unwrap()["spec"]["replicas"] == 2).await;
+    cancel_b.cancel();
+    task_b.await.unwrap().unwrap();
+}

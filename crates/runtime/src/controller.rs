@@ -230,18 +230,19 @@ pub async fn run_controller_with(client: kube::Client, config: ControllerConfig,
                     status_writer.forget(); // another replica may have written meanwhile
                     was_leader = true;
                 }
+                // Gateway statuses depend on the provisioned objects' state: until their
+                // watchers have listed, a status would say "no address" and flip right after.
+                let Some(owned) = owned else { continue };
                 let report = status_writer.write(&output.statuses).await;
                 metrics.status_writes.inc_by(report.written as u64);
                 metrics.status_write_conflicts.inc_by(report.conflicts as u64);
-                if let Some(owned) = owned {
-                    let desired = desired_objects(&output.infra, &snapshot, &render_options, ca.as_ref(), &owned);
-                    let report = infra.reconcile(&desired, &owned).await;
-                    for (kind, n) in report.applied.iter().chain(&report.deleted) {
-                        metrics.infra_applies.with_label_values(&[kind.as_str()]).inc_by(*n as u64);
-                    }
-                    for (kind, n) in &report.failed {
-                        metrics.infra_apply_failures.with_label_values(&[kind.as_str()]).inc_by(*n as u64);
-                    }
+                let desired = desired_objects(&output.infra, &snapshot, &render_options, ca.as_ref(), &owned);
+                let report = infra.reconcile(&desired, &owned).await;
+                for (kind, n) in report.applied.iter().chain(&report.deleted) {
+                    metrics.infra_applies.with_label_values(&[kind.as_str()]).inc_by(*n as u64);
+                }
+                for (kind, n) in &report.failed {
+                    metrics.infra_apply_failures.with_label_values(&[kind.as_str()]).inc_by(*n as u64);
                 }
             }
         });

@@ -151,6 +151,10 @@ async fn provisions_programs_corrects_drift_and_cleans_up() {
         .unwrap();
     api.wait_for("drift corrected", WAIT, |a| a.get("apps/v1", "Deployment", Some("apps"), "web-ferrogate").unwrap()["spec"]["replicas"] == 2).await;
 
+    // Everything the controller asked of the API server so far is allowed by the RBAC the
+    // install manifests grant it.
+    assert_rbac_allows(&api.requests());
+
     // Restart with everything in place: no object and no status is written again.
     cancel.cancel();
     task.await.unwrap().unwrap();
@@ -260,4 +264,65 @@ async fn only_the_leader_writes_and_a_successor_takes_over() {
     api.wait_for("drift corrected by the new leader", WAIT, |a| a.get("apps/v1", "Deployment", Some("apps"), "web-ferrogate").unwrap()["spec"]["replicas"] == 2).await;
     cancel_b.cancel();
     task_b.await.unwrap().unwrap();
+}
+
+/// The rules of the controller's ClusterRole and leader-election Role in
+/// `manifests/install.yaml` (rendered from the chart with default values).
+fn controller_rules() -> Vec<Value> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../manifests/install.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut rules = Vec::new();
+    for doc in text.split("\n---") {
+        let Ok(value) = yaml_serde::from_str::<Value>(doc) else { continue };
+        let kind = value["kind"].as_str().unwrap_or_default();
+        let name = value["metadata"]["name"].as_str().unwrap_or_default();
+        if (kind == "ClusterRole" && name == "ferrogate") || (kind == "Role" && name == "ferrogate-leader-election") {
+            rules.extend(value["rules"].as_array().cloned().unwrap_or_default());
+        }
+    }
+    assert!(!rules.is_empty(), "no controller RBAC found in {}", path.display());
+    rules
+}
+
+/// (API group, resource[/subresource], verb) of a request; `None` for discovery.
+fn rbac_request(r: &ferrogate_testkit::fake_apiserver::RequestRecord) -> Option<(String, String, &'static str)> {
+    let segments: Vec<&str> = r.path.trim_matches('/').split('/').collect();
+    let (group, mut rest) = match segments.first() {
+        Some(&"api") => ("", &segments[2.min(segments.len())..]),
+        Some(&"apis") => (segments.get(1).copied().unwrap_or_default(), &segments[3.min(segments.len())..]),
+        _ => return None,
+    };
+    if rest.first() == Some(&"namespaces") && rest.len() >= 3 {
+        rest = &rest[2..];
+    }
+    let resource = *rest.first()?;
+    let named = rest.len() >= 2;
+    let resource = match rest.get(2) {
+        Some(sub) => format!("{resource}/{sub}"),
+        None => resource.to_string(),
+    };
+    let verb = match r.method.as_str() {
+        "GET" if r.is_watch() => "watch",
+        "GET" if named => "get",
+        "GET" => "list",
+        "POST" => "create",
+        "PUT" => "update",
+        "PATCH" => "patch",
+        "DELETE" => "delete",
+        _ => return None,
+    };
+    Some((group.to_string(), resource, verb))
+}
+
+fn assert_rbac_allows(requests: &[ferrogate_testkit::fake_apiserver::RequestRecord]) {
+    let rules = controller_rules();
+    let has = |list: &Value, item: &str| list.as_array().is_some_and(|l| l.iter().any(|v| v == item || v == "*"));
+    let mut checked = std::collections::BTreeSet::new();
+    for r in requests {
+        let Some((group, resource, verb)) = rbac_request(r) else { continue };
+        let allowed = rules.iter().any(|rule| has(&rule["apiGroups"], &group) && has(&rule["resources"], &resource) && has(&rule["verbs"], verb));
+        assert!(allowed, "RBAC does not allow {verb} {group}/{resource} ({} {})", r.method, r.path);
+        checked.insert((group, resource, verb));
+    }
+    assert!(checked.len() > 20, "too few distinct requests to say anything: {checked:?}");
 }

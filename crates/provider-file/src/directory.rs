@@ -10,10 +10,38 @@ use ferrogate_store::{LoadError, Object, Snapshot, load_documents};
 #[derive(Debug)]
 pub struct DirectoryReader {
     dir: PathBuf,
-    last_good: BTreeMap<PathBuf, Vec<Object>>,
-    /// The text each file had when its objects were parsed: an unchanged file is not parsed
-    /// again (parsing dominates the cost of a re-read at thousands of files).
-    texts: BTreeMap<PathBuf, String>,
+    /// Per file: what its last read gave.
+    files: BTreeMap<PathBuf, FileState>,
+}
+
+/// One file as last read.
+#[derive(Debug)]
+struct FileState {
+    /// The file's objects at its last good read.
+    objects: Vec<Object>,
+    /// Metadata of the file when `objects` was parsed from it, when that parse had no
+    /// problem: a file whose stamp is unchanged is neither read nor parsed again (reading and
+    /// parsing dominated the cost of a re-read at thousands of files).
+    stamp: Option<Stamp>,
+    /// Problems found at its last read, reported at every read until the file is fixed.
+    problems: Vec<String>,
+}
+
+/// What tells that a file changed without reading it: inode, size, and modification and
+/// change times to the nanosecond (a rename of a new file over it changes the inode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Stamp {
+    fn of(meta: &fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        Self { ino: meta.ino(), len: meta.len(), mtime: (meta.mtime(), meta.mtime_nsec()), ctime: (meta.ctime(), meta.ctime_nsec()) }
+    }
 }
 
 /// The outcome of one read.
@@ -30,7 +58,7 @@ pub struct ReadReport {
 impl DirectoryReader {
     /// A reader for `dir`.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into(), last_good: BTreeMap::new(), texts: BTreeMap::new() }
+        Self { dir: dir.into(), files: BTreeMap::new() }
     }
 
     /// The directory read.
@@ -38,62 +66,98 @@ impl DirectoryReader {
         &self.dir
     }
 
-    /// Reads every YAML file. A file that cannot be read, or whose YAML is broken, keeps
-    /// the objects it had at its last good read (and the problem is reported).
+    /// Reads every YAML file that changed since the last read (by its metadata, see
+    /// [`Stamp`]). A file that cannot be read, or whose YAML is broken, keeps the objects it
+    /// had at its last good read (and the problem is reported, at every read until fixed).
     pub fn read(&mut self) -> ReadReport {
         let mut problems = Vec::new();
         let mut paths = Vec::new();
         if let Err(e) = collect_yaml_files(&self.dir, &mut paths) {
             problems.push(format!("{}: cannot list directory: {e}", self.dir.display()));
         }
-        paths.sort();
-        let mut next = BTreeMap::new();
-        for path in &paths {
-            let label = path.strip_prefix(&self.dir).unwrap_or(path).display().to_string();
-            let text = match fs::read_to_string(path) {
-                Ok(text) => text,
-                Err(e) => {
-                    problems.push(format!("{label}: cannot read: {e}"));
-                    if let Some(old) = self.last_good.get(path) {
-                        next.insert(path.clone(), old.clone());
-                    }
-                    continue;
-                }
-            };
-            if self.texts.get(path) == Some(&text) {
-                if let Some(old) = self.last_good.get(path) {
-                    next.insert(path.clone(), old.clone());
-                    continue;
-                }
+        let mut previous = std::mem::take(&mut self.files);
+        for path in paths {
+            let old = previous.remove(&path);
+            if let Some(state) = self.refresh(&path, old) {
+                self.files.insert(path, state);
             }
-            let (objects, errors) = load_documents(&label, &text);
-            let broken = errors.iter().any(|e| matches!(e, LoadError::Yaml { .. }));
-            problems.extend(errors.iter().map(ToString::to_string));
-            match (broken, self.last_good.get(path)) {
-                (true, Some(old)) => {
-                    problems.push(format!("{label}: keeping its last good content until the YAML is fixed"));
-                    next.insert(path.clone(), old.clone());
+        }
+        self.report(problems)
+    }
+
+    /// Like [`DirectoryReader::read`], but looks only at `changed` paths (from file events):
+    /// no listing, and no `stat` of the other files. Falls back to a full read when a path
+    /// is not a plain YAML file under the directory (a directory, a renamed folder...).
+    pub fn read_changed<'a>(&mut self, changed: impl IntoIterator<Item = &'a Path>) -> ReadReport {
+        let mut paths = Vec::new();
+        for path in changed {
+            let Ok(rel) = path.strip_prefix(&self.dir) else { return self.read() };
+            if rel.components().any(|c| c.as_os_str().to_string_lossy().starts_with('.')) {
+                continue; // hidden: editor swap files, hidden directories
+            }
+            let name = rel.to_string_lossy();
+            let yaml = name.ends_with(".yaml") || name.ends_with(".yml");
+            match fs::symlink_metadata(path) {
+                Ok(meta) if meta.is_file() && yaml => paths.push(path.to_path_buf()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && (yaml || !self.has_files_under(path)) => {
+                    paths.push(path.to_path_buf());
                 }
-                _ => {
-                    next.insert(path.clone(), objects);
-                    if errors.is_empty() {
-                        self.texts.insert(path.clone(), text);
-                    } else {
-                        // Keep re-parsing a file with problems, so they are reported again.
-                        self.texts.remove(path);
-                    }
+                Ok(meta) if meta.is_file() => {} // not YAML
+                _ => return self.read(),
+            }
+        }
+        for path in paths {
+            let old = self.files.remove(&path);
+            if path.exists() {
+                if let Some(state) = self.refresh(&path, old) {
+                    self.files.insert(path, state);
                 }
             }
         }
-        self.texts.retain(|p, _| next.contains_key(p));
-        self.last_good = next;
+        self.report(Vec::new())
+    }
+
+    fn has_files_under(&self, dir: &Path) -> bool {
+        self.files.range(dir.to_path_buf()..).next().is_some_and(|(p, _)| p.starts_with(dir))
+    }
+
+    /// The new state of one file; `None` when it has none (it cannot be read and never could).
+    fn refresh(&self, path: &Path, old: Option<FileState>) -> Option<FileState> {
+        let stamp = fs::metadata(path).ok().map(|m| Stamp::of(&m));
+        if old.as_ref().is_some_and(|o| o.stamp.is_some() && o.stamp == stamp) {
+            return old;
+        }
+        let label = path.strip_prefix(&self.dir).unwrap_or(path).display().to_string();
+        let text = match fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) => {
+                let problems = vec![format!("{label}: cannot read: {e}")];
+                return old.map(|old| FileState { objects: old.objects, stamp: None, problems });
+            }
+        };
+        let (objects, errors) = load_documents(&label, &text);
+        let broken = errors.iter().any(|e| matches!(e, LoadError::Yaml { .. }));
+        let mut problems: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        Some(match (broken, old) {
+            (true, Some(old)) => {
+                problems.push(format!("{label}: keeping its last good content until the YAML is fixed"));
+                FileState { objects: old.objects, stamp: None, problems }
+            }
+            // A file with problems has no stamp: it is parsed again at every full read.
+            _ => FileState { objects, stamp: if errors.is_empty() { stamp } else { None }, problems },
+        })
+    }
+
+    /// The snapshot of every file's objects, in path then document order, and every problem.
+    fn report(&self, mut problems: Vec<String>) -> ReadReport {
         let mut snapshot = Snapshot::default();
-        for objects in self.last_good.values() {
-            for object in objects {
+        for state in self.files.values() {
+            problems.extend(state.problems.iter().cloned());
+            for object in &state.objects {
                 snapshot.apply(object.clone());
             }
         }
-        ReadReport { snapshot, problems, files: paths.len() }
+        ReadReport { snapshot, problems, files: self.files.len() }
     }
 }
 
@@ -146,5 +210,32 @@ mod tests {
         assert!(report.problems.iter().any(|p| p.contains("a.yaml: document 0: invalid YAML")), "{:?}", report.problems);
         fs::remove_file(&file).unwrap();
         assert_eq!(reader.read().snapshot.services.len(), 0);
+    }
+
+    #[test]
+    fn read_changed_looks_only_at_the_named_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.yaml"), dir.path().join("b.yaml"));
+        fs::write(&a, SERVICE).unwrap();
+        fs::write(&b, SERVICE.replace("name: a", "name: b")).unwrap();
+        let mut reader = DirectoryReader::new(dir.path());
+        assert_eq!(reader.read().snapshot.services.len(), 2);
+        // A file no event named is not looked at, even though it changed.
+        fs::write(&b, SERVICE.replace("name: a", "name: c")).unwrap();
+        fs::remove_file(&a).unwrap();
+        let report = reader.read_changed([a.as_path()]);
+        assert_eq!(report.snapshot.services.iter().map(|(k, _)| k.name.as_str()).collect::<Vec<_>>(), ["b"]);
+        let report = reader.read_changed([b.as_path()]);
+        assert_eq!(report.snapshot.services.iter().map(|(k, _)| k.name.as_str()).collect::<Vec<_>>(), ["c"]);
+        // A new directory means a full read.
+        fs::create_dir(dir.path().join("sub")).unwrap();
+        fs::write(dir.path().join("sub/d.yaml"), SERVICE.replace("name: a", "name: d")).unwrap();
+        assert_eq!(reader.read_changed([dir.path().join("sub").as_path()]).snapshot.services.len(), 2);
+        // Broken YAML keeps the last good objects and reports the problem until fixed.
+        fs::write(&b, "kind: [broken\n").unwrap();
+        let report = reader.read_changed([b.as_path()]);
+        assert_eq!(report.snapshot.services.len(), 2);
+        assert!(!report.problems.is_empty());
+        assert!(!reader.read_changed([]).problems.is_empty());
     }
 }

@@ -9,78 +9,132 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use ferrogate_status::{Condition, StatusSet};
+use ferrogate_status::{Condition, GatewayClassStatus, GatewayStatus, ListenerSetStatus, PolicyStatus, RouteStatus, StatusSet};
 use serde::Serialize;
 
 /// Writes status files and remembers what it wrote.
 #[derive(Debug)]
 pub struct StatusFileWriter {
     dir: PathBuf,
-    /// Per file: the conditions (with their transition times) and the bytes last written.
-    written: BTreeMap<PathBuf, (Vec<(String, Condition, String)>, String)>,
-    /// Per file: the status last written, before timestamps. An unchanged status is skipped
-    /// without serializing it again (most statuses are unchanged by any one edit).
-    desired_before: BTreeMap<PathBuf, serde_json::Value>,
+    /// Per file (relative path): the status last written and its conditions' transition times.
+    written: BTreeMap<String, Written>,
+}
+
+/// What was last written to one file.
+#[derive(Debug)]
+struct Written {
+    /// The status, before timestamps: an unchanged status is skipped by comparing typed
+    /// values, without serializing it (most statuses are unchanged by any one edit).
+    status: Owned,
+    /// (location, condition, lastTransitionTime) of every condition written.
+    times: Vec<(String, Condition, String)>,
+}
+
+/// One status, by kind.
+#[derive(Debug, PartialEq)]
+enum Owned {
+    Class(GatewayClassStatus),
+    Gateway(GatewayStatus),
+    ListenerSet(ListenerSetStatus),
+    Route(RouteStatus),
+    Policy(PolicyStatus),
+}
+
+/// A status of the set being written, borrowed.
+#[derive(Clone, Copy)]
+enum Borrowed<'a> {
+    Class(&'a GatewayClassStatus),
+    Gateway(&'a GatewayStatus),
+    ListenerSet(&'a ListenerSetStatus),
+    Route(&'a RouteStatus),
+    Policy(&'a PolicyStatus),
+}
+
+impl Borrowed<'_> {
+    fn same_as(self, owned: &Owned) -> bool {
+        match (self, owned) {
+            (Borrowed::Class(a), Owned::Class(b)) => a == b,
+            (Borrowed::Gateway(a), Owned::Gateway(b)) => a == b,
+            (Borrowed::ListenerSet(a), Owned::ListenerSet(b)) => a == b,
+            (Borrowed::Route(a), Owned::Route(b)) => a == b,
+            (Borrowed::Policy(a), Owned::Policy(b)) => a == b,
+            _ => false,
+        }
+    }
+
+    fn owned(self) -> Owned {
+        match self {
+            Borrowed::Class(a) => Owned::Class(a.clone()),
+            Borrowed::Gateway(a) => Owned::Gateway(a.clone()),
+            Borrowed::ListenerSet(a) => Owned::ListenerSet(a.clone()),
+            Borrowed::Route(a) => Owned::Route(a.clone()),
+            Borrowed::Policy(a) => Owned::Policy(a.clone()),
+        }
+    }
+
+    fn to_value(self) -> serde_json::Value {
+        match self {
+            Borrowed::Class(a) => to_value(a),
+            Borrowed::Gateway(a) => to_value(a),
+            Borrowed::ListenerSet(a) => to_value(a),
+            Borrowed::Route(a) => to_value(a),
+            Borrowed::Policy(a) => to_value(a),
+        }
+    }
 }
 
 impl StatusFileWriter {
     /// A writer into `dir` (created when missing).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into(), written: BTreeMap::new(), desired_before: BTreeMap::new() }
+        Self { dir: dir.into(), written: BTreeMap::new() }
     }
 
     /// Writes every changed status; returns the relative paths written or removed.
     pub fn write(&mut self, statuses: &StatusSet) -> io::Result<Vec<String>> {
-        let now = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
-        let mut desired: BTreeMap<PathBuf, serde_json::Value> = BTreeMap::new();
+        let mut desired: BTreeMap<String, Borrowed<'_>> = BTreeMap::new();
         for s in &statuses.gateway_classes {
-            desired.insert(PathBuf::from(format!("gatewayclasses/{}", status_file_name(&s.name))), to_value(s));
+            desired.insert(format!("gatewayclasses/{}", status_file_name(&s.name)), Borrowed::Class(s));
         }
         for s in &statuses.gateways {
-            desired.insert(PathBuf::from(format!("gateways/{}/{}", s.namespace, status_file_name(&s.name))), to_value(s));
+            desired.insert(format!("gateways/{}/{}", s.namespace, status_file_name(&s.name)), Borrowed::Gateway(s));
         }
         for s in &statuses.listener_sets {
-            desired.insert(PathBuf::from(format!("listenersets/{}/{}", s.namespace, status_file_name(&s.name))), to_value(s));
+            desired.insert(format!("listenersets/{}/{}", s.namespace, status_file_name(&s.name)), Borrowed::ListenerSet(s));
         }
         for s in &statuses.routes {
             let kind = s.kind.to_ascii_lowercase();
-            desired.insert(PathBuf::from(format!("{kind}s/{}/{}", s.namespace, status_file_name(&s.name))), to_value(s));
+            desired.insert(format!("{kind}s/{}/{}", s.namespace, status_file_name(&s.name)), Borrowed::Route(s));
         }
         for s in &statuses.backend_tls_policies {
-            desired.insert(PathBuf::from(format!("backendtlspolicies/{}/{}", s.namespace, status_file_name(&s.name))), to_value(s));
+            desired.insert(format!("backendtlspolicies/{}/{}", s.namespace, status_file_name(&s.name)), Borrowed::Policy(s));
         }
 
+        let mut now = None;
         let mut changed = Vec::new();
         let mut failures = Vec::new();
-        for (rel, value) in &desired {
-            if self.desired_before.get(rel) == Some(value) && self.written.contains_key(rel) {
+        for (rel, status) in &desired {
+            let previous = self.written.get(rel);
+            if previous.is_some_and(|w| status.same_as(&w.status)) {
                 continue;
             }
-            let (rel, mut value) = (rel.clone(), value.clone());
-            let previous = self.written.get(&rel).map(|(c, _)| c.clone()).unwrap_or_default();
-            let mut conditions = Vec::new();
-            stamp(&mut value, "", &previous, &now, &mut conditions);
+            let now = now.get_or_insert_with(|| humantime::format_rfc3339_seconds(SystemTime::now()).to_string());
+            let mut value = status.to_value();
+            let mut times = Vec::new();
+            stamp(&mut value, "", previous.map_or(&[][..], |w| &w.times), now, &mut times);
             let text = yaml_serde::to_string(&value).map_err(io::Error::other)?;
-            if self.written.get(&rel).is_some_and(|(_, old)| *old == text) {
-                self.desired_before.insert(rel.clone(), desired[&rel].clone());
-                continue;
-            }
-            let path = self.dir.join(&rel);
             // One file that cannot be written must not stop the others.
-            if let Err(e) = write_atomically(&path, &text) {
-                failures.push(format!("{}: {e}", rel.display()));
+            if let Err(e) = write_atomically(&self.dir.join(rel), &text) {
+                failures.push(format!("{rel}: {e}"));
                 continue;
             }
-            changed.push(rel.display().to_string());
-            self.desired_before.insert(rel.clone(), desired[&rel].clone());
-            self.written.insert(rel, (conditions, text));
+            changed.push(rel.clone());
+            self.written.insert(rel.clone(), Written { status: status.owned(), times });
         }
-        let stale: Vec<PathBuf> = self.written.keys().filter(|k| !desired.contains_key(*k)).cloned().collect();
+        let stale: Vec<String> = self.written.keys().filter(|k| !desired.contains_key(*k)).cloned().collect();
         for rel in stale {
             self.written.remove(&rel);
-            self.desired_before.remove(&rel);
             match fs::remove_file(self.dir.join(&rel)) {
-                Ok(()) => changed.push(rel.display().to_string()),
+                Ok(()) => changed.push(rel),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(e),
             }

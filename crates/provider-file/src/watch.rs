@@ -1,35 +1,82 @@
-//! Watching the config directory: file events wake a debounced full re-read; a new
-//! snapshot is published only when its content changed.
+//! Watching the config directory: file events wake a debounced re-read of the files they
+//! name; a new snapshot is published only when its content changed.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use ferrogate_store::Snapshot;
-use notify::{RecursiveMode, Watcher};
+use notify::event::{AccessKind, AccessMode, ModifyKind, RenameMode};
+use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::DirectoryReader;
 
-/// Re-reads `reader`'s directory after every burst of file events (quiet for `debounce`)
-/// and publishes changed snapshots on `tx`. Problems are logged when they change. Returns
-/// when `cancel` fires, or with an error if the watcher cannot start.
+/// Quiet time after a burst whose every file was written completely (closed after writing,
+/// renamed into place or removed): nothing is half-written any more, so the full debounce,
+/// which is there for editors writing a file in several steps, need not be waited.
+const SETTLE: Duration = Duration::from_millis(5);
+
+/// Paths named by events since the last read, each with whether its last event finished
+/// it; `None` when a full re-read is needed (the watcher lost events).
+#[derive(Default)]
+struct Pending {
+    paths: BTreeMap<PathBuf, bool>,
+    rescan: bool,
+}
+
+impl Pending {
+    fn note(&mut self, event: &notify::Event) {
+        if event.need_rescan() {
+            self.rescan = true;
+        }
+        let complete = matches!(
+            event.kind,
+            EventKind::Access(AccessKind::Close(AccessMode::Write))
+                | EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::From | RenameMode::Both))
+                | EventKind::Remove(_)
+        );
+        for path in &event.paths {
+            self.paths.insert(path.clone(), complete);
+        }
+    }
+}
+
+/// Re-reads `reader`'s directory after every burst of file events (quiet for `debounce`,
+/// or for a few milliseconds when every file of the burst is complete) and publishes
+/// changed snapshots on `tx`. Only the files events name are read again. Problems are
+/// logged when they change. Returns when `cancel` fires, or with an error if the watcher
+/// cannot start.
 pub async fn watch_directory(
     mut reader: DirectoryReader,
     debounce: Duration,
     tx: watch::Sender<Arc<Snapshot>>,
     cancel: CancellationToken,
 ) -> notify::Result<()> {
-    // Capacity 1 is enough: any pending event already means "re-read".
+    // Capacity 1 is enough: any pending event already means "re-read"; what to read is in
+    // `pending`.
     let (events_tx, mut events_rx) = mpsc::channel::<()>(1);
-    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if event.is_ok_and(|e| !e.kind.is_access()) {
+    let pending = Arc::new(Mutex::new(Pending::default()));
+    let mut watcher = {
+        let pending = pending.clone();
+        notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            let mut p = pending.lock().unwrap_or_else(PoisonError::into_inner);
+            match event {
+                // Opening and reading (our own reads among them) change nothing.
+                Ok(e) if e.kind.is_access() && !matches!(e.kind, EventKind::Access(AccessKind::Close(AccessMode::Write))) => return,
+                Ok(e) => p.note(&e),
+                Err(_) => p.rescan = true,
+            }
+            drop(p);
             let _ = events_tx.try_send(());
-        }
-    })?;
+        })?
+    };
     watcher.watch(reader.dir(), RecursiveMode::Recursive)?;
     let mut last_problems = Vec::new();
-    publish(&mut reader, &tx, &mut last_problems);
+    let report = reader.read();
+    publish(report, &reader, &tx, &mut last_problems);
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return Ok(()),
@@ -37,18 +84,24 @@ pub async fn watch_directory(
         }
         // Debounce: editors write a file in several steps; wait until it is quiet.
         loop {
+            let all_complete = {
+                let p = pending.lock().unwrap_or_else(PoisonError::into_inner);
+                !p.paths.is_empty() && p.paths.values().all(|c| *c)
+            };
+            let quiet = if all_complete { SETTLE.min(debounce) } else { debounce };
             tokio::select! {
                 _ = cancel.cancelled() => return Ok(()),
-                _ = tokio::time::sleep(debounce) => break,
+                _ = tokio::time::sleep(quiet) => break,
                 _ = events_rx.recv() => {}
             }
         }
-        publish(&mut reader, &tx, &mut last_problems);
+        let Pending { paths, rescan } = std::mem::take(&mut *pending.lock().unwrap_or_else(PoisonError::into_inner));
+        let report = if rescan { reader.read() } else { reader.read_changed(paths.keys().map(PathBuf::as_path)) };
+        publish(report, &reader, &tx, &mut last_problems);
     }
 }
 
-fn publish(reader: &mut DirectoryReader, tx: &watch::Sender<Arc<Snapshot>>, last_problems: &mut Vec<String>) {
-    let report = reader.read();
+fn publish(report: crate::ReadReport, reader: &DirectoryReader, tx: &watch::Sender<Arc<Snapshot>>, last_problems: &mut Vec<String>) {
     if report.problems != *last_problems {
         for problem in &report.problems {
             tracing::warn!(dir = %reader.dir().display(), "{problem}");

@@ -8,8 +8,8 @@ use std::time::Instant;
 use ferrogate_infra_render::{HostPortPlan, HostProcessSpec, render_host_process_with_tls};
 use ferrogate_ir::{GatewayIr, GatewayKey};
 use ferrogate_status::StatusSet;
-use ferrogate_store::Snapshot;
-use ferrogate_translator::{Options, translate};
+use ferrogate_store::{Kind, Snapshot};
+use ferrogate_translator::{EndpointRefresh, Options, refresh_endpoints, translate};
 use ferrogate_xds_server::SnapshotCache;
 use ferrogate_xds_translator::XdsOptions;
 
@@ -42,9 +42,12 @@ pub(crate) struct Pipeline {
     /// In a cluster: every Envoy pod serves readiness on this port, and no local processes
     /// are rendered. `None`: standalone, per-Gateway ports from `port_plan`.
     pub pod_ready_port: Option<u16>,
+    /// The input and output of the last full run, for the EDS-only path.
+    last: Option<(Snapshot, RunOutput)>,
 }
 
 /// What a run produced for the other stages.
+#[derive(Clone)]
 pub(crate) struct RunOutput {
     pub statuses: StatusSet,
     pub processes: Vec<HostProcessSpec>,
@@ -54,13 +57,16 @@ pub(crate) struct RunOutput {
 
 impl Pipeline {
     pub(crate) fn new(options: Options, cache: SnapshotCache, metrics: Metrics, xds: XdsEndpoint, port_plan: HostPortPlan) -> Self {
-        Self { options, cache, metrics, xds, port_plan, previous: BTreeMap::new(), slots: Slots::default(), pool: None, xds_tls: None, pod_ready_port: None }
+        Self { options, cache, metrics, xds, port_plan, previous: BTreeMap::new(), slots: Slots::default(), pool: None, xds_tls: None, pod_ready_port: None, last: None }
     }
 
     pub(crate) fn run(&mut self, snapshot: &Snapshot) -> RunOutput {
         let started = Instant::now();
         for (kind, count) in snapshot.counts() {
             self.metrics.resources.with_label_values(&[kind.as_str()]).set(count as i64);
+        }
+        if let Some(output) = self.endpoints_only(snapshot) {
+            return output;
         }
         if let Some(pool) = self.pool.as_mut() {
             let assignment = pool.assign(snapshot);
@@ -108,6 +114,63 @@ impl Pipeline {
             let p = parameters.remove(&k).unwrap_or_default();
             (k, (i, p))
         }).collect();
-        RunOutput { statuses: translation.statuses, processes, infra }
+        let output = RunOutput { statuses: translation.statuses, processes, infra };
+        self.last = Some((snapshot.clone(), output.clone()));
+        output
+    }
+
+    /// The EDS-only path (DESIGN.md, "Incremental where it pays"): when nothing but
+    /// EndpointSlices changed since the last full run, re-resolve the backends' endpoints of
+    /// each Gateway's IR and publish only new ClusterLoadAssignments; routes are not
+    /// translated again and statuses and processes stay as the last full run made them.
+    /// `None` when a full run is needed.
+    fn endpoints_only(&mut self, snapshot: &Snapshot) -> Option<RunOutput> {
+        let (before, last_output) = self.last.as_ref()?;
+        let changed = before.diff(snapshot);
+        if changed.is_empty() || changed.iter().any(|r| r.kind != Kind::EndpointSlice) {
+            return None;
+        }
+        let mut updates = Vec::new();
+        for (key, (ir, _)) in &self.previous {
+            match refresh_endpoints(snapshot, ir) {
+                EndpointRefresh::Unchanged => {}
+                EndpointRefresh::Changed(ir) => {
+                    let current = self.cache.get(&key.to_string())?;
+                    updates.push((key.clone(), Arc::new(ir), current));
+                }
+                EndpointRefresh::NeedsFullTranslation => return None,
+            }
+        }
+        let output = last_output.clone();
+        for (key, ir, current) in updates {
+            let endpoints = ferrogate_xds_translator::EnvoyResources {
+                endpoints: ferrogate_xds_translator::translate_endpoints(&ir),
+                ..Default::default()
+            };
+            let mut by_type: BTreeMap<String, Vec<(String, _)>> = current
+                .type_urls()
+                .map(|t| {
+                    let items = current.resource_names(t).filter_map(|n| Some((n.to_string(), current.resource(t, n)?.resource.clone()))).collect();
+                    (t.to_string(), items)
+                })
+                .collect();
+            for (type_url, items) in endpoints.into_any() {
+                if type_url == ferrogate_xds_translator::type_url::ENDPOINT {
+                    by_type.insert(type_url.to_string(), items);
+                }
+            }
+            let id = key.to_string();
+            if self.cache.set(&id, ferrogate_xds_server::Snapshot::new(by_type)) {
+                self.metrics.snapshot_updates.with_label_values(&[&id]).inc();
+                tracing::info!(gateway = %id, "published new endpoints (EDS only)");
+            }
+            if let Some(entry) = self.previous.get_mut(&key) {
+                entry.0 = ir;
+            }
+        }
+        if let Some(last) = self.last.as_mut() {
+            last.0 = snapshot.clone();
+        }
+        Some(output)
     }
 }

@@ -170,3 +170,36 @@ fn endpoints(snapshot: &Snapshot, namespace: &str, service: &str, port_name: Opt
     out.dedup();
     Ok(out)
 }
+
+/// The endpoints a full translation would give `backend` in `snapshot`, for the EDS-only
+/// path (a change that touched only EndpointSlices). `None` when that cannot be told from the
+/// backend alone and a full translation must decide: a name of an unknown shape, a Service
+/// and a ServiceImport of the same name, a port that is not there, or EndpointSlices whose
+/// resolution is a problem (which is a status).
+pub(crate) fn endpoints_of(snapshot: &Snapshot, backend: &Backend) -> Option<Vec<Endpoint>> {
+    let mut parts = backend.name.split('/');
+    let (namespace, service) = (parts.next()?, parts.next()?);
+    let port: i32 = parts.next()?.parse().ok()?;
+    let transport = match parts.next() {
+        None | Some("h2c" | "tcp") => "TCP",
+        Some("udp") => "UDP",
+        Some(_) => return None,
+    };
+    if parts.next().is_some() {
+        return None;
+    }
+    let matches = |p: i32, protocol: Option<&str>| p == port && protocol.unwrap_or("TCP") == transport;
+    let (port_name, label) = match (snapshot.services.get(namespace, service), snapshot.service_imports.get(namespace, service)) {
+        (Some(s), None) => {
+            let ports = s.spec.as_ref()?.ports.as_ref()?;
+            let p = ports.iter().find(|p| matches(p.port, p.protocol.as_deref()))?;
+            (p.name.clone(), SERVICE_NAME_LABEL)
+        }
+        (None, Some(si)) => {
+            let p = si.spec.ports.iter().find(|p| matches(p.port, p.protocol.as_deref()))?;
+            (p.name.clone(), MULTICLUSTER_SERVICE_NAME_LABEL)
+        }
+        _ => return None,
+    };
+    endpoints(snapshot, namespace, service, port_name.as_deref(), label).ok()
+}

@@ -27,6 +27,19 @@ fn envoy() -> PathBuf {
 
 /// Port plans far from the defaults, one per test, so tests run in parallel with each
 /// other and with a standalone ferrogate on the same host.
+/// A base port with 25 free ports from `base - 5`, below the ephemeral range (fixed ports
+/// in it collide with other tests' outgoing connections); distinct for every call.
+fn free_base() -> u16 {
+    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    loop {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let base = 20_000 + ((std::process::id() as u16 % 300 + n * 7) % 300) * 40;
+        if (base - 5..base + 20).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok() && std::net::TcpListener::bind(("0.0.0.0", p)).is_ok()) {
+            return base;
+        }
+    }
+}
+
 fn spec(name: &str, base: u16, slot: u32, xds_port: u16) -> HostProcessSpec {
     let infra = InfraIr {
         gateway: GatewayKey::new("test", name),
@@ -90,7 +103,8 @@ fn alive(pid: u32) -> bool {
 async fn supervises_one_envoy() {
     let work = tempfile::tempdir().unwrap();
     let host = HostInfra::new(envoy(), work.path().to_path_buf(), "warning".into());
-    let a = spec("a", 41100, 0, 41099);
+    let base = free_base();
+    let a = spec("a", base, 0, base - 1);
     let key = a.gateway.clone();
 
     // (1) apply one spec: it runs and serves stats and admin.
@@ -131,14 +145,15 @@ async fn supervises_one_envoy() {
 async fn bootstrap_change_restarts_only_that_envoy() {
     let work = tempfile::tempdir().unwrap();
     let host = HostInfra::new(envoy(), work.path().to_path_buf(), "warning".into());
-    let (a, b) = (spec("a", 42100, 0, 42099), spec("b", 42100, 1, 42099));
+    let base = free_base();
+    let (a, b) = (spec("a", base, 0, base - 1), spec("b", base, 1, base - 1));
     host.apply(vec![a.clone(), b.clone()]).await.unwrap();
     wait_serving(&a).await;
     wait_serving(&b).await; // two Envoys share the host
     let before = host.pids();
 
     // Only b's bootstrap changes (another xDS port).
-    let b2 = spec("b", 42100, 1, 42098);
+    let b2 = spec("b", base, 1, base - 2);
     assert_ne!(b.bootstrap_hash, b2.bootstrap_hash);
     host.apply(vec![a.clone(), b2.clone()]).await.unwrap();
     let after = host.pids();
@@ -172,7 +187,8 @@ async fn missing_binary_is_an_error_and_duplicates_are_rejected() {
         work.path().to_path_buf(),
         "info".into(),
     );
-    let a = spec("a", 43100, 0, 43099);
+    let base = free_base();
+    let a = spec("a", base, 0, base - 1);
     let error = host.apply(vec![a.clone()]).await.unwrap_err();
     assert!(error.to_string().contains("cannot start Envoy"), "{error}");
     assert!(host.pids().is_empty());

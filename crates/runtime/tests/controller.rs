@@ -151,6 +151,16 @@ async fn provisions_programs_corrects_drift_and_cleans_up() {
         .unwrap();
     api.wait_for("drift corrected", WAIT, |a| a.get("apps/v1", "Deployment", Some("apps"), "web-ferrogate").unwrap()["spec"]["replicas"] == 2).await;
 
+    // Every object the controller created, as the API server holds it, is valid for
+    // Kubernetes 1.35 (strict schema validation, the Secret included).
+    validate_objects(&[
+        api.get("v1", "ServiceAccount", Some("apps"), "web-ferrogate").unwrap(),
+        api.get("v1", "ConfigMap", Some("apps"), "web-ferrogate").unwrap(),
+        api.get("v1", "Secret", Some("apps"), "web-ferrogate-xds").unwrap(),
+        api.get("apps/v1", "Deployment", Some("apps"), "web-ferrogate").unwrap(),
+        api.get("v1", "Service", Some("apps"), "web-ferrogate").unwrap(),
+    ]);
+
     // Everything the controller asked of the API server so far is allowed by the RBAC the
     // install manifests grant it.
     assert_rbac_allows(&api.requests());
@@ -325,4 +335,21 @@ fn assert_rbac_allows(requests: &[ferrogate_testkit::fake_apiserver::RequestReco
         checked.insert((group, resource, verb));
     }
     assert!(checked.len() > 20, "too few distinct requests to say anything: {checked:?}");
+}
+
+/// Runs `scripts/validate-manifests.py` (kubernetes-validate, strict, 1.35) on `objects`.
+fn validate_objects(objects: &[Value]) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let file = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("controller-provisioned.yaml");
+    let text: Vec<String> = objects.iter().map(|o| yaml_serde::to_string(o).unwrap()).collect();
+    std::fs::write(&file, text.join("---\n")).unwrap();
+    let output = std::process::Command::new("python3")
+        .arg(root.join("scripts/validate-manifests.py"))
+        .args(["-k", "1.35.0"])
+        .arg(&file)
+        .output()
+        .expect("run python3 scripts/validate-manifests.py");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "invalid provisioned objects:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("5 object(s)"), "{stdout}");
 }

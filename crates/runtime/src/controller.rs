@@ -22,11 +22,9 @@ use ferrogate_translator::Options;
 use ferrogate_xds_server::{SnapshotCache, XdsTls};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::Metrics;
-use crate::admin::{self, AdminState};
 use crate::controller_infra::{desired_objects, observe};
 use crate::pipeline::{Pipeline, XdsEndpoint};
 use crate::pki::{XdsCa, XdsTlsFiles};
@@ -87,8 +85,7 @@ pub async fn run_controller(config: ControllerConfig) -> anyhow::Result<()> {
     let cancel = CancellationToken::new();
     let stop = cancel.clone();
     tokio::spawn(async move {
-        crate::standalone::shutdown_signal().await;
-        tracing::info!("shutting down");
+        crate::serving::shutdown_signal().await;
         stop.cancel();
     });
     run_controller_with(client, config, cancel).await
@@ -100,7 +97,7 @@ pub async fn run_controller_with(client: kube::Client, config: ControllerConfig,
     let cache = SnapshotCache::new();
     metrics.registry.register(Box::new(crate::xds_metrics::XdsCollector::new(cache.clone())))?;
     let ready = Arc::new(AtomicBool::new(false));
-    let mut tasks: JoinSet<anyhow::Result<&'static str>> = JoinSet::new();
+    let mut tasks = crate::serving::Tasks::new();
 
     let tls = match &config.xds_tls_dir {
         Some(dir) => {
@@ -125,31 +122,13 @@ pub async fn run_controller_with(client: kube::Client, config: ControllerConfig,
     // xDS: every replica serves.
     let xds_listener = TcpListener::bind(config.xds_addr).await.with_context(|| format!("xDS address {}", config.xds_addr))?;
     let xds_port = xds_listener.local_addr()?.port();
-    {
-        let (cache, cancel) = (cache.clone(), cancel.clone());
-        let server_tls = tls.as_ref().map(|(files, _)| XdsTls {
-            server_cert_pem: files.server_cert.clone(),
-            server_key_pem: files.server_key.clone(),
-            client_ca_pem: files.ca_cert.clone(),
-        });
-        tasks.spawn(async move {
-            let shutdown = async move { cancel.cancelled().await };
-            match server_tls {
-                Some(t) => ferrogate_xds_server::serve_tls(xds_listener, cache, t, shutdown).await?,
-                None => ferrogate_xds_server::serve(xds_listener, cache, shutdown).await?,
-            }
-            Ok("xds server")
-        });
-    }
-    for (addr, serve_metrics, serve_health) in [(config.metrics_addr, true, false), (config.health_addr, false, true)] {
-        let listener = TcpListener::bind(addr).await.with_context(|| format!("admin address {addr}"))?;
-        let state = AdminState { metrics: metrics.clone(), ready: ready.clone(), serve_metrics, serve_health };
-        let cancel = cancel.clone();
-        tasks.spawn(async move {
-            admin::serve(listener, state, cancel).await?;
-            Ok("admin server")
-        });
-    }
+    let server_tls = tls.as_ref().map(|(files, _)| XdsTls {
+        server_cert_pem: files.server_cert.clone(),
+        server_key_pem: files.server_key.clone(),
+        client_ca_pem: files.ca_cert.clone(),
+    });
+    crate::serving::spawn_xds(&mut tasks, xds_listener, cache.clone(), server_tls, cancel.clone());
+    crate::serving::spawn_admin(&mut tasks, &metrics, &ready, config.metrics_addr, config.health_addr, &cancel).await?;
 
     // Watchers: the Gateway API world, and the objects we provisioned.
     let (snapshot_tx, mut snapshot_rx) = watch::channel(Arc::new(Snapshot::default()));
@@ -249,17 +228,5 @@ pub async fn run_controller_with(client: kube::Client, config: ControllerConfig,
     }
     tracing::info!(namespace = %config.namespace, identity = %config.pod_name, xds = %config.xds_addr, "ferrogate controller running");
 
-    let result = tokio::select! {
-        // Tasks end on cancellation too: that is not a failure.
-        biased;
-        _ = cancel.cancelled() => Ok(()),
-        Some(done) = tasks.join_next() => match done {
-            Ok(Ok(name)) => Err(anyhow::anyhow!("{name} stopped unexpectedly")),
-            Ok(Err(e)) => Err(e),
-            Err(e) => Err(e.into()),
-        },
-    };
-    cancel.cancel();
-    while tasks.join_next().await.is_some() {}
-    result
+    crate::serving::run_until(&mut tasks, &cancel, std::future::pending()).await
 }

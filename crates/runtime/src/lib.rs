@@ -17,6 +17,7 @@ mod controller_infra;
 mod host_xds_tls;
 mod metrics;
 mod pipeline;
+mod serving;
 pub mod pki;
 mod slots;
 mod standalone;

@@ -16,11 +16,9 @@ use ferrogate_translator::Options;
 use ferrogate_xds_server::SnapshotCache;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::Metrics;
-use crate::admin::{self, AdminState};
 use crate::pipeline::{Pipeline, XdsEndpoint};
 
 /// Settings of `ferrogate standalone`.
@@ -77,33 +75,14 @@ pub async fn run_standalone(config: StandaloneConfig) -> anyhow::Result<()> {
     let cache = SnapshotCache::new();
     metrics.registry.register(Box::new(crate::xds_metrics::XdsCollector::new(cache.clone())))?;
     let ready = Arc::new(AtomicBool::new(false));
-    let mut tasks: JoinSet<anyhow::Result<&'static str>> = JoinSet::new();
+    let mut tasks = crate::serving::Tasks::new();
 
     // xDS server first, so Envoys started below find it.
     let xds_listener = TcpListener::bind(config.xds_addr).await.with_context(|| format!("xDS address {}", config.xds_addr))?;
     let xds_port = xds_listener.local_addr()?.port();
     let xds_tls = if config.xds_tls { Some(crate::host_xds_tls::HostXdsTls::new(&config.work_dir)?) } else { None };
-    {
-        let (cache, cancel) = (cache.clone(), cancel.clone());
-        let server_tls = xds_tls.as_ref().map(|t| t.server_tls());
-        tasks.spawn(async move {
-            let shutdown = async move { cancel.cancelled().await };
-            match server_tls {
-                Some(tls) => ferrogate_xds_server::serve_tls(xds_listener, cache, tls, shutdown).await?,
-                None => ferrogate_xds_server::serve(xds_listener, cache, shutdown).await?,
-            }
-            Ok("xds server")
-        });
-    }
-    for (addr, serve_metrics, serve_health) in [(config.metrics_addr, true, false), (config.health_addr, false, true)] {
-        let listener = TcpListener::bind(addr).await.with_context(|| format!("admin address {addr}"))?;
-        let state = AdminState { metrics: metrics.clone(), ready: ready.clone(), serve_metrics, serve_health };
-        let cancel = cancel.clone();
-        tasks.spawn(async move {
-            admin::serve(listener, state, cancel).await?;
-            Ok("admin server")
-        });
-    }
+    crate::serving::spawn_xds(&mut tasks, xds_listener, cache.clone(), xds_tls.as_ref().map(|t| t.server_tls()), cancel.clone());
+    crate::serving::spawn_admin(&mut tasks, &metrics, &ready, config.metrics_addr, config.health_addr, &cancel).await?;
 
     // File provider: publishes snapshots; the pipeline below consumes the latest one.
     let (snapshot_tx, mut snapshot_rx) = watch::channel(Arc::new(Snapshot::default()));
@@ -157,24 +136,8 @@ pub async fn run_standalone(config: StandaloneConfig) -> anyhow::Result<()> {
     }
     tracing::info!(config_dir = %config_dir.display(), xds = %config.xds_addr, "ferrogate standalone running");
 
-    let result = tokio::select! {
-        _ = shutdown_signal() => { tracing::info!("shutting down"); Ok(()) }
-        Some(done) = tasks.join_next() => match done {
-            Ok(Ok(name)) => Err(anyhow::anyhow!("{name} stopped unexpectedly")),
-            Ok(Err(e)) => Err(e),
-            Err(e) => Err(e.into()),
-        },
-    };
-    cancel.cancel();
+    let result = crate::serving::run_until(&mut tasks, &cancel, crate::serving::shutdown_signal()).await;
     host.shutdown().await;
-    while tasks.join_next().await.is_some() {}
     result
 }
 
-pub(crate) async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-}

@@ -7,3 +7,4 @@ pub mod corpus;
 pub mod echo;
 pub mod conformance;
 pub mod bench;
+pub mod testing;

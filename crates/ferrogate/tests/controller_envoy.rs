@@ -9,38 +9,17 @@
 //! against that name), the Secret's mount path is a temporary directory, and the admin and
 //! stats ports are free ports so parallel tests do not collide.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use ferrogate_e2e::testing::{Proc, envoy_path, free_port};
 use ferrogate_runtime::{ControllerConfig, run_controller_with};
 use ferrogate_testkit::fake_apiserver::FakeApiServer;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 const WAIT: Duration = Duration::from_secs(30);
-
-/// A child process killed when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn envoy_path() -> PathBuf {
-    let path = std::env::var_os("FERROGATE_ENVOY")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools/bin/envoy"));
-    assert!(path.exists(), "Envoy not found at {}: run `make envoy` (scripts/install-envoy.sh)", path.display());
-    path
-}
 
 fn world(api: &FakeApiServer, listener_port: u16, echo_port: u16) {
     for ns in ["ferrogate-system", "apps"] {

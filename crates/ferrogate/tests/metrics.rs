@@ -6,124 +6,26 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ferrogate_e2e::client::{self, HttpResponse};
+use ferrogate_e2e::testing::{self, Standalone, free_block, free_port, pod, repo_root};
 
 const HOST: &str = "www.example.com";
 const GATEWAY: &str = "default/quickstart";
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+// --- a standalone instance ----------------------------------------------------------------
 
-// --- a standalone instance (the minimum of tests/standalone.rs) ---------------------------
-
-struct Standalone {
-    child: Child,
-    dir: tempfile::TempDir,
-    gateway: SocketAddr,
-    metrics: SocketAddr,
-    envoy_base: u16,
-}
-
-impl Drop for Standalone {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn free_block(start: u16) -> u16 {
-    let mut base = start + (std::process::id() % 997) as u16 * 10;
-    loop {
-        let free = (base..base + 10).all(|p| {
-            std::net::TcpListener::bind(("127.0.0.1", p)).is_ok() && std::net::TcpListener::bind(("0.0.0.0", p)).is_ok()
-        });
-        if free {
-            return base;
-        }
-        base += 10;
-    }
-}
-
-fn envoy_path() -> PathBuf {
-    let path = std::env::var_os("FERROGATE_ENVOY").map(PathBuf::from).unwrap_or_else(|| repo_root().join(".tools/bin/envoy"));
-    assert!(path.exists(), "Envoy not found at {}: run `make envoy`", path.display());
-    path
-}
-
-fn start(v1: SocketAddr, v2: SocketAddr) -> Standalone {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config");
-    std::fs::create_dir(&config).unwrap();
+/// The quickstart in a standalone instance; returns it and the Gateway's address.
+fn start(v1: SocketAddr, v2: SocketAddr) -> (Standalone, SocketAddr) {
     let gateway_port = free_port();
-    let example = repo_root().join("docs/examples/quickstart");
-    let read = |f: &str| std::fs::read_to_string(example.join(f)).unwrap();
-    let files = [
-        ("gateway.yaml", read("gateway.yaml").replace("port: 8080", &format!("port: {gateway_port}"))),
-        (
-            "backends.yaml",
-            read("backends.yaml")
-                .replace("port: 9001", &format!("port: {}", v1.port()))
-                .replace("port: 9002", &format!("port: {}", v2.port())),
-        ),
-        ("routes.yaml", read("routes.yaml")),
-    ];
-    for (name, text) in files {
-        std::fs::write(config.join(name), text).unwrap();
-    }
-    let metrics = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let base = free_block(31000);
-    let child = Command::new(env!("CARGO_BIN_EXE_ferrogate"))
-        .args(["standalone", "--config-dir"])
-        .arg(&config)
-        .arg("--status-dir")
-        .arg(dir.path().join("status"))
-        .arg("--work-dir")
-        .arg(dir.path().join("work"))
-        .arg("--envoy")
-        .arg(envoy_path())
-        .args(["--xds-addr", &format!("127.0.0.1:{}", free_port())])
-        .args(["--metrics-addr", &metrics.to_string()])
-        .args(["--health-addr", &format!("127.0.0.1:{}", free_port())])
-        .args(["--envoy-base-port", &base.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    Standalone { child, dir, gateway: SocketAddr::from(([127, 0, 0, 1], gateway_port)), metrics, envoy_base: base }
-}
-
-fn pod(r: &HttpResponse) -> String {
-    r.json().ok().and_then(|j| j["pod"].as_str().map(str::to_string)).unwrap_or_default()
+    let fg = Standalone::start(env!("CARGO_BIN_EXE_ferrogate"), testing::quickstart(gateway_port, v1, v2), free_block(31000, 10), &[]);
+    (fg, SocketAddr::from(([127, 0, 0, 1], gateway_port)))
 }
 
 async fn wait_for(gateway: SocketAddr, timeout: Duration, check: impl Fn(&HttpResponse) -> bool) {
-    let started = Instant::now();
-    let mut last = String::from("no response");
-    while started.elapsed() < timeout {
-        match client::get(gateway, HOST, "/", &[]).await {
-            Ok(r) if check(&r) => return,
-            Ok(r) => last = format!("{} {}", r.status, String::from_utf8_lossy(&r.body)),
-            Err(e) => last = e.to_string(),
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("condition not met within {timeout:?}; last answer: {last}");
+    testing::eventually_response(gateway, HOST, "/", &[], timeout, check).await;
 }
 
 // --- Prometheus text format ---------------------------------------------------------------
@@ -186,8 +88,8 @@ fn save(name: &str, text: &str) {
 async fn ferrogate_and_envoy_metrics_exist_and_move() {
     let v1 = ferrogate_e2e::echo::spawn_for_test("echo-v1-metrics", "default", "echo-v1").await;
     let v2 = ferrogate_e2e::echo::spawn_for_test("echo-v2-metrics", "default", "echo-v2").await;
-    let fg = start(v1, v2);
-    wait_for(fg.gateway, Duration::from_secs(60), |r| r.status == 200).await;
+    let (fg, gateway) = start(v1, v2);
+    wait_for(gateway, Duration::from_secs(60), |r| r.status == 200).await;
     let envoy_stats = SocketAddr::from(([127, 0, 0, 1], fg.envoy_base + 1)); // HostPortPlan: slot 0, stats
 
     let before = Scrape::get(fg.metrics, "/metrics").await;
@@ -223,14 +125,14 @@ async fn ferrogate_and_envoy_metrics_exist_and_move() {
 
     // Traffic, then a route edit (the catch-all moves to echo-v2) and a broken route reference.
     for _ in 0..20 {
-        assert_eq!(client::get(fg.gateway, HOST, "/", &[]).await.unwrap().status, 200);
+        assert_eq!(client::get(gateway, HOST, "/", &[]).await.unwrap().status, 200);
     }
     let routes = fg.dir.path().join("config/routes.yaml");
     let text = std::fs::read_to_string(&routes).unwrap();
     let edited = text.replacen("    - backendRefs:\n        - name: echo-v1", "    - backendRefs:\n        - name: echo-v2", 1);
     assert_ne!(text, edited);
     std::fs::write(&routes, edited).unwrap();
-    wait_for(fg.gateway, Duration::from_secs(20), |r| pod(r) == "echo-v2-metrics").await;
+    wait_for(gateway, Duration::from_secs(20), |r| pod(r) == "echo-v2-metrics").await;
     std::fs::write(
         fg.dir.path().join("config/dangling.yaml"),
         "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: dangling, namespace: default}\n\

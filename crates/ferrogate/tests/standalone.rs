@@ -3,106 +3,21 @@
 //! delete the Gateway, Envoy gone.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ferrogate_e2e::client::{self, HttpResponse};
+use ferrogate_e2e::testing::{self, Standalone, free_block, free_port, pod};
 
 const HOST: &str = "www.example.com";
 
-struct Standalone {
-    child: Child,
-    dir: tempfile::TempDir,
-    gateway: SocketAddr,
-    metrics: SocketAddr,
-    envoy_base: u16,
-}
-
-impl Drop for Standalone {
-    fn drop(&mut self) {
-        // SIGTERM lets ferrogate stop its Envoys; kill is the fallback.
-        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// The first port of 10 consecutive free ports at or after `start`.
-fn free_block(start: u16) -> u16 {
-    let mut base = start + (std::process::id() % 997) as u16 * 10;
-    loop {
-        let all_free = (base..base + 10).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok() && std::net::TcpListener::bind(("0.0.0.0", p)).is_ok());
-        if all_free {
-            return base;
-        }
-        base += 10;
-    }
-}
-
-fn envoy_path() -> PathBuf {
-    let path = std::env::var_os("FERROGATE_ENVOY")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools/bin/envoy"));
-    assert!(path.exists(), "Envoy not found at {}: run `make envoy` (scripts/install-envoy.sh)", path.display());
-    path
-}
-
-fn quickstart_with(gateway_port: u16, v1: SocketAddr, v2: SocketAddr) -> Vec<(&'static str, String)> {
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/examples/quickstart");
-    let read = |f: &str| std::fs::read_to_string(example.join(f)).unwrap();
-    vec![
-        ("gateway.yaml", read("gateway.yaml").replace("port: 8080", &format!("port: {gateway_port}"))),
-        (
-            "backends.yaml",
-            read("backends.yaml")
-                .replace("port: 9001", &format!("port: {}", v1.port()))
-                .replace("port: 9002", &format!("port: {}", v2.port())),
-        ),
-        ("routes.yaml", read("routes.yaml")),
-    ]
-}
-
-async fn start(xds_mode: &str, v1: SocketAddr, v2: SocketAddr) -> Standalone {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config");
-    std::fs::create_dir(&config).unwrap();
+/// The quickstart in a standalone instance; returns it and the Gateway's address.
+fn start(xds_mode: &str, v1: SocketAddr, v2: SocketAddr) -> (Standalone, SocketAddr) {
     let gateway_port = free_port();
-    for (name, text) in quickstart_with(gateway_port, v1, v2) {
-        std::fs::write(config.join(name), text).unwrap();
-    }
-    let metrics = SocketAddr::from(([127, 0, 0, 1], free_port()));
     // Per-Gateway Envoy ports come from a base: find a block of 10 free ports.
-    let base = free_block(if xds_mode == "delta" { 21000 } else { 41000 });
-    let child = Command::new(env!("CARGO_BIN_EXE_ferrogate"))
-        .args(["standalone", "--config-dir"])
-        .arg(&config)
-        .arg("--status-dir")
-        .arg(dir.path().join("status"))
-        .arg("--work-dir")
-        .arg(dir.path().join("work"))
-        .arg("--envoy")
-        .arg(envoy_path())
-        .args(["--xds-mode", xds_mode])
-        .args(["--xds-addr", &format!("127.0.0.1:{}", free_port())])
-        .args(["--metrics-addr", &metrics.to_string()])
-        .args(["--health-addr", &format!("127.0.0.1:{}", free_port())])
-        .args(["--envoy-base-port", &base.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    Standalone { child, dir, gateway: SocketAddr::from(([127, 0, 0, 1], gateway_port)), metrics, envoy_base: base }
+    let base = free_block(if xds_mode == "delta" { 21000 } else { 41000 }, 10);
+    let fg = Standalone::start(env!("CARGO_BIN_EXE_ferrogate"), testing::quickstart(gateway_port, v1, v2), base, &["--xds-mode", xds_mode]);
+    (fg, SocketAddr::from(([127, 0, 0, 1], gateway_port)))
 }
 
 /// Polls until `check` accepts a response, returning it and how long it took.
@@ -113,21 +28,7 @@ async fn eventually(
     timeout: Duration,
     check: impl Fn(&HttpResponse) -> bool,
 ) -> (HttpResponse, Duration) {
-    let started = Instant::now();
-    let mut last = String::from("no response");
-    while started.elapsed() < timeout {
-        match client::get(gateway, HOST, path, headers).await {
-            Ok(r) if check(&r) => return (r, started.elapsed()),
-            Ok(r) => last = format!("{} {}", r.status, String::from_utf8_lossy(&r.body)),
-            Err(e) => last = e.to_string(),
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("{path}: condition not met within {timeout:?}; last answer: {last}");
-}
-
-fn pod(r: &HttpResponse) -> String {
-    r.json().ok().and_then(|j| j["pod"].as_str().map(str::to_string)).unwrap_or_default()
+    testing::eventually_response(gateway, HOST, path, headers, timeout, check).await
 }
 
 /// Pids of Envoy processes whose command line mentions `dir` (their bootstrap lives there).
@@ -148,11 +49,11 @@ fn envoy_pids(dir: &Path) -> Vec<u32> {
 async fn full_cycle(xds_mode: &str) {
     let v1 = ferrogate_e2e::echo::spawn_for_test("echo-v1-local", "default", "echo-v1").await;
     let v2 = ferrogate_e2e::echo::spawn_for_test("echo-v2-local", "default", "echo-v2").await;
-    let fg = start(xds_mode, v1, v2).await;
-    let work = fg.dir.path().join("work");
+    let (fg, gateway) = start(xds_mode, v1, v2);
+    let work = fg.work_dir();
 
     // Start: the catch-all rule answers from echo-v1.
-    let (r, startup) = eventually(fg.gateway, "/", &[], Duration::from_secs(60), |r| r.status == 200).await;
+    let (r, startup) = eventually(gateway, "/", &[], Duration::from_secs(60), |r| r.status == 200).await;
     assert_eq!(pod(&r), "echo-v1-local");
     eprintln!("[{xds_mode}] first 200 after {startup:?}");
     let echoed = r.json().unwrap();
@@ -160,27 +61,27 @@ async fn full_cycle(xds_mode: &str) {
     assert_eq!(echoed["path"], "/");
 
     // Path prefix and header matches go to echo-v2.
-    let r = client::get(fg.gateway, HOST, "/v2/page?x=1", &[]).await.unwrap();
+    let r = client::get(gateway, HOST, "/v2/page?x=1", &[]).await.unwrap();
     assert_eq!((r.status, pod(&r)), (200, "echo-v2-local".to_string()));
     assert_eq!(r.json().unwrap()["path"], "/v2/page?x=1");
-    let r = client::get(fg.gateway, HOST, "/", &[("x-backend", "v2")]).await.unwrap();
+    let r = client::get(gateway, HOST, "/", &[("x-backend", "v2")]).await.unwrap();
     assert_eq!(pod(&r), "echo-v2-local");
 
     // Header filters: a request header is set, a response header added.
-    let r = client::get(fg.gateway, HOST, "/headers", &[]).await.unwrap();
+    let r = client::get(gateway, HOST, "/headers", &[]).await.unwrap();
     assert_eq!(r.json().unwrap()["headers"]["X-Ferrogate"][0], "quickstart");
     assert_eq!(r.header("x-served-by"), Some("ferrogate"));
 
     // Weighted split: both backends answer.
     let mut seen = std::collections::BTreeMap::new();
     for _ in 0..40 {
-        let r = client::get(fg.gateway, HOST, "/split", &[]).await.unwrap();
+        let r = client::get(gateway, HOST, "/split", &[]).await.unwrap();
         *seen.entry(pod(&r)).or_insert(0) += 1;
     }
     assert_eq!(seen.len(), 2, "both backends must get traffic: {seen:?}");
 
     // Another host is not routed.
-    let r = client::get(fg.gateway, "other.example.org", "/", &[]).await.unwrap();
+    let r = client::get(gateway, "other.example.org", "/", &[]).await.unwrap();
     assert_eq!(r.status, 404);
 
     // Edit a route: the catch-all now goes to echo-v2, same Envoy process.
@@ -192,7 +93,7 @@ async fn full_cycle(xds_mode: &str) {
     assert_ne!(text, edited);
     std::fs::write(&routes, edited).unwrap();
     // A generous bound: this checks the edit arrives, benchmarks measure how fast.
-    let (_, propagation) = eventually(fg.gateway, "/", &[], Duration::from_secs(20), |r| pod(r) == "echo-v2-local").await;
+    let (_, propagation) = eventually(gateway, "/", &[], Duration::from_secs(20), |r| pod(r) == "echo-v2-local").await;
     eprintln!("[{xds_mode}] route edit visible after {propagation:?}");
     assert_eq!(envoy_pids(&work), pids, "Envoy must not restart for a config change");
 
@@ -201,7 +102,7 @@ async fn full_cycle(xds_mode: &str) {
     let good_routes = std::fs::read_to_string(&routes).unwrap();
     std::fs::write(&routes, "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nspec: [").unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let r = client::get(fg.gateway, HOST, "/", &[]).await.unwrap();
+    let r = client::get(gateway, HOST, "/", &[]).await.unwrap();
     assert_eq!((r.status, pod(&r)), (200, "echo-v2-local".to_string()), "last good config keeps serving");
     std::fs::write(&routes, good_routes).unwrap();
     std::fs::remove_file(fg.dir.path().join("config/broken.yaml")).unwrap();

@@ -5,86 +5,24 @@
 
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use ferrogate_e2e::client;
+use ferrogate_e2e::testing::{self, Proc, Standalone, envoy_path, eventually, free_block, free_port};
 
 const HOST: &str = "www.example.com";
-
-// --- processes (the minimum of tests/standalone.rs) ---------------------------------------
-
-/// A child process stopped (SIGTERM, then SIGKILL) when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.0.kill();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// The first port of 20 consecutive free ports (two Gateway slots) at or after `start`.
-fn free_block(start: u16) -> u16 {
-    let mut base = start + (std::process::id() % 997) as u16 * 20;
-    loop {
-        let all_free = (base..base + 20).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok() && std::net::TcpListener::bind(("0.0.0.0", p)).is_ok());
-        if all_free {
-            return base;
-        }
-        base += 20;
-    }
-}
-
-fn envoy_path() -> PathBuf {
-    let path = std::env::var_os("FERROGATE_ENVOY")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools/bin/envoy"));
-    assert!(path.exists(), "Envoy not found at {}: run `make envoy` (scripts/install-envoy.sh)", path.display());
-    path
-}
 
 /// The quickstart (Gateway `default/quickstart` with routes to two backends) plus a second
 /// Gateway `default/other` with its own listener.
 fn config(quickstart_port: u16, other_port: u16, v1: SocketAddr, v2: SocketAddr) -> Vec<(&'static str, String)> {
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/examples/quickstart");
-    let read = |f: &str| std::fs::read_to_string(example.join(f)).unwrap();
     let other = format!(
         "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata:\n  name: other\n  namespace: default\nspec:\n  gatewayClassName: ferrogate\n  listeners:\n    - name: http\n      protocol: HTTP\n      port: {other_port}\n"
     );
-    vec![
-        ("gateway.yaml", read("gateway.yaml").replace("port: 8080", &format!("port: {quickstart_port}"))),
-        ("other.yaml", other),
-        (
-            "backends.yaml",
-            read("backends.yaml").replace("port: 9001", &format!("port: {}", v1.port())).replace("port: 9002", &format!("port: {}", v2.port())),
-        ),
-        ("routes.yaml", read("routes.yaml")),
-    ]
-}
-
-/// Polls `check` every 50 ms until it returns `Some`, or panics with `what` after `timeout`.
-async fn eventually<T, F: std::future::Future<Output = Option<T>>>(what: &str, timeout: Duration, mut check: impl FnMut() -> F) -> T {
-    let started = Instant::now();
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(started.elapsed() < timeout, "{what}: not within {timeout:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let mut files = testing::quickstart(quickstart_port, v1, v2);
+    files.push(("other.yaml", other));
+    files
 }
 
 /// The value of the Prometheus sample whose name and labels are exactly `series`.
@@ -110,34 +48,10 @@ fn admin_of(bootstrap: &serde_json::Value) -> SocketAddr {
 async fn envoys_get_only_the_gateway_their_certificate_names() {
     let v1 = ferrogate_e2e::echo::spawn_for_test("echo-v1-tls", "default", "echo-v1").await;
     let v2 = ferrogate_e2e::echo::spawn_for_test("echo-v2-tls", "default", "echo-v2").await;
-    let dir = tempfile::tempdir().unwrap();
-    let config_dir = dir.path().join("config");
-    std::fs::create_dir(&config_dir).unwrap();
     let (quickstart_port, other_port) = (free_port(), free_port());
-    for (name, text) in config(quickstart_port, other_port, v1, v2) {
-        std::fs::write(config_dir.join(name), text).unwrap();
-    }
-    let metrics = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let work = dir.path().join("work");
-    let _ferrogate = Proc(
-        Command::new(env!("CARGO_BIN_EXE_ferrogate"))
-            .args(["standalone", "--xds-tls", "--config-dir"])
-            .arg(&config_dir)
-            .arg("--status-dir")
-            .arg(dir.path().join("status"))
-            .arg("--work-dir")
-            .arg(&work)
-            .arg("--envoy")
-            .arg(envoy_path())
-            .args(["--xds-addr", &format!("127.0.0.1:{}", free_port())])
-            .args(["--metrics-addr", &metrics.to_string()])
-            .args(["--health-addr", &format!("127.0.0.1:{}", free_port())])
-            .args(["--envoy-base-port", &free_block(23000).to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap(),
-    );
+    // Two Gateway slots of 10 ports each.
+    let fg = Standalone::start(env!("CARGO_BIN_EXE_ferrogate"), config(quickstart_port, other_port, v1, v2), free_block(23000, 20), &["--xds-tls"]);
+    let (dir, metrics, work) = (&fg.dir, fg.metrics, fg.work_dir());
 
     // Traffic flows through the quickstart Envoy, which reached xDS over mutual TLS.
     let gateway = SocketAddr::from(([127, 0, 0, 1], quickstart_port));

@@ -119,20 +119,11 @@ impl TlsHarness {
         identity: Option<(String, String)>,
         first: DiscoveryRequest,
     ) -> Result<Vec<String>, tonic::Status> {
-        let mut client = self
-            .client(identity)
-            .await
-            .map_err(|e| tonic::Status::unavailable(format!("connect: {e}")))?;
-        let (tx, rx) = mpsc::channel(4);
-        tx.send(first).await.unwrap();
-        let mut stream = client
-            .stream_aggregated_resources(ReceiverStream::new(rx))
-            .await?
-            .into_inner();
-        let resp = tokio::time::timeout(WAIT, stream.message())
-            .await
-            .expect("no answer in time")?
-            .expect("stream ended without an answer");
+        let resp = self
+            .first_answer(identity, first, |mut client, requests| async move {
+                client.stream_aggregated_resources(requests).await
+            })
+            .await?;
         Ok(names_of(&resp.resources))
     }
 
@@ -141,21 +132,37 @@ impl TlsHarness {
         identity: Option<(String, String)>,
         first: DeltaDiscoveryRequest,
     ) -> Result<Vec<String>, tonic::Status> {
-        let mut client = self
+        let resp = self
+            .first_answer(identity, first, |mut client, requests| async move {
+                client.delta_aggregated_resources(requests).await
+            })
+            .await?;
+        Ok(delta_names(&resp))
+    }
+
+    /// Connects presenting `identity`, opens a stream with `open` whose first request is
+    /// `first`, and returns the first response or the error.
+    async fn first_answer<Req, Resp, Fut>(
+        &self,
+        identity: Option<(String, String)>,
+        first: Req,
+        open: impl FnOnce(AggregatedDiscoveryServiceClient<Channel>, ReceiverStream<Req>) -> Fut,
+    ) -> Result<Resp, tonic::Status>
+    where
+        Fut: Future<Output = Result<tonic::Response<tonic::Streaming<Resp>>, tonic::Status>>,
+    {
+        let client = self
             .client(identity)
             .await
             .map_err(|e| tonic::Status::unavailable(format!("connect: {e}")))?;
         let (tx, rx) = mpsc::channel(4);
         tx.send(first).await.unwrap();
-        let mut stream = client
-            .delta_aggregated_resources(ReceiverStream::new(rx))
-            .await?
-            .into_inner();
+        let mut stream = open(client, ReceiverStream::new(rx)).await?.into_inner();
         let resp = tokio::time::timeout(WAIT, stream.message())
             .await
             .expect("no answer in time")?
             .expect("stream ended without an answer");
-        Ok(delta_names(&resp))
+        Ok(resp)
     }
 
     fn rejected(&self, reason: &str) -> u64 {

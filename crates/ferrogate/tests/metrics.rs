@@ -231,13 +231,13 @@ fn check_dashboard(reference: &BTreeMap<String, &'static str>, envoy: &Scrape) {
     let mut missing = Vec::new();
     for expr in &exprs {
         for name in promql_metric_names(expr) {
-            let ok = if name.starts_with("ferrogate_") {
+            let ok = if name.starts_with("ferrogate_") || name.starts_with("process_") {
                 let base = ["_bucket", "_sum", "_count"].iter().find_map(|s| name.strip_suffix(s)).unwrap_or(&name);
                 reference.contains_key(&name) || reference.get(base) == Some(&"histogram")
             } else if name.starts_with("envoy_") {
                 envoy_names.contains(&name)
             } else {
-                false // process_* is not exported (the prometheus crate's process collector is off)
+                false
             };
             if !ok {
                 missing.push(format!("{name} (in `{expr}`)"));

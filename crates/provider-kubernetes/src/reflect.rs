@@ -126,10 +126,24 @@ fn handle(
     }
 }
 
+/// Secret types no Gateway API reference can use, kept out of the store: Helm release
+/// records and service-account tokens are numerous and large in real clusters, and the
+/// store holds what it watches in memory.
+const UNREAD_SECRET_TYPES: &[&str] = &[
+    "helm.sh/release.v1",
+    "kubernetes.io/service-account-token",
+    "kubernetes.io/dockercfg",
+    "kubernetes.io/dockerconfigjson",
+    "bootstrap.kubernetes.io/token",
+];
+
 /// Converts a served object into the store's typed form. List items carry no
 /// apiVersion/kind on a real API server, so they are set from the resource.
 fn read(kind: Kind, resource: &ApiResource, object: DynamicObject, events: &tokio::sync::mpsc::Sender<ReflectorEvent>) -> Option<Object> {
     let name = object.metadata.name.clone().unwrap_or_default();
+    if kind == Kind::Secret && object.data.get("type").and_then(|t| t.as_str()).is_some_and(|t| UNREAD_SECRET_TYPES.contains(&t)) {
+        return None; // never a certificate a Gateway can reference: not worth its memory
+    }
     let mut value = match serde_json::to_value(object) {
         Ok(v) => v,
         Err(e) => {
@@ -146,5 +160,30 @@ fn read(kind: Kind, resource: &ApiResource, object: DynamicObject, events: &toki
             let _ = events.try_send(ReflectorEvent::Invalid { kind, name, message: e.to_string() });
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::core::GroupVersionKind;
+
+    fn secret(type_: &str) -> DynamicObject {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "s", "namespace": "n"},
+            "type": type_, "data": {"tls.crt": "", "tls.key": ""},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn secrets_no_reference_can_use_stay_out_of_the_store() {
+        let resource = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("", "v1", "Secret"), "secrets");
+        let (events, _rx) = tokio::sync::mpsc::channel(4);
+        assert!(read(Kind::Secret, &resource, secret("kubernetes.io/tls"), &events).is_some());
+        assert!(read(Kind::Secret, &resource, secret("Opaque"), &events).is_some());
+        assert!(read(Kind::Secret, &resource, secret("helm.sh/release.v1"), &events).is_none());
+        assert!(read(Kind::Secret, &resource, secret("kubernetes.io/service-account-token"), &events).is_none());
     }
 }

@@ -174,13 +174,20 @@ pub async fn run_controller_with(client: kube::Client, config: ControllerConfig,
     let mut status_writer = StatusWriter::new(client.clone(), &discovered, ferrogate_api::CONTROLLER_NAME);
     let mut infra = KubernetesInfra::new(client.clone());
     {
-        let (cancel, ready, metrics) = (cancel.clone(), ready.clone(), metrics.clone());
+        let (cancel, ready, metrics, nack_cache) = (cancel.clone(), ready.clone(), metrics.clone(), cache.clone());
         tasks.spawn(async move {
             let mut synced = false;
             let mut was_leader = false;
+            let mut nacks = crate::nack_status::NackDigest::new();
+            let mut nack_check = tokio::time::interval(crate::nack_status::CHECK_EVERY);
             loop {
                 tokio::select! {
                     _ = cancel.cancelled() => return Ok("controller loop"),
+                    _ = nack_check.tick() => {
+                        let now = crate::nack_status::digest(&nack_cache.stats());
+                        if now == nacks { continue }
+                        nacks = now;
+                    }
                     r = snapshot_rx.changed() => if r.is_err() { return Ok("controller loop") },
                     r = owned_rx.changed() => if r.is_err() { return Ok("controller loop") },
                     r = leader_rx.changed() => if r.is_err() { return Ok("controller loop") },
@@ -199,7 +206,8 @@ pub async fn run_controller_with(client: kube::Client, config: ControllerConfig,
                 let leader = *leader_rx.borrow_and_update();
                 metrics.leader.set(i64::from(leader));
                 pipeline.options.provisioned = Some(observe(&snapshot, owned.as_deref()));
-                let output = pipeline.run(&snapshot);
+                let mut output = pipeline.run(&snapshot);
+                crate::nack_status::annotate(&mut output.statuses, &nacks);
                 ready.store(true, Ordering::Release);
                 if !leader {
                     was_leader = false;

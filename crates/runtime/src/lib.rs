@@ -16,6 +16,7 @@ mod controller;
 mod controller_infra;
 mod host_xds_tls;
 mod metrics;
+mod nack_status;
 mod pipeline;
 mod serving;
 pub mod pki;

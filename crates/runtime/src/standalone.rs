@@ -110,14 +110,23 @@ pub async fn run_standalone(config: StandaloneConfig) -> anyhow::Result<()> {
         pipeline.xds_tls = xds_tls;
         let mut writer = StatusFileWriter::new(status_dir);
         let (cancel, host, ready, metrics) = (cancel.clone(), host.clone(), ready.clone(), metrics.clone());
+        let nack_cache = cache.clone();
         tasks.spawn(async move {
+            let mut nacks = crate::nack_status::NackDigest::new();
+            let mut nack_check = tokio::time::interval(crate::nack_status::CHECK_EVERY);
             loop {
                 tokio::select! {
                     _ = cancel.cancelled() => return Ok("pipeline"),
                     changed = snapshot_rx.changed() => if changed.is_err() { return Ok("pipeline") },
+                    _ = nack_check.tick() => {
+                        let now = crate::nack_status::digest(&nack_cache.stats());
+                        if now == nacks { continue }
+                        nacks = now;
+                    }
                 }
                 let snapshot = snapshot_rx.borrow_and_update().clone();
-                let output = pipeline.run(&snapshot);
+                let mut output = pipeline.run(&snapshot);
+                crate::nack_status::annotate(&mut output.statuses, &nacks);
                 match writer.write(&output.statuses) {
                     Ok(written) => {
                         metrics.status_writes.inc_by(written.len() as u64);

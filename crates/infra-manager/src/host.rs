@@ -6,10 +6,20 @@
 //!
 //! Envoy runs with `--disable-hot-restart`, so several Envoys share the host without
 //! distinct `--base-id`s, and `--drain-time-s 1` so a stop is quick.
+//!
+//! Adoption: `.../envoy.state` records the running process (pid, its start time from
+//! `/proc/<pid>/stat`, the bootstrap hash and the binary). An Envoy outlives a `kill -9` of
+//! the control plane and keeps serving its last config; a restarted control plane reads the
+//! record and, if that pid is still the same process (same start time, so pid reuse is
+//! caught), runs the same binary with the same bootstrap path, and the hash equals the
+//! desired one, supervises it instead of starting a second Envoy (which could not bind the
+//! ports). The adopted Envoy reconnects to the new xDS server through its own retry. With
+//! another hash, the old process is stopped and a fresh one started. An adopted process is
+//! not our child, so it is watched by polling `/proc` instead of `waitpid`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{ExitStatus, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -30,6 +40,10 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 const STABLE_AFTER: Duration = Duration::from_secs(30);
 /// Time between SIGTERM and SIGKILL when stopping.
 const STOP_GRACE: Duration = Duration::from_secs(5);
+/// How often an adopted process (not our child) is checked for having exited.
+const ADOPTED_POLL: Duration = Duration::from_millis(200);
+/// File name of the per-Gateway process record.
+const STATE_FILE: &str = "envoy.state";
 
 /// Supervises local Envoy processes, one per Gateway. Cheap to share behind an `Arc`;
 /// [`HostInfra::apply`] calls are serialized.
@@ -39,6 +53,8 @@ pub struct HostInfra {
     log_level: String,
     apply_lock: tokio::sync::Mutex<()>,
     procs: Mutex<BTreeMap<GatewayKey, Managed>>,
+    /// Cancelled by [`HostInfra::detach`]: supervisors return without stopping anything.
+    detach: CancellationToken,
 }
 
 /// One supervised Gateway process.
@@ -65,6 +81,31 @@ struct Launch {
     bootstrap: PathBuf,
     log: PathBuf,
     log_level: String,
+    /// The process record, see the module docs.
+    state_file: PathBuf,
+    hash: String,
+}
+
+/// What `envoy.state` holds (as JSON).
+struct ProcRecord {
+    pid: u32,
+    /// Field 22 of `/proc/<pid>/stat` (clock ticks since boot).
+    start_time: u64,
+    bootstrap_hash: String,
+    envoy: PathBuf,
+}
+
+/// A process we did not spawn (or no longer hold as a child): known by pid and start time.
+#[derive(Clone, Copy, Debug)]
+struct Foreign {
+    pid: u32,
+    start_time: u64,
+}
+
+/// The process a supervisor watches.
+enum Running {
+    Child(Child),
+    Adopted(Foreign),
 }
 
 impl HostInfra {
@@ -77,6 +118,7 @@ impl HostInfra {
             log_level,
             apply_lock: tokio::sync::Mutex::new(()),
             procs: Mutex::new(BTreeMap::new()),
+            detach: CancellationToken::new(),
         }
     }
 
@@ -136,7 +178,7 @@ impl HostInfra {
                 pid: AtomicU32::new(0),
                 restarts: AtomicU64::new(carried_restarts.get(&key).copied().unwrap_or(0)),
             });
-            match self.start(&spec, state) {
+            match self.start(&spec, state).await {
                 Ok((managed, spawn_error)) => {
                     self.lock_procs().insert(key, managed);
                     if let Some(e) = spawn_error {
@@ -183,13 +225,28 @@ impl HostInfra {
         }
     }
 
+    /// Stops supervising without stopping the processes, as a crash of the control plane
+    /// would (their records stay, so the next `HostInfra` on this work directory adopts
+    /// them). For tests and hand-overs.
+    pub async fn detach(self) {
+        let _serialized = self.apply_lock.lock().await;
+        self.detach.cancel();
+        let all: Vec<Managed> = std::mem::take(&mut *self.lock_procs())
+            .into_values()
+            .collect();
+        for managed in all {
+            let _ = managed.task.await;
+        }
+    }
+
     fn lock_procs(&self) -> std::sync::MutexGuard<'_, BTreeMap<GatewayKey, Managed>> {
         self.procs.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Writes the bootstrap, spawns the process and its supervisor. A spawn failure still
-    /// yields a supervisor (retrying with backoff) plus the error to report.
-    fn start(
+    /// Adopts the Gateway's recorded Envoy if it still runs with this bootstrap; otherwise
+    /// writes the bootstrap and spawns the process. Then starts its supervisor. A spawn
+    /// failure still yields a supervisor (retrying with backoff) plus the error to report.
+    async fn start(
         &self,
         spec: &HostProcessSpec,
         state: Arc<ProcState>,
@@ -199,38 +256,60 @@ impl HostInfra {
             .join(&spec.gateway.namespace)
             .join(&spec.gateway.name);
         let bootstrap = dir.join("bootstrap.json");
-        write_bootstrap(&dir, &bootstrap, &spec.bootstrap).map_err(|source| {
-            InfraError::WriteBootstrap {
-                gateway: spec.gateway.clone(),
-                path: bootstrap.clone(),
-                source,
-            }
-        })?;
         let launch = Launch {
             gateway: spec.gateway.clone(),
             envoy: self.envoy_path.clone(),
-            bootstrap,
+            bootstrap: bootstrap.clone(),
             log: dir.join("envoy.log"),
             log_level: self.log_level.clone(),
+            state_file: dir.join(STATE_FILE),
+            hash: spec.bootstrap_hash.clone(),
         };
-        let (child, spawn_error) = match launch.spawn() {
-            Ok(child) => {
-                let pid = child.id().unwrap_or(0);
-                state.pid.store(pid, Ordering::Release);
-                tracing::info!(gateway = %spec.gateway, pid, hash = %spec.bootstrap_hash, "Envoy started");
-                (Some(child), None)
+        let mut running = None;
+        if let Some((record, found)) = launch.recorded_process() {
+            if record.bootstrap_hash == spec.bootstrap_hash {
+                state.pid.store(found.pid, Ordering::Release);
+                tracing::info!(gateway = %spec.gateway, pid = found.pid, hash = %spec.bootstrap_hash, "adopted the running Envoy");
+                running = Some(Running::Adopted(found));
+            } else {
+                tracing::info!(gateway = %spec.gateway, pid = found.pid, old = %record.bootstrap_hash, new = %spec.bootstrap_hash, "running Envoy has another bootstrap; replacing it");
+                stop_foreign(&spec.gateway, found).await;
+                launch.forget_record();
             }
-            Err(source) => {
-                let error = InfraError::Spawn {
+        }
+        let mut spawn_error = None;
+        if running.is_none() {
+            write_bootstrap(&dir, &bootstrap, &spec.bootstrap).map_err(|source| {
+                InfraError::WriteBootstrap {
                     gateway: spec.gateway.clone(),
-                    envoy: launch.envoy.clone(),
+                    path: bootstrap.clone(),
                     source,
-                };
-                (None, Some(error))
+                }
+            })?;
+            match launch.spawn() {
+                Ok(child) => {
+                    let pid = child.id().unwrap_or(0);
+                    state.pid.store(pid, Ordering::Release);
+                    tracing::info!(gateway = %spec.gateway, pid, hash = %spec.bootstrap_hash, "Envoy started");
+                    running = Some(Running::Child(child));
+                }
+                Err(source) => {
+                    spawn_error = Some(InfraError::Spawn {
+                        gateway: spec.gateway.clone(),
+                        envoy: launch.envoy.clone(),
+                        source,
+                    });
+                }
             }
-        };
+        }
         let cancel = CancellationToken::new();
-        let task = tokio::spawn(supervise(launch, child, cancel.clone(), state.clone()));
+        let task = tokio::spawn(supervise(
+            launch,
+            running,
+            cancel.clone(),
+            self.detach.clone(),
+            state.clone(),
+        ));
         Ok((
             Managed {
                 hash: spec.bootstrap_hash.clone(),
@@ -271,8 +350,149 @@ fn write_bootstrap(dir: &Path, path: &Path, value: &serde_json::Value) -> std::i
     std::fs::rename(&tmp, path)
 }
 
+impl ProcRecord {
+    fn parse(bytes: &[u8]) -> Option<Self> {
+        let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+        Some(Self {
+            pid: u32::try_from(value["pid"].as_u64()?).ok()?,
+            start_time: value["start_time"].as_u64()?,
+            bootstrap_hash: value["bootstrap_hash"].as_str()?.to_owned(),
+            envoy: PathBuf::from(value["envoy"].as_str()?),
+        })
+    }
+}
+
+/// Writes the process record atomically.
+fn write_record(path: &Path, record: &ProcRecord) -> std::io::Result<()> {
+    let envoy = record
+        .envoy
+        .to_str()
+        .ok_or_else(|| std::io::Error::other("Envoy path is not UTF-8"))?;
+    let value = serde_json::json!({
+        "pid": record.pid,
+        "start_time": record.start_time,
+        "bootstrap_hash": record.bootstrap_hash,
+        "envoy": envoy,
+    });
+    let bytes = serde_json::to_vec(&value).map_err(std::io::Error::other)?;
+    let tmp = path.with_extension("state.tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// State (field 3) and start time (field 22) of `/proc/<pid>/stat`.
+fn proc_stat(pid: u32) -> Option<(char, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces or ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let start = fields.nth(18)?.parse().ok()?;
+    Some((state, start))
+}
+
+fn start_time(pid: u32) -> Option<u64> {
+    proc_stat(pid).map(|(_, start)| start)
+}
+
+impl Foreign {
+    /// Still the same process, and not a zombie.
+    fn is_running(&self) -> bool {
+        matches!(proc_stat(self.pid), Some((state, start)) if start == self.start_time && state != 'Z' && state != 'X')
+    }
+
+    fn signal(&self, signal: libc::c_int) {
+        if !self.is_running() {
+            return;
+        }
+        if let Ok(pid) = libc::pid_t::try_from(self.pid) {
+            // SAFETY: kill(2) has no memory-safety preconditions. The pid was checked to be
+            // the recorded process (same start time) just before; the window for pid reuse
+            // between that check and the signal is a few microseconds.
+            unsafe {
+                libc::kill(pid, signal);
+            }
+        }
+    }
+
+    /// Resolves when the process has exited.
+    async fn exited(&self) {
+        while self.is_running() {
+            tokio::time::sleep(ADOPTED_POLL).await;
+        }
+    }
+}
+
+/// SIGTERM, wait up to [`STOP_GRACE`], then SIGKILL, for a process that is not our child.
+async fn stop_foreign(gateway: &GatewayKey, process: Foreign) {
+    process.signal(libc::SIGTERM);
+    if tokio::time::timeout(STOP_GRACE, process.exited())
+        .await
+        .is_err()
+    {
+        tracing::warn!(%gateway, grace = ?STOP_GRACE, "Envoy ignored SIGTERM; killing it");
+        process.signal(libc::SIGKILL);
+        let _ = tokio::time::timeout(STOP_GRACE, process.exited()).await;
+    } else {
+        tracing::debug!(%gateway, "Envoy terminated");
+    }
+}
+
 impl Launch {
+    /// Spawns Envoy and records it in the state file (a failure to record is logged: the
+    /// process runs, only adoption after a crash is lost).
     fn spawn(&self) -> std::io::Result<Child> {
+        let child = self.spawn_process()?;
+        if let Some(pid) = child.id() {
+            let record = start_time(pid).map(|start_time| ProcRecord {
+                pid,
+                start_time,
+                bootstrap_hash: self.hash.clone(),
+                envoy: self.envoy.clone(),
+            });
+            let written = match record {
+                Some(record) => write_record(&self.state_file, &record),
+                None => Err(std::io::Error::other("no start time in /proc")),
+            };
+            if let Err(error) = written {
+                tracing::warn!(gateway = %self.gateway, %error, path = %self.state_file.display(), "cannot record the Envoy process");
+            }
+        }
+        Ok(child)
+    }
+
+    /// The recorded process, if it is still that process (same start time), runs our Envoy
+    /// binary and was given our bootstrap path.
+    fn recorded_process(&self) -> Option<(ProcRecord, Foreign)> {
+        let bytes = std::fs::read(&self.state_file).ok()?;
+        let record = ProcRecord::parse(&bytes)?;
+        let found = Foreign {
+            pid: record.pid,
+            start_time: record.start_time,
+        };
+        if !found.is_running() {
+            tracing::debug!(gateway = %self.gateway, pid = record.pid, "recorded Envoy is gone");
+            return None;
+        }
+        let cmdline = std::fs::read(format!("/proc/{}/cmdline", record.pid)).ok()?;
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        let bootstrap = self.bootstrap.as_os_str().as_encoded_bytes();
+        let envoy = self.envoy.as_os_str().as_encoded_bytes();
+        let ours = record.envoy == self.envoy
+            && args.first() == Some(&envoy)
+            && args.windows(2).any(|w| w[0] == b"-c" && w[1] == bootstrap);
+        if !ours {
+            tracing::info!(gateway = %self.gateway, pid = record.pid, "recorded pid runs something else now; not adopting it");
+            return None;
+        }
+        Some((record, found))
+    }
+
+    fn forget_record(&self) {
+        let _ = std::fs::remove_file(&self.state_file);
+    }
+
+    fn spawn_process(&self) -> std::io::Result<Child> {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -296,20 +516,30 @@ impl Launch {
     }
 }
 
-/// Keeps one process running until `cancel`, then stops it.
+/// How a watched process ended, or why watching stopped.
+enum Event {
+    Exited(String),
+    Cancelled,
+    Detached,
+}
+
+/// Keeps one process running until `cancel`, then stops it (and forgets its record); on
+/// `detach`, returns leaving it running and recorded.
 async fn supervise(
     launch: Launch,
-    mut child: Option<Child>,
+    mut running: Option<Running>,
     cancel: CancellationToken,
+    detach: CancellationToken,
     state: Arc<ProcState>,
 ) {
     let gateway = &launch.gateway;
     let mut backoff = BACKOFF_MIN;
     let mut started = Instant::now();
     loop {
-        let Some(running) = child.as_mut() else {
+        let Some(process) = running.as_mut() else {
             tokio::select! {
                 _ = cancel.cancelled() => return,
+                _ = detach.cancelled() => return,
                 _ = tokio::time::sleep(backoff) => {}
             }
             backoff = (backoff * 2).min(BACKOFF_MAX);
@@ -320,7 +550,7 @@ async fn supervise(
                     state.restarts.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(%gateway, pid, "Envoy restarted");
                     started = Instant::now();
-                    child = Some(new);
+                    running = Some(Running::Child(new));
                 }
                 Err(error) => {
                     tracing::warn!(%gateway, %error, retry_in = ?backoff, "cannot start Envoy")
@@ -328,30 +558,46 @@ async fn supervise(
             }
             continue;
         };
-        let exited: Option<std::io::Result<ExitStatus>> = tokio::select! {
-            status = running.wait() => Some(status),
-            _ = cancel.cancelled() => None,
+        let event = match process {
+            Running::Child(child) => tokio::select! {
+                status = child.wait() => Event::Exited(match status {
+                    Ok(status) => status.to_string(),
+                    Err(error) => format!("lost track of it: {error}"),
+                }),
+                _ = cancel.cancelled() => Event::Cancelled,
+                _ = detach.cancelled() => Event::Detached,
+            },
+            Running::Adopted(found) => tokio::select! {
+                _ = found.exited() => Event::Exited("exited (adopted process)".into()),
+                _ = cancel.cancelled() => Event::Cancelled,
+                _ = detach.cancelled() => Event::Detached,
+            },
         };
-        match exited {
-            None => {
-                stop(gateway, running).await;
+        match event {
+            Event::Cancelled => {
+                match running.take() {
+                    Some(Running::Child(mut child)) => stop(gateway, &mut child).await,
+                    Some(Running::Adopted(found)) => stop_foreign(gateway, found).await,
+                    None => {}
+                }
+                launch.forget_record();
                 state.pid.store(0, Ordering::Release);
                 return;
             }
-            Some(status) => {
+            Event::Detached => {
+                if let Some(Running::Child(child)) = running.take() {
+                    // Dropping the handle would kill it (kill_on_drop); a crash would not.
+                    std::mem::forget(child);
+                }
+                return;
+            }
+            Event::Exited(status) => {
                 state.pid.store(0, Ordering::Release);
-                child = None;
+                running = None;
                 if started.elapsed() >= STABLE_AFTER {
                     backoff = BACKOFF_MIN;
                 }
-                match status {
-                    Ok(status) => {
-                        tracing::warn!(%gateway, %status, restart_in = ?backoff, "Envoy exited unexpectedly")
-                    }
-                    Err(error) => {
-                        tracing::warn!(%gateway, %error, restart_in = ?backoff, "lost track of Envoy")
-                    }
-                }
+                tracing::warn!(%gateway, %status, restart_in = ?backoff, "Envoy exited unexpectedly");
             }
         }
     }

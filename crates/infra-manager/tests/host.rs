@@ -196,3 +196,78 @@ async fn missing_binary_is_an_error_and_duplicates_are_rejected() {
     assert!(error.to_string().contains("more than once"), "{error}");
     host.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_supervisor_adopts_a_running_envoy() {
+    let work = tempfile::tempdir().unwrap();
+    let base = free_base();
+    let (a, b) = (spec("a", base, 0, base - 1), spec("b", base, 1, base - 1));
+
+    // A first supervisor starts both, then goes away without stopping them (a crash).
+    let first = HostInfra::new(envoy(), work.path().to_path_buf(), "warning".into());
+    first.apply(vec![a.clone(), b.clone()]).await.unwrap();
+    wait_serving(&a).await;
+    wait_serving(&b).await;
+    let before = first.pids();
+    first.detach().await;
+    for pid in before.values() {
+        assert!(alive(*pid), "Envoy {pid} did not outlive its supervisor");
+    }
+    assert!(work.path().join("test/a/envoy.state").exists());
+
+    // A second one adopts a (same hash: same pid, still serving) and replaces b (new hash).
+    let second = HostInfra::new(envoy(), work.path().to_path_buf(), "warning".into());
+    let b2 = spec("b", base, 1, base - 2);
+    second.apply(vec![a.clone(), b2.clone()]).await.unwrap();
+    let adopted = second.pids();
+    assert_eq!(adopted[&a.gateway], before[&a.gateway], "a was not adopted");
+    assert_ne!(adopted[&b.gateway], before[&b.gateway]);
+    assert!(!alive(before[&b.gateway]), "b's old Envoy still runs");
+    wait_serving(&a).await;
+    wait_serving(&b2).await;
+    assert_eq!(second.restarts()[&a.gateway], 0);
+
+    // The adopted process stays supervised: a kill -9 is noticed and it is restarted.
+    kill9(adopted[&a.gateway]);
+    wait_for("the adopted Envoy's restart", || {
+        second.pids().get(&a.gateway).is_some_and(|p| *p != adopted[&a.gateway])
+    })
+    .await;
+    assert_eq!(second.restarts()[&a.gateway], 1);
+    wait_serving(&a).await;
+    let now = second.pids();
+
+    // A third supervisor adopts the restarted one, and its shutdown stops both processes.
+    second.detach().await;
+    let third = HostInfra::new(envoy(), work.path().to_path_buf(), "warning".into());
+    third.apply(vec![a.clone(), b2.clone()]).await.unwrap();
+    assert_eq!(third.pids(), now);
+    third.shutdown().await;
+    for pid in now.values() {
+        assert!(!alive(*pid), "adopted Envoy {pid} still runs after shutdown");
+    }
+    assert!(!work.path().join("test/a/envoy.state").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_record_is_not_adopted() {
+    let work = tempfile::tempdir().unwrap();
+    let base = free_base();
+    let a = spec("a", base, 0, base - 1);
+    // A record naming a process that is not an Envoy (this test process) is ignored.
+    std::fs::create_dir_all(work.path().join("test/a")).unwrap();
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let start: u64 = stat[stat.rfind(')').unwrap() + 1..].split_whitespace().nth(19).unwrap().parse().unwrap();
+    let record = serde_json::json!({
+        "pid": std::process::id(),
+        "start_time": start,
+        "bootstrap_hash": a.bootstrap_hash,
+        "envoy": envoy().to_str().unwrap(),
+    });
+    std::fs::write(work.path().join("test/a/envoy.state"), record.to_string()).unwrap();
+    let host = HostInfra::new(envoy(), work.path().to_path_buf(), "warning".into());
+    host.apply(vec![a.clone()]).await.unwrap();
+    assert_ne!(host.pids()[&a.gateway], std::process::id());
+    wait_serving(&a).await;
+    host.shutdown().await;
+}

@@ -108,11 +108,10 @@ impl DirectoryReader {
         }
         for path in paths {
             let old = self.files.remove(&path);
-            if path.exists() {
-                if let Some(state) = self.refresh(&path, old) {
+            if path.exists()
+                && let Some(state) = self.refresh(&path, old) {
                     self.files.insert(path, state);
                 }
-            }
         }
         self.report(Vec::new())
     }

@@ -111,21 +111,19 @@ fn load_value(
         return;
     };
     let name = value.pointer("/metadata/name").and_then(|v| v.as_str()).unwrap_or_default().to_string();
-    if kind.namespaced() && value.pointer("/metadata/namespace").and_then(|v| v.as_str()).is_none() {
-        if let Some(meta) = value.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+    if kind.namespaced() && value.pointer("/metadata/namespace").and_then(|v| v.as_str()).is_none()
+        && let Some(meta) = value.get_mut("metadata").and_then(|m| m.as_object_mut()) {
             meta.insert("namespace".into(), "default".into());
         }
-    }
     if let Some(map) = value.as_object_mut() {
         // Status is ours to compute; a stale one in the input is dropped, not read.
         map.remove("status");
         // Older served versions of TLSRoute allowed leaving out what v1 requires.
-        if kind == Kind::TlsRoute {
-            if let Some(spec) = map.get_mut("spec").and_then(|s| s.as_object_mut()) {
+        if kind == Kind::TlsRoute
+            && let Some(spec) = map.get_mut("spec").and_then(|s| s.as_object_mut()) {
                 spec.entry("hostnames").or_insert_with(|| serde_json::Value::Array(vec![]));
                 spec.entry("rules").or_insert_with(|| serde_json::Value::Array(vec![]));
             }
-        }
     }
     match Object::from_value(kind, value) {
         Ok(object) if name.is_empty() => errors.push(LoadError::Invalid {

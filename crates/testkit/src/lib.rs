@@ -46,15 +46,14 @@ pub fn check_golden(dir: &Path, out_ext: &str, render: impl Fn(&str, &str) -> St
     }
     for path in &entries {
         let file = path.file_name().unwrap().to_string_lossy().to_string();
-        if let Some(case) = file.strip_suffix(&format!(".out.{out_ext}")) {
-            if !cases.iter().any(|c| c == case) {
+        if let Some(case) = file.strip_suffix(&format!(".out.{out_ext}"))
+            && !cases.iter().any(|c| c == case) {
                 if update {
                     fs::remove_file(path).unwrap();
                 } else {
                     let _ = writeln!(failures, "--- stale output {file}: it has no input");
                 }
             }
-        }
     }
     assert!(!cases.is_empty(), "no *.in.yaml cases in {}", dir.display());
     assert!(failures.is_empty(), "{failures}");

@@ -194,11 +194,10 @@ fn validate(snapshot: &Snapshot, namespace: &str, policy: &BackendTlsPolicy) -> 
     if !refs.is_empty() && well_known.is_some() {
         return Err(("Invalid", reasons::UNSUPPORTED_VALUE, "caCertificateRefs and wellKnownCACertificates are exclusive".into()));
     }
-    if let Some(w) = well_known {
-        if w != "System" {
+    if let Some(w) = well_known
+        && w != "System" {
             return Err(("Invalid", reasons::UNSUPPORTED_VALUE, format!("wellKnownCACertificates {w} is not supported")));
         }
-    }
     let mut bundle = String::new();
     for r in refs {
         let pem = match (r.group.as_str(), r.kind.as_str()) {

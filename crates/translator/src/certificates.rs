@@ -126,11 +126,10 @@ fn derived_public_key(der: &[u8]) -> Option<Vec<u8>> {
     let (_, outer) = parse_der(der).ok()?;
     let items = outer.as_sequence().ok()?;
     // PKCS#8: version, algorithm, OCTET STRING(inner key) -> look inside.
-    if items.len() >= 3 {
-        if let BerObjectContent::OctetString(inner) = &items[2].content {
+    if items.len() >= 3
+        && let BerObjectContent::OctetString(inner) = &items[2].content {
             return derived_public_key(inner);
         }
-    }
     // SEC1 EC key: version, privateKey, [0] params, [1] publicKey BIT STRING.
     for item in items {
         if item.header.raw_tag() == Some(&[0xa1]) {

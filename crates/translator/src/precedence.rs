@@ -72,7 +72,7 @@ mod tests {
         let exact = m(PathMatch::Exact("/a".into()), 0);
         let long = m(PathMatch::Prefix("/a/b/c".into()), 0);
         let short = m(PathMatch::Prefix("/a".into()), 3);
-        let mut keys = vec![key(&short, "x"), key(&long, "y"), key(&exact, "z")];
+        let mut keys = [key(&short, "x"), key(&long, "y"), key(&exact, "z")];
         keys.sort_by(compare);
         let names: Vec<_> = keys.iter().map(|k| k.name).collect();
         assert_eq!(names, ["z", "y", "x"]);
@@ -83,7 +83,7 @@ mod tests {
         let one = m(PathMatch::Prefix("/".into()), 1);
         let two = m(PathMatch::Prefix("/".into()), 2);
         let also_one = m(PathMatch::Prefix("/".into()), 1);
-        let mut keys = vec![key(&one, "b"), key(&also_one, "a"), key(&two, "c")];
+        let mut keys = [key(&one, "b"), key(&also_one, "a"), key(&two, "c")];
         keys.sort_by(compare);
         let names: Vec<_> = keys.iter().map(|k| k.name).collect();
         assert_eq!(names, ["c", "a", "b"]);

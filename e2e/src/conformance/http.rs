@@ -234,11 +234,10 @@ async fn h1_exchange<S: AsyncRead + AsyncWrite + Unpin>(
     let read = stream.read_to_end(&mut buf).await;
     if let Err(e) = read {
         // A TLS peer that closes without close_notify still delivered a full answer.
-        if buf.is_empty() || e.kind() != std::io::ErrorKind::UnexpectedEof {
-            if buf.is_empty() {
+        if (buf.is_empty() || e.kind() != std::io::ErrorKind::UnexpectedEof)
+            && buf.is_empty() {
                 return Err(format!("read: {e}"));
             }
-        }
     }
     parse_h1(&buf, method == "HEAD")
 }
@@ -417,19 +416,17 @@ pub fn check(expect: &Value, resp: &Resp, cert_requested: bool) -> Result<(), St
             field("pod")
         ));
     }
-    if let Some(b) = expect.get("backend").and_then(Value::as_str) {
-        if !field("pod").starts_with(b) {
+    if let Some(b) = expect.get("backend").and_then(Value::as_str)
+        && !field("pod").starts_with(b) {
             return Err(format!("answered by pod {:?}, want {b}-*", field("pod")));
         }
-    }
-    if let Some(ns) = expect.get("namespace").and_then(Value::as_str) {
-        if field("namespace") != ns {
+    if let Some(ns) = expect.get("namespace").and_then(Value::as_str)
+        && field("namespace") != ns {
             return Err(format!(
                 "backend namespace {:?}, want {ns:?}",
                 field("namespace")
             ));
         }
-    }
     if let Some(br) = expect.get("backend_request") {
         let echo = echo.as_ref().ok_or("response is not an echo JSON body")?;
         check_backend_request(br, echo)?;
@@ -491,24 +488,21 @@ fn check_backend_request(br: &Value, echo: &Value) -> Result<(), String> {
             .unwrap_or_default()
             .to_string()
     };
-    if let Some(m) = br.get("method").and_then(Value::as_str) {
-        if field("method") != m {
+    if let Some(m) = br.get("method").and_then(Value::as_str)
+        && field("method") != m {
             return Err(format!(
                 "backend saw method {:?}, want {m}",
                 field("method")
             ));
         }
-    }
-    if let Some(p) = br.get("path").and_then(Value::as_str) {
-        if field("path") != p {
+    if let Some(p) = br.get("path").and_then(Value::as_str)
+        && field("path") != p {
             return Err(format!("backend saw path {:?}, want {p:?}", field("path")));
         }
-    }
-    if let Some(h) = br.get("host").and_then(Value::as_str) {
-        if field("host") != h {
+    if let Some(h) = br.get("host").and_then(Value::as_str)
+        && field("host") != h {
             return Err(format!("backend saw host {:?}, want {h:?}", field("host")));
         }
-    }
     let headers: BTreeMap<String, Vec<String>> = echo
         .get("headers")
         .and_then(Value::as_object)
@@ -603,20 +597,18 @@ fn check_redirect(r: &Value, resp: &Resp) -> Result<(), String> {
         _ => (authority.to_string(), None),
     };
     let want_scheme = r.get("scheme").and_then(Value::as_str);
-    if let Some(s) = want_scheme {
-        if scheme != s {
+    if let Some(s) = want_scheme
+        && scheme != s {
             return Err(format!(
                 "redirect scheme {scheme:?} want {s:?} (Location {location})"
             ));
         }
-    }
-    if let Some(h) = r.get("host").and_then(Value::as_str) {
-        if host != h {
+    if let Some(h) = r.get("host").and_then(Value::as_str)
+        && host != h {
             return Err(format!(
                 "redirect host {host:?} want {h:?} (Location {location})"
             ));
         }
-    }
     let default_port = match want_scheme.unwrap_or(scheme) {
         "https" => 443,
         _ => 80,
@@ -672,7 +664,7 @@ pub async fn http_step(world: &World, step: &Value) -> Result<(), String> {
                 req.get("method").and_then(Value::as_str).unwrap_or("GET"),
                 req.get("host")
                     .and_then(Value::as_str)
-                    .map(|h| format!("{h}"))
+                    .map(|h| h.to_string())
                     .unwrap_or_default(),
                 req.get("path").and_then(Value::as_str).unwrap_or("/")
             )
@@ -821,11 +813,10 @@ async fn sample(
     match protocol {
         "http" => {
             let mut request = step.get("request").cloned().unwrap_or(Value::Null);
-            if let Some(h) = step.pointer("/entropy/header").and_then(Value::as_str) {
-                if super::util::random_u64() % 2 == 0 {
+            if let Some(h) = step.pointer("/entropy/header").and_then(Value::as_str)
+                && super::util::random_u64().is_multiple_of(2) {
                     request["headers"][h] = (super::util::random_u64() % 10000).to_string().into();
                 }
-            }
             let (resp, _) = send(target, &request, None).await.map_err(|(e, _)| e)?;
             if let Some(m) = step.get("each_response_must_match") {
                 let mut m = m.clone();
@@ -879,11 +870,11 @@ pub async fn weighted_distribution(world: &World, step: &Value) -> Result<(), St
         .flatten()
         .map(|(k, v)| (k.clone(), v.as_f64().unwrap_or(0.0)))
         .collect();
-    let total = u64_or(&step, "total_requests", 500) as usize;
-    let concurrency = u64_or(&step, "concurrency", 10)
+    let total = u64_or(step, "total_requests", 500) as usize;
+    let concurrency = u64_or(step, "concurrency", 10)
         .max(1) as usize;
-    let tolerance = f64_or(&step, "tolerance", 0.05);
-    let attempts = u64_or(&step, "max_attempts", 10);
+    let tolerance = f64_or(step, "tolerance", 0.05);
+    let attempts = u64_or(step, "max_attempts", 10);
     let mut last = String::new();
     for attempt in 0..attempts {
         if attempt > 0 {
@@ -966,7 +957,7 @@ pub async fn backend_header_consistency(world: &World, step: &Value) -> Result<(
         check(&first, &r, false)
     })
     .await?;
-    let count = u64_or(&step, "count", 100);
+    let count = u64_or(step, "count", 100);
     for i in 0..count {
         let (r, _) = send(&target, &request, None)
             .await

@@ -220,34 +220,29 @@ pub async fn l4_step(world: &World, step: &Value) -> Result<(), String> {
                     }
                 }
             };
-            if let Some(w) = expect.get("welcome").and_then(Value::as_str) {
-                if c.welcome != w {
+            if let Some(w) = expect.get("welcome").and_then(Value::as_str)
+                && c.welcome != w {
                     return Err(format!("welcome {:?}, want {w:?}", c.welcome));
                 }
-            }
-            if let Some(p) = expect.get("ping_reply").and_then(Value::as_str) {
-                if c.pong != p {
+            if let Some(p) = expect.get("ping_reply").and_then(Value::as_str)
+                && c.pong != p {
                     return Err(format!("PING answer {:?}, want {p}", c.pong));
                 }
-            }
-            if let Some(t) = expect.get("is_tls").and_then(Value::as_bool) {
-                if c.is_tls != t.to_string() {
+            if let Some(t) = expect.get("is_tls").and_then(Value::as_bool)
+                && c.is_tls != t.to_string() {
                     return Err(format!("IS_TLS answer {:?}, want {t}", c.is_tls));
                 }
-            }
-            if let Some(ns) = expect.get("namespace").and_then(Value::as_str) {
-                if s(&c.test, "namespace") != ns {
+            if let Some(ns) = expect.get("namespace").and_then(Value::as_str)
+                && s(&c.test, "namespace") != ns {
                     return Err(format!(
                         "TEST namespace {:?}, want {ns}",
                         s(&c.test, "namespace")
                     ));
                 }
-            }
-            if let Some(b) = expect.get("backend").and_then(Value::as_str) {
-                if !s(&c.test, "pod").starts_with(&format!("{b}-")) {
+            if let Some(b) = expect.get("backend").and_then(Value::as_str)
+                && !s(&c.test, "pod").starts_with(&format!("{b}-")) {
                     return Err(format!("TEST pod {:?}, want {b}-*", s(&c.test, "pod")));
                 }
-            }
             if let Some(sni) = expect
                 .get("backend_tls_server_name")
                 .and_then(Value::as_str)
@@ -284,9 +279,9 @@ pub async fn l4_step(world: &World, step: &Value) -> Result<(), String> {
             .await
         }
         "tcp_samples" => {
-            let count = u64_or(&step, "count", 100);
+            let count = u64_or(step, "count", 100);
             let timeout = Duration::from_secs(
-                u64_or(&step, "per_request_timeout_seconds", 5),
+                u64_or(step, "per_request_timeout_seconds", 5),
             );
             let prefix = s(&expect, "pod_name_prefix");
             let never = expect.get("never_pod_name_prefix").and_then(Value::as_str);
@@ -340,8 +335,8 @@ pub async fn l4_step(world: &World, step: &Value) -> Result<(), String> {
                 "TXT" => 16,
                 _ => 1,
             };
-            let interval = Duration::from_secs_f64(f64_or(&step, "poll_interval_seconds", 1.0));
-            let budget = Duration::from_secs_f64(f64_or(&step, "timeout_seconds", 60.0));
+            let interval = Duration::from_secs_f64(f64_or(step, "poll_interval_seconds", 1.0));
+            let budget = Duration::from_secs_f64(f64_or(step, "timeout_seconds", 60.0));
             super::util::poll(budget, interval, || async { dns_exchange(&target, &name, qtype, Duration::from_secs(2)).await }).await
         }
         "udp_echo" => {
@@ -354,11 +349,10 @@ pub async fn l4_step(world: &World, step: &Value) -> Result<(), String> {
                 let v: Value = serde_json::from_slice(&reply)
                     .map_err(|e| format!("reply is not JSON: {e}"))?;
                 for k in ["service", "namespace"] {
-                    if let Some(want) = expect.get(k).and_then(Value::as_str) {
-                        if s(&v, k) != want {
+                    if let Some(want) = expect.get(k).and_then(Value::as_str)
+                        && s(&v, k) != want {
                             return Err(format!("reply {k} {:?}, want {want}", s(&v, k)));
                         }
-                    }
                 }
                 Ok(())
             })
@@ -366,15 +360,15 @@ pub async fn l4_step(world: &World, step: &Value) -> Result<(), String> {
         }
         "udp_samples" => {
             let payload = s(step, "payload").to_string();
-            let batch = u64_or(&step, "batch", 20);
+            let batch = u64_or(step, "batch", 20);
             let per = Duration::from_secs_f64(
-                f64_or(&step, "per_datagram_timeout_seconds", 2.0),
+                f64_or(step, "per_datagram_timeout_seconds", 2.0),
             );
             let interval = Duration::from_secs_f64(
-                f64_or(&step, "poll_interval_seconds", 1.0),
+                f64_or(step, "poll_interval_seconds", 1.0),
             );
             let budget = Duration::from_secs_f64(
-                f64_or(&step, "timeout_seconds", 60.0),
+                f64_or(step, "timeout_seconds", 60.0),
             );
             let want = s(&expect, "backend").to_string();
             let deadline = Instant::now() + budget;

@@ -594,8 +594,7 @@ pub async fn status_step(world: &World, step: &Value) -> Result<(), String> {
                     .get("usable_address_type_matches_spec")
                     .and_then(Value::as_bool)
                     == Some(true)
-                {
-                    if let Some((t, v)) = &world.usable_address {
+                    && let Some((t, v)) = &world.usable_address {
                         let got = addrs
                             .iter()
                             .find(|a| s(a, "value") == v)
@@ -604,7 +603,6 @@ pub async fn status_step(world: &World, step: &Value) -> Result<(), String> {
                             return Err(format!("usable address {v} has type {got:?}, want {t}"));
                         }
                     }
-                }
                 Ok(())
             })
             .await

@@ -961,8 +961,8 @@ impl World {
     }
 
     async fn teardown(&mut self) {
-        if let Some(mut child) = self.ferrogate.take() {
-            if let Some(pid) = child.id() {
+        if let Some(mut child) = self.ferrogate.take()
+            && let Some(pid) = child.id() {
                 let _ = Command::new("kill")
                     .arg("-TERM")
                     .arg(pid.to_string())
@@ -975,7 +975,6 @@ impl World {
                     let _ = child.kill().await;
                 }
             }
-        }
         for e in &mut self.echoes {
             let _ = e.child.start_kill();
         }

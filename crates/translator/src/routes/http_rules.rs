@@ -226,11 +226,10 @@ fn timeouts(t: Option<&HttpRouteRulesTimeouts>) -> Result<Option<Timeouts>, Prob
     let Some(t) = t else { return Ok(None) };
     let request_ms = t.request.as_deref().map(duration_ms).transpose()?;
     let backend_request_ms = t.backend_request.as_deref().map(duration_ms).transpose()?;
-    if let (Some(r), Some(b)) = (request_ms, backend_request_ms) {
-        if r != 0 && (b == 0 || b > r) {
+    if let (Some(r), Some(b)) = (request_ms, backend_request_ms)
+        && r != 0 && (b == 0 || b > r) {
             return Err(unsupported("timeouts.backendRequest must not be longer than timeouts.request"));
         }
-    }
     Ok(Some(Timeouts { request_ms, backend_request_ms }))
 }
 
@@ -429,11 +428,10 @@ impl Filters {
                             matches,
                         )?),
                     };
-                    if let Some(h) = &r.hostname {
-                        if !valid_hostname(h) {
+                    if let Some(h) = &r.hostname
+                        && !valid_hostname(h) {
                             return Err(unsupported(format!("urlRewrite hostname {h:?} is not a valid DNS name")));
                         }
-                    }
                     out.rewrite = Some(UrlRewrite { hostname: r.hostname.clone(), path });
                 }
                 FilterType::RequestMirror => {

@@ -48,16 +48,23 @@ fn parse_set(rest: &str) -> Result<Vec<String>, String> {
     Ok(inner.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect())
 }
 
+/// `a!=b`, `a==b` or `a=b`: the terms label and field selectors share.
+fn equality_term(t: &str) -> Option<Term> {
+    if let Some((k, v)) = t.split_once("!=") {
+        Some(Term::NotEq(k.trim().into(), v.trim().into()))
+    } else if let Some((k, v)) = t.split_once("==").or_else(|| t.split_once('=')) {
+        Some(Term::Eq(k.trim().into(), v.trim().into()))
+    } else {
+        None
+    }
+}
+
 impl Selector {
     pub fn parse_labels(s: &str) -> Result<Self, String> {
         let mut terms = Vec::new();
         for t in split_terms(s) {
-            let term = if let Some((k, v)) = t.split_once("!=") {
-                Term::NotEq(k.trim().into(), v.trim().into())
-            } else if let Some((k, v)) = t.split_once("==") {
-                Term::Eq(k.trim().into(), v.trim().into())
-            } else if let Some((k, v)) = t.split_once('=') {
-                Term::Eq(k.trim().into(), v.trim().into())
+            let term = if let Some(term) = equality_term(t) {
+                term
             } else if let Some(k) = t.strip_prefix('!') {
                 Term::NotExists(k.trim().into())
             } else if let Some((k, rest)) = t.split_once(" notin ") {
@@ -77,15 +84,7 @@ impl Selector {
     pub fn parse_fields(s: &str) -> Result<Self, String> {
         let mut terms = Vec::new();
         for t in split_terms(s) {
-            let term = if let Some((k, v)) = t.split_once("!=") {
-                Term::NotEq(k.trim().into(), v.trim().into())
-            } else if let Some((k, v)) = t.split_once("==") {
-                Term::Eq(k.trim().into(), v.trim().into())
-            } else if let Some((k, v)) = t.split_once('=') {
-                Term::Eq(k.trim().into(), v.trim().into())
-            } else {
-                return Err(format!("invalid field selector {t:?}"));
-            };
+            let term = equality_term(t).ok_or_else(|| format!("invalid field selector {t:?}"))?;
             terms.push(term);
         }
         Ok(Selector { terms, fields: true })

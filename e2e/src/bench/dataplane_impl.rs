@@ -205,8 +205,14 @@ pub(super) async fn faults(ctx: &mut Ctx) -> anyhow::Result<()> {
     let envoys = all_envoys(&ctx.launch.work_dir());
     ctx.log(&format!("envoy before {envoy_before:?}, envoys now {envoys:?}"));
     ctx.rec("envoy_processes_after_restart", n, envoys.len() as f64, "count", "kill9-control-plane");
-    // The route still serves after the restart?
+    // The restarted control plane adopts the running Envoy instead of starting another.
+    let unchanged = envoy_before.is_some() && envoys == envoy_before.into_iter().collect::<Vec<_>>();
+    ctx.rec("envoy_pid_unchanged", n, if unchanged { 1.0 } else { 0.0 }, "bool", "kill9-control-plane");
+    // The route still serves after the restart, and so does the last route (the full config
+    // is there, not an empty or partial one).
     let ok = ctx.until_status(&host, &path, 200, 3, Duration::from_secs(30)).await.is_ok();
+    let last = n.saturating_sub(1);
+    let ok = ok && ctx.until_status(&world::host(last), &world::path(last), 200, 3, Duration::from_secs(30)).await.is_ok();
     ctx.rec("serving_after_restart", n, if ok { 1.0 } else { 0.0 }, "bool", "kill9-control-plane");
 
     Ok(())

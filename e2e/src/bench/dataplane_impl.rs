@@ -165,6 +165,47 @@ pub(super) async fn faults(ctx: &mut Ctx) -> anyhow::Result<()> {
     ctx.rec("route_edits", n, f64::from(edits), "count", "route-edits");
     ctx.rec("fault_requests", n, r.requests, "count", "route-edits");
     ctx.rec("failed_requests", n, r.socket_errors + r.non_2xx, "count", "route-edits");
+    // 1b. Gateways added and removed beside the busy one: each gets its own Envoy (admin
+    // ports from its slot: slots 1-3 stay below the busy listener's port), which must not
+    // disturb the busy Gateway's Envoy.
+    ctx.log("fault: add and remove Gateways beside the busy one");
+    let busy_before = ctx.envoy_pid();
+    let load = wrk_command(port, &host, &path, 14, 4).spawn()?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let extra: Vec<(String, u16)> = (0..3u16).map(|k| (format!("extra{k}"), ctx.launch.ports.base + 70 + k)).collect();
+    let mut added = 0;
+    let t0 = std::time::Instant::now();
+    while t0.elapsed() < Duration::from_secs(8) {
+        for (name, listener) in &extra {
+            ctx.world.add_gateway(name, *listener)?;
+            added += 1;
+        }
+        for (name, listener) in &extra {
+            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], *listener));
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while crate::client::get(addr, "extra.example.com", "/", &[]).await.is_err() {
+                anyhow::ensure!(std::time::Instant::now() < deadline, "Gateway {name} not serving on {listener} after 30 s");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        for (name, _) in &extra {
+            ctx.world.remove_gateway(name)?;
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while all_envoys(&ctx.launch.work_dir()).len() > 1 {
+            anyhow::ensure!(std::time::Instant::now() < deadline, "extra Envoys still running 30 s after their Gateways were removed");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let out = load.wait_with_output().await?;
+    let r = parse_wrk(&String::from_utf8_lossy(&out.stdout));
+    let s = "gateways-beside-busy";
+    ctx.rec("gateways_added_and_removed", n, f64::from(added), "count", s);
+    ctx.rec("fault_requests", n, r.requests, "count", s);
+    ctx.rec("failed_requests", n, r.socket_errors + r.non_2xx, "count", s);
+    let unchanged = busy_before.is_some() && ctx.envoy_pid() == busy_before;
+    ctx.rec("busy_envoy_pid_unchanged", n, if unchanged { 1.0 } else { 0.0 }, "bool", s);
+
     // 2. Envoy crash (kill -9 of the Envoy), the control plane restarts it.
     ctx.log("fault: kill -9 envoy under load");
     let load = wrk_command(port, &host, &path, 12, 4).spawn()?;

@@ -148,7 +148,8 @@ impl Ctx {
     }
 
     fn envoy_pid(&self) -> Option<u32> {
-        procs::find_envoy(&self.launch.work_dir())
+        // The bench Gateway's own (other Gateways' Envoys may run beside it).
+        procs::find_envoy(&self.launch.work_dir().join("default").join("bench"))
     }
 
     /// GET through the Ferrogate-configured Envoy.

@@ -88,6 +88,29 @@ spec:
         self.put("slice-a.yaml", &slice("echo-a", echo_a_port))
     }
 
+    /// Another Gateway of the same class with one HTTP listener on `port` and no routes.
+    pub fn add_gateway(&self, name: &str, port: u16) -> anyhow::Result<()> {
+        let gateway = format!(
+            "apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: {name}
+  namespace: default
+spec:
+  gatewayClassName: ferrogate-bench
+  listeners:
+    - name: http
+      protocol: HTTP
+      port: {port}
+"
+        );
+        self.put(&format!("gateway-{name}.yaml"), &gateway)
+    }
+
+    pub fn remove_gateway(&self, name: &str) -> anyhow::Result<()> {
+        self.delete(&format!("gateway-{name}.yaml"))
+    }
+
     /// Adds the EndpointSlice of the second backend.
     pub fn add_slice_b(&self, port: u16) -> anyhow::Result<()> {
         self.put("slice-b.yaml", &slice("echo-b", port))

@@ -60,3 +60,9 @@ pub async fn discover(client: &Client) -> Result<Vec<Discovered>, kube::Error> {
     }
     Ok(out)
 }
+
+/// The served `apiVersion` of every watched kind (`None`: not served), to tell whether a
+/// new discovery differs.
+pub fn served_versions(discovered: &[Discovered]) -> Vec<(&'static str, Option<String>)> {
+    discovered.iter().map(|d| (d.watched.kind_name, d.resource.as_ref().map(|r| r.api_version.clone()))).collect()
+}

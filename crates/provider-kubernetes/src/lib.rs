@@ -16,7 +16,7 @@ mod reflect;
 mod status_patch;
 mod status_writer;
 
-pub use discovery::{Discovered, discover};
+pub use discovery::{Discovered, discover, served_versions};
 pub use kinds::{WatchedKind, WATCHED_KINDS};
 pub use leader::{LeaderConfig, LeaderElector};
 pub use reflect::{ReflectorEvent, run_reflectors};

@@ -37,7 +37,7 @@ pub async fn run_reflectors(
     client: Client,
     discovered: &[Discovered],
     debounce: Duration,
-    snapshots: watch::Sender<Arc<Snapshot>>,
+    snapshots: &watch::Sender<Arc<Snapshot>>,
     events: tokio::sync::mpsc::Sender<ReflectorEvent>,
     cancel: CancellationToken,
 ) {

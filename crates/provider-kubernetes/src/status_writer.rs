@@ -48,6 +48,11 @@ impl StatusWriter {
         Self { client, resources, controller_name: controller_name.into(), last: BTreeMap::new() }
     }
 
+    /// Uses the resources of a new discovery (the cluster's CRDs changed).
+    pub fn set_served(&mut self, discovered: &[Discovered]) {
+        self.resources = discovered.iter().filter_map(|d| d.resource.clone().map(|r| (d.watched.kind, r))).collect();
+    }
+
     /// Forgets what was written (after leadership moved: another replica may have written).
     pub fn forget(&mut self) {
         self.last.clear();

@@ -16,7 +16,7 @@ use anyhow::Context;
 use ferrogate_infra_manager::kubernetes::{KubernetesInfra, run_owned_watchers};
 use ferrogate_infra_render::HostPortPlan;
 use ferrogate_infra_render::kubernetes::RenderOptions;
-use ferrogate_provider_kubernetes::{LeaderConfig, LeaderElector, StatusWriter, discover, run_reflectors};
+use ferrogate_provider_kubernetes::{LeaderConfig, LeaderElector, StatusWriter, discover};
 use ferrogate_store::Snapshot;
 use ferrogate_translator::Options;
 use ferrogate_xds_server::{SnapshotCache, XdsTls};
@@ -57,6 +57,8 @@ pub struct ControllerConfig {
     pub envoy_image: Option<String>,
     /// Quiet time after a change before translating.
     pub debounce: Duration,
+    /// How often API discovery runs again to notice CRDs installed or removed.
+    pub rediscover_every: Duration,
 }
 
 impl ControllerConfig {
@@ -75,6 +77,7 @@ impl ControllerConfig {
             delta_xds: true,
             envoy_image: None,
             debounce: Duration::from_millis(100),
+            rediscover_every: Duration::from_secs(60),
         }
     }
 }
@@ -133,10 +136,12 @@ pub async fn run_controller_with(client: kube::Client, config: ControllerConfig,
     // Watchers: the Gateway API world, and the objects we provisioned.
     let (snapshot_tx, mut snapshot_rx) = watch::channel(Arc::new(Snapshot::default()));
     let (events_tx, mut events_rx) = tokio::sync::mpsc::channel(64);
+    let (served_tx, mut served_rx) = watch::channel(discovered.clone());
     {
-        let (client, discovered, cancel, debounce) = (client.clone(), discovered.clone(), cancel.clone(), config.debounce);
+        let (client, discovered, cancel, metrics) = (client.clone(), discovered.clone(), cancel.clone(), metrics.clone());
+        let timing = crate::controller_provider::ProviderTiming { debounce: config.debounce, rediscover_every: config.rediscover_every };
         tasks.spawn(async move {
-            run_reflectors(client, &discovered, debounce, snapshot_tx, events_tx, cancel).await;
+            crate::controller_provider::run(client, discovered, timing, snapshot_tx, events_tx, served_tx, metrics, cancel).await;
             Ok("kubernetes provider")
         });
     }
@@ -183,6 +188,11 @@ pub async fn run_controller_with(client: kube::Client, config: ControllerConfig,
             loop {
                 tokio::select! {
                     _ = cancel.cancelled() => return Ok("controller loop"),
+                    r = served_rx.changed() => {
+                        if r.is_err() { return Ok("controller loop") }
+                        status_writer.set_served(&served_rx.borrow_and_update());
+                        continue; // the restarted watchers publish a complete snapshot next
+                    }
                     _ = nack_check.tick() => {
                         let now = crate::nack_status::digest(&nack_cache.stats());
                         if now == nacks { continue }

@@ -13,6 +13,7 @@ mod address_pool;
 mod admin;
 mod certgen;
 mod controller;
+mod controller_provider;
 mod controller_infra;
 mod host_xds_tls;
 mod metrics;

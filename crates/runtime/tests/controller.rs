@@ -64,6 +64,7 @@ fn start(api: &FakeApiServer, tls_dir: &std::path::Path, identity: &str, xds_por
     config.health_addr = "127.0.0.1:0".parse().unwrap();
     config.xds_tls_dir = Some(tls_dir.to_path_buf());
     config.debounce = Duration::from_millis(20);
+    config.rediscover_every = Duration::from_millis(200);
     let cancel = CancellationToken::new();
     let task = tokio::spawn(run_controller_with(api.client(), config, cancel.clone()));
     (cancel, task)
@@ -215,6 +216,19 @@ async fn absent_crds_are_skipped_and_status_conflicts_are_retried() {
     })
     .await;
     assert!(!task.is_finished(), "the controller keeps running without the absent kinds");
+
+    // The TCPRoute CRD gets installed while the controller runs: rediscovery notices, the
+    // watchers restart, and TCPRoutes are judged (this one names an HTTP listener).
+    api.install("gateway.networking.k8s.io/v1alpha2");
+    api.create(json!({
+        "apiVersion": "gateway.networking.k8s.io/v1alpha2", "kind": "TCPRoute", "metadata": {"name": "db", "namespace": "apps"},
+        "spec": {"parentRefs": [{"name": "web"}], "rules": [{"backendRefs": [{"name": "echo", "port": 8080}]}]},
+    }));
+    api.wait_for("TCPRoute status from the restarted watchers", WAIT, |a| {
+        let route = a.get("gateway.networking.k8s.io/v1alpha2", "TCPRoute", Some("apps"), "db").unwrap();
+        route["status"]["parents"].as_array().is_some_and(|p| p.iter().any(|p| p["controllerName"] == CONTROLLER))
+    })
+    .await;
     cancel.cancel();
     task.await.unwrap().unwrap();
 }

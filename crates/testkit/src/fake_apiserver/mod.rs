@@ -158,6 +158,12 @@ impl FakeApiServer {
         FakeApiServerBuilder::default()
     }
 
+    /// Starts serving a `group/version` the builder left out, as when its CRD is installed
+    /// while clients run (discovery and its paths answer from now on).
+    pub fn install(&self, group_version: &str) {
+        self.store().registry.install(group_version);
+    }
+
     /// `http://127.0.0.1:PORT`
     pub fn url(&self) -> String {
         self.inner.url.clone()

@@ -90,13 +90,20 @@ fn version_priority(a: &str, b: &str) -> Ordering {
 
 pub(crate) struct Registry {
     defs: Vec<ResourceDef>,
+    without: Vec<String>,
 }
 
 impl Registry {
     /// The built-in registry minus every def whose `group/version` (or `v1` for core) is in `without`.
     pub fn new(without: &[String]) -> Self {
         let defs = BUILTIN.iter().filter(|d| !without.iter().any(|w| w == &d.api_version() || (w == "core/v1" && d.group.is_empty()))).cloned().collect();
-        Registry { defs }
+        Registry { defs, without: without.to_vec() }
+    }
+
+    /// Starts serving a built-in `group/version` left out at start (a CRD installed later).
+    pub fn install(&mut self, group_version: &str) {
+        let without: Vec<String> = self.without.iter().filter(|w| *w != group_version).cloned().collect();
+        *self = Registry::new(&without);
     }
 
     pub fn by_plural(&self, group: &str, version: &str, plural: &str) -> Option<&ResourceDef> {

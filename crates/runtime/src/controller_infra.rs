@@ -39,13 +39,17 @@ pub(crate) fn desired_objects(
         };
         let options = RenderOptions { gateway_uid: uid, ..base.clone() };
         let objects = render(ir, parameters, &options);
+        let mut values: Vec<Value> = objects.iter().map(InfraObject::to_value).collect();
         if let (Some(ca), true) = (ca, options.xds_tls) {
             match client_secret(ir, &objects, ca, owned) {
-                Ok(secret) => out.push(secret),
+                Ok(secret) => {
+                    roll_on_certificate_change(&mut values, &secret);
+                    out.push(secret);
+                }
                 Err(e) => tracing::error!(gateway = %key, error = %e, "cannot issue the Gateway's xDS client certificate"),
             }
         }
-        out.extend(objects.iter().map(InfraObject::to_value));
+        out.extend(values);
     }
     out
 }
@@ -57,7 +61,9 @@ fn client_secret(ir: &InfraIr, objects: &[InfraObject], ca: &XdsCa, owned: &Owne
     let namespace = &ir.gateway.namespace;
     let live = owned.get(&ObjectId::new("Secret", namespace, &name)).and_then(|v| serde_json::from_value::<Secret>(v.clone()).ok());
     let live_data = live.and_then(|s| s.data).filter(|d| {
-        d.get(CA_CERT_FILE).is_some_and(|c| c.0 == ca.cert_pem().as_bytes()) && d.contains_key(CERT_FILE) && d.contains_key(KEY_FILE)
+        d.get(CA_CERT_FILE).is_some_and(|c| c.0 == ca.cert_pem().as_bytes())
+            && d.get(CERT_FILE).is_some_and(|c| !needs_renewal(&c.0, std::time::SystemTime::now()))
+            && d.contains_key(KEY_FILE)
     });
     let data = match live_data {
         Some(data) => data,
@@ -90,6 +96,33 @@ fn client_secret(ir: &InfraIr, objects: &[InfraObject], ca: &XdsCa, owned: &Owne
     Ok(value)
 }
 
+/// Client certificates are reissued this long before they expire.
+const RENEW_BEFORE: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
+
+/// Whether the certificate (PEM) expires within [`RENEW_BEFORE`] of `now`, or cannot be read.
+pub(crate) fn needs_renewal(cert_pem: &[u8], now: std::time::SystemTime) -> bool {
+    let Ok((_, pem)) = x509_parser::pem::parse_x509_pem(cert_pem) else { return true };
+    let Ok(cert) = pem.parse_x509() else { return true };
+    let not_after = cert.validity().not_after.timestamp();
+    let renew_at = now + RENEW_BEFORE;
+    let renew_at = renew_at.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(i64::MAX);
+    not_after <= renew_at
+}
+
+/// Envoy reads its client certificate once, at start: a renewed certificate must restart
+/// the pods (a rolling update, with drain). The certificate's hash as a pod-template
+/// annotation does that, and only when the certificate changes.
+fn roll_on_certificate_change(objects: &mut [Value], secret: &Value) {
+    let cert = secret.pointer("/data/tls.crt").and_then(|c| c.as_str()).unwrap_or_default();
+    let hash = ferrogate_infra_manager::kubernetes::content_hash(&Value::String(cert.to_string()));
+    for object in objects.iter_mut().filter(|o| o["kind"] == "Deployment") {
+        object["spec"]["template"]["metadata"]["annotations"][XDS_CERT_HASH_ANNOTATION] = Value::String(hash.clone());
+    }
+}
+
+/// Pod-template annotation with the hash of the Gateway's xDS client certificate.
+pub(crate) const XDS_CERT_HASH_ANNOTATION: &str = "gateway.ferrogate.dev/xds-certificate-hash";
+
 /// What the cluster says about each Gateway's fleet: the Service's load-balancer ingress
 /// (or its cluster IP when it is not a LoadBalancer) and whether the Deployment has an
 /// available replica.
@@ -120,4 +153,21 @@ pub(crate) fn observe(snapshot: &Snapshot, owned: Option<&OwnedState>) -> BTreeM
         out.insert(GatewayKey::new(key.namespace.clone(), key.name.clone()), Provisioned { addresses, available });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_certificates_are_renewed_a_month_before_expiry() {
+        let ca = XdsCa::generate().unwrap();
+        let cert = ca.issue_gateway_client("apps", "web").unwrap().cert_pem;
+        let now = std::time::SystemTime::now();
+        let day = std::time::Duration::from_secs(24 * 3600);
+        assert!(!needs_renewal(cert.as_bytes(), now));
+        assert!(!needs_renewal(cert.as_bytes(), now + 300 * day));
+        assert!(needs_renewal(cert.as_bytes(), now + 340 * day), "within 30 days of the 1-year expiry");
+        assert!(needs_renewal(b"not a certificate", now));
+    }
 }

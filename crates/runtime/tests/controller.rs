@@ -162,6 +162,22 @@ async fn provisions_programs_corrects_drift_and_cleans_up() {
         api.get("v1", "Service", Some("apps"), "web-ferrogate").unwrap(),
     ]);
 
+    // A client certificate that is unreadable (or about to expire) is reissued, and the pods
+    // roll (the certificate's hash is a pod-template annotation).
+    let cert_hash = |a: &FakeApiServer| {
+        a.get("apps/v1", "Deployment", Some("apps"), "web-ferrogate").unwrap()["spec"]["template"]["metadata"]["annotations"]["gateway.ferrogate.dev/xds-certificate-hash"].clone()
+    };
+    let hash_before = cert_hash(&api);
+    assert!(hash_before.is_string(), "the Deployment carries the certificate hash");
+    let mut broken = api.get("v1", "Secret", Some("apps"), "web-ferrogate-xds").unwrap();
+    broken["data"]["tls.crt"] = "bm90IGEgY2VydGlmaWNhdGU=".into(); // "not a certificate"
+    api.upsert(broken);
+    api.wait_for("certificate reissued and pods rolled", WAIT, |a| {
+        let secret = a.get("v1", "Secret", Some("apps"), "web-ferrogate-xds").unwrap();
+        secret["data"]["tls.crt"] != "bm90IGEgY2VydGlmaWNhdGU=" && cert_hash(a) != hash_before
+    })
+    .await;
+
     // Everything the controller asked of the API server so far is allowed by the RBAC the
     // install manifests grant it.
     assert_rbac_allows(&api.requests());

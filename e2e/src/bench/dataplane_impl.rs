@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::process::Command;
 
-use super::procs::Ferrogate;
+use super::procs::{self, Ferrogate, Scrape};
 use super::{Ctx, world};
 
 /// What wrk printed.
@@ -205,6 +205,51 @@ pub(super) async fn faults(ctx: &mut Ctx) -> anyhow::Result<()> {
     ctx.rec("failed_requests", n, r.socket_errors + r.non_2xx, "count", s);
     let unchanged = busy_before.is_some() && ctx.envoy_pid() == busy_before;
     ctx.rec("busy_envoy_pid_unchanged", n, if unchanged { 1.0 } else { 0.0 }, "bool", s);
+
+    // 1c. A config Envoy rejects: NACK counted, the last good config keeps serving, the
+    // Gateway's status says so; after the bad route is removed, edits apply again.
+    ctx.log("fault: a route Envoy rejects (NACK) under load");
+    let s = "nack";
+    let nacks = |m: &Scrape| procs::sum(m, "ferrogate_xds_nacks_total");
+    let before = nacks(&ctx.metrics().await);
+    let load = wrk_command(port, &host, &path, 12, 4).spawn()?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    ctx.world.add_rejected_route("nackroute", &host)?;
+    let t0 = std::time::Instant::now();
+    let mut counted = false;
+    while t0.elapsed() < Duration::from_secs(15) {
+        if nacks(&ctx.metrics().await) > before {
+            counted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let nack_ms = t0.elapsed().as_secs_f64() * 1000.0;
+    // The Gateway's status (written by the periodic NACK check) names the rejection.
+    let status_file = ctx.dir.join("status/gateways/default/bench.yaml");
+    let mut status_says = false;
+    while counted && t0.elapsed() < Duration::from_secs(15) {
+        if std::fs::read_to_string(&status_file).is_ok_and(|t| t.contains("ConfigAccepted")) {
+            status_says = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let serving = ctx.until_status(&host, &path, 200, 3, Duration::from_secs(5)).await.is_ok();
+    ctx.world.remove_probe("nackroute")?;
+    // Config is accepted again: a new route converges.
+    let recovered = ctx.probe(Duration::from_secs(30)).await.is_ok();
+    let out = load.wait_with_output().await?;
+    let r = parse_wrk(&String::from_utf8_lossy(&out.stdout));
+    ctx.rec("nacks_counted", n, nacks(&ctx.metrics().await) - before, "count", s);
+    if counted {
+        ctx.rec("nack_counted_ms", n, nack_ms, "ms", s);
+    }
+    ctx.rec("gateway_status_shows_rejection", n, if status_says { 1.0 } else { 0.0 }, "bool", s);
+    ctx.rec("serving_during_nack", n, if serving { 1.0 } else { 0.0 }, "bool", s);
+    ctx.rec("edits_apply_after_nack", n, if recovered { 1.0 } else { 0.0 }, "bool", s);
+    ctx.rec("fault_requests", n, r.requests, "count", s);
+    ctx.rec("failed_requests", n, r.socket_errors + r.non_2xx, "count", s);
 
     // 2. Envoy crash (kill -9 of the Envoy), the control plane restarts it.
     ctx.log("fault: kill -9 envoy under load");

@@ -134,6 +134,18 @@ spec:
         self.put(&format!("routes/{name}.yaml"), &route(name, host, path))
     }
 
+    /// A route Ferrogate accepts but Envoy rejects: a path regex whose RE2 program is far
+    /// over Envoy's default `re2.max_program_size.error_level` (100), so the whole
+    /// RouteConfiguration is NACKed.
+    pub fn add_rejected_route(&self, name: &str, host: &str) -> anyhow::Result<()> {
+        let text = route(name, host, &format!("/{name}")).replace(
+            &format!("type: PathPrefix\n            value: /{name}"),
+            &format!("type: RegularExpression\n            value: \"/{name}(abcdefgh){{60}}\""),
+        );
+        anyhow::ensure!(text.contains("RegularExpression"), "rejected route template did not apply");
+        self.put(&format!("routes/{name}.yaml"), &text)
+    }
+
     pub fn remove_probe(&self, name: &str) -> anyhow::Result<()> {
         self.delete(&format!("routes/{name}.yaml"))
     }

@@ -217,6 +217,11 @@ async fn a_new_supervisor_adopts_a_running_envoy() {
 
     // A second one adopts a (same hash: same pid, still serving) and replaces b (new hash).
     let second = HostInfra::new(envoy(), work.path().to_path_buf(), "warning".into());
+    // It can tell which ports the survivors use, so a restarted control plane renders the
+    // same bootstraps for them.
+    let recorded = second.recorded_admin_ports();
+    assert_eq!(recorded.get(&a.gateway), Some(&a.admin_port));
+    assert_eq!(recorded.get(&b.gateway), Some(&b.admin_port));
     let b2 = spec("b", base, 1, base - 2);
     second.apply(vec![a.clone(), b2.clone()]).await.unwrap();
     let adopted = second.pids();

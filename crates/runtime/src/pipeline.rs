@@ -60,6 +60,20 @@ impl Pipeline {
         Self { options, cache, metrics, xds, port_plan, previous: BTreeMap::new(), slots: Slots::default(), pool: None, xds_tls: None, pod_ready_port: None, last: None }
     }
 
+    /// Gives Gateways the slots their admin ports in a previous run's bootstraps imply, so
+    /// a restarted control plane renders the same bootstraps and adopts the running Envoys.
+    pub(crate) fn seed_slots(&mut self, admin_ports: BTreeMap<GatewayKey, u16>) {
+        let plan = &self.port_plan;
+        let slots = admin_ports
+            .into_iter()
+            .filter_map(|(key, port)| {
+                let offset = port.checked_sub(plan.base)?;
+                (offset % plan.stride.max(1) == 0).then(|| (key, u32::from(offset / plan.stride.max(1))))
+            })
+            .collect();
+        self.slots = Slots::seeded(slots);
+    }
+
     pub(crate) fn run(&mut self, snapshot: &Snapshot) -> RunOutput {
         let started = Instant::now();
         for (kind, count) in snapshot.counts() {

@@ -13,6 +13,19 @@ pub(crate) struct Slots {
 }
 
 impl Slots {
+    /// Slots a previous run used (after a crash: the Envoys it left running are adopted only
+    /// if their ports, and so their bootstraps, stay the same). Used before the first assign.
+    pub(crate) fn seeded(previous: BTreeMap<GatewayKey, u32>) -> Self {
+        let mut assigned = BTreeMap::new();
+        let mut used = std::collections::BTreeSet::new();
+        for (key, slot) in previous {
+            if used.insert(slot) {
+                assigned.insert(key, slot);
+            }
+        }
+        Self { assigned }
+    }
+
     /// Assigns slots to exactly `gateways` (dropping the others) and returns them.
     pub(crate) fn assign<'a>(&mut self, gateways: impl Iterator<Item = &'a GatewayKey>) -> BTreeMap<GatewayKey, u32> {
         let wanted: Vec<&GatewayKey> = gateways.collect();
@@ -40,5 +53,15 @@ mod tests {
         let after = slots.assign([&b, &c].into_iter());
         assert_eq!(after[&b], 1);
         assert_eq!(after[&c], 0);
+    }
+
+    #[test]
+    fn seeded_slots_survive_the_first_assignment() {
+        let (a, b, c) = (GatewayKey::new("n", "a"), GatewayKey::new("n", "b"), GatewayKey::new("n", "c"));
+        let mut slots = Slots::seeded(BTreeMap::from([(b.clone(), 2), (c.clone(), 2)]));
+        let assigned = slots.assign([&a, &b, &c].into_iter());
+        assert_eq!(assigned[&b], 2, "kept from the previous run");
+        assert_eq!(assigned[&a], 0);
+        assert_eq!(assigned[&c], 1, "a clashing record is not trusted; c gets a free slot");
     }
 }

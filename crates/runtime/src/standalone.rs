@@ -107,6 +107,7 @@ pub async fn run_standalone(config: StandaloneConfig) -> anyhow::Result<()> {
         let plan = HostPortPlan { base: config.envoy_base_port, ..HostPortPlan::default() };
         let mut pipeline = Pipeline::new(options, cache.clone(), metrics.clone(), xds, plan);
         pipeline.pool = config.address_pool.map(crate::address_pool::AddressPool::new);
+        pipeline.seed_slots(host.recorded_admin_ports());
         pipeline.xds_tls = xds_tls;
         let mut writer = StatusFileWriter::new(status_dir);
         let (cancel, host, ready, metrics) = (cancel.clone(), host.clone(), ready.clone(), metrics.clone());

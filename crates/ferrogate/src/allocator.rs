@@ -15,8 +15,9 @@
 //!   memory to the kernel only from the top of the main heap, so after a scale-down (10000
 //!   routes back to 1000) the freed middle of the heap stayed resident. `malloc_trim` also
 //!   releases free pages inside the heap (`MADV_DONTNEED`). It costs a walk over the free
-//!   lists, negligible at this interval; the runtime crates forbid `unsafe`, so it cannot
-//!   run right after a translation that shrank the store.
+//!   lists, negligible at this interval. The runtime crates forbid `unsafe`, so the trim
+//!   cannot run inside the pipeline; instead the trimmer also trims once the pipeline has run
+//!   and been quiet for [`POLL`] (it counts runs, [`ferrogate_runtime::pipeline_runs`]).
 //!
 //! Elsewhere than Linux with glibc both are no-ops.
 #![allow(unsafe_code)]
@@ -43,20 +44,39 @@ pub fn configure() {
     }
 }
 
-/// Starts a thread that hands freed heap memory back to the kernel every `every`.
+/// How often the trimmer looks at [`ferrogate_runtime::pipeline_runs`].
+pub const POLL: Duration = Duration::from_millis(100);
+
+/// Starts a thread that hands freed heap memory back to the kernel every `every`, and also
+/// once the translate-and-publish pipeline has run and then been quiet for one [`POLL`]: a
+/// translation frees tens of MiB of transient data at 10000 routes, and without a trim that
+/// memory stayed resident until the next periodic trim (measured 2 s after the last edit,
+/// 136 MiB at 10000 routes instead of the ~100 the live data and the trimmed heap need).
+/// A burst of edits is trimmed once, after it.
 pub fn spawn_trimmer(every: Duration) {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         let spawned = std::thread::Builder::new()
             .name("malloc-trim".into())
             .spawn(move || {
+                let mut last_trim = std::time::Instant::now();
+                let mut trimmed_runs = ferrogate_runtime::pipeline_runs();
+                let mut seen_runs = trimmed_runs;
                 loop {
-                    std::thread::sleep(every);
+                    std::thread::sleep(POLL.min(every));
+                    let runs = ferrogate_runtime::pipeline_runs();
+                    let after_runs = runs != trimmed_runs && runs == seen_runs;
+                    seen_runs = runs;
+                    if !after_runs && last_trim.elapsed() < every {
+                        continue;
+                    }
                     let started = std::time::Instant::now();
                     // SAFETY: malloc_trim takes the allocator's own locks; it is safe to call
                     // from any thread at any time.
                     let released = unsafe { libc::malloc_trim(0) };
-                    tracing::trace!(released = released == 1, took = ?started.elapsed(), "malloc_trim");
+                    tracing::trace!(released = released == 1, took = ?started.elapsed(), after_runs, "malloc_trim");
+                    last_trim = std::time::Instant::now();
+                    trimmed_runs = runs;
                 }
             });
         if let Err(error) = spawned {

@@ -36,9 +36,13 @@ pub(crate) fn digest(stats: &XdsStats) -> NackDigest {
         .collect()
 }
 
-/// Adds the rejection condition to the status of every Gateway with an active NACK.
-pub(crate) fn annotate(statuses: &mut StatusSet, nacks: &NackDigest) {
-    for gateway in &mut statuses.gateways {
+/// Adds the rejection condition to the status of every Gateway with an active NACK. The
+/// statuses are copied only when there is one (they are shared with the pipeline's last run).
+pub(crate) fn annotate(statuses: &mut std::sync::Arc<StatusSet>, nacks: &NackDigest) {
+    if nacks.is_empty() {
+        return;
+    }
+    for gateway in &mut std::sync::Arc::make_mut(statuses).gateways {
         let id = format!("{}/{}", gateway.namespace, gateway.name);
         let Some(rejected) = nacks.get(&id) else { continue };
         let detail: Vec<String> = rejected
@@ -89,6 +93,7 @@ mod tests {
                 ..Default::default()
             });
         }
+        let mut statuses = std::sync::Arc::new(statuses);
         annotate(&mut statuses, &digest(&stats));
         let web = &statuses.gateways[0].conditions;
         assert_eq!(web.len(), 2);

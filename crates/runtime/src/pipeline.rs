@@ -18,6 +18,14 @@ use crate::address_pool::AddressPool;
 use crate::host_xds_tls::HostXdsTls;
 use crate::slots::Slots;
 
+/// Runs of any pipeline of this process, full or EDS-only (see [`crate::pipeline_runs`]).
+static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Runs of any pipeline of this process so far.
+pub(crate) fn runs() -> u64 {
+    RUNS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Where Envoys reach the xDS server, and which xDS variant their bootstrap uses.
 #[derive(Clone, Debug)]
 pub(crate) struct XdsEndpoint {
@@ -49,7 +57,10 @@ pub(crate) struct Pipeline {
 /// What a run produced for the other stages.
 #[derive(Clone)]
 pub(crate) struct RunOutput {
-    pub statuses: StatusSet,
+    /// Shared with the copy the pipeline keeps for the EDS-only path (at 10000 routes a
+    /// second copy of every route status was ~5 MiB of the settled heap); a caller that
+    /// changes them gets its own copy (`Arc::make_mut`).
+    pub statuses: Arc<StatusSet>,
     pub processes: Vec<HostProcessSpec>,
     /// Infra IR and effective EnvoyProxy parameters of every Gateway to provision.
     pub infra: BTreeMap<GatewayKey, (ferrogate_ir::InfraIr, ferrogate_api::envoyproxy::EnvoyProxySpec)>,
@@ -75,6 +86,12 @@ impl Pipeline {
     }
 
     pub(crate) fn run(&mut self, snapshot: &Snapshot) -> RunOutput {
+        let output = self.run_inner(snapshot);
+        RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        output
+    }
+
+    fn run_inner(&mut self, snapshot: &Snapshot) -> RunOutput {
         let started = Instant::now();
         for (kind, count) in snapshot.counts() {
             self.metrics.resources.with_label_values(&[kind.as_str()]).set(count as i64);
@@ -128,7 +145,7 @@ impl Pipeline {
             let p = parameters.remove(&k).unwrap_or_default();
             (k, (i, p))
         }).collect();
-        let output = RunOutput { statuses: translation.statuses, processes, infra };
+        let output = RunOutput { statuses: Arc::new(translation.statuses), processes, infra };
         self.last = Some((snapshot.clone(), output.clone()));
         output
     }

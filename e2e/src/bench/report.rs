@@ -97,6 +97,11 @@ fn headline(out: &mut String, records: &[Record]) {
         _ => None,
     };
     let envoy_down = val(records, "envoy_rss_mib", 10, "scale-down");
+    // O(1) per edit means the bytes of a one-route edit do not grow with the route count.
+    let bytes_growth = match (val(records, "xds_bytes_per_route_edit", 10000, up), val(records, "xds_bytes_per_route_edit", 1000, up)) {
+        (Some(big), Some(small)) if small > 0.0 => Some(big / small),
+        _ => None,
+    };
     // (figure, Ferrogate value, Envoy Gateway figure, target, (threshold, lower is better))
     type Row<'a> = (String, Option<f64>, &'a str, &'a str, Option<(f64, bool)>);
     let rows: Vec<Row> = vec![
@@ -110,6 +115,7 @@ fn headline(out: &mut String, records: &[Record]) {
         ("route convergence p99 at 10000 routes (ms)".into(), val(records, "convergence_p99_ms", 10000, up), "–", "≤ 1000", Some((1000.0, true))),
         ("endpoint propagation p99 at 1000 routes (ms)".into(), val(records, "endpoint_propagation_p99_ms", 1000, "endpoints"), "users report 30–120 s", "≤ 100", Some((100.0, true))),
         ("xDS bytes for a one-route edit at 1000 routes, delta".into(), val(records, "xds_bytes_per_route_edit", 1000, up), "–", "O(1)", None),
+        ("xDS bytes for a one-route edit at 10000 / 1000 routes, delta (1 = O(1))".into(), bytes_growth, "–", "≤ 1.5", Some((1.5, true))),
         ("xDS bytes for a one-route edit at 1000 routes, sotw".into(), val(records, "xds_bytes_per_route_edit", 1000, "sotw"), "–", "–", None),
         ("data-plane req/s ratio vs static config (1000 routes)".into(), val(records, "dataplane_rps_ratio", 1000, "dataplane"), "–", "≥ 0.95", Some((0.95, false))),
     ];

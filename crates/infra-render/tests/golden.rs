@@ -1,16 +1,17 @@
 //! Golden bootstraps (regenerate with `UPDATE_GOLDEN=1`) and their validation by a real
 //! Envoy (`envoy --mode validate`).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use ferrogate_infra_render::{HostPortPlan, bootstrap_hash, render_host_process};
 use ferrogate_ir::{GatewayKey, InfraIr};
 
+mod common;
+use common::envoy;
+
 fn testdata(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("testdata")
-        .join(name)
+    common::testdata().join(name)
 }
 
 fn variants() -> [(&'static str, bool); 2] {
@@ -75,19 +76,6 @@ fn golden_bootstraps() {
         let parsed: serde_json::Value = serde_json::from_str(&expected).unwrap();
         assert_eq!(bootstrap_hash(&parsed), bootstrap_hash(&render(delta)));
     }
-}
-
-/// `FERROGATE_ENVOY`, else `<repo>/.tools/bin/envoy`; fails (never skips) when missing.
-fn envoy() -> PathBuf {
-    let path = std::env::var_os("FERROGATE_ENVOY")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools/bin/envoy"));
-    assert!(
-        path.exists(),
-        "no Envoy binary at {}: run scripts/install-envoy.sh (or set FERROGATE_ENVOY)",
-        path.display()
-    );
-    path
 }
 
 #[test]

@@ -15,6 +15,9 @@ use ferrogate_ir::InfraIr;
 use serde::Deserialize;
 use serde_json::Value;
 
+mod common;
+use common::{envoy, kubernetes_files, testdata};
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Case {
@@ -27,22 +30,9 @@ struct Case {
     options: RenderOptions,
 }
 
-fn testdata() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata")
-}
-
 /// Every `kubernetes-*.in.yaml`, sorted.
 fn cases() -> Vec<PathBuf> {
-    let mut cases: Vec<PathBuf> = std::fs::read_dir(testdata())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            let name = p.file_name().unwrap().to_string_lossy();
-            name.starts_with("kubernetes-") && name.ends_with(".in.yaml")
-        })
-        .collect();
-    cases.sort();
-    cases
+    kubernetes_files(".in.yaml")
 }
 
 fn render_case(input: &Path) -> String {
@@ -115,19 +105,6 @@ fn golden_objects(output: &Path) -> Vec<Value> {
     yaml_serde::Deserializer::from_str(&text)
         .map(|doc| Value::deserialize(doc).unwrap())
         .collect()
-}
-
-/// `FERROGATE_ENVOY`, else `<repo>/.tools/bin/envoy`; fails (never skips) when missing.
-fn envoy() -> PathBuf {
-    let path = std::env::var_os("FERROGATE_ENVOY")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools/bin/envoy"));
-    assert!(
-        path.exists(),
-        "no Envoy binary at {}: run scripts/install-envoy.sh (or set FERROGATE_ENVOY)",
-        path.display()
-    );
-    path
 }
 
 /// Writes a throwaway CA and client certificate as the xDS Secret's files into `dir`, since

@@ -7,23 +7,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+mod common;
+
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn envoy_proxy_objects(testdata: &Path) -> String {
-    let mut inputs: Vec<PathBuf> = std::fs::read_dir(testdata)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().ends_with(".in.yaml"))
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("kubernetes-")
-        })
-        .collect();
-    inputs.sort();
+/// The EnvoyProxy specs of the golden inputs, as EnvoyProxy objects (multi-document YAML).
+fn envoy_proxy_objects() -> String {
+    let inputs = common::kubernetes_files(".in.yaml");
     let mut docs = Vec::new();
     for input in inputs {
         let case: serde_json::Value =
@@ -51,16 +43,8 @@ fn envoy_proxy_objects(testdata: &Path) -> String {
 
 #[test]
 fn rendered_objects_validate_against_kubernetes_schemas() {
-    let testdata = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&testdata)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            let name = p.file_name().unwrap().to_string_lossy();
-            name.starts_with("kubernetes-") && name.ends_with(".out.yaml")
-        })
-        .collect();
-    files.sort();
+    let testdata = common::testdata();
+    let mut files = common::kubernetes_files(".out.yaml");
     assert!(
         !files.is_empty(),
         "no golden outputs in {}",
@@ -74,7 +58,7 @@ fn rendered_objects_validate_against_kubernetes_schemas() {
     // The EnvoyProxy specs of the golden inputs, as written there, as EnvoyProxy objects
     // checked against the CRD.
     let params = tmp.join("envoyproxy-objects.yaml");
-    std::fs::write(&params, envoy_proxy_objects(&testdata)).unwrap();
+    std::fs::write(&params, envoy_proxy_objects()).unwrap();
     files.push(params);
 
     let started = Instant::now();

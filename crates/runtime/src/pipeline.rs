@@ -178,20 +178,9 @@ impl Pipeline {
                 endpoints: ferrogate_xds_translator::translate_endpoints(&ir),
                 ..Default::default()
             };
-            let mut by_type: BTreeMap<String, Vec<(String, _)>> = current
-                .type_urls()
-                .map(|t| {
-                    let items = current.resource_names(t).filter_map(|n| Some((n.to_string(), current.resource(t, n)?.resource.clone()))).collect();
-                    (t.to_string(), items)
-                })
-                .collect();
-            for (type_url, items) in endpoints.into_any() {
-                if type_url == ferrogate_xds_translator::type_url::ENDPOINT {
-                    by_type.insert(type_url.to_string(), items);
-                }
-            }
+            let items = endpoints.into_any().remove(ferrogate_xds_translator::type_url::ENDPOINT).unwrap_or_default();
             let id = key.to_string();
-            if self.cache.set(&id, ferrogate_xds_server::Snapshot::new(by_type)) {
+            if self.cache.set(&id, current.with_type(ferrogate_xds_translator::type_url::ENDPOINT, items)) {
                 self.metrics.snapshot_updates.with_label_values(&[&id]).inc();
                 tracing::info!(gateway = %id, "published new endpoints (EDS only)");
             }
@@ -203,5 +192,75 @@ impl Pipeline {
             last.0 = snapshot.clone();
         }
         Some(output)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferrogate_store::load_documents;
+
+    const WORLD: &str = "
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {name: ferrogate}
+spec: {controllerName: gateway.ferrogate.dev/gatewayclass-controller}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: web, namespace: apps}
+spec:
+  gatewayClassName: ferrogate
+  listeners: [{name: http, port: 8080, protocol: HTTP}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: echo, namespace: apps}
+spec:
+  parentRefs: [{name: web}]
+  rules: [{backendRefs: [{name: echo, port: 8080}]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: echo, namespace: apps}
+spec: {ports: [{name: http, port: 8080}]}
+";
+
+    fn snapshot(endpoint: &str) -> Snapshot {
+        let slice = format!(
+            "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {{name: echo-1, namespace: apps, labels: {{kubernetes.io/service-name: echo}}}}\naddressType: IPv4\nports: [{{name: http, port: 9000}}]\nendpoints: [{{addresses: [\"{endpoint}\"]}}]\n"
+        );
+        let (objects, errors) = load_documents("test", &format!("{WORLD}---\n{slice}"));
+        assert!(errors.is_empty(), "{errors:?}");
+        let mut snapshot = Snapshot::default();
+        for object in objects {
+            snapshot.apply(object);
+        }
+        snapshot
+    }
+
+    fn pipeline() -> Pipeline {
+        let xds = XdsEndpoint { host: "127.0.0.1".into(), port: 18000, delta: true };
+        Pipeline::new(Options::default(), SnapshotCache::new(), Metrics::new(), xds, HostPortPlan::default())
+    }
+
+    #[test]
+    fn an_endpoint_change_publishes_what_a_full_run_would_touching_only_eds() {
+        let mut incremental = pipeline();
+        incremental.run(&snapshot("10.0.0.1"));
+        let before = incremental.cache.get("apps/web").unwrap();
+        let translations = incremental.metrics.translations.get();
+        incremental.run(&snapshot("10.0.0.2"));
+        let after = incremental.cache.get("apps/web").unwrap();
+        assert_eq!(incremental.metrics.translations.get(), translations, "the EDS-only path does not translate routes");
+
+        let mut full = pipeline();
+        full.run(&snapshot("10.0.0.2"));
+        assert_eq!(*after, *full.cache.get("apps/web").unwrap(), "same snapshot as a full translation");
+        let eds = ferrogate_xds_translator::type_url::ENDPOINT;
+        assert_ne!(after.version(eds), before.version(eds));
+        for t in before.type_urls().filter(|t| *t != eds) {
+            assert_eq!(after.version(t), before.version(t), "{t} must not change");
+        }
     }
 }

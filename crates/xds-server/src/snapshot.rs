@@ -1,7 +1,7 @@
 //! Immutable per-Gateway resource snapshots with content-derived versions.
 
 use std::collections::BTreeMap;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use envoy_types::pb::google::protobuf::Any;
 use sha2::{Digest, Sha256};
@@ -41,6 +41,20 @@ struct TypeResources {
     resources: BTreeMap<String, VersionedResource>,
 }
 
+impl TypeResources {
+    fn new(list: Vec<(String, Any)>) -> Self {
+        let resources: BTreeMap<String, VersionedResource> = list
+            .into_iter()
+            .map(|(name, resource)| {
+                let version = resource_version(&resource);
+                (name, VersionedResource { version, resource })
+            })
+            .collect();
+        let version = type_version(&resources);
+        Self { version, resources }
+    }
+}
+
 /// Immutable resources of one Gateway: type URL -> (name -> `Any`).
 ///
 /// Each resource gets a content version (a hash of its encoded bytes) and each type a version
@@ -49,7 +63,8 @@ struct TypeResources {
 /// it is shared as `Arc<Snapshot>`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
-    types: BTreeMap<String, TypeResources>,
+    /// Shared between snapshots that differ in other types only ([`Snapshot::with_type`]).
+    types: BTreeMap<String, Arc<TypeResources>>,
     fingerprint: String,
 }
 
@@ -59,20 +74,20 @@ impl Snapshot {
     /// Names must be unique within a type; if a name repeats, the last resource wins. The `Any`
     /// of each resource should carry the same type URL as its group (not checked).
     pub fn new(resources: BTreeMap<String, Vec<(String, Any)>>) -> Self {
-        let types: BTreeMap<String, TypeResources> = resources
-            .into_iter()
-            .map(|(type_url, list)| {
-                let resources: BTreeMap<String, VersionedResource> = list
-                    .into_iter()
-                    .map(|(name, resource)| {
-                        let version = resource_version(&resource);
-                        (name, VersionedResource { version, resource })
-                    })
-                    .collect();
-                let version = type_version(&resources);
-                (type_url, TypeResources { version, resources })
-            })
-            .collect();
+        let types = resources.into_iter().map(|(type_url, list)| (type_url, Arc::new(TypeResources::new(list)))).collect();
+        Self::from_types(types)
+    }
+
+    /// This snapshot with the resources of `type_url` replaced. The other types are shared,
+    /// not copied or hashed again: an endpoint change costs its ClusterLoadAssignments only,
+    /// however large the route table is.
+    pub fn with_type(&self, type_url: &str, resources: Vec<(String, Any)>) -> Self {
+        let mut types = self.types.clone();
+        types.insert(type_url.to_string(), Arc::new(TypeResources::new(resources)));
+        Self::from_types(types)
+    }
+
+    fn from_types(types: BTreeMap<String, Arc<TypeResources>>) -> Self {
         let mut hasher = Sha256::new();
         for (type_url, resources) in &types {
             update_field(&mut hasher, type_url.as_bytes());
@@ -183,6 +198,25 @@ fn short_hex(hasher: Sha256) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn replacing_one_type_equals_building_anew() {
+        let any = |v: &[u8]| Any { type_url: ENDPOINT_TYPE.into(), value: v.to_vec() };
+        let route = Any { type_url: ROUTE_TYPE.into(), value: vec![9; 64] };
+        let before = Snapshot::new(BTreeMap::from([
+            (ROUTE_TYPE.to_string(), vec![("r".to_string(), route.clone())]),
+            (ENDPOINT_TYPE.to_string(), vec![("c".to_string(), any(b"old"))]),
+        ]));
+        let after = before.with_type(ENDPOINT_TYPE, vec![("c".to_string(), any(b"new"))]);
+        let built = Snapshot::new(BTreeMap::from([
+            (ROUTE_TYPE.to_string(), vec![("r".to_string(), route)]),
+            (ENDPOINT_TYPE.to_string(), vec![("c".to_string(), any(b"new"))]),
+        ]));
+        assert_eq!(after, built);
+        assert_eq!(after.fingerprint(), built.fingerprint());
+        assert_eq!(after.version(ROUTE_TYPE), before.version(ROUTE_TYPE));
+        assert_ne!(after.version(ENDPOINT_TYPE), before.version(ENDPOINT_TYPE));
+    }
+
     use super::*;
 
     fn any(type_url: &str, bytes: &[u8]) -> Any {

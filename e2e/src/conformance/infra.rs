@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use tokio::process::Command;
 
+use super::util::{kind_and_name, str_list};
 use super::world::World;
 
 const BUDGET: Duration = Duration::from_secs(60);
@@ -49,16 +50,7 @@ async fn rendered(world: &World) -> Result<Vec<(String, String, Value)>, String>
         if doc.is_null() {
             continue;
         }
-        let kind = doc
-            .get("kind")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let name = doc
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
+        let (kind, name) = kind_and_name(&doc);
         let meta = doc.get("metadata").cloned().unwrap_or(Value::Null);
         if kind == "Deployment" {
             let mut pod_meta = doc
@@ -113,14 +105,7 @@ pub async fn infrastructure_metadata(world: &World, step: &Value) -> Result<(), 
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    let kinds: Vec<String> = step
-        .pointer("/generated_resources/kinds")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(str::to_string)
-        .collect();
+    let kinds = str_list(step.pointer("/generated_resources/kinds"));
     let labels = string_map(step.pointer("/expect/labels_include"));
     let annotations = string_map(step.pointer("/expect/annotations_include"));
     let need_one = step

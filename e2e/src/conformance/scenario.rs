@@ -6,6 +6,7 @@ use anyhow::Context;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::util::{kind_and_name, str_list};
 use super::world::{Capabilities, IMPLEMENTED_STEPS};
 use super::{CONTROLLER_NAME, GATEWAY_CLASS_NAME, RunnerConfig, ScenarioMeta};
 
@@ -45,16 +46,7 @@ impl Scenario {
 
     /// Metadata for reports.
     pub fn meta(&self) -> ScenarioMeta {
-        let strings = |key: &str| -> Vec<String> {
-            self.doc
-                .get(key)
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        };
+        let strings = |key: &str| -> Vec<String> { str_list(self.doc.get(key)) };
         ScenarioMeta {
             features: strings("features"),
             profiles: self
@@ -288,16 +280,7 @@ fn default_parent_refs(doc: &mut Value, kind: &str) {
 
 /// `(kind, namespace, name)` of a manifest; namespaced kinds default to `default`.
 pub fn object_key(doc: &Value) -> (String, String, String) {
-    let kind = doc
-        .get("kind")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let name = doc
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
+    let (kind, name) = kind_and_name(doc);
     let cluster_scoped = matches!(kind.as_str(), "GatewayClass" | "Namespace");
     let ns = if cluster_scoped {
         String::new()

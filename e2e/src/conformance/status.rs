@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::CONTROLLER_NAME;
-use super::util::{poll, split_ref};
+use super::util::{poll, split_ref, str_list};
 use super::world::World;
 
 const GROUP: &str = "gateway.networking.k8s.io";
@@ -203,6 +203,38 @@ fn listener_check(actual: &[Value], expected: &[Value], what: &str) -> Result<()
     Ok(())
 }
 
+/// Checks the status `listeners` of `st` against the step's expected `listeners`.
+fn expected_listeners_check(st: &Value, step: &Value, what: &str) -> Result<(), String> {
+    listener_check(
+        listeners(st),
+        step.get("listeners")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]),
+        what,
+    )
+}
+
+/// Checks that every listener named in the step's `listeners` has a status entry in `st`
+/// carrying each of the step's `conditions`.
+fn listener_conditions_check(st: &Value, step: &Value, what: &str) -> Result<(), String> {
+    for l in str_list(step.get("listeners")) {
+        let ls = listeners(st)
+            .iter()
+            .find(|x| s(x, "name") == l)
+            .ok_or_else(|| format!("{what}: no listener status {l}"))?;
+        for c in step
+            .get("conditions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            has_cond(conds(ls), c).map_err(|e| format!("{what}: listener {l}: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
 fn route_parent_matches(entry: &Value, name: &str, ns: &str, route_ns: &str) -> bool {
     let pr = entry.get("parentRef").cloned().unwrap_or(Value::Null);
     s(&pr, "name") == name
@@ -217,14 +249,7 @@ pub async fn status_step(world: &World, step: &Value) -> Result<(), String> {
     let kind = s(step, "step");
     match kind {
         "namespaces_ready" => {
-            let namespaces: Vec<String> = step
-                .get("namespaces")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect();
+            let namespaces = str_list(step.get("namespaces"));
             let gateways: Vec<(String, String)> = world
                 .objects_of("Gateway")
                 .filter(|(k, v)| {
@@ -481,38 +506,8 @@ pub async fn status_step(world: &World, step: &Value) -> Result<(), String> {
                             Err(format!("{what}: no typed status address"))
                         }
                     }
-                    "gateway_listeners" => listener_check(
-                        listeners(&st),
-                        step.get("listeners")
-                            .and_then(Value::as_array)
-                            .map(Vec::as_slice)
-                            .unwrap_or(&[]),
-                        &what,
-                    ),
-                    "gateway_listener_conditions" => {
-                        for l in step
-                            .get("listeners")
-                            .and_then(Value::as_array)
-                            .into_iter()
-                            .flatten()
-                            .filter_map(Value::as_str)
-                        {
-                            let ls = listeners(&st)
-                                .iter()
-                                .find(|x| s(x, "name") == l)
-                                .ok_or_else(|| format!("{what}: no listener status {l}"))?;
-                            for c in step
-                                .get("conditions")
-                                .and_then(Value::as_array)
-                                .into_iter()
-                                .flatten()
-                            {
-                                has_cond(conds(ls), c)
-                                    .map_err(|e| format!("{what}: listener {l}: {e}"))?;
-                            }
-                        }
-                        Ok(())
-                    }
+                    "gateway_listeners" => expected_listeners_check(&st, step, &what),
+                    "gateway_listener_conditions" => listener_conditions_check(&st, step, &what),
                     "gateway_zero_routes" => {
                         let ls = listeners(&st);
                         if ls.is_empty()
@@ -643,38 +638,8 @@ pub async fn status_step(world: &World, step: &Value) -> Result<(), String> {
                         has_cond(conds(&st), step.get("condition").unwrap_or(&Value::Null))
                             .map_err(|e| format!("{what}: {e}"))
                     }
-                    "listener_set_listeners" => listener_check(
-                        listeners(&st),
-                        step.get("listeners")
-                            .and_then(Value::as_array)
-                            .map(Vec::as_slice)
-                            .unwrap_or(&[]),
-                        &what,
-                    ),
-                    _ => {
-                        for l in step
-                            .get("listeners")
-                            .and_then(Value::as_array)
-                            .into_iter()
-                            .flatten()
-                            .filter_map(Value::as_str)
-                        {
-                            let ls = listeners(&st)
-                                .iter()
-                                .find(|x| s(x, "name") == l)
-                                .ok_or_else(|| format!("{what}: no listener status {l}"))?;
-                            for c in step
-                                .get("conditions")
-                                .and_then(Value::as_array)
-                                .into_iter()
-                                .flatten()
-                            {
-                                has_cond(conds(ls), c)
-                                    .map_err(|e| format!("{what}: listener {l}: {e}"))?;
-                            }
-                        }
-                        Ok(())
-                    }
+                    "listener_set_listeners" => expected_listeners_check(&st, step, &what),
+                    _ => listener_conditions_check(&st, step, &what),
                 }
             })
             .await

@@ -254,3 +254,29 @@ pub fn u64_or(v: &Value, key: &str, default: u64) -> u64 {
 pub fn f64_or(v: &Value, key: &str, default: f64) -> f64 {
     v.get(key).and_then(Value::as_f64).unwrap_or(default)
 }
+
+/// The string elements of an optional JSON array, owned; non-strings are skipped and a
+/// missing or non-array value gives an empty list.
+pub fn str_list(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect()
+}
+
+/// A manifest's `kind` and `metadata.name`, empty when absent.
+pub fn kind_and_name(doc: &Value) -> (String, String) {
+    let kind = doc
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let name = doc
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    (kind, name)
+}

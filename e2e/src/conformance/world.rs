@@ -14,7 +14,7 @@ use tokio::process::{Child, Command};
 
 use super::certs::{CertStore, b64decode};
 use super::scenario::{Scenario, object_key, preprocess};
-use super::util::{json_patch, random_suffix, split_ref, substitute};
+use super::util::{json_patch, random_suffix, split_ref, str_list, substitute};
 use super::{CONTROLLER_NAME, GATEWAY_CLASS_NAME, Outcome, RunnerConfig};
 
 /// Step types the runner executes.
@@ -1137,14 +1137,7 @@ impl World {
                     .map_err(|e| e.to_string())
             }
             "generate_certificate" => {
-                let hosts: Vec<String> = step
-                    .get("hosts")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect();
+                let hosts = str_list(step.get("hosts"));
                 let issuer = step.get("issuer").cloned().unwrap_or(Value::Null);
                 let secret = self
                     .certs

@@ -50,8 +50,10 @@ pub(crate) struct Pipeline {
     /// In a cluster: every Envoy pod serves readiness on this port, and no local processes
     /// are rendered. `None`: standalone, per-Gateway ports from `port_plan`.
     pub pod_ready_port: Option<u16>,
-    /// The input and output of the last full run, for the EDS-only path.
-    last: Option<(Snapshot, RunOutput)>,
+    /// The input (snapshot and options) and output of the last full run: an identical input
+    /// reuses the output, and an input that differs only in EndpointSlices takes the
+    /// EDS-only path.
+    last: Option<(Snapshot, Options, RunOutput)>,
 }
 
 /// What a run produced for the other stages.
@@ -146,7 +148,7 @@ impl Pipeline {
             (k, (i, p))
         }).collect();
         let output = RunOutput { statuses: Arc::new(translation.statuses), processes, infra };
-        self.last = Some((snapshot.clone(), output.clone()));
+        self.last = Some((snapshot.clone(), self.options.clone(), output.clone()));
         output
     }
 
@@ -154,11 +156,19 @@ impl Pipeline {
     /// EndpointSlices changed since the last full run, re-resolve the backends' endpoints of
     /// each Gateway's IR and publish only new ClusterLoadAssignments; routes are not
     /// translated again and statuses and processes stay as the last full run made them.
-    /// `None` when a full run is needed.
+    /// An unchanged input gives the last output as it is. `None` when a full run is needed
+    /// (anything but EndpointSlices changed, or the options did: e.g. a provisioned fleet
+    /// got its address, which the Gateway's status shows).
     fn endpoints_only(&mut self, snapshot: &Snapshot) -> Option<RunOutput> {
-        let (before, last_output) = self.last.as_ref()?;
+        let (before, options, last_output) = self.last.as_ref()?;
+        if *options != self.options {
+            return None;
+        }
         let changed = before.diff(snapshot);
-        if changed.is_empty() || changed.iter().any(|r| r.kind != Kind::EndpointSlice) {
+        if changed.is_empty() {
+            return Some(last_output.clone());
+        }
+        if changed.iter().any(|r| r.kind != Kind::EndpointSlice) {
             return None;
         }
         let mut updates = Vec::new();
@@ -262,5 +272,22 @@ spec: {ports: [{name: http, port: 8080}]}
         for t in before.type_urls().filter(|t| *t != eds) {
             assert_eq!(after.version(t), before.version(t), "{t} must not change");
         }
+    }
+
+    #[test]
+    fn the_same_input_is_not_translated_again_but_new_options_are() {
+        let mut p = pipeline();
+        let world = snapshot("10.0.0.1");
+        p.run(&world);
+        let translations = p.metrics.translations.get();
+        p.run(&world);
+        assert_eq!(p.metrics.translations.get(), translations, "an identical input reuses the last output");
+
+        // Kubernetes mode: the fleet got an address. Same world, but the status depends on it.
+        let key = GatewayKey::new("apps", "web");
+        p.options.provisioned = Some(BTreeMap::from([(key, ferrogate_translator::Provisioned { addresses: vec!["192.0.2.7".into()], available: true })]));
+        let output = p.run(&snapshot("10.0.0.2"));
+        assert_eq!(p.metrics.translations.get(), translations + 1, "changed options need a full run, even with only endpoints changed");
+        assert_eq!(output.statuses.gateways[0].addresses[0].value, "192.0.2.7");
     }
 }

@@ -8,6 +8,7 @@
 //! fresh read, with backoff.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use ferrogate_status::StatusSet;
@@ -39,13 +40,16 @@ pub struct StatusWriter {
     resources: BTreeMap<Kind, ApiResource>,
     controller_name: String,
     last: BTreeMap<Target, Ours>,
+    /// The set written last when every write succeeded: the same set again (the pipeline
+    /// reuses its output for an unchanged input) costs nothing.
+    last_set: Option<Arc<StatusSet>>,
 }
 
 impl StatusWriter {
     /// A writer for the kinds `discovered` found served.
     pub fn new(client: Client, discovered: &[Discovered], controller_name: impl Into<String>) -> Self {
         let resources = discovered.iter().filter_map(|d| d.resource.clone().map(|r| (d.watched.kind, r))).collect();
-        Self { client, resources, controller_name: controller_name.into(), last: BTreeMap::new() }
+        Self { client, resources, controller_name: controller_name.into(), last: BTreeMap::new(), last_set: None }
     }
 
     /// Uses the resources of a new discovery (the cluster's CRDs changed).
@@ -56,11 +60,15 @@ impl StatusWriter {
     /// Forgets what was written (after leadership moved: another replica may have written).
     pub fn forget(&mut self) {
         self.last.clear();
+        self.last_set = None;
     }
 
     /// Writes every status of `set` that changed. Shared lists we wrote to before and no
     /// longer have entries for (a route detached from our Gateways) get our entries removed.
-    pub async fn write(&mut self, set: &StatusSet) -> StatusWriteReport {
+    pub async fn write(&mut self, set: &Arc<StatusSet>) -> StatusWriteReport {
+        if self.last_set.as_ref().is_some_and(|last| Arc::ptr_eq(last, set)) {
+            return StatusWriteReport::default();
+        }
         let mut want = desired(set, &self.controller_name);
         for (target, ours) in &self.last {
             if let Ours::Shared { field, .. } = ours {
@@ -89,6 +97,7 @@ impl StatusWriter {
             }
         }
         self.last = next_last;
+        self.last_set = (report.failed == 0).then(|| set.clone());
         report
     }
 

@@ -197,9 +197,13 @@ impl HostInfra {
     /// same and the running Envoys are adopted rather than replaced.
     pub fn recorded_admin_ports(&self) -> BTreeMap<GatewayKey, u16> {
         let mut out = BTreeMap::new();
-        let Ok(namespaces) = std::fs::read_dir(&self.work_dir) else { return out };
+        let Ok(namespaces) = std::fs::read_dir(&self.work_dir) else {
+            return out;
+        };
         for ns in namespaces.flatten() {
-            let Ok(gateways) = std::fs::read_dir(ns.path()) else { continue };
+            let Ok(gateways) = std::fs::read_dir(ns.path()) else {
+                continue;
+            };
             for gw in gateways.flatten() {
                 let dir = gw.path();
                 if !dir.join(STATE_FILE).exists() {
@@ -208,10 +212,16 @@ impl HostInfra {
                 let port = std::fs::read_to_string(dir.join("bootstrap.json"))
                     .ok()
                     .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
-                    .and_then(|b| b.pointer("/admin/address/socket_address/port_value").and_then(|p| p.as_u64()))
+                    .and_then(|b| {
+                        b.pointer("/admin/address/socket_address/port_value")
+                            .and_then(|p| p.as_u64())
+                    })
                     .and_then(|p| u16::try_from(p).ok());
                 if let Some(port) = port {
-                    let key = GatewayKey::new(ns.file_name().to_string_lossy().into_owned(), gw.file_name().to_string_lossy().into_owned());
+                    let key = GatewayKey::new(
+                        ns.file_name().to_string_lossy().into_owned(),
+                        gw.file_name().to_string_lossy().into_owned(),
+                    );
                     out.insert(key, port);
                 }
             }

@@ -34,7 +34,10 @@ fn free_base() -> u16 {
     loop {
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let base = 20_000 + ((std::process::id() as u16 % 300 + n * 7) % 300) * 40;
-        if (base - 5..base + 20).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok() && std::net::TcpListener::bind(("0.0.0.0", p)).is_ok()) {
+        if (base - 5..base + 20).all(|p| {
+            std::net::TcpListener::bind(("127.0.0.1", p)).is_ok()
+                && std::net::TcpListener::bind(("0.0.0.0", p)).is_ok()
+        }) {
             return base;
         }
     }
@@ -235,7 +238,10 @@ async fn a_new_supervisor_adopts_a_running_envoy() {
     // The adopted process stays supervised: a kill -9 is noticed and it is restarted.
     kill9(adopted[&a.gateway]);
     wait_for("the adopted Envoy's restart", || {
-        second.pids().get(&a.gateway).is_some_and(|p| *p != adopted[&a.gateway])
+        second
+            .pids()
+            .get(&a.gateway)
+            .is_some_and(|p| *p != adopted[&a.gateway])
     })
     .await;
     assert_eq!(second.restarts()[&a.gateway], 1);
@@ -249,7 +255,10 @@ async fn a_new_supervisor_adopts_a_running_envoy() {
     assert_eq!(third.pids(), now);
     third.shutdown().await;
     for pid in now.values() {
-        assert!(!alive(*pid), "adopted Envoy {pid} still runs after shutdown");
+        assert!(
+            !alive(*pid),
+            "adopted Envoy {pid} still runs after shutdown"
+        );
     }
     assert!(!work.path().join("test/a/envoy.state").exists());
 }
@@ -262,7 +271,12 @@ async fn a_stale_record_is_not_adopted() {
     // A record naming a process that is not an Envoy (this test process) is ignored.
     std::fs::create_dir_all(work.path().join("test/a")).unwrap();
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-    let start: u64 = stat[stat.rfind(')').unwrap() + 1..].split_whitespace().nth(19).unwrap().parse().unwrap();
+    let start: u64 = stat[stat.rfind(')').unwrap() + 1..]
+        .split_whitespace()
+        .nth(19)
+        .unwrap()
+        .parse()
+        .unwrap();
     let record = serde_json::json!({
         "pid": std::process::id(),
         "start_time": start,

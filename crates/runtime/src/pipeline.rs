@@ -65,12 +65,36 @@ pub(crate) struct RunOutput {
     pub statuses: Arc<StatusSet>,
     pub processes: Vec<HostProcessSpec>,
     /// Infra IR and effective EnvoyProxy parameters of every Gateway to provision.
-    pub infra: BTreeMap<GatewayKey, (ferrogate_ir::InfraIr, ferrogate_api::envoyproxy::EnvoyProxySpec)>,
+    pub infra: BTreeMap<
+        GatewayKey,
+        (
+            ferrogate_ir::InfraIr,
+            ferrogate_api::envoyproxy::EnvoyProxySpec,
+        ),
+    >,
 }
 
 impl Pipeline {
-    pub(crate) fn new(options: Options, cache: SnapshotCache, metrics: Metrics, xds: XdsEndpoint, port_plan: HostPortPlan) -> Self {
-        Self { options, cache, metrics, xds, port_plan, previous: BTreeMap::new(), slots: Slots::default(), pool: None, xds_tls: None, pod_ready_port: None, last: None }
+    pub(crate) fn new(
+        options: Options,
+        cache: SnapshotCache,
+        metrics: Metrics,
+        xds: XdsEndpoint,
+        port_plan: HostPortPlan,
+    ) -> Self {
+        Self {
+            options,
+            cache,
+            metrics,
+            xds,
+            port_plan,
+            previous: BTreeMap::new(),
+            slots: Slots::default(),
+            pool: None,
+            xds_tls: None,
+            pod_ready_port: None,
+            last: None,
+        }
     }
 
     /// Gives Gateways the slots their admin ports in a previous run's bootstraps imply, so
@@ -81,7 +105,8 @@ impl Pipeline {
             .into_iter()
             .filter_map(|(key, port)| {
                 let offset = port.checked_sub(plan.base)?;
-                (offset % plan.stride.max(1) == 0).then(|| (key, u32::from(offset / plan.stride.max(1))))
+                (offset % plan.stride.max(1) == 0)
+                    .then(|| (key, u32::from(offset / plan.stride.max(1))))
             })
             .collect();
         self.slots = Slots::seeded(slots);
@@ -96,7 +121,10 @@ impl Pipeline {
     fn run_inner(&mut self, snapshot: &Snapshot) -> RunOutput {
         let started = Instant::now();
         for (kind, count) in snapshot.counts() {
-            self.metrics.resources.with_label_values(&[kind.as_str()]).set(count as i64);
+            self.metrics
+                .resources
+                .with_label_values(&[kind.as_str()])
+                .set(count as i64);
         }
         if let Some(output) = self.endpoints_only(snapshot) {
             return output;
@@ -110,29 +138,63 @@ impl Pipeline {
         let slots = self.slots.assign(translation.infra.keys());
 
         let mut processes = Vec::new();
-        for (key, infra) in translation.infra.iter().filter(|_| self.pod_ready_port.is_none()) {
+        for (key, infra) in translation
+            .infra
+            .iter()
+            .filter(|_| self.pod_ready_port.is_none())
+        {
             let slot = slots[key];
             let tls = self.xds_tls.as_mut().map(|t| t.client_files(key));
-            let spec = render_host_process_with_tls(infra, slot, &self.port_plan, (&self.xds.host, self.xds.port), self.xds.delta, tls);
+            let spec = render_host_process_with_tls(
+                infra,
+                slot,
+                &self.port_plan,
+                (&self.xds.host, self.xds.port),
+                self.xds.delta,
+                tls,
+            );
             processes.push(spec);
         }
         for (key, ir) in &translation.gateways {
-            let ready_port = self.pod_ready_port.unwrap_or_else(|| self.port_plan.ready_port(slots[key]));
-            if self.previous.get(key).is_some_and(|(old, port)| **old == **ir && *port == ready_port) {
+            let ready_port = self
+                .pod_ready_port
+                .unwrap_or_else(|| self.port_plan.ready_port(slots[key]));
+            if self
+                .previous
+                .get(key)
+                .is_some_and(|(old, port)| **old == **ir && *port == ready_port)
+            {
                 continue; // unchanged: no xDS work, no push
             }
             let build = Instant::now();
             let resources = ferrogate_xds_translator::translate(ir, &XdsOptions { ready_port });
-            let by_type = resources.into_any().into_iter().map(|(type_url, items)| (type_url.to_string(), items)).collect();
+            let by_type = resources
+                .into_any()
+                .into_iter()
+                .map(|(type_url, items)| (type_url.to_string(), items))
+                .collect();
             let id = key.to_string();
-            if self.cache.set(&id, ferrogate_xds_server::Snapshot::new(by_type)) {
-                self.metrics.snapshot_updates.with_label_values(&[&id]).inc();
+            if self
+                .cache
+                .set(&id, ferrogate_xds_server::Snapshot::new(by_type))
+            {
+                self.metrics
+                    .snapshot_updates
+                    .with_label_values(&[&id])
+                    .inc();
                 tracing::info!(gateway = %id, "published new xDS snapshot");
             }
-            self.metrics.snapshot_build_seconds.observe(build.elapsed().as_secs_f64());
+            self.metrics
+                .snapshot_build_seconds
+                .observe(build.elapsed().as_secs_f64());
             self.previous.insert(key.clone(), (ir.clone(), ready_port));
         }
-        let gone: Vec<GatewayKey> = self.previous.keys().filter(|k| !translation.gateways.contains_key(*k)).cloned().collect();
+        let gone: Vec<GatewayKey> = self
+            .previous
+            .keys()
+            .filter(|k| !translation.gateways.contains_key(*k))
+            .cloned()
+            .collect();
         for key in gone {
             self.cache.remove(&key.to_string());
             self.previous.remove(&key);
@@ -140,14 +202,24 @@ impl Pipeline {
         }
         self.metrics.gateways.set(translation.gateways.len() as i64);
         self.metrics.translations.inc();
-        self.metrics.translation_seconds.observe(started.elapsed().as_secs_f64());
+        self.metrics
+            .translation_seconds
+            .observe(started.elapsed().as_secs_f64());
         self.metrics.observe_statuses(&translation.statuses);
         let mut parameters = translation.parameters;
-        let infra = translation.infra.into_iter().map(|(k, i)| {
-            let p = parameters.remove(&k).unwrap_or_default();
-            (k, (i, p))
-        }).collect();
-        let output = RunOutput { statuses: Arc::new(translation.statuses), processes, infra };
+        let infra = translation
+            .infra
+            .into_iter()
+            .map(|(k, i)| {
+                let p = parameters.remove(&k).unwrap_or_default();
+                (k, (i, p))
+            })
+            .collect();
+        let output = RunOutput {
+            statuses: Arc::new(translation.statuses),
+            processes,
+            infra,
+        };
         self.last = Some((snapshot.clone(), self.options.clone(), output.clone()));
         output
     }
@@ -188,10 +260,19 @@ impl Pipeline {
                 endpoints: ferrogate_xds_translator::translate_endpoints(&ir),
                 ..Default::default()
             };
-            let items = endpoints.into_any().remove(ferrogate_xds_translator::type_url::ENDPOINT).unwrap_or_default();
+            let items = endpoints
+                .into_any()
+                .remove(ferrogate_xds_translator::type_url::ENDPOINT)
+                .unwrap_or_default();
             let id = key.to_string();
-            if self.cache.set(&id, current.with_type(ferrogate_xds_translator::type_url::ENDPOINT, items)) {
-                self.metrics.snapshot_updates.with_label_values(&[&id]).inc();
+            if self.cache.set(
+                &id,
+                current.with_type(ferrogate_xds_translator::type_url::ENDPOINT, items),
+            ) {
+                self.metrics
+                    .snapshot_updates
+                    .with_label_values(&[&id])
+                    .inc();
                 tracing::info!(gateway = %id, "published new endpoints (EDS only)");
             }
             if let Some(entry) = self.previous.get_mut(&key) {
@@ -250,8 +331,18 @@ spec: {ports: [{name: http, port: 8080}]}
     }
 
     fn pipeline() -> Pipeline {
-        let xds = XdsEndpoint { host: "127.0.0.1".into(), port: 18000, delta: true };
-        Pipeline::new(Options::default(), SnapshotCache::new(), Metrics::new(), xds, HostPortPlan::default())
+        let xds = XdsEndpoint {
+            host: "127.0.0.1".into(),
+            port: 18000,
+            delta: true,
+        };
+        Pipeline::new(
+            Options::default(),
+            SnapshotCache::new(),
+            Metrics::new(),
+            xds,
+            HostPortPlan::default(),
+        )
     }
 
     #[test]
@@ -262,11 +353,19 @@ spec: {ports: [{name: http, port: 8080}]}
         let translations = incremental.metrics.translations.get();
         incremental.run(&snapshot("10.0.0.2"));
         let after = incremental.cache.get("apps/web").unwrap();
-        assert_eq!(incremental.metrics.translations.get(), translations, "the EDS-only path does not translate routes");
+        assert_eq!(
+            incremental.metrics.translations.get(),
+            translations,
+            "the EDS-only path does not translate routes"
+        );
 
         let mut full = pipeline();
         full.run(&snapshot("10.0.0.2"));
-        assert_eq!(*after, *full.cache.get("apps/web").unwrap(), "same snapshot as a full translation");
+        assert_eq!(
+            *after,
+            *full.cache.get("apps/web").unwrap(),
+            "same snapshot as a full translation"
+        );
         let eds = ferrogate_xds_translator::type_url::ENDPOINT;
         assert_ne!(after.version(eds), before.version(eds));
         for t in before.type_urls().filter(|t| *t != eds) {
@@ -281,13 +380,27 @@ spec: {ports: [{name: http, port: 8080}]}
         p.run(&world);
         let translations = p.metrics.translations.get();
         p.run(&world);
-        assert_eq!(p.metrics.translations.get(), translations, "an identical input reuses the last output");
+        assert_eq!(
+            p.metrics.translations.get(),
+            translations,
+            "an identical input reuses the last output"
+        );
 
         // Kubernetes mode: the fleet got an address. Same world, but the status depends on it.
         let key = GatewayKey::new("apps", "web");
-        p.options.provisioned = Some(BTreeMap::from([(key, ferrogate_translator::Provisioned { addresses: vec!["192.0.2.7".into()], available: true })]));
+        p.options.provisioned = Some(BTreeMap::from([(
+            key,
+            ferrogate_translator::Provisioned {
+                addresses: vec!["192.0.2.7".into()],
+                available: true,
+            },
+        )]));
         let output = p.run(&snapshot("10.0.0.2"));
-        assert_eq!(p.metrics.translations.get(), translations + 1, "changed options need a full run, even with only endpoints changed");
+        assert_eq!(
+            p.metrics.translations.get(),
+            translations + 1,
+            "changed options need a full run, even with only endpoints changed"
+        );
         assert_eq!(output.statuses.gateways[0].addresses[0].value, "192.0.2.7");
     }
 }

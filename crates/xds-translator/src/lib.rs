@@ -55,6 +55,8 @@ pub mod type_url {
     pub const LISTENER: &str = "type.googleapis.com/envoy.config.listener.v3.Listener";
     /// `envoy.config.route.v3.RouteConfiguration` (RDS).
     pub const ROUTE: &str = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration";
+    /// `envoy.config.route.v3.FilterConfig` (per-route filter flags around a filter's config).
+    pub const FILTER_CONFIG: &str = "type.googleapis.com/envoy.config.route.v3.FilterConfig";
     /// `envoy.config.cluster.v3.Cluster` (CDS).
     pub const CLUSTER: &str = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
     /// `envoy.config.endpoint.v3.ClusterLoadAssignment` (EDS).

@@ -300,9 +300,10 @@ fn rds_hcm(stat_prefix: &str, route_config: &str) -> HttpConnectionManager {
 ///   forwarded as sent (Gateway API conformance);
 /// - no port stripping: the Host header reaches backends as the client sent it (Gateway API
 ///   conformance checks this); route configurations ignore the port when matching instead;
-/// - HTTP filters: CORS, then the router. CORS is always present (it does nothing on
-///   routes without a CORS policy), so adding a CORS policy to a route never changes a
-///   Listener.
+/// - HTTP filters: CORS, then the router. CORS is always present, so adding a CORS policy
+///   to a route never changes a Listener (a Listener change drains its connections), but it
+///   is disabled by default: only routes with a policy enable it (see
+///   [`crate::route::route`]), so every other request skips it.
 pub(crate) fn base_hcm(stat_prefix: &str) -> HttpConnectionManager {
     HttpConnectionManager {
         codec_type: CodecType::Auto as i32,
@@ -314,7 +315,9 @@ pub(crate) fn base_hcm(stat_prefix: &str) -> HttpConnectionManager {
     }
 }
 
-/// The CORS filter; policies are per route (`typed_per_filter_config`).
+/// The CORS filter, disabled by default: Envoy leaves it out of a request's filter chain
+/// unless the route enables it with its policy (`typed_per_filter_config`), so routes
+/// without CORS pay nothing for it.
 pub(crate) fn cors_filter() -> HttpFilter {
     HttpFilter {
         name: CORS_FILTER.to_string(),
@@ -322,6 +325,7 @@ pub(crate) fn cors_filter() -> HttpFilter {
             type_url::CORS,
             &Cors::default(),
         ))),
+        disabled: true,
         ..Default::default()
     }
 }

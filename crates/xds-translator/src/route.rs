@@ -2,7 +2,7 @@
 //! and Gateway API request matches.
 
 use envoy_types::pb::envoy::config::route::v3::{
-    HeaderMatcher, QueryParameterMatcher, Route, RouteConfiguration, RouteMatch, VirtualHost,
+    FilterConfig, HeaderMatcher, QueryParameterMatcher, Route, RouteConfiguration, RouteMatch, VirtualHost,
     header_matcher::HeaderMatchSpecifier, query_parameter_matcher::QueryParameterMatchSpecifier,
     route_match::PathSpecifier,
 };
@@ -61,16 +61,22 @@ pub fn route(r: &HttpRoute) -> Route {
     };
     action::apply_header_mods(&mut out, &r.request_headers, &r.response_headers);
     if let Some(cors) = &r.cors {
-        // One entry: the map encodes deterministically.
+        // One entry: the map encodes deterministically. The wrapper enables the CORS filter,
+        // which the HCM disables by default, for this route only.
+        let enabled = FilterConfig {
+            config: Some(pack(type_url::CORS_POLICY, &cors_policy(cors))),
+            is_optional: false,
+            disabled: false,
+        };
         out.typed_per_filter_config.insert(
             CORS_FILTER.to_string(),
-            pack(type_url::CORS_POLICY, &cors_policy(cors)),
+            pack(type_url::FILTER_CONFIG, &enabled),
         );
     }
     out
 }
 
-/// The per-route CORS policy (the HCM always runs the CORS filter):
+/// The per-route CORS policy (the route enables the HCM's CORS filter with it):
 /// - origins: `*` -> any (regex `.*`); with a `*` inside (`https://*.example.com`) -> a
 ///   whole-value regex where `*` matches any run of host characters (`[^/:]*`, so it cannot
 ///   reach into the scheme, port or a path); otherwise exact;

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use envoy_types::pb::envoy::config::cluster::v3::Cluster;
 use envoy_types::pb::envoy::config::core::v3::transport_socket;
 use envoy_types::pb::envoy::config::listener::v3::{Listener, filter::ConfigType, listener_filter};
-use envoy_types::pb::envoy::config::route::v3::RouteConfiguration;
+use envoy_types::pb::envoy::config::route::v3::{FilterConfig, RouteConfiguration};
 use envoy_types::pb::envoy::extensions::filters::http::cors::v3::{Cors, CorsPolicy};
 use envoy_types::pb::envoy::extensions::filters::http::router::v3::Router;
 use envoy_types::pb::envoy::extensions::filters::listener::tls_inspector::v3::TlsInspector;
@@ -116,6 +116,11 @@ fn decode(any: &mut Any) -> String {
             "{:#?}",
             UpstreamTlsContext::decode(any.value.as_slice()).unwrap()
         ),
+        type_url::FILTER_CONFIG => {
+            let mut fc = FilterConfig::decode(any.value.as_slice()).unwrap();
+            let nested = fc.config.as_mut().map(decode).unwrap_or_default();
+            format!("{fc:#?}\n--- wrapped config (decoded)\n{nested}")
+        }
         type_url::CORS_POLICY => {
             format!("{:#?}", CorsPolicy::decode(any.value.as_slice()).unwrap())
         }

@@ -148,11 +148,17 @@ struct AckState {
 }
 
 impl GatewayCounters {
-    pub(crate) fn record_ack(&self, type_url: &str, version: &str) {
+    /// Records an ACK of `version`. It clears the active NACK of its type only when
+    /// `version` is the Gateway's current version of that type (`current`): a Gateway can
+    /// have several Envoys (replicas, pods), and a late ACK of an older version by one of
+    /// them says nothing about the version another one just rejected.
+    pub(crate) fn record_ack(&self, type_url: &str, version: &str, current: bool) {
         let mut s = lock(&self.acks);
         s.acked_versions
             .insert(type_url.to_string(), version.to_string());
-        s.active_nacks.remove(type_url);
+        if current {
+            s.active_nacks.remove(type_url);
+        }
     }
 
     pub(crate) fn record_nack(&self, nack: NackRecord) {
@@ -296,10 +302,27 @@ mod tests {
             node_id: "n".into(),
         });
         assert_eq!(g.snapshot(true).active_nacks.len(), 1);
-        g.record_ack("t", "v3");
+        g.record_ack("t", "v3", true);
         let s = g.snapshot(true);
         assert!(s.active_nacks.is_empty());
         assert_eq!(s.last_nack.unwrap().rejected_version, "v2");
         assert_eq!(s.acked_versions["t"], "v3");
+    }
+
+    #[test]
+    fn a_late_ack_of_an_older_version_leaves_the_active_nack() {
+        let g = GatewayCounters::default();
+        g.record_nack(NackRecord {
+            type_url: "t".into(),
+            rejected_version: "v2".into(),
+            accepted_version: "v1".into(),
+            message: "bad".into(),
+            node_id: "ns/gw/host".into(),
+        });
+        // Another replica answers the previous push only now.
+        g.record_ack("t", "v1", false);
+        let s = g.snapshot(true);
+        assert_eq!(s.active_nacks["t"].rejected_version, "v2");
+        assert_eq!(s.acked_versions["t"], "v1");
     }
 }

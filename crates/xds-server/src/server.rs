@@ -81,7 +81,13 @@ impl Session {
 
     pub(crate) fn ack(&self, type_url: &str, version: &str) {
         tracing::debug!(gateway = %self.gateway, node = %self.node_id, type_url, version, "xDS ACK");
-        self.entry.counters.record_ack(type_url, version);
+        let current = self
+            .entry
+            .snapshot
+            .borrow()
+            .as_ref()
+            .is_some_and(|s| s.version_or_empty(type_url) == version);
+        self.entry.counters.record_ack(type_url, version, current);
         self.cache.totals().record_ack(type_url);
     }
 

@@ -233,3 +233,57 @@ async fn shutdown_closes_open_streams_and_serve_returns() {
         .await;
     assert!(stats.gateways["default/eg"].has_snapshot);
 }
+
+#[tokio::test]
+async fn replicas_of_one_gateway_are_served_alike_and_a_late_ack_does_not_hide_a_nack() {
+    let h = Harness::start().await;
+    h.cache.set("default/eg", snapshot(&[("a", 1)]));
+    let first = |id| sotw_first_as("default/eg", id, CLUSTER_TYPE, &[]);
+    let mut r0 = SotwStream::open(&h, first("default/eg/host"))
+        .await
+        .unwrap();
+    let mut r1 = SotwStream::open(&h, first("default/eg/host-1"))
+        .await
+        .unwrap();
+    let (good0, good1) = (r0.recv().await, r1.recv().await);
+    assert_eq!(good0.version_info, good1.version_info);
+    assert_eq!(names_of(&good1.resources), ["a"]);
+    r0.ack(&good0, &[]).await;
+    h.stats_until(|st| {
+        st.gateways
+            .get("default/eg")
+            .is_some_and(|g| g.connected_streams == 2 && !g.acked_versions.is_empty())
+    })
+    .await;
+
+    // A bad change: replica 0 rejects it, then replica 1 answers the previous push late.
+    h.cache.set("default/eg", snapshot(&[("a", 2)]));
+    let (bad0, bad1) = (r0.recv().await, r1.recv().await);
+    assert_eq!(bad0.version_info, bad1.version_info);
+    let mut nack = sotw_req(CLUSTER_TYPE, &[], &good0.version_info, &bad0.nonce);
+    nack.error_detail = nack_status("cluster a: invalid thing");
+    r0.send(nack).await;
+    h.stats_until(|st| st.totals.nacks.get(CLUSTER_TYPE) == Some(&1))
+        .await;
+    r1.ack(&good1, &[]).await;
+    let stats = h
+        .stats_until(|st| st.totals.acks.get(CLUSTER_TYPE) == Some(&2))
+        .await;
+    let g = &stats.gateways["default/eg"];
+    let active = &g.active_nacks[CLUSTER_TYPE];
+    assert_eq!(active.rejected_version, bad0.version_info, "still shown");
+    assert_eq!(
+        active.node_id, "default/eg/host",
+        "the replica that rejected it"
+    );
+
+    // A fix, accepted by both, clears it.
+    h.cache.set("default/eg", snapshot(&[("a", 3)]));
+    let (fixed0, fixed1) = (r0.recv().await, r1.recv().await);
+    r0.ack(&fixed0, &[]).await;
+    r1.ack(&fixed1, &[]).await;
+    let stats = h
+        .stats_until(|st| st.totals.acks.get(CLUSTER_TYPE) == Some(&4))
+        .await;
+    assert!(stats.gateways["default/eg"].active_nacks.is_empty());
+}

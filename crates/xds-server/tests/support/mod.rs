@@ -262,6 +262,19 @@ pub fn sotw_first(gateway: &str, type_url: &str, names: &[&str]) -> DiscoveryReq
     }
 }
 
+/// As [`sotw_first`], from the Envoy whose `node.id` is `node_id` (one of several replicas
+/// of the Gateway).
+pub fn sotw_first_as(
+    gateway: &str,
+    node_id: &str,
+    type_url: &str,
+    names: &[&str],
+) -> DiscoveryRequest {
+    let mut first = sotw_first(gateway, type_url, names);
+    first.node.as_mut().unwrap().id = node_id.into();
+    first
+}
+
 /// One delta ADS stream.
 pub struct DeltaStream {
     tx: mpsc::Sender<DeltaDiscoveryRequest>,

@@ -124,7 +124,8 @@ pub struct EnvoyProxyKubernetesProvider {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct KubernetesDeploymentSpec {
-    /// Number of Envoy pods (default 1; ignored when `envoyHpa` is set).
+    /// Number of Envoy pods (default 1; ignored when `envoyHpa` is set). Standalone mode runs
+    /// this many local Envoy processes per Gateway instead (1 to 4; `envoyHpa` does not apply).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0))]
     pub replicas: Option<i32>,

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use ferrogate_infra_render::HostProcessKey;
 use ferrogate_ir::GatewayKey;
 
 /// Why applying infrastructure failed.
@@ -18,16 +19,16 @@ pub enum InfraError {
         source: std::io::Error,
     },
     /// Envoy could not be started (it will be retried with backoff).
-    #[error("cannot start Envoy ({}) for {gateway}: {source}", envoy.display())]
+    #[error("cannot start Envoy ({}) for {process}: {source}", envoy.display())]
     Spawn {
-        /// The Gateway.
-        gateway: GatewayKey,
+        /// The Gateway and replica.
+        process: HostProcessKey,
         /// The Envoy binary.
         envoy: PathBuf,
         /// The cause.
         source: std::io::Error,
     },
-    /// The desired set names one Gateway twice.
-    #[error("gateway {0} appears more than once in the desired process set")]
-    DuplicateGateway(GatewayKey),
+    /// The desired set names one replica of a Gateway twice.
+    #[error("{0} appears more than once in the desired process set")]
+    DuplicateProcess(HostProcessKey),
 }

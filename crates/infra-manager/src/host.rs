@@ -1,111 +1,67 @@
-//! Host mode: one supervised local Envoy process per Gateway.
+//! Host mode: supervised local Envoy processes, one per replica of each Gateway (its
+//! EnvoyProxy `replicas`, decided by `ferrogate-infra-render`).
 //!
-//! Layout under the work directory: `<work_dir>/<namespace>/<name>/bootstrap.json` and
-//! `.../envoy.log` (stdout and stderr, appended). Nesting by namespace keeps the paths
-//! unique (`a-b/c` and `a/b-c` would collide as `a-b-c`).
+//! Layout under the work directory: `<work_dir>/<namespace>/<name>/` holds each replica's
+//! bootstrap, log (stdout and stderr, appended) and process record (see [`process`] for
+//! the names). Nesting by namespace keeps the paths unique (`a-b/c` and `a/b-c` would
+//! collide as `a-b-c`).
 //!
 //! Envoy runs with `--disable-hot-restart`, so several Envoys share the host without
-//! distinct `--base-id`s, and `--drain-time-s 1` so a stop is quick.
+//! distinct `--base-id`s, and `--drain-time-s 1` so a stop is quick. A Gateway's replicas
+//! bind the same listener ports (Envoy sets `SO_REUSEPORT` on its listeners), so while one
+//! is down the others keep accepting; each replica has its own supervisor, so a crash
+//! restarts only that one, and each is started, stopped and adopted on its own.
 //!
-//! Adoption: `.../envoy.state` records the running process (pid, its start time from
-//! `/proc/<pid>/stat`, the bootstrap hash and the binary). An Envoy outlives a `kill -9` of
-//! the control plane and keeps serving its last config; a restarted control plane reads the
-//! record and, if that pid is still the same process (same start time, so pid reuse is
-//! caught), runs the same binary with the same bootstrap path, and the hash equals the
-//! desired one, supervises it instead of starting a second Envoy (which could not bind the
-//! ports). The adopted Envoy reconnects to the new xDS server through its own retry. With
-//! another hash, the old process is stopped and a fresh one started. An adopted process is
-//! not our child, so it is watched by polling `/proc` instead of `waitpid`.
+//! Adoption: each replica's record holds its running process (pid, its start time from
+//! `/proc/<pid>/stat`, the bootstrap hash and the binary; see [`record`]). An Envoy outlives
+//! a `kill -9` of the control plane and keeps serving its last config; a restarted control
+//! plane reads the record and, if that pid is still the same process (same start time, so
+//! pid reuse is caught), runs the same binary with the same bootstrap path, and the hash
+//! equals the desired one, supervises it instead of starting a second Envoy. The adopted
+//! Envoy reconnects to the new xDS server through its own retry. With another hash, the old
+//! process is stopped and a fresh one started. A recorded replica that is no longer wanted
+//! (replicas were reduced while no control plane ran) is stopped.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+mod process;
+mod record;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
 
-use ferrogate_infra_render::HostProcessSpec;
+use ferrogate_infra_render::{HostProcessKey, HostProcessSpec};
 use ferrogate_ir::GatewayKey;
-use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::InfraError;
+use process::{Launch, ProcState, Running, replica_of_state_file, state_file_name, supervise};
+use record::stop_foreign;
 
-/// First delay before restarting a process that exited on its own.
-const BACKOFF_MIN: Duration = Duration::from_millis(100);
-/// Longest delay between restarts.
-const BACKOFF_MAX: Duration = Duration::from_secs(5);
-/// A process that ran this long before exiting restarts after [`BACKOFF_MIN`] again.
-const STABLE_AFTER: Duration = Duration::from_secs(30);
-/// Time between SIGTERM and SIGKILL when stopping.
-const STOP_GRACE: Duration = Duration::from_secs(5);
-/// How often an adopted process (not our child) is checked for having exited.
-const ADOPTED_POLL: Duration = Duration::from_millis(200);
-/// File name of the per-Gateway process record.
-const STATE_FILE: &str = "envoy.state";
-
-/// Supervises local Envoy processes, one per Gateway. Cheap to share behind an `Arc`;
-/// [`HostInfra::apply`] calls are serialized.
+/// Supervises local Envoy processes, one per replica of each Gateway. Cheap to share behind
+/// an `Arc`; [`HostInfra::apply`] calls are serialized.
 pub struct HostInfra {
     envoy_path: PathBuf,
     work_dir: PathBuf,
     log_level: String,
     apply_lock: tokio::sync::Mutex<()>,
-    procs: Mutex<BTreeMap<GatewayKey, Managed>>,
+    procs: Mutex<BTreeMap<HostProcessKey, Managed>>,
+    /// Gateways whose directory was searched for replicas a previous control plane left
+    /// running (see [`HostInfra::stop_unwanted_records`]). Once is enough: every record
+    /// written since belongs to a process this supervisor manages, and is removed when it
+    /// stops that process.
+    swept: Mutex<BTreeSet<GatewayKey>>,
     /// Cancelled by [`HostInfra::detach`]: supervisors return without stopping anything.
     detach: CancellationToken,
 }
 
-/// One supervised Gateway process.
+/// One supervised process.
 struct Managed {
     hash: String,
     cancel: CancellationToken,
     task: JoinHandle<()>,
     state: Arc<ProcState>,
-}
-
-/// Shared between [`HostInfra`] and a supervisor task.
-#[derive(Default)]
-struct ProcState {
-    /// Pid of the running process, 0 when none runs.
-    pid: AtomicU32,
-    /// Restarts after unexpected exits.
-    restarts: AtomicU64,
-}
-
-/// What a supervisor needs to (re)start its process.
-struct Launch {
-    gateway: GatewayKey,
-    envoy: PathBuf,
-    bootstrap: PathBuf,
-    log: PathBuf,
-    log_level: String,
-    /// The process record, see the module docs.
-    state_file: PathBuf,
-    hash: String,
-}
-
-/// What `envoy.state` holds (as JSON).
-struct ProcRecord {
-    pid: u32,
-    /// Field 22 of `/proc/<pid>/stat` (clock ticks since boot).
-    start_time: u64,
-    bootstrap_hash: String,
-    envoy: PathBuf,
-}
-
-/// A process we did not spawn (or no longer hold as a child): known by pid and start time.
-#[derive(Clone, Copy, Debug)]
-struct Foreign {
-    pid: u32,
-    start_time: u64,
-}
-
-/// The process a supervisor watches.
-enum Running {
-    Child(Child),
-    Adopted(Foreign),
 }
 
 impl HostInfra {
@@ -118,12 +74,16 @@ impl HostInfra {
             log_level,
             apply_lock: tokio::sync::Mutex::new(()),
             procs: Mutex::new(BTreeMap::new()),
+            swept: Mutex::new(BTreeSet::new()),
             detach: CancellationToken::new(),
         }
     }
 
     /// Make the running set equal `desired`: start missing, restart those whose
-    /// bootstrap_hash changed, stop removed. Never restarts a process for anything else.
+    /// bootstrap_hash changed, stop removed. Never restarts a process for anything else; in
+    /// particular a Gateway's replica count changing starts or stops only the replicas
+    /// above the smaller count, because each replica's bootstrap depends on its own index
+    /// and ports, never on how many replicas there are.
     ///
     /// Every spec is attempted; the first error is returned (the others are logged). A
     /// process that fails to spawn stays supervised and is retried with backoff.
@@ -131,17 +91,21 @@ impl HostInfra {
         let _serialized = self.apply_lock.lock().await;
         let mut wanted = BTreeMap::new();
         for spec in desired {
-            let key = spec.gateway.clone();
+            let key = spec.key();
             if wanted.insert(key.clone(), spec).is_some() {
-                return Err(InfraError::DuplicateGateway(key));
+                return Err(InfraError::DuplicateProcess(key));
             }
         }
 
-        // Stop removed processes and those whose bootstrap changed, all at once.
-        let stopping: Vec<(GatewayKey, Managed)> = {
+        // Stop removed processes and those whose bootstrap changed, all at once. A reduced
+        // replica count still wants replicas 0..n, so exactly the ones above are stopped
+        // (signalled highest first: keys sort by Gateway, then replica) and the others keep
+        // running untouched.
+        let stopping: Vec<(HostProcessKey, Managed)> = {
             let mut procs = self.lock_procs();
-            let stale: Vec<GatewayKey> = procs
+            let stale: Vec<HostProcessKey> = procs
                 .iter()
+                .rev()
                 .filter(|(key, m)| {
                     wanted
                         .get(*key)
@@ -160,13 +124,16 @@ impl HostInfra {
         let mut carried_restarts = BTreeMap::new();
         for (key, managed) in stopping {
             let _ = managed.task.await;
-            if wanted.contains_key(&key) {
-                tracing::info!(gateway = %key, hash = %wanted[&key].bootstrap_hash, "Envoy bootstrap changed; restarting");
-                carried_restarts.insert(key, managed.state.restarts.load(Ordering::Relaxed));
+            let (gateway, replica) = (&key.gateway, key.replica);
+            if let Some(spec) = wanted.get(&key) {
+                tracing::info!(%gateway, replica, hash = %spec.bootstrap_hash, "Envoy bootstrap changed; restarting");
+                let restarts = managed.state.restarts.load(Ordering::Relaxed);
+                carried_restarts.insert(key, restarts);
             } else {
-                tracing::info!(gateway = %key, "Envoy stopped");
+                tracing::info!(%gateway, replica, "Envoy stopped");
             }
         }
+        self.stop_unwanted_records(&wanted).await;
 
         // Start what is missing.
         let mut first_error = None;
@@ -174,10 +141,8 @@ impl HostInfra {
             if self.lock_procs().contains_key(&key) {
                 continue;
             }
-            let state = Arc::new(ProcState {
-                pid: AtomicU32::new(0),
-                restarts: AtomicU64::new(carried_restarts.get(&key).copied().unwrap_or(0)),
-            });
+            let restarts = carried_restarts.get(&key).copied().unwrap_or(0);
+            let state = Arc::new(ProcState::with_restarts(restarts));
             match self.start(&spec, state).await {
                 Ok((managed, spawn_error)) => {
                     self.lock_procs().insert(key, managed);
@@ -191,9 +156,10 @@ impl HostInfra {
         first_error.map_or(Ok(()), Err)
     }
 
-    /// The admin port in the bootstrap of every Envoy a previous run left recorded under the
-    /// work directory (`<ns>/<name>/envoy.state` next to its `bootstrap.json`). A restarted
-    /// control plane gives those Gateways the same ports again, so their bootstraps hash the
+    /// The admin port in the bootstrap of every Gateway's replica 0 that a previous run left
+    /// recorded under the work directory (`<ns>/<name>/envoy.state` next to its
+    /// `bootstrap.json`). A restarted control plane gives those Gateways the same slots
+    /// again, so their bootstraps (every replica's ports derive from the slot) hash the
     /// same and the running Envoys are adopted rather than replaced.
     pub fn recorded_admin_ports(&self) -> BTreeMap<GatewayKey, u16> {
         let mut out = BTreeMap::new();
@@ -206,7 +172,7 @@ impl HostInfra {
             };
             for gw in gateways.flatten() {
                 let dir = gw.path();
-                if !dir.join(STATE_FILE).exists() {
+                if !dir.join(state_file_name(0)).exists() {
                     continue;
                 }
                 let port = std::fs::read_to_string(dir.join("bootstrap.json"))
@@ -229,8 +195,8 @@ impl HostInfra {
         out
     }
 
-    /// Pids of the processes running now (a Gateway whose Envoy is between restarts is absent).
-    pub fn pids(&self) -> BTreeMap<GatewayKey, u32> {
+    /// Pids of the processes running now (a replica between restarts is absent).
+    pub fn pids(&self) -> BTreeMap<HostProcessKey, u32> {
         self.lock_procs()
             .iter()
             .filter_map(|(key, m)| match m.state.pid.load(Ordering::Acquire) {
@@ -240,9 +206,9 @@ impl HostInfra {
             .collect()
     }
 
-    /// Restarts after unexpected exits, per supervised Gateway (kept across bootstrap
-    /// changes, dropped when the Gateway goes away). For metrics.
-    pub fn restarts(&self) -> BTreeMap<GatewayKey, u64> {
+    /// Restarts after unexpected exits, per supervised replica (kept across bootstrap
+    /// changes, dropped when the replica goes away). For metrics.
+    pub fn restarts(&self) -> BTreeMap<HostProcessKey, u64> {
         self.lock_procs()
             .iter()
             .map(|(key, m)| (key.clone(), m.state.restarts.load(Ordering::Relaxed)))
@@ -277,11 +243,53 @@ impl HostInfra {
         }
     }
 
-    fn lock_procs(&self) -> std::sync::MutexGuard<'_, BTreeMap<GatewayKey, Managed>> {
+    fn lock_procs(&self) -> std::sync::MutexGuard<'_, BTreeMap<HostProcessKey, Managed>> {
         self.procs.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Adopts the Gateway's recorded Envoy if it still runs with this bootstrap; otherwise
+    fn launch(&self, key: HostProcessKey, hash: &str) -> Launch {
+        Launch::new(&self.work_dir, &self.envoy_path, &self.log_level, key, hash)
+    }
+
+    /// Stops the Envoys that a previous run recorded for replicas of the wanted Gateways
+    /// and that are neither wanted nor supervised: replicas left over from a higher count
+    /// when the control plane went down. Nothing else would ever stop them, and they would
+    /// keep taking a share of the Gateway's connections. (A Gateway deleted while no
+    /// control plane ran is not looked for: its directory is not visited.)
+    async fn stop_unwanted_records(&self, wanted: &BTreeMap<HostProcessKey, HostProcessSpec>) {
+        let unswept: Vec<GatewayKey> = {
+            let mut swept = self.swept.lock().unwrap_or_else(PoisonError::into_inner);
+            let gateways: BTreeSet<&GatewayKey> = wanted.keys().map(|k| &k.gateway).collect();
+            gateways
+                .into_iter()
+                .filter(|g| swept.insert((*g).clone()))
+                .cloned()
+                .collect()
+        };
+        for gateway in &unswept {
+            let dir = self.work_dir.join(&gateway.namespace).join(&gateway.name);
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            let mut leftovers: Vec<HostProcessKey> = entries
+                .flatten()
+                .filter_map(|e| replica_of_state_file(&e.file_name()))
+                .map(|replica| HostProcessKey::new(gateway.clone(), replica))
+                .filter(|key| !wanted.contains_key(key) && !self.lock_procs().contains_key(key))
+                .collect();
+            leftovers.sort_unstable_by(|a, b| b.cmp(a)); // highest first, as in apply
+            for key in leftovers {
+                let launch = self.launch(key.clone(), "");
+                if let Some((_, found)) = launch.recorded_process() {
+                    tracing::info!(gateway = %key.gateway, replica = key.replica, pid = found.pid, "stopping an Envoy replica that is no longer wanted, left running by a previous control plane");
+                    stop_foreign(&key, found).await;
+                }
+                launch.forget_record();
+            }
+        }
+    }
+
+    /// Adopts the replica's recorded Envoy if it still runs with this bootstrap; otherwise
     /// writes the bootstrap and spawns the process. Then starts its supervisor. A spawn
     /// failure still yields a supervisor (retrying with backoff) plus the error to report.
     async fn start(
@@ -289,38 +297,27 @@ impl HostInfra {
         spec: &HostProcessSpec,
         state: Arc<ProcState>,
     ) -> Result<(Managed, Option<InfraError>), InfraError> {
-        let dir = self
-            .work_dir
-            .join(&spec.gateway.namespace)
-            .join(&spec.gateway.name);
-        let bootstrap = dir.join("bootstrap.json");
-        let launch = Launch {
-            gateway: spec.gateway.clone(),
-            envoy: self.envoy_path.clone(),
-            bootstrap: bootstrap.clone(),
-            log: dir.join("envoy.log"),
-            log_level: self.log_level.clone(),
-            state_file: dir.join(STATE_FILE),
-            hash: spec.bootstrap_hash.clone(),
-        };
+        let key = spec.key();
+        let (gateway, replica, hash) = (&spec.gateway, spec.replica, &spec.bootstrap_hash);
+        let launch = self.launch(key.clone(), hash);
         let mut running = None;
         if let Some((record, found)) = launch.recorded_process() {
-            if record.bootstrap_hash == spec.bootstrap_hash {
+            if record.bootstrap_hash == *hash {
                 state.pid.store(found.pid, Ordering::Release);
-                tracing::info!(gateway = %spec.gateway, pid = found.pid, hash = %spec.bootstrap_hash, "adopted the running Envoy");
+                tracing::info!(%gateway, replica, pid = found.pid, %hash, "adopted the running Envoy");
                 running = Some(Running::Adopted(found));
             } else {
-                tracing::info!(gateway = %spec.gateway, pid = found.pid, old = %record.bootstrap_hash, new = %spec.bootstrap_hash, "running Envoy has another bootstrap; replacing it");
-                stop_foreign(&spec.gateway, found).await;
+                tracing::info!(%gateway, replica, pid = found.pid, old = %record.bootstrap_hash, new = %hash, "running Envoy has another bootstrap; replacing it");
+                stop_foreign(&key, found).await;
                 launch.forget_record();
             }
         }
         let mut spawn_error = None;
         if running.is_none() {
-            write_bootstrap(&dir, &bootstrap, &spec.bootstrap).map_err(|source| {
+            launch.write_bootstrap(&spec.bootstrap).map_err(|source| {
                 InfraError::WriteBootstrap {
-                    gateway: spec.gateway.clone(),
-                    path: bootstrap.clone(),
+                    gateway: gateway.clone(),
+                    path: launch.bootstrap.clone(),
                     source,
                 }
             })?;
@@ -328,12 +325,12 @@ impl HostInfra {
                 Ok(child) => {
                     let pid = child.id().unwrap_or(0);
                     state.pid.store(pid, Ordering::Release);
-                    tracing::info!(gateway = %spec.gateway, pid, hash = %spec.bootstrap_hash, "Envoy started");
+                    tracing::info!(%gateway, replica, pid, %hash, "Envoy started");
                     running = Some(Running::Child(child));
                 }
                 Err(source) => {
                     spawn_error = Some(InfraError::Spawn {
-                        gateway: spec.gateway.clone(),
+                        process: key,
                         envoy: launch.envoy.clone(),
                         source,
                     });
@@ -350,7 +347,7 @@ impl HostInfra {
         ));
         Ok((
             Managed {
-                hash: spec.bootstrap_hash.clone(),
+                hash: hash.clone(),
                 cancel,
                 task,
                 state,
@@ -375,286 +372,5 @@ fn record(first: &mut Option<InfraError>, error: InfraError) {
         *first = Some(error);
     } else {
         tracing::error!(%error, "cannot start Envoy");
-    }
-}
-
-/// Writes `value` to `path` atomically (temporary file + rename), creating `dir`.
-fn write_bootstrap(dir: &Path, path: &Path, value: &serde_json::Value) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let mut bytes = serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?;
-    bytes.push(b'\n');
-    let tmp = dir.join(".bootstrap.json.tmp");
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
-}
-
-impl ProcRecord {
-    fn parse(bytes: &[u8]) -> Option<Self> {
-        let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
-        Some(Self {
-            pid: u32::try_from(value["pid"].as_u64()?).ok()?,
-            start_time: value["start_time"].as_u64()?,
-            bootstrap_hash: value["bootstrap_hash"].as_str()?.to_owned(),
-            envoy: PathBuf::from(value["envoy"].as_str()?),
-        })
-    }
-}
-
-/// Writes the process record atomically.
-fn write_record(path: &Path, record: &ProcRecord) -> std::io::Result<()> {
-    let envoy = record
-        .envoy
-        .to_str()
-        .ok_or_else(|| std::io::Error::other("Envoy path is not UTF-8"))?;
-    let value = serde_json::json!({
-        "pid": record.pid,
-        "start_time": record.start_time,
-        "bootstrap_hash": record.bootstrap_hash,
-        "envoy": envoy,
-    });
-    let bytes = serde_json::to_vec(&value).map_err(std::io::Error::other)?;
-    let tmp = path.with_extension("state.tmp");
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
-}
-
-/// State (field 3) and start time (field 22) of `/proc/<pid>/stat`.
-fn proc_stat(pid: u32) -> Option<(char, u64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) is in parentheses and may hold spaces or ')'.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let mut fields = rest.split_whitespace();
-    let state = fields.next()?.chars().next()?;
-    let start = fields.nth(18)?.parse().ok()?;
-    Some((state, start))
-}
-
-fn start_time(pid: u32) -> Option<u64> {
-    proc_stat(pid).map(|(_, start)| start)
-}
-
-impl Foreign {
-    /// Still the same process, and not a zombie.
-    fn is_running(&self) -> bool {
-        matches!(proc_stat(self.pid), Some((state, start)) if start == self.start_time && state != 'Z' && state != 'X')
-    }
-
-    fn signal(&self, signal: libc::c_int) {
-        if !self.is_running() {
-            return;
-        }
-        if let Ok(pid) = libc::pid_t::try_from(self.pid) {
-            // SAFETY: kill(2) has no memory-safety preconditions. The pid was checked to be
-            // the recorded process (same start time) just before; the window for pid reuse
-            // between that check and the signal is a few microseconds.
-            unsafe {
-                libc::kill(pid, signal);
-            }
-        }
-    }
-
-    /// Resolves when the process has exited.
-    async fn exited(&self) {
-        while self.is_running() {
-            tokio::time::sleep(ADOPTED_POLL).await;
-        }
-    }
-}
-
-/// SIGTERM, wait up to [`STOP_GRACE`], then SIGKILL, for a process that is not our child.
-async fn stop_foreign(gateway: &GatewayKey, process: Foreign) {
-    process.signal(libc::SIGTERM);
-    if tokio::time::timeout(STOP_GRACE, process.exited())
-        .await
-        .is_err()
-    {
-        tracing::warn!(%gateway, grace = ?STOP_GRACE, "Envoy ignored SIGTERM; killing it");
-        process.signal(libc::SIGKILL);
-        let _ = tokio::time::timeout(STOP_GRACE, process.exited()).await;
-    } else {
-        tracing::debug!(%gateway, "Envoy terminated");
-    }
-}
-
-impl Launch {
-    /// Spawns Envoy and records it in the state file (a failure to record is logged: the
-    /// process runs, only adoption after a crash is lost).
-    fn spawn(&self) -> std::io::Result<Child> {
-        let child = self.spawn_process()?;
-        if let Some(pid) = child.id() {
-            let record = start_time(pid).map(|start_time| ProcRecord {
-                pid,
-                start_time,
-                bootstrap_hash: self.hash.clone(),
-                envoy: self.envoy.clone(),
-            });
-            let written = match record {
-                Some(record) => write_record(&self.state_file, &record),
-                None => Err(std::io::Error::other("no start time in /proc")),
-            };
-            if let Err(error) = written {
-                tracing::warn!(gateway = %self.gateway, %error, path = %self.state_file.display(), "cannot record the Envoy process");
-            }
-        }
-        Ok(child)
-    }
-
-    /// The recorded process, if it is still that process (same start time), runs our Envoy
-    /// binary and was given our bootstrap path.
-    fn recorded_process(&self) -> Option<(ProcRecord, Foreign)> {
-        let bytes = std::fs::read(&self.state_file).ok()?;
-        let record = ProcRecord::parse(&bytes)?;
-        let found = Foreign {
-            pid: record.pid,
-            start_time: record.start_time,
-        };
-        if !found.is_running() {
-            tracing::debug!(gateway = %self.gateway, pid = record.pid, "recorded Envoy is gone");
-            return None;
-        }
-        let cmdline = std::fs::read(format!("/proc/{}/cmdline", record.pid)).ok()?;
-        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-        let bootstrap = self.bootstrap.as_os_str().as_encoded_bytes();
-        let envoy = self.envoy.as_os_str().as_encoded_bytes();
-        let ours = record.envoy == self.envoy
-            && args.first() == Some(&envoy)
-            && args.windows(2).any(|w| w[0] == b"-c" && w[1] == bootstrap);
-        if !ours {
-            tracing::info!(gateway = %self.gateway, pid = record.pid, "recorded pid runs something else now; not adopting it");
-            return None;
-        }
-        Some((record, found))
-    }
-
-    fn forget_record(&self) {
-        let _ = std::fs::remove_file(&self.state_file);
-    }
-
-    fn spawn_process(&self) -> std::io::Result<Child> {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)?;
-        let stderr = log.try_clone()?;
-        Command::new(&self.envoy)
-            .arg("-c")
-            .arg(&self.bootstrap)
-            .args([
-                "--disable-hot-restart",
-                "--log-level",
-                &self.log_level,
-                "--drain-time-s",
-                "1",
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log))
-            .stderr(Stdio::from(stderr))
-            .kill_on_drop(true)
-            .spawn()
-    }
-}
-
-/// How a watched process ended, or why watching stopped.
-enum Event {
-    Exited(String),
-    Cancelled,
-    Detached,
-}
-
-/// Keeps one process running until `cancel`, then stops it (and forgets its record); on
-/// `detach`, returns leaving it running and recorded.
-async fn supervise(
-    launch: Launch,
-    mut running: Option<Running>,
-    cancel: CancellationToken,
-    detach: CancellationToken,
-    state: Arc<ProcState>,
-) {
-    let gateway = &launch.gateway;
-    let mut backoff = BACKOFF_MIN;
-    let mut started = Instant::now();
-    loop {
-        let Some(process) = running.as_mut() else {
-            tokio::select! {
-                _ = cancel.cancelled() => return,
-                _ = detach.cancelled() => return,
-                _ = tokio::time::sleep(backoff) => {}
-            }
-            backoff = (backoff * 2).min(BACKOFF_MAX);
-            match launch.spawn() {
-                Ok(new) => {
-                    let pid = new.id().unwrap_or(0);
-                    state.pid.store(pid, Ordering::Release);
-                    state.restarts.fetch_add(1, Ordering::Relaxed);
-                    tracing::info!(%gateway, pid, "Envoy restarted");
-                    started = Instant::now();
-                    running = Some(Running::Child(new));
-                }
-                Err(error) => {
-                    tracing::warn!(%gateway, %error, retry_in = ?backoff, "cannot start Envoy")
-                }
-            }
-            continue;
-        };
-        let event = match process {
-            Running::Child(child) => tokio::select! {
-                status = child.wait() => Event::Exited(match status {
-                    Ok(status) => status.to_string(),
-                    Err(error) => format!("lost track of it: {error}"),
-                }),
-                _ = cancel.cancelled() => Event::Cancelled,
-                _ = detach.cancelled() => Event::Detached,
-            },
-            Running::Adopted(found) => tokio::select! {
-                _ = found.exited() => Event::Exited("exited (adopted process)".into()),
-                _ = cancel.cancelled() => Event::Cancelled,
-                _ = detach.cancelled() => Event::Detached,
-            },
-        };
-        match event {
-            Event::Cancelled => {
-                match running.take() {
-                    Some(Running::Child(mut child)) => stop(gateway, &mut child).await,
-                    Some(Running::Adopted(found)) => stop_foreign(gateway, found).await,
-                    None => {}
-                }
-                launch.forget_record();
-                state.pid.store(0, Ordering::Release);
-                return;
-            }
-            Event::Detached => {
-                if let Some(Running::Child(child)) = running.take() {
-                    // Dropping the handle would kill it (kill_on_drop); a crash would not.
-                    std::mem::forget(child);
-                }
-                return;
-            }
-            Event::Exited(status) => {
-                state.pid.store(0, Ordering::Release);
-                running = None;
-                if started.elapsed() >= STABLE_AFTER {
-                    backoff = BACKOFF_MIN;
-                }
-                tracing::warn!(%gateway, %status, restart_in = ?backoff, "Envoy exited unexpectedly");
-            }
-        }
-    }
-}
-
-/// SIGTERM, wait up to [`STOP_GRACE`], then SIGKILL.
-async fn stop(gateway: &GatewayKey, child: &mut Child) {
-    if let Some(pid) = child.id().and_then(|pid| libc::pid_t::try_from(pid).ok()) {
-        // SAFETY: kill(2) has no memory-safety preconditions. The child has not been reaped
-        // (we hold it and have not observed its exit), so the pid still names our process.
-        unsafe {
-            libc::kill(pid, libc::SIGTERM);
-        }
-    }
-    match tokio::time::timeout(STOP_GRACE, child.wait()).await {
-        Ok(_) => tracing::debug!(%gateway, "Envoy terminated"),
-        Err(_) => {
-            tracing::warn!(%gateway, grace = ?STOP_GRACE, "Envoy ignored SIGTERM; killing it");
-            let _ = child.kill().await;
-        }
     }
 }

@@ -4,103 +4,12 @@
 //! listeners (the static stats one included) are only bound once initialization is done
 //! (after the xDS initial fetch, or its 15 s timeouts), so the tests probe admin.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+mod common;
 
+use std::time::Duration;
+
+use common::{alive, envoy, free_base, http_status, kill9, spec, wait_for, wait_serving};
 use ferrogate_infra_manager::HostInfra;
-use ferrogate_infra_render::{HostPortPlan, HostProcessSpec, render_host_process};
-use ferrogate_ir::{GatewayKey, InfraIr};
-
-fn envoy() -> PathBuf {
-    let path = std::env::var_os("FERROGATE_ENVOY")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools/bin/envoy"));
-    assert!(
-        path.exists(),
-        "no Envoy binary at {}: run scripts/install-envoy.sh (or set FERROGATE_ENVOY)",
-        path.display()
-    );
-    path
-}
-
-/// Port plans far from the defaults, one per test, so tests run in parallel with each
-/// other and with a standalone ferrogate on the same host.
-/// A base port with 25 free ports from `base - 5`, below the ephemeral range (fixed ports
-/// in it collide with other tests' outgoing connections); distinct for every call.
-fn free_base() -> u16 {
-    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
-    loop {
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let base = 20_000 + ((std::process::id() as u16 % 300 + n * 7) % 300) * 40;
-        if (base - 5..base + 20).all(|p| {
-            std::net::TcpListener::bind(("127.0.0.1", p)).is_ok()
-                && std::net::TcpListener::bind(("0.0.0.0", p)).is_ok()
-        }) {
-            return base;
-        }
-    }
-}
-
-fn spec(name: &str, base: u16, slot: u32, xds_port: u16) -> HostProcessSpec {
-    let infra = InfraIr {
-        gateway: GatewayKey::new("test", name),
-        gateway_class: "ferrogate".into(),
-        ..InfraIr::default()
-    };
-    render_host_process(
-        &infra,
-        slot,
-        &HostPortPlan { base, stride: 10 },
-        ("127.0.0.1", xds_port),
-        false,
-    )
-}
-
-/// Status code of `GET path` on 127.0.0.1:port, if anything answers.
-fn http_status(port: u16, path: &str) -> Option<u16> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    response.split_whitespace().nth(1)?.parse().ok()
-}
-
-async fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn wait_serving(spec: &HostProcessSpec) {
-    let admin = spec.admin_port;
-    wait_for("Envoy's admin /server_info", || {
-        http_status(admin, "/server_info") == Some(200)
-    })
-    .await;
-    assert_eq!(http_status(admin, "/stats/prometheus"), Some(200));
-}
-
-fn kill9(pid: u32) {
-    let status = std::process::Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status()
-        .expect("run kill");
-    assert!(status.success());
-}
-
-fn alive(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
-        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn supervises_one_envoy() {
@@ -108,7 +17,7 @@ async fn supervises_one_envoy() {
     let host = HostInfra::new(envoy(), work.path().to_path_buf(), "warning".into());
     let base = free_base();
     let a = spec("a", base, 0, base - 1);
-    let key = a.gateway.clone();
+    let key = a.key();
 
     // (1) apply one spec: it runs and serves stats and admin.
     host.apply(vec![a.clone()]).await.unwrap();
@@ -160,11 +69,11 @@ async fn bootstrap_change_restarts_only_that_envoy() {
     assert_ne!(b.bootstrap_hash, b2.bootstrap_hash);
     host.apply(vec![a.clone(), b2.clone()]).await.unwrap();
     let after = host.pids();
-    assert_eq!(after[&a.gateway], before[&a.gateway]);
-    assert_ne!(after[&b.gateway], before[&b.gateway]);
-    assert!(!alive(before[&b.gateway]));
+    assert_eq!(after[&a.key()], before[&a.key()]);
+    assert_ne!(after[&b.key()], before[&b.key()]);
+    assert!(!alive(before[&b.key()]));
     assert_eq!(
-        host.restarts()[&b.gateway],
+        host.restarts()[&b.key()],
         0,
         "a bootstrap change is not a crash restart"
     );
@@ -228,23 +137,23 @@ async fn a_new_supervisor_adopts_a_running_envoy() {
     let b2 = spec("b", base, 1, base - 2);
     second.apply(vec![a.clone(), b2.clone()]).await.unwrap();
     let adopted = second.pids();
-    assert_eq!(adopted[&a.gateway], before[&a.gateway], "a was not adopted");
-    assert_ne!(adopted[&b.gateway], before[&b.gateway]);
-    assert!(!alive(before[&b.gateway]), "b's old Envoy still runs");
+    assert_eq!(adopted[&a.key()], before[&a.key()], "a was not adopted");
+    assert_ne!(adopted[&b.key()], before[&b.key()]);
+    assert!(!alive(before[&b.key()]), "b's old Envoy still runs");
     wait_serving(&a).await;
     wait_serving(&b2).await;
-    assert_eq!(second.restarts()[&a.gateway], 0);
+    assert_eq!(second.restarts()[&a.key()], 0);
 
     // The adopted process stays supervised: a kill -9 is noticed and it is restarted.
-    kill9(adopted[&a.gateway]);
+    kill9(adopted[&a.key()]);
     wait_for("the adopted Envoy's restart", || {
         second
             .pids()
-            .get(&a.gateway)
-            .is_some_and(|p| *p != adopted[&a.gateway])
+            .get(&a.key())
+            .is_some_and(|p| *p != adopted[&a.key()])
     })
     .await;
-    assert_eq!(second.restarts()[&a.gateway], 1);
+    assert_eq!(second.restarts()[&a.key()], 1);
     wait_serving(&a).await;
     let now = second.pids();
 
@@ -286,7 +195,7 @@ async fn a_stale_record_is_not_adopted() {
     std::fs::write(work.path().join("test/a/envoy.state"), record.to_string()).unwrap();
     let host = HostInfra::new(envoy(), work.path().to_path_buf(), "warning".into());
     host.apply(vec![a.clone()]).await.unwrap();
-    assert_ne!(host.pids()[&a.gateway], std::process::id());
+    assert_ne!(host.pids()[&a.key()], std::process::id());
     wait_serving(&a).await;
     host.shutdown().await;
 }

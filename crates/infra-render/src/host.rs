@@ -1,80 +1,43 @@
-//! Host mode (standalone): one local Envoy process per Gateway. Several Envoys share the
-//! host, so each Gateway gets a slot and its admin, stats and readiness ports come from
-//! that slot through a [`HostPortPlan`].
+//! Host mode (standalone): local Envoy processes, one or more per Gateway (its replicas, see
+//! [`crate::host_replicas()`]). Several Envoys share the host, so each Gateway gets a slot and
+//! each replica's ports come from that slot through a [`HostPortPlan`].
+
+use std::fmt;
 
 use ferrogate_ir::{GatewayKey, InfraIr};
 
 use crate::bootstrap::{BootstrapParams, XdsTlsPaths, bootstrap_hash, render_bootstrap};
+use crate::host_ports::HostPortPlan;
 
-/// Offsets inside a slot's port block, mirroring the pod ports (admin 19000, stats 19001,
-/// readiness 19003).
-const ADMIN_OFFSET: u16 = 0;
-const STATS_OFFSET: u16 = 1;
-const READY_OFFSET: u16 = 3;
-
-/// Per-Gateway port blocks: slot `s` owns ports `base + s*stride ..`, with admin at `+0`,
-/// Prometheus stats at `+1` and readiness at `+3`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct HostPortPlan {
-    /// First port of slot 0 (its admin port).
-    pub base: u16,
-    /// Ports per slot; must be at least 4.
-    pub stride: u16,
+/// Names one Envoy process of standalone mode: replica `replica` of `gateway`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct HostProcessKey {
+    /// The Gateway.
+    pub gateway: GatewayKey,
+    /// The replica, from 0.
+    pub replica: u32,
 }
 
-impl Default for HostPortPlan {
-    fn default() -> Self {
-        Self {
-            base: 19100,
-            stride: 10,
-        }
+impl HostProcessKey {
+    /// Replica `replica` of `gateway`.
+    pub fn new(gateway: GatewayKey, replica: u32) -> Self {
+        Self { gateway, replica }
     }
 }
 
-impl HostPortPlan {
-    fn port(&self, slot: u32, offset: u16) -> u16 {
-        let port = u32::from(self.base) + slot * u32::from(self.stride) + u32::from(offset);
-        u16::try_from(port)
-            .unwrap_or_else(|_| panic!("host port plan {self:?} has no room for slot {slot}"))
-    }
-
-    /// Admin port of `slot` (bound to 127.0.0.1 only).
-    ///
-    /// # Panics
-    /// When the slot's ports do not fit in `u16` (see [`HostPortPlan::max_slots`]).
-    pub fn admin_port(&self, slot: u32) -> u16 {
-        self.port(slot, ADMIN_OFFSET)
-    }
-
-    /// Prometheus stats port of `slot` (`/stats/prometheus`).
-    ///
-    /// # Panics
-    /// As [`HostPortPlan::admin_port`].
-    pub fn stats_port(&self, slot: u32) -> u16 {
-        self.port(slot, STATS_OFFSET)
-    }
-
-    /// Readiness port of `slot` (`/ready`, delivered over xDS).
-    ///
-    /// # Panics
-    /// As [`HostPortPlan::admin_port`].
-    pub fn ready_port(&self, slot: u32) -> u16 {
-        self.port(slot, READY_OFFSET)
-    }
-
-    /// How many slots fit below port 65535.
-    pub fn max_slots(&self) -> u32 {
-        let room =
-            u32::from(u16::MAX).saturating_sub(u32::from(self.base) + u32::from(READY_OFFSET));
-        room / u32::from(self.stride.max(1)) + 1
+impl fmt::Display for HostProcessKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} replica {}", self.gateway, self.replica)
     }
 }
 
-/// What standalone mode runs for one Gateway.
+/// What standalone mode runs for one replica of a Gateway.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HostProcessSpec {
     /// The Gateway.
     pub gateway: GatewayKey,
+    /// Which of the Gateway's Envoy processes this is, from 0.
+    pub replica: u32,
     /// The Envoy bootstrap (JSON).
     pub bootstrap: serde_json::Value,
     /// [`bootstrap_hash`] of `bootstrap`; a change means the process must restart.
@@ -86,12 +49,30 @@ pub struct HostProcessSpec {
     pub admin_port: u16,
     /// Prometheus stats port.
     pub stats_port: u16,
-    /// Readiness port (the listener itself comes over xDS).
+    /// Readiness port (the listener itself comes over xDS); shared by the replicas.
     pub ready_port: u16,
 }
 
-/// Renders the process spec of the Gateway in `infra`, given its `slot`, the port plan,
-/// the xDS server address `(host, port)` and the xDS variant.
+impl HostProcessSpec {
+    /// The process this spec describes.
+    pub fn key(&self) -> HostProcessKey {
+        HostProcessKey::new(self.gateway.clone(), self.replica)
+    }
+}
+
+/// `node.id` of replica `replica` of `gateway`. Replica 0 keeps the id it had before
+/// replicas existed (`<ns>/<name>/host`), so running Envoys keep their bootstrap hash.
+/// Every replica has the same `node.cluster` (the Gateway), which is what the xDS server
+/// serves and authorizes by; the id tells the replicas apart in its logs and NACK records.
+pub fn host_node_id(gateway: &GatewayKey, replica: u32) -> String {
+    match replica {
+        0 => format!("{}/{}/host", gateway.namespace, gateway.name),
+        r => format!("{}/{}/host-{r}", gateway.namespace, gateway.name),
+    }
+}
+
+/// Renders the process spec of replica 0 of the Gateway in `infra`, given its `slot`, the
+/// port plan, the xDS server address `(host, port)` and the xDS variant.
 ///
 /// # Panics
 /// When `slot` is beyond [`HostPortPlan::max_slots`].
@@ -102,7 +83,7 @@ pub fn render_host_process(
     xds: (&str, u16),
     delta: bool,
 ) -> HostProcessSpec {
-    render_host_process_with_tls(infra, slot, ports, xds, delta, None)
+    render_host_replica(infra, slot, 0, ports, xds, delta, None)
 }
 
 /// As [`render_host_process`], with the Envoy connecting to the xDS server over mutual TLS
@@ -118,20 +99,35 @@ pub fn render_host_process_with_tls(
     delta: bool,
     xds_tls: Option<XdsTlsPaths>,
 ) -> HostProcessSpec {
+    render_host_replica(infra, slot, 0, ports, xds, delta, xds_tls)
+}
+
+/// As [`render_host_process_with_tls`], for replica `replica`: its own admin and stats ports
+/// and `node.id` ([`HostPortPlan::replica_ports`], [`host_node_id`]); the readiness port, the
+/// xDS server and the client certificate (the Gateway's identity) are the Gateway's.
+///
+/// # Panics
+/// When `slot` is beyond [`HostPortPlan::max_slots`] or `replica` is not below
+/// [`HostPortPlan::max_replicas`] (take the count from [`crate::host_replicas()`]).
+pub fn render_host_replica(
+    infra: &InfraIr,
+    slot: u32,
+    replica: u32,
+    ports: &HostPortPlan,
+    xds: (&str, u16),
+    delta: bool,
+    xds_tls: Option<XdsTlsPaths>,
+) -> HostProcessSpec {
     let gateway = infra.gateway.clone();
-    let (admin_port, stats_port, ready_port) = (
-        ports.admin_port(slot),
-        ports.stats_port(slot),
-        ports.ready_port(slot),
-    );
+    let own = ports.replica_ports(slot, replica);
     let params = BootstrapParams {
-        node_id: format!("{}/{}/host", gateway.namespace, gateway.name),
+        node_id: host_node_id(&gateway, replica),
         gateway: gateway.clone(),
         xds_host: xds.0.to_string(),
         xds_port: xds.1,
         admin_address: "127.0.0.1".to_string(),
-        admin_port,
-        stats_port,
+        admin_port: own.admin,
+        stats_port: own.stats,
         delta,
         xds_tls,
     };
@@ -139,12 +135,15 @@ pub fn render_host_process_with_tls(
     let bootstrap_hash = bootstrap_hash(&bootstrap);
     HostProcessSpec {
         gateway,
+        replica,
         bootstrap,
         bootstrap_hash,
-        base_id: slot + 1,
-        admin_port,
-        stats_port,
-        ready_port,
+        // Replica 0 keeps `slot + 1`; slots stay far below 2^16 (a stride of at least 4
+        // over 16-bit ports), so the replica in the high bits keeps every id distinct.
+        base_id: (replica << 16) + slot + 1,
+        admin_port: own.admin,
+        stats_port: own.stats,
+        ready_port: own.ready,
     }
 }
 
@@ -152,36 +151,23 @@ pub fn render_host_process_with_tls(
 mod tests {
     use super::*;
 
-    #[test]
-    fn slots_get_disjoint_port_blocks() {
-        let plan = HostPortPlan::default();
-        assert_eq!(
-            (plan.admin_port(0), plan.stats_port(0), plan.ready_port(0)),
-            (19100, 19101, 19103)
-        );
-        assert_eq!(
-            (plan.admin_port(2), plan.stats_port(2), plan.ready_port(2)),
-            (19120, 19121, 19123)
-        );
-        let last = plan.max_slots() - 1;
-        assert!(plan.ready_port(last) >= 65_526);
+    fn infra() -> InfraIr {
+        InfraIr {
+            gateway: GatewayKey::new("ns", "gw"),
+            gateway_class: "fg".into(),
+            ..InfraIr::default()
+        }
     }
 
-    #[test]
-    #[should_panic(expected = "no room")]
-    fn overflowing_slot_panics() {
-        HostPortPlan::default().ready_port(HostPortPlan::default().max_slots());
+    fn replica(r: u32, tls: Option<XdsTlsPaths>) -> HostProcessSpec {
+        let plan = HostPortPlan::default();
+        render_host_replica(&infra(), 1, r, &plan, ("127.0.0.1", 18000), false, tls)
     }
 
     #[test]
     fn host_process_uses_slot_ports() {
-        let infra = InfraIr {
-            gateway: GatewayKey::new("ns", "gw"),
-            gateway_class: "fg".into(),
-            ..InfraIr::default()
-        };
         let spec = render_host_process(
-            &infra,
+            &infra(),
             1,
             &HostPortPlan::default(),
             ("127.0.0.1", 18000),
@@ -202,12 +188,80 @@ mod tests {
         );
         assert_eq!(spec.bootstrap_hash, bootstrap_hash(&spec.bootstrap));
         let again = render_host_process(
-            &infra,
+            &infra(),
             1,
             &HostPortPlan::default(),
             ("127.0.0.1", 18000),
             false,
         );
         assert_eq!(spec, again);
+    }
+
+    #[test]
+    fn replica_zero_is_the_single_process_of_before() {
+        let spec = replica(0, None);
+        assert_eq!(spec.replica, 0);
+        assert_eq!(spec.bootstrap["node"]["id"], "ns/gw/host");
+        assert_eq!(
+            spec,
+            render_host_process(
+                &infra(),
+                1,
+                &HostPortPlan::default(),
+                ("127.0.0.1", 18000),
+                false
+            )
+        );
+    }
+
+    #[test]
+    fn a_replica_has_its_own_node_id_admin_and_stats_ports_and_shares_the_rest() {
+        let (first, second) = (replica(0, None), replica(1, None));
+        assert_eq!(second.key(), HostProcessKey::new(first.gateway.clone(), 1));
+        assert_eq!(second.bootstrap["node"]["id"], "ns/gw/host-1");
+        assert_eq!(second.bootstrap["node"]["cluster"], "ns/gw");
+        assert_eq!(
+            (second.admin_port, second.stats_port, second.ready_port),
+            (19114, 19115, 19113)
+        );
+        assert_eq!(
+            second.bootstrap["admin"]["address"]["socket_address"]["port_value"],
+            19114
+        );
+        let stats = &second.bootstrap["static_resources"]["listeners"][0];
+        assert_eq!(stats["address"]["socket_address"]["port_value"], 19115);
+        let admin_cluster = &second.bootstrap["static_resources"]["clusters"][1];
+        assert_eq!(
+            admin_cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
+                ["socket_address"]["port_value"],
+            19114,
+            "the stats listener forwards to this replica's own admin"
+        );
+        assert_ne!(first.bootstrap_hash, second.bootstrap_hash);
+        assert_ne!(first.base_id, second.base_id);
+        assert_eq!(
+            first.bootstrap["static_resources"]["clusters"][0],
+            second.bootstrap["static_resources"]["clusters"][0],
+            "the same xDS cluster"
+        );
+    }
+
+    #[test]
+    fn every_replica_presents_the_gateways_client_certificate() {
+        let tls = XdsTlsPaths::in_dir("/w/ns/gw/xds");
+        let (first, third) = (replica(0, Some(tls.clone())), replica(2, Some(tls)));
+        let socket = |s: &HostProcessSpec| {
+            s.bootstrap["static_resources"]["clusters"][0]["transport_socket"].clone()
+        };
+        assert!(!socket(&first).is_null());
+        assert_eq!(socket(&first), socket(&third));
+    }
+
+    #[test]
+    fn node_ids_keep_replica_zero_as_it_was() {
+        let gw = GatewayKey::new("apps", "web");
+        assert_eq!(host_node_id(&gw, 0), "apps/web/host");
+        assert_eq!(host_node_id(&gw, 3), "apps/web/host-3");
+        assert_eq!(HostProcessKey::new(gw, 2).to_string(), "apps/web replica 2");
     }
 }

@@ -1,8 +1,9 @@
 //! ferrogate-infra-render: turns the infra IR of one Gateway into what must run for it.
 //!
 //! Owns: the Envoy bootstrap ([`render_bootstrap`], [`bootstrap_hash`]) and the host-mode
-//! process spec ([`render_host_process`], [`HostProcessSpec`], [`HostPortPlan`]) used by
-//! standalone mode, which runs one local Envoy per Gateway, and the Kubernetes objects of a
+//! process specs ([`render_host_replica`], [`HostProcessSpec`], [`HostPortPlan`],
+//! [`host_replicas()`]) used by standalone mode, which runs one or more local Envoys per
+//! Gateway (its EnvoyProxy `replicas`), and the Kubernetes objects of a
 //! Gateway's Envoy fleet ([`kubernetes::render`]) used by controller mode. The bootstrap is
 //! deliberately minimal (xDS cluster, admin, Prometheus stats listener, overload limits) so
 //! that it rarely changes: everything else reaches Envoy over xDS, and a bootstrap change
@@ -16,10 +17,17 @@
 
 mod bootstrap;
 mod host;
+mod host_ports;
+mod host_replicas;
 pub mod kubernetes;
 
 pub use bootstrap::{
     ADMIN_CLUSTER, BootstrapParams, MAX_DOWNSTREAM_CONNECTIONS, STATS_LISTENER, STATS_PATH,
     XDS_CLUSTER, XdsTlsPaths, bootstrap_hash, render_bootstrap,
 };
-pub use host::{HostPortPlan, HostProcessSpec, render_host_process, render_host_process_with_tls};
+pub use host::{
+    HostProcessKey, HostProcessSpec, host_node_id, render_host_process,
+    render_host_process_with_tls, render_host_replica,
+};
+pub use host_ports::{HostPortPlan, HostPorts};
+pub use host_replicas::{HostReplicas, host_replicas};

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use ferrogate_infra_render::{HostPortPlan, bootstrap_hash, render_host_process};
+use ferrogate_infra_render::{HostPortPlan, bootstrap_hash, render_host_replica};
 use ferrogate_ir::{GatewayKey, InfraIr};
 
 mod common;
@@ -14,10 +14,13 @@ fn testdata(name: &str) -> PathBuf {
     common::testdata().join(name)
 }
 
-fn variants() -> [(&'static str, bool); 2] {
+/// (file, delta xDS, replica). Replica 0's files predate replicas: they must not change,
+/// or running Envoys would see a new bootstrap hash and restart.
+fn variants() -> [(&'static str, bool, u32); 3] {
     [
-        ("bootstrap-sotw.json", false),
-        ("bootstrap-delta.json", true),
+        ("bootstrap-sotw.json", false, 0),
+        ("bootstrap-delta.json", true, 0),
+        ("bootstrap-delta-replica-1.json", true, 1),
     ]
 }
 
@@ -37,18 +40,20 @@ fn sorted(v: serde_json::Value) -> serde_json::Value {
     }
 }
 
-fn render(delta: bool) -> serde_json::Value {
+fn render(delta: bool, replica: u32) -> serde_json::Value {
     let infra = InfraIr {
         gateway: GatewayKey::new("default", "eg"),
         gateway_class: "ferrogate".into(),
         ..InfraIr::default()
     };
-    render_host_process(
+    render_host_replica(
         &infra,
         0,
+        replica,
         &HostPortPlan::default(),
         ("127.0.0.1", 18000),
         delta,
+        None,
     )
     .bootstrap
 }
@@ -56,9 +61,9 @@ fn render(delta: bool) -> serde_json::Value {
 #[test]
 fn golden_bootstraps() {
     let update = std::env::var_os("UPDATE_GOLDEN").is_some();
-    for (file, delta) in variants() {
+    for (file, delta, replica) in variants() {
         let path = testdata(file);
-        let actual = serde_json::to_string_pretty(&sorted(render(delta))).unwrap() + "\n";
+        let actual = serde_json::to_string_pretty(&sorted(render(delta, replica))).unwrap() + "\n";
         if update {
             std::fs::write(&path, &actual).unwrap();
             continue;
@@ -74,14 +79,17 @@ fn golden_bootstraps() {
             "{file} differs from the rendered bootstrap; rerun with UPDATE_GOLDEN=1 and review the diff\n{actual}"
         );
         let parsed: serde_json::Value = serde_json::from_str(&expected).unwrap();
-        assert_eq!(bootstrap_hash(&parsed), bootstrap_hash(&render(delta)));
+        assert_eq!(
+            bootstrap_hash(&parsed),
+            bootstrap_hash(&render(delta, replica))
+        );
     }
 }
 
 #[test]
 fn envoy_validates_golden_bootstraps() {
     let envoy = envoy();
-    for (file, _) in variants() {
+    for (file, _, _) in variants() {
         let output = Command::new(&envoy)
             .args([
                 "--mode",

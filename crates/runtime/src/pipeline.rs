@@ -1,11 +1,12 @@
 //! The translate-and-publish step: store snapshot -> translation -> per-Gateway xDS
-//! snapshots (only for Gateways whose IR changed) + host process specs + statuses.
+//! snapshots (only for Gateways whose IR changed) + host process specs (standalone: every
+//! replica of every Gateway) + statuses.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use ferrogate_infra_render::{HostPortPlan, HostProcessSpec, render_host_process_with_tls};
+use ferrogate_infra_render::{HostPortPlan, HostProcessSpec, render_host_replica};
 use ferrogate_ir::{GatewayIr, GatewayKey};
 use ferrogate_status::StatusSet;
 use ferrogate_store::{Kind, Snapshot};
@@ -15,6 +16,7 @@ use ferrogate_xds_translator::XdsOptions;
 
 use crate::Metrics;
 use crate::address_pool::AddressPool;
+use crate::host_replicas::ReplicaWarnings;
 use crate::host_xds_tls::HostXdsTls;
 use crate::slots::Slots;
 
@@ -43,6 +45,7 @@ pub(crate) struct Pipeline {
     pub port_plan: HostPortPlan,
     previous: BTreeMap<GatewayKey, (Arc<GatewayIr>, u16)>,
     slots: Slots,
+    replica_warnings: ReplicaWarnings,
     /// Per-Gateway addresses, when standalone runs with `--address-pool`.
     pub pool: Option<AddressPool>,
     /// Per-Gateway xDS client certificates, when standalone runs with `--xds-tls`.
@@ -90,6 +93,7 @@ impl Pipeline {
             port_plan,
             previous: BTreeMap::new(),
             slots: Slots::default(),
+            replica_warnings: ReplicaWarnings::default(),
             pool: None,
             xds_tls: None,
             pod_ready_port: None,
@@ -137,23 +141,34 @@ impl Pipeline {
         let translation = translate(snapshot, &self.options);
         let slots = self.slots.assign(translation.infra.keys());
 
+        // Standalone: every replica of every Gateway (its EnvoyProxy `replicas`). They
+        // share the Gateway's xDS snapshot (same node.cluster) and client certificate, and
+        // the readiness port below.
         let mut processes = Vec::new();
+        self.replica_warnings.retain(translation.infra.keys());
+        let no_parameters = ferrogate_api::envoyproxy::EnvoyProxySpec::default();
         for (key, infra) in translation
             .infra
             .iter()
             .filter(|_| self.pod_ready_port.is_none())
         {
             let slot = slots[key];
+            let proxy = translation.parameters.get(key).unwrap_or(&no_parameters);
+            let replicas = self
+                .replica_warnings
+                .count(key, proxy, &self.port_plan, slot);
             let tls = self.xds_tls.as_mut().map(|t| t.client_files(key));
-            let spec = render_host_process_with_tls(
-                infra,
-                slot,
-                &self.port_plan,
-                (&self.xds.host, self.xds.port),
-                self.xds.delta,
-                tls,
-            );
-            processes.push(spec);
+            for replica in 0..replicas {
+                processes.push(render_host_replica(
+                    infra,
+                    slot,
+                    replica,
+                    &self.port_plan,
+                    (&self.xds.host, self.xds.port),
+                    self.xds.delta,
+                    tls.clone(),
+                ));
+            }
         }
         for (key, ir) in &translation.gateways {
             let ready_port = self
@@ -330,6 +345,22 @@ spec: {ports: [{name: http, port: 8080}]}
         snapshot
     }
 
+    /// The world of [`snapshot`] with its GatewayClass pointing at an EnvoyProxy asking for
+    /// `replicas` Envoys.
+    fn with_replicas(replicas: i32) -> Snapshot {
+        let mut world = snapshot("10.0.0.1");
+        let class = "apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\nmetadata: {name: ferrogate}\nspec:\n  controllerName: gateway.ferrogate.dev/gatewayclass-controller\n  parametersRef: {group: gateway.ferrogate.dev, kind: EnvoyProxy, name: proxy, namespace: apps}\n";
+        let proxy = format!(
+            "apiVersion: gateway.ferrogate.dev/v1alpha1\nkind: EnvoyProxy\nmetadata: {{name: proxy, namespace: apps}}\nspec: {{provider: {{type: Kubernetes, kubernetes: {{envoyDeployment: {{replicas: {replicas}}}}}}}}}\n"
+        );
+        let (objects, errors) = load_documents("test", &format!("{class}---\n{proxy}"));
+        assert!(errors.is_empty(), "{errors:?}");
+        for object in objects {
+            world.apply(object);
+        }
+        world
+    }
+
     fn pipeline() -> Pipeline {
         let xds = XdsEndpoint {
             host: "127.0.0.1".into(),
@@ -402,5 +433,47 @@ spec: {ports: [{name: http, port: 8080}]}
             "changed options need a full run, even with only endpoints changed"
         );
         assert_eq!(output.statuses.gateways[0].addresses[0].value, "192.0.2.7");
+    }
+
+    #[test]
+    fn standalone_runs_the_replicas_the_envoyproxy_asks_for_and_replica_zero_stays_as_it_was() {
+        let one = pipeline().run(&snapshot("10.0.0.1")).processes;
+        assert_eq!(one.len(), 1);
+        let two = pipeline().run(&with_replicas(2)).processes;
+        assert_eq!(two.len(), 2);
+        assert_eq!(two[0], one[0], "replica 0 does not depend on the count");
+        assert_eq!((two[1].replica, two[1].ready_port), (1, two[0].ready_port));
+        assert_ne!(two[1].admin_port, two[0].admin_port);
+        assert_eq!(two[1].bootstrap["node"]["cluster"], "apps/web");
+
+        // Beyond the port block's room: capped; below 1: one Envoy. Neither panics.
+        assert_eq!(pipeline().run(&with_replicas(9)).processes.len(), 4);
+        assert_eq!(pipeline().run(&with_replicas(0)).processes.len(), 1);
+    }
+
+    #[test]
+    fn a_changed_replica_count_alone_changes_no_xds_snapshot() {
+        let mut p = pipeline();
+        p.run(&with_replicas(1));
+        let before = p.cache.get("apps/web").unwrap();
+        let updates = p
+            .metrics
+            .snapshot_updates
+            .with_label_values(&["apps/web"])
+            .get();
+        let output = p.run(&with_replicas(3));
+        assert_eq!(output.processes.len(), 3);
+        assert_eq!(
+            *p.cache.get("apps/web").unwrap(),
+            *before,
+            "every replica reads the same snapshot"
+        );
+        assert_eq!(
+            p.metrics
+                .snapshot_updates
+                .with_label_values(&["apps/web"])
+                .get(),
+            updates
+        );
     }
 }

@@ -64,7 +64,7 @@ clean:
 BENCH_ARGS ?=
 .PHONY: bench
 bench: envoy
-	command -v wrk >/dev/null || e2e/src/bench/install-wrk.sh
+	e2e/src/bench/install-tools.sh
 	$(CARGO) build --release --bin ferrogate --bin ferrogate-echo --bin ferrogate-bench
 	target/release/ferrogate-bench $(BENCH_ARGS)
 

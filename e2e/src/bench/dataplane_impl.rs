@@ -73,75 +73,158 @@ fn wrk_command(port: u16, host: &str, path: &str, secs: u32, conns: u32) -> Comm
 }
 
 async fn wrk(port: u16, host: &str, path: &str, secs: u32) -> anyhow::Result<WrkResult> {
-    let out = wrk_command(port, host, path, secs, 16).output().await.context("running wrk (apt-get install wrk)")?;
+    wrk_with(port, host, path, secs, 16).await
+}
+
+/// wrk over a single connection (for an Envoy running under valgrind).
+pub(super) async fn wrk_single(port: u16, host: &str, path: &str, secs: u32) -> anyhow::Result<WrkResult> {
+    wrk_with(port, host, path, secs, 1).await
+}
+
+async fn wrk_with(port: u16, host: &str, path: &str, secs: u32, conns: u32) -> anyhow::Result<WrkResult> {
+    let out = wrk_command(port, host, path, secs, conns).output().await.context("running wrk (apt-get install wrk)")?;
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     let r = parse_wrk(&text);
     anyhow::ensure!(r.rps > 0.0, "wrk printed no Requests/sec: {text} {}", String::from_utf8_lossy(&out.stderr));
     Ok(r)
 }
 
-/// Ferrogate's Envoy vs a static Envoy with the same routes and backend, alternating runs.
+/// One wrk run against one Envoy, with the CPU time that Envoy spent on it.
+#[derive(Clone, Debug)]
+struct Run {
+    wrk: WrkResult,
+    /// Envoy's user + system CPU time per request served, in microseconds.
+    cpu_us_per_request: f64,
+}
+
+async fn measured_wrk(port: u16, pid: u32, host: &str, path: &str, secs: u32) -> anyhow::Result<Run> {
+    let before = procs::cpu_ticks(pid).context("reading the Envoy's CPU time")?;
+    let wrk = wrk(port, host, path, secs).await?;
+    let after = procs::cpu_ticks(pid).context("reading the Envoy's CPU time")?;
+    let cpu_s = (after - before) as f64 / procs::clock_ticks();
+    let cpu_us_per_request = cpu_s * 1e6 / wrk.requests.max(1.0);
+    Ok(Run { wrk, cpu_us_per_request })
+}
+
+/// A hand-written static Envoy, stopped on drop.
+struct StaticEnvoy {
+    child: tokio::process::Child,
+    pid: u32,
+    port: u16,
+}
+
+impl StaticEnvoy {
+    async fn start(ctx: &Ctx, flavour: world::StaticFlavour, port: u16, admin: u16) -> anyhow::Result<Self> {
+        let name = format!("static-{flavour:?}").to_lowercase();
+        let bootstrap = ctx.dir.join(format!("{name}.yaml"));
+        std::fs::write(&bootstrap, world::static_bootstrap(ctx.world.routes, port, admin, ctx.echo_a.http_port, flavour))?;
+        let log = std::fs::File::create(ctx.dir.join(format!("{name}.log")))?;
+        let child = Command::new(&ctx.launch.envoy)
+            .arg("-c")
+            .arg(&bootstrap)
+            .args(["--disable-hot-restart", "--log-level", "warning", "--drain-time-s", "1"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting the {name} Envoy"))?;
+        let pid = child.id().context("static Envoy has no pid")?;
+        let envoy = Self { child, pid, port };
+        let (host, path) = (world::host(0), world::path(0));
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        for _ in 0..200 {
+            if crate::client::get(addr, &host, &path, &[]).await.map(|r| r.status).ok() == Some(200) {
+                return Ok(envoy);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        anyhow::bail!("the {name} Envoy did not serve {host}{path}")
+    }
+
+    async fn stop(mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
+}
+
+/// Rounds of the data-plane comparison; each round runs every Envoy once, in a rotated
+/// order, so drifts of the shared machine (wrk, three Envoys and the echo backend on two
+/// cores) fall on each Envoy alike.
+const DATAPLANE_ROUNDS: usize = 5;
+
+/// Ferrogate's Envoy vs the same Envoy binary with hand-written static configs (same
+/// routes, same backend): `static` repeats Ferrogate's request semantics, `minimal` only
+/// routes. Throughput is noisy on a shared 2-core machine, so two figures are kept per
+/// pair: the median of per-round req/s ratios, and the ratio of Envoy CPU time per request
+/// (a capacity ratio: what each config costs the proxy, steadier than req/s).
 pub(super) async fn dataplane(ctx: &mut Ctx) -> anyhow::Result<()> {
     let n = ctx.world.routes;
     ctx.log(&format!("data plane at {n} routes (wrk)"));
     let ports = ctx.launch.ports;
-    let bootstrap = ctx.dir.join("static-envoy.yaml");
-    std::fs::write(&bootstrap, world::static_bootstrap(n, ports.static_listener(), ports.static_admin(), ctx.echo_a.http_port))?;
-    let log = std::fs::File::create(ctx.dir.join("static-envoy.log"))?;
-    let mut envoy = Command::new(&ctx.launch.envoy)
-        .arg("-c")
-        .arg(&bootstrap)
-        .args(["--disable-hot-restart", "--log-level", "warning", "--drain-time-s", "1"])
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .context("starting the static Envoy")?;
+    let fg_pid = ctx.envoy_pid().context("Ferrogate's Envoy is not running")?;
+    let equivalent = StaticEnvoy::start(ctx, world::StaticFlavour::Equivalent, ports.static_listener(), ports.static_admin()).await?;
+    let minimal = match StaticEnvoy::start(ctx, world::StaticFlavour::Minimal, ports.static_listener() + 1, ports.static_admin() + 1).await {
+        Ok(m) => m,
+        Err(e) => {
+            equivalent.stop().await;
+            return Err(e);
+        }
+    };
+    let envoys: [(&str, u16, u32); 3] =
+        [("ferrogate", ports.listener(), fg_pid), ("static", equivalent.port, equivalent.pid), ("minimal", minimal.port, minimal.pid)];
     let (host, path) = (world::host(0), world::path(0));
-    let static_addr = std::net::SocketAddr::from(([127, 0, 0, 1], ports.static_listener()));
-    let mut ready = false;
-    for _ in 0..200 {
-        if crate::client::get(static_addr, &host, &path, &[]).await.map(|r| r.status) .ok() == Some(200) {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let secs = ctx.cfg.wrk_seconds;
     let result = async {
-        anyhow::ensure!(ready, "static Envoy did not serve {host}{path}");
-        let secs = ctx.cfg.wrk_seconds;
-        let mut fg = Vec::new();
-        let mut st = Vec::new();
-        // Warm-up of both, then alternate to spread the machine's noise over both.
-        wrk(ports.listener(), &host, &path, 2).await?;
-        wrk(ports.static_listener(), &host, &path, 2).await?;
-        for _ in 0..3 {
-            fg.push(wrk(ports.listener(), &host, &path, secs).await?);
-            st.push(wrk(ports.static_listener(), &host, &path, secs).await?);
+        for (_, port, _) in envoys {
+            wrk(port, &host, &path, 2).await?; // warm-up
         }
-        anyhow::Ok((fg, st))
+        let mut runs: Vec<Vec<Run>> = vec![Vec::new(); envoys.len()];
+        for round in 0..DATAPLANE_ROUNDS {
+            for k in 0..envoys.len() {
+                let i = (round + k) % envoys.len();
+                let (_, port, pid) = envoys[i];
+                runs[i].push(measured_wrk(port, pid, &host, &path, secs).await?);
+            }
+        }
+        anyhow::Ok(runs)
     }
     .await;
-    let _ = envoy.start_kill();
-    let _ = envoy.wait().await;
-    let (fg, st) = result?;
-    let mean = |v: &[super::dataplane_impl::WrkResult], f: fn(&WrkResult) -> f64| v.iter().map(f).sum::<f64>() / v.len() as f64;
+    equivalent.stop().await;
+    minimal.stop().await;
+    let runs = result?;
     let s = "dataplane";
-    for (who, runs) in [("ferrogate", &fg), ("static", &st)] {
+    let mean = |v: &[Run], f: fn(&Run) -> f64| v.iter().map(f).sum::<f64>() / v.len() as f64;
+    for ((who, _, _), runs) in envoys.iter().zip(&runs) {
         for (i, r) in runs.iter().enumerate() {
-            ctx.log(&format!("wrk {who} run {i}: {:.0} req/s p50 {:.3} ms p99 {:.3} ms", r.rps, r.p50_ms, r.p99_ms));
+            ctx.log(&format!(
+                "wrk {who} round {i}: {:.0} req/s p50 {:.3} ms p99 {:.3} ms, Envoy CPU {:.1} us/request",
+                r.wrk.rps, r.wrk.p50_ms, r.wrk.p99_ms, r.cpu_us_per_request
+            ));
         }
-        ctx.rec(&format!("dataplane_rps_{who}"), n, mean(runs, |r| r.rps), "req/s", s);
-        ctx.rec(&format!("dataplane_p50_ms_{who}"), n, mean(runs, |r| r.p50_ms), "ms", s);
-        ctx.rec(&format!("dataplane_p99_ms_{who}"), n, mean(runs, |r| r.p99_ms), "ms", s);
+        ctx.rec(&format!("dataplane_rps_{who}"), n, mean(runs, |r| r.wrk.rps), "req/s", s);
+        ctx.rec(&format!("dataplane_p50_ms_{who}"), n, mean(runs, |r| r.wrk.p50_ms), "ms", s);
+        ctx.rec(&format!("dataplane_p99_ms_{who}"), n, mean(runs, |r| r.wrk.p99_ms), "ms", s);
+        ctx.rec(&format!("dataplane_cpu_us_per_request_{who}"), n, median(runs.iter().map(|r| r.cpu_us_per_request).collect()), "us", s);
     }
-    let ratio = mean(&fg, |r| r.rps) / mean(&st, |r| r.rps);
-    ctx.rec("dataplane_rps_ratio", n, ratio, "ratio", s);
-    let ratios: Vec<f64> = fg.iter().zip(&st).map(|(a, b)| a.rps / b.rps).collect();
-    let (lo, hi) = ratios.iter().fold((f64::MAX, f64::MIN), |(lo, hi), r| (lo.min(*r), hi.max(*r)));
-    ctx.rec("dataplane_rps_ratio_min", n, lo, "ratio", s);
-    ctx.rec("dataplane_rps_ratio_max", n, hi, "ratio", s);
+    for (suffix, other) in [("", 1), ("_vs_minimal", 2)] {
+        let ratios: Vec<f64> = runs[0].iter().zip(&runs[other]).map(|(a, b)| a.wrk.rps / b.wrk.rps).collect();
+        let (lo, hi) = ratios.iter().fold((f64::MAX, f64::MIN), |(lo, hi), r| (lo.min(*r), hi.max(*r)));
+        ctx.rec(&format!("dataplane_rps_ratio{suffix}"), n, median(ratios), "ratio", s);
+        ctx.rec(&format!("dataplane_rps_ratio{suffix}_min"), n, lo, "ratio", s);
+        ctx.rec(&format!("dataplane_rps_ratio{suffix}_max"), n, hi, "ratio", s);
+        let cpu = |i: usize| median(runs[i].iter().map(|r| r.cpu_us_per_request).collect());
+        ctx.rec(&format!("dataplane_cpu_ratio{suffix}"), n, cpu(other) / cpu(0), "ratio", s);
+    }
     Ok(())
 }
 

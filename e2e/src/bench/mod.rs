@@ -494,6 +494,7 @@ async fn main_pass(ctx: &mut Ctx) -> anyhow::Result<()> {
             ctx.endpoints().await?;
             if ctx.cfg.wrk {
                 dataplane(ctx).await?;
+                instructions::instructions(ctx).await?;
             }
         }
         if n == peak {
@@ -517,4 +518,5 @@ async fn sotw_pass(ctx: &mut Ctx) -> anyhow::Result<()> {
 }
 
 pub mod dataplane_impl;
+pub mod instructions;
 use dataplane_impl::{dataplane, faults};

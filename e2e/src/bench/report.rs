@@ -117,7 +117,12 @@ fn headline(out: &mut String, records: &[Record]) {
         ("xDS bytes for a one-route edit at 1000 routes, delta".into(), val(records, "xds_bytes_per_route_edit", 1000, up), "–", "O(1)", None),
         ("xDS bytes for a one-route edit at 10000 / 1000 routes, delta (1 = O(1))".into(), bytes_growth, "–", "≤ 1.5", Some((1.5, true))),
         ("xDS bytes for a one-route edit at 1000 routes, sotw".into(), val(records, "xds_bytes_per_route_edit", 1000, "sotw"), "–", "–", None),
-        ("data-plane req/s ratio vs static config (1000 routes)".into(), val(records, "dataplane_rps_ratio", 1000, "dataplane"), "–", "≥ 0.95", Some((0.95, false))),
+        ("data-plane req/s ratio vs equivalent static config (1000 routes, median of rounds)".into(), val(records, "dataplane_rps_ratio", 1000, "dataplane"), "–", "≥ 0.95", Some((0.95, false))),
+        ("data-plane Envoy CPU per request, equivalent static / Ferrogate (1000 routes)".into(), val(records, "dataplane_cpu_ratio", 1000, "dataplane"), "–", "≥ 0.95", Some((0.95, false))),
+        ("data-plane Envoy instructions per request, equivalent static / Ferrogate (callgrind, noise-free)".into(), val(records, "dataplane_instructions_ratio", 1000, "dataplane"), "–", "≥ 0.95", Some((0.95, false))),
+        ("data-plane Envoy instructions per request, minimal static / Ferrogate".into(), val(records, "dataplane_instructions_ratio_vs_minimal", 1000, "dataplane"), "–", "–", None),
+        ("data-plane req/s ratio vs minimal static config (routing only)".into(), val(records, "dataplane_rps_ratio_vs_minimal", 1000, "dataplane"), "–", "–", None),
+        ("data-plane Envoy CPU per request, minimal static / Ferrogate".into(), val(records, "dataplane_cpu_ratio_vs_minimal", 1000, "dataplane"), "–", "–", None),
     ];
     out.push_str("### Beside Envoy Gateway\n\n| figure | Ferrogate | Envoy Gateway v1.9.0 | target | met |\n| --- | ---: | --- | --- | --- |\n");
     for (what, v, eg, target, check) in rows {

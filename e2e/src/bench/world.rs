@@ -195,11 +195,27 @@ spec:
     )
 }
 
-/// A hand-written static Envoy bootstrap equivalent to the Ferrogate config for `routes`
-/// routes: one listener, one virtual host per hostname, one segment-prefix route per
-/// HTTPRoute (longest path first, then by name, as Gateway API precedence orders them), one
-/// static cluster to the same echo backend.
-pub fn static_bootstrap(routes: usize, listener: u16, admin: u16, echo_port: u16) -> String {
+/// How much of Ferrogate's request handling a hand-written static config repeats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StaticFlavour {
+    /// Same request semantics as Ferrogate's HCM: RFC 3986 path normalization before
+    /// matching, `x-forwarded-for` from the peer address, WebSocket upgrades forwarded. What
+    /// a user replacing Ferrogate by hand would have to write to keep behaviour.
+    Equivalent,
+    /// Routing only: the least work Envoy can do for these routes (Envoy's defaults).
+    Minimal,
+}
+
+/// A hand-written static Envoy bootstrap for `routes` routes: one listener, one virtual host
+/// per hostname, one segment-prefix route per HTTPRoute (longest path first, then by name,
+/// as Gateway API precedence orders them), one static cluster to the same echo backend.
+pub fn static_bootstrap(routes: usize, listener: u16, admin: u16, echo_port: u16, flavour: StaticFlavour) -> String {
+    let semantics = match flavour {
+        StaticFlavour::Equivalent => {
+            "          normalize_path: true\n          use_remote_address: true\n          upgrade_configs: [{upgrade_type: websocket}]\n"
+        }
+        StaticFlavour::Minimal => "",
+    };
     let mut vhosts = String::new();
     for h in 0..HOSTNAMES {
         let mut idx: Vec<usize> = (0..routes).filter(|i| i % HOSTNAMES == h).collect();
@@ -227,7 +243,7 @@ static_resources:
         typed_config:
           \"@type\": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
           stat_prefix: http
-          http_filters:
+{semantics}          http_filters:
           - name: envoy.filters.http.router
             typed_config: {{\"@type\": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}}
           route_config:

@@ -384,6 +384,73 @@ pub(super) async fn faults(ctx: &mut Ctx) -> anyhow::Result<()> {
     let ok = ok && ctx.until_status(&world::host(last), &world::path(last), 200, 3, Duration::from_secs(30)).await.is_ok();
     ctx.rec("serving_after_restart", n, if ok { 1.0 } else { 0.0 }, "bool", "kill9-control-plane");
 
+    envoy_crash_with_replicas(ctx).await
+}
+
+/// The bench Gateway's Envoy processes: (pid, is replica 0).
+fn bench_envoys(ctx: &Ctx) -> Vec<(u32, bool)> {
+    let gateway_dir = ctx.launch.work_dir().join("default").join("bench");
+    let replica0 = gateway_dir.join("bootstrap.json").to_string_lossy().to_string();
+    all_envoys(&gateway_dir)
+        .into_iter()
+        .map(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let first = String::from_utf8_lossy(&cmdline).split('\0').any(|a| a == replica0);
+            (pid, first)
+        })
+        .collect()
+}
+
+/// Polls until the bench Gateway runs `count` Envoy processes; returns when it did.
+async fn until_envoys(ctx: &Ctx, count: usize, timeout: Duration) -> anyhow::Result<std::time::Instant> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if bench_envoys(ctx).len() == count {
+            return Ok(std::time::Instant::now());
+        }
+        anyhow::ensure!(std::time::Instant::now() < deadline, "the bench Gateway does not run {count} Envoys after {timeout:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// An Envoy crash with two replicas (EnvoyProxy `replicas: 2`): the kernel spreads new
+/// connections over both processes (SO_REUSEPORT), so after a `kill -9` of one, only the
+/// requests in flight on it fail; the control plane restarts it.
+async fn envoy_crash_with_replicas(ctx: &mut Ctx) -> anyhow::Result<()> {
+    let n = ctx.world.routes;
+    let s = "envoy-crash-2-replicas";
+    ctx.log("fault: kill -9 of one of two Envoy replicas under load");
+    let (host, path) = (world::host(0), world::path(0));
+    let port = ctx.launch.ports.listener();
+    let first_before = bench_envoys(ctx).into_iter().find(|(_, first)| *first).map(|(pid, _)| pid);
+    ctx.world.set_replicas(2)?;
+    until_envoys(ctx, 2, Duration::from_secs(60)).await?;
+    let first_after = bench_envoys(ctx).into_iter().find(|(_, first)| *first).map(|(pid, _)| pid);
+    // Scaling up starts the second replica beside the first, which keeps running.
+    let kept = first_before.is_some() && first_before == first_after;
+    ctx.rec("replica0_pid_unchanged_on_scale_up", n, if kept { 1.0 } else { 0.0 }, "bool", s);
+    // Both serve (readiness aside: the second answers once it has its config).
+    ctx.until_status(&host, &path, 200, 3, Duration::from_secs(30)).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let load = wrk_command(port, &host, &path, 12, 4).spawn()?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let victim = first_after.context("replica 0 is not running")?;
+    let t0 = std::time::Instant::now();
+    let _ = Command::new("kill").arg("-KILL").arg(victim.to_string()).status().await;
+    until_envoys(ctx, 1, Duration::from_secs(10)).await?;
+    let back = until_envoys(ctx, 2, Duration::from_secs(60)).await;
+    let out = load.wait_with_output().await?;
+    let r = parse_wrk(&String::from_utf8_lossy(&out.stdout));
+    ctx.rec("fault_requests", n, r.requests, "count", s);
+    ctx.rec("failed_requests", n, r.socket_errors + r.non_2xx, "count", s);
+    if let Ok(at) = back {
+        ctx.rec("envoy_replica_restart_ms", n, at.duration_since(t0).as_secs_f64() * 1000.0, "ms", s);
+    }
+    // The restarted replica gets its config back: with the survivor stopped, it serves alone.
+    ctx.world.set_replicas(1)?;
+    until_envoys(ctx, 1, Duration::from_secs(60)).await?;
+    let ok = ctx.until_status(&host, &path, 200, 3, Duration::from_secs(30)).await.is_ok();
+    ctx.rec("serving_after_replica_restart", n, if ok { 1.0 } else { 0.0 }, "bool", s);
     Ok(())
 }
 

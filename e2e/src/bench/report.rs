@@ -121,6 +121,12 @@ fn headline(out: &mut String, records: &[Record]) {
         ("data-plane Envoy CPU per request, equivalent static / Ferrogate (1000 routes)".into(), val(records, "dataplane_cpu_ratio", 1000, "dataplane"), "–", "≥ 0.95", Some((0.95, false))),
         ("data-plane Envoy instructions per request, equivalent static / Ferrogate (callgrind, noise-free)".into(), val(records, "dataplane_instructions_ratio", 1000, "dataplane"), "–", "≥ 0.95", Some((0.95, false))),
         ("data-plane Envoy instructions per request, minimal static / Ferrogate".into(), val(records, "dataplane_instructions_ratio_vs_minimal", 1000, "dataplane"), "–", "–", None),
+        ("failed requests: 500 route edits under load".into(), val(records, "failed_requests", 1000, "route-edits"), "–", "0", Some((0.0, true))),
+        ("failed requests: Gateways added and removed beside a busy one".into(), val(records, "failed_requests", 1000, "gateways-beside-busy"), "–", "0", Some((0.0, true))),
+        ("failed requests: a config Envoy rejects (NACK)".into(), val(records, "failed_requests", 1000, "nack"), "–", "0", Some((0.0, true))),
+        ("failed requests: kill -9 of the control plane".into(), val(records, "failed_requests", 1000, "kill9-control-plane"), "–", "0", Some((0.0, true))),
+        ("failed requests: kill -9 of the only Envoy (1 replica)".into(), val(records, "failed_requests", 1000, "envoy-crash"), "–", "0", Some((0.0, true))),
+        ("failed requests: kill -9 of one of 2 Envoy replicas (in flight on it)".into(), val(records, "failed_requests", 1000, "envoy-crash-2-replicas"), "–", "0", Some((0.0, true))),
         ("data-plane req/s ratio vs minimal static config (routing only)".into(), val(records, "dataplane_rps_ratio_vs_minimal", 1000, "dataplane"), "–", "–", None),
         ("data-plane Envoy CPU per request, minimal static / Ferrogate".into(), val(records, "dataplane_cpu_ratio_vs_minimal", 1000, "dataplane"), "–", "–", None),
     ];

@@ -49,7 +49,41 @@ impl World {
 
     /// GatewayClass, Gateway, Service and the first echo's EndpointSlice.
     pub fn write_base(&self, echo_a_port: u16) -> anyhow::Result<()> {
-        let gateway = format!(
+        self.put("gateway.yaml", &self.gateway_yaml(""))?;
+        self.put("slice-a.yaml", &slice("echo-a", echo_a_port))
+    }
+
+    /// Runs the bench Gateway on `replicas` Envoy processes: an EnvoyProxy with that count,
+    /// named by the Gateway's `infrastructure.parametersRef`.
+    pub fn set_replicas(&self, replicas: u32) -> anyhow::Result<()> {
+        let proxy = format!(
+            "apiVersion: gateway.ferrogate.dev/v1alpha1
+kind: EnvoyProxy
+metadata:
+  name: bench-proxy
+  namespace: default
+spec:
+  provider:
+    type: Kubernetes
+    kubernetes:
+      envoyDeployment:
+        replicas: {replicas}
+"
+        );
+        self.put("envoyproxy.yaml", &proxy)?;
+        let infrastructure = "  infrastructure:
+    parametersRef:
+      group: gateway.ferrogate.dev
+      kind: EnvoyProxy
+      name: bench-proxy
+";
+        self.put("gateway.yaml", &self.gateway_yaml(infrastructure))
+    }
+
+    /// GatewayClass, Gateway (with `infrastructure`, YAML at the spec's indentation) and
+    /// Service.
+    fn gateway_yaml(&self, infrastructure: &str) -> String {
+        format!(
             "apiVersion: gateway.networking.k8s.io/v1
 kind: GatewayClass
 metadata:
@@ -64,7 +98,7 @@ metadata:
   namespace: default
 spec:
   gatewayClassName: ferrogate-bench
-  listeners:
+{infrastructure}  listeners:
     - name: http
       protocol: HTTP
       port: {}
@@ -83,9 +117,7 @@ spec:
       port: 8080
 ",
             self.listener_port
-        );
-        self.put("gateway.yaml", &gateway)?;
-        self.put("slice-a.yaml", &slice("echo-a", echo_a_port))
+        )
     }
 
     /// Another Gateway of the same class with one HTTP listener on `port` and no routes.

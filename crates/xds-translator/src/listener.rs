@@ -59,6 +59,13 @@ pub const TCP_PROXY_FILTER: &str = "envoy.filters.network.tcp_proxy";
 /// Name of the UDP proxy listener filter.
 pub const UDP_PROXY_FILTER: &str = "envoy.filters.udp_listener.udp_proxy";
 
+/// `SO_REUSEPORT` on every listener socket, said explicitly although it is Envoy's default
+/// on Linux: several Envoy processes of one Gateway (standalone `replicas`) bind the same
+/// ports, so a crashed one leaves the others accepting.
+pub(crate) fn reuse_port() -> Option<BoolValue> {
+    Some(BoolValue { value: true })
+}
+
 /// The Envoy Listener for an IR HTTP listener: binds `address:port`, one filter chain with
 /// an HCM that fetches `route_config` over RDS (ADS).
 pub fn http_listener(l: &IrListener, http: &HttpListener) -> Listener {
@@ -108,6 +115,7 @@ fn sni_listener(l: &IrListener, filter_chains: Vec<FilterChain>) -> Option<Liste
         address: Some(socket_address(&l.address, l.port)),
         listener_filters: vec![tls_inspector()],
         filter_chains,
+        enable_reuse_port: reuse_port(),
         ..Default::default()
     })
 }
@@ -153,6 +161,7 @@ pub fn tcp_listener(l: &IrListener, tcp: &StreamListener) -> Option<Listener> {
             filters: vec![proxy],
             ..Default::default()
         }],
+        enable_reuse_port: reuse_port(),
         ..Default::default()
     })
 }
@@ -196,6 +205,7 @@ pub fn udp_listener(l: &IrListener, udp: &StreamListener) -> Option<Listener> {
         name: l.name.clone(),
         address: Some(address),
         udp_listener_config: Some(UdpListenerConfig::default()),
+        enable_reuse_port: reuse_port(),
         listener_filters: vec![ListenerFilter {
             name: UDP_PROXY_FILTER.to_string(),
             config_type: Some(listener_filter::ConfigType::TypedConfig(pack(
@@ -356,6 +366,7 @@ pub(crate) fn hcm_listener(
             filters: vec![hcm_filter(hcm)],
             ..Default::default()
         }],
+        enable_reuse_port: reuse_port(),
         ..Default::default()
     }
 }

@@ -92,6 +92,39 @@ pub fn write_files(dir: &Path, files: impl IntoIterator<Item = (&'static str, St
     }
 }
 
+/// The ports of a `ferrogate standalone` (all on 127.0.0.1).
+#[derive(Clone, Copy, Debug)]
+pub struct StandalonePorts {
+    pub xds: u16,
+    pub metrics: u16,
+    pub health: u16,
+    /// `--envoy-base-port`.
+    pub envoy_base: u16,
+}
+
+/// `ferrogate standalone` (the binary at `bin`) on `dir` (`config/`, `status/`, `work/`)
+/// with the given ports, output to stderr. A control plane restarted with the same ports
+/// renders the same bootstraps (the xDS port is in them), so it can adopt running Envoys.
+pub fn standalone_command(bin: impl AsRef<OsStr>, dir: &Path, ports: &StandalonePorts) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.arg("standalone")
+        .arg("--config-dir")
+        .arg(dir.join("config"))
+        .arg("--status-dir")
+        .arg(dir.join("status"))
+        .arg("--work-dir")
+        .arg(dir.join("work"))
+        .arg("--envoy")
+        .arg(envoy_path())
+        .args(["--xds-addr", &format!("127.0.0.1:{}", ports.xds)])
+        .args(["--metrics-addr", &format!("127.0.0.1:{}", ports.metrics)])
+        .args(["--health-addr", &format!("127.0.0.1:{}", ports.health)])
+        .args(["--envoy-base-port", &ports.envoy_base.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    cmd
+}
+
 /// A running `ferrogate standalone` in a temporary directory (`config/`, `status/`,
 /// `work/`), stopped as a [`Proc`] when dropped, before the directory is removed.
 pub struct Standalone {
@@ -114,25 +147,8 @@ impl Standalone {
         let config = dir.path().join("config");
         write_files(&config, files);
         let metrics = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let child = Command::new(bin)
-            .arg("standalone")
-            .args(extra_args)
-            .arg("--config-dir")
-            .arg(&config)
-            .arg("--status-dir")
-            .arg(dir.path().join("status"))
-            .arg("--work-dir")
-            .arg(dir.path().join("work"))
-            .arg("--envoy")
-            .arg(envoy_path())
-            .args(["--xds-addr", &format!("127.0.0.1:{}", free_port())])
-            .args(["--metrics-addr", &metrics.to_string()])
-            .args(["--health-addr", &format!("127.0.0.1:{}", free_port())])
-            .args(["--envoy-base-port", &envoy_base.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
+        let ports = StandalonePorts { xds: free_port(), metrics: metrics.port(), health: free_port(), envoy_base };
+        let child = standalone_command(bin, dir.path(), &ports).args(extra_args).spawn().unwrap();
         Self { _proc: Proc(child), dir, metrics, envoy_base }
     }
 

@@ -5,10 +5,9 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use ferrogate_e2e::testing::{self, Proc, free_block, free_port, pod};
+use ferrogate_e2e::testing::{self, Proc, StandalonePorts, free_block, free_port, pod};
 
 const HOST: &str = "www.example.com";
 
@@ -41,34 +40,8 @@ fn put(config: &Path, name: &str, text: &str) {
     std::fs::rename(&aside, config.join(name)).unwrap();
 }
 
-struct Ports {
-    xds: u16,
-    metrics: u16,
-    health: u16,
-    envoy_base: u16,
-}
-
-fn spawn_ferrogate(dir: &Path, ports: &Ports) -> Proc {
-    Proc(
-        Command::new(env!("CARGO_BIN_EXE_ferrogate"))
-            .arg("standalone")
-            .arg("--config-dir")
-            .arg(dir.join("config"))
-            .arg("--status-dir")
-            .arg(dir.join("status"))
-            .arg("--work-dir")
-            .arg(dir.join("work"))
-            .arg("--envoy")
-            .arg(testing::envoy_path())
-            .args(["--xds-addr", &format!("127.0.0.1:{}", ports.xds)])
-            .args(["--metrics-addr", &format!("127.0.0.1:{}", ports.metrics)])
-            .args(["--health-addr", &format!("127.0.0.1:{}", ports.health)])
-            .args(["--envoy-base-port", &ports.envoy_base.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap(),
-    )
+fn spawn_ferrogate(dir: &Path, ports: &StandalonePorts) -> Proc {
+    Proc(testing::standalone_command(env!("CARGO_BIN_EXE_ferrogate"), dir, ports).spawn().unwrap())
 }
 
 /// Waits until `path` is answered 200 by the echo pod `want`.
@@ -84,7 +57,7 @@ async fn a_killed_control_plane_is_replaced_without_restarting_envoy() {
     let dir = tempfile::tempdir().unwrap();
     let (gateway_port, other_port) = (free_port(), free_port());
     testing::write_files(&dir.path().join("config"), testing::quickstart(gateway_port, v1, v2));
-    let ports = Ports { xds: free_port(), metrics: free_port(), health: free_port(), envoy_base: free_block(23000, 20) };
+    let ports = StandalonePorts { xds: free_port(), metrics: free_port(), health: free_port(), envoy_base: free_block(23000, 20) };
     let gateway = SocketAddr::from(([127, 0, 0, 1], gateway_port));
     let work = dir.path().join("work");
 

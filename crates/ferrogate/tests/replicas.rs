@@ -10,11 +10,10 @@ use std::collections::BTreeMap;
 use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ferrogate_e2e::client;
-use ferrogate_e2e::testing::{self, Proc, Standalone, eventually, free_block, free_port};
+use ferrogate_e2e::testing::{self, Proc, Standalone, StandalonePorts, eventually, free_block, free_port};
 
 const HOST: &str = "www.example.com";
 
@@ -263,27 +262,10 @@ async fn two_replicas_connect_with_the_gateways_certificate_over_xds_tls() {
 }
 
 /// `ferrogate standalone` on `dir` with fixed xDS and metrics ports, so a restarted one
-/// renders the same bootstraps (the xDS port is in them) and can adopt the running Envoys.
+/// renders the same bootstraps and can adopt the running Envoys.
 fn spawn_fixed(dir: &Path, xds: u16, metrics: u16, envoy_base: u16) -> Proc {
-    let child = Command::new(env!("CARGO_BIN_EXE_ferrogate"))
-        .arg("standalone")
-        .arg("--config-dir")
-        .arg(dir.join("config"))
-        .arg("--status-dir")
-        .arg(dir.join("status"))
-        .arg("--work-dir")
-        .arg(dir.join("work"))
-        .arg("--envoy")
-        .arg(testing::envoy_path())
-        .args(["--xds-addr", &format!("127.0.0.1:{xds}")])
-        .args(["--metrics-addr", &format!("127.0.0.1:{metrics}")])
-        .args(["--health-addr", &format!("127.0.0.1:{}", free_port())])
-        .args(["--envoy-base-port", &envoy_base.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    Proc(child)
+    let ports = StandalonePorts { xds, metrics, health: free_port(), envoy_base };
+    Proc(testing::standalone_command(env!("CARGO_BIN_EXE_ferrogate"), dir, &ports).spawn().unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,6 +16,18 @@ fn value(records: &[Record], name: &str) -> f64 {
         .value
 }
 
+/// The first port of 100 free ones between 12000 and 20000. The harness binds fixed ports
+/// from its base; the default smoke base (33000) lies in Linux's ephemeral range, where other
+/// tests' outgoing connections can hold a port the harness then fails to bind.
+fn free_ports_below_ephemeral() -> u16 {
+    (12_000..20_000)
+        .step_by(100)
+        .find(|base| {
+            (*base..base + 100).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok() && std::net::TcpListener::bind(("0.0.0.0", p)).is_ok())
+        })
+        .expect("no 100 free ports between 12000 and 20000")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smoke_run_produces_sane_records() {
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -25,6 +37,7 @@ async fn smoke_run_produces_sane_records() {
     assert!(envoy.exists(), "Envoy not found at {} (set FERROGATE_ENVOY or run `make envoy`)", envoy.display());
     let mut cfg = BenchConfig::smoke(ferrogate, PathBuf::from(env!("CARGO_BIN_EXE_ferrogate-echo")), envoy);
     cfg.log = false;
+    cfg.port_base = free_ports_below_ephemeral();
     let started = std::time::Instant::now();
     let mut records = Vec::new();
     run(&cfg, &mut records).await.expect("smoke run");

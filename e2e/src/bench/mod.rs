@@ -92,7 +92,7 @@ impl BenchConfig {
             wrk: false,
             sotw: false,
             faults: false,
-            port_base: 33000,
+            port_base: 13000,
             ..Self::full(ferrogate, echo, envoy)
         }
     }

@@ -83,3 +83,56 @@ async fn a_killed_control_plane_is_replaced_without_restarting_envoy() {
     serves(gateway, "/after-restart", "echo-v2-crash", "a route added after the restart").await;
     assert_eq!(envoy_pids(&work), before, "still the same Envoys");
 }
+
+/// Process records (`envoy*.state`) under `work/<ns>/<name>/`.
+fn state_files(work: &Path) -> Vec<std::path::PathBuf> {
+    let dirs = |p: &Path| std::fs::read_dir(p).into_iter().flatten().flatten().map(|e| e.path()).collect::<Vec<_>>();
+    dirs(work)
+        .iter()
+        .flat_map(|ns| dirs(ns))
+        .flat_map(|gw| dirs(&gw))
+        .filter(|f| f.file_name().is_some_and(|n| n.to_string_lossy().starts_with("envoy") && n.to_string_lossy().ends_with(".state")))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn envoys_of_gateways_deleted_while_the_control_plane_was_down_are_stopped_at_its_restart() {
+    let v1 = ferrogate_e2e::echo::spawn_for_test("echo-v1-orphan", "default", "echo-v1").await;
+    let v2 = ferrogate_e2e::echo::spawn_for_test("echo-v2-orphan", "default", "echo-v2").await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    let (gateway_port, other_port) = (free_port(), free_port());
+    testing::write_files(&config, testing::quickstart(gateway_port, v1, v2));
+    put(&config, "other.yaml", &other_gateway(other_port));
+    let ports = StandalonePorts { xds: free_port(), metrics: free_port(), health: free_port(), envoy_base: free_block(24000, 20) }; // clear of the other test's block (same process id)
+    let gateway = SocketAddr::from(([127, 0, 0, 1], gateway_port));
+    let work = dir.path().join("work");
+
+    let mut first = spawn_ferrogate(dir.path(), &ports);
+    serves(gateway, "/", "echo-v1-orphan", "first run").await;
+    testing::eventually("two Envoys", Duration::from_secs(30), || async { (envoy_pids(&work).len() == 2).then_some(()) }).await;
+    let before = envoy_pids(&work);
+    first.0.kill().unwrap();
+    first.0.wait().unwrap();
+
+    // The other Gateway is deleted while no control plane runs: the next one stops its Envoy
+    // (and removes its record) and adopts the quickstart Gateway's.
+    std::fs::remove_file(config.join("other.yaml")).unwrap();
+    let mut second = spawn_ferrogate(dir.path(), &ports);
+    let record = work.join("default/aaa-other/envoy.state");
+    testing::eventually("the deleted Gateway's Envoy stopped", Duration::from_secs(30), || async { (envoy_pids(&work).len() == 1 && !record.exists()).then_some(()) }).await;
+    let after = envoy_pids(&work);
+    assert!(before.contains(&after[0]), "the remaining Envoy {after:?} was not adopted from {before:?}");
+    assert!(work.join("default/quickstart/envoy.state").exists());
+    serves(gateway, "/v2", "echo-v2-orphan", "the adopted Envoy").await;
+    second.0.kill().unwrap();
+    second.0.wait().unwrap();
+
+    // Every file is deleted while no control plane runs: an empty directory, the same as the
+    // initial empty snapshot, still counts as the first read, and no Envoy is left.
+    for file in std::fs::read_dir(&config).unwrap().flatten() {
+        std::fs::remove_file(file.path()).unwrap();
+    }
+    let _third = spawn_ferrogate(dir.path(), &ports);
+    testing::eventually("no Envoy and no record", Duration::from_secs(30), || async { (envoy_pids(&work).is_empty() && state_files(&work).is_empty()).then_some(()) }).await;
+}

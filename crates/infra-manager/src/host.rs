@@ -20,14 +20,17 @@
 //! equals the desired one, supervises it instead of starting a second Envoy. The adopted
 //! Envoy reconnects to the new xDS server through its own retry. With another hash, the old
 //! process is stopped and a fresh one started. A recorded replica that is no longer wanted
-//! (replicas were reduced while no control plane ran) is stopped.
+//! (replicas were reduced while no control plane ran) is stopped, and so, on the first
+//! apply, are the recorded Envoys of Gateways that are not wanted at all (deleted while no
+//! control plane ran; see [`orphans`]).
 
+mod orphans;
 mod process;
 mod record;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use ferrogate_infra_render::{HostProcessKey, HostProcessSpec};
@@ -52,6 +55,10 @@ pub struct HostInfra {
     /// written since belongs to a process this supervisor manages, and is removed when it
     /// stops that process.
     swept: Mutex<BTreeSet<GatewayKey>>,
+    /// Whether the records of Gateways that are not wanted at all were looked for (see
+    /// [`orphans`]): once, on the first apply, since only a previous control plane can have
+    /// left them.
+    orphans_swept: AtomicBool,
     /// Cancelled by [`HostInfra::detach`]: supervisors return without stopping anything.
     detach: CancellationToken,
 }
@@ -75,6 +82,7 @@ impl HostInfra {
             apply_lock: tokio::sync::Mutex::new(()),
             procs: Mutex::new(BTreeMap::new()),
             swept: Mutex::new(BTreeSet::new()),
+            orphans_swept: AtomicBool::new(false),
             detach: CancellationToken::new(),
         }
     }
@@ -134,6 +142,17 @@ impl HostInfra {
             }
         }
         self.stop_unwanted_records(&wanted).await;
+        if !self.orphans_swept.swap(true, Ordering::AcqRel) {
+            // Before anything starts: a deleted Gateway's Envoy may hold ports a new one wants.
+            let gateways: BTreeSet<GatewayKey> = wanted.keys().map(|k| k.gateway.clone()).collect();
+            orphans::stop_orphaned_gateways(
+                &self.work_dir,
+                &self.envoy_path,
+                &self.log_level,
+                &gateways,
+            )
+            .await;
+        }
 
         // Start what is missing.
         let mut first_error = None;
@@ -255,7 +274,7 @@ impl HostInfra {
     /// and that are neither wanted nor supervised: replicas left over from a higher count
     /// when the control plane went down. Nothing else would ever stop them, and they would
     /// keep taking a share of the Gateway's connections. (A Gateway deleted while no
-    /// control plane ran is not looked for: its directory is not visited.)
+    /// control plane ran is handled once, by [`orphans`].)
     async fn stop_unwanted_records(&self, wanted: &BTreeMap<HostProcessKey, HostProcessSpec>) {
         let unswept: Vec<GatewayKey> = {
             let mut swept = self.swept.lock().unwrap_or_else(PoisonError::into_inner);

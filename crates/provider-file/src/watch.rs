@@ -46,7 +46,7 @@ impl Pending {
 
 /// Re-reads `reader`'s directory after every burst of file events (quiet for `debounce`,
 /// or for a few milliseconds when every file of the burst is complete) and publishes
-/// changed snapshots on `tx`. Only the files events name are read again. Problems are
+/// changed snapshots on `tx` (and the first read in any case). Only the files events name are read again. Problems are
 /// logged when they change. Returns when `cancel` fires, or with an error if the watcher
 /// cannot start.
 pub async fn watch_directory(
@@ -76,7 +76,11 @@ pub async fn watch_directory(
     watcher.watch(reader.dir(), RecursiveMode::Recursive)?;
     let mut last_problems = Vec::new();
     let report = reader.read();
-    publish(report, &reader, &tx, &mut last_problems);
+    // The first read is always published, even when it equals the empty initial snapshot:
+    // it tells the consumer the directory has been read (standalone's host manager stops
+    // the Envoys of Gateways deleted while it was down on its first apply, also when none
+    // is left).
+    publish(report, &reader, &tx, &mut last_problems, true);
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return Ok(()),
@@ -97,11 +101,11 @@ pub async fn watch_directory(
         }
         let Pending { paths, rescan } = std::mem::take(&mut *pending.lock().unwrap_or_else(PoisonError::into_inner));
         let report = if rescan { reader.read() } else { reader.read_changed(paths.keys().map(PathBuf::as_path)) };
-        publish(report, &reader, &tx, &mut last_problems);
+        publish(report, &reader, &tx, &mut last_problems, false);
     }
 }
 
-fn publish(report: crate::ReadReport, reader: &DirectoryReader, tx: &watch::Sender<Arc<Snapshot>>, last_problems: &mut Vec<String>) {
+fn publish(report: crate::ReadReport, reader: &DirectoryReader, tx: &watch::Sender<Arc<Snapshot>>, last_problems: &mut Vec<String>, first: bool) {
     if report.problems != *last_problems {
         for problem in &report.problems {
             tracing::warn!(dir = %reader.dir().display(), "{problem}");
@@ -112,7 +116,7 @@ fn publish(report: crate::ReadReport, reader: &DirectoryReader, tx: &watch::Send
     tx.send_if_modified(|current| {
         let changed = current.diff(&snapshot);
         if changed.is_empty() {
-            return false;
+            return first;
         }
         tracing::info!(files = report.files, changed = changed.len(), "config directory changed");
         for object in changed.iter().take(20) {

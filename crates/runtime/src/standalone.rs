@@ -115,14 +115,18 @@ pub async fn run_standalone(config: StandaloneConfig) -> anyhow::Result<()> {
         tasks.spawn(async move {
             let mut nacks = crate::nack_status::NackDigest::new();
             let mut nack_check = tokio::time::interval(crate::nack_status::CHECK_EVERY);
+            // Nothing is applied before the file provider's first read: the host manager's
+            // first apply also stops the Envoys of Gateways it is not given.
+            let mut read = false;
             loop {
                 tokio::select! {
                     _ = cancel.cancelled() => return Ok("pipeline"),
-                    changed = snapshot_rx.changed() => if changed.is_err() { return Ok("pipeline") },
+                    changed = snapshot_rx.changed() => if changed.is_err() { return Ok("pipeline") } else { read = true },
                     _ = nack_check.tick() => {
                         let now = crate::nack_status::digest(&nack_cache.stats());
                         if now == nacks { continue }
                         nacks = now;
+                        if !read { continue }
                     }
                 }
                 let snapshot = snapshot_rx.borrow_and_update().clone();

@@ -77,7 +77,7 @@ pub(super) struct Launch {
     log: PathBuf,
     log_level: String,
     /// The process record, see [`super::record`].
-    state_file: PathBuf,
+    pub(super) state_file: PathBuf,
     hash: String,
 }
 

@@ -22,9 +22,9 @@
 //! process is stopped and a fresh one started. A recorded replica that is no longer wanted
 //! (replicas were reduced while no control plane ran) is stopped, and so, on the first
 //! apply, are the recorded Envoys of Gateways that are not wanted at all (deleted while no
-//! control plane ran; see [`orphans`]).
+//! control plane ran; see [`leftovers`]).
 
-mod orphans;
+mod leftovers;
 mod process;
 mod record;
 
@@ -39,7 +39,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::InfraError;
-use process::{Launch, ProcState, Running, replica_of_state_file, state_file_name, supervise};
+use process::{Launch, ProcState, Running, state_file_name, supervise};
 use record::stop_foreign;
 
 /// Supervises local Envoy processes, one per replica of each Gateway. Cheap to share behind
@@ -56,7 +56,7 @@ pub struct HostInfra {
     /// stops that process.
     swept: Mutex<BTreeSet<GatewayKey>>,
     /// Whether the records of Gateways that are not wanted at all were looked for (see
-    /// [`orphans`]): once, on the first apply, since only a previous control plane can have
+    /// [`leftovers`]): once, on the first apply, since only a previous control plane can have
     /// left them.
     orphans_swept: AtomicBool,
     /// Cancelled by [`HostInfra::detach`]: supervisors return without stopping anything.
@@ -144,14 +144,17 @@ impl HostInfra {
         self.stop_unwanted_records(&wanted).await;
         if !self.orphans_swept.swap(true, Ordering::AcqRel) {
             // Before anything starts: a deleted Gateway's Envoy may hold ports a new one wants.
-            let gateways: BTreeSet<GatewayKey> = wanted.keys().map(|k| k.gateway.clone()).collect();
-            orphans::stop_orphaned_gateways(
-                &self.work_dir,
-                &self.envoy_path,
-                &self.log_level,
-                &gateways,
-            )
-            .await;
+            let gateways: BTreeSet<&GatewayKey> = wanted.keys().map(|k| &k.gateway).collect();
+            let orphans = leftovers::recorded_gateways(&self.work_dir)
+                .into_iter()
+                .filter(|g| !gateways.contains(g))
+                .flat_map(|g| {
+                    leftovers::recorded_replicas(&self.work_dir, &g)
+                        .into_iter()
+                        .map(move |r| HostProcessKey::new(g.clone(), r))
+                })
+                .collect();
+            self.stop_recorded(orphans).await;
         }
 
         // Start what is missing.
@@ -181,37 +184,21 @@ impl HostInfra {
     /// again, so their bootstraps (every replica's ports derive from the slot) hash the
     /// same and the running Envoys are adopted rather than replaced.
     pub fn recorded_admin_ports(&self) -> BTreeMap<GatewayKey, u16> {
-        let mut out = BTreeMap::new();
-        let Ok(namespaces) = std::fs::read_dir(&self.work_dir) else {
-            return out;
-        };
-        for ns in namespaces.flatten() {
-            let Ok(gateways) = std::fs::read_dir(ns.path()) else {
-                continue;
-            };
-            for gw in gateways.flatten() {
-                let dir = gw.path();
+        leftovers::recorded_gateways(&self.work_dir)
+            .into_iter()
+            .filter_map(|gateway| {
+                let dir = self.work_dir.join(&gateway.namespace).join(&gateway.name);
                 if !dir.join(state_file_name(0)).exists() {
-                    continue;
+                    return None;
                 }
-                let port = std::fs::read_to_string(dir.join("bootstrap.json"))
-                    .ok()
-                    .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
-                    .and_then(|b| {
-                        b.pointer("/admin/address/socket_address/port_value")
-                            .and_then(|p| p.as_u64())
-                    })
-                    .and_then(|p| u16::try_from(p).ok());
-                if let Some(port) = port {
-                    let key = GatewayKey::new(
-                        ns.file_name().to_string_lossy().into_owned(),
-                        gw.file_name().to_string_lossy().into_owned(),
-                    );
-                    out.insert(key, port);
-                }
-            }
-        }
-        out
+                let text = std::fs::read_to_string(dir.join("bootstrap.json")).ok()?;
+                let bootstrap: serde_json::Value = serde_json::from_str(&text).ok()?;
+                let port = bootstrap
+                    .pointer("/admin/address/socket_address/port_value")?
+                    .as_u64()?;
+                Some((gateway, u16::try_from(port).ok()?))
+            })
+            .collect()
     }
 
     /// Pids of the processes running now (a replica between restarts is absent).
@@ -272,9 +259,8 @@ impl HostInfra {
 
     /// Stops the Envoys that a previous run recorded for replicas of the wanted Gateways
     /// and that are neither wanted nor supervised: replicas left over from a higher count
-    /// when the control plane went down. Nothing else would ever stop them, and they would
-    /// keep taking a share of the Gateway's connections. (A Gateway deleted while no
-    /// control plane ran is handled once, by [`orphans`].)
+    /// when the control plane went down (see [`leftovers`]; a Gateway deleted while no
+    /// control plane ran is handled once, on the first apply).
     async fn stop_unwanted_records(&self, wanted: &BTreeMap<HostProcessKey, HostProcessSpec>) {
         let unswept: Vec<GatewayKey> = {
             let mut swept = self.swept.lock().unwrap_or_else(PoisonError::into_inner);
@@ -285,27 +271,20 @@ impl HostInfra {
                 .cloned()
                 .collect()
         };
-        for gateway in &unswept {
-            let dir = self.work_dir.join(&gateway.namespace).join(&gateway.name);
-            let Ok(entries) = std::fs::read_dir(&dir) else {
-                continue;
-            };
-            let mut leftovers: Vec<HostProcessKey> = entries
-                .flatten()
-                .filter_map(|e| replica_of_state_file(&e.file_name()))
-                .map(|replica| HostProcessKey::new(gateway.clone(), replica))
-                .filter(|key| !wanted.contains_key(key) && !self.lock_procs().contains_key(key))
-                .collect();
-            leftovers.sort_unstable_by(|a, b| b.cmp(a)); // highest first, as in apply
-            for key in leftovers {
-                let launch = self.launch(key.clone(), "");
-                if let Some((_, found)) = launch.recorded_process() {
-                    tracing::info!(gateway = %key.gateway, replica = key.replica, pid = found.pid, "stopping an Envoy replica that is no longer wanted, left running by a previous control plane");
-                    stop_foreign(&key, found).await;
-                }
-                launch.forget_record();
-            }
-        }
+        let leftovers: Vec<HostProcessKey> = unswept
+            .iter()
+            .flat_map(|gateway| {
+                leftovers::recorded_replicas(&self.work_dir, gateway)
+                    .into_iter()
+                    .map(|replica| HostProcessKey::new(gateway.clone(), replica))
+            })
+            .filter(|key| !wanted.contains_key(key) && !self.lock_procs().contains_key(key))
+            .collect();
+        self.stop_recorded(leftovers).await;
+    }
+
+    async fn stop_recorded(&self, keys: Vec<HostProcessKey>) {
+        leftovers::stop_recorded(&self.work_dir, &self.envoy_path, &self.log_level, keys).await;
     }
 
     /// Adopts the replica's recorded Envoy if it still runs with this bootstrap; otherwise

@@ -35,10 +35,7 @@ pub fn run_case(dir: &Path, name: &str) -> anyhow::Result<CaseResult> {
     let expected_text = std::fs::read_to_string(dir.join(format!("{name}.expected.yaml")))?;
     let expected: Value = yaml_serde::from_str(&expected_text).with_context(|| format!("{name}.expected.yaml"))?;
     let (objects, _problems) = load_documents(name, &input);
-    let mut snapshot = Snapshot::default();
-    for object in objects {
-        snapshot.apply(object);
-    }
+    let snapshot: Snapshot = objects.into_iter().collect();
     let actual = translate(&snapshot, &Options::default()).statuses;
     let mut judge = Judge { checks: 0, failures: Vec::new() };
     judge.compare(&expected, &actual);

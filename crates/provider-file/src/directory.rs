@@ -152,9 +152,7 @@ impl DirectoryReader {
         let mut snapshot = Snapshot::default();
         for state in self.files.values() {
             problems.extend(state.problems.iter().cloned());
-            for object in &state.objects {
-                snapshot.apply(object.clone());
-            }
+            snapshot.extend(state.objects.iter().cloned());
         }
         ReadReport { snapshot, problems, files: self.files.len() }
     }

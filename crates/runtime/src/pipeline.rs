@@ -338,11 +338,7 @@ spec: {ports: [{name: http, port: 8080}]}
         );
         let (objects, errors) = load_documents("test", &format!("{WORLD}---\n{slice}"));
         assert!(errors.is_empty(), "{errors:?}");
-        let mut snapshot = Snapshot::default();
-        for object in objects {
-            snapshot.apply(object);
-        }
-        snapshot
+        objects.into_iter().collect()
     }
 
     /// The world of [`snapshot`] with its GatewayClass pointing at an EnvoyProxy asking for
@@ -355,9 +351,7 @@ spec: {ports: [{name: http, port: 8080}]}
         );
         let (objects, errors) = load_documents("test", &format!("{class}---\n{proxy}"));
         assert!(errors.is_empty(), "{errors:?}");
-        for object in objects {
-            world.apply(object);
-        }
+        world.extend(objects);
         world
     }
 

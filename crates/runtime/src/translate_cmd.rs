@@ -32,9 +32,7 @@ pub fn translate_files(files: &[PathBuf], format: OutputFormat) -> anyhow::Resul
         };
         let (objects, errors) = load_documents(&file.display().to_string(), &text);
         warnings.extend(errors.iter().map(ToString::to_string));
-        for object in objects {
-            snapshot.apply(object);
-        }
+        snapshot.extend(objects);
     }
     let options = Options { shift_privileged_ports: false, ..Options::default() };
     let translation = translate(&snapshot, &options);

@@ -143,6 +143,24 @@ macro_rules! dispatch {
     };
 }
 
+/// Applies every object in order (later objects replace earlier ones with the same key).
+impl Extend<Object> for Snapshot {
+    fn extend<I: IntoIterator<Item = Object>>(&mut self, objects: I) {
+        for object in objects {
+            self.apply(object);
+        }
+    }
+}
+
+/// A snapshot of `objects`, applied in order.
+impl FromIterator<Object> for Snapshot {
+    fn from_iter<I: IntoIterator<Item = Object>>(objects: I) -> Self {
+        let mut snapshot = Snapshot::default();
+        snapshot.extend(objects);
+        snapshot
+    }
+}
+
 impl Snapshot {
     /// Inserts or replaces an object. Returns whether the store changed (re-applying an
     /// identical object is a no-op, so no stage downstream wakes up for it).

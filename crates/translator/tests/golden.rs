@@ -21,10 +21,7 @@ struct Golden<'a> {
 fn render(input: &str, case: &str) -> String {
     let (objects, errors) = load_documents(case, input);
     assert!(errors.is_empty(), "{case}: {errors:?}");
-    let mut snapshot = Snapshot::default();
-    for object in objects {
-        snapshot.apply(object);
-    }
+    let snapshot: Snapshot = objects.into_iter().collect();
     let translation = translate(&snapshot, &Options::default());
     let again = translate(&snapshot, &Options::default());
     assert_eq!(translation, again, "{case}: translation is not deterministic");

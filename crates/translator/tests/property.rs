@@ -22,10 +22,7 @@ fn translation_of_generated_worlds_is_total_deterministic_and_consistent() {
         let (objects, load_problems) = load_documents("generated", &text);
         documents += objects.len() + load_problems.len();
         problems += load_problems.len();
-        let mut snapshot = Snapshot::default();
-        for o in objects {
-            snapshot.apply(o);
-        }
+        let snapshot: Snapshot = objects.into_iter().collect();
         let first = translate(&snapshot, &Options::default());
         let second = translate(&snapshot, &Options::default());
         assert_eq!(first, second, "seed {seed}: not deterministic\n{text}");

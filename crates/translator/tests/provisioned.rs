@@ -25,10 +25,7 @@ spec:
 fn gateway_status(provisioned: Option<Provisioned>) -> GatewayStatus {
     let (objects, errors) = load_documents("input", INPUT);
     assert!(errors.is_empty(), "{errors:?}");
-    let mut snapshot = Snapshot::default();
-    for object in objects {
-        snapshot.apply(object);
-    }
+    let snapshot: Snapshot = objects.into_iter().collect();
     let key = GatewayKey::new("apps", "web");
     let options = Options { provisioned: Some(provisioned.map(|p| BTreeMap::from([(key, p)])).unwrap_or_default()), ..Options::default() };
     let translation = translate(&snapshot, &options);

@@ -71,40 +71,12 @@ pub fn host_node_id(gateway: &GatewayKey, replica: u32) -> String {
     }
 }
 
-/// Renders the process spec of replica 0 of the Gateway in `infra`, given its `slot`, the
-/// port plan, the xDS server address `(host, port)` and the xDS variant.
-///
-/// # Panics
-/// When `slot` is beyond [`HostPortPlan::max_slots`].
-pub fn render_host_process(
-    infra: &InfraIr,
-    slot: u32,
-    ports: &HostPortPlan,
-    xds: (&str, u16),
-    delta: bool,
-) -> HostProcessSpec {
-    render_host_replica(infra, slot, 0, ports, xds, delta, None)
-}
-
-/// As [`render_host_process`], with the Envoy connecting to the xDS server over mutual TLS
-/// using the files at `xds_tls` (written by the caller before the process starts).
-///
-/// # Panics
-/// When `slot` is beyond [`HostPortPlan::max_slots`].
-pub fn render_host_process_with_tls(
-    infra: &InfraIr,
-    slot: u32,
-    ports: &HostPortPlan,
-    xds: (&str, u16),
-    delta: bool,
-    xds_tls: Option<XdsTlsPaths>,
-) -> HostProcessSpec {
-    render_host_replica(infra, slot, 0, ports, xds, delta, xds_tls)
-}
-
-/// As [`render_host_process_with_tls`], for replica `replica`: its own admin and stats ports
-/// and `node.id` ([`HostPortPlan::replica_ports`], [`host_node_id`]); the readiness port, the
-/// xDS server and the client certificate (the Gateway's identity) are the Gateway's.
+/// Renders the process spec of replica `replica` of the Gateway in `infra`, given its
+/// `slot`, the port plan, the xDS server address `(host, port)`, the xDS variant and, for
+/// mutual TLS to the xDS server, the client certificate files (written by the caller before
+/// the process starts). Each replica has its own admin and stats ports and `node.id`
+/// ([`HostPortPlan::replica_ports`], [`host_node_id`]); the readiness port, the xDS server
+/// and the client certificate (the Gateway's identity) are the Gateway's.
 ///
 /// # Panics
 /// When `slot` is beyond [`HostPortPlan::max_slots`] or `replica` is not below
@@ -166,13 +138,7 @@ mod tests {
 
     #[test]
     fn host_process_uses_slot_ports() {
-        let spec = render_host_process(
-            &infra(),
-            1,
-            &HostPortPlan::default(),
-            ("127.0.0.1", 18000),
-            false,
-        );
+        let spec = replica(0, None);
         assert_eq!(
             (
                 spec.admin_port,
@@ -187,13 +153,7 @@ mod tests {
             19110
         );
         assert_eq!(spec.bootstrap_hash, bootstrap_hash(&spec.bootstrap));
-        let again = render_host_process(
-            &infra(),
-            1,
-            &HostPortPlan::default(),
-            ("127.0.0.1", 18000),
-            false,
-        );
+        let again = replica(0, None);
         assert_eq!(spec, again);
     }
 
@@ -202,15 +162,11 @@ mod tests {
         let spec = replica(0, None);
         assert_eq!(spec.replica, 0);
         assert_eq!(spec.bootstrap["node"]["id"], "ns/gw/host");
+        // The slot's ports, as the single process had before replicas existed (the golden
+        // bootstraps in tests/ pin its whole bootstrap).
         assert_eq!(
-            spec,
-            render_host_process(
-                &infra(),
-                1,
-                &HostPortPlan::default(),
-                ("127.0.0.1", 18000),
-                false
-            )
+            (spec.admin_port, spec.stats_port, spec.ready_port),
+            (19110, 19111, 19113)
         );
     }
 

@@ -25,9 +25,6 @@ pub use bootstrap::{
     ADMIN_CLUSTER, BootstrapParams, MAX_DOWNSTREAM_CONNECTIONS, STATS_LISTENER, STATS_PATH,
     XDS_CLUSTER, XdsTlsPaths, bootstrap_hash, render_bootstrap,
 };
-pub use host::{
-    HostProcessKey, HostProcessSpec, host_node_id, render_host_process,
-    render_host_process_with_tls, render_host_replica,
-};
+pub use host::{HostProcessKey, HostProcessSpec, host_node_id, render_host_replica};
 pub use host_ports::{HostPortPlan, HostPorts};
 pub use host_replicas::{HostReplicas, host_replicas};

@@ -189,14 +189,7 @@ fn edit_any<M: Message + Default>(any: &mut Any, f: impl FnOnce(&mut M)) {
 
 #[test]
 fn envoy_accepts_translated_resources() {
-    let envoy = std::env::var_os("FERROGATE_ENVOY")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools/bin/envoy"));
-    assert!(
-        envoy.exists(),
-        "Envoy not found at {}: run `make envoy`",
-        envoy.display()
-    );
+    let envoy = ferrogate_testkit::envoy_path();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
     let mut cases: Vec<_> = fs::read_dir(&dir)
         .unwrap()
@@ -249,34 +242,51 @@ fn envoy_accepts_translated_resources() {
 /// for panics and determinism; Envoy validation is slower, so only a sample runs here).
 #[test]
 fn envoy_accepts_config_of_generated_worlds() {
-    let envoy = std::env::var_os("FERROGATE_ENVOY")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools/bin/envoy"));
-    assert!(envoy.exists(), "Envoy not found at {}: run `make envoy`", envoy.display());
+    let envoy = ferrogate_testkit::envoy_path();
     let mut failures = Vec::new();
     let mut validated = 0;
     for seed in 0..24u64 {
         let text = ferrogate_testkit::worlds::world(seed, false);
-        let mut snapshot = ferrogate_store::Snapshot::default();
-        for o in ferrogate_store::load_documents("generated", &text).0 {
-            snapshot.apply(o);
-        }
-        let translation = ferrogate_translator::translate(&snapshot, &ferrogate_translator::Options::default());
+        let snapshot: ferrogate_store::Snapshot =
+            ferrogate_store::load_documents("generated", &text).0.into_iter().collect();
+        let translation =
+            ferrogate_translator::translate(&snapshot, &ferrogate_translator::Options::default());
         for (key, ir) in &translation.gateways {
-            let path = std::env::temp_dir().join(format!("ferrogate-generated-{}-{seed}.pb", std::process::id()));
+            let path = std::env::temp_dir().join(format!(
+                "ferrogate-generated-{}-{seed}.pb",
+                std::process::id()
+            ));
             fs::write(&path, bootstrap(ir).encode_to_vec()).unwrap();
             let out = Command::new(&envoy)
-                .args(["--mode", "validate", "--disable-hot-restart", "-l", "error", "-c"])
+                .args([
+                    "--mode",
+                    "validate",
+                    "--disable-hot-restart",
+                    "-l",
+                    "error",
+                    "-c",
+                ])
                 .arg(&path)
                 .output()
                 .unwrap();
             let _ = fs::remove_file(&path);
             validated += 1;
             if !out.status.success() {
-                failures.push(format!("seed {seed} gateway {key}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)));
+                failures.push(format!(
+                    "seed {seed} gateway {key}: {}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                ));
             }
         }
     }
-    assert!(validated >= 10, "only {validated} generated Gateways were validated");
-    assert!(failures.is_empty(), "Envoy rejected:\n{}", failures.join("\n"));
+    assert!(
+        validated >= 10,
+        "only {validated} generated Gateways were validated"
+    );
+    assert!(
+        failures.is_empty(),
+        "Envoy rejected:\n{}",
+        failures.join("\n")
+    );
 }

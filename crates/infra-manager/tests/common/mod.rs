@@ -7,22 +7,10 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use ferrogate_infra_render::{
-    HostPortPlan, HostProcessSpec, bootstrap_hash, render_host_process, render_host_replica,
-};
+use ferrogate_infra_render::{HostPortPlan, HostProcessSpec, bootstrap_hash, render_host_replica};
 use ferrogate_ir::{GatewayKey, InfraIr};
 
-pub fn envoy() -> PathBuf {
-    let path = std::env::var_os("FERROGATE_ENVOY")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools/bin/envoy"));
-    assert!(
-        path.exists(),
-        "no Envoy binary at {}: run scripts/install-envoy.sh (or set FERROGATE_ENVOY)",
-        path.display()
-    );
-    path
-}
+pub use ferrogate_testkit::envoy_path as envoy;
 
 /// Port plans far from the defaults, one per test, so tests run in parallel with each
 /// other and with a standalone ferrogate on the same host.
@@ -42,18 +30,25 @@ pub fn free_base() -> u16 {
     }
 }
 
+/// Replica 0 of Gateway `test/<name>` in `slot` of a plan starting at `base`.
 pub fn spec(name: &str, base: u16, slot: u32, xds_port: u16) -> HostProcessSpec {
+    render(name, base, slot, 0, xds_port)
+}
+
+fn render(name: &str, base: u16, slot: u32, replica: u32, xds_port: u16) -> HostProcessSpec {
     let infra = InfraIr {
         gateway: GatewayKey::new("test", name),
         gateway_class: "ferrogate".into(),
         ..InfraIr::default()
     };
-    render_host_process(
+    render_host_replica(
         &infra,
         slot,
+        replica,
         &HostPortPlan { base, stride: 10 },
         ("127.0.0.1", xds_port),
         false,
+        None,
     )
 }
 
@@ -103,20 +98,7 @@ pub fn alive(pid: u32) -> bool {
 
 /// Replica `replica` of Gateway `test/<name>` in slot 0 of a plan starting at `base`.
 pub fn replica_spec(name: &str, base: u16, replica: u32, xds_port: u16) -> HostProcessSpec {
-    let infra = InfraIr {
-        gateway: GatewayKey::new("test", name),
-        gateway_class: "ferrogate".into(),
-        ..InfraIr::default()
-    };
-    render_host_replica(
-        &infra,
-        0,
-        replica,
-        &HostPortPlan { base, stride: 10 },
-        ("127.0.0.1", xds_port),
-        false,
-        None,
-    )
+    render(name, base, 0, replica, xds_port)
 }
 
 /// As [`replica_spec`], but serving on its own: no xDS (so Envoy initializes at once and

@@ -24,15 +24,4 @@ pub fn kubernetes_files(suffix: &str) -> Vec<PathBuf> {
     files
 }
 
-/// `FERROGATE_ENVOY`, else `<repo>/.tools/bin/envoy`; fails (never skips) when missing.
-pub fn envoy() -> PathBuf {
-    let path = std::env::var_os("FERROGATE_ENVOY")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools/bin/envoy"));
-    assert!(
-        path.exists(),
-        "no Envoy binary at {}: run scripts/install-envoy.sh (or set FERROGATE_ENVOY)",
-        path.display()
-    );
-    path
-}
+pub use ferrogate_testkit::envoy_path as envoy;

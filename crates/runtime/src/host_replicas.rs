@@ -17,9 +17,8 @@ pub(crate) struct ReplicaWarnings {
 
 impl ReplicaWarnings {
     /// Forgets the Gateways not in `gateways` (a Gateway that comes back is warned again).
-    pub(crate) fn retain<'a>(&mut self, gateways: impl Iterator<Item = &'a GatewayKey>) {
-        let keep: Vec<&GatewayKey> = gateways.collect();
-        self.warned.retain(|key, _| keep.contains(&key));
+    pub(crate) fn retain<T>(&mut self, gateways: &BTreeMap<GatewayKey, T>) {
+        self.warned.retain(|key, _| gateways.contains_key(key));
     }
 
     /// How many Envoy processes the Gateway `key` in `slot` runs, given its effective
@@ -76,7 +75,7 @@ mod tests {
         assert_eq!(w.count(&key, &asking(2), &plan, 0), 2);
         assert!(w.warned.is_empty(), "a possible count clears the memory");
         w.count(&key, &asking(9), &plan, 0);
-        w.retain(std::iter::empty());
+        w.retain(&BTreeMap::<GatewayKey, ()>::new());
         assert!(w.warned.is_empty());
     }
 }

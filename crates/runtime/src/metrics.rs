@@ -242,12 +242,12 @@ impl Metrics {
         }
         let mut previous = self.invalid.lock().unwrap_or_else(|e| e.into_inner());
         self.invalid_objects.reset();
+        for (kind, _) in invalid.difference(&previous) {
+            self.translation_errors.with_label_values(&[kind]).inc();
+        }
         let mut current: BTreeMap<&str, i64> = BTreeMap::new();
-        for (kind, id) in &invalid {
+        for (kind, _) in &invalid {
             *current.entry(kind).or_default() += 1;
-            if !previous.contains(&(kind.clone(), id.clone())) {
-                self.translation_errors.with_label_values(&[kind]).inc();
-            }
         }
         for (kind, n) in current {
             self.invalid_objects.with_label_values(&[kind]).set(n);

@@ -145,7 +145,7 @@ impl Pipeline {
         // share the Gateway's xDS snapshot (same node.cluster) and client certificate, and
         // the readiness port below.
         let mut processes = Vec::new();
-        self.replica_warnings.retain(translation.infra.keys());
+        self.replica_warnings.retain(&translation.infra);
         let no_parameters = ferrogate_api::envoyproxy::EnvoyProxySpec::default();
         for (key, infra) in translation
             .infra
@@ -271,14 +271,7 @@ impl Pipeline {
         }
         let output = last_output.clone();
         for (key, ir, current) in updates {
-            let endpoints = ferrogate_xds_translator::EnvoyResources {
-                endpoints: ferrogate_xds_translator::translate_endpoints(&ir),
-                ..Default::default()
-            };
-            let items = endpoints
-                .into_any()
-                .remove(ferrogate_xds_translator::type_url::ENDPOINT)
-                .unwrap_or_default();
+            let items = ferrogate_xds_translator::translate_endpoints_any(&ir);
             let id = key.to_string();
             if self.cache.set(
                 &id,

@@ -223,6 +223,12 @@ pub fn translate_endpoints(ir: &GatewayIr) -> Vec<ClusterLoadAssignment> {
     out
 }
 
+/// [`translate_endpoints`], packed as the xDS server holds resources (name, `Any`): what the
+/// EDS-only path publishes when only endpoints changed.
+pub fn translate_endpoints_any(ir: &GatewayIr) -> Vec<(String, Any)> {
+    pack_all(translate_endpoints(ir), type_url::ENDPOINT, |e| &e.cluster_name)
+}
+
 /// UDP listeners that spread over several backends: (synthetic cluster name, backends).
 fn weighted_udp(ir: &GatewayIr) -> Vec<(String, &[ferrogate_ir::WeightedBackend])> {
     ir.listeners

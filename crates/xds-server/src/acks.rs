@@ -291,16 +291,21 @@ mod tests {
         assert_eq!(n.classify("1", None), Reply::Nothing);
     }
 
-    #[test]
-    fn an_ack_clears_the_active_nack_of_its_type_but_not_the_last_nack() {
-        let g = GatewayCounters::default();
-        g.record_nack(NackRecord {
+    /// `node` rejected version v2 of type `t` and keeps v1.
+    fn nack_of_v2(node: &str) -> NackRecord {
+        NackRecord {
             type_url: "t".into(),
             rejected_version: "v2".into(),
             accepted_version: "v1".into(),
             message: "bad".into(),
-            node_id: "n".into(),
-        });
+            node_id: node.into(),
+        }
+    }
+
+    #[test]
+    fn an_ack_clears_the_active_nack_of_its_type_but_not_the_last_nack() {
+        let g = GatewayCounters::default();
+        g.record_nack(nack_of_v2("n"));
         assert_eq!(g.snapshot(true).active_nacks.len(), 1);
         g.record_ack("t", "v3", true);
         let s = g.snapshot(true);
@@ -312,13 +317,7 @@ mod tests {
     #[test]
     fn a_late_ack_of_an_older_version_leaves_the_active_nack() {
         let g = GatewayCounters::default();
-        g.record_nack(NackRecord {
-            type_url: "t".into(),
-            rejected_version: "v2".into(),
-            accepted_version: "v1".into(),
-            message: "bad".into(),
-            node_id: "ns/gw/host".into(),
-        });
+        g.record_nack(nack_of_v2("ns/gw/host"));
         // Another replica answers the previous push only now.
         g.record_ack("t", "v1", false);
         let s = g.snapshot(true);

@@ -198,25 +198,6 @@ fn short_hex(hasher: Sha256) -> String {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn replacing_one_type_equals_building_anew() {
-        let any = |v: &[u8]| Any { type_url: ENDPOINT_TYPE.into(), value: v.to_vec() };
-        let route = Any { type_url: ROUTE_TYPE.into(), value: vec![9; 64] };
-        let before = Snapshot::new(BTreeMap::from([
-            (ROUTE_TYPE.to_string(), vec![("r".to_string(), route.clone())]),
-            (ENDPOINT_TYPE.to_string(), vec![("c".to_string(), any(b"old"))]),
-        ]));
-        let after = before.with_type(ENDPOINT_TYPE, vec![("c".to_string(), any(b"new"))]);
-        let built = Snapshot::new(BTreeMap::from([
-            (ROUTE_TYPE.to_string(), vec![("r".to_string(), route)]),
-            (ENDPOINT_TYPE.to_string(), vec![("c".to_string(), any(b"new"))]),
-        ]));
-        assert_eq!(after, built);
-        assert_eq!(after.fingerprint(), built.fingerprint());
-        assert_eq!(after.version(ROUTE_TYPE), before.version(ROUTE_TYPE));
-        assert_ne!(after.version(ENDPOINT_TYPE), before.version(ENDPOINT_TYPE));
-    }
-
     use super::*;
 
     fn any(type_url: &str, bytes: &[u8]) -> Any {
@@ -283,5 +264,24 @@ mod tests {
                 "type.googleapis.com/x.Y"
             ]
         );
+    }
+
+    #[test]
+    fn replacing_one_type_equals_building_anew() {
+        let any = |v: &[u8]| Any { type_url: ENDPOINT_TYPE.into(), value: v.to_vec() };
+        let route = Any { type_url: ROUTE_TYPE.into(), value: vec![9; 64] };
+        let before = Snapshot::new(BTreeMap::from([
+            (ROUTE_TYPE.to_string(), vec![("r".to_string(), route.clone())]),
+            (ENDPOINT_TYPE.to_string(), vec![("c".to_string(), any(b"old"))]),
+        ]));
+        let after = before.with_type(ENDPOINT_TYPE, vec![("c".to_string(), any(b"new"))]);
+        let built = Snapshot::new(BTreeMap::from([
+            (ROUTE_TYPE.to_string(), vec![("r".to_string(), route)]),
+            (ENDPOINT_TYPE.to_string(), vec![("c".to_string(), any(b"new"))]),
+        ]));
+        assert_eq!(after, built);
+        assert_eq!(after.fingerprint(), built.fingerprint());
+        assert_eq!(after.version(ROUTE_TYPE), before.version(ROUTE_TYPE));
+        assert_ne!(after.version(ENDPOINT_TYPE), before.version(ENDPOINT_TYPE));
     }
 }

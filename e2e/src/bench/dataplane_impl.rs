@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::process::Command;
 
+use super::local_envoy::LocalEnvoy;
 use super::procs::{self, Ferrogate, Scrape};
 use super::{Ctx, world};
 
@@ -106,46 +107,12 @@ async fn measured_wrk(port: u16, pid: u32, host: &str, path: &str, secs: u32) ->
     Ok(Run { wrk, cpu_us_per_request })
 }
 
-/// A hand-written static Envoy, stopped on drop.
-struct StaticEnvoy {
-    child: tokio::process::Child,
-    pid: u32,
-    port: u16,
-}
-
-impl StaticEnvoy {
-    async fn start(ctx: &Ctx, flavour: world::StaticFlavour, port: u16, admin: u16) -> anyhow::Result<Self> {
-        let name = format!("static-{flavour:?}").to_lowercase();
-        let bootstrap = ctx.dir.join(format!("{name}.yaml"));
-        std::fs::write(&bootstrap, world::static_bootstrap(ctx.world.routes, port, admin, ctx.echo_a.http_port, flavour))?;
-        let log = std::fs::File::create(ctx.dir.join(format!("{name}.log")))?;
-        let child = Command::new(&ctx.launch.envoy)
-            .arg("-c")
-            .arg(&bootstrap)
-            .args(["--disable-hot-restart", "--log-level", "warning", "--drain-time-s", "1"])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("starting the {name} Envoy"))?;
-        let pid = child.id().context("static Envoy has no pid")?;
-        let envoy = Self { child, pid, port };
-        let (host, path) = (world::host(0), world::path(0));
-        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-        for _ in 0..200 {
-            if crate::client::get(addr, &host, &path, &[]).await.map(|r| r.status).ok() == Some(200) {
-                return Ok(envoy);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        anyhow::bail!("the {name} Envoy did not serve {host}{path}")
-    }
-
-    async fn stop(mut self) {
-        let _ = self.child.start_kill();
-        let _ = self.child.wait().await;
-    }
+/// A hand-written static Envoy (`flavour`) serving the bench routes on `port`.
+async fn start_static(ctx: &Ctx, flavour: world::StaticFlavour, port: u16, admin: u16) -> anyhow::Result<LocalEnvoy> {
+    let name = format!("static-{flavour:?}").to_lowercase();
+    let bootstrap = ctx.dir.join(format!("{name}.yaml"));
+    std::fs::write(&bootstrap, world::static_bootstrap(ctx.world.routes, port, admin, ctx.echo_a.http_port, flavour))?;
+    LocalEnvoy::start(ctx, &name, &[], &bootstrap, &["--drain-time-s", "1"], port, Duration::from_secs(10)).await
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -172,14 +139,9 @@ pub(super) async fn dataplane(ctx: &mut Ctx) -> anyhow::Result<()> {
     ctx.log(&format!("data plane at {n} routes (wrk)"));
     let ports = ctx.launch.ports;
     let fg_pid = ctx.envoy_pid().context("Ferrogate's Envoy is not running")?;
-    let equivalent = StaticEnvoy::start(ctx, world::StaticFlavour::Equivalent, ports.static_listener(), ports.static_admin()).await?;
-    let minimal = match StaticEnvoy::start(ctx, world::StaticFlavour::Minimal, ports.static_listener() + 1, ports.static_admin() + 1).await {
-        Ok(m) => m,
-        Err(e) => {
-            equivalent.stop().await;
-            return Err(e);
-        }
-    };
+    // Both are killed when dropped, also on an early return.
+    let equivalent = start_static(ctx, world::StaticFlavour::Equivalent, ports.static_listener(), ports.static_admin()).await?;
+    let minimal = start_static(ctx, world::StaticFlavour::Minimal, ports.static_listener() + 1, ports.static_admin() + 1).await?;
     let envoys: [(&str, u16, u32); 3] =
         [("ferrogate", ports.listener(), fg_pid), ("static", equivalent.port, equivalent.pid), ("minimal", minimal.port, minimal.pid)];
     let (host, path) = (world::host(0), world::path(0));

@@ -16,6 +16,7 @@ use anyhow::Context;
 use serde_json::{Value, json};
 use tokio::process::Command;
 
+use super::local_envoy::LocalEnvoy;
 use super::{Ctx, world};
 
 /// What one callgrind measurement counted.
@@ -127,37 +128,19 @@ fn callgrind_totals(dir: &Path, prefix: &str) -> anyhow::Result<f64> {
 /// serves, then counts the instructions of `secs` seconds of single-connection wrk load.
 async fn count(ctx: &Ctx, who: &str, bootstrap: &Path, port: u16, secs: u32) -> anyhow::Result<Counted> {
     let out_prefix = format!("callgrind.{who}.");
-    let log = std::fs::File::create(ctx.dir.join(format!("callgrind-{who}.log")))?;
-    let mut child = Command::new("valgrind")
-        .args(["--tool=callgrind", "--instr-atstart=no"])
-        .arg(format!("--callgrind-out-file={}", ctx.dir.join(format!("{out_prefix}%p")).display()))
-        .arg(&ctx.launch.envoy)
-        .arg("-c")
-        .arg(bootstrap)
-        .args(["--disable-hot-restart", "--log-level", "warning", "--concurrency", "1"])
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .context("starting Envoy under valgrind (apt-get install valgrind)")?;
-    let pid = child.id().context("valgrind has no pid")?;
+    let valgrind = [
+        "valgrind".to_string(),
+        "--tool=callgrind".to_string(),
+        "--instr-atstart=no".to_string(),
+        format!("--callgrind-out-file={}", ctx.dir.join(format!("{out_prefix}%p")).display()),
+    ];
+    // Uninstrumented, Envoy under valgrind starts in a few seconds; instrumented, far slower.
+    let envoy = LocalEnvoy::start(ctx, &format!("callgrind-{who}"), &valgrind, bootstrap, &["--concurrency", "1"], port, Duration::from_secs(120))
+        .await
+        .context("Envoy under valgrind (apt-get install valgrind)")?;
+    let pid = envoy.pid;
+    let (host, path) = (world::host(0), world::path(0));
     let result = async {
-        let (host, path) = (world::host(0), world::path(0));
-        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-        let mut ready = false;
-        for _ in 0..600 {
-            if let Some(status) = child.try_wait()? {
-                let log = std::fs::read_to_string(ctx.dir.join(format!("callgrind-{who}.log"))).unwrap_or_default();
-                anyhow::bail!("{who} Envoy under valgrind exited ({status}): {}", log.lines().rev().take(5).collect::<Vec<_>>().join(" | "));
-            }
-            if crate::client::get(addr, &host, &path, &[]).await.map(|r| r.status).ok() == Some(200) {
-                ready = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        anyhow::ensure!(ready, "{who} Envoy under valgrind did not serve {host}{path} within 120 s");
         let warm = super::dataplane_impl::wrk_single(port, &host, &path, 1).await?;
         anyhow::ensure!(warm.requests > 0.0, "warm-up served nothing");
         callgrind_control(&["-i", "on"], pid).await?;
@@ -169,8 +152,7 @@ async fn count(ctx: &Ctx, who: &str, bootstrap: &Path, port: u16, secs: u32) -> 
         anyhow::Ok(run.requests)
     }
     .await;
-    let _ = child.start_kill();
-    let _ = child.wait().await;
+    envoy.stop().await;
     let requests = result?;
     let instructions = callgrind_totals(&ctx.dir, &format!("{out_prefix}{pid}"))?;
     anyhow::ensure!(instructions > 0.0 && requests > 0.0, "{who}: callgrind counted nothing");

@@ -519,4 +519,5 @@ async fn sotw_pass(ctx: &mut Ctx) -> anyhow::Result<()> {
 
 pub mod dataplane_impl;
 pub mod instructions;
+mod local_envoy;
 use dataplane_impl::{dataplane, faults};

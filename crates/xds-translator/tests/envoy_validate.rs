@@ -204,30 +204,8 @@ fn envoy_accepts_translated_resources() {
         let ir: GatewayIr =
             yaml_serde::from_str(&fs::read_to_string(dir.join(format!("{case}.in.yaml"))).unwrap())
                 .unwrap();
-        let path = std::env::temp_dir().join(format!(
-            "ferrogate-xds-validate-{}-{case}.pb",
-            std::process::id()
-        ));
-        fs::write(&path, bootstrap(&ir).encode_to_vec()).unwrap();
-        let out = Command::new(&envoy)
-            .args([
-                "--mode",
-                "validate",
-                "--disable-hot-restart",
-                "-l",
-                "error",
-                "-c",
-            ])
-            .arg(&path)
-            .output()
-            .unwrap();
-        let _ = fs::remove_file(&path);
-        if !out.status.success() {
-            failures.push(format!(
-                "{case}: {}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ));
+        if let Err(e) = validate(&envoy, &bootstrap(&ir), &format!("case-{case}")) {
+            failures.push(format!("{case}: {e}"));
         }
     }
     assert!(
@@ -252,31 +230,9 @@ fn envoy_accepts_config_of_generated_worlds() {
         let translation =
             ferrogate_translator::translate(&snapshot, &ferrogate_translator::Options::default());
         for (key, ir) in &translation.gateways {
-            let path = std::env::temp_dir().join(format!(
-                "ferrogate-generated-{}-{seed}.pb",
-                std::process::id()
-            ));
-            fs::write(&path, bootstrap(ir).encode_to_vec()).unwrap();
-            let out = Command::new(&envoy)
-                .args([
-                    "--mode",
-                    "validate",
-                    "--disable-hot-restart",
-                    "-l",
-                    "error",
-                    "-c",
-                ])
-                .arg(&path)
-                .output()
-                .unwrap();
-            let _ = fs::remove_file(&path);
             validated += 1;
-            if !out.status.success() {
-                failures.push(format!(
-                    "seed {seed} gateway {key}: {}{}",
-                    String::from_utf8_lossy(&out.stdout),
-                    String::from_utf8_lossy(&out.stderr)
-                ));
+            if let Err(e) = validate(&envoy, &bootstrap(ir), &format!("generated-{seed}")) {
+                failures.push(format!("seed {seed} gateway {key}: {e}"));
             }
         }
     }
@@ -289,4 +245,29 @@ fn envoy_accepts_config_of_generated_worlds() {
         "Envoy rejected:\n{}",
         failures.join("\n")
     );
+}
+
+/// `envoy --mode validate` on `bootstrap` (written to a temporary file named after `name`):
+/// Envoy's output when it rejects the config.
+fn validate(envoy: &Path, bootstrap: &Bootstrap, name: &str) -> Result<(), String> {
+    let path = std::env::temp_dir().join(format!(
+        "ferrogate-xds-validate-{}-{name}.pb",
+        std::process::id()
+    ));
+    fs::write(&path, bootstrap.encode_to_vec()).unwrap();
+    let out = Command::new(envoy)
+        .args(["--mode", "validate", "--disable-hot-restart", "-l", "error", "-c"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let _ = fs::remove_file(&path);
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
 }

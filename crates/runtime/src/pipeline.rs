@@ -55,8 +55,8 @@ pub(crate) struct Pipeline {
     pub pod_ready_port: Option<u16>,
     /// The input (snapshot and options) and output of the last full run: an identical input
     /// reuses the output, and an input that differs only in EndpointSlices takes the
-    /// EDS-only path.
-    last: Option<(Snapshot, Options, RunOutput)>,
+    /// EDS-only path. The snapshot is the provider's, shared, not copied.
+    last: Option<(Arc<Snapshot>, Options, RunOutput)>,
 }
 
 /// What a run produced for the other stages.
@@ -116,13 +116,13 @@ impl Pipeline {
         self.slots = Slots::seeded(slots);
     }
 
-    pub(crate) fn run(&mut self, snapshot: &Snapshot) -> RunOutput {
+    pub(crate) fn run(&mut self, snapshot: &Arc<Snapshot>) -> RunOutput {
         let output = self.run_inner(snapshot);
         RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         output
     }
 
-    fn run_inner(&mut self, snapshot: &Snapshot) -> RunOutput {
+    fn run_inner(&mut self, snapshot: &Arc<Snapshot>) -> RunOutput {
         let started = Instant::now();
         for (kind, count) in snapshot.counts() {
             self.metrics
@@ -235,7 +235,7 @@ impl Pipeline {
             processes,
             infra,
         };
-        self.last = Some((snapshot.clone(), self.options.clone(), output.clone()));
+        self.last = Some((Arc::clone(snapshot), self.options.clone(), output.clone()));
         output
     }
 
@@ -246,12 +246,13 @@ impl Pipeline {
     /// An unchanged input gives the last output as it is. `None` when a full run is needed
     /// (anything but EndpointSlices changed, or the options did: e.g. a provisioned fleet
     /// got its address, which the Gateway's status shows).
-    fn endpoints_only(&mut self, snapshot: &Snapshot) -> Option<RunOutput> {
+    fn endpoints_only(&mut self, snapshot: &Arc<Snapshot>) -> Option<RunOutput> {
         let (before, options, last_output) = self.last.as_ref()?;
         if *options != self.options {
             return None;
         }
-        let changed = before.diff(snapshot);
+        // The same snapshot again (a NACK check, an owned-object event): nothing to compare.
+        let changed = if Arc::ptr_eq(before, snapshot) { Vec::new() } else { before.diff(snapshot) };
         if changed.is_empty() {
             return Some(last_output.clone());
         }
@@ -288,7 +289,7 @@ impl Pipeline {
             }
         }
         if let Some(last) = self.last.as_mut() {
-            last.0 = snapshot.clone();
+            last.0 = Arc::clone(snapshot);
         }
         Some(output)
     }
@@ -325,7 +326,11 @@ metadata: {name: echo, namespace: apps}
 spec: {ports: [{name: http, port: 8080}]}
 ";
 
-    fn snapshot(endpoint: &str) -> Snapshot {
+    fn snapshot(endpoint: &str) -> Arc<Snapshot> {
+        Arc::new(world(endpoint))
+    }
+
+    fn world(endpoint: &str) -> Snapshot {
         let slice = format!(
             "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {{name: echo-1, namespace: apps, labels: {{kubernetes.io/service-name: echo}}}}\naddressType: IPv4\nports: [{{name: http, port: 9000}}]\nendpoints: [{{addresses: [\"{endpoint}\"]}}]\n"
         );
@@ -336,8 +341,8 @@ spec: {ports: [{name: http, port: 8080}]}
 
     /// The world of [`snapshot`] with its GatewayClass pointing at an EnvoyProxy asking for
     /// `replicas` Envoys.
-    fn with_replicas(replicas: i32) -> Snapshot {
-        let mut world = snapshot("10.0.0.1");
+    fn with_replicas(replicas: i32) -> Arc<Snapshot> {
+        let mut world = world("10.0.0.1");
         let class = "apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\nmetadata: {name: ferrogate}\nspec:\n  controllerName: gateway.ferrogate.dev/gatewayclass-controller\n  parametersRef: {group: gateway.ferrogate.dev, kind: EnvoyProxy, name: proxy, namespace: apps}\n";
         let proxy = format!(
             "apiVersion: gateway.ferrogate.dev/v1alpha1\nkind: EnvoyProxy\nmetadata: {{name: proxy, namespace: apps}}\nspec: {{provider: {{type: Kubernetes, kubernetes: {{envoyDeployment: {{replicas: {replicas}}}}}}}}}\n"
@@ -345,7 +350,7 @@ spec: {ports: [{name: http, port: 8080}]}
         let (objects, errors) = load_documents("test", &format!("{class}---\n{proxy}"));
         assert!(errors.is_empty(), "{errors:?}");
         world.extend(objects);
-        world
+        Arc::new(world)
     }
 
     fn pipeline() -> Pipeline {

@@ -4,6 +4,7 @@
 Usage:
   scripts/chart.py check      # what `make chart-check` (and so `make test`) runs
   scripts/chart.py generate   # rewrite the derived files (`make manifests`, `make docs`)
+  scripts/chart.py render [--values FILE]  # the install manifest for those values (tests apply it)
 
 `check`:
   1. lints charts/ferrogate (strict, Kubernetes 1.35) with the Helm v4 library from the PyPI
@@ -18,8 +19,10 @@ Usage:
   4. checks the derived files below are current (fails with "run `make manifests`").
 
 Derived files (`generate`):
-  - manifests/crds/gateway-api-experimental.yaml, manifests/crds/ferrogate.yaml: copies of the
-    chart's crds/ (those come from the Rust types, see crates/api/tests/crds.rs);
+  - manifests/crds/ferrogate.yaml: a copy of the chart's crds/ (Ferrogate's own EnvoyProxy CRD,
+    from the Rust types, see crates/api/tests/crds.rs). The chart ships no Gateway API CRDs:
+    users install upstream's release; custom resources are validated against upstream's CRDs
+    taken from the sigs.k8s.io/gateway-api Go module (scripts/cluster/gateway-api-crds.sh);
   - manifests/install.yaml: Namespace + CRDs + the chart rendered with default values;
   - the values table in charts/ferrogate/README.md (from values.yaml comments + the schema);
   - docs/envoyproxy.md (from the EnvoyProxy CRD's schema);
@@ -98,9 +101,9 @@ def install_order(obj):
     return rank, kind or "", (obj.get("metadata") or {}).get("name", "")
 
 
-def install_yaml():
+def install_yaml(values=None):
     import yaml
-    objects, _ = render({})
+    objects, _ = render(values or {})
     objects.sort(key=install_order)
     parts = [
         "# Ferrogate install manifest: the chart charts/ferrogate rendered with default values\n"
@@ -288,7 +291,6 @@ def envoyproxy_doc():
 def derived():
     """{relative path: content} of every derived file, and problems found on the way."""
     files = {
-        "manifests/crds/gateway-api-experimental.yaml": (CHART / "crds" / "gateway-api.yaml").read_text(),
         "manifests/crds/ferrogate.yaml": (CHART / "crds" / "ferrogate.yaml").read_text(),
         "manifests/install.yaml": install_yaml(),
         "docs/envoyproxy.md": envoyproxy_doc(),
@@ -365,8 +367,16 @@ def contract_problems(objects):
     return problems
 
 
+def upstream_crds():
+    """Upstream's Gateway API CRD files (experimental channel) from the Go module, which the
+    chart does not ship: users install them from the Gateway API release."""
+    out = subprocess.run([str(ROOT / "scripts" / "cluster" / "gateway-api-crds.sh"), "experimental"],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    return sorted(str(p) for p in Path(out).glob("gateway.networking.k8s.io_*.yaml"))
+
+
 def validate(files):
-    crds = sorted(str(p) for p in (CHART / "crds").glob("*.yaml"))
+    crds = sorted(str(p) for p in (CHART / "crds").glob("*.yaml")) + upstream_crds()
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "validate-manifests.py"), *crds, *files],
                             capture_output=True, text=True)
     print(result.stdout + result.stderr, end="")
@@ -427,7 +437,7 @@ def check():
 
 
 def main():
-    if len(sys.argv) < 2 or sys.argv[1] not in ("check", "generate"):
+    if len(sys.argv) < 2 or sys.argv[1] not in ("check", "generate", "render"):
         print(__doc__)
         return 2
     if INNER not in sys.argv:
@@ -435,7 +445,19 @@ def main():
         sys.stdout.flush()
         return subprocess.run([str(python), __file__, *sys.argv[1:], INNER]).returncode
     os.chdir(ROOT)
+    if sys.argv[1] == "render":
+        return render_command(sys.argv[2:])
     return check() if sys.argv[1] == "check" else generate()
+
+
+def render_command(args):
+    """`render [--values FILE]`: the install manifest for those values on stdout."""
+    import yaml
+    values = {}
+    if "--values" in args:
+        values = yaml.safe_load(Path(args[args.index("--values") + 1]).read_text()) or {}
+    sys.stdout.write(install_yaml(values))
+    return 0
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ LAYERS = {
     "ferrogate": 5,
 }
 ADAPTER_LAYER = 3
-DEV_ONLY = {"ferrogate-testkit", "ferrogate-e2e"}
+DEV_ONLY = {"ferrogate-testkit", "ferrogate-e2e", "ferrogate-cluster"}
 # Crates whose presence in a data or pure crate would mean I/O, a runtime or randomness.
 IMPURE = {
     "tokio", "tokio-util", "tokio-stream", "tonic", "hyper", "hyper-util", "reqwest", "notify",

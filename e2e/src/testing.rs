@@ -1,5 +1,5 @@
 //! Helpers for integration tests that run ferrogate and Envoy processes (the `ferrogate`
-//! crate's `standalone`, `xds_tls`, `metrics` and `controller_envoy` tests): a child-process
+//! crate's `standalone`, `xds_tls` and `metrics` tests, and the in-cluster tests of `e2e/cluster`): a child-process
 //! guard, free ports, the Envoy binary, the quickstart example as config files, a
 //! `ferrogate standalone` instance, and polling until a condition holds.
 //!

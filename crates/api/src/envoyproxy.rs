@@ -138,8 +138,9 @@ pub struct KubernetesDeploymentSpec {
     /// Envoy container settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container: Option<KubernetesContainerSpec>,
-    /// Name of the Deployment instead of `<gateway>-<gatewayclass>`.
+    /// Name of the Deployment instead of `<gateway>-<gatewayclass>` (a DNS-1123 label).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63), regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"))]
     pub name: Option<String>,
 }
 
@@ -179,6 +180,7 @@ pub struct KubernetesPodSpec {
 pub struct KubernetesContainerSpec {
     /// Envoy image (default: Ferrogate's pinned distroless Envoy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
     pub image: Option<String>,
     /// Resources (default: requests cpu 100m, memory 128Mi).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -220,8 +222,9 @@ pub struct KubernetesServiceSpec {
     /// `spec.allocateLoadBalancerNodePorts` (LoadBalancer only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allocate_load_balancer_node_ports: Option<bool>,
-    /// Name of the Service instead of `<gateway>-<gatewayclass>`.
+    /// Name of the Service instead of `<gateway>-<gatewayclass>` (a DNS-1035 label).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63), regex(pattern = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"))]
     pub name: Option<String>,
 }
 

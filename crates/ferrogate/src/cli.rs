@@ -127,6 +127,10 @@ struct ControllerArgs {
     /// Quiet time after a change before translating, in milliseconds.
     #[arg(long, default_value_t = 100)]
     debounce_ms: u64,
+    /// Validity, in seconds, of the xDS server certificates the controller issues itself when
+    /// it renews the one from certgen (after two thirds of their life; default one year).
+    #[arg(long, default_value_t = 365 * 24 * 3600, value_parser = clap::value_parser!(u64).range(60..))]
+    xds_server_cert_validity_secs: u64,
 }
 
 #[derive(clap::Args, Debug)]
@@ -184,6 +188,7 @@ impl Cli {
                 config.delta_xds = matches!(a.xds_mode, XdsMode::Delta);
                 config.envoy_image = a.envoy_image;
                 config.debounce = Duration::from_millis(a.debounce_ms);
+                config.xds_server_cert_validity = Duration::from_secs(a.xds_server_cert_validity_secs);
                 ferrogate_runtime::run_controller(config).await
             }
             Command::Certgen(a) => match a.output_dir {

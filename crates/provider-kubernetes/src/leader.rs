@@ -9,9 +9,11 @@
 
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
-use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use k8s_openapi::jiff::Timestamp;
 use kube::Client;
 use kube::api::{Api, PostParams};
 use tokio::sync::watch;
@@ -61,22 +63,36 @@ impl LeaderElector {
     /// Publishes `true` on `leader` while this replica holds the Lease. Runs until
     /// `cancel`; then releases the Lease if held, so a successor takes over at once.
     pub async fn run(self, leader: watch::Sender<bool>, cancel: CancellationToken) {
-        let mut last_renewal: Option<tokio::time::Instant> = None;
+        let mut last_renewal: Option<Instant> = None;
+        let mut observed: Option<Observed> = None;
+        let deadline = self.renew_deadline();
         loop {
-            let held = match self.try_acquire_or_renew().await {
-                Ok(held) => {
+            // A round that hangs (a slow or partitioned API server) must not keep us leading:
+            // it gets only the time left before our renewal deadline.
+            let budget = match last_renewal {
+                Some(t) if *leader.borrow() => deadline.saturating_sub(t.elapsed()).max(Duration::from_millis(100)),
+                _ => deadline,
+            };
+            let round = tokio::time::timeout(budget, self.try_acquire_or_renew(&mut observed)).await;
+            let held = match round {
+                Ok(Ok(held)) => {
                     if held {
-                        last_renewal = Some(tokio::time::Instant::now());
+                        last_renewal = Some(Instant::now());
                     }
                     held
                 }
-                Err(e) => {
+                Ok(Err(e)) => {
                     tracing::warn!(error = %e, lease = %self.config.lease_name, "cannot read or write the leader Lease");
-                    // Keep leading only while the Lease we last renewed is surely still ours.
-                    let margin = self.config.lease_duration.saturating_sub(self.config.renew_every * 2);
-                    last_renewal.is_some_and(|t| t.elapsed() < margin)
+                    last_renewal.is_some_and(|t| t.elapsed() < deadline)
+                }
+                Err(_) => {
+                    tracing::warn!(lease = %self.config.lease_name, ?budget, "the leader Lease round timed out");
+                    last_renewal.is_some_and(|t| t.elapsed() < deadline)
                 }
             };
+            if !held {
+                last_renewal = None;
+            }
             if leader.send_if_modified(|l| std::mem::replace(l, held) != held) {
                 tracing::info!(identity = %self.config.identity, leader = held, "leadership changed");
             }
@@ -91,8 +107,21 @@ impl LeaderElector {
         }
     }
 
+    /// How long a leader may go without a successful renewal before it stops acting as
+    /// leader: two renewal periods short of the Lease duration, so it steps down before any
+    /// follower can see the Lease expire (client-go's RenewDeadline plays this part).
+    fn renew_deadline(&self) -> Duration {
+        self.config.lease_duration.saturating_sub(self.config.renew_every * 2).max(self.config.renew_every)
+    }
+
     /// One round: take a free or expired Lease, renew ours, or observe another holder.
-    async fn try_acquire_or_renew(&self) -> Result<bool, kube::Error> {
+    ///
+    /// Expiry is judged by this replica's own clock: the Lease counts as expired once its
+    /// record (holder, renew time, resourceVersion) has not changed for `lease_duration` since
+    /// we first saw it, as client-go does. The holder's `renewTime` is never compared with our
+    /// wall clock, so a holder whose clock runs behind is not deposed while it renews, and one
+    /// whose clock runs ahead does not keep the Lease after it stopped.
+    async fn try_acquire_or_renew(&self, observed: &mut Option<Observed>) -> Result<bool, kube::Error> {
         let now = Timestamp::now();
         let me = &self.config.identity;
         let duration_s = self.config.lease_duration.as_secs() as i32;
@@ -114,12 +143,19 @@ impl LeaderElector {
                 Err(e) => Err(e),
             };
         };
+        let record = Observed::record_of(&lease);
+        let seen_at = match observed {
+            Some(o) if o.record == record => o.at,
+            _ => {
+                let at = Instant::now();
+                *observed = Some(Observed { record, at });
+                at
+            }
+        };
         let spec = lease.spec.get_or_insert_with(Default::default);
         let holder = spec.holder_identity.clone().unwrap_or_default();
-        let expired = match (&spec.renew_time, spec.lease_duration_seconds) {
-            (Some(MicroTime(renewed)), Some(secs)) => now.duration_since(*renewed) > SignedDuration::from_secs(secs.into()),
-            _ => true,
-        };
+        let held_for = spec.lease_duration_seconds.map_or(self.config.lease_duration, |s| Duration::from_secs(u64::try_from(s).unwrap_or(0)));
+        let expired = seen_at.elapsed() > held_for;
         if holder != *me && !holder.is_empty() && !expired {
             return Ok(false);
         }
@@ -149,5 +185,23 @@ impl LeaderElector {
         if let Err(e) = self.api.replace(&self.config.lease_name, &PostParams::default(), &lease).await {
             tracing::warn!(error = %e, "cannot release the leader Lease");
         }
+    }
+}
+
+/// The last Lease record this replica saw, and when (on its own monotonic clock).
+#[derive(Debug)]
+struct Observed {
+    record: (Option<String>, Option<String>, Option<String>),
+    at: Instant,
+}
+
+impl Observed {
+    fn record_of(lease: &Lease) -> (Option<String>, Option<String>, Option<String>) {
+        let spec = lease.spec.as_ref();
+        (
+            spec.and_then(|s| s.holder_identity.clone()),
+            spec.and_then(|s| s.renew_time.as_ref()).map(|t| t.0.to_string()),
+            lease.metadata.resource_version.clone(),
+        )
     }
 }

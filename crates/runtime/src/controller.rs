@@ -59,6 +59,9 @@ pub struct ControllerConfig {
     pub debounce: Duration,
     /// How often API discovery runs again to notice CRDs installed or removed.
     pub rediscover_every: Duration,
+    /// Validity of the xDS server certificates the controller renews itself (the first one
+    /// comes from `ferrogate certgen`); renewed after two thirds of it.
+    pub xds_server_cert_validity: Duration,
 }
 
 impl ControllerConfig {
@@ -78,6 +81,7 @@ impl ControllerConfig {
             envoy_image: None,
             debounce: Duration::from_millis(100),
             rediscover_every: Duration::from_secs(60),
+            xds_server_cert_validity: Duration::from_secs(365 * 24 * 3600),
         }
     }
 }
@@ -130,7 +134,18 @@ pub async fn run_controller_with(client: kube::Client, config: ControllerConfig,
         server_key_pem: files.server_key.clone(),
         client_ca_pem: files.ca_cert.clone(),
     });
-    crate::serving::spawn_xds(&mut tasks, xds_listener, cache.clone(), server_tls, cancel.clone());
+    let server_cert = server_tls.as_ref().map(XdsTls::server_cert).transpose()?;
+    if let (Some(cert), Some((files, _))) = (&server_cert, &tls) {
+        // A second handle on the CA (the first issues the Gateways' client certificates).
+        let ca = files.ca().context("the xDS TLS directory has no ca.key")??;
+        let names = crate::pki::xds_service_dns_names(&config.xds_service, &config.namespace);
+        let (cert, pem, validity, cancel) = (cert.clone(), files.server_cert.clone(), config.xds_server_cert_validity, cancel.clone());
+        tasks.spawn(async move {
+            crate::xds_cert_renewal::run(ca, names, cert, pem, validity, cancel).await;
+            Ok("xDS server certificate renewal")
+        });
+    }
+    crate::serving::spawn_xds(&mut tasks, xds_listener, cache.clone(), server_tls, server_cert, cancel.clone());
     crate::serving::spawn_admin(&mut tasks, &metrics, &ready, config.metrics_addr, config.health_addr, &cancel).await?;
 
     // Watchers: the Gateway API world, and the objects we provisioned.

@@ -25,6 +25,7 @@ pub mod pki;
 mod slots;
 mod standalone;
 mod translate_cmd;
+mod xds_cert_renewal;
 mod xds_metrics;
 
 pub use metrics::{MetricInfo, Metrics, reference as metrics_reference};

@@ -144,6 +144,17 @@ impl XdsCa {
         dns_names: &[String],
         ips: &[std::net::IpAddr],
     ) -> anyhow::Result<IssuedCert> {
+        self.issue_server_valid_for(dns_names, ips, LEAF_VALIDITY)
+    }
+
+    /// As [`Self::issue_server`], valid for `validity` (the controller renews its own
+    /// server certificate with this; tests use short lives).
+    pub fn issue_server_valid_for(
+        &self,
+        dns_names: &[String],
+        ips: &[std::net::IpAddr],
+        validity: Duration,
+    ) -> anyhow::Result<IssuedCert> {
         anyhow::ensure!(
             !dns_names.is_empty() || !ips.is_empty(),
             "an xDS server certificate needs at least one name"
@@ -159,7 +170,7 @@ impl XdsCa {
             .first()
             .cloned()
             .unwrap_or_else(|| ips[0].to_string());
-        self.issue_leaf(&cn, sans, ExtendedKeyUsagePurpose::ServerAuth)
+        self.issue_leaf(&cn, sans, ExtendedKeyUsagePurpose::ServerAuth, validity)
     }
 
     /// The client certificate of Gateway `namespace/name`: its only SAN is the URI
@@ -179,6 +190,7 @@ impl XdsCa {
             &format!("{namespace}/{name}"),
             vec![SanType::URI(san)],
             ExtendedKeyUsagePurpose::ClientAuth,
+            LEAF_VALIDITY,
         )
     }
 
@@ -187,6 +199,7 @@ impl XdsCa {
         common_name: &str,
         sans: Vec<SanType>,
         usage: ExtendedKeyUsagePurpose,
+        validity: Duration,
     ) -> anyhow::Result<IssuedCert> {
         let key = new_key()?;
         let mut params = CertificateParams::default();
@@ -202,7 +215,7 @@ impl XdsCa {
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![usage];
         params.use_authority_key_identifier_extension = true;
-        set_validity(&mut params, LEAF_VALIDITY);
+        set_validity(&mut params, validity);
         let cert = params
             .signed_by(&key, &self.issuer)
             .context("cannot sign an xDS certificate")?;

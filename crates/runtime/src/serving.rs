@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
-use ferrogate_xds_server::{SnapshotCache, XdsTls};
+use ferrogate_xds_server::{ServerCert, SnapshotCache, XdsTls};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -18,13 +18,15 @@ use crate::admin::{self, AdminState};
 /// The supervised tasks of a run; each returns its name when it ends.
 pub(crate) type Tasks = JoinSet<anyhow::Result<&'static str>>;
 
-/// Serves ADS on `listener` (mutual TLS when `tls` is set) until `cancel`.
-pub(crate) fn spawn_xds(tasks: &mut Tasks, listener: TcpListener, cache: SnapshotCache, tls: Option<XdsTls>, cancel: CancellationToken) {
+/// Serves ADS on `listener` (mutual TLS when `tls` is set; presenting `cert` when given, which
+/// the caller may renew while serving) until `cancel`.
+pub(crate) fn spawn_xds(tasks: &mut Tasks, listener: TcpListener, cache: SnapshotCache, tls: Option<XdsTls>, cert: Option<ServerCert>, cancel: CancellationToken) {
     tasks.spawn(async move {
         let shutdown = async move { cancel.cancelled().await };
-        match tls {
-            Some(tls) => ferrogate_xds_server::serve_tls(listener, cache, tls, shutdown).await?,
-            None => ferrogate_xds_server::serve(listener, cache, shutdown).await?,
+        match (tls, cert) {
+            (Some(tls), Some(cert)) => ferrogate_xds_server::serve_tls_with_cert(listener, cache, tls, cert, shutdown).await?,
+            (Some(tls), None) => ferrogate_xds_server::serve_tls(listener, cache, tls, shutdown).await?,
+            (None, _) => ferrogate_xds_server::serve(listener, cache, shutdown).await?,
         }
         Ok("xds server")
     });

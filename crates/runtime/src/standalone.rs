@@ -81,7 +81,7 @@ pub async fn run_standalone(config: StandaloneConfig) -> anyhow::Result<()> {
     let xds_listener = TcpListener::bind(config.xds_addr).await.with_context(|| format!("xDS address {}", config.xds_addr))?;
     let xds_port = xds_listener.local_addr()?.port();
     let xds_tls = if config.xds_tls { Some(crate::host_xds_tls::HostXdsTls::new(&config.work_dir)?) } else { None };
-    crate::serving::spawn_xds(&mut tasks, xds_listener, cache.clone(), xds_tls.as_ref().map(|t| t.server_tls()), cancel.clone());
+    crate::serving::spawn_xds(&mut tasks, xds_listener, cache.clone(), xds_tls.as_ref().map(|t| t.server_tls()), None, cancel.clone());
     crate::serving::spawn_admin(&mut tasks, &metrics, &ready, config.metrics_addr, config.health_addr, &cancel).await?;
 
     // File provider: publishes snapshots; the pipeline below consumes the latest one.

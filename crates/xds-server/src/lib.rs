@@ -37,12 +37,12 @@ mod tls;
 pub use acks::{GatewayStats, NackRecord, TotalStats, XdsStats};
 pub use cache::SnapshotCache;
 pub use identity::Rejection;
-pub use server::{XdsServer, serve, serve_tls};
+pub use server::{XdsServer, serve, serve_tls, serve_tls_with_cert};
 pub use snapshot::{
     CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE, Snapshot,
     VersionedResource,
 };
-pub use tls::XdsTls;
+pub use tls::{ServerCert, XdsTls};
 
 /// Errors of the xDS server.
 #[derive(Debug, thiserror::Error)]
@@ -50,9 +50,6 @@ pub enum Error {
     /// The gRPC transport failed (accepting or serving connections).
     #[error("xDS gRPC transport: {0}")]
     Transport(#[from] tonic::transport::Error),
-    /// The TLS configuration was refused (certificate and key do not match, ...).
-    #[error("xDS TLS configuration: {0}")]
-    Tls(#[source] tonic::transport::Error),
     /// A TLS certificate, key or CA is not what it should be.
     #[error("xDS TLS configuration: {0}")]
     TlsMaterial(String),

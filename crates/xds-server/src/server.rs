@@ -27,7 +27,7 @@ use crate::delta::Delta;
 use crate::identity::{self, Rejection};
 use crate::snapshot::Snapshot;
 use crate::sotw::Sotw;
-use crate::tls::XdsTls;
+use crate::tls::{ServerCert, XdsTls};
 
 /// Responses buffered per stream before the stream task waits for the client to read.
 const STREAM_BUFFER: usize = 16;
@@ -423,14 +423,31 @@ pub async fn serve(
 /// Serves ADS over mutual TLS: the server presents `tls`'s certificate, every client must
 /// present a certificate signed by `tls`'s client CA (the handshake fails otherwise), and a
 /// stream gets only the snapshot of the Gateway its certificate names. Otherwise as
-/// [`serve`]. A bad certificate, key or CA is an [`Error::Tls`] before anything is served.
+/// [`serve`]. A bad certificate, key or CA is an [`Error::TlsMaterial`] before anything is served.
 pub async fn serve_tls(
     listener: tokio::net::TcpListener,
     cache: SnapshotCache,
     tls: XdsTls,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    serve_with(listener, cache, Some(tls), shutdown).await
+    let cert = tls.server_cert()?;
+    serve_tls_with_cert(listener, cache, tls, cert, shutdown).await
+}
+
+/// As [`serve_tls`], presenting `cert`, which the caller keeps to renew the server
+/// certificate without a restart ([`ServerCert::replace`]); `tls`'s own certificate and key
+/// are not used.
+pub async fn serve_tls_with_cert(
+    listener: tokio::net::TcpListener,
+    cache: SnapshotCache,
+    tls: XdsTls,
+    cert: ServerCert,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    let config = tls.server_config(&cert)?;
+    let server = XdsServer::new(cache).require_client_identity();
+    let incoming = crate::tls::incoming(listener, config);
+    serve_incoming(server, incoming, shutdown).await
 }
 
 async fn serve_with(
@@ -439,22 +456,28 @@ async fn serve_with(
     tls: Option<XdsTls>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    let mut builder = tonic::transport::Server::builder();
-    let mut server = XdsServer::new(cache);
-    if let Some(tls) = tls {
-        builder = builder
-            .tls_config(tls.server_config()?)
-            .map_err(Error::Tls)?;
-        server = server.require_client_identity();
-    }
+    debug_assert!(tls.is_none(), "TLS goes through serve_tls_with_cert");
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    serve_incoming(XdsServer::new(cache), incoming, shutdown).await
+}
+
+async fn serve_incoming<IO, IE>(
+    server: XdsServer,
+    incoming: impl futures::Stream<Item = Result<IO, IE>> + Send + 'static,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + tonic::transport::server::Connected + Unpin + Send + 'static,
+    IO::ConnectInfo: Clone + Send + Sync + 'static,
+    IE: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let closer = server.clone();
     let signal = async move {
         shutdown.await;
         tracing::info!("xDS server shutting down");
         closer.close_streams();
     };
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    builder
+    tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
         .add_service(server.into_service())

@@ -16,6 +16,17 @@
 //! Plain HTTP/1.1 on 127.0.0.1, JSON only, no authentication, no admission, no validation
 //! against schemas, no `managedFields`, list pagination ignored (`limit`/`continue`: everything
 //! is returned in one page).
+//!
+//! **What it is still for.** Everything a real cluster decides (schemas and CEL rules of
+//! upstream's CRDs, RBAC, served versions, garbage collection, the controllers that make
+//! ReplicaSets and Pods, server restarts, leader election on a real Lease, Envoy fed from the
+//! provisioned objects) is tested against a real kube-apiserver, etcd and
+//! kube-controller-manager in `e2e/cluster` (`make cluster-test`). This fake stays for fast
+//! tests in `make test` that need to see or shape individual requests, which a real server
+//! cannot do cheaply: `crates/runtime/tests/controller.rs` counts every write (a restart writes
+//! nothing), checks each request against the chart's RBAC rules, injects 409 conflicts and
+//! absent CRDs, and breaks a client-certificate Secret by hand. It validates nothing; a
+//! behaviour that depends on validation belongs in `e2e/cluster`.
 
 mod errors;
 mod http;

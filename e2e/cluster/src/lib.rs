@@ -1,0 +1,28 @@
+//! ferrogate-cluster: a real local Kubernetes control plane for tests, and what the in-cluster
+//! tests need around it.
+//!
+//! - [`tools`]: the binaries (etcd, kube-apiserver, kube-controller-manager, kubectl built from
+//!   their Go modules by `scripts/cluster/build-control-plane.sh`, cached by version in
+//!   `.tools/`), upstream's Gateway API CRDs from the `sigs.k8s.io/gateway-api` module, and
+//!   Ferrogate's own binary.
+//! - [`control_plane`]: starts etcd (data on tmpfs), kube-apiserver (TLS, RBAC, service-account
+//!   token signing) and kube-controller-manager, and stops them; single components can be
+//!   killed and restarted for fault tests.
+//! - [`install`]: installs upstream's CRDs and the Helm chart's rendered objects with
+//!   server-side apply, and makes a kubeconfig for the chart's ServiceAccount, so the real
+//!   server enforces the chart's RBAC on the controller.
+//! - [`controller`]: `ferrogate controller` as a process authenticated as that ServiceAccount.
+//!
+//! Every process is started with a parent-death signal, so a crashed test leaves none behind.
+
+pub mod control_plane;
+pub mod controller;
+pub mod install;
+pub mod kubectl;
+pub mod pki;
+pub mod process;
+pub mod tools;
+pub mod wait;
+
+pub use control_plane::{ControlPlane, ControlPlaneOptions};
+pub use controller::{Controller, ControllerOptions};

@@ -1,0 +1,96 @@
+//! Where the binaries and upstream data of the local cluster come from.
+//!
+//! Nothing here is downloaded at test time beyond the Go module proxy: the control plane is
+//! built (once per version, cached in `.tools/`) by `scripts/cluster/build-control-plane.sh`,
+//! and upstream's CRDs come from the `sigs.k8s.io/gateway-api` module in the Go module cache.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use anyhow::Context;
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("the repository root exists")
+}
+
+/// Paths of the control-plane binaries.
+#[derive(Clone, Debug)]
+pub struct Binaries {
+    pub etcd: PathBuf,
+    pub kube_apiserver: PathBuf,
+    pub kube_controller_manager: PathBuf,
+    pub kubectl: PathBuf,
+}
+
+fn version(name: &str) -> anyhow::Result<String> {
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!("source scripts/cluster/versions.sh && echo ${name}"))
+        .current_dir(repo_root())
+        .output()?;
+    Ok(String::from_utf8(out.stdout)?.trim().to_string())
+}
+
+/// Builds (or finds in the cache) etcd, kube-apiserver, kube-controller-manager and kubectl.
+/// A cold build takes tens of minutes on two cores; a warm one returns at once.
+pub fn binaries() -> anyhow::Result<Binaries> {
+    static CACHE: OnceLock<Result<Binaries, String>> = OnceLock::new();
+    CACHE
+        .get_or_init(|| build().map_err(|e| format!("{e:#}")))
+        .clone()
+        .map_err(|e| anyhow::anyhow!(e))
+}
+
+fn build() -> anyhow::Result<Binaries> {
+    let root = repo_root();
+    let status = Command::new(root.join("scripts/cluster/build-control-plane.sh"))
+        .current_dir(&root)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .context("cannot run scripts/cluster/build-control-plane.sh")?;
+    anyhow::ensure!(status.success(), "scripts/cluster/build-control-plane.sh failed ({status})");
+    let tools = std::env::var_os("TOOLS_DIR").map(PathBuf::from).unwrap_or_else(|| root.join(".tools"));
+    let kube = tools.join("kube").join(version("KUBE_VERSION")?);
+    let binaries = Binaries {
+        etcd: tools.join("etcd").join(version("ETCD_VERSION")?).join("etcd"),
+        kube_apiserver: kube.join("kube-apiserver"),
+        kube_controller_manager: kube.join("kube-controller-manager"),
+        kubectl: kube.join("kubectl"),
+    };
+    for path in [&binaries.etcd, &binaries.kube_apiserver, &binaries.kube_controller_manager, &binaries.kubectl] {
+        anyhow::ensure!(path.is_file(), "{} is missing after the build", path.display());
+    }
+    Ok(binaries)
+}
+
+/// The folder of upstream's Gateway API CRDs (`experimental` or `standard` channel) of the
+/// release in `scripts/cluster/versions.sh`.
+pub fn gateway_api_crds(channel: &str) -> anyhow::Result<PathBuf> {
+    let out = Command::new(repo_root().join("scripts/cluster/gateway-api-crds.sh"))
+        .arg(channel)
+        .output()
+        .context("cannot run scripts/cluster/gateway-api-crds.sh")?;
+    anyhow::ensure!(out.status.success(), "gateway-api-crds.sh failed: {}", String::from_utf8_lossy(&out.stderr));
+    Ok(PathBuf::from(String::from_utf8(out.stdout)?.trim()))
+}
+
+/// The Gateway API release installed in the test cluster.
+pub fn gateway_api_version() -> String {
+    version("GATEWAY_API_VERSION").unwrap_or_default()
+}
+
+/// The `ferrogate` binary the tests run: `FERROGATE_BIN`, else the workspace's debug build
+/// (`make cluster-test` builds it first).
+pub fn ferrogate_bin() -> anyhow::Result<PathBuf> {
+    let path = match std::env::var_os("FERROGATE_BIN") {
+        Some(p) => PathBuf::from(p),
+        None => {
+            let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target"));
+            target.join("debug/ferrogate")
+        }
+    };
+    anyhow::ensure!(path.is_file(), "{} is missing: build it with `cargo build --bin ferrogate` (make cluster-test does)", path.display());
+    Ok(path)
+}

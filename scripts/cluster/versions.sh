@@ -1,0 +1,8 @@
+# Versions of the local test cluster's parts, in one place (sourced by the scripts beside it).
+# Kubernetes: kube-apiserver, kube-controller-manager and kubectl from the k8s.io/kubernetes module.
+: "${KUBE_VERSION:=v1.36.3}"
+# etcd from go.etcd.io/etcd/server/v3 (Kubernetes 1.34+ pairs with 3.6).
+: "${ETCD_VERSION:=v3.6.16}"
+# The Gateway API release the translator targets (the gateway-api crate 0.22 is v1.5.1): its
+# upstream CRDs are installed in the test cluster; users install the same release.
+: "${GATEWAY_API_VERSION:=v1.5.1}"

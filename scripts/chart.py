@@ -4,7 +4,7 @@
 Usage:
   scripts/chart.py check      # what `make chart-check` (and so `make test`) runs
   scripts/chart.py generate   # rewrite the derived files (`make manifests`, `make docs`)
-  scripts/chart.py render [--values FILE]  # the install manifest for those values (tests apply it)
+  scripts/chart.py render [--skip-crds] [--values FILE]  # the install manifest for those values (tests apply it)
 
 `check`:
   1. lints charts/ferrogate (strict, Kubernetes 1.35) with the Helm v4 library from the PyPI
@@ -101,7 +101,7 @@ def install_order(obj):
     return rank, kind or "", (obj.get("metadata") or {}).get("name", "")
 
 
-def install_yaml(values=None):
+def install_yaml(values=None, crds=True):
     import yaml
     objects, _ = render(values or {})
     objects.sort(key=install_order)
@@ -111,7 +111,7 @@ def install_yaml(values=None):
         "# (`make manifests`); do not edit. `kubectl apply --server-side -f install.yaml`.\n",
         yaml.safe_dump({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}, sort_keys=False),
     ]
-    for crd_file in sorted((CHART / "crds").glob("*.yaml")):
+    for crd_file in sorted((CHART / "crds").glob("*.yaml")) if crds else []:
         for doc in load_yaml_docs(crd_file.read_text()):
             parts.append(yaml.safe_dump(doc, sort_keys=False, width=120))
     for obj in objects:
@@ -451,12 +451,14 @@ def main():
 
 
 def render_command(args):
-    """`render [--values FILE]`: the install manifest for those values on stdout."""
+    """`render [--skip-crds] [--values FILE]`: the install manifest for those values on stdout
+    (without the chart's CRDs with --skip-crds: apply charts/ferrogate/crds/ first, so the
+    custom resources the chart renders find their kind)."""
     import yaml
     values = {}
     if "--values" in args:
         values = yaml.safe_load(Path(args[args.index("--values") + 1]).read_text()) or {}
-    sys.stdout.write(install_yaml(values))
+    sys.stdout.write(install_yaml(values, crds="--skip-crds" not in args))
     return 0
 
 

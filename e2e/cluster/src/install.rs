@@ -25,13 +25,14 @@ pub fn gateway_api_crds(plane: &ControlPlane, channel: &str) -> anyhow::Result<(
 }
 
 /// The chart rendered with `values` (YAML; empty for the defaults) by `scripts/chart.py
-/// render`: the release Namespace, the chart's CRDs and its templates, in install order.
+/// render --skip-crds`: the release Namespace and the chart's templates, in install order.
 pub fn render_chart(values: &str) -> anyhow::Result<String> {
     let values_file = tempfile::NamedTempFile::new()?;
     std::fs::write(values_file.path(), values)?;
     let out = Command::new("python3")
         .arg(tools::repo_root().join("scripts/chart.py"))
         .arg("render")
+        .arg("--skip-crds")
         .arg("--values")
         .arg(values_file.path())
         .output()
@@ -40,8 +41,13 @@ pub fn render_chart(values: &str) -> anyhow::Result<String> {
     Ok(String::from_utf8(out.stdout)?)
 }
 
-/// Renders the chart with `values` and applies every object with server-side apply.
+/// Applies the chart's CRDs (`charts/ferrogate/crds/`, as Helm installs them first), waits
+/// until they are Established, then renders the chart with `values` and applies every object
+/// with server-side apply.
 pub fn chart(plane: &ControlPlane, values: &str) -> anyhow::Result<()> {
+    let crds = tools::repo_root().join("charts/ferrogate/crds");
+    plane.kubectl_output(&["apply", "--server-side", "--field-manager=helm", "-f", &crds.to_string_lossy()])?;
+    plane.kubectl_output(&["wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"])?;
     let rendered = render_chart(values)?;
     crate::kubectl::run(
         &plane.binaries().kubectl,

@@ -26,7 +26,7 @@ async fn the_envoyproxy_crd_rejects_invalid_objects_on_the_server() {
         ("  logging: {level: {nonsense: debug}}", "unknown Envoy logger component"),
         ("  logging: {level: {default: loud}}", "Unsupported value"),
         ("  concurrency: 0", "concurrency"),
-        ("  replicaz: 2", "unknown field"),
+        ("  replicaz: 2", "field not declared in schema"),
     ] {
         let err = cluster.try_apply(&envoy_proxy(spec)).expect_err(spec).to_string();
         assert!(err.contains(expected), "{spec}: expected {expected:?} in {err}");

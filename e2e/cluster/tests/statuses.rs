@@ -75,6 +75,11 @@ kind: Service
 metadata: {name: echo, namespace: apps}
 spec: {ports: [{port: 8080}]}
 ---
+apiVersion: v1
+kind: Service
+metadata: {name: dns, namespace: apps}
+spec: {ports: [{port: 53, protocol: UDP}]}
+---
 apiVersion: gateway.networking.k8s.io/v1beta1
 kind: ReferenceGrant
 metadata: {name: from-apps-beta, namespace: backends}
@@ -136,7 +141,7 @@ kind: UDPRoute
 metadata: {name: udp, namespace: apps}
 spec:
   parentRefs: [{name: multi, sectionName: udp}]
-  rules: [{backendRefs: [{name: echo, port: 8080}]}]
+  rules: [{backendRefs: [{name: dns, port: 53}]}]
 "#;
 
 fn accepted_and_resolved(route: &serde_json::Value) -> bool {

@@ -177,6 +177,18 @@ pub fn reason(object: &Value, pointer: &str, type_: &str) -> String {
 pub mod wait {
     use super::{Cluster, WAIT};
 
+    /// Waits until every Pod matching `selector` in `namespace` is being deleted.
+    pub async fn pods_terminating(cluster: &Cluster, namespace: &str, selector: &str) {
+        ferrogate_cluster::wait::until(&format!("Pods {selector} terminating"), WAIT, || {
+            let out = cluster.plane.kubectl_output(&["get", "pods", "-n", namespace, "-l", selector, "-o", "json"]).unwrap_or_default();
+            let pods: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+            let alive = pods["items"].as_array().map_or(0, |p| p.iter().filter(|p| p["metadata"]["deletionTimestamp"].is_null()).count());
+            async move { if alive == 0 { Ok(()) } else { Err(format!("{alive} Pods not terminating")) } }
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"))
+    }
+
     /// Waits until exactly `n` Pods match `selector` in `namespace`.
     pub async fn pods(cluster: &Cluster, namespace: &str, selector: &str, n: usize) -> usize {
         ferrogate_cluster::wait::until(&format!("{n} Pods {selector}"), WAIT, || {

@@ -94,3 +94,15 @@ pub fn ferrogate_bin() -> anyhow::Result<PathBuf> {
     anyhow::ensure!(path.is_file(), "{} is missing: build it with `cargo build --bin ferrogate` (make cluster-test does)", path.display());
     Ok(path)
 }
+
+/// An IPv4 address of this host that is not loopback (the interface of the default route):
+/// the API server refuses loopback addresses in EndpointSlices, so backends that tests run on
+/// this host listen here.
+pub fn host_ip() -> anyhow::Result<std::net::IpAddr> {
+    // Connecting a UDP socket sends nothing; it only picks the outgoing interface.
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0")?;
+    socket.connect("192.0.2.255:9").or_else(|_| socket.connect("10.255.255.255:9"))?;
+    let ip = socket.local_addr()?.ip();
+    anyhow::ensure!(!ip.is_loopback() && !ip.is_unspecified(), "this host has no non-loopback IPv4 address ({ip})");
+    Ok(ip)
+}

@@ -11,7 +11,8 @@ use std::time::Duration;
 use ferrogate_e2e::testing::free_port;
 use support::{Cluster, envoy, http_200, metric};
 
-fn world(listener_port: u16, echo_port: u16) -> String {
+fn world(listener_port: u16, echo: std::net::SocketAddr) -> String {
+    let (echo_ip, echo_port) = (echo.ip(), echo.port());
     format!(
         r#"
 apiVersion: v1
@@ -41,7 +42,7 @@ metadata:
 addressType: IPv4
 ports: [{{name: http, port: {echo_port}, protocol: TCP}}]
 endpoints:
-- addresses: [127.0.0.1]
+- addresses: [{echo_ip}]
   conditions: {{ready: true}}
 "#
     )
@@ -55,11 +56,12 @@ fn route(name: &str, prefix: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn envoy_keeps_serving_through_apiserver_and_etcd_restarts() {
-    let echo = ferrogate_e2e::echo::spawn_for_test("echo-pod", "apps", "echo").await;
+    let host = ferrogate_cluster::tools::host_ip().unwrap();
+    let echo = ferrogate_e2e::echo::spawn_for_test_on(host, "echo-pod", "apps", "echo").await;
     let mut cluster = Cluster::start().await;
     let controller = cluster.controller("replica-a");
     let listener_port = free_port();
-    cluster.apply(&world(listener_port, echo.port()));
+    cluster.apply(&world(listener_port, echo));
     cluster.apply(&route("first", "/first"));
     cluster.wait_for("the Gateway's xDS Secret", "secret", Some("apps"), "web-ferrogate-xds", |_| true).await;
     cluster.wait_for("the Gateway's bootstrap", "configmap", Some("apps"), "web-ferrogate", |_| true).await;

@@ -56,7 +56,10 @@ async fn a_renewing_holder_with_a_slow_clock_keeps_the_lease() {
     // Another replica holds the Lease and renews it every 2 s, but its clock is an hour
     // behind: its renewTime always looks an hour old.
     let skewed = |renew: time::OffsetDateTime| {
-        let t = (renew - time::Duration::hours(1)).format(&time::format_description::well_known::Rfc3339).unwrap();
+        // A MicroTime: exactly six fractional digits.
+        let behind = renew - time::Duration::hours(1);
+        let whole = behind.replace_nanosecond(0).unwrap().format(&time::format_description::well_known::Rfc3339).unwrap();
+        let t = format!("{}.{:06}Z", whole.trim_end_matches('Z'), behind.microsecond());
         json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": LEASE, "namespace": NS},
                "spec": {"holderIdentity": "skewed-holder", "leaseDurationSeconds": 15, "renewTime": t, "acquireTime": t}})
         .to_string()

@@ -78,3 +78,22 @@ async fn a_renewing_holder_with_a_slow_clock_keeps_the_lease() {
     cluster.wait_for("replica-c takes over", "lease", Some(NS), LEASE, |l| l["spec"]["holderIdentity"] == "replica-c").await;
     assert!(stopped.elapsed() >= Duration::from_secs(12), "not before the Lease duration: {:?}", stopped.elapsed());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_that_cannot_renew_steps_down_before_its_lease_expires() {
+    let mut cluster = Cluster::start().await;
+    let c = cluster.controller("replica-d");
+    cluster.wait_for("replica-d leads", "lease", Some(NS), LEASE, |l| l["spec"]["holderIdentity"] == "replica-d").await;
+    support::wait_metric(c.metrics_port, "ferrogate_leader", |v| v == 1.0).await;
+    // The API server goes away: the leader cannot renew. It must stop acting as leader before
+    // the 15 s Lease could expire for anyone else (renewal deadline 11 s).
+    cluster.plane.kill_apiserver();
+    let lost = Instant::now();
+    support::wait_metric(c.metrics_port, "ferrogate_leader", |v| v == 0.0).await;
+    let stepped_down = lost.elapsed();
+    assert!(stepped_down < Duration::from_secs(15), "stepped down after {stepped_down:?}");
+    eprintln!("stepped down {stepped_down:?} after losing the API server");
+    cluster.plane.start_apiserver().unwrap();
+    cluster.plane.wait_ready(Duration::from_secs(60)).await.unwrap();
+    support::wait_metric(c.metrics_port, "ferrogate_leader", |v| v == 1.0).await;
+}

@@ -21,6 +21,11 @@
 //!         externalTrafficPolicy: Cluster
 //!   logging: { level: { default: warn, upstream: debug } }
 //!   concurrency: 2
+//!   telemetry:
+//!     accessLog:
+//!       settings:
+//!       - format: { type: Text, text: "%START_TIME% %REQ(:PATH)% %RESPONSE_CODE%\n" }
+//!         sinks: [{ type: File, file: { path: /dev/stdout } }]
 //! ```
 //!
 //! Parameters come from the GatewayClass `parametersRef` and are overridden field by field
@@ -79,6 +84,9 @@ pub struct EnvoyProxySpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub concurrency: Option<i32>,
+    /// Observability of the Envoy fleet: access logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telemetry: Option<ProxyTelemetry>,
 }
 
 /// `spec.provider`.
@@ -354,6 +362,11 @@ impl LogLevel {
     }
 }
 
+pub use crate::telemetry::{
+    FileEnvoyProxyAccessLog, ProxyAccessLog, ProxyAccessLogFormat, ProxyAccessLogFormatType,
+    ProxyAccessLogSetting, ProxyAccessLogSink, ProxyAccessLogSinkType, ProxyTelemetry,
+};
+
 // ---------------------------------------------------------------------------------------
 // Merging
 
@@ -397,6 +410,7 @@ impl Merge for EnvoyProxySpec {
             provider: nested(&self.provider, &over.provider),
             logging: nested(&self.logging, &over.logging),
             concurrency: opt(&self.concurrency, &over.concurrency),
+            telemetry: opt(&self.telemetry, &over.telemetry),
         }
     }
 }
@@ -551,6 +565,11 @@ impl EnvoyProxySpec {
     /// `spec.provider.kubernetes.envoyPDB`, if set.
     pub fn pdb(&self) -> Option<&KubernetesPodDisruptionBudgetSpec> {
         self.kubernetes()?.envoy_pdb.as_ref()
+    }
+
+    /// `spec.telemetry.accessLog`, if set.
+    pub fn access_log(&self) -> Option<&ProxyAccessLog> {
+        self.telemetry.as_ref()?.access_log.as_ref()
     }
 
     /// `spec.logging.level`, empty when unset.

@@ -14,6 +14,7 @@ pub mod envoyproxy;
 pub mod gateway;
 pub mod k8s;
 pub mod multicluster;
+mod telemetry;
 pub mod xds_identity;
 
 pub use constants::*;

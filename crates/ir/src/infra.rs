@@ -25,6 +25,54 @@ pub struct InfraIr {
     /// `spec.infrastructure.annotations`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
+    /// Access logs every listener of the Gateway writes (EnvoyProxy
+    /// `spec.telemetry.accessLog`); empty: access logging is off.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub access_logs: Vec<AccessLog>,
+}
+
+/// One access log: a line format written to one sink.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct AccessLog {
+    /// The line format.
+    pub format: AccessLogFormat,
+    /// Where lines go.
+    pub sink: AccessLogSink,
+}
+
+/// The format of access log lines.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum AccessLogFormat {
+    /// Ferrogate's JSON fields (the xDS translator owns the list: they are Envoy command
+    /// operators).
+    DefaultJson,
+    /// An Envoy format string.
+    Text {
+        /// The format string, ending in a newline.
+        text: String,
+    },
+    /// One JSON object per line: field name -> Envoy command operator(s).
+    Json {
+        /// The fields, sorted by name.
+        fields: BTreeMap<String, String>,
+    },
+}
+
+/// Where access log lines go.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum AccessLogSink {
+    /// Envoy's standard output: the container log in a pod, the Envoy's log file in
+    /// standalone mode.
+    Stdout,
+    /// Envoy's standard error.
+    Stderr,
+    /// A file Envoy opens and appends to.
+    File {
+        /// Path in the Envoy's filesystem.
+        path: String,
+    },
 }
 
 /// One exposed port.

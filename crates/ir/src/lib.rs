@@ -20,7 +20,7 @@ pub use gateway::{
     ClientValidation, GatewayIr, GatewayKey, HttpListener, HttpsChain, HttpsListener, Listener, ListenerKind,
     StreamListener, TlsChain, TlsListener, TlsSecret,
 };
-pub use infra::{InfraIr, InfraPort, PortProtocol};
+pub use infra::{AccessLog, AccessLogFormat, AccessLogSink, InfraIr, InfraPort, PortProtocol};
 pub use route::{
     Cors, Forward, HeaderMatch, Mirror, Retry, Timeouts, HeaderMods, HeaderValue, HttpMatch, HttpRoute, PathMatch, PathModifier,
     QueryParamMatch, Redirect, RouteAction, StringMatch, UrlRewrite, VirtualHost, WeightedBackend,

@@ -135,6 +135,7 @@ pub(crate) fn build(gw: &GatewayCtx, routes: &Routes, options: &Options) -> (Gat
             .collect(),
         labels: infrastructure.and_then(|i| i.labels.clone()).unwrap_or_default(),
         annotations: infrastructure.and_then(|i| i.annotations.clone()).unwrap_or_default(),
+        access_logs: crate::access_log::translate(&gw.parameters),
     };
     let ir = GatewayIr { gateway: gw.key.clone(), listeners, backends, secrets: secrets.into_values().collect() };
     (ir, infra)

@@ -12,6 +12,7 @@
 //! Gateway keeps serving.
 #![forbid(unsafe_code)]
 
+mod access_log;
 mod backend;
 mod backend_tls;
 mod certificates;

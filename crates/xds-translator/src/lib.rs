@@ -5,7 +5,8 @@
 //! path/header/query matches, rewrites, redirects and weights map onto Envoy routes, cluster
 //! and endpoint shapes, the readiness listener), resource type URLs and content hashes.
 //!
-//! Layout: one module per Envoy feature: [`listener`] (LDS + HCM), [`readiness`] (the `ready`
+//! Layout: one module per Envoy feature: [`listener`] (LDS + HCM), [`access_log`] (access
+//! loggers on every proxy filter), [`readiness`] (the `ready`
 //! listener), [`route`] (RDS: virtual hosts, routes and matches), [`action`] (route actions:
 //! forward, rewrite, redirect, direct response, header modifiers), [`cluster`] (CDS),
 //! [`endpoint`] (EDS), [`tls`] (downstream/upstream TLS contexts, SDS secrets),
@@ -37,6 +38,7 @@ use envoy_types::pb::google::protobuf::Any;
 use ferrogate_ir::{GatewayIr, ListenerKind};
 use prost::Message;
 
+pub mod access_log;
 pub mod action;
 pub mod cluster;
 mod common;
@@ -90,16 +92,29 @@ pub mod type_url {
     /// `envoy.extensions.filters.http.cors.v3.CorsPolicy` (per-route config).
     pub const CORS_POLICY: &str =
         "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy";
+    /// `envoy.extensions.access_loggers.stream.v3.StdoutAccessLog`.
+    pub const STDOUT_ACCESS_LOG: &str =
+        "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog";
+    /// `envoy.extensions.access_loggers.stream.v3.StderrAccessLog`.
+    pub const STDERR_ACCESS_LOG: &str =
+        "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StderrAccessLog";
+    /// `envoy.extensions.access_loggers.file.v3.FileAccessLog`.
+    pub const FILE_ACCESS_LOG: &str =
+        "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog";
     /// `envoy.extensions.upstreams.http.v3.HttpProtocolOptions`.
     pub const HTTP_PROTOCOL_OPTIONS: &str =
         "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 }
 
-/// Per-Gateway settings that are not part of the IR.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Per-Gateway settings that are not part of the route graph (they come from the infra IR
+/// and the mode).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct XdsOptions {
     /// Port of the Envoy readiness listener (`ready`) for this Gateway.
     pub ready_port: u16,
+    /// Access logs of every proxy listener (the infra IR's `access_logs`); the `ready`
+    /// listener never logs (probes would flood the log).
+    pub access_logs: Vec<ferrogate_ir::AccessLog>,
 }
 
 /// All Envoy resources of one Gateway. Every list is sorted by resource name and holds
@@ -162,17 +177,18 @@ fn pack_all<T: Message>(
 pub fn translate(ir: &GatewayIr, opts: &XdsOptions) -> EnvoyResources {
     let mut listeners = vec![readiness::ready_listener(opts.ready_port)];
     let mut route_configs = Vec::new();
+    let logs = access_log::access_logs(&opts.access_logs);
     for l in &ir.listeners {
         match &l.kind {
             ListenerKind::Http(http) => {
-                listeners.push(listener::http_listener(l, http));
+                listeners.push(listener::http_listener(l, http, &logs));
                 route_configs.push(route::route_configuration(
                     &http.route_config,
                     &http.virtual_hosts,
                 ));
             }
             ListenerKind::Https(https) => {
-                listeners.extend(listener::https_listener(l, https));
+                listeners.extend(listener::https_listener(l, https, &logs));
                 for c in &https.chains {
                     route_configs.push(route::route_configuration(
                         &c.route_config,
@@ -180,9 +196,9 @@ pub fn translate(ir: &GatewayIr, opts: &XdsOptions) -> EnvoyResources {
                     ));
                 }
             }
-            ListenerKind::Tls(tls) => listeners.extend(listener::tls_listener(l, tls)),
-            ListenerKind::Tcp(tcp) => listeners.extend(listener::tcp_listener(l, tcp)),
-            ListenerKind::Udp(udp) => listeners.extend(listener::udp_listener(l, udp)),
+            ListenerKind::Tls(tls) => listeners.extend(listener::tls_listener(l, tls, &logs)),
+            ListenerKind::Tcp(tcp) => listeners.extend(listener::tcp_listener(l, tcp, &logs)),
+            ListenerKind::Udp(udp) => listeners.extend(listener::udp_listener(l, udp, &logs)),
         }
     }
     listeners.sort_by(|a, b| a.name.cmp(&b.name));

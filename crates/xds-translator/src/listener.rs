@@ -11,6 +11,7 @@
 //! never changes a Listener (its bytes depend only on listener, chain, route configuration
 //! and certificate names, and on stream backends).
 
+use envoy_types::pb::envoy::config::accesslog::v3::AccessLog;
 use envoy_types::pb::envoy::config::core::v3::{
     Address, SocketAddress, address,
     socket_address::{PortSpecifier, Protocol},
@@ -68,12 +69,12 @@ pub(crate) fn reuse_port() -> Option<BoolValue> {
 
 /// The Envoy Listener for an IR HTTP listener: binds `address:port`, one filter chain with
 /// an HCM that fetches `route_config` over RDS (ADS).
-pub fn http_listener(l: &IrListener, http: &HttpListener) -> Listener {
+pub fn http_listener(l: &IrListener, http: &HttpListener, logs: &[AccessLog]) -> Listener {
     hcm_listener(
         &l.name,
         &l.address,
         l.port,
-        rds_hcm(&l.name, &http.route_config),
+        rds_hcm(&l.name, &http.route_config, logs),
     )
 }
 
@@ -85,14 +86,14 @@ pub fn http_listener(l: &IrListener, http: &HttpListener) -> Listener {
 /// The IR guarantees distinct server-name sets (Envoy rejects duplicate matches). A
 /// listener whose IR has no chain at all gives `None` (Envoy rejects listeners without
 /// filter chains).
-pub fn https_listener(l: &IrListener, https: &HttpsListener) -> Option<Listener> {
+pub fn https_listener(l: &IrListener, https: &HttpsListener, logs: &[AccessLog]) -> Option<Listener> {
     let filter_chains: Vec<FilterChain> = https
         .chains
         .iter()
         .map(|c| FilterChain {
             name: c.name.clone(),
             filter_chain_match: sni_match(&c.server_names),
-            filters: vec![hcm_filter(rds_hcm(&l.name, &c.route_config))],
+            filters: vec![hcm_filter(rds_hcm(&l.name, &c.route_config, logs))],
             transport_socket: Some(downstream_transport_socket(&downstream_tls_context(
                 &c.certificates,
                 c.client_validation.as_ref(),
@@ -127,13 +128,13 @@ fn sni_listener(l: &IrListener, filter_chains: Vec<FilterChain>) -> Option<Liste
 /// A chain without backends proxies to [`NO_BACKEND_CLUSTER`], a cluster that never exists:
 /// the TLS handshake starts (the Gateway answers for its names) and the connection is then
 /// closed, which is what the Gateway API asks for a TLSRoute whose backends are all invalid.
-pub fn tls_listener(l: &IrListener, tls: &TlsListener) -> Option<Listener> {
+pub fn tls_listener(l: &IrListener, tls: &TlsListener, logs: &[AccessLog]) -> Option<Listener> {
     let filter_chains: Vec<FilterChain> = tls
         .chains
         .iter()
         .map(|c| {
-            let proxy = tcp_proxy_filter(&l.name, &c.backends).unwrap_or_else(|| {
-                tcp_proxy(&l.name, TcpClusterSpecifier::Cluster(NO_BACKEND_CLUSTER.to_string()))
+            let proxy = tcp_proxy_filter(&l.name, &c.backends, logs).unwrap_or_else(|| {
+                tcp_proxy(&l.name, TcpClusterSpecifier::Cluster(NO_BACKEND_CLUSTER.to_string()), logs)
             });
             FilterChain {
                 name: c.name.clone(),
@@ -152,8 +153,8 @@ pub fn tls_listener(l: &IrListener, tls: &TlsListener) -> Option<Listener> {
 /// The Envoy Listener for an IR TCP listener: one `tcp_proxy` filter chain. Without
 /// backends there is no Listener (`None`): Envoy rejects listeners without filter chains,
 /// and not binding the port refuses connections, which is what the IR asks for.
-pub fn tcp_listener(l: &IrListener, tcp: &StreamListener) -> Option<Listener> {
-    let proxy = tcp_proxy_filter(&l.name, &tcp.backends)?;
+pub fn tcp_listener(l: &IrListener, tcp: &StreamListener, logs: &[AccessLog]) -> Option<Listener> {
+    let proxy = tcp_proxy_filter(&l.name, &tcp.backends, logs)?;
     Some(Listener {
         name: l.name.clone(),
         address: Some(socket_address(&l.address, l.port)),
@@ -174,7 +175,7 @@ pub fn tcp_listener(l: &IrListener, tcp: &StreamListener) -> Option<Listener> {
 /// synthetic cluster whose weighted localities are the backends
 /// ([`crate::cluster::weighted_udp_cluster`]). Without backends there is no Listener
 /// (`None`): datagrams to the port are dropped.
-pub fn udp_listener(l: &IrListener, udp: &StreamListener) -> Option<Listener> {
+pub fn udp_listener(l: &IrListener, udp: &StreamListener, logs: &[AccessLog]) -> Option<Listener> {
     let heaviest = heaviest(&udp.backends)?;
     // Several backends: the synthetic weighted cluster (see `cluster::weighted_udp_cluster`).
     let target = if udp.backends.len() > 1 { crate::cluster::weighted_udp_cluster_name(&l.name) } else { heaviest.backend.clone() };
@@ -195,6 +196,8 @@ pub fn udp_listener(l: &IrListener, udp: &StreamListener) -> Option<Listener> {
             })),
             matcher_type: None,
         })),
+        // Session logs: one line per UDP session when it ends.
+        access_log: logs.to_vec(),
         ..Default::default()
     };
     let mut address = socket_address(&l.address, l.port);
@@ -230,7 +233,7 @@ fn heaviest(backends: &[WeightedBackend]) -> Option<&WeightedBackend> {
 
 /// A `tcp_proxy` filter to the backends (`cluster` for one, `weighted_clusters` for more);
 /// `None` without backends. Per-backend header changes do not apply to TCP.
-pub(crate) fn tcp_proxy_filter(stat_prefix: &str, backends: &[WeightedBackend]) -> Option<Filter> {
+pub(crate) fn tcp_proxy_filter(stat_prefix: &str, backends: &[WeightedBackend], logs: &[AccessLog]) -> Option<Filter> {
     let cluster_specifier = match backends {
         [] => return None,
         [one] => TcpClusterSpecifier::Cluster(one.backend.clone()),
@@ -245,14 +248,15 @@ pub(crate) fn tcp_proxy_filter(stat_prefix: &str, backends: &[WeightedBackend]) 
                 .collect(),
         }),
     };
-    Some(tcp_proxy(stat_prefix, cluster_specifier))
+    Some(tcp_proxy(stat_prefix, cluster_specifier, logs))
 }
 
-/// A `tcp_proxy` filter to the given cluster(s).
-fn tcp_proxy(stat_prefix: &str, cluster_specifier: TcpClusterSpecifier) -> Filter {
+/// A `tcp_proxy` filter to the given cluster(s), logging each connection when it closes.
+fn tcp_proxy(stat_prefix: &str, cluster_specifier: TcpClusterSpecifier, logs: &[AccessLog]) -> Filter {
     let proxy = TcpProxy {
         stat_prefix: stat_prefix.to_string(),
         cluster_specifier: Some(cluster_specifier),
+        access_log: logs.to_vec(),
         ..Default::default()
     };
     Filter {
@@ -285,9 +289,10 @@ fn sni_match(server_names: &[String]) -> Option<FilterChainMatch> {
 }
 
 /// The HCM of HTTP and HTTPS listeners: [`base_hcm`] plus RDS for `route_config` over ADS,
-/// `use_remote_address` and WebSocket upgrades.
-fn rds_hcm(stat_prefix: &str, route_config: &str) -> HttpConnectionManager {
+/// `use_remote_address`, WebSocket upgrades and the access logs (one line per request).
+fn rds_hcm(stat_prefix: &str, route_config: &str, logs: &[AccessLog]) -> HttpConnectionManager {
     let mut hcm = base_hcm(stat_prefix);
+    hcm.access_log = logs.to_vec();
     hcm.route_specifier = Some(RouteSpecifier::Rds(Rds {
         config_source: Some(ads_config_source()),
         route_config_name: route_config.to_string(),

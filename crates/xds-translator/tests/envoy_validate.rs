@@ -38,14 +38,29 @@ use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{
     CommonTlsContext, DownstreamTlsContext, UpstreamTlsContext,
 };
 use envoy_types::pb::google::protobuf::Any;
-use ferrogate_ir::{Backend, BackendProtocol, Endpoint, GatewayIr};
+use ferrogate_ir::{AccessLog, AccessLogFormat, AccessLogSink, Backend, BackendProtocol, Endpoint, GatewayIr};
 use ferrogate_xds_translator::{
     XdsOptions, cluster::cluster, endpoint::load_assignment, translate, type_url,
 };
 use prost::Message;
 
+/// One access log of each format and sink, so Envoy checks every logger shape we emit.
+fn every_access_log() -> Vec<AccessLog> {
+    vec![
+        AccessLog { format: AccessLogFormat::DefaultJson, sink: AccessLogSink::Stdout },
+        AccessLog {
+            format: AccessLogFormat::Json { fields: [("code".to_string(), "%RESPONSE_CODE%".to_string())].into() },
+            sink: AccessLogSink::Stderr,
+        },
+        AccessLog {
+            format: AccessLogFormat::Text { text: "%START_TIME% %RESPONSE_CODE%\n".into() },
+            sink: AccessLogSink::File { path: "/dev/null".into() },
+        },
+    ]
+}
+
 fn bootstrap(ir: &GatewayIr) -> Bootstrap {
-    let res = translate(ir, &XdsOptions { ready_port: 19003 });
+    let res = translate(ir, &XdsOptions { ready_port: 19003, access_logs: every_access_log() });
     let mut listeners = res.listeners.clone();
     for l in &res.listeners {
         if let Some(inlined) = inline_listener(l, &res.route_configs) {

@@ -8,7 +8,13 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use envoy_types::pb::envoy::config::accesslog::v3::{AccessLog, access_log};
 use envoy_types::pb::envoy::config::cluster::v3::Cluster;
+use envoy_types::pb::envoy::config::core::v3::substitution_format_string;
+use envoy_types::pb::envoy::extensions::access_loggers::file::v3::{FileAccessLog, file_access_log};
+use envoy_types::pb::envoy::extensions::access_loggers::stream::v3::{
+    StderrAccessLog, StdoutAccessLog, stderr_access_log, stdout_access_log,
+};
 use envoy_types::pb::envoy::config::core::v3::transport_socket;
 use envoy_types::pb::envoy::config::listener::v3::{Listener, filter::ConfigType, listener_filter};
 use envoy_types::pb::envoy::config::route::v3::{FilterConfig, RouteConfiguration};
@@ -87,9 +93,14 @@ fn decode(any: &mut Any) -> String {
             if let Some(RouteSpecifier::RouteConfig(rc)) = &mut hcm.route_specifier {
                 nested = render_route_config_nested(rc);
             }
+            nested.push_str(&render_access_logs(&mut hcm.access_log));
             format!("{hcm:#?}\n{nested}")
         }
-        type_url::TCP_PROXY => format!("{:#?}", TcpProxy::decode(any.value.as_slice()).unwrap()),
+        type_url::TCP_PROXY => {
+            let mut p = TcpProxy::decode(any.value.as_slice()).unwrap();
+            let nested = render_access_logs(&mut p.access_log);
+            if nested.is_empty() { format!("{p:#?}") } else { format!("{p:#?}\n{nested}") }
+        }
         type_url::TLS_INSPECTOR => {
             format!("{:#?}", TlsInspector::decode(any.value.as_slice()).unwrap())
         }
@@ -102,6 +113,10 @@ fn decode(any: &mut Any) -> String {
                 && let Some(a) = &mut action.typed_config
             {
                 nested = format!("--- on_no_match action (decoded)\n{}", decode(a));
+            }
+            let logs = render_access_logs(&mut p.access_log);
+            if !logs.is_empty() {
+                nested.push_str(&format!("\n{logs}"));
             }
             format!("{p:#?}\n{nested}")
         }
@@ -132,6 +147,54 @@ fn decode(any: &mut Any) -> String {
     };
     any.value.clear();
     text
+}
+
+/// Decodes (and clears) access loggers. A JSON format is a `Struct`, whose map prost keeps
+/// in a `HashMap` (random `Debug` order): its fields are listed sorted instead.
+fn render_access_logs(logs: &mut [AccessLog]) -> String {
+    let mut out = String::new();
+    for log in logs {
+        let Some(access_log::ConfigType::TypedConfig(any)) = &mut log.config_type else {
+            continue;
+        };
+        let (path, format) = match any.type_url.as_str() {
+            type_url::STDOUT_ACCESS_LOG => {
+                let l = StdoutAccessLog::decode(any.value.as_slice()).unwrap();
+                let Some(stdout_access_log::AccessLogFormat::LogFormat(f)) = l.access_log_format else {
+                    panic!("stdout logger without a format")
+                };
+                ("stdout".to_string(), f)
+            }
+            type_url::STDERR_ACCESS_LOG => {
+                let l = StderrAccessLog::decode(any.value.as_slice()).unwrap();
+                let Some(stderr_access_log::AccessLogFormat::LogFormat(f)) = l.access_log_format else {
+                    panic!("stderr logger without a format")
+                };
+                ("stderr".to_string(), f)
+            }
+            type_url::FILE_ACCESS_LOG => {
+                let l = FileAccessLog::decode(any.value.as_slice()).unwrap();
+                let Some(file_access_log::AccessLogFormat::LogFormat(f)) = l.access_log_format else {
+                    panic!("file logger without a format")
+                };
+                (l.path, f)
+            }
+            other => panic!("unexpected access logger type {other}"),
+        };
+        any.value.clear();
+        writeln!(out, "--- access log {} to {path}", log.name).unwrap();
+        match format.format {
+            Some(substitution_format_string::Format::JsonFormat(s)) => {
+                let mut fields: Vec<_> = s.fields.into_iter().collect();
+                fields.sort_by(|a, b| a.0.cmp(&b.0));
+                for (k, v) in fields {
+                    writeln!(out, "  {k}: {:?}", v.kind).unwrap();
+                }
+            }
+            other => writeln!(out, "  {other:?}").unwrap(),
+        }
+    }
+    out
 }
 
 fn render_listener(l: &Listener) -> String {
@@ -245,10 +308,18 @@ fn golden() {
         let input = fs::read_to_string(dir.join(format!("{case}.in.yaml"))).unwrap();
         let ir: GatewayIr =
             yaml_serde::from_str(&input).unwrap_or_else(|e| panic!("{case}.in.yaml: {e}"));
+        // A case may name access logs in `<case>.access-logs.yaml` (they come from the infra
+        // IR, not the route graph); the others have none, so they show only routing.
+        let logs_path = dir.join(format!("{case}.access-logs.yaml"));
+        let access_logs = match fs::read_to_string(&logs_path) {
+            Ok(text) => yaml_serde::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", logs_path.display())),
+            Err(_) => Vec::new(),
+        };
         let got = render(&translate(
             &ir,
             &XdsOptions {
                 ready_port: READY_PORT,
+                access_logs,
             },
         ));
         let out_path = dir.join(format!("{case}.out.txt"));

@@ -10,7 +10,7 @@ use ferrogate_xds_translator::{
 };
 use prost::Message;
 
-const OPTS: XdsOptions = XdsOptions { ready_port: 19003 };
+const OPTS: XdsOptions = XdsOptions { ready_port: 19003, access_logs: Vec::new() };
 
 fn load(case: &str) -> GatewayIr {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("testdata/{case}.in.yaml"));

@@ -9,11 +9,14 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+mod panel_eval;
+
 use ferrogate_e2e::client::{self, HttpResponse};
 use ferrogate_e2e::testing::{self, Standalone, free_block, free_port, pod, repo_root};
 
 const HOST: &str = "www.example.com";
-const GATEWAY: &str = "default/quickstart";
+/// The quickstart Gateway's labels on per-Gateway series.
+const GATEWAY_LABELS: [&str; 2] = ["namespace=\"default\"", "gateway=\"quickstart\""];
 
 // --- a standalone instance ----------------------------------------------------------------
 
@@ -94,7 +97,8 @@ async fn ferrogate_and_envoy_metrics_exist_and_move() {
 
     let before = Scrape::get(fg.metrics, "/metrics").await;
     let envoy_before = Scrape::get(envoy_stats, "/stats/prometheus").await;
-    let gw = format!("gateway=\"{GATEWAY}\"");
+    let [ns, gw] = GATEWAY_LABELS;
+    let gw = gw.to_string();
     for (name, filters) in [
         ("ferrogate_build_info", vec!["version=\"", "git_commit=\""]),
         ("ferrogate_leader", vec![]),
@@ -105,16 +109,31 @@ async fn ferrogate_and_envoy_metrics_exist_and_move() {
         ("ferrogate_translations_total", vec![]),
         ("ferrogate_translation_duration_seconds_count", vec![]),
         ("ferrogate_xds_snapshot_build_duration_seconds_count", vec![]),
-        ("ferrogate_xds_snapshot_updates_total", vec![&gw]),
-        ("ferrogate_xds_snapshot_info", vec![&gw, "version=\""]),
-        ("ferrogate_xds_config_acked", vec![&gw, "RouteConfiguration"]),
-        ("ferrogate_xds_connected_proxies", vec![&gw]),
+        ("ferrogate_xds_snapshot_updates_total", vec![ns, &gw]),
+        ("ferrogate_xds_config_acked", vec![ns, &gw, "RouteConfiguration"]),
+        ("ferrogate_xds_config_acked", vec![ns, &gw, "Listener"]),
+        ("ferrogate_xds_connected_proxies", vec![ns, &gw]),
         ("ferrogate_xds_pushes_total", vec!["Listener"]),
         ("ferrogate_xds_acks_total", vec!["RouteConfiguration"]),
         ("ferrogate_xds_sent_bytes_total", vec![]),
         ("ferrogate_status_writes_total", vec![]),
     ] {
         assert!(before.has(name, &filters), "{name} {filters:?} missing from\n{}", before.text);
+    }
+    // A plain-HTTP Gateway has no Secret: no series says it is unacknowledged.
+    assert!(!before.has("ferrogate_xds_config_acked", &["Secret"]), "{}", before.text);
+    // No label whose value changes with every config.
+    assert!(before.series.keys().filter(|k| k.contains("version=\"")).all(|k| k.starts_with("ferrogate_build_info{")), "{}", before.text);
+    // The dashboard's "Rejected or unacknowledged config" panel is quiet on this healthy
+    // instance (once its Envoy has ACKed what it serves: polled, ACKs trail the first 200).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let s = Scrape::get(fg.metrics, "/metrics").await;
+        match rejected_or_unacknowledged(&s) {
+            Ok(()) => break,
+            Err(drawn) => assert!(Instant::now() < deadline, "the panel draws {drawn:?} on a healthy instance:\n{}", s.text),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(before.sum("ferrogate_leader", &[]), 1.0);
     assert_eq!(before.sum("ferrogate_xds_connected_proxies", &[&gw]), 1.0);
@@ -142,10 +161,11 @@ async fn ferrogate_and_envoy_metrics_exist_and_move() {
 
     // Scrape until the edit's ACK and the broken route are counted.
     let deadline = Instant::now() + Duration::from_secs(20);
+    let propagated = |s: &Scrape| s.sum("ferrogate_xds_propagation_duration_seconds_count", &["RouteConfiguration"]);
     let after = loop {
         let s = Scrape::get(fg.metrics, "/metrics").await;
         let acked = s.sum("ferrogate_xds_acks_total", &[]) > before.sum("ferrogate_xds_acks_total", &[]);
-        if acked && s.has("ferrogate_translation_errors_total", &["kind=\"HTTPRoute\""]) {
+        if acked && propagated(&s) > propagated(&before) && s.has("ferrogate_translation_errors_total", &["kind=\"HTTPRoute\""]) {
             break s;
         }
         assert!(Instant::now() < deadline, "metrics did not move:\n{}", s.text);
@@ -160,7 +180,14 @@ async fn ferrogate_and_envoy_metrics_exist_and_move() {
     };
     grew("ferrogate_translations_total", &[], &before, &after);
     grew("ferrogate_translation_duration_seconds_count", &[], &before, &after);
-    grew("ferrogate_xds_snapshot_updates_total", &[&gw], &before, &after);
+    grew("ferrogate_xds_snapshot_updates_total", &[ns, &gw], &before, &after);
+    // The route edit reached every Envoy: one more RouteConfiguration propagation measured,
+    // with a latency below the test's own wait.
+    grew("ferrogate_xds_propagation_duration_seconds_count", &["RouteConfiguration"], &before, &after);
+    let seconds = after.sum("ferrogate_xds_propagation_duration_seconds_sum", &["RouteConfiguration"]);
+    assert!(seconds > 0.0 && seconds < 20.0 * propagated(&after), "propagation seconds {seconds}");
+    grew("ferrogate_status_write_duration_seconds_count", &[], &before, &after);
+    grew("ferrogate_infra_apply_duration_seconds_count", &[], &before, &after);
     grew("ferrogate_xds_pushes_total", &["RouteConfiguration"], &before, &after);
     grew("ferrogate_xds_acks_total", &["RouteConfiguration"], &before, &after);
     grew("ferrogate_xds_sent_bytes_total", &[], &before, &after);
@@ -169,9 +196,6 @@ async fn ferrogate_and_envoy_metrics_exist_and_move() {
     let ingress = "envoy_http_conn_manager_prefix=\"";
     grew("envoy_http_downstream_rq_total", &[ingress], &envoy_before, &envoy_after);
     grew("envoy_cluster_upstream_rq_total", &[], &envoy_before, &envoy_after);
-    // The snapshot version changed with the edit.
-    let versions = |s: &Scrape| s.series.keys().filter(|k| k.starts_with("ferrogate_xds_snapshot_info{")).cloned().collect::<Vec<_>>();
-    assert_ne!(versions(&before), versions(&after));
 
     // Every ferrogate_ family scraped is in the reference, with the same type.
     let reference: BTreeMap<String, &'static str> =
@@ -181,6 +205,34 @@ async fn ferrogate_and_envoy_metrics_exist_and_move() {
     }
 
     check_dashboard(&reference, &envoy_after);
+}
+
+// --- the dashboard's alarm panel ----------------------------------------------------------
+
+/// Evaluates every query of the dashboard's "Rejected or unacknowledged config" panel over
+/// a scrape: `Ok` when none yields a non-zero series. The ACK gauge must have series to
+/// look at, or a quiet panel would prove nothing.
+fn rejected_or_unacknowledged(scrape: &Scrape) -> Result<(), Vec<String>> {
+    let path = repo_root().join("charts/ferrogate/dashboards/ferrogate.json");
+    let dashboard: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let panel = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["title"] == "Rejected or unacknowledged config")
+        .expect("the dashboard has the panel");
+    let samples: Vec<panel_eval::Sample> = scrape.series.iter().map(|(k, v)| panel_eval::sample(k, *v)).collect();
+    assert!(samples.iter().filter(|s| s.name == "ferrogate_xds_config_acked").count() >= 3, "no ACK series to judge");
+    let targets = panel["targets"].as_array().unwrap();
+    assert_eq!(targets.len(), 2, "the panel's queries changed: update this test");
+    let drawn: Vec<String> = targets
+        .iter()
+        .flat_map(|t| {
+            let expr = t["expr"].as_str().unwrap();
+            panel_eval::eval(expr, &samples).into_iter().filter(|(_, v)| *v != 0.0).map(move |(k, v)| format!("{expr}: {k:?} = {v}"))
+        })
+        .collect();
+    if drawn.is_empty() { Ok(()) } else { Err(drawn) }
 }
 
 // --- the dashboard's metric names ---------------------------------------------------------
@@ -285,8 +337,19 @@ fn metrics_doc() -> String {
          and `_count` series. The xDS metrics are read from the xDS server's bookkeeping at scrape time.\n\n\
          In a cluster every replica serves xDS and so exports the xDS metrics for its own streams;\n\
          status, infrastructure and leader metrics move only on the leader. In standalone mode\n\
-         `ferrogate_leader` is always 1, every kind is watched, and the infrastructure metrics have no\n\
-         series (local Envoy processes are not Kubernetes objects).\n\n\
+         `ferrogate_leader` is always 1, every kind is watched, the infrastructure counters have no\n\
+         series (local Envoy processes are not Kubernetes objects) and\n\
+         `ferrogate_infra_apply_duration_seconds` times starting and stopping the local Envoys.\n\n\
+         Per-Gateway series name the Gateway with two labels, `namespace` and `gateway` (its name),\n\
+         the pair the chart's PodMonitor gives the Envoy pods' own series, so the two join on\n\
+         `(namespace, gateway)`. No label carries a config version (each change would start a new\n\
+         series). `ferrogate_xds_config_acked` has series only for the types a Gateway has resources\n\
+         of: a plain-HTTP Gateway has no Secret, and Envoy never subscribes to one.\n\n\
+         `ferrogate_xds_propagation_duration_seconds` runs from the moment the control plane has a\n\
+         change (the provider's new snapshot woke the pipeline; the file provider's debounce comes\n\
+         before that) to the ACK of the last Envoy of a Gateway the change touched, per resource\n\
+         type. Envoys that need nothing of a type, or leave, are not waited for; a change no Envoy\n\
+         ACKed (none connected, or all NACKed) is not measured.\n\n\
          | metric | type | labels | description |\n| --- | --- | --- | --- |\n",
     );
     for m in ferrogate_runtime::metrics_reference() {
@@ -307,7 +370,10 @@ fn metrics_doc() -> String {
          ## Dashboard\n\n\
          `charts/ferrogate/dashboards/ferrogate.json` (copied to `docs/dashboards/ferrogate.json`) is a\n\
          Grafana dashboard over these metrics; the chart ships it in a ConfigMap when\n\
-         `dashboards.enabled` is set. A test checks that every metric it queries exists.\n",
+         `dashboards.enabled` is set. A test checks that every metric it queries exists, and that its\n\
+         \"Rejected or unacknowledged config\" panel draws nothing on a healthy standalone instance. The\n\
+         \"Propagation latency\" panel shows the p50 and p99 of\n\
+         `ferrogate_xds_propagation_duration_seconds` per type.\n",
     );
     out
 }

@@ -103,6 +103,7 @@ pub async fn run_controller_with(client: kube::Client, config: ControllerConfig,
     let metrics = Metrics::new();
     let cache = SnapshotCache::new();
     metrics.registry.register(Box::new(crate::xds_metrics::XdsCollector::new(cache.clone())))?;
+    metrics.observe_propagation(&cache);
     let ready = Arc::new(AtomicBool::new(false));
     let mut tasks = crate::serving::Tasks::new();
 
@@ -226,12 +227,14 @@ pub async fn run_controller_with(client: kube::Client, config: ControllerConfig,
                 if !synced {
                     continue;
                 }
+                // The provider's change just woke us: propagation latency counts from here.
+                let seen = std::time::Instant::now();
                 let snapshot = snapshot_rx.borrow_and_update().clone();
                 let owned = owned_rx.borrow_and_update().clone();
                 let leader = *leader_rx.borrow_and_update();
                 metrics.leader.set(i64::from(leader));
                 pipeline.options.provisioned = Some(observe(&snapshot, owned.as_deref()));
-                let mut output = pipeline.run(&snapshot);
+                let mut output = pipeline.run_at(&snapshot, seen);
                 crate::nack_status::annotate(&mut output.statuses, &nacks);
                 ready.store(true, Ordering::Release);
                 if !leader {
@@ -245,11 +248,15 @@ pub async fn run_controller_with(client: kube::Client, config: ControllerConfig,
                 // Gateway statuses depend on the provisioned objects' state: until their
                 // watchers have listed, a status would say "no address" and flip right after.
                 let Some(owned) = owned else { continue };
+                let writing = std::time::Instant::now();
                 let report = status_writer.write(&output.statuses).await;
+                metrics.status_write_seconds.observe(writing.elapsed().as_secs_f64());
                 metrics.status_writes.inc_by(report.written as u64);
                 metrics.status_write_conflicts.inc_by(report.conflicts as u64);
                 let desired = desired_objects(&output.infra, &snapshot, &render_options, ca.as_ref(), &owned);
+                let applying = std::time::Instant::now();
                 let report = infra.reconcile(&desired, &owned).await;
+                metrics.infra_apply_seconds.observe(applying.elapsed().as_secs_f64());
                 for (kind, n) in report.applied.iter().chain(&report.deleted) {
                     metrics.infra_applies.with_label_values(&[kind.as_str()]).inc_by(*n as u64);
                 }

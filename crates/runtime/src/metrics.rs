@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use ferrogate_status::{Condition, ConditionStatus, StatusSet};
 use prometheus::core::Collector;
-use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
 /// Every metric the control plane exports (except the xDS ones read from the cache).
 ///
@@ -39,9 +39,13 @@ pub struct Metrics {
     /// `ferrogate_gateways_by_status{accepted,programmed}`: Gateways of our classes by the
     /// status of their `Accepted` and `Programmed` conditions (`true`, `false`, `unknown`).
     pub gateways_by_status: IntGaugeVec,
-    /// `ferrogate_xds_snapshot_updates_total{gateway}`: snapshots published to the xDS cache
-    /// (per Gateway, only when its content changed): the pushes a Gateway's Envoys get.
+    /// `ferrogate_xds_snapshot_updates_total{namespace,gateway}`: snapshots published to the
+    /// xDS cache (per Gateway, only when its content changed): the pushes a Gateway's Envoys get.
     pub snapshot_updates: IntCounterVec,
+    /// `ferrogate_xds_propagation_duration_seconds{type_url}`: from a change reaching the
+    /// control plane to the ACK of every Envoy of each Gateway it touched, per resource type
+    /// (fed by the xDS server, see [`Metrics::observe_propagation`]).
+    pub propagation_seconds: HistogramVec,
     /// `ferrogate_xds_snapshot_build_duration_seconds`: translating one Gateway's IR into Envoy
     /// resources and publishing the snapshot.
     pub snapshot_build_seconds: Histogram,
@@ -49,6 +53,9 @@ pub struct Metrics {
     pub config_problems: IntGauge,
     /// `ferrogate_status_writes_total`: status objects written because they changed.
     pub status_writes: IntCounter,
+    /// `ferrogate_status_write_duration_seconds`: one round of status writes (every changed
+    /// status of a run, to files or status subresources).
+    pub status_write_seconds: Histogram,
     /// `ferrogate_status_write_conflicts_total`: status writes refused with a conflict (HTTP 409;
     /// the object changed underneath and the write is retried).
     pub status_write_conflicts: IntCounter,
@@ -57,6 +64,9 @@ pub struct Metrics {
     pub infra_applies: IntCounterVec,
     /// `ferrogate_infra_apply_failures_total{kind}`: infrastructure applies that failed, by kind.
     pub infra_apply_failures: IntCounterVec,
+    /// `ferrogate_infra_apply_duration_seconds`: one round of infrastructure applies (the
+    /// Kubernetes objects of a run, or starting and stopping local Envoys in standalone mode).
+    pub infra_apply_seconds: Histogram,
     /// `ferrogate_leader`: 1 while this replica holds the leader Lease (standalone: always 1).
     pub leader: IntGauge,
     /// Objects invalid after the previous run, to count only new ones.
@@ -92,19 +102,37 @@ fn gauge_vec(name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
     IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric")
 }
 
+/// Buckets of in-process work (translation, snapshot builds).
+const FAST_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+/// Buckets of work that waits on something else (API server round trips, Envoy ACKs): up to
+/// 30 s, where a propagation alert would fire.
+const SLOW_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
 fn histogram(name: &str, help: &str) -> Histogram {
-    Histogram::with_opts(
-        HistogramOpts::new(name, help)
-            .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]),
-    )
-    .expect("valid metric")
+    histogram_with(name, help, FAST_BUCKETS)
 }
 
-/// `version` and `git_commit` (from `FERROGATE_GIT_COMMIT` at build time, e.g. the image build).
+fn histogram_with(name: &str, help: &str, buckets: &[f64]) -> Histogram {
+    Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets.to_vec())).expect("valid metric")
+}
+
+/// The labels of a Gateway on Ferrogate's series: its namespace and its name apart, so they
+/// join with the Envoy pods' own series (`namespace`, and `gateway` from the PodMonitor).
+pub const GATEWAY_LABELS: [&str; 2] = ["namespace", "gateway"];
+
+/// `[namespace, name]` of a Gateway id `<namespace>/<name>` (an id without `/` is all name).
+pub fn gateway_label_values(id: &str) -> [&str; 2] {
+    match id.split_once('/') {
+        Some((namespace, name)) => [namespace, name],
+        None => ["", id],
+    }
+}
+
+/// `version` and `git_commit` (see [`crate::build_info`]).
 fn build_info() -> IntGaugeVec {
     let build = gauge_vec("ferrogate_build_info", "Build information (always 1)", &["version", "git_commit"]);
-    let commit = option_env!("FERROGATE_GIT_COMMIT").filter(|c| !c.is_empty()).unwrap_or("unknown");
-    build.with_label_values(&[env!("CARGO_PKG_VERSION"), commit]).set(1);
+    let info = crate::build_info();
+    build.with_label_values(&[info.version, info.git_commit]).set(1);
     build
 }
 
@@ -143,14 +171,28 @@ impl Metrics {
             snapshot_updates: counter_vec(
                 "ferrogate_xds_snapshot_updates_total",
                 "xDS snapshots published because a Gateway's config changed",
-                &["gateway"],
+                &GATEWAY_LABELS,
             ),
+            propagation_seconds: HistogramVec::new(
+                HistogramOpts::new(
+                    "ferrogate_xds_propagation_duration_seconds",
+                    "Time from a change reaching the control plane (from the file or Kubernetes provider) to its ACK by every Envoy of a Gateway it touched, by resource type",
+                )
+                .buckets(SLOW_BUCKETS.to_vec()),
+                &["type_url"],
+            )
+            .expect("valid metric"),
             snapshot_build_seconds: histogram(
                 "ferrogate_xds_snapshot_build_duration_seconds",
                 "Time to translate one Gateway's IR into Envoy resources and publish its xDS snapshot",
             ),
             config_problems: gauge("ferrogate_config_problems", "Problems found in the last read of the configuration"),
             status_writes: counter("ferrogate_status_writes_total", "Status objects written because they changed"),
+            status_write_seconds: histogram_with(
+                "ferrogate_status_write_duration_seconds",
+                "Time to write the changed statuses of one translation (status files or status subresources)",
+                SLOW_BUCKETS,
+            ),
             status_write_conflicts: counter(
                 "ferrogate_status_write_conflicts_total",
                 "Status writes refused with a conflict (the object changed; the write is retried)",
@@ -164,6 +206,11 @@ impl Metrics {
                 "ferrogate_infra_apply_failures_total",
                 "Infrastructure applies or deletes that failed, by kind",
                 &["kind"],
+            ),
+            infra_apply_seconds: histogram_with(
+                "ferrogate_infra_apply_duration_seconds",
+                "Time to apply the infrastructure of one translation (Kubernetes objects, or local Envoy processes in standalone mode)",
+                SLOW_BUCKETS,
             ),
             leader: gauge("ferrogate_leader", "1 while this replica is the leader (writes statuses and infrastructure)"),
             invalid: Arc::default(),
@@ -190,13 +237,29 @@ impl Metrics {
             Box::new(self.gateways_by_status.clone()),
             Box::new(self.snapshot_updates.clone()),
             Box::new(self.snapshot_build_seconds.clone()),
+            Box::new(self.propagation_seconds.clone()),
             Box::new(self.config_problems.clone()),
             Box::new(self.status_writes.clone()),
             Box::new(self.status_write_conflicts.clone()),
+            Box::new(self.status_write_seconds.clone()),
             Box::new(self.infra_applies.clone()),
             Box::new(self.infra_apply_failures.clone()),
+            Box::new(self.infra_apply_seconds.clone()),
             Box::new(self.leader.clone()),
         ]
+    }
+
+    /// Feeds `propagation_seconds` from the xDS server's completed propagations.
+    pub fn observe_propagation(&self, cache: &ferrogate_xds_server::SnapshotCache) {
+        let histogram = self.propagation_seconds.clone();
+        cache.on_propagated(Arc::new(move |_gateway: &str, type_url: &str, latency: std::time::Duration| {
+            histogram.with_label_values(&[type_url]).observe(latency.as_secs_f64());
+        }));
+    }
+
+    /// Counts a published snapshot of Gateway `id` (`<namespace>/<name>`).
+    pub fn snapshot_updated(&self, id: &str) {
+        self.snapshot_updates.with_label_values(&gateway_label_values(id)).inc();
     }
 
     /// Marks `kind` (e.g. `TCPRoute`) as watched (1) or absent (0).

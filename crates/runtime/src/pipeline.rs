@@ -43,7 +43,8 @@ pub(crate) struct Pipeline {
     pub metrics: Metrics,
     pub xds: XdsEndpoint,
     pub port_plan: HostPortPlan,
-    previous: BTreeMap<GatewayKey, (Arc<GatewayIr>, u16)>,
+    /// The IR and xDS options each Gateway's current snapshot was built from.
+    previous: BTreeMap<GatewayKey, (Arc<GatewayIr>, XdsOptions)>,
     slots: Slots,
     replica_warnings: ReplicaWarnings,
     /// Per-Gateway addresses, when standalone runs with `--address-pool`.
@@ -116,13 +117,20 @@ impl Pipeline {
         self.slots = Slots::seeded(slots);
     }
 
+    #[cfg(test)]
     pub(crate) fn run(&mut self, snapshot: &Arc<Snapshot>) -> RunOutput {
-        let output = self.run_inner(snapshot);
+        self.run_at(snapshot, Instant::now())
+    }
+
+    /// Runs on `snapshot`, whose changes reached the control plane at `seen`: the xDS
+    /// server measures each change's propagation to the Envoys from there.
+    pub(crate) fn run_at(&mut self, snapshot: &Arc<Snapshot>, seen: Instant) -> RunOutput {
+        let output = self.run_inner(snapshot, seen);
         RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         output
     }
 
-    fn run_inner(&mut self, snapshot: &Arc<Snapshot>) -> RunOutput {
+    fn run_inner(&mut self, snapshot: &Arc<Snapshot>, seen: Instant) -> RunOutput {
         let started = Instant::now();
         for (kind, count) in snapshot.counts() {
             self.metrics
@@ -130,7 +138,7 @@ impl Pipeline {
                 .with_label_values(&[kind.as_str()])
                 .set(count as i64);
         }
-        if let Some(output) = self.endpoints_only(snapshot) {
+        if let Some(output) = self.endpoints_only(snapshot, seen) {
             return output;
         }
         if let Some(pool) = self.pool.as_mut() {
@@ -174,15 +182,19 @@ impl Pipeline {
             let ready_port = self
                 .pod_ready_port
                 .unwrap_or_else(|| self.port_plan.ready_port(slots[key]));
+            // Access logs come from the infra IR (EnvoyProxy parameters) but are part of
+            // every proxy listener, so they are xDS, not bootstrap: no Envoy restart.
+            let access_logs = translation.infra.get(key).map(|i| i.access_logs.clone()).unwrap_or_default();
+            let xds_options = XdsOptions { ready_port, access_logs };
             if self
                 .previous
                 .get(key)
-                .is_some_and(|(old, port)| **old == **ir && *port == ready_port)
+                .is_some_and(|(old, options)| **old == **ir && *options == xds_options)
             {
                 continue; // unchanged: no xDS work, no push
             }
             let build = Instant::now();
-            let resources = ferrogate_xds_translator::translate(ir, &XdsOptions { ready_port });
+            let resources = ferrogate_xds_translator::translate(ir, &xds_options);
             let by_type = resources
                 .into_any()
                 .into_iter()
@@ -191,18 +203,15 @@ impl Pipeline {
             let id = key.to_string();
             if self
                 .cache
-                .set(&id, ferrogate_xds_server::Snapshot::new(by_type))
+                .set_at(&id, ferrogate_xds_server::Snapshot::new(by_type), seen)
             {
-                self.metrics
-                    .snapshot_updates
-                    .with_label_values(&[&id])
-                    .inc();
+                self.metrics.snapshot_updated(&id);
                 tracing::info!(gateway = %id, "published new xDS snapshot");
             }
             self.metrics
                 .snapshot_build_seconds
                 .observe(build.elapsed().as_secs_f64());
-            self.previous.insert(key.clone(), (ir.clone(), ready_port));
+            self.previous.insert(key.clone(), (ir.clone(), xds_options));
         }
         let gone: Vec<GatewayKey> = self
             .previous
@@ -246,7 +255,7 @@ impl Pipeline {
     /// An unchanged input gives the last output as it is. `None` when a full run is needed
     /// (anything but EndpointSlices changed, or the options did: e.g. a provisioned fleet
     /// got its address, which the Gateway's status shows).
-    fn endpoints_only(&mut self, snapshot: &Arc<Snapshot>) -> Option<RunOutput> {
+    fn endpoints_only(&mut self, snapshot: &Arc<Snapshot>, seen: Instant) -> Option<RunOutput> {
         let (before, options, last_output) = self.last.as_ref()?;
         if *options != self.options {
             return None;
@@ -274,14 +283,12 @@ impl Pipeline {
         for (key, ir, current) in updates {
             let items = ferrogate_xds_translator::translate_endpoints_any(&ir);
             let id = key.to_string();
-            if self.cache.set(
+            if self.cache.set_at(
                 &id,
                 current.with_type(ferrogate_xds_translator::type_url::ENDPOINT, items),
+                seen,
             ) {
-                self.metrics
-                    .snapshot_updates
-                    .with_label_values(&[&id])
-                    .inc();
+                self.metrics.snapshot_updated(&id);
                 tracing::info!(gateway = %id, "published new endpoints (EDS only)");
             }
             if let Some(entry) = self.previous.get_mut(&key) {
@@ -451,7 +458,7 @@ spec: {ports: [{name: http, port: 8080}]}
         let updates = p
             .metrics
             .snapshot_updates
-            .with_label_values(&["apps/web"])
+            .with_label_values(&["apps", "web"])
             .get();
         let output = p.run(&with_replicas(3));
         assert_eq!(output.processes.len(), 3);
@@ -463,7 +470,7 @@ spec: {ports: [{name: http, port: 8080}]}
         assert_eq!(
             p.metrics
                 .snapshot_updates
-                .with_label_values(&["apps/web"])
+                .with_label_values(&["apps", "web"])
                 .get(),
             updates
         );

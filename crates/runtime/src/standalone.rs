@@ -74,6 +74,7 @@ pub async fn run_standalone(config: StandaloneConfig) -> anyhow::Result<()> {
     }
     let cache = SnapshotCache::new();
     metrics.registry.register(Box::new(crate::xds_metrics::XdsCollector::new(cache.clone())))?;
+    metrics.observe_propagation(&cache);
     let ready = Arc::new(AtomicBool::new(false));
     let mut tasks = crate::serving::Tasks::new();
 
@@ -129,10 +130,15 @@ pub async fn run_standalone(config: StandaloneConfig) -> anyhow::Result<()> {
                         if !read { continue }
                     }
                 }
+                // The provider's change just woke us: propagation latency counts from here.
+                let seen = std::time::Instant::now();
                 let snapshot = snapshot_rx.borrow_and_update().clone();
-                let mut output = pipeline.run(&snapshot);
+                let mut output = pipeline.run_at(&snapshot, seen);
                 crate::nack_status::annotate(&mut output.statuses, &nacks);
-                match writer.write(&output.statuses) {
+                let writing = std::time::Instant::now();
+                let written = writer.write(&output.statuses);
+                metrics.status_write_seconds.observe(writing.elapsed().as_secs_f64());
+                match written {
                     Ok(written) => {
                         metrics.status_writes.inc_by(written.len() as u64);
                         for file in written {
@@ -141,7 +147,10 @@ pub async fn run_standalone(config: StandaloneConfig) -> anyhow::Result<()> {
                     }
                     Err(e) => tracing::error!(error = %e, "cannot write status files"),
                 }
-                if let Err(e) = host.apply(output.processes).await {
+                let applying = std::time::Instant::now();
+                let applied = host.apply(output.processes).await;
+                metrics.infra_apply_seconds.observe(applying.elapsed().as_secs_f64());
+                if let Err(e) = applied {
                     tracing::error!(error = %e, "cannot start or stop Envoy processes");
                 }
                 ready.store(true, Ordering::Release);

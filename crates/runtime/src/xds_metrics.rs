@@ -2,14 +2,17 @@
 //! to be kept in step with the server.
 //!
 //! What the cache's [`XdsStats`](ferrogate_xds_server::XdsStats) holds is exported: totals of
-//! pushes, ACKs and NACKs by type URL and of bytes sent; per Gateway the connected streams, the
-//! types whose latest config Envoy rejects, the snapshot version and whether each type's
-//! latest version was ACKed.
+//! pushes, ACKs and NACKs by type URL and of bytes sent; per Gateway (labels `namespace` and
+//! `gateway`, see [`crate::metrics::GATEWAY_LABELS`]) the connected streams, the types whose
+//! latest config Envoy rejects and whether each type the Gateway uses was ACKed at its latest
+//! version. No label carries a snapshot version: each config change would start a new series.
 
 use ferrogate_xds_server::SnapshotCache;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{IntCounterVec, IntGaugeVec, Opts};
+
+use crate::metrics::{GATEWAY_LABELS, gateway_label_values};
 
 /// Exposes the xDS server's statistics.
 pub(crate) struct XdsCollector {
@@ -24,7 +27,6 @@ struct Families {
     bytes: IntCounterVec,
     proxies: IntGaugeVec,
     rejected: IntGaugeVec,
-    snapshot: IntGaugeVec,
     acked: IntGaugeVec,
     refused: IntCounterVec,
 }
@@ -38,21 +40,16 @@ impl Families {
             acks: counter("ferrogate_xds_acks_total", "xDS responses Envoy accepted, by resource type", &["type_url"]),
             nacks: counter("ferrogate_xds_nacks_total", "xDS responses Envoy rejected, by resource type", &["type_url"]),
             bytes: counter("ferrogate_xds_sent_bytes_total", "Bytes of xDS responses sent to Envoy", &[]),
-            proxies: gauge("ferrogate_xds_connected_proxies", "Envoy xDS streams connected, by Gateway", &["gateway"]),
+            proxies: gauge("ferrogate_xds_connected_proxies", "Envoy xDS streams connected, by Gateway", &GATEWAY_LABELS),
             rejected: gauge(
                 "ferrogate_xds_rejected_config",
                 "1 while Envoy rejects the latest config of a Gateway for a resource type (last good config keeps serving)",
-                &["gateway", "type_url"],
-            ),
-            snapshot: gauge(
-                "ferrogate_xds_snapshot_info",
-                "The xDS snapshot a Gateway's Envoys are served (always 1; the version label is its content hash)",
-                &["gateway", "version"],
+                &[GATEWAY_LABELS[0], GATEWAY_LABELS[1], "type_url"],
             ),
             acked: gauge(
                 "ferrogate_xds_config_acked",
-                "1 when an Envoy of the Gateway ACKed the latest snapshot version of a resource type, 0 while not (yet)",
-                &["gateway", "type_url"],
+                "1 when an Envoy of the Gateway ACKed the latest snapshot version of a resource type, 0 while not (yet); only types the Gateway has resources of (a plain-HTTP Gateway has no Secret series)",
+                &[GATEWAY_LABELS[0], GATEWAY_LABELS[1], "type_url"],
             ),
             refused: counter(
                 "ferrogate_xds_rejected_streams_total",
@@ -62,7 +59,7 @@ impl Families {
         }
     }
 
-    fn all(&self) -> [(&dyn Collector, &'static str); 9] {
+    fn all(&self) -> [(&dyn Collector, &'static str); 8] {
         [
             (&self.pushes, "counter"),
             (&self.acks, "counter"),
@@ -70,7 +67,6 @@ impl Families {
             (&self.bytes, "counter"),
             (&self.proxies, "gauge"),
             (&self.rejected, "gauge"),
-            (&self.snapshot, "gauge"),
             (&self.acked, "gauge"),
             (&self.refused, "counter"),
         ]
@@ -81,14 +77,13 @@ impl Families {
 pub(crate) fn reference_collectors() -> Vec<(Box<dyn Collector>, &'static str)> {
     let f = Families::new();
     let kinds: Vec<&'static str> = f.all().iter().map(|(_, k)| *k).collect();
-    let boxed: [Box<dyn Collector>; 9] = [
+    let boxed: [Box<dyn Collector>; 8] = [
         Box::new(f.pushes),
         Box::new(f.acks),
         Box::new(f.nacks),
         Box::new(f.bytes),
         Box::new(f.proxies),
         Box::new(f.rejected),
-        Box::new(f.snapshot),
         Box::new(f.acked),
         Box::new(f.refused),
     ];
@@ -125,15 +120,18 @@ impl Collector for XdsCollector {
             f.refused.with_label_values(&[reason]).inc_by(*n);
         }
         for (gateway, g) in &stats.gateways {
-            f.proxies.with_label_values(&[gateway]).set(g.connected_streams as i64);
+            let [namespace, name] = gateway_label_values(gateway);
+            f.proxies.with_label_values(&[namespace, name]).set(g.connected_streams as i64);
             for type_url in g.active_nacks.keys() {
-                f.rejected.with_label_values(&[gateway, type_url]).set(1);
+                f.rejected.with_label_values(&[namespace, name, type_url]).set(1);
             }
             let Some(snapshot) = self.cache.get(gateway) else { continue };
-            f.snapshot.with_label_values(&[gateway, snapshot.fingerprint()]).set(1);
-            for type_url in snapshot.type_urls() {
+            // A type without resources is one this Gateway does not use (no Secret for plain
+            // HTTP, no RouteConfiguration for TCP only): Envoy never subscribes to it, so it
+            // can never be ACKed and must not read as "unacknowledged".
+            for type_url in snapshot.type_urls().filter(|t| snapshot.resource_names(t).next().is_some()) {
                 let acked = snapshot.version(type_url).is_some_and(|v| g.acked_versions.get(type_url).is_some_and(|a| a == v));
-                f.acked.with_label_values(&[gateway, type_url]).set(i64::from(acked));
+                f.acked.with_label_values(&[namespace, name, type_url]).set(i64::from(acked));
             }
         }
         f.all().iter().flat_map(|(c, _)| c.collect()).collect()

@@ -2,13 +2,19 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use tokio::sync::watch;
 
 use crate::acks::{GatewayCounters, TotalCounters, XdsStats};
+use crate::propagation::{Propagated, Propagation};
 use crate::snapshot::Snapshot;
+
+/// Told each completed propagation: Gateway id, type URL, time from the change being seen
+/// to the last Envoy of the Gateway ACKing it (see [`SnapshotCache::on_propagated`]).
+pub type PropagationObserver = Arc<dyn Fn(&str, &str, Duration) + Send + Sync>;
 
 /// One Gateway's slot: its current snapshot (a watch channel, so only this Gateway's streams
 /// wake on a change) and its bookkeeping.
@@ -16,6 +22,7 @@ use crate::snapshot::Snapshot;
 pub(crate) struct GatewayEntry {
     pub(crate) snapshot: watch::Sender<Option<Arc<Snapshot>>>,
     pub(crate) counters: GatewayCounters,
+    pub(crate) propagation: Propagation,
 }
 
 impl GatewayEntry {
@@ -23,6 +30,7 @@ impl GatewayEntry {
         Self {
             snapshot: watch::Sender::new(None),
             counters: GatewayCounters::default(),
+            propagation: Propagation::default(),
         }
     }
 
@@ -36,13 +44,33 @@ impl GatewayEntry {
 
 type GatewayMap = HashMap<String, Arc<GatewayEntry>>;
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Inner {
     /// Read without locks; replaced (copy on write) only when a Gateway appears or goes.
     gateways: ArcSwap<GatewayMap>,
     /// Serializes writers of `gateways` so no insertion or removal is lost.
     write: Mutex<()>,
     totals: TotalCounters,
+    observer: OnceLock<PropagationObserver>,
+}
+
+impl std::fmt::Debug for PropagationObserverSlot<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() { "Some(observer)" } else { "None" })
+    }
+}
+
+/// Formats the observer slot for `Debug` (closures have none).
+struct PropagationObserverSlot<'a>(&'a OnceLock<PropagationObserver>);
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inner")
+            .field("gateways", &self.gateways)
+            .field("totals", &self.totals)
+            .field("observer", &PropagationObserverSlot(&self.observer))
+            .finish()
+    }
 }
 
 /// Shared, lock-light cache: Gateway id (`<namespace>/<name>`) -> `Arc<Snapshot>`.
@@ -63,14 +91,23 @@ impl SnapshotCache {
     }
 
     /// Publishes `snapshot` for `gateway`. Returns whether anything changed (and so whether
-    /// the Gateway's streams were woken).
+    /// the Gateway's streams were woken). The change counts as seen now; see [`Self::set_at`].
     pub fn set(&self, gateway: &str, snapshot: Snapshot) -> bool {
+        self.set_at(gateway, snapshot, Instant::now())
+    }
+
+    /// [`Self::set`] for a change first seen at `seen` (when the provider's input arrived):
+    /// its propagation latency, reported to [`Self::on_propagated`], counts from there.
+    pub fn set_at(&self, gateway: &str, snapshot: Snapshot, seen: Instant) -> bool {
         let entry = self.entry(gateway);
         let mut snapshot = Some(Arc::new(snapshot));
         let changed = entry.snapshot.send_if_modified(|current| {
             let same = matches!((&*current, &snapshot),
                 (Some(old), Some(new)) if old.fingerprint() == new.fingerprint());
             if !same {
+                if let Some(new) = &snapshot {
+                    entry.propagation.published(current.as_deref(), new, seen);
+                }
                 *current = snapshot.take();
             }
             !same
@@ -127,6 +164,21 @@ impl SnapshotCache {
 
     pub(crate) fn totals(&self) -> &TotalCounters {
         &self.inner.totals
+    }
+
+    /// Registers the one observer of completed propagations (later calls are ignored: the
+    /// runtime wires metrics once).
+    pub fn on_propagated(&self, observer: PropagationObserver) {
+        let _ = self.inner.observer.set(observer);
+    }
+
+    /// Hands completed propagations of `gateway` to the observer.
+    pub(crate) fn report(&self, gateway: &str, done: impl IntoIterator<Item = Propagated>) {
+        let Some(observer) = self.inner.observer.get() else { return };
+        for (type_url, latency) in done {
+            tracing::debug!(gateway, type_url, ?latency, "xDS change propagated to every Envoy");
+            observer(gateway, &type_url, latency);
+        }
     }
 
     /// The entry of `gateway`, created empty if missing (so a stream can wait for its first

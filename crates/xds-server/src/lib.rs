@@ -29,13 +29,14 @@ mod acks;
 mod cache;
 mod delta;
 mod identity;
+mod propagation;
 mod server;
 mod snapshot;
 mod sotw;
 mod tls;
 
 pub use acks::{GatewayStats, NackRecord, TotalStats, XdsStats};
-pub use cache::SnapshotCache;
+pub use cache::{PropagationObserver, SnapshotCache};
 pub use identity::Rejection;
 pub use server::{XdsServer, serve, serve_tls, serve_tls_with_cert};
 pub use snapshot::{

@@ -4,7 +4,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use envoy_types::pb::envoy::config::core::v3::Node;
 use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_server::{
@@ -81,6 +81,8 @@ impl Session {
 
     pub(crate) fn ack(&self, type_url: &str, version: &str) {
         tracing::debug!(gateway = %self.gateway, node = %self.node_id, type_url, version, "xDS ACK");
+        let done = self.entry.propagation.acked(self.stream_id, type_url, version, Instant::now());
+        self.cache.report(&self.gateway, done);
         let current = self
             .entry
             .snapshot
@@ -89,6 +91,19 @@ impl Session {
             .is_some_and(|s| s.version_or_empty(type_url) == version);
         self.entry.counters.record_ack(type_url, version, current);
         self.cache.totals().record_ack(type_url);
+    }
+
+    /// After this stream handled `snapshot`: the types it sent nothing of need no ACK from
+    /// it for the change to count as propagated.
+    pub(crate) fn settle_unsent<'a>(&self, snapshot: &Snapshot, sent: impl Iterator<Item = &'a str>) {
+        let sent: std::collections::BTreeSet<&str> = sent.collect();
+        let now = Instant::now();
+        let done: Vec<_> = snapshot
+            .type_urls()
+            .filter(|t| !sent.contains(t))
+            .filter_map(|t| self.entry.propagation.settled(self.stream_id, t, snapshot.version_or_empty(t), now))
+            .collect();
+        self.cache.report(&self.gateway, done);
     }
 
     pub(crate) fn nack(&self, type_url: &str, rejected: &str, accepted: &str, message: &str) {
@@ -138,18 +153,21 @@ struct Subscription {
     entry: Arc<GatewayEntry>,
     rx: Option<watch::Receiver<Option<Arc<Snapshot>>>>,
     gateway: String,
+    stream_id: u64,
 }
 
 impl Subscription {
-    fn new(cache: &SnapshotCache, gateway: &str) -> Self {
+    fn new(cache: &SnapshotCache, gateway: &str, stream_id: u64) -> Self {
         let entry = cache.entry(gateway);
         entry.counters.streams.fetch_add(1, Ordering::Relaxed);
+        entry.propagation.join(stream_id);
         let rx = Some(entry.snapshot.subscribe());
         Self {
             cache: cache.clone(),
             entry,
             rx,
             gateway: gateway.to_string(),
+            stream_id,
         }
     }
 
@@ -162,6 +180,8 @@ impl Drop for Subscription {
     fn drop(&mut self) {
         self.rx = None;
         self.entry.counters.streams.fetch_sub(1, Ordering::Relaxed);
+        let done = self.entry.propagation.leave(self.stream_id, Instant::now());
+        self.cache.report(&self.gateway, done);
         self.cache.drop_if_idle(&self.gateway);
     }
 }
@@ -224,7 +244,7 @@ async fn drive<P, S>(
         return;
     }
     let node_id = P::node(&first).map(|n| n.id.clone()).unwrap_or_default();
-    let mut sub = Subscription::new(&cache, &gateway);
+    let mut sub = Subscription::new(&cache, &gateway, stream_id);
     let mut session = Session {
         gateway: gateway.clone(),
         node_id,
@@ -291,6 +311,7 @@ async fn drive<P, S>(
                 snapshot = sub.rx().borrow_and_update().clone();
                 if let Some(s) = snapshot.as_deref() {
                     proto.on_snapshot(s, &mut session, &mut out);
+                    session.settle_unsent(s, out.iter().map(P::type_url));
                 }
             }
         }

@@ -37,10 +37,39 @@ enum Command {
     Standalone(StandaloneArgs),
     /// Translate YAML files offline and print statuses, IR or Envoy resources.
     Translate(TranslateArgs),
+    /// Show every Gateway and route of ours with its conditions, as a table.
+    Status(StatusArgs),
+    /// Print the running Envoy configuration of a Gateway (private keys redacted).
+    ConfigDump(ConfigDumpArgs),
     /// Print Ferrogate's own CRDs (EnvoyProxy) as YAML.
     Crds,
-    /// Print version information.
+    /// Print version and build information.
     Version,
+}
+
+#[derive(clap::Args, Debug)]
+struct StatusArgs {
+    /// Read the status files of `ferrogate standalone` from this directory; without it, the
+    /// statuses are read from the cluster of the current kubeconfig context.
+    #[arg(long)]
+    status_dir: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+struct ConfigDumpArgs {
+    /// The Gateway, `<namespace>/<name>` (a bare name means namespace `default`).
+    gateway: String,
+    /// Work directory of `ferrogate standalone` (where each Gateway's bootstrap names its
+    /// Envoy's admin port).
+    #[arg(long, default_value = ".run/envoy")]
+    work_dir: PathBuf,
+    /// Envoy admin address to ask instead (e.g. a `kubectl port-forward` to port 19000 of an
+    /// Envoy pod).
+    #[arg(long)]
+    admin_addr: Option<SocketAddr>,
+    /// Include endpoints (EDS).
+    #[arg(long)]
+    include_eds: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -167,9 +196,15 @@ struct TranslateArgs {
 
 #[derive(Clone, Debug, ValueEnum)]
 enum Output {
+    /// Statuses (YAML).
     Status,
+    /// Statuses as JSON, for scripts.
+    Json,
+    /// The IR of every Gateway.
     Ir,
+    /// Envoy resources.
     Xds,
+    /// The Kubernetes objects the controller would create.
     Infra,
 }
 
@@ -233,15 +268,36 @@ impl Cli {
             Command::Translate(a) => {
                 let format = match a.output {
                     Output::Status => OutputFormat::Status,
+                    Output::Json => OutputFormat::StatusJson,
                     Output::Ir => OutputFormat::Ir,
                     Output::Xds => OutputFormat::Xds,
                     Output::Infra => OutputFormat::Infra,
                 };
                 let (text, warnings) = ferrogate_runtime::translate_files(&a.files, format)?;
-                for w in warnings {
+                for w in &warnings {
                     tracing::warn!("{w}");
                 }
                 write_stdout(&text)?;
+                // The valid documents are still translated and printed (so one typo does not
+                // hide the rest), but a script must see that the input was not all valid.
+                anyhow::ensure!(warnings.is_empty(), "{} input document(s) are invalid", warnings.len());
+                Ok(())
+            }
+            Command::Status(a) => {
+                let source = match a.status_dir {
+                    Some(dir) => ferrogate_runtime::StatusSource::Dir(dir),
+                    None => ferrogate_runtime::StatusSource::Cluster,
+                };
+                write_stdout(&ferrogate_runtime::status_table(&source).await?)?;
+                Ok(())
+            }
+            Command::ConfigDump(a) => {
+                let addr = match a.admin_addr {
+                    Some(addr) => addr,
+                    None => ferrogate_runtime::admin_addr(&a.work_dir, &a.gateway)?,
+                };
+                let dump = ferrogate_runtime::config_dump(addr, a.include_eds).await?;
+                write_stdout(&format!("{}\n", serde_json::to_string_pretty(&dump)?))?;
                 Ok(())
             }
             Command::Crds => {
@@ -249,19 +305,26 @@ impl Cli {
                 Ok(())
             }
             Command::Version => {
-                println!("ferrogate {}", env!("CARGO_PKG_VERSION"));
+                println!("{}", ferrogate_runtime::build_info());
                 Ok(())
             }
         }
     }
 }
 
+/// Logs go to standard error: colored text only on a terminal (a file or a log collector
+/// would store the escape codes), or JSON with the event's fields at the top level next to
+/// `timestamp`, `level`, `target` and `message`, so log pipelines need no nested paths.
 pub(crate) fn init_logging(format: &LogFormat, level: &str) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     match format {
         LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).with_span_list(false).init(),
     }
 }
 

@@ -24,6 +24,10 @@ mod serving;
 pub mod pki;
 mod slots;
 mod standalone;
+mod status_cluster;
+mod status_cmd;
+mod config_dump;
+mod version;
 mod translate_cmd;
 mod xds_cert_renewal;
 mod xds_metrics;
@@ -33,6 +37,9 @@ pub use certgen::{CA_SECRET, CertgenReport, SERVER_SECRET, certgen, certgen_file
 pub use controller::{ControllerConfig, run_controller, run_controller_with};
 pub use standalone::{StandaloneConfig, run_standalone};
 pub use translate_cmd::{OutputFormat, translate_files};
+pub use status_cmd::{StatusError, StatusSource, read_status_dir, render_table, status_table};
+pub use config_dump::{ConfigDumpError, admin_addr, config_dump, redact};
+pub use version::{BuildInfo, build_info};
 
 /// How many times the translate-and-publish pipeline has run in this process. A run frees
 /// the transient memory of a translation (tens of MiB at 10000 routes); the binary's

@@ -11,6 +11,8 @@ use ferrogate_translator::{Options, translate};
 pub enum OutputFormat {
     /// Statuses, in the corpus schema.
     Status,
+    /// Statuses as JSON (same content as [`OutputFormat::Status`]).
+    StatusJson,
     /// The IR of every Gateway.
     Ir,
     /// The Envoy resources of every Gateway.
@@ -38,6 +40,7 @@ pub fn translate_files(files: &[PathBuf], format: OutputFormat) -> anyhow::Resul
     let translation = translate(&snapshot, &options);
     let text = match format {
         OutputFormat::Status => yaml_serde::to_string(&translation.statuses)?,
+        OutputFormat::StatusJson => format!("{}\n", serde_json::to_string_pretty(&translation.statuses)?),
         OutputFormat::Ir => {
             let mut value = serde_json::to_value(translation.gateways.values().map(|g| g.as_ref()).collect::<Vec<_>>())?;
             for gateway in value.as_array_mut().into_iter().flatten() {
@@ -59,7 +62,9 @@ fn xds_yaml(translation: &ferrogate_translator::Translation) -> anyhow::Result<S
     let mut out = Vec::new();
     for (key, ir) in &translation.gateways {
         // Readiness port as in the first standalone slot; it only affects the `ready` listener.
-        let resources = ferrogate_xds_translator::translate(ir, &ferrogate_xds_translator::XdsOptions { ready_port: 19103 });
+        let access_logs = translation.infra.get(key).map(|i| i.access_logs.clone()).unwrap_or_default();
+        let options = ferrogate_xds_translator::XdsOptions { ready_port: 19103, access_logs };
+        let resources = ferrogate_xds_translator::translate(ir, &options);
         let mut by_type = serde_json::Map::new();
         for (type_url, items) in resources.into_any() {
             let short = type_url.rsplit('.').next().unwrap_or(type_url).to_string();

@@ -1,0 +1,103 @@
+//! `ferrogate status` against a cluster: lists GatewayClasses, Gateways and routes through
+//! the API server and keeps what Ferrogate wrote (classes with our controller name, route
+//! parents our controller reports on), as a [`StatusSet`].
+//!
+//! Objects are read as `DynamicObject`s: only `metadata` and `status` are needed, and a
+//! route kind whose CRD is not installed (TCPRoute without the experimental channel) is
+//! skipped instead of failing the whole table.
+
+use ferrogate_status::{Condition, GatewayAddress, GatewayClassStatus, GatewayStatus, ListenerStatus, ParentRef, RouteParentStatus, RouteStatus, StatusSet};
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
+use serde_json::Value;
+
+const GROUP: &str = "gateway.networking.k8s.io";
+
+/// Reads the statuses of every object of ours in the cluster.
+pub(crate) async fn read_cluster(client: kube::Client) -> Result<StatusSet, kube::Error> {
+    let mut set = StatusSet::default();
+    let mut ours = std::collections::BTreeSet::new();
+    for class in list(&client, "v1", "GatewayClass").await? {
+        if class.data.pointer("/spec/controllerName").and_then(Value::as_str) != Some(ferrogate_api::CONTROLLER_NAME) {
+            continue;
+        }
+        let name = class.metadata.name.clone().unwrap_or_default();
+        ours.insert(name.clone());
+        set.gateway_classes.push(GatewayClassStatus { name, conditions: conditions(class.data.pointer("/status/conditions")) });
+    }
+    for gw in list(&client, "v1", "Gateway").await? {
+        let class = gw.data.pointer("/spec/gatewayClassName").and_then(Value::as_str).unwrap_or_default();
+        if !ours.contains(class) {
+            continue;
+        }
+        let status = gw.data.get("status");
+        set.gateways.push(GatewayStatus {
+            namespace: gw.metadata.namespace.clone().unwrap_or_default(),
+            name: gw.metadata.name.clone().unwrap_or_default(),
+            conditions: conditions(status.and_then(|s| s.get("conditions"))),
+            addresses: status
+                .and_then(|s| s.get("addresses"))
+                .and_then(|a| serde_json::from_value::<Vec<GatewayAddress>>(a.clone()).ok())
+                .unwrap_or_default(),
+            listeners: status
+                .and_then(|s| s.get("listeners"))
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(|l| ListenerStatus {
+                    name: l["name"].as_str().unwrap_or_default().to_string(),
+                    attached_routes: l["attachedRoutes"].as_i64().unwrap_or_default() as i32,
+                    supported_kinds: Vec::new(),
+                    conditions: conditions(l.get("conditions")),
+                })
+                .collect(),
+            ..Default::default()
+        });
+    }
+    for (version, kind) in [("v1", "HTTPRoute"), ("v1", "GRPCRoute"), ("v1", "TLSRoute"), ("v1alpha2", "TCPRoute"), ("v1alpha2", "UDPRoute")] {
+        let routes = match list(&client, version, kind).await {
+            Ok(r) => r,
+            // CRD not installed (or this version not served): nothing of that kind to show.
+            Err(kube::Error::Api(e)) if e.code == 404 => continue,
+            Err(e) => return Err(e),
+        };
+        for r in routes {
+            let namespace = r.metadata.namespace.clone().unwrap_or_default();
+            let parents: Vec<RouteParentStatus> = r
+                .data
+                .pointer("/status/parents")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter(|p| p["controllerName"].as_str() == Some(ferrogate_api::CONTROLLER_NAME))
+                .map(|p| RouteParentStatus {
+                    parent_ref: serde_json::from_value::<ParentRef>(p["parentRef"].clone()).unwrap_or_default(),
+                    conditions: conditions(p.get("conditions")),
+                })
+                .collect();
+            if parents.is_empty() {
+                continue; // not attached to any Gateway of ours
+            }
+            set.routes.push(RouteStatus { kind: kind.to_string(), namespace, name: r.metadata.name.clone().unwrap_or_default(), parents });
+        }
+    }
+    Ok(set)
+}
+
+async fn list(client: &kube::Client, version: &str, kind: &str) -> Result<Vec<DynamicObject>, kube::Error> {
+    let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(GROUP, version, kind));
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+    let mut items = api.list(&ListParams::default()).await?.items;
+    items.sort_by(|a, b| (&a.metadata.namespace, &a.metadata.name).cmp(&(&b.metadata.namespace, &b.metadata.name)));
+    Ok(items)
+}
+
+/// Conditions as Kubernetes writes them (extra fields such as `lastTransitionTime` ignored);
+/// a malformed entry is left out rather than hiding the others.
+fn conditions(value: Option<&Value>) -> Vec<Condition> {
+    value
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| serde_json::from_value(c.clone()).ok())
+        .collect()
+}

@@ -345,7 +345,8 @@ def monitor_problems(objects):
         if not endpoints or not (spec.get("selector") or {}).get("matchLabels"):
             problems.append(f"{kind}: needs a selector and endpoints")
         for e in endpoints:
-            problems += [f"{kind}: unexpected endpoint field {k}" for k in e if k not in {"port", "path", "interval"}]
+            problems += [f"{kind}: unexpected endpoint field {k}" for k in e
+                         if k not in {"port", "path", "interval", "honorLabels", "relabelings"}]
     return problems
 
 
@@ -373,6 +374,45 @@ def upstream_crds():
     out = subprocess.run([str(ROOT / "scripts" / "cluster" / "gateway-api-crds.sh"), "experimental"],
                          capture_output=True, text=True, check=True).stdout.strip()
     return sorted(str(p) for p in Path(out).glob("gateway.networking.k8s.io_*.yaml"))
+
+
+def real_cluster_problems(rendered):
+    """What a chart needs in real clusters: usable as a subchart, labels on everything,
+    overridable security contexts (OpenShift), a PDB that never blocks a drain."""
+    problems = []
+    for label, objects in rendered.items():
+        for o in objects:
+            labels = (o.get("metadata") or {}).get("labels") or {}
+            if labels.get("app.kubernetes.io/managed-by") != "Helm":
+                problems.append(f"{label}: {o['kind']} {o['metadata'].get('name')} lacks app.kubernetes.io/managed-by")
+            if label == "all-on" and labels.get("example.test/common") != "yes":
+                problems.append(f"all-on: {o['kind']} {o['metadata'].get('name')} lacks the commonLabels")
+    deployment = next(o for o in rendered["all-on"] if o["kind"] == "Deployment")
+    pod = deployment["spec"]["template"]
+    container = pod["spec"]["containers"][0]
+    expected = [
+        ("--debounce-ms=250" in container["args"], "extraArgs"),
+        (any(e["name"] == "EXTRA" for e in container["env"]), "extraEnv"),
+        (any(v["name"] == "extra" for v in pod["spec"]["volumes"]), "extraVolumes"),
+        (any(m["name"] == "extra" for m in container["volumeMounts"]), "extraVolumeMounts"),
+        (container["livenessProbe"].get("timeoutSeconds") == 3, "livenessProbe"),
+        (container["readinessProbe"].get("failureThreshold") == 6, "readinessProbe"),
+        (pod["metadata"]["labels"].get("example.test/common") == "yes", "commonLabels on pods"),
+        ("runAsUser" not in pod["spec"]["securityContext"], "podSecurityContext (null UIDs)"),
+    ]
+    problems += [f"all-on: {what} not rendered" for ok, what in expected if not ok]
+    pdb = next(o for o in rendered["all-on"] if o["kind"] == "PodDisruptionBudget")
+    if pdb["spec"] != {"maxUnavailable": 1, "selector": pdb["spec"]["selector"]}:
+        problems.append(f"all-on (3 replicas, maxUnavailable 1): PDB spec {pdb['spec']}")
+    one, _ = render({"podDisruptionBudget": {"enabled": True, "minAvailable": 1}})
+    spec = next(o for o in one if o["kind"] == "PodDisruptionBudget")["spec"]
+    if spec.get("maxUnavailable") != 1 or "minAvailable" in spec:
+        problems.append(f"one replica: the PDB would block drains: {spec}")
+    try:
+        render({"global": {"imageRegistry": "registry.example.test"}})
+    except Exception as e:  # noqa: BLE001 - any failure means a parent chart cannot pass global
+        problems.append(f"values with `global` (as a subchart) are refused: {e}")
+    return problems
 
 
 def validate(files):
@@ -421,6 +461,10 @@ def check():
     problems += expect_rejected({"logging": {"format": "xml"}}, "/logging/format")
     problems += expect_rejected({"xds": {"mode": "incremental"}}, "/xds/mode")
     problems += expect_rejected({"gatewayClass": {"envoyProxy": {"replicas": "two"}}}, "/gatewayClass/envoyProxy/replicas")
+    problems += expect_rejected({"extraArg": ["--debounce-ms=5"]}, "additional properties 'extraArg' not allowed")
+    problems += expect_rejected({"extraArgs": ["debounce-ms=5"]}, "/extraArgs/0")
+    problems += expect_rejected({"podDisruptionBudget": {"maxUnavailble": 1}}, "additional properties 'maxUnavailble' not allowed")
+    problems += real_cluster_problems(rendered)
 
     files, derive_problems = derived()
     problems += derive_problems

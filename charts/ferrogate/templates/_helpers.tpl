@@ -35,6 +35,10 @@ app.kubernetes.io/name: {{ include "ferrogate.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/part-of: ferrogate
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
 {{- end }}
 
 {{- define "ferrogate.serviceAccountName" -}}
@@ -49,20 +53,12 @@ app.kubernetes.io/part-of: ferrogate
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
 
-{{/* Pod and container security settings shared by the controller and certgen. */}}
+{{/* Pod and container security settings shared by the controller and certgen (from
+values, so OpenShift can drop the fixed UIDs). */}}
 {{- define "ferrogate.podSecurityContext" -}}
-runAsNonRoot: true
-runAsUser: 65532
-runAsGroup: 65532
-fsGroup: 65532
-seccompProfile:
-  type: RuntimeDefault
+{{- toYaml (.Values.podSecurityContext | default dict) }}
 {{- end }}
 
 {{- define "ferrogate.containerSecurityContext" -}}
-allowPrivilegeEscalation: false
-readOnlyRootFilesystem: true
-runAsNonRoot: true
-capabilities:
-  drop: ["ALL"]
+{{- toYaml (.Values.securityContext | default dict) }}
 {{- end }}

@@ -130,7 +130,7 @@ async fn connected_proxies(metrics: SocketAddr) -> Option<u64> {
     let r = client::get(metrics, "localhost", "/metrics", &[])
         .await
         .ok()?;
-    let series = "ferrogate_xds_connected_proxies{gateway=\"default/quickstart\"} ";
+    let series = "ferrogate_xds_connected_proxies{gateway=\"quickstart\",namespace=\"default\"} ";
     String::from_utf8_lossy(&r.body)
         .lines()
         .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())

@@ -123,7 +123,7 @@ async fn full_cycle(xds_mode: &str) {
     let text = String::from_utf8_lossy(&m.body).to_string();
     assert!(text.contains("ferrogate_translations_total"), "{text}");
     assert!(text.contains("ferrogate_xds_acks_total{type_url=\"type.googleapis.com/envoy.config.route.v3.RouteConfiguration\"}"), "{text}");
-    assert!(text.contains("ferrogate_xds_connected_proxies{gateway=\"default/quickstart\"} 1"), "{text}");
+    assert!(text.contains("ferrogate_xds_connected_proxies{gateway=\"quickstart\",namespace=\"default\"} 1"), "{text}");
 
     // Delete the Gateway: its Envoy stops.
     std::fs::remove_file(fg.dir.path().join("config/gateway.yaml")).unwrap();

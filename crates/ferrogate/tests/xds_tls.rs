@@ -118,5 +118,5 @@ async fn envoys_get_only_the_gateway_their_certificate_names() {
     // The legitimate Envoys are unaffected.
     let r = client::get(gateway, HOST, "/", &[]).await.unwrap();
     assert_eq!(r.status, 200);
-    assert_eq!(sample(metrics, "ferrogate_xds_connected_proxies{gateway=\"default/other\"}").await, Some(1.0));
+    assert_eq!(sample(metrics, "ferrogate_xds_connected_proxies{gateway=\"other\",namespace=\"default\"}").await, Some(1.0));
 }

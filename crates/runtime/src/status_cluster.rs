@@ -101,3 +101,46 @@ fn conditions(value: Option<&Value>) -> Vec<Condition> {
         .filter_map(|c| serde_json::from_value(c.clone()).ok())
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use ferrogate_testkit::fake_apiserver::FakeApiServer;
+    use serde_json::json;
+
+    use super::*;
+
+    fn condition(type_: &str, status: &str, reason: &str) -> Value {
+        json!({"type": type_, "status": status, "reason": reason, "message": "m", "lastTransitionTime": "2026-12-02T00:00:00Z", "observedGeneration": 1})
+    }
+
+    #[tokio::test]
+    async fn only_our_classes_gateways_and_route_parents_are_read_with_their_conditions() {
+        let server = FakeApiServer::start().await;
+        let gw = "gateway.networking.k8s.io/v1";
+        server.create(json!({"apiVersion": gw, "kind": "GatewayClass", "metadata": {"name": "ours"}, "spec": {"controllerName": ferrogate_api::CONTROLLER_NAME}}));
+        server.create(json!({"apiVersion": gw, "kind": "GatewayClass", "metadata": {"name": "theirs"}, "spec": {"controllerName": "example.com/other"}}));
+        server.create(json!({"apiVersion": gw, "kind": "Gateway", "metadata": {"name": "web", "namespace": "apps"}, "spec": {"gatewayClassName": "ours", "listeners": []}}));
+        server.create(json!({"apiVersion": gw, "kind": "Gateway", "metadata": {"name": "other", "namespace": "apps"}, "spec": {"gatewayClassName": "theirs", "listeners": []}}));
+        server.create(json!({"apiVersion": gw, "kind": "HTTPRoute", "metadata": {"name": "echo", "namespace": "apps"}, "spec": {}}));
+        server.set_status(gw, "GatewayClass", None, "ours", json!({"conditions": [condition("Accepted", "True", "Accepted")]}));
+        server.set_status(gw, "Gateway", Some("apps"), "web", json!({
+            "conditions": [condition("Accepted", "True", "Accepted"), condition("Programmed", "False", "AddressNotAssigned")],
+            "addresses": [{"type": "IPAddress", "value": "192.0.2.7"}],
+            "listeners": [{"name": "http", "attachedRoutes": 1, "supportedKinds": [], "conditions": [condition("Programmed", "True", "Programmed")]}],
+        }));
+        server.set_status(gw, "HTTPRoute", Some("apps"), "echo", json!({"parents": [
+            {"parentRef": {"name": "web"}, "controllerName": ferrogate_api::CONTROLLER_NAME, "conditions": [condition("Accepted", "True", "Accepted")]},
+            {"parentRef": {"name": "other"}, "controllerName": "example.com/other", "conditions": [condition("Accepted", "False", "Nope")]},
+        ]}));
+
+        let set = read_cluster(server.client()).await.unwrap();
+        let table = crate::status_cmd::render_table(&set);
+        assert_eq!(set.gateway_classes.len(), 1, "{table}");
+        assert_eq!(set.gateways.len(), 1, "{table}");
+        assert_eq!(set.routes.len(), 1, "{table}");
+        assert_eq!(set.routes[0].parents.len(), 1, "only the parent our controller reports on: {table}");
+        assert!(table.contains("apps/web") && table.contains("address 192.0.2.7"), "{table}");
+        assert!(table.contains("Programmed=False(AddressNotAssigned)"), "{table}");
+        assert!(table.contains("parent apps/web") && !table.contains("Nope"), "{table}");
+    }
+}

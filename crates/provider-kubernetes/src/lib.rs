@@ -2,14 +2,16 @@
 //!
 //! Owns: discovering which of the kinds Ferrogate reads the cluster serves ([`discover`]),
 //! one watcher per served kind feeding one store snapshot that is published only after every
-//! watcher has listed once ([`run_reflectors`]), the status writer ([`StatusWriter`]), and
-//! leader election on a `coordination.k8s.io` Lease ([`LeaderElector`]).
+//! watcher has listed once ([`run_reflectors`]), the status writer ([`StatusWriter`]),
+//! Kubernetes Events for status transitions ([`transitions`], [`EventSink`]), and leader
+//! election on a `coordination.k8s.io` Lease ([`LeaderElector`]).
 //!
 //! Must not: judge Gateway API semantics (the translator does), create or delete the Envoy
 //! fleet (the infra manager does), or know about xDS.
 #![forbid(unsafe_code)]
 
 mod discovery;
+mod events;
 mod kinds;
 mod leader;
 mod reflect;
@@ -17,6 +19,7 @@ mod status_patch;
 mod status_writer;
 
 pub use discovery::{Discovered, discover, served_versions};
+pub use events::{EventLimiter, EventSink, Transition, reference as event_reference, transitions};
 pub use kinds::{WatchedKind, WATCHED_KINDS};
 pub use leader::{LeaderConfig, LeaderElector};
 pub use reflect::{ReflectorEvent, run_reflectors};

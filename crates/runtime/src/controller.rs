@@ -194,6 +194,7 @@ pub async fn run_controller_with(client: kube::Client, config: ControllerConfig,
     pipeline.pod_ready_port = Some(ferrogate_api::ENVOY_READY_PORT);
     let mut status_writer = StatusWriter::new(client.clone(), &discovered, ferrogate_api::CONTROLLER_NAME);
     let mut infra = KubernetesInfra::new(client.clone());
+    let mut events = crate::controller_events::ControllerEvents::new(client.clone(), &config.pod_name);
     {
         let (cancel, ready, metrics, nack_cache) = (cancel.clone(), ready.clone(), metrics.clone(), cache.clone());
         tasks.spawn(async move {
@@ -243,6 +244,7 @@ pub async fn run_controller_with(client: kube::Client, config: ControllerConfig,
                 }
                 if !was_leader {
                     status_writer.forget(); // another replica may have written meanwhile
+                    events.forget();
                     was_leader = true;
                 }
                 // Gateway statuses depend on the provisioned objects' state: until their
@@ -253,6 +255,7 @@ pub async fn run_controller_with(client: kube::Client, config: ControllerConfig,
                 metrics.status_write_seconds.observe(writing.elapsed().as_secs_f64());
                 metrics.status_writes.inc_by(report.written as u64);
                 metrics.status_write_conflicts.inc_by(report.conflicts as u64);
+                events.observe(&output.statuses, &snapshot, &metrics);
                 let desired = desired_objects(&output.infra, &snapshot, &render_options, ca.as_ref(), &owned);
                 let applying = std::time::Instant::now();
                 let report = infra.reconcile(&desired, &owned).await;

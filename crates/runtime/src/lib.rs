@@ -15,6 +15,7 @@ mod certgen;
 mod controller;
 mod controller_provider;
 mod controller_infra;
+mod controller_events;
 mod host_replicas;
 mod host_xds_tls;
 mod metrics;

@@ -67,6 +67,13 @@ pub struct Metrics {
     /// `ferrogate_infra_apply_duration_seconds`: one round of infrastructure applies (the
     /// Kubernetes objects of a run, or starting and stopping local Envoys in standalone mode).
     pub infra_apply_seconds: Histogram,
+    /// `ferrogate_events_total{reason}`: Kubernetes Events queued for status transitions.
+    pub events: IntCounterVec,
+    /// `ferrogate_events_dropped_total`: Events left out by the rate limit.
+    pub events_dropped: IntCounter,
+    /// `ferrogate_events_queue_dropped_total`: Events dropped because the publishing queue
+    /// was full (the API server is slow to take them).
+    pub events_dropped_queue: IntCounter,
     /// `ferrogate_leader`: 1 while this replica holds the leader Lease (standalone: always 1).
     pub leader: IntGauge,
     /// Objects invalid after the previous run, to count only new ones.
@@ -212,6 +219,12 @@ impl Metrics {
                 "Time to apply the infrastructure of one translation (Kubernetes objects, or local Envoy processes in standalone mode)",
                 SLOW_BUCKETS,
             ),
+            events: counter_vec("ferrogate_events_total", "Kubernetes Events queued for status transitions (controller mode), by reason", &["reason"]),
+            events_dropped: counter("ferrogate_events_dropped_total", "Kubernetes Events left out by the rate limit"),
+            events_dropped_queue: counter(
+                "ferrogate_events_queue_dropped_total",
+                "Kubernetes Events dropped because the publishing queue was full",
+            ),
             leader: gauge("ferrogate_leader", "1 while this replica is the leader (writes statuses and infrastructure)"),
             invalid: Arc::default(),
         };
@@ -245,6 +258,9 @@ impl Metrics {
             Box::new(self.infra_applies.clone()),
             Box::new(self.infra_apply_failures.clone()),
             Box::new(self.infra_apply_seconds.clone()),
+            Box::new(self.events.clone()),
+            Box::new(self.events_dropped.clone()),
+            Box::new(self.events_dropped_queue.clone()),
             Box::new(self.leader.clone()),
         ]
     }

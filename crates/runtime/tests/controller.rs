@@ -122,6 +122,19 @@ async fn provisions_programs_corrects_drift_and_cleans_up() {
     let gw = gateway(&api);
     assert_eq!(gw["status"]["addresses"], json!([{"type": "IPAddress", "value": "192.168.50.150"}]));
     assert_eq!(condition(&gw, "/status/conditions", "Programmed").unwrap()["observedGeneration"], gw["metadata"]["generation"]);
+    // The transitions since the first status are Events on the Gateway, with its uid.
+    let gateway_events = |a: &FakeApiServer, reason: &str| {
+        a.list("events.k8s.io/v1", "Event", Some("apps"))
+            .into_iter()
+            .filter(|e| e["reason"] == reason && e["regarding"]["kind"] == "Gateway" && e["regarding"]["name"] == "web")
+            .collect::<Vec<_>>()
+    };
+    api.wait_for("Programmed and AddressAssigned Events", WAIT, |a| !gateway_events(a, "Programmed").is_empty() && !gateway_events(a, "AddressAssigned").is_empty()).await;
+    let event = &gateway_events(&api, "Programmed")[0];
+    assert_eq!(event["type"], "Normal");
+    assert!(event["regarding"]["uid"].is_string(), "{event}");
+    assert_eq!(event["regarding"]["uid"], gw["metadata"]["uid"]);
+    assert_eq!(event["reportingController"], "ferrogate");
 
     // Route status: our parent entry added, the other controller's kept.
     api.wait_for("HTTPRoute parents", WAIT, |a| {

@@ -16,6 +16,10 @@ fn envoy_proxy(spec: &str) -> String {
 async fn the_envoyproxy_crd_rejects_invalid_objects_on_the_server() {
     let cluster = Cluster::start().await;
     cluster.try_apply(&envoy_proxy("  provider: {type: Kubernetes, kubernetes: {envoyDeployment: {replicas: 3}}}")).expect("a valid EnvoyProxy");
+    // Access logs with Envoy Gateway's fields: the CEL rules compile and accept a valid setting.
+    cluster
+        .try_apply(&envoy_proxy("  telemetry: {accessLog: {settings: [{format: {type: Text, text: \"%RESPONSE_CODE%\"}, sinks: [{type: File, file: {path: /dev/stdout}}]}]}}"))
+        .expect("a valid access log setting");
     for (spec, expected) in [
         ("  provider: {type: Kubernetes, kubernetes: {envoyDeployment: {replicas: -1}}}", "replicas"),
         ("  provider: {type: Docker}", "Unsupported value"),
@@ -27,6 +31,9 @@ async fn the_envoyproxy_crd_rejects_invalid_objects_on_the_server() {
         ("  logging: {level: {default: loud}}", "Unsupported value"),
         ("  concurrency: 0", "concurrency"),
         ("  replicaz: 2", "field not declared in schema"),
+        ("  telemetry: {accessLog: {settings: [{format: {type: Text}, sinks: [{type: File, file: {path: /dev/stdout}}]}]}}", "text field needs to be set"),
+        ("  telemetry: {accessLog: {settings: [{format: {type: JSON, json: {a: b}}, sinks: [{type: OpenTelemetry}]}]}}", "Unsupported value"),
+        ("  telemetry: {accessLog: {settings: [{sinks: [{type: File}]}]}}", "file field needs to be set"),
     ] {
         let err = cluster.try_apply(&envoy_proxy(spec)).expect_err(spec).to_string();
         assert!(err.contains(expected), "{spec}: expected {expected:?} in {err}");

@@ -1,5 +1,6 @@
-//! `ferrogate status` against a real API server, with the kubeconfig a user would have: the
-//! statuses the controller wrote, as a table.
+//! What an operator sees of a real API server: `ferrogate status` with the kubeconfig a user
+//! would have (the statuses the controller wrote, as a table), and the Events the controller
+//! records as the chart's ServiceAccount when a status changes.
 
 mod support;
 
@@ -33,4 +34,23 @@ async fn ferrogate_status_shows_the_cluster_statuses() {
     assert!(row("Gateway", "apps/web").is_some_and(|r| r.contains("Accepted=True")), "{table}");
     let route = row("HTTPRoute", "apps/echo").unwrap_or_else(|| panic!("no route row:\n{table}"));
     assert!(route.contains("parent apps/web") && route.contains("ResolvedRefs=False(BackendNotFound)"), "{table}");
+
+    // The missing backend appears: the route's ResolvedRefs flips, and an Event says so.
+    cluster.apply("apiVersion: v1\nkind: Service\nmetadata: {name: missing, namespace: apps}\nspec: {ports: [{port: 80}]}\n");
+    let event = ferrogate_cluster::wait::until("the ResolvedRefs Event", std::time::Duration::from_secs(60), || {
+        let events = cluster.kubectl(&["get", "events.events.k8s.io", "-n", "apps", "-o", "json"]);
+        async move {
+            let events: serde_json::Value = serde_json::from_str(&events).map_err(|e| e.to_string())?;
+            events["items"]
+                .as_array()
+                .and_then(|items| items.iter().find(|e| e["reason"] == "ResolvedRefs" && e["regarding"]["name"] == "echo").cloned())
+                .ok_or_else(|| format!("no ResolvedRefs Event yet: {events}"))
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(event["regarding"]["kind"], "HTTPRoute");
+    assert_eq!(event["type"], "Normal");
+    assert_eq!(event["reportingController"], "ferrogate");
+    assert!(event["regarding"]["uid"].as_str().is_some_and(|u| !u.is_empty()), "{event}");
 }

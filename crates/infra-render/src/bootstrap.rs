@@ -3,10 +3,19 @@
 //! Contents: `node` (`cluster` = `<namespace>/<name>`, which the xDS server uses to pick the
 //! Gateway's snapshot), ADS for LDS and CDS (state-of-the-world or delta), a static
 //! `xds_cluster` (HTTP/2, TCP keepalive; mutual TLS when [`BootstrapParams::xds_tls`] names
-//! the files, see [`XdsTlsPaths`]), a static `stats` listener that forwards only
-//! `/stats/prometheus` to the admin interface through the `admin_local` cluster (so
+//! the files, see [`XdsTlsPaths`]), a static `stats` listener that forwards exactly
+//! `GET /stats/prometheus` to the admin interface through the `admin_local` cluster (so
 //! Prometheus can scrape without the admin interface being exposed), the admin interface on
 //! a loopback address, and an overload manager limiting downstream connections.
+//!
+//! The stats listener binds every address, so it is the one door from the network to the
+//! admin interface, which answers `/quitquitquit`, `/drain_listeners`, `/config_dump` (with
+//! every private key) and resolves `..` in paths itself. The door therefore lets exactly one
+//! request through: method `GET` and, after RFC 3986 normalization with escaped slashes
+//! refused, the path `/stats/prometheus` (a query string is the stats handler's own
+//! business). Everything else gets a direct 404 or 405 from the listener and never reaches
+//! the admin cluster. The readiness path is not on this listener: it arrives over xDS on
+//! its own port and is a direct response that reaches nothing (see the xDS translator).
 
 use std::net::IpAddr;
 
@@ -255,15 +264,18 @@ fn stats_listener(port: u16) -> Value {
                     "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
                     "stat_prefix": STATS_LISTENER,
                     "codec_type": "AUTO",
+                    // Envoy's admin server resolves `..` and `%2e%2e` itself: the route
+                    // must see the path the admin server will act on, so normalize
+                    // before matching, and refuse encoded slashes rather than guess.
+                    "normalize_path": true,
+                    "merge_slashes": true,
+                    "path_with_escaped_slashes_action": "REJECT_REQUEST",
                     "route_config": {
                         "name": STATS_LISTENER,
                         "virtual_hosts": [{
                             "name": STATS_LISTENER,
                             "domains": ["*"],
-                            "routes": [{
-                                "match": { "prefix": STATS_PATH },
-                                "route": { "cluster": ADMIN_CLUSTER },
-                            }],
+                            "routes": stats_routes(),
                         }],
                     },
                     "http_filters": [{
@@ -276,6 +288,32 @@ fn stats_listener(port: u16) -> Value {
             }],
         }],
     })
+}
+
+/// The stats listener's routes: exactly `GET /stats/prometheus` to the admin cluster; the
+/// same path with another method is 405; anything else 404. Order matters (first match
+/// wins), and only the first route names a cluster.
+fn stats_routes() -> Value {
+    json!([
+        {
+            "name": "prometheus",
+            "match": {
+                "path": STATS_PATH,
+                "headers": [{ "name": ":method", "string_match": { "exact": "GET" } }],
+            },
+            "route": { "cluster": ADMIN_CLUSTER },
+        },
+        {
+            "name": "method_not_allowed",
+            "match": { "path": STATS_PATH },
+            "direct_response": { "status": 405 },
+        },
+        {
+            "name": "not_found",
+            "match": { "prefix": "/" },
+            "direct_response": { "status": 404 },
+        },
+    ])
 }
 
 #[cfg(test)]
@@ -365,5 +403,29 @@ mod tests {
             bootstrap_hash(&v),
             bootstrap_hash(&render_bootstrap(&params(false)))
         );
+    }
+
+    #[test]
+    fn the_stats_listener_forwards_only_get_of_the_exact_stats_path() {
+        let v = render_bootstrap(&params(false));
+        let listener = &v["static_resources"]["listeners"][0];
+        let hcm = &listener["filter_chains"][0]["filters"][0]["typed_config"];
+        assert_eq!(hcm["normalize_path"], true);
+        assert_eq!(hcm["merge_slashes"], true);
+        assert_eq!(hcm["path_with_escaped_slashes_action"], "REJECT_REQUEST");
+        let routes = hcm["route_config"]["virtual_hosts"][0]["routes"]
+            .as_array()
+            .unwrap();
+        let to_admin: Vec<&Value> = routes
+            .iter()
+            .filter(|r| !r["route"].is_null())
+            .collect();
+        assert_eq!(to_admin.len(), 1, "one route reaches the admin cluster");
+        let m = &to_admin[0]["match"];
+        assert_eq!(m["path"], STATS_PATH, "an exact path, never a prefix");
+        assert!(m["prefix"].is_null());
+        assert_eq!(m["headers"][0]["name"], ":method");
+        assert_eq!(m["headers"][0]["string_match"]["exact"], "GET");
+        assert!(std::ptr::eq(to_admin[0], &routes[0]), "it is matched first");
     }
 }

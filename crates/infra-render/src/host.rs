@@ -7,7 +7,7 @@ use std::fmt;
 use ferrogate_ir::{GatewayKey, InfraIr};
 
 use crate::bootstrap::{BootstrapParams, XdsTlsPaths, bootstrap_hash, render_bootstrap};
-use crate::host_ports::HostPortPlan;
+use crate::host_ports::{HostPortError, HostPortPlan};
 
 /// Names one Envoy process of standalone mode: replica `replica` of `gateway`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -78,8 +78,7 @@ pub fn host_node_id(gateway: &GatewayKey, replica: u32) -> String {
 /// ([`HostPortPlan::replica_ports`], [`host_node_id`]); the readiness port, the xDS server
 /// and the client certificate (the Gateway's identity) are the Gateway's.
 ///
-/// # Panics
-/// When `slot` is beyond [`HostPortPlan::max_slots`] or `replica` is not below
+/// An error when `slot` is beyond [`HostPortPlan::max_slots`] or `replica` is not below
 /// [`HostPortPlan::max_replicas`] (take the count from [`crate::host_replicas()`]).
 pub fn render_host_replica(
     infra: &InfraIr,
@@ -89,9 +88,9 @@ pub fn render_host_replica(
     xds: (&str, u16),
     delta: bool,
     xds_tls: Option<XdsTlsPaths>,
-) -> HostProcessSpec {
+) -> Result<HostProcessSpec, HostPortError> {
     let gateway = infra.gateway.clone();
-    let own = ports.replica_ports(slot, replica);
+    let own = ports.replica_ports(slot, replica)?;
     let params = BootstrapParams {
         node_id: host_node_id(&gateway, replica),
         gateway: gateway.clone(),
@@ -105,7 +104,7 @@ pub fn render_host_replica(
     };
     let bootstrap = render_bootstrap(&params);
     let bootstrap_hash = bootstrap_hash(&bootstrap);
-    HostProcessSpec {
+    Ok(HostProcessSpec {
         gateway,
         replica,
         bootstrap,
@@ -116,7 +115,7 @@ pub fn render_host_replica(
         admin_port: own.admin,
         stats_port: own.stats,
         ready_port: own.ready,
-    }
+    })
 }
 
 #[cfg(test)]
@@ -133,7 +132,14 @@ mod tests {
 
     fn replica(r: u32, tls: Option<XdsTlsPaths>) -> HostProcessSpec {
         let plan = HostPortPlan::default();
-        render_host_replica(&infra(), 1, r, &plan, ("127.0.0.1", 18000), false, tls)
+        render_host_replica(&infra(), 1, r, &plan, ("127.0.0.1", 18000), false, tls).unwrap()
+    }
+
+    #[test]
+    fn a_slot_past_the_port_range_renders_an_error() {
+        let plan = HostPortPlan::default();
+        let err = render_host_replica(&infra(), plan.max_slots(), 0, &plan, ("127.0.0.1", 18000), false, None);
+        assert!(matches!(err, Err(HostPortError::NoRoom { .. })), "{err:?}");
     }
 
     #[test]

@@ -40,7 +40,53 @@ const EXTRA_OFFSET: u32 = 4;
 /// Ports each replica beyond the first needs (admin and stats).
 const PORTS_PER_EXTRA_REPLICA: u32 = 2;
 
+/// Why a port plan or a slot of it cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum HostPortError {
+    /// The stride leaves no room for the admin, stats and readiness ports.
+    #[error("a port block of {stride} ports is too small: each Gateway needs at least {MIN_STRIDE}")]
+    StrideTooSmall {
+        /// The stride asked for.
+        stride: u16,
+    },
+    /// Not even slot 0 fits below port 65535.
+    #[error("base port {base} leaves no room below port 65535 for one Gateway's {MIN_STRIDE} ports (at most {MAX_BASE})")]
+    BaseTooHigh {
+        /// The base asked for.
+        base: u16,
+    },
+    /// Every slot the port range has room for is taken.
+    #[error("no port block left: slot {slot} would start past port 65535 (base {base}, {stride} ports per Gateway: room for {max_slots} Gateways)")]
+    NoRoom {
+        /// The slot asked for.
+        slot: u32,
+        /// The plan's base port.
+        base: u16,
+        /// The plan's stride.
+        stride: u16,
+        /// How many slots the plan has room for.
+        max_slots: u32,
+    },
+    /// The replica is beyond what the slot's block has room for.
+    #[error("the port block of slot {slot} has room for {max} replicas, not replica {replica}")]
+    NoRoomForReplica {
+        /// The slot.
+        slot: u32,
+        /// The replica asked for.
+        replica: u32,
+        /// How many replicas fit.
+        max: u32,
+    },
+}
+
+/// Fewest ports a block can have: admin, stats, (unused), readiness.
+pub const MIN_STRIDE: u16 = READY_OFFSET as u16 + 1;
+/// Highest base port with room for slot 0 (its readiness port is the block's last needed).
+pub const MAX_BASE: u16 = u16::MAX - READY_OFFSET as u16;
+
 /// Per-Gateway port blocks: slot `s` owns ports `base + s*stride ..`, see the module docs.
+/// Every port accessor is fallible: a slot past the port range is a Gateway that cannot be
+/// placed, which the caller reports on that Gateway, never a reason to stop the process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HostPortPlan {
     /// First port of slot 0 (its admin port).
@@ -71,45 +117,58 @@ pub struct HostPorts {
 }
 
 impl HostPortPlan {
+    /// A plan whose slot 0 fits: `stride` at least [`MIN_STRIDE`], `base` at most
+    /// [`MAX_BASE`]. For command-line checks, before anything starts.
+    pub fn new(base: u16, stride: u16) -> Result<Self, HostPortError> {
+        if stride < MIN_STRIDE {
+            return Err(HostPortError::StrideTooSmall { stride });
+        }
+        if base > MAX_BASE {
+            return Err(HostPortError::BaseTooHigh { base });
+        }
+        Ok(Self { base, stride })
+    }
+
     fn try_port(&self, slot: u32, offset: u32) -> Option<u16> {
         let port =
             u64::from(self.base) + u64::from(slot) * u64::from(self.stride) + u64::from(offset);
         u16::try_from(port).ok()
     }
 
-    fn port(&self, slot: u32, offset: u32) -> u16 {
-        self.try_port(slot, offset)
-            .unwrap_or_else(|| panic!("host port plan {self:?} has no room for slot {slot}"))
+    fn port(&self, slot: u32, offset: u32) -> Result<u16, HostPortError> {
+        self.try_port(slot, offset).ok_or(HostPortError::NoRoom {
+            slot,
+            base: self.base,
+            stride: self.stride,
+            max_slots: self.max_slots(),
+        })
     }
 
-    /// Admin port of replica 0 of `slot` (bound to 127.0.0.1 only).
-    ///
-    /// # Panics
-    /// When the slot's ports do not fit in `u16` (see [`HostPortPlan::max_slots`]).
-    pub fn admin_port(&self, slot: u32) -> u16 {
+    /// Admin port of replica 0 of `slot` (bound to 127.0.0.1 only); an error when the
+    /// slot's ports do not fit in `u16` (see [`HostPortPlan::max_slots`]).
+    pub fn admin_port(&self, slot: u32) -> Result<u16, HostPortError> {
         self.port(slot, ADMIN_OFFSET)
     }
 
-    /// Prometheus stats port of replica 0 of `slot` (`/stats/prometheus`).
-    ///
-    /// # Panics
-    /// As [`HostPortPlan::admin_port`].
-    pub fn stats_port(&self, slot: u32) -> u16 {
+    /// Prometheus stats port of replica 0 of `slot` (`/stats/prometheus`); errors as
+    /// [`HostPortPlan::admin_port`].
+    pub fn stats_port(&self, slot: u32) -> Result<u16, HostPortError> {
         self.port(slot, STATS_OFFSET)
     }
 
-    /// Readiness port of `slot` (`/ready`, delivered over xDS), shared by its replicas.
-    ///
-    /// # Panics
-    /// As [`HostPortPlan::admin_port`].
-    pub fn ready_port(&self, slot: u32) -> u16 {
+    /// Readiness port of `slot` (`/ready`, delivered over xDS), shared by its replicas;
+    /// errors as [`HostPortPlan::admin_port`].
+    pub fn ready_port(&self, slot: u32) -> Result<u16, HostPortError> {
         self.port(slot, READY_OFFSET)
     }
 
     /// How many slots fit below port 65535 (counting replica 0's ports; see
-    /// [`HostPortPlan::max_replicas`] for the others).
+    /// [`HostPortPlan::max_replicas`] for the others). 0 when not even slot 0 fits.
     pub fn max_slots(&self) -> u32 {
-        let room = u32::from(u16::MAX).saturating_sub(u32::from(self.base) + READY_OFFSET);
+        let Some(room) = u32::from(u16::MAX).checked_sub(u32::from(self.base) + READY_OFFSET)
+        else {
+            return 0;
+        };
         room / u32::from(self.stride.max(1)) + 1
     }
 
@@ -127,31 +186,27 @@ impl HostPortPlan {
     }
 
     /// The ports of replica `replica` of `slot`; replica 0's are [`HostPortPlan::admin_port`],
-    /// [`HostPortPlan::stats_port`] and [`HostPortPlan::ready_port`].
-    ///
-    /// # Panics
-    /// When `replica` is not below [`HostPortPlan::max_replicas`], or as
-    /// [`HostPortPlan::admin_port`].
-    pub fn replica_ports(&self, slot: u32, replica: u32) -> HostPorts {
-        let ready = self.ready_port(slot);
+    /// [`HostPortPlan::stats_port`] and [`HostPortPlan::ready_port`]. An error when the slot
+    /// does not fit or `replica` is not below [`HostPortPlan::max_replicas`].
+    pub fn replica_ports(&self, slot: u32, replica: u32) -> Result<HostPorts, HostPortError> {
+        let ready = self.ready_port(slot)?;
         if replica == 0 {
-            return HostPorts {
-                admin: self.admin_port(slot),
-                stats: self.stats_port(slot),
+            return Ok(HostPorts {
+                admin: self.admin_port(slot)?,
+                stats: self.stats_port(slot)?,
                 ready,
-            };
+            });
         }
         let max = self.max_replicas(slot);
-        assert!(
-            replica < max,
-            "host port plan {self:?} has room for {max} replicas in slot {slot}, not replica {replica}"
-        );
-        let admin = extra_offset(replica);
-        HostPorts {
-            admin: self.port(slot, admin),
-            stats: self.port(slot, admin + STATS_OFFSET),
-            ready,
+        if replica >= max {
+            return Err(HostPortError::NoRoomForReplica { slot, replica, max });
         }
+        let admin = extra_offset(replica);
+        Ok(HostPorts {
+            admin: self.port(slot, admin)?,
+            stats: self.port(slot, admin + STATS_OFFSET)?,
+            ready,
+        })
     }
 }
 
@@ -167,29 +222,40 @@ mod tests {
     #[test]
     fn slots_get_disjoint_port_blocks() {
         let plan = HostPortPlan::default();
-        assert_eq!(
-            (plan.admin_port(0), plan.stats_port(0), plan.ready_port(0)),
-            (19100, 19101, 19103)
-        );
-        assert_eq!(
-            (plan.admin_port(2), plan.stats_port(2), plan.ready_port(2)),
-            (19120, 19121, 19123)
-        );
+        let ports = |s| (plan.admin_port(s).unwrap(), plan.stats_port(s).unwrap(), plan.ready_port(s).unwrap());
+        assert_eq!(ports(0), (19100, 19101, 19103));
+        assert_eq!(ports(2), (19120, 19121, 19123));
         let last = plan.max_slots() - 1;
-        assert!(plan.ready_port(last) >= 65_526);
+        assert!(plan.ready_port(last).unwrap() >= 65_526);
     }
 
     #[test]
-    #[should_panic(expected = "no room")]
-    fn overflowing_slot_panics() {
-        HostPortPlan::default().ready_port(HostPortPlan::default().max_slots());
+    fn a_slot_past_the_port_range_is_an_error_not_a_panic() {
+        let plan = HostPortPlan::default();
+        let first_too_many = plan.max_slots();
+        assert_eq!(first_too_many, 4_644, "(65535 - 19103) / 10 + 1");
+        let err = plan.ready_port(first_too_many).unwrap_err();
+        assert!(matches!(err, HostPortError::NoRoom { slot: 4_644, max_slots: 4_644, .. }), "{err:?}");
+        assert!(plan.replica_ports(first_too_many, 0).is_err());
+        assert!(plan.replica_ports(u32::MAX, 0).is_err());
+        assert!(err.to_string().contains("room for 4644 Gateways"), "{err}");
+    }
+
+    #[test]
+    fn a_base_too_high_for_one_gateway_has_no_slot_and_is_refused_by_new() {
+        let plan = HostPortPlan { base: 65_534, stride: 10 };
+        assert_eq!(plan.max_slots(), 0, "65534 + 3 is past 65535");
+        assert!(plan.replica_ports(0, 0).is_err());
+        assert_eq!(HostPortPlan::new(65_534, 10), Err(HostPortError::BaseTooHigh { base: 65_534 }));
+        assert_eq!(HostPortPlan::new(MAX_BASE, 10).unwrap().max_slots(), 1);
+        assert_eq!(HostPortPlan::new(19_100, 3), Err(HostPortError::StrideTooSmall { stride: 3 }));
     }
 
     #[test]
     fn replicas_get_their_own_admin_and_stats_ports_inside_the_block_and_share_readiness() {
         let plan = HostPortPlan::default();
         assert_eq!(plan.max_replicas(1), 4);
-        let ports: Vec<HostPorts> = (0..4).map(|r| plan.replica_ports(1, r)).collect();
+        let ports: Vec<HostPorts> = (0..4).map(|r| plan.replica_ports(1, r).unwrap()).collect();
         let pairs: Vec<(u16, u16)> = ports.iter().map(|p| (p.admin, p.stats)).collect();
         assert_eq!(
             pairs,
@@ -205,9 +271,9 @@ mod tests {
         assert_eq!(
             ports[0],
             HostPorts {
-                admin: plan.admin_port(1),
-                stats: plan.stats_port(1),
-                ready: plan.ready_port(1)
+                admin: plan.admin_port(1).unwrap(),
+                stats: plan.stats_port(1).unwrap(),
+                ready: plan.ready_port(1).unwrap()
             }
         );
         // Every port of the block belongs to one owner, and none leaks into the next slot.
@@ -237,12 +303,14 @@ mod tests {
         };
         assert_eq!(top.max_slots(), 1);
         assert_eq!(top.max_replicas(0), 2);
-        assert_eq!(top.replica_ports(0, 1).stats, 65_535);
+        assert_eq!(top.replica_ports(0, 1).unwrap().stats, 65_535);
     }
 
     #[test]
-    #[should_panic(expected = "room for 4 replicas")]
-    fn a_replica_beyond_the_cap_panics() {
-        HostPortPlan::default().replica_ports(0, 4);
+    fn a_replica_beyond_the_cap_is_an_error() {
+        assert_eq!(
+            HostPortPlan::default().replica_ports(0, 4),
+            Err(HostPortError::NoRoomForReplica { slot: 0, replica: 4, max: 4 })
+        );
     }
 }

@@ -26,5 +26,5 @@ pub use bootstrap::{
     XDS_CLUSTER, XdsTlsPaths, bootstrap_hash, render_bootstrap,
 };
 pub use host::{HostProcessKey, HostProcessSpec, host_node_id, render_host_replica};
-pub use host_ports::{HostPortPlan, HostPorts};
+pub use host_ports::{HostPortError, HostPortPlan, HostPorts, MAX_BASE, MIN_STRIDE};
 pub use host_replicas::{HostReplicas, host_replicas};

@@ -50,6 +50,7 @@ fn render(name: &str, base: u16, slot: u32, replica: u32, xds_port: u16) -> Host
         false,
         None,
     )
+    .expect("the test's slot fits the port plan")
 }
 
 /// Status code of `GET path` on 127.0.0.1:port, if anything answers.

@@ -1,10 +1,19 @@
 //! Reading a directory of YAML into a store snapshot.
+//!
+//! Files are read in path order. When the same object (kind, namespace, name) appears more
+//! than once, the last one in that order wins (a later document of the same file, or a file
+//! whose path sorts later), and every such duplicate is reported naming both places: one
+//! object silently replacing another turned a working route into 404s.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use ferrogate_store::{LoadError, Object, Snapshot, load_documents};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use ferrogate_store::{LoadError, Object, ObjectRef, Snapshot, load_documents};
 
 /// Reads a config directory, remembering each file's last good content.
 #[derive(Debug)]
@@ -12,6 +21,8 @@ pub struct DirectoryReader {
     dir: PathBuf,
     /// Per file: what its last read gave.
     files: BTreeMap<PathBuf, FileState>,
+    /// Duplicate objects found by the last read, shared with whoever reports it (a metric).
+    duplicates: Arc<AtomicU64>,
 }
 
 /// One file as last read.
@@ -53,12 +64,20 @@ pub struct ReadReport {
     pub problems: Vec<String>,
     /// Number of YAML files read.
     pub files: usize,
+    /// Objects that appeared more than once (each extra appearance counts once).
+    pub duplicates: u64,
 }
 
 impl DirectoryReader {
     /// A reader for `dir`.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into(), files: BTreeMap::new() }
+        Self { dir: dir.into(), files: BTreeMap::new(), duplicates: Arc::default() }
+    }
+
+    /// The number of duplicate objects the last read found, updated at every read (for a
+    /// gauge read at scrape time).
+    pub fn duplicate_counter(&self) -> Arc<AtomicU64> {
+        self.duplicates.clone()
     }
 
     /// The directory read.
@@ -130,12 +149,15 @@ impl DirectoryReader {
         let text = match fs::read_to_string(path) {
             Ok(text) => text,
             Err(e) => {
+                // Reported for a new file too (no permission, not UTF-8): it stays listed,
+                // with no objects, so its problem shows at every read until it is fixed.
                 let problems = vec![format!("{label}: cannot read: {e}")];
-                return old.map(|old| FileState { objects: old.objects, stamp: None, problems });
+                let objects = old.map(|old| old.objects).unwrap_or_default();
+                return Some(FileState { objects, stamp: None, problems });
             }
         };
         let (objects, errors) = load_documents(&label, &text);
-        let broken = errors.iter().any(|e| matches!(e, LoadError::Yaml { .. }));
+        let broken = errors.iter().any(LoadError::is_unparsable);
         let mut problems: Vec<String> = errors.iter().map(ToString::to_string).collect();
         Some(match (broken, old) {
             (true, Some(old)) => {
@@ -150,11 +172,27 @@ impl DirectoryReader {
     /// The snapshot of every file's objects, in path then document order, and every problem.
     fn report(&self, mut problems: Vec<String>) -> ReadReport {
         let mut snapshot = Snapshot::default();
-        for state in self.files.values() {
+        let mut seen: HashMap<ObjectRef, &Path> = HashMap::new();
+        let mut duplicates = 0u64;
+        for (path, state) in &self.files {
             problems.extend(state.problems.iter().cloned());
+            for object in &state.objects {
+                let id = ObjectRef { kind: object.kind(), key: object.key() };
+                if let Some(first) = seen.insert(id.clone(), path) {
+                    duplicates += 1;
+                    let rel = |p: &Path| p.strip_prefix(&self.dir).unwrap_or(p).display().to_string();
+                    problems.push(format!(
+                        "{id} is defined in both {} and {}; the one in {} is used (the last in path order)",
+                        rel(first),
+                        rel(path),
+                        rel(path)
+                    ));
+                }
+            }
             snapshot.extend(state.objects.iter().cloned());
         }
-        ReadReport { snapshot, problems, files: self.files.len() }
+        self.duplicates.store(duplicates, Ordering::Relaxed);
+        ReadReport { snapshot, problems, files: self.files.len(), duplicates }
     }
 }
 
@@ -234,5 +272,40 @@ mod tests {
         assert_eq!(report.snapshot.services.len(), 2);
         assert!(!report.problems.is_empty());
         assert!(!reader.read_changed([]).problems.is_empty());
+    }
+
+    #[test]
+    fn a_duplicate_across_files_is_reported_naming_both_and_the_later_path_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("a.yaml"), format!("{SERVICE}spec: {{ports: [{{port: 1}}]}}\n")).unwrap();
+        fs::write(dir.path().join("b.yaml"), format!("{SERVICE}spec: {{ports: [{{port: 2}}]}}\n")).unwrap();
+        let mut reader = DirectoryReader::new(dir.path());
+        let counter = reader.duplicate_counter();
+        let report = reader.read();
+        assert_eq!(report.duplicates, 1);
+        assert_eq!(counter.load(Ordering::Relaxed), 1);
+        assert!(
+            report.problems.iter().any(|p| p.contains("n/a is defined in both a.yaml and b.yaml; the one in b.yaml is used")),
+            "{:?}",
+            report.problems
+        );
+        let port = report.snapshot.services.iter().next().unwrap().1.spec.as_ref().unwrap().ports.as_ref().unwrap()[0].port;
+        assert_eq!(port, 2, "the later path wins");
+        fs::remove_file(dir.path().join("b.yaml")).unwrap();
+        assert_eq!(reader.read().duplicates, 0);
+        assert_eq!(counter.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn a_new_file_that_cannot_be_read_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("latin1.yaml"), b"apiVersion: v1\nkind: Service\nmetadata: {name: caf\xe9}\n").unwrap();
+        let report = DirectoryReader::new(dir.path()).read();
+        assert!(
+            report.problems.iter().any(|p| p.starts_with("latin1.yaml: cannot read:") && p.contains("UTF-8")),
+            "{:?}",
+            report.problems
+        );
+        assert_eq!(report.files, 1);
     }
 }

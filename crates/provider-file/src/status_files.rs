@@ -1,7 +1,9 @@
 //! Standalone status output: one YAML file per object under the status directory
 //! (`gatewayclasses/<name>.yaml`, `gateways/<ns>/<name>.yaml`, `httproutes/<ns>/<name>.yaml`, ...),
 //! written only when the content changed, with `lastTransitionTime` kept until a condition
-//! flips. Files of objects that no longer have a status are removed.
+//! flips. Files of objects that no longer have a status are removed, and so, at the first
+//! write, are the files a previous run left for objects deleted while it was down (they
+//! would otherwise keep saying `Accepted` about objects that no longer exist).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -19,7 +21,24 @@ pub struct StatusFileWriter {
     dir: PathBuf,
     /// Per file (relative path): the status last written and its conditions' transition times.
     written: BTreeMap<String, Written>,
+    /// Whether files of a previous run have been swept (done at the first write, when the
+    /// complete set of statuses is known).
+    swept: bool,
 }
+
+/// Top-level directories this writer owns under the status directory; only files in
+/// them are ever swept, so nothing else a user keeps there is touched.
+const KIND_DIRS: &[&str] = &[
+    "gatewayclasses",
+    "gateways",
+    "listenersets",
+    "httproutes",
+    "grpcroutes",
+    "tlsroutes",
+    "tcproutes",
+    "udproutes",
+    "backendtlspolicies",
+];
 
 /// What was last written to one file.
 #[derive(Debug)]
@@ -99,7 +118,7 @@ impl Borrowed<'_> {
 impl StatusFileWriter {
     /// A writer into `dir` (created when missing).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into(), written: BTreeMap::new() }
+        Self { dir: dir.into(), written: BTreeMap::new(), swept: false }
     }
 
     /// Writes every changed status; returns the relative paths written or removed.
@@ -153,10 +172,49 @@ impl StatusFileWriter {
                 Err(e) => return Err(e),
             }
         }
+        if !self.swept {
+            self.swept = true;
+            for rel in self.files_on_disk() {
+                if !desired.contains_key(&rel) {
+                    match fs::remove_file(self.dir.join(&rel)) {
+                        Ok(()) => changed.push(rel),
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                        Err(e) => failures.push(format!("{rel}: cannot remove stale file: {e}")),
+                    }
+                }
+            }
+        }
         if !failures.is_empty() {
             return Err(io::Error::other(format!("{} of {} status files not written: {}", failures.len(), desired.len(), failures.join("; "))));
         }
         Ok(changed)
+    }
+
+    /// Relative paths of the status files under [`KIND_DIRS`] (and half-written `.tmp`
+    /// files of a run that stopped mid-write).
+    fn files_on_disk(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for kind in KIND_DIRS {
+            let mut stack = vec![PathBuf::from(kind)];
+            while let Some(rel) = stack.pop() {
+                let Ok(entries) = fs::read_dir(self.dir.join(&rel)) else { continue };
+                for entry in entries.flatten() {
+                    let child = rel.join(entry.file_name());
+                    match entry.file_type() {
+                        Ok(t) if t.is_dir() => stack.push(child),
+                        Ok(t) if t.is_file() => {
+                            let name = child.to_string_lossy().into_owned();
+                            if name.ends_with(".yaml") || name.ends_with(".tmp") {
+                                out.push(name);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        out.sort();
+        out
     }
 
     /// The status directory.
@@ -251,5 +309,28 @@ mod tests {
         assert!(text.contains("lastTransitionTime"), "{text}");
         assert_eq!(writer.write(&StatusSet::default()).unwrap(), ["gatewayclasses/c.yaml"]);
         assert!(!dir.path().join("gatewayclasses/c.yaml").exists());
+    }
+
+    #[test]
+    fn files_left_by_a_previous_run_for_deleted_objects_are_removed_at_the_first_write() {
+        let dir = tempfile::tempdir().unwrap();
+        // What a previous run wrote: class c (still there) and a route deleted while down.
+        let mut before = StatusFileWriter::new(dir.path());
+        before.write(&set("Accepted")).unwrap();
+        let stale = dir.path().join("httproutes/apps/gone.yaml");
+        fs::create_dir_all(stale.parent().unwrap()).unwrap();
+        fs::write(&stale, "conditions: [{type: Accepted, status: 'True'}]\n").unwrap();
+        fs::write(dir.path().join("gateways.tmp"), "not ours").unwrap();
+        fs::write(dir.path().join("notes.yaml"), "not ours either").unwrap();
+
+        let mut after = StatusFileWriter::new(dir.path());
+        let changed = after.write(&set("Accepted")).unwrap();
+        assert!(changed.contains(&"httproutes/apps/gone.yaml".to_string()), "{changed:?}");
+        assert!(!stale.exists(), "a status of a deleted object survived the restart");
+        assert!(dir.path().join("gatewayclasses/c.yaml").exists());
+        assert!(dir.path().join("notes.yaml").exists() && dir.path().join("gateways.tmp").exists(), "only our kind directories are swept");
+        // Later writes do not sweep again: a file someone adds is not ours to judge.
+        fs::write(&stale, "x").unwrap();
+        assert!(after.write(&set("Accepted")).unwrap().is_empty());
     }
 }

@@ -75,7 +75,8 @@ pub async fn watch_directory(
     };
     watcher.watch(reader.dir(), RecursiveMode::Recursive)?;
     let mut last_problems = Vec::new();
-    let report = reader.read();
+    let (returned, report) = off_runtime(reader, DirectoryReader::read).await?;
+    reader = returned;
     // The first read is always published, even when it equals the empty initial snapshot:
     // it tells the consumer the directory has been read (standalone's host manager stops
     // the Envoys of Gateways deleted while it was down on its first apply, also when none
@@ -100,9 +101,28 @@ pub async fn watch_directory(
             }
         }
         let Pending { paths, rescan } = std::mem::take(&mut *pending.lock().unwrap_or_else(PoisonError::into_inner));
-        let report = if rescan { reader.read() } else { reader.read_changed(paths.keys().map(PathBuf::as_path)) };
+        let (returned, report) = off_runtime(reader, move |r| {
+            if rescan { r.read() } else { r.read_changed(paths.keys().map(PathBuf::as_path)) }
+        })
+        .await?;
+        reader = returned;
         publish(report, &reader, &tx, &mut last_problems, false);
     }
+}
+
+/// Runs a read on the blocking pool: reading and parsing a large or hostile file takes as
+/// long as it takes, and the runtime's workers meanwhile keep serving health probes,
+/// metrics and xDS. The reader goes there and comes back.
+async fn off_runtime(
+    mut reader: DirectoryReader,
+    read: impl FnOnce(&mut DirectoryReader) -> crate::ReadReport + Send + 'static,
+) -> notify::Result<(DirectoryReader, crate::ReadReport)> {
+    tokio::task::spawn_blocking(move || {
+        let report = read(&mut reader);
+        (reader, report)
+    })
+    .await
+    .map_err(|e| notify::Error::generic(&format!("reading the config directory failed: {e}")))
 }
 
 fn publish(report: crate::ReadReport, reader: &DirectoryReader, tx: &watch::Sender<Arc<Snapshot>>, last_problems: &mut Vec<String>, first: bool) {

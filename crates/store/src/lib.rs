@@ -8,10 +8,12 @@
 //! the store; nothing downstream knows which provider filled it.
 #![forbid(unsafe_code)]
 
+pub mod depth;
 mod load;
 mod object;
 mod snapshot;
 
+pub use depth::MAX_FLOW_DEPTH;
 pub use load::{LoadError, load_documents, load_object};
 pub use object::{Kind, Object, ObjectKey, ObjectRef};
 pub use snapshot::{Kinded, Snapshot};

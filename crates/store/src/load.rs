@@ -18,6 +18,32 @@ pub enum LoadError {
         /// Parser message.
         message: String,
     },
+    /// Flow collections nested deeper than [`crate::MAX_FLOW_DEPTH`]: refused before
+    /// parsing, whose cost grows with the square of the depth.
+    #[error("{source_name}: line {line}: brackets nested deeper than {limit} levels; refused without parsing")]
+    TooDeep {
+        /// Stream label.
+        source_name: String,
+        /// 1-based line where the limit was passed.
+        line: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A kind the store holds, under a version its group does not serve (a typo, or a
+    /// version from the future): refused rather than read as a version it is not.
+    #[error("{source_name}: document {index}: unknown apiVersion {api_version} for {kind} (served: {served}); ignored")]
+    UnknownVersion {
+        /// Stream label.
+        source_name: String,
+        /// 0-based document index.
+        index: usize,
+        /// apiVersion as written.
+        api_version: String,
+        /// kind as written.
+        kind: String,
+        /// The versions the group serves, comma-separated.
+        served: String,
+    },
     /// A kind the store does not hold.
     #[error("{source_name}: document {index}: unsupported kind {api_version}/{kind} (ignored)")]
     UnknownKind {
@@ -46,11 +72,25 @@ pub enum LoadError {
     },
 }
 
+impl LoadError {
+    /// Whether the stream could not be parsed (so nothing after this point was read, and
+    /// a reader should keep the stream's last good content).
+    pub fn is_unparsable(&self) -> bool {
+        matches!(self, LoadError::Yaml { .. } | LoadError::TooDeep { .. })
+    }
+}
+
 /// Parses every document of a YAML stream. Namespaced objects without a namespace get
-/// `default`, as `kubectl apply` would. `List` documents are flattened.
+/// `default`, as `kubectl apply` would. `List` documents are flattened. A stream nested
+/// deeper than [`crate::MAX_FLOW_DEPTH`] is refused whole, before parsing (see
+/// [`crate::depth`]): its time would grow with the square of its depth.
 pub fn load_documents(source_name: &str, text: &str) -> (Vec<Object>, Vec<LoadError>) {
     let mut objects = Vec::new();
     let mut errors = Vec::new();
+    if let Some(line) = crate::depth::too_deep(text, crate::MAX_FLOW_DEPTH) {
+        errors.push(LoadError::TooDeep { source_name: source_name.into(), line, limit: crate::MAX_FLOW_DEPTH });
+        return (objects, errors);
+    }
     for (index, document) in yaml_serde::Deserializer::from_str(text).enumerate() {
         let value = match serde_json::Value::deserialize(document) {
             Ok(value) => value,
@@ -110,6 +150,12 @@ fn load_value(
         errors.push(LoadError::UnknownKind { source_name: source_name.into(), index, api_version, kind: kind_str });
         return;
     };
+    let version = api_version.rsplit_once('/').map_or(api_version.as_str(), |(_, v)| v);
+    let served = served_versions(kind.group());
+    if !served.contains(&version) {
+        errors.push(LoadError::UnknownVersion { source_name: source_name.into(), index, api_version, kind: kind_str, served: served.join(", ") });
+        return;
+    }
     let name = value.pointer("/metadata/name").and_then(|v| v.as_str()).unwrap_or_default().to_string();
     if kind.namespaced() && value.pointer("/metadata/namespace").and_then(|v| v.as_str()).is_none()
         && let Some(meta) = value.get_mut("metadata").and_then(|m| m.as_object_mut()) {
@@ -144,6 +190,20 @@ fn load_value(
     }
 }
 
+/// The versions each API group of the store's kinds serves (or served: inputs written for
+/// an older release still read). Objects are read by kind, one schema per kind, so these
+/// differ only in what the API server would have accepted.
+fn served_versions(group: &str) -> &'static [&'static str] {
+    match group {
+        "" | "discovery.k8s.io" => &["v1"],
+        "gateway.networking.k8s.io" => &["v1", "v1beta1", "v1alpha2", "v1alpha3"],
+        "gateway.ferrogate.dev" => &["v1alpha1"],
+        "multicluster.x-k8s.io" => &["v1alpha1", "v1beta1"],
+        "certificates.k8s.io" => &["v1", "v1beta1", "v1alpha1"],
+        _ => &[],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,6 +226,32 @@ mod tests {
         let (objects, errors) = load_documents("bad.yaml", "kind: [unclosed\n");
         assert!(objects.is_empty());
         assert!(matches!(errors[0], LoadError::Yaml { index: 0, .. }));
+    }
+
+    #[test]
+    fn deeply_nested_brackets_are_refused_in_milliseconds() {
+        // 200 KB of brackets: the parser alone took 23 s on this before the depth check.
+        let text = format!("apiVersion: v1\nkind: Service\nmetadata: {{name: a}}\nspec: {}", "[".repeat(200_000));
+        let started = std::time::Instant::now();
+        let (objects, errors) = load_documents("deep.yaml", &text);
+        let took = started.elapsed();
+        assert!(objects.is_empty());
+        assert!(matches!(errors[..], [LoadError::TooDeep { line: 4, limit: 64, .. }]), "{errors:?}");
+        assert!(errors[0].is_unparsable());
+        assert!(errors[0].to_string().contains("deep.yaml: line 4: brackets nested deeper than 64"), "{}", errors[0]);
+        assert!(took < std::time::Duration::from_millis(500), "took {took:?}");
+    }
+
+    #[test]
+    fn an_unknown_api_version_is_refused_with_a_message() {
+        let text = "apiVersion: gateway.networking.k8s.io/v9\nkind: Gateway\nmetadata: {name: g, namespace: n}\nspec: {gatewayClassName: c, listeners: []}\n---\napiVersion: v2\nkind: Service\nmetadata: {name: s}\n";
+        let (objects, errors) = load_documents("f.yaml", text);
+        assert!(objects.is_empty(), "{objects:?}");
+        assert_eq!(errors.len(), 2);
+        let message = errors[0].to_string();
+        assert!(message.contains("f.yaml: document 0: unknown apiVersion gateway.networking.k8s.io/v9 for Gateway"), "{message}");
+        assert!(message.contains("served: v1, v1beta1, v1alpha2, v1alpha3"), "{message}");
+        assert!(matches!(errors[1], LoadError::UnknownVersion { index: 1, .. }));
     }
 
     #[test]

@@ -27,6 +27,7 @@ mod namespaces;
 mod options;
 mod parameters;
 mod precedence;
+pub mod re2_size;
 mod refs;
 mod routes;
 

@@ -17,6 +17,7 @@ use ferrogate_status::Condition;
 use ferrogate_store::Snapshot;
 
 use super::ConvertedRule;
+use super::envoy_limits;
 use crate::backend::RefProblem;
 use crate::backend::{self, BackendRef};
 use crate::conditions::{reasons, types};
@@ -155,7 +156,7 @@ fn convert_rule(ctx: &mut RefContext<'_, '_>, index: usize, parts: RuleParts<'_>
         retry: retry(parts.retry)?,
     };
     for r in parts.backend_refs {
-        let weight = u32::try_from(r.weight.unwrap_or(1)).map_err(|_| unsupported("backendRef weight must not be negative"))?;
+        let weight = envoy_limits::weight(r.weight)?;
         let (request_headers, response_headers) = backend_filters(r.filters.as_deref().unwrap_or_default())?;
         let reference = BackendRef {
             group: r.group.as_deref(),
@@ -167,9 +168,10 @@ fn convert_rule(ctx: &mut RefContext<'_, '_>, index: usize, parts: RuleParts<'_>
         match ctx.resolve(&reference) {
             Some(name) if weight > 0 => forward.backends.push(WeightedBackend { backend: name, weight, request_headers, response_headers }),
             Some(_) => {}
-            None => forward.invalid_weight += weight,
+            None => forward.invalid_weight = forward.invalid_weight.saturating_add(weight),
         }
     }
+    envoy_limits::weight_sum(forward.backends.iter().map(|b| b.weight).chain([forward.invalid_weight]))?;
     let action = match filters.redirect {
         Some(redirect) => RouteAction::Redirect(redirect),
         // No usable backend: the spec asks for a 500 answer.
@@ -323,12 +325,14 @@ pub(crate) fn convert_match(m: &HttpRouteRulesMatches) -> Result<HttpMatch, Prob
 }
 
 pub(crate) fn valid_regex(value: &str) -> Result<String, Problem> {
-    regex::Regex::new(value).map(|_| value.to_string()).map_err(|e| {
+    regex::Regex::new(value).map_err(|e| {
         // The parser's message spans several lines; its last line says what is wrong.
         let text = e.to_string();
         let cause = text.lines().last().unwrap_or_default().trim().to_string();
         unsupported(format!("invalid regular expression {value:?}: {cause}"))
-    })
+    })?;
+    envoy_limits::re2_program_fits(value)?;
+    Ok(value.to_string())
 }
 
 /// RFC 1123 DNS name, without a wildcard.
@@ -406,6 +410,12 @@ impl Filters {
                             matches,
                         )?),
                     };
+                    if let Some(h) = &r.hostname {
+                        envoy_limits::header_safe("requestRedirect hostname", h)?;
+                        if !valid_hostname(h) {
+                            return Err(unsupported(format!("requestRedirect hostname {h:?} is not a valid DNS name")));
+                        }
+                    }
                     out.redirect = Some(Redirect {
                         scheme: r.scheme.as_ref().map(|s| match s {
                             Scheme::Http => "http".to_string(),
@@ -490,6 +500,9 @@ fn path_modifier(full: bool, full_path: Option<&str>, prefix: Option<&str>, matc
     }
     if !full && full_path.is_some() {
         return Err(unsupported("ReplaceFullPath cannot be set when the path type is ReplacePrefixMatch"));
+    }
+    for value in full_path.iter().chain(prefix.iter()) {
+        envoy_limits::header_safe("path", value)?;
     }
     if full {
         let value = full_path.ok_or_else(|| unsupported("replaceFullPath is missing"))?;

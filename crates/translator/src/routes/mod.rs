@@ -4,6 +4,7 @@
 //! Each kind converts its rules once (`http`, `grpc`, `stream`); the attachment logic here
 //! is shared, so every kind gets the same reasons for the same problems.
 
+mod envoy_limits;
 mod grpc;
 mod http;
 pub(crate) mod http_rules;

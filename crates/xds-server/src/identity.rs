@@ -24,6 +24,10 @@ pub enum Rejection {
     WrongGateway,
     /// A later request named another Gateway than the stream's first one.
     NodeChanged,
+    /// A request larger than the server decodes (gRPC's message size limit).
+    OversizedMessage,
+    /// A request that is not a valid protobuf message of the expected type.
+    MalformedMessage,
 }
 
 impl Rejection {
@@ -34,6 +38,8 @@ impl Rejection {
             Self::NoIdentity => "no_identity",
             Self::WrongGateway => "wrong_gateway",
             Self::NodeChanged => "node_changed",
+            Self::OversizedMessage => "oversized_message",
+            Self::MalformedMessage => "malformed_message",
         }
     }
 }

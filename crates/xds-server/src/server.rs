@@ -203,6 +203,26 @@ async fn reject<T>(
     let _ = tx.send(Err(status)).await;
 }
 
+/// What to answer a request that could not be decoded: tonic reports a message over the
+/// size limit as `OUT_OF_RANGE` (or `RESOURCE_EXHAUSTED`) and bytes that are no protobuf of
+/// the request type as `INTERNAL`. Ending the stream quietly would show the client an `OK`
+/// status for its own mistake; it gets `RESOURCE_EXHAUSTED` or `INVALID_ARGUMENT` instead,
+/// and the refusal is counted. `None` for anything else (the client went away, a reset).
+fn bad_request(status: &Status) -> Option<(Rejection, Status)> {
+    let message = status.message();
+    match status.code() {
+        tonic::Code::OutOfRange | tonic::Code::ResourceExhausted => Some((
+            Rejection::OversizedMessage,
+            Status::resource_exhausted(format!("xDS request too large: {message}")),
+        )),
+        tonic::Code::Internal if message.contains("decode") => Some((
+            Rejection::MalformedMessage,
+            Status::invalid_argument(format!("malformed xDS request: {message}")),
+        )),
+        _ => None,
+    }
+}
+
 /// Runs one ADS stream to its end: reads the first request to learn the Gateway, checks that
 /// the client's `identity` (the Gateway its certificate names; `None` without TLS) allows
 /// it, then serves requests and snapshot changes in turn until the client leaves or the
@@ -226,7 +246,10 @@ async fn drive<P, S>(
     let first = match first {
         Some(Ok(req)) => req,
         Some(Err(status)) => {
-            tracing::debug!(stream_id, %status, "xDS stream failed before its first request");
+            match bad_request(&status) {
+                Some(rejection) => reject(&cache, &tx, stream_id, rejection).await,
+                None => tracing::debug!(stream_id, %status, "xDS stream failed before its first request"),
+            }
             return;
         }
         None => return,
@@ -296,7 +319,10 @@ async fn drive<P, S>(
             m = requests.next() => match m {
                 Some(Ok(req)) => next = Some(req),
                 Some(Err(status)) => {
-                    tracing::debug!(stream_id, gateway = %gateway, %status, "xDS stream ended with an error");
+                    match bad_request(&status) {
+                        Some(rejection) => reject(&cache, &tx, stream_id, rejection).await,
+                        None => tracing::debug!(stream_id, gateway = %gateway, %status, "xDS stream ended with an error"),
+                    }
                     return;
                 }
                 None => {
@@ -523,6 +549,17 @@ mod tests {
     fn a_namespace_slash_name_cluster_names_the_gateway() {
         assert_eq!(gateway_of(Some(&node("default/eg"))).unwrap(), "default/eg");
         assert_eq!(gateway_of(Some(&node("a-b/x.y-1"))).unwrap(), "a-b/x.y-1");
+    }
+
+    #[test]
+    fn decode_failures_become_resource_exhausted_or_invalid_argument() {
+        let too_large = Status::out_of_range("Error, decoded message length too large: found 5000000 bytes, the limit is: 4194304 bytes");
+        let (reason, status) = bad_request(&too_large).unwrap();
+        assert_eq!((reason, status.code()), (Rejection::OversizedMessage, tonic::Code::ResourceExhausted));
+        let malformed = Status::internal("failed to decode Protobuf message: invalid wire type");
+        let (reason, status) = bad_request(&malformed).unwrap();
+        assert_eq!((reason, status.code()), (Rejection::MalformedMessage, tonic::Code::InvalidArgument));
+        assert!(bad_request(&Status::cancelled("client went away")).is_none());
     }
 
     #[test]

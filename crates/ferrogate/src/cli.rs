@@ -104,8 +104,9 @@ struct StandaloneArgs {
     /// Quiet time after file changes before re-reading, in milliseconds.
     #[arg(long, default_value_t = 50)]
     debounce_ms: u64,
-    /// First port of the per-Gateway Envoy admin/stats/readiness ports (10 per Gateway).
-    #[arg(long, default_value_t = 19100)]
+    /// First port of the per-Gateway Envoy admin/stats/readiness ports (10 per Gateway,
+    /// so (65535 - 3 - base) / 10 + 1 Gateways fit; from 1024 to 65532).
+    #[arg(long, default_value_t = 19100, value_parser = ferrogate_runtime::parse_envoy_base_port)]
     envoy_base_port: u16,
     /// Give each Gateway its own bind address from this IPv4 network (e.g. 127.0.1.0/24),
     /// reported in its status.addresses; `spec.addresses` requests a specific one.
@@ -115,6 +116,10 @@ struct StandaloneArgs {
     /// Gateway (under the work directory); each Envoy gets only its own Gateway's config.
     #[arg(long)]
     xds_tls: bool,
+    /// Allow plaintext xDS on a non-loopback --xds-addr. Without it Ferrogate refuses to
+    /// start there: any client that reaches the port could read every Gateway's config.
+    #[arg(long)]
+    xds_insecure_plaintext: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -141,6 +146,10 @@ struct ControllerArgs {
     /// xDS is plaintext and unauthenticated (development only).
     #[arg(long)]
     xds_tls_dir: Option<PathBuf>,
+    /// Allow plaintext xDS (no --xds-tls-dir) on a non-loopback --xds-addr. Without it the
+    /// controller refuses to start there: any client could read every Gateway's config.
+    #[arg(long)]
+    xds_insecure_plaintext: bool,
     /// Elect a leader on a Lease (only the leader writes statuses and infra).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     leader_elect: bool,
@@ -218,6 +227,7 @@ impl Cli {
                 config.health_addr = a.health_addr;
                 config.xds_service = a.xds_service;
                 config.xds_tls_dir = a.xds_tls_dir;
+                config.xds_insecure_plaintext = a.xds_insecure_plaintext;
                 config.leader_elect = a.leader_elect;
                 config.lease_name = a.lease_name;
                 config.delta_xds = matches!(a.xds_mode, XdsMode::Delta);
@@ -262,6 +272,7 @@ impl Cli {
                     envoy_base_port: a.envoy_base_port,
                     address_pool: a.address_pool,
                     xds_tls: a.xds_tls,
+                    xds_insecure_plaintext: a.xds_insecure_plaintext,
                 })
                 .await
             }

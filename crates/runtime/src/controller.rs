@@ -47,6 +47,9 @@ pub struct ControllerConfig {
     /// Directory with `ca.crt`, `ca.key`, `tls.crt`, `tls.key`; `None` serves xDS in
     /// plaintext without client identities (development only).
     pub xds_tls_dir: Option<PathBuf>,
+    /// Accept plaintext xDS (no `xds_tls_dir`) on a non-loopback `xds_addr`; refused
+    /// otherwise, since any client could then read every Gateway's configuration.
+    pub xds_insecure_plaintext: bool,
     /// Elect a leader; without it this replica always writes.
     pub leader_elect: bool,
     /// Name of the leader Lease.
@@ -75,6 +78,7 @@ impl ControllerConfig {
             pod_name: pod_name.into(),
             xds_service: "ferrogate".into(),
             xds_tls_dir: None,
+            xds_insecure_plaintext: false,
             leader_elect: true,
             lease_name: "ferrogate-leader".into(),
             delta_xds: true,
@@ -107,6 +111,7 @@ pub async fn run_controller_with(client: kube::Client, config: ControllerConfig,
     let ready = Arc::new(AtomicBool::new(false));
     let mut tasks = crate::serving::Tasks::new();
 
+    crate::xds_exposure::check(config.xds_addr, config.xds_tls_dir.is_some(), config.xds_insecure_plaintext, "--xds-tls-dir")?;
     let tls = match &config.xds_tls_dir {
         Some(dir) => {
             let files = XdsTlsFiles::load(dir)?;

@@ -23,6 +23,8 @@ mod nack_status;
 mod pipeline;
 mod serving;
 pub mod pki;
+mod placement;
+mod xds_exposure;
 mod slots;
 mod standalone;
 mod status_cluster;
@@ -41,6 +43,7 @@ pub use translate_cmd::{OutputFormat, translate_files};
 pub use status_cmd::{StatusError, StatusSource, read_status_dir, render_table, status_table};
 pub use config_dump::{ConfigDumpError, admin_addr, config_dump, redact};
 pub use version::{BuildInfo, build_info};
+pub use xds_exposure::PlaintextXdsRefused;
 
 /// How many times the translate-and-publish pipeline has run in this process. A run frees
 /// the transient memory of a translation (tens of MiB at 10000 routes); the binary's
@@ -52,4 +55,17 @@ pub fn pipeline_runs() -> u64 {
 /// Ferrogate's own CustomResourceDefinitions, as YAML (generated from the Rust types).
 pub fn crds_yaml() -> String {
     ferrogate_api::envoyproxy::crd_yaml()
+}
+
+/// Parses `--envoy-base-port`: a port whose first block (admin, stats, readiness) fits
+/// below 65535, checked when the command line is parsed rather than when the first
+/// Gateway arrives.
+pub fn parse_envoy_base_port(value: &str) -> Result<u16, String> {
+    let base: u16 = value.parse().map_err(|e| format!("{value:?} is not a port: {e}"))?;
+    let plan = ferrogate_infra_render::HostPortPlan::default();
+    ferrogate_infra_render::HostPortPlan::new(base, plan.stride).map_err(|e| e.to_string())?;
+    if base < 1024 {
+        return Err(format!("{base} is a privileged port; Envoy runs without privileges (use 1024 or more)"));
+    }
+    Ok(base)
 }

@@ -51,6 +51,9 @@ pub struct Metrics {
     pub snapshot_build_seconds: Histogram,
     /// `ferrogate_config_problems`: problems found in the last read of the configuration.
     pub config_problems: IntGauge,
+    /// `ferrogate_config_duplicate_objects`: objects defined more than once in the last read
+    /// of the config directory (standalone; the later file in path order wins).
+    pub config_duplicates: IntGauge,
     /// `ferrogate_status_writes_total`: status objects written because they changed.
     pub status_writes: IntCounter,
     /// `ferrogate_status_write_duration_seconds`: one round of status writes (every changed
@@ -194,6 +197,10 @@ impl Metrics {
                 "Time to translate one Gateway's IR into Envoy resources and publish its xDS snapshot",
             ),
             config_problems: gauge("ferrogate_config_problems", "Problems found in the last read of the configuration"),
+            config_duplicates: gauge(
+                "ferrogate_config_duplicate_objects",
+                "Objects defined more than once in the last read of the config directory (the later file in path order wins)",
+            ),
             status_writes: counter("ferrogate_status_writes_total", "Status objects written because they changed"),
             status_write_seconds: histogram_with(
                 "ferrogate_status_write_duration_seconds",
@@ -252,6 +259,7 @@ impl Metrics {
             Box::new(self.snapshot_build_seconds.clone()),
             Box::new(self.propagation_seconds.clone()),
             Box::new(self.config_problems.clone()),
+            Box::new(self.config_duplicates.clone()),
             Box::new(self.status_writes.clone()),
             Box::new(self.status_write_conflicts.clone()),
             Box::new(self.status_write_seconds.clone()),

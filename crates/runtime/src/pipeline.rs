@@ -2,7 +2,7 @@
 //! snapshots (only for Gateways whose IR changed) + host process specs (standalone: every
 //! replica of every Gateway) + statuses.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -46,6 +46,8 @@ pub(crate) struct Pipeline {
     /// The IR and xDS options each Gateway's current snapshot was built from.
     previous: BTreeMap<GatewayKey, (Arc<GatewayIr>, XdsOptions)>,
     slots: Slots,
+    /// Gateways that got no port block in the last run (warned about once).
+    unplaced: BTreeSet<GatewayKey>,
     replica_warnings: ReplicaWarnings,
     /// Per-Gateway addresses, when standalone runs with `--address-pool`.
     pub pool: Option<AddressPool>,
@@ -94,6 +96,7 @@ impl Pipeline {
             port_plan,
             previous: BTreeMap::new(),
             slots: Slots::default(),
+            unplaced: BTreeSet::new(),
             replica_warnings: ReplicaWarnings::default(),
             pool: None,
             xds_tls: None,
@@ -146,8 +149,30 @@ impl Pipeline {
             self.options.assigned_addresses = assignment.addresses;
             self.options.unusable_addresses = assignment.unusable;
         }
-        let translation = translate(snapshot, &self.options);
-        let slots = self.slots.assign(translation.infra.keys());
+        let mut translation = translate(snapshot, &self.options);
+        // Standalone only: each Gateway needs a port block on this host, and the port range
+        // holds a bounded number of them. A Gateway without one runs nothing and says so.
+        let standalone = self.pod_ready_port.is_none();
+        let slots = if standalone {
+            self.slots
+                .assign(translation.infra.keys(), self.port_plan.max_slots())
+        } else {
+            BTreeMap::new()
+        };
+        let unplaced: BTreeSet<GatewayKey> = translation
+            .gateways
+            .keys()
+            .chain(translation.infra.keys())
+            .filter(|k| standalone && !slots.contains_key(*k))
+            .cloned()
+            .collect();
+        if unplaced != self.unplaced {
+            for key in unplaced.difference(&self.unplaced) {
+                tracing::warn!(gateway = %key, max = self.port_plan.max_slots(), "no free port block for this Gateway: not programmed");
+            }
+            self.unplaced = unplaced.clone();
+        }
+        crate::placement::mark_unplaced(&mut translation.statuses, &unplaced, &self.port_plan);
 
         // Standalone: every replica of every Gateway (its EnvoyProxy `replicas`). They
         // share the Gateway's xDS snapshot (same node.cluster) and client certificate, and
@@ -155,19 +180,15 @@ impl Pipeline {
         let mut processes = Vec::new();
         self.replica_warnings.retain(&translation.infra);
         let no_parameters = ferrogate_api::envoyproxy::EnvoyProxySpec::default();
-        for (key, infra) in translation
-            .infra
-            .iter()
-            .filter(|_| self.pod_ready_port.is_none())
-        {
-            let slot = slots[key];
+        for (key, infra) in translation.infra.iter().filter(|_| standalone) {
+            let Some(&slot) = slots.get(key) else { continue };
             let proxy = translation.parameters.get(key).unwrap_or(&no_parameters);
             let replicas = self
                 .replica_warnings
                 .count(key, proxy, &self.port_plan, slot);
             let tls = self.xds_tls.as_mut().map(|t| t.client_files(key));
             for replica in 0..replicas {
-                processes.push(render_host_replica(
+                match render_host_replica(
                     infra,
                     slot,
                     replica,
@@ -175,13 +196,22 @@ impl Pipeline {
                     (&self.xds.host, self.xds.port),
                     self.xds.delta,
                     tls.clone(),
-                ));
+                ) {
+                    Ok(spec) => processes.push(spec),
+                    // The replica count is capped by the block's room, so this is a bug;
+                    // it costs this replica, not the process.
+                    Err(e) => tracing::error!(gateway = %key, replica, "{e}"),
+                }
             }
         }
         for (key, ir) in &translation.gateways {
-            let ready_port = self
-                .pod_ready_port
-                .unwrap_or_else(|| self.port_plan.ready_port(slots[key]));
+            let ready_port = match self.pod_ready_port {
+                Some(port) => port,
+                None => match slots.get(key).map(|s| self.port_plan.ready_port(*s)) {
+                    Some(Ok(port)) => port,
+                    _ => continue, // not placed: no Envoy would read the snapshot
+                },
+            };
             // Access logs come from the infra IR (EnvoyProxy parameters) but are part of
             // every proxy listener, so they are xDS, not bootstrap: no Envoy restart.
             let access_logs = translation.infra.get(key).map(|i| i.access_logs.clone()).unwrap_or_default();
@@ -216,7 +246,7 @@ impl Pipeline {
         let gone: Vec<GatewayKey> = self
             .previous
             .keys()
-            .filter(|k| !translation.gateways.contains_key(*k))
+            .filter(|k| !translation.gateways.contains_key(*k) || unplaced.contains(*k))
             .cloned()
             .collect();
         for key in gone {
@@ -474,5 +504,41 @@ spec: {ports: [{name: http, port: 8080}]}
                 .get(),
             updates
         );
+    }
+
+    #[test]
+    fn a_gateway_past_the_port_range_is_not_programmed_and_the_others_run() {
+        let second = "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: zz, namespace: apps}\nspec:\n  gatewayClassName: ferrogate\n  listeners: [{name: http, port: 8081, protocol: HTTP}]\n";
+        let mut world = world("10.0.0.1");
+        let (objects, errors) = load_documents("test", second);
+        assert!(errors.is_empty(), "{errors:?}");
+        world.extend(objects);
+        // Room for exactly one block: 65520 + 3 + 10 > 65535.
+        let mut p = pipeline();
+        p.port_plan = HostPortPlan { base: 65_520, stride: 10 };
+        assert_eq!(p.port_plan.max_slots(), 2);
+        p.port_plan = HostPortPlan { base: 65_526, stride: 10 };
+        assert_eq!(p.port_plan.max_slots(), 1);
+        let output = p.run(&Arc::new(world));
+        assert_eq!(output.processes.len(), 1, "one Envoy for the placed Gateway");
+        assert_eq!(output.processes[0].gateway, GatewayKey::new("apps", "web"));
+        assert!(p.cache.get("apps/web").is_some());
+        assert!(p.cache.get("apps/zz").is_none(), "no snapshot for a Gateway with no Envoy");
+        let status = |name: &str| output.statuses.gateways.iter().find(|g| g.name == name).unwrap().clone();
+        let programmed = |name: &str| status(name).conditions.into_iter().find(|c| c.type_ == "Programmed").unwrap();
+        assert_eq!(programmed("web").status, ferrogate_status::ConditionStatus::True);
+        let zz = programmed("zz");
+        assert_eq!((zz.status, zz.reason.as_str()), (ferrogate_status::ConditionStatus::False, "NoResources"));
+        assert!(zz.message.contains("room for 1 Gateways"), "{}", zz.message);
+        assert!(status("zz").listeners.iter().all(|l| l.conditions.iter().any(|c| c.reason == "NoResources")));
+    }
+
+    #[test]
+    fn a_base_port_with_no_room_at_all_places_nothing_and_does_not_panic() {
+        let mut p = pipeline();
+        p.port_plan = HostPortPlan { base: 65_535, stride: 10 };
+        let output = p.run(&snapshot("10.0.0.1"));
+        assert!(output.processes.is_empty());
+        assert_eq!(output.statuses.gateways[0].conditions.iter().find(|c| c.type_ == "Programmed").unwrap().reason, "NoResources");
     }
 }

@@ -52,6 +52,9 @@ pub struct StandaloneConfig {
     /// client certificate per Gateway (written under `work_dir`), and each Envoy gets only
     /// its own Gateway's config.
     pub xds_tls: bool,
+    /// Accept plaintext xDS on a non-loopback `xds_addr` (refused otherwise: anyone who
+    /// reaches it could read every Gateway's configuration).
+    pub xds_insecure_plaintext: bool,
 }
 
 /// Runs until Ctrl-C / SIGTERM, or until a task fails.
@@ -79,6 +82,7 @@ pub async fn run_standalone(config: StandaloneConfig) -> anyhow::Result<()> {
     let mut tasks = crate::serving::Tasks::new();
 
     // xDS server first, so Envoys started below find it.
+    crate::xds_exposure::check(config.xds_addr, config.xds_tls, config.xds_insecure_plaintext, "--xds-tls")?;
     let xds_listener = TcpListener::bind(config.xds_addr).await.with_context(|| format!("xDS address {}", config.xds_addr))?;
     let xds_port = xds_listener.local_addr()?.port();
     let xds_tls = if config.xds_tls { Some(crate::host_xds_tls::HostXdsTls::new(&config.work_dir)?) } else { None };
@@ -87,9 +91,11 @@ pub async fn run_standalone(config: StandaloneConfig) -> anyhow::Result<()> {
 
     // File provider: publishes snapshots; the pipeline below consumes the latest one.
     let (snapshot_tx, mut snapshot_rx) = watch::channel(Arc::new(Snapshot::default()));
+    let duplicates;
     {
         let cancel = cancel.clone();
         let reader = DirectoryReader::new(config_dir.clone());
+        duplicates = reader.duplicate_counter();
         let debounce = config.debounce;
         tasks.spawn(async move {
             watch_directory(reader, debounce, snapshot_tx, cancel).await?;
@@ -132,6 +138,7 @@ pub async fn run_standalone(config: StandaloneConfig) -> anyhow::Result<()> {
                 }
                 // The provider's change just woke us: propagation latency counts from here.
                 let seen = std::time::Instant::now();
+                metrics.config_duplicates.set(duplicates.load(std::sync::atomic::Ordering::Relaxed) as i64);
                 let snapshot = snapshot_rx.borrow_and_update().clone();
                 let mut output = pipeline.run_at(&snapshot, seen);
                 crate::nack_status::annotate(&mut output.statuses, &nacks);

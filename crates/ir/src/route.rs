@@ -177,12 +177,15 @@ pub struct WeightedBackend {
     /// Response headers changed for this backend only.
     #[serde(default, skip_serializing_if = "HeaderMods::is_empty")]
     pub response_headers: HeaderMods,
+    /// Host header for this backend only (a backendRef's URLRewrite hostname).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_rewrite: Option<String>,
 }
 
 impl WeightedBackend {
     /// A backend with a weight and no per-backend filters.
     pub fn new(backend: impl Into<String>, weight: u32) -> Self {
-        Self { backend: backend.into(), weight, request_headers: HeaderMods::default(), response_headers: HeaderMods::default() }
+        Self { backend: backend.into(), weight, request_headers: HeaderMods::default(), response_headers: HeaderMods::default(), host_rewrite: None }
     }
 }
 

@@ -236,7 +236,7 @@ mod tests {
 
     fn set(reason: &str) -> StatusSet {
         StatusSet {
-            gateway_classes: vec![GatewayClassStatus { name: "c".into(), conditions: vec![Condition::ok("Accepted", reason, "m")] }],
+            gateway_classes: vec![GatewayClassStatus { name: "c".into(), conditions: vec![Condition::ok("Accepted", reason, "m")], supported_features: vec![] }],
             ..StatusSet::default()
         }
     }

@@ -35,7 +35,12 @@ pub(crate) enum Ours {
 pub(crate) fn desired(set: &StatusSet, controller_name: &str) -> BTreeMap<Target, Ours> {
     let mut out = BTreeMap::new();
     for s in &set.gateway_classes {
-        let status = json!({ "conditions": s.conditions });
+        let mut status = json!({ "conditions": s.conditions });
+        // Only accepted classes list features; no empty list, so a class without them
+        // compares equal to what the cluster holds.
+        if !s.supported_features.is_empty() {
+            status["supportedFeatures"] = json!(s.supported_features);
+        }
         out.insert(Target { kind: Kind::GatewayClass, namespace: String::new(), name: s.name.clone() }, whole(status));
     }
     for s in &set.gateways {

@@ -105,9 +105,17 @@ macro_rules! objects {
                 match self { $(Object::$variant(o) => &mut Arc::make_mut(o).metadata,)* }
             }
 
-            /// Parses a JSON value of the given kind into a typed object.
+            /// Parses a JSON value of the given kind into a typed object. Enum values the
+            /// types do not know are substituted and recorded on the object (see
+            /// [`crate::open_enum`]), so such an object still gets a status.
             pub fn from_value(kind: Kind, value: serde_json::Value) -> Result<Object, serde_json::Error> {
-                Ok(match kind { $(Kind::$variant => Object::$variant(Arc::new(serde_json::from_value(value)?)),)* })
+                Ok(match kind {
+                    $(Kind::$variant => {
+                        let (mut object, unsupported) = crate::open_enum::decode::<$ty>(value)?;
+                        crate::open_enum::record(&mut object.metadata, &unsupported);
+                        Object::$variant(Arc::new(object))
+                    })*
+                })
             }
         }
     };

@@ -91,8 +91,10 @@ fn resolve_port(
     }
     let Some(port) = r.port else {
         return Err(RefProblem {
-            reason: reasons::UNSUPPORTED_VALUE,
-            message: format!("backendRef to {kind} {namespace}/{} must set a port", r.name),
+            // The CRD requires a port for Services (a CEL rule), so only files and older API
+            // servers hold such refs; Envoy Gateway's reason for them.
+            reason: reasons::PORT_NOT_SPECIFIED,
+            message: format!("A valid port number corresponding to a port on the {kind} {namespace}/{} must be specified", r.name),
         });
     };
     // (port name, appProtocol) of the referenced port.
@@ -118,7 +120,7 @@ fn resolve_port(
     };
     let Some((port_name, app_protocol)) = found else {
         return Err(RefProblem {
-            reason: "PortNotFound",
+            reason: reasons::PORT_NOT_FOUND,
             message: format!("{transport} port {port} not found on {kind} {namespace}/{}", r.name),
         });
     };

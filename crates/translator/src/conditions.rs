@@ -26,6 +26,11 @@ pub mod reasons {
     pub const NO_MATCHING_PARENT: &str = "NoMatchingParent";
     pub const UNSUPPORTED_VALUE: &str = "UnsupportedValue";
     pub const BACKEND_NOT_FOUND: &str = "BackendNotFound";
+    pub const PORT_NOT_SPECIFIED: &str = "PortNotSpecified";
+    pub const PORT_NOT_FOUND: &str = "PortNotFound";
+    pub const UNSUPPORTED_REF_VALUE: &str = "UnsupportedRefValue";
+    pub const INVALID_BACKEND_TLS: &str = "InvalidBackendTLS";
+    pub const CONFLICTED: &str = "Conflicted";
     pub const REF_NOT_PERMITTED: &str = "RefNotPermitted";
     pub const INVALID_KIND: &str = "InvalidKind";
     pub const INVALID_PARAMETERS: &str = "InvalidParameters";

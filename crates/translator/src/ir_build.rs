@@ -21,6 +21,7 @@ use crate::routes::{Attachment, ConvertedRoute, ConvertedRule, Payload, Routes};
 
 pub(crate) fn build(gw: &GatewayCtx, routes: &Routes, options: &Options) -> (GatewayIr, InfraIr) {
     let address = gw.bind_address(options).to_string();
+    let blocked = |backend: &str| routes.blocked.contains(&(gw.key.clone(), backend.to_string()));
     // Ready listeners grouped by (port, UDP or not): TCP-based and UDP may share a number.
     let mut groups: BTreeMap<(u16, bool), Vec<usize>> = BTreeMap::new();
     for (i, l) in gw.listeners.iter().enumerate() {
@@ -43,7 +44,7 @@ pub(crate) fn build(gw: &GatewayCtx, routes: &Routes, options: &Options) -> (Gat
         let (name, kind) = match protocol {
             Protocol::Http => {
                 let name = format!("http-{port}");
-                let virtual_hosts = virtual_hosts(gw, indices, &attachments, port);
+                let virtual_hosts = virtual_hosts(gw, indices, &attachments, port, &blocked);
                 (name.clone(), ListenerKind::Http(HttpListener { route_config: name, virtual_hosts }))
             }
             Protocol::Https => {
@@ -60,7 +61,7 @@ pub(crate) fn build(gw: &GatewayCtx, routes: &Routes, options: &Options) -> (Gat
                         certificates: l.certificates.iter().map(|c| c.name.clone()).collect(),
                         client_validation: l.client_validation.clone(),
                         route_config: format!("https-{port}-{}", l.name),
-                        virtual_hosts: virtual_hosts(gw, &[i], &own, port),
+                        virtual_hosts: virtual_hosts(gw, &[i], &own, port, &blocked),
                     });
                 }
                 add_misdirected_hosts(&mut chains);
@@ -84,7 +85,7 @@ pub(crate) fn build(gw: &GatewayCtx, routes: &Routes, options: &Options) -> (Gat
                             name: format!("{}/{}/{}", l.name, route.namespace, route.name),
                             server_names,
                             certificates: l.certificates.iter().map(|c| c.name.clone()).collect(),
-                            backends: route.backends.clone(),
+                            backends: route.backends.iter().filter(|b| !blocked(&b.backend)).cloned().collect(),
                         });
                     }
                 }
@@ -94,7 +95,7 @@ pub(crate) fn build(gw: &GatewayCtx, routes: &Routes, options: &Options) -> (Gat
             Protocol::Tcp | Protocol::Udp => {
                 let first = indices.iter().flat_map(|&i| stream_attachments(&attachments, i)).next();
                 let (route, backends) = match first.map(|a| &a.payload) {
-                    Some(Payload::Stream(r)) => (format!("{}/{}/{}", r.kind.to_ascii_lowercase(), r.namespace, r.name), r.backends.clone()),
+                    Some(Payload::Stream(r)) => (format!("{}/{}/{}", r.kind.to_ascii_lowercase(), r.namespace, r.name), r.backends.iter().filter(|b| !blocked(&b.backend)).cloned().collect()),
                     _ => (String::new(), Vec::new()),
                 };
                 let stream = StreamListener { route, backends };
@@ -254,7 +255,7 @@ fn bind_port(port: u16, options: &Options) -> u16 {
 /// Virtual hosts of listeners `indices` (sharing a port). Every listener hostname gets a
 /// host even without routes, so its requests never fall through to a wildcard listener's
 /// routes.
-fn virtual_hosts(gw: &GatewayCtx, indices: &[usize], attachments: &[&Attachment], port: u16) -> Vec<VirtualHost> {
+fn virtual_hosts(gw: &GatewayCtx, indices: &[usize], attachments: &[&Attachment], port: u16, blocked: &dyn Fn(&str) -> bool) -> Vec<VirtualHost> {
     let mut hosts: BTreeMap<String, Vec<(&ConvertedRoute, &ConvertedRule, usize)>> = BTreeMap::new();
     for &i in indices {
         hosts.entry(gw.listeners[i].hostname.clone().unwrap_or_else(|| "*".into()).to_ascii_lowercase()).or_default();
@@ -279,7 +280,7 @@ fn virtual_hosts(gw: &GatewayCtx, indices: &[usize], attachments: &[&Attachment]
             entries.sort_by(|a, b| precedence::compare(&entry_key(a), &entry_key(b)));
             // The same route can reach a host through two listeners: keep one entry.
             entries.dedup_by(|a, b| std::ptr::eq(a.0, b.0) && a.1.index == b.1.index && a.2 == b.2);
-            VirtualHost { name: host.clone(), domains: vec![host], routes: entries.into_iter().map(|e| to_ir_route(e, port)).collect() }
+            VirtualHost { name: host.clone(), domains: vec![host], routes: entries.into_iter().map(|e| to_ir_route(e, port, blocked)).collect() }
         })
         .collect()
 }
@@ -295,8 +296,19 @@ fn entry_key<'a>(e: &(&'a ConvertedRoute, &'a ConvertedRule, usize)) -> EntryKey
     }
 }
 
-fn to_ir_route((route, rule, m): (&ConvertedRoute, &ConvertedRule, usize), listener_port: u16) -> HttpRoute {
+fn to_ir_route((route, rule, m): (&ConvertedRoute, &ConvertedRule, usize), listener_port: u16, blocked: &dyn Fn(&str) -> bool) -> HttpRoute {
     let mut action = rule.action.clone();
+    if let RouteAction::Forward(forward) = &mut action {
+        // A backend this Gateway must not reach: its share is answered 500, like an
+        // unresolved reference.
+        let (kept, dropped): (Vec<_>, Vec<_>) = std::mem::take(&mut forward.backends).into_iter().partition(|b| !blocked(&b.backend));
+        forward.invalid_weight += dropped.iter().map(|b| b.weight).sum::<u32>();
+        forward.backends = kept;
+        forward.mirrors.retain(|m| !blocked(&m.backend));
+        if forward.backends.is_empty() {
+            action = RouteAction::DirectResponse { status: 500 };
+        }
+    }
     if let RouteAction::Redirect(redirect) = &mut action {
         // The spec: without a port, a redirect keeps the listener's port unless it changes
         // the scheme (then the scheme's well-known port, which Envoy leaves out of Location).

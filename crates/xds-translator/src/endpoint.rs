@@ -38,10 +38,11 @@ pub fn load_assignment(b: &Backend) -> ClusterLoadAssignment {
     }
 }
 
-/// The assignment of a weighted UDP cluster: one locality per backend (named after it), with
-/// the backend's weight and endpoints. Backends without endpoints are left out (a locality
-/// without hosts would only dilute the others' share).
-pub fn weighted_udp_assignment(name: &str, backends: &[ferrogate_ir::WeightedBackend], all: &[Backend]) -> ClusterLoadAssignment {
+/// The assignment of a stream cluster ([`crate::cluster::stream_cluster`]): one locality per
+/// backend (named after it), with the backend's weight and endpoints. Backends without
+/// endpoints are left out (a locality without hosts would only dilute the others' share);
+/// without any, the assignment is empty and the listener rejects connections.
+pub fn stream_assignment(name: &str, backends: &[ferrogate_ir::WeightedBackend], all: &[Backend]) -> ClusterLoadAssignment {
     use envoy_types::pb::envoy::config::core::v3::Locality;
     use envoy_types::pb::google::protobuf::UInt32Value;
     let mut endpoints = Vec::new();

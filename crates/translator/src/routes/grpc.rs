@@ -12,27 +12,41 @@ use ferrogate_ir::{HeaderMatch, HttpMatch, PathMatch, StringMatch};
 use ferrogate_store::{ObjectKey, Snapshot};
 
 use super::http_rules::{self, Problem, RuleParts, unsupported};
+use super::open_values::OpenValues;
 use super::{ConvertedRoute, Payload, RouteInput, creation_time, parent_refs};
 
 pub(super) fn input<'a>(snapshot: &Snapshot, key: &'a ObjectKey, route: &'a GrpcRoute) -> RouteInput<'a> {
+    let values = OpenValues::of(&route.metadata);
     // Owned HTTPRoute-typed copies of each rule's filters and backendRefs.
     let converted_parts: Vec<Result<(Vec<HttpMatch>, Vec<HttpRouteRulesFilters>, Vec<HttpRouteRulesBackendRefs>), Problem>> = route
         .spec
         .rules
         .iter()
         .flatten()
-        .map(|rule| {
+        .enumerate()
+        .map(|(index, rule)| {
+            values.check_rule(index)?;
             let matches = rule.matches.iter().flatten().map(convert_match).collect::<Result<Vec<_>, _>>()?;
             let filters = reshape(&rule.filters)?;
             let backend_refs = reshape(&rule.backend_refs)?;
             Ok((matches, filters, backend_refs))
         })
         .collect();
-    let rules = converted_parts.iter().map(|parts| match parts {
-        Ok((matches, filters, backend_refs)) => Ok(RuleParts { matches: matches.clone(), filters, backend_refs, timeouts: None, retry: None }),
+    let rules = converted_parts.iter().enumerate().map(|(index, parts)| match parts {
+        Ok((matches, filters, backend_refs)) => Ok(RuleParts {
+            matches: matches.clone(),
+            filters,
+            backend_refs,
+            timeouts: None,
+            retry: None,
+            backend_unknown: (0..backend_refs.len()).map(|i| values.backend_filters(index, i)).collect(),
+        }),
         Err(problem) => Err(problem.clone()),
     });
-    let converted = http_rules::convert_rules(snapshot, "GRPCRoute", &key.namespace, true, rules);
+    let mut converted = http_rules::convert_rules(snapshot, "GRPCRoute", &key.namespace, true, rules);
+    if let Some(problem) = values.route_problem() {
+        converted.problem = Some(problem);
+    }
     RouteInput {
         kind: "GRPCRoute",
         namespace: &key.namespace,

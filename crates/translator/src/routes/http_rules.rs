@@ -1,8 +1,7 @@
 //! HTTPRoute rules to IR: matches, filters, backends and the rule's action.
 
 use ferrogate_api::gateway::{
-    HttpRouteRulesBackendRefs, HttpRouteRulesBackendRefsFilters, HttpRouteRulesBackendRefsFiltersType as BackendFilterType,
-    HttpRouteRulesFilters, HttpRouteRulesRetry,
+    HttpRouteRulesBackendRefs, HttpRouteRulesFilters, HttpRouteRulesRetry,
     HttpRouteRulesTimeouts, HttpRouteRulesFiltersRequestRedirectPathType as RedirectPathType,
     HttpRouteRulesFiltersRequestRedirectScheme as Scheme, HttpRouteRulesFiltersType as FilterType,
     HttpRouteRulesFiltersUrlRewritePathType as RewritePathType, HttpRouteRulesMatches,
@@ -14,9 +13,10 @@ use ferrogate_ir::{
     Redirect, RouteAction, StringMatch, UrlRewrite, WeightedBackend,
 };
 use ferrogate_status::Condition;
-use ferrogate_store::Snapshot;
+use ferrogate_store::{Snapshot, UnsupportedValue};
 
 use super::ConvertedRule;
+use super::backend_filters::{self, FilterError};
 use crate::backend::RefProblem;
 use crate::backend::{self, BackendRef};
 use crate::conditions::{reasons, types};
@@ -47,6 +47,8 @@ pub(crate) struct RuleParts<'a> {
     pub backend_refs: &'a [HttpRouteRulesBackendRefs],
     pub timeouts: Option<&'a HttpRouteRulesTimeouts>,
     pub retry: Option<&'a HttpRouteRulesRetry>,
+    /// Per backendRef: unsupported values the store recorded inside its filters.
+    pub backend_unknown: Vec<Vec<UnsupportedValue>>,
 }
 
 /// Converts the rules of an HTTP-like route. `kind` names the route kind for
@@ -130,19 +132,19 @@ fn convert_rule(ctx: &mut RefContext<'_, '_>, index: usize, parts: RuleParts<'_>
     } else {
         parts.matches
     };
-    // A backendRef's RequestRedirect or URLRewrite filter acts on the rule's only backend,
-    // so it is the rule's behaviour and applies at rule level. With several backends Envoy
-    // cannot redirect or rewrite per backend, and the rule is rejected.
+    // With a single backendRef, its RequestRedirect or URLRewrite filter is the rule's
+    // behaviour and runs at rule level (the conformance features
+    // HTTPRouteBackendRequestRedirect and HTTPRouteBackendURLRewrite). With several, each
+    // backend's filters run per weighted cluster, see `backend_filters`.
+    let single = parts.backend_refs.len() == 1;
     let hoisted: Vec<HttpRouteRulesFilters> = parts
         .backend_refs
         .iter()
+        .filter(|_| single)
         .flat_map(|r| r.filters.iter().flatten())
-        .filter(|f| matches!(f.r#type, BackendFilterType::RequestRedirect | BackendFilterType::UrlRewrite))
+        .filter(|f| backend_filters::runs_at_rule_level(&f.r#type))
         .filter_map(|f| serde_json::to_value(f).ok().and_then(|v| serde_json::from_value(v).ok()))
         .collect();
-    if !hoisted.is_empty() && parts.backend_refs.len() > 1 {
-        return Err(unsupported("RequestRedirect and URLRewrite on a backendRef need the rule to have a single backendRef"));
-    }
     let rule_filters: Vec<HttpRouteRulesFilters> = parts.filters.iter().cloned().chain(hoisted).collect();
     let filters = Filters::convert(ctx, &rule_filters, &matches)?;
 
@@ -154,9 +156,19 @@ fn convert_rule(ctx: &mut RefContext<'_, '_>, index: usize, parts: RuleParts<'_>
         timeouts: timeouts(parts.timeouts)?,
         retry: retry(parts.retry)?,
     };
-    for r in parts.backend_refs {
+    for (i, r) in parts.backend_refs.iter().enumerate() {
         let weight = u32::try_from(r.weight.unwrap_or(1)).map_err(|_| unsupported("backendRef weight must not be negative"))?;
-        let (request_headers, response_headers) = backend_filters(r.filters.as_deref().unwrap_or_default())?;
+        let unknown = parts.backend_unknown.get(i).map(Vec::as_slice).unwrap_or_default();
+        let per_backend = match backend_filters::convert(&r.name, r.filters.as_deref().unwrap_or_default(), unknown, single) {
+            Ok(per_backend) => per_backend,
+            Err(FilterError::Rule(problem)) => return Err(problem),
+            Err(FilterError::Backend(problem)) => {
+                // Not served: its share gets 500, like an unresolved reference.
+                ctx.problems.push(problem);
+                forward.invalid_weight += weight;
+                continue;
+            }
+        };
         let reference = BackendRef {
             group: r.group.as_deref(),
             kind: r.kind.as_deref(),
@@ -165,7 +177,13 @@ fn convert_rule(ctx: &mut RefContext<'_, '_>, index: usize, parts: RuleParts<'_>
             port: r.port,
         };
         match ctx.resolve(&reference) {
-            Some(name) if weight > 0 => forward.backends.push(WeightedBackend { backend: name, weight, request_headers, response_headers }),
+            Some(name) if weight > 0 => forward.backends.push(WeightedBackend {
+                backend: name,
+                weight,
+                request_headers: per_backend.request_headers,
+                response_headers: per_backend.response_headers,
+                host_rewrite: per_backend.host_rewrite,
+            }),
             Some(_) => {}
             None => forward.invalid_weight += weight,
         }
@@ -247,31 +265,6 @@ fn retry(r: Option<&HttpRouteRulesRetry>) -> Result<Option<Retry>, Problem> {
         backoff_ms: r.backoff.as_deref().map(duration_ms).transpose()?,
         on_connection_error: true,
     }))
-}
-
-/// Filters allowed on a backendRef: header modifiers only.
-fn backend_filters(filters: &[HttpRouteRulesBackendRefsFilters]) -> Result<(HeaderMods, HeaderMods), Problem> {
-    let mut request = HeaderMods::default();
-    let mut response = HeaderMods::default();
-    for f in filters {
-        if let Some(m) = &f.request_header_modifier {
-            request = header_mods(
-                m.set.iter().flatten().map(|h| (&h.name, &h.value)),
-                m.add.iter().flatten().map(|h| (&h.name, &h.value)),
-                m.remove.iter().flatten(),
-            )?;
-        } else if let Some(m) = &f.response_header_modifier {
-            response = header_mods(
-                m.set.iter().flatten().map(|h| (&h.name, &h.value)),
-                m.add.iter().flatten().map(|h| (&h.name, &h.value)),
-                m.remove.iter().flatten(),
-            )?;
-        } else if !matches!(f.r#type, BackendFilterType::RequestRedirect | BackendFilterType::UrlRewrite) {
-            // (RequestRedirect and URLRewrite are applied at rule level, see convert_rule.)
-            return Err(unsupported(format!("filter {:?} is not supported on a backendRef", f.r#type)));
-        }
-    }
-    Ok((request, response))
 }
 
 pub(crate) fn convert_match(m: &HttpRouteRulesMatches) -> Result<HttpMatch, Problem> {
@@ -502,7 +495,7 @@ fn path_modifier(full: bool, full_path: Option<&str>, prefix: Option<&str>, matc
     Ok(PathModifier::ReplacePrefixMatch(value.to_string()))
 }
 
-fn header_mods<'a>(
+pub(crate) fn header_mods<'a>(
     set: impl Iterator<Item = (&'a String, &'a String)>,
     add: impl Iterator<Item = (&'a String, &'a String)>,
     remove: impl Iterator<Item = &'a String>,

@@ -4,9 +4,11 @@
 //! Each kind converts its rules once (`http`, `grpc`, `stream`); the attachment logic here
 //! is shared, so every kind gets the same reasons for the same problems.
 
+mod backend_filters;
 mod grpc;
 mod http;
 pub(crate) mod http_rules;
+mod open_values;
 mod stream;
 
 use std::sync::Arc;
@@ -27,6 +29,9 @@ pub(crate) struct Attachment {
     pub listener: usize,
     /// Request hosts (or SNI names) the route serves through this listener.
     pub hostnames: Vec<String>,
+    /// The parentRef through which the route attached, as the route wrote it, with the
+    /// namespace filled in (policies name their ancestors this way).
+    pub parent: ParentRef,
     pub payload: Payload,
 }
 
@@ -74,6 +79,9 @@ pub(crate) struct Routes {
     pub attachments: Vec<Attachment>,
     /// Every backend a route resolved, by name.
     pub backends: std::collections::BTreeMap<String, Backend>,
+    /// (Gateway, backend) pairs the Gateway must not send to (a BackendTLSPolicy that could
+    /// not list the Gateway among its ancestors): their share is answered with 500.
+    pub blocked: std::collections::BTreeSet<(GatewayKey, String)>,
     pub statuses: Vec<RouteStatus>,
 }
 
@@ -210,8 +218,15 @@ impl Routes {
         if let Some((reason, message)) = &input.problem {
             return Condition::not(types::ACCEPTED, reason, message.clone());
         }
+        let parent = ParentRef { namespace: Some(parent.namespace.clone().unwrap_or_else(|| input.namespace.to_string())), ..parent.clone() };
         for (listener, hostnames) in matching {
-            self.attachments.push(Attachment { gateway: gateway.key.clone(), listener, hostnames, payload: input.payload.clone() });
+            self.attachments.push(Attachment {
+                gateway: gateway.key.clone(),
+                listener,
+                hostnames,
+                parent: parent.clone(),
+                payload: input.payload.clone(),
+            });
         }
         Condition::ok(types::ACCEPTED, reasons::ACCEPTED, "Route is accepted")
     }

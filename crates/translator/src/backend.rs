@@ -5,7 +5,7 @@ use ferrogate_api::GATEWAY_GROUP;
 use ferrogate_ir::{Backend, BackendProtocol, Endpoint};
 use ferrogate_store::Snapshot;
 
-use crate::conditions::reasons;
+use crate::conditions::{Problem, reasons};
 use crate::refs::{self, From, To};
 
 /// A backendRef as written in a route.
@@ -17,12 +17,8 @@ pub(crate) struct BackendRef<'a> {
     pub port: Option<i32>,
 }
 
-/// Why a backendRef cannot be used: a `ResolvedRefs` reason and a message.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) struct RefProblem {
-    pub reason: &'static str,
-    pub message: String,
-}
+/// Why a backendRef cannot be used: a `ResolvedRefs: False` problem.
+pub(crate) type RefProblem = Problem;
 
 const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 const MULTICLUSTER_SERVICE_NAME_LABEL: &str = "multicluster.kubernetes.io/service-name";
@@ -73,10 +69,10 @@ fn resolve_port(
         ("" | "core", "Service") => false,
         (MULTICLUSTER_GROUP, "ServiceImport") => true,
         _ => {
-            return Err(RefProblem {
-                reason: reasons::INVALID_KIND,
-                message: format!("backendRef {group}/{kind} {} is not a supported kind (Service or ServiceImport)", r.name),
-            });
+            return Err(Problem::unresolved(
+                reasons::INVALID_KIND,
+                format!("backendRef {group}/{kind} {} is not a supported kind (Service or ServiceImport)", r.name),
+            ));
         }
     };
     let target_group = if import { MULTICLUSTER_GROUP } else { "" };
@@ -84,23 +80,23 @@ fn resolve_port(
     let from = From { group: GATEWAY_GROUP, kind: route_kind, namespace: route_ns };
     let to = To { group: target_group, kind, namespace, name: r.name };
     if !refs::permitted(snapshot, &from, &to) {
-        return Err(RefProblem {
-            reason: reasons::REF_NOT_PERMITTED,
-            message: format!("backendRef to {kind} {namespace}/{} is not permitted by any ReferenceGrant", r.name),
-        });
+        return Err(Problem::unresolved(
+            reasons::REF_NOT_PERMITTED,
+            format!("backendRef to {kind} {namespace}/{} is not permitted by any ReferenceGrant", r.name),
+        ));
     }
     let Some(port) = r.port else {
-        return Err(RefProblem {
-            // The CRD requires a port for Services (a CEL rule), so only files and older API
-            // servers hold such refs; Envoy Gateway's reason for them.
-            reason: reasons::PORT_NOT_SPECIFIED,
-            message: format!("A valid port number corresponding to a port on the {kind} {namespace}/{} must be specified", r.name),
-        });
+        // The CRD requires a port for Services (a CEL rule), so only files and older API
+        // servers hold such refs; Envoy Gateway's reason for them.
+        return Err(Problem::unresolved(
+            reasons::PORT_NOT_SPECIFIED,
+            format!("A valid port number corresponding to a port on the {kind} {namespace}/{} must be specified", r.name),
+        ));
     };
     // (port name, appProtocol) of the referenced port.
     let found: Option<(Option<String>, Option<String>)> = if import {
         let Some(si) = snapshot.service_imports.get(namespace, r.name) else {
-            return Err(RefProblem { reason: reasons::BACKEND_NOT_FOUND, message: format!("ServiceImport {namespace}/{} not found", r.name) });
+            return Err(Problem::unresolved(reasons::BACKEND_NOT_FOUND, format!("ServiceImport {namespace}/{} not found", r.name)));
         };
         si.spec
             .ports
@@ -109,7 +105,7 @@ fn resolve_port(
             .map(|p| (p.name.clone(), p.app_protocol.clone()))
     } else {
         let Some(service) = snapshot.services.get(namespace, r.name) else {
-            return Err(RefProblem { reason: reasons::BACKEND_NOT_FOUND, message: format!("Service {namespace}/{} not found", r.name) });
+            return Err(Problem::unresolved(reasons::BACKEND_NOT_FOUND, format!("Service {namespace}/{} not found", r.name)));
         };
         service
             .spec
@@ -119,10 +115,10 @@ fn resolve_port(
             .map(|p| (p.name.clone(), p.app_protocol.clone()))
     };
     let Some((port_name, app_protocol)) = found else {
-        return Err(RefProblem {
-            reason: reasons::PORT_NOT_FOUND,
-            message: format!("{transport} port {port} not found on {kind} {namespace}/{}", r.name),
-        });
+        return Err(Problem::unresolved(
+            reasons::PORT_NOT_FOUND,
+            format!("{transport} port {port} not found on {kind} {namespace}/{}", r.name),
+        ));
     };
     let label = if import { MULTICLUSTER_SERVICE_NAME_LABEL } else { SERVICE_NAME_LABEL };
     let endpoints = endpoints(snapshot, namespace, r.name, port_name.as_deref(), label)?;
@@ -163,10 +159,10 @@ fn endpoints(snapshot: &Snapshot, namespace: &str, service: &str, port_name: Opt
     }
     // Dual-stack IPv4 + IPv6 slices are fine; names (FQDN) mixed with addresses are not.
     if address_types.contains("FQDN") && address_types.len() > 1 {
-        return Err(RefProblem {
-            reason: "UnsupportedAddressType",
-            message: format!("the EndpointSlices of {namespace}/{service} mix address types {address_types:?}"),
-        });
+        return Err(Problem::unresolved(
+            reasons::UNSUPPORTED_ADDRESS_TYPE,
+            format!("the EndpointSlices of {namespace}/{service} mix address types {address_types:?}"),
+        ));
     }
     out.sort();
     out.dedup();

@@ -320,7 +320,7 @@ fn validate(snapshot: &Snapshot, namespace: &str, policy: &BackendTlsPolicy) -> 
     let v = &policy.spec.validation;
     let refs = v.ca_certificate_refs.as_deref().unwrap_or_default();
     let well_known = v.well_known_ca_certificates.as_deref();
-    let invalid = |message: String| problem("NoValidCACertificate", "InvalidCACertificateRef", message);
+    let invalid = |message: String| problem(reasons::NO_VALID_CA_CERTIFICATE, reasons::INVALID_CA_CERTIFICATE_REF, message);
     if refs.is_empty() && well_known.is_none() {
         return Err(problem(reasons::INVALID, reasons::UNSUPPORTED_VALUE, "validation needs caCertificateRefs or wellKnownCACertificates".into()));
     }
@@ -348,7 +348,7 @@ fn validate(snapshot: &Snapshot, namespace: &str, policy: &BackendTlsPolicy) -> 
                 b.spec.trust_bundle.clone()
             }
             (g, k) => {
-                return Err(problem("NoValidCACertificate", reasons::INVALID_KIND, format!("caCertificateRef {g}/{k} {} is not a ConfigMap, Secret or ClusterTrustBundle", r.name)));
+                return Err(problem(reasons::NO_VALID_CA_CERTIFICATE, reasons::INVALID_KIND, format!("caCertificateRef {g}/{k} {} is not a ConfigMap, Secret or ClusterTrustBundle", r.name)));
             }
         };
         if x509_parser::pem::Pem::iter_from_buffer(pem.as_bytes()).next().and_then(Result::ok).is_none() {

@@ -50,7 +50,7 @@ pub(crate) fn apply(snapshot: &Snapshot, gateway: &Gateway, gateway_ns: &str, li
             Ok(ca_certificates) => l.client_validation = Some(ClientValidation { ca_certificates, allow_insecure_fallback }),
             Err((reason, message)) => {
                 l.unresolved = Some((reason, message.clone()));
-                l.not_accepted = Some(("NoValidCACertificate", message));
+                l.not_accepted = Some((reasons::NO_VALID_CA_CERTIFICATE, message));
             }
         }
     }
@@ -70,15 +70,15 @@ fn resolve(snapshot: &Snapshot, gateway_ns: &str, refs: &[CaRef]) -> Result<Stri
                 let cm = snapshot
                     .config_maps
                     .get(namespace, &r.name)
-                    .ok_or_else(|| ("InvalidCACertificateRef", format!("ConfigMap {namespace}/{} not found", r.name)))?;
+                    .ok_or_else(|| (reasons::INVALID_CA_CERTIFICATE_REF, format!("ConfigMap {namespace}/{} not found", r.name)))?;
                 let data = cm.data.clone().unwrap_or_default();
                 data.get("ca.crt")
                     .or_else(|| data.values().next())
                     .filter(|v| v.contains("BEGIN CERTIFICATE"))
                     .cloned()
-                    .ok_or_else(|| ("InvalidCACertificateRef", format!("ConfigMap {namespace}/{} holds no CA certificate", r.name)))?
+                    .ok_or_else(|| (reasons::INVALID_CA_CERTIFICATE_REF, format!("ConfigMap {namespace}/{} holds no CA certificate", r.name)))?
             }
-            (g, k) => return Err(("InvalidCACertificateKind", format!("caCertificateRef {g}/{k} {} is not a ConfigMap", r.name))),
+            (g, k) => return Err((reasons::INVALID_CA_CERTIFICATE_KIND, format!("caCertificateRef {g}/{k} {} is not a ConfigMap", r.name))),
         };
         bundle.push_str(&pem);
         if !bundle.ends_with('\n') {
@@ -86,7 +86,7 @@ fn resolve(snapshot: &Snapshot, gateway_ns: &str, refs: &[CaRef]) -> Result<Stri
         }
     }
     if bundle.is_empty() {
-        return Err(("InvalidCACertificateRef", "no caCertificateRefs".into()));
+        return Err((reasons::INVALID_CA_CERTIFICATE_REF, "no caCertificateRefs".into()));
     }
     Ok(bundle)
 }

@@ -167,7 +167,7 @@ pub(crate) fn collect(snapshot: &Snapshot, classes: &Classes) -> Vec<GatewayCtx>
                 let cert = crate::certificates::CertRef { group: r.group.as_deref(), kind: r.kind.as_deref(), name: &r.name, namespace: r.namespace.as_deref() };
                 crate::certificates::resolve(snapshot, "Gateway", &key.namespace, &cert).map_err(|p| match p {
                     crate::certificates::CertProblem::NotPermitted(m) => (reasons::REF_NOT_PERMITTED, m),
-                    crate::certificates::CertProblem::Invalid(m) => ("InvalidClientCertificateRef", format!("invalid backend client certificate: {m}")),
+                    crate::certificates::CertProblem::Invalid(m) => (reasons::INVALID_CLIENT_CERTIFICATE_REF, format!("invalid backend client certificate: {m}")),
                 })
             });
         out.push(GatewayCtx {
@@ -297,12 +297,12 @@ fn unsupported_address(gateway: &Gateway) -> Option<(&'static str, String)> {
     for a in gateway.spec.addresses.iter().flatten() {
         let type_ = a.r#type.as_deref().unwrap_or("IPAddress");
         if type_ != "IPAddress" {
-            return Some(("UnsupportedAddress", format!("address type {type_} is not supported, only IPAddress")));
+            return Some((reasons::UNSUPPORTED_ADDRESS, format!("address type {type_} is not supported, only IPAddress")));
         }
         // No value: the implementation picks one (GatewayOptionalAddressValue).
         let Some(value) = a.value.as_deref().filter(|v| !v.is_empty()) else { continue };
         if value.parse::<std::net::IpAddr>().is_err() {
-            return Some(("UnsupportedAddress", format!("{value:?} is not an IP address")));
+            return Some((reasons::UNSUPPORTED_ADDRESS, format!("{value:?} is not an IP address")));
         }
     }
     None
@@ -351,13 +351,13 @@ impl GatewayCtx {
         // own programming).
         let fleet = options.provisioned.as_ref().map(|p| p.get(&self.key).cloned().unwrap_or_default());
         let programmed = if let Some(why) = options.unusable_addresses.get(&self.key) {
-            Condition::not(types::PROGRAMMED, "AddressNotUsable", why.clone())
+            Condition::not(types::PROGRAMMED, reasons::ADDRESS_NOT_USABLE, why.clone())
         } else if self.rejected.is_some() || !any_valid {
             Condition::not(types::PROGRAMMED, reasons::INVALID, "The Gateway is not accepted")
         } else if fleet.as_ref().is_some_and(|f| f.addresses.is_empty()) {
-            Condition::not(types::PROGRAMMED, "AddressNotAssigned", "Waiting for the Gateway's Service to get an address")
+            Condition::not(types::PROGRAMMED, reasons::ADDRESS_NOT_ASSIGNED, "Waiting for the Gateway's Service to get an address")
         } else if fleet.as_ref().is_some_and(|f| !f.available) {
-            Condition::not(types::PROGRAMMED, "Pending", "Waiting for an available Envoy replica")
+            Condition::not(types::PROGRAMMED, reasons::PENDING, "Waiting for an available Envoy replica")
         } else {
             Condition::ok(types::PROGRAMMED, reasons::PROGRAMMED, "Configuration sent to the data plane")
         };
@@ -374,7 +374,7 @@ impl GatewayCtx {
         let mut conditions = vec![accepted.at_generation(generation), programmed.at_generation(generation)];
         if self.listeners.iter().any(|l| l.client_validation.as_ref().is_some_and(|v| v.allow_insecure_fallback)) {
             conditions.push(
-                Condition::ok("InsecureFrontendValidationMode", "ConfigurationChanged", "Client certificate validation allows clients without a valid certificate (AllowInsecureFallback)")
+                Condition::ok(types::INSECURE_FRONTEND_VALIDATION_MODE, reasons::CONFIGURATION_CHANGED, "Client certificate validation allows clients without a valid certificate (AllowInsecureFallback)")
                     .at_generation(generation),
             );
         }

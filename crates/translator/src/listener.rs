@@ -272,7 +272,7 @@ fn group_kind(kind: &str) -> RouteGroupKind {
 
 /// A second TCP or UDP listener on a port: reported as a protocol conflict, but only on
 /// the later listener.
-pub(crate) const PORT_TAKEN: &str = "PortTaken";
+pub(crate) const PORT_TAKEN: &str = reasons::PORT_TAKEN;
 
 /// Why two listeners cannot both be served, if they cannot: a `Conflicted` reason.
 pub(crate) fn clash(a: &ListenerCtx, b: &ListenerCtx) -> Option<&'static str> {

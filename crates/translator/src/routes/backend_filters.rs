@@ -13,9 +13,8 @@ use ferrogate_api::gateway::{HttpRouteRulesBackendRefsFilters, HttpRouteRulesBac
 use ferrogate_ir::HeaderMods;
 use ferrogate_store::UnsupportedValue;
 
-use super::http_rules::{Problem, header_mods, valid_hostname};
-use crate::backend::RefProblem;
-use crate::conditions::reasons;
+use super::http_rules::{header_mods, valid_hostname};
+use crate::conditions::{Problem, reasons};
 
 /// What one backendRef's filters do to requests sent to that backend.
 #[derive(Default)]
@@ -31,7 +30,7 @@ pub(crate) enum FilterError {
     /// The rule is invalid.
     Rule(Problem),
     /// This backendRef cannot be served.
-    Backend(RefProblem),
+    Backend(Problem),
 }
 
 /// Filters of a rule's only backendRef that run at rule level.
@@ -44,7 +43,7 @@ pub(crate) fn runs_at_rule_level(t: &FilterType) -> bool {
 /// rewrite run at rule level).
 pub(crate) fn convert(name: &str, filters: &[HttpRouteRulesBackendRefsFilters], unknown: &[UnsupportedValue], single: bool) -> Result<PerBackend, FilterError> {
     let unsupported_ref = |message: String| {
-        FilterError::Backend(RefProblem { reason: reasons::UNSUPPORTED_REF_VALUE, message: format!("backendRef {name}: {message}") })
+        FilterError::Backend(Problem::unresolved(reasons::UNSUPPORTED_REF_VALUE, format!("backendRef {name}: {message}")))
     };
     if let Some(v) = unknown.first() {
         return Err(unsupported_ref(v.describe()));

@@ -11,7 +11,8 @@ use ferrogate_api::gateway::{
 use ferrogate_ir::{HeaderMatch, HttpMatch, PathMatch, StringMatch};
 use ferrogate_store::{ObjectKey, Snapshot};
 
-use super::http_rules::{self, Problem, RuleParts, unsupported};
+use super::http_rules::{self, RuleParts, unsupported};
+use crate::conditions::Problem;
 use super::open_values::OpenValues;
 use super::{ConvertedRoute, Payload, RouteInput, creation_time, parent_refs};
 

@@ -19,24 +19,24 @@ use super::ConvertedRule;
 use super::backend_filters::{self, FilterError};
 use crate::backend::RefProblem;
 use crate::backend::{self, BackendRef};
-use crate::conditions::{reasons, types};
+use crate::conditions::{Problem, reasons, types};
 
 /// A route's rules, converted, with what the route status must say about them.
 pub(crate) struct ConvertedRules {
     pub rules: Vec<ConvertedRule>,
     pub backends: Vec<Backend>,
-    /// A problem that makes the route unacceptable: (reason, message).
-    pub problem: Option<(&'static str, String)>,
+    /// A problem that makes the route unacceptable (`Accepted: False`).
+    pub problem: Option<Problem>,
     /// The route's `ResolvedRefs` condition.
     pub resolved_refs: Condition,
-    /// Some rules are invalid and were left out: (reason, message).
-    pub partially_invalid: Option<(&'static str, String)>,
+    /// Some rules are invalid and were left out (its reason and message go to the
+    /// `PartiallyInvalid` condition).
+    pub partially_invalid: Option<Problem>,
 }
 
-pub(crate) type Problem = (&'static str, String);
-
+/// A rule that is not accepted: `UnsupportedValue`.
 pub(crate) fn unsupported(message: impl Into<String>) -> Problem {
-    (reasons::UNSUPPORTED_VALUE, message.into())
+    Problem::not_accepted(reasons::UNSUPPORTED_VALUE, message)
 }
 
 /// The parts of a rule every HTTP-like route kind has, in HTTPRoute's types (GRPCRoute
@@ -78,16 +78,17 @@ pub(crate) fn convert_rules<'a>(
         });
         match converted {
             Ok(converted) => out.rules.push(converted),
-            Err((reason, message)) => invalid_rules.push((reason, format!("rule {index}: {message}"))),
+            Err(problem) => invalid_rules.push(problem.within(&format!("rule {index}"))),
         }
     }
-    if let Some((reason, _)) = invalid_rules.first() {
-        let message = invalid_rules.iter().map(|(_, m)| m.as_str()).collect::<Vec<_>>().join("; ");
+    if let Some(first) = invalid_rules.first() {
+        let message = invalid_rules.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join("; ");
+        let problem = Problem { message, ..first.clone() };
         // Every rule broken: the route is not accepted. Some broken: the valid rules serve.
         if invalid_rules.len() == total {
-            out.problem = Some((reason, message));
+            out.problem = Some(problem);
         } else {
-            out.partially_invalid = Some((reason, message));
+            out.partially_invalid = Some(problem);
         }
     }
     if let Some(first) = ref_problems.first() {

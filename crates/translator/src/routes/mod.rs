@@ -18,7 +18,7 @@ use ferrogate_ir::{Backend, GatewayKey, HeaderMods, HttpMatch, RouteAction, Weig
 use ferrogate_status::{Condition, ParentRef, RouteParentStatus, RouteStatus};
 use ferrogate_store::Snapshot;
 
-use crate::conditions::{reasons, types};
+use crate::conditions::{Problem, reasons, types};
 use crate::gateway::GatewayCtx;
 use crate::hostname;
 
@@ -93,11 +93,11 @@ pub(crate) struct RouteInput<'a> {
     pub generation: Option<i64>,
     pub hostnames: &'a [String],
     pub parents: Vec<ParentRef>,
-    /// A problem that makes the route unacceptable for every parent: (reason, message).
-    pub problem: Option<(&'static str, String)>,
+    /// A problem that makes the route unacceptable for every parent.
+    pub problem: Option<Problem>,
     pub resolved_refs: Condition,
     /// Some rules were dropped (reason, message): the `PartiallyInvalid` condition.
-    pub partially_invalid: Option<(&'static str, String)>,
+    pub partially_invalid: Option<Problem>,
     pub payload: Payload,
     pub backends: Vec<Backend>,
 }
@@ -144,8 +144,8 @@ impl Routes {
             let accepted = self.attach(snapshot, gateway, &input, parent, listener_set);
             let mut conditions = vec![accepted.at_generation(input.generation)];
             conditions.push(input.resolved_refs.clone().at_generation(input.generation));
-            if let Some((reason, message)) = &input.partially_invalid {
-                conditions.push(Condition::ok("PartiallyInvalid", reason, message.clone()).at_generation(input.generation));
+            if let Some(p) = &input.partially_invalid {
+                conditions.push(Condition::ok(types::PARTIALLY_INVALID, p.reason, p.message.clone()).at_generation(input.generation));
             }
             parents.push(RouteParentStatus { parent_ref: parent.clone(), conditions });
         }
@@ -210,13 +210,13 @@ impl Routes {
         // Attachment depends only on parentRefs and what the listeners allow; a route with
         // broken rules is still attached (and counted), just not accepted. A route whose
         // shape the kind does not allow at all (InvalidRule) is not attached.
-        if !matches!(&input.problem, Some((reason, _)) if *reason == reasons::INVALID_RULE) {
+        if !matches!(&input.problem, Some(p) if p.reason == reasons::INVALID_RULE) {
             for (listener, _) in &matching {
                 gateway.listeners[*listener].attached_routes += 1;
             }
         }
-        if let Some((reason, message)) = &input.problem {
-            return Condition::not(types::ACCEPTED, reason, message.clone());
+        if let Some(p) = &input.problem {
+            return p.condition();
         }
         let parent = ParentRef { namespace: Some(parent.namespace.clone().unwrap_or_else(|| input.namespace.to_string())), ..parent.clone() };
         for (listener, hostnames) in matching {

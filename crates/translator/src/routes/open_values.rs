@@ -9,7 +9,8 @@
 use ferrogate_api::k8s::ObjectMeta;
 use ferrogate_store::{UnsupportedValue, unsupported_values};
 
-use super::http_rules::{Problem, unsupported};
+use super::http_rules::unsupported;
+use crate::conditions::Problem;
 
 const RULES: &str = "spec.rules";
 

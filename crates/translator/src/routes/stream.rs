@@ -10,7 +10,7 @@ use ferrogate_store::{ObjectKey, Snapshot};
 
 use super::{Payload, RouteInput, StreamRoute, creation_time, parent_refs};
 use crate::backend::{self, BackendRef, RefProblem};
-use crate::conditions::{reasons, types};
+use crate::conditions::{Problem, reasons, types};
 
 struct Resolved {
     backends: Vec<WeightedBackend>,
@@ -55,7 +55,7 @@ fn finish<'a>(
         None => Condition::ok(types::RESOLVED_REFS, reasons::RESOLVED_REFS, "Resolved all the Object references for the Route"),
     };
     let problem = (kind != "TLSRoute" && rule_count > 1)
-        .then(|| (reasons::INVALID_RULE, format!("{kind} supports exactly one rule, found {rule_count}")));
+        .then(|| Problem::not_accepted(reasons::INVALID_RULE, format!("{kind} supports exactly one rule, found {rule_count}")));
     RouteInput {
         kind,
         namespace: &key.namespace,

@@ -57,7 +57,12 @@ pub(crate) fn apply(snapshot: &Snapshot, routes: &mut Routes, gateways: &[Gatewa
         .backend_tls_policies
         .in_order()
         .into_iter()
-        .map(|(key, policy)| Judged { key, policy, result: unsupported_targets(policy).and_then(|()| validate(snapshot, &key.namespace, policy)), conflicted: false })
+        .map(|(key, policy)| Judged {
+            key,
+            policy,
+            result: unsupported_values_of(policy).and_then(|()| unsupported_targets(policy)).and_then(|()| validate(snapshot, &key.namespace, policy)),
+            conflicted: false,
+        })
         .collect();
     // Conflicts: same (namespace, service, section) targeted twice; the oldest wins.
     let mut order: Vec<usize> = (0..judged.len()).collect();
@@ -275,6 +280,20 @@ fn target_kind(group: &str, kind: &str) -> Option<&'static str> {
         (MULTICLUSTER_GROUP, "ServiceImport") => Some("ServiceImport"),
         _ => None,
     }
+}
+
+/// Enum values the types do not know (a subjectAltNames type, say) were substituted when
+/// the policy was read: such a policy is not accepted, so a substitute never acts.
+fn unsupported_values_of(policy: &BackendTlsPolicy) -> Result<(), PolicyProblem> {
+    let values = ferrogate_store::unsupported_values(&policy.metadata);
+    if values.is_empty() {
+        return Ok(());
+    }
+    Err(PolicyProblem {
+        accepted: reasons::INVALID,
+        resolved: None,
+        message: values.iter().map(ferrogate_store::UnsupportedValue::describe).collect::<Vec<_>>().join("; "),
+    })
 }
 
 /// A target Ferrogate cannot apply the policy to: the policy is not accepted (never

@@ -8,7 +8,7 @@ use ferrogate_api::gateway::{
 };
 use ferrogate_ir::GatewayKey;
 use ferrogate_status::{Condition, GatewayAddress, GatewayStatus, ListenerSetStatus};
-use ferrogate_store::Snapshot;
+use ferrogate_store::{Snapshot, UnsupportedValue, unsupported_values};
 
 use crate::Options;
 use crate::conditions::{reasons, types};
@@ -61,6 +61,13 @@ pub(crate) fn collect(snapshot: &Snapshot, classes: &Classes) -> Vec<GatewayCtx>
             .iter()
             .map(|l| ListenerCtx::new(snapshot, "Gateway", &key.namespace, l))
             .collect();
+        // Enum values the types do not know were substituted when the Gateway was read: the
+        // listeners holding one are not accepted, so a substitute never acts (an unknown
+        // `allowedRoutes.namespaces.from` must not widen access, for one).
+        let values = unsupported_values(&gateway.metadata);
+        for (i, l) in listeners.iter_mut().enumerate() {
+            mark_unsupported(l, &values, Some(i));
+        }
         crate::frontend_tls::apply(snapshot, gateway, &key.namespace, &mut listeners);
         let mut owners = vec![None; listeners.len()];
         mark_conflicts(&mut listeners, 0..owners.len());
@@ -84,8 +91,13 @@ pub(crate) fn collect(snapshot: &Snapshot, classes: &Classes) -> Vec<GatewayCtx>
             let allowed = listener_set_allowed(snapshot, gateway, &key.namespace, &ls_key.namespace);
             let start = listeners.len();
             if allowed.is_ok() {
-                for spec in listener_set_listeners(ls) {
-                    listeners.push(ListenerCtx::new(snapshot, "ListenerSet", &ls_key.namespace, &spec));
+                let values = unsupported_values(&ls.metadata);
+                for (j, spec) in listener_set_listeners(ls).iter().enumerate() {
+                    let mut l = ListenerCtx::new(snapshot, "ListenerSet", &ls_key.namespace, spec);
+                    // A value outside the listeners concerns the whole set: every listener.
+                    mark_unsupported(&mut l, &values, Some(j));
+                    mark_unsupported(&mut l, &values, None);
+                    listeners.push(l);
                     owners.push(Some((ls_key.namespace.clone(), ls_key.name.clone())));
                 }
             }
@@ -154,7 +166,7 @@ pub(crate) fn collect(snapshot: &Snapshot, classes: &Classes) -> Vec<GatewayCtx>
         }
         mark_overlapping_tls(&mut listeners);
 
-        let rejected = unsupported_address(gateway);
+        let rejected = unsupported_address(gateway).or_else(|| gateway_unsupported_values(&values));
         let class_parameters = classes.parameters.get(&gateway.spec.gateway_class_name).cloned().unwrap_or_default();
         let (parameters, parameters_problem) = crate::parameters::for_gateway(snapshot, gateway, &key.namespace, &class_parameters);
         let backend_client_cert = gateway
@@ -184,6 +196,27 @@ pub(crate) fn collect(snapshot: &Snapshot, classes: &Classes) -> Vec<GatewayCtx>
     }
     out
 }
+
+/// Listener `index` (or, with `None`, every listener for values outside `spec.listeners`) is
+/// not accepted when the object holds unsupported values there.
+fn mark_unsupported(l: &mut ListenerCtx, values: &[UnsupportedValue], index: Option<usize>) {
+    let found: Vec<String> = values
+        .iter()
+        .filter(|v| v.index_in(LISTENERS) == index)
+        .map(UnsupportedValue::describe)
+        .collect();
+    if !found.is_empty() && l.not_accepted.is_none() {
+        l.not_accepted = Some((reasons::UNSUPPORTED_VALUE, found.join("; ")));
+    }
+}
+
+/// Unsupported values of a Gateway outside its listeners: the Gateway is not accepted.
+fn gateway_unsupported_values(values: &[UnsupportedValue]) -> Option<(&'static str, String)> {
+    let found: Vec<String> = values.iter().filter(|v| v.index_in(LISTENERS).is_none()).map(UnsupportedValue::describe).collect();
+    (!found.is_empty()).then(|| (reasons::UNSUPPORTED_VALUE, found.join("; ")))
+}
+
+const LISTENERS: &str = "spec.listeners";
 
 /// Marks conflicts among the listeners in `range` that are not yet marked.
 fn mark_conflicts(listeners: &mut [ListenerCtx], range: std::ops::Range<usize>) {

@@ -49,9 +49,13 @@ fn check_kind(group: &str, kind: &str) -> Result<(), String> {
 }
 
 fn lookup(snapshot: &Snapshot, namespace: &str, name: &str) -> Result<EnvoyProxySpec, String> {
-    snapshot
-        .envoy_proxies
-        .get(namespace, name)
-        .map(|p| p.spec.clone())
-        .ok_or_else(|| format!("{KIND} {namespace}/{name} not found"))
+    let proxy = snapshot.envoy_proxies.get(namespace, name).ok_or_else(|| format!("{KIND} {namespace}/{name} not found"))?;
+    // Enum values the types do not know were substituted when it was read: malformed
+    // parameters, never silently replaced ones.
+    let values = ferrogate_store::unsupported_values(&proxy.metadata);
+    if !values.is_empty() {
+        let found: Vec<String> = values.iter().map(ferrogate_store::UnsupportedValue::describe).collect();
+        return Err(format!("{KIND} {namespace}/{name}: {}", found.join("; ")));
+    }
+    Ok(proxy.spec.clone())
 }

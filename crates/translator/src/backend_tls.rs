@@ -143,7 +143,13 @@ pub(crate) fn apply(snapshot: &Snapshot, routes: &mut Routes, gateways: &[Gatewa
         let rank = u8::from(judged[i].result.is_ok() && !judged[i].conflicted);
         list.sort_by(|a, b| (rank, ancestor_key(&a.1)).cmp(&(rank, ancestor_key(&b.1))));
         if list.len() > MAX_ANCESTORS {
-            overflow.extend(list.split_off(MAX_ANCESTORS).into_iter().map(|(g, r)| (i, g, r)));
+            let dropped = list.split_off(MAX_ANCESTORS);
+            // Only a policy that applies can be unimplementable through a parent; a
+            // conflicted or invalid one applies nowhere (and routes to its backends already
+            // say so when it is the only one).
+            if rank == 1 {
+                overflow.extend(dropped.into_iter().map(|(g, r)| (i, g, r)));
+            }
         }
     }
     mark_invalid_backend_tls(routes, &invalid_backends);

@@ -138,10 +138,13 @@ fn convert_rule(ctx: &mut RefContext<'_, '_>, index: usize, parts: RuleParts<'_>
     // HTTPRouteBackendRequestRedirect and HTTPRouteBackendURLRewrite). With several, each
     // backend's filters run per weighted cluster, see `backend_filters`.
     let single = parts.backend_refs.len() == 1;
+    // A backendRef holding unsupported values is not served at all (see below): nothing of
+    // it is hoisted, so a substituted value never acts.
+    let clean = parts.backend_unknown.iter().all(Vec::is_empty);
     let hoisted: Vec<HttpRouteRulesFilters> = parts
         .backend_refs
         .iter()
-        .filter(|_| single)
+        .filter(|_| single && clean)
         .flat_map(|r| r.filters.iter().flatten())
         .filter(|f| backend_filters::runs_at_rule_level(&f.r#type))
         .filter_map(|f| serde_json::to_value(f).ok().and_then(|v| serde_json::from_value(v).ok()))

@@ -214,6 +214,25 @@ mod tests {
     }
 
     #[test]
+    fn accepted_gateway_classes_carry_supported_features_and_others_none() {
+        use ferrogate_status::{Condition, GatewayClassStatus, SupportedFeature};
+        let class = |name: &str, features: &[&str]| GatewayClassStatus {
+            name: name.into(),
+            conditions: vec![Condition::ok("Accepted", "Accepted", "m")],
+            supported_features: features.iter().map(|f| SupportedFeature { name: (*f).into() }).collect(),
+        };
+        let set = StatusSet { gateway_classes: vec![class("ours", &["Gateway", "HTTPRoute"]), class("rejected", &[])], ..Default::default() };
+        let desired = desired(&set, ME);
+        let status = |name: &str| match &desired[&Target { kind: Kind::GatewayClass, namespace: String::new(), name: name.into() }] {
+            Ours::Whole(map) => Value::Object(map.clone()),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(status("ours")["supportedFeatures"], json!([{"name": "Gateway"}, {"name": "HTTPRoute"}]));
+        // No empty list: a class without features compares equal to what the cluster holds.
+        assert!(status("rejected").get("supportedFeatures").is_none());
+    }
+
+    #[test]
     fn whole_status_removes_keys_we_no_longer_set() {
         let live = json!({ "addresses": [{"type": "IPAddress", "value": "10.0.0.1"}], "conditions": [] });
         let ours = whole(json!({ "conditions": [{"type": "Programmed", "status": "False"}] }));

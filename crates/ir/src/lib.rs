@@ -22,6 +22,6 @@ pub use gateway::{
 };
 pub use infra::{AccessLog, AccessLogFormat, AccessLogSink, InfraIr, InfraPort, PortProtocol};
 pub use route::{
-    Cors, Forward, HeaderMatch, Mirror, Retry, Timeouts, HeaderMods, HeaderValue, HttpMatch, HttpRoute, PathMatch, PathModifier,
+    Cors, Forward, HeaderMatch, Mirror, Retry, Timeouts, HeaderMods, HeaderValue, HttpMatch, HttpRoute, SessionPersistence, PathMatch, PathModifier,
     QueryParamMatch, Redirect, RouteAction, StringMatch, UrlRewrite, VirtualHost, WeightedBackend,
 };

@@ -31,8 +31,31 @@ pub struct HttpRoute {
     /// CORS policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cors: Option<Cors>,
+    /// Session persistence: requests of one session go to the same endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_persistence: Option<SessionPersistence>,
     /// What to do with a matching request.
     pub action: RouteAction,
+}
+
+/// How a session is recognised (HTTPRoute/GRPCRoute `sessionPersistence`). The token names
+/// the endpoint that served the session's first request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionPersistence {
+    /// A cookie the gateway sets; `ttl_seconds` makes it permanent with that lifetime.
+    Cookie {
+        /// Cookie name.
+        name: String,
+        /// Lifetime (absolute timeout), `None` for a session cookie.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ttl_seconds: Option<u64>,
+    },
+    /// A header the gateway sets on responses and the client sends back.
+    Header {
+        /// Header name.
+        name: String,
+    },
 }
 
 /// Conditions on a request; all must hold.

@@ -190,6 +190,7 @@ fn served_elsewhere(chain: &mut HttpsChain, domain: &str) {
             request_headers: Default::default(),
             response_headers: Default::default(),
             cors: None,
+            session_persistence: None,
             action: RouteAction::DirectResponse { status: 421 },
         }],
     });
@@ -322,6 +323,7 @@ fn to_ir_route((route, rule, m): (&ConvertedRoute, &ConvertedRule, usize), liste
         request_headers: rule.request_headers.clone(),
         response_headers: rule.response_headers.clone(),
         cors: rule.cors.clone(),
+        session_persistence: rule.session_persistence.clone(),
         action,
     }
 }

@@ -13,8 +13,8 @@
 //! [`version`] (content hashes).
 //!
 //! Guarantees: output is a pure function of the input. Identical IR gives byte-identical
-//! resources: everything is sorted, no `HashMap` is iterated (the few map-typed Envoy
-//! fields we fill hold at most one entry). Routes are delivered over RDS, certificates over
+//! resources: everything is sorted, no `HashMap` is iterated (map-typed Envoy fields hold one
+//! entry, except a route's filter configs, which [`canonical`] encodes sorted). Routes are delivered over RDS, certificates over
 //! SDS and endpoints over EDS, so an HTTP route change (CORS and mirrors included) or a
 //! certificate change never changes a Listener's bytes and an endpoint change never changes
 //! a Cluster's bytes. TCP, TLS and UDP listeners proxy to one stream cluster per listener
@@ -41,12 +41,14 @@ use prost::Message;
 
 pub mod access_log;
 pub mod action;
+pub mod canonical;
 pub mod cluster;
 mod common;
 pub mod endpoint;
 pub mod listener;
 pub mod readiness;
 pub mod route;
+pub mod session;
 pub mod tls;
 pub mod version;
 
@@ -102,6 +104,17 @@ pub mod type_url {
     /// `envoy.extensions.access_loggers.file.v3.FileAccessLog`.
     pub const FILE_ACCESS_LOG: &str =
         "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog";
+    /// `envoy.extensions.filters.http.stateful_session.v3.StatefulSession`.
+    pub const STATEFUL_SESSION: &str = "type.googleapis.com/envoy.extensions.filters.http.stateful_session.v3.StatefulSession";
+    /// `envoy.extensions.filters.http.stateful_session.v3.StatefulSessionPerRoute`.
+    pub const STATEFUL_SESSION_PER_ROUTE: &str =
+        "type.googleapis.com/envoy.extensions.filters.http.stateful_session.v3.StatefulSessionPerRoute";
+    /// `envoy.extensions.http.stateful_session.cookie.v3.CookieBasedSessionState`.
+    pub const COOKIE_SESSION_STATE: &str =
+        "type.googleapis.com/envoy.extensions.http.stateful_session.cookie.v3.CookieBasedSessionState";
+    /// `envoy.extensions.http.stateful_session.header.v3.HeaderBasedSessionState`.
+    pub const HEADER_SESSION_STATE: &str =
+        "type.googleapis.com/envoy.extensions.http.stateful_session.header.v3.HeaderBasedSessionState";
     /// `envoy.extensions.upstreams.http.v3.HttpProtocolOptions`.
     pub const HTTP_PROTOCOL_OPTIONS: &str =
         "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
@@ -145,7 +158,10 @@ impl EnvoyResources {
         );
         out.insert(
             type_url::ROUTE,
-            pack_all(self.route_configs, type_url::ROUTE, |r| &r.name),
+            self.route_configs
+                .iter()
+                .map(|rc| (rc.name.clone(), Any { type_url: type_url::ROUTE.to_string(), value: canonical::route_configuration(rc) }))
+                .collect(),
         );
         out.insert(
             type_url::CLUSTER,

@@ -265,15 +265,16 @@ fn rds_hcm(stat_prefix: &str, route_config: &str, logs: &[AccessLog]) -> HttpCon
 ///   forwarded as sent (Gateway API conformance);
 /// - no port stripping: the Host header reaches backends as the client sent it (Gateway API
 ///   conformance checks this); route configurations ignore the port when matching instead;
-/// - HTTP filters: CORS, then the router. CORS is always present, so adding a CORS policy
-///   to a route never changes a Listener (a Listener change drains its connections), but it
-///   is disabled by default: only routes with a policy enable it (see
-///   [`crate::route::route`]), so every other request skips it.
+/// - HTTP filters: CORS, stateful session, then the router. CORS and stateful session are
+///   always present, so adding a CORS policy or session persistence to a route never
+///   changes a Listener (a Listener change drains its connections), but they are disabled
+///   by default: only routes with a policy enable them (see [`crate::route::route`]), so
+///   every other request skips them.
 pub(crate) fn base_hcm(stat_prefix: &str) -> HttpConnectionManager {
     HttpConnectionManager {
         codec_type: CodecType::Auto as i32,
         stat_prefix: stat_prefix.to_string(),
-        http_filters: vec![cors_filter(), router_filter()],
+        http_filters: vec![cors_filter(), crate::session::hcm_filter(), router_filter()],
         normalize_path: Some(BoolValue { value: true }),
         merge_slashes: false,
         ..Default::default()

@@ -61,7 +61,7 @@ pub fn route(r: &HttpRoute) -> Route {
     };
     action::apply_header_mods(&mut out, &r.request_headers, &r.response_headers);
     if let Some(cors) = &r.cors {
-        // One entry: the map encodes deterministically. The wrapper enables the CORS filter,
+        // The wrapper enables the CORS filter,
         // which the HCM disables by default, for this route only.
         let enabled = FilterConfig {
             config: Some(pack(type_url::CORS_POLICY, &cors_policy(cors))),
@@ -72,6 +72,11 @@ pub fn route(r: &HttpRoute) -> Route {
             CORS_FILTER.to_string(),
             pack(type_url::FILTER_CONFIG, &enabled),
         );
+    }
+    if let Some(sp) = &r.session_persistence {
+        // With CORS this map holds two entries; route configurations are encoded with
+        // sorted map entries (`crate::canonical`) so their bytes stay deterministic.
+        out.typed_per_filter_config.insert(crate::session::STATEFUL_SESSION_FILTER.to_string(), crate::session::per_route(sp, &r.matcher.path));
     }
     out
 }

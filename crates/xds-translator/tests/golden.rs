@@ -20,6 +20,11 @@ use envoy_types::pb::envoy::config::listener::v3::{Listener, filter::ConfigType,
 use envoy_types::pb::envoy::config::route::v3::{FilterConfig, RouteConfiguration};
 use envoy_types::pb::envoy::extensions::filters::http::cors::v3::{Cors, CorsPolicy};
 use envoy_types::pb::envoy::extensions::filters::http::router::v3::Router;
+use envoy_types::pb::envoy::extensions::filters::http::stateful_session::v3::{
+    StatefulSession, StatefulSessionPerRoute, stateful_session_per_route,
+};
+use envoy_types::pb::envoy::extensions::http::stateful_session::cookie::v3::CookieBasedSessionState;
+use envoy_types::pb::envoy::extensions::http::stateful_session::header::v3::HeaderBasedSessionState;
 use envoy_types::pb::envoy::extensions::filters::listener::tls_inspector::v3::TlsInspector;
 use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
     HttpConnectionManager, http_connection_manager::RouteSpecifier, http_filter,
@@ -85,6 +90,10 @@ fn decode(any: &mut Any) -> String {
                         type_url::CORS => {
                             assert_eq!(Cors::decode(a.value.as_slice()).unwrap(), Cors::default())
                         }
+                        type_url::STATEFUL_SESSION => assert_eq!(
+                            StatefulSession::decode(a.value.as_slice()).unwrap(),
+                            StatefulSession::default()
+                        ),
                         other => panic!("unexpected HTTP filter type {other}"),
                     }
                     a.value.clear();
@@ -138,6 +147,21 @@ fn decode(any: &mut Any) -> String {
         }
         type_url::CORS_POLICY => {
             format!("{:#?}", CorsPolicy::decode(any.value.as_slice()).unwrap())
+        }
+        type_url::STATEFUL_SESSION_PER_ROUTE => {
+            let mut per_route = StatefulSessionPerRoute::decode(any.value.as_slice()).unwrap();
+            let mut nested = String::new();
+            if let Some(stateful_session_per_route::Override::StatefulSession(s)) = &mut per_route.r#override
+                && let Some(state) = s.session_state.as_mut().and_then(|t| t.typed_config.as_mut())
+            {
+                nested = match state.type_url.as_str() {
+                    type_url::COOKIE_SESSION_STATE => format!("{:#?}", CookieBasedSessionState::decode(state.value.as_slice()).unwrap()),
+                    type_url::HEADER_SESSION_STATE => format!("{:#?}", HeaderBasedSessionState::decode(state.value.as_slice()).unwrap()),
+                    other => panic!("unexpected session state type {other}"),
+                };
+                state.value.clear();
+            }
+            format!("{per_route:#?}\n--- session state (decoded)\n{nested}")
         }
         type_url::HTTP_PROTOCOL_OPTIONS => format!(
             "{:#?}",

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use ferrogate_api::gateway::{
     GrpcRoute, GrpcRouteRulesMatches, GrpcRouteRulesMatchesHeadersType as HeaderType,
-    GrpcRouteRulesMatchesMethodType as MethodType, HttpRouteRulesBackendRefs, HttpRouteRulesFilters,
+    GrpcRouteRulesMatchesMethodType as MethodType, HttpRouteRulesBackendRefs, HttpRouteRulesFilters, HttpRouteRulesSessionPersistence,
 };
 use ferrogate_ir::{HeaderMatch, HttpMatch, PathMatch, StringMatch};
 use ferrogate_store::{ObjectKey, Snapshot};
@@ -14,12 +14,14 @@ use ferrogate_store::{ObjectKey, Snapshot};
 use super::http_rules::{self, RuleParts, unsupported};
 use crate::conditions::Problem;
 use super::open_values::OpenValues;
+use super::session;
 use super::{ConvertedRoute, Payload, RouteInput, creation_time, parent_refs};
 
 pub(super) fn input<'a>(snapshot: &Snapshot, key: &'a ObjectKey, route: &'a GrpcRoute) -> RouteInput<'a> {
     let values = OpenValues::of(&route.metadata);
     // Owned HTTPRoute-typed copies of each rule's filters and backendRefs.
-    let converted_parts: Vec<Result<(Vec<HttpMatch>, Vec<HttpRouteRulesFilters>, Vec<HttpRouteRulesBackendRefs>), Problem>> = route
+    type Parts = (Vec<HttpMatch>, Vec<HttpRouteRulesFilters>, Vec<HttpRouteRulesBackendRefs>, Option<ferrogate_ir::SessionPersistence>);
+    let converted_parts: Vec<Result<Parts, Problem>> = route
         .spec
         .rules
         .iter()
@@ -30,17 +32,21 @@ pub(super) fn input<'a>(snapshot: &Snapshot, key: &'a ObjectKey, route: &'a Grpc
             let matches = rule.matches.iter().flatten().map(convert_match).collect::<Result<Vec<_>, _>>()?;
             let filters = reshape(&rule.filters)?;
             let backend_refs = reshape(&rule.backend_refs)?;
-            Ok((matches, filters, backend_refs))
+            // Same JSON shape as HTTPRoute's.
+            let persistence: Option<HttpRouteRulesSessionPersistence> = reshape_one(rule.session_persistence.as_ref())?;
+            let session_persistence = session::convert(persistence.as_ref(), &session::default_name("GRPCRoute", key, index))?;
+            Ok((matches, filters, backend_refs, session_persistence))
         })
         .collect();
     let rules = converted_parts.iter().enumerate().map(|(index, parts)| match parts {
-        Ok((matches, filters, backend_refs)) => Ok(RuleParts {
+        Ok((matches, filters, backend_refs, session_persistence)) => Ok(RuleParts {
             matches: matches.clone(),
             filters,
             backend_refs,
             timeouts: None,
             retry: None,
             backend_unknown: (0..backend_refs.len()).map(|i| values.backend_filters(index, i)).collect(),
+            session_persistence: session_persistence.clone(),
         }),
         Err(problem) => Err(problem.clone()),
     });
@@ -67,6 +73,13 @@ pub(super) fn input<'a>(snapshot: &Snapshot, key: &'a ObjectKey, route: &'a Grpc
         })),
         backends: converted.backends,
     }
+}
+
+/// Re-types one GRPCRoute value as its HTTPRoute equivalent through JSON.
+fn reshape_one<T: serde::Serialize, U: serde::de::DeserializeOwned>(item: Option<&T>) -> Result<Option<U>, Problem> {
+    let Some(item) = item else { return Ok(None) };
+    let value = serde_json::to_value(item).map_err(|e| unsupported(e.to_string()))?;
+    serde_json::from_value(value).map(Some).map_err(|e| unsupported(format!("unsupported GRPCRoute sessionPersistence: {e}")))
 }
 
 /// Re-types a GRPCRoute list as its HTTPRoute equivalent through JSON.

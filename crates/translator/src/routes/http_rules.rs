@@ -49,6 +49,8 @@ pub(crate) struct RuleParts<'a> {
     pub retry: Option<&'a HttpRouteRulesRetry>,
     /// Per backendRef: unsupported values the store recorded inside its filters.
     pub backend_unknown: Vec<Vec<UnsupportedValue>>,
+    /// The rule's session persistence, converted (see `session`).
+    pub session_persistence: Option<ferrogate_ir::SessionPersistence>,
 }
 
 /// Converts the rules of an HTTP-like route. `kind` names the route kind for
@@ -204,12 +206,13 @@ fn convert_rule(ctx: &mut RefContext<'_, '_>, index: usize, parts: RuleParts<'_>
         request_headers: filters.request_headers,
         response_headers: filters.response_headers,
         cors: filters.cors,
+        session_persistence: parts.session_persistence,
         action,
     })
 }
 
 /// Parses a Gateway API duration (`1h2m3s4ms` style, as in GEP-2257) into milliseconds.
-fn duration_ms(value: &str) -> Result<u64, Problem> {
+pub(crate) fn duration_ms(value: &str) -> Result<u64, Problem> {
     let bad = || unsupported(format!("invalid duration {value:?}"));
     if value == "0" {
         return Ok(0);

@@ -9,6 +9,7 @@ mod grpc;
 mod http;
 pub(crate) mod http_rules;
 mod open_values;
+mod session;
 mod stream;
 
 use std::sync::Arc;
@@ -61,6 +62,7 @@ pub(crate) struct ConvertedRule {
     pub request_headers: HeaderMods,
     pub response_headers: HeaderMods,
     pub cors: Option<ferrogate_ir::Cors>,
+    pub session_persistence: Option<ferrogate_ir::SessionPersistence>,
     pub action: RouteAction,
 }
 

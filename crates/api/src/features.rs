@@ -3,7 +3,8 @@
 //! feature of the conformance scenarios (../shared/conformance, upstream commit 4564255),
 //! all of whose scenarios the replay (`make conformance`) passed on 2026-12-02 (137 passed,
 //! 0 failed; the 2 skipped ones only run when a feature is *not* claimed). A feature whose
-//! scenarios fail is left out rather than claimed; SessionPersistence is not implemented.
+//! scenarios fail is left out rather than claimed. Session persistence is implemented but has
+//! no scenario in that suite, so it is not claimed.
 //! It MUST stay sorted (the API asks for ascending order by name; a test checks it).
 
 /// Supported features, sorted.

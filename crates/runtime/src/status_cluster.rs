@@ -22,7 +22,12 @@ pub(crate) async fn read_cluster(client: kube::Client) -> Result<StatusSet, kube
         }
         let name = class.metadata.name.clone().unwrap_or_default();
         ours.insert(name.clone());
-        set.gateway_classes.push(GatewayClassStatus { name, conditions: conditions(class.data.pointer("/status/conditions")) });
+        set.gateway_classes.push(GatewayClassStatus {
+            name,
+            conditions: conditions(class.data.pointer("/status/conditions")),
+            // The table shows conditions only.
+            supported_features: Vec::new(),
+        });
     }
     for gw in list(&client, "v1", "Gateway").await? {
         let class = gw.data.pointer("/spec/gatewayClassName").and_then(Value::as_str).unwrap_or_default();

@@ -113,7 +113,7 @@ fn yaml_files(dir: &Path) -> Result<Vec<PathBuf>, StatusError> {
 pub fn render_table(set: &StatusSet) -> String {
     let mut rows: Vec<[String; 4]> = Vec::new();
     for c in &set.gateway_classes {
-        let GatewayClassStatus { name, conditions } = c;
+        let GatewayClassStatus { name, conditions, .. } = c;
         rows.push(["GatewayClass".into(), name.clone(), String::new(), conditions_text(conditions)]);
     }
     for g in &set.gateways {
@@ -183,7 +183,7 @@ mod tests {
     fn set() -> StatusSet {
         let ok = |t: &str| Condition::ok(t, t, "fine");
         StatusSet {
-            gateway_classes: vec![GatewayClassStatus { name: "ferrogate".into(), conditions: vec![ok("Accepted")] }],
+            gateway_classes: vec![GatewayClassStatus { name: "ferrogate".into(), conditions: vec![ok("Accepted")], supported_features: vec![] }],
             gateways: vec![GatewayStatus {
                 namespace: "apps".into(),
                 name: "web".into(),

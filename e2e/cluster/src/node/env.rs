@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::Context;
 use k8s_openapi::api::core::v1::{Container, Pod};
 
 use super::{fields, volumes};
@@ -39,7 +38,7 @@ pub async fn resolve(client: &kube::Client, pod: &Pod, container: &Container, po
                     let data = volumes::secret_data(client, namespace, &key.name, key.optional.unwrap_or(false)).await?;
                     data.get(&key.key).map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default()
                 } else {
-                    return Err(anyhow::anyhow!("env {}: only fieldRef, configMapKeyRef and secretKeyRef are supported", var.name)).context("env");
+                    anyhow::bail!("env {}: only fieldRef, configMapKeyRef and secretKeyRef are supported", var.name);
                 }
             }
         };

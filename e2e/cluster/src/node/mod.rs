@@ -107,6 +107,12 @@ impl Node {
         pods.by_uid.values().find(|p| p.namespace == namespace && p.name == name).and_then(|p| p.log(container)).map(PathBuf::from)
     }
 
+    /// The network namespaces this node has now (one per Pod it runs).
+    pub fn namespaces(&self) -> anyhow::Result<Vec<String>> {
+        let own = format!("{}n{}x", network::PREFIX, self.bridge.owner);
+        Ok(network::ip(&["netns", "list"])?.lines().filter_map(|l| l.split_whitespace().next()).filter(|n| n.starts_with(&own)).map(str::to_string).collect())
+    }
+
     /// The folder holding every Pod's files and logs.
     pub fn dir(&self) -> &std::path::Path {
         self.dir.path()

@@ -154,7 +154,11 @@ async fn provisioned_envoy_pods_run_turn_ready_and_serve_traffic() {
     // Deleting the Gateway ends its Pods for real: the node stops them and confirms.
     cluster.kubectl(&["delete", "gateway", "web", "-n", "apps"]);
     support::wait::pods(&cluster, "apps", SELECTOR, 0).await;
+    // One network namespace per Pod still on the node (`other`, and the chart's own controller
+    // Pod, whose image the node cannot run either): the Envoy Pods' are gone.
+    let on_node = cluster.kubectl(&["get", "pods", "-A", "--field-selector=spec.nodeName=node-a", "-o", "name"]);
     let namespaces = node.namespaces().unwrap();
-    assert_eq!(namespaces.len(), 1, "only the Pod `other` keeps a network namespace: {namespaces:?}");
+    assert_eq!(namespaces.len(), on_node.lines().count(), "network namespaces {namespaces:?} for Pods:\n{on_node}");
+    assert!(!on_node.contains("web-ferrogate"), "{on_node}");
     drop(node);
 }

@@ -75,6 +75,10 @@ pub fn mount_script(launch: &Launch<'_>) -> anyhow::Result<String> {
         let options = format!("lowerdir={},upperdir={},workdir={}", lower.display(), upper.display(), work.display());
         script.push(format!("mount -t overlay overlay -o {} {}", quote(&options), quote(&lower.to_string_lossy())));
     }
+    for m in &launch.mounts {
+        // A mount over the folder holding the sources would hide the sources mounted after it.
+        anyhow::ensure!(!launch.scratch.starts_with(&m.target), "mountPath {} would hide this node's files ({})", m.target.display(), launch.scratch.display());
+    }
     let mut mounts = launch.mounts.clone();
     mounts.sort_by_key(|m| m.target.components().count());
     for m in &mounts {

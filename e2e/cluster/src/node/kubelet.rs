@@ -74,7 +74,7 @@ impl Kubelet {
                 None if pod.metadata.deletion_timestamp.is_none() => {
                     let binding = json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name, "uid": uid},
                                          "target": {"apiVersion": "v1", "kind": "Node", "name": self.name}});
-                    if let Err(e) = api.create_subresource::<serde_json::Value>("binding", &name, &PostParams::default(), serde_json::to_vec(&binding)?).await {
+                    if let Err(e) = api.create_subresource::<_, serde_json::Value>("binding", &name, &PostParams::default(), &binding).await {
                         tracing::warn!("binding {namespace}/{name}: {e}");
                     }
                     continue;

@@ -74,7 +74,9 @@ impl Node {
             tracing::info!("removed leftovers of dead nodes: {}", swept.join(", "));
         }
         let bridge = Arc::new(network::Bridge::create()?);
-        let dir = tempfile::Builder::new().prefix(&format!("ferrogate-node-{}-", std::process::id())).tempdir()?;
+        let base = state_base();
+        sweep_dirs(&base);
+        let dir = tempfile::Builder::new().prefix(&format!("ferrogate-node-{}-", std::process::id())).tempdir_in(&base)?;
         registration::register(&client, &options.name, &bridge.host_ip().to_string()).await?;
         let pods = Arc::new(Mutex::new(kubelet::Pods::default()));
         let hosts = options.host_aliases.iter().map(|h| (h.clone(), bridge.host_ip().to_string())).collect();
@@ -116,6 +118,24 @@ impl Node {
     /// The folder holding every Pod's files and logs.
     pub fn dir(&self) -> &std::path::Path {
         self.dir.path()
+    }
+}
+
+/// Where Pod files live: under `/run` when possible, because volume sources must stay
+/// visible while the mounts are made, and Pods often mount over `/tmp` (Envoy's emptyDir).
+fn state_base() -> PathBuf {
+    let run = PathBuf::from("/run/ferrogate-node");
+    if std::fs::create_dir_all(&run).is_ok() { run } else { std::env::temp_dir() }
+}
+
+/// Removes the Pod files of nodes whose process is gone.
+fn sweep_dirs(base: &std::path::Path) {
+    for entry in std::fs::read_dir(base).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix("ferrogate-node-").and_then(|r| r.split('-').next()).and_then(|p| p.parse::<u32>().ok()) else { continue };
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
     }
 }
 

@@ -152,7 +152,9 @@ impl Drop for PodNetwork {
 
 /// An exclusive lock on the host while a node picks its subnet, so two nodes starting at
 /// the same moment do not take the same one.
-struct HostLock(std::fs::File);
+struct HostLock {
+    _file: std::fs::File,
+}
 
 impl HostLock {
     fn take() -> anyhow::Result<Self> {
@@ -161,7 +163,7 @@ impl HostLock {
         // SAFETY: flock on a descriptor we own; released when the file closes.
         let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
         anyhow::ensure!(rc == 0, "flock: {}", std::io::Error::last_os_error());
-        Ok(Self(file))
+        Ok(Self { _file: file })
     }
 }
 

@@ -33,6 +33,9 @@ pub struct ContainerRun {
     next_probe: Instant,
     waiting: Option<(String, String)>,
     terminated: Option<(i32, String, String, String)>,
+    /// The last exit, as `lastState.terminated` shows it (with the log's tail as message,
+    /// as `terminationMessagePolicy: FallbackToLogsOnError` does).
+    last_state: Option<Value>,
     last_exit: Option<Instant>,
     pub log: PathBuf,
 }
@@ -47,7 +50,6 @@ struct LaunchSpec {
 
 /// A Pod this node runs (or failed to run).
 pub struct PodRun {
-    pub uid: String,
     pub namespace: String,
     pub name: String,
     pub dir: PathBuf,
@@ -73,7 +75,6 @@ impl PodRun {
         let spec = pod.spec.clone().unwrap_or_default();
         let pod_ip = network.ip.to_string();
         let mut run = Self {
-            uid: pod.metadata.uid.clone().unwrap_or_default(),
             namespace,
             name,
             dir,
@@ -97,6 +98,7 @@ impl PodRun {
                 next_probe: Instant::now(),
                 waiting: None,
                 terminated: None,
+                last_state: None,
                 last_exit: None,
                 log,
             };
@@ -176,6 +178,8 @@ impl PodRun {
                 let code = status.code().unwrap_or(128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0));
                 let reason = if code == 0 { "Completed" } else { "Error" };
                 c.terminated = Some((code, reason.into(), c.started_at.clone().unwrap_or_default(), clock::now()));
+                let message = if code == 0 { String::new() } else { crate::process::tail(&c.log, 5) };
+                c.last_state = Some(json!({"terminated": {"exitCode": code, "reason": reason, "message": message, "startedAt": c.started_at, "finishedAt": clock::now()}}));
                 c.process = None;
                 c.ready = false;
                 c.last_exit = Some(Instant::now());
@@ -339,5 +343,6 @@ fn container_status(c: &ContainerRun) -> Value {
         "started": c.process.is_some(),
         "restartCount": c.restart_count,
         "state": state,
+        "lastState": c.last_state.clone().unwrap_or_else(|| json!({})),
     })
 }

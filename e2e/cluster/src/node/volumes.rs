@@ -113,7 +113,7 @@ async fn service_account_token(client: &kube::Client, pod: &Pod, namespace: &str
         },
     });
     let api = Api::<ServiceAccount>::namespaced(client.clone(), namespace);
-    let response: serde_json::Value = api.create_subresource("token", &sa, &PostParams::default(), serde_json::to_vec(&request)?).await?;
+    let response: serde_json::Value = api.create_subresource("token", &sa, &PostParams::default(), &request).await?;
     response["status"]["token"].as_str().map(str::to_string).context("TokenRequest answered without a token")
 }
 

@@ -26,7 +26,8 @@ pub fn ip(args: &[&str]) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-fn base36(mut n: u32) -> String {
+/// The part of every name that says which process made it: its pid in base 36.
+pub fn owner_tag(mut n: u32) -> String {
     let digits = b"0123456789abcdefghijklmnopqrstuvwxyz";
     let mut out = Vec::new();
     loop {
@@ -86,7 +87,7 @@ pub struct Bridge {
 impl Bridge {
     /// Creates the bridge on the first 10.244.X.0/24 that no interface of this host uses.
     pub fn create() -> anyhow::Result<Self> {
-        let owner = base36(std::process::id());
+        let owner = owner_tag(std::process::id());
         let name = format!("{PREFIX}b{owner}");
         let _lock = HostLock::take()?;
         let used = ip(&["-o", "-4", "addr", "show"])?;
@@ -173,11 +174,11 @@ mod tests {
 
     #[test]
     fn names_carry_their_owner() {
-        let me = format!("{PREFIX}b{}", base36(std::process::id()));
+        let me = format!("{PREFIX}b{}", owner_tag(std::process::id()));
         assert!(owner_alive(&me));
-        assert!(owner_alive(&format!("{PREFIX}n{}x7", base36(std::process::id()))));
+        assert!(owner_alive(&format!("{PREFIX}n{}x7", owner_tag(std::process::id()))));
         // pid 0x7fffffff never exists on Linux (pid_max is at most 2^22).
-        assert!(!owner_alive(&format!("{PREFIX}v{}x3", base36(0x7fff_ffff))));
+        assert!(!owner_alive(&format!("{PREFIX}v{}x3", owner_tag(0x7fff_ffff))));
         assert!(owner_alive("fgnother-name"), "foreign names are never swept");
     }
 }

@@ -28,11 +28,25 @@ apiVersion: v1
 kind: Namespace
 metadata: {{name: apps}}
 ---
+# Two replicas as the class's EnvoyProxy has them, and Envoy's info logs, so that the Pods'
+# logs have something to read.
+apiVersion: gateway.ferrogate.dev/v1alpha1
+kind: EnvoyProxy
+metadata: {{name: logged, namespace: apps}}
+spec:
+  logging: {{level: {{default: info}}}}
+  provider:
+    type: Kubernetes
+    kubernetes:
+      envoyDeployment: {{replicas: 2}}
+---
 apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata: {{name: web, namespace: apps}}
 spec:
   gatewayClassName: ferrogate
+  infrastructure:
+    parametersRef: {{group: gateway.ferrogate.dev, kind: EnvoyProxy, name: logged}}
   listeners:
   - {{name: http, port: 80, protocol: HTTP}}
 ---
@@ -141,6 +155,16 @@ async fn provisioned_envoy_pods_run_turn_ready_and_serve_traffic() {
     // above only when asked; the file exists from the start).
     let name = ready[0]["metadata"]["name"].as_str().unwrap();
     assert!(node.log("apps", name, "envoy").await.is_some_and(|p| p.is_file()), "log file of {name}");
+
+    // And `kubectl logs` reads it through the API server and the node's log endpoint.
+    let file = std::fs::read_to_string(node.log("apps", name, "envoy").await.unwrap()).unwrap();
+    let logs = cluster.kubectl(&["logs", "-n", "apps", name, "-c", "envoy"]);
+    assert!(file.contains("starting main dispatch loop"), "Envoy's info log in the node's file:\n{file}");
+    assert_eq!(logs, file, "kubectl logs gives the container's output");
+    let last = cluster.kubectl(&["logs", "-n", "apps", name, "--tail=1"]);
+    assert_eq!(last.lines().count(), 1, "{last}");
+    assert!(file.ends_with(&last), "--tail=1 is the last line: {last}");
+    eprintln!("kubectl logs of {name}: {} bytes", logs.len());
 
     // An image the node cannot run fails its Pod with a reason that says so.
     cluster.apply("apiVersion: v1\nkind: Pod\nmetadata: {name: other, namespace: apps}\nspec:\n  containers: [{name: web, image: 'nginx:1.27'}]\n");

@@ -41,6 +41,7 @@ pub struct Kubelet {
     pub hosts: Vec<(String, String)>,
     pub dir: PathBuf,
     pub pods: Arc<Mutex<Pods>>,
+    pub logs_port: u16,
 }
 
 impl Kubelet {
@@ -49,7 +50,7 @@ impl Kubelet {
         let mut last_heartbeat = Instant::now();
         loop {
             if last_heartbeat.elapsed() >= registration::HEARTBEAT {
-                if let Err(e) = registration::heartbeat(&self.client, &self.name, &self.bridge.host_ip().to_string()).await {
+                if let Err(e) = registration::heartbeat(&self.client, &self.name, &self.bridge.host_ip().to_string(), self.logs_port).await {
                     tracing::warn!("node heartbeat: {e:#}");
                 }
                 last_heartbeat = Instant::now();

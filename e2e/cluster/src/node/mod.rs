@@ -9,8 +9,8 @@
 //!   volumes, env and a hosts file ([`pod`], [`container`], [`volumes`], [`env`]), the images
 //!   it knows as local binaries ([`images`]);
 //! - probes readiness from the host ([`probe`]) and reports Pod status through the API;
-//! - writes each container's output to a file ([`Node::log`]); `kubectl logs` through the
-//!   API needs the kubelet's HTTPS server, which this node does not have yet.
+//! - writes each container's output to a file ([`Node::log`]) and serves it the way the
+//!   kubelet does, so `kubectl logs` works through the API server ([`logs`]).
 //!
 //! Every link and namespace carries the node's process id; a node sweeps those of dead nodes
 //! when it starts, and removes its own when dropped. Processes die with the node
@@ -22,6 +22,7 @@ mod env;
 mod fields;
 pub mod images;
 mod kubelet;
+mod logs;
 pub mod network;
 mod pod;
 mod probe;
@@ -62,6 +63,7 @@ pub struct Node {
     bridge: Arc<network::Bridge>,
     pods: Arc<Mutex<kubelet::Pods>>,
     task: tokio::task::JoinHandle<()>,
+    logs_task: tokio::task::JoinHandle<()>,
     dir: tempfile::TempDir,
 }
 
@@ -77,8 +79,9 @@ impl Node {
         let base = state_base();
         sweep_dirs(&base);
         let dir = tempfile::Builder::new().prefix(&format!("ferrogate-node-{}-", std::process::id())).tempdir_in(&base)?;
-        registration::register(&client, &options.name, &bridge.host_ip().to_string()).await?;
         let pods = Arc::new(Mutex::new(kubelet::Pods::default()));
+        let (logs_port, logs_task) = logs::serve(bridge.host_ip().into(), pods.clone()).await?;
+        registration::register(&client, &options.name, &bridge.host_ip().to_string(), logs_port).await?;
         let hosts = options.host_aliases.iter().map(|h| (h.clone(), bridge.host_ip().to_string())).collect();
         let kubelet = kubelet::Kubelet {
             client,
@@ -88,9 +91,10 @@ impl Node {
             hosts,
             dir: dir.path().to_path_buf(),
             pods: pods.clone(),
+            logs_port,
         };
         let task = tokio::spawn(kubelet.run());
-        Ok(Self { name: options.name, bridge, pods, task, dir })
+        Ok(Self { name: options.name, bridge, pods, task, logs_task, dir })
     }
 
     /// The Node's name.
@@ -142,6 +146,7 @@ fn sweep_dirs(base: &std::path::Path) {
 impl Drop for Node {
     fn drop(&mut self) {
         self.task.abort();
+        self.logs_task.abort();
         // The aborted loop lets go of the lock at its next await; wait for that briefly.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         let pods = loop {

@@ -15,7 +15,7 @@ use super::clock;
 pub const HEARTBEAT: Duration = Duration::from_secs(10);
 
 /// Creates the Node if missing, then reports it Ready.
-pub async fn register(client: &kube::Client, name: &str, address: &str) -> anyhow::Result<()> {
+pub async fn register(client: &kube::Client, name: &str, address: &str, logs_port: u16) -> anyhow::Result<()> {
     let nodes = Api::<Node>::all(client.clone());
     if nodes.get_opt(name).await?.is_none() {
         let node: Node = serde_json::from_value(json!({
@@ -26,11 +26,11 @@ pub async fn register(client: &kube::Client, name: &str, address: &str) -> anyho
         }))?;
         nodes.create(&PostParams::default(), &node).await?;
     }
-    heartbeat(client, name, address).await
+    heartbeat(client, name, address, logs_port).await
 }
 
 /// Renews the Ready condition and the Lease.
-pub async fn heartbeat(client: &kube::Client, name: &str, address: &str) -> anyhow::Result<()> {
+pub async fn heartbeat(client: &kube::Client, name: &str, address: &str, logs_port: u16) -> anyhow::Result<()> {
     let now = clock::now();
     let condition = |type_: &str, status: &str, reason: &str, message: &str| {
         json!({"type": type_, "status": status, "reason": reason, "message": message, "lastHeartbeatTime": now, "lastTransitionTime": now})
@@ -42,7 +42,10 @@ pub async fn heartbeat(client: &kube::Client, name: &str, address: &str) -> anyh
             condition("DiskPressure", "False", "KubeletHasNoDiskPressure", "ferrogate-node does not measure disk"),
             condition("PIDPressure", "False", "KubeletHasSufficientPID", "ferrogate-node does not measure pids"),
         ],
-        "addresses": [{"type": "InternalIP", "address": address}, {"type": "Hostname", "address": name}],
+        // InternalIP only: kube-apiserver tries a Hostname address first when reaching the
+        // node's log endpoint, and the Node's name resolves nowhere.
+        "addresses": [{"type": "InternalIP", "address": address}],
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": logs_port}},
         "capacity": {"cpu": "2", "memory": "8Gi", "pods": "250"},
         "allocatable": {"cpu": "2", "memory": "8Gi", "pods": "250"},
         "nodeInfo": {

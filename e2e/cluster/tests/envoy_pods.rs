@@ -106,6 +106,26 @@ async fn provisioned_envoy_pods_run_turn_ready_and_serve_traffic() {
     cluster.apply(&world(echo));
     let created = Instant::now();
     support::wait::pods(&cluster, "apps", SELECTOR, 2).await;
+    // Measured beside the Pods' Ready condition: Envoy itself answers `/ready` once xDS gave
+    // it the readiness listener; the condition follows at the next probe (every 5 s).
+    ferrogate_cluster::wait::until("Envoy /ready on both Pod addresses", Duration::from_secs(60), || {
+        let ips: Vec<std::net::IpAddr> = pods(&cluster, "apps", SELECTOR).iter().filter_map(|p| p["status"]["podIP"].as_str()?.parse().ok()).collect();
+        async move {
+            if ips.len() != 2 {
+                return Err(format!("{} Pod addresses", ips.len()));
+            }
+            for ip in ips {
+                match ferrogate_e2e::client::get(SocketAddr::new(ip, 19003), "ready", "/ready", &[]).await {
+                    Ok(r) if r.status == 200 => {}
+                    other => return Err(format!("{ip}: {:?}", other.map(|r| r.status))),
+                }
+            }
+            Ok(())
+        }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e:#}\ncontroller:\n{}", controller.log_tail(30)));
+    eprintln!("Envoy answers /ready on both Pod addresses {:.1}s after the Gateway was applied", created.elapsed().as_secs_f64());
     let ready = ferrogate_cluster::wait::until("both Envoy Pods Ready", Duration::from_secs(90), || {
         let pods = pods(&cluster, "apps", SELECTOR);
         let n = pods.iter().filter(|p| is_ready(p)).count();

@@ -204,5 +204,13 @@ async fn provisioned_envoy_pods_run_turn_ready_and_serve_traffic() {
     let namespaces = node.namespaces().unwrap();
     assert_eq!(namespaces.len(), on_node.lines().count(), "network namespaces {namespaces:?} for Pods:\n{on_node}");
     assert!(!on_node.contains("web-ferrogate"), "{on_node}");
+
+    // The node's heartbeat renews the Ready condition without moving its transition time.
+    let ready_then = support::condition(&registered, "/status/conditions", "Ready").unwrap().clone();
+    let renewed = cluster
+        .wait_for("a heartbeat", "node", None, "node-a", |n| support::condition(n, "/status/conditions", "Ready").is_some_and(|c| c["lastHeartbeatTime"] != ready_then["lastHeartbeatTime"]))
+        .await;
+    let ready_now = support::condition(&renewed, "/status/conditions", "Ready").unwrap();
+    assert_eq!((&ready_now["status"], &ready_now["lastTransitionTime"]), (&ready_then["status"], &ready_then["lastTransitionTime"]));
     drop(node);
 }

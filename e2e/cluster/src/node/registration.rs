@@ -32,8 +32,18 @@ pub async fn register(client: &kube::Client, name: &str, address: &str, logs_por
 /// Renews the Ready condition and the Lease.
 pub async fn heartbeat(client: &kube::Client, name: &str, address: &str, logs_port: u16) -> anyhow::Result<()> {
     let now = clock::now();
+    // A condition's lastTransitionTime moves only when its status flips; heartbeats move
+    // lastHeartbeatTime only.
+    let current = Api::<Node>::all(client.clone()).get_opt(name).await?;
+    let conditions = current.and_then(|n| n.status).and_then(|s| s.conditions).unwrap_or_default();
     let condition = |type_: &str, status: &str, reason: &str, message: &str| {
-        json!({"type": type_, "status": status, "reason": reason, "message": message, "lastHeartbeatTime": now, "lastTransitionTime": now})
+        let since = conditions
+            .iter()
+            .find(|c| c.type_ == type_ && c.status == status)
+            .and_then(|c| c.last_transition_time.as_ref())
+            .and_then(|t| serde_json::to_value(t).ok())
+            .unwrap_or_else(|| now.clone().into());
+        json!({"type": type_, "status": status, "reason": reason, "message": message, "lastHeartbeatTime": now, "lastTransitionTime": since})
     };
     let status = json!({"status": {
         "conditions": [

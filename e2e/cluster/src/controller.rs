@@ -19,18 +19,21 @@ pub struct ControllerOptions {
     pub args: Vec<String>,
     /// Extra environment.
     pub env: Vec<(String, String)>,
+    /// Address the xDS server listens on: loopback for Envoys on this host, a node's bridge
+    /// address for Envoy Pods in network namespaces.
+    pub xds_ip: std::net::IpAddr,
 }
 
 impl ControllerOptions {
     pub fn new(identity: &str) -> Self {
-        Self { identity: identity.to_string(), args: Vec::new(), env: Vec::new() }
+        Self { identity: identity.to_string(), args: Vec::new(), env: Vec::new(), xds_ip: std::net::Ipv4Addr::LOCALHOST.into() }
     }
 }
 
 /// A running `ferrogate controller`.
 pub struct Controller {
     process: ManagedProcess,
-    /// xDS port on 127.0.0.1.
+    /// xDS port on [`ControllerOptions::xds_ip`].
     pub xds_port: u16,
     /// `/metrics` port on 127.0.0.1.
     pub metrics_port: u16,
@@ -63,7 +66,7 @@ impl Controller {
             .arg("controller")
             .arg(format!("--namespace={NAMESPACE}"))
             .arg(format!("--pod-name={}", options.identity))
-            .arg(format!("--xds-addr=127.0.0.1:{xds_port}"))
+            .arg(format!("--xds-addr={}", std::net::SocketAddr::new(options.xds_ip, xds_port)))
             .arg(format!("--metrics-addr=127.0.0.1:{metrics_port}"))
             .arg(format!("--health-addr=127.0.0.1:{health_port}"))
             .arg("--xds-tls-dir")

@@ -1,10 +1,13 @@
 //! The seed walkthrough on a real API server: the chart installed, `ferrogate controller` as
 //! the chart's ServiceAccount (so the chart's ClusterRole is what the server enforces), a
-//! GatewayClass whose EnvoyProxy asks for two replicas, Gateways with a MetalLB address.
+//! GatewayClass whose EnvoyProxy asks for two replicas, Gateways with a MetalLB address, and
+//! the project's node running the Envoy Pods for real (so Ready means Envoy got its config).
 
 mod support;
 
-use support::{CONTROLLER_NAME, Cluster, condition_is, kubelet_part};
+use ferrogate_cluster::ControllerOptions;
+use ferrogate_cluster::node::{Node, NodeOptions};
+use support::{CONTROLLER_NAME, Cluster, condition_is};
 
 const GATEWAYS: &str = r#"
 apiVersion: v1
@@ -55,7 +58,12 @@ spec:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gateway_is_provisioned_programmed_and_garbage_collected() {
     let cluster = Cluster::start().await;
-    let _controller = cluster.controller("replica-a");
+    let node = Node::start(cluster.plane.client().await.unwrap(), NodeOptions { host_aliases: vec!["ferrogate.ferrogate-system.svc".into()], ..NodeOptions::new("node-a") })
+        .await
+        .expect("the node starts");
+    let mut options = ControllerOptions::new("replica-a");
+    options.xds_ip = node.host_ip().into();
+    let _controller = cluster.controller_with(&options);
 
     let class = cluster.wait_for("GatewayClass Accepted", "gatewayclass", None, "ferrogate", |c| condition_is(c, "/status/conditions", "Accepted", "True")).await;
     assert_eq!(class["spec"]["controllerName"], CONTROLLER_NAME);
@@ -95,9 +103,9 @@ async fn gateway_is_provisioned_programmed_and_garbage_collected() {
     // MetalLB's part: the Service gets its ingress address.
     cluster.kubectl(&["patch", "service", "web-ferrogate", "-n", "apps", "--subresource=status", "--type=merge", "-p",
                       r#"{"status":{"loadBalancer":{"ingress":[{"ip":"192.168.50.150"}]}}}"#]);
-    // The kubelet's part: the Pods run and are Ready, so the Deployment becomes available.
-    kubelet_part::register_node(&cluster);
-    kubelet_part::run_pods(&cluster, "apps", "gateway.networking.k8s.io/gateway-name=web");
+    // The node runs the Pods; they turn Ready once Envoy has its config, so the Deployment
+    // becomes available.
+    cluster.wait_for("Deployment available", "deployment", Some("apps"), "web-ferrogate", |d| d["status"]["availableReplicas"] == 2).await;
     let gateway = cluster.wait_for("Gateway Programmed", "gateway", Some("apps"), "web", |g| condition_is(g, "/status/conditions", "Programmed", "True")).await;
     assert_eq!(gateway["status"]["addresses"][0]["value"], "192.168.50.150");
     let programmed = support::condition(&gateway, "/status/conditions", "Programmed").unwrap();
@@ -113,8 +121,8 @@ async fn gateway_is_provisioned_programmed_and_garbage_collected() {
     for (resource, name) in [("deployment", "web-ferrogate"), ("service", "web-ferrogate"), ("configmap", "web-ferrogate"), ("serviceaccount", "web-ferrogate"), ("secret", "web-ferrogate-xds")] {
         cluster.wait_gone(resource, Some("apps"), name).await;
     }
-    // The ReplicaSet goes too; its Pods, bound to a node, are terminating (a kubelet would
-    // confirm their end; none runs them here).
-    support::wait::pods_terminating(&cluster, "apps", "gateway.networking.k8s.io/gateway-name=web").await;
+    // The ReplicaSet goes too, and its Pods: the node stops their Envoys and confirms.
+    support::wait::pods(&cluster, "apps", "gateway.networking.k8s.io/gateway-name=web", 0).await;
     assert!(cluster.list("replicasets", "apps").iter().all(|rs| rs["metadata"]["name"].as_str().is_some_and(|n| !n.starts_with("web-ferrogate"))), "the ReplicaSet was collected");
+    drop(node);
 }

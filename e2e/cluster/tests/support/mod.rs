@@ -121,54 +121,6 @@ fn short(v: &Value) -> String {
     if s.len() > 600 { format!("{}...", &s[..600]) } else { s }
 }
 
-/// Until the project's node tool runs Pods (the conformance issue), a test plays the
-/// kubelet's part the way the API sees it: a Ready Node, Pods bound to it, and Pod status
-/// Running and Ready with an address.
-pub mod kubelet_part {
-    use super::Cluster;
-    use serde_json::json;
-
-    pub const NODE: &str = "test-node";
-
-    /// Registers the Node `test-node` with a Ready condition.
-    pub fn register_node(cluster: &Cluster) {
-        cluster.apply(&format!("apiVersion: v1\nkind: Node\nmetadata:\n  name: {NODE}\n  labels: {{kubernetes.io/hostname: {NODE}}}\n"));
-        let now = now();
-        let status = json!({"status": {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "test", "lastHeartbeatTime": now, "lastTransitionTime": now}],
-                                       "addresses": [{"type": "InternalIP", "address": "10.0.0.10"}]}});
-        cluster.kubectl(&["patch", "node", NODE, "--subresource=status", "--type=merge", "-p", &status.to_string()]);
-    }
-
-    /// Binds every Pending Pod matching `selector` in `namespace` to the Node and reports it
-    /// Running and Ready. Returns how many Pods it touched.
-    pub fn run_pods(cluster: &Cluster, namespace: &str, selector: &str) -> usize {
-        let out = cluster.kubectl(&["get", "pods", "-n", namespace, "-l", selector, "-o", "json"]);
-        let pods: serde_json::Value = serde_json::from_str(&out).unwrap();
-        let mut n = 0;
-        for (i, pod) in pods["items"].as_array().unwrap().iter().enumerate() {
-            let name = pod["metadata"]["name"].as_str().unwrap();
-            if pod["spec"]["nodeName"].as_str().is_none() {
-                let binding = json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name},
-                                     "target": {"apiVersion": "v1", "kind": "Node", "name": NODE}});
-                let url = format!("/api/v1/namespaces/{namespace}/pods/{name}/binding");
-                ferrogate_cluster::kubectl::run(&cluster.plane.binaries().kubectl, cluster.plane.kubeconfig(), &["create", "--raw", &url, "-f", "-"], Some(&binding.to_string()))
-                    .unwrap_or_else(|e| panic!("{e:#}"));
-            }
-            let now = now();
-            let ready = |t: &str| json!({"type": t, "status": "True", "lastTransitionTime": now});
-            let status = json!({"status": {"phase": "Running", "podIP": format!("10.244.0.{}", 10 + i), "hostIP": "10.0.0.10", "startTime": now,
-                                           "conditions": [ready("PodScheduled"), ready("Initialized"), ready("ContainersReady"), ready("Ready")]}});
-            cluster.kubectl(&["patch", "pod", name, "-n", namespace, "--subresource=status", "--type=merge", "-p", &status.to_string()]);
-            n += 1;
-        }
-        n
-    }
-
-    fn now() -> String {
-        time::OffsetDateTime::now_utc().replace_nanosecond(0).unwrap().format(&time::format_description::well_known::Rfc3339).unwrap()
-    }
-}
-
 /// `status/reason` of condition `type_` at `pointer`, or "" when absent.
 pub fn reason(object: &Value, pointer: &str, type_: &str) -> String {
     condition(object, pointer, type_).map(|c| format!("{}/{}", c["status"].as_str().unwrap_or(""), c["reason"].as_str().unwrap_or(""))).unwrap_or_default()
@@ -176,18 +128,6 @@ pub fn reason(object: &Value, pointer: &str, type_: &str) -> String {
 
 pub mod wait {
     use super::{Cluster, WAIT};
-
-    /// Waits until every Pod matching `selector` in `namespace` is being deleted.
-    pub async fn pods_terminating(cluster: &Cluster, namespace: &str, selector: &str) {
-        ferrogate_cluster::wait::until(&format!("Pods {selector} terminating"), WAIT, || {
-            let out = cluster.plane.kubectl_output(&["get", "pods", "-n", namespace, "-l", selector, "-o", "json"]).unwrap_or_default();
-            let pods: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
-            let alive = pods["items"].as_array().map_or(0, |p| p.iter().filter(|p| p["metadata"]["deletionTimestamp"].is_null()).count());
-            async move { if alive == 0 { Ok(()) } else { Err(format!("{alive} Pods not terminating")) } }
-        })
-        .await
-        .unwrap_or_else(|e| panic!("{e:#}"))
-    }
 
     /// Waits until exactly `n` Pods match `selector` in `namespace`.
     pub async fn pods(cluster: &Cluster, namespace: &str, selector: &str, n: usize) -> usize {

@@ -14,6 +14,8 @@ fn main() -> anyhow::Result<()> {
     let cli = cli::Cli::parse();
     cli::init_logging(&cli.log_format, &cli.log_level);
     allocator::spawn_trimmer(allocator::TRIM_EVERY);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(cli.run())
 }

@@ -59,11 +59,21 @@ spec:
 "#;
 
 /// The pods that answer `n` requests to `path` with `headers`.
-async fn pods(gateway: SocketAddr, path: &str, headers: &[(&str, &str)], n: usize) -> BTreeSet<String> {
+async fn pods(
+    gateway: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    n: usize,
+) -> BTreeSet<String> {
     let mut seen = BTreeSet::new();
     for _ in 0..n {
         let r = client::get(gateway, HOST, path, headers).await.unwrap();
-        assert_eq!(r.status, 200, "{path}: {}", String::from_utf8_lossy(&r.body));
+        assert_eq!(
+            r.status,
+            200,
+            "{path}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
         seen.insert(pod(&r));
     }
     seen
@@ -74,35 +84,67 @@ async fn a_session_keeps_reaching_the_endpoint_that_served_its_first_request() {
     let a = ferrogate_e2e::echo::spawn_for_test("echo-a-pod", "default", "echo").await;
     let b = ferrogate_e2e::echo::spawn_for_test("echo-b-pod", "default", "echo").await;
     let gateway_port = free_port();
-    let fg = Standalone::start(env!("CARGO_BIN_EXE_ferrogate"), files(gateway_port, a, b), free_block(25000, 10), &[]);
+    let fg = Standalone::start(
+        env!("CARGO_BIN_EXE_ferrogate"),
+        files(gateway_port, a, b),
+        free_block(25000, 10),
+        &[],
+    );
     let gateway = SocketAddr::from(([127, 0, 0, 1], gateway_port));
-    testing::eventually_response(gateway, HOST, "/", &[], Duration::from_secs(60), |r| r.status == 200).await;
+    testing::eventually_response(gateway, HOST, "/", &[], Duration::from_secs(60), |r| {
+        r.status == 200
+    })
+    .await;
 
     // Without a session both endpoints serve (round robin).
     let all = pods(gateway, "/", &[], 20).await;
-    assert_eq!(all.len(), 2, "both endpoints must serve without a session: {all:?}");
+    assert_eq!(
+        all.len(),
+        2,
+        "both endpoints must serve without a session: {all:?}"
+    );
 
     // Cookie: the first answer sets it (path from the route's match), later requests that
     // send it stay on the first answer's pod.
     let first = client::get(gateway, HOST, "/cart", &[]).await.unwrap();
-    let set_cookie = first.header("set-cookie").expect("the first answer sets the session cookie").to_string();
+    let set_cookie = first
+        .header("set-cookie")
+        .expect("the first answer sets the session cookie")
+        .to_string();
     assert!(set_cookie.starts_with("cart="), "{set_cookie}");
     assert!(set_cookie.contains("Path=/cart"), "{set_cookie}");
     let cookie = set_cookie.split(';').next().unwrap().to_string();
     let sticky = pods(gateway, "/cart/items", &[("cookie", &cookie)], 20).await;
-    assert_eq!(sticky, BTreeSet::from([pod(&first)]), "the session must stay on its first pod");
+    assert_eq!(
+        sticky,
+        BTreeSet::from([pod(&first)]),
+        "the session must stay on its first pod"
+    );
 
     // Header: the same with the token in a header.
     let first = client::get(gateway, HOST, "/api", &[]).await.unwrap();
-    let token = first.header("x-session").expect("the first answer carries the session header").to_string();
+    let token = first
+        .header("x-session")
+        .expect("the first answer carries the session header")
+        .to_string();
     let sticky = pods(gateway, "/api/x", &[("x-session", &token)], 20).await;
-    assert_eq!(sticky, BTreeSet::from([pod(&first)]), "the header session must stay on its first pod");
+    assert_eq!(
+        sticky,
+        BTreeSet::from([pod(&first)]),
+        "the header session must stay on its first pod"
+    );
 
     // New sessions are spread over the endpoints.
     let mut firsts = BTreeSet::new();
     for _ in 0..20 {
-        firsts.insert(pod(&client::get(gateway, HOST, "/cart", &[]).await.unwrap()));
+        firsts.insert(pod(&client::get(gateway, HOST, "/cart", &[])
+            .await
+            .unwrap()));
     }
-    assert_eq!(firsts.len(), 2, "new sessions may land on either endpoint: {firsts:?}");
+    assert_eq!(
+        firsts.len(),
+        2,
+        "new sessions may land on either endpoint: {firsts:?}"
+    );
     drop(fg);
 }

@@ -58,7 +58,9 @@ async fn tcp_probe(gateway: SocketAddr) -> Seen {
 
 /// A counter from Envoy's admin `/stats` (0 when absent).
 async fn envoy_stat(admin: SocketAddr, name: &str) -> u64 {
-    let r = client::get(admin, "localhost", &format!("/stats?filter=^{name}$"), &[]).await.unwrap();
+    let r = client::get(admin, "localhost", &format!("/stats?filter=^{name}$"), &[])
+        .await
+        .unwrap();
     let text = String::from_utf8_lossy(&r.body).to_string();
     text.lines()
         .find_map(|l| l.strip_prefix(&format!("{name}: ")))
@@ -113,7 +115,8 @@ spec:
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tcp_listener_without_usable_backend_rejects_and_a_weight_change_restores_traffic_without_a_listener_change() {
+async fn tcp_listener_without_usable_backend_rejects_and_a_weight_change_restores_traffic_without_a_listener_change()
+ {
     let backend = greeter().await;
     let a = ferrogate_e2e::echo::spawn_for_test("echo-a-local", "default", "echo-a").await;
     let b = ferrogate_e2e::echo::spawn_for_test("echo-b-local", "default", "echo-b").await;
@@ -121,7 +124,15 @@ async fn tcp_listener_without_usable_backend_rejects_and_a_weight_change_restore
     let base = free_block(23000, 10);
     let files = vec![
         ("gateway.yaml", gateway(tcp_port, http_port)),
-        ("backends.yaml", format!("{}{}{}", service("greeter", 7000, backend), service("echo-a", 8080, a), service("echo-b", 8080, b))),
+        (
+            "backends.yaml",
+            format!(
+                "{}{}{}",
+                service("greeter", 7000, backend),
+                service("echo-a", 8080, a),
+                service("echo-b", 8080, b)
+            ),
+        ),
         ("tcp.yaml", tcp_route(0)),
         ("http.yaml", HTTP_ROUTE.to_string()),
     ];
@@ -131,43 +142,88 @@ async fn tcp_listener_without_usable_backend_rejects_and_a_weight_change_restore
     let admin = SocketAddr::from(([127, 0, 0, 1], base));
 
     // Weight 0: the port is bound (the listener says Programmed) and rejects actively.
-    testing::eventually("the TCP listener rejects connections", Duration::from_secs(60), || async {
-        (tcp_probe(tcp_gateway).await == Seen::Rejected).then_some(())
-    })
+    testing::eventually(
+        "the TCP listener rejects connections",
+        Duration::from_secs(60),
+        || async { (tcp_probe(tcp_gateway).await == Seen::Rejected).then_some(()) },
+    )
     .await;
-    let status = std::fs::read_to_string(fg.dir.path().join("status/gateways/default/gw.yaml")).unwrap();
+    let status =
+        std::fs::read_to_string(fg.dir.path().join("status/gateways/default/gw.yaml")).unwrap();
     assert!(status.contains("attachedRoutes: 1"), "{status}");
     assert!(status.contains("reason: Programmed"), "{status}");
 
     // Backend filters over the HTTP listener: per-backend Host, and 500s for the share
     // whose filter cannot run per backend.
-    testing::eventually_response(http_gateway, "www.example.com", "/", &[], Duration::from_secs(30), |r| r.status == 200).await;
+    testing::eventually_response(
+        http_gateway,
+        "www.example.com",
+        "/",
+        &[],
+        Duration::from_secs(30),
+        |r| r.status == 200,
+    )
+    .await;
     let mut hosts = std::collections::BTreeMap::new();
     for _ in 0..60 {
-        let r = client::get(http_gateway, "www.example.com", "/", &[]).await.unwrap();
+        let r = client::get(http_gateway, "www.example.com", "/", &[])
+            .await
+            .unwrap();
         let key = match r.status {
-            200 => format!("{} via {}", r.json().unwrap()["host"].as_str().unwrap_or_default(), testing::pod(&r)),
+            200 => format!(
+                "{} via {}",
+                r.json().unwrap()["host"].as_str().unwrap_or_default(),
+                testing::pod(&r)
+            ),
             other => other.to_string(),
         };
         *hosts.entry(key).or_insert(0) += 1;
     }
     eprintln!("answers by Host and backend: {hosts:?}");
     let keys: Vec<&str> = hosts.keys().map(String::as_str).collect();
-    assert_eq!(keys, ["500", "a.internal via echo-a-local", "b.internal via echo-b-local"], "{hosts:?}");
-    let route_status = std::fs::read_to_string(fg.dir.path().join("status/httproutes/default/split.yaml")).unwrap();
-    assert!(route_status.contains("reason: UnsupportedRefValue"), "{route_status}");
+    assert_eq!(
+        keys,
+        [
+            "500",
+            "a.internal via echo-a-local",
+            "b.internal via echo-b-local"
+        ],
+        "{hosts:?}"
+    );
+    let route_status =
+        std::fs::read_to_string(fg.dir.path().join("status/httproutes/default/split.yaml"))
+            .unwrap();
+    assert!(
+        route_status.contains("reason: UnsupportedRefValue"),
+        "{route_status}"
+    );
     assert!(route_status.contains("reason: Accepted"), "{route_status}");
 
     // Weight 1: traffic flows, and Envoy modified or added no listener for it.
     let modified = envoy_stat(admin, "listener_manager.listener_modified").await;
     let added = envoy_stat(admin, "listener_manager.listener_added").await;
     std::fs::write(fg.dir.path().join("config/tcp.yaml"), tcp_route(1)).unwrap();
-    testing::eventually("the TCP listener reaches the backend", Duration::from_secs(30), || async {
-        (tcp_probe(tcp_gateway).await == Seen::Data(GREETING.to_vec())).then_some(())
-    })
+    testing::eventually(
+        "the TCP listener reaches the backend",
+        Duration::from_secs(30),
+        || async { (tcp_probe(tcp_gateway).await == Seen::Data(GREETING.to_vec())).then_some(()) },
+    )
     .await;
-    eprintln!("listener_manager: listener_modified {modified}, listener_added {added} before the weight change");
-    assert!(added > 0, "the admin stats must show the listeners Envoy added");
-    assert_eq!(envoy_stat(admin, "listener_manager.listener_modified").await, modified, "a weight change must not modify the listener");
-    assert_eq!(envoy_stat(admin, "listener_manager.listener_added").await, added, "a weight change must not add a listener");
+    eprintln!(
+        "listener_manager: listener_modified {modified}, listener_added {added} before the weight change"
+    );
+    assert!(
+        added > 0,
+        "the admin stats must show the listeners Envoy added"
+    );
+    assert_eq!(
+        envoy_stat(admin, "listener_manager.listener_modified").await,
+        modified,
+        "a weight change must not modify the listener"
+    );
+    assert_eq!(
+        envoy_stat(admin, "listener_manager.listener_added").await,
+        added,
+        "a weight change must not add a listener"
+    );
 }

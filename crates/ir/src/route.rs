@@ -208,7 +208,13 @@ pub struct WeightedBackend {
 impl WeightedBackend {
     /// A backend with a weight and no per-backend filters.
     pub fn new(backend: impl Into<String>, weight: u32) -> Self {
-        Self { backend: backend.into(), weight, request_headers: HeaderMods::default(), response_headers: HeaderMods::default(), host_rewrite: None }
+        Self {
+            backend: backend.into(),
+            weight,
+            request_headers: HeaderMods::default(),
+            response_headers: HeaderMods::default(),
+            host_rewrite: None,
+        }
     }
 }
 

@@ -12,34 +12,36 @@
 mod address_pool;
 mod admin;
 mod certgen;
+mod config_dump;
 mod controller;
-mod controller_provider;
-mod controller_infra;
 mod controller_events;
+mod controller_infra;
+mod controller_provider;
 mod host_replicas;
 mod host_xds_tls;
 mod metrics;
 mod nack_status;
 mod pipeline;
-mod serving;
 pub mod pki;
+mod serving;
 mod slots;
 mod standalone;
 mod status_cluster;
 mod status_cmd;
-mod config_dump;
-mod version;
 mod translate_cmd;
+mod version;
 mod xds_cert_renewal;
 mod xds_metrics;
 
-pub use metrics::{MetricInfo, Metrics, reference as metrics_reference};
-pub use certgen::{CA_SECRET, CertgenReport, SERVER_SECRET, certgen, certgen_files, certgen_in_cluster};
-pub use controller::{ControllerConfig, run_controller, run_controller_with};
-pub use standalone::{StandaloneConfig, run_standalone};
-pub use translate_cmd::{OutputFormat, translate_files};
-pub use status_cmd::{StatusError, StatusSource, read_status_dir, render_table, status_table};
+pub use certgen::{
+    CA_SECRET, CertgenReport, SERVER_SECRET, certgen, certgen_files, certgen_in_cluster,
+};
 pub use config_dump::{ConfigDumpError, admin_addr, config_dump, redact};
+pub use controller::{ControllerConfig, run_controller, run_controller_with};
+pub use metrics::{MetricInfo, Metrics, reference as metrics_reference};
+pub use standalone::{StandaloneConfig, run_standalone};
+pub use status_cmd::{StatusError, StatusSource, read_status_dir, render_table, status_table};
+pub use translate_cmd::{OutputFormat, translate_files};
 pub use version::{BuildInfo, build_info};
 
 /// How many times the translate-and-publish pipeline has run in this process. A run frees

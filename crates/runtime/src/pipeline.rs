@@ -184,8 +184,15 @@ impl Pipeline {
                 .unwrap_or_else(|| self.port_plan.ready_port(slots[key]));
             // Access logs come from the infra IR (EnvoyProxy parameters) but are part of
             // every proxy listener, so they are xDS, not bootstrap: no Envoy restart.
-            let access_logs = translation.infra.get(key).map(|i| i.access_logs.clone()).unwrap_or_default();
-            let xds_options = XdsOptions { ready_port, access_logs };
+            let access_logs = translation
+                .infra
+                .get(key)
+                .map(|i| i.access_logs.clone())
+                .unwrap_or_default();
+            let xds_options = XdsOptions {
+                ready_port,
+                access_logs,
+            };
             if self
                 .previous
                 .get(key)
@@ -261,7 +268,11 @@ impl Pipeline {
             return None;
         }
         // The same snapshot again (a NACK check, an owned-object event): nothing to compare.
-        let changed = if Arc::ptr_eq(before, snapshot) { Vec::new() } else { before.diff(snapshot) };
+        let changed = if Arc::ptr_eq(before, snapshot) {
+            Vec::new()
+        } else {
+            before.diff(snapshot)
+        };
         if changed.is_empty() {
             return Some(last_output.clone());
         }

@@ -27,13 +27,18 @@ impl Slots {
     }
 
     /// Assigns slots to exactly `gateways` (dropping the others) and returns them.
-    pub(crate) fn assign<'a>(&mut self, gateways: impl Iterator<Item = &'a GatewayKey>) -> BTreeMap<GatewayKey, u32> {
+    pub(crate) fn assign<'a>(
+        &mut self,
+        gateways: impl Iterator<Item = &'a GatewayKey>,
+    ) -> BTreeMap<GatewayKey, u32> {
         let wanted: Vec<&GatewayKey> = gateways.collect();
         self.assigned.retain(|k, _| wanted.contains(&k));
         for key in wanted {
             if !self.assigned.contains_key(key) {
                 let used: Vec<u32> = self.assigned.values().copied().collect();
-                let free = (0..).find(|s| !used.contains(s)).expect("slots are unbounded");
+                let free = (0..)
+                    .find(|s| !used.contains(s))
+                    .expect("slots are unbounded");
                 self.assigned.insert(key.clone(), free);
             }
         }
@@ -47,7 +52,11 @@ mod tests {
 
     #[test]
     fn a_gateway_keeps_its_slot_and_freed_slots_are_reused() {
-        let (a, b, c) = (GatewayKey::new("n", "a"), GatewayKey::new("n", "b"), GatewayKey::new("n", "c"));
+        let (a, b, c) = (
+            GatewayKey::new("n", "a"),
+            GatewayKey::new("n", "b"),
+            GatewayKey::new("n", "c"),
+        );
         let mut slots = Slots::default();
         assert_eq!(slots.assign([&a, &b].into_iter())[&b], 1);
         let after = slots.assign([&b, &c].into_iter());
@@ -57,11 +66,18 @@ mod tests {
 
     #[test]
     fn seeded_slots_survive_the_first_assignment() {
-        let (a, b, c) = (GatewayKey::new("n", "a"), GatewayKey::new("n", "b"), GatewayKey::new("n", "c"));
+        let (a, b, c) = (
+            GatewayKey::new("n", "a"),
+            GatewayKey::new("n", "b"),
+            GatewayKey::new("n", "c"),
+        );
         let mut slots = Slots::seeded(BTreeMap::from([(b.clone(), 2), (c.clone(), 2)]));
         let assigned = slots.assign([&a, &b, &c].into_iter());
         assert_eq!(assigned[&b], 2, "kept from the previous run");
         assert_eq!(assigned[&a], 0);
-        assert_eq!(assigned[&c], 1, "a clashing record is not trusted; c gets a free slot");
+        assert_eq!(
+            assigned[&c], 1,
+            "a clashing record is not trusted; c gets a free slot"
+        );
     }
 }

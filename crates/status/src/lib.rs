@@ -14,7 +14,7 @@ mod model;
 
 pub use condition::{Condition, ConditionStatus};
 pub use model::{
-    AncestorStatus, GatewayAddress, GatewayClassStatus, SupportedFeature, GatewayStatus, ListenerSetStatus,
+    AncestorStatus, GatewayAddress, GatewayClassStatus, GatewayStatus, ListenerSetStatus,
     ListenerStatus, ParentRef, PolicyStatus, RouteGroupKind, RouteParentStatus, RouteStatus,
-    StatusSet,
+    StatusSet, SupportedFeature,
 };

@@ -55,7 +55,11 @@ pub fn load_documents(source_name: &str, text: &str) -> (Vec<Object>, Vec<LoadEr
         let value = match serde_json::Value::deserialize(document) {
             Ok(value) => value,
             Err(e) => {
-                errors.push(LoadError::Yaml { source_name: source_name.into(), index, message: e.to_string() });
+                errors.push(LoadError::Yaml {
+                    source_name: source_name.into(),
+                    index,
+                    message: e.to_string(),
+                });
                 // The parser cannot resynchronize after a syntax error.
                 break;
             }
@@ -95,8 +99,16 @@ fn load_value(
     if value.is_null() {
         return; // empty document, e.g. a trailing `---`
     }
-    let api_version = value.get("apiVersion").and_then(|v| v.as_str()).unwrap_or_default().to_string();
-    let kind_str = value.get("kind").and_then(|v| v.as_str()).unwrap_or_default().to_string();
+    let api_version = value
+        .get("apiVersion")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string();
+    let kind_str = value
+        .get("kind")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string();
     if kind_str == "List" {
         if let Some(items) = value.get_mut("items").and_then(|v| v.as_array_mut()) {
             for item in std::mem::take(items) {
@@ -107,23 +119,40 @@ fn load_value(
     }
     let group = api_version.rsplit_once('/').map(|(g, _)| g).unwrap_or("");
     let Some(kind) = Kind::from_group_kind(group, &kind_str) else {
-        errors.push(LoadError::UnknownKind { source_name: source_name.into(), index, api_version, kind: kind_str });
+        errors.push(LoadError::UnknownKind {
+            source_name: source_name.into(),
+            index,
+            api_version,
+            kind: kind_str,
+        });
         return;
     };
-    let name = value.pointer("/metadata/name").and_then(|v| v.as_str()).unwrap_or_default().to_string();
-    if kind.namespaced() && value.pointer("/metadata/namespace").and_then(|v| v.as_str()).is_none()
-        && let Some(meta) = value.get_mut("metadata").and_then(|m| m.as_object_mut()) {
-            meta.insert("namespace".into(), "default".into());
-        }
+    let name = value
+        .pointer("/metadata/name")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string();
+    if kind.namespaced()
+        && value
+            .pointer("/metadata/namespace")
+            .and_then(|v| v.as_str())
+            .is_none()
+        && let Some(meta) = value.get_mut("metadata").and_then(|m| m.as_object_mut())
+    {
+        meta.insert("namespace".into(), "default".into());
+    }
     if let Some(map) = value.as_object_mut() {
         // Status is ours to compute; a stale one in the input is dropped, not read.
         map.remove("status");
         // Older served versions of TLSRoute allowed leaving out what v1 requires.
         if kind == Kind::TlsRoute
-            && let Some(spec) = map.get_mut("spec").and_then(|s| s.as_object_mut()) {
-                spec.entry("hostnames").or_insert_with(|| serde_json::Value::Array(vec![]));
-                spec.entry("rules").or_insert_with(|| serde_json::Value::Array(vec![]));
-            }
+            && let Some(spec) = map.get_mut("spec").and_then(|s| s.as_object_mut())
+        {
+            spec.entry("hostnames")
+                .or_insert_with(|| serde_json::Value::Array(vec![]));
+            spec.entry("rules")
+                .or_insert_with(|| serde_json::Value::Array(vec![]));
+        }
     }
     match Object::from_value(kind, value) {
         Ok(object) if name.is_empty() => errors.push(LoadError::Invalid {
@@ -158,7 +187,11 @@ mod tests {
         assert_eq!(objects[0].key().namespace, "default");
         assert_eq!(objects[1].kind(), Kind::Gateway);
         assert_eq!(errors.len(), 1);
-        assert!(errors[0].to_string().contains("f.yaml: document 1"), "{}", errors[0]);
+        assert!(
+            errors[0].to_string().contains("f.yaml: document 1"),
+            "{}",
+            errors[0]
+        );
     }
 
     #[test]

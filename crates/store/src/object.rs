@@ -3,12 +3,14 @@
 use std::fmt;
 use std::sync::Arc;
 
+use ferrogate_api::envoyproxy::EnvoyProxy;
 use ferrogate_api::gateway::{
     BackendTlsPolicy, Gateway, GatewayClass, GrpcRoute, HttpRoute, ListenerSet, ReferenceGrant,
     TcpRoute, TlsRoute, UdpRoute,
 };
-use ferrogate_api::k8s::{ClusterTrustBundle, ConfigMap, EndpointSlice, Namespace, ObjectMeta, Secret, Service};
-use ferrogate_api::envoyproxy::EnvoyProxy;
+use ferrogate_api::k8s::{
+    ClusterTrustBundle, ConfigMap, EndpointSlice, Namespace, ObjectMeta, Secret, Service,
+};
 use ferrogate_api::multicluster::ServiceImport;
 
 /// Namespace and name. Cluster-scoped objects have an empty namespace.
@@ -23,7 +25,10 @@ pub struct ObjectKey {
 impl ObjectKey {
     /// Builds a key.
     pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
-        Self { namespace: namespace.into(), name: name.into() }
+        Self {
+            namespace: namespace.into(),
+            name: name.into(),
+        }
     }
 }
 
@@ -154,7 +159,10 @@ impl Object {
 
     /// Kind and key.
     pub fn object_ref(&self) -> ObjectRef {
-        ObjectRef { kind: self.kind(), key: self.key() }
+        ObjectRef {
+            kind: self.kind(),
+            key: self.key(),
+        }
     }
 
     /// Drops what no stage reads (managedFields, the last-applied annotation, and any

@@ -43,7 +43,9 @@ impl UnsupportedValue {
     /// Whether the path continues with `suffix` after the `index`-th item of `list`
     /// (e.g. `spec.rules`, 1, `.backendRefs[`).
     pub fn is_under(&self, list: &str, index: usize, suffix: &str) -> bool {
-        self.path.strip_prefix(&format!("{list}[{index}]")).is_some_and(|rest| rest.starts_with(suffix))
+        self.path
+            .strip_prefix(&format!("{list}[{index}]"))
+            .is_some_and(|rest| rest.starts_with(suffix))
     }
 
     /// `path: unsupported value "raw"`, for condition messages.
@@ -68,7 +70,9 @@ const MAX_REPAIRS: usize = 256;
 /// Decodes `value` as `T`, substituting unknown enum values (recorded in the result) and
 /// stringifying scalars where a string is expected. Fails with the first error no repair
 /// can fix.
-pub(crate) fn decode<T: DeserializeOwned>(mut value: Value) -> Result<(T, Vec<UnsupportedValue>), serde_json::Error> {
+pub(crate) fn decode<T: DeserializeOwned>(
+    mut value: Value,
+) -> Result<(T, Vec<UnsupportedValue>), serde_json::Error> {
     let mut unsupported = Vec::new();
     for _ in 0..MAX_REPAIRS {
         let error = match serde_path_to_error::deserialize::<_, T>(&value) {
@@ -77,9 +81,14 @@ pub(crate) fn decode<T: DeserializeOwned>(mut value: Value) -> Result<(T, Vec<Un
         };
         let path = error.path().clone();
         let inner = error.into_inner();
-        let Some(slot) = locate(&mut value, &path) else { return Err(inner) };
+        let Some(slot) = locate(&mut value, &path) else {
+            return Err(inner);
+        };
         match repair(slot, &inner.to_string()) {
-            Some(Repair::Substituted(raw)) => unsupported.push(UnsupportedValue { path: dotted(&path), value: raw }),
+            Some(Repair::Substituted(raw)) => unsupported.push(UnsupportedValue {
+                path: dotted(&path),
+                value: raw,
+            }),
             Some(Repair::Stringified) => {}
             None => return Err(inner),
         }
@@ -96,7 +105,10 @@ enum Repair {
 
 /// Fixes the value at the error's location, if the error is one this pass fixes.
 fn repair(slot: &mut Value, message: &str) -> Option<Repair> {
-    if let Some(known) = message.strip_prefix("unknown variant `").and_then(first_expected) {
+    if let Some(known) = message
+        .strip_prefix("unknown variant `")
+        .and_then(first_expected)
+    {
         let raw = match &*slot {
             Value::String(s) => s.clone(),
             other => other.to_string(),
@@ -170,7 +182,9 @@ pub(crate) fn record(meta: &mut ObjectMeta, unsupported: &[UnsupportedValue]) {
         return;
     }
     let text = serde_json::to_string(unsupported).unwrap_or_default();
-    meta.annotations.get_or_insert_with(Default::default).insert(UNSUPPORTED_VALUES_ANNOTATION.into(), text);
+    meta.annotations
+        .get_or_insert_with(Default::default)
+        .insert(UNSUPPORTED_VALUES_ANNOTATION.into(), text);
 }
 
 #[cfg(test)]
@@ -191,21 +205,38 @@ mod tests {
 
     #[test]
     fn an_unknown_filter_type_is_recorded_with_its_path_and_replaced_by_a_known_one() {
-        let (decoded, unsupported) = decode::<HttpRoute>(route("FutureFilter", "v".into())).unwrap();
-        assert_eq!(unsupported, vec![UnsupportedValue { path: "spec.rules[1].filters[0].type".into(), value: "FutureFilter".into() }]);
+        let (decoded, unsupported) =
+            decode::<HttpRoute>(route("FutureFilter", "v".into())).unwrap();
+        assert_eq!(
+            unsupported,
+            vec![UnsupportedValue {
+                path: "spec.rules[1].filters[0].type".into(),
+                value: "FutureFilter".into()
+            }]
+        );
         assert_eq!(unsupported[0].index_in("spec.rules"), Some(1));
         assert!(unsupported[0].is_under("spec.rules", 1, ".filters["));
         let rule = &decoded.spec.rules.as_ref().unwrap()[1];
-        assert_eq!(rule.filters.as_ref().unwrap()[0].r#type, HttpRouteRulesFiltersType::RequestHeaderModifier);
+        assert_eq!(
+            rule.filters.as_ref().unwrap()[0].r#type,
+            HttpRouteRulesFiltersType::RequestHeaderModifier
+        );
     }
 
     #[test]
     fn numbers_and_booleans_become_strings_where_the_schema_says_string() {
-        for (raw, text) in [(serde_json::json!(42), "42"), (serde_json::json!(true), "true")] {
-            let (decoded, unsupported) = decode::<HttpRoute>(route("RequestHeaderModifier", raw)).unwrap();
+        for (raw, text) in [
+            (serde_json::json!(42), "42"),
+            (serde_json::json!(true), "true"),
+        ] {
+            let (decoded, unsupported) =
+                decode::<HttpRoute>(route("RequestHeaderModifier", raw)).unwrap();
             assert!(unsupported.is_empty());
             let rule = &decoded.spec.rules.as_ref().unwrap()[0];
-            assert_eq!(rule.matches.as_ref().unwrap()[0].headers.as_ref().unwrap()[0].value, text);
+            assert_eq!(
+                rule.matches.as_ref().unwrap()[0].headers.as_ref().unwrap()[0].value,
+                text
+            );
         }
     }
 

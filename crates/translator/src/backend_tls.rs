@@ -12,7 +12,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use ferrogate_api::gateway::{BackendTlsPolicy, BackendTlsPolicyValidationSubjectAltNamesType as SanType};
+use ferrogate_api::gateway::{
+    BackendTlsPolicy, BackendTlsPolicyValidationSubjectAltNamesType as SanType,
+};
 use ferrogate_ir::{GatewayKey, RouteAction, UpstreamTls};
 use ferrogate_status::{AncestorStatus, Condition, ParentRef, PolicyStatus};
 use ferrogate_store::{ObjectKey, Snapshot};
@@ -49,7 +51,11 @@ struct Judged<'a> {
 }
 
 /// Applies policies to the resolved backends and returns the policy statuses.
-pub(crate) fn apply(snapshot: &Snapshot, routes: &mut Routes, gateways: &[GatewayCtx]) -> Vec<PolicyStatus> {
+pub(crate) fn apply(
+    snapshot: &Snapshot,
+    routes: &mut Routes,
+    gateways: &[GatewayCtx],
+) -> Vec<PolicyStatus> {
     if snapshot.backend_tls_policies.is_empty() {
         return Vec::new(); // the common case: no work per backend or route
     }
@@ -60,7 +66,9 @@ pub(crate) fn apply(snapshot: &Snapshot, routes: &mut Routes, gateways: &[Gatewa
         .map(|(key, policy)| Judged {
             key,
             policy,
-            result: unsupported_values_of(policy).and_then(|()| unsupported_targets(policy)).and_then(|()| validate(snapshot, &key.namespace, policy)),
+            result: unsupported_values_of(policy)
+                .and_then(|()| unsupported_targets(policy))
+                .and_then(|()| validate(snapshot, &key.namespace, policy)),
             conflicted: false,
         })
         .collect();
@@ -104,11 +112,17 @@ pub(crate) fn apply(snapshot: &Snapshot, routes: &mut Routes, gateways: &[Gatewa
                 hits(i, &(*kind, ns.clone(), service.clone(), section))
             })
         };
-        let all: Vec<usize> = (0..judged.len()).filter(|&i| targeted(i, true) || targeted(i, false)).collect();
+        let all: Vec<usize> = (0..judged.len())
+            .filter(|&i| targeted(i, true) || targeted(i, false))
+            .collect();
         if all.is_empty() {
             continue;
         }
-        let usable = |sectioned: bool| all.iter().copied().find(|&i| !judged[i].conflicted && judged[i].result.is_ok() && targeted(i, sectioned));
+        let usable = |sectioned: bool| {
+            all.iter().copied().find(|&i| {
+                !judged[i].conflicted && judged[i].result.is_ok() && targeted(i, sectioned)
+            })
+        };
         match usable(true).or_else(|| usable(false)) {
             Some(i) => backend.tls = judged[i].result.as_ref().ok().cloned(),
             // Only invalid policies target it: routes to it must say so.
@@ -159,7 +173,10 @@ pub(crate) fn apply(snapshot: &Snapshot, routes: &mut Routes, gateways: &[Gatewa
         .enumerate()
         .map(|(i, j)| {
             let generation = j.policy.metadata.generation;
-            let conditions = conditions(j).into_iter().map(|c| c.at_generation(generation)).collect::<Vec<_>>();
+            let conditions = conditions(j)
+                .into_iter()
+                .map(|c| c.at_generation(generation))
+                .collect::<Vec<_>>();
             PolicyStatus {
                 namespace: j.key.namespace.clone(),
                 name: j.key.name.clone(),
@@ -167,7 +184,10 @@ pub(crate) fn apply(snapshot: &Snapshot, routes: &mut Routes, gateways: &[Gatewa
                     .get(&i)
                     .into_iter()
                     .flatten()
-                    .map(|(_, r)| AncestorStatus { ancestor_ref: r.clone(), conditions: conditions.clone() })
+                    .map(|(_, r)| AncestorStatus {
+                        ancestor_ref: r.clone(),
+                        conditions: conditions.clone(),
+                    })
                     .collect(),
             }
         })
@@ -176,7 +196,13 @@ pub(crate) fn apply(snapshot: &Snapshot, routes: &mut Routes, gateways: &[Gatewa
 
 /// Sort key of an ancestor ref: namespace, name, kind, section, port.
 fn ancestor_key(r: &ParentRef) -> (Option<&str>, &str, Option<&str>, Option<&str>, Option<i32>) {
-    (r.namespace.as_deref(), r.name.as_str(), r.kind.as_deref(), r.section_name.as_deref(), r.port)
+    (
+        r.namespace.as_deref(),
+        r.name.as_str(),
+        r.kind.as_deref(),
+        r.section_name.as_deref(),
+        r.port,
+    )
 }
 
 /// Through parents that did not fit in a policy's ancestors the policy cannot be applied:
@@ -192,33 +218,62 @@ fn mark_overflow(
 ) {
     for (i, gateway, parent) in overflow {
         let policy = &judged[*i].key;
-        let backends: BTreeSet<&String> = targeting.iter().filter(|(_, ps)| ps.contains(i)).map(|(b, _)| b).collect();
-        let kept = ancestors.get(i).is_some_and(|l| l.iter().any(|(g, _)| g == gateway));
+        let backends: BTreeSet<&String> = targeting
+            .iter()
+            .filter(|(_, ps)| ps.contains(i))
+            .map(|(b, _)| b)
+            .collect();
+        let kept = ancestors
+            .get(i)
+            .is_some_and(|l| l.iter().any(|(g, _)| g == gateway));
         if !kept {
-            routes.blocked.extend(backends.iter().map(|b| (gateway.clone(), (*b).clone())));
+            routes
+                .blocked
+                .extend(backends.iter().map(|b| (gateway.clone(), (*b).clone())));
         }
         let affected: BTreeSet<(String, String, String)> = routes
             .attachments
             .iter()
-            .filter(|a| a.gateway == *gateway && a.parent == *parent && backends_of(&a.payload).iter().any(|b| backends.contains(b)))
+            .filter(|a| {
+                a.gateway == *gateway
+                    && a.parent == *parent
+                    && backends_of(&a.payload).iter().any(|b| backends.contains(b))
+            })
             .map(|a| route_id(&a.payload))
             .collect();
         let message = format!(
             "BackendTLSPolicy {policy} already lists {MAX_ANCESTORS} ancestors (the API's maximum), so it cannot be applied through this parent"
         );
         for status in &mut routes.statuses {
-            if !affected.contains(&(status.kind.clone(), status.namespace.clone(), status.name.clone())) {
+            if !affected.contains(&(
+                status.kind.clone(),
+                status.namespace.clone(),
+                status.name.clone(),
+            )) {
                 continue;
             }
             let route_ns = status.namespace.clone();
             for p in &mut status.parents {
-                let written = ParentRef { namespace: Some(p.parent_ref.namespace.clone().unwrap_or_else(|| route_ns.clone())), ..p.parent_ref.clone() };
+                let written = ParentRef {
+                    namespace: Some(
+                        p.parent_ref
+                            .namespace
+                            .clone()
+                            .unwrap_or_else(|| route_ns.clone()),
+                    ),
+                    ..p.parent_ref.clone()
+                };
                 if written != *parent {
                     continue;
                 }
                 for c in &mut p.conditions {
                     if c.type_ == types::RESOLVED_REFS {
-                        *c = Condition::not(types::RESOLVED_REFS, reasons::INVALID_BACKEND_TLS, message.clone()).at_generation(c.observed_generation);
+                        *c = Condition::not(
+                            types::RESOLVED_REFS,
+                            reasons::INVALID_BACKEND_TLS,
+                            message.clone(),
+                        )
+                        .at_generation(c.observed_generation);
                     }
                 }
             }
@@ -238,17 +293,39 @@ fn conditions(j: &Judged<'_>) -> Vec<Condition> {
         (Err(problem), _) => vec![
             Condition::not(types::ACCEPTED, problem.accepted, problem.message.clone()),
             match problem.resolved {
-                Some(reason) => Condition::not(types::RESOLVED_REFS, reason, problem.message.clone()),
-                None => Condition::ok(types::RESOLVED_REFS, reasons::RESOLVED_REFS, "Resolved all the Object references."),
+                Some(reason) => {
+                    Condition::not(types::RESOLVED_REFS, reason, problem.message.clone())
+                }
+                None => Condition::ok(
+                    types::RESOLVED_REFS,
+                    reasons::RESOLVED_REFS,
+                    "Resolved all the Object references.",
+                ),
             },
         ],
         (Ok(_), true) => vec![
-            Condition::not(types::ACCEPTED, reasons::CONFLICTED, "Another, older BackendTLSPolicy targets the same Service port"),
-            Condition::ok(types::RESOLVED_REFS, reasons::RESOLVED_REFS, "Resolved all the Object references."),
+            Condition::not(
+                types::ACCEPTED,
+                reasons::CONFLICTED,
+                "Another, older BackendTLSPolicy targets the same Service port",
+            ),
+            Condition::ok(
+                types::RESOLVED_REFS,
+                reasons::RESOLVED_REFS,
+                "Resolved all the Object references.",
+            ),
         ],
         (Ok(_), false) => vec![
-            Condition::ok(types::ACCEPTED, reasons::ACCEPTED, "Policy has been accepted."),
-            Condition::ok(types::RESOLVED_REFS, reasons::RESOLVED_REFS, "Resolved all the Object references."),
+            Condition::ok(
+                types::ACCEPTED,
+                reasons::ACCEPTED,
+                "Policy has been accepted.",
+            ),
+            Condition::ok(
+                types::RESOLVED_REFS,
+                reasons::RESOLVED_REFS,
+                "Resolved all the Object references.",
+            ),
         ],
     }
 }
@@ -276,7 +353,16 @@ fn targets(j: &Judged<'_>) -> Vec<Target> {
         .spec
         .target_refs
         .iter()
-        .filter_map(|t| target_kind(&t.group, &t.kind).map(|kind| (kind, j.key.namespace.clone(), t.name.clone(), t.section_name.clone())))
+        .filter_map(|t| {
+            target_kind(&t.group, &t.kind).map(|kind| {
+                (
+                    kind,
+                    j.key.namespace.clone(),
+                    t.name.clone(),
+                    t.section_name.clone(),
+                )
+            })
+        })
         .collect()
 }
 
@@ -298,7 +384,11 @@ fn unsupported_values_of(policy: &BackendTlsPolicy) -> Result<(), PolicyProblem>
     Err(PolicyProblem {
         accepted: reasons::INVALID,
         resolved: None,
-        message: values.iter().map(ferrogate_store::UnsupportedValue::describe).collect::<Vec<_>>().join("; "),
+        message: values
+            .iter()
+            .map(ferrogate_store::UnsupportedValue::describe)
+            .collect::<Vec<_>>()
+            .join("; "),
     })
 }
 
@@ -318,65 +408,144 @@ fn unsupported_targets(policy: &BackendTlsPolicy) -> Result<(), PolicyProblem> {
     Err(PolicyProblem {
         accepted: reasons::INVALID,
         resolved: None,
-        message: format!("targetRefs {} are not supported: a BackendTLSPolicy applies to a Service or a {MULTICLUSTER_GROUP} ServiceImport", bad.join(", ")),
+        message: format!(
+            "targetRefs {} are not supported: a BackendTLSPolicy applies to a Service or a {MULTICLUSTER_GROUP} ServiceImport",
+            bad.join(", ")
+        ),
     })
 }
 
 /// The ports behind a backend name (`<ns>/<name>/<port>[/<suffix>]`, as `backend.rs` builds
 /// them): every Service and ServiceImport of that name with that port, as (kind, namespace,
 /// name, port name). Both kinds may exist under one name; a policy on either applies.
-fn target_ports(snapshot: &Snapshot, backend: &str) -> Vec<(&'static str, String, String, Option<String>)> {
+fn target_ports(
+    snapshot: &Snapshot,
+    backend: &str,
+) -> Vec<(&'static str, String, String, Option<String>)> {
     let mut parts = backend.split('/');
-    let (Some(ns), Some(name), Some(Ok(port))) = (parts.next(), parts.next(), parts.next().map(str::parse::<i32>)) else {
+    let (Some(ns), Some(name), Some(Ok(port))) = (
+        parts.next(),
+        parts.next(),
+        parts.next().map(str::parse::<i32>),
+    ) else {
         return Vec::new();
     };
     let mut out = Vec::new();
-    if let Some(p) = snapshot.services.get(ns, name).and_then(|s| s.spec.as_ref()?.ports.as_ref()?.iter().find(|p| p.port == port).cloned()) {
+    if let Some(p) = snapshot.services.get(ns, name).and_then(|s| {
+        s.spec
+            .as_ref()?
+            .ports
+            .as_ref()?
+            .iter()
+            .find(|p| p.port == port)
+            .cloned()
+    }) {
         out.push(("Service", ns.to_string(), name.to_string(), p.name));
     }
-    if let Some(p) = snapshot.service_imports.get(ns, name).and_then(|s| s.spec.ports.iter().find(|p| p.port == port).cloned()) {
+    if let Some(p) = snapshot
+        .service_imports
+        .get(ns, name)
+        .and_then(|s| s.spec.ports.iter().find(|p| p.port == port).cloned())
+    {
         out.push(("ServiceImport", ns.to_string(), name.to_string(), p.name));
     }
     out
 }
 
-fn validate(snapshot: &Snapshot, namespace: &str, policy: &BackendTlsPolicy) -> Result<UpstreamTls, PolicyProblem> {
-    let problem = |accepted: &'static str, resolved: &'static str, message: String| PolicyProblem { accepted, resolved: Some(resolved), message };
+fn validate(
+    snapshot: &Snapshot,
+    namespace: &str,
+    policy: &BackendTlsPolicy,
+) -> Result<UpstreamTls, PolicyProblem> {
+    let problem = |accepted: &'static str, resolved: &'static str, message: String| PolicyProblem {
+        accepted,
+        resolved: Some(resolved),
+        message,
+    };
     let v = &policy.spec.validation;
     let refs = v.ca_certificate_refs.as_deref().unwrap_or_default();
     let well_known = v.well_known_ca_certificates.as_deref();
-    let invalid = |message: String| problem(reasons::NO_VALID_CA_CERTIFICATE, reasons::INVALID_CA_CERTIFICATE_REF, message);
+    let invalid = |message: String| {
+        problem(
+            reasons::NO_VALID_CA_CERTIFICATE,
+            reasons::INVALID_CA_CERTIFICATE_REF,
+            message,
+        )
+    };
     if refs.is_empty() && well_known.is_none() {
-        return Err(problem(reasons::INVALID, reasons::UNSUPPORTED_VALUE, "validation needs caCertificateRefs or wellKnownCACertificates".into()));
+        return Err(problem(
+            reasons::INVALID,
+            reasons::UNSUPPORTED_VALUE,
+            "validation needs caCertificateRefs or wellKnownCACertificates".into(),
+        ));
     }
     if !refs.is_empty() && well_known.is_some() {
-        return Err(problem(reasons::INVALID, reasons::UNSUPPORTED_VALUE, "caCertificateRefs and wellKnownCACertificates are exclusive".into()));
+        return Err(problem(
+            reasons::INVALID,
+            reasons::UNSUPPORTED_VALUE,
+            "caCertificateRefs and wellKnownCACertificates are exclusive".into(),
+        ));
     }
     if let Some(w) = well_known
-        && w != "System" {
-            return Err(problem(reasons::INVALID, reasons::UNSUPPORTED_VALUE, format!("wellKnownCACertificates {w} is not supported")));
-        }
+        && w != "System"
+    {
+        return Err(problem(
+            reasons::INVALID,
+            reasons::UNSUPPORTED_VALUE,
+            format!("wellKnownCACertificates {w} is not supported"),
+        ));
+    }
     let mut bundle = String::new();
     for r in refs {
         let pem = match (r.group.as_str(), r.kind.as_str()) {
             ("", "ConfigMap") => {
-                let cm = snapshot.config_maps.get(namespace, &r.name).ok_or_else(|| invalid(format!("ConfigMap {namespace}/{} not found", r.name)))?;
-                pick_ca(cm.data.clone().unwrap_or_default()).ok_or_else(|| invalid(format!("No ca found in configmap {}.", r.name)))?
+                let cm = snapshot
+                    .config_maps
+                    .get(namespace, &r.name)
+                    .ok_or_else(|| {
+                        invalid(format!("ConfigMap {namespace}/{} not found", r.name))
+                    })?;
+                pick_ca(cm.data.clone().unwrap_or_default())
+                    .ok_or_else(|| invalid(format!("No ca found in configmap {}.", r.name)))?
             }
             ("", "Secret") => {
-                let s = snapshot.secrets.get(namespace, &r.name).ok_or_else(|| invalid(format!("Secret {namespace}/{} not found", r.name)))?;
-                let data = s.data.clone().unwrap_or_default().into_iter().map(|(k, v)| (k, String::from_utf8_lossy(&v.0).to_string())).collect();
-                pick_ca(data).ok_or_else(|| invalid(format!("No ca found in secret {}.", r.name)))?
+                let s = snapshot
+                    .secrets
+                    .get(namespace, &r.name)
+                    .ok_or_else(|| invalid(format!("Secret {namespace}/{} not found", r.name)))?;
+                let data = s
+                    .data
+                    .clone()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).to_string()))
+                    .collect();
+                pick_ca(data)
+                    .ok_or_else(|| invalid(format!("No ca found in secret {}.", r.name)))?
             }
             ("" | "certificates.k8s.io", "ClusterTrustBundle") => {
-                let b = snapshot.cluster_trust_bundles.get("", &r.name).ok_or_else(|| invalid(format!("ClusterTrustBundle {} not found", r.name)))?;
+                let b = snapshot
+                    .cluster_trust_bundles
+                    .get("", &r.name)
+                    .ok_or_else(|| invalid(format!("ClusterTrustBundle {} not found", r.name)))?;
                 b.spec.trust_bundle.clone()
             }
             (g, k) => {
-                return Err(problem(reasons::NO_VALID_CA_CERTIFICATE, reasons::INVALID_KIND, format!("caCertificateRef {g}/{k} {} is not a ConfigMap, Secret or ClusterTrustBundle", r.name)));
+                return Err(problem(
+                    reasons::NO_VALID_CA_CERTIFICATE,
+                    reasons::INVALID_KIND,
+                    format!(
+                        "caCertificateRef {g}/{k} {} is not a ConfigMap, Secret or ClusterTrustBundle",
+                        r.name
+                    ),
+                ));
             }
         };
-        if x509_parser::pem::Pem::iter_from_buffer(pem.as_bytes()).next().and_then(Result::ok).is_none() {
+        if x509_parser::pem::Pem::iter_from_buffer(pem.as_bytes())
+            .next()
+            .and_then(Result::ok)
+            .is_none()
+        {
             return Err(invalid(format!("{} holds no PEM certificate", r.name)));
         }
         bundle.push_str(&pem);
@@ -403,9 +572,12 @@ fn validate(snapshot: &Snapshot, namespace: &str, policy: &BackendTlsPolicy) -> 
 
 /// The CA bundle of a ConfigMap or Secret: `ca.crt`, else `tls.crt`, else the first key.
 fn pick_ca(data: BTreeMap<String, String>) -> Option<String> {
-    data.get("ca.crt").or_else(|| data.get("tls.crt")).or_else(|| data.values().next()).filter(|v| v.contains("BEGIN CERTIFICATE")).cloned()
+    data.get("ca.crt")
+        .or_else(|| data.get("tls.crt"))
+        .or_else(|| data.values().next())
+        .filter(|v| v.contains("BEGIN CERTIFICATE"))
+        .cloned()
 }
-
 
 /// Routes that reach a backend whose BackendTLSPolicy is invalid get `ResolvedRefs: False`.
 fn mark_invalid_backend_tls(routes: &mut Routes, invalid: &BTreeSet<String>) {
@@ -419,14 +591,24 @@ fn mark_invalid_backend_tls(routes: &mut Routes, invalid: &BTreeSet<String>) {
         }
     }
     for status in &mut routes.statuses {
-        if !affected.contains(&(status.kind.clone(), status.namespace.clone(), status.name.clone())) {
+        if !affected.contains(&(
+            status.kind.clone(),
+            status.namespace.clone(),
+            status.name.clone(),
+        )) {
             continue;
         }
         for parent in &mut status.parents {
             for c in &mut parent.conditions {
-                if c.type_ == types::RESOLVED_REFS && c.status == ferrogate_status::ConditionStatus::True {
-                    *c = Condition::not(types::RESOLVED_REFS, reasons::INVALID_BACKEND_TLS, "the BackendTLSPolicy of a backend is invalid")
-                        .at_generation(c.observed_generation);
+                if c.type_ == types::RESOLVED_REFS
+                    && c.status == ferrogate_status::ConditionStatus::True
+                {
+                    *c = Condition::not(
+                        types::RESOLVED_REFS,
+                        reasons::INVALID_BACKEND_TLS,
+                        "the BackendTLSPolicy of a backend is invalid",
+                    )
+                    .at_generation(c.observed_generation);
                 }
             }
         }

@@ -16,17 +16,28 @@ pub(crate) struct Problem {
 impl Problem {
     /// `Accepted: False`.
     pub(crate) fn not_accepted(reason: &'static str, message: impl Into<String>) -> Self {
-        Self { type_: types::ACCEPTED, reason, message: message.into() }
+        Self {
+            type_: types::ACCEPTED,
+            reason,
+            message: message.into(),
+        }
     }
 
     /// `ResolvedRefs: False`.
     pub(crate) fn unresolved(reason: &'static str, message: impl Into<String>) -> Self {
-        Self { type_: types::RESOLVED_REFS, reason, message: message.into() }
+        Self {
+            type_: types::RESOLVED_REFS,
+            reason,
+            message: message.into(),
+        }
     }
 
     /// The same problem with its message prefixed (`rule 1: ...`).
     pub(crate) fn within(self, context: &str) -> Self {
-        Self { message: format!("{context}: {}", self.message), ..self }
+        Self {
+            message: format!("{context}: {}", self.message),
+            ..self
+        }
     }
 
     /// The condition, status `False`.

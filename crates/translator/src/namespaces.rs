@@ -32,7 +32,9 @@ impl NamespacePolicy {
 
     /// Checks a selector the way the API server would; an invalid one selects nothing.
     pub(crate) fn validate(&self) -> Result<(), String> {
-        let Self::Selector(selector) = self else { return Ok(()) };
+        let Self::Selector(selector) = self else {
+            return Ok(());
+        };
         let Some(selector) = selector else {
             return Err("The allowedRoutes.namespaces.selector field must be specified when allowedRoutes.namespaces.from is set to \"Selector\".".into());
         };
@@ -40,13 +42,20 @@ impl NamespacePolicy {
             let values = e.values.as_deref().unwrap_or_default();
             match e.operator.as_str() {
                 "In" | "NotIn" if values.is_empty() => {
-                    return Err(format!("The allowedRoutes.namespaces.selector could not be parsed: values set must be non-empty for {}", e.operator));
+                    return Err(format!(
+                        "The allowedRoutes.namespaces.selector could not be parsed: values set must be non-empty for {}",
+                        e.operator
+                    ));
                 }
                 "Exists" | "DoesNotExist" if !values.is_empty() => {
                     return Err("The allowedRoutes.namespaces.selector could not be parsed: values set must be empty for exists and does not exist".into());
                 }
                 "In" | "NotIn" | "Exists" | "DoesNotExist" => {}
-                other => return Err(format!("The allowedRoutes.namespaces.selector could not be parsed: unknown operator {other}")),
+                other => {
+                    return Err(format!(
+                        "The allowedRoutes.namespaces.selector could not be parsed: unknown operator {other}"
+                    ));
+                }
             }
         }
         Ok(())

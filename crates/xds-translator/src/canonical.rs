@@ -18,10 +18,17 @@ const ROUTE_FILTER_CONFIG_TAG: u32 = 13;
 
 /// The encoding of `rc`, with route filter-config map entries sorted by key.
 pub fn route_configuration(rc: &RouteConfiguration) -> Vec<u8> {
-    if !rc.virtual_hosts.iter().any(|vh| vh.routes.iter().any(|r| r.typed_per_filter_config.len() > 1)) {
+    if !rc.virtual_hosts.iter().any(|vh| {
+        vh.routes
+            .iter()
+            .any(|r| r.typed_per_filter_config.len() > 1)
+    }) {
         return rc.encode_to_vec(); // one entry at most everywhere: already deterministic
     }
-    let shell = RouteConfiguration { virtual_hosts: Vec::new(), ..rc.clone() };
+    let shell = RouteConfiguration {
+        virtual_hosts: Vec::new(),
+        ..rc.clone()
+    };
     let mut out = shell.encode_to_vec();
     for vh in &rc.virtual_hosts {
         nested(VIRTUAL_HOSTS_TAG, &virtual_host(vh), &mut out);
@@ -30,7 +37,10 @@ pub fn route_configuration(rc: &RouteConfiguration) -> Vec<u8> {
 }
 
 fn virtual_host(vh: &VirtualHost) -> Vec<u8> {
-    let shell = VirtualHost { routes: Vec::new(), ..vh.clone() };
+    let shell = VirtualHost {
+        routes: Vec::new(),
+        ..vh.clone()
+    };
     let mut out = shell.encode_to_vec();
     for r in &vh.routes {
         nested(ROUTES_TAG, &route(r), &mut out);
@@ -39,7 +49,10 @@ fn virtual_host(vh: &VirtualHost) -> Vec<u8> {
 }
 
 fn route(r: &Route) -> Vec<u8> {
-    let shell = Route { typed_per_filter_config: Default::default(), ..r.clone() };
+    let shell = Route {
+        typed_per_filter_config: Default::default(),
+        ..r.clone()
+    };
     let mut out = shell.encode_to_vec();
     let mut entries: Vec<_> = r.typed_per_filter_config.iter().collect();
     entries.sort_by(|a, b| a.0.cmp(b.0));
@@ -64,21 +77,40 @@ mod tests {
     use envoy_types::pb::google::protobuf::Any;
 
     fn config(keys: &[&str]) -> RouteConfiguration {
-        let mut r = Route { name: "r".into(), ..Default::default() };
+        let mut r = Route {
+            name: "r".into(),
+            ..Default::default()
+        };
         for k in keys {
-            r.typed_per_filter_config.insert((*k).to_string(), Any { type_url: format!("t/{k}"), value: k.as_bytes().to_vec() });
+            r.typed_per_filter_config.insert(
+                (*k).to_string(),
+                Any {
+                    type_url: format!("t/{k}"),
+                    value: k.as_bytes().to_vec(),
+                },
+            );
         }
         RouteConfiguration {
             name: "rc".into(),
-            virtual_hosts: vec![VirtualHost { name: "vh".into(), domains: vec!["*".into()], routes: vec![r], ..Default::default() }],
+            virtual_hosts: vec![VirtualHost {
+                name: "vh".into(),
+                domains: vec!["*".into()],
+                routes: vec![r],
+                ..Default::default()
+            }],
             ..Default::default()
         }
     }
 
     #[test]
     fn two_filter_configs_encode_the_same_bytes_whatever_the_map_order_and_decode_back() {
-        let bytes: Vec<Vec<u8>> = (0..20).map(|_| route_configuration(&config(&["b.filter", "a.filter", "c.filter"]))).collect();
-        assert!(bytes.windows(2).all(|w| w[0] == w[1]), "canonical bytes must not depend on HashMap order");
+        let bytes: Vec<Vec<u8>> = (0..20)
+            .map(|_| route_configuration(&config(&["b.filter", "a.filter", "c.filter"])))
+            .collect();
+        assert!(
+            bytes.windows(2).all(|w| w[0] == w[1]),
+            "canonical bytes must not depend on HashMap order"
+        );
         let decoded = RouteConfiguration::decode(bytes[0].as_slice()).unwrap();
         assert_eq!(decoded, config(&["a.filter", "b.filter", "c.filter"]));
     }

@@ -88,13 +88,20 @@ pub fn stream_cluster_name(listener: &str, chain: Option<&str>) -> String {
 ///
 /// Upstream TLS is per cluster: the stream cluster carries it when every backend agrees on
 /// it (the usual single backend); backends with different TLS settings get none.
-pub fn stream_cluster(name: &str, backends: &[ferrogate_ir::WeightedBackend], all: &[Backend]) -> Cluster {
+pub fn stream_cluster(
+    name: &str,
+    backends: &[ferrogate_ir::WeightedBackend],
+    all: &[Backend],
+) -> Cluster {
     use envoy_types::pb::envoy::config::cluster::v3::cluster::{
         CommonLbConfig,
         common_lb_config::{LocalityConfigSpecifier, LocalityWeightedLbConfig},
     };
-    let tls: Vec<Option<&ferrogate_ir::UpstreamTls>> =
-        backends.iter().filter_map(|wb| all.iter().find(|b| b.name == wb.backend)).map(|b| b.tls.as_ref()).collect();
+    let tls: Vec<Option<&ferrogate_ir::UpstreamTls>> = backends
+        .iter()
+        .filter_map(|wb| all.iter().find(|b| b.name == wb.backend))
+        .map(|b| b.tls.as_ref())
+        .collect();
     let shared_tls = match tls.split_first() {
         Some((first, rest)) if rest.iter().all(|t| t == first) => *first,
         _ => None,
@@ -102,11 +109,16 @@ pub fn stream_cluster(name: &str, backends: &[ferrogate_ir::WeightedBackend], al
     Cluster {
         name: name.to_string(),
         cluster_discovery_type: Some(ClusterDiscoveryType::Type(DiscoveryType::Eds as i32)),
-        eds_cluster_config: Some(EdsClusterConfig { eds_config: Some(ads_config_source()), service_name: name.to_string() }),
+        eds_cluster_config: Some(EdsClusterConfig {
+            eds_config: Some(ads_config_source()),
+            service_name: name.to_string(),
+        }),
         connect_timeout: Some(seconds(CONNECT_TIMEOUT_SECONDS)),
         lb_policy: LbPolicy::RoundRobin as i32,
         common_lb_config: Some(CommonLbConfig {
-            locality_config_specifier: Some(LocalityConfigSpecifier::LocalityWeightedLbConfig(LocalityWeightedLbConfig {})),
+            locality_config_specifier: Some(LocalityConfigSpecifier::LocalityWeightedLbConfig(
+                LocalityWeightedLbConfig {},
+            )),
             ..Default::default()
         }),
         transport_socket: shared_tls.map(upstream_transport_socket),

@@ -105,16 +105,14 @@ pub mod type_url {
     pub const FILE_ACCESS_LOG: &str =
         "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog";
     /// `envoy.extensions.filters.http.stateful_session.v3.StatefulSession`.
-    pub const STATEFUL_SESSION: &str = "type.googleapis.com/envoy.extensions.filters.http.stateful_session.v3.StatefulSession";
+    pub const STATEFUL_SESSION: &str =
+        "type.googleapis.com/envoy.extensions.filters.http.stateful_session.v3.StatefulSession";
     /// `envoy.extensions.filters.http.stateful_session.v3.StatefulSessionPerRoute`.
-    pub const STATEFUL_SESSION_PER_ROUTE: &str =
-        "type.googleapis.com/envoy.extensions.filters.http.stateful_session.v3.StatefulSessionPerRoute";
+    pub const STATEFUL_SESSION_PER_ROUTE: &str = "type.googleapis.com/envoy.extensions.filters.http.stateful_session.v3.StatefulSessionPerRoute";
     /// `envoy.extensions.http.stateful_session.cookie.v3.CookieBasedSessionState`.
-    pub const COOKIE_SESSION_STATE: &str =
-        "type.googleapis.com/envoy.extensions.http.stateful_session.cookie.v3.CookieBasedSessionState";
+    pub const COOKIE_SESSION_STATE: &str = "type.googleapis.com/envoy.extensions.http.stateful_session.cookie.v3.CookieBasedSessionState";
     /// `envoy.extensions.http.stateful_session.header.v3.HeaderBasedSessionState`.
-    pub const HEADER_SESSION_STATE: &str =
-        "type.googleapis.com/envoy.extensions.http.stateful_session.header.v3.HeaderBasedSessionState";
+    pub const HEADER_SESSION_STATE: &str = "type.googleapis.com/envoy.extensions.http.stateful_session.header.v3.HeaderBasedSessionState";
     /// `envoy.extensions.upstreams.http.v3.HttpProtocolOptions`.
     pub const HTTP_PROTOCOL_OPTIONS: &str =
         "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
@@ -160,7 +158,15 @@ impl EnvoyResources {
             type_url::ROUTE,
             self.route_configs
                 .iter()
-                .map(|rc| (rc.name.clone(), Any { type_url: type_url::ROUTE.to_string(), value: canonical::route_configuration(rc) }))
+                .map(|rc| {
+                    (
+                        rc.name.clone(),
+                        Any {
+                            type_url: type_url::ROUTE.to_string(),
+                            value: canonical::route_configuration(rc),
+                        },
+                    )
+                })
                 .collect(),
         );
         out.insert(
@@ -259,7 +265,9 @@ pub fn translate_endpoints(ir: &GatewayIr) -> Vec<ClusterLoadAssignment> {
 /// [`translate_endpoints`], packed as the xDS server holds resources (name, `Any`): what the
 /// EDS-only path publishes when only endpoints changed.
 pub fn translate_endpoints_any(ir: &GatewayIr) -> Vec<(String, Any)> {
-    pack_all(translate_endpoints(ir), type_url::ENDPOINT, |e| &e.cluster_name)
+    pack_all(translate_endpoints(ir), type_url::ENDPOINT, |e| {
+        &e.cluster_name
+    })
 }
 
 /// The stream cluster of every TCP and UDP listener and of every TLS chain: (name, backends).
@@ -267,9 +275,17 @@ fn stream_clusters(ir: &GatewayIr) -> Vec<(String, &[ferrogate_ir::WeightedBacke
     let mut out = Vec::new();
     for l in &ir.listeners {
         match &l.kind {
-            ListenerKind::Tcp(s) | ListenerKind::Udp(s) => out.push((cluster::stream_cluster_name(&l.name, None), s.backends.as_slice())),
+            ListenerKind::Tcp(s) | ListenerKind::Udp(s) => out.push((
+                cluster::stream_cluster_name(&l.name, None),
+                s.backends.as_slice(),
+            )),
             ListenerKind::Tls(t) => {
-                out.extend(t.chains.iter().map(|c| (cluster::stream_cluster_name(&l.name, Some(&c.name)), c.backends.as_slice())));
+                out.extend(t.chains.iter().map(|c| {
+                    (
+                        cluster::stream_cluster_name(&l.name, Some(&c.name)),
+                        c.backends.as_slice(),
+                    )
+                }));
             }
             _ => {}
         }

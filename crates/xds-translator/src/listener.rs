@@ -29,8 +29,7 @@ use envoy_types::pb::envoy::extensions::filters::network::http_connection_manage
     http_filter,
 };
 use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::{
-    TcpProxy,
-    tcp_proxy::ClusterSpecifier as TcpClusterSpecifier,
+    TcpProxy, tcp_proxy::ClusterSpecifier as TcpClusterSpecifier,
 };
 use envoy_types::pb::envoy::extensions::filters::udp::udp_proxy::v3::{
     Route as UdpRoute, UdpProxyConfig, udp_proxy_config::RouteSpecifier as UdpRouteSpecifier,
@@ -38,7 +37,9 @@ use envoy_types::pb::envoy::extensions::filters::udp::udp_proxy::v3::{
 use envoy_types::pb::google::protobuf::BoolValue;
 use envoy_types::pb::xds::core::v3::TypedExtensionConfig;
 use envoy_types::pb::xds::r#type::matcher::v3::{Matcher, matcher::OnMatch, matcher::on_match};
-use ferrogate_ir::{HttpListener, HttpsListener, Listener as IrListener, StreamListener, TlsListener};
+use ferrogate_ir::{
+    HttpListener, HttpsListener, Listener as IrListener, StreamListener, TlsListener,
+};
 
 use crate::cluster::stream_cluster_name;
 use crate::common::{ads_config_source, pack};
@@ -84,7 +85,11 @@ pub fn http_listener(l: &IrListener, http: &HttpListener, logs: &[AccessLog]) ->
 /// The IR guarantees distinct server-name sets (Envoy rejects duplicate matches). A
 /// listener whose IR has no chain at all gives `None` (Envoy rejects listeners without
 /// filter chains).
-pub fn https_listener(l: &IrListener, https: &HttpsListener, logs: &[AccessLog]) -> Option<Listener> {
+pub fn https_listener(
+    l: &IrListener,
+    https: &HttpsListener,
+    logs: &[AccessLog],
+) -> Option<Listener> {
     let filter_chains: Vec<FilterChain> = https
         .chains
         .iter()
@@ -132,9 +137,14 @@ pub fn tls_listener(l: &IrListener, tls: &TlsListener, logs: &[AccessLog]) -> Op
         .map(|c| FilterChain {
             name: c.name.clone(),
             filter_chain_match: sni_match(&c.server_names),
-            filters: vec![tcp_proxy(&l.name, TcpClusterSpecifier::Cluster(stream_cluster_name(&l.name, Some(&c.name))), logs)],
-            transport_socket: (!c.certificates.is_empty())
-                .then(|| downstream_transport_socket(&downstream_tls_context(&c.certificates, None, &[]))),
+            filters: vec![tcp_proxy(
+                &l.name,
+                TcpClusterSpecifier::Cluster(stream_cluster_name(&l.name, Some(&c.name))),
+                logs,
+            )],
+            transport_socket: (!c.certificates.is_empty()).then(|| {
+                downstream_transport_socket(&downstream_tls_context(&c.certificates, None, &[]))
+            }),
             ..Default::default()
         })
         .collect();
@@ -149,7 +159,11 @@ pub fn tcp_listener(l: &IrListener, _tcp: &StreamListener, logs: &[AccessLog]) -
         name: l.name.clone(),
         address: Some(socket_address(&l.address, l.port)),
         filter_chains: vec![FilterChain {
-            filters: vec![tcp_proxy(&l.name, TcpClusterSpecifier::Cluster(stream_cluster_name(&l.name, None)), logs)],
+            filters: vec![tcp_proxy(
+                &l.name,
+                TcpClusterSpecifier::Cluster(stream_cluster_name(&l.name, None)),
+                logs,
+            )],
             ..Default::default()
         }],
         enable_reuse_port: reuse_port(),
@@ -205,7 +219,11 @@ pub fn udp_listener(l: &IrListener, _udp: &StreamListener, logs: &[AccessLog]) -
 }
 
 /// A `tcp_proxy` filter to the given cluster(s), logging each connection when it closes.
-fn tcp_proxy(stat_prefix: &str, cluster_specifier: TcpClusterSpecifier, logs: &[AccessLog]) -> Filter {
+fn tcp_proxy(
+    stat_prefix: &str,
+    cluster_specifier: TcpClusterSpecifier,
+    logs: &[AccessLog],
+) -> Filter {
     let proxy = TcpProxy {
         stat_prefix: stat_prefix.to_string(),
         cluster_specifier: Some(cluster_specifier),

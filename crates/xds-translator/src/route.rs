@@ -2,9 +2,9 @@
 //! and Gateway API request matches.
 
 use envoy_types::pb::envoy::config::route::v3::{
-    FilterConfig, HeaderMatcher, QueryParameterMatcher, Route, RouteConfiguration, RouteMatch, VirtualHost,
-    header_matcher::HeaderMatchSpecifier, query_parameter_matcher::QueryParameterMatchSpecifier,
-    route_match::PathSpecifier,
+    FilterConfig, HeaderMatcher, QueryParameterMatcher, Route, RouteConfiguration, RouteMatch,
+    VirtualHost, header_matcher::HeaderMatchSpecifier,
+    query_parameter_matcher::QueryParameterMatchSpecifier, route_match::PathSpecifier,
 };
 use envoy_types::pb::envoy::extensions::filters::http::cors::v3::CorsPolicy;
 use envoy_types::pb::envoy::r#type::matcher::v3::{StringMatcher, string_matcher::MatchPattern};
@@ -76,7 +76,10 @@ pub fn route(r: &HttpRoute) -> Route {
     if let Some(sp) = &r.session_persistence {
         // With CORS this map holds two entries; route configurations are encoded with
         // sorted map entries (`crate::canonical`) so their bytes stay deterministic.
-        out.typed_per_filter_config.insert(crate::session::STATEFUL_SESSION_FILTER.to_string(), crate::session::per_route(sp, &r.matcher.path));
+        out.typed_per_filter_config.insert(
+            crate::session::STATEFUL_SESSION_FILTER.to_string(),
+            crate::session::per_route(sp, &r.matcher.path),
+        );
     }
     out
 }

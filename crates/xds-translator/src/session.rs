@@ -10,7 +10,9 @@ use envoy_types::pb::envoy::config::route::v3::FilterConfig;
 use envoy_types::pb::envoy::extensions::filters::http::stateful_session::v3::{
     StatefulSession, StatefulSessionPerRoute, stateful_session_per_route::Override,
 };
-use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{HttpFilter, http_filter};
+use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
+    HttpFilter, http_filter,
+};
 use envoy_types::pb::envoy::extensions::http::stateful_session::cookie::v3::CookieBasedSessionState;
 use envoy_types::pb::envoy::extensions::http::stateful_session::header::v3::HeaderBasedSessionState;
 use envoy_types::pb::envoy::r#type::http::v3::Cookie;
@@ -27,7 +29,10 @@ pub const STATEFUL_SESSION_FILTER: &str = "envoy.filters.http.stateful_session";
 pub(crate) fn hcm_filter() -> HttpFilter {
     HttpFilter {
         name: STATEFUL_SESSION_FILTER.to_string(),
-        config_type: Some(http_filter::ConfigType::TypedConfig(pack(type_url::STATEFUL_SESSION, &StatefulSession::default()))),
+        config_type: Some(http_filter::ConfigType::TypedConfig(pack(
+            type_url::STATEFUL_SESSION,
+            &StatefulSession::default(),
+        ))),
         disabled: true,
         ..Default::default()
     }
@@ -43,7 +48,10 @@ pub(crate) fn per_route(sp: &SessionPersistence, path: &PathMatch) -> Any {
                 &CookieBasedSessionState {
                     cookie: Some(Cookie {
                         name: name.clone(),
-                        ttl: ttl_seconds.map(|s| Duration { seconds: i64::try_from(s).unwrap_or(i64::MAX), nanos: 0 }),
+                        ttl: ttl_seconds.map(|s| Duration {
+                            seconds: i64::try_from(s).unwrap_or(i64::MAX),
+                            nanos: 0,
+                        }),
                         path: cookie_path(path),
                         ..Default::default()
                     }),
@@ -52,13 +60,23 @@ pub(crate) fn per_route(sp: &SessionPersistence, path: &PathMatch) -> Any {
         },
         SessionPersistence::Header { name } => TypedExtensionConfig {
             name: "envoy.http.stateful_session.header".to_string(),
-            typed_config: Some(pack(type_url::HEADER_SESSION_STATE, &HeaderBasedSessionState { name: name.clone() })),
+            typed_config: Some(pack(
+                type_url::HEADER_SESSION_STATE,
+                &HeaderBasedSessionState { name: name.clone() },
+            )),
         },
     };
     let per_route = StatefulSessionPerRoute {
-        r#override: Some(Override::StatefulSession(StatefulSession { session_state: Some(session_state), ..Default::default() })),
+        r#override: Some(Override::StatefulSession(StatefulSession {
+            session_state: Some(session_state),
+            ..Default::default()
+        })),
     };
-    let enabled = FilterConfig { config: Some(pack(type_url::STATEFUL_SESSION_PER_ROUTE, &per_route)), is_optional: false, disabled: false };
+    let enabled = FilterConfig {
+        config: Some(pack(type_url::STATEFUL_SESSION_PER_ROUTE, &per_route)),
+        is_optional: false,
+        disabled: false,
+    };
     pack(type_url::FILTER_CONFIG, &enabled)
 }
 
@@ -67,7 +85,10 @@ fn cookie_path(path: &PathMatch) -> String {
     match path {
         PathMatch::Exact(p) | PathMatch::Prefix(p) => p.clone(),
         PathMatch::Regex(r) => {
-            let literal: String = r.chars().take_while(|c| !"\\^$.|?*+()[]{}".contains(*c)).collect();
+            let literal: String = r
+                .chars()
+                .take_while(|c| !"\\^$.|?*+()[]{}".contains(*c))
+                .collect();
             match literal.rfind('/') {
                 Some(i) if i > 0 => literal[..i].to_string(),
                 _ => "/".to_string(),
@@ -83,8 +104,14 @@ mod tests {
     #[test]
     fn the_cookie_path_is_the_path_match_or_a_regex_literal_prefix() {
         assert_eq!(cookie_path(&PathMatch::Prefix("/cart".into())), "/cart");
-        assert_eq!(cookie_path(&PathMatch::Exact("/cart/view".into())), "/cart/view");
-        assert_eq!(cookie_path(&PathMatch::Regex("/p1/p2/[a-z]+/p3".into())), "/p1/p2");
+        assert_eq!(
+            cookie_path(&PathMatch::Exact("/cart/view".into())),
+            "/cart/view"
+        );
+        assert_eq!(
+            cookie_path(&PathMatch::Regex("/p1/p2/[a-z]+/p3".into())),
+            "/p1/p2"
+        );
         assert_eq!(cookie_path(&PathMatch::Regex(".*".into())), "/");
     }
 }

@@ -10,7 +10,10 @@ use ferrogate_xds_translator::{
 };
 use prost::Message;
 
-const OPTS: XdsOptions = XdsOptions { ready_port: 19003, access_logs: Vec::new() };
+const OPTS: XdsOptions = XdsOptions {
+    ready_port: 19003,
+    access_logs: Vec::new(),
+};
 
 fn load(case: &str) -> GatewayIr {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("testdata/{case}.in.yaml"));
@@ -207,15 +210,30 @@ fn stream_listeners_without_backends_still_bind_and_proxy_to_their_empty_stream_
         let out = translate(&load(case), &OPTS);
         let ir = load(case);
         // Every stream listener of the IR is emitted, backends or not.
-        let streams = ir.listeners.iter().filter(|l| matches!(l.kind, ListenerKind::Tcp(_) | ListenerKind::Udp(_) | ListenerKind::Tls(_)));
+        let streams = ir.listeners.iter().filter(|l| {
+            matches!(
+                l.kind,
+                ListenerKind::Tcp(_) | ListenerKind::Udp(_) | ListenerKind::Tls(_)
+            )
+        });
         for l in streams {
-            assert!(out.listeners.iter().any(|x| x.name == l.name), "{case}: listener {} missing", l.name);
+            assert!(
+                out.listeners.iter().any(|x| x.name == l.name),
+                "{case}: listener {} missing",
+                l.name
+            );
         }
         // Every stream cluster exists, and one of them has no endpoints (the empty route).
-        let stream: Vec<_> = out.clusters.iter().filter(|c| c.name.starts_with("stream/")).collect();
+        let stream: Vec<_> = out
+            .clusters
+            .iter()
+            .filter(|c| c.name.starts_with("stream/"))
+            .collect();
         assert!(!stream.is_empty(), "{case}: no stream cluster");
         assert!(
-            out.endpoints.iter().any(|e| e.cluster_name.starts_with("stream/") && e.endpoints.is_empty()),
+            out.endpoints
+                .iter()
+                .any(|e| e.cluster_name.starts_with("stream/") && e.endpoints.is_empty()),
             "{case}: expected a stream cluster without endpoints"
         );
     }

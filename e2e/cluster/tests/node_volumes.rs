@@ -65,44 +65,102 @@ fn pod() -> Value {
 }
 
 async fn get(target: SocketAddr, path: &str) -> String {
-    let r = ferrogate_e2e::client::get(target, "files", path, &[]).await.unwrap_or_else(|e| panic!("GET {path}: {e:#}"));
+    let r = ferrogate_e2e::client::get(target, "files", path, &[])
+        .await
+        .unwrap_or_else(|e| panic!("GET {path}: {e:#}"));
     assert_eq!(r.status, 200, "GET {path}");
     String::from_utf8(r.body.to_vec()).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pod_sees_its_projected_volume_and_downward_api_env() {
-    let plane = ControlPlane::start(ControlPlaneOptions::default()).await.unwrap();
-    let node = Node::start(plane.client().await.unwrap(), NodeOptions::new("node-v")).await.unwrap();
+    let plane = ControlPlane::start(ControlPlaneOptions::default())
+        .await
+        .unwrap();
+    let node = Node::start(plane.client().await.unwrap(), NodeOptions::new("node-v"))
+        .await
+        .unwrap();
     // The controller-manager publishes the root CA ConfigMap and makes the default ServiceAccount.
-    ferrogate_cluster::wait::until("ServiceAccount and root CA ConfigMap", Duration::from_secs(60), || {
-        let ok = plane.kubectl_output(&["get", "serviceaccount", "default"]).is_ok() && plane.kubectl_output(&["get", "configmap", "kube-root-ca.crt"]).is_ok();
-        async move { if ok { Ok(()) } else { Err("missing".to_string()) } }
-    })
+    ferrogate_cluster::wait::until(
+        "ServiceAccount and root CA ConfigMap",
+        Duration::from_secs(60),
+        || {
+            let ok = plane
+                .kubectl_output(&["get", "serviceaccount", "default"])
+                .is_ok()
+                && plane
+                    .kubectl_output(&["get", "configmap", "kube-root-ca.crt"])
+                    .is_ok();
+            async move {
+                if ok {
+                    Ok(())
+                } else {
+                    Err("missing".to_string())
+                }
+            }
+        },
+    )
     .await
     .unwrap();
-    ferrogate_cluster::kubectl::run(&plane.binaries().kubectl, plane.kubeconfig(), &["apply", "-f", "-"], Some(&pod().to_string())).unwrap();
+    ferrogate_cluster::kubectl::run(
+        &plane.binaries().kubectl,
+        plane.kubeconfig(),
+        &["apply", "-f", "-"],
+        Some(&pod().to_string()),
+    )
+    .unwrap();
 
-    let ready = ferrogate_cluster::wait::until("Pod Ready through its tcpSocket probe", Duration::from_secs(60), || {
-        let out = plane.kubectl_output(&["get", "pod", "files", "-o", "json"]).unwrap_or_default();
-        async move {
-            let pod: Value = serde_json::from_str(&out).map_err(|e| e.to_string())?;
-            let ready = pod["status"]["conditions"].as_array().into_iter().flatten().any(|c| c["type"] == "Ready" && c["status"] == "True");
-            if ready { Ok(pod) } else { Err(pod["status"].to_string()) }
-        }
-    })
+    let ready = ferrogate_cluster::wait::until(
+        "Pod Ready through its tcpSocket probe",
+        Duration::from_secs(60),
+        || {
+            let out = plane
+                .kubectl_output(&["get", "pod", "files", "-o", "json"])
+                .unwrap_or_default();
+            async move {
+                let pod: Value = serde_json::from_str(&out).map_err(|e| e.to_string())?;
+                let ready = pod["status"]["conditions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True");
+                if ready {
+                    Ok(pod)
+                } else {
+                    Err(pod["status"].to_string())
+                }
+            }
+        },
+    )
     .await
     .unwrap_or_else(|e| panic!("{e:#}"));
     let ip = ready["status"]["podIP"].as_str().unwrap().to_string();
     let target = SocketAddr::new(ip.parse().unwrap(), 8080);
 
-    assert_eq!(get(target, "/env").await, format!("{ip} files default"), "fieldRef env expanded in args");
-    assert_eq!(get(target, "/label").await, "files-app", "downwardAPI label");
-    assert_eq!(get(target, "/ca").await, plane.ca_pem(), "the root CA ConfigMap, projected");
+    assert_eq!(
+        get(target, "/env").await,
+        format!("{ip} files default"),
+        "fieldRef env expanded in args"
+    );
+    assert_eq!(
+        get(target, "/label").await,
+        "files-app",
+        "downwardAPI label"
+    );
+    assert_eq!(
+        get(target, "/ca").await,
+        plane.ca_pem(),
+        "the root CA ConfigMap, projected"
+    );
     // The token is the ServiceAccount's, for the audience asked, bound to this Pod.
     let token = get(target, "/token").await;
     let payload = token.split('.').nth(1).expect("a JWT");
-    let claims: Value = serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(claims["aud"], json!(["files-test"]));
     assert_eq!(claims["sub"], "system:serviceaccount:default:default");
     assert_eq!(claims["kubernetes.io"]["pod"]["name"], "files");

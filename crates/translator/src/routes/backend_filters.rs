@@ -9,7 +9,9 @@
 //! `ResolvedRefs: False` with `UnsupportedRefValue`, and that backend's share of requests
 //! is answered with 500 (the spec's rule for a backendRef that cannot be used).
 
-use ferrogate_api::gateway::{HttpRouteRulesBackendRefsFilters, HttpRouteRulesBackendRefsFiltersType as FilterType};
+use ferrogate_api::gateway::{
+    HttpRouteRulesBackendRefsFilters, HttpRouteRulesBackendRefsFiltersType as FilterType,
+};
 use ferrogate_ir::HeaderMods;
 use ferrogate_store::UnsupportedValue;
 
@@ -41,18 +43,33 @@ pub(crate) fn runs_at_rule_level(t: &FilterType) -> bool {
 /// Converts the filters of backendRef `name`; `unknown` are the unsupported values the
 /// store recorded inside them; `single`: the rule's only backendRef (whose redirect and
 /// rewrite run at rule level).
-pub(crate) fn convert(name: &str, filters: &[HttpRouteRulesBackendRefsFilters], unknown: &[UnsupportedValue], single: bool) -> Result<PerBackend, FilterError> {
+pub(crate) fn convert(
+    name: &str,
+    filters: &[HttpRouteRulesBackendRefsFilters],
+    unknown: &[UnsupportedValue],
+    single: bool,
+) -> Result<PerBackend, FilterError> {
     let unsupported_ref = |message: String| {
-        FilterError::Backend(Problem::unresolved(reasons::UNSUPPORTED_REF_VALUE, format!("backendRef {name}: {message}")))
+        FilterError::Backend(Problem::unresolved(
+            reasons::UNSUPPORTED_REF_VALUE,
+            format!("backendRef {name}: {message}"),
+        ))
     };
     if let Some(v) = unknown.first() {
         return Err(unsupported_ref(v.describe()));
     }
     let mut out = PerBackend::default();
-    for f in filters.iter().filter(|f| !(single && runs_at_rule_level(&f.r#type))) {
+    for f in filters
+        .iter()
+        .filter(|f| !(single && runs_at_rule_level(&f.r#type)))
+    {
         match f.r#type {
             FilterType::RequestHeaderModifier => {
-                let m = f.request_header_modifier.as_ref().ok_or_else(|| FilterError::Rule(super::http_rules::unsupported("requestHeaderModifier is missing")))?;
+                let m = f.request_header_modifier.as_ref().ok_or_else(|| {
+                    FilterError::Rule(super::http_rules::unsupported(
+                        "requestHeaderModifier is missing",
+                    ))
+                })?;
                 out.request_headers = header_mods(
                     m.set.iter().flatten().map(|h| (&h.name, &h.value)),
                     m.add.iter().flatten().map(|h| (&h.name, &h.value)),
@@ -61,7 +78,11 @@ pub(crate) fn convert(name: &str, filters: &[HttpRouteRulesBackendRefsFilters], 
                 .map_err(FilterError::Rule)?;
             }
             FilterType::ResponseHeaderModifier => {
-                let m = f.response_header_modifier.as_ref().ok_or_else(|| FilterError::Rule(super::http_rules::unsupported("responseHeaderModifier is missing")))?;
+                let m = f.response_header_modifier.as_ref().ok_or_else(|| {
+                    FilterError::Rule(super::http_rules::unsupported(
+                        "responseHeaderModifier is missing",
+                    ))
+                })?;
                 out.response_headers = header_mods(
                     m.set.iter().flatten().map(|h| (&h.name, &h.value)),
                     m.add.iter().flatten().map(|h| (&h.name, &h.value)),
@@ -70,14 +91,20 @@ pub(crate) fn convert(name: &str, filters: &[HttpRouteRulesBackendRefsFilters], 
                 .map_err(FilterError::Rule)?;
             }
             FilterType::UrlRewrite => {
-                let r = f.url_rewrite.as_ref().ok_or_else(|| FilterError::Rule(super::http_rules::unsupported("urlRewrite is missing")))?;
+                let r = f.url_rewrite.as_ref().ok_or_else(|| {
+                    FilterError::Rule(super::http_rules::unsupported("urlRewrite is missing"))
+                })?;
                 // Envoy's weighted clusters cannot rewrite the path per cluster.
                 if r.path.is_some() {
-                    return Err(unsupported_ref("a URLRewrite path modifier cannot run per backend".into()));
+                    return Err(unsupported_ref(
+                        "a URLRewrite path modifier cannot run per backend".into(),
+                    ));
                 }
                 if let Some(h) = &r.hostname {
                     if !valid_hostname(h) {
-                        return Err(FilterError::Rule(super::http_rules::unsupported(format!("urlRewrite hostname {h:?} is not a valid DNS name"))));
+                        return Err(FilterError::Rule(super::http_rules::unsupported(format!(
+                            "urlRewrite hostname {h:?} is not a valid DNS name"
+                        ))));
                     }
                     out.host_rewrite = Some(h.clone());
                 }

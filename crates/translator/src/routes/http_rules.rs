@@ -1,16 +1,17 @@
 //! HTTPRoute rules to IR: matches, filters, backends and the rule's action.
 
 use ferrogate_api::gateway::{
-    HttpRouteRulesBackendRefs, HttpRouteRulesFilters, HttpRouteRulesRetry,
-    HttpRouteRulesTimeouts, HttpRouteRulesFiltersRequestRedirectPathType as RedirectPathType,
+    HttpRouteRulesBackendRefs, HttpRouteRulesFilters,
+    HttpRouteRulesFiltersRequestRedirectPathType as RedirectPathType,
     HttpRouteRulesFiltersRequestRedirectScheme as Scheme, HttpRouteRulesFiltersType as FilterType,
     HttpRouteRulesFiltersUrlRewritePathType as RewritePathType, HttpRouteRulesMatches,
     HttpRouteRulesMatchesHeadersType as HeaderType, HttpRouteRulesMatchesPathType as PathType,
-    HttpRouteRulesMatchesQueryParamsType as QueryType,
+    HttpRouteRulesMatchesQueryParamsType as QueryType, HttpRouteRulesRetry, HttpRouteRulesTimeouts,
 };
 use ferrogate_ir::{
-    Backend, Cors, Forward, Mirror, Retry, Timeouts, HeaderMatch, HeaderMods, HeaderValue, HttpMatch, PathMatch, PathModifier, QueryParamMatch,
-    Redirect, RouteAction, StringMatch, UrlRewrite, WeightedBackend,
+    Backend, Cors, Forward, HeaderMatch, HeaderMods, HeaderValue, HttpMatch, Mirror, PathMatch,
+    PathModifier, QueryParamMatch, Redirect, Retry, RouteAction, StringMatch, Timeouts, UrlRewrite,
+    WeightedBackend,
 };
 use ferrogate_status::Condition;
 use ferrogate_store::{Snapshot, UnsupportedValue};
@@ -66,7 +67,11 @@ pub(crate) fn convert_rules<'a>(
         rules: Vec::new(),
         backends: Vec::new(),
         problem: None,
-        resolved_refs: Condition::ok(types::RESOLVED_REFS, reasons::RESOLVED_REFS, "Resolved all the Object references for the Route"),
+        resolved_refs: Condition::ok(
+            types::RESOLVED_REFS,
+            reasons::RESOLVED_REFS,
+            "Resolved all the Object references for the Route",
+        ),
         partially_invalid: None,
     };
     let mut ref_problems: Vec<RefProblem> = Vec::new();
@@ -75,7 +80,14 @@ pub(crate) fn convert_rules<'a>(
     for (index, parts) in rules.enumerate() {
         total += 1;
         let converted = parts.and_then(|parts| {
-            let mut ctx = RefContext { snapshot, kind, namespace, http2, backends: &mut out.backends, problems: &mut ref_problems };
+            let mut ctx = RefContext {
+                snapshot,
+                kind,
+                namespace,
+                http2,
+                backends: &mut out.backends,
+                problems: &mut ref_problems,
+            };
             convert_rule(&mut ctx, index, parts)
         });
         match converted {
@@ -84,8 +96,15 @@ pub(crate) fn convert_rules<'a>(
         }
     }
     if let Some(first) = invalid_rules.first() {
-        let message = invalid_rules.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join("; ");
-        let problem = Problem { message, ..first.clone() };
+        let message = invalid_rules
+            .iter()
+            .map(|p| p.message.as_str())
+            .collect::<Vec<_>>()
+            .join("; ");
+        let problem = Problem {
+            message,
+            ..first.clone()
+        };
         // Every rule broken: the route is not accepted. Some broken: the valid rules serve.
         if invalid_rules.len() == total {
             out.problem = Some(problem);
@@ -94,7 +113,11 @@ pub(crate) fn convert_rules<'a>(
         }
     }
     if let Some(first) = ref_problems.first() {
-        let message = ref_problems.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join("; ");
+        let message = ref_problems
+            .iter()
+            .map(|p| p.message.as_str())
+            .collect::<Vec<_>>()
+            .join("; ");
         out.resolved_refs = Condition::not(types::RESOLVED_REFS, first.reason, message);
     }
     out
@@ -113,7 +136,13 @@ pub(crate) struct RefContext<'a, 'b> {
 impl RefContext<'_, '_> {
     /// Resolves a reference; records the backend or the problem. `Ok(None)` when unusable.
     pub(crate) fn resolve(&mut self, reference: &BackendRef<'_>) -> Option<String> {
-        match backend::resolve(self.snapshot, self.kind, self.namespace, reference, self.http2) {
+        match backend::resolve(
+            self.snapshot,
+            self.kind,
+            self.namespace,
+            reference,
+            self.http2,
+        ) {
             Ok(resolved) => {
                 let name = resolved.name.clone();
                 if !self.backends.iter().any(|b| b.name == resolved.name) {
@@ -129,9 +158,18 @@ impl RefContext<'_, '_> {
     }
 }
 
-fn convert_rule(ctx: &mut RefContext<'_, '_>, index: usize, parts: RuleParts<'_>) -> Result<ConvertedRule, Problem> {
+fn convert_rule(
+    ctx: &mut RefContext<'_, '_>,
+    index: usize,
+    parts: RuleParts<'_>,
+) -> Result<ConvertedRule, Problem> {
     let matches = if parts.matches.is_empty() {
-        vec![HttpMatch { path: PathMatch::Prefix("/".into()), headers: vec![], query_params: vec![], method: None }]
+        vec![HttpMatch {
+            path: PathMatch::Prefix("/".into()),
+            headers: vec![],
+            query_params: vec![],
+            method: None,
+        }]
     } else {
         parts.matches
     };
@@ -149,9 +187,14 @@ fn convert_rule(ctx: &mut RefContext<'_, '_>, index: usize, parts: RuleParts<'_>
         .filter(|_| single && clean)
         .flat_map(|r| r.filters.iter().flatten())
         .filter(|f| backend_filters::runs_at_rule_level(&f.r#type))
-        .filter_map(|f| serde_json::to_value(f).ok().and_then(|v| serde_json::from_value(v).ok()))
+        .filter_map(|f| {
+            serde_json::to_value(f)
+                .ok()
+                .and_then(|v| serde_json::from_value(v).ok())
+        })
         .collect();
-    let rule_filters: Vec<HttpRouteRulesFilters> = parts.filters.iter().cloned().chain(hoisted).collect();
+    let rule_filters: Vec<HttpRouteRulesFilters> =
+        parts.filters.iter().cloned().chain(hoisted).collect();
     let filters = Filters::convert(ctx, &rule_filters, &matches)?;
 
     let mut forward = Forward {
@@ -163,9 +206,19 @@ fn convert_rule(ctx: &mut RefContext<'_, '_>, index: usize, parts: RuleParts<'_>
         retry: retry(parts.retry)?,
     };
     for (i, r) in parts.backend_refs.iter().enumerate() {
-        let weight = u32::try_from(r.weight.unwrap_or(1)).map_err(|_| unsupported("backendRef weight must not be negative"))?;
-        let unknown = parts.backend_unknown.get(i).map(Vec::as_slice).unwrap_or_default();
-        let per_backend = match backend_filters::convert(&r.name, r.filters.as_deref().unwrap_or_default(), unknown, single) {
+        let weight = u32::try_from(r.weight.unwrap_or(1))
+            .map_err(|_| unsupported("backendRef weight must not be negative"))?;
+        let unknown = parts
+            .backend_unknown
+            .get(i)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let per_backend = match backend_filters::convert(
+            &r.name,
+            r.filters.as_deref().unwrap_or_default(),
+            unknown,
+            single,
+        ) {
             Ok(per_backend) => per_backend,
             Err(FilterError::Rule(problem)) => return Err(problem),
             Err(FilterError::Backend(problem)) => {
@@ -252,10 +305,17 @@ fn timeouts(t: Option<&HttpRouteRulesTimeouts>) -> Result<Option<Timeouts>, Prob
     let request_ms = t.request.as_deref().map(duration_ms).transpose()?;
     let backend_request_ms = t.backend_request.as_deref().map(duration_ms).transpose()?;
     if let (Some(r), Some(b)) = (request_ms, backend_request_ms)
-        && r != 0 && (b == 0 || b > r) {
-            return Err(unsupported("timeouts.backendRequest must not be longer than timeouts.request"));
-        }
-    Ok(Some(Timeouts { request_ms, backend_request_ms }))
+        && r != 0
+        && (b == 0 || b > r)
+    {
+        return Err(unsupported(
+            "timeouts.backendRequest must not be longer than timeouts.request",
+        ));
+    }
+    Ok(Some(Timeouts {
+        request_ms,
+        backend_request_ms,
+    }))
 }
 
 fn retry(r: Option<&HttpRouteRulesRetry>) -> Result<Option<Retry>, Problem> {
@@ -264,7 +324,12 @@ fn retry(r: Option<&HttpRouteRulesRetry>) -> Result<Option<Retry>, Problem> {
         .codes
         .iter()
         .flatten()
-        .map(|&c| u16::try_from(c).ok().filter(|c| (400..600).contains(c)).ok_or_else(|| unsupported(format!("retry code {c} is not an HTTP error status"))))
+        .map(|&c| {
+            u16::try_from(c)
+                .ok()
+                .filter(|c| (400..600).contains(c))
+                .ok_or_else(|| unsupported(format!("retry code {c} is not an HTTP error status")))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Some(Retry {
         attempts: r.attempts.map_or(1, |a| a.max(0) as u32),
@@ -314,21 +379,34 @@ pub(crate) fn convert_match(m: &HttpRouteRulesMatches) -> Result<HttpMatch, Prob
             QueryType::Exact => StringMatch::Exact(q.value.clone()),
             QueryType::RegularExpression => StringMatch::Regex(valid_regex(&q.value)?),
         };
-        query_params.push(QueryParamMatch { name: q.name.clone(), value });
+        query_params.push(QueryParamMatch {
+            name: q.name.clone(),
+            value,
+        });
     }
     let method = m.method.as_ref().map(|method| {
-        serde_json::to_value(method).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+        serde_json::to_value(method)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
     });
-    Ok(HttpMatch { path, headers, query_params, method })
+    Ok(HttpMatch {
+        path,
+        headers,
+        query_params,
+        method,
+    })
 }
 
 pub(crate) fn valid_regex(value: &str) -> Result<String, Problem> {
-    regex::Regex::new(value).map(|_| value.to_string()).map_err(|e| {
-        // The parser's message spans several lines; its last line says what is wrong.
-        let text = e.to_string();
-        let cause = text.lines().last().unwrap_or_default().trim().to_string();
-        unsupported(format!("invalid regular expression {value:?}: {cause}"))
-    })
+    regex::Regex::new(value)
+        .map(|_| value.to_string())
+        .map_err(|e| {
+            // The parser's message spans several lines; its last line says what is wrong.
+            let text = e.to_string();
+            let cause = text.lines().last().unwrap_or_default().trim().to_string();
+            unsupported(format!("invalid regular expression {value:?}: {cause}"))
+        })
 }
 
 /// RFC 1123 DNS name, without a wildcard.
@@ -338,7 +416,9 @@ pub(crate) fn valid_hostname(h: &str) -> bool {
         && h.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         })
@@ -346,7 +426,10 @@ pub(crate) fn valid_hostname(h: &str) -> bool {
 
 /// RFC 7230 token characters.
 pub(crate) fn valid_header_name(name: &str) -> bool {
-    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// The rule-level filters, converted.
@@ -361,22 +444,35 @@ struct Filters {
 }
 
 impl Filters {
-    fn convert(ctx: &mut RefContext<'_, '_>, filters: &[HttpRouteRulesFilters], matches: &[HttpMatch]) -> Result<Filters, Problem> {
+    fn convert(
+        ctx: &mut RefContext<'_, '_>,
+        filters: &[HttpRouteRulesFilters],
+        matches: &[HttpMatch],
+    ) -> Result<Filters, Problem> {
         let mut out = Filters::default();
         let mut seen = Vec::new();
         for f in filters {
             let once = matches!(
                 f.r#type,
-                FilterType::RequestHeaderModifier | FilterType::ResponseHeaderModifier | FilterType::RequestRedirect | FilterType::UrlRewrite | FilterType::Cors
+                FilterType::RequestHeaderModifier
+                    | FilterType::ResponseHeaderModifier
+                    | FilterType::RequestRedirect
+                    | FilterType::UrlRewrite
+                    | FilterType::Cors
             );
             let name = format!("{:?}", f.r#type);
             if once && seen.contains(&name) {
-                return Err(unsupported(format!("filter {name} may appear only once per rule")));
+                return Err(unsupported(format!(
+                    "filter {name} may appear only once per rule"
+                )));
             }
             seen.push(name.clone());
             match f.r#type {
                 FilterType::RequestHeaderModifier => {
-                    let m = f.request_header_modifier.as_ref().ok_or_else(|| unsupported("requestHeaderModifier is missing"))?;
+                    let m = f
+                        .request_header_modifier
+                        .as_ref()
+                        .ok_or_else(|| unsupported("requestHeaderModifier is missing"))?;
                     out.request_headers = header_mods(
                         m.set.iter().flatten().map(|h| (&h.name, &h.value)),
                         m.add.iter().flatten().map(|h| (&h.name, &h.value)),
@@ -384,7 +480,10 @@ impl Filters {
                     )?;
                 }
                 FilterType::ResponseHeaderModifier => {
-                    let m = f.response_header_modifier.as_ref().ok_or_else(|| unsupported("responseHeaderModifier is missing"))?;
+                    let m = f
+                        .response_header_modifier
+                        .as_ref()
+                        .ok_or_else(|| unsupported("responseHeaderModifier is missing"))?;
                     out.response_headers = header_mods(
                         m.set.iter().flatten().map(|h| (&h.name, &h.value)),
                         m.add.iter().flatten().map(|h| (&h.name, &h.value)),
@@ -392,10 +491,17 @@ impl Filters {
                     )?;
                 }
                 FilterType::RequestRedirect => {
-                    let r = f.request_redirect.as_ref().ok_or_else(|| unsupported("requestRedirect is missing"))?;
+                    let r = f
+                        .request_redirect
+                        .as_ref()
+                        .ok_or_else(|| unsupported("requestRedirect is missing"))?;
                     let status_code = match r.status_code.unwrap_or(302) {
                         code @ (301 | 302 | 303 | 307 | 308) => code as u16,
-                        other => return Err(unsupported(format!("redirect status code {other} is not supported"))),
+                        other => {
+                            return Err(unsupported(format!(
+                                "redirect status code {other} is not supported"
+                            )));
+                        }
                     };
                     let path = match &r.path {
                         None => None,
@@ -412,13 +518,23 @@ impl Filters {
                             Scheme::Https => "https".to_string(),
                         }),
                         hostname: r.hostname.clone(),
-                        port: r.port.map(|p| u16::try_from(p).map_err(|_| unsupported(format!("redirect port {p} is out of range")))).transpose()?,
+                        port: r
+                            .port
+                            .map(|p| {
+                                u16::try_from(p).map_err(|_| {
+                                    unsupported(format!("redirect port {p} is out of range"))
+                                })
+                            })
+                            .transpose()?,
                         path,
                         status_code,
                     });
                 }
                 FilterType::UrlRewrite => {
-                    let r = f.url_rewrite.as_ref().ok_or_else(|| unsupported("urlRewrite is missing"))?;
+                    let r = f
+                        .url_rewrite
+                        .as_ref()
+                        .ok_or_else(|| unsupported("urlRewrite is missing"))?;
                     let path = match &r.path {
                         None => None,
                         Some(p) => Some(path_modifier(
@@ -429,29 +545,53 @@ impl Filters {
                         )?),
                     };
                     if let Some(h) = &r.hostname
-                        && !valid_hostname(h) {
-                            return Err(unsupported(format!("urlRewrite hostname {h:?} is not a valid DNS name")));
-                        }
-                    out.rewrite = Some(UrlRewrite { hostname: r.hostname.clone(), path });
+                        && !valid_hostname(h)
+                    {
+                        return Err(unsupported(format!(
+                            "urlRewrite hostname {h:?} is not a valid DNS name"
+                        )));
+                    }
+                    out.rewrite = Some(UrlRewrite {
+                        hostname: r.hostname.clone(),
+                        path,
+                    });
                 }
                 FilterType::RequestMirror => {
-                    let m = f.request_mirror.as_ref().ok_or_else(|| unsupported("requestMirror is missing"))?;
+                    let m = f
+                        .request_mirror
+                        .as_ref()
+                        .ok_or_else(|| unsupported("requestMirror is missing"))?;
                     let (numerator, denominator) = match (&m.fraction, m.percent) {
                         (Some(fr), _) => (fr.numerator, fr.denominator.unwrap_or(100)),
                         (None, Some(p)) => (p, 100),
                         (None, None) => (100, 100),
                     };
                     if numerator < 0 || denominator <= 0 || numerator > denominator {
-                        return Err(unsupported("requestMirror fraction must be between 0 and 1"));
+                        return Err(unsupported(
+                            "requestMirror fraction must be between 0 and 1",
+                        ));
                     }
                     let r = &m.backend_ref;
-                    let reference = BackendRef { group: r.group.as_deref(), kind: r.kind.as_deref(), name: &r.name, namespace: r.namespace.as_deref(), port: r.port };
+                    let reference = BackendRef {
+                        group: r.group.as_deref(),
+                        kind: r.kind.as_deref(),
+                        name: &r.name,
+                        namespace: r.namespace.as_deref(),
+                        port: r.port,
+                    };
                     if let Some(backend) = ctx.resolve(&reference) {
-                        out.mirrors.push(Mirror { backend, numerator: numerator as u32, denominator: denominator as u32 });
+                        out.mirrors.push(Mirror {
+                            backend,
+                            numerator: numerator as u32,
+                            denominator: denominator as u32,
+                        });
                     }
                 }
                 FilterType::Cors => {
-                    let c = f.cors.as_ref().ok_or_else(|| unsupported("cors is missing"))?;
+                    let c = f
+                        .cors
+                        .as_ref()
+                        .ok_or_else(|| unsupported("cors is missing"))?;
                     out.cors = Some(Cors {
                         allow_origins: c.allow_origins.clone().unwrap_or_default(),
                         allow_methods: c.allow_methods.clone().unwrap_or_default(),
@@ -478,26 +618,42 @@ impl Filters {
             out.mirrors.clear();
         }
         if out.redirect.is_some() && out.rewrite.is_some() {
-            return Err(unsupported("RequestRedirect and URLRewrite cannot be used in the same rule"));
+            return Err(unsupported(
+                "RequestRedirect and URLRewrite cannot be used in the same rule",
+            ));
         }
         Ok(out)
     }
 }
 
-fn path_modifier(full: bool, full_path: Option<&str>, prefix: Option<&str>, matches: &[HttpMatch]) -> Result<PathModifier, Problem> {
+fn path_modifier(
+    full: bool,
+    full_path: Option<&str>,
+    prefix: Option<&str>,
+    matches: &[HttpMatch],
+) -> Result<PathModifier, Problem> {
     if full && prefix.is_some() {
-        return Err(unsupported("ReplacePrefixMatch cannot be set when the path type is ReplaceFullPath"));
+        return Err(unsupported(
+            "ReplacePrefixMatch cannot be set when the path type is ReplaceFullPath",
+        ));
     }
     if !full && full_path.is_some() {
-        return Err(unsupported("ReplaceFullPath cannot be set when the path type is ReplacePrefixMatch"));
+        return Err(unsupported(
+            "ReplaceFullPath cannot be set when the path type is ReplacePrefixMatch",
+        ));
     }
     if full {
         let value = full_path.ok_or_else(|| unsupported("replaceFullPath is missing"))?;
         return Ok(PathModifier::ReplaceFullPath(value.to_string()));
     }
     let value = prefix.ok_or_else(|| unsupported("replacePrefixMatch is missing"))?;
-    if !matches.iter().all(|m| matches!(m.path, PathMatch::Prefix(_))) {
-        return Err(unsupported("ReplacePrefixMatch needs every match of the rule to be a PathPrefix match"));
+    if !matches
+        .iter()
+        .all(|m| matches!(m.path, PathMatch::Prefix(_)))
+    {
+        return Err(unsupported(
+            "ReplacePrefixMatch needs every match of the rule to be a PathPrefix match",
+        ));
     }
     Ok(PathModifier::ReplacePrefixMatch(value.to_string()))
 }
@@ -508,24 +664,32 @@ pub(crate) fn header_mods<'a>(
     remove: impl Iterator<Item = &'a String>,
 ) -> Result<HeaderMods, Problem> {
     let mut mods = HeaderMods::default();
-    let push = |list: &mut Vec<HeaderValue>, name: &String, value: &String| -> Result<(), Problem> {
-        if !valid_header_name(name) {
-            return Err(unsupported(format!("invalid header name {name:?}")));
-        }
-        // Host is the route's to match, not a filter's to change (use URLRewrite).
-        if name.eq_ignore_ascii_case("host") || name.starts_with(':') {
-            return Err(unsupported(format!("Header: {name:?} cannot be modified by a header filter")));
-        }
-        // Envoy refuses empty values and control characters (a newline would split the header).
-        if value.is_empty() || value.chars().any(|c| c.is_control() && c != '\t') {
-            return Err(unsupported(format!("Header: {name:?}: invalid value {value:?}")));
-        }
-        // A name given twice: the first one wins (case-insensitive), as the spec says.
-        if !list.iter().any(|h| h.name.eq_ignore_ascii_case(name)) {
-            list.push(HeaderValue { name: name.clone(), value: value.clone() });
-        }
-        Ok(())
-    };
+    let push =
+        |list: &mut Vec<HeaderValue>, name: &String, value: &String| -> Result<(), Problem> {
+            if !valid_header_name(name) {
+                return Err(unsupported(format!("invalid header name {name:?}")));
+            }
+            // Host is the route's to match, not a filter's to change (use URLRewrite).
+            if name.eq_ignore_ascii_case("host") || name.starts_with(':') {
+                return Err(unsupported(format!(
+                    "Header: {name:?} cannot be modified by a header filter"
+                )));
+            }
+            // Envoy refuses empty values and control characters (a newline would split the header).
+            if value.is_empty() || value.chars().any(|c| c.is_control() && c != '\t') {
+                return Err(unsupported(format!(
+                    "Header: {name:?}: invalid value {value:?}"
+                )));
+            }
+            // A name given twice: the first one wins (case-insensitive), as the spec says.
+            if !list.iter().any(|h| h.name.eq_ignore_ascii_case(name)) {
+                list.push(HeaderValue {
+                    name: name.clone(),
+                    value: value.clone(),
+                });
+            }
+            Ok(())
+        };
     for (name, value) in set {
         push(&mut mods.set, name, value)?;
     }
@@ -536,7 +700,11 @@ pub(crate) fn header_mods<'a>(
         if !valid_header_name(name) {
             return Err(unsupported(format!("invalid header name {name:?}")));
         }
-        if !mods.remove.iter().any(|h: &String| h.eq_ignore_ascii_case(name)) {
+        if !mods
+            .remove
+            .iter()
+            .any(|h: &String| h.eq_ignore_ascii_case(name))
+        {
             mods.remove.push(name.clone());
         }
     }

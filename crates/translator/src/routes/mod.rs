@@ -135,21 +135,32 @@ impl Routes {
             let kind = parent.kind.as_deref().unwrap_or("Gateway");
             let namespace = parent.namespace.as_deref().unwrap_or(input.namespace);
             let gateway = match (group, kind) {
-                (GATEWAY_GROUP, "Gateway") => gateways.iter_mut().find(|g| g.key.namespace == namespace && g.key.name == parent.name),
-                (GATEWAY_GROUP, "ListenerSet") => gateways.iter_mut().find(|g| g.has_listener_set(namespace, &parent.name)),
+                (GATEWAY_GROUP, "Gateway") => gateways
+                    .iter_mut()
+                    .find(|g| g.key.namespace == namespace && g.key.name == parent.name),
+                (GATEWAY_GROUP, "ListenerSet") => gateways
+                    .iter_mut()
+                    .find(|g| g.has_listener_set(namespace, &parent.name)),
                 _ => None,
             };
             let Some(gateway) = gateway else {
                 continue; // missing parent, or one of another controller: no status from us
             };
-            let listener_set = (kind == "ListenerSet").then(|| (namespace.to_string(), parent.name.clone()));
+            let listener_set =
+                (kind == "ListenerSet").then(|| (namespace.to_string(), parent.name.clone()));
             let accepted = self.attach(snapshot, gateway, &input, parent, listener_set);
             let mut conditions = vec![accepted.at_generation(input.generation)];
             conditions.push(input.resolved_refs.clone().at_generation(input.generation));
             if let Some(p) = &input.partially_invalid {
-                conditions.push(Condition::ok(types::PARTIALLY_INVALID, p.reason, p.message.clone()).at_generation(input.generation));
+                conditions.push(
+                    Condition::ok(types::PARTIALLY_INVALID, p.reason, p.message.clone())
+                        .at_generation(input.generation),
+                );
             }
-            parents.push(RouteParentStatus { parent_ref: parent.clone(), conditions });
+            parents.push(RouteParentStatus {
+                parent_ref: parent.clone(),
+                conditions,
+            });
         }
         self.statuses.push(RouteStatus {
             kind: input.kind.into(),
@@ -177,19 +188,32 @@ impl Routes {
             })
             .collect();
         if candidates.is_empty() {
-            return Condition::not(types::ACCEPTED, reasons::NO_MATCHING_PARENT, "No listeners match this parent ref");
+            return Condition::not(
+                types::ACCEPTED,
+                reasons::NO_MATCHING_PARENT,
+                "No listeners match this parent ref",
+            );
         }
         let gateway_ns = gateway.key.namespace.clone();
         let allowed: Vec<usize> = candidates
             .into_iter()
             .filter(|&i| {
                 let l = &gateway.listeners[i];
-                let owner_ns = gateway.listener_namespace(i).unwrap_or(&gateway_ns).to_string();
-                l.accepts_attachments() && l.accepts_kind(input.kind) && l.namespaces.allows(snapshot, &owner_ns, input.namespace)
+                let owner_ns = gateway
+                    .listener_namespace(i)
+                    .unwrap_or(&gateway_ns)
+                    .to_string();
+                l.accepts_attachments()
+                    && l.accepts_kind(input.kind)
+                    && l.namespaces.allows(snapshot, &owner_ns, input.namespace)
             })
             .collect();
         if allowed.is_empty() {
-            return Condition::not(types::ACCEPTED, reasons::NOT_ALLOWED_BY_LISTENERS, "No listeners included by this parent ref allowed this attachment.");
+            return Condition::not(
+                types::ACCEPTED,
+                reasons::NOT_ALLOWED_BY_LISTENERS,
+                "No listeners included by this parent ref allowed this attachment.",
+            );
         }
         let uses_hostnames = matches!(input.kind, "HTTPRoute" | "GRPCRoute" | "TLSRoute");
         let matching: Vec<(usize, Vec<String>)> = allowed
@@ -198,7 +222,8 @@ impl Routes {
                 if !uses_hostnames {
                     return Some((i, Vec::new()));
                 }
-                let hosts = hostname::intersect(gateway.listeners[i].hostname.as_deref(), input.hostnames);
+                let hosts =
+                    hostname::intersect(gateway.listeners[i].hostname.as_deref(), input.hostnames);
                 (!hosts.is_empty()).then_some((i, hosts))
             })
             .collect();
@@ -220,7 +245,15 @@ impl Routes {
         if let Some(p) = &input.problem {
             return p.condition();
         }
-        let parent = ParentRef { namespace: Some(parent.namespace.clone().unwrap_or_else(|| input.namespace.to_string())), ..parent.clone() };
+        let parent = ParentRef {
+            namespace: Some(
+                parent
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| input.namespace.to_string()),
+            ),
+            ..parent.clone()
+        };
         for (listener, hostnames) in matching {
             self.attachments.push(Attachment {
                 gateway: gateway.key.clone(),

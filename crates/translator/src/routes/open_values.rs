@@ -24,7 +24,12 @@ impl OpenValues {
 
     /// A problem for the whole route: a value outside any rule.
     pub(crate) fn route_problem(&self) -> Option<Problem> {
-        let outside: Vec<String> = self.0.iter().filter(|v| v.index_in(RULES).is_none()).map(UnsupportedValue::describe).collect();
+        let outside: Vec<String> = self
+            .0
+            .iter()
+            .filter(|v| v.index_in(RULES).is_none())
+            .map(UnsupportedValue::describe)
+            .collect();
         (!outside.is_empty()).then(|| unsupported(outside.join("; ")))
     }
 
@@ -36,17 +41,28 @@ impl OpenValues {
             .filter(|v| v.index_in(RULES) == Some(rule) && !in_backend_filters(v, rule))
             .map(UnsupportedValue::describe)
             .collect();
-        if found.is_empty() { Ok(()) } else { Err(unsupported(found.join("; "))) }
+        if found.is_empty() {
+            Ok(())
+        } else {
+            Err(unsupported(found.join("; ")))
+        }
     }
 
     /// Values inside the filters of backendRef `backend` of rule `rule`.
     pub(crate) fn backend_filters(&self, rule: usize, backend: usize) -> Vec<UnsupportedValue> {
         let prefix = format!("{RULES}[{rule}].backendRefs[{backend}].filters");
-        self.0.iter().filter(|v| v.path.starts_with(&prefix)).cloned().collect()
+        self.0
+            .iter()
+            .filter(|v| v.path.starts_with(&prefix))
+            .cloned()
+            .collect()
     }
 }
 
 fn in_backend_filters(v: &UnsupportedValue, rule: usize) -> bool {
     let prefix = format!("{RULES}[{rule}].backendRefs[");
-    v.path.strip_prefix(&prefix).and_then(|rest| rest.split_once(']')).is_some_and(|(_, rest)| rest.starts_with(".filters"))
+    v.path
+        .strip_prefix(&prefix)
+        .and_then(|rest| rest.split_once(']'))
+        .is_some_and(|(_, rest)| rest.starts_with(".filters"))
 }

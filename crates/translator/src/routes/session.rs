@@ -10,7 +10,8 @@
 //! backendRefs, Envoy picks the backend by weight before the session picks the endpoint.
 
 use ferrogate_api::gateway::{
-    HttpRouteRulesSessionPersistence, HttpRouteRulesSessionPersistenceCookieConfigLifetimeType as Lifetime,
+    HttpRouteRulesSessionPersistence,
+    HttpRouteRulesSessionPersistenceCookieConfigLifetimeType as Lifetime,
     HttpRouteRulesSessionPersistenceType as Type,
 };
 use ferrogate_ir::SessionPersistence;
@@ -22,30 +23,56 @@ use crate::conditions::Problem;
 /// The session name when the rule gives none: unique per rule, and a valid cookie and
 /// header name (no `/`).
 pub(crate) fn default_name(kind: &str, key: &ObjectKey, rule: usize) -> String {
-    format!("{}-{}-{}-rule-{rule}", kind.to_ascii_lowercase(), key.namespace, key.name)
+    format!(
+        "{}-{}-{}-rule-{rule}",
+        kind.to_ascii_lowercase(),
+        key.namespace,
+        key.name
+    )
 }
 
 /// Converts a rule's `sessionPersistence`.
-pub(crate) fn convert(sp: Option<&HttpRouteRulesSessionPersistence>, default_name: &str) -> Result<Option<SessionPersistence>, Problem> {
+pub(crate) fn convert(
+    sp: Option<&HttpRouteRulesSessionPersistence>,
+    default_name: &str,
+) -> Result<Option<SessionPersistence>, Problem> {
     let Some(sp) = sp else { return Ok(None) };
     if sp.idle_timeout.is_some() {
-        return Err(unsupported("sessionPersistence.idleTimeout is not supported: Envoy's stateful session cannot expire idle sessions"));
+        return Err(unsupported(
+            "sessionPersistence.idleTimeout is not supported: Envoy's stateful session cannot expire idle sessions",
+        ));
     }
-    let name = sp.session_name.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| default_name.to_string());
-    let absolute = sp.absolute_timeout.as_deref().map(duration_ms).transpose()?;
+    let name = sp
+        .session_name
+        .clone()
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| default_name.to_string());
+    let absolute = sp
+        .absolute_timeout
+        .as_deref()
+        .map(duration_ms)
+        .transpose()?;
     match sp.r#type.as_ref().unwrap_or(&Type::Cookie) {
         Type::Header => {
             if absolute.is_some() {
-                return Err(unsupported("sessionPersistence.absoluteTimeout is not supported for header-based sessions"));
+                return Err(unsupported(
+                    "sessionPersistence.absoluteTimeout is not supported for header-based sessions",
+                ));
             }
             Ok(Some(SessionPersistence::Header { name }))
         }
         Type::Cookie => {
-            let lifetime = sp.cookie_config.as_ref().and_then(|c| c.lifetime_type.as_ref()).unwrap_or(&Lifetime::Session);
+            let lifetime = sp
+                .cookie_config
+                .as_ref()
+                .and_then(|c| c.lifetime_type.as_ref())
+                .unwrap_or(&Lifetime::Session);
             let ttl_seconds = match (lifetime, absolute) {
                 (Lifetime::Permanent, Some(ms)) => Some(ms.div_ceil(1000).max(1)),
                 (Lifetime::Permanent, None) => {
-                    return Err(unsupported("sessionPersistence: a Permanent cookie needs absoluteTimeout (its Max-Age)"));
+                    return Err(unsupported(
+                        "sessionPersistence: a Permanent cookie needs absoluteTimeout (its Max-Age)",
+                    ));
                 }
                 (Lifetime::Session, Some(_)) => {
                     return Err(unsupported(

@@ -31,9 +31,18 @@ async fn main() -> anyhow::Result<()> {
     if let Some(envoy) = args.envoy {
         images.envoy = envoy;
     }
-    let options = NodeOptions { name: args.name, host_aliases: args.host_aliases, images };
+    let options = NodeOptions {
+        name: args.name,
+        host_aliases: args.host_aliases,
+        images,
+    };
     let node = Node::start(client, options).await?;
-    println!("node {} ready; Pods reach this host at {}; Pod files under {}", node.name(), node.host_ip(), node.dir().display());
+    println!(
+        "node {} ready; Pods reach this host at {}; Pod files under {}",
+        node.name(),
+        node.host_ip(),
+        node.dir().display()
+    );
     tokio::signal::ctrl_c().await?;
     drop(node);
     Ok(())

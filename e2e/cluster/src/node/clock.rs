@@ -8,11 +8,28 @@ fn parts() -> time::OffsetDateTime {
 /// `2026-12-02T17:00:00Z`.
 pub fn now() -> String {
     let t = parts();
-    format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", t.year(), t.month() as u8, t.day(), t.hour(), t.minute(), t.second())
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year(),
+        t.month() as u8,
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
 }
 
 /// `2026-12-02T17:00:00.123456Z`.
 pub fn now_micro() -> String {
     let t = parts();
-    format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z", t.year(), t.month() as u8, t.day(), t.hour(), t.minute(), t.second(), t.microsecond())
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+        t.year(),
+        t.month() as u8,
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.microsecond()
+    )
 }

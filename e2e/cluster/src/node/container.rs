@@ -63,21 +63,46 @@ pub fn mount_script(launch: &Launch<'_>) -> anyhow::Result<String> {
     for m in &launch.mounts {
         if !m.target.exists() {
             let ancestor = existing_ancestor(&m.target);
-            anyhow::ensure!(ancestor != Path::new("/"), "mountPath {} has no existing ancestor below /", m.target.display());
+            anyhow::ensure!(
+                ancestor != Path::new("/"),
+                "mountPath {} has no existing ancestor below /",
+                m.target.display()
+            );
             overlays.insert(ancestor);
         }
     }
-    let overlays: Vec<PathBuf> = overlays.iter().filter(|a| !overlays.iter().any(|o| o != *a && a.starts_with(o))).cloned().collect();
+    let overlays: Vec<PathBuf> = overlays
+        .iter()
+        .filter(|a| !overlays.iter().any(|o| o != *a && a.starts_with(o)))
+        .cloned()
+        .collect();
     for (i, lower) in overlays.iter().enumerate() {
-        let (upper, work) = (launch.scratch.join(format!("overlay{i}/upper")), launch.scratch.join(format!("overlay{i}/work")));
+        let (upper, work) = (
+            launch.scratch.join(format!("overlay{i}/upper")),
+            launch.scratch.join(format!("overlay{i}/work")),
+        );
         std::fs::create_dir_all(&upper)?;
         std::fs::create_dir_all(&work)?;
-        let options = format!("lowerdir={},upperdir={},workdir={}", lower.display(), upper.display(), work.display());
-        script.push(format!("mount -t overlay overlay -o {} {}", quote(&options), quote(&lower.to_string_lossy())));
+        let options = format!(
+            "lowerdir={},upperdir={},workdir={}",
+            lower.display(),
+            upper.display(),
+            work.display()
+        );
+        script.push(format!(
+            "mount -t overlay overlay -o {} {}",
+            quote(&options),
+            quote(&lower.to_string_lossy())
+        ));
     }
     for m in &launch.mounts {
         // A mount over the folder holding the sources would hide the sources mounted after it.
-        anyhow::ensure!(!launch.scratch.starts_with(&m.target), "mountPath {} would hide this node's files ({})", m.target.display(), launch.scratch.display());
+        anyhow::ensure!(
+            !launch.scratch.starts_with(&m.target),
+            "mountPath {} would hide this node's files ({})",
+            m.target.display(),
+            launch.scratch.display()
+        );
     }
     let mut mounts = launch.mounts.clone();
     mounts.sort_by_key(|m| m.target.components().count());
@@ -86,9 +111,14 @@ pub fn mount_script(launch: &Launch<'_>) -> anyhow::Result<String> {
         if m.source.is_dir() {
             script.push(format!("mkdir -p {target}"));
         } else {
-            script.push(format!("[ -e {target} ] || {{ mkdir -p \"$(dirname {target})\" && touch {target}; }}"));
+            script.push(format!(
+                "[ -e {target} ] || {{ mkdir -p \"$(dirname {target})\" && touch {target}; }}"
+            ));
         }
-        script.push(format!("mount --bind {} {target}", quote(&m.source.to_string_lossy())));
+        script.push(format!(
+            "mount --bind {} {target}",
+            quote(&m.source.to_string_lossy())
+        ));
         if m.read_only {
             script.push(format!("mount -o remount,bind,ro {target}"));
         }
@@ -105,10 +135,25 @@ pub fn mount_script(launch: &Launch<'_>) -> anyhow::Result<String> {
 pub fn start(launch: &Launch<'_>) -> anyhow::Result<ManagedProcess> {
     let script = mount_script(launch)?;
     let mut cmd = Command::new("ip");
-    cmd.args(["netns", "exec", launch.netns, "unshare", "--mount", "--uts", "--propagation", "private", "--", "/bin/sh", "-c", &script, launch.name]);
+    cmd.args([
+        "netns",
+        "exec",
+        launch.netns,
+        "unshare",
+        "--mount",
+        "--uts",
+        "--propagation",
+        "private",
+        "--",
+        "/bin/sh",
+        "-c",
+        &script,
+        launch.name,
+    ]);
     cmd.args(&launch.argv);
     cmd.env_clear();
-    cmd.env("PATH", DEFAULT_PATH).env("HOSTNAME", launch.hostname);
+    cmd.env("PATH", DEFAULT_PATH)
+        .env("HOSTNAME", launch.hostname);
     cmd.envs(&launch.env);
     ManagedProcess::spawn(launch.name, cmd, launch.log)
 }

@@ -24,9 +24,15 @@ pub fn resolve(pod: &Pod, pod_ip: &str, field_path: &str) -> anyhow::Result<Stri
         "metadata.namespace" => meta.namespace.clone().unwrap_or_default(),
         "metadata.uid" => meta.uid.clone().unwrap_or_default(),
         "spec.nodeName" => spec.and_then(|s| s.node_name.clone()).unwrap_or_default(),
-        "spec.serviceAccountName" => spec.and_then(|s| s.service_account_name.clone()).unwrap_or_default(),
+        "spec.serviceAccountName" => spec
+            .and_then(|s| s.service_account_name.clone())
+            .unwrap_or_default(),
         "status.podIP" | "status.podIPs" => pod_ip.to_string(),
-        "status.hostIP" | "status.hostIPs" => pod.status.as_ref().and_then(|s| s.host_ip.clone()).unwrap_or_default(),
+        "status.hostIP" | "status.hostIPs" => pod
+            .status
+            .as_ref()
+            .and_then(|s| s.host_ip.clone())
+            .unwrap_or_default(),
         other => anyhow::bail!("fieldPath {other} is not supported by this node"),
     })
 }

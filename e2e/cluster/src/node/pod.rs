@@ -80,7 +80,10 @@ impl PodRun {
             dir,
             network: None,
             containers: Vec::new(),
-            restart_policy: spec.restart_policy.clone().unwrap_or_else(|| "Always".into()),
+            restart_policy: spec
+                .restart_policy
+                .clone()
+                .unwrap_or_else(|| "Always".into()),
             started_at: clock::now(),
             last_status: Value::Null,
             transitions: BTreeMap::new(),
@@ -115,7 +118,10 @@ impl PodRun {
         if !spec.init_containers.as_ref().is_none_or(|i| i.is_empty()) {
             for c in &mut run.containers {
                 c.launch = None;
-                c.waiting = Some(("CreateContainerConfigError".into(), "ferrogate-node does not run init containers".into()));
+                c.waiting = Some((
+                    "CreateContainerConfigError".into(),
+                    "ferrogate-node does not run init containers".into(),
+                ));
             }
         }
         run.network = Some(network);
@@ -125,12 +131,21 @@ impl PodRun {
         run
     }
 
-    async fn prepare_files(&self, ctx: &Context<'_>, pod: &Pod, pod_ip: &str) -> anyhow::Result<(BTreeMap<String, PathBuf>, PathBuf)> {
+    async fn prepare_files(
+        &self,
+        ctx: &Context<'_>,
+        pod: &Pod,
+        pod_ip: &str,
+    ) -> anyhow::Result<(BTreeMap<String, PathBuf>, PathBuf)> {
         std::fs::create_dir_all(self.dir.join("logs"))?;
-        let volumes = volumes::materialize(ctx.client, pod, pod_ip, &self.dir.join("volumes")).await?;
+        let volumes =
+            volumes::materialize(ctx.client, pod, pod_ip, &self.dir.join("volumes")).await?;
         // The kubelet's hosts file: loopback, the Pod's own name, plus what the node was told
         // to resolve (there is no cluster DNS).
-        let mut hosts = format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{pod_ip}\t{}\n", self.name);
+        let mut hosts = format!(
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{pod_ip}\t{}\n",
+            self.name
+        );
         for (name, ip) in ctx.hosts {
             hosts.push_str(&format!("{ip}\t{name}\n"));
         }
@@ -163,7 +178,14 @@ impl PodRun {
                 c.started_at = Some(clock::now());
                 c.waiting = None;
                 c.terminated = None;
-                c.next_probe = Instant::now() + Duration::from_secs(c.spec.readiness_probe.as_ref().and_then(|p| p.initial_delay_seconds).unwrap_or(0) as u64);
+                c.next_probe = Instant::now()
+                    + Duration::from_secs(
+                        c.spec
+                            .readiness_probe
+                            .as_ref()
+                            .and_then(|p| p.initial_delay_seconds)
+                            .unwrap_or(0) as u64,
+                    );
             }
             Err(e) => c.waiting = Some(("RunContainerError".into(), format!("{e:#}"))),
         }
@@ -175,11 +197,24 @@ impl PodRun {
         for i in 0..self.containers.len() {
             let c = &mut self.containers[i];
             if let Some(status) = c.process.as_mut().and_then(|p| p.exited()) {
-                let code = status.code().unwrap_or(128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0));
+                let code = status.code().unwrap_or(
+                    128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0),
+                );
                 let reason = if code == 0 { "Completed" } else { "Error" };
-                c.terminated = Some((code, reason.into(), c.started_at.clone().unwrap_or_default(), clock::now()));
-                let message = if code == 0 { String::new() } else { crate::process::tail(&c.log, 5) };
-                c.last_state = Some(json!({"terminated": {"exitCode": code, "reason": reason, "message": message, "startedAt": c.started_at, "finishedAt": clock::now()}}));
+                c.terminated = Some((
+                    code,
+                    reason.into(),
+                    c.started_at.clone().unwrap_or_default(),
+                    clock::now(),
+                ));
+                let message = if code == 0 {
+                    String::new()
+                } else {
+                    crate::process::tail(&c.log, 5)
+                };
+                c.last_state = Some(
+                    json!({"terminated": {"exitCode": code, "reason": reason, "message": message, "startedAt": c.started_at, "finishedAt": clock::now()}}),
+                );
                 c.process = None;
                 c.ready = false;
                 c.last_exit = Some(Instant::now());
@@ -202,7 +237,8 @@ impl PodRun {
                 (None, _) => c.ready = true,
                 (Some(p), Some(ip)) => {
                     c.ready = probe::run(p, &c.spec, ip).await.is_ok();
-                    c.next_probe = Instant::now() + Duration::from_secs(p.period_seconds.unwrap_or(10).max(1) as u64);
+                    c.next_probe = Instant::now()
+                        + Duration::from_secs(p.period_seconds.unwrap_or(10).max(1) as u64);
                 }
                 (Some(_), None) => c.ready = false,
             }
@@ -214,9 +250,20 @@ impl PodRun {
         let pod_ip = self.network.as_ref().map(|n| n.ip.to_string());
         let all_running = self.containers.iter().all(|c| c.process.is_some());
         let all_ready = all_running && self.containers.iter().all(|c| c.ready);
-        let all_done = self.containers.iter().all(|c| c.terminated.is_some() && c.process.is_none());
+        let all_done = self
+            .containers
+            .iter()
+            .all(|c| c.terminated.is_some() && c.process.is_none());
         let phase = if all_done && self.restart_policy == "Never" {
-            if self.containers.iter().all(|c| c.terminated.as_ref().is_some_and(|t| t.0 == 0)) { "Succeeded" } else { "Failed" }
+            if self
+                .containers
+                .iter()
+                .all(|c| c.terminated.as_ref().is_some_and(|t| t.0 == 0))
+            {
+                "Succeeded"
+            } else {
+                "Failed"
+            }
         } else if self.containers.iter().any(|c| c.started_at.is_some()) {
             "Running"
         } else {
@@ -261,7 +308,8 @@ impl PodRun {
             Some((was, since)) if *was == ok => since.clone(),
             _ => {
                 let now = clock::now();
-                self.transitions.insert(type_.to_string(), (ok, now.clone()));
+                self.transitions
+                    .insert(type_.to_string(), (ok, now.clone()));
                 now
             }
         }
@@ -294,7 +342,10 @@ impl PodRun {
 
     /// The log file of container `name`.
     pub fn log(&self, name: &str) -> Option<&Path> {
-        self.containers.iter().find(|c| c.spec.name == name).map(|c| c.log.as_path())
+        self.containers
+            .iter()
+            .find(|c| c.spec.name == name)
+            .map(|c| c.log.as_path())
     }
 }
 
@@ -307,20 +358,53 @@ async fn launch_spec(
     hosts: &Path,
 ) -> Result<LaunchSpec, (String, String)> {
     let image = c.image.clone().unwrap_or_default();
-    let env = env::resolve(ctx.client, pod, c, pod_ip).await.map_err(|e| ("CreateContainerConfigError".to_string(), format!("{e:#}")))?;
-    let command: Vec<String> = c.command.iter().flatten().map(|s| fields::expand(s, &env)).collect();
-    let args: Vec<String> = c.args.iter().flatten().map(|s| fields::expand(s, &env)).collect();
-    let argv = ctx.images.argv(&image, &command, &args).map_err(|e| (e.reason.to_string(), e.message))?;
-    let mut mounts = vec![Mount { source: hosts.to_path_buf(), target: PathBuf::from("/etc/hosts"), read_only: false }];
+    let env = env::resolve(ctx.client, pod, c, pod_ip)
+        .await
+        .map_err(|e| ("CreateContainerConfigError".to_string(), format!("{e:#}")))?;
+    let command: Vec<String> = c
+        .command
+        .iter()
+        .flatten()
+        .map(|s| fields::expand(s, &env))
+        .collect();
+    let args: Vec<String> = c
+        .args
+        .iter()
+        .flatten()
+        .map(|s| fields::expand(s, &env))
+        .collect();
+    let argv = ctx
+        .images
+        .argv(&image, &command, &args)
+        .map_err(|e| (e.reason.to_string(), e.message))?;
+    let mut mounts = vec![Mount {
+        source: hosts.to_path_buf(),
+        target: PathBuf::from("/etc/hosts"),
+        read_only: false,
+    }];
     for m in c.volume_mounts.iter().flatten() {
-        let source = volumes.get(&m.name).ok_or_else(|| ("CreateContainerConfigError".to_string(), format!("volumeMount {} names no volume", m.name)))?;
+        let source = volumes.get(&m.name).ok_or_else(|| {
+            (
+                "CreateContainerConfigError".to_string(),
+                format!("volumeMount {} names no volume", m.name),
+            )
+        })?;
         let source = match m.sub_path.as_deref().filter(|s| !s.is_empty()) {
             Some(sub) => source.join(sub),
             None => source.clone(),
         };
-        mounts.push(Mount { source, target: PathBuf::from(&m.mount_path), read_only: m.read_only.unwrap_or(false) });
+        mounts.push(Mount {
+            source,
+            target: PathBuf::from(&m.mount_path),
+            read_only: m.read_only.unwrap_or(false),
+        });
     }
-    Ok(LaunchSpec { argv, env, mounts, working_dir: c.working_dir.clone() })
+    Ok(LaunchSpec {
+        argv,
+        env,
+        mounts,
+        working_dir: c.working_dir.clone(),
+    })
 }
 
 fn container_status(c: &ContainerRun) -> Value {
@@ -333,7 +417,11 @@ fn container_status(c: &ContainerRun) -> Value {
     } else {
         json!({"waiting": {"reason": "ContainerCreating"}})
     };
-    let pid = c.process.as_ref().and_then(ManagedProcess::pid).unwrap_or(0);
+    let pid = c
+        .process
+        .as_ref()
+        .and_then(ManagedProcess::pid)
+        .unwrap_or(0);
     json!({
         "name": c.spec.name,
         "image": c.spec.image,

@@ -15,7 +15,12 @@ use super::clock;
 pub const HEARTBEAT: Duration = Duration::from_secs(10);
 
 /// Creates the Node if missing, then reports it Ready.
-pub async fn register(client: &kube::Client, name: &str, address: &str, logs_port: u16) -> anyhow::Result<()> {
+pub async fn register(
+    client: &kube::Client,
+    name: &str,
+    address: &str,
+    logs_port: u16,
+) -> anyhow::Result<()> {
     let nodes = Api::<Node>::all(client.clone());
     if nodes.get_opt(name).await?.is_none() {
         let node: Node = serde_json::from_value(json!({
@@ -30,12 +35,20 @@ pub async fn register(client: &kube::Client, name: &str, address: &str, logs_por
 }
 
 /// Renews the Ready condition and the Lease.
-pub async fn heartbeat(client: &kube::Client, name: &str, address: &str, logs_port: u16) -> anyhow::Result<()> {
+pub async fn heartbeat(
+    client: &kube::Client,
+    name: &str,
+    address: &str,
+    logs_port: u16,
+) -> anyhow::Result<()> {
     let now = clock::now();
     // A condition's lastTransitionTime moves only when its status flips; heartbeats move
     // lastHeartbeatTime only.
     let current = Api::<Node>::all(client.clone()).get_opt(name).await?;
-    let conditions = current.and_then(|n| n.status).and_then(|s| s.conditions).unwrap_or_default();
+    let conditions = current
+        .and_then(|n| n.status)
+        .and_then(|s| s.conditions)
+        .unwrap_or_default();
     let condition = |type_: &str, status: &str, reason: &str, message: &str| {
         let since = conditions
             .iter()
@@ -64,11 +77,15 @@ pub async fn heartbeat(client: &kube::Client, name: &str, address: &str, logs_po
             "kubeProxyVersion": "", "operatingSystem": "linux", "architecture": std::env::consts::ARCH,
         },
     }});
-    Api::<Node>::all(client.clone()).patch_status(name, &PatchParams::default(), &Patch::Merge(&status)).await?;
+    Api::<Node>::all(client.clone())
+        .patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
+        .await?;
     let leases = Api::<Lease>::namespaced(client.clone(), "kube-node-lease");
     let spec = json!({"spec": {"holderIdentity": name, "leaseDurationSeconds": 40, "renewTime": clock::now_micro()}});
     if leases.get_opt(name).await?.is_some() {
-        leases.patch(name, &PatchParams::default(), &Patch::Merge(&spec)).await?;
+        leases
+            .patch(name, &PatchParams::default(), &Patch::Merge(&spec))
+            .await?;
     } else {
         let mut lease: Lease = serde_json::from_value(spec)?;
         lease.metadata.name = Some(name.to_string());

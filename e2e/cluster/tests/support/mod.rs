@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use ferrogate_cluster::controller::certgen;
-use ferrogate_cluster::{ControlPlane, ControlPlaneOptions, Controller, ControllerOptions, install};
+use ferrogate_cluster::{
+    ControlPlane, ControlPlaneOptions, Controller, ControllerOptions, install,
+};
 use serde_json::Value;
 
 pub const WAIT: Duration = Duration::from_secs(60);
@@ -14,7 +16,10 @@ pub const CONTROLLER_NAME: &str = "gateway.ferrogate.dev/gatewayclass-controller
 /// Chart values of the seed walkthrough, as docs/controller.md installs the chart on a local
 /// control plane: the GatewayClass `ferrogate` and an EnvoyProxy with two replicas.
 pub fn chart_values() -> String {
-    std::fs::read_to_string(ferrogate_cluster::tools::repo_root().join("charts/ferrogate/ci/local-cluster-values.yaml")).unwrap()
+    std::fs::read_to_string(
+        ferrogate_cluster::tools::repo_root().join("charts/ferrogate/ci/local-cluster-values.yaml"),
+    )
+    .unwrap()
 }
 
 pub struct Cluster {
@@ -25,9 +30,12 @@ pub struct Cluster {
 impl Cluster {
     /// A control plane with upstream's experimental CRDs and the chart installed.
     pub async fn start() -> Self {
-        let plane = ControlPlane::start(ControlPlaneOptions::default()).await.expect("control plane");
+        let plane = ControlPlane::start(ControlPlaneOptions::default())
+            .await
+            .expect("control plane");
         install::gateway_api_crds(&plane, "experimental").expect("upstream Gateway API CRDs");
-        install::chart(&plane, &chart_values()).unwrap_or_else(|e| panic!("chart install: {e:#}\n{}", plane.logs(20)));
+        install::chart(&plane, &chart_values())
+            .unwrap_or_else(|e| panic!("chart install: {e:#}\n{}", plane.logs(20)));
         let tls = tempfile::tempdir().unwrap();
         certgen(tls.path()).expect("ferrogate certgen");
         Self { plane, tls }
@@ -44,7 +52,9 @@ impl Cluster {
 
     /// `kubectl ARGS` as the admin; panics with the error.
     pub fn kubectl(&self, args: &[&str]) -> String {
-        self.plane.kubectl_output(args).unwrap_or_else(|e| panic!("{e:#}"))
+        self.plane
+            .kubectl_output(args)
+            .unwrap_or_else(|e| panic!("{e:#}"))
     }
 
     /// `kubectl apply --server-side` of `yaml` as the admin (a user's own objects).
@@ -68,7 +78,11 @@ impl Cluster {
             args.extend(["-n", ns]);
         }
         let out = self.plane.kubectl_output(&args).ok()?;
-        if out.trim().is_empty() { None } else { serde_json::from_str(&out).ok() }
+        if out.trim().is_empty() {
+            None
+        } else {
+            serde_json::from_str(&out).ok()
+        }
     }
 
     /// Every object of `resource` in `namespace` (`items`).
@@ -79,7 +93,14 @@ impl Cluster {
     }
 
     /// Waits until `check` of the object returns true.
-    pub async fn wait_for(&self, what: &str, resource: &str, namespace: Option<&str>, name: &str, check: impl Fn(&Value) -> bool) -> Value {
+    pub async fn wait_for(
+        &self,
+        what: &str,
+        resource: &str,
+        namespace: Option<&str>,
+        name: &str,
+        check: impl Fn(&Value) -> bool,
+    ) -> Value {
         let found = ferrogate_cluster::wait::until(what, WAIT, || {
             let got = self.get(resource, namespace, name);
             let ok = got.as_ref().is_some_and(&check);
@@ -99,7 +120,13 @@ impl Cluster {
     pub async fn wait_gone(&self, resource: &str, namespace: Option<&str>, name: &str) {
         ferrogate_cluster::wait::until(&format!("{resource} {name} deleted"), WAIT, || {
             let got = self.get(resource, namespace, name);
-            async move { if got.is_none() { Ok(()) } else { Err("still there".to_string()) } }
+            async move {
+                if got.is_none() {
+                    Ok(())
+                } else {
+                    Err("still there".to_string())
+                }
+            }
         })
         .await
         .unwrap_or_else(|e| panic!("{e:#}"));
@@ -108,7 +135,11 @@ impl Cluster {
 
 /// The condition `type_` in the array at `pointer`.
 pub fn condition<'a>(object: &'a Value, pointer: &str, type_: &str) -> Option<&'a Value> {
-    object.pointer(pointer)?.as_array()?.iter().find(|c| c["type"] == type_)
+    object
+        .pointer(pointer)?
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)
 }
 
 /// `status/reason` of condition `type_` at `pointer`, e.g. `True/Accepted`.
@@ -118,12 +149,24 @@ pub fn condition_is(object: &Value, pointer: &str, type_: &str, status: &str) ->
 
 fn short(v: &Value) -> String {
     let s = v.to_string();
-    if s.len() > 600 { format!("{}...", &s[..600]) } else { s }
+    if s.len() > 600 {
+        format!("{}...", &s[..600])
+    } else {
+        s
+    }
 }
 
 /// `status/reason` of condition `type_` at `pointer`, or "" when absent.
 pub fn reason(object: &Value, pointer: &str, type_: &str) -> String {
-    condition(object, pointer, type_).map(|c| format!("{}/{}", c["status"].as_str().unwrap_or(""), c["reason"].as_str().unwrap_or(""))).unwrap_or_default()
+    condition(object, pointer, type_)
+        .map(|c| {
+            format!(
+                "{}/{}",
+                c["status"].as_str().unwrap_or(""),
+                c["reason"].as_str().unwrap_or("")
+            )
+        })
+        .unwrap_or_default()
 }
 
 pub mod wait {
@@ -132,9 +175,18 @@ pub mod wait {
     /// Waits until exactly `n` Pods match `selector` in `namespace`.
     pub async fn pods(cluster: &Cluster, namespace: &str, selector: &str, n: usize) -> usize {
         ferrogate_cluster::wait::until(&format!("{n} Pods {selector}"), WAIT, || {
-            let out = cluster.plane.kubectl_output(&["get", "pods", "-n", namespace, "-l", selector, "-o", "name"]).unwrap_or_default();
+            let out = cluster
+                .plane
+                .kubectl_output(&["get", "pods", "-n", namespace, "-l", selector, "-o", "name"])
+                .unwrap_or_default();
             let count = out.lines().filter(|l| !l.trim().is_empty()).count();
-            async move { if count == n { Ok(count) } else { Err(format!("{count} Pods")) } }
+            async move {
+                if count == n {
+                    Ok(count)
+                } else {
+                    Err(format!("{count} Pods"))
+                }
+            }
         })
         .await
         .unwrap_or_else(|e| panic!("{e:#}\n{}", cluster.plane.logs(10)))
@@ -146,10 +198,15 @@ pub mod envoy;
 /// The value of counter or gauge `name` (summed over its series) from `/metrics` on `port`.
 pub async fn metric(port: u16, name: &str) -> f64 {
     let target: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
-    let Ok(r) = ferrogate_e2e::client::get(target, "localhost", "/metrics", &[]).await else { return f64::NAN };
+    let Ok(r) = ferrogate_e2e::client::get(target, "localhost", "/metrics", &[]).await else {
+        return f64::NAN;
+    };
     let body = String::from_utf8_lossy(&r.body).into_owned();
     body.lines()
-        .filter(|l| l.starts_with(name) && (l[name.len()..].starts_with(' ') || l[name.len()..].starts_with('{')))
+        .filter(|l| {
+            l.starts_with(name)
+                && (l[name.len()..].starts_with(' ') || l[name.len()..].starts_with('{'))
+        })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }

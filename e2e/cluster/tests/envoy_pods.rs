@@ -21,7 +21,7 @@ const SELECTOR: &str = "gateway.networking.k8s.io/gateway-name=web";
 const CONTAINER_PORT: u16 = 10080;
 
 fn world(echo: SocketAddr) -> String {
-    let (echo_ip, echo_port) = (echo.ip(), echo.port());
+    let echo_yaml = support::echo_backend_yaml("apps", echo);
     format!(
         r#"
 apiVersion: v1
@@ -50,24 +50,7 @@ spec:
   listeners:
   - {{name: http, port: 80, protocol: HTTP}}
 ---
-apiVersion: v1
-kind: Service
-metadata: {{name: echo, namespace: apps}}
-spec:
-  ports: [{{name: http, port: 8080, targetPort: {echo_port}, protocol: TCP}}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: echo-1
-  namespace: apps
-  labels: {{kubernetes.io/service-name: echo}}
-addressType: IPv4
-ports: [{{name: http, port: {echo_port}, protocol: TCP}}]
-endpoints:
-- addresses: [{echo_ip}]
-  conditions: {{ready: true}}
----
+{echo_yaml}---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {{name: echo, namespace: apps}}

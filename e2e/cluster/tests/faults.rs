@@ -12,7 +12,7 @@ use ferrogate_e2e::testing::free_port;
 use support::{Cluster, envoy, http_200, metric};
 
 fn world(listener_port: u16, echo: std::net::SocketAddr) -> String {
-    let (echo_ip, echo_port) = (echo.ip(), echo.port());
+    let echo_yaml = support::echo_backend_yaml("apps", echo);
     format!(
         r#"
 apiVersion: v1
@@ -27,24 +27,7 @@ spec:
   listeners:
   - {{name: http, port: {listener_port}, protocol: HTTP}}
 ---
-apiVersion: v1
-kind: Service
-metadata: {{name: echo, namespace: apps}}
-spec:
-  ports: [{{name: http, port: 8080, targetPort: {echo_port}, protocol: TCP}}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: echo-1
-  namespace: apps
-  labels: {{kubernetes.io/service-name: echo}}
-addressType: IPv4
-ports: [{{name: http, port: {echo_port}, protocol: TCP}}]
-endpoints:
-- addresses: [{echo_ip}]
-  conditions: {{ready: true}}
-"#
+{echo_yaml}"#
     )
 }
 

@@ -235,3 +235,15 @@ pub async fn wait_metric(port: u16, name: &str, ok: impl Fn(f64) -> bool) -> f64
     .await
     .unwrap_or_else(|e| panic!("{e:#}"))
 }
+
+/// A Service `echo` (port 8080, named `http`) in `namespace` with an EndpointSlice naming the
+/// echo backend a test runs at `echo` (a non-loopback host address: the API server refuses
+/// loopback endpoints).
+pub fn echo_backend_yaml(namespace: &str, echo: std::net::SocketAddr) -> String {
+    let (ip, port) = (echo.ip(), echo.port());
+    format!(
+        "apiVersion: v1\nkind: Service\nmetadata: {{name: echo, namespace: {namespace}}}\nspec:\n  ports: [{{name: http, port: 8080, targetPort: {port}, protocol: TCP}}]\n---\n\
+         apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: echo-1\n  namespace: {namespace}\n  labels: {{kubernetes.io/service-name: echo}}\n\
+         addressType: IPv4\nports: [{{name: http, port: {port}, protocol: TCP}}]\nendpoints:\n- addresses: [{ip}]\n  conditions: {{ready: true}}\n"
+    )
+}

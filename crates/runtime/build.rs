@@ -6,10 +6,20 @@ use std::process::Command;
 
 fn main() {
     println!("cargo:rerun-if-env-changed=FERROGATE_GIT_COMMIT");
-    let commit = std::env::var("FERROGATE_GIT_COMMIT").ok().filter(|c| !c.is_empty()).or_else(git_commit).unwrap_or_else(|| "unknown".into());
+    let commit = std::env::var("FERROGATE_GIT_COMMIT")
+        .ok()
+        .filter(|c| !c.is_empty())
+        .or_else(git_commit)
+        .unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=FERROGATE_BUILD_COMMIT={commit}");
-    for (var, from) in [("FERROGATE_BUILD_TARGET", "TARGET"), ("FERROGATE_BUILD_PROFILE", "PROFILE")] {
-        println!("cargo:rustc-env={var}={}", std::env::var(from).unwrap_or_default());
+    for (var, from) in [
+        ("FERROGATE_BUILD_TARGET", "TARGET"),
+        ("FERROGATE_BUILD_PROFILE", "PROFILE"),
+    ] {
+        println!(
+            "cargo:rustc-env={var}={}",
+            std::env::var(from).unwrap_or_default()
+        );
     }
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let version = run(&rustc, &["--version"]).unwrap_or_else(|| "unknown".into());
@@ -29,5 +39,8 @@ fn git_commit() -> Option<String> {
 
 fn run(program: &str, args: &[&str]) -> Option<String> {
     let out = Command::new(program).args(args).output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string()).filter(|s| !s.is_empty())
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        .filter(|s| !s.is_empty())
 }

@@ -29,12 +29,20 @@ impl HttpResponse {
 
     /// First value of a header.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(&name.to_ascii_lowercase()).and_then(|v| v.first()).map(String::as_str)
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .and_then(|v| v.first())
+            .map(String::as_str)
     }
 }
 
 /// Sends `GET path` to `addr` with the given Host and extra headers.
-pub async fn get(addr: SocketAddr, host: &str, path: &str, headers: &[(&str, &str)]) -> anyhow::Result<HttpResponse> {
+pub async fn get(
+    addr: SocketAddr,
+    host: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> anyhow::Result<HttpResponse> {
     request(addr, "GET", host, path, headers).await
 }
 
@@ -48,20 +56,34 @@ pub async fn request(
 ) -> anyhow::Result<HttpResponse> {
     let exchange = async {
         let stream = tokio::net::TcpStream::connect(addr).await?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
         tokio::spawn(conn);
-        let mut builder = hyper::Request::builder().method(method).uri(path).header("host", host);
+        let mut builder = hyper::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", host);
         for (name, value) in headers {
             builder = builder.header(*name, *value);
         }
-        let response = sender.send_request(builder.body(Empty::<Bytes>::new())?).await?;
+        let response = sender
+            .send_request(builder.body(Empty::<Bytes>::new())?)
+            .await?;
         let status = response.status().as_u16();
         let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (name, value) in response.headers() {
-            map.entry(name.as_str().to_string()).or_default().push(value.to_str().unwrap_or_default().to_string());
+            map.entry(name.as_str().to_string())
+                .or_default()
+                .push(value.to_str().unwrap_or_default().to_string());
         }
         let body = response.into_body().collect().await?.to_bytes();
-        anyhow::Ok(HttpResponse { status, headers: map, body })
+        anyhow::Ok(HttpResponse {
+            status,
+            headers: map,
+            body,
+        })
     };
-    tokio::time::timeout(Duration::from_secs(10), exchange).await.map_err(|_| anyhow::anyhow!("request to {addr}{path} timed out"))?
+    tokio::time::timeout(Duration::from_secs(10), exchange)
+        .await
+        .map_err(|_| anyhow::anyhow!("request to {addr}{path} timed out"))?
 }

@@ -41,7 +41,11 @@ impl Drop for Proc {
 
 /// A free TCP port on 127.0.0.1 (chosen by the kernel).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// The first port of `len` consecutive ports, free on 127.0.0.1 and 0.0.0.0, at or after
@@ -50,7 +54,10 @@ pub fn free_port() -> u16 {
 pub fn free_block(start: u16, len: u16) -> u16 {
     let mut base = start + (std::process::id() % 997) as u16 * len;
     loop {
-        let all_free = (base..base + len).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok() && std::net::TcpListener::bind(("0.0.0.0", p)).is_ok());
+        let all_free = (base..base + len).all(|p| {
+            std::net::TcpListener::bind(("127.0.0.1", p)).is_ok()
+                && std::net::TcpListener::bind(("0.0.0.0", p)).is_ok()
+        });
         if all_free {
             return base;
         }
@@ -61,19 +68,32 @@ pub fn free_block(start: u16, len: u16) -> u16 {
 /// The Envoy binary: `$FERROGATE_ENVOY`, else `.tools/bin/envoy` in the repository. Panics
 /// when it does not exist: these tests need Envoy and must not pass without it.
 pub fn envoy_path() -> PathBuf {
-    let path = std::env::var_os("FERROGATE_ENVOY").map(PathBuf::from).unwrap_or_else(|| repo_root().join(".tools/bin/envoy"));
-    assert!(path.exists(), "Envoy not found at {}: run `make envoy` (scripts/install-envoy.sh)", path.display());
+    let path = std::env::var_os("FERROGATE_ENVOY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".tools/bin/envoy"));
+    assert!(
+        path.exists(),
+        "Envoy not found at {}: run `make envoy` (scripts/install-envoy.sh)",
+        path.display()
+    );
     path
 }
 
 /// The files of `docs/examples/quickstart` (Gateway `default/quickstart` routing to the
 /// backends `echo-v1` and `echo-v2`), with the listener on `gateway_port` and the backends'
 /// endpoints on `v1` and `v2`.
-pub fn quickstart(gateway_port: u16, v1: SocketAddr, v2: SocketAddr) -> Vec<(&'static str, String)> {
+pub fn quickstart(
+    gateway_port: u16,
+    v1: SocketAddr,
+    v2: SocketAddr,
+) -> Vec<(&'static str, String)> {
     let example = repo_root().join("docs/examples/quickstart");
     let read = |f: &str| std::fs::read_to_string(example.join(f)).unwrap();
     vec![
-        ("gateway.yaml", read("gateway.yaml").replace("port: 8080", &format!("port: {gateway_port}"))),
+        (
+            "gateway.yaml",
+            read("gateway.yaml").replace("port: 8080", &format!("port: {gateway_port}")),
+        ),
         (
             "backends.yaml",
             read("backends.yaml")
@@ -142,14 +162,32 @@ impl Standalone {
     /// Writes `files` to `config/` and starts `ferrogate` (the binary at `bin`) in standalone
     /// mode with free xDS, metrics and health ports, Envoy ports from `envoy_base` and
     /// `extra_args` (e.g. `--xds-mode delta`, `--xds-tls`). Does not wait for readiness.
-    pub fn start(bin: impl AsRef<OsStr>, files: impl IntoIterator<Item = (&'static str, String)>, envoy_base: u16, extra_args: &[&str]) -> Self {
+    pub fn start(
+        bin: impl AsRef<OsStr>,
+        files: impl IntoIterator<Item = (&'static str, String)>,
+        envoy_base: u16,
+        extra_args: &[&str],
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("config");
         write_files(&config, files);
         let metrics = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let ports = StandalonePorts { xds: free_port(), metrics: metrics.port(), health: free_port(), envoy_base };
-        let child = standalone_command(bin, dir.path(), &ports).args(extra_args).spawn().unwrap();
-        Self { _proc: Proc(child), dir, metrics, envoy_base }
+        let ports = StandalonePorts {
+            xds: free_port(),
+            metrics: metrics.port(),
+            health: free_port(),
+            envoy_base,
+        };
+        let child = standalone_command(bin, dir.path(), &ports)
+            .args(extra_args)
+            .spawn()
+            .unwrap();
+        Self {
+            _proc: Proc(child),
+            dir,
+            metrics,
+            envoy_base,
+        }
     }
 
     /// `--work-dir`: per-Gateway bootstraps and certificates.
@@ -159,13 +197,20 @@ impl Standalone {
 }
 
 /// Polls `check` every 50 ms until it returns `Some`, or panics with `what` after `timeout`.
-pub async fn eventually<T, F: Future<Output = Option<T>>>(what: &str, timeout: Duration, mut check: impl FnMut() -> F) -> T {
+pub async fn eventually<T, F: Future<Output = Option<T>>>(
+    what: &str,
+    timeout: Duration,
+    mut check: impl FnMut() -> F,
+) -> T {
     let started = Instant::now();
     loop {
         if let Some(v) = check().await {
             return v;
         }
-        assert!(started.elapsed() < timeout, "{what}: not within {timeout:?}");
+        assert!(
+            started.elapsed() < timeout,
+            "{what}: not within {timeout:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -195,5 +240,8 @@ pub async fn eventually_response(
 
 /// The `pod` the echo backend reports in its answer, or "" if there is none.
 pub fn pod(r: &HttpResponse) -> String {
-    r.json().ok().and_then(|j| j["pod"].as_str().map(str::to_string)).unwrap_or_default()
+    r.json()
+        .ok()
+        .and_then(|j| j["pod"].as_str().map(str::to_string))
+        .unwrap_or_default()
 }

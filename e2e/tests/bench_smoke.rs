@@ -23,7 +23,10 @@ fn free_ports_below_ephemeral() -> u16 {
     (12_000..20_000)
         .step_by(100)
         .find(|base| {
-            (*base..base + 100).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok() && std::net::TcpListener::bind(("0.0.0.0", p)).is_ok())
+            (*base..base + 100).all(|p| {
+                std::net::TcpListener::bind(("127.0.0.1", p)).is_ok()
+                    && std::net::TcpListener::bind(("0.0.0.0", p)).is_ok()
+            })
         })
         .expect("no 100 free ports between 12000 and 20000")
 }
@@ -32,10 +35,24 @@ fn free_ports_below_ephemeral() -> u16 {
 async fn smoke_run_produces_sane_records() {
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let ferrogate = repo.join("target/debug/ferrogate");
-    assert!(ferrogate.exists(), "{} is missing: run `cargo build --bin ferrogate` first", ferrogate.display());
-    let envoy = std::env::var_os("FERROGATE_ENVOY").map(PathBuf::from).unwrap_or_else(|| repo.join(".tools/bin/envoy"));
-    assert!(envoy.exists(), "Envoy not found at {} (set FERROGATE_ENVOY or run `make envoy`)", envoy.display());
-    let mut cfg = BenchConfig::smoke(ferrogate, PathBuf::from(env!("CARGO_BIN_EXE_ferrogate-echo")), envoy);
+    assert!(
+        ferrogate.exists(),
+        "{} is missing: run `cargo build --bin ferrogate` first",
+        ferrogate.display()
+    );
+    let envoy = std::env::var_os("FERROGATE_ENVOY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo.join(".tools/bin/envoy"));
+    assert!(
+        envoy.exists(),
+        "Envoy not found at {} (set FERROGATE_ENVOY or run `make envoy`)",
+        envoy.display()
+    );
+    let mut cfg = BenchConfig::smoke(
+        ferrogate,
+        PathBuf::from(env!("CARGO_BIN_EXE_ferrogate-echo")),
+        envoy,
+    );
     cfg.log = false;
     cfg.port_base = free_ports_below_ephemeral();
     let started = std::time::Instant::now();
@@ -47,12 +64,25 @@ async fn smoke_run_produces_sane_records() {
         assert_eq!(r.routes, 10, "{r:?}");
     }
     assert_eq!(value(&records, "convergence_samples"), 5.0);
-    for name in ["convergence_p50_ms", "convergence_p99_ms", "endpoint_propagation_p99_ms", "cp_rss_peak_mib", "cp_rss_settled_mib", "envoy_rss_mib", "translate_full_ms", "xds_bytes_per_route_edit"] {
+    for name in [
+        "convergence_p50_ms",
+        "convergence_p99_ms",
+        "endpoint_propagation_p99_ms",
+        "cp_rss_peak_mib",
+        "cp_rss_settled_mib",
+        "envoy_rss_mib",
+        "translate_full_ms",
+        "xds_bytes_per_route_edit",
+    ] {
         let v = value(&records, name);
         assert!(v > 0.0, "{name} = {v}");
     }
     assert!(value(&records, "convergence_p50_ms") <= value(&records, "convergence_p99_ms"));
     assert!(value(&records, "convergence_p99_ms") < 60_000.0);
     assert!(value(&records, "cp_rss_settled_mib") < 4096.0);
-    assert_eq!(value(&records, "failed_requests"), 0.0, "requests failed while endpoints changed");
+    assert_eq!(
+        value(&records, "failed_requests"),
+        0.0,
+        "requests failed while endpoints changed"
+    );
 }

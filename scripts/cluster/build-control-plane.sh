@@ -12,6 +12,14 @@ TOOLS_DIR=${TOOLS_DIR:-$(cd "$(dirname "$0")/../.." && pwd)/.tools}
 source "$(dirname "$0")/versions.sh"
 export GOFLAGS=${GOFLAGS:--buildvcs=false}
 export CGO_ENABLED=0
+# The binaries are the cache; Go's build cache for Kubernetes is several GiB of intermediate
+# objects nothing reuses once they are linked. Build in a private cache and drop it afterwards,
+# so a CI machine's disk holds the binaries and not the objects (CI failed once with ENOSPC
+# while linking kube-apiserver).
+if [[ -z "${GOCACHE:-}" ]]; then
+  export GOCACHE="$TOOLS_DIR/go-build-cache"
+  trap 'rm -rf "$GOCACHE"' EXIT
+fi
 
 log() { echo "build-control-plane: $*" >&2; }
 

@@ -17,6 +17,11 @@ if [[ -x "$out/envoy-gateway" ]]; then
   exit 0
 fi
 command -v go >/dev/null || { echo "build-envoy-gateway: needs Go" >&2; exit 1; }
+# As for the control plane: the binary is the cache, Go's object cache is dropped after the build.
+if [[ -z "${GOCACHE:-}" ]]; then
+  export GOCACHE="$TOOLS_DIR/go-build-cache-envoy-gateway"
+  trap 'rm -rf "$GOCACHE"' EXIT
+fi
 src="$TOOLS_DIR/peers/envoy-gateway/src-$ENVOY_GATEWAY_VERSION"
 mkdir -p "$src" "$out"
 if [[ ! -f "$src/go.mod" ]]; then

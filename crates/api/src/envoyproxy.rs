@@ -148,7 +148,10 @@ pub struct KubernetesDeploymentSpec {
     pub container: Option<KubernetesContainerSpec>,
     /// Name of the Deployment instead of `<gateway>-<gatewayclass>` (a DNS-1123 label).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 63), regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"))]
+    #[schemars(
+        length(min = 1, max = 63),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    )]
     pub name: Option<String>,
 }
 
@@ -232,7 +235,10 @@ pub struct KubernetesServiceSpec {
     pub allocate_load_balancer_node_ports: Option<bool>,
     /// Name of the Service instead of `<gateway>-<gatewayclass>` (a DNS-1035 label).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 63), regex(pattern = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"))]
+    #[schemars(
+        length(min = 1, max = 63),
+        regex(pattern = r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+    )]
     pub name: Option<String>,
 }
 

@@ -11,6 +11,7 @@
 
 pub mod constants;
 pub mod envoyproxy;
+pub mod features;
 pub mod gateway;
 pub mod k8s;
 pub mod multicluster;

@@ -143,9 +143,15 @@ telemetry:
         let json = log.settings[0].format.as_ref().unwrap();
         assert_eq!(json.type_, ProxyAccessLogFormatType::Json);
         assert_eq!(json.json.as_ref().unwrap()["code"], "%RESPONSE_CODE%");
-        assert_eq!(log.settings[1].sinks[0].file.as_ref().unwrap().path, "/var/log/envoy.log");
+        assert_eq!(
+            log.settings[1].sinks[0].file.as_ref().unwrap().path,
+            "/var/log/envoy.log"
+        );
         let yaml = yaml_serde::to_string(&spec).unwrap();
-        assert!(yaml.contains("type: JSON") && yaml.contains("accessLog:"), "{yaml}");
+        assert!(
+            yaml.contains("type: JSON") && yaml.contains("accessLog:"),
+            "{yaml}"
+        );
     }
 
     #[test]
@@ -154,7 +160,10 @@ telemetry:
             "telemetry: { accessLog: { settings: [{ sinks: [{ type: OpenTelemetry }] }] } }",
             "telemetry: { accessLog: { settings: [{ format: { type: Yaml }, sinks: [] }] } }",
         ] {
-            assert!(yaml_serde::from_str::<EnvoyProxySpec>(bad).is_err(), "{bad}");
+            assert!(
+                yaml_serde::from_str::<EnvoyProxySpec>(bad).is_err(),
+                "{bad}"
+            );
         }
     }
 }

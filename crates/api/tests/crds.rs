@@ -43,7 +43,10 @@ fn no_gateway_api_crd_is_shipped() {
     for dir in ["charts/ferrogate/crds", "manifests/crds"] {
         for entry in std::fs::read_dir(repo_root().join(dir)).unwrap() {
             let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-            assert!(!text.contains("group: gateway.networking.k8s.io"), "{dir} ships a Gateway API CRD; users install upstream's");
+            assert!(
+                !text.contains("group: gateway.networking.k8s.io"),
+                "{dir} ships a Gateway API CRD; users install upstream's"
+            );
         }
     }
 }

@@ -39,7 +39,9 @@ pub fn configure() {
         // thread exists, as glibc recommends for M_ARENA_MAX.
         let ok = unsafe { libc::mallopt(libc::M_ARENA_MAX, ARENA_MAX) };
         if ok != 1 {
-            eprintln!("ferrogate: mallopt(M_ARENA_MAX, {ARENA_MAX}) failed; using glibc's default arenas");
+            eprintln!(
+                "ferrogate: mallopt(M_ARENA_MAX, {ARENA_MAX}) failed; using glibc's default arenas"
+            );
         }
     }
 }

@@ -233,14 +233,19 @@ impl Cli {
                 config.delta_xds = matches!(a.xds_mode, XdsMode::Delta);
                 config.envoy_image = a.envoy_image;
                 config.debounce = Duration::from_millis(a.debounce_ms);
-                config.xds_server_cert_validity = Duration::from_secs(a.xds_server_cert_validity_secs);
+                config.xds_server_cert_validity =
+                    Duration::from_secs(a.xds_server_cert_validity_secs);
                 ferrogate_runtime::run_controller(config).await
             }
             Command::Certgen(a) => match a.output_dir {
                 Some(dir) => {
-                    let names = ferrogate_runtime::pki::xds_service_dns_names(&a.xds_service, &a.namespace);
+                    let names =
+                        ferrogate_runtime::pki::xds_service_dns_names(&a.xds_service, &a.namespace);
                     ferrogate_runtime::certgen_files(&dir, &names)?;
-                    println!("wrote ca.crt, ca.key, tls.crt, tls.key to {}", dir.display());
+                    println!(
+                        "wrote ca.crt, ca.key, tls.crt, tls.key to {}",
+                        dir.display()
+                    );
                     Ok(())
                 }
                 None => {
@@ -252,7 +257,11 @@ impl Cli {
                         if report.created_ca { "created" } else { "kept" },
                         a.namespace,
                         ferrogate_runtime::SERVER_SECRET,
-                        if report.created_server { "created" } else { "kept" },
+                        if report.created_server {
+                            "created"
+                        } else {
+                            "kept"
+                        },
                     );
                     Ok(())
                 }
@@ -291,7 +300,11 @@ impl Cli {
                 write_stdout(&text)?;
                 // The valid documents are still translated and printed (so one typo does not
                 // hide the rest), but a script must see that the input was not all valid.
-                anyhow::ensure!(warnings.is_empty(), "{} input document(s) are invalid", warnings.len());
+                anyhow::ensure!(
+                    warnings.is_empty(),
+                    "{} input document(s) are invalid",
+                    warnings.len()
+                );
                 Ok(())
             }
             Command::Status(a) => {
@@ -328,14 +341,20 @@ impl Cli {
 /// `timestamp`, `level`, `target` and `message`, so log pipelines need no nested paths.
 pub(crate) fn init_logging(format: &LogFormat, level: &str) {
     use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
     match format {
         LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).with_span_list(false).init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .init(),
     }
 }
 

@@ -13,7 +13,16 @@ fn run(args: &[&str], stdin_file: &str) -> Output {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("input.yaml");
     std::fs::write(&file, stdin_file).unwrap();
-    let args: Vec<String> = args.iter().map(|a| if *a == "INPUT" { file.display().to_string() } else { a.to_string() }).collect();
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| {
+            if *a == "INPUT" {
+                file.display().to_string()
+            } else {
+                a.to_string()
+            }
+        })
+        .collect();
     // stderr is a pipe here, as under a log collector.
     Command::new(BIN).args(&args).output().unwrap()
 }
@@ -23,19 +32,33 @@ fn version_prints_the_commit_and_build() {
     let out = run(&["version"], "");
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.starts_with(&format!("ferrogate {}\n", env!("CARGO_PKG_VERSION"))), "{text}");
+    assert!(
+        text.starts_with(&format!("ferrogate {}\n", env!("CARGO_PKG_VERSION"))),
+        "{text}"
+    );
     for key in ["commit:", "target:", "profile:", "rustc:"] {
         assert!(text.contains(key), "{key} missing: {text}");
     }
     // Built in a git checkout: the commit is known (12 hex digits).
-    let commit = text.lines().find_map(|l| l.strip_prefix("commit:")).unwrap().trim();
-    assert!(commit.len() == 12 && commit.chars().all(|c| c.is_ascii_hexdigit()), "{commit}");
+    let commit = text
+        .lines()
+        .find_map(|l| l.strip_prefix("commit:"))
+        .unwrap()
+        .trim();
+    assert!(
+        commit.len() == 12 && commit.chars().all(|c| c.is_ascii_hexdigit()),
+        "{commit}"
+    );
 }
 
 #[test]
 fn translate_succeeds_on_valid_input_and_prints_json_on_request() {
     let out = run(&["translate", "-f", "INPUT", "-o", "json"], VALID);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["gatewayClasses"][0]["name"], "ferrogate");
     assert_eq!(json["gatewayClasses"][0]["conditions"][0]["status"], "True");
@@ -43,25 +66,48 @@ fn translate_succeeds_on_valid_input_and_prints_json_on_request() {
 
 #[test]
 fn translate_fails_on_an_invalid_document_but_still_prints_the_valid_ones() {
-    let out = run(&["translate", "-f", "INPUT"], &format!("{VALID}---\n{INVALID}"));
+    let out = run(
+        &["translate", "-f", "INPUT"],
+        &format!("{VALID}---\n{INVALID}"),
+    );
     assert!(!out.status.success());
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(stdout.contains("name: ferrogate"), "{stdout}");
     let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(stderr.contains("1 input document(s) are invalid"), "{stderr}");
-    assert!(!stderr.contains('\u{1b}'), "colour codes in a piped stderr: {stderr:?}");
+    assert!(
+        stderr.contains("1 input document(s) are invalid"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "colour codes in a piped stderr: {stderr:?}"
+    );
 }
 
 #[test]
 fn json_logs_have_the_event_fields_at_the_top_level() {
-    let out = run(&["--log-format", "json", "translate", "-f", "INPUT"], &format!("{VALID}---\n{INVALID}"));
+    let out = run(
+        &["--log-format", "json", "translate", "-f", "INPUT"],
+        &format!("{VALID}---\n{INVALID}"),
+    );
     let stderr = String::from_utf8(out.stderr).unwrap();
     let warning = stderr
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .find(|l| l["level"] == "WARN")
         .unwrap_or_else(|| panic!("no JSON warning in {stderr}"));
-    assert!(warning["message"].as_str().is_some_and(|m| m.contains("input.yaml")), "{warning}");
-    assert!(warning.get("fields").is_none(), "fields are nested: {warning}");
-    assert!(warning.get("timestamp").is_some() && warning.get("target").is_some(), "{warning}");
+    assert!(
+        warning["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("input.yaml")),
+        "{warning}"
+    );
+    assert!(
+        warning.get("fields").is_none(),
+        "fields are nested: {warning}"
+    );
+    assert!(
+        warning.get("timestamp").is_some() && warning.get("target").is_some(),
+        "{warning}"
+    );
 }

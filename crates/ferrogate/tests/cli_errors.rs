@@ -17,19 +17,42 @@ fn translate_of_a_missing_file_prints_the_error_without_a_backtrace() {
     let out = ferrogate(&["translate", "-f", "does/not/exist.yaml"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(stderr.contains("error: reading does/not/exist.yaml"), "{stderr}");
+    assert!(
+        stderr.contains("error: reading does/not/exist.yaml"),
+        "{stderr}"
+    );
     assert!(stderr.contains("No such file"), "{stderr}");
-    assert!(!stderr.contains("Stack backtrace") && !stderr.contains("0: "), "{stderr}");
+    assert!(
+        !stderr.contains("Stack backtrace") && !stderr.contains("0: "),
+        "{stderr}"
+    );
     assert!(stderr.lines().count() <= 2, "{stderr}");
 }
 
 #[test]
 fn an_envoy_base_port_without_room_for_one_gateway_is_refused_when_parsed() {
-    for (port, why) in [("65534", "no room below port 65535"), ("80", "privileged"), ("70000", "not a port")] {
-        let out = ferrogate(&["standalone", "--config-dir", "nowhere", "--envoy-base-port", port]);
+    for (port, why) in [
+        ("65534", "no room below port 65535"),
+        ("80", "privileged"),
+        ("70000", "not a port"),
+    ] {
+        let out = ferrogate(&[
+            "standalone",
+            "--config-dir",
+            "nowhere",
+            "--envoy-base-port",
+            port,
+        ]);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "clap's usage error for {port}: {stderr}");
-        assert!(stderr.contains("--envoy-base-port") && stderr.contains(why), "{port}: {stderr}");
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "clap's usage error for {port}: {stderr}"
+        );
+        assert!(
+            stderr.contains("--envoy-base-port") && stderr.contains(why),
+            "{port}: {stderr}"
+        );
     }
 }
 
@@ -54,6 +77,9 @@ fn plaintext_xds_on_a_non_loopback_address_is_refused_without_the_insecure_flag(
     ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
-    assert!(stderr.contains("refusing plaintext xDS on non-loopback address 0.0.0.0:0"), "{stderr}");
+    assert!(
+        stderr.contains("refusing plaintext xDS on non-loopback address 0.0.0.0:0"),
+        "{stderr}"
+    );
     assert!(stderr.contains("--xds-insecure-plaintext"), "{stderr}");
 }

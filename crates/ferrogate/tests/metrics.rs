@@ -23,7 +23,12 @@ const GATEWAY_LABELS: [&str; 2] = ["namespace=\"default\"", "gateway=\"quickstar
 /// The quickstart in a standalone instance; returns it and the Gateway's address.
 fn start(v1: SocketAddr, v2: SocketAddr) -> (Standalone, SocketAddr) {
     let gateway_port = free_port();
-    let fg = Standalone::start(env!("CARGO_BIN_EXE_ferrogate"), testing::quickstart(gateway_port, v1, v2), free_block(31000, 10), &[]);
+    let fg = Standalone::start(
+        env!("CARGO_BIN_EXE_ferrogate"),
+        testing::quickstart(gateway_port, v1, v2),
+        free_block(31000, 10),
+        &[],
+    );
     (fg, SocketAddr::from(([127, 0, 0, 1], gateway_port)))
 }
 
@@ -46,8 +51,13 @@ impl Scrape {
         assert_eq!(r.status, 200, "{path}");
         let text = String::from_utf8_lossy(&r.body).to_string();
         let mut series = BTreeMap::new();
-        for line in text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
-            let (key, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("bad line {line:?}"));
+        for line in text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        {
+            let (key, value) = line
+                .rsplit_once(' ')
+                .unwrap_or_else(|| panic!("bad line {line:?}"));
             series.insert(key.to_string(), value.parse::<f64>().unwrap_or(f64::NAN));
         }
         Self { text, series }
@@ -55,20 +65,27 @@ impl Scrape {
 
     /// Metric names (the part before `{`).
     fn names(&self) -> BTreeSet<String> {
-        self.series.keys().map(|k| k.split('{').next().unwrap().to_string()).collect()
+        self.series
+            .keys()
+            .map(|k| k.split('{').next().unwrap().to_string())
+            .collect()
     }
 
     /// Sum of the series of `name` whose labels contain every `filter` (`label="value"`).
     fn sum(&self, name: &str, filters: &[&str]) -> f64 {
         self.series
             .iter()
-            .filter(|(k, _)| k.split('{').next() == Some(name) && filters.iter().all(|f| k.contains(f)))
+            .filter(|(k, _)| {
+                k.split('{').next() == Some(name) && filters.iter().all(|f| k.contains(f))
+            })
             .map(|(_, v)| v)
             .sum()
     }
 
     fn has(&self, name: &str, filters: &[&str]) -> bool {
-        self.series.keys().any(|k| k.split('{').next() == Some(name) && filters.iter().all(|f| k.contains(f)))
+        self.series
+            .keys()
+            .any(|k| k.split('{').next() == Some(name) && filters.iter().all(|f| k.contains(f)))
     }
 
     /// HELP and TYPE lines of every family.
@@ -76,7 +93,10 @@ impl Scrape {
         self.text
             .lines()
             .filter_map(|l| l.strip_prefix("# TYPE "))
-            .filter_map(|l| l.split_once(' ').map(|(n, t)| (n.to_string(), t.to_string())))
+            .filter_map(|l| {
+                l.split_once(' ')
+                    .map(|(n, t)| (n.to_string(), t.to_string()))
+            })
             .collect()
     }
 }
@@ -105,12 +125,21 @@ async fn ferrogate_and_envoy_metrics_exist_and_move() {
         ("ferrogate_watched_kinds", vec!["kind=\"HTTPRoute\""]),
         ("ferrogate_resources", vec!["kind=\"HTTPRoute\""]),
         ("ferrogate_gateways", vec![]),
-        ("ferrogate_gateways_by_status", vec!["accepted=\"true\"", "programmed=\"true\""]),
+        (
+            "ferrogate_gateways_by_status",
+            vec!["accepted=\"true\"", "programmed=\"true\""],
+        ),
         ("ferrogate_translations_total", vec![]),
         ("ferrogate_translation_duration_seconds_count", vec![]),
-        ("ferrogate_xds_snapshot_build_duration_seconds_count", vec![]),
+        (
+            "ferrogate_xds_snapshot_build_duration_seconds_count",
+            vec![],
+        ),
         ("ferrogate_xds_snapshot_updates_total", vec![ns, &gw]),
-        ("ferrogate_xds_config_acked", vec![ns, &gw, "RouteConfiguration"]),
+        (
+            "ferrogate_xds_config_acked",
+            vec![ns, &gw, "RouteConfiguration"],
+        ),
         ("ferrogate_xds_config_acked", vec![ns, &gw, "Listener"]),
         ("ferrogate_xds_connected_proxies", vec![ns, &gw]),
         ("ferrogate_xds_pushes_total", vec!["Listener"]),
@@ -118,12 +147,28 @@ async fn ferrogate_and_envoy_metrics_exist_and_move() {
         ("ferrogate_xds_sent_bytes_total", vec![]),
         ("ferrogate_status_writes_total", vec![]),
     ] {
-        assert!(before.has(name, &filters), "{name} {filters:?} missing from\n{}", before.text);
+        assert!(
+            before.has(name, &filters),
+            "{name} {filters:?} missing from\n{}",
+            before.text
+        );
     }
     // A plain-HTTP Gateway has no Secret: no series says it is unacknowledged.
-    assert!(!before.has("ferrogate_xds_config_acked", &["Secret"]), "{}", before.text);
+    assert!(
+        !before.has("ferrogate_xds_config_acked", &["Secret"]),
+        "{}",
+        before.text
+    );
     // No label whose value changes with every config.
-    assert!(before.series.keys().filter(|k| k.contains("version=\"")).all(|k| k.starts_with("ferrogate_build_info{")), "{}", before.text);
+    assert!(
+        before
+            .series
+            .keys()
+            .filter(|k| k.contains("version=\""))
+            .all(|k| k.starts_with("ferrogate_build_info{")),
+        "{}",
+        before.text
+    );
     // The dashboard's "Rejected or unacknowledged config" panel is quiet on this healthy
     // instance (once its Envoy has ACKed what it serves: polled, ACKs trail the first 200).
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -131,27 +176,54 @@ async fn ferrogate_and_envoy_metrics_exist_and_move() {
         let s = Scrape::get(fg.metrics, "/metrics").await;
         match rejected_or_unacknowledged(&s) {
             Ok(()) => break,
-            Err(drawn) => assert!(Instant::now() < deadline, "the panel draws {drawn:?} on a healthy instance:\n{}", s.text),
+            Err(drawn) => assert!(
+                Instant::now() < deadline,
+                "the panel draws {drawn:?} on a healthy instance:\n{}",
+                s.text
+            ),
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(before.sum("ferrogate_leader", &[]), 1.0);
     assert_eq!(before.sum("ferrogate_xds_connected_proxies", &[&gw]), 1.0);
-    assert_eq!(before.sum("ferrogate_gateways_by_status", &["accepted=\"true\"", "programmed=\"true\""]), 1.0);
-    for name in ["envoy_http_downstream_rq_total", "envoy_cluster_upstream_rq_total", "envoy_http_downstream_rq_time_bucket"] {
-        assert!(envoy_before.has(name, &[]), "{name} missing from Envoy's /stats/prometheus");
+    assert_eq!(
+        before.sum(
+            "ferrogate_gateways_by_status",
+            &["accepted=\"true\"", "programmed=\"true\""]
+        ),
+        1.0
+    );
+    for name in [
+        "envoy_http_downstream_rq_total",
+        "envoy_cluster_upstream_rq_total",
+        "envoy_http_downstream_rq_time_bucket",
+    ] {
+        assert!(
+            envoy_before.has(name, &[]),
+            "{name} missing from Envoy's /stats/prometheus"
+        );
     }
 
     // Traffic, then a route edit (the catch-all moves to echo-v2) and a broken route reference.
     for _ in 0..20 {
-        assert_eq!(client::get(gateway, HOST, "/", &[]).await.unwrap().status, 200);
+        assert_eq!(
+            client::get(gateway, HOST, "/", &[]).await.unwrap().status,
+            200
+        );
     }
     let routes = fg.dir.path().join("config/routes.yaml");
     let text = std::fs::read_to_string(&routes).unwrap();
-    let edited = text.replacen("    - backendRefs:\n        - name: echo-v1", "    - backendRefs:\n        - name: echo-v2", 1);
+    let edited = text.replacen(
+        "    - backendRefs:\n        - name: echo-v1",
+        "    - backendRefs:\n        - name: echo-v2",
+        1,
+    );
     assert_ne!(text, edited);
     std::fs::write(&routes, edited).unwrap();
-    wait_for(gateway, Duration::from_secs(20), |r| pod(r) == "echo-v2-metrics").await;
+    wait_for(gateway, Duration::from_secs(20), |r| {
+        pod(r) == "echo-v2-metrics"
+    })
+    .await;
     std::fs::write(
         fg.dir.path().join("config/dangling.yaml"),
         "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: dangling, namespace: default}\n\
@@ -161,14 +233,30 @@ async fn ferrogate_and_envoy_metrics_exist_and_move() {
 
     // Scrape until the edit's ACK and the broken route are counted.
     let deadline = Instant::now() + Duration::from_secs(20);
-    let propagated = |s: &Scrape| s.sum("ferrogate_xds_propagation_duration_seconds_count", &["RouteConfiguration"]);
+    let propagated = |s: &Scrape| {
+        s.sum(
+            "ferrogate_xds_propagation_duration_seconds_count",
+            &["RouteConfiguration"],
+        )
+    };
     let after = loop {
         let s = Scrape::get(fg.metrics, "/metrics").await;
-        let acked = s.sum("ferrogate_xds_acks_total", &[]) > before.sum("ferrogate_xds_acks_total", &[]);
-        if acked && propagated(&s) > propagated(&before) && s.has("ferrogate_translation_errors_total", &["kind=\"HTTPRoute\""]) {
+        let acked =
+            s.sum("ferrogate_xds_acks_total", &[]) > before.sum("ferrogate_xds_acks_total", &[]);
+        if acked
+            && propagated(&s) > propagated(&before)
+            && s.has(
+                "ferrogate_translation_errors_total",
+                &["kind=\"HTTPRoute\""],
+            )
+        {
             break s;
         }
-        assert!(Instant::now() < deadline, "metrics did not move:\n{}", s.text);
+        assert!(
+            Instant::now() < deadline,
+            "metrics did not move:\n{}",
+            s.text
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let envoy_after = Scrape::get(envoy_stats, "/stats/prometheus").await;
@@ -176,32 +264,103 @@ async fn ferrogate_and_envoy_metrics_exist_and_move() {
     save("envoy.txt", &envoy_after.text);
 
     let grew = |name: &str, filters: &[&str], b: &Scrape, a: &Scrape| {
-        assert!(a.sum(name, filters) > b.sum(name, filters), "{name} {filters:?} did not grow: {} -> {}", b.sum(name, filters), a.sum(name, filters));
+        assert!(
+            a.sum(name, filters) > b.sum(name, filters),
+            "{name} {filters:?} did not grow: {} -> {}",
+            b.sum(name, filters),
+            a.sum(name, filters)
+        );
     };
     grew("ferrogate_translations_total", &[], &before, &after);
-    grew("ferrogate_translation_duration_seconds_count", &[], &before, &after);
-    grew("ferrogate_xds_snapshot_updates_total", &[ns, &gw], &before, &after);
+    grew(
+        "ferrogate_translation_duration_seconds_count",
+        &[],
+        &before,
+        &after,
+    );
+    grew(
+        "ferrogate_xds_snapshot_updates_total",
+        &[ns, &gw],
+        &before,
+        &after,
+    );
     // The route edit reached every Envoy: one more RouteConfiguration propagation measured,
     // with a latency below the test's own wait.
-    grew("ferrogate_xds_propagation_duration_seconds_count", &["RouteConfiguration"], &before, &after);
-    let seconds = after.sum("ferrogate_xds_propagation_duration_seconds_sum", &["RouteConfiguration"]);
-    assert!(seconds > 0.0 && seconds < 20.0 * propagated(&after), "propagation seconds {seconds}");
-    grew("ferrogate_status_write_duration_seconds_count", &[], &before, &after);
-    grew("ferrogate_infra_apply_duration_seconds_count", &[], &before, &after);
-    grew("ferrogate_xds_pushes_total", &["RouteConfiguration"], &before, &after);
-    grew("ferrogate_xds_acks_total", &["RouteConfiguration"], &before, &after);
+    grew(
+        "ferrogate_xds_propagation_duration_seconds_count",
+        &["RouteConfiguration"],
+        &before,
+        &after,
+    );
+    let seconds = after.sum(
+        "ferrogate_xds_propagation_duration_seconds_sum",
+        &["RouteConfiguration"],
+    );
+    assert!(
+        seconds > 0.0 && seconds < 20.0 * propagated(&after),
+        "propagation seconds {seconds}"
+    );
+    grew(
+        "ferrogate_status_write_duration_seconds_count",
+        &[],
+        &before,
+        &after,
+    );
+    grew(
+        "ferrogate_infra_apply_duration_seconds_count",
+        &[],
+        &before,
+        &after,
+    );
+    grew(
+        "ferrogate_xds_pushes_total",
+        &["RouteConfiguration"],
+        &before,
+        &after,
+    );
+    grew(
+        "ferrogate_xds_acks_total",
+        &["RouteConfiguration"],
+        &before,
+        &after,
+    );
     grew("ferrogate_xds_sent_bytes_total", &[], &before, &after);
     grew("ferrogate_status_writes_total", &[], &before, &after);
-    assert_eq!(after.sum("ferrogate_invalid_objects", &["kind=\"HTTPRoute\""]), 1.0, "{}", after.text);
+    assert_eq!(
+        after.sum("ferrogate_invalid_objects", &["kind=\"HTTPRoute\""]),
+        1.0,
+        "{}",
+        after.text
+    );
     let ingress = "envoy_http_conn_manager_prefix=\"";
-    grew("envoy_http_downstream_rq_total", &[ingress], &envoy_before, &envoy_after);
-    grew("envoy_cluster_upstream_rq_total", &[], &envoy_before, &envoy_after);
+    grew(
+        "envoy_http_downstream_rq_total",
+        &[ingress],
+        &envoy_before,
+        &envoy_after,
+    );
+    grew(
+        "envoy_cluster_upstream_rq_total",
+        &[],
+        &envoy_before,
+        &envoy_after,
+    );
 
     // Every ferrogate_ family scraped is in the reference, with the same type.
-    let reference: BTreeMap<String, &'static str> =
-        ferrogate_runtime::metrics_reference().into_iter().map(|m| (m.name, m.kind)).collect();
-    for (name, kind) in after.types().into_iter().filter(|(n, _)| n.starts_with("ferrogate_")) {
-        assert_eq!(reference.get(&name).copied(), Some(kind.as_str()), "{name} ({kind}) is not in the reference");
+    let reference: BTreeMap<String, &'static str> = ferrogate_runtime::metrics_reference()
+        .into_iter()
+        .map(|m| (m.name, m.kind))
+        .collect();
+    for (name, kind) in after
+        .types()
+        .into_iter()
+        .filter(|(n, _)| n.starts_with("ferrogate_"))
+    {
+        assert_eq!(
+            reference.get(&name).copied(),
+            Some(kind.as_str()),
+            "{name} ({kind}) is not in the reference"
+        );
     }
 
     check_dashboard(&reference, &envoy_after);
@@ -214,22 +373,41 @@ async fn ferrogate_and_envoy_metrics_exist_and_move() {
 /// look at, or a quiet panel would prove nothing.
 fn rejected_or_unacknowledged(scrape: &Scrape) -> Result<(), Vec<String>> {
     let path = repo_root().join("charts/ferrogate/dashboards/ferrogate.json");
-    let dashboard: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     let panel = dashboard["panels"]
         .as_array()
         .unwrap()
         .iter()
         .find(|p| p["title"] == "Rejected or unacknowledged config")
         .expect("the dashboard has the panel");
-    let samples: Vec<panel_eval::Sample> = scrape.series.iter().map(|(k, v)| panel_eval::sample(k, *v)).collect();
-    assert!(samples.iter().filter(|s| s.name == "ferrogate_xds_config_acked").count() >= 3, "no ACK series to judge");
+    let samples: Vec<panel_eval::Sample> = scrape
+        .series
+        .iter()
+        .map(|(k, v)| panel_eval::sample(k, *v))
+        .collect();
+    assert!(
+        samples
+            .iter()
+            .filter(|s| s.name == "ferrogate_xds_config_acked")
+            .count()
+            >= 3,
+        "no ACK series to judge"
+    );
     let targets = panel["targets"].as_array().unwrap();
-    assert_eq!(targets.len(), 2, "the panel's queries changed: update this test");
+    assert_eq!(
+        targets.len(),
+        2,
+        "the panel's queries changed: update this test"
+    );
     let drawn: Vec<String> = targets
         .iter()
         .flat_map(|t| {
             let expr = t["expr"].as_str().unwrap();
-            panel_eval::eval(expr, &samples).into_iter().filter(|(_, v)| *v != 0.0).map(move |(k, v)| format!("{expr}: {k:?} = {v}"))
+            panel_eval::eval(expr, &samples)
+                .into_iter()
+                .filter(|(_, v)| *v != 0.0)
+                .map(move |(k, v)| format!("{expr}: {k:?} = {v}"))
         })
         .collect();
     if drawn.is_empty() { Ok(()) } else { Err(drawn) }
@@ -264,9 +442,17 @@ fn promql_metric_names(expr: &str) -> BTreeSet<String> {
         let end = rest.find(|c: char| !is_ident(c)).unwrap_or(rest.len());
         let token = &rest[..end];
         rest = &rest[end..];
-        if matches!(token, "by" | "without" | "on" | "ignoring" | "group_left" | "group_right") && rest.trim_start().starts_with('(') {
+        if matches!(
+            token,
+            "by" | "without" | "on" | "ignoring" | "group_left" | "group_right"
+        ) && rest.trim_start().starts_with('(')
+        {
             in_label_list = true;
-        } else if !in_label_list && ["ferrogate_", "envoy_", "process_"].iter().any(|p| token.starts_with(p)) {
+        } else if !in_label_list
+            && ["ferrogate_", "envoy_", "process_"]
+                .iter()
+                .any(|p| token.starts_with(p))
+        {
             names.insert(token.to_string());
         }
     }
@@ -275,16 +461,24 @@ fn promql_metric_names(expr: &str) -> BTreeSet<String> {
 
 fn check_dashboard(reference: &BTreeMap<String, &'static str>, envoy: &Scrape) {
     let path = repo_root().join("charts/ferrogate/dashboards/ferrogate.json");
-    let dashboard: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     let mut exprs = Vec::new();
     collect_exprs(&dashboard, &mut exprs);
-    assert!(exprs.len() > 20, "the dashboard has {} queries", exprs.len());
+    assert!(
+        exprs.len() > 20,
+        "the dashboard has {} queries",
+        exprs.len()
+    );
     let envoy_names = envoy.names();
     let mut missing = Vec::new();
     for expr in &exprs {
         for name in promql_metric_names(expr) {
             let ok = if name.starts_with("ferrogate_") || name.starts_with("process_") {
-                let base = ["_bucket", "_sum", "_count"].iter().find_map(|s| name.strip_suffix(s)).unwrap_or(&name);
+                let base = ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .find_map(|s| name.strip_suffix(s))
+                    .unwrap_or(&name);
                 reference.contains_key(&name) || reference.get(base) == Some(&"histogram")
             } else if name.starts_with("envoy_") {
                 envoy_names.contains(&name)
@@ -296,7 +490,11 @@ fn check_dashboard(reference: &BTreeMap<String, &'static str>, envoy: &Scrape) {
             }
         }
     }
-    assert!(missing.is_empty(), "the dashboard queries metrics that do not exist:\n{}", missing.join("\n"));
+    assert!(
+        missing.is_empty(),
+        "the dashboard queries metrics that do not exist:\n{}",
+        missing.join("\n")
+    );
 }
 
 fn collect_exprs(value: &serde_json::Value, out: &mut Vec<String>) {
@@ -306,7 +504,13 @@ fn collect_exprs(value: &serde_json::Value, out: &mut Vec<String>) {
                 match (k.as_str(), v) {
                     ("expr", serde_json::Value::String(s)) => out.push(s.clone()),
                     ("query", serde_json::Value::String(s)) if s.starts_with("label_values(") => {
-                        out.push(s.trim_start_matches("label_values(").split(',').next().unwrap_or("").to_string())
+                        out.push(
+                            s.trim_start_matches("label_values(")
+                                .split(',')
+                                .next()
+                                .unwrap_or("")
+                                .to_string(),
+                        )
                     }
                     _ => collect_exprs(v, out),
                 }
@@ -322,7 +526,12 @@ fn promql_names_skip_labels_and_functions() {
     let names = promql_metric_names(
         "sum by (envoy_http_conn_manager_prefix, le) (rate(envoy_http_downstream_rq_time_bucket{envoy_cluster_name=\"x\"}[$__rate_interval])) / ignoring(envoy_x) ferrogate_leader",
     );
-    assert_eq!(names, ["envoy_http_downstream_rq_time_bucket", "ferrogate_leader"].map(String::from).into());
+    assert_eq!(
+        names,
+        ["envoy_http_downstream_rq_time_bucket", "ferrogate_leader"]
+            .map(String::from)
+            .into()
+    );
 }
 
 // --- docs/metrics.md ----------------------------------------------------------------------
@@ -353,8 +562,19 @@ fn metrics_doc() -> String {
          | metric | type | labels | description |\n| --- | --- | --- | --- |\n",
     );
     for m in ferrogate_runtime::metrics_reference() {
-        let labels = if m.labels.is_empty() { String::from("-") } else { m.labels.iter().map(|l| format!("`{l}`")).collect::<Vec<_>>().join(", ") };
-        out.push_str(&format!("| `{}` | {} | {} | {} |\n", m.name, m.kind, labels, m.help));
+        let labels = if m.labels.is_empty() {
+            String::from("-")
+        } else {
+            m.labels
+                .iter()
+                .map(|l| format!("`{l}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} |\n",
+            m.name, m.kind, labels, m.help
+        ));
     }
     out.push_str(
         "\n## Envoy\n\n\

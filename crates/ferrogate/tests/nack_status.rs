@@ -40,7 +40,9 @@ fn gateway_status(status_dir: &Path) -> String {
 }
 
 async fn nacks(metrics: SocketAddr) -> f64 {
-    let Ok(r) = ferrogate_e2e::client::get(metrics, "localhost", "/metrics", &[]).await else { return 0.0 };
+    let Ok(r) = ferrogate_e2e::client::get(metrics, "localhost", "/metrics", &[]).await else {
+        return 0.0;
+    };
     String::from_utf8_lossy(&r.body)
         .lines()
         .filter(|l| l.starts_with("ferrogate_xds_nacks_total"))
@@ -53,7 +55,12 @@ async fn a_rejected_config_is_counted_shown_in_status_and_the_last_one_keeps_ser
     let v1 = ferrogate_e2e::echo::spawn_for_test("echo-v1-nack", "default", "echo-v1").await;
     let v2 = ferrogate_e2e::echo::spawn_for_test("echo-v2-nack", "default", "echo-v2").await;
     let gateway_port = free_port();
-    let fg = Standalone::start(env!("CARGO_BIN_EXE_ferrogate"), testing::quickstart(gateway_port, v1, v2), free_block(24000, 10), &[]);
+    let fg = Standalone::start(
+        env!("CARGO_BIN_EXE_ferrogate"),
+        testing::quickstart(gateway_port, v1, v2),
+        free_block(24000, 10),
+        &[],
+    );
     let gateway = SocketAddr::from(([127, 0, 0, 1], gateway_port));
     let status_dir = fg.dir.path().join("status");
     let config = fg.dir.path().join("config");
@@ -62,17 +69,28 @@ async fn a_rejected_config_is_counted_shown_in_status_and_the_last_one_keeps_ser
     let before = nacks(fg.metrics).await;
 
     std::fs::write(config.join("rejected.yaml"), REJECTED_ROUTE).unwrap();
-    testing::eventually("the NACK counted", Duration::from_secs(20), || async { (nacks(fg.metrics).await > before).then_some(()) }).await;
-    let status = testing::eventually("the Gateway's status shows the rejection", Duration::from_secs(20), || async {
-        let s = gateway_status(&status_dir);
-        s.contains(CONDITION).then_some(s)
+    testing::eventually("the NACK counted", Duration::from_secs(20), || async {
+        (nacks(fg.metrics).await > before).then_some(())
     })
     .await;
+    let status = testing::eventually(
+        "the Gateway's status shows the rejection",
+        Duration::from_secs(20),
+        || async {
+            let s = gateway_status(&status_dir);
+            s.contains(CONDITION).then_some(s)
+        },
+    )
+    .await;
     assert!(status.contains("reason: Rejected"), "{status}");
-    assert!(status.contains("RE2") || status.contains("program size"), "Envoy's own message is shown: {status}");
+    assert!(
+        status.contains("RE2") || status.contains("program size"),
+        "Envoy's own message is shown: {status}"
+    );
 
     // The last accepted config keeps serving.
-    let (r, _) = testing::eventually_response(gateway, HOST, "/v2", &[], Duration::from_secs(5), ok).await;
+    let (r, _) =
+        testing::eventually_response(gateway, HOST, "/v2", &[], Duration::from_secs(5), ok).await;
     assert_eq!(pod(&r), "echo-v2-nack");
 
     // Without the offending route Envoy accepts again and the condition goes away.

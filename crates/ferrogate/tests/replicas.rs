@@ -13,7 +13,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ferrogate_e2e::client;
-use ferrogate_e2e::testing::{self, Proc, Standalone, StandalonePorts, eventually, free_block, free_port};
+use ferrogate_e2e::testing::{
+    self, Proc, Standalone, StandalonePorts, eventually, free_block, free_port,
+};
 
 const HOST: &str = "www.example.com";
 
@@ -264,8 +266,17 @@ async fn two_replicas_connect_with_the_gateways_certificate_over_xds_tls() {
 /// `ferrogate standalone` on `dir` with fixed xDS and metrics ports, so a restarted one
 /// renders the same bootstraps and can adopt the running Envoys.
 fn spawn_fixed(dir: &Path, xds: u16, metrics: u16, envoy_base: u16) -> Proc {
-    let ports = StandalonePorts { xds, metrics, health: free_port(), envoy_base };
-    Proc(testing::standalone_command(env!("CARGO_BIN_EXE_ferrogate"), dir, &ports).spawn().unwrap())
+    let ports = StandalonePorts {
+        xds,
+        metrics,
+        health: free_port(),
+        envoy_base,
+    };
+    Proc(
+        testing::standalone_command(env!("CARGO_BIN_EXE_ferrogate"), dir, &ports)
+            .spawn()
+            .unwrap(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,7 +16,12 @@ fn start(xds_mode: &str, v1: SocketAddr, v2: SocketAddr) -> (Standalone, SocketA
     let gateway_port = free_port();
     // Per-Gateway Envoy ports come from a base: find a block of 10 free ports.
     let base = free_block(if xds_mode == "delta" { 21000 } else { 41000 }, 10);
-    let fg = Standalone::start(env!("CARGO_BIN_EXE_ferrogate"), testing::quickstart(gateway_port, v1, v2), base, &["--xds-mode", xds_mode]);
+    let fg = Standalone::start(
+        env!("CARGO_BIN_EXE_ferrogate"),
+        testing::quickstart(gateway_port, v1, v2),
+        base,
+        &["--xds-mode", xds_mode],
+    );
     (fg, SocketAddr::from(([127, 0, 0, 1], gateway_port)))
 }
 
@@ -36,10 +41,17 @@ fn envoy_pids(dir: &Path) -> Vec<u32> {
     let needle = dir.to_string_lossy().to_string();
     let mut pids = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        if cmdline.contains("envoy") && cmdline.contains(&needle) && !cmdline.contains("ferrogate standalone") {
+        if cmdline.contains("envoy")
+            && cmdline.contains(&needle)
+            && !cmdline.contains("ferrogate standalone")
+        {
             pids.push(pid);
         }
     }
@@ -53,7 +65,10 @@ async fn full_cycle(xds_mode: &str) {
     let work = fg.work_dir();
 
     // Start: the catch-all rule answers from echo-v1.
-    let (r, startup) = eventually(gateway, "/", &[], Duration::from_secs(60), |r| r.status == 200).await;
+    let (r, startup) = eventually(gateway, "/", &[], Duration::from_secs(60), |r| {
+        r.status == 200
+    })
+    .await;
     assert_eq!(pod(&r), "echo-v1-local");
     eprintln!("[{xds_mode}] first 200 after {startup:?}");
     let echoed = r.json().unwrap();
@@ -61,10 +76,14 @@ async fn full_cycle(xds_mode: &str) {
     assert_eq!(echoed["path"], "/");
 
     // Path prefix and header matches go to echo-v2.
-    let r = client::get(gateway, HOST, "/v2/page?x=1", &[]).await.unwrap();
+    let r = client::get(gateway, HOST, "/v2/page?x=1", &[])
+        .await
+        .unwrap();
     assert_eq!((r.status, pod(&r)), (200, "echo-v2-local".to_string()));
     assert_eq!(r.json().unwrap()["path"], "/v2/page?x=1");
-    let r = client::get(gateway, HOST, "/", &[("x-backend", "v2")]).await.unwrap();
+    let r = client::get(gateway, HOST, "/", &[("x-backend", "v2")])
+        .await
+        .unwrap();
     assert_eq!(pod(&r), "echo-v2-local");
 
     // Header filters: a request header is set, a response header added.
@@ -81,7 +100,9 @@ async fn full_cycle(xds_mode: &str) {
     assert_eq!(seen.len(), 2, "both backends must get traffic: {seen:?}");
 
     // Another host is not routed.
-    let r = client::get(gateway, "other.example.org", "/", &[]).await.unwrap();
+    let r = client::get(gateway, "other.example.org", "/", &[])
+        .await
+        .unwrap();
     assert_eq!(r.status, 404);
 
     // Edit a route: the catch-all now goes to echo-v2, same Envoy process.
@@ -89,47 +110,96 @@ async fn full_cycle(xds_mode: &str) {
     assert_eq!(pids.len(), 1, "one Envoy per Gateway: {pids:?}");
     let routes = fg.dir.path().join("config/routes.yaml");
     let text = std::fs::read_to_string(&routes).unwrap();
-    let edited = text.replacen("    - backendRefs:\n        - name: echo-v1", "    - backendRefs:\n        - name: echo-v2", 1);
+    let edited = text.replacen(
+        "    - backendRefs:\n        - name: echo-v1",
+        "    - backendRefs:\n        - name: echo-v2",
+        1,
+    );
     assert_ne!(text, edited);
     std::fs::write(&routes, edited).unwrap();
     // A generous bound: this checks the edit arrives, benchmarks measure how fast.
-    let (_, propagation) = eventually(gateway, "/", &[], Duration::from_secs(20), |r| pod(r) == "echo-v2-local").await;
+    let (_, propagation) = eventually(gateway, "/", &[], Duration::from_secs(20), |r| {
+        pod(r) == "echo-v2-local"
+    })
+    .await;
     eprintln!("[{xds_mode}] route edit visible after {propagation:?}");
-    assert_eq!(envoy_pids(&work), pids, "Envoy must not restart for a config change");
+    assert_eq!(
+        envoy_pids(&work),
+        pids,
+        "Envoy must not restart for a config change"
+    );
 
     // Bad input: a broken file and a half-written route file change nothing that serves.
-    std::fs::write(fg.dir.path().join("config/broken.yaml"), "kind: [unclosed\n").unwrap();
+    std::fs::write(
+        fg.dir.path().join("config/broken.yaml"),
+        "kind: [unclosed\n",
+    )
+    .unwrap();
     let good_routes = std::fs::read_to_string(&routes).unwrap();
-    std::fs::write(&routes, "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nspec: [").unwrap();
+    std::fs::write(
+        &routes,
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nspec: [",
+    )
+    .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let r = client::get(gateway, HOST, "/", &[]).await.unwrap();
-    assert_eq!((r.status, pod(&r)), (200, "echo-v2-local".to_string()), "last good config keeps serving");
+    assert_eq!(
+        (r.status, pod(&r)),
+        (200, "echo-v2-local".to_string()),
+        "last good config keeps serving"
+    );
     std::fs::write(&routes, good_routes).unwrap();
     std::fs::remove_file(fg.dir.path().join("config/broken.yaml")).unwrap();
 
     // Envoy's own Prometheus stats are served on its stats port (base + 1).
-    let stats = client::get(SocketAddr::from(([127, 0, 0, 1], fg.envoy_base + 1)), "localhost", "/stats/prometheus", &[]).await.unwrap();
+    let stats = client::get(
+        SocketAddr::from(([127, 0, 0, 1], fg.envoy_base + 1)),
+        "localhost",
+        "/stats/prometheus",
+        &[],
+    )
+    .await
+    .unwrap();
     assert_eq!(stats.status, 200);
-    assert!(String::from_utf8_lossy(&stats.body).contains("envoy_cluster_upstream_rq"), "Envoy stats");
+    assert!(
+        String::from_utf8_lossy(&stats.body).contains("envoy_cluster_upstream_rq"),
+        "Envoy stats"
+    );
 
     // Statuses are written.
-    let status = std::fs::read_to_string(fg.dir.path().join("status/gateways/default/quickstart.yaml")).unwrap();
+    let status = std::fs::read_to_string(
+        fg.dir
+            .path()
+            .join("status/gateways/default/quickstart.yaml"),
+    )
+    .unwrap();
     assert!(status.contains("reason: Programmed"), "{status}");
-    let route_status = std::fs::read_to_string(fg.dir.path().join("status/httproutes/default/www.yaml")).unwrap();
+    let route_status =
+        std::fs::read_to_string(fg.dir.path().join("status/httproutes/default/www.yaml")).unwrap();
     assert!(route_status.contains("reason: Accepted"), "{route_status}");
 
     // Metrics are served.
-    let m = client::get(fg.metrics, "localhost", "/metrics", &[]).await.unwrap();
+    let m = client::get(fg.metrics, "localhost", "/metrics", &[])
+        .await
+        .unwrap();
     let text = String::from_utf8_lossy(&m.body).to_string();
     assert!(text.contains("ferrogate_translations_total"), "{text}");
     assert!(text.contains("ferrogate_xds_acks_total{type_url=\"type.googleapis.com/envoy.config.route.v3.RouteConfiguration\"}"), "{text}");
-    assert!(text.contains("ferrogate_xds_connected_proxies{gateway=\"quickstart\",namespace=\"default\"} 1"), "{text}");
+    assert!(
+        text.contains(
+            "ferrogate_xds_connected_proxies{gateway=\"quickstart\",namespace=\"default\"} 1"
+        ),
+        "{text}"
+    );
 
     // Delete the Gateway: its Envoy stops.
     std::fs::remove_file(fg.dir.path().join("config/gateway.yaml")).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while !envoy_pids(&work).is_empty() {
-        assert!(Instant::now() < deadline, "Envoy still running after the Gateway was deleted");
+        assert!(
+            Instant::now() < deadline,
+            "Envoy still running after the Gateway was deleted"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

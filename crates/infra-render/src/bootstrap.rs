@@ -416,10 +416,7 @@ mod tests {
         let routes = hcm["route_config"]["virtual_hosts"][0]["routes"]
             .as_array()
             .unwrap();
-        let to_admin: Vec<&Value> = routes
-            .iter()
-            .filter(|r| !r["route"].is_null())
-            .collect();
+        let to_admin: Vec<&Value> = routes.iter().filter(|r| !r["route"].is_null()).collect();
         assert_eq!(to_admin.len(), 1, "one route reaches the admin cluster");
         let m = &to_admin[0]["match"];
         assert_eq!(m["path"], STATS_PATH, "an exact path, never a prefix");

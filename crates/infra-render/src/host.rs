@@ -138,7 +138,15 @@ mod tests {
     #[test]
     fn a_slot_past_the_port_range_renders_an_error() {
         let plan = HostPortPlan::default();
-        let err = render_host_replica(&infra(), plan.max_slots(), 0, &plan, ("127.0.0.1", 18000), false, None);
+        let err = render_host_replica(
+            &infra(),
+            plan.max_slots(),
+            0,
+            &plan,
+            ("127.0.0.1", 18000),
+            false,
+            None,
+        );
         assert!(matches!(err, Err(HostPortError::NoRoom { .. })), "{err:?}");
     }
 

@@ -44,19 +44,25 @@ const PORTS_PER_EXTRA_REPLICA: u32 = 2;
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum HostPortError {
     /// The stride leaves no room for the admin, stats and readiness ports.
-    #[error("a port block of {stride} ports is too small: each Gateway needs at least {MIN_STRIDE}")]
+    #[error(
+        "a port block of {stride} ports is too small: each Gateway needs at least {MIN_STRIDE}"
+    )]
     StrideTooSmall {
         /// The stride asked for.
         stride: u16,
     },
     /// Not even slot 0 fits below port 65535.
-    #[error("base port {base} leaves no room below port 65535 for one Gateway's {MIN_STRIDE} ports (at most {MAX_BASE})")]
+    #[error(
+        "base port {base} leaves no room below port 65535 for one Gateway's {MIN_STRIDE} ports (at most {MAX_BASE})"
+    )]
     BaseTooHigh {
         /// The base asked for.
         base: u16,
     },
     /// Every slot the port range has room for is taken.
-    #[error("no port block left: slot {slot} would start past port 65535 (base {base}, {stride} ports per Gateway: room for {max_slots} Gateways)")]
+    #[error(
+        "no port block left: slot {slot} would start past port 65535 (base {base}, {stride} ports per Gateway: room for {max_slots} Gateways)"
+    )]
     NoRoom {
         /// The slot asked for.
         slot: u32,
@@ -222,7 +228,13 @@ mod tests {
     #[test]
     fn slots_get_disjoint_port_blocks() {
         let plan = HostPortPlan::default();
-        let ports = |s| (plan.admin_port(s).unwrap(), plan.stats_port(s).unwrap(), plan.ready_port(s).unwrap());
+        let ports = |s| {
+            (
+                plan.admin_port(s).unwrap(),
+                plan.stats_port(s).unwrap(),
+                plan.ready_port(s).unwrap(),
+            )
+        };
         assert_eq!(ports(0), (19100, 19101, 19103));
         assert_eq!(ports(2), (19120, 19121, 19123));
         let last = plan.max_slots() - 1;
@@ -235,7 +247,17 @@ mod tests {
         let first_too_many = plan.max_slots();
         assert_eq!(first_too_many, 4_644, "(65535 - 19103) / 10 + 1");
         let err = plan.ready_port(first_too_many).unwrap_err();
-        assert!(matches!(err, HostPortError::NoRoom { slot: 4_644, max_slots: 4_644, .. }), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                HostPortError::NoRoom {
+                    slot: 4_644,
+                    max_slots: 4_644,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
         assert!(plan.replica_ports(first_too_many, 0).is_err());
         assert!(plan.replica_ports(u32::MAX, 0).is_err());
         assert!(err.to_string().contains("room for 4644 Gateways"), "{err}");
@@ -243,12 +265,21 @@ mod tests {
 
     #[test]
     fn a_base_too_high_for_one_gateway_has_no_slot_and_is_refused_by_new() {
-        let plan = HostPortPlan { base: 65_534, stride: 10 };
+        let plan = HostPortPlan {
+            base: 65_534,
+            stride: 10,
+        };
         assert_eq!(plan.max_slots(), 0, "65534 + 3 is past 65535");
         assert!(plan.replica_ports(0, 0).is_err());
-        assert_eq!(HostPortPlan::new(65_534, 10), Err(HostPortError::BaseTooHigh { base: 65_534 }));
+        assert_eq!(
+            HostPortPlan::new(65_534, 10),
+            Err(HostPortError::BaseTooHigh { base: 65_534 })
+        );
         assert_eq!(HostPortPlan::new(MAX_BASE, 10).unwrap().max_slots(), 1);
-        assert_eq!(HostPortPlan::new(19_100, 3), Err(HostPortError::StrideTooSmall { stride: 3 }));
+        assert_eq!(
+            HostPortPlan::new(19_100, 3),
+            Err(HostPortError::StrideTooSmall { stride: 3 })
+        );
     }
 
     #[test]
@@ -310,7 +341,11 @@ mod tests {
     fn a_replica_beyond_the_cap_is_an_error() {
         assert_eq!(
             HostPortPlan::default().replica_ports(0, 4),
-            Err(HostPortError::NoRoomForReplica { slot: 0, replica: 4, max: 4 })
+            Err(HostPortError::NoRoomForReplica {
+                slot: 0,
+                replica: 4,
+                max: 4
+            })
         );
     }
 }

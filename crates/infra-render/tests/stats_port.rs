@@ -43,7 +43,9 @@ fn free_base() -> u16 {
 /// status code and the body.
 fn raw(port: u16, request: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the stats port");
-    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     stream.write_all(request.as_bytes()).unwrap();
     // Read up to the end of the body as Content-Length gives it: Envoy delays closing a
     // connection after a direct response by a second, which would make this test slow.
@@ -83,7 +85,9 @@ fn complete_length(bytes: &[u8]) -> Option<usize> {
 }
 
 fn request(method: &str, path: &str) -> String {
-    format!("{method} {path} HTTP/1.1\r\nHost: pod\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+    format!(
+        "{method} {path} HTTP/1.1\r\nHost: pod\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
 }
 
 #[test]
@@ -108,7 +112,10 @@ fn the_stats_port_serves_prometheus_and_nothing_else_of_the_admin_api() {
     // Without an xDS server Envoy stays PRE_INITIALIZING and opens no listener. Dropping
     // the dynamic part lets it start at once; the stats listener, the admin cluster and the
     // admin interface under test are byte for byte the rendered ones.
-    bootstrap.as_object_mut().unwrap().remove("dynamic_resources");
+    bootstrap
+        .as_object_mut()
+        .unwrap()
+        .remove("dynamic_resources");
     let dir = std::env::temp_dir().join(format!("ferrogate-stats-port-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("bootstrap.json");
@@ -130,7 +137,10 @@ fn the_stats_port_serves_prometheus_and_nothing_else_of_the_admin_api() {
         if ok {
             break;
         }
-        assert!(Instant::now() < deadline, "Envoy never served the stats port {stats}");
+        assert!(
+            Instant::now() < deadline,
+            "Envoy never served the stats port {stats}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 
@@ -138,7 +148,10 @@ fn the_stats_port_serves_prometheus_and_nothing_else_of_the_admin_api() {
     assert_eq!(status, 200);
     assert!(body.contains("envoy_"), "Prometheus text: {body:.200}");
     // A query string stays the stats handler's business.
-    assert_eq!(raw(stats, &request("GET", "/stats/prometheus?usedonly")).0, 200);
+    assert_eq!(
+        raw(stats, &request("GET", "/stats/prometheus?usedonly")).0,
+        200
+    );
 
     let traversals = [
         "/stats/prometheus/../../config_dump",
@@ -166,7 +179,10 @@ fn the_stats_port_serves_prometheus_and_nothing_else_of_the_admin_api() {
             status == 404 || status == 400,
             "GET {path}: {status}, admin content must not leak: {body:.200}"
         );
-        assert!(!body.contains("configs"), "GET {path} leaked the config dump");
+        assert!(
+            !body.contains("configs"),
+            "GET {path} leaked the config dump"
+        );
     }
 
     let verbs = [
@@ -196,7 +212,10 @@ fn the_stats_port_serves_prometheus_and_nothing_else_of_the_admin_api() {
     }
     for method in ["POST", "PUT", "DELETE", "HEAD", "OPTIONS"] {
         let (status, _) = raw(stats, &request(method, "/stats/prometheus"));
-        assert!(status == 405 || status == 400, "{method} /stats/prometheus: {status}");
+        assert!(
+            status == 405 || status == 400,
+            "{method} /stats/prometheus: {status}"
+        );
     }
 
     // Nothing of the above reached the admin interface: Envoy runs, its listener was not
@@ -204,11 +223,23 @@ fn the_stats_port_serves_prometheus_and_nothing_else_of_the_admin_api() {
     let admin = spec.admin_port;
     let (status, listeners) = raw(admin, &request("GET", "/listeners"));
     assert_eq!(status, 200);
-    assert!(listeners.contains("stats"), "stats listener still there: {listeners}");
+    assert!(
+        listeners.contains("stats"),
+        "stats listener still there: {listeners}"
+    );
     let (_, server) = raw(admin, &request("GET", "/server_info"));
-    assert!(server.contains("\"state\": \"LIVE\""), "Envoy still LIVE: {server:.400}");
-    let (_, counters) = raw(admin, &request("GET", "/stats?filter=listener_manager.listener_stopped"));
-    assert!(!counters.contains("stopped: 1"), "no listener stopped: {counters}");
+    assert!(
+        server.contains("\"state\": \"LIVE\""),
+        "Envoy still LIVE: {server:.400}"
+    );
+    let (_, counters) = raw(
+        admin,
+        &request("GET", "/stats?filter=listener_manager.listener_stopped"),
+    );
+    assert!(
+        !counters.contains("stopped: 1"),
+        "no listener stopped: {counters}"
+    );
     assert_eq!(raw(stats, &request("GET", "/stats/prometheus")).0, 200);
     let _ = std::fs::remove_dir_all(&dir);
 }

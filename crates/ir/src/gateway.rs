@@ -19,7 +19,10 @@ pub struct GatewayKey {
 impl GatewayKey {
     /// Builds a key from namespace and name.
     pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
-        Self { namespace: namespace.into(), name: name.into() }
+        Self {
+            namespace: namespace.into(),
+            name: name.into(),
+        }
     }
 
     /// Parses `<namespace>/<name>`, the form Envoy sends as `node.cluster`.
@@ -67,7 +70,9 @@ pub struct TlsSecret {
 impl std::fmt::Debug for TlsSecret {
     // Never print private keys in logs or panics.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TlsSecret").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("TlsSecret")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 

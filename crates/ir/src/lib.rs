@@ -17,11 +17,12 @@ mod route;
 
 pub use backend::{Backend, BackendProtocol, Endpoint, UpstreamTls};
 pub use gateway::{
-    ClientValidation, GatewayIr, GatewayKey, HttpListener, HttpsChain, HttpsListener, Listener, ListenerKind,
-    StreamListener, TlsChain, TlsListener, TlsSecret,
+    ClientValidation, GatewayIr, GatewayKey, HttpListener, HttpsChain, HttpsListener, Listener,
+    ListenerKind, StreamListener, TlsChain, TlsListener, TlsSecret,
 };
 pub use infra::{AccessLog, AccessLogFormat, AccessLogSink, InfraIr, InfraPort, PortProtocol};
 pub use route::{
-    Cors, Forward, HeaderMatch, Mirror, Retry, Timeouts, HeaderMods, HeaderValue, HttpMatch, HttpRoute, PathMatch, PathModifier,
-    QueryParamMatch, Redirect, RouteAction, StringMatch, UrlRewrite, VirtualHost, WeightedBackend,
+    Cors, Forward, HeaderMatch, HeaderMods, HeaderValue, HttpMatch, HttpRoute, Mirror, PathMatch,
+    PathModifier, QueryParamMatch, Redirect, Retry, RouteAction, SessionPersistence, StringMatch,
+    Timeouts, UrlRewrite, VirtualHost, WeightedBackend,
 };

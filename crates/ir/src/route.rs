@@ -31,8 +31,31 @@ pub struct HttpRoute {
     /// CORS policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cors: Option<Cors>,
+    /// Session persistence: requests of one session go to the same endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_persistence: Option<SessionPersistence>,
     /// What to do with a matching request.
     pub action: RouteAction,
+}
+
+/// How a session is recognised (HTTPRoute/GRPCRoute `sessionPersistence`). The token names
+/// the endpoint that served the session's first request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionPersistence {
+    /// A cookie the gateway sets; `ttl_seconds` makes it permanent with that lifetime.
+    Cookie {
+        /// Cookie name.
+        name: String,
+        /// Lifetime (absolute timeout), `None` for a session cookie.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ttl_seconds: Option<u64>,
+    },
+    /// A header the gateway sets on responses and the client sends back.
+    Header {
+        /// Header name.
+        name: String,
+    },
 }
 
 /// Conditions on a request; all must hold.
@@ -177,12 +200,21 @@ pub struct WeightedBackend {
     /// Response headers changed for this backend only.
     #[serde(default, skip_serializing_if = "HeaderMods::is_empty")]
     pub response_headers: HeaderMods,
+    /// Host header for this backend only (a backendRef's URLRewrite hostname).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_rewrite: Option<String>,
 }
 
 impl WeightedBackend {
     /// A backend with a weight and no per-backend filters.
     pub fn new(backend: impl Into<String>, weight: u32) -> Self {
-        Self { backend: backend.into(), weight, request_headers: HeaderMods::default(), response_headers: HeaderMods::default() }
+        Self {
+            backend: backend.into(),
+            weight,
+            request_headers: HeaderMods::default(),
+            response_headers: HeaderMods::default(),
+            host_rewrite: None,
+        }
     }
 }
 

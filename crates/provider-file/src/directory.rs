@@ -51,7 +51,12 @@ struct Stamp {
 impl Stamp {
     fn of(meta: &fs::Metadata) -> Self {
         use std::os::unix::fs::MetadataExt;
-        Self { ino: meta.ino(), len: meta.len(), mtime: (meta.mtime(), meta.mtime_nsec()), ctime: (meta.ctime(), meta.ctime_nsec()) }
+        Self {
+            ino: meta.ino(),
+            len: meta.len(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        }
     }
 }
 
@@ -71,7 +76,11 @@ pub struct ReadReport {
 impl DirectoryReader {
     /// A reader for `dir`.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into(), files: BTreeMap::new(), duplicates: Arc::default() }
+        Self {
+            dir: dir.into(),
+            files: BTreeMap::new(),
+            duplicates: Arc::default(),
+        }
     }
 
     /// The number of duplicate objects the last read found, updated at every read (for a
@@ -92,7 +101,10 @@ impl DirectoryReader {
         let mut problems = Vec::new();
         let mut paths = Vec::new();
         if let Err(e) = collect_yaml_files(&self.dir, &mut paths) {
-            problems.push(format!("{}: cannot list directory: {e}", self.dir.display()));
+            problems.push(format!(
+                "{}: cannot list directory: {e}",
+                self.dir.display()
+            ));
         }
         let mut previous = std::mem::take(&mut self.files);
         for path in paths {
@@ -110,15 +122,23 @@ impl DirectoryReader {
     pub fn read_changed<'a>(&mut self, changed: impl IntoIterator<Item = &'a Path>) -> ReadReport {
         let mut paths = Vec::new();
         for path in changed {
-            let Ok(rel) = path.strip_prefix(&self.dir) else { return self.read() };
-            if rel.components().any(|c| c.as_os_str().to_string_lossy().starts_with('.')) {
+            let Ok(rel) = path.strip_prefix(&self.dir) else {
+                return self.read();
+            };
+            if rel
+                .components()
+                .any(|c| c.as_os_str().to_string_lossy().starts_with('.'))
+            {
                 continue; // hidden: editor swap files, hidden directories
             }
             let name = rel.to_string_lossy();
             let yaml = name.ends_with(".yaml") || name.ends_with(".yml");
             match fs::symlink_metadata(path) {
                 Ok(meta) if meta.is_file() && yaml => paths.push(path.to_path_buf()),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound && (yaml || !self.has_files_under(path)) => {
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::NotFound
+                        && (yaml || !self.has_files_under(path)) =>
+                {
                     paths.push(path.to_path_buf());
                 }
                 Ok(meta) if meta.is_file() => {} // not YAML
@@ -128,24 +148,35 @@ impl DirectoryReader {
         for path in paths {
             let old = self.files.remove(&path);
             if path.exists()
-                && let Some(state) = self.refresh(&path, old) {
-                    self.files.insert(path, state);
-                }
+                && let Some(state) = self.refresh(&path, old)
+            {
+                self.files.insert(path, state);
+            }
         }
         self.report(Vec::new())
     }
 
     fn has_files_under(&self, dir: &Path) -> bool {
-        self.files.range(dir.to_path_buf()..).next().is_some_and(|(p, _)| p.starts_with(dir))
+        self.files
+            .range(dir.to_path_buf()..)
+            .next()
+            .is_some_and(|(p, _)| p.starts_with(dir))
     }
 
     /// The new state of one file; `None` when it has none (it cannot be read and never could).
     fn refresh(&self, path: &Path, old: Option<FileState>) -> Option<FileState> {
         let stamp = fs::metadata(path).ok().map(|m| Stamp::of(&m));
-        if old.as_ref().is_some_and(|o| o.stamp.is_some() && o.stamp == stamp) {
+        if old
+            .as_ref()
+            .is_some_and(|o| o.stamp.is_some() && o.stamp == stamp)
+        {
             return old;
         }
-        let label = path.strip_prefix(&self.dir).unwrap_or(path).display().to_string();
+        let label = path
+            .strip_prefix(&self.dir)
+            .unwrap_or(path)
+            .display()
+            .to_string();
         let text = match fs::read_to_string(path) {
             Ok(text) => text,
             Err(e) => {
@@ -153,7 +184,11 @@ impl DirectoryReader {
                 // with no objects, so its problem shows at every read until it is fixed.
                 let problems = vec![format!("{label}: cannot read: {e}")];
                 let objects = old.map(|old| old.objects).unwrap_or_default();
-                return Some(FileState { objects, stamp: None, problems });
+                return Some(FileState {
+                    objects,
+                    stamp: None,
+                    problems,
+                });
             }
         };
         let (objects, errors) = load_documents(&label, &text);
@@ -161,11 +196,21 @@ impl DirectoryReader {
         let mut problems: Vec<String> = errors.iter().map(ToString::to_string).collect();
         Some(match (broken, old) {
             (true, Some(old)) => {
-                problems.push(format!("{label}: keeping its last good content until the YAML is fixed"));
-                FileState { objects: old.objects, stamp: None, problems }
+                problems.push(format!(
+                    "{label}: keeping its last good content until the YAML is fixed"
+                ));
+                FileState {
+                    objects: old.objects,
+                    stamp: None,
+                    problems,
+                }
             }
             // A file with problems has no stamp: it is parsed again at every full read.
-            _ => FileState { objects, stamp: if errors.is_empty() { stamp } else { None }, problems },
+            _ => FileState {
+                objects,
+                stamp: if errors.is_empty() { stamp } else { None },
+                problems,
+            },
         })
     }
 
@@ -177,10 +222,14 @@ impl DirectoryReader {
         for (path, state) in &self.files {
             problems.extend(state.problems.iter().cloned());
             for object in &state.objects {
-                let id = ObjectRef { kind: object.kind(), key: object.key() };
+                let id = ObjectRef {
+                    kind: object.kind(),
+                    key: object.key(),
+                };
                 if let Some(first) = seen.insert(id.clone(), path) {
                     duplicates += 1;
-                    let rel = |p: &Path| p.strip_prefix(&self.dir).unwrap_or(p).display().to_string();
+                    let rel =
+                        |p: &Path| p.strip_prefix(&self.dir).unwrap_or(p).display().to_string();
                     problems.push(format!(
                         "{id} is defined in both {} and {}; the one in {} is used (the last in path order)",
                         rel(first),
@@ -192,7 +241,12 @@ impl DirectoryReader {
             snapshot.extend(state.objects.iter().cloned());
         }
         self.duplicates.store(duplicates, Ordering::Relaxed);
-        ReadReport { snapshot, problems, files: self.files.len(), duplicates }
+        ReadReport {
+            snapshot,
+            problems,
+            files: self.files.len(),
+            duplicates,
+        }
     }
 }
 
@@ -224,7 +278,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir(dir.path().join("sub")).unwrap();
         fs::write(dir.path().join("sub/a.yml"), SERVICE).unwrap();
-        fs::write(dir.path().join("b.yaml"), SERVICE.replace("name: a", "name: b")).unwrap();
+        fs::write(
+            dir.path().join("b.yaml"),
+            SERVICE.replace("name: a", "name: b"),
+        )
+        .unwrap();
         fs::write(dir.path().join("notes.txt"), "not yaml").unwrap();
         let report = DirectoryReader::new(dir.path()).read();
         assert_eq!(report.files, 2);
@@ -242,7 +300,14 @@ mod tests {
         fs::write(&file, "kind: [broken\n").unwrap();
         let report = reader.read();
         assert_eq!(report.snapshot.services.len(), 1);
-        assert!(report.problems.iter().any(|p| p.contains("a.yaml: document 0: invalid YAML")), "{:?}", report.problems);
+        assert!(
+            report
+                .problems
+                .iter()
+                .any(|p| p.contains("a.yaml: document 0: invalid YAML")),
+            "{:?}",
+            report.problems
+        );
         fs::remove_file(&file).unwrap();
         assert_eq!(reader.read().snapshot.services.len(), 0);
     }
@@ -259,13 +324,40 @@ mod tests {
         fs::write(&b, SERVICE.replace("name: a", "name: c")).unwrap();
         fs::remove_file(&a).unwrap();
         let report = reader.read_changed([a.as_path()]);
-        assert_eq!(report.snapshot.services.iter().map(|(k, _)| k.name.as_str()).collect::<Vec<_>>(), ["b"]);
+        assert_eq!(
+            report
+                .snapshot
+                .services
+                .iter()
+                .map(|(k, _)| k.name.as_str())
+                .collect::<Vec<_>>(),
+            ["b"]
+        );
         let report = reader.read_changed([b.as_path()]);
-        assert_eq!(report.snapshot.services.iter().map(|(k, _)| k.name.as_str()).collect::<Vec<_>>(), ["c"]);
+        assert_eq!(
+            report
+                .snapshot
+                .services
+                .iter()
+                .map(|(k, _)| k.name.as_str())
+                .collect::<Vec<_>>(),
+            ["c"]
+        );
         // A new directory means a full read.
         fs::create_dir(dir.path().join("sub")).unwrap();
-        fs::write(dir.path().join("sub/d.yaml"), SERVICE.replace("name: a", "name: d")).unwrap();
-        assert_eq!(reader.read_changed([dir.path().join("sub").as_path()]).snapshot.services.len(), 2);
+        fs::write(
+            dir.path().join("sub/d.yaml"),
+            SERVICE.replace("name: a", "name: d"),
+        )
+        .unwrap();
+        assert_eq!(
+            reader
+                .read_changed([dir.path().join("sub").as_path()])
+                .snapshot
+                .services
+                .len(),
+            2
+        );
         // Broken YAML keeps the last good objects and reports the problem until fixed.
         fs::write(&b, "kind: [broken\n").unwrap();
         let report = reader.read_changed([b.as_path()]);
@@ -277,19 +369,41 @@ mod tests {
     #[test]
     fn a_duplicate_across_files_is_reported_naming_both_and_the_later_path_wins() {
         let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join("a.yaml"), format!("{SERVICE}spec: {{ports: [{{port: 1}}]}}\n")).unwrap();
-        fs::write(dir.path().join("b.yaml"), format!("{SERVICE}spec: {{ports: [{{port: 2}}]}}\n")).unwrap();
+        fs::write(
+            dir.path().join("a.yaml"),
+            format!("{SERVICE}spec: {{ports: [{{port: 1}}]}}\n"),
+        )
+        .unwrap();
+        fs::write(
+            dir.path().join("b.yaml"),
+            format!("{SERVICE}spec: {{ports: [{{port: 2}}]}}\n"),
+        )
+        .unwrap();
         let mut reader = DirectoryReader::new(dir.path());
         let counter = reader.duplicate_counter();
         let report = reader.read();
         assert_eq!(report.duplicates, 1);
         assert_eq!(counter.load(Ordering::Relaxed), 1);
         assert!(
-            report.problems.iter().any(|p| p.contains("n/a is defined in both a.yaml and b.yaml; the one in b.yaml is used")),
+            report.problems.iter().any(|p| p
+                .contains("n/a is defined in both a.yaml and b.yaml; the one in b.yaml is used")),
             "{:?}",
             report.problems
         );
-        let port = report.snapshot.services.iter().next().unwrap().1.spec.as_ref().unwrap().ports.as_ref().unwrap()[0].port;
+        let port = report
+            .snapshot
+            .services
+            .iter()
+            .next()
+            .unwrap()
+            .1
+            .spec
+            .as_ref()
+            .unwrap()
+            .ports
+            .as_ref()
+            .unwrap()[0]
+            .port;
         assert_eq!(port, 2, "the later path wins");
         fs::remove_file(dir.path().join("b.yaml")).unwrap();
         assert_eq!(reader.read().duplicates, 0);
@@ -299,10 +413,17 @@ mod tests {
     #[test]
     fn a_new_file_that_cannot_be_read_is_reported() {
         let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join("latin1.yaml"), b"apiVersion: v1\nkind: Service\nmetadata: {name: caf\xe9}\n").unwrap();
+        fs::write(
+            dir.path().join("latin1.yaml"),
+            b"apiVersion: v1\nkind: Service\nmetadata: {name: caf\xe9}\n",
+        )
+        .unwrap();
         let report = DirectoryReader::new(dir.path()).read();
         assert!(
-            report.problems.iter().any(|p| p.starts_with("latin1.yaml: cannot read:") && p.contains("UTF-8")),
+            report
+                .problems
+                .iter()
+                .any(|p| p.starts_with("latin1.yaml: cannot read:") && p.contains("UTF-8")),
             "{:?}",
             report.problems
         );

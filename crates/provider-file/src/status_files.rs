@@ -12,7 +12,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use ferrogate_status::{Condition, ConditionStatus, GatewayClassStatus, GatewayStatus, ListenerSetStatus, PolicyStatus, RouteStatus, StatusSet};
+use ferrogate_status::{
+    Condition, ConditionStatus, GatewayClassStatus, GatewayStatus, ListenerSetStatus, PolicyStatus,
+    RouteStatus, StatusSet,
+};
 use serde::Serialize;
 
 /// Writes status files and remembers what it wrote.
@@ -118,27 +121,50 @@ impl Borrowed<'_> {
 impl StatusFileWriter {
     /// A writer into `dir` (created when missing).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into(), written: BTreeMap::new(), swept: false }
+        Self {
+            dir: dir.into(),
+            written: BTreeMap::new(),
+            swept: false,
+        }
     }
 
     /// Writes every changed status; returns the relative paths written or removed.
     pub fn write(&mut self, statuses: &StatusSet) -> io::Result<Vec<String>> {
         let mut desired: BTreeMap<String, Borrowed<'_>> = BTreeMap::new();
         for s in &statuses.gateway_classes {
-            desired.insert(format!("gatewayclasses/{}", status_file_name(&s.name)), Borrowed::Class(s));
+            desired.insert(
+                format!("gatewayclasses/{}", status_file_name(&s.name)),
+                Borrowed::Class(s),
+            );
         }
         for s in &statuses.gateways {
-            desired.insert(format!("gateways/{}/{}", s.namespace, status_file_name(&s.name)), Borrowed::Gateway(s));
+            desired.insert(
+                format!("gateways/{}/{}", s.namespace, status_file_name(&s.name)),
+                Borrowed::Gateway(s),
+            );
         }
         for s in &statuses.listener_sets {
-            desired.insert(format!("listenersets/{}/{}", s.namespace, status_file_name(&s.name)), Borrowed::ListenerSet(s));
+            desired.insert(
+                format!("listenersets/{}/{}", s.namespace, status_file_name(&s.name)),
+                Borrowed::ListenerSet(s),
+            );
         }
         for s in &statuses.routes {
             let kind = s.kind.to_ascii_lowercase();
-            desired.insert(format!("{kind}s/{}/{}", s.namespace, status_file_name(&s.name)), Borrowed::Route(s));
+            desired.insert(
+                format!("{kind}s/{}/{}", s.namespace, status_file_name(&s.name)),
+                Borrowed::Route(s),
+            );
         }
         for s in &statuses.backend_tls_policies {
-            desired.insert(format!("backendtlspolicies/{}/{}", s.namespace, status_file_name(&s.name)), Borrowed::Policy(s));
+            desired.insert(
+                format!(
+                    "backendtlspolicies/{}/{}",
+                    s.namespace,
+                    status_file_name(&s.name)
+                ),
+                Borrowed::Policy(s),
+            );
         }
 
         let mut now = None;
@@ -149,10 +175,18 @@ impl StatusFileWriter {
             if previous.is_some_and(|w| status.same_as(&w.status)) {
                 continue;
             }
-            let now: &Arc<str> = now.get_or_insert_with(|| Arc::from(humantime::format_rfc3339_seconds(SystemTime::now()).to_string()));
+            let now: &Arc<str> = now.get_or_insert_with(|| {
+                Arc::from(humantime::format_rfc3339_seconds(SystemTime::now()).to_string())
+            });
             let mut value = status.to_value();
             let mut times = Vec::new();
-            stamp(&mut value, "", previous.map_or(&[][..], |w| &w.times), now, &mut times);
+            stamp(
+                &mut value,
+                "",
+                previous.map_or(&[][..], |w| &w.times),
+                now,
+                &mut times,
+            );
             let times = times.into_boxed_slice();
             let text = yaml_serde::to_string(&value).map_err(io::Error::other)?;
             // One file that cannot be written must not stop the others.
@@ -161,9 +195,20 @@ impl StatusFileWriter {
                 continue;
             }
             changed.push(rel.clone());
-            self.written.insert(rel.clone(), Written { status: status.owned(), times });
+            self.written.insert(
+                rel.clone(),
+                Written {
+                    status: status.owned(),
+                    times,
+                },
+            );
         }
-        let stale: Vec<String> = self.written.keys().filter(|k| !desired.contains_key(*k)).cloned().collect();
+        let stale: Vec<String> = self
+            .written
+            .keys()
+            .filter(|k| !desired.contains_key(*k))
+            .cloned()
+            .collect();
         for rel in stale {
             self.written.remove(&rel);
             match fs::remove_file(self.dir.join(&rel)) {
@@ -185,7 +230,12 @@ impl StatusFileWriter {
             }
         }
         if !failures.is_empty() {
-            return Err(io::Error::other(format!("{} of {} status files not written: {}", failures.len(), desired.len(), failures.join("; "))));
+            return Err(io::Error::other(format!(
+                "{} of {} status files not written: {}",
+                failures.len(),
+                desired.len(),
+                failures.join("; ")
+            )));
         }
         Ok(changed)
     }
@@ -197,7 +247,9 @@ impl StatusFileWriter {
         for kind in KIND_DIRS {
             let mut stack = vec![PathBuf::from(kind)];
             while let Some(rel) = stack.pop() {
-                let Ok(entries) = fs::read_dir(self.dir.join(&rel)) else { continue };
+                let Ok(entries) = fs::read_dir(self.dir.join(&rel)) else {
+                    continue;
+                };
                 for entry in entries.flatten() {
                     let child = rel.join(entry.file_name());
                     match entry.file_type() {
@@ -264,13 +316,25 @@ fn stamp(
             for (key, child) in map.iter_mut() {
                 if key == "conditions" {
                     for condition in child.as_array_mut().into_iter().flatten() {
-                        let Ok(parsed) = serde_json::from_value::<Condition>(condition.clone()) else { continue };
+                        let Ok(parsed) = serde_json::from_value::<Condition>(condition.clone())
+                        else {
+                            continue;
+                        };
                         let time = previous
                             .iter()
-                            .find(|p| &*p.location == location && *p.type_ == parsed.type_ && p.status == parsed.status)
+                            .find(|p| {
+                                &*p.location == location
+                                    && *p.type_ == parsed.type_
+                                    && p.status == parsed.status
+                            })
                             .map_or_else(|| now.clone(), |p| p.time.clone());
                         condition["lastTransitionTime"] = time.to_string().into();
-                        out.push(Stamped { location: location.into(), type_: parsed.type_.into(), status: parsed.status, time });
+                        out.push(Stamped {
+                            location: location.into(),
+                            type_: parsed.type_.into(),
+                            status: parsed.status,
+                            time,
+                        });
                     }
                 } else {
                     stamp(child, &format!("{location}/{key}"), previous, now, out);
@@ -294,7 +358,11 @@ mod tests {
 
     fn set(reason: &str) -> StatusSet {
         StatusSet {
-            gateway_classes: vec![GatewayClassStatus { name: "c".into(), conditions: vec![Condition::ok("Accepted", reason, "m")] }],
+            gateway_classes: vec![GatewayClassStatus {
+                name: "c".into(),
+                conditions: vec![Condition::ok("Accepted", reason, "m")],
+                supported_features: vec![],
+            }],
             ..StatusSet::default()
         }
     }
@@ -303,11 +371,17 @@ mod tests {
     fn writes_only_changes_and_removes_stale_files() {
         let dir = tempfile::tempdir().unwrap();
         let mut writer = StatusFileWriter::new(dir.path());
-        assert_eq!(writer.write(&set("Accepted")).unwrap(), ["gatewayclasses/c.yaml"]);
+        assert_eq!(
+            writer.write(&set("Accepted")).unwrap(),
+            ["gatewayclasses/c.yaml"]
+        );
         assert!(writer.write(&set("Accepted")).unwrap().is_empty());
         let text = fs::read_to_string(dir.path().join("gatewayclasses/c.yaml")).unwrap();
         assert!(text.contains("lastTransitionTime"), "{text}");
-        assert_eq!(writer.write(&StatusSet::default()).unwrap(), ["gatewayclasses/c.yaml"]);
+        assert_eq!(
+            writer.write(&StatusSet::default()).unwrap(),
+            ["gatewayclasses/c.yaml"]
+        );
         assert!(!dir.path().join("gatewayclasses/c.yaml").exists());
     }
 
@@ -325,10 +399,19 @@ mod tests {
 
         let mut after = StatusFileWriter::new(dir.path());
         let changed = after.write(&set("Accepted")).unwrap();
-        assert!(changed.contains(&"httproutes/apps/gone.yaml".to_string()), "{changed:?}");
-        assert!(!stale.exists(), "a status of a deleted object survived the restart");
+        assert!(
+            changed.contains(&"httproutes/apps/gone.yaml".to_string()),
+            "{changed:?}"
+        );
+        assert!(
+            !stale.exists(),
+            "a status of a deleted object survived the restart"
+        );
         assert!(dir.path().join("gatewayclasses/c.yaml").exists());
-        assert!(dir.path().join("notes.yaml").exists() && dir.path().join("gateways.tmp").exists(), "only our kind directories are swept");
+        assert!(
+            dir.path().join("notes.yaml").exists() && dir.path().join("gateways.tmp").exists(),
+            "only our kind directories are swept"
+        );
         // Later writes do not sweep again: a file someone adds is not ours to judge.
         fs::write(&stale, "x").unwrap();
         assert!(after.write(&set("Accepted")).unwrap().is_empty());

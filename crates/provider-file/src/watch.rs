@@ -35,7 +35,9 @@ impl Pending {
         let complete = matches!(
             event.kind,
             EventKind::Access(AccessKind::Close(AccessMode::Write))
-                | EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::From | RenameMode::Both))
+                | EventKind::Modify(ModifyKind::Name(
+                    RenameMode::To | RenameMode::From | RenameMode::Both
+                ))
                 | EventKind::Remove(_)
         );
         for path in &event.paths {
@@ -65,7 +67,15 @@ pub async fn watch_directory(
             let mut p = pending.lock().unwrap_or_else(PoisonError::into_inner);
             match event {
                 // Opening and reading (our own reads among them) change nothing.
-                Ok(e) if e.kind.is_access() && !matches!(e.kind, EventKind::Access(AccessKind::Close(AccessMode::Write))) => return,
+                Ok(e)
+                    if e.kind.is_access()
+                        && !matches!(
+                            e.kind,
+                            EventKind::Access(AccessKind::Close(AccessMode::Write))
+                        ) =>
+                {
+                    return;
+                }
                 Ok(e) => p.note(&e),
                 Err(_) => p.rescan = true,
             }
@@ -93,16 +103,25 @@ pub async fn watch_directory(
                 let p = pending.lock().unwrap_or_else(PoisonError::into_inner);
                 !p.paths.is_empty() && p.paths.values().all(|c| *c)
             };
-            let quiet = if all_complete { SETTLE.min(debounce) } else { debounce };
+            let quiet = if all_complete {
+                SETTLE.min(debounce)
+            } else {
+                debounce
+            };
             tokio::select! {
                 _ = cancel.cancelled() => return Ok(()),
                 _ = tokio::time::sleep(quiet) => break,
                 _ = events_rx.recv() => {}
             }
         }
-        let Pending { paths, rescan } = std::mem::take(&mut *pending.lock().unwrap_or_else(PoisonError::into_inner));
+        let Pending { paths, rescan } =
+            std::mem::take(&mut *pending.lock().unwrap_or_else(PoisonError::into_inner));
         let (returned, report) = off_runtime(reader, move |r| {
-            if rescan { r.read() } else { r.read_changed(paths.keys().map(PathBuf::as_path)) }
+            if rescan {
+                r.read()
+            } else {
+                r.read_changed(paths.keys().map(PathBuf::as_path))
+            }
         })
         .await?;
         reader = returned;
@@ -125,7 +144,13 @@ async fn off_runtime(
     .map_err(|e| notify::Error::generic(&format!("reading the config directory failed: {e}")))
 }
 
-fn publish(report: crate::ReadReport, reader: &DirectoryReader, tx: &watch::Sender<Arc<Snapshot>>, last_problems: &mut Vec<String>, first: bool) {
+fn publish(
+    report: crate::ReadReport,
+    reader: &DirectoryReader,
+    tx: &watch::Sender<Arc<Snapshot>>,
+    last_problems: &mut Vec<String>,
+    first: bool,
+) {
     if report.problems != *last_problems {
         for problem in &report.problems {
             tracing::warn!(dir = %reader.dir().display(), "{problem}");
@@ -138,7 +163,11 @@ fn publish(report: crate::ReadReport, reader: &DirectoryReader, tx: &watch::Send
         if changed.is_empty() {
             return first;
         }
-        tracing::info!(files = report.files, changed = changed.len(), "config directory changed");
+        tracing::info!(
+            files = report.files,
+            changed = changed.len(),
+            "config directory changed"
+        );
         for object in changed.iter().take(20) {
             tracing::debug!(%object, "changed");
         }

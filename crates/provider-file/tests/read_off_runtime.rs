@@ -18,7 +18,10 @@ const SERVICE: &str = "apiVersion: v1\nkind: Service\nmetadata: {name: a, namesp
 async fn a_blocking_read_leaves_the_runtime_free() {
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("slow.yaml");
-    let made = std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
     assert!(made.success());
 
     let (tx, mut rx) = watch::channel(Arc::new(Snapshot::default()));
@@ -43,7 +46,10 @@ async fn a_blocking_read_leaves_the_runtime_free() {
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
     let during = ticks.load(Ordering::Relaxed);
-    assert!(during >= 10, "only {during} ticks in 300 ms while the read was blocked");
+    assert!(
+        during >= 10,
+        "only {during} ticks in 300 ms while the read was blocked"
+    );
 
     // Unblock the read: the FIFO's content arrives as the first snapshot.
     let writer = std::thread::spawn(move || std::fs::write(&fifo, SERVICE).unwrap());

@@ -42,21 +42,29 @@ pub async fn discover(client: &Client) -> Result<Vec<Discovered>, kube::Error> {
                 };
                 served.insert(api_version.clone(), names);
             }
-            if served[&api_version].as_ref().is_some_and(|names| names.iter().any(|n| n == watched.plural)) {
+            if served[&api_version]
+                .as_ref()
+                .is_some_and(|names| names.iter().any(|n| n == watched.plural))
+            {
                 let gvk = GroupVersionKind::gvk(watched.group, version, watched.kind_name);
                 resource = Some(ApiResource::from_gvk_with_plural(&gvk, watched.plural));
                 break;
             }
         }
         match &resource {
-            Some(r) => tracing::debug!(kind = watched.kind_name, api_version = %r.api_version, "watching"),
+            Some(r) => {
+                tracing::debug!(kind = watched.kind_name, api_version = %r.api_version, "watching")
+            }
             None => tracing::warn!(
                 kind = watched.kind_name,
                 group = watched.group,
                 "the cluster does not serve this kind (CRD not installed?); objects of this kind are ignored"
             ),
         }
-        out.push(Discovered { watched: *watched, resource });
+        out.push(Discovered {
+            watched: *watched,
+            resource,
+        });
     }
     Ok(out)
 }
@@ -64,5 +72,13 @@ pub async fn discover(client: &Client) -> Result<Vec<Discovered>, kube::Error> {
 /// The served `apiVersion` of every watched kind (`None`: not served), to tell whether a
 /// new discovery differs.
 pub fn served_versions(discovered: &[Discovered]) -> Vec<(&'static str, Option<String>)> {
-    discovered.iter().map(|d| (d.watched.kind_name, d.resource.as_ref().map(|r| r.api_version.clone()))).collect()
+    discovered
+        .iter()
+        .map(|d| {
+            (
+                d.watched.kind_name,
+                d.resource.as_ref().map(|r| r.api_version.clone()),
+            )
+        })
+        .collect()
 }

@@ -36,7 +36,11 @@ pub struct LeaderConfig {
 
 impl LeaderConfig {
     /// Defaults as client-go's leader election uses them (15 s lease, 2 s retry).
-    pub fn new(namespace: impl Into<String>, lease_name: impl Into<String>, identity: impl Into<String>) -> Self {
+    pub fn new(
+        namespace: impl Into<String>,
+        lease_name: impl Into<String>,
+        identity: impl Into<String>,
+    ) -> Self {
         Self {
             namespace: namespace.into(),
             lease_name: lease_name.into(),
@@ -70,10 +74,13 @@ impl LeaderElector {
             // A round that hangs (a slow or partitioned API server) must not keep us leading:
             // it gets only the time left before our renewal deadline.
             let budget = match last_renewal {
-                Some(t) if *leader.borrow() => deadline.saturating_sub(t.elapsed()).max(Duration::from_millis(100)),
+                Some(t) if *leader.borrow() => deadline
+                    .saturating_sub(t.elapsed())
+                    .max(Duration::from_millis(100)),
                 _ => deadline,
             };
-            let round = tokio::time::timeout(budget, self.try_acquire_or_renew(&mut observed)).await;
+            let round =
+                tokio::time::timeout(budget, self.try_acquire_or_renew(&mut observed)).await;
             let held = match round {
                 Ok(Ok(held)) => {
                     if held {
@@ -111,7 +118,10 @@ impl LeaderElector {
     /// leader: two renewal periods short of the Lease duration, so it steps down before any
     /// follower can see the Lease expire (client-go's RenewDeadline plays this part).
     fn renew_deadline(&self) -> Duration {
-        self.config.lease_duration.saturating_sub(self.config.renew_every * 2).max(self.config.renew_every)
+        self.config
+            .lease_duration
+            .saturating_sub(self.config.renew_every * 2)
+            .max(self.config.renew_every)
     }
 
     /// One round: take a free or expired Lease, renew ours, or observe another holder.
@@ -121,13 +131,20 @@ impl LeaderElector {
     /// we first saw it, as client-go does. The holder's `renewTime` is never compared with our
     /// wall clock, so a holder whose clock runs behind is not deposed while it renews, and one
     /// whose clock runs ahead does not keep the Lease after it stopped.
-    async fn try_acquire_or_renew(&self, observed: &mut Option<Observed>) -> Result<bool, kube::Error> {
+    async fn try_acquire_or_renew(
+        &self,
+        observed: &mut Option<Observed>,
+    ) -> Result<bool, kube::Error> {
         let now = Timestamp::now();
         let me = &self.config.identity;
         let duration_s = self.config.lease_duration.as_secs() as i32;
         let Some(mut lease) = self.api.get_opt(&self.config.lease_name).await? else {
             let lease = Lease {
-                metadata: ObjectMeta { name: Some(self.config.lease_name.clone()), namespace: Some(self.config.namespace.clone()), ..Default::default() },
+                metadata: ObjectMeta {
+                    name: Some(self.config.lease_name.clone()),
+                    namespace: Some(self.config.namespace.clone()),
+                    ..Default::default()
+                },
                 spec: Some(LeaseSpec {
                     holder_identity: Some(me.clone()),
                     lease_duration_seconds: Some(duration_s),
@@ -154,7 +171,11 @@ impl LeaderElector {
         };
         let spec = lease.spec.get_or_insert_with(Default::default);
         let holder = spec.holder_identity.clone().unwrap_or_default();
-        let held_for = spec.lease_duration_seconds.map_or(self.config.lease_duration, |s| Duration::from_secs(u64::try_from(s).unwrap_or(0)));
+        let held_for = spec
+            .lease_duration_seconds
+            .map_or(self.config.lease_duration, |s| {
+                Duration::from_secs(u64::try_from(s).unwrap_or(0))
+            });
         let expired = seen_at.elapsed() > held_for;
         if holder != *me && !holder.is_empty() && !expired {
             return Ok(false);
@@ -167,7 +188,11 @@ impl LeaderElector {
         spec.renew_time = Some(MicroTime(now));
         spec.lease_duration_seconds = Some(duration_s);
         // `replace` sends the resourceVersion we read: a concurrent writer makes this a 409.
-        match self.api.replace(&self.config.lease_name, &PostParams::default(), &lease).await {
+        match self
+            .api
+            .replace(&self.config.lease_name, &PostParams::default(), &lease)
+            .await
+        {
             Ok(_) => Ok(true),
             Err(kube::Error::Api(e)) if e.code == 409 => Ok(false),
             Err(e) => Err(e),
@@ -176,13 +201,21 @@ impl LeaderElector {
 
     /// Gives the Lease up (empty holder) so another replica does not wait for expiry.
     async fn release(&self) {
-        let Ok(Some(mut lease)) = self.api.get_opt(&self.config.lease_name).await else { return };
-        let Some(spec) = lease.spec.as_mut() else { return };
+        let Ok(Some(mut lease)) = self.api.get_opt(&self.config.lease_name).await else {
+            return;
+        };
+        let Some(spec) = lease.spec.as_mut() else {
+            return;
+        };
         if spec.holder_identity.as_deref() != Some(self.config.identity.as_str()) {
             return;
         }
         spec.holder_identity = None;
-        if let Err(e) = self.api.replace(&self.config.lease_name, &PostParams::default(), &lease).await {
+        if let Err(e) = self
+            .api
+            .replace(&self.config.lease_name, &PostParams::default(), &lease)
+            .await
+        {
             tracing::warn!(error = %e, "cannot release the leader Lease");
         }
     }
@@ -200,7 +233,8 @@ impl Observed {
         let spec = lease.spec.as_ref();
         (
             spec.and_then(|s| s.holder_identity.clone()),
-            spec.and_then(|s| s.renew_time.as_ref()).map(|t| t.0.to_string()),
+            spec.and_then(|s| s.renew_time.as_ref())
+                .map(|t| t.0.to_string()),
             lease.metadata.resource_version.clone(),
         )
     }

@@ -20,7 +20,7 @@ mod status_writer;
 
 pub use discovery::{Discovered, discover, served_versions};
 pub use events::{EventLimiter, EventSink, Transition, reference as event_reference, transitions};
-pub use kinds::{WatchedKind, WATCHED_KINDS};
+pub use kinds::{WATCHED_KINDS, WatchedKind};
 pub use leader::{LeaderConfig, LeaderElector};
 pub use reflect::{ReflectorEvent, run_reflectors};
 pub use status_writer::{StatusWriteReport, StatusWriter};

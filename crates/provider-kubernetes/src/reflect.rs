@@ -15,8 +15,8 @@ use futures::{StreamExt, stream};
 use kube::Client;
 use kube::api::{Api, DynamicObject};
 use kube::core::ApiResource;
-use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -28,7 +28,11 @@ pub enum ReflectorEvent {
     /// Every served kind has been listed once; the first snapshot was published.
     Synced,
     /// An object could not be read into the store's types (kept out of the store).
-    Invalid { kind: Kind, name: String, message: String },
+    Invalid {
+        kind: Kind,
+        name: String,
+        message: String,
+    },
 }
 
 /// Runs until `cancel`. Publishes snapshots on `snapshots`, and reports on `events`
@@ -41,8 +45,10 @@ pub async fn run_reflectors(
     events: tokio::sync::mpsc::Sender<ReflectorEvent>,
     cancel: CancellationToken,
 ) {
-    let served: Vec<(Kind, ApiResource)> =
-        discovered.iter().filter_map(|d| d.resource.clone().map(|r| (d.watched.kind, r))).collect();
+    let served: Vec<(Kind, ApiResource)> = discovered
+        .iter()
+        .filter_map(|d| d.resource.clone().map(|r| (d.watched.kind, r)))
+        .collect();
     let streams = served.iter().map(|(kind, resource)| {
         let api: Api<DynamicObject> = Api::all_with(client.clone(), resource);
         let (kind, resource) = (*kind, resource.clone());
@@ -118,9 +124,14 @@ fn handle(
             synced.insert(kind);
             store.reset_kind(kind, pending.remove(&kind).unwrap_or_default())
         }
-        Event::Apply(object) => read(kind, resource, object, events).is_some_and(|o| store.apply(o)),
+        Event::Apply(object) => {
+            read(kind, resource, object, events).is_some_and(|o| store.apply(o))
+        }
         Event::Delete(object) => {
-            let key = ObjectKey::new(object.metadata.namespace.clone().unwrap_or_default(), object.metadata.name.clone().unwrap_or_default());
+            let key = ObjectKey::new(
+                object.metadata.namespace.clone().unwrap_or_default(),
+                object.metadata.name.clone().unwrap_or_default(),
+            );
             store.delete(&ObjectRef { kind, key })
         }
     }
@@ -139,9 +150,20 @@ const UNREAD_SECRET_TYPES: &[&str] = &[
 
 /// Converts a served object into the store's typed form. List items carry no
 /// apiVersion/kind on a real API server, so they are set from the resource.
-fn read(kind: Kind, resource: &ApiResource, object: DynamicObject, events: &tokio::sync::mpsc::Sender<ReflectorEvent>) -> Option<Object> {
+fn read(
+    kind: Kind,
+    resource: &ApiResource,
+    object: DynamicObject,
+    events: &tokio::sync::mpsc::Sender<ReflectorEvent>,
+) -> Option<Object> {
     let name = object.metadata.name.clone().unwrap_or_default();
-    if kind == Kind::Secret && object.data.get("type").and_then(|t| t.as_str()).is_some_and(|t| UNREAD_SECRET_TYPES.contains(&t)) {
+    if kind == Kind::Secret
+        && object
+            .data
+            .get("type")
+            .and_then(|t| t.as_str())
+            .is_some_and(|t| UNREAD_SECRET_TYPES.contains(&t))
+    {
         return None; // never a certificate a Gateway can reference: not worth its memory
     }
     let mut value = match serde_json::to_value(object) {
@@ -157,7 +179,11 @@ fn read(kind: Kind, resource: &ApiResource, object: DynamicObject, events: &toki
         Ok(object) => Some(object),
         Err(e) => {
             tracing::warn!(kind = kind.as_str(), %name, error = %e, "invalid object ignored");
-            let _ = events.try_send(ReflectorEvent::Invalid { kind, name, message: e.to_string() });
+            let _ = events.try_send(ReflectorEvent::Invalid {
+                kind,
+                name,
+                message: e.to_string(),
+            });
             None
         }
     }
@@ -179,11 +205,38 @@ mod tests {
 
     #[test]
     fn secrets_no_reference_can_use_stay_out_of_the_store() {
-        let resource = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("", "v1", "Secret"), "secrets");
+        let resource = ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("", "v1", "Secret"),
+            "secrets",
+        );
         let (events, _rx) = tokio::sync::mpsc::channel(4);
-        assert!(read(Kind::Secret, &resource, secret("kubernetes.io/tls"), &events).is_some());
+        assert!(
+            read(
+                Kind::Secret,
+                &resource,
+                secret("kubernetes.io/tls"),
+                &events
+            )
+            .is_some()
+        );
         assert!(read(Kind::Secret, &resource, secret("Opaque"), &events).is_some());
-        assert!(read(Kind::Secret, &resource, secret("helm.sh/release.v1"), &events).is_none());
-        assert!(read(Kind::Secret, &resource, secret("kubernetes.io/service-account-token"), &events).is_none());
+        assert!(
+            read(
+                Kind::Secret,
+                &resource,
+                secret("helm.sh/release.v1"),
+                &events
+            )
+            .is_none()
+        );
+        assert!(
+            read(
+                Kind::Secret,
+                &resource,
+                secret("kubernetes.io/service-account-token"),
+                &events
+            )
+            .is_none()
+        );
     }
 }

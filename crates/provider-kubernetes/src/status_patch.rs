@@ -28,30 +28,71 @@ pub(crate) enum Ours {
     /// The whole status (GatewayClass, Gateway, ListenerSet).
     Whole(Map<String, Value>),
     /// Our entries of a shared list (`parents` of routes, `ancestors` of policies).
-    Shared { field: &'static str, entries: Vec<Value> },
+    Shared {
+        field: &'static str,
+        entries: Vec<Value>,
+    },
 }
 
 /// Every status of `set`, keyed by object. Entries carry no timestamps yet.
 pub(crate) fn desired(set: &StatusSet, controller_name: &str) -> BTreeMap<Target, Ours> {
     let mut out = BTreeMap::new();
     for s in &set.gateway_classes {
-        let status = json!({ "conditions": s.conditions });
-        out.insert(Target { kind: Kind::GatewayClass, namespace: String::new(), name: s.name.clone() }, whole(status));
+        let mut status = json!({ "conditions": s.conditions });
+        // Only accepted classes list features; no empty list, so a class without them
+        // compares equal to what the cluster holds.
+        if !s.supported_features.is_empty() {
+            status["supportedFeatures"] = json!(s.supported_features);
+        }
+        out.insert(
+            Target {
+                kind: Kind::GatewayClass,
+                namespace: String::new(),
+                name: s.name.clone(),
+            },
+            whole(status),
+        );
     }
     for s in &set.gateways {
-        out.insert(Target { kind: Kind::Gateway, namespace: s.namespace.clone(), name: s.name.clone() }, whole(without_key(s)));
+        out.insert(
+            Target {
+                kind: Kind::Gateway,
+                namespace: s.namespace.clone(),
+                name: s.name.clone(),
+            },
+            whole(without_key(s)),
+        );
     }
     for s in &set.listener_sets {
-        out.insert(Target { kind: Kind::ListenerSet, namespace: s.namespace.clone(), name: s.name.clone() }, whole(without_key(s)));
+        out.insert(
+            Target {
+                kind: Kind::ListenerSet,
+                namespace: s.namespace.clone(),
+                name: s.name.clone(),
+            },
+            whole(without_key(s)),
+        );
     }
     for s in &set.routes {
-        let Some(kind) = Kind::from_group_kind("gateway.networking.k8s.io", &s.kind) else { continue };
+        let Some(kind) = Kind::from_group_kind("gateway.networking.k8s.io", &s.kind) else {
+            continue;
+        };
         let entries = s
             .parents
             .iter()
             .map(|p| json!({ "parentRef": p.parent_ref, "controllerName": controller_name, "conditions": p.conditions }))
             .collect();
-        out.insert(Target { kind, namespace: s.namespace.clone(), name: s.name.clone() }, Ours::Shared { field: "parents", entries });
+        out.insert(
+            Target {
+                kind,
+                namespace: s.namespace.clone(),
+                name: s.name.clone(),
+            },
+            Ours::Shared {
+                field: "parents",
+                entries,
+            },
+        );
     }
     for s in &set.backend_tls_policies {
         let entries = s
@@ -60,8 +101,15 @@ pub(crate) fn desired(set: &StatusSet, controller_name: &str) -> BTreeMap<Target
             .map(|a| json!({ "ancestorRef": a.ancestor_ref, "controllerName": controller_name, "conditions": a.conditions }))
             .collect();
         out.insert(
-            Target { kind: Kind::BackendTlsPolicy, namespace: s.namespace.clone(), name: s.name.clone() },
-            Ours::Shared { field: "ancestors", entries },
+            Target {
+                kind: Kind::BackendTlsPolicy,
+                namespace: s.namespace.clone(),
+                name: s.name.clone(),
+            },
+            Ours::Shared {
+                field: "ancestors",
+                entries,
+            },
         );
     }
     out
@@ -79,7 +127,15 @@ pub(crate) fn merged(live: Option<&Value>, ours: &Ours, controller_name: &str, n
             let theirs = live
                 .get(*field)
                 .and_then(|v| v.as_array())
-                .map(|list| list.iter().filter(|e| e.get("controllerName").and_then(|c| c.as_str()) != Some(controller_name)).cloned().collect())
+                .map(|list| {
+                    list.iter()
+                        .filter(|e| {
+                            e.get("controllerName").and_then(|c| c.as_str())
+                                != Some(controller_name)
+                        })
+                        .cloned()
+                        .collect()
+                })
                 .unwrap_or_default();
             let mut all: Vec<Value> = theirs;
             all.extend(entries.iter().cloned());
@@ -91,9 +147,16 @@ pub(crate) fn merged(live: Option<&Value>, ours: &Ours, controller_name: &str, n
 }
 
 /// The merge patch body for `next` over `live`.
-pub(crate) fn patch_body(live: Option<&Value>, next: &Value, ours: &Ours, resource_version: Option<&str>) -> Value {
+pub(crate) fn patch_body(
+    live: Option<&Value>,
+    next: &Value,
+    ours: &Ours,
+    resource_version: Option<&str>,
+) -> Value {
     let mut status = next.clone();
-    if let (Ours::Whole(_), Some(Value::Object(live)), Value::Object(map)) = (ours, live, &mut status) {
+    if let (Ours::Whole(_), Some(Value::Object(live)), Value::Object(map)) =
+        (ours, live, &mut status)
+    {
         for key in live.keys() {
             map.entry(key.clone()).or_insert(Value::Null);
         }
@@ -129,7 +192,10 @@ fn without_key(status: &impl serde::Serialize) -> Value {
 fn strip_times(v: &Value) -> Value {
     match v {
         Value::Object(map) => Value::Object(
-            map.iter().filter(|(k, v)| *k != "lastTransitionTime" && !v.is_null()).map(|(k, v)| (k.clone(), strip_times(v))).collect(),
+            map.iter()
+                .filter(|(k, v)| *k != "lastTransitionTime" && !v.is_null())
+                .map(|(k, v)| (k.clone(), strip_times(v)))
+                .collect(),
         ),
         Value::Array(list) => Value::Array(list.iter().map(strip_times).collect()),
         other => other.clone(),
@@ -160,10 +226,15 @@ fn carry_times(next: &mut Value, live: Option<&Value>, now: &str) {
             }
         }
         Value::Array(list) => {
-            let old: &[Value] = live.and_then(|l| l.as_array()).map(|a| a.as_slice()).unwrap_or(&[]);
+            let old: &[Value] = live
+                .and_then(|l| l.as_array())
+                .map(|a| a.as_slice())
+                .unwrap_or(&[]);
             for item in list {
                 let id = identity(item);
-                let matching = id.as_ref().and_then(|id| old.iter().find(|o| identity(o).as_ref() == Some(id)));
+                let matching = id
+                    .as_ref()
+                    .and_then(|id| old.iter().find(|o| identity(o).as_ref() == Some(id)));
                 carry_times(item, matching, now);
             }
         }
@@ -172,10 +243,18 @@ fn carry_times(next: &mut Value, live: Option<&Value>, now: &str) {
 }
 
 fn stamp(conditions: &mut Value, old: Option<&Value>, now: &str) {
-    let old: &[Value] = old.and_then(|o| o.as_array()).map(|a| a.as_slice()).unwrap_or(&[]);
+    let old: &[Value] = old
+        .and_then(|o| o.as_array())
+        .map(|a| a.as_slice())
+        .unwrap_or(&[]);
     for c in conditions.as_array_mut().into_iter().flatten() {
-        let previous = old.iter().find(|o| o.get("type") == c.get("type") && o.get("status") == c.get("status"));
-        let time = previous.and_then(|p| p.get("lastTransitionTime")).cloned().unwrap_or_else(|| now.into());
+        let previous = old
+            .iter()
+            .find(|o| o.get("type") == c.get("type") && o.get("status") == c.get("status"));
+        let time = previous
+            .and_then(|p| p.get("lastTransitionTime"))
+            .cloned()
+            .unwrap_or_else(|| now.into());
         c["lastTransitionTime"] = time;
     }
 }
@@ -192,25 +271,78 @@ mod tests {
             { "parentRef": {"name": "other"}, "controllerName": "example.com/other", "conditions": [{"type": "Accepted", "status": "True", "lastTransitionTime": "2020-01-01T00:00:00Z"}] },
             { "parentRef": {"name": "ours"}, "controllerName": ME, "conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted", "lastTransitionTime": "2021-01-01T00:00:00Z"}] },
         ]});
-        let ours = Ours::Shared { field: "parents", entries: vec![json!({ "parentRef": {"name": "ours"}, "controllerName": ME, "conditions": [
-            {"type": "Accepted", "status": "True", "reason": "Accepted"},
-            {"type": "ResolvedRefs", "status": "False", "reason": "BackendNotFound"},
-        ]})] };
+        let ours = Ours::Shared {
+            field: "parents",
+            entries: vec![
+                json!({ "parentRef": {"name": "ours"}, "controllerName": ME, "conditions": [
+                    {"type": "Accepted", "status": "True", "reason": "Accepted"},
+                    {"type": "ResolvedRefs", "status": "False", "reason": "BackendNotFound"},
+                ]}),
+            ],
+        };
         let next = merged(Some(&live), &ours, ME, "2026-11-23T00:00:00Z");
         let parents = next["parents"].as_array().unwrap();
         assert_eq!(parents.len(), 2);
-        assert_eq!(parents[0]["controllerName"], "example.com/other", "another controller's entry is kept first, untouched");
-        assert_eq!(parents[1]["conditions"][0]["lastTransitionTime"], "2021-01-01T00:00:00Z", "unchanged condition keeps its time");
-        assert_eq!(parents[1]["conditions"][1]["lastTransitionTime"], "2026-11-23T00:00:00Z", "new condition gets now");
+        assert_eq!(
+            parents[0]["controllerName"], "example.com/other",
+            "another controller's entry is kept first, untouched"
+        );
+        assert_eq!(
+            parents[1]["conditions"][0]["lastTransitionTime"], "2021-01-01T00:00:00Z",
+            "unchanged condition keeps its time"
+        );
+        assert_eq!(
+            parents[1]["conditions"][1]["lastTransitionTime"], "2026-11-23T00:00:00Z",
+            "new condition gets now"
+        );
         assert!(!same_ignoring_times(Some(&live), &next));
         let again = merged(Some(&next), &ours, ME, "2030-01-01T00:00:00Z");
         assert!(same_ignoring_times(Some(&next), &again));
-        assert_eq!(again, next, "a second write changes nothing, not even times");
+        assert_eq!(
+            again, next,
+            "a second write changes nothing, not even times"
+        );
+    }
+
+    #[test]
+    fn accepted_gateway_classes_carry_supported_features_and_others_none() {
+        use ferrogate_status::{Condition, GatewayClassStatus, SupportedFeature};
+        let class = |name: &str, features: &[&str]| GatewayClassStatus {
+            name: name.into(),
+            conditions: vec![Condition::ok("Accepted", "Accepted", "m")],
+            supported_features: features
+                .iter()
+                .map(|f| SupportedFeature { name: (*f).into() })
+                .collect(),
+        };
+        let set = StatusSet {
+            gateway_classes: vec![
+                class("ours", &["Gateway", "HTTPRoute"]),
+                class("rejected", &[]),
+            ],
+            ..Default::default()
+        };
+        let desired = desired(&set, ME);
+        let status = |name: &str| match &desired[&Target {
+            kind: Kind::GatewayClass,
+            namespace: String::new(),
+            name: name.into(),
+        }] {
+            Ours::Whole(map) => Value::Object(map.clone()),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            status("ours")["supportedFeatures"],
+            json!([{"name": "Gateway"}, {"name": "HTTPRoute"}])
+        );
+        // No empty list: a class without features compares equal to what the cluster holds.
+        assert!(status("rejected").get("supportedFeatures").is_none());
     }
 
     #[test]
     fn whole_status_removes_keys_we_no_longer_set() {
-        let live = json!({ "addresses": [{"type": "IPAddress", "value": "10.0.0.1"}], "conditions": [] });
+        let live =
+            json!({ "addresses": [{"type": "IPAddress", "value": "10.0.0.1"}], "conditions": [] });
         let ours = whole(json!({ "conditions": [{"type": "Programmed", "status": "False"}] }));
         let next = merged(Some(&live), &ours, ME, "now");
         let body = patch_body(Some(&live), &next, &ours, Some("42"));

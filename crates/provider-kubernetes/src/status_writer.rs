@@ -47,14 +47,30 @@ pub struct StatusWriter {
 
 impl StatusWriter {
     /// A writer for the kinds `discovered` found served.
-    pub fn new(client: Client, discovered: &[Discovered], controller_name: impl Into<String>) -> Self {
-        let resources = discovered.iter().filter_map(|d| d.resource.clone().map(|r| (d.watched.kind, r))).collect();
-        Self { client, resources, controller_name: controller_name.into(), last: BTreeMap::new(), last_set: None }
+    pub fn new(
+        client: Client,
+        discovered: &[Discovered],
+        controller_name: impl Into<String>,
+    ) -> Self {
+        let resources = discovered
+            .iter()
+            .filter_map(|d| d.resource.clone().map(|r| (d.watched.kind, r)))
+            .collect();
+        Self {
+            client,
+            resources,
+            controller_name: controller_name.into(),
+            last: BTreeMap::new(),
+            last_set: None,
+        }
     }
 
     /// Uses the resources of a new discovery (the cluster's CRDs changed).
     pub fn set_served(&mut self, discovered: &[Discovered]) {
-        self.resources = discovered.iter().filter_map(|d| d.resource.clone().map(|r| (d.watched.kind, r))).collect();
+        self.resources = discovered
+            .iter()
+            .filter_map(|d| d.resource.clone().map(|r| (d.watched.kind, r)))
+            .collect();
     }
 
     /// Forgets what was written (after leadership moved: another replica may have written).
@@ -66,13 +82,20 @@ impl StatusWriter {
     /// Writes every status of `set` that changed. Shared lists we wrote to before and no
     /// longer have entries for (a route detached from our Gateways) get our entries removed.
     pub async fn write(&mut self, set: &Arc<StatusSet>) -> StatusWriteReport {
-        if self.last_set.as_ref().is_some_and(|last| Arc::ptr_eq(last, set)) {
+        if self
+            .last_set
+            .as_ref()
+            .is_some_and(|last| Arc::ptr_eq(last, set))
+        {
             return StatusWriteReport::default();
         }
         let mut want = desired(set, &self.controller_name);
         for (target, ours) in &self.last {
             if let Ours::Shared { field, .. } = ours {
-                want.entry(target.clone()).or_insert(Ours::Shared { field, entries: Vec::new() });
+                want.entry(target.clone()).or_insert(Ours::Shared {
+                    field,
+                    entries: Vec::new(),
+                });
             }
         }
         let mut report = StatusWriteReport::default();
@@ -102,8 +125,15 @@ impl StatusWriter {
     }
 
     /// Returns `Ok(false)` when the object does not exist (any more).
-    async fn write_one(&self, target: &Target, ours: &Ours, report: &mut StatusWriteReport) -> Result<bool, kube::Error> {
-        let Some(resource) = self.resources.get(&target.kind) else { return Ok(false) };
+    async fn write_one(
+        &self,
+        target: &Target,
+        ours: &Ours,
+        report: &mut StatusWriteReport,
+    ) -> Result<bool, kube::Error> {
+        let Some(resource) = self.resources.get(&target.kind) else {
+            return Ok(false);
+        };
         let api: Api<DynamicObject> = if target.namespace.is_empty() {
             Api::all_with(self.client.clone(), resource)
         } else {
@@ -111,15 +141,25 @@ impl StatusWriter {
         };
         let mut attempt = 0;
         loop {
-            let Some(live) = api.get_opt(&target.name).await? else { return Ok(false) };
+            let Some(live) = api.get_opt(&target.name).await? else {
+                return Ok(false);
+            };
             let live_status = live.data.get("status");
             let now = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
             let next = merged(live_status, ours, &self.controller_name, &now);
             if same_ignoring_times(live_status, &next) {
                 return Ok(true);
             }
-            let body = patch_body(live_status, &next, ours, live.metadata.resource_version.as_deref());
-            match api.patch_status(&target.name, &PatchParams::default(), &Patch::Merge(&body)).await {
+            let body = patch_body(
+                live_status,
+                &next,
+                ours,
+                live.metadata.resource_version.as_deref(),
+            );
+            match api
+                .patch_status(&target.name, &PatchParams::default(), &Patch::Merge(&body))
+                .await
+            {
                 Ok(_) => {
                     report.written += 1;
                     return Ok(true);

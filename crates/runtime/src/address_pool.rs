@@ -26,7 +26,10 @@ pub(crate) struct Assignment {
 
 impl AddressPool {
     pub(crate) fn new(net: Ipv4Net) -> Self {
-        Self { net, assigned: BTreeMap::new() }
+        Self {
+            net,
+            assigned: BTreeMap::new(),
+        }
     }
 
     /// Assigns an address to every Gateway of the snapshot (others are released).
@@ -45,19 +48,31 @@ impl AddressPool {
                     .filter(|a| a.r#type.as_deref().unwrap_or("IPAddress") == "IPAddress")
                     .filter_map(|a| a.value.clone())
                     .collect();
-                (GatewayKey::new(k.namespace.clone(), k.name.clone()), requested)
+                (
+                    GatewayKey::new(k.namespace.clone(), k.name.clone()),
+                    requested,
+                )
             })
             .collect();
-        self.assigned.retain(|k, _| gateways.iter().any(|(g, _)| g == k));
+        self.assigned
+            .retain(|k, _| gateways.iter().any(|(g, _)| g == k));
         // Requests first, so a requested address is not handed to someone else.
         for (key, requested) in &gateways {
-            let Some(wanted) = requested.first() else { continue };
+            let Some(wanted) = requested.first() else {
+                continue;
+            };
             match wanted.parse::<Ipv4Addr>() {
-                Ok(ip) if self.net.contains(&ip) && self.assigned.iter().all(|(k, a)| k == key || *a != ip) => {
+                Ok(ip)
+                    if self.net.contains(&ip)
+                        && self.assigned.iter().all(|(k, a)| k == key || *a != ip) =>
+                {
                     self.assigned.insert(key.clone(), ip);
                 }
                 _ => {
-                    out.unusable.insert(key.clone(), format!("address {wanted} is not available in the pool {}", self.net));
+                    out.unusable.insert(
+                        key.clone(),
+                        format!("address {wanted} is not available in the pool {}", self.net),
+                    );
                 }
             }
         }
@@ -65,17 +80,27 @@ impl AddressPool {
             if !requested.is_empty() || self.assigned.contains_key(key) {
                 continue;
             }
-            let free = self.net.hosts().find(|ip| !self.assigned.values().any(|a| a == ip));
+            let free = self
+                .net
+                .hosts()
+                .find(|ip| !self.assigned.values().any(|a| a == ip));
             match free {
                 Some(ip) => {
                     self.assigned.insert(key.clone(), ip);
                 }
                 None => {
-                    out.unusable.insert(key.clone(), format!("the address pool {} is exhausted", self.net));
+                    out.unusable.insert(
+                        key.clone(),
+                        format!("the address pool {} is exhausted", self.net),
+                    );
                 }
             }
         }
-        out.addresses = self.assigned.iter().map(|(k, a)| (k.clone(), a.to_string())).collect();
+        out.addresses = self
+            .assigned
+            .iter()
+            .map(|(k, a)| (k.clone(), a.to_string()))
+            .collect();
         out
     }
 }

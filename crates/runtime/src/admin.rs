@@ -24,7 +24,11 @@ pub(crate) struct AdminState {
     pub serve_health: bool,
 }
 
-pub(crate) async fn serve(listener: TcpListener, state: AdminState, cancel: CancellationToken) -> anyhow::Result<()> {
+pub(crate) async fn serve(
+    listener: TcpListener,
+    state: AdminState,
+    cancel: CancellationToken,
+) -> anyhow::Result<()> {
     loop {
         let (stream, _) = tokio::select! {
             _ = cancel.cancelled() => return Ok(()),
@@ -50,11 +54,23 @@ fn handle(req: &Request<hyper::body::Incoming>, state: &AdminState) -> Response<
             if state.ready.load(Ordering::Acquire) {
                 (StatusCode::OK, "text/plain", "ready\n".to_string())
             } else {
-                (StatusCode::SERVICE_UNAVAILABLE, "text/plain", "waiting for the first translation\n".to_string())
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "text/plain",
+                    "waiting for the first translation\n".to_string(),
+                )
             }
         }
-        "/metrics" if state.serve_metrics => (StatusCode::OK, "text/plain; version=0.0.4", state.metrics.render()),
-        _ => (StatusCode::NOT_FOUND, "text/plain", "not found\n".to_string()),
+        "/metrics" if state.serve_metrics => (
+            StatusCode::OK,
+            "text/plain; version=0.0.4",
+            state.metrics.render(),
+        ),
+        _ => (
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "not found\n".to_string(),
+        ),
     };
     Response::builder()
         .status(status)

@@ -32,36 +32,71 @@ pub struct CertgenReport {
 
 /// [`certgen_in_cluster`] with the in-cluster (or kubeconfig) client.
 pub async fn certgen(namespace: &str, xds_service: &str) -> anyhow::Result<CertgenReport> {
-    let client = kube::Client::try_default().await.context("cannot build a Kubernetes client (in-cluster or kubeconfig)")?;
+    let client = kube::Client::try_default()
+        .await
+        .context("cannot build a Kubernetes client (in-cluster or kubeconfig)")?;
     certgen_in_cluster(client, namespace, xds_service).await
 }
 
 /// Creates the CA and server Secrets in `namespace` when missing.
-pub async fn certgen_in_cluster(client: kube::Client, namespace: &str, xds_service: &str) -> anyhow::Result<CertgenReport> {
+pub async fn certgen_in_cluster(
+    client: kube::Client,
+    namespace: &str,
+    xds_service: &str,
+) -> anyhow::Result<CertgenReport> {
     let secrets: Api<Secret> = Api::namespaced(client, namespace);
-    let existing_ca = secrets.get_opt(CA_SECRET).await.context("reading the CA Secret")?;
+    let existing_ca = secrets
+        .get_opt(CA_SECRET)
+        .await
+        .context("reading the CA Secret")?;
     let (ca, created_ca) = match existing_ca {
         Some(secret) => {
             let data = secret.data.unwrap_or_default();
-            let text = |k: &str| data.get(k).map(|b| String::from_utf8_lossy(&b.0).into_owned()).with_context(|| format!("Secret {CA_SECRET} has no {k}"));
-            (XdsCa::from_pem(&text(CA_CERT_FILE)?, &text(CA_KEY_FILE)?)?, false)
+            let text = |k: &str| {
+                data.get(k)
+                    .map(|b| String::from_utf8_lossy(&b.0).into_owned())
+                    .with_context(|| format!("Secret {CA_SECRET} has no {k}"))
+            };
+            (
+                XdsCa::from_pem(&text(CA_CERT_FILE)?, &text(CA_KEY_FILE)?)?,
+                false,
+            )
         }
         None => {
             let ca = XdsCa::generate()?;
-            let data = [(CA_CERT_FILE, ca.cert_pem().to_string()), (CA_KEY_FILE, ca.key_pem())];
+            let data = [
+                (CA_CERT_FILE, ca.cert_pem().to_string()),
+                (CA_KEY_FILE, ca.key_pem()),
+            ];
             create(&secrets, secret(CA_SECRET, namespace, "Opaque", &data)).await?;
             (ca, true)
         }
     };
-    let created_server = if secrets.get_opt(SERVER_SECRET).await.context("reading the server Secret")?.is_some() {
+    let created_server = if secrets
+        .get_opt(SERVER_SECRET)
+        .await
+        .context("reading the server Secret")?
+        .is_some()
+    {
         false
     } else {
         let issued = ca.issue_server(&xds_service_dns_names(xds_service, namespace), &[])?;
-        let data = [(CERT_FILE, issued.cert_pem), (KEY_FILE, issued.key_pem), (CA_CERT_FILE, ca.cert_pem().to_string())];
-        create(&secrets, secret(SERVER_SECRET, namespace, "kubernetes.io/tls", &data)).await?;
+        let data = [
+            (CERT_FILE, issued.cert_pem),
+            (KEY_FILE, issued.key_pem),
+            (CA_CERT_FILE, ca.cert_pem().to_string()),
+        ];
+        create(
+            &secrets,
+            secret(SERVER_SECRET, namespace, "kubernetes.io/tls", &data),
+        )
+        .await?;
         true
     };
-    Ok(CertgenReport { created_ca, created_server })
+    Ok(CertgenReport {
+        created_ca,
+        created_server,
+    })
 }
 
 /// Writes a new CA and a server certificate for `dns_names` into `dir` (the layout of
@@ -71,7 +106,8 @@ pub fn certgen_files(dir: &Path, dns_names: &[String]) -> anyhow::Result<()> {
     let issued = ca.issue_server(dns_names, &[std::net::Ipv4Addr::LOCALHOST.into()])?;
     crate::pki::write_client_files(dir, ca.cert_pem(), &issued)?;
     let key_path = dir.join(CA_KEY_FILE);
-    std::fs::write(&key_path, ca.key_pem()).with_context(|| format!("cannot write {}", key_path.display()))?;
+    std::fs::write(&key_path, ca.key_pem())
+        .with_context(|| format!("cannot write {}", key_path.display()))?;
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600))?;
     Ok(())
@@ -82,11 +118,18 @@ fn secret(name: &str, namespace: &str, type_: &str, data: &[(&str, String)]) -> 
         metadata: ObjectMeta {
             name: Some(name.into()),
             namespace: Some(namespace.into()),
-            labels: Some(BTreeMap::from([(ferrogate_api::LABEL_MANAGED_BY.to_string(), "ferrogate-certgen".to_string())])),
+            labels: Some(BTreeMap::from([(
+                ferrogate_api::LABEL_MANAGED_BY.to_string(),
+                "ferrogate-certgen".to_string(),
+            )])),
             ..Default::default()
         },
         type_: Some(type_.into()),
-        data: Some(data.iter().map(|(k, v)| (k.to_string(), ByteString(v.clone().into_bytes()))).collect()),
+        data: Some(
+            data.iter()
+                .map(|(k, v)| (k.to_string(), ByteString(v.clone().into_bytes())))
+                .collect(),
+        ),
         ..Default::default()
     }
 }

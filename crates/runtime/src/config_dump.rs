@@ -19,7 +19,9 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigDumpError {
     /// The Gateway has no Envoy recorded in the work directory.
-    #[error("no Envoy of Gateway {gateway} under {work_dir} (is `ferrogate standalone` running with this --work-dir?): {source}")]
+    #[error(
+        "no Envoy of Gateway {gateway} under {work_dir} (is `ferrogate standalone` running with this --work-dir?): {source}"
+    )]
     NotRunning {
         /// The Gateway (`<namespace>/<name>`).
         gateway: String,
@@ -61,7 +63,8 @@ pub fn admin_addr(work_dir: &Path, gateway: &str) -> Result<SocketAddr, ConfigDu
         work_dir: work_dir.to_path_buf(),
         source,
     })?;
-    let bootstrap: Value = serde_json::from_str(&text).map_err(|_| ConfigDumpError::NoAdminPort(path.display().to_string()))?;
+    let bootstrap: Value = serde_json::from_str(&text)
+        .map_err(|_| ConfigDumpError::NoAdminPort(path.display().to_string()))?;
     let port = bootstrap
         .pointer("/admin/address/socket_address/port_value")
         .and_then(Value::as_u64)
@@ -73,12 +76,23 @@ pub fn admin_addr(work_dir: &Path, gateway: &str) -> Result<SocketAddr, ConfigDu
 /// Fetches `/config_dump` (with endpoints when `include_eds`) from the Envoy admin API at
 /// `addr` and returns it with every private key redacted.
 pub async fn config_dump(addr: SocketAddr, include_eds: bool) -> Result<Value, ConfigDumpError> {
-    let path = if include_eds { "/config_dump?include_eds" } else { "/config_dump" };
+    let path = if include_eds {
+        "/config_dump?include_eds"
+    } else {
+        "/config_dump"
+    };
     let body = tokio::time::timeout(TIMEOUT, get(addr, path))
         .await
-        .map_err(|_| ConfigDumpError::Admin { addr, source: std::io::ErrorKind::TimedOut.into() })?
+        .map_err(|_| ConfigDumpError::Admin {
+            addr,
+            source: std::io::ErrorKind::TimedOut.into(),
+        })?
         .map_err(|source| ConfigDumpError::Admin { addr, source })?;
-    let mut dump: Value = serde_json::from_slice(&body).map_err(|e| ConfigDumpError::BadAnswer { addr, what: format!("no JSON ({e})") })?;
+    let mut dump: Value =
+        serde_json::from_slice(&body).map_err(|e| ConfigDumpError::BadAnswer {
+            addr,
+            what: format!("no JSON ({e})"),
+        })?;
     redact(&mut dump);
     Ok(dump)
 }
@@ -87,17 +101,32 @@ pub async fn config_dump(addr: SocketAddr, include_eds: bool) -> Result<Value, C
 /// HTTP client stack is needed for one local request. Returns the body of a 200.
 async fn get(addr: SocketAddr, path: &str) -> std::io::Result<Vec<u8>> {
     let mut stream = tokio::net::TcpStream::connect(addr).await?;
-    stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes()).await?;
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await?;
     let mut response = Vec::new();
     stream.read_to_end(&mut response).await?;
-    let split = response.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| std::io::Error::other("no HTTP header"))?;
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other("no HTTP header"))?;
     let head = String::from_utf8_lossy(&response[..split]).to_ascii_lowercase();
     let status_line = head.lines().next().unwrap_or_default().to_string();
     if status_line.split_whitespace().nth(1) != Some("200") {
         return Err(std::io::Error::other(format!("answered {status_line}")));
     }
     let body = response.split_off(split + 4);
-    if head.lines().any(|l| l.starts_with("transfer-encoding:") && l.contains("chunked")) { dechunk(&body) } else { Ok(body) }
+    if head
+        .lines()
+        .any(|l| l.starts_with("transfer-encoding:") && l.contains("chunked"))
+    {
+        dechunk(&body)
+    } else {
+        Ok(body)
+    }
 }
 
 /// Decodes a chunked HTTP/1.1 body.
@@ -107,7 +136,9 @@ fn dechunk(mut rest: &[u8]) -> std::io::Result<Vec<u8>> {
     loop {
         let line_end = rest.windows(2).position(|w| w == b"\r\n").ok_or_else(bad)?;
         let size_text = String::from_utf8_lossy(&rest[..line_end]);
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or_default().trim(), 16).map_err(|_| bad())?;
+        let size =
+            usize::from_str_radix(size_text.split(';').next().unwrap_or_default().trim(), 16)
+                .map_err(|_| bad())?;
         rest = &rest[line_end + 2..];
         if size == 0 {
             return Ok(out);
@@ -124,7 +155,10 @@ pub fn redact(value: &mut Value) {
     match value {
         Value::Object(map) => {
             for (key, v) in map.iter_mut() {
-                if matches!(key.as_str(), "private_key" | "privateKey" | "password" | "private_key_provider") {
+                if matches!(
+                    key.as_str(),
+                    "private_key" | "privateKey" | "password" | "private_key_provider"
+                ) {
                     *v = Value::String("<redacted>".into());
                 } else {
                     redact(v);
@@ -151,12 +185,18 @@ mod tests {
         redact(&mut dump);
         let text = dump.to_string();
         assert!(!text.contains("KEY"), "{text}");
-        assert!(text.contains("CERT") && text.contains("\"name\":\"x\""), "{text}");
+        assert!(
+            text.contains("CERT") && text.contains("\"name\":\"x\""),
+            "{text}"
+        );
     }
 
     #[test]
     fn a_chunked_body_is_reassembled() {
-        assert_eq!(dechunk(b"4\r\n{\"a\"\r\n3\r\n:1}\r\n0\r\n\r\n").unwrap(), b"{\"a\":1}");
+        assert_eq!(
+            dechunk(b"4\r\n{\"a\"\r\n3\r\n:1}\r\n0\r\n\r\n").unwrap(),
+            b"{\"a\":1}"
+        );
         assert!(dechunk(b"zz\r\n").is_err());
     }
 
@@ -166,7 +206,13 @@ mod tests {
         let gw = dir.path().join("apps/web");
         std::fs::create_dir_all(&gw).unwrap();
         std::fs::write(gw.join("bootstrap.json"), r#"{"admin":{"address":{"socket_address":{"address":"127.0.0.1","port_value":19100}}}}"#).unwrap();
-        assert_eq!(admin_addr(dir.path(), "apps/web").unwrap(), SocketAddr::from(([127, 0, 0, 1], 19100)));
-        assert!(matches!(admin_addr(dir.path(), "web"), Err(ConfigDumpError::NotRunning { .. })));
+        assert_eq!(
+            admin_addr(dir.path(), "apps/web").unwrap(),
+            SocketAddr::from(([127, 0, 0, 1], 19100))
+        );
+        assert!(matches!(
+            admin_addr(dir.path(), "web"),
+            Err(ConfigDumpError::NotRunning { .. })
+        ));
     }
 }

@@ -92,7 +92,9 @@ impl ControllerConfig {
 
 /// Runs until SIGTERM / Ctrl-C, with the in-cluster (or kubeconfig) client.
 pub async fn run_controller(config: ControllerConfig) -> anyhow::Result<()> {
-    let client = kube::Client::try_default().await.context("cannot build a Kubernetes client (in-cluster or kubeconfig)")?;
+    let client = kube::Client::try_default()
+        .await
+        .context("cannot build a Kubernetes client (in-cluster or kubeconfig)")?;
     let cancel = CancellationToken::new();
     let stop = cancel.clone();
     tokio::spawn(async move {
@@ -103,15 +105,28 @@ pub async fn run_controller(config: ControllerConfig) -> anyhow::Result<()> {
 }
 
 /// Runs until `cancel`, with `client` (tests pass one for an in-memory API server).
-pub async fn run_controller_with(client: kube::Client, config: ControllerConfig, cancel: CancellationToken) -> anyhow::Result<()> {
+pub async fn run_controller_with(
+    client: kube::Client,
+    config: ControllerConfig,
+    cancel: CancellationToken,
+) -> anyhow::Result<()> {
     let metrics = Metrics::new();
     let cache = SnapshotCache::new();
-    metrics.registry.register(Box::new(crate::xds_metrics::XdsCollector::new(cache.clone())))?;
+    metrics
+        .registry
+        .register(Box::new(crate::xds_metrics::XdsCollector::new(
+            cache.clone(),
+        )))?;
     metrics.observe_propagation(&cache);
     let ready = Arc::new(AtomicBool::new(false));
     let mut tasks = crate::serving::Tasks::new();
 
-    crate::xds_exposure::check(config.xds_addr, config.xds_tls_dir.is_some(), config.xds_insecure_plaintext, "--xds-tls-dir")?;
+    crate::xds_exposure::check(
+        config.xds_addr,
+        config.xds_tls_dir.is_some(),
+        config.xds_insecure_plaintext,
+        "--xds-tls-dir",
+    )?;
     let tls = match &config.xds_tls_dir {
         Some(dir) => {
             let files = XdsTlsFiles::load(dir)?;
@@ -119,7 +134,9 @@ pub async fn run_controller_with(client: kube::Client, config: ControllerConfig,
             Some((files, ca))
         }
         None => {
-            tracing::warn!("xDS without TLS: any client can read any Gateway's configuration (use --xds-tls-dir in a cluster)");
+            tracing::warn!(
+                "xDS without TLS: any client can read any Gateway's configuration (use --xds-tls-dir in a cluster)"
+            );
             None
         }
     };
@@ -128,12 +145,20 @@ pub async fn run_controller_with(client: kube::Client, config: ControllerConfig,
     for d in &discovered {
         metrics.set_watched(d.watched.kind_name, d.resource.is_some());
     }
-    if let Some(missing) = discovered.iter().find(|d| d.watched.required && d.resource.is_none()) {
-        anyhow::bail!("the API server does not serve {} (required)", missing.watched.kind_name);
+    if let Some(missing) = discovered
+        .iter()
+        .find(|d| d.watched.required && d.resource.is_none())
+    {
+        anyhow::bail!(
+            "the API server does not serve {} (required)",
+            missing.watched.kind_name
+        );
     }
 
     // xDS: every replica serves.
-    let xds_listener = TcpListener::bind(config.xds_addr).await.with_context(|| format!("xDS address {}", config.xds_addr))?;
+    let xds_listener = TcpListener::bind(config.xds_addr)
+        .await
+        .with_context(|| format!("xDS address {}", config.xds_addr))?;
     let xds_port = xds_listener.local_addr()?.port();
     let server_tls = tls.as_ref().map(|(files, _)| XdsTls {
         server_cert_pem: files.server_cert.clone(),
@@ -143,26 +168,66 @@ pub async fn run_controller_with(client: kube::Client, config: ControllerConfig,
     let server_cert = server_tls.as_ref().map(XdsTls::server_cert).transpose()?;
     if let (Some(cert), Some((files, _))) = (&server_cert, &tls) {
         // A second handle on the CA (the first issues the Gateways' client certificates).
-        let ca = files.ca().context("the xDS TLS directory has no ca.key")??;
+        let ca = files
+            .ca()
+            .context("the xDS TLS directory has no ca.key")??;
         let names = crate::pki::xds_service_dns_names(&config.xds_service, &config.namespace);
-        let (cert, pem, validity, cancel) = (cert.clone(), files.server_cert.clone(), config.xds_server_cert_validity, cancel.clone());
+        let (cert, pem, validity, cancel) = (
+            cert.clone(),
+            files.server_cert.clone(),
+            config.xds_server_cert_validity,
+            cancel.clone(),
+        );
         tasks.spawn(async move {
             crate::xds_cert_renewal::run(ca, names, cert, pem, validity, cancel).await;
             Ok("xDS server certificate renewal")
         });
     }
-    crate::serving::spawn_xds(&mut tasks, xds_listener, cache.clone(), server_tls, server_cert, cancel.clone());
-    crate::serving::spawn_admin(&mut tasks, &metrics, &ready, config.metrics_addr, config.health_addr, &cancel).await?;
+    crate::serving::spawn_xds(
+        &mut tasks,
+        xds_listener,
+        cache.clone(),
+        server_tls,
+        server_cert,
+        cancel.clone(),
+    );
+    crate::serving::spawn_admin(
+        &mut tasks,
+        &metrics,
+        &ready,
+        config.metrics_addr,
+        config.health_addr,
+        &cancel,
+    )
+    .await?;
 
     // Watchers: the Gateway API world, and the objects we provisioned.
     let (snapshot_tx, mut snapshot_rx) = watch::channel(Arc::new(Snapshot::default()));
     let (events_tx, mut events_rx) = tokio::sync::mpsc::channel(64);
     let (served_tx, mut served_rx) = watch::channel(discovered.clone());
     {
-        let (client, discovered, cancel, metrics) = (client.clone(), discovered.clone(), cancel.clone(), metrics.clone());
-        let timing = crate::controller_provider::ProviderTiming { debounce: config.debounce, rediscover_every: config.rediscover_every };
+        let (client, discovered, cancel, metrics) = (
+            client.clone(),
+            discovered.clone(),
+            cancel.clone(),
+            metrics.clone(),
+        );
+        let timing = crate::controller_provider::ProviderTiming {
+            debounce: config.debounce,
+            rediscover_every: config.rediscover_every,
+        };
         tasks.spawn(async move {
-            crate::controller_provider::run(client, discovered, timing, snapshot_tx, events_tx, served_tx, metrics, cancel).await;
+            crate::controller_provider::run(
+                client,
+                discovered,
+                timing,
+                snapshot_tx,
+                events_tx,
+                served_tx,
+                metrics,
+                cancel,
+            )
+            .await;
             Ok("kubernetes provider")
         });
     }
@@ -176,7 +241,10 @@ pub async fn run_controller_with(client: kube::Client, config: ControllerConfig,
     }
     let (leader_tx, mut leader_rx) = watch::channel(!config.leader_elect);
     if config.leader_elect {
-        let elector = LeaderElector::new(client.clone(), LeaderConfig::new(&config.namespace, &config.lease_name, &config.pod_name));
+        let elector = LeaderElector::new(
+            client.clone(),
+            LeaderConfig::new(&config.namespace, &config.lease_name, &config.pod_name),
+        );
         let cancel = cancel.clone();
         tasks.spawn(async move {
             elector.run(leader_tx, cancel).await;
@@ -193,15 +261,35 @@ pub async fn run_controller_with(client: kube::Client, config: ControllerConfig,
         ..RenderOptions::default()
     };
     let ca: Option<XdsCa> = tls.map(|(_, ca)| ca);
-    let options = Options { provisioned: Some(Default::default()), ..Options::default() };
-    let xds = XdsEndpoint { host: render_options.xds_service.clone(), port: render_options.xds_port, delta: config.delta_xds };
-    let mut pipeline = Pipeline::new(options, cache.clone(), metrics.clone(), xds, HostPortPlan::default());
+    let options = Options {
+        provisioned: Some(Default::default()),
+        ..Options::default()
+    };
+    let xds = XdsEndpoint {
+        host: render_options.xds_service.clone(),
+        port: render_options.xds_port,
+        delta: config.delta_xds,
+    };
+    let mut pipeline = Pipeline::new(
+        options,
+        cache.clone(),
+        metrics.clone(),
+        xds,
+        HostPortPlan::default(),
+    );
     pipeline.pod_ready_port = Some(ferrogate_api::ENVOY_READY_PORT);
-    let mut status_writer = StatusWriter::new(client.clone(), &discovered, ferrogate_api::CONTROLLER_NAME);
+    let mut status_writer =
+        StatusWriter::new(client.clone(), &discovered, ferrogate_api::CONTROLLER_NAME);
     let mut infra = KubernetesInfra::new(client.clone());
-    let mut events = crate::controller_events::ControllerEvents::new(client.clone(), &config.pod_name);
+    let mut events =
+        crate::controller_events::ControllerEvents::new(client.clone(), &config.pod_name);
     {
-        let (cancel, ready, metrics, nack_cache) = (cancel.clone(), ready.clone(), metrics.clone(), cache.clone());
+        let (cancel, ready, metrics, nack_cache) = (
+            cancel.clone(),
+            ready.clone(),
+            metrics.clone(),
+            cache.clone(),
+        );
         tasks.spawn(async move {
             let mut synced = false;
             let mut was_leader = false;

@@ -5,7 +5,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ferrogate_provider_kubernetes::{EventLimiter, EventSink, Transition, event_reference, transitions};
+use ferrogate_provider_kubernetes::{
+    EventLimiter, EventSink, Transition, event_reference, transitions,
+};
 use ferrogate_status::StatusSet;
 use ferrogate_store::Snapshot;
 
@@ -26,7 +28,11 @@ pub(crate) struct ControllerEvents {
 
 impl ControllerEvents {
     pub(crate) fn new(client: kube::Client, instance: &str) -> Self {
-        Self { sink: EventSink::start(client, instance), limiter: EventLimiter::new(PER_KEY, BURST, PER_SECOND, Instant::now()), last: None }
+        Self {
+            sink: EventSink::start(client, instance),
+            limiter: EventLimiter::new(PER_KEY, BURST, PER_SECOND, Instant::now()),
+            last: None,
+        }
     }
 
     /// Forgets the previous statuses: after gaining the lease, another replica may have
@@ -36,7 +42,12 @@ impl ControllerEvents {
     }
 
     /// Queues the Events of the transitions from the previous statuses to `statuses`.
-    pub(crate) fn observe(&mut self, statuses: &Arc<StatusSet>, snapshot: &Snapshot, metrics: &Metrics) {
+    pub(crate) fn observe(
+        &mut self,
+        statuses: &Arc<StatusSet>,
+        snapshot: &Snapshot,
+        metrics: &Metrics,
+    ) {
         let now = Instant::now();
         for t in transitions(self.last.as_deref(), statuses) {
             if !self.limiter.admit(&t, now) {
@@ -50,7 +61,9 @@ impl ControllerEvents {
         }
         let queue_drops = self.sink.dropped();
         if queue_drops > metrics.events_dropped_queue.get() {
-            metrics.events_dropped_queue.inc_by(queue_drops - metrics.events_dropped_queue.get());
+            metrics
+                .events_dropped_queue
+                .inc_by(queue_drops - metrics.events_dropped_queue.get());
         }
         self.last = Some(Arc::clone(statuses));
     }
@@ -60,11 +73,26 @@ fn uid_of(snapshot: &Snapshot, t: &Transition) -> Option<String> {
     let (ns, name) = (t.namespace.as_str(), t.name.as_str());
     let meta = match t.kind.as_str() {
         "Gateway" => snapshot.gateways.get(ns, name).map(|o| o.metadata.clone()),
-        "HTTPRoute" => snapshot.http_routes.get(ns, name).map(|o| o.metadata.clone()),
-        "GRPCRoute" => snapshot.grpc_routes.get(ns, name).map(|o| o.metadata.clone()),
-        "TLSRoute" => snapshot.tls_routes.get(ns, name).map(|o| o.metadata.clone()),
-        "TCPRoute" => snapshot.tcp_routes.get(ns, name).map(|o| o.metadata.clone()),
-        "UDPRoute" => snapshot.udp_routes.get(ns, name).map(|o| o.metadata.clone()),
+        "HTTPRoute" => snapshot
+            .http_routes
+            .get(ns, name)
+            .map(|o| o.metadata.clone()),
+        "GRPCRoute" => snapshot
+            .grpc_routes
+            .get(ns, name)
+            .map(|o| o.metadata.clone()),
+        "TLSRoute" => snapshot
+            .tls_routes
+            .get(ns, name)
+            .map(|o| o.metadata.clone()),
+        "TCPRoute" => snapshot
+            .tcp_routes
+            .get(ns, name)
+            .map(|o| o.metadata.clone()),
+        "UDPRoute" => snapshot
+            .udp_routes
+            .get(ns, name)
+            .map(|o| o.metadata.clone()),
         _ => None,
     };
     meta.and_then(|m| m.uid)

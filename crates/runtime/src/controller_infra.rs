@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 
 use ferrogate_api::envoyproxy::EnvoyProxySpec;
 use ferrogate_infra_manager::kubernetes::{ObjectId, OwnedState};
-use ferrogate_infra_render::kubernetes::{InfraObject, RenderOptions, object_name, render, xds_client_secret_name};
+use ferrogate_infra_render::kubernetes::{
+    InfraObject, RenderOptions, object_name, render, xds_client_secret_name,
+};
 use ferrogate_ir::{GatewayKey, InfraIr};
 use ferrogate_store::Snapshot;
 use ferrogate_translator::Provisioned;
@@ -30,14 +32,19 @@ pub(crate) fn desired_objects(
 ) -> Vec<Value> {
     let mut out = Vec::new();
     for (key, (ir, parameters)) in infra {
-        let Some(gateway) = snapshot.gateways.get(&key.namespace, &key.name) else { continue };
+        let Some(gateway) = snapshot.gateways.get(&key.namespace, &key.name) else {
+            continue;
+        };
         let Some(uid) = gateway.metadata.uid.clone() else {
             // Without a uid there is no ownerReference, and nothing would clean up after
             // the Gateway: never create such orphans.
             tracing::warn!(gateway = %key, "Gateway has no metadata.uid; not provisioning it");
             continue;
         };
-        let options = RenderOptions { gateway_uid: uid, ..base.clone() };
+        let options = RenderOptions {
+            gateway_uid: uid,
+            ..base.clone()
+        };
         let objects = render(ir, parameters, &options);
         let mut values: Vec<Value> = objects.iter().map(InfraObject::to_value).collect();
         if let (Some(ca), true) = (ca, options.xds_tls) {
@@ -46,7 +53,9 @@ pub(crate) fn desired_objects(
                     roll_on_certificate_change(&mut values, &secret);
                     out.push(secret);
                 }
-                Err(e) => tracing::error!(gateway = %key, error = %e, "cannot issue the Gateway's xDS client certificate"),
+                Err(e) => {
+                    tracing::error!(gateway = %key, error = %e, "cannot issue the Gateway's xDS client certificate")
+                }
             }
         }
         out.extend(values);
@@ -56,13 +65,22 @@ pub(crate) fn desired_objects(
 
 /// The Secret `<name>-xds` with the Gateway's client certificate, reusing the live one
 /// while it was issued by `ca`.
-fn client_secret(ir: &InfraIr, objects: &[InfraObject], ca: &XdsCa, owned: &OwnedState) -> anyhow::Result<Value> {
+fn client_secret(
+    ir: &InfraIr,
+    objects: &[InfraObject],
+    ca: &XdsCa,
+    owned: &OwnedState,
+) -> anyhow::Result<Value> {
     let name = xds_client_secret_name(ir);
     let namespace = &ir.gateway.namespace;
-    let live = owned.get(&ObjectId::new("Secret", namespace, &name)).and_then(|v| serde_json::from_value::<Secret>(v.clone()).ok());
+    let live = owned
+        .get(&ObjectId::new("Secret", namespace, &name))
+        .and_then(|v| serde_json::from_value::<Secret>(v.clone()).ok());
     let live_data = live.and_then(|s| s.data).filter(|d| {
-        d.get(CA_CERT_FILE).is_some_and(|c| c.0 == ca.cert_pem().as_bytes())
-            && d.get(CERT_FILE).is_some_and(|c| !needs_renewal(&c.0, std::time::SystemTime::now()))
+        d.get(CA_CERT_FILE)
+            .is_some_and(|c| c.0 == ca.cert_pem().as_bytes())
+            && d.get(CERT_FILE)
+                .is_some_and(|c| !needs_renewal(&c.0, std::time::SystemTime::now()))
             && d.contains_key(KEY_FILE)
     });
     let data = match live_data {
@@ -70,14 +88,26 @@ fn client_secret(ir: &InfraIr, objects: &[InfraObject], ca: &XdsCa, owned: &Owne
         None => {
             let issued = ca.issue_gateway_client(namespace, &ir.gateway.name)?;
             BTreeMap::from([
-                (CA_CERT_FILE.to_string(), ByteString(ca.cert_pem().as_bytes().to_vec())),
-                (CERT_FILE.to_string(), ByteString(issued.cert_pem.into_bytes())),
-                (KEY_FILE.to_string(), ByteString(issued.key_pem.into_bytes())),
+                (
+                    CA_CERT_FILE.to_string(),
+                    ByteString(ca.cert_pem().as_bytes().to_vec()),
+                ),
+                (
+                    CERT_FILE.to_string(),
+                    ByteString(issued.cert_pem.into_bytes()),
+                ),
+                (
+                    KEY_FILE.to_string(),
+                    ByteString(issued.key_pem.into_bytes()),
+                ),
             ])
         }
     };
     // Same labels and owner as the rest of the Gateway's objects.
-    let template = objects.first().map(|o| o.metadata().clone()).unwrap_or_default();
+    let template = objects
+        .first()
+        .map(|o| o.metadata().clone())
+        .unwrap_or_default();
     let secret = Secret {
         metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
             name: Some(name),
@@ -101,11 +131,18 @@ const RENEW_BEFORE: std::time::Duration = std::time::Duration::from_secs(30 * 24
 
 /// Whether the certificate (PEM) expires within [`RENEW_BEFORE`] of `now`, or cannot be read.
 pub(crate) fn needs_renewal(cert_pem: &[u8], now: std::time::SystemTime) -> bool {
-    let Ok((_, pem)) = x509_parser::pem::parse_x509_pem(cert_pem) else { return true };
-    let Ok(cert) = pem.parse_x509() else { return true };
+    let Ok((_, pem)) = x509_parser::pem::parse_x509_pem(cert_pem) else {
+        return true;
+    };
+    let Ok(cert) = pem.parse_x509() else {
+        return true;
+    };
     let not_after = cert.validity().not_after.timestamp();
     let renew_at = now + RENEW_BEFORE;
-    let renew_at = renew_at.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(i64::MAX);
+    let renew_at = renew_at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(i64::MAX);
     not_after <= renew_at
 }
 
@@ -113,10 +150,14 @@ pub(crate) fn needs_renewal(cert_pem: &[u8], now: std::time::SystemTime) -> bool
 /// the pods (a rolling update, with drain). The certificate's hash as a pod-template
 /// annotation does that, and only when the certificate changes.
 fn roll_on_certificate_change(objects: &mut [Value], secret: &Value) {
-    let cert = secret.pointer("/data/tls.crt").and_then(|c| c.as_str()).unwrap_or_default();
+    let cert = secret
+        .pointer("/data/tls.crt")
+        .and_then(|c| c.as_str())
+        .unwrap_or_default();
     let hash = ferrogate_infra_manager::kubernetes::content_hash(&Value::String(cert.to_string()));
     for object in objects.iter_mut().filter(|o| o["kind"] == "Deployment") {
-        object["spec"]["template"]["metadata"]["annotations"][XDS_CERT_HASH_ANNOTATION] = Value::String(hash.clone());
+        object["spec"]["template"]["metadata"]["annotations"][XDS_CERT_HASH_ANNOTATION] =
+            Value::String(hash.clone());
     }
 }
 
@@ -126,7 +167,10 @@ pub(crate) const XDS_CERT_HASH_ANNOTATION: &str = "gateway.ferrogate.dev/xds-cer
 /// What the cluster says about each Gateway's fleet: the Service's load-balancer ingress
 /// (or its cluster IP when it is not a LoadBalancer) and whether the Deployment has an
 /// available replica.
-pub(crate) fn observe(snapshot: &Snapshot, owned: Option<&OwnedState>) -> BTreeMap<GatewayKey, Provisioned> {
+pub(crate) fn observe(
+    snapshot: &Snapshot,
+    owned: Option<&OwnedState>,
+) -> BTreeMap<GatewayKey, Provisioned> {
     let mut out = BTreeMap::new();
     let Some(owned) = owned else { return out };
     for (key, gateway) in snapshot.gateways.iter() {
@@ -137,12 +181,25 @@ pub(crate) fn observe(snapshot: &Snapshot, owned: Option<&OwnedState>) -> BTreeM
         if let Some(svc) = service {
             let is_lb = svc.pointer("/spec/type").and_then(|t| t.as_str()) == Some("LoadBalancer");
             if is_lb {
-                for ingress in svc.pointer("/status/loadBalancer/ingress").and_then(|i| i.as_array()).into_iter().flatten() {
-                    if let Some(a) = ingress.get("ip").or_else(|| ingress.get("hostname")).and_then(|a| a.as_str()) {
+                for ingress in svc
+                    .pointer("/status/loadBalancer/ingress")
+                    .and_then(|i| i.as_array())
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(a) = ingress
+                        .get("ip")
+                        .or_else(|| ingress.get("hostname"))
+                        .and_then(|a| a.as_str())
+                    {
                         addresses.push(a.to_string());
                     }
                 }
-            } else if let Some(ip) = svc.pointer("/spec/clusterIP").and_then(|a| a.as_str()).filter(|ip| *ip != "None" && !ip.is_empty()) {
+            } else if let Some(ip) = svc
+                .pointer("/spec/clusterIP")
+                .and_then(|a| a.as_str())
+                .filter(|ip| *ip != "None" && !ip.is_empty())
+            {
                 addresses.push(ip.to_string());
             }
         }
@@ -150,7 +207,13 @@ pub(crate) fn observe(snapshot: &Snapshot, owned: Option<&OwnedState>) -> BTreeM
             .and_then(|d| d.pointer("/status/availableReplicas"))
             .and_then(|n| n.as_i64())
             .is_some_and(|n| n > 0);
-        out.insert(GatewayKey::new(key.namespace.clone(), key.name.clone()), Provisioned { addresses, available });
+        out.insert(
+            GatewayKey::new(key.namespace.clone(), key.name.clone()),
+            Provisioned {
+                addresses,
+                available,
+            },
+        );
     }
     out
 }
@@ -167,7 +230,10 @@ mod tests {
         let day = std::time::Duration::from_secs(24 * 3600);
         assert!(!needs_renewal(cert.as_bytes(), now));
         assert!(!needs_renewal(cert.as_bytes(), now + 300 * day));
-        assert!(needs_renewal(cert.as_bytes(), now + 340 * day), "within 30 days of the 1-year expiry");
+        assert!(
+            needs_renewal(cert.as_bytes(), now + 340 * day),
+            "within 30 days of the 1-year expiry"
+        );
         assert!(needs_renewal(b"not a certificate", now));
     }
 }

@@ -9,7 +9,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferrogate_provider_kubernetes::{Discovered, ReflectorEvent, discover, run_reflectors, served_versions};
+use ferrogate_provider_kubernetes::{
+    Discovered, ReflectorEvent, discover, run_reflectors, served_versions,
+};
 use ferrogate_store::Snapshot;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -39,7 +41,14 @@ pub(crate) async fn run(
 ) {
     loop {
         let next = {
-            let reflectors = run_reflectors(client.clone(), &discovered, timing.debounce, &snapshots, events.clone(), cancel.clone());
+            let reflectors = run_reflectors(
+                client.clone(),
+                &discovered,
+                timing.debounce,
+                &snapshots,
+                events.clone(),
+                cancel.clone(),
+            );
             tokio::pin!(reflectors);
             let mut check = tokio::time::interval(timing.rediscover_every);
             check.tick().await; // the first tick is immediate: discovery just ran

@@ -30,20 +30,37 @@ impl HostXdsTls {
     /// and made absolute here, so bootstraps name files that do not depend on Envoy's
     /// working directory).
     pub(crate) fn new(work_dir: &Path) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(work_dir).with_context(|| format!("work directory {}", work_dir.display()))?;
-        let work_dir = std::fs::canonicalize(work_dir).with_context(|| format!("work directory {}", work_dir.display()))?;
+        std::fs::create_dir_all(work_dir)
+            .with_context(|| format!("work directory {}", work_dir.display()))?;
+        let work_dir = std::fs::canonicalize(work_dir)
+            .with_context(|| format!("work directory {}", work_dir.display()))?;
         let ca = XdsCa::generate()?;
-        let server = ca.issue_server(&["localhost".to_string()], &[IpAddr::V4(Ipv4Addr::LOCALHOST)])?;
-        Ok(Self { ca, server, work_dir, written: BTreeSet::new() })
+        let server = ca.issue_server(
+            &["localhost".to_string()],
+            &[IpAddr::V4(Ipv4Addr::LOCALHOST)],
+        )?;
+        Ok(Self {
+            ca,
+            server,
+            work_dir,
+            written: BTreeSet::new(),
+        })
     }
 
     /// What the xDS server needs: its certificate and the CA clients must chain to.
     pub(crate) fn server_tls(&self) -> XdsTls {
-        XdsTls { server_cert_pem: self.server.cert_pem.clone(), server_key_pem: self.server.key_pem.clone(), client_ca_pem: self.ca.cert_pem().to_string() }
+        XdsTls {
+            server_cert_pem: self.server.cert_pem.clone(),
+            server_key_pem: self.server.key_pem.clone(),
+            client_ca_pem: self.ca.cert_pem().to_string(),
+        }
     }
 
     fn dir(&self, gateway: &GatewayKey) -> PathBuf {
-        self.work_dir.join(&gateway.namespace).join(&gateway.name).join("xds")
+        self.work_dir
+            .join(&gateway.namespace)
+            .join(&gateway.name)
+            .join("xds")
     }
 
     /// The files of `gateway`'s Envoy, issuing and writing them the first time. A write
@@ -53,13 +70,18 @@ impl HostXdsTls {
     pub(crate) fn client_files(&mut self, gateway: &GatewayKey) -> XdsTlsPaths {
         let dir = self.dir(gateway);
         if !self.written.contains(gateway) {
-            let result = self.ca.issue_gateway_client(&gateway.namespace, &gateway.name).and_then(|issued| write_client_files(&dir, self.ca.cert_pem(), &issued));
+            let result = self
+                .ca
+                .issue_gateway_client(&gateway.namespace, &gateway.name)
+                .and_then(|issued| write_client_files(&dir, self.ca.cert_pem(), &issued));
             match result {
                 Ok(()) => {
                     tracing::info!(%gateway, dir = %dir.display(), "issued xDS client certificate");
                     self.written.insert(gateway.clone());
                 }
-                Err(e) => tracing::error!(%gateway, error = format!("{e:#}"), "cannot write the xDS client certificate"),
+                Err(e) => {
+                    tracing::error!(%gateway, error = format!("{e:#}"), "cannot write the xDS client certificate")
+                }
             }
         }
         XdsTlsPaths::in_dir(&dir.to_string_lossy())
@@ -76,13 +98,27 @@ mod tests {
         let mut tls = HostXdsTls::new(&tmp.path().join("work")).unwrap();
         let gw = GatewayKey::new("default", "eg");
         let paths = tls.client_files(&gw);
-        assert!(paths.cert.ends_with("default/eg/xds/tls.crt"), "{}", paths.cert);
+        assert!(
+            paths.cert.ends_with("default/eg/xds/tls.crt"),
+            "{}",
+            paths.cert
+        );
         assert!(Path::new(&paths.cert).is_absolute());
         let first = std::fs::read_to_string(&paths.cert).unwrap();
-        assert_eq!(std::fs::read_to_string(&paths.ca).unwrap(), tls.server_tls().client_ca_pem);
+        assert_eq!(
+            std::fs::read_to_string(&paths.ca).unwrap(),
+            tls.server_tls().client_ca_pem
+        );
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&paths.key).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&paths.key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         assert_eq!(tls.client_files(&gw), paths);
-        assert_eq!(std::fs::read_to_string(&paths.cert).unwrap(), first, "not re-issued");
+        assert_eq!(
+            std::fs::read_to_string(&paths.cert).unwrap(),
+            first,
+            "not re-issued"
+        );
     }
 }

@@ -12,36 +12,38 @@
 mod address_pool;
 mod admin;
 mod certgen;
+mod config_dump;
 mod controller;
-mod controller_provider;
-mod controller_infra;
 mod controller_events;
+mod controller_infra;
+mod controller_provider;
 mod host_replicas;
 mod host_xds_tls;
 mod metrics;
 mod nack_status;
 mod pipeline;
-mod serving;
 pub mod pki;
 mod placement;
-mod xds_exposure;
+mod serving;
 mod slots;
 mod standalone;
 mod status_cluster;
 mod status_cmd;
-mod config_dump;
-mod version;
 mod translate_cmd;
+mod version;
 mod xds_cert_renewal;
+mod xds_exposure;
 mod xds_metrics;
 
-pub use metrics::{MetricInfo, Metrics, reference as metrics_reference};
-pub use certgen::{CA_SECRET, CertgenReport, SERVER_SECRET, certgen, certgen_files, certgen_in_cluster};
-pub use controller::{ControllerConfig, run_controller, run_controller_with};
-pub use standalone::{StandaloneConfig, run_standalone};
-pub use translate_cmd::{OutputFormat, translate_files};
-pub use status_cmd::{StatusError, StatusSource, read_status_dir, render_table, status_table};
+pub use certgen::{
+    CA_SECRET, CertgenReport, SERVER_SECRET, certgen, certgen_files, certgen_in_cluster,
+};
 pub use config_dump::{ConfigDumpError, admin_addr, config_dump, redact};
+pub use controller::{ControllerConfig, run_controller, run_controller_with};
+pub use metrics::{MetricInfo, Metrics, reference as metrics_reference};
+pub use standalone::{StandaloneConfig, run_standalone};
+pub use status_cmd::{StatusError, StatusSource, read_status_dir, render_table, status_table};
+pub use translate_cmd::{OutputFormat, translate_files};
 pub use version::{BuildInfo, build_info};
 pub use xds_exposure::PlaintextXdsRefused;
 
@@ -61,11 +63,15 @@ pub fn crds_yaml() -> String {
 /// below 65535, checked when the command line is parsed rather than when the first
 /// Gateway arrives.
 pub fn parse_envoy_base_port(value: &str) -> Result<u16, String> {
-    let base: u16 = value.parse().map_err(|e| format!("{value:?} is not a port: {e}"))?;
+    let base: u16 = value
+        .parse()
+        .map_err(|e| format!("{value:?} is not a port: {e}"))?;
     let plan = ferrogate_infra_render::HostPortPlan::default();
     ferrogate_infra_render::HostPortPlan::new(base, plan.stride).map_err(|e| e.to_string())?;
     if base < 1024 {
-        return Err(format!("{base} is a privileged port; Envoy runs without privileges (use 1024 or more)"));
+        return Err(format!(
+            "{base} is a privileged port; Envoy runs without privileges (use 1024 or more)"
+        ));
     }
     Ok(base)
 }

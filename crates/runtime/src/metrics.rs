@@ -10,7 +10,10 @@ use std::sync::{Arc, Mutex};
 
 use ferrogate_status::{Condition, ConditionStatus, StatusSet};
 use prometheus::core::Collector;
-use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
+};
 
 /// Every metric the control plane exports (except the xDS ones read from the cache).
 ///
@@ -113,17 +116,22 @@ fn gauge_vec(name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
 }
 
 /// Buckets of in-process work (translation, snapshot builds).
-const FAST_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+const FAST_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
 /// Buckets of work that waits on something else (API server round trips, Envoy ACKs): up to
 /// 30 s, where a propagation alert would fire.
-const SLOW_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+const SLOW_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
 
 fn histogram(name: &str, help: &str) -> Histogram {
     histogram_with(name, help, FAST_BUCKETS)
 }
 
 fn histogram_with(name: &str, help: &str, buckets: &[f64]) -> Histogram {
-    Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets.to_vec())).expect("valid metric")
+    Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets.to_vec()))
+        .expect("valid metric")
 }
 
 /// The labels of a Gateway on Ferrogate's series: its namespace and its name apart, so they
@@ -140,9 +148,15 @@ pub fn gateway_label_values(id: &str) -> [&str; 2] {
 
 /// `version` and `git_commit` (see [`crate::build_info`]).
 fn build_info() -> IntGaugeVec {
-    let build = gauge_vec("ferrogate_build_info", "Build information (always 1)", &["version", "git_commit"]);
+    let build = gauge_vec(
+        "ferrogate_build_info",
+        "Build information (always 1)",
+        &["version", "git_commit"],
+    );
     let info = crate::build_info();
-    build.with_label_values(&[info.version, info.git_commit]).set(1);
+    build
+        .with_label_values(&[info.version, info.git_commit])
+        .set(1);
     build
 }
 
@@ -238,10 +252,16 @@ impl Metrics {
         for c in m.collectors() {
             m.registry.register(c).expect("metric names are unique");
         }
-        m.registry.register(Box::new(build_info())).expect("metric names are unique");
+        m.registry
+            .register(Box::new(build_info()))
+            .expect("metric names are unique");
         // process_resident_memory_bytes, process_cpu_seconds_total, open fds, ...: memory is
         // the figure Ferrogate is judged on, so it is on every scrape.
-        m.registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self())).expect("metric names are unique");
+        m.registry
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
+            .expect("metric names are unique");
         m
     }
 
@@ -276,19 +296,27 @@ impl Metrics {
     /// Feeds `propagation_seconds` from the xDS server's completed propagations.
     pub fn observe_propagation(&self, cache: &ferrogate_xds_server::SnapshotCache) {
         let histogram = self.propagation_seconds.clone();
-        cache.on_propagated(Arc::new(move |_gateway: &str, type_url: &str, latency: std::time::Duration| {
-            histogram.with_label_values(&[type_url]).observe(latency.as_secs_f64());
-        }));
+        cache.on_propagated(Arc::new(
+            move |_gateway: &str, type_url: &str, latency: std::time::Duration| {
+                histogram
+                    .with_label_values(&[type_url])
+                    .observe(latency.as_secs_f64());
+            },
+        ));
     }
 
     /// Counts a published snapshot of Gateway `id` (`<namespace>/<name>`).
     pub fn snapshot_updated(&self, id: &str) {
-        self.snapshot_updates.with_label_values(&gateway_label_values(id)).inc();
+        self.snapshot_updates
+            .with_label_values(&gateway_label_values(id))
+            .inc();
     }
 
     /// Marks `kind` (e.g. `TCPRoute`) as watched (1) or absent (0).
     pub fn set_watched(&self, kind: &str, watched: bool) {
-        self.watched_kinds.with_label_values(&[kind]).set(i64::from(watched));
+        self.watched_kinds
+            .with_label_values(&[kind])
+            .set(i64::from(watched));
     }
 
     /// Updates the status-derived metrics from one translation's statuses:
@@ -298,11 +326,16 @@ impl Metrics {
         self.gateways_by_status.reset();
         let mut by_status: BTreeMap<(&str, &str), i64> = BTreeMap::new();
         for gw in &statuses.gateways {
-            let key = (condition_label(&gw.conditions, "Accepted"), condition_label(&gw.conditions, "Programmed"));
+            let key = (
+                condition_label(&gw.conditions, "Accepted"),
+                condition_label(&gw.conditions, "Programmed"),
+            );
             *by_status.entry(key).or_default() += 1;
         }
         for ((accepted, programmed), n) in by_status {
-            self.gateways_by_status.with_label_values(&[accepted, programmed]).set(n);
+            self.gateways_by_status
+                .with_label_values(&[accepted, programmed])
+                .set(n);
         }
 
         let mut invalid: BTreeSet<(String, String)> = BTreeSet::new();
@@ -316,14 +349,21 @@ impl Metrics {
             }
         }
         for ls in &statuses.listener_sets {
-            if is_invalid(&ls.conditions) || ls.listeners.iter().any(|l| is_invalid(&l.conditions)) {
-                invalid.insert(("ListenerSet".into(), format!("{}/{}", ls.namespace, ls.name)));
+            if is_invalid(&ls.conditions) || ls.listeners.iter().any(|l| is_invalid(&l.conditions))
+            {
+                invalid.insert((
+                    "ListenerSet".into(),
+                    format!("{}/{}", ls.namespace, ls.name),
+                ));
             }
         }
         for route in &statuses.routes {
             for (i, parent) in route.parents.iter().enumerate() {
                 if is_invalid(&parent.conditions) {
-                    invalid.insert((route.kind.clone(), format!("{}/{}#{i}", route.namespace, route.name)));
+                    invalid.insert((
+                        route.kind.clone(),
+                        format!("{}/{}#{i}", route.namespace, route.name),
+                    ));
                 }
             }
         }
@@ -346,13 +386,19 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut out = String::new();
         let encoder = prometheus::TextEncoder::new();
-        encoder.encode_utf8(&self.registry.gather(), &mut out).unwrap_or_default();
+        encoder
+            .encode_utf8(&self.registry.gather(), &mut out)
+            .unwrap_or_default();
         out
     }
 }
 
 fn condition_label(conditions: &[Condition], type_: &str) -> &'static str {
-    match conditions.iter().find(|c| c.type_ == type_).map(|c| &c.status) {
+    match conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| &c.status)
+    {
         Some(ConditionStatus::True) => "true",
         Some(ConditionStatus::False) => "false",
         _ => "unknown",
@@ -360,9 +406,9 @@ fn condition_label(conditions: &[Condition], type_: &str) -> &'static str {
 }
 
 fn is_invalid(conditions: &[Condition]) -> bool {
-    conditions
-        .iter()
-        .any(|c| (c.type_ == "Accepted" || c.type_ == "ResolvedRefs") && c.status == ConditionStatus::False)
+    conditions.iter().any(|c| {
+        (c.type_ == "Accepted" || c.type_ == "ResolvedRefs") && c.status == ConditionStatus::False
+    })
 }
 
 impl Default for Metrics {
@@ -405,8 +451,17 @@ pub fn reference() -> Vec<MetricInfo> {
     }
     let process = prometheus::process_collector::ProcessCollector::for_self();
     for d in process.desc() {
-        let kind = if d.fq_name.ends_with("_total") { "counter" } else { "gauge" };
-        out.push(MetricInfo { name: d.fq_name.clone(), kind, labels: d.variable_labels.clone(), help: d.help.clone() });
+        let kind = if d.fq_name.ends_with("_total") {
+            "counter"
+        } else {
+            "gauge"
+        };
+        out.push(MetricInfo {
+            name: d.fq_name.clone(),
+            kind,
+            labels: d.variable_labels.clone(),
+            help: d.help.clone(),
+        });
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out

@@ -30,7 +30,17 @@ pub(crate) fn digest(stats: &XdsStats) -> NackDigest {
         .iter()
         .filter(|(_, g)| !g.active_nacks.is_empty())
         .map(|(id, g)| {
-            let nacks = g.active_nacks.values().map(|n| (n.type_url.clone(), n.rejected_version.clone(), n.message.clone())).collect();
+            let nacks = g
+                .active_nacks
+                .values()
+                .map(|n| {
+                    (
+                        n.type_url.clone(),
+                        n.rejected_version.clone(),
+                        n.message.clone(),
+                    )
+                })
+                .collect();
             (id.clone(), nacks)
         })
         .collect()
@@ -44,12 +54,19 @@ pub(crate) fn annotate(statuses: &mut std::sync::Arc<StatusSet>, nacks: &NackDig
     }
     for gateway in &mut std::sync::Arc::make_mut(statuses).gateways {
         let id = format!("{}/{}", gateway.namespace, gateway.name);
-        let Some(rejected) = nacks.get(&id) else { continue };
+        let Some(rejected) = nacks.get(&id) else {
+            continue;
+        };
         let detail: Vec<String> = rejected
             .iter()
-            .map(|(type_url, version, message)| format!("{} version {version}: {message}", short_type(type_url)))
+            .map(|(type_url, version, message)| {
+                format!("{} version {version}: {message}", short_type(type_url))
+            })
             .collect();
-        let generation = gateway.conditions.first().and_then(|c| c.observed_generation);
+        let generation = gateway
+            .conditions
+            .first()
+            .and_then(|c| c.observed_generation);
         let condition = Condition::not(
             CONDITION,
             "Rejected",
@@ -82,8 +99,16 @@ mod tests {
             message: "bad cluster".into(),
             node_id: "envoy-1".into(),
         };
-        stats.gateways.insert("apps/web".into(), GatewayStats { active_nacks: BTreeMap::from([(nack.type_url.clone(), nack)]), ..Default::default() });
-        stats.gateways.insert("apps/fine".into(), GatewayStats::default());
+        stats.gateways.insert(
+            "apps/web".into(),
+            GatewayStats {
+                active_nacks: BTreeMap::from([(nack.type_url.clone(), nack)]),
+                ..Default::default()
+            },
+        );
+        stats
+            .gateways
+            .insert("apps/fine".into(), GatewayStats::default());
         let mut statuses = StatusSet::default();
         for name in ["web", "fine"] {
             statuses.gateways.push(GatewayStatus {
@@ -100,7 +125,15 @@ mod tests {
         assert_eq!(web[1].type_, CONDITION);
         assert_eq!(web[1].reason, "Rejected");
         assert_eq!(web[1].observed_generation, Some(4));
-        assert!(web[1].message.contains("Cluster version v2: bad cluster"), "{}", web[1].message);
-        assert_eq!(statuses.gateways[1].conditions.len(), 1, "no NACK, no extra condition");
+        assert!(
+            web[1].message.contains("Cluster version v2: bad cluster"),
+            "{}",
+            web[1].message
+        );
+        assert_eq!(
+            statuses.gateways[1].conditions.len(),
+            1,
+            "no NACK, no extra condition"
+        );
     }
 }

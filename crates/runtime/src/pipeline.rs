@@ -181,7 +181,9 @@ impl Pipeline {
         self.replica_warnings.retain(&translation.infra);
         let no_parameters = ferrogate_api::envoyproxy::EnvoyProxySpec::default();
         for (key, infra) in translation.infra.iter().filter(|_| standalone) {
-            let Some(&slot) = slots.get(key) else { continue };
+            let Some(&slot) = slots.get(key) else {
+                continue;
+            };
             let proxy = translation.parameters.get(key).unwrap_or(&no_parameters);
             let replicas = self
                 .replica_warnings
@@ -214,8 +216,15 @@ impl Pipeline {
             };
             // Access logs come from the infra IR (EnvoyProxy parameters) but are part of
             // every proxy listener, so they are xDS, not bootstrap: no Envoy restart.
-            let access_logs = translation.infra.get(key).map(|i| i.access_logs.clone()).unwrap_or_default();
-            let xds_options = XdsOptions { ready_port, access_logs };
+            let access_logs = translation
+                .infra
+                .get(key)
+                .map(|i| i.access_logs.clone())
+                .unwrap_or_default();
+            let xds_options = XdsOptions {
+                ready_port,
+                access_logs,
+            };
             if self
                 .previous
                 .get(key)
@@ -291,7 +300,11 @@ impl Pipeline {
             return None;
         }
         // The same snapshot again (a NACK check, an owned-object event): nothing to compare.
-        let changed = if Arc::ptr_eq(before, snapshot) { Vec::new() } else { before.diff(snapshot) };
+        let changed = if Arc::ptr_eq(before, snapshot) {
+            Vec::new()
+        } else {
+            before.diff(snapshot)
+        };
         if changed.is_empty() {
             return Some(last_output.clone());
         }
@@ -515,30 +528,79 @@ spec: {ports: [{name: http, port: 8080}]}
         world.extend(objects);
         // Room for exactly one block: 65520 + 3 + 10 > 65535.
         let mut p = pipeline();
-        p.port_plan = HostPortPlan { base: 65_520, stride: 10 };
+        p.port_plan = HostPortPlan {
+            base: 65_520,
+            stride: 10,
+        };
         assert_eq!(p.port_plan.max_slots(), 2);
-        p.port_plan = HostPortPlan { base: 65_526, stride: 10 };
+        p.port_plan = HostPortPlan {
+            base: 65_526,
+            stride: 10,
+        };
         assert_eq!(p.port_plan.max_slots(), 1);
         let output = p.run(&Arc::new(world));
-        assert_eq!(output.processes.len(), 1, "one Envoy for the placed Gateway");
+        assert_eq!(
+            output.processes.len(),
+            1,
+            "one Envoy for the placed Gateway"
+        );
         assert_eq!(output.processes[0].gateway, GatewayKey::new("apps", "web"));
         assert!(p.cache.get("apps/web").is_some());
-        assert!(p.cache.get("apps/zz").is_none(), "no snapshot for a Gateway with no Envoy");
-        let status = |name: &str| output.statuses.gateways.iter().find(|g| g.name == name).unwrap().clone();
-        let programmed = |name: &str| status(name).conditions.into_iter().find(|c| c.type_ == "Programmed").unwrap();
-        assert_eq!(programmed("web").status, ferrogate_status::ConditionStatus::True);
+        assert!(
+            p.cache.get("apps/zz").is_none(),
+            "no snapshot for a Gateway with no Envoy"
+        );
+        let status = |name: &str| {
+            output
+                .statuses
+                .gateways
+                .iter()
+                .find(|g| g.name == name)
+                .unwrap()
+                .clone()
+        };
+        let programmed = |name: &str| {
+            status(name)
+                .conditions
+                .into_iter()
+                .find(|c| c.type_ == "Programmed")
+                .unwrap()
+        };
+        assert_eq!(
+            programmed("web").status,
+            ferrogate_status::ConditionStatus::True
+        );
         let zz = programmed("zz");
-        assert_eq!((zz.status, zz.reason.as_str()), (ferrogate_status::ConditionStatus::False, "NoResources"));
+        assert_eq!(
+            (zz.status, zz.reason.as_str()),
+            (ferrogate_status::ConditionStatus::False, "NoResources")
+        );
         assert!(zz.message.contains("room for 1 Gateways"), "{}", zz.message);
-        assert!(status("zz").listeners.iter().all(|l| l.conditions.iter().any(|c| c.reason == "NoResources")));
+        assert!(
+            status("zz")
+                .listeners
+                .iter()
+                .all(|l| l.conditions.iter().any(|c| c.reason == "NoResources"))
+        );
     }
 
     #[test]
     fn a_base_port_with_no_room_at_all_places_nothing_and_does_not_panic() {
         let mut p = pipeline();
-        p.port_plan = HostPortPlan { base: 65_535, stride: 10 };
+        p.port_plan = HostPortPlan {
+            base: 65_535,
+            stride: 10,
+        };
         let output = p.run(&snapshot("10.0.0.1"));
         assert!(output.processes.is_empty());
-        assert_eq!(output.statuses.gateways[0].conditions.iter().find(|c| c.type_ == "Programmed").unwrap().reason, "NoResources");
+        assert_eq!(
+            output.statuses.gateways[0]
+                .conditions
+                .iter()
+                .find(|c| c.type_ == "Programmed")
+                .unwrap()
+                .reason,
+            "NoResources"
+        );
     }
 }

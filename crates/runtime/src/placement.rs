@@ -15,7 +15,11 @@ pub(crate) const REASON: &str = "NoResources";
 
 /// Sets `Programmed: False` (reason [`REASON`]) on the Gateways in `unplaced`, and on
 /// their listeners, keeping each condition's observed generation.
-pub(crate) fn mark_unplaced(statuses: &mut StatusSet, unplaced: &BTreeSet<GatewayKey>, plan: &HostPortPlan) {
+pub(crate) fn mark_unplaced(
+    statuses: &mut StatusSet,
+    unplaced: &BTreeSet<GatewayKey>,
+    plan: &HostPortPlan,
+) {
     if unplaced.is_empty() {
         return;
     }

@@ -20,12 +20,24 @@ pub(crate) type Tasks = JoinSet<anyhow::Result<&'static str>>;
 
 /// Serves ADS on `listener` (mutual TLS when `tls` is set; presenting `cert` when given, which
 /// the caller may renew while serving) until `cancel`.
-pub(crate) fn spawn_xds(tasks: &mut Tasks, listener: TcpListener, cache: SnapshotCache, tls: Option<XdsTls>, cert: Option<ServerCert>, cancel: CancellationToken) {
+pub(crate) fn spawn_xds(
+    tasks: &mut Tasks,
+    listener: TcpListener,
+    cache: SnapshotCache,
+    tls: Option<XdsTls>,
+    cert: Option<ServerCert>,
+    cancel: CancellationToken,
+) {
     tasks.spawn(async move {
         let shutdown = async move { cancel.cancelled().await };
         match (tls, cert) {
-            (Some(tls), Some(cert)) => ferrogate_xds_server::serve_tls_with_cert(listener, cache, tls, cert, shutdown).await?,
-            (Some(tls), None) => ferrogate_xds_server::serve_tls(listener, cache, tls, shutdown).await?,
+            (Some(tls), Some(cert)) => {
+                ferrogate_xds_server::serve_tls_with_cert(listener, cache, tls, cert, shutdown)
+                    .await?
+            }
+            (Some(tls), None) => {
+                ferrogate_xds_server::serve_tls(listener, cache, tls, shutdown).await?
+            }
             (None, _) => ferrogate_xds_server::serve(listener, cache, shutdown).await?,
         }
         Ok("xds server")
@@ -41,9 +53,18 @@ pub(crate) async fn spawn_admin(
     health_addr: SocketAddr,
     cancel: &CancellationToken,
 ) -> anyhow::Result<()> {
-    for (addr, serve_metrics, serve_health) in [(metrics_addr, true, false), (health_addr, false, true)] {
-        let listener = TcpListener::bind(addr).await.with_context(|| format!("admin address {addr}"))?;
-        let state = AdminState { metrics: metrics.clone(), ready: ready.clone(), serve_metrics, serve_health };
+    for (addr, serve_metrics, serve_health) in
+        [(metrics_addr, true, false), (health_addr, false, true)]
+    {
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("admin address {addr}"))?;
+        let state = AdminState {
+            metrics: metrics.clone(),
+            ready: ready.clone(),
+            serve_metrics,
+            serve_health,
+        };
         let cancel = cancel.clone();
         tasks.spawn(async move {
             admin::serve(listener, state, cancel).await?;
@@ -55,7 +76,11 @@ pub(crate) async fn spawn_admin(
 
 /// Waits for `stop` (a requested end: `Ok`) or for the first task to end (a failure: tasks
 /// run until cancelled). Then cancels every task and waits for them.
-pub(crate) async fn run_until(tasks: &mut Tasks, cancel: &CancellationToken, stop: impl Future<Output = ()>) -> anyhow::Result<()> {
+pub(crate) async fn run_until(
+    tasks: &mut Tasks,
+    cancel: &CancellationToken,
+    stop: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let result = tokio::select! {
         // Tasks also end on cancellation: that is not a failure.
         biased;
@@ -74,7 +99,8 @@ pub(crate) async fn run_until(tasks: &mut Tasks, cancel: &CancellationToken, sto
 
 /// Ctrl-C or SIGTERM.
 pub(crate) async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}

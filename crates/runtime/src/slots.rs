@@ -44,7 +44,10 @@ impl Slots {
         self.assigned
             .retain(|k, slot| wanted_set.contains(k) && *slot < capacity);
         let mut used: BTreeSet<u32> = self.assigned.values().copied().collect();
-        let mut free = (0..capacity).filter(|s| !used.contains(s)).collect::<Vec<_>>().into_iter();
+        let mut free = (0..capacity)
+            .filter(|s| !used.contains(s))
+            .collect::<Vec<_>>()
+            .into_iter();
         for key in wanted {
             if self.assigned.contains_key(key) {
                 continue;
@@ -63,7 +66,11 @@ mod tests {
 
     #[test]
     fn a_gateway_keeps_its_slot_and_freed_slots_are_reused() {
-        let (a, b, c) = (GatewayKey::new("n", "a"), GatewayKey::new("n", "b"), GatewayKey::new("n", "c"));
+        let (a, b, c) = (
+            GatewayKey::new("n", "a"),
+            GatewayKey::new("n", "b"),
+            GatewayKey::new("n", "c"),
+        );
         let mut slots = Slots::default();
         assert_eq!(slots.assign([&a, &b].into_iter(), 10)[&b], 1);
         let after = slots.assign([&b, &c].into_iter(), 10);
@@ -73,17 +80,26 @@ mod tests {
 
     #[test]
     fn seeded_slots_survive_the_first_assignment() {
-        let (a, b, c) = (GatewayKey::new("n", "a"), GatewayKey::new("n", "b"), GatewayKey::new("n", "c"));
+        let (a, b, c) = (
+            GatewayKey::new("n", "a"),
+            GatewayKey::new("n", "b"),
+            GatewayKey::new("n", "c"),
+        );
         let mut slots = Slots::seeded(BTreeMap::from([(b.clone(), 2), (c.clone(), 2)]));
         let assigned = slots.assign([&a, &b, &c].into_iter(), 10);
         assert_eq!(assigned[&b], 2, "kept from the previous run");
         assert_eq!(assigned[&a], 0);
-        assert_eq!(assigned[&c], 1, "a clashing record is not trusted; c gets a free slot");
+        assert_eq!(
+            assigned[&c], 1,
+            "a clashing record is not trusted; c gets a free slot"
+        );
     }
 
     #[test]
     fn gateways_beyond_the_capacity_are_not_placed_and_placed_ones_keep_their_slot() {
-        let keys: Vec<GatewayKey> = (0..5).map(|i| GatewayKey::new("n", &format!("g{i}"))).collect();
+        let keys: Vec<GatewayKey> = (0..5)
+            .map(|i| GatewayKey::new("n", &format!("g{i}")))
+            .collect();
         let mut slots = Slots::default();
         let placed = slots.assign(keys[2..].iter(), 2);
         assert_eq!(placed.len(), 2);

@@ -67,7 +67,11 @@ pub async fn run_standalone(config: StandaloneConfig) -> anyhow::Result<()> {
         !status_dir.starts_with(&config_dir),
         "--status-dir must be outside --config-dir (status files would be read back as config)"
     );
-    anyhow::ensure!(config.envoy_path.exists(), "Envoy binary {} not found (run `make envoy`)", config.envoy_path.display());
+    anyhow::ensure!(
+        config.envoy_path.exists(),
+        "Envoy binary {} not found (run `make envoy`)",
+        config.envoy_path.display()
+    );
 
     let cancel = CancellationToken::new();
     let metrics = Metrics::new();
@@ -76,18 +80,48 @@ pub async fn run_standalone(config: StandaloneConfig) -> anyhow::Result<()> {
         metrics.set_watched(kind.as_str(), true); // the file provider reads every kind
     }
     let cache = SnapshotCache::new();
-    metrics.registry.register(Box::new(crate::xds_metrics::XdsCollector::new(cache.clone())))?;
+    metrics
+        .registry
+        .register(Box::new(crate::xds_metrics::XdsCollector::new(
+            cache.clone(),
+        )))?;
     metrics.observe_propagation(&cache);
     let ready = Arc::new(AtomicBool::new(false));
     let mut tasks = crate::serving::Tasks::new();
 
     // xDS server first, so Envoys started below find it.
-    crate::xds_exposure::check(config.xds_addr, config.xds_tls, config.xds_insecure_plaintext, "--xds-tls")?;
-    let xds_listener = TcpListener::bind(config.xds_addr).await.with_context(|| format!("xDS address {}", config.xds_addr))?;
+    crate::xds_exposure::check(
+        config.xds_addr,
+        config.xds_tls,
+        config.xds_insecure_plaintext,
+        "--xds-tls",
+    )?;
+    let xds_listener = TcpListener::bind(config.xds_addr)
+        .await
+        .with_context(|| format!("xDS address {}", config.xds_addr))?;
     let xds_port = xds_listener.local_addr()?.port();
-    let xds_tls = if config.xds_tls { Some(crate::host_xds_tls::HostXdsTls::new(&config.work_dir)?) } else { None };
-    crate::serving::spawn_xds(&mut tasks, xds_listener, cache.clone(), xds_tls.as_ref().map(|t| t.server_tls()), None, cancel.clone());
-    crate::serving::spawn_admin(&mut tasks, &metrics, &ready, config.metrics_addr, config.health_addr, &cancel).await?;
+    let xds_tls = if config.xds_tls {
+        Some(crate::host_xds_tls::HostXdsTls::new(&config.work_dir)?)
+    } else {
+        None
+    };
+    crate::serving::spawn_xds(
+        &mut tasks,
+        xds_listener,
+        cache.clone(),
+        xds_tls.as_ref().map(|t| t.server_tls()),
+        None,
+        cancel.clone(),
+    );
+    crate::serving::spawn_admin(
+        &mut tasks,
+        &metrics,
+        &ready,
+        config.metrics_addr,
+        config.health_addr,
+        &cancel,
+    )
+    .await?;
 
     // File provider: publishes snapshots; the pipeline below consumes the latest one.
     let (snapshot_tx, mut snapshot_rx) = watch::channel(Arc::new(Snapshot::default()));
@@ -103,21 +137,35 @@ pub async fn run_standalone(config: StandaloneConfig) -> anyhow::Result<()> {
         });
     }
 
-    let host = Arc::new(HostInfra::new(config.envoy_path.clone(), config.work_dir.clone(), config.envoy_log_level.clone()));
+    let host = Arc::new(HostInfra::new(
+        config.envoy_path.clone(),
+        config.work_dir.clone(),
+        config.envoy_log_level.clone(),
+    ));
     {
         let options = Options {
             shift_privileged_ports: false,
             default_status_address: Some("127.0.0.1".into()),
             ..Options::default()
         };
-        let xds = XdsEndpoint { host: "127.0.0.1".into(), port: xds_port, delta: config.delta_xds };
-        let plan = HostPortPlan { base: config.envoy_base_port, ..HostPortPlan::default() };
+        let xds = XdsEndpoint {
+            host: "127.0.0.1".into(),
+            port: xds_port,
+            delta: config.delta_xds,
+        };
+        let plan = HostPortPlan {
+            base: config.envoy_base_port,
+            ..HostPortPlan::default()
+        };
         let mut pipeline = Pipeline::new(options, cache.clone(), metrics.clone(), xds, plan);
-        pipeline.pool = config.address_pool.map(crate::address_pool::AddressPool::new);
+        pipeline.pool = config
+            .address_pool
+            .map(crate::address_pool::AddressPool::new);
         pipeline.seed_slots(host.recorded_admin_ports());
         pipeline.xds_tls = xds_tls;
         let mut writer = StatusFileWriter::new(status_dir);
-        let (cancel, host, ready, metrics) = (cancel.clone(), host.clone(), ready.clone(), metrics.clone());
+        let (cancel, host, ready, metrics) =
+            (cancel.clone(), host.clone(), ready.clone(), metrics.clone());
         let nack_cache = cache.clone();
         tasks.spawn(async move {
             let mut nacks = crate::nack_status::NackDigest::new();
@@ -166,8 +214,8 @@ pub async fn run_standalone(config: StandaloneConfig) -> anyhow::Result<()> {
     }
     tracing::info!(config_dir = %config_dir.display(), xds = %config.xds_addr, "ferrogate standalone running");
 
-    let result = crate::serving::run_until(&mut tasks, &cancel, crate::serving::shutdown_signal()).await;
+    let result =
+        crate::serving::run_until(&mut tasks, &cancel, crate::serving::shutdown_signal()).await;
     host.shutdown().await;
     result
 }
-

@@ -6,7 +6,10 @@
 //! route kind whose CRD is not installed (TCPRoute without the experimental channel) is
 //! skipped instead of failing the whole table.
 
-use ferrogate_status::{Condition, GatewayAddress, GatewayClassStatus, GatewayStatus, ListenerStatus, ParentRef, RouteParentStatus, RouteStatus, StatusSet};
+use ferrogate_status::{
+    Condition, GatewayAddress, GatewayClassStatus, GatewayStatus, ListenerStatus, ParentRef,
+    RouteParentStatus, RouteStatus, StatusSet,
+};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use serde_json::Value;
 
@@ -17,15 +20,29 @@ pub(crate) async fn read_cluster(client: kube::Client) -> Result<StatusSet, kube
     let mut set = StatusSet::default();
     let mut ours = std::collections::BTreeSet::new();
     for class in list(&client, "v1", "GatewayClass").await? {
-        if class.data.pointer("/spec/controllerName").and_then(Value::as_str) != Some(ferrogate_api::CONTROLLER_NAME) {
+        if class
+            .data
+            .pointer("/spec/controllerName")
+            .and_then(Value::as_str)
+            != Some(ferrogate_api::CONTROLLER_NAME)
+        {
             continue;
         }
         let name = class.metadata.name.clone().unwrap_or_default();
         ours.insert(name.clone());
-        set.gateway_classes.push(GatewayClassStatus { name, conditions: conditions(class.data.pointer("/status/conditions")) });
+        set.gateway_classes.push(GatewayClassStatus {
+            name,
+            conditions: conditions(class.data.pointer("/status/conditions")),
+            // The table shows conditions only.
+            supported_features: Vec::new(),
+        });
     }
     for gw in list(&client, "v1", "Gateway").await? {
-        let class = gw.data.pointer("/spec/gatewayClassName").and_then(Value::as_str).unwrap_or_default();
+        let class = gw
+            .data
+            .pointer("/spec/gatewayClassName")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         if !ours.contains(class) {
             continue;
         }
@@ -53,7 +70,13 @@ pub(crate) async fn read_cluster(client: kube::Client) -> Result<StatusSet, kube
             ..Default::default()
         });
     }
-    for (version, kind) in [("v1", "HTTPRoute"), ("v1", "GRPCRoute"), ("v1", "TLSRoute"), ("v1alpha2", "TCPRoute"), ("v1alpha2", "UDPRoute")] {
+    for (version, kind) in [
+        ("v1", "HTTPRoute"),
+        ("v1", "GRPCRoute"),
+        ("v1", "TLSRoute"),
+        ("v1alpha2", "TCPRoute"),
+        ("v1alpha2", "UDPRoute"),
+    ] {
         let routes = match list(&client, version, kind).await {
             Ok(r) => r,
             // CRD not installed (or this version not served): nothing of that kind to show.
@@ -70,24 +93,36 @@ pub(crate) async fn read_cluster(client: kube::Client) -> Result<StatusSet, kube
                 .flatten()
                 .filter(|p| p["controllerName"].as_str() == Some(ferrogate_api::CONTROLLER_NAME))
                 .map(|p| RouteParentStatus {
-                    parent_ref: serde_json::from_value::<ParentRef>(p["parentRef"].clone()).unwrap_or_default(),
+                    parent_ref: serde_json::from_value::<ParentRef>(p["parentRef"].clone())
+                        .unwrap_or_default(),
                     conditions: conditions(p.get("conditions")),
                 })
                 .collect();
             if parents.is_empty() {
                 continue; // not attached to any Gateway of ours
             }
-            set.routes.push(RouteStatus { kind: kind.to_string(), namespace, name: r.metadata.name.clone().unwrap_or_default(), parents });
+            set.routes.push(RouteStatus {
+                kind: kind.to_string(),
+                namespace,
+                name: r.metadata.name.clone().unwrap_or_default(),
+                parents,
+            });
         }
     }
     Ok(set)
 }
 
-async fn list(client: &kube::Client, version: &str, kind: &str) -> Result<Vec<DynamicObject>, kube::Error> {
+async fn list(
+    client: &kube::Client,
+    version: &str,
+    kind: &str,
+) -> Result<Vec<DynamicObject>, kube::Error> {
     let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(GROUP, version, kind));
     let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
     let mut items = api.list(&ListParams::default()).await?.items;
-    items.sort_by(|a, b| (&a.metadata.namespace, &a.metadata.name).cmp(&(&b.metadata.namespace, &b.metadata.name)));
+    items.sort_by(|a, b| {
+        (&a.metadata.namespace, &a.metadata.name).cmp(&(&b.metadata.namespace, &b.metadata.name))
+    });
     Ok(items)
 }
 
@@ -122,7 +157,13 @@ mod tests {
         server.create(json!({"apiVersion": gw, "kind": "Gateway", "metadata": {"name": "web", "namespace": "apps"}, "spec": {"gatewayClassName": "ours", "listeners": []}}));
         server.create(json!({"apiVersion": gw, "kind": "Gateway", "metadata": {"name": "other", "namespace": "apps"}, "spec": {"gatewayClassName": "theirs", "listeners": []}}));
         server.create(json!({"apiVersion": gw, "kind": "HTTPRoute", "metadata": {"name": "echo", "namespace": "apps"}, "spec": {}}));
-        server.set_status(gw, "GatewayClass", None, "ours", json!({"conditions": [condition("Accepted", "True", "Accepted")]}));
+        server.set_status(
+            gw,
+            "GatewayClass",
+            None,
+            "ours",
+            json!({"conditions": [condition("Accepted", "True", "Accepted")]}),
+        );
         server.set_status(gw, "Gateway", Some("apps"), "web", json!({
             "conditions": [condition("Accepted", "True", "Accepted"), condition("Programmed", "False", "AddressNotAssigned")],
             "addresses": [{"type": "IPAddress", "value": "192.0.2.7"}],
@@ -138,9 +179,22 @@ mod tests {
         assert_eq!(set.gateway_classes.len(), 1, "{table}");
         assert_eq!(set.gateways.len(), 1, "{table}");
         assert_eq!(set.routes.len(), 1, "{table}");
-        assert_eq!(set.routes[0].parents.len(), 1, "only the parent our controller reports on: {table}");
-        assert!(table.contains("apps/web") && table.contains("address 192.0.2.7"), "{table}");
-        assert!(table.contains("Programmed=False(AddressNotAssigned)"), "{table}");
-        assert!(table.contains("parent apps/web") && !table.contains("Nope"), "{table}");
+        assert_eq!(
+            set.routes[0].parents.len(),
+            1,
+            "only the parent our controller reports on: {table}"
+        );
+        assert!(
+            table.contains("apps/web") && table.contains("address 192.0.2.7"),
+            "{table}"
+        );
+        assert!(
+            table.contains("Programmed=False(AddressNotAssigned)"),
+            "{table}"
+        );
+        assert!(
+            table.contains("parent apps/web") && !table.contains("Nope"),
+            "{table}"
+        );
     }
 }

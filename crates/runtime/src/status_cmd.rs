@@ -7,7 +7,10 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use ferrogate_status::{Condition, ConditionStatus, GatewayClassStatus, GatewayStatus, ListenerStatus, ParentRef, RouteParentStatus, RouteStatus, StatusSet};
+use ferrogate_status::{
+    Condition, ConditionStatus, GatewayClassStatus, GatewayStatus, ListenerStatus, ParentRef,
+    RouteParentStatus, RouteStatus, StatusSet,
+};
 
 /// Where `ferrogate status` reads statuses from.
 #[derive(Clone, Debug)]
@@ -51,7 +54,9 @@ pub async fn status_table(source: &StatusSource) -> Result<String, StatusError> 
     let set = match source {
         StatusSource::Dir(dir) => read_status_dir(dir)?,
         StatusSource::Cluster => {
-            let client = kube::Client::try_default().await.map_err(|e| StatusError::Config(e.to_string()))?;
+            let client = kube::Client::try_default()
+                .await
+                .map_err(|e| StatusError::Config(e.to_string()))?;
             crate::status_cluster::read_cluster(client).await?
         }
     };
@@ -65,7 +70,10 @@ const ROUTE_KINDS: [&str; 5] = ["HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute"
 /// `ferrogate_provider_file::StatusFileWriter` for the layout).
 pub fn read_status_dir(dir: &Path) -> Result<StatusSet, StatusError> {
     if !dir.is_dir() {
-        return Err(StatusError::Read { path: dir.to_path_buf(), source: std::io::Error::new(std::io::ErrorKind::NotFound, "not a directory") });
+        return Err(StatusError::Read {
+            path: dir.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "not a directory"),
+        });
     }
     let mut set = StatusSet::default();
     for path in yaml_files(&dir.join("gatewayclasses"))? {
@@ -83,8 +91,14 @@ pub fn read_status_dir(dir: &Path) -> Result<StatusSet, StatusError> {
 }
 
 fn parse<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, StatusError> {
-    let text = std::fs::read_to_string(path).map_err(|source| StatusError::Read { path: path.to_path_buf(), source })?;
-    yaml_serde::from_str(&text).map_err(|e| StatusError::Parse { path: path.to_path_buf(), message: e.to_string() })
+    let text = std::fs::read_to_string(path).map_err(|source| StatusError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    yaml_serde::from_str(&text).map_err(|e| StatusError::Parse {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
 }
 
 /// `*.yaml` files under `dir` (recursively), sorted; none when `dir` does not exist.
@@ -93,10 +107,20 @@ fn yaml_files(dir: &Path) -> Result<Vec<PathBuf>, StatusError> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(source) => return Err(StatusError::Read { path: dir.to_path_buf(), source }),
+        Err(source) => {
+            return Err(StatusError::Read {
+                path: dir.to_path_buf(),
+                source,
+            });
+        }
     };
     for entry in entries {
-        let path = entry.map_err(|source| StatusError::Read { path: dir.to_path_buf(), source })?.path();
+        let path = entry
+            .map_err(|source| StatusError::Read {
+                path: dir.to_path_buf(),
+                source,
+            })?
+            .path();
         if path.is_dir() {
             out.extend(yaml_files(&path)?);
         } else if path.extension().is_some_and(|e| e == "yaml") {
@@ -113,26 +137,86 @@ fn yaml_files(dir: &Path) -> Result<Vec<PathBuf>, StatusError> {
 pub fn render_table(set: &StatusSet) -> String {
     let mut rows: Vec<[String; 4]> = Vec::new();
     for c in &set.gateway_classes {
-        let GatewayClassStatus { name, conditions } = c;
-        rows.push(["GatewayClass".into(), name.clone(), String::new(), conditions_text(conditions)]);
+        let GatewayClassStatus {
+            name, conditions, ..
+        } = c;
+        rows.push([
+            "GatewayClass".into(),
+            name.clone(),
+            String::new(),
+            conditions_text(conditions),
+        ]);
     }
     for g in &set.gateways {
-        let GatewayStatus { namespace, name, conditions, listeners, addresses, .. } = g;
+        let GatewayStatus {
+            namespace,
+            name,
+            conditions,
+            listeners,
+            addresses,
+            ..
+        } = g;
         let addresses: Vec<&str> = addresses.iter().map(|a| a.value.as_str()).collect();
-        let scope = if addresses.is_empty() { String::new() } else { format!("address {}", addresses.join(",")) };
-        rows.push(["Gateway".into(), format!("{namespace}/{name}"), scope, conditions_text(conditions)]);
-        for ListenerStatus { name: listener, attached_routes, conditions, .. } in listeners {
-            rows.push([String::new(), String::new(), format!("listener {listener} ({attached_routes} routes)"), conditions_text(conditions)]);
+        let scope = if addresses.is_empty() {
+            String::new()
+        } else {
+            format!("address {}", addresses.join(","))
+        };
+        rows.push([
+            "Gateway".into(),
+            format!("{namespace}/{name}"),
+            scope,
+            conditions_text(conditions),
+        ]);
+        for ListenerStatus {
+            name: listener,
+            attached_routes,
+            conditions,
+            ..
+        } in listeners
+        {
+            rows.push([
+                String::new(),
+                String::new(),
+                format!("listener {listener} ({attached_routes} routes)"),
+                conditions_text(conditions),
+            ]);
         }
     }
     for r in &set.routes {
-        let RouteStatus { kind, namespace, name, parents } = r;
+        let RouteStatus {
+            kind,
+            namespace,
+            name,
+            parents,
+        } = r;
         if parents.is_empty() {
-            rows.push([kind.clone(), format!("{namespace}/{name}"), "no parent of ours".into(), String::new()]);
+            rows.push([
+                kind.clone(),
+                format!("{namespace}/{name}"),
+                "no parent of ours".into(),
+                String::new(),
+            ]);
         }
-        for (i, RouteParentStatus { parent_ref, conditions }) in parents.iter().enumerate() {
-            let (kind, name) = if i == 0 { (kind.clone(), format!("{namespace}/{name}")) } else { (String::new(), String::new()) };
-            rows.push([kind, name, format!("parent {}", parent_text(parent_ref, namespace)), conditions_text(conditions)]);
+        for (
+            i,
+            RouteParentStatus {
+                parent_ref,
+                conditions,
+            },
+        ) in parents.iter().enumerate()
+        {
+            let (kind, name) = if i == 0 {
+                (kind.clone(), format!("{namespace}/{name}"))
+            } else {
+                (String::new(), String::new())
+            };
+            rows.push([
+                kind,
+                name,
+                format!("parent {}", parent_text(parent_ref, namespace)),
+                conditions_text(conditions),
+            ]);
         }
     }
     let header = ["KIND", "NAME", "SCOPE", "CONDITIONS"].map(String::from);
@@ -144,7 +228,16 @@ pub fn render_table(set: &StatusSet) -> String {
     }
     let mut out = String::new();
     for row in std::iter::once(&header).chain(&rows) {
-        let line = format!("{:w0$}  {:w1$}  {:w2$}  {}", row[0], row[1], row[2], row[3], w0 = widths[0], w1 = widths[1], w2 = widths[2]);
+        let line = format!(
+            "{:w0$}  {:w1$}  {:w2$}  {}",
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2]
+        );
         let _ = writeln!(out, "{}", line.trim_end());
     }
     out
@@ -183,12 +276,21 @@ mod tests {
     fn set() -> StatusSet {
         let ok = |t: &str| Condition::ok(t, t, "fine");
         StatusSet {
-            gateway_classes: vec![GatewayClassStatus { name: "ferrogate".into(), conditions: vec![ok("Accepted")] }],
+            gateway_classes: vec![GatewayClassStatus {
+                name: "ferrogate".into(),
+                conditions: vec![ok("Accepted")],
+                supported_features: vec![],
+            }],
             gateways: vec![GatewayStatus {
                 namespace: "apps".into(),
                 name: "web".into(),
                 conditions: vec![ok("Accepted"), ok("Programmed")],
-                listeners: vec![ListenerStatus { name: "http".into(), attached_routes: 1, supported_kinds: vec![], conditions: vec![ok("Programmed")] }],
+                listeners: vec![ListenerStatus {
+                    name: "http".into(),
+                    attached_routes: 1,
+                    supported_kinds: vec![],
+                    conditions: vec![ok("Programmed")],
+                }],
                 ..Default::default()
             }],
             routes: vec![RouteStatus {
@@ -196,8 +298,15 @@ mod tests {
                 namespace: "apps".into(),
                 name: "echo".into(),
                 parents: vec![RouteParentStatus {
-                    parent_ref: ParentRef { name: "web".into(), section_name: Some("http".into()), ..Default::default() },
-                    conditions: vec![ok("Accepted"), Condition::not("ResolvedRefs", "BackendNotFound", "no Service")],
+                    parent_ref: ParentRef {
+                        name: "web".into(),
+                        section_name: Some("http".into()),
+                        ..Default::default()
+                    },
+                    conditions: vec![
+                        ok("Accepted"),
+                        Condition::not("ResolvedRefs", "BackendNotFound", "no Service"),
+                    ],
                 }],
             }],
             ..Default::default()
@@ -210,9 +319,16 @@ mod tests {
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(lines.len(), 5, "{table}");
         assert!(lines[0].starts_with("KIND") && lines[0].ends_with("CONDITIONS"));
-        assert!(lines[2].contains("apps/web") && lines[2].ends_with("Accepted=True Programmed=True"), "{table}");
+        assert!(
+            lines[2].contains("apps/web") && lines[2].ends_with("Accepted=True Programmed=True"),
+            "{table}"
+        );
         assert!(lines[3].contains("listener http (1 routes)"), "{table}");
-        assert!(lines[4].contains("parent apps/web/http") && lines[4].ends_with("ResolvedRefs=False(BackendNotFound)"), "{table}");
+        assert!(
+            lines[4].contains("parent apps/web/http")
+                && lines[4].ends_with("ResolvedRefs=False(BackendNotFound)"),
+            "{table}"
+        );
     }
 
     #[test]
@@ -225,6 +341,9 @@ mod tests {
 
     #[test]
     fn a_missing_directory_is_an_error_not_an_empty_table() {
-        assert!(matches!(read_status_dir(Path::new("does/not/exist")), Err(StatusError::Read { .. })));
+        assert!(matches!(
+            read_status_dir(Path::new("does/not/exist")),
+            Err(StatusError::Read { .. })
+        ));
     }
 }

@@ -23,7 +23,10 @@ pub enum OutputFormat {
 
 /// Translates the objects of `files` ("-" reads standard input) and returns the YAML to
 /// print, plus one warning line per document that could not be loaded.
-pub fn translate_files(files: &[PathBuf], format: OutputFormat) -> anyhow::Result<(String, Vec<String>)> {
+pub fn translate_files(
+    files: &[PathBuf],
+    format: OutputFormat,
+) -> anyhow::Result<(String, Vec<String>)> {
     let mut snapshot = Snapshot::default();
     let mut warnings = Vec::new();
     for file in files {
@@ -36,15 +39,31 @@ pub fn translate_files(files: &[PathBuf], format: OutputFormat) -> anyhow::Resul
         warnings.extend(errors.iter().map(ToString::to_string));
         snapshot.extend(objects);
     }
-    let options = Options { shift_privileged_ports: false, ..Options::default() };
+    let options = Options {
+        shift_privileged_ports: false,
+        ..Options::default()
+    };
     let translation = translate(&snapshot, &options);
     let text = match format {
         OutputFormat::Status => yaml_serde::to_string(&translation.statuses)?,
-        OutputFormat::StatusJson => format!("{}\n", serde_json::to_string_pretty(&translation.statuses)?),
+        OutputFormat::StatusJson => {
+            format!("{}\n", serde_json::to_string_pretty(&translation.statuses)?)
+        }
         OutputFormat::Ir => {
-            let mut value = serde_json::to_value(translation.gateways.values().map(|g| g.as_ref()).collect::<Vec<_>>())?;
+            let mut value = serde_json::to_value(
+                translation
+                    .gateways
+                    .values()
+                    .map(|g| g.as_ref())
+                    .collect::<Vec<_>>(),
+            )?;
             for gateway in value.as_array_mut().into_iter().flatten() {
-                for secret in gateway.get_mut("secrets").and_then(|s| s.as_array_mut()).into_iter().flatten() {
+                for secret in gateway
+                    .get_mut("secrets")
+                    .and_then(|s| s.as_array_mut())
+                    .into_iter()
+                    .flatten()
+                {
                     secret["private_key"] = "<redacted>".into();
                 }
             }
@@ -62,8 +81,15 @@ fn xds_yaml(translation: &ferrogate_translator::Translation) -> anyhow::Result<S
     let mut out = Vec::new();
     for (key, ir) in &translation.gateways {
         // Readiness port as in the first standalone slot; it only affects the `ready` listener.
-        let access_logs = translation.infra.get(key).map(|i| i.access_logs.clone()).unwrap_or_default();
-        let options = ferrogate_xds_translator::XdsOptions { ready_port: 19103, access_logs };
+        let access_logs = translation
+            .infra
+            .get(key)
+            .map(|i| i.access_logs.clone())
+            .unwrap_or_default();
+        let options = ferrogate_xds_translator::XdsOptions {
+            ready_port: 19103,
+            access_logs,
+        };
         let resources = ferrogate_xds_translator::translate(ir, &options);
         let mut by_type = serde_json::Map::new();
         for (type_url, items) in resources.into_any() {
@@ -99,7 +125,10 @@ fn infra_yaml(snapshot: &Snapshot, translation: &ferrogate_translator::Translati
             .and_then(|g| g.metadata.uid.clone())
             .unwrap_or_default();
         let spec = translation.parameters.get(key).cloned().unwrap_or_default();
-        let options = RenderOptions { gateway_uid: uid, ..RenderOptions::default() };
+        let options = RenderOptions {
+            gateway_uid: uid,
+            ..RenderOptions::default()
+        };
         objects.extend(render(infra, &spec, &options));
     }
     to_yaml(&objects)

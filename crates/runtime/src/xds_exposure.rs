@@ -48,9 +48,17 @@ mod tests {
 
     #[test]
     fn plaintext_is_refused_off_loopback_unless_explicitly_accepted() {
-        for a in ["0.0.0.0:18000", "[::]:18000", "10.1.2.3:18000", "192.0.2.1:1"] {
+        for a in [
+            "0.0.0.0:18000",
+            "[::]:18000",
+            "10.1.2.3:18000",
+            "192.0.2.1:1",
+        ] {
             let err = check(addr(a), false, false, "--xds-tls").unwrap_err();
-            assert!(err.to_string().contains("--xds-insecure-plaintext"), "{err}");
+            assert!(
+                err.to_string().contains("--xds-insecure-plaintext"),
+                "{err}"
+            );
             assert!(err.to_string().contains("--xds-tls"), "{err}");
             assert!(check(addr(a), false, true, "--xds-tls").is_ok());
             assert!(check(addr(a), true, false, "--xds-tls").is_ok());

@@ -33,14 +33,38 @@ struct Families {
 
 impl Families {
     fn new() -> Self {
-        let counter = |name: &str, help: &str, labels: &[&str]| IntCounterVec::new(Opts::new(name, help), labels).unwrap();
-        let gauge = |name: &str, help: &str, labels: &[&str]| IntGaugeVec::new(Opts::new(name, help), labels).unwrap();
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            IntCounterVec::new(Opts::new(name, help), labels).unwrap()
+        };
+        let gauge = |name: &str, help: &str, labels: &[&str]| {
+            IntGaugeVec::new(Opts::new(name, help), labels).unwrap()
+        };
         Self {
-            pushes: counter("ferrogate_xds_pushes_total", "xDS responses sent to Envoy, by resource type", &["type_url"]),
-            acks: counter("ferrogate_xds_acks_total", "xDS responses Envoy accepted, by resource type", &["type_url"]),
-            nacks: counter("ferrogate_xds_nacks_total", "xDS responses Envoy rejected, by resource type", &["type_url"]),
-            bytes: counter("ferrogate_xds_sent_bytes_total", "Bytes of xDS responses sent to Envoy", &[]),
-            proxies: gauge("ferrogate_xds_connected_proxies", "Envoy xDS streams connected, by Gateway", &GATEWAY_LABELS),
+            pushes: counter(
+                "ferrogate_xds_pushes_total",
+                "xDS responses sent to Envoy, by resource type",
+                &["type_url"],
+            ),
+            acks: counter(
+                "ferrogate_xds_acks_total",
+                "xDS responses Envoy accepted, by resource type",
+                &["type_url"],
+            ),
+            nacks: counter(
+                "ferrogate_xds_nacks_total",
+                "xDS responses Envoy rejected, by resource type",
+                &["type_url"],
+            ),
+            bytes: counter(
+                "ferrogate_xds_sent_bytes_total",
+                "Bytes of xDS responses sent to Envoy",
+                &[],
+            ),
+            proxies: gauge(
+                "ferrogate_xds_connected_proxies",
+                "Envoy xDS streams connected, by Gateway",
+                &GATEWAY_LABELS,
+            ),
             rejected: gauge(
                 "ferrogate_xds_rejected_config",
                 "1 while Envoy rejects the latest config of a Gateway for a resource type (last good config keeps serving)",
@@ -93,7 +117,12 @@ pub(crate) fn reference_collectors() -> Vec<(Box<dyn Collector>, &'static str)> 
 impl XdsCollector {
     pub(crate) fn new(cache: SnapshotCache) -> Self {
         let f = Families::new();
-        let descs = f.all().iter().flat_map(|(c, _)| c.desc()).cloned().collect();
+        let descs = f
+            .all()
+            .iter()
+            .flat_map(|(c, _)| c.desc())
+            .cloned()
+            .collect();
         Self { cache, descs }
     }
 }
@@ -115,23 +144,38 @@ impl Collector for XdsCollector {
         for (type_url, n) in &stats.totals.nacks {
             f.nacks.with_label_values(&[type_url]).inc_by(*n);
         }
-        f.bytes.with_label_values::<&str>(&[]).inc_by(stats.totals.bytes_sent);
+        f.bytes
+            .with_label_values::<&str>(&[])
+            .inc_by(stats.totals.bytes_sent);
         for (reason, n) in &stats.totals.rejected_streams {
             f.refused.with_label_values(&[reason]).inc_by(*n);
         }
         for (gateway, g) in &stats.gateways {
             let [namespace, name] = gateway_label_values(gateway);
-            f.proxies.with_label_values(&[namespace, name]).set(g.connected_streams as i64);
+            f.proxies
+                .with_label_values(&[namespace, name])
+                .set(g.connected_streams as i64);
             for type_url in g.active_nacks.keys() {
-                f.rejected.with_label_values(&[namespace, name, type_url]).set(1);
+                f.rejected
+                    .with_label_values(&[namespace, name, type_url])
+                    .set(1);
             }
-            let Some(snapshot) = self.cache.get(gateway) else { continue };
+            let Some(snapshot) = self.cache.get(gateway) else {
+                continue;
+            };
             // A type without resources is one this Gateway does not use (no Secret for plain
             // HTTP, no RouteConfiguration for TCP only): Envoy never subscribes to it, so it
             // can never be ACKed and must not read as "unacknowledged".
-            for type_url in snapshot.type_urls().filter(|t| snapshot.resource_names(t).next().is_some()) {
-                let acked = snapshot.version(type_url).is_some_and(|v| g.acked_versions.get(type_url).is_some_and(|a| a == v));
-                f.acked.with_label_values(&[namespace, name, type_url]).set(i64::from(acked));
+            for type_url in snapshot
+                .type_urls()
+                .filter(|t| snapshot.resource_names(t).next().is_some())
+            {
+                let acked = snapshot
+                    .version(type_url)
+                    .is_some_and(|v| g.acked_versions.get(type_url).is_some_and(|a| a == v));
+                f.acked
+                    .with_label_values(&[namespace, name, type_url])
+                    .set(i64::from(acked));
             }
         }
         f.all().iter().flat_map(|(c, _)| c.collect()).collect()

@@ -54,10 +54,22 @@ fn world(api: &FakeApiServer) {
 /// A free port, fixed for the whole test: the xDS port is part of every Envoy bootstrap, so
 /// a restart on another port would rightly re-provision.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
-fn start(api: &FakeApiServer, tls_dir: &std::path::Path, identity: &str, xds_port: u16) -> (CancellationToken, tokio::task::JoinHandle<anyhow::Result<()>>) {
+fn start(
+    api: &FakeApiServer,
+    tls_dir: &std::path::Path,
+    identity: &str,
+    xds_port: u16,
+) -> (
+    CancellationToken,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
     let mut config = ControllerConfig::new("ferrogate-system", identity);
     config.xds_addr = ([127, 0, 0, 1], xds_port).into();
     config.metrics_addr = "127.0.0.1:0".parse().unwrap();
@@ -71,15 +83,31 @@ fn start(api: &FakeApiServer, tls_dir: &std::path::Path, identity: &str, xds_por
 }
 
 fn condition<'a>(object: &'a Value, pointer: &str, type_: &str) -> Option<&'a Value> {
-    object.pointer(pointer)?.as_array()?.iter().find(|c| c["type"] == type_)
+    object
+        .pointer(pointer)?
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)
 }
 
 fn gateway(api: &FakeApiServer) -> Value {
-    api.get("gateway.networking.k8s.io/v1", "Gateway", Some("apps"), "web").unwrap()
+    api.get(
+        "gateway.networking.k8s.io/v1",
+        "Gateway",
+        Some("apps"),
+        "web",
+    )
+    .unwrap()
 }
 
 fn programmed_reason(api: &FakeApiServer) -> Option<String> {
-    condition(&gateway(api), "/status/conditions", "Programmed").map(|c| format!("{}/{}", c["status"].as_str().unwrap(), c["reason"].as_str().unwrap()))
+    condition(&gateway(api), "/status/conditions", "Programmed").map(|c| {
+        format!(
+            "{}/{}",
+            c["status"].as_str().unwrap(),
+            c["reason"].as_str().unwrap()
+        )
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -87,49 +115,129 @@ async fn provisions_programs_corrects_drift_and_cleans_up() {
     let api = FakeApiServer::start().await;
     world(&api);
     let tls = tempfile::tempdir().unwrap();
-    ferrogate_runtime::certgen_files(tls.path(), &["ferrogate.ferrogate-system.svc".to_string()]).unwrap();
+    ferrogate_runtime::certgen_files(tls.path(), &["ferrogate.ferrogate-system.svc".to_string()])
+        .unwrap();
     let xds_port = free_port();
     let (cancel, task) = start(&api, tls.path(), "replica-a", xds_port);
 
     // Provisioning from the class's EnvoyProxy and the Gateway's infrastructure.
-    api.wait_for("Deployment apps/web-ferrogate", WAIT, |a| a.get("apps/v1", "Deployment", Some("apps"), "web-ferrogate").is_some()).await;
-    let deployment = api.get("apps/v1", "Deployment", Some("apps"), "web-ferrogate").unwrap();
-    assert_eq!(deployment["spec"]["replicas"], 2, "replicas from the GatewayClass's EnvoyProxy");
-    assert_eq!(deployment["metadata"]["ownerReferences"][0]["kind"], "Gateway");
-    api.wait_for("Service apps/web-ferrogate", WAIT, |a| a.get("v1", "Service", Some("apps"), "web-ferrogate").is_some()).await;
-    let service = api.get("v1", "Service", Some("apps"), "web-ferrogate").unwrap();
+    api.wait_for("Deployment apps/web-ferrogate", WAIT, |a| {
+        a.get("apps/v1", "Deployment", Some("apps"), "web-ferrogate")
+            .is_some()
+    })
+    .await;
+    let deployment = api
+        .get("apps/v1", "Deployment", Some("apps"), "web-ferrogate")
+        .unwrap();
+    assert_eq!(
+        deployment["spec"]["replicas"], 2,
+        "replicas from the GatewayClass's EnvoyProxy"
+    );
+    assert_eq!(
+        deployment["metadata"]["ownerReferences"][0]["kind"],
+        "Gateway"
+    );
+    api.wait_for("Service apps/web-ferrogate", WAIT, |a| {
+        a.get("v1", "Service", Some("apps"), "web-ferrogate")
+            .is_some()
+    })
+    .await;
+    let service = api
+        .get("v1", "Service", Some("apps"), "web-ferrogate")
+        .unwrap();
     assert_eq!(service["spec"]["type"], "LoadBalancer");
-    assert_eq!(service["metadata"]["annotations"]["metallb.io/loadBalancerIPs"], "192.168.50.150");
-    for (kind, name) in [("ServiceAccount", "web-ferrogate"), ("ConfigMap", "web-ferrogate"), ("Secret", "web-ferrogate-xds")] {
-        let o = api.get("v1", kind, Some("apps"), name).unwrap_or_else(|| panic!("{kind} {name} missing"));
-        assert_eq!(o["metadata"]["labels"]["app.kubernetes.io/managed-by"], "ferrogate", "{kind}");
+    assert_eq!(
+        service["metadata"]["annotations"]["metallb.io/loadBalancerIPs"],
+        "192.168.50.150"
+    );
+    for (kind, name) in [
+        ("ServiceAccount", "web-ferrogate"),
+        ("ConfigMap", "web-ferrogate"),
+        ("Secret", "web-ferrogate-xds"),
+    ] {
+        let o = api
+            .get("v1", kind, Some("apps"), name)
+            .unwrap_or_else(|| panic!("{kind} {name} missing"));
+        assert_eq!(
+            o["metadata"]["labels"]["app.kubernetes.io/managed-by"], "ferrogate",
+            "{kind}"
+        );
     }
-    let secret = api.get("v1", "Secret", Some("apps"), "web-ferrogate-xds").unwrap();
-    assert!(secret["data"]["tls.crt"].as_str().is_some_and(|c| !c.is_empty()), "client certificate issued");
+    let secret = api
+        .get("v1", "Secret", Some("apps"), "web-ferrogate-xds")
+        .unwrap();
+    assert!(
+        secret["data"]["tls.crt"]
+            .as_str()
+            .is_some_and(|c| !c.is_empty()),
+        "client certificate issued"
+    );
 
     // Statuses: accepted, but not programmed until the Service has an address and a
     // replica is available.
     api.wait_for("GatewayClass accepted", WAIT, |a| {
-        let class = a.get("gateway.networking.k8s.io/v1", "GatewayClass", None, "ferrogate").unwrap();
+        let class = a
+            .get(
+                "gateway.networking.k8s.io/v1",
+                "GatewayClass",
+                None,
+                "ferrogate",
+            )
+            .unwrap();
         condition(&class, "/status/conditions", "Accepted").is_some_and(|c| c["status"] == "True")
     })
     .await;
-    api.wait_for("Gateway AddressNotAssigned", WAIT, |a| programmed_reason(a).as_deref() == Some("False/AddressNotAssigned")).await;
-    api.set_status("v1", "Service", Some("apps"), "web-ferrogate", json!({"loadBalancer": {"ingress": [{"ip": "192.168.50.150"}]}}));
-    api.wait_for("Gateway Pending", WAIT, |a| programmed_reason(a).as_deref() == Some("False/Pending")).await;
-    api.set_status("apps/v1", "Deployment", Some("apps"), "web-ferrogate", json!({"availableReplicas": 2, "replicas": 2}));
-    api.wait_for("Gateway Programmed", WAIT, |a| programmed_reason(a).as_deref() == Some("True/Programmed")).await;
+    api.wait_for("Gateway AddressNotAssigned", WAIT, |a| {
+        programmed_reason(a).as_deref() == Some("False/AddressNotAssigned")
+    })
+    .await;
+    api.set_status(
+        "v1",
+        "Service",
+        Some("apps"),
+        "web-ferrogate",
+        json!({"loadBalancer": {"ingress": [{"ip": "192.168.50.150"}]}}),
+    );
+    api.wait_for("Gateway Pending", WAIT, |a| {
+        programmed_reason(a).as_deref() == Some("False/Pending")
+    })
+    .await;
+    api.set_status(
+        "apps/v1",
+        "Deployment",
+        Some("apps"),
+        "web-ferrogate",
+        json!({"availableReplicas": 2, "replicas": 2}),
+    );
+    api.wait_for("Gateway Programmed", WAIT, |a| {
+        programmed_reason(a).as_deref() == Some("True/Programmed")
+    })
+    .await;
     let gw = gateway(&api);
-    assert_eq!(gw["status"]["addresses"], json!([{"type": "IPAddress", "value": "192.168.50.150"}]));
-    assert_eq!(condition(&gw, "/status/conditions", "Programmed").unwrap()["observedGeneration"], gw["metadata"]["generation"]);
+    assert_eq!(
+        gw["status"]["addresses"],
+        json!([{"type": "IPAddress", "value": "192.168.50.150"}])
+    );
+    assert_eq!(
+        condition(&gw, "/status/conditions", "Programmed").unwrap()["observedGeneration"],
+        gw["metadata"]["generation"]
+    );
     // The transitions since the first status are Events on the Gateway, with its uid.
     let gateway_events = |a: &FakeApiServer, reason: &str| {
         a.list("events.k8s.io/v1", "Event", Some("apps"))
             .into_iter()
-            .filter(|e| e["reason"] == reason && e["regarding"]["kind"] == "Gateway" && e["regarding"]["name"] == "web")
+            .filter(|e| {
+                e["reason"] == reason
+                    && e["regarding"]["kind"] == "Gateway"
+                    && e["regarding"]["name"] == "web"
+            })
             .collect::<Vec<_>>()
     };
-    api.wait_for("Programmed and AddressAssigned Events", WAIT, |a| !gateway_events(a, "Programmed").is_empty() && !gateway_events(a, "AddressAssigned").is_empty()).await;
+    api.wait_for("Programmed and AddressAssigned Events", WAIT, |a| {
+        !gateway_events(a, "Programmed").is_empty()
+            && !gateway_events(a, "AddressAssigned").is_empty()
+    })
+    .await;
     let event = &gateway_events(&api, "Programmed")[0];
     assert_eq!(event["type"], "Normal");
     assert!(event["regarding"]["uid"].is_string(), "{event}");
@@ -138,41 +246,87 @@ async fn provisions_programs_corrects_drift_and_cleans_up() {
 
     // Route status: our parent entry added, the other controller's kept.
     api.wait_for("HTTPRoute parents", WAIT, |a| {
-        let route = a.get("gateway.networking.k8s.io/v1", "HTTPRoute", Some("apps"), "echo").unwrap();
-        route["status"]["parents"].as_array().is_some_and(|p| p.len() == 2)
+        let route = a
+            .get(
+                "gateway.networking.k8s.io/v1",
+                "HTTPRoute",
+                Some("apps"),
+                "echo",
+            )
+            .unwrap();
+        route["status"]["parents"]
+            .as_array()
+            .is_some_and(|p| p.len() == 2)
     })
     .await;
-    let route = api.get("gateway.networking.k8s.io/v1", "HTTPRoute", Some("apps"), "echo").unwrap();
+    let route = api
+        .get(
+            "gateway.networking.k8s.io/v1",
+            "HTTPRoute",
+            Some("apps"),
+            "echo",
+        )
+        .unwrap();
     let parents = route["status"]["parents"].as_array().unwrap();
     assert_eq!(parents[0]["controllerName"], "example.com/other");
-    assert_eq!(parents[0]["conditions"][0]["lastTransitionTime"], "2020-01-01T00:00:00Z");
+    assert_eq!(
+        parents[0]["conditions"][0]["lastTransitionTime"],
+        "2020-01-01T00:00:00Z"
+    );
     assert_eq!(parents[1]["controllerName"], CONTROLLER);
-    assert_eq!(condition(&parents[1], "/conditions", "Accepted").unwrap()["status"], "True");
+    assert_eq!(
+        condition(&parents[1], "/conditions", "Accepted").unwrap()["status"],
+        "True"
+    );
 
     // The leader Lease is ours.
-    let lease = api.get("coordination.k8s.io/v1", "Lease", Some("ferrogate-system"), "ferrogate-leader").expect("leader Lease");
+    let lease = api
+        .get(
+            "coordination.k8s.io/v1",
+            "Lease",
+            Some("ferrogate-system"),
+            "ferrogate-leader",
+        )
+        .expect("leader Lease");
     assert_eq!(lease["spec"]["holderIdentity"], "replica-a");
 
     // Drift: someone scales the Deployment by hand; the controller restores its replicas.
     let deployments: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
         api.client(),
         "apps",
-        &kube::core::ApiResource::from_gvk_with_plural(&kube::core::GroupVersionKind::gvk("apps", "v1", "Deployment"), "deployments"),
+        &kube::core::ApiResource::from_gvk_with_plural(
+            &kube::core::GroupVersionKind::gvk("apps", "v1", "Deployment"),
+            "deployments",
+        ),
     );
     deployments
-        .patch("web-ferrogate", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(json!({"spec": {"replicas": 7}})))
+        .patch(
+            "web-ferrogate",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"spec": {"replicas": 7}})),
+        )
         .await
         .unwrap();
-    api.wait_for("drift corrected", WAIT, |a| a.get("apps/v1", "Deployment", Some("apps"), "web-ferrogate").unwrap()["spec"]["replicas"] == 2).await;
+    api.wait_for("drift corrected", WAIT, |a| {
+        a.get("apps/v1", "Deployment", Some("apps"), "web-ferrogate")
+            .unwrap()["spec"]["replicas"]
+            == 2
+    })
+    .await;
 
     // Every object the controller created, as the API server holds it, is valid for
     // Kubernetes 1.35 (strict schema validation, the Secret included).
     validate_objects(&[
-        api.get("v1", "ServiceAccount", Some("apps"), "web-ferrogate").unwrap(),
-        api.get("v1", "ConfigMap", Some("apps"), "web-ferrogate").unwrap(),
-        api.get("v1", "Secret", Some("apps"), "web-ferrogate-xds").unwrap(),
-        api.get("apps/v1", "Deployment", Some("apps"), "web-ferrogate").unwrap(),
-        api.get("v1", "Service", Some("apps"), "web-ferrogate").unwrap(),
+        api.get("v1", "ServiceAccount", Some("apps"), "web-ferrogate")
+            .unwrap(),
+        api.get("v1", "ConfigMap", Some("apps"), "web-ferrogate")
+            .unwrap(),
+        api.get("v1", "Secret", Some("apps"), "web-ferrogate-xds")
+            .unwrap(),
+        api.get("apps/v1", "Deployment", Some("apps"), "web-ferrogate")
+            .unwrap(),
+        api.get("v1", "Service", Some("apps"), "web-ferrogate")
+            .unwrap(),
     ]);
 
     // A client certificate that is unreadable (or about to expire) is reissued, and the pods
@@ -181,12 +335,19 @@ async fn provisions_programs_corrects_drift_and_cleans_up() {
         a.get("apps/v1", "Deployment", Some("apps"), "web-ferrogate").unwrap()["spec"]["template"]["metadata"]["annotations"]["gateway.ferrogate.dev/xds-certificate-hash"].clone()
     };
     let hash_before = cert_hash(&api);
-    assert!(hash_before.is_string(), "the Deployment carries the certificate hash");
-    let mut broken = api.get("v1", "Secret", Some("apps"), "web-ferrogate-xds").unwrap();
+    assert!(
+        hash_before.is_string(),
+        "the Deployment carries the certificate hash"
+    );
+    let mut broken = api
+        .get("v1", "Secret", Some("apps"), "web-ferrogate-xds")
+        .unwrap();
     broken["data"]["tls.crt"] = "bm90IGEgY2VydGlmaWNhdGU=".into(); // "not a certificate"
     api.upsert(broken);
     api.wait_for("certificate reissued and pods rolled", WAIT, |a| {
-        let secret = a.get("v1", "Secret", Some("apps"), "web-ferrogate-xds").unwrap();
+        let secret = a
+            .get("v1", "Secret", Some("apps"), "web-ferrogate-xds")
+            .unwrap();
         secret["data"]["tls.crt"] != "bm90IGEgY2VydGlmaWNhdGU=" && cert_hash(a) != hash_before
     })
     .await;
@@ -200,16 +361,36 @@ async fn provisions_programs_corrects_drift_and_cleans_up() {
     task.await.unwrap().unwrap();
     let before: Vec<Value> = ["Deployment", "Service"]
         .iter()
-        .map(|k| api.get(if *k == "Deployment" { "apps/v1" } else { "v1" }, k, Some("apps"), "web-ferrogate").unwrap())
+        .map(|k| {
+            api.get(
+                if *k == "Deployment" { "apps/v1" } else { "v1" },
+                k,
+                Some("apps"),
+                "web-ferrogate",
+            )
+            .unwrap()
+        })
         .collect();
     api.clear_requests();
     let (cancel, task) = start(&api, tls.path(), "replica-a", xds_port);
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let writes: Vec<_> = api.writes().into_iter().filter(|r| !r.path.contains("/leases")).collect();
+    let writes: Vec<_> = api
+        .writes()
+        .into_iter()
+        .filter(|r| !r.path.contains("/leases"))
+        .collect();
     assert!(writes.is_empty(), "a restart wrote: {writes:#?}");
     let after: Vec<Value> = ["Deployment", "Service"]
         .iter()
-        .map(|k| api.get(if *k == "Deployment" { "apps/v1" } else { "v1" }, k, Some("apps"), "web-ferrogate").unwrap())
+        .map(|k| {
+            api.get(
+                if *k == "Deployment" { "apps/v1" } else { "v1" },
+                k,
+                Some("apps"),
+                "web-ferrogate",
+            )
+            .unwrap()
+        })
         .collect();
     assert_eq!(before, after);
 
@@ -219,10 +400,14 @@ async fn provisions_programs_corrects_drift_and_cleans_up() {
     gw["spec"]["gatewayClassName"] = "someone-else".into();
     api.upsert(gw);
     api.wait_for("objects deleted", WAIT, |a| {
-        a.get("apps/v1", "Deployment", Some("apps"), "web-ferrogate").is_none()
-            && a.get("v1", "Service", Some("apps"), "web-ferrogate").is_none()
-            && a.get("v1", "Secret", Some("apps"), "web-ferrogate-xds").is_none()
-            && a.get("v1", "ConfigMap", Some("apps"), "web-ferrogate").is_none()
+        a.get("apps/v1", "Deployment", Some("apps"), "web-ferrogate")
+            .is_none()
+            && a.get("v1", "Service", Some("apps"), "web-ferrogate")
+                .is_none()
+            && a.get("v1", "Secret", Some("apps"), "web-ferrogate-xds")
+                .is_none()
+            && a.get("v1", "ConfigMap", Some("apps"), "web-ferrogate")
+                .is_none()
     })
     .await;
     cancel.cancel();
@@ -232,19 +417,39 @@ async fn provisions_programs_corrects_drift_and_cleans_up() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn absent_crds_are_skipped_and_status_conflicts_are_retried() {
     // A cluster without the experimental route kinds and without ServiceImports.
-    let api = FakeApiServer::builder().without("gateway.networking.k8s.io/v1alpha2").without("multicluster.x-k8s.io/v1alpha1").start().await;
+    let api = FakeApiServer::builder()
+        .without("gateway.networking.k8s.io/v1alpha2")
+        .without("multicluster.x-k8s.io/v1alpha1")
+        .start()
+        .await;
     world(&api);
     api.conflict_next(2, "PATCH", true);
     let tls = tempfile::tempdir().unwrap();
-    ferrogate_runtime::certgen_files(tls.path(), &["ferrogate.ferrogate-system.svc".to_string()]).unwrap();
+    ferrogate_runtime::certgen_files(tls.path(), &["ferrogate.ferrogate-system.svc".to_string()])
+        .unwrap();
     let (cancel, task) = start(&api, tls.path(), "replica-b", 0);
-    api.wait_for("Gateway status written despite conflicts", WAIT, |a| programmed_reason(a).is_some()).await;
-    api.wait_for("HTTPRoute parents", WAIT, |a| {
-        let route = a.get("gateway.networking.k8s.io/v1", "HTTPRoute", Some("apps"), "echo").unwrap();
-        route["status"]["parents"].as_array().is_some_and(|p| p.len() == 2)
+    api.wait_for("Gateway status written despite conflicts", WAIT, |a| {
+        programmed_reason(a).is_some()
     })
     .await;
-    assert!(!task.is_finished(), "the controller keeps running without the absent kinds");
+    api.wait_for("HTTPRoute parents", WAIT, |a| {
+        let route = a
+            .get(
+                "gateway.networking.k8s.io/v1",
+                "HTTPRoute",
+                Some("apps"),
+                "echo",
+            )
+            .unwrap();
+        route["status"]["parents"]
+            .as_array()
+            .is_some_and(|p| p.len() == 2)
+    })
+    .await;
+    assert!(
+        !task.is_finished(),
+        "the controller keeps running without the absent kinds"
+    );
 
     // The TCPRoute CRD gets installed while the controller runs: rediscovery notices, the
     // watchers restart, and TCPRoutes are judged (this one names an HTTP listener).
@@ -254,8 +459,17 @@ async fn absent_crds_are_skipped_and_status_conflicts_are_retried() {
         "spec": {"parentRefs": [{"name": "web"}], "rules": [{"backendRefs": [{"name": "echo", "port": 8080}]}]},
     }));
     api.wait_for("TCPRoute status from the restarted watchers", WAIT, |a| {
-        let route = a.get("gateway.networking.k8s.io/v1alpha2", "TCPRoute", Some("apps"), "db").unwrap();
-        route["status"]["parents"].as_array().is_some_and(|p| p.iter().any(|p| p["controllerName"] == CONTROLLER))
+        let route = a
+            .get(
+                "gateway.networking.k8s.io/v1alpha2",
+                "TCPRoute",
+                Some("apps"),
+                "db",
+            )
+            .unwrap();
+        route["status"]["parents"]
+            .as_array()
+            .is_some_and(|p| p.iter().any(|p| p["controllerName"] == CONTROLLER))
     })
     .await;
     cancel.cancel();
@@ -265,17 +479,45 @@ async fn absent_crds_are_skipped_and_status_conflicts_are_retried() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn certgen_creates_secrets_once() {
     let api = FakeApiServer::start().await;
-    let first = ferrogate_runtime::certgen_in_cluster(api.client(), "ferrogate-system", "ferrogate").await.unwrap();
+    let first =
+        ferrogate_runtime::certgen_in_cluster(api.client(), "ferrogate-system", "ferrogate")
+            .await
+            .unwrap();
     assert!(first.created_ca && first.created_server);
-    let ca = api.get("v1", "Secret", Some("ferrogate-system"), "ferrogate-xds-ca").unwrap();
-    let again = ferrogate_runtime::certgen_in_cluster(api.client(), "ferrogate-system", "ferrogate").await.unwrap();
+    let ca = api
+        .get("v1", "Secret", Some("ferrogate-system"), "ferrogate-xds-ca")
+        .unwrap();
+    let again =
+        ferrogate_runtime::certgen_in_cluster(api.client(), "ferrogate-system", "ferrogate")
+            .await
+            .unwrap();
     assert!(!again.created_ca && !again.created_server);
-    assert_eq!(api.get("v1", "Secret", Some("ferrogate-system"), "ferrogate-xds-ca").unwrap()["data"], ca["data"], "the CA is never rotated by a re-run");
+    assert_eq!(
+        api.get("v1", "Secret", Some("ferrogate-system"), "ferrogate-xds-ca")
+            .unwrap()["data"],
+        ca["data"],
+        "the CA is never rotated by a re-run"
+    );
     // A lost server Secret is reissued from the existing CA.
-    api.delete("v1", "Secret", Some("ferrogate-system"), "ferrogate-xds-server");
-    let third = ferrogate_runtime::certgen_in_cluster(api.client(), "ferrogate-system", "ferrogate").await.unwrap();
+    api.delete(
+        "v1",
+        "Secret",
+        Some("ferrogate-system"),
+        "ferrogate-xds-server",
+    );
+    let third =
+        ferrogate_runtime::certgen_in_cluster(api.client(), "ferrogate-system", "ferrogate")
+            .await
+            .unwrap();
     assert!(!third.created_ca && third.created_server);
-    let server = api.get("v1", "Secret", Some("ferrogate-system"), "ferrogate-xds-server").unwrap();
+    let server = api
+        .get(
+            "v1",
+            "Secret",
+            Some("ferrogate-system"),
+            "ferrogate-xds-server",
+        )
+        .unwrap();
     assert_eq!(server["data"]["ca.crt"], ca["data"]["ca.crt"]);
 }
 
@@ -284,14 +526,25 @@ async fn only_the_leader_writes_and_a_successor_takes_over() {
     let api = FakeApiServer::start().await;
     world(&api);
     let tls = tempfile::tempdir().unwrap();
-    ferrogate_runtime::certgen_files(tls.path(), &["ferrogate.ferrogate-system.svc".to_string()]).unwrap();
+    ferrogate_runtime::certgen_files(tls.path(), &["ferrogate.ferrogate-system.svc".to_string()])
+        .unwrap();
     let xds_port = free_port();
     let (cancel_a, task_a) = start(&api, tls.path(), "replica-a", xds_port);
     api.wait_for("replica-a leads", WAIT, |a| {
-        a.get("coordination.k8s.io/v1", "Lease", Some("ferrogate-system"), "ferrogate-leader").is_some_and(|l| l["spec"]["holderIdentity"] == "replica-a")
+        a.get(
+            "coordination.k8s.io/v1",
+            "Lease",
+            Some("ferrogate-system"),
+            "ferrogate-leader",
+        )
+        .is_some_and(|l| l["spec"]["holderIdentity"] == "replica-a")
     })
     .await;
-    api.wait_for("Deployment", WAIT, |a| a.get("apps/v1", "Deployment", Some("apps"), "web-ferrogate").is_some()).await;
+    api.wait_for("Deployment", WAIT, |a| {
+        a.get("apps/v1", "Deployment", Some("apps"), "web-ferrogate")
+            .is_some()
+    })
+    .await;
 
     // A second replica (own xDS port) follows: it never writes anything but its Lease reads.
     let (cancel_b, task_b) = start(&api, tls.path(), "replica-b", free_port());
@@ -301,20 +554,40 @@ async fn only_the_leader_writes_and_a_successor_takes_over() {
     gw["metadata"]["annotations"] = json!({"touched": "yes"});
     api.upsert(gw); // a change both replicas see
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let lease = api.get("coordination.k8s.io/v1", "Lease", Some("ferrogate-system"), "ferrogate-leader").unwrap();
+    let lease = api
+        .get(
+            "coordination.k8s.io/v1",
+            "Lease",
+            Some("ferrogate-system"),
+            "ferrogate-leader",
+        )
+        .unwrap();
     assert_eq!(lease["spec"]["holderIdentity"], "replica-a");
 
     // The leader stops and releases the Lease; the follower takes over and corrects drift.
     cancel_a.cancel();
     task_a.await.unwrap().unwrap();
     api.wait_for("replica-b leads", WAIT, |a| {
-        a.get("coordination.k8s.io/v1", "Lease", Some("ferrogate-system"), "ferrogate-leader").is_some_and(|l| l["spec"]["holderIdentity"] == "replica-b")
+        a.get(
+            "coordination.k8s.io/v1",
+            "Lease",
+            Some("ferrogate-system"),
+            "ferrogate-leader",
+        )
+        .is_some_and(|l| l["spec"]["holderIdentity"] == "replica-b")
     })
     .await;
-    let mut deployment = api.get("apps/v1", "Deployment", Some("apps"), "web-ferrogate").unwrap();
+    let mut deployment = api
+        .get("apps/v1", "Deployment", Some("apps"), "web-ferrogate")
+        .unwrap();
     deployment["spec"]["replicas"] = 9.into();
     api.upsert(deployment);
-    api.wait_for("drift corrected by the new leader", WAIT, |a| a.get("apps/v1", "Deployment", Some("apps"), "web-ferrogate").unwrap()["spec"]["replicas"] == 2).await;
+    api.wait_for("drift corrected by the new leader", WAIT, |a| {
+        a.get("apps/v1", "Deployment", Some("apps"), "web-ferrogate")
+            .unwrap()["spec"]["replicas"]
+            == 2
+    })
+    .await;
     cancel_b.cancel();
     task_b.await.unwrap().unwrap();
 }
@@ -322,27 +595,41 @@ async fn only_the_leader_writes_and_a_successor_takes_over() {
 /// The rules of the controller's ClusterRole and leader-election Role in
 /// `manifests/install.yaml` (rendered from the chart with default values).
 fn controller_rules() -> Vec<Value> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../manifests/install.yaml");
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../manifests/install.yaml");
     let text = std::fs::read_to_string(&path).unwrap();
     let mut rules = Vec::new();
     for doc in text.split("\n---") {
-        let Ok(value) = yaml_serde::from_str::<Value>(doc) else { continue };
+        let Ok(value) = yaml_serde::from_str::<Value>(doc) else {
+            continue;
+        };
         let kind = value["kind"].as_str().unwrap_or_default();
         let name = value["metadata"]["name"].as_str().unwrap_or_default();
-        if (kind == "ClusterRole" && name == "ferrogate") || (kind == "Role" && name == "ferrogate-leader-election") {
+        if (kind == "ClusterRole" && name == "ferrogate")
+            || (kind == "Role" && name == "ferrogate-leader-election")
+        {
             rules.extend(value["rules"].as_array().cloned().unwrap_or_default());
         }
     }
-    assert!(!rules.is_empty(), "no controller RBAC found in {}", path.display());
+    assert!(
+        !rules.is_empty(),
+        "no controller RBAC found in {}",
+        path.display()
+    );
     rules
 }
 
 /// (API group, resource[/subresource], verb) of a request; `None` for discovery.
-fn rbac_request(r: &ferrogate_testkit::fake_apiserver::RequestRecord) -> Option<(String, String, &'static str)> {
+fn rbac_request(
+    r: &ferrogate_testkit::fake_apiserver::RequestRecord,
+) -> Option<(String, String, &'static str)> {
     let segments: Vec<&str> = r.path.trim_matches('/').split('/').collect();
     let (group, mut rest) = match segments.first() {
         Some(&"api") => ("", &segments[2.min(segments.len())..]),
-        Some(&"apis") => (segments.get(1).copied().unwrap_or_default(), &segments[3.min(segments.len())..]),
+        Some(&"apis") => (
+            segments.get(1).copied().unwrap_or_default(),
+            &segments[3.min(segments.len())..],
+        ),
         _ => return None,
     };
     if rest.first() == Some(&"namespaces") && rest.len() >= 3 {
@@ -369,21 +656,38 @@ fn rbac_request(r: &ferrogate_testkit::fake_apiserver::RequestRecord) -> Option<
 
 fn assert_rbac_allows(requests: &[ferrogate_testkit::fake_apiserver::RequestRecord]) {
     let rules = controller_rules();
-    let has = |list: &Value, item: &str| list.as_array().is_some_and(|l| l.iter().any(|v| v == item || v == "*"));
+    let has = |list: &Value, item: &str| {
+        list.as_array()
+            .is_some_and(|l| l.iter().any(|v| v == item || v == "*"))
+    };
     let mut checked = std::collections::BTreeSet::new();
     for r in requests {
-        let Some((group, resource, verb)) = rbac_request(r) else { continue };
-        let allowed = rules.iter().any(|rule| has(&rule["apiGroups"], &group) && has(&rule["resources"], &resource) && has(&rule["verbs"], verb));
-        assert!(allowed, "RBAC does not allow {verb} {group}/{resource} ({} {})", r.method, r.path);
+        let Some((group, resource, verb)) = rbac_request(r) else {
+            continue;
+        };
+        let allowed = rules.iter().any(|rule| {
+            has(&rule["apiGroups"], &group)
+                && has(&rule["resources"], &resource)
+                && has(&rule["verbs"], verb)
+        });
+        assert!(
+            allowed,
+            "RBAC does not allow {verb} {group}/{resource} ({} {})",
+            r.method, r.path
+        );
         checked.insert((group, resource, verb));
     }
-    assert!(checked.len() > 20, "too few distinct requests to say anything: {checked:?}");
+    assert!(
+        checked.len() > 20,
+        "too few distinct requests to say anything: {checked:?}"
+    );
 }
 
 /// Runs `scripts/validate-manifests.py` (kubernetes-validate, strict, 1.35) on `objects`.
 fn validate_objects(objects: &[Value]) {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let file = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("controller-provisioned.yaml");
+    let file =
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("controller-provisioned.yaml");
     // What the controller applied: without what the API server adds (YAML would also read
     // an unquoted timestamp as a date, which the schema check refuses).
     let applied = objects.iter().map(|o| {
@@ -391,12 +695,20 @@ fn validate_objects(objects: &[Value]) {
         let map = o.as_object_mut().unwrap();
         map.remove("status");
         let meta = map["metadata"].as_object_mut().unwrap();
-        for server_field in ["creationTimestamp", "uid", "resourceVersion", "generation", "managedFields"] {
+        for server_field in [
+            "creationTimestamp",
+            "uid",
+            "resourceVersion",
+            "generation",
+            "managedFields",
+        ] {
             meta.remove(server_field);
         }
         o
     });
-    let text: Vec<String> = applied.map(|o| yaml_serde::to_string(&o).unwrap()).collect();
+    let text: Vec<String> = applied
+        .map(|o| yaml_serde::to_string(&o).unwrap())
+        .collect();
     std::fs::write(&file, text.join("---\n")).unwrap();
     let output = std::process::Command::new("python3")
         .arg(root.join("scripts/validate-manifests.py"))
@@ -405,6 +717,10 @@ fn validate_objects(objects: &[Value]) {
         .output()
         .expect("run python3 scripts/validate-manifests.py");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "invalid provisioned objects:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "invalid provisioned objects:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(stdout.contains("5 object(s)"), "{stdout}");
 }

@@ -16,5 +16,5 @@ pub use condition::{Condition, ConditionStatus};
 pub use model::{
     AncestorStatus, GatewayAddress, GatewayClassStatus, GatewayStatus, ListenerSetStatus,
     ListenerStatus, ParentRef, PolicyStatus, RouteGroupKind, RouteParentStatus, RouteStatus,
-    StatusSet,
+    StatusSet, SupportedFeature,
 };

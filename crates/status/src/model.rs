@@ -27,11 +27,23 @@ pub struct StatusSet {
 
 /// Status of a GatewayClass.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct GatewayClassStatus {
     /// Name (cluster-scoped).
     pub name: String,
     /// Conditions.
     pub conditions: Vec<Condition>,
+    /// Features the implementation supports (GEP-2162), sorted by name; only on accepted
+    /// classes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub supported_features: Vec<SupportedFeature>,
+}
+
+/// One entry of `GatewayClass.status.supportedFeatures`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SupportedFeature {
+    /// Feature name, as the conformance suite names it.
+    pub name: String,
 }
 
 /// Status of a Gateway.

@@ -66,7 +66,15 @@ struct QuoteAware {
 
 impl QuoteAware {
     fn new(limit: usize) -> Self {
-        Self { limit, depth: 0, line: 1, prev: None, blank_since_prev: false, block_indent: None, indent: 0 }
+        Self {
+            limit,
+            depth: 0,
+            line: 1,
+            prev: None,
+            blank_since_prev: false,
+            block_indent: None,
+            indent: 0,
+        }
     }
 
     fn scan(mut self, text: &str) -> Option<usize> {
@@ -111,7 +119,11 @@ impl QuoteAware {
                     self.blank_since_prev = false;
                     continue;
                 }
-                b'|' | b'>' if self.depth == 0 && self.starts_node() && header_ends_line(&bytes[i + 1..]) => {
+                b'|' | b'>'
+                    if self.depth == 0
+                        && self.starts_node()
+                        && header_ends_line(&bytes[i + 1..]) =>
+                {
                     self.block_indent = Some(self.indent);
                     i = skip_line(bytes, i);
                     continue;
@@ -162,15 +174,24 @@ impl QuoteAware {
 
 /// Index of the newline ending the line at `from` (or the end of the text).
 fn skip_line(bytes: &[u8], from: usize) -> usize {
-    bytes[from..].iter().position(|b| *b == b'\n').map_or(bytes.len(), |p| from + p)
+    bytes[from..]
+        .iter()
+        .position(|b| *b == b'\n')
+        .map_or(bytes.len(), |p| from + p)
 }
 
 /// Whether a block scalar header (`|`, `>`, then chomping and indentation indicators) ends
 /// its line, comments aside.
 fn header_ends_line(rest: &[u8]) -> bool {
-    let header = rest.iter().take_while(|b| matches!(b, b'+' | b'-' | b'0'..=b'9')).count();
+    let header = rest
+        .iter()
+        .take_while(|b| matches!(b, b'+' | b'-' | b'0'..=b'9'))
+        .count();
     let rest = &rest[header..];
-    let blanks = rest.iter().take_while(|b| matches!(b, b' ' | b'\t')).count();
+    let blanks = rest
+        .iter()
+        .take_while(|b| matches!(b, b' ' | b'\t'))
+        .count();
     match rest.get(blanks) {
         None | Some(b'\n' | b'\r') => true,
         Some(b'#') => blanks > 0,
@@ -194,7 +215,10 @@ mod tests {
 
     #[test]
     fn nested_brackets_are_found_with_their_line() {
-        assert_eq!(too_deep(&format!("a: b\nc: {}", "[".repeat(65)), 64), Some(2));
+        assert_eq!(
+            too_deep(&format!("a: b\nc: {}", "[".repeat(65)), 64),
+            Some(2)
+        );
         assert_eq!(too_deep(&"{a: ".repeat(65), 64), Some(1));
         assert_eq!(too_deep(&"[".repeat(64), 64), None);
     }

@@ -20,7 +20,9 @@ pub enum LoadError {
     },
     /// Flow collections nested deeper than [`crate::MAX_FLOW_DEPTH`]: refused before
     /// parsing, whose cost grows with the square of the depth.
-    #[error("{source_name}: line {line}: brackets nested deeper than {limit} levels; refused without parsing")]
+    #[error(
+        "{source_name}: line {line}: brackets nested deeper than {limit} levels; refused without parsing"
+    )]
     TooDeep {
         /// Stream label.
         source_name: String,
@@ -31,7 +33,9 @@ pub enum LoadError {
     },
     /// A kind the store holds, under a version its group does not serve (a typo, or a
     /// version from the future): refused rather than read as a version it is not.
-    #[error("{source_name}: document {index}: unknown apiVersion {api_version} for {kind} (served: {served}); ignored")]
+    #[error(
+        "{source_name}: document {index}: unknown apiVersion {api_version} for {kind} (served: {served}); ignored"
+    )]
     UnknownVersion {
         /// Stream label.
         source_name: String,
@@ -88,14 +92,22 @@ pub fn load_documents(source_name: &str, text: &str) -> (Vec<Object>, Vec<LoadEr
     let mut objects = Vec::new();
     let mut errors = Vec::new();
     if let Some(line) = crate::depth::too_deep(text, crate::MAX_FLOW_DEPTH) {
-        errors.push(LoadError::TooDeep { source_name: source_name.into(), line, limit: crate::MAX_FLOW_DEPTH });
+        errors.push(LoadError::TooDeep {
+            source_name: source_name.into(),
+            line,
+            limit: crate::MAX_FLOW_DEPTH,
+        });
         return (objects, errors);
     }
     for (index, document) in yaml_serde::Deserializer::from_str(text).enumerate() {
         let value = match serde_json::Value::deserialize(document) {
             Ok(value) => value,
             Err(e) => {
-                errors.push(LoadError::Yaml { source_name: source_name.into(), index, message: e.to_string() });
+                errors.push(LoadError::Yaml {
+                    source_name: source_name.into(),
+                    index,
+                    message: e.to_string(),
+                });
                 // The parser cannot resynchronize after a syntax error.
                 break;
             }
@@ -135,8 +147,16 @@ fn load_value(
     if value.is_null() {
         return; // empty document, e.g. a trailing `---`
     }
-    let api_version = value.get("apiVersion").and_then(|v| v.as_str()).unwrap_or_default().to_string();
-    let kind_str = value.get("kind").and_then(|v| v.as_str()).unwrap_or_default().to_string();
+    let api_version = value
+        .get("apiVersion")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string();
+    let kind_str = value
+        .get("kind")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string();
     if kind_str == "List" {
         if let Some(items) = value.get_mut("items").and_then(|v| v.as_array_mut()) {
             for item in std::mem::take(items) {
@@ -147,29 +167,54 @@ fn load_value(
     }
     let group = api_version.rsplit_once('/').map(|(g, _)| g).unwrap_or("");
     let Some(kind) = Kind::from_group_kind(group, &kind_str) else {
-        errors.push(LoadError::UnknownKind { source_name: source_name.into(), index, api_version, kind: kind_str });
+        errors.push(LoadError::UnknownKind {
+            source_name: source_name.into(),
+            index,
+            api_version,
+            kind: kind_str,
+        });
         return;
     };
-    let version = api_version.rsplit_once('/').map_or(api_version.as_str(), |(_, v)| v);
+    let version = api_version
+        .rsplit_once('/')
+        .map_or(api_version.as_str(), |(_, v)| v);
     let served = served_versions(kind.group());
     if !served.contains(&version) {
-        errors.push(LoadError::UnknownVersion { source_name: source_name.into(), index, api_version, kind: kind_str, served: served.join(", ") });
+        errors.push(LoadError::UnknownVersion {
+            source_name: source_name.into(),
+            index,
+            api_version,
+            kind: kind_str,
+            served: served.join(", "),
+        });
         return;
     }
-    let name = value.pointer("/metadata/name").and_then(|v| v.as_str()).unwrap_or_default().to_string();
-    if kind.namespaced() && value.pointer("/metadata/namespace").and_then(|v| v.as_str()).is_none()
-        && let Some(meta) = value.get_mut("metadata").and_then(|m| m.as_object_mut()) {
-            meta.insert("namespace".into(), "default".into());
-        }
+    let name = value
+        .pointer("/metadata/name")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string();
+    if kind.namespaced()
+        && value
+            .pointer("/metadata/namespace")
+            .and_then(|v| v.as_str())
+            .is_none()
+        && let Some(meta) = value.get_mut("metadata").and_then(|m| m.as_object_mut())
+    {
+        meta.insert("namespace".into(), "default".into());
+    }
     if let Some(map) = value.as_object_mut() {
         // Status is ours to compute; a stale one in the input is dropped, not read.
         map.remove("status");
         // Older served versions of TLSRoute allowed leaving out what v1 requires.
         if kind == Kind::TlsRoute
-            && let Some(spec) = map.get_mut("spec").and_then(|s| s.as_object_mut()) {
-                spec.entry("hostnames").or_insert_with(|| serde_json::Value::Array(vec![]));
-                spec.entry("rules").or_insert_with(|| serde_json::Value::Array(vec![]));
-            }
+            && let Some(spec) = map.get_mut("spec").and_then(|s| s.as_object_mut())
+        {
+            spec.entry("hostnames")
+                .or_insert_with(|| serde_json::Value::Array(vec![]));
+            spec.entry("rules")
+                .or_insert_with(|| serde_json::Value::Array(vec![]));
+        }
     }
     match Object::from_value(kind, value) {
         Ok(object) if name.is_empty() => errors.push(LoadError::Invalid {
@@ -218,7 +263,11 @@ mod tests {
         assert_eq!(objects[0].key().namespace, "default");
         assert_eq!(objects[1].kind(), Kind::Gateway);
         assert_eq!(errors.len(), 1);
-        assert!(errors[0].to_string().contains("f.yaml: document 1"), "{}", errors[0]);
+        assert!(
+            errors[0].to_string().contains("f.yaml: document 1"),
+            "{}",
+            errors[0]
+        );
     }
 
     #[test]
@@ -231,15 +280,37 @@ mod tests {
     #[test]
     fn deeply_nested_brackets_are_refused_in_milliseconds() {
         // 200 KB of brackets: the parser alone took 23 s on this before the depth check.
-        let text = format!("apiVersion: v1\nkind: Service\nmetadata: {{name: a}}\nspec: {}", "[".repeat(200_000));
+        let text = format!(
+            "apiVersion: v1\nkind: Service\nmetadata: {{name: a}}\nspec: {}",
+            "[".repeat(200_000)
+        );
         let started = std::time::Instant::now();
         let (objects, errors) = load_documents("deep.yaml", &text);
         let took = started.elapsed();
         assert!(objects.is_empty());
-        assert!(matches!(errors[..], [LoadError::TooDeep { line: 4, limit: 64, .. }]), "{errors:?}");
+        assert!(
+            matches!(
+                errors[..],
+                [LoadError::TooDeep {
+                    line: 4,
+                    limit: 64,
+                    ..
+                }]
+            ),
+            "{errors:?}"
+        );
         assert!(errors[0].is_unparsable());
-        assert!(errors[0].to_string().contains("deep.yaml: line 4: brackets nested deeper than 64"), "{}", errors[0]);
-        assert!(took < std::time::Duration::from_millis(500), "took {took:?}");
+        assert!(
+            errors[0]
+                .to_string()
+                .contains("deep.yaml: line 4: brackets nested deeper than 64"),
+            "{}",
+            errors[0]
+        );
+        assert!(
+            took < std::time::Duration::from_millis(500),
+            "took {took:?}"
+        );
     }
 
     #[test]
@@ -249,9 +320,20 @@ mod tests {
         assert!(objects.is_empty(), "{objects:?}");
         assert_eq!(errors.len(), 2);
         let message = errors[0].to_string();
-        assert!(message.contains("f.yaml: document 0: unknown apiVersion gateway.networking.k8s.io/v9 for Gateway"), "{message}");
-        assert!(message.contains("served: v1, v1beta1, v1alpha2, v1alpha3"), "{message}");
-        assert!(matches!(errors[1], LoadError::UnknownVersion { index: 1, .. }));
+        assert!(
+            message.contains(
+                "f.yaml: document 0: unknown apiVersion gateway.networking.k8s.io/v9 for Gateway"
+            ),
+            "{message}"
+        );
+        assert!(
+            message.contains("served: v1, v1beta1, v1alpha2, v1alpha3"),
+            "{message}"
+        );
+        assert!(matches!(
+            errors[1],
+            LoadError::UnknownVersion { index: 1, .. }
+        ));
     }
 
     #[test]

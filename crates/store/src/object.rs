@@ -3,12 +3,14 @@
 use std::fmt;
 use std::sync::Arc;
 
+use ferrogate_api::envoyproxy::EnvoyProxy;
 use ferrogate_api::gateway::{
     BackendTlsPolicy, Gateway, GatewayClass, GrpcRoute, HttpRoute, ListenerSet, ReferenceGrant,
     TcpRoute, TlsRoute, UdpRoute,
 };
-use ferrogate_api::k8s::{ClusterTrustBundle, ConfigMap, EndpointSlice, Namespace, ObjectMeta, Secret, Service};
-use ferrogate_api::envoyproxy::EnvoyProxy;
+use ferrogate_api::k8s::{
+    ClusterTrustBundle, ConfigMap, EndpointSlice, Namespace, ObjectMeta, Secret, Service,
+};
 use ferrogate_api::multicluster::ServiceImport;
 
 /// Namespace and name. Cluster-scoped objects have an empty namespace.
@@ -23,7 +25,10 @@ pub struct ObjectKey {
 impl ObjectKey {
     /// Builds a key.
     pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
-        Self { namespace: namespace.into(), name: name.into() }
+        Self {
+            namespace: namespace.into(),
+            name: name.into(),
+        }
     }
 }
 
@@ -105,9 +110,17 @@ macro_rules! objects {
                 match self { $(Object::$variant(o) => &mut Arc::make_mut(o).metadata,)* }
             }
 
-            /// Parses a JSON value of the given kind into a typed object.
+            /// Parses a JSON value of the given kind into a typed object. Enum values the
+            /// types do not know are substituted and recorded on the object (see
+            /// [`crate::open_enum`]), so such an object still gets a status.
             pub fn from_value(kind: Kind, value: serde_json::Value) -> Result<Object, serde_json::Error> {
-                Ok(match kind { $(Kind::$variant => Object::$variant(Arc::new(serde_json::from_value(value)?)),)* })
+                Ok(match kind {
+                    $(Kind::$variant => {
+                        let (mut object, unsupported) = crate::open_enum::decode::<$ty>(value)?;
+                        crate::open_enum::record(&mut object.metadata, &unsupported);
+                        Object::$variant(Arc::new(object))
+                    })*
+                })
             }
         }
     };
@@ -146,7 +159,10 @@ impl Object {
 
     /// Kind and key.
     pub fn object_ref(&self) -> ObjectRef {
-        ObjectRef { kind: self.kind(), key: self.key() }
+        ObjectRef {
+            kind: self.kind(),
+            key: self.key(),
+        }
     }
 
     /// Drops what no stage reads (managedFields, the last-applied annotation, and any

@@ -4,12 +4,14 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use ferrogate_api::envoyproxy::EnvoyProxy;
 use ferrogate_api::gateway::{
     BackendTlsPolicy, Gateway, GatewayClass, GrpcRoute, HttpRoute, ListenerSet, ReferenceGrant,
     TcpRoute, TlsRoute, UdpRoute,
 };
-use ferrogate_api::k8s::{ClusterTrustBundle, ConfigMap, EndpointSlice, Namespace, Secret, Service};
-use ferrogate_api::envoyproxy::EnvoyProxy;
+use ferrogate_api::k8s::{
+    ClusterTrustBundle, ConfigMap, EndpointSlice, Namespace, Secret, Service,
+};
 use ferrogate_api::multicluster::ServiceImport;
 
 use crate::{Kind, Object, ObjectKey, ObjectRef};
@@ -23,14 +25,18 @@ pub struct Kinded<T> {
 
 impl<T> Default for Kinded<T> {
     fn default() -> Self {
-        Self { map: BTreeMap::new() }
+        Self {
+            map: BTreeMap::new(),
+        }
     }
 }
 
 impl<T> Kinded<T> {
     /// Looks an object up.
     pub fn get(&self, namespace: &str, name: &str) -> Option<&Arc<T>> {
-        self.map.get(&ObjectKey::new(namespace, name)).map(|(_, o)| o)
+        self.map
+            .get(&ObjectKey::new(namespace, name))
+            .map(|(_, o)| o)
     }
 
     /// Objects sorted by key.
@@ -121,24 +127,78 @@ pub struct Snapshot {
 macro_rules! dispatch {
     ($self:ident, $kind:expr, |$map:ident| $body:expr) => {
         match $kind {
-            Kind::GatewayClass => { let $map = &mut $self.gateway_classes; $body }
-            Kind::Gateway => { let $map = &mut $self.gateways; $body }
-            Kind::ListenerSet => { let $map = &mut $self.listener_sets; $body }
-            Kind::HttpRoute => { let $map = &mut $self.http_routes; $body }
-            Kind::GrpcRoute => { let $map = &mut $self.grpc_routes; $body }
-            Kind::TlsRoute => { let $map = &mut $self.tls_routes; $body }
-            Kind::TcpRoute => { let $map = &mut $self.tcp_routes; $body }
-            Kind::UdpRoute => { let $map = &mut $self.udp_routes; $body }
-            Kind::ReferenceGrant => { let $map = &mut $self.reference_grants; $body }
-            Kind::BackendTlsPolicy => { let $map = &mut $self.backend_tls_policies; $body }
-            Kind::Service => { let $map = &mut $self.services; $body }
-            Kind::EndpointSlice => { let $map = &mut $self.endpoint_slices; $body }
-            Kind::Secret => { let $map = &mut $self.secrets; $body }
-            Kind::ConfigMap => { let $map = &mut $self.config_maps; $body }
-            Kind::Namespace => { let $map = &mut $self.namespaces; $body }
-            Kind::ServiceImport => { let $map = &mut $self.service_imports; $body }
-            Kind::ClusterTrustBundle => { let $map = &mut $self.cluster_trust_bundles; $body }
-            Kind::EnvoyProxy => { let $map = &mut $self.envoy_proxies; $body }
+            Kind::GatewayClass => {
+                let $map = &mut $self.gateway_classes;
+                $body
+            }
+            Kind::Gateway => {
+                let $map = &mut $self.gateways;
+                $body
+            }
+            Kind::ListenerSet => {
+                let $map = &mut $self.listener_sets;
+                $body
+            }
+            Kind::HttpRoute => {
+                let $map = &mut $self.http_routes;
+                $body
+            }
+            Kind::GrpcRoute => {
+                let $map = &mut $self.grpc_routes;
+                $body
+            }
+            Kind::TlsRoute => {
+                let $map = &mut $self.tls_routes;
+                $body
+            }
+            Kind::TcpRoute => {
+                let $map = &mut $self.tcp_routes;
+                $body
+            }
+            Kind::UdpRoute => {
+                let $map = &mut $self.udp_routes;
+                $body
+            }
+            Kind::ReferenceGrant => {
+                let $map = &mut $self.reference_grants;
+                $body
+            }
+            Kind::BackendTlsPolicy => {
+                let $map = &mut $self.backend_tls_policies;
+                $body
+            }
+            Kind::Service => {
+                let $map = &mut $self.services;
+                $body
+            }
+            Kind::EndpointSlice => {
+                let $map = &mut $self.endpoint_slices;
+                $body
+            }
+            Kind::Secret => {
+                let $map = &mut $self.secrets;
+                $body
+            }
+            Kind::ConfigMap => {
+                let $map = &mut $self.config_maps;
+                $body
+            }
+            Kind::Namespace => {
+                let $map = &mut $self.namespaces;
+                $body
+            }
+            Kind::ServiceImport => {
+                let $map = &mut $self.service_imports;
+                $body
+            }
+            Kind::ClusterTrustBundle => {
+                let $map = &mut $self.cluster_trust_bundles;
+                $body
+            }
+            Kind::EnvoyProxy => {
+                let $map = &mut $self.envoy_proxies;
+                $body
+            }
         }
     };
 }
@@ -196,7 +256,12 @@ impl Snapshot {
     pub fn reset_kind(&mut self, kind: Kind, objects: impl IntoIterator<Item = Object>) -> bool {
         let objects: Vec<Object> = objects.into_iter().filter(|o| o.kind() == kind).collect();
         let keep: std::collections::BTreeSet<ObjectKey> = objects.iter().map(|o| o.key()).collect();
-        let stale: Vec<ObjectKey> = dispatch!(self, kind, |map| map.map.keys().filter(|k| !keep.contains(*k)).cloned().collect());
+        let stale: Vec<ObjectKey> = dispatch!(self, kind, |map| map
+            .map
+            .keys()
+            .filter(|k| !keep.contains(*k))
+            .cloned()
+            .collect());
         let mut changed = false;
         for key in stale {
             changed |= self.delete(&ObjectRef { kind, key });
@@ -227,24 +292,99 @@ impl Snapshot {
     /// References whose content differs between `self` and `other`.
     pub fn diff(&self, other: &Snapshot) -> Vec<ObjectRef> {
         let mut changed = Vec::new();
-        diff_kind(Kind::GatewayClass, &self.gateway_classes, &other.gateway_classes, &mut changed);
+        diff_kind(
+            Kind::GatewayClass,
+            &self.gateway_classes,
+            &other.gateway_classes,
+            &mut changed,
+        );
         diff_kind(Kind::Gateway, &self.gateways, &other.gateways, &mut changed);
-        diff_kind(Kind::ListenerSet, &self.listener_sets, &other.listener_sets, &mut changed);
-        diff_kind(Kind::HttpRoute, &self.http_routes, &other.http_routes, &mut changed);
-        diff_kind(Kind::GrpcRoute, &self.grpc_routes, &other.grpc_routes, &mut changed);
-        diff_kind(Kind::TlsRoute, &self.tls_routes, &other.tls_routes, &mut changed);
-        diff_kind(Kind::TcpRoute, &self.tcp_routes, &other.tcp_routes, &mut changed);
-        diff_kind(Kind::UdpRoute, &self.udp_routes, &other.udp_routes, &mut changed);
-        diff_kind(Kind::ReferenceGrant, &self.reference_grants, &other.reference_grants, &mut changed);
-        diff_kind(Kind::BackendTlsPolicy, &self.backend_tls_policies, &other.backend_tls_policies, &mut changed);
+        diff_kind(
+            Kind::ListenerSet,
+            &self.listener_sets,
+            &other.listener_sets,
+            &mut changed,
+        );
+        diff_kind(
+            Kind::HttpRoute,
+            &self.http_routes,
+            &other.http_routes,
+            &mut changed,
+        );
+        diff_kind(
+            Kind::GrpcRoute,
+            &self.grpc_routes,
+            &other.grpc_routes,
+            &mut changed,
+        );
+        diff_kind(
+            Kind::TlsRoute,
+            &self.tls_routes,
+            &other.tls_routes,
+            &mut changed,
+        );
+        diff_kind(
+            Kind::TcpRoute,
+            &self.tcp_routes,
+            &other.tcp_routes,
+            &mut changed,
+        );
+        diff_kind(
+            Kind::UdpRoute,
+            &self.udp_routes,
+            &other.udp_routes,
+            &mut changed,
+        );
+        diff_kind(
+            Kind::ReferenceGrant,
+            &self.reference_grants,
+            &other.reference_grants,
+            &mut changed,
+        );
+        diff_kind(
+            Kind::BackendTlsPolicy,
+            &self.backend_tls_policies,
+            &other.backend_tls_policies,
+            &mut changed,
+        );
         diff_kind(Kind::Service, &self.services, &other.services, &mut changed);
-        diff_kind(Kind::EndpointSlice, &self.endpoint_slices, &other.endpoint_slices, &mut changed);
+        diff_kind(
+            Kind::EndpointSlice,
+            &self.endpoint_slices,
+            &other.endpoint_slices,
+            &mut changed,
+        );
         diff_kind(Kind::Secret, &self.secrets, &other.secrets, &mut changed);
-        diff_kind(Kind::ConfigMap, &self.config_maps, &other.config_maps, &mut changed);
-        diff_kind(Kind::Namespace, &self.namespaces, &other.namespaces, &mut changed);
-        diff_kind(Kind::ServiceImport, &self.service_imports, &other.service_imports, &mut changed);
-        diff_kind(Kind::ClusterTrustBundle, &self.cluster_trust_bundles, &other.cluster_trust_bundles, &mut changed);
-        diff_kind(Kind::EnvoyProxy, &self.envoy_proxies, &other.envoy_proxies, &mut changed);
+        diff_kind(
+            Kind::ConfigMap,
+            &self.config_maps,
+            &other.config_maps,
+            &mut changed,
+        );
+        diff_kind(
+            Kind::Namespace,
+            &self.namespaces,
+            &other.namespaces,
+            &mut changed,
+        );
+        diff_kind(
+            Kind::ServiceImport,
+            &self.service_imports,
+            &other.service_imports,
+            &mut changed,
+        );
+        diff_kind(
+            Kind::ClusterTrustBundle,
+            &self.cluster_trust_bundles,
+            &other.cluster_trust_bundles,
+            &mut changed,
+        );
+        diff_kind(
+            Kind::EnvoyProxy,
+            &self.envoy_proxies,
+            &other.envoy_proxies,
+            &mut changed,
+        );
         changed
     }
 
@@ -277,12 +417,18 @@ fn diff_kind<T: PartialEq>(kind: Kind, old: &Kinded<T>, new: &Kinded<T>, out: &m
     for (key, (_, object)) in &old.map {
         match new.map.get(key) {
             Some((_, other)) if Arc::ptr_eq(object, other) || **object == **other => {}
-            _ => out.push(ObjectRef { kind, key: key.clone() }),
+            _ => out.push(ObjectRef {
+                kind,
+                key: key.clone(),
+            }),
         }
     }
     for key in new.map.keys() {
         if !old.map.contains_key(key) {
-            out.push(ObjectRef { kind, key: key.clone() });
+            out.push(ObjectRef {
+                kind,
+                key: key.clone(),
+            });
         }
     }
 }

@@ -41,7 +41,13 @@ impl Rng {
 }
 
 const NAMESPACES: &[&str] = &["default", "apps", "infra"];
-const HOSTS: &[&str] = &["a.example.com", "*.example.com", "b.example.com", "*.b.example.com", "example.org"];
+const HOSTS: &[&str] = &[
+    "a.example.com",
+    "*.example.com",
+    "b.example.com",
+    "*.b.example.com",
+    "example.org",
+];
 const PORTS: &[&str] = &["80", "8080", "443", "8443"];
 const SERVICES: &[&str] = &["svc-a", "svc-b", "svc-c", "missing"];
 
@@ -56,7 +62,11 @@ pub fn world(seed: u64, http_only: bool) -> String {
     }
     for (i, svc) in SERVICES.iter().take(3).enumerate() {
         let ns = NAMESPACES[i % NAMESPACES.len()];
-        let app = if r.chance(30) { ", appProtocol: kubernetes.io/h2c" } else { "" };
+        let app = if r.chance(30) {
+            ", appProtocol: kubernetes.io/h2c"
+        } else {
+            ""
+        };
         out.push_str(&format!("---\napiVersion: v1\nkind: Service\nmetadata: {{name: {svc}, namespace: {ns}}}\nspec: {{ports: [{{name: http, port: 80{app}}}, {{name: udp, port: 53, protocol: UDP}}]}}\n"));
         out.push_str(&format!(
             "---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {{name: {svc}-1, namespace: {ns}, labels: {{kubernetes.io/service-name: {svc}}}}}\naddressType: IPv4\nports: [{{name: http, port: {}}}, {{name: udp, port: 53, protocol: UDP}}]\nendpoints: [{{addresses: [\"127.0.0.{}\"]}}]\n",
@@ -71,27 +81,65 @@ pub fn world(seed: u64, http_only: bool) -> String {
     for g in 0..gateways {
         out.push_str(&format!("---\napiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {{name: gw{g}, namespace: default}}\nspec:\n  gatewayClassName: {}\n  listeners:\n", if r.chance(90) { "ferrogate" } else { "other" }));
         for l in 0..1 + r.below(4) {
-            let protocol = if http_only { "HTTP" } else { r.pick(&["HTTP", "HTTP", "HTTPS", "TLS", "TCP", "UDP", "SCTP"]) };
-            out.push_str(&format!("    - name: l{l}\n      protocol: {protocol}\n      port: {}\n", r.pick(PORTS)));
+            let protocol = if http_only {
+                "HTTP"
+            } else {
+                r.pick(&["HTTP", "HTTP", "HTTPS", "TLS", "TCP", "UDP", "SCTP"])
+            };
+            out.push_str(&format!(
+                "    - name: l{l}\n      protocol: {protocol}\n      port: {}\n",
+                r.pick(PORTS)
+            ));
             if r.chance(60) && !matches!(protocol, "TCP" | "UDP") {
                 out.push_str(&format!("      hostname: \"{}\"\n", r.pick(HOSTS)));
             }
             if r.chance(40) {
-                out.push_str(&format!("      allowedRoutes: {{namespaces: {{from: {}}}}}\n", r.pick(&["All", "Same", "Selector"])));
+                out.push_str(&format!(
+                    "      allowedRoutes: {{namespaces: {{from: {}}}}}\n",
+                    r.pick(&["All", "Same", "Selector"])
+                ));
             }
             if matches!(protocol, "HTTPS" | "TLS") {
-                let mode = if protocol == "TLS" && r.chance(50) { "Passthrough" } else { "Terminate" };
-                out.push_str(&format!("      tls: {{mode: {mode}, certificateRefs: [{{name: missing-cert}}]}}\n"));
+                let mode = if protocol == "TLS" && r.chance(50) {
+                    "Passthrough"
+                } else {
+                    "Terminate"
+                };
+                out.push_str(&format!(
+                    "      tls: {{mode: {mode}, certificateRefs: [{{name: missing-cert}}]}}\n"
+                ));
             }
         }
     }
     for i in 0..r.below(6) {
-        let ns = if r.chance(60) { "default" } else { r.pick(NAMESPACES) };
-        let kind = if http_only { "HTTPRoute" } else { r.pick(&["HTTPRoute", "HTTPRoute", "GRPCRoute", "TCPRoute", "UDPRoute", "TLSRoute"]) };
-        let version = if matches!(kind, "TCPRoute" | "UDPRoute" | "TLSRoute") { "v1alpha2" } else { "v1" };
+        let ns = if r.chance(60) {
+            "default"
+        } else {
+            r.pick(NAMESPACES)
+        };
+        let kind = if http_only {
+            "HTTPRoute"
+        } else {
+            r.pick(&[
+                "HTTPRoute",
+                "HTTPRoute",
+                "GRPCRoute",
+                "TCPRoute",
+                "UDPRoute",
+                "TLSRoute",
+            ])
+        };
+        let version = if matches!(kind, "TCPRoute" | "UDPRoute" | "TLSRoute") {
+            "v1alpha2"
+        } else {
+            "v1"
+        };
         out.push_str(&format!("---\napiVersion: gateway.networking.k8s.io/{version}\nkind: {kind}\nmetadata: {{name: r{i}, namespace: {ns}}}\nspec:\n  parentRefs:\n"));
         for _ in 0..1 + r.below(2) {
-            let mut p = format!("    - {{name: gw{}, namespace: default", r.below(gateways + 1));
+            let mut p = format!(
+                "    - {{name: gw{}, namespace: default",
+                r.below(gateways + 1)
+            );
             if r.chance(30) {
                 p.push_str(&format!(", sectionName: l{}", r.below(4)));
             }
@@ -101,7 +149,9 @@ pub fn world(seed: u64, http_only: bool) -> String {
             p.push_str("}\n");
             out.push_str(&p);
         }
-        if matches!(kind, "HTTPRoute" | "GRPCRoute" | "TLSRoute") && (kind == "TLSRoute" || r.chance(50)) {
+        if matches!(kind, "HTTPRoute" | "GRPCRoute" | "TLSRoute")
+            && (kind == "TLSRoute" || r.chance(50))
+        {
             out.push_str(&format!("  hostnames: [\"{}\"]\n", r.pick(HOSTS)));
         }
         out.push_str("  rules:\n");
@@ -140,8 +190,18 @@ pub fn world(seed: u64, http_only: bool) -> String {
             }
             out.push_str("backendRefs:\n");
             for _ in 0..r.below(3) {
-                let port = if kind == "UDPRoute" { "53" } else if r.chance(90) { "80" } else { "81" };
-                let kind_field = if r.chance(5) { ", group: example.com, kind: Widget" } else { "" };
+                let port = if kind == "UDPRoute" {
+                    "53"
+                } else if r.chance(90) {
+                    "80"
+                } else {
+                    "81"
+                };
+                let kind_field = if r.chance(5) {
+                    ", group: example.com, kind: Widget"
+                } else {
+                    ""
+                };
                 out.push_str(&format!(
                     "        - {{name: {}, namespace: {}, port: {port}, weight: {}{kind_field}}}\n",
                     r.pick(SERVICES),

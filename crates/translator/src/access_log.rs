@@ -27,7 +27,14 @@ pub(crate) fn translate(parameters: &EnvoyProxySpec) -> Vec<AccessLog> {
         .iter()
         .flat_map(|setting| {
             let format = format(setting.format.as_ref());
-            setting.sinks.iter().filter_map(sink).map(move |sink| AccessLog { format: format.clone(), sink })
+            setting
+                .sinks
+                .iter()
+                .filter_map(sink)
+                .map(move |sink| AccessLog {
+                    format: format.clone(),
+                    sink,
+                })
         })
         .collect();
     out.sort();
@@ -36,22 +43,31 @@ pub(crate) fn translate(parameters: &EnvoyProxySpec) -> Vec<AccessLog> {
 }
 
 fn default_log() -> AccessLog {
-    AccessLog { format: AccessLogFormat::DefaultJson, sink: AccessLogSink::Stdout }
+    AccessLog {
+        format: AccessLogFormat::DefaultJson,
+        sink: AccessLogSink::Stdout,
+    }
 }
 
 fn format(format: Option<&ProxyAccessLogFormat>) -> AccessLogFormat {
-    let Some(f) = format else { return AccessLogFormat::DefaultJson };
+    let Some(f) = format else {
+        return AccessLogFormat::DefaultJson;
+    };
     match f.type_ {
         // The CRD requires `text` for Text and `json` for JSON; a file-provider input is not
         // validated by an API server, so a missing one falls back to the default fields.
         ProxyAccessLogFormatType::Text => match &f.text {
             Some(text) if text.ends_with('\n') => AccessLogFormat::Text { text: text.clone() },
             // Envoy writes the format as given: without a newline, lines would run together.
-            Some(text) => AccessLogFormat::Text { text: format!("{text}\n") },
+            Some(text) => AccessLogFormat::Text {
+                text: format!("{text}\n"),
+            },
             None => AccessLogFormat::DefaultJson,
         },
         ProxyAccessLogFormatType::Json => match &f.json {
-            Some(fields) if !fields.is_empty() => AccessLogFormat::Json { fields: fields.clone() },
+            Some(fields) if !fields.is_empty() => AccessLogFormat::Json {
+                fields: fields.clone(),
+            },
             _ => AccessLogFormat::DefaultJson,
         },
     }
@@ -66,7 +82,9 @@ fn sink(sink: &ProxyAccessLogSink) -> Option<AccessLogSink> {
         // a read-only root filesystem and standalone mode's redirected stdout both work.
         "/dev/stdout" => AccessLogSink::Stdout,
         "/dev/stderr" => AccessLogSink::Stderr,
-        path => AccessLogSink::File { path: path.to_string() },
+        path => AccessLogSink::File {
+            path: path.to_string(),
+        },
     })
 }
 
@@ -81,7 +99,10 @@ mod tests {
     #[test]
     fn without_configuration_requests_are_logged_as_json_to_stdout() {
         assert_eq!(translate(&EnvoyProxySpec::default()), vec![default_log()]);
-        assert_eq!(translate(&parse("telemetry: { accessLog: {} }")), vec![default_log()]);
+        assert_eq!(
+            translate(&parse("telemetry: { accessLog: {} }")),
+            vec![default_log()]
+        );
     }
 
     #[test]
@@ -101,13 +122,26 @@ telemetry:
     - sinks: [{ type: File, file: { path: /dev/stderr } }]
 "#,
         ));
-        let text = AccessLogFormat::Text { text: "%RESPONSE_CODE%\n".into() };
+        let text = AccessLogFormat::Text {
+            text: "%RESPONSE_CODE%\n".into(),
+        };
         assert_eq!(
             logs,
             vec![
-                AccessLog { format: AccessLogFormat::DefaultJson, sink: AccessLogSink::Stderr },
-                AccessLog { format: text.clone(), sink: AccessLogSink::Stdout },
-                AccessLog { format: text, sink: AccessLogSink::File { path: "/tmp/a.log".into() } },
+                AccessLog {
+                    format: AccessLogFormat::DefaultJson,
+                    sink: AccessLogSink::Stderr
+                },
+                AccessLog {
+                    format: text.clone(),
+                    sink: AccessLogSink::Stdout
+                },
+                AccessLog {
+                    format: text,
+                    sink: AccessLogSink::File {
+                        path: "/tmp/a.log".into()
+                    }
+                },
             ]
         );
     }

@@ -5,7 +5,7 @@ use ferrogate_api::GATEWAY_GROUP;
 use ferrogate_ir::{Backend, BackendProtocol, Endpoint};
 use ferrogate_store::Snapshot;
 
-use crate::conditions::reasons;
+use crate::conditions::{Problem, reasons};
 use crate::refs::{self, From, To};
 
 /// A backendRef as written in a route.
@@ -17,12 +17,8 @@ pub(crate) struct BackendRef<'a> {
     pub port: Option<i32>,
 }
 
-/// Why a backendRef cannot be used: a `ResolvedRefs` reason and a message.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) struct RefProblem {
-    pub reason: &'static str,
-    pub message: String,
-}
+/// Why a backendRef cannot be used: a `ResolvedRefs: False` problem.
+pub(crate) type RefProblem = Problem;
 
 const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 const MULTICLUSTER_SERVICE_NAME_LABEL: &str = "multicluster.kubernetes.io/service-name";
@@ -36,7 +32,8 @@ pub(crate) fn resolve(
     r: &BackendRef<'_>,
     force_http2: bool,
 ) -> Result<Backend, RefProblem> {
-    let (namespace, port, app_protocol, endpoints) = resolve_port(snapshot, route_kind, route_ns, r, "TCP")?;
+    let (namespace, port, app_protocol, endpoints) =
+        resolve_port(snapshot, route_kind, route_ns, r, "TCP")?;
     let declared = match app_protocol.as_deref() {
         Some("kubernetes.io/h2c" | "grpc" | "h2c") => BackendProtocol::Http2,
         _ => BackendProtocol::Http1,
@@ -47,16 +44,37 @@ pub(crate) fn resolve(
         (true, BackendProtocol::Http1) => (BackendProtocol::Http2, "/h2c"),
         (_, p) => (p, ""),
     };
-    Ok(Backend { name: format!("{namespace}/{}/{port}{suffix}", r.name), protocol, endpoints, tls: None })
+    Ok(Backend {
+        name: format!("{namespace}/{}/{port}{suffix}", r.name),
+        protocol,
+        endpoints,
+        tls: None,
+    })
 }
 
 /// Resolves a backendRef of a TLS/TCP (or, with `udp`, UDP) route.
-pub(crate) fn resolve_stream(snapshot: &Snapshot, route_kind: &str, route_ns: &str, r: &BackendRef<'_>, udp: bool) -> Result<Backend, RefProblem> {
+pub(crate) fn resolve_stream(
+    snapshot: &Snapshot,
+    route_kind: &str,
+    route_ns: &str,
+    r: &BackendRef<'_>,
+    udp: bool,
+) -> Result<Backend, RefProblem> {
     let transport = if udp { "UDP" } else { "TCP" };
-    let (namespace, port, _, endpoints) = resolve_port(snapshot, route_kind, route_ns, r, transport)?;
-    let protocol = if udp { BackendProtocol::Udp } else { BackendProtocol::Tcp };
+    let (namespace, port, _, endpoints) =
+        resolve_port(snapshot, route_kind, route_ns, r, transport)?;
+    let protocol = if udp {
+        BackendProtocol::Udp
+    } else {
+        BackendProtocol::Tcp
+    };
     let suffix = if udp { "/udp" } else { "/tcp" };
-    Ok(Backend { name: format!("{namespace}/{}/{port}{suffix}", r.name), protocol, endpoints, tls: None })
+    Ok(Backend {
+        name: format!("{namespace}/{}/{port}{suffix}", r.name),
+        protocol,
+        endpoints,
+        tls: None,
+    })
 }
 
 /// Finds the Service port a reference names: (namespace, port, appProtocol, endpoints).
@@ -73,32 +91,55 @@ fn resolve_port(
         ("" | "core", "Service") => false,
         (MULTICLUSTER_GROUP, "ServiceImport") => true,
         _ => {
-            return Err(RefProblem {
-                reason: reasons::INVALID_KIND,
-                message: format!("backendRef {group}/{kind} {} is not a supported kind (Service or ServiceImport)", r.name),
-            });
+            return Err(Problem::unresolved(
+                reasons::INVALID_KIND,
+                format!(
+                    "backendRef {group}/{kind} {} is not a supported kind (Service or ServiceImport)",
+                    r.name
+                ),
+            ));
         }
     };
     let target_group = if import { MULTICLUSTER_GROUP } else { "" };
     let namespace = r.namespace.unwrap_or(route_ns);
-    let from = From { group: GATEWAY_GROUP, kind: route_kind, namespace: route_ns };
-    let to = To { group: target_group, kind, namespace, name: r.name };
+    let from = From {
+        group: GATEWAY_GROUP,
+        kind: route_kind,
+        namespace: route_ns,
+    };
+    let to = To {
+        group: target_group,
+        kind,
+        namespace,
+        name: r.name,
+    };
     if !refs::permitted(snapshot, &from, &to) {
-        return Err(RefProblem {
-            reason: reasons::REF_NOT_PERMITTED,
-            message: format!("backendRef to {kind} {namespace}/{} is not permitted by any ReferenceGrant", r.name),
-        });
+        return Err(Problem::unresolved(
+            reasons::REF_NOT_PERMITTED,
+            format!(
+                "backendRef to {kind} {namespace}/{} is not permitted by any ReferenceGrant",
+                r.name
+            ),
+        ));
     }
     let Some(port) = r.port else {
-        return Err(RefProblem {
-            reason: reasons::UNSUPPORTED_VALUE,
-            message: format!("backendRef to {kind} {namespace}/{} must set a port", r.name),
-        });
+        // The CRD requires a port for Services (a CEL rule), so only files and older API
+        // servers hold such refs; Envoy Gateway's reason for them.
+        return Err(Problem::unresolved(
+            reasons::PORT_NOT_SPECIFIED,
+            format!(
+                "A valid port number corresponding to a port on the {kind} {namespace}/{} must be specified",
+                r.name
+            ),
+        ));
     };
     // (port name, appProtocol) of the referenced port.
     let found: Option<(Option<String>, Option<String>)> = if import {
         let Some(si) = snapshot.service_imports.get(namespace, r.name) else {
-            return Err(RefProblem { reason: reasons::BACKEND_NOT_FOUND, message: format!("ServiceImport {namespace}/{} not found", r.name) });
+            return Err(Problem::unresolved(
+                reasons::BACKEND_NOT_FOUND,
+                format!("ServiceImport {namespace}/{} not found", r.name),
+            ));
         };
         si.spec
             .ports
@@ -107,34 +148,59 @@ fn resolve_port(
             .map(|p| (p.name.clone(), p.app_protocol.clone()))
     } else {
         let Some(service) = snapshot.services.get(namespace, r.name) else {
-            return Err(RefProblem { reason: reasons::BACKEND_NOT_FOUND, message: format!("Service {namespace}/{} not found", r.name) });
+            return Err(Problem::unresolved(
+                reasons::BACKEND_NOT_FOUND,
+                format!("Service {namespace}/{} not found", r.name),
+            ));
         };
         service
             .spec
             .as_ref()
             .and_then(|s| s.ports.as_ref())
-            .and_then(|ports| ports.iter().find(|p| p.port == port && p.protocol.as_deref().unwrap_or("TCP") == transport))
+            .and_then(|ports| {
+                ports
+                    .iter()
+                    .find(|p| p.port == port && p.protocol.as_deref().unwrap_or("TCP") == transport)
+            })
             .map(|p| (p.name.clone(), p.app_protocol.clone()))
     };
     let Some((port_name, app_protocol)) = found else {
-        return Err(RefProblem {
-            reason: "PortNotFound",
-            message: format!("{transport} port {port} not found on {kind} {namespace}/{}", r.name),
-        });
+        return Err(Problem::unresolved(
+            reasons::PORT_NOT_FOUND,
+            format!(
+                "{transport} port {port} not found on {kind} {namespace}/{}",
+                r.name
+            ),
+        ));
     };
-    let label = if import { MULTICLUSTER_SERVICE_NAME_LABEL } else { SERVICE_NAME_LABEL };
+    let label = if import {
+        MULTICLUSTER_SERVICE_NAME_LABEL
+    } else {
+        SERVICE_NAME_LABEL
+    };
     let endpoints = endpoints(snapshot, namespace, r.name, port_name.as_deref(), label)?;
     Ok((namespace.to_string(), port, app_protocol, endpoints))
 }
 
 /// Ready endpoints of a Service port, from every EndpointSlice of the Service, sorted.
-fn endpoints(snapshot: &Snapshot, namespace: &str, service: &str, port_name: Option<&str>, label: &str) -> Result<Vec<Endpoint>, RefProblem> {
+fn endpoints(
+    snapshot: &Snapshot,
+    namespace: &str,
+    service: &str,
+    port_name: Option<&str>,
+    label: &str,
+) -> Result<Vec<Endpoint>, RefProblem> {
     let port_name = port_name.unwrap_or("");
     let mut out = Vec::new();
     let mut address_types = std::collections::BTreeSet::new();
     for (key, slice) in snapshot.endpoint_slices.iter() {
         let owned = key.namespace == namespace
-            && slice.metadata.labels.as_ref().and_then(|l| l.get(label)).is_some_and(|s| s == service);
+            && slice
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(label))
+                .is_some_and(|s| s == service);
         if !owned {
             continue;
         }
@@ -155,16 +221,21 @@ fn endpoints(snapshot: &Snapshot, namespace: &str, service: &str, port_name: Opt
                 continue;
             }
             for address in &endpoint.addresses {
-                out.push(Endpoint { address: address.clone(), port });
+                out.push(Endpoint {
+                    address: address.clone(),
+                    port,
+                });
             }
         }
     }
     // Dual-stack IPv4 + IPv6 slices are fine; names (FQDN) mixed with addresses are not.
     if address_types.contains("FQDN") && address_types.len() > 1 {
-        return Err(RefProblem {
-            reason: "UnsupportedAddressType",
-            message: format!("the EndpointSlices of {namespace}/{service} mix address types {address_types:?}"),
-        });
+        return Err(Problem::unresolved(
+            reasons::UNSUPPORTED_ADDRESS_TYPE,
+            format!(
+                "the EndpointSlices of {namespace}/{service} mix address types {address_types:?}"
+            ),
+        ));
     }
     out.sort();
     out.dedup();
@@ -188,15 +259,25 @@ pub(crate) fn endpoints_of(snapshot: &Snapshot, backend: &Backend) -> Option<Vec
     if parts.next().is_some() {
         return None;
     }
-    let matches = |p: i32, protocol: Option<&str>| p == port && protocol.unwrap_or("TCP") == transport;
-    let (port_name, label) = match (snapshot.services.get(namespace, service), snapshot.service_imports.get(namespace, service)) {
+    let matches =
+        |p: i32, protocol: Option<&str>| p == port && protocol.unwrap_or("TCP") == transport;
+    let (port_name, label) = match (
+        snapshot.services.get(namespace, service),
+        snapshot.service_imports.get(namespace, service),
+    ) {
         (Some(s), None) => {
             let ports = s.spec.as_ref()?.ports.as_ref()?;
-            let p = ports.iter().find(|p| matches(p.port, p.protocol.as_deref()))?;
+            let p = ports
+                .iter()
+                .find(|p| matches(p.port, p.protocol.as_deref()))?;
             (p.name.clone(), SERVICE_NAME_LABEL)
         }
         (None, Some(si)) => {
-            let p = si.spec.ports.iter().find(|p| matches(p.port, p.protocol.as_deref()))?;
+            let p = si
+                .spec
+                .ports
+                .iter()
+                .find(|p| matches(p.port, p.protocol.as_deref()))?;
             (p.name.clone(), MULTICLUSTER_SERVICE_NAME_LABEL)
         }
         _ => return None,

@@ -26,18 +26,36 @@ pub(crate) enum CertProblem {
 }
 
 /// Resolves one reference made by a Gateway (or ListenerSet) of `from_kind` in `from_ns`.
-pub(crate) fn resolve(snapshot: &Snapshot, from_kind: &str, from_ns: &str, r: &CertRef<'_>) -> Result<TlsSecret, CertProblem> {
+pub(crate) fn resolve(
+    snapshot: &Snapshot,
+    from_kind: &str,
+    from_ns: &str,
+    r: &CertRef<'_>,
+) -> Result<TlsSecret, CertProblem> {
     let group = r.group.unwrap_or("");
     let kind = r.kind.unwrap_or("Secret");
     if !group.is_empty() && group != "core" {
-        return Err(CertProblem::Invalid(format!("invalid certificate reference group: {group}")));
+        return Err(CertProblem::Invalid(format!(
+            "invalid certificate reference group: {group}"
+        )));
     }
     if kind != "Secret" {
-        return Err(CertProblem::Invalid(format!("invalid certificate reference kind: {kind}")));
+        return Err(CertProblem::Invalid(format!(
+            "invalid certificate reference kind: {kind}"
+        )));
     }
     let namespace = r.namespace.unwrap_or(from_ns);
-    let from = From { group: GATEWAY_GROUP, kind: from_kind, namespace: from_ns };
-    let to = To { group: "", kind: "Secret", namespace, name: r.name };
+    let from = From {
+        group: GATEWAY_GROUP,
+        kind: from_kind,
+        namespace: from_ns,
+    };
+    let to = To {
+        group: "",
+        kind: "Secret",
+        namespace,
+        name: r.name,
+    };
     if !refs::permitted(snapshot, &from, &to) {
         return Err(CertProblem::NotPermitted(format!(
             "certificateRef to Secret {namespace}/{} is not permitted by any ReferenceGrant",
@@ -45,17 +63,31 @@ pub(crate) fn resolve(snapshot: &Snapshot, from_kind: &str, from_ns: &str, r: &C
         )));
     }
     let Some(secret) = snapshot.secrets.get(namespace, r.name) else {
-        return Err(CertProblem::Invalid(format!("Secret {namespace}/{} does not exist", r.name)));
+        return Err(CertProblem::Invalid(format!(
+            "Secret {namespace}/{} does not exist",
+            r.name
+        )));
     };
     validate(secret)
-        .map(|(certificate_chain, private_key)| TlsSecret { name: format!("{namespace}/{}", r.name), certificate_chain, private_key })
+        .map(|(certificate_chain, private_key)| TlsSecret {
+            name: format!("{namespace}/{}", r.name),
+            certificate_chain,
+            private_key,
+        })
         .map_err(|why| CertProblem::Invalid(format!("Secret {namespace}/{}: {why}", r.name)))
 }
 
 /// Checks a TLS Secret and returns its certificate chain and key as PEM text.
 fn validate(secret: &Secret) -> Result<(String, String), String> {
-    if secret.type_.as_deref().is_some_and(|t| t != "kubernetes.io/tls") {
-        return Err(format!("type {} is not kubernetes.io/tls", secret.type_.as_deref().unwrap_or_default()));
+    if secret
+        .type_
+        .as_deref()
+        .is_some_and(|t| t != "kubernetes.io/tls")
+    {
+        return Err(format!(
+            "type {} is not kubernetes.io/tls",
+            secret.type_.as_deref().unwrap_or_default()
+        ));
     }
     let get = |key: &str| -> Option<String> {
         secret
@@ -63,7 +95,13 @@ fn validate(secret: &Secret) -> Result<(String, String), String> {
             .as_ref()
             .and_then(|d| d.get(key))
             .map(|b| String::from_utf8_lossy(&b.0).to_string())
-            .or_else(|| secret.string_data.as_ref().and_then(|d| d.get(key)).cloned())
+            .or_else(|| {
+                secret
+                    .string_data
+                    .as_ref()
+                    .and_then(|d| d.get(key))
+                    .cloned()
+            })
     };
     let cert = get("tls.crt").ok_or("tls.crt is missing")?;
     let key = get("tls.key").ok_or("tls.key is missing")?;
@@ -73,7 +111,9 @@ fn validate(secret: &Secret) -> Result<(String, String), String> {
     }
     for block in blocks {
         let block = block.map_err(|e| format!("tls.crt is not valid PEM: {e}"))?;
-        block.parse_x509().map_err(|e| format!("tls.crt holds an invalid certificate: {e}"))?;
+        block
+            .parse_x509()
+            .map_err(|e| format!("tls.crt holds an invalid certificate: {e}"))?;
     }
     let Some(key_block) = x509_parser::pem::Pem::iter_from_buffer(key.as_bytes())
         .next()
@@ -90,8 +130,12 @@ fn validate(secret: &Secret) -> Result<(String, String), String> {
 
 /// DNS names (SANs, or the subject CN when there are none) of a PEM chain's first certificate.
 pub(crate) fn dns_names(pem: &str) -> Vec<String> {
-    let Some(Ok(block)) = x509_parser::pem::Pem::iter_from_buffer(pem.as_bytes()).next() else { return vec![] };
-    let Ok(cert) = block.parse_x509() else { return vec![] };
+    let Some(Ok(block)) = x509_parser::pem::Pem::iter_from_buffer(pem.as_bytes()).next() else {
+        return vec![];
+    };
+    let Ok(cert) = block.parse_x509() else {
+        return vec![];
+    };
     let mut names = Vec::new();
     if let Ok(Some(san)) = cert.subject_alternative_name() {
         for name in &san.value.general_names {
@@ -101,7 +145,12 @@ pub(crate) fn dns_names(pem: &str) -> Vec<String> {
         }
     }
     if names.is_empty() {
-        names.extend(cert.subject().iter_common_name().filter_map(|cn| cn.as_str().ok()).map(str::to_string));
+        names.extend(
+            cert.subject()
+                .iter_common_name()
+                .filter_map(|cn| cn.as_str().ok())
+                .map(str::to_string),
+        );
     }
     names
 }
@@ -110,11 +159,20 @@ pub(crate) fn dns_names(pem: &str) -> Vec<String> {
 /// certificate of a chain, by comparing public keys. Unknown key encodings are given the
 /// benefit of the doubt: Envoy will reject a real mismatch when it loads the pair.
 fn key_matches_certificate(chain: &str, key_der: &[u8]) -> bool {
-    let Some(Ok(block)) = x509_parser::pem::Pem::iter_from_buffer(chain.as_bytes()).next() else { return false };
-    let Ok(cert) = block.parse_x509() else { return false };
+    let Some(Ok(block)) = x509_parser::pem::Pem::iter_from_buffer(chain.as_bytes()).next() else {
+        return false;
+    };
+    let Ok(cert) = block.parse_x509() else {
+        return false;
+    };
     let cert_public = cert.public_key().subject_public_key.data.to_vec();
     match derived_public_key(key_der) {
-        Some(public) => public.len() >= 16 && cert_public.windows(public.len()).any(|w| w == public.as_slice()),
+        Some(public) => {
+            public.len() >= 16
+                && cert_public
+                    .windows(public.len())
+                    .any(|w| w == public.as_slice())
+        }
         None => true,
     }
 }
@@ -127,9 +185,10 @@ fn derived_public_key(der: &[u8]) -> Option<Vec<u8>> {
     let items = outer.as_sequence().ok()?;
     // PKCS#8: version, algorithm, OCTET STRING(inner key) -> look inside.
     if items.len() >= 3
-        && let BerObjectContent::OctetString(inner) = &items[2].content {
-            return derived_public_key(inner);
-        }
+        && let BerObjectContent::OctetString(inner) = &items[2].content
+    {
+        return derived_public_key(inner);
+    }
     // SEC1 EC key: version, privateKey, [0] params, [1] publicKey BIT STRING.
     for item in items {
         if item.header.raw_tag() == Some(&[0xa1]) {

@@ -1,4 +1,50 @@
-//! Condition types and reasons of the Gateway API, named once.
+//! Condition types and reasons of the Gateway API (and the few of Ferrogate's own), named
+//! once, and [`Problem`]: what the code that finds a problem in the input hands on, so it
+//! also decides what the user reads.
+
+use ferrogate_status::Condition;
+
+/// A problem in the input, as the condition it sets to `False`: type, reason and message.
+/// Translator problems are values like this, never `Err` of the translation.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Problem {
+    pub type_: &'static str,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl Problem {
+    /// `Accepted: False`.
+    pub(crate) fn not_accepted(reason: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            type_: types::ACCEPTED,
+            reason,
+            message: message.into(),
+        }
+    }
+
+    /// `ResolvedRefs: False`.
+    pub(crate) fn unresolved(reason: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            type_: types::RESOLVED_REFS,
+            reason,
+            message: message.into(),
+        }
+    }
+
+    /// The same problem with its message prefixed (`rule 1: ...`).
+    pub(crate) fn within(self, context: &str) -> Self {
+        Self {
+            message: format!("{context}: {}", self.message),
+            ..self
+        }
+    }
+
+    /// The condition, status `False`.
+    pub(crate) fn condition(&self) -> Condition {
+        Condition::not(self.type_, self.reason, self.message.clone())
+    }
+}
 
 /// Condition types.
 pub mod types {
@@ -7,6 +53,8 @@ pub mod types {
     pub const RESOLVED_REFS: &str = "ResolvedRefs";
     pub const CONFLICTED: &str = "Conflicted";
     pub const OVERLAPPING_TLS_CONFIG: &str = "OverlappingTLSConfig";
+    pub const PARTIALLY_INVALID: &str = "PartiallyInvalid";
+    pub const INSECURE_FRONTEND_VALIDATION_MODE: &str = "InsecureFrontendValidationMode";
 }
 
 /// Reasons.
@@ -17,6 +65,8 @@ pub mod reasons {
     pub const RESOLVED_REFS: &str = "ResolvedRefs";
     pub const NO_CONFLICTS: &str = "NoConflicts";
     pub const PROTOCOL_CONFLICT: &str = "ProtocolConflict";
+    /// Ferrogate-internal: a second TCP or UDP listener on a port (reported as ProtocolConflict).
+    pub const PORT_TAKEN: &str = "PortTaken";
     pub const HOSTNAME_CONFLICT: &str = "HostnameConflict";
     pub const UNSUPPORTED_PROTOCOL: &str = "UnsupportedProtocol";
     pub const INVALID_ROUTE_KINDS: &str = "InvalidRouteKinds";
@@ -26,6 +76,21 @@ pub mod reasons {
     pub const NO_MATCHING_PARENT: &str = "NoMatchingParent";
     pub const UNSUPPORTED_VALUE: &str = "UnsupportedValue";
     pub const BACKEND_NOT_FOUND: &str = "BackendNotFound";
+    pub const PORT_NOT_SPECIFIED: &str = "PortNotSpecified";
+    pub const PORT_NOT_FOUND: &str = "PortNotFound";
+    pub const UNSUPPORTED_REF_VALUE: &str = "UnsupportedRefValue";
+    pub const INVALID_BACKEND_TLS: &str = "InvalidBackendTLS";
+    pub const CONFLICTED: &str = "Conflicted";
+    pub const UNSUPPORTED_ADDRESS_TYPE: &str = "UnsupportedAddressType";
+    pub const UNSUPPORTED_ADDRESS: &str = "UnsupportedAddress";
+    pub const ADDRESS_NOT_USABLE: &str = "AddressNotUsable";
+    pub const ADDRESS_NOT_ASSIGNED: &str = "AddressNotAssigned";
+    pub const PENDING: &str = "Pending";
+    pub const CONFIGURATION_CHANGED: &str = "ConfigurationChanged";
+    pub const NO_VALID_CA_CERTIFICATE: &str = "NoValidCACertificate";
+    pub const INVALID_CA_CERTIFICATE_REF: &str = "InvalidCACertificateRef";
+    pub const INVALID_CLIENT_CERTIFICATE_REF: &str = "InvalidClientCertificateRef";
+    pub const INVALID_CA_CERTIFICATE_KIND: &str = "InvalidCACertificateKind";
     pub const REF_NOT_PERMITTED: &str = "RefNotPermitted";
     pub const INVALID_KIND: &str = "InvalidKind";
     pub const INVALID_PARAMETERS: &str = "InvalidParameters";

@@ -26,59 +26,132 @@ struct CaRef {
 /// are still let in. The per-port entry for the port wins over the default.
 fn validation_for(gateway: &Gateway, port: u16) -> Option<(Vec<CaRef>, bool)> {
     let frontend = gateway.spec.tls.as_ref()?.frontend.as_ref()?;
-    if let Some(per_port) = frontend.per_port.iter().flatten().find(|p| p.port == i32::from(port)) {
+    if let Some(per_port) = frontend
+        .per_port
+        .iter()
+        .flatten()
+        .find(|p| p.port == i32::from(port))
+    {
         let v = per_port.tls.validation.as_ref()?;
-        let refs = v.ca_certificate_refs.iter().map(|r| CaRef::new(&r.group, &r.kind, &r.name, &r.namespace)).collect();
-        return Some((refs, matches!(v.mode, Some(PerPortMode::AllowInsecureFallback))));
+        let refs = v
+            .ca_certificate_refs
+            .iter()
+            .map(|r| CaRef::new(&r.group, &r.kind, &r.name, &r.namespace))
+            .collect();
+        return Some((
+            refs,
+            matches!(v.mode, Some(PerPortMode::AllowInsecureFallback)),
+        ));
     }
     let v = frontend.default.validation.as_ref()?;
-    let refs = v.ca_certificate_refs.iter().map(|r| CaRef::new(&r.group, &r.kind, &r.name, &r.namespace)).collect();
-    Some((refs, matches!(v.mode, Some(DefaultMode::AllowInsecureFallback))))
+    let refs = v
+        .ca_certificate_refs
+        .iter()
+        .map(|r| CaRef::new(&r.group, &r.kind, &r.name, &r.namespace))
+        .collect();
+    Some((
+        refs,
+        matches!(v.mode, Some(DefaultMode::AllowInsecureFallback)),
+    ))
 }
 
 impl CaRef {
     fn new(group: &str, kind: &str, name: &str, namespace: &Option<String>) -> Self {
-        Self { group: group.into(), kind: kind.into(), name: name.into(), namespace: namespace.clone() }
+        Self {
+            group: group.into(),
+            kind: kind.into(),
+            name: name.into(),
+            namespace: namespace.clone(),
+        }
     }
 }
 
 /// Applies frontend validation to a Gateway's own HTTPS listeners.
-pub(crate) fn apply(snapshot: &Snapshot, gateway: &Gateway, gateway_ns: &str, listeners: &mut [ListenerCtx]) {
-    for l in listeners.iter_mut().filter(|l| l.protocol == Some(Protocol::Https)) {
-        let Some((refs, allow_insecure_fallback)) = validation_for(gateway, l.port) else { continue };
+pub(crate) fn apply(
+    snapshot: &Snapshot,
+    gateway: &Gateway,
+    gateway_ns: &str,
+    listeners: &mut [ListenerCtx],
+) {
+    for l in listeners
+        .iter_mut()
+        .filter(|l| l.protocol == Some(Protocol::Https))
+    {
+        let Some((refs, allow_insecure_fallback)) = validation_for(gateway, l.port) else {
+            continue;
+        };
         match resolve(snapshot, gateway_ns, &refs) {
-            Ok(ca_certificates) => l.client_validation = Some(ClientValidation { ca_certificates, allow_insecure_fallback }),
+            Ok(ca_certificates) => {
+                l.client_validation = Some(ClientValidation {
+                    ca_certificates,
+                    allow_insecure_fallback,
+                })
+            }
             Err((reason, message)) => {
                 l.unresolved = Some((reason, message.clone()));
-                l.not_accepted = Some(("NoValidCACertificate", message));
+                l.not_accepted = Some((reasons::NO_VALID_CA_CERTIFICATE, message));
             }
         }
     }
 }
 
-fn resolve(snapshot: &Snapshot, gateway_ns: &str, refs: &[CaRef]) -> Result<String, (&'static str, String)> {
+fn resolve(
+    snapshot: &Snapshot,
+    gateway_ns: &str,
+    refs: &[CaRef],
+) -> Result<String, (&'static str, String)> {
     let mut bundle = String::new();
     for r in refs {
         let namespace = r.namespace.as_deref().unwrap_or(gateway_ns);
         let pem = match (r.group.as_str(), r.kind.as_str()) {
             ("" | "core", "ConfigMap") => {
-                let from = From { group: GATEWAY_GROUP, kind: "Gateway", namespace: gateway_ns };
-                let to = To { group: "", kind: "ConfigMap", namespace, name: &r.name };
+                let from = From {
+                    group: GATEWAY_GROUP,
+                    kind: "Gateway",
+                    namespace: gateway_ns,
+                };
+                let to = To {
+                    group: "",
+                    kind: "ConfigMap",
+                    namespace,
+                    name: &r.name,
+                };
                 if !refs::permitted(snapshot, &from, &to) {
-                    return Err((reasons::REF_NOT_PERMITTED, format!("ConfigMap {namespace}/{} is not permitted by any ReferenceGrant", r.name)));
+                    return Err((
+                        reasons::REF_NOT_PERMITTED,
+                        format!(
+                            "ConfigMap {namespace}/{} is not permitted by any ReferenceGrant",
+                            r.name
+                        ),
+                    ));
                 }
                 let cm = snapshot
                     .config_maps
                     .get(namespace, &r.name)
-                    .ok_or_else(|| ("InvalidCACertificateRef", format!("ConfigMap {namespace}/{} not found", r.name)))?;
+                    .ok_or_else(|| {
+                        (
+                            reasons::INVALID_CA_CERTIFICATE_REF,
+                            format!("ConfigMap {namespace}/{} not found", r.name),
+                        )
+                    })?;
                 let data = cm.data.clone().unwrap_or_default();
                 data.get("ca.crt")
                     .or_else(|| data.values().next())
                     .filter(|v| v.contains("BEGIN CERTIFICATE"))
                     .cloned()
-                    .ok_or_else(|| ("InvalidCACertificateRef", format!("ConfigMap {namespace}/{} holds no CA certificate", r.name)))?
+                    .ok_or_else(|| {
+                        (
+                            reasons::INVALID_CA_CERTIFICATE_REF,
+                            format!("ConfigMap {namespace}/{} holds no CA certificate", r.name),
+                        )
+                    })?
             }
-            (g, k) => return Err(("InvalidCACertificateKind", format!("caCertificateRef {g}/{k} {} is not a ConfigMap", r.name))),
+            (g, k) => {
+                return Err((
+                    reasons::INVALID_CA_CERTIFICATE_KIND,
+                    format!("caCertificateRef {g}/{k} {} is not a ConfigMap", r.name),
+                ));
+            }
         };
         bundle.push_str(&pem);
         if !bundle.ends_with('\n') {
@@ -86,7 +159,10 @@ fn resolve(snapshot: &Snapshot, gateway_ns: &str, refs: &[CaRef]) -> Result<Stri
         }
     }
     if bundle.is_empty() {
-        return Err(("InvalidCACertificateRef", "no caCertificateRefs".into()));
+        return Err((
+            reasons::INVALID_CA_CERTIFICATE_REF,
+            "no caCertificateRefs".into(),
+        ));
     }
     Ok(bundle)
 }

@@ -8,7 +8,7 @@ use ferrogate_api::gateway::{
 };
 use ferrogate_ir::GatewayKey;
 use ferrogate_status::{Condition, GatewayAddress, GatewayStatus, ListenerSetStatus};
-use ferrogate_store::Snapshot;
+use ferrogate_store::{Snapshot, UnsupportedValue, unsupported_values};
 
 use crate::Options;
 use crate::conditions::{reasons, types};
@@ -61,6 +61,13 @@ pub(crate) fn collect(snapshot: &Snapshot, classes: &Classes) -> Vec<GatewayCtx>
             .iter()
             .map(|l| ListenerCtx::new(snapshot, "Gateway", &key.namespace, l))
             .collect();
+        // Enum values the types do not know were substituted when the Gateway was read: the
+        // listeners holding one are not accepted, so a substitute never acts (an unknown
+        // `allowedRoutes.namespaces.from` must not widen access, for one).
+        let values = unsupported_values(&gateway.metadata);
+        for (i, l) in listeners.iter_mut().enumerate() {
+            mark_unsupported(l, &values, Some(i));
+        }
         crate::frontend_tls::apply(snapshot, gateway, &key.namespace, &mut listeners);
         let mut owners = vec![None; listeners.len()];
         mark_conflicts(&mut listeners, 0..owners.len());
@@ -79,13 +86,23 @@ pub(crate) fn collect(snapshot: &Snapshot, classes: &Classes) -> Vec<GatewayCtx>
             })
             .collect();
         // Older ListenerSets win conflicts: order by creation time, then namespace/name.
-        sets.sort_by(|a, b| crate::routes::creation_time(&a.1.metadata).cmp(&crate::routes::creation_time(&b.1.metadata)).then(a.0.cmp(b.0)));
+        sets.sort_by(|a, b| {
+            crate::routes::creation_time(&a.1.metadata)
+                .cmp(&crate::routes::creation_time(&b.1.metadata))
+                .then(a.0.cmp(b.0))
+        });
         for (ls_key, ls) in sets {
-            let allowed = listener_set_allowed(snapshot, gateway, &key.namespace, &ls_key.namespace);
+            let allowed =
+                listener_set_allowed(snapshot, gateway, &key.namespace, &ls_key.namespace);
             let start = listeners.len();
             if allowed.is_ok() {
-                for spec in listener_set_listeners(ls) {
-                    listeners.push(ListenerCtx::new(snapshot, "ListenerSet", &ls_key.namespace, &spec));
+                let values = unsupported_values(&ls.metadata);
+                for (j, spec) in listener_set_listeners(ls).iter().enumerate() {
+                    let mut l = ListenerCtx::new(snapshot, "ListenerSet", &ls_key.namespace, spec);
+                    // A value outside the listeners concerns the whole set: every listener.
+                    mark_unsupported(&mut l, &values, Some(j));
+                    mark_unsupported(&mut l, &values, None);
+                    listeners.push(l);
                     owners.push(Some((ls_key.namespace.clone(), ls_key.name.clone())));
                 }
             }
@@ -100,9 +117,20 @@ pub(crate) fn collect(snapshot: &Snapshot, classes: &Classes) -> Vec<GatewayCtx>
         // The Gateway's own listeners win over ListenerSet listeners.
         let (own_listeners, set_listeners) = listeners.split_at_mut(own);
         for l in set_listeners.iter_mut() {
-            if let Some(reason) = own_listeners.iter().filter(|o| o.conflict.is_none()).find_map(|o| clash(o, l)) {
-                let reason = if reason == crate::listener::PORT_TAKEN { reasons::PROTOCOL_CONFLICT } else { reason };
-                l.conflict = Some((reason, format!("conflicts with listener of the Gateway on port {}", l.port)));
+            if let Some(reason) = own_listeners
+                .iter()
+                .filter(|o| o.conflict.is_none())
+                .find_map(|o| clash(o, l))
+            {
+                let reason = if reason == crate::listener::PORT_TAKEN {
+                    reasons::PROTOCOL_CONFLICT
+                } else {
+                    reason
+                };
+                l.conflict = Some((
+                    reason,
+                    format!("conflicts with listener of the Gateway on port {}", l.port),
+                ));
             }
         }
         let n = listeners.len();
@@ -131,7 +159,13 @@ pub(crate) fn collect(snapshot: &Snapshot, classes: &Classes) -> Vec<GatewayCtx>
             }
         }
         for i in protocol_clashes {
-            listeners[i].conflict = Some((reasons::PROTOCOL_CONFLICT, format!("All listeners for port {} must use a compatible protocol", listeners[i].port)));
+            listeners[i].conflict = Some((
+                reasons::PROTOCOL_CONFLICT,
+                format!(
+                    "All listeners for port {} must use a compatible protocol",
+                    listeners[i].port
+                ),
+            ));
         }
         // Hostname clashes: inside one set every listener involved is marked; a listener that
         // clashes with one of an older set (conflicted or not) loses.
@@ -142,21 +176,37 @@ pub(crate) fn collect(snapshot: &Snapshot, classes: &Classes) -> Vec<GatewayCtx>
                 if listeners[i].conflict.is_some() {
                     continue;
                 }
-                let inside = range.clone().any(|j| j != i && clash(&listeners[i], &listeners[j]) == Some(reasons::HOSTNAME_CONFLICT));
-                let older = (own..range.start).any(|j| clash(&listeners[j], &listeners[i]) == Some(reasons::HOSTNAME_CONFLICT));
+                let inside = range.clone().any(|j| {
+                    j != i
+                        && clash(&listeners[i], &listeners[j]) == Some(reasons::HOSTNAME_CONFLICT)
+                });
+                let older = (own..range.start).any(|j| {
+                    clash(&listeners[j], &listeners[i]) == Some(reasons::HOSTNAME_CONFLICT)
+                });
                 if inside || older {
                     found.push(i);
                 }
             }
             for i in found {
-                listeners[i].conflict = Some((reasons::HOSTNAME_CONFLICT, format!("All listeners for port {} must use a unique hostname", listeners[i].port)));
+                listeners[i].conflict = Some((
+                    reasons::HOSTNAME_CONFLICT,
+                    format!(
+                        "All listeners for port {} must use a unique hostname",
+                        listeners[i].port
+                    ),
+                ));
             }
         }
         mark_overlapping_tls(&mut listeners);
 
-        let rejected = unsupported_address(gateway);
-        let class_parameters = classes.parameters.get(&gateway.spec.gateway_class_name).cloned().unwrap_or_default();
-        let (parameters, parameters_problem) = crate::parameters::for_gateway(snapshot, gateway, &key.namespace, &class_parameters);
+        let rejected = unsupported_address(gateway).or_else(|| gateway_unsupported_values(&values));
+        let class_parameters = classes
+            .parameters
+            .get(&gateway.spec.gateway_class_name)
+            .cloned()
+            .unwrap_or_default();
+        let (parameters, parameters_problem) =
+            crate::parameters::for_gateway(snapshot, gateway, &key.namespace, &class_parameters);
         let backend_client_cert = gateway
             .spec
             .tls
@@ -164,11 +214,23 @@ pub(crate) fn collect(snapshot: &Snapshot, classes: &Classes) -> Vec<GatewayCtx>
             .and_then(|t| t.backend.as_ref())
             .and_then(|b| b.client_certificate_ref.as_ref())
             .map(|r| {
-                let cert = crate::certificates::CertRef { group: r.group.as_deref(), kind: r.kind.as_deref(), name: &r.name, namespace: r.namespace.as_deref() };
-                crate::certificates::resolve(snapshot, "Gateway", &key.namespace, &cert).map_err(|p| match p {
-                    crate::certificates::CertProblem::NotPermitted(m) => (reasons::REF_NOT_PERMITTED, m),
-                    crate::certificates::CertProblem::Invalid(m) => ("InvalidClientCertificateRef", format!("invalid backend client certificate: {m}")),
-                })
+                let cert = crate::certificates::CertRef {
+                    group: r.group.as_deref(),
+                    kind: r.kind.as_deref(),
+                    name: &r.name,
+                    namespace: r.namespace.as_deref(),
+                };
+                crate::certificates::resolve(snapshot, "Gateway", &key.namespace, &cert).map_err(
+                    |p| match p {
+                        crate::certificates::CertProblem::NotPermitted(m) => {
+                            (reasons::REF_NOT_PERMITTED, m)
+                        }
+                        crate::certificates::CertProblem::Invalid(m) => (
+                            reasons::INVALID_CLIENT_CERTIFICATE_REF,
+                            format!("invalid backend client certificate: {m}"),
+                        ),
+                    },
+                )
             });
         out.push(GatewayCtx {
             key: GatewayKey::new(key.namespace.clone(), key.name.clone()),
@@ -184,6 +246,31 @@ pub(crate) fn collect(snapshot: &Snapshot, classes: &Classes) -> Vec<GatewayCtx>
     }
     out
 }
+
+/// Listener `index` (or, with `None`, every listener for values outside `spec.listeners`) is
+/// not accepted when the object holds unsupported values there.
+fn mark_unsupported(l: &mut ListenerCtx, values: &[UnsupportedValue], index: Option<usize>) {
+    let found: Vec<String> = values
+        .iter()
+        .filter(|v| v.index_in(LISTENERS) == index)
+        .map(UnsupportedValue::describe)
+        .collect();
+    if !found.is_empty() && l.not_accepted.is_none() {
+        l.not_accepted = Some((reasons::UNSUPPORTED_VALUE, found.join("; ")));
+    }
+}
+
+/// Unsupported values of a Gateway outside its listeners: the Gateway is not accepted.
+fn gateway_unsupported_values(values: &[UnsupportedValue]) -> Option<(&'static str, String)> {
+    let found: Vec<String> = values
+        .iter()
+        .filter(|v| v.index_in(LISTENERS).is_none())
+        .map(UnsupportedValue::describe)
+        .collect();
+    (!found.is_empty()).then(|| (reasons::UNSUPPORTED_VALUE, found.join("; ")))
+}
+
+const LISTENERS: &str = "spec.listeners";
 
 /// Marks conflicts among the listeners in `range` that are not yet marked.
 fn mark_conflicts(listeners: &mut [ListenerCtx], range: std::ops::Range<usize>) {
@@ -213,9 +300,15 @@ fn mark_conflicts(listeners: &mut [ListenerCtx], range: std::ops::Range<usize>) 
     }
     for (i, reason) in found {
         let message = if reason == reasons::PROTOCOL_CONFLICT {
-            format!("All listeners for port {} must use a compatible protocol", listeners[i].port)
+            format!(
+                "All listeners for port {} must use a compatible protocol",
+                listeners[i].port
+            )
         } else {
-            format!("All listeners for port {} must use a unique hostname", listeners[i].port)
+            format!(
+                "All listeners for port {} must use a unique hostname",
+                listeners[i].port
+            )
         };
         listeners[i].conflict = Some((reason, message));
     }
@@ -226,21 +319,52 @@ fn mark_conflicts(listeners: &mut [ListenerCtx], range: std::ops::Range<usize>) 
 /// made for the other, so users are warned with `OverlappingTLSConfig`.
 fn mark_overlapping_tls(listeners: &mut [ListenerCtx]) {
     use crate::listener::Protocol;
-    let names = |l: &ListenerCtx| -> Vec<String> { l.certificates.iter().flat_map(|c| crate::certificates::dns_names(&c.certificate_chain)).collect() };
-    let overlap = |a: &str, b: &str| a.eq_ignore_ascii_case(b) || crate::hostname::matches(a, b) || crate::hostname::matches(b, a);
+    let names = |l: &ListenerCtx| -> Vec<String> {
+        l.certificates
+            .iter()
+            .flat_map(|c| crate::certificates::dns_names(&c.certificate_chain))
+            .collect()
+    };
+    let overlap = |a: &str, b: &str| {
+        a.eq_ignore_ascii_case(b)
+            || crate::hostname::matches(a, b)
+            || crate::hostname::matches(b, a)
+    };
     let mut found = Vec::new();
     for i in 0..listeners.len() {
         for j in 0..listeners.len() {
             let (a, b) = (&listeners[i], &listeners[j]);
-            if i == j || a.port != b.port || a.protocol != Some(Protocol::Https) || b.protocol != Some(Protocol::Https) || !a.is_ready() || !b.is_ready() {
+            if i == j
+                || a.port != b.port
+                || a.protocol != Some(Protocol::Https)
+                || b.protocol != Some(Protocol::Https)
+                || !a.is_ready()
+                || !b.is_ready()
+            {
                 continue;
             }
-            let certs = names(a).iter().any(|x| names(b).iter().any(|y| overlap(x, y)));
+            let certs = names(a)
+                .iter()
+                .any(|x| names(b).iter().any(|y| overlap(x, y)));
             let hosts = matches!((&a.hostname, &b.hostname), (Some(x), Some(y)) if overlap(x, y));
             if certs {
-                found.push((i, reasons::OVERLAPPING_CERTIFICATES, format!("the certificates of listeners {} and {} overlap", a.name, b.name)));
+                found.push((
+                    i,
+                    reasons::OVERLAPPING_CERTIFICATES,
+                    format!(
+                        "the certificates of listeners {} and {} overlap",
+                        a.name, b.name
+                    ),
+                ));
             } else if hosts {
-                found.push((i, reasons::OVERLAPPING_HOSTNAMES, format!("the hostnames of listeners {} and {} overlap", a.name, b.name)));
+                found.push((
+                    i,
+                    reasons::OVERLAPPING_HOSTNAMES,
+                    format!(
+                        "the hostnames of listeners {} and {} overlap",
+                        a.name, b.name
+                    ),
+                ));
             }
         }
     }
@@ -255,24 +379,48 @@ fn mark_overlapping_tls(listeners: &mut [ListenerCtx]) {
 /// accepted, conflicts, or refers to something its namespace may not use (a missing Secret
 /// still leaves it valid: that is reported on the listener).
 fn set_listener_valid(l: &ListenerCtx) -> bool {
-    l.accepts_attachments() && l.conflict.is_none() && !matches!(&l.unresolved, Some((r, _)) if *r == reasons::REF_NOT_PERMITTED)
+    l.accepts_attachments()
+        && l.conflict.is_none()
+        && !matches!(&l.unresolved, Some((r, _)) if *r == reasons::REF_NOT_PERMITTED)
 }
 
 fn listener_set_listeners(ls: &ListenerSet) -> Vec<GatewayListeners> {
     // Same JSON shape as Gateway listeners.
-    serde_json::to_value(&ls.spec.listeners).ok().and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default()
+    serde_json::to_value(&ls.spec.listeners)
+        .ok()
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default()
 }
 
-fn listener_set_allowed(snapshot: &Snapshot, gateway: &Gateway, gateway_ns: &str, set_ns: &str) -> Result<(), String> {
-    let namespaces = gateway.spec.allowed_listeners.as_ref().and_then(|a| a.namespaces.as_ref());
-    let allowed = match namespaces.and_then(|n| n.from.as_ref()).unwrap_or(&AllowedFrom::None) {
+fn listener_set_allowed(
+    snapshot: &Snapshot,
+    gateway: &Gateway,
+    gateway_ns: &str,
+    set_ns: &str,
+) -> Result<(), String> {
+    let namespaces = gateway
+        .spec
+        .allowed_listeners
+        .as_ref()
+        .and_then(|a| a.namespaces.as_ref());
+    let allowed = match namespaces
+        .and_then(|n| n.from.as_ref())
+        .unwrap_or(&AllowedFrom::None)
+    {
         AllowedFrom::None => false,
         AllowedFrom::Same => gateway_ns == set_ns,
         AllowedFrom::All => true,
         AllowedFrom::Selector => {
-            let labels = snapshot.namespaces.get("", set_ns).and_then(|n| n.metadata.labels.clone()).unwrap_or_default();
+            let labels = snapshot
+                .namespaces
+                .get("", set_ns)
+                .and_then(|n| n.metadata.labels.clone())
+                .unwrap_or_default();
             let selector = namespaces.and_then(|n| n.selector.as_ref());
-            let as_value = serde_json::to_value(selector).ok().and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default();
+            let as_value = serde_json::to_value(selector)
+                .ok()
+                .and_then(|v| serde_json::from_value(v).ok())
+                .unwrap_or_default();
             selector.is_some() && selector_matches(&as_value, &labels)
         }
     };
@@ -289,20 +437,35 @@ fn listener_set_allowed(snapshot: &Snapshot, gateway: &Gateway, gateway_ns: &str
 /// A status address: `IPAddress` when it parses as one, else `Hostname` (cloud load
 /// balancers report names).
 fn gateway_address(value: &str) -> GatewayAddress {
-    let type_ = if value.parse::<std::net::IpAddr>().is_ok() { "IPAddress" } else { "Hostname" };
-    GatewayAddress { type_: type_.into(), value: value.to_string() }
+    let type_ = if value.parse::<std::net::IpAddr>().is_ok() {
+        "IPAddress"
+    } else {
+        "Hostname"
+    };
+    GatewayAddress {
+        type_: type_.into(),
+        value: value.to_string(),
+    }
 }
 
 fn unsupported_address(gateway: &Gateway) -> Option<(&'static str, String)> {
     for a in gateway.spec.addresses.iter().flatten() {
         let type_ = a.r#type.as_deref().unwrap_or("IPAddress");
         if type_ != "IPAddress" {
-            return Some(("UnsupportedAddress", format!("address type {type_} is not supported, only IPAddress")));
+            return Some((
+                reasons::UNSUPPORTED_ADDRESS,
+                format!("address type {type_} is not supported, only IPAddress"),
+            ));
         }
         // No value: the implementation picks one (GatewayOptionalAddressValue).
-        let Some(value) = a.value.as_deref().filter(|v| !v.is_empty()) else { continue };
+        let Some(value) = a.value.as_deref().filter(|v| !v.is_empty()) else {
+            continue;
+        };
         if value.parse::<std::net::IpAddr>().is_err() {
-            return Some(("UnsupportedAddress", format!("{value:?} is not an IP address")));
+            return Some((
+                reasons::UNSUPPORTED_ADDRESS,
+                format!("{value:?} is not an IP address"),
+            ));
         }
     }
     None
@@ -321,12 +484,17 @@ impl GatewayCtx {
 
     /// Whether an allowed ListenerSet of this Gateway has that name.
     pub(crate) fn has_listener_set(&self, namespace: &str, name: &str) -> bool {
-        self.listener_sets.iter().any(|s| s.namespace == namespace && s.name == name && s.allowed.is_ok())
+        self.listener_sets
+            .iter()
+            .any(|s| s.namespace == namespace && s.name == name && s.allowed.is_ok())
     }
 
     /// The address the Gateway's Envoy binds.
     pub(crate) fn bind_address<'a>(&self, options: &'a Options) -> &'a str {
-        options.assigned_addresses.get(&self.key).map_or(options.default_bind_address.as_str(), |a| a.as_str())
+        options
+            .assigned_addresses
+            .get(&self.key)
+            .map_or(options.default_bind_address.as_str(), |a| a.as_str())
     }
 
     pub(crate) fn status(&self, options: &Options) -> GatewayStatus {
@@ -340,26 +508,59 @@ impl GatewayCtx {
         let any_valid = own_listeners.iter().any(valid) || own_listeners.is_empty();
         let accepted = match &self.rejected {
             Some((reason, message)) => Condition::not(types::ACCEPTED, reason, message.clone()),
-            None if self.parameters_problem.is_some() => {
-                Condition::not(types::ACCEPTED, reasons::INVALID_PARAMETERS, self.parameters_problem.clone().unwrap_or_default())
-            }
-            None if all_valid => Condition::ok(types::ACCEPTED, reasons::ACCEPTED, "The Gateway has been scheduled by Ferrogate"),
-            None if any_valid => Condition::ok(types::ACCEPTED, reasons::LISTENERS_NOT_VALID, "Some listeners are not valid, see listener conditions"),
-            None => Condition::not(types::ACCEPTED, reasons::LISTENERS_NOT_VALID, "No listener is valid, see listener conditions"),
+            None if self.parameters_problem.is_some() => Condition::not(
+                types::ACCEPTED,
+                reasons::INVALID_PARAMETERS,
+                self.parameters_problem.clone().unwrap_or_default(),
+            ),
+            None if all_valid => Condition::ok(
+                types::ACCEPTED,
+                reasons::ACCEPTED,
+                "The Gateway has been scheduled by Ferrogate",
+            ),
+            None if any_valid => Condition::ok(
+                types::ACCEPTED,
+                reasons::LISTENERS_NOT_VALID,
+                "Some listeners are not valid, see listener conditions",
+            ),
+            None => Condition::not(
+                types::ACCEPTED,
+                reasons::LISTENERS_NOT_VALID,
+                "No listener is valid, see listener conditions",
+            ),
         };
         // Programmed: the Gateway's data plane runs with its address (listeners report their
         // own programming).
-        let fleet = options.provisioned.as_ref().map(|p| p.get(&self.key).cloned().unwrap_or_default());
+        let fleet = options
+            .provisioned
+            .as_ref()
+            .map(|p| p.get(&self.key).cloned().unwrap_or_default());
         let programmed = if let Some(why) = options.unusable_addresses.get(&self.key) {
-            Condition::not(types::PROGRAMMED, "AddressNotUsable", why.clone())
+            Condition::not(types::PROGRAMMED, reasons::ADDRESS_NOT_USABLE, why.clone())
         } else if self.rejected.is_some() || !any_valid {
-            Condition::not(types::PROGRAMMED, reasons::INVALID, "The Gateway is not accepted")
+            Condition::not(
+                types::PROGRAMMED,
+                reasons::INVALID,
+                "The Gateway is not accepted",
+            )
         } else if fleet.as_ref().is_some_and(|f| f.addresses.is_empty()) {
-            Condition::not(types::PROGRAMMED, "AddressNotAssigned", "Waiting for the Gateway's Service to get an address")
+            Condition::not(
+                types::PROGRAMMED,
+                reasons::ADDRESS_NOT_ASSIGNED,
+                "Waiting for the Gateway's Service to get an address",
+            )
         } else if fleet.as_ref().is_some_and(|f| !f.available) {
-            Condition::not(types::PROGRAMMED, "Pending", "Waiting for an available Envoy replica")
+            Condition::not(
+                types::PROGRAMMED,
+                reasons::PENDING,
+                "Waiting for an available Envoy replica",
+            )
         } else {
-            Condition::ok(types::PROGRAMMED, reasons::PROGRAMMED, "Configuration sent to the data plane")
+            Condition::ok(
+                types::PROGRAMMED,
+                reasons::PROGRAMMED,
+                "Configuration sent to the data plane",
+            )
         };
         let status_addresses: Vec<GatewayAddress> = match &fleet {
             Some(f) => f.addresses.iter().map(|a| gateway_address(a)).collect(),
@@ -371,31 +572,54 @@ impl GatewayCtx {
                 .unwrap_or_default(),
         };
         let allows_sets = self.gateway.spec.allowed_listeners.is_some();
-        let mut conditions = vec![accepted.at_generation(generation), programmed.at_generation(generation)];
-        if self.listeners.iter().any(|l| l.client_validation.as_ref().is_some_and(|v| v.allow_insecure_fallback)) {
+        let mut conditions = vec![
+            accepted.at_generation(generation),
+            programmed.at_generation(generation),
+        ];
+        if self.listeners.iter().any(|l| {
+            l.client_validation
+                .as_ref()
+                .is_some_and(|v| v.allow_insecure_fallback)
+        }) {
             conditions.push(
-                Condition::ok("InsecureFrontendValidationMode", "ConfigurationChanged", "Client certificate validation allows clients without a valid certificate (AllowInsecureFallback)")
+                Condition::ok(types::INSECURE_FRONTEND_VALIDATION_MODE, reasons::CONFIGURATION_CHANGED, "Client certificate validation allows clients without a valid certificate (AllowInsecureFallback)")
                     .at_generation(generation),
             );
         }
         match &self.backend_client_cert {
-            Some(Err((reason, message))) => conditions.push(Condition::not(types::RESOLVED_REFS, reason, message.clone()).at_generation(generation)),
-            Some(Ok(_)) => conditions.push(Condition::ok(types::RESOLVED_REFS, reasons::RESOLVED_REFS, "Gateway references have been resolved").at_generation(generation)),
+            Some(Err((reason, message))) => conditions.push(
+                Condition::not(types::RESOLVED_REFS, reason, message.clone())
+                    .at_generation(generation),
+            ),
+            Some(Ok(_)) => conditions.push(
+                Condition::ok(
+                    types::RESOLVED_REFS,
+                    reasons::RESOLVED_REFS,
+                    "Gateway references have been resolved",
+                )
+                .at_generation(generation),
+            ),
             None => {}
         }
         GatewayStatus {
             namespace: self.key.namespace.clone(),
             name: self.key.name.clone(),
             conditions,
-            attached_listener_sets: (allows_sets || !self.listener_sets.is_empty())
-                .then(|| self.listener_sets.iter().filter(|s| s.allowed.is_ok() && self.set_accepted(s)).count() as i32),
+            attached_listener_sets: (allows_sets || !self.listener_sets.is_empty()).then(|| {
+                self.listener_sets
+                    .iter()
+                    .filter(|s| s.allowed.is_ok() && self.set_accepted(s))
+                    .count() as i32
+            }),
             addresses: status_addresses,
             listeners: own_listeners.iter().map(|l| l.status(generation)).collect(),
         }
     }
 
     fn set_accepted(&self, set: &ListenerSetCtx) -> bool {
-        self.listeners[set.listeners.clone()].iter().any(set_listener_valid)
+        self.listeners[set.listeners.clone()]
+            .iter()
+            .any(set_listener_valid)
     }
 
     pub(crate) fn listener_set_statuses(&self) -> Vec<ListenerSetStatus> {
@@ -405,8 +629,10 @@ impl GatewayCtx {
             let (conditions, listeners) = match &set.allowed {
                 Err(message) => (
                     vec![
-                        Condition::not(types::ACCEPTED, reasons::NOT_ALLOWED, message.clone()).at_generation(g),
-                        Condition::not(types::PROGRAMMED, reasons::NOT_ALLOWED, "Not Programmed").at_generation(g),
+                        Condition::not(types::ACCEPTED, reasons::NOT_ALLOWED, message.clone())
+                            .at_generation(g),
+                        Condition::not(types::PROGRAMMED, reasons::NOT_ALLOWED, "Not Programmed")
+                            .at_generation(g),
                     ],
                     Vec::new(),
                 ),
@@ -415,23 +641,55 @@ impl GatewayCtx {
                     let accepted = ls.iter().filter(|l| set_listener_valid(l)).count();
                     let programmed = ls.iter().filter(|l| l.is_ready()).count();
                     let accepted_c = if accepted == ls.len() {
-                        Condition::ok(types::ACCEPTED, reasons::ACCEPTED, "ListenerSet is accepted")
+                        Condition::ok(
+                            types::ACCEPTED,
+                            reasons::ACCEPTED,
+                            "ListenerSet is accepted",
+                        )
                     } else if accepted > 0 {
-                        Condition::ok(types::ACCEPTED, reasons::LISTENERS_NOT_VALID, "Some listeners are invalid")
+                        Condition::ok(
+                            types::ACCEPTED,
+                            reasons::LISTENERS_NOT_VALID,
+                            "Some listeners are invalid",
+                        )
                     } else {
-                        Condition::not(types::ACCEPTED, reasons::LISTENERS_NOT_VALID, "No listeners are accepted")
+                        Condition::not(
+                            types::ACCEPTED,
+                            reasons::LISTENERS_NOT_VALID,
+                            "No listeners are accepted",
+                        )
                     };
                     let programmed_c = if programmed == ls.len() {
-                        Condition::ok(types::PROGRAMMED, reasons::PROGRAMMED, "ListenerSet is programmed")
+                        Condition::ok(
+                            types::PROGRAMMED,
+                            reasons::PROGRAMMED,
+                            "ListenerSet is programmed",
+                        )
                     } else if programmed > 0 {
-                        Condition::ok(types::PROGRAMMED, reasons::PROGRAMMED, "Some listeners are not programmed")
+                        Condition::ok(
+                            types::PROGRAMMED,
+                            reasons::PROGRAMMED,
+                            "Some listeners are not programmed",
+                        )
                     } else {
-                        Condition::not(types::PROGRAMMED, reasons::LISTENERS_NOT_VALID, "No listeners are programmed")
+                        Condition::not(
+                            types::PROGRAMMED,
+                            reasons::LISTENERS_NOT_VALID,
+                            "No listeners are programmed",
+                        )
                     };
-                    (vec![accepted_c.at_generation(g), programmed_c.at_generation(g)], ls.iter().map(|l| l.status(g)).collect())
+                    (
+                        vec![accepted_c.at_generation(g), programmed_c.at_generation(g)],
+                        ls.iter().map(|l| l.status(g)).collect(),
+                    )
                 }
             };
-            out.push(ListenerSetStatus { namespace: set.namespace.clone(), name: set.name.clone(), conditions, listeners });
+            out.push(ListenerSetStatus {
+                namespace: set.namespace.clone(),
+                name: set.name.clone(),
+                conditions,
+                listeners,
+            });
         }
         out
     }

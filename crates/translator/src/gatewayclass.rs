@@ -4,7 +4,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use ferrogate_api::envoyproxy::EnvoyProxySpec;
 
-use ferrogate_status::{Condition, GatewayClassStatus};
+use ferrogate_api::features::SUPPORTED_FEATURES;
+use ferrogate_status::{Condition, GatewayClassStatus, SupportedFeature};
 use ferrogate_store::Snapshot;
 
 use crate::Options;
@@ -21,24 +22,47 @@ pub(crate) struct Classes {
 }
 
 pub(crate) fn translate(snapshot: &Snapshot, options: &Options) -> Classes {
-    let mut classes = Classes { accepted: BTreeSet::new(), parameters: BTreeMap::new(), statuses: Vec::new() };
+    let mut classes = Classes {
+        accepted: BTreeSet::new(),
+        parameters: BTreeMap::new(),
+        statuses: Vec::new(),
+    };
     for (key, class) in snapshot.gateway_classes.in_order() {
         if class.spec.controller_name != options.controller_name {
             continue; // another controller's class: not ours to judge
         }
         let generation = class.metadata.generation;
-        let reference = class.spec.parameters_ref.as_ref().map(|p| (p.group.as_str(), p.kind.as_str(), p.name.as_str(), p.namespace.as_deref()));
+        let reference = class.spec.parameters_ref.as_ref().map(|p| {
+            (
+                p.group.as_str(),
+                p.kind.as_str(),
+                p.name.as_str(),
+                p.namespace.as_deref(),
+            )
+        });
+        let mut supported_features = Vec::new();
         let accepted = match crate::parameters::for_class(snapshot, &key.name, reference) {
             Ok(parameters) => {
                 classes.accepted.insert(key.name.clone());
                 classes.parameters.insert(key.name.clone(), parameters);
-                Condition::ok(types::ACCEPTED, reasons::ACCEPTED, "GatewayClass is accepted")
+                supported_features = SUPPORTED_FEATURES
+                    .iter()
+                    .map(|f| SupportedFeature {
+                        name: (*f).to_string(),
+                    })
+                    .collect();
+                Condition::ok(
+                    types::ACCEPTED,
+                    reasons::ACCEPTED,
+                    "GatewayClass is accepted",
+                )
             }
             Err(why) => Condition::not(types::ACCEPTED, reasons::INVALID_PARAMETERS, why),
         };
         classes.statuses.push(GatewayClassStatus {
             name: key.name.clone(),
             conditions: vec![accepted.at_generation(generation)],
+            supported_features,
         });
     }
     classes

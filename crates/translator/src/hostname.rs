@@ -10,7 +10,9 @@ pub(crate) fn matches(pattern: &str, host: &str) -> bool {
             // but not `example.com` itself.
             let host = host.strip_prefix("*.").map_or(host, |h| h);
             host.len() > suffix.len() + 1
-                && host.to_ascii_lowercase().ends_with(&format!(".{}", suffix.to_ascii_lowercase()))
+                && host
+                    .to_ascii_lowercase()
+                    .ends_with(&format!(".{}", suffix.to_ascii_lowercase()))
         }
     }
 }
@@ -73,9 +75,19 @@ mod tests {
 
     #[test]
     fn intersection_keeps_the_more_specific_side() {
-        let route = vec!["foo.example.com".to_string(), "*.example.com".to_string(), "x.net".to_string()];
-        assert_eq!(intersect(Some("*.example.com"), &route), vec!["foo.example.com", "*.example.com"]);
-        assert_eq!(intersect(Some("bar.example.com"), &route), vec!["bar.example.com"]);
+        let route = vec![
+            "foo.example.com".to_string(),
+            "*.example.com".to_string(),
+            "x.net".to_string(),
+        ];
+        assert_eq!(
+            intersect(Some("*.example.com"), &route),
+            vec!["foo.example.com", "*.example.com"]
+        );
+        assert_eq!(
+            intersect(Some("bar.example.com"), &route),
+            vec!["bar.example.com"]
+        );
         assert!(intersect(Some("other.org"), &route).is_empty());
         assert_eq!(intersect(None, &[]), vec!["*"]);
     }

@@ -8,8 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use ferrogate_api::{PRIVILEGED_PORT_LIMIT, PRIVILEGED_PORT_OFFSET};
 use ferrogate_ir::{
-    Backend, GatewayIr, HttpListener, HttpRoute, HttpsChain, HttpsListener, InfraIr, InfraPort, Listener, ListenerKind,
-    PortProtocol, RouteAction, StreamListener, TlsChain, TlsListener, TlsSecret, VirtualHost,
+    Backend, GatewayIr, HttpListener, HttpRoute, HttpsChain, HttpsListener, InfraIr, InfraPort,
+    Listener, ListenerKind, PortProtocol, RouteAction, StreamListener, TlsChain, TlsListener,
+    TlsSecret, VirtualHost,
 };
 
 use crate::Options;
@@ -21,11 +22,19 @@ use crate::routes::{Attachment, ConvertedRoute, ConvertedRule, Payload, Routes};
 
 pub(crate) fn build(gw: &GatewayCtx, routes: &Routes, options: &Options) -> (GatewayIr, InfraIr) {
     let address = gw.bind_address(options).to_string();
+    let blocked = |backend: &str| {
+        routes
+            .blocked
+            .contains(&(gw.key.clone(), backend.to_string()))
+    };
     // Ready listeners grouped by (port, UDP or not): TCP-based and UDP may share a number.
     let mut groups: BTreeMap<(u16, bool), Vec<usize>> = BTreeMap::new();
     for (i, l) in gw.listeners.iter().enumerate() {
         if l.is_ready() {
-            groups.entry((l.port, l.protocol == Some(Protocol::Udp))).or_default().push(i);
+            groups
+                .entry((l.port, l.protocol == Some(Protocol::Udp)))
+                .or_default()
+                .push(i);
         }
     }
 
@@ -39,20 +48,37 @@ pub(crate) fn build(gw: &GatewayCtx, routes: &Routes, options: &Options) -> (Gat
             .iter()
             .filter(|a| a.gateway == gw.key && indices.contains(&a.listener))
             .collect();
-        let protocol = gw.listeners[indices[0]].protocol.expect("ready listeners have a protocol");
+        let protocol = gw.listeners[indices[0]]
+            .protocol
+            .expect("ready listeners have a protocol");
         let (name, kind) = match protocol {
             Protocol::Http => {
                 let name = format!("http-{port}");
-                let virtual_hosts = virtual_hosts(gw, indices, &attachments, port);
-                (name.clone(), ListenerKind::Http(HttpListener { route_config: name, virtual_hosts }))
+                let virtual_hosts = virtual_hosts(gw, indices, &attachments, port, &blocked);
+                (
+                    name.clone(),
+                    ListenerKind::Http(HttpListener {
+                        route_config: name,
+                        virtual_hosts,
+                    }),
+                )
             }
             Protocol::Https => {
                 let mut chains = Vec::new();
-                for &i in indices.iter().filter(|&&i| gw.listeners[i].protocol == Some(Protocol::Https)) {
+                for &i in indices
+                    .iter()
+                    .filter(|&&i| gw.listeners[i].protocol == Some(Protocol::Https))
+                {
                     let l = &gw.listeners[i];
-                    let own: Vec<&Attachment> = attachments.iter().copied().filter(|a| a.listener == i).collect();
+                    let own: Vec<&Attachment> = attachments
+                        .iter()
+                        .copied()
+                        .filter(|a| a.listener == i)
+                        .collect();
                     for cert in &l.certificates {
-                        secrets.entry(cert.name.clone()).or_insert_with(|| cert.clone());
+                        secrets
+                            .entry(cert.name.clone())
+                            .or_insert_with(|| cert.clone());
                     }
                     chains.push(HttpsChain {
                         name: l.name.clone(),
@@ -60,23 +86,34 @@ pub(crate) fn build(gw: &GatewayCtx, routes: &Routes, options: &Options) -> (Gat
                         certificates: l.certificates.iter().map(|c| c.name.clone()).collect(),
                         client_validation: l.client_validation.clone(),
                         route_config: format!("https-{port}-{}", l.name),
-                        virtual_hosts: virtual_hosts(gw, &[i], &own, port),
+                        virtual_hosts: virtual_hosts(gw, &[i], &own, port, &blocked),
                     });
                 }
                 add_misdirected_hosts(&mut chains);
                 sort_chains_https(&mut chains);
-                (format!("https-{port}"), ListenerKind::Https(HttpsListener { chains }))
+                (
+                    format!("https-{port}"),
+                    ListenerKind::Https(HttpsListener { chains }),
+                )
             }
             Protocol::Tls { .. } => {
                 let mut chains: Vec<TlsChain> = Vec::new();
-                for &i in indices.iter().filter(|&&i| matches!(gw.listeners[i].protocol, Some(Protocol::Tls { .. }))) {
+                for &i in indices
+                    .iter()
+                    .filter(|&&i| matches!(gw.listeners[i].protocol, Some(Protocol::Tls { .. })))
+                {
                     let l = &gw.listeners[i];
                     for cert in &l.certificates {
-                        secrets.entry(cert.name.clone()).or_insert_with(|| cert.clone());
+                        secrets
+                            .entry(cert.name.clone())
+                            .or_insert_with(|| cert.clone());
                     }
                     for a in stream_attachments(&attachments, i) {
-                        let Payload::Stream(route) = &a.payload else { continue };
-                        let server_names: Vec<String> = a.hostnames.iter().filter(|h| *h != "*").cloned().collect();
+                        let Payload::Stream(route) = &a.payload else {
+                            continue;
+                        };
+                        let server_names: Vec<String> =
+                            a.hostnames.iter().filter(|h| *h != "*").cloned().collect();
                         if chains.iter().any(|c| c.server_names == server_names) {
                             continue; // an older route already serves these names
                         }
@@ -84,17 +121,37 @@ pub(crate) fn build(gw: &GatewayCtx, routes: &Routes, options: &Options) -> (Gat
                             name: format!("{}/{}/{}", l.name, route.namespace, route.name),
                             server_names,
                             certificates: l.certificates.iter().map(|c| c.name.clone()).collect(),
-                            backends: route.backends.clone(),
+                            backends: route
+                                .backends
+                                .iter()
+                                .filter(|b| !blocked(&b.backend))
+                                .cloned()
+                                .collect(),
                         });
                     }
                 }
-                chains.sort_by(|a, b| chain_order(&a.server_names, &b.server_names).then(a.name.cmp(&b.name)));
-                (format!("tls-{port}"), ListenerKind::Tls(TlsListener { chains }))
+                chains.sort_by(|a, b| {
+                    chain_order(&a.server_names, &b.server_names).then(a.name.cmp(&b.name))
+                });
+                (
+                    format!("tls-{port}"),
+                    ListenerKind::Tls(TlsListener { chains }),
+                )
             }
             Protocol::Tcp | Protocol::Udp => {
-                let first = indices.iter().flat_map(|&i| stream_attachments(&attachments, i)).next();
+                let first = indices
+                    .iter()
+                    .flat_map(|&i| stream_attachments(&attachments, i))
+                    .next();
                 let (route, backends) = match first.map(|a| &a.payload) {
-                    Some(Payload::Stream(r)) => (format!("{}/{}/{}", r.kind.to_ascii_lowercase(), r.namespace, r.name), r.backends.clone()),
+                    Some(Payload::Stream(r)) => (
+                        format!("{}/{}/{}", r.kind.to_ascii_lowercase(), r.namespace, r.name),
+                        r.backends
+                            .iter()
+                            .filter(|b| !blocked(&b.backend))
+                            .cloned()
+                            .collect(),
+                    ),
                     _ => (String::new(), Vec::new()),
                 };
                 let stream = StreamListener { route, backends };
@@ -105,18 +162,37 @@ pub(crate) fn build(gw: &GatewayCtx, routes: &Routes, options: &Options) -> (Gat
                 }
             }
         };
-        ports.push(InfraPort { name: name.clone(), protocol: if udp { PortProtocol::Udp } else { PortProtocol::Tcp }, port, container_port: bound });
-        listeners.push(Listener { name, address: address.clone(), port: bound, kind });
+        ports.push(InfraPort {
+            name: name.clone(),
+            protocol: if udp {
+                PortProtocol::Udp
+            } else {
+                PortProtocol::Tcp
+            },
+            port,
+            container_port: bound,
+        });
+        listeners.push(Listener {
+            name,
+            address: address.clone(),
+            port: bound,
+            kind,
+        });
     }
 
     let used = used_backends(&listeners);
-    let mut backends: Vec<Backend> = used.iter().filter_map(|name| routes.backends.get(name).cloned()).collect();
+    let mut backends: Vec<Backend> = used
+        .iter()
+        .filter_map(|name| routes.backends.get(name).cloned())
+        .collect();
     // The Gateway's backend client certificate goes to every backend that speaks TLS.
     if let Some(Ok(cert)) = &gw.backend_client_cert {
         for b in backends.iter_mut() {
             if let Some(tls) = b.tls.as_mut() {
                 tls.client_certificate = Some(cert.name.clone());
-                secrets.entry(cert.name.clone()).or_insert_with(|| cert.clone());
+                secrets
+                    .entry(cert.name.clone())
+                    .or_insert_with(|| cert.clone());
             }
         }
     }
@@ -133,11 +209,20 @@ pub(crate) fn build(gw: &GatewayCtx, routes: &Routes, options: &Options) -> (Gat
             .filter(|a| a.r#type.as_deref().unwrap_or("IPAddress") == "IPAddress")
             .filter_map(|a| a.value.clone())
             .collect(),
-        labels: infrastructure.and_then(|i| i.labels.clone()).unwrap_or_default(),
-        annotations: infrastructure.and_then(|i| i.annotations.clone()).unwrap_or_default(),
+        labels: infrastructure
+            .and_then(|i| i.labels.clone())
+            .unwrap_or_default(),
+        annotations: infrastructure
+            .and_then(|i| i.annotations.clone())
+            .unwrap_or_default(),
         access_logs: crate::access_log::translate(&gw.parameters),
     };
-    let ir = GatewayIr { gateway: gw.key.clone(), listeners, backends, secrets: secrets.into_values().collect() };
+    let ir = GatewayIr {
+        gateway: gw.key.clone(),
+        listeners,
+        backends,
+        secrets: secrets.into_values().collect(),
+    };
     (ir, infra)
 }
 
@@ -149,8 +234,17 @@ fn add_misdirected_hosts(chains: &mut [HttpsChain]) {
     let served: Vec<Vec<String>> = chains
         .iter()
         .map(|c| {
-            let mut hosts: Vec<String> = c.server_names.iter().map(|h| h.to_ascii_lowercase()).collect();
-            hosts.extend(c.virtual_hosts.iter().filter(|v| !v.routes.is_empty()).flat_map(|v| v.domains.iter().cloned()));
+            let mut hosts: Vec<String> = c
+                .server_names
+                .iter()
+                .map(|h| h.to_ascii_lowercase())
+                .collect();
+            hosts.extend(
+                c.virtual_hosts
+                    .iter()
+                    .filter(|v| !v.routes.is_empty())
+                    .flat_map(|v| v.domains.iter().cloned()),
+            );
             hosts.retain(|h| h != "*");
             hosts.sort();
             hosts.dedup();
@@ -161,7 +255,13 @@ fn add_misdirected_hosts(chains: &mut [HttpsChain]) {
     // not serve belongs to the catch-all listener: misdirected too.
     let catch_all = chains.iter().any(|c| c.server_names.is_empty());
     for (i, chain) in chains.iter_mut().enumerate() {
-        if catch_all && !chain.server_names.is_empty() && !chain.virtual_hosts.iter().any(|v| v.domains.iter().any(|d| d == "*")) {
+        if catch_all
+            && !chain.server_names.is_empty()
+            && !chain
+                .virtual_hosts
+                .iter()
+                .any(|v| v.domains.iter().any(|d| d == "*"))
+        {
             served_elsewhere(chain, "*");
         }
         for (j, hosts) in served.iter().enumerate() {
@@ -185,10 +285,16 @@ fn served_elsewhere(chain: &mut HttpsChain, domain: &str) {
         domains: vec![domain.to_string()],
         routes: vec![HttpRoute {
             name: "misdirected".into(),
-            matcher: ferrogate_ir::HttpMatch { path: ferrogate_ir::PathMatch::Prefix("/".into()), headers: vec![], query_params: vec![], method: None },
+            matcher: ferrogate_ir::HttpMatch {
+                path: ferrogate_ir::PathMatch::Prefix("/".into()),
+                headers: vec![],
+                query_params: vec![],
+                method: None,
+            },
             request_headers: Default::default(),
             response_headers: Default::default(),
             cors: None,
+            session_persistence: None,
             action: RouteAction::DirectResponse { status: 421 },
         }],
     });
@@ -196,9 +302,15 @@ fn served_elsewhere(chain: &mut HttpsChain, domain: &str) {
 
 /// Stream routes attached to listener `i`, oldest first.
 fn stream_attachments<'a>(attachments: &[&'a Attachment], i: usize) -> Vec<&'a Attachment> {
-    let mut out: Vec<&Attachment> = attachments.iter().copied().filter(|a| a.listener == i && matches!(a.payload, Payload::Stream(_))).collect();
+    let mut out: Vec<&Attachment> = attachments
+        .iter()
+        .copied()
+        .filter(|a| a.listener == i && matches!(a.payload, Payload::Stream(_)))
+        .collect();
     out.sort_by(|a, b| match (&a.payload, &b.payload) {
-        (Payload::Stream(x), Payload::Stream(y)) => (&x.created, &x.namespace, &x.name).cmp(&(&y.created, &y.namespace, &y.name)),
+        (Payload::Stream(x), Payload::Stream(y)) => {
+            (&x.created, &x.namespace, &x.name).cmp(&(&y.created, &y.namespace, &y.name))
+        }
         _ => std::cmp::Ordering::Equal,
     });
     out
@@ -206,7 +318,12 @@ fn stream_attachments<'a>(attachments: &[&'a Attachment], i: usize) -> Vec<&'a A
 
 /// Exact names first, then longer wildcards, then the catch-all (no names).
 fn chain_order(a: &[String], b: &[String]) -> std::cmp::Ordering {
-    let rank = |names: &[String]| names.first().map(|n| hostname::specificity(Some(n))).unwrap_or((0, 0));
+    let rank = |names: &[String]| {
+        names
+            .first()
+            .map(|n| hostname::specificity(Some(n)))
+            .unwrap_or((0, 0))
+    };
     rank(b).cmp(&rank(a))
 }
 
@@ -235,8 +352,14 @@ fn used_backends(listeners: &[Listener]) -> BTreeSet<String> {
     }
     for l in listeners {
         match &l.kind {
-            ListenerKind::Tls(t) => used.extend(t.chains.iter().flat_map(|c| c.backends.iter().map(|b| b.backend.clone()))),
-            ListenerKind::Tcp(s) | ListenerKind::Udp(s) => used.extend(s.backends.iter().map(|b| b.backend.clone())),
+            ListenerKind::Tls(t) => used.extend(
+                t.chains
+                    .iter()
+                    .flat_map(|c| c.backends.iter().map(|b| b.backend.clone())),
+            ),
+            ListenerKind::Tcp(s) | ListenerKind::Udp(s) => {
+                used.extend(s.backends.iter().map(|b| b.backend.clone()))
+            }
             _ => {}
         }
     }
@@ -254,13 +377,30 @@ fn bind_port(port: u16, options: &Options) -> u16 {
 /// Virtual hosts of listeners `indices` (sharing a port). Every listener hostname gets a
 /// host even without routes, so its requests never fall through to a wildcard listener's
 /// routes.
-fn virtual_hosts(gw: &GatewayCtx, indices: &[usize], attachments: &[&Attachment], port: u16) -> Vec<VirtualHost> {
-    let mut hosts: BTreeMap<String, Vec<(&ConvertedRoute, &ConvertedRule, usize)>> = BTreeMap::new();
+fn virtual_hosts(
+    gw: &GatewayCtx,
+    indices: &[usize],
+    attachments: &[&Attachment],
+    port: u16,
+    blocked: &dyn Fn(&str) -> bool,
+) -> Vec<VirtualHost> {
+    let mut hosts: BTreeMap<String, Vec<(&ConvertedRoute, &ConvertedRule, usize)>> =
+        BTreeMap::new();
     for &i in indices {
-        hosts.entry(gw.listeners[i].hostname.clone().unwrap_or_else(|| "*".into()).to_ascii_lowercase()).or_default();
+        hosts
+            .entry(
+                gw.listeners[i]
+                    .hostname
+                    .clone()
+                    .unwrap_or_else(|| "*".into())
+                    .to_ascii_lowercase(),
+            )
+            .or_default();
     }
     for a in attachments {
-        let Payload::Http(route) = &a.payload else { continue };
+        let Payload::Http(route) = &a.payload else {
+            continue;
+        };
         for host in &a.hostnames {
             if owner(gw, indices, host) != Some(a.listener) {
                 continue; // a more specific listener owns this host
@@ -279,7 +419,14 @@ fn virtual_hosts(gw: &GatewayCtx, indices: &[usize], attachments: &[&Attachment]
             entries.sort_by(|a, b| precedence::compare(&entry_key(a), &entry_key(b)));
             // The same route can reach a host through two listeners: keep one entry.
             entries.dedup_by(|a, b| std::ptr::eq(a.0, b.0) && a.1.index == b.1.index && a.2 == b.2);
-            VirtualHost { name: host.clone(), domains: vec![host], routes: entries.into_iter().map(|e| to_ir_route(e, port)).collect() }
+            VirtualHost {
+                name: host.clone(),
+                domains: vec![host],
+                routes: entries
+                    .into_iter()
+                    .map(|e| to_ir_route(e, port, blocked))
+                    .collect(),
+            }
         })
         .collect()
 }
@@ -295,8 +442,25 @@ fn entry_key<'a>(e: &(&'a ConvertedRoute, &'a ConvertedRule, usize)) -> EntryKey
     }
 }
 
-fn to_ir_route((route, rule, m): (&ConvertedRoute, &ConvertedRule, usize), listener_port: u16) -> HttpRoute {
+fn to_ir_route(
+    (route, rule, m): (&ConvertedRoute, &ConvertedRule, usize),
+    listener_port: u16,
+    blocked: &dyn Fn(&str) -> bool,
+) -> HttpRoute {
     let mut action = rule.action.clone();
+    if let RouteAction::Forward(forward) = &mut action {
+        // A backend this Gateway must not reach: its share is answered 500, like an
+        // unresolved reference.
+        let (kept, dropped): (Vec<_>, Vec<_>) = std::mem::take(&mut forward.backends)
+            .into_iter()
+            .partition(|b| !blocked(&b.backend));
+        forward.invalid_weight += dropped.iter().map(|b| b.weight).sum::<u32>();
+        forward.backends = kept;
+        forward.mirrors.retain(|m| !blocked(&m.backend));
+        if forward.backends.is_empty() {
+            action = RouteAction::DirectResponse { status: 500 };
+        }
+    }
     if let RouteAction::Redirect(redirect) = &mut action {
         // The spec: without a port, a redirect keeps the listener's port unless it changes
         // the scheme (then the scheme's well-known port, which Envoy leaves out of Location).
@@ -305,11 +469,19 @@ fn to_ir_route((route, rule, m): (&ConvertedRoute, &ConvertedRule, usize), liste
         }
     }
     HttpRoute {
-        name: format!("{}/{}/{}/rule/{}/match/{}", route.kind.to_ascii_lowercase(), route.namespace, route.name, rule.index, m),
+        name: format!(
+            "{}/{}/{}/rule/{}/match/{}",
+            route.kind.to_ascii_lowercase(),
+            route.namespace,
+            route.name,
+            rule.index,
+            m
+        ),
         matcher: rule.matches[m].clone(),
         request_headers: rule.request_headers.clone(),
         response_headers: rule.response_headers.clone(),
         cors: rule.cors.clone(),
+        session_persistence: rule.session_persistence.clone(),
         action,
     }
 }
@@ -320,5 +492,10 @@ fn owner(gw: &GatewayCtx, indices: &[usize], host: &str) -> Option<usize> {
         .iter()
         .copied()
         .filter(|&i| hostname::listener_admits(gw.listeners[i].hostname.as_deref(), host))
-        .max_by_key(|&i| (hostname::specificity(gw.listeners[i].hostname.as_deref()), std::cmp::Reverse(i)))
+        .max_by_key(|&i| {
+            (
+                hostname::specificity(gw.listeners[i].hostname.as_deref()),
+                std::cmp::Reverse(i),
+            )
+        })
 }

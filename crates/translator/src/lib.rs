@@ -101,10 +101,15 @@ pub fn translate(snapshot: &Snapshot, options: &Options) -> Translation {
             let (ir, infra) = ir_build::build(gw, &routes, options);
             translation.gateways.insert(gw.key.clone(), Arc::new(ir));
             translation.infra.insert(gw.key.clone(), infra);
-            translation.parameters.insert(gw.key.clone(), gw.parameters.clone());
+            translation
+                .parameters
+                .insert(gw.key.clone(), gw.parameters.clone());
         }
         translation.statuses.gateways.push(gw.status(options));
-        translation.statuses.listener_sets.extend(gw.listener_set_statuses());
+        translation
+            .statuses
+            .listener_sets
+            .extend(gw.listener_set_statuses());
     }
     translation.statuses.routes = routes.statuses;
     translation.statuses.backend_tls_policies = policy_statuses;

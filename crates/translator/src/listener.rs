@@ -17,7 +17,9 @@ pub(crate) enum Protocol {
     Http,
     Https,
     /// TLS routed by SNI; `terminate` when Envoy holds the certificate.
-    Tls { terminate: bool },
+    Tls {
+        terminate: bool,
+    },
     Tcp,
     Udp,
 }
@@ -76,7 +78,12 @@ pub(crate) struct ListenerCtx {
 
 impl ListenerCtx {
     /// Judges a listener of an object of `owner_kind` (Gateway or ListenerSet) in `owner_ns`.
-    pub(crate) fn new(snapshot: &Snapshot, owner_kind: &str, owner_ns: &str, spec: &GatewayListeners) -> Self {
+    pub(crate) fn new(
+        snapshot: &Snapshot,
+        owner_kind: &str,
+        owner_ns: &str,
+        spec: &GatewayListeners,
+    ) -> Self {
         let allowed = spec.allowed_routes.as_ref();
         let namespaces = allowed.and_then(|a| a.namespaces.as_ref());
         let mut l = ListenerCtx {
@@ -84,7 +91,10 @@ impl ListenerCtx {
             port: u16::try_from(spec.port).unwrap_or(0),
             protocol: None,
             hostname: spec.hostname.clone().filter(|h| !h.is_empty()),
-            namespaces: NamespacePolicy::new(namespaces.and_then(|n| n.from.as_ref()), namespaces.and_then(|n| n.selector.as_ref())),
+            namespaces: NamespacePolicy::new(
+                namespaces.and_then(|n| n.from.as_ref()),
+                namespaces.and_then(|n| n.selector.as_ref()),
+            ),
             kinds: Vec::new(),
             certificates: Vec::new(),
             not_accepted: None,
@@ -100,55 +110,102 @@ impl ListenerCtx {
             l.not_programmed = Some((reasons::INVALID, message));
         }
         let tls = spec.tls.as_ref();
-        let mode = tls.and_then(|t| t.mode.clone()).unwrap_or(TlsMode::Terminate);
+        let mode = tls
+            .and_then(|t| t.mode.clone())
+            .unwrap_or(TlsMode::Terminate);
         l.protocol = match spec.protocol.as_str() {
             "HTTP" => Some(Protocol::Http),
             "HTTPS" => Some(Protocol::Https),
-            "TLS" => Some(Protocol::Tls { terminate: mode == TlsMode::Terminate }),
+            "TLS" => Some(Protocol::Tls {
+                terminate: mode == TlsMode::Terminate,
+            }),
             "TCP" => Some(Protocol::Tcp),
             "UDP" => Some(Protocol::Udp),
             other => {
-                l.not_accepted = Some((reasons::UNSUPPORTED_PROTOCOL, format!("Protocol {other} is unsupported")));
+                l.not_accepted = Some((
+                    reasons::UNSUPPORTED_PROTOCOL,
+                    format!("Protocol {other} is unsupported"),
+                ));
                 None
             }
         };
         if l.port == 0 {
-            l.not_accepted = Some((reasons::UNSUPPORTED_VALUE, format!("port {} is out of range", spec.port)));
+            l.not_accepted = Some((
+                reasons::UNSUPPORTED_VALUE,
+                format!("port {} is out of range", spec.port),
+            ));
         }
         let Some(protocol) = l.protocol else { return l };
         match protocol {
             Protocol::Http | Protocol::Tcp | Protocol::Udp if tls.is_some() => {
-                l.not_programmed = Some((reasons::INVALID, format!("protocol {} does not take a tls section", spec.protocol)));
+                l.not_programmed = Some((
+                    reasons::INVALID,
+                    format!("protocol {} does not take a tls section", spec.protocol),
+                ));
             }
             Protocol::Tcp | Protocol::Udp if l.hostname.is_some() => {
-                l.not_programmed = Some((reasons::INVALID, format!("protocol {} does not take a hostname", spec.protocol)));
+                l.not_programmed = Some((
+                    reasons::INVALID,
+                    format!("protocol {} does not take a hostname", spec.protocol),
+                ));
             }
             Protocol::Https if mode == TlsMode::Passthrough => {
                 l.not_programmed = Some((reasons::UNSUPPORTED_TLS_MODE, "TLS Passthrough mode is not supported on HTTPS listeners, TLS mode must be Terminate".into()));
             }
-            Protocol::Tls { terminate: false } if tls.and_then(|t| t.certificate_refs.as_ref()).is_some_and(|c| !c.is_empty()) => {
-                l.not_programmed = Some((reasons::INVALID, "a TLS Passthrough listener takes no certificateRefs".into()));
+            Protocol::Tls { terminate: false }
+                if tls
+                    .and_then(|t| t.certificate_refs.as_ref())
+                    .is_some_and(|c| !c.is_empty()) =>
+            {
+                l.not_programmed = Some((
+                    reasons::INVALID,
+                    "a TLS Passthrough listener takes no certificateRefs".into(),
+                ));
             }
             Protocol::Tls { .. } if tls.is_none() => {
-                l.not_programmed = Some((reasons::INVALID, "a TLS listener needs a tls section (mode and, to terminate, certificateRefs)".into()));
+                l.not_programmed = Some((
+                    reasons::INVALID,
+                    "a TLS listener needs a tls section (mode and, to terminate, certificateRefs)"
+                        .into(),
+                ));
             }
-            Protocol::Https | Protocol::Tls { terminate: true } => l.resolve_certificates(snapshot, owner_kind, owner_ns, spec),
+            Protocol::Https | Protocol::Tls { terminate: true } => {
+                l.resolve_certificates(snapshot, owner_kind, owner_ns, spec)
+            }
             _ => {}
         }
         l.resolve_kinds(protocol, allowed.and_then(|a| a.kinds.as_deref()));
         l
     }
 
-    fn resolve_certificates(&mut self, snapshot: &Snapshot, owner_kind: &str, owner_ns: &str, spec: &GatewayListeners) {
-        let refs = spec.tls.as_ref().and_then(|t| t.certificate_refs.as_deref()).unwrap_or_default();
+    fn resolve_certificates(
+        &mut self,
+        snapshot: &Snapshot,
+        owner_kind: &str,
+        owner_ns: &str,
+        spec: &GatewayListeners,
+    ) {
+        let refs = spec
+            .tls
+            .as_ref()
+            .and_then(|t| t.certificate_refs.as_deref())
+            .unwrap_or_default();
         if refs.is_empty() {
-            self.not_programmed = Some((reasons::INVALID, "Listener must have at least 1 TLS certificate ref".into()));
+            self.not_programmed = Some((
+                reasons::INVALID,
+                "Listener must have at least 1 TLS certificate ref".into(),
+            ));
             return;
         }
         let mut problems = Vec::new();
         let mut not_permitted = false;
         for (i, r) in refs.iter().enumerate() {
-            let cert = CertRef { group: r.group.as_deref(), kind: r.kind.as_deref(), name: &r.name, namespace: r.namespace.as_deref() };
+            let cert = CertRef {
+                group: r.group.as_deref(),
+                kind: r.kind.as_deref(),
+                name: &r.name,
+                namespace: r.namespace.as_deref(),
+            };
             match certificates::resolve(snapshot, owner_kind, owner_ns, &cert) {
                 Ok(secret) => self.certificates.push(secret),
                 Err(CertProblem::NotPermitted(m)) => {
@@ -166,14 +223,21 @@ impl ListenerCtx {
             if not_permitted && problems.len() == 1 {
                 (reasons::REF_NOT_PERMITTED, message)
             } else {
-                (reasons::INVALID_CERTIFICATE_REF, format!("No valid secrets exist: {message}"))
+                (
+                    reasons::INVALID_CERTIFICATE_REF,
+                    format!("No valid secrets exist: {message}"),
+                )
             }
         } else {
             (reasons::PARTIALLY_INVALID_CERTIFICATE_REF, message)
         });
     }
 
-    fn resolve_kinds(&mut self, protocol: Protocol, requested: Option<&[ferrogate_api::gateway::GatewayListenersAllowedRoutesKinds]>) {
+    fn resolve_kinds(
+        &mut self,
+        protocol: Protocol,
+        requested: Option<&[ferrogate_api::gateway::GatewayListenersAllowedRoutesKinds]>,
+    ) {
         let supported = protocol.kinds();
         match requested {
             None => self.kinds = supported.iter().map(|k| group_kind(k)).collect(),
@@ -193,7 +257,10 @@ impl ListenerCtx {
                 if !bad.is_empty() && self.unresolved.is_none() {
                     self.unresolved = Some((
                         reasons::INVALID_ROUTE_KINDS,
-                        format!("{} is not supported, kind must be one of {supported:?}", bad.join(", ")),
+                        format!(
+                            "{} is not supported, kind must be one of {supported:?}",
+                            bad.join(", ")
+                        ),
                     ));
                 }
             }
@@ -202,12 +269,18 @@ impl ListenerCtx {
 
     /// Needs certificates (HTTPS, TLS Terminate) and has none that resolved.
     pub(crate) fn lacks_certificates(&self) -> bool {
-        matches!(self.protocol, Some(Protocol::Https | Protocol::Tls { terminate: true })) && self.certificates.is_empty()
+        matches!(
+            self.protocol,
+            Some(Protocol::Https | Protocol::Tls { terminate: true })
+        ) && self.certificates.is_empty()
     }
 
     /// Whether Envoy gets configuration for this listener.
     pub(crate) fn is_ready(&self) -> bool {
-        let certs_ok = !matches!(self.protocol, Some(Protocol::Https | Protocol::Tls { terminate: true })) || !self.certificates.is_empty();
+        let certs_ok = !matches!(
+            self.protocol,
+            Some(Protocol::Https | Protocol::Tls { terminate: true })
+        ) || !self.certificates.is_empty();
         self.protocol.is_some()
             && self.not_accepted.is_none()
             && self.not_programmed.is_none()
@@ -233,50 +306,92 @@ impl ListenerCtx {
             (Some((reason, message)), _) | (None, Some((reason, message))) => {
                 conditions.push(Condition::not(types::ACCEPTED, reason, message.clone()))
             }
-            (None, None) => conditions.push(Condition::ok(types::ACCEPTED, reasons::ACCEPTED, "Listener has been successfully translated")),
+            (None, None) => conditions.push(Condition::ok(
+                types::ACCEPTED,
+                reasons::ACCEPTED,
+                "Listener has been successfully translated",
+            )),
         }
         match &self.unresolved {
-            Some((reason, message)) => conditions.push(Condition::not(types::RESOLVED_REFS, reason, message.clone())),
-            None => conditions.push(Condition::ok(types::RESOLVED_REFS, reasons::RESOLVED_REFS, "Listener references have been resolved")),
+            Some((reason, message)) => conditions.push(Condition::not(
+                types::RESOLVED_REFS,
+                reason,
+                message.clone(),
+            )),
+            None => conditions.push(Condition::ok(
+                types::RESOLVED_REFS,
+                reasons::RESOLVED_REFS,
+                "Listener references have been resolved",
+            )),
         }
         match &self.conflict {
-            Some((reason, message)) => conditions.push(Condition::ok(types::CONFLICTED, reason, message.clone())),
-            None => conditions.push(Condition::not(types::CONFLICTED, reasons::NO_CONFLICTS, "No conflicts")),
+            Some((reason, message)) => {
+                conditions.push(Condition::ok(types::CONFLICTED, reason, message.clone()))
+            }
+            None => conditions.push(Condition::not(
+                types::CONFLICTED,
+                reasons::NO_CONFLICTS,
+                "No conflicts",
+            )),
         }
         if let Some((reason, message)) = &self.overlapping {
-            conditions.push(Condition::ok(types::OVERLAPPING_TLS_CONFIG, reason, message.clone()));
+            conditions.push(Condition::ok(
+                types::OVERLAPPING_TLS_CONFIG,
+                reason,
+                message.clone(),
+            ));
         }
         conditions.push(if self.is_ready() {
-            Condition::ok(types::PROGRAMMED, reasons::PROGRAMMED, "Sending translated listener configuration to the data plane")
+            Condition::ok(
+                types::PROGRAMMED,
+                reasons::PROGRAMMED,
+                "Sending translated listener configuration to the data plane",
+            )
         } else if let (Some((reason, message)), true) = (&self.conflict, self.from_listener_set) {
             Condition::not(types::PROGRAMMED, reason, message.clone())
         } else if let Some((reason, message)) = &self.not_programmed {
             Condition::not(types::PROGRAMMED, reason, message.clone())
         } else if self.from_listener_set {
-            Condition::not(types::PROGRAMMED, reasons::LISTENERS_NOT_VALID, "Listener is invalid, see other Conditions for details.")
+            Condition::not(
+                types::PROGRAMMED,
+                reasons::LISTENERS_NOT_VALID,
+                "Listener is invalid, see other Conditions for details.",
+            )
         } else {
-            Condition::not(types::PROGRAMMED, reasons::INVALID, "Listener is invalid, see other Conditions for details.")
+            Condition::not(
+                types::PROGRAMMED,
+                reasons::INVALID,
+                "Listener is invalid, see other Conditions for details.",
+            )
         });
         ListenerStatus {
             name: self.name.clone(),
             attached_routes: self.attached_routes,
             supported_kinds: self.kinds.clone(),
-            conditions: conditions.into_iter().map(|c| c.at_generation(generation)).collect(),
+            conditions: conditions
+                .into_iter()
+                .map(|c| c.at_generation(generation))
+                .collect(),
         }
     }
 }
 
 fn group_kind(kind: &str) -> RouteGroupKind {
-    RouteGroupKind { group: GATEWAY_GROUP.to_string(), kind: kind.to_string() }
+    RouteGroupKind {
+        group: GATEWAY_GROUP.to_string(),
+        kind: kind.to_string(),
+    }
 }
 
 /// A second TCP or UDP listener on a port: reported as a protocol conflict, but only on
 /// the later listener.
-pub(crate) const PORT_TAKEN: &str = "PortTaken";
+pub(crate) const PORT_TAKEN: &str = reasons::PORT_TAKEN;
 
 /// Why two listeners cannot both be served, if they cannot: a `Conflicted` reason.
 pub(crate) fn clash(a: &ListenerCtx, b: &ListenerCtx) -> Option<&'static str> {
-    let (Some(pa), Some(pb)) = (a.protocol, b.protocol) else { return None };
+    let (Some(pa), Some(pb)) = (a.protocol, b.protocol) else {
+        return None;
+    };
     if a.port != b.port || a.not_accepted.is_some() || b.not_accepted.is_some() {
         return None;
     }
@@ -291,7 +406,8 @@ pub(crate) fn clash(a: &ListenerCtx, b: &ListenerCtx) -> Option<&'static str> {
     if pa.family() != pb.family() {
         return Some(reasons::PROTOCOL_CONFLICT);
     }
-    let same_host = a.hostname.as_deref().map(str::to_ascii_lowercase) == b.hostname.as_deref().map(str::to_ascii_lowercase);
+    let same_host = a.hostname.as_deref().map(str::to_ascii_lowercase)
+        == b.hostname.as_deref().map(str::to_ascii_lowercase);
     match pa {
         // One TCP or UDP listener per port: the first declared keeps it.
         Protocol::Tcp | Protocol::Udp => Some(PORT_TAKEN),

@@ -15,33 +15,47 @@ pub(crate) enum NamespacePolicy {
     Same,
     /// Any namespace.
     All,
-    /// Namespaces whose labels match.
-    Selector(Selector),
+    /// Namespaces whose labels match. `None`: `from: Selector` without a selector, which
+    /// the CRD's validation forbids but a file (or an API server without that rule) can
+    /// hold; it admits no namespace rather than widening access to all of them.
+    Selector(Option<Selector>),
 }
 
 impl NamespacePolicy {
     pub(crate) fn new(from: Option<&From>, selector: Option<&Selector>) -> Self {
         match from {
             Some(From::All) => Self::All,
-            Some(From::Selector) => Self::Selector(selector.cloned().unwrap_or_default()),
+            Some(From::Selector) => Self::Selector(selector.cloned()),
             Some(From::Same) | None => Self::Same,
         }
     }
 
     /// Checks a selector the way the API server would; an invalid one selects nothing.
     pub(crate) fn validate(&self) -> Result<(), String> {
-        let Self::Selector(selector) = self else { return Ok(()) };
+        let Self::Selector(selector) = self else {
+            return Ok(());
+        };
+        let Some(selector) = selector else {
+            return Err("The allowedRoutes.namespaces.selector field must be specified when allowedRoutes.namespaces.from is set to \"Selector\".".into());
+        };
         for e in selector.match_expressions.iter().flatten() {
             let values = e.values.as_deref().unwrap_or_default();
             match e.operator.as_str() {
                 "In" | "NotIn" if values.is_empty() => {
-                    return Err(format!("The allowedRoutes.namespaces.selector could not be parsed: values set must be non-empty for {}", e.operator));
+                    return Err(format!(
+                        "The allowedRoutes.namespaces.selector could not be parsed: values set must be non-empty for {}",
+                        e.operator
+                    ));
                 }
                 "Exists" | "DoesNotExist" if !values.is_empty() => {
                     return Err("The allowedRoutes.namespaces.selector could not be parsed: values set must be empty for exists and does not exist".into());
                 }
                 "In" | "NotIn" | "Exists" | "DoesNotExist" => {}
-                other => return Err(format!("The allowedRoutes.namespaces.selector could not be parsed: unknown operator {other}")),
+                other => {
+                    return Err(format!(
+                        "The allowedRoutes.namespaces.selector could not be parsed: unknown operator {other}"
+                    ));
+                }
             }
         }
         Ok(())
@@ -52,7 +66,8 @@ impl NamespacePolicy {
         match self {
             Self::Same => gateway_ns == route_ns,
             Self::All => true,
-            Self::Selector(selector) => {
+            Self::Selector(None) => false,
+            Self::Selector(Some(selector)) => {
                 let labels = snapshot
                     .namespaces
                     .get("", route_ns)

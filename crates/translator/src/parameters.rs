@@ -18,24 +18,47 @@ const GROUP: &str = "gateway.ferrogate.dev";
 const KIND: &str = "EnvoyProxy";
 
 /// The parameters a GatewayClass references, or why they cannot be used.
-pub(crate) fn for_class(snapshot: &Snapshot, class_name: &str, reference: Option<(&str, &str, &str, Option<&str>)>) -> Result<EnvoyProxySpec, String> {
-    let Some((group, kind, name, namespace)) = reference else { return Ok(EnvoyProxySpec::default()) };
+pub(crate) fn for_class(
+    snapshot: &Snapshot,
+    class_name: &str,
+    reference: Option<(&str, &str, &str, Option<&str>)>,
+) -> Result<EnvoyProxySpec, String> {
+    let Some((group, kind, name, namespace)) = reference else {
+        return Ok(EnvoyProxySpec::default());
+    };
     check_kind(group, kind)?;
     let Some(namespace) = namespace.filter(|n| !n.is_empty()) else {
-        return Err(format!("GatewayClass {class_name}: parametersRef to {KIND} {name} needs a namespace ({KIND} is namespaced)"));
+        return Err(format!(
+            "GatewayClass {class_name}: parametersRef to {KIND} {name} needs a namespace ({KIND} is namespaced)"
+        ));
     };
     lookup(snapshot, namespace, name)
 }
 
 /// The Gateway's effective parameters: its class's, overridden by its own reference. The
 /// error says why its own reference could not be used (the class's parameters apply then).
-pub(crate) fn for_gateway(snapshot: &Snapshot, gateway: &Gateway, namespace: &str, class: &EnvoyProxySpec) -> (EnvoyProxySpec, Option<String>) {
-    let Some(r) = gateway.spec.infrastructure.as_ref().and_then(|i| i.parameters_ref.as_ref()) else {
+pub(crate) fn for_gateway(
+    snapshot: &Snapshot,
+    gateway: &Gateway,
+    namespace: &str,
+    class: &EnvoyProxySpec,
+) -> (EnvoyProxySpec, Option<String>) {
+    let Some(r) = gateway
+        .spec
+        .infrastructure
+        .as_ref()
+        .and_then(|i| i.parameters_ref.as_ref())
+    else {
         return (class.clone(), None);
     };
     match check_kind(&r.group, &r.kind).and_then(|()| lookup(snapshot, namespace, &r.name)) {
         Ok(own) => (merge(class, &own), None),
-        Err(why) => (class.clone(), Some(format!("infrastructure.parametersRef: {why}; using the GatewayClass's parameters"))),
+        Err(why) => (
+            class.clone(),
+            Some(format!(
+                "infrastructure.parametersRef: {why}; using the GatewayClass's parameters"
+            )),
+        ),
     }
 }
 
@@ -43,15 +66,31 @@ fn check_kind(group: &str, kind: &str) -> Result<(), String> {
     if group == GROUP && kind == KIND {
         Ok(())
     } else {
-        let referent = if group.is_empty() { kind.to_string() } else { format!("{group}/{kind}") };
-        Err(format!("{referent} is not a supported parameters kind (only {GROUP}/{KIND})"))
+        let referent = if group.is_empty() {
+            kind.to_string()
+        } else {
+            format!("{group}/{kind}")
+        };
+        Err(format!(
+            "{referent} is not a supported parameters kind (only {GROUP}/{KIND})"
+        ))
     }
 }
 
 fn lookup(snapshot: &Snapshot, namespace: &str, name: &str) -> Result<EnvoyProxySpec, String> {
-    snapshot
+    let proxy = snapshot
         .envoy_proxies
         .get(namespace, name)
-        .map(|p| p.spec.clone())
-        .ok_or_else(|| format!("{KIND} {namespace}/{name} not found"))
+        .ok_or_else(|| format!("{KIND} {namespace}/{name} not found"))?;
+    // Enum values the types do not know were substituted when it was read: malformed
+    // parameters, never silently replaced ones.
+    let values = ferrogate_store::unsupported_values(&proxy.metadata);
+    if !values.is_empty() {
+        let found: Vec<String> = values
+            .iter()
+            .map(ferrogate_store::UnsupportedValue::describe)
+            .collect();
+        return Err(format!("{KIND} {namespace}/{name}: {}", found.join("; ")));
+    }
+    Ok(proxy.spec.clone())
 }

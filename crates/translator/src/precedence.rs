@@ -36,7 +36,12 @@ pub(crate) fn compare(a: &EntryKey<'_>, b: &EntryKey<'_>) -> Ordering {
         .cmp(&path_rank(&a.matcher.path))
         .then_with(|| b.matcher.method.is_some().cmp(&a.matcher.method.is_some()))
         .then_with(|| b.matcher.headers.len().cmp(&a.matcher.headers.len()))
-        .then_with(|| b.matcher.query_params.len().cmp(&a.matcher.query_params.len()))
+        .then_with(|| {
+            b.matcher
+                .query_params
+                .len()
+                .cmp(&a.matcher.query_params.len())
+        })
         .then_with(|| creation_order(a.created, b.created))
         .then_with(|| (a.namespace, a.name).cmp(&(b.namespace, b.name)))
         .then_with(|| a.rule.cmp(&b.rule))
@@ -56,7 +61,10 @@ mod tests {
         HttpMatch {
             path,
             headers: (0..headers)
-                .map(|i| ferrogate_ir::HeaderMatch { name: format!("h{i}"), value: ferrogate_ir::StringMatch::Exact("v".into()) })
+                .map(|i| ferrogate_ir::HeaderMatch {
+                    name: format!("h{i}"),
+                    value: ferrogate_ir::StringMatch::Exact("v".into()),
+                })
                 .collect(),
             query_params: vec![],
             method: None,
@@ -64,7 +72,14 @@ mod tests {
     }
 
     fn key<'a>(matcher: &'a HttpMatch, name: &'a str) -> EntryKey<'a> {
-        EntryKey { matcher, created: "", namespace: "ns", name, rule: 0, match_index: 0 }
+        EntryKey {
+            matcher,
+            created: "",
+            namespace: "ns",
+            name,
+            rule: 0,
+            match_index: 0,
+        }
     }
 
     #[test]

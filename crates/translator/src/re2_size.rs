@@ -45,7 +45,10 @@ pub fn program_size(pattern: &str) -> Option<usize> {
         parts.remove(0);
         // RE2 matches a literal prefix of an anchored expression before running the
         // program; what remains of it is a constant two instructions.
-        if parts.first().is_some_and(|h| matches!(h.kind(), HirKind::Literal(_))) {
+        if parts
+            .first()
+            .is_some_and(|h| matches!(h.kind(), HirKind::Literal(_)))
+        {
             parts.remove(0);
             4
         } else {
@@ -98,7 +101,8 @@ fn cost(h: &Hir) -> u64 {
                 // x{n,m} is n copies, then m-n nested optional copies.
                 Some(max) => {
                     let optional = u64::from(max).saturating_sub(min);
-                    sub.saturating_mul(min).saturating_add(optional.saturating_mul(sub.saturating_add(1)))
+                    sub.saturating_mul(min)
+                        .saturating_add(optional.saturating_mul(sub.saturating_add(1)))
                 }
             }
         }
@@ -111,13 +115,28 @@ fn cost(h: &Hir) -> u64 {
 /// U+10FFFF from U+0080, which RE2 compiles into what the ASCII part already has.
 fn class_cost(class: &Class) -> u64 {
     let (ranges, top): (Vec<(u32, u32)>, u32) = match class {
-        Class::Bytes(bytes) => (bytes.ranges().iter().map(|r| (u32::from(r.start()), u32::from(r.end()))).collect(), 0xff),
-        Class::Unicode(unicode) => (unicode.ranges().iter().map(|r| (u32::from(r.start()), u32::from(r.end()))).collect(), 0x10ffff),
+        Class::Bytes(bytes) => (
+            bytes
+                .ranges()
+                .iter()
+                .map(|r| (u32::from(r.start()), u32::from(r.end())))
+                .collect(),
+            0xff,
+        ),
+        Class::Unicode(unicode) => (
+            unicode
+                .ranges()
+                .iter()
+                .map(|r| (u32::from(r.start()), u32::from(r.end())))
+                .collect(),
+            0x10ffff,
+        ),
     };
     {
         {
             let contains = |c: u32| ranges.iter().any(|(s, e)| (*s..=*e).contains(&c));
-            let folds = (u32::from(b'a')..=u32::from(b'z')).all(|c| contains(c) == contains(c - 32));
+            let folds =
+                (u32::from(b'a')..=u32::from(b'z')).all(|c| contains(c) == contains(c - 32));
             let mut total = 0u64;
             for &(start, end) in &ranges {
                 if start < 0x80 {
@@ -134,7 +153,11 @@ fn class_cost(class: &Class) -> u64 {
                 if beyond == 0x80 && end == top {
                     continue;
                 }
-                total += if top == 0xff { 1 } else { char::from_u32(beyond).map_or(4, |c| c.len_utf8() as u64) };
+                total += if top == 0xff {
+                    1
+                } else {
+                    char::from_u32(beyond).map_or(4, |c| c.len_utf8() as u64)
+                };
             }
             total
         }

@@ -34,7 +34,9 @@ pub(crate) fn permitted(snapshot: &Snapshot, from: &From<'_>, to: &To<'_>) -> bo
             let to_ok = grant.spec.to.iter().any(|t| {
                 t.group == to.group
                     && t.kind == to.kind
-                    && t.name.as_deref().is_none_or(|n| n.is_empty() || n == to.name)
+                    && t.name
+                        .as_deref()
+                        .is_none_or(|n| n.is_empty() || n == to.name)
             });
             from_ok && to_ok
         })

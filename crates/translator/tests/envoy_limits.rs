@@ -74,24 +74,52 @@ fn routes_envoy_would_reject_are_refused_and_a_valid_neighbour_is_served() {
     let translation = translate(&snapshot, &Options::default());
 
     let accepted = |name: &str| {
-        let route = translation.statuses.routes.iter().find(|r| r.name == name).unwrap_or_else(|| panic!("no status for {name}"));
-        route.parents[0].conditions.iter().find(|c| c.type_ == "Accepted").unwrap().clone()
+        let route = translation
+            .statuses
+            .routes
+            .iter()
+            .find(|r| r.name == name)
+            .unwrap_or_else(|| panic!("no status for {name}"));
+        route.parents[0]
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Accepted")
+            .unwrap()
+            .clone()
     };
     for (name, says) in [
         ("crlf", "contains a NUL, CR or LF"),
         ("weights", "outside 0..=1000000"),
-        ("regex", "RE2 program of about 207 instructions; Envoy refuses more than 100"),
+        (
+            "regex",
+            "RE2 program of about 207 instructions; Envoy refuses more than 100",
+        ),
     ] {
         let c = accepted(name);
-        assert_eq!((c.status, c.reason.as_str()), (ConditionStatus::False, "UnsupportedValue"), "{name}: {c:?}");
+        assert_eq!(
+            (c.status, c.reason.as_str()),
+            (ConditionStatus::False, "UnsupportedValue"),
+            "{name}: {c:?}"
+        );
         assert!(c.message.contains(says), "{name}: {}", c.message);
     }
     assert_eq!(accepted("fine").status, ConditionStatus::True);
 
     // Only the valid route reaches the Gateway's route table.
-    let ir = translation.gateways.values().next().expect("the Gateway is translated");
-    let ListenerKind::Http(http) = &ir.listeners[0].kind else { panic!("an HTTP listener") };
-    let routes: Vec<&str> = http.virtual_hosts.iter().flat_map(|v| v.routes.iter()).map(|r| r.name.as_str()).collect();
+    let ir = translation
+        .gateways
+        .values()
+        .next()
+        .expect("the Gateway is translated");
+    let ListenerKind::Http(http) = &ir.listeners[0].kind else {
+        panic!("an HTTP listener")
+    };
+    let routes: Vec<&str> = http
+        .virtual_hosts
+        .iter()
+        .flat_map(|v| v.routes.iter())
+        .map(|r| r.name.as_str())
+        .collect();
     assert_eq!(routes.len(), 1, "{routes:?}");
     assert!(routes[0].contains("fine"), "{routes:?}");
 }

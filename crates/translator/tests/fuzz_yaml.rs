@@ -32,17 +32,56 @@ impl Rng {
 }
 
 const TOKENS: &[&str] = &[
-    "[", "]", "{", "}", "'", "\"", ":", ": ", "- ", ",", "\n", "  ", "|\n", ">-\n", "&a ", "*a", "!!str ", "? ", "#", "\r\n", "\0",
-    "é", "\u{feff}", "---\n", "...\n", "~", "null", "-1", "2147483648", "1e400", "\\", "%", "@", "`", "\t",
+    "[",
+    "]",
+    "{",
+    "}",
+    "'",
+    "\"",
+    ":",
+    ": ",
+    "- ",
+    ",",
+    "\n",
+    "  ",
+    "|\n",
+    ">-\n",
+    "&a ",
+    "*a",
+    "!!str ",
+    "? ",
+    "#",
+    "\r\n",
+    "\0",
+    "é",
+    "\u{feff}",
+    "---\n",
+    "...\n",
+    "~",
+    "null",
+    "-1",
+    "2147483648",
+    "1e400",
+    "\\",
+    "%",
+    "@",
+    "`",
+    "\t",
 ];
 
 fn seeds() -> Vec<String> {
     let mut seeds: Vec<String> = (0..40).map(|s| worlds::world(s, false)).collect();
     let dir = std::env::var_os("CORPUS_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/translator-cases"));
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/translator-cases")
+        });
     if let Ok(entries) = std::fs::read_dir(&dir) {
-        let mut files: Vec<PathBuf> = entries.flatten().map(|e| e.path()).filter(|p| p.to_string_lossy().ends_with(".in.yaml")).collect();
+        let mut files: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.to_string_lossy().ends_with(".in.yaml"))
+            .collect();
         files.sort();
         seeds.extend(files.iter().filter_map(|f| std::fs::read_to_string(f).ok()));
     }
@@ -84,7 +123,10 @@ fn mutate(rng: &mut Rng, seed: &str) -> String {
 
 #[test]
 fn mutated_inputs_never_panic_or_stall_the_loader_and_translator() {
-    let execs: usize = std::env::var("FERROGATE_FUZZ_EXECS").ok().and_then(|v| v.parse().ok()).unwrap_or(5000);
+    let execs: usize = std::env::var("FERROGATE_FUZZ_EXECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5000);
     let seeds = seeds();
     let mut rng = Rng(0x5eed_f00d_1234_5678);
     let (mut translated, mut refused, mut slowest) = (0usize, 0usize, Duration::ZERO);
@@ -102,12 +144,18 @@ fn mutated_inputs_never_panic_or_stall_the_loader_and_translator() {
         }
         let took = one.elapsed();
         slowest = slowest.max(took);
-        assert!(took < Duration::from_secs(2), "execution {i} took {took:?}:\n{input}");
+        assert!(
+            took < Duration::from_secs(2),
+            "execution {i} took {took:?}:\n{input}"
+        );
     }
     eprintln!(
         "fuzz: {execs} executions from {} seeds in {:?}: {translated} translated, {refused} with load errors, slowest {slowest:?}",
         seeds.len(),
         started.elapsed()
     );
-    assert!(translated > execs / 4, "the mutations must leave most inputs loadable ({translated} of {execs})");
+    assert!(
+        translated > execs / 4,
+        "the mutations must leave most inputs loadable ({translated} of {execs})"
+    );
 }

@@ -24,7 +24,10 @@ fn render(input: &str, case: &str) -> String {
     let snapshot: Snapshot = objects.into_iter().collect();
     let translation = translate(&snapshot, &Options::default());
     let again = translate(&snapshot, &Options::default());
-    assert_eq!(translation, again, "{case}: translation is not deterministic");
+    assert_eq!(
+        translation, again,
+        "{case}: translation is not deterministic"
+    );
     let golden = Golden {
         statuses: &translation.statuses,
         ir: translation.gateways.values().map(|g| g.as_ref()).collect(),
@@ -42,5 +45,9 @@ fn render(input: &str, case: &str) -> String {
 
 #[test]
 fn translator_golden_files_match() {
-    ferrogate_testkit::check_golden(&Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata"), "yaml", render);
+    ferrogate_testkit::check_golden(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata"),
+        "yaml",
+        render,
+    );
 }

@@ -11,7 +11,10 @@ use ferrogate_testkit::worlds;
 use ferrogate_translator::{Options, translate};
 
 fn cases() -> u64 {
-    std::env::var("FERROGATE_PROPERTY_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(300)
+    std::env::var("FERROGATE_PROPERTY_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300)
 }
 
 #[test]
@@ -30,7 +33,11 @@ fn translation_of_generated_worlds_is_total_deterministic_and_consistent() {
             let backends: BTreeSet<&str> = ir.backends.iter().map(|b| b.name.as_str()).collect();
             let mut names = BTreeSet::new();
             for l in &ir.listeners {
-                assert!(names.insert(&l.name), "seed {seed}: duplicate listener {} in {key}", l.name);
+                assert!(
+                    names.insert(&l.name),
+                    "seed {seed}: duplicate listener {} in {key}",
+                    l.name
+                );
                 let mut referenced = Vec::new();
                 let mut from_hosts = |hosts: &[ferrogate_ir::VirtualHost]| {
                     for vh in hosts {
@@ -44,20 +51,42 @@ fn translation_of_generated_worlds_is_total_deterministic_and_consistent() {
                 };
                 match &l.kind {
                     ListenerKind::Http(h) => {
-                        served_routes += h.virtual_hosts.iter().map(|v| v.routes.len()).sum::<usize>();
+                        served_routes += h
+                            .virtual_hosts
+                            .iter()
+                            .map(|v| v.routes.len())
+                            .sum::<usize>();
                         from_hosts(&h.virtual_hosts)
                     }
-                    ListenerKind::Https(h) => h.chains.iter().for_each(|c| from_hosts(&c.virtual_hosts)),
-                    ListenerKind::Tls(t) => referenced.extend(t.chains.iter().flat_map(|c| c.backends.iter().map(|b| b.backend.clone()))),
-                    ListenerKind::Tcp(s) | ListenerKind::Udp(s) => referenced.extend(s.backends.iter().map(|b| b.backend.clone())),
+                    ListenerKind::Https(h) => {
+                        h.chains.iter().for_each(|c| from_hosts(&c.virtual_hosts))
+                    }
+                    ListenerKind::Tls(t) => referenced.extend(
+                        t.chains
+                            .iter()
+                            .flat_map(|c| c.backends.iter().map(|b| b.backend.clone())),
+                    ),
+                    ListenerKind::Tcp(s) | ListenerKind::Udp(s) => {
+                        referenced.extend(s.backends.iter().map(|b| b.backend.clone()))
+                    }
                 }
                 for b in referenced {
-                    assert!(backends.contains(b.as_str()), "seed {seed}: {key} names backend {b} that is not in the IR\n{text}");
+                    assert!(
+                        backends.contains(b.as_str()),
+                        "seed {seed}: {key} names backend {b} that is not in the IR\n{text}"
+                    );
                 }
             }
         }
     }
     // The generator must exercise the translator, not just the YAML loader.
-    assert!(problems * 20 < documents, "{problems} of {documents} generated documents did not load");
-    assert!(served_routes * 3 > cases() as usize, "only {served_routes} routes served over {} worlds", cases());
+    assert!(
+        problems * 20 < documents,
+        "{problems} of {documents} generated documents did not load"
+    );
+    assert!(
+        served_routes * 3 > cases() as usize,
+        "only {served_routes} routes served over {} worlds",
+        cases()
+    );
 }

@@ -31,13 +31,31 @@ fn envoy_size(dir: &std::path::Path, regex: &str) -> usize {
     let file = dir.join("bootstrap.json");
     std::fs::write(&file, bootstrap.to_string()).unwrap();
     let out = Command::new(ferrogate_testkit::envoy_path())
-        .args(["--mode", "validate", "--disable-hot-restart", "-l", "critical", "-c"])
+        .args([
+            "--mode",
+            "validate",
+            "--disable-hot-restart",
+            "-l",
+            "critical",
+            "-c",
+        ])
         .arg(&file)
         .output()
         .expect("run envoy");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    let at = text.find("program size of ").unwrap_or_else(|| panic!("{regex:?}: no size in Envoy's output: {text}"));
-    text[at + "program size of ".len()..].split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap()
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let at = text
+        .find("program size of ")
+        .unwrap_or_else(|| panic!("{regex:?}: no size in Envoy's output: {text}"));
+    text[at + "program size of ".len()..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 #[test]
@@ -56,7 +74,15 @@ fn the_re2_program_size_estimate_agrees_with_envoy() {
         "(?i)/Admin",
     ];
     // Anything else: the same side of the default limit of 100.
-    let limit_only = ["(a|bc|def){20}", "\\w{30}", ".{50}", "[^/]{40}/x", "(a*)*b", "(\\d{1,3}\\.){3}\\d{1,3}", "foo|foobar"];
+    let limit_only = [
+        "(a|bc|def){20}",
+        "\\w{30}",
+        ".{50}",
+        "[^/]{40}/x",
+        "(a*)*b",
+        "(\\d{1,3}\\.){3}\\d{1,3}",
+        "foo|foobar",
+    ];
     let mut wrong = Vec::new();
     for regex in exact {
         let (ours, envoy) = (program_size(regex).unwrap(), envoy_size(dir.path(), regex));
@@ -69,7 +95,9 @@ fn the_re2_program_size_estimate_agrees_with_envoy() {
         let (ours, envoy) = (program_size(regex).unwrap(), envoy_size(dir.path(), regex));
         eprintln!("{regex:?}: estimate {ours}, Envoy {envoy}");
         if (ours > 100) != (envoy > 100) {
-            wrong.push(format!("{regex:?}: estimated {ours}, Envoy {envoy}: opposite sides of 100"));
+            wrong.push(format!(
+                "{regex:?}: estimated {ours}, Envoy {envoy}: opposite sides of 100"
+            ));
         }
     }
     assert!(wrong.is_empty(), "{wrong:#?}");

@@ -56,7 +56,11 @@ struct Inner {
 
 impl std::fmt::Debug for PropagationObserverSlot<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.get().is_some() { "Some(observer)" } else { "None" })
+        f.write_str(if self.0.get().is_some() {
+            "Some(observer)"
+        } else {
+            "None"
+        })
     }
 }
 
@@ -174,9 +178,16 @@ impl SnapshotCache {
 
     /// Hands completed propagations of `gateway` to the observer.
     pub(crate) fn report(&self, gateway: &str, done: impl IntoIterator<Item = Propagated>) {
-        let Some(observer) = self.inner.observer.get() else { return };
+        let Some(observer) = self.inner.observer.get() else {
+            return;
+        };
         for (type_url, latency) in done {
-            tracing::debug!(gateway, type_url, ?latency, "xDS change propagated to every Envoy");
+            tracing::debug!(
+                gateway,
+                type_url,
+                ?latency,
+                "xDS change propagated to every Envoy"
+            );
             observer(gateway, &type_url, latency);
         }
     }

@@ -53,14 +53,20 @@ impl Propagation {
         let mut s = self.lock();
         s.streams.remove(&stream);
         let types: Vec<String> = s.pending.keys().cloned().collect();
-        types.into_iter().filter_map(|t| s.stop_waiting(&t, stream, None, now)).collect()
+        types
+            .into_iter()
+            .filter_map(|t| s.stop_waiting(&t, stream, None, now))
+            .collect()
     }
 
     /// A snapshot replaced `old`: every type whose version changed now waits for the
     /// streams open at this moment.
     pub(crate) fn published(&self, old: Option<&Snapshot>, new: &Snapshot, seen: Instant) {
         let mut s = self.lock();
-        let types: BTreeSet<&str> = new.type_urls().chain(old.into_iter().flat_map(|o| o.type_urls())).collect();
+        let types: BTreeSet<&str> = new
+            .type_urls()
+            .chain(old.into_iter().flat_map(|o| o.type_urls()))
+            .collect();
         for type_url in types {
             let version = new.version_or_empty(type_url);
             if old.is_some_and(|o| o.version_or_empty(type_url) == version) {
@@ -73,22 +79,46 @@ impl Propagation {
             }
             let seen = s.pending.get(type_url).map_or(seen, |p| p.seen.min(seen));
             let waiting = s.streams.clone();
-            s.pending.insert(type_url.to_string(), Pending { version: version.to_string(), seen, waiting, acked: false });
+            s.pending.insert(
+                type_url.to_string(),
+                Pending {
+                    version: version.to_string(),
+                    seen,
+                    waiting,
+                    acked: false,
+                },
+            );
         }
     }
 
     /// `stream` handled a snapshot whose `type_url` is at `version` and sent nothing of it.
-    pub(crate) fn settled(&self, stream: u64, type_url: &str, version: &str, now: Instant) -> Option<Propagated> {
-        self.lock().stop_waiting(type_url, stream, Some((version, false)), now)
+    pub(crate) fn settled(
+        &self,
+        stream: u64,
+        type_url: &str,
+        version: &str,
+        now: Instant,
+    ) -> Option<Propagated> {
+        self.lock()
+            .stop_waiting(type_url, stream, Some((version, false)), now)
     }
 
     /// `stream` ACKed `version` of `type_url`.
-    pub(crate) fn acked(&self, stream: u64, type_url: &str, version: &str, now: Instant) -> Option<Propagated> {
-        self.lock().stop_waiting(type_url, stream, Some((version, true)), now)
+    pub(crate) fn acked(
+        &self,
+        stream: u64,
+        type_url: &str,
+        version: &str,
+        now: Instant,
+    ) -> Option<Propagated> {
+        self.lock()
+            .stop_waiting(type_url, stream, Some((version, true)), now)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -96,7 +126,13 @@ impl State {
     /// Removes `stream` from the waiters of `type_url` if `about` (version, whether it is an
     /// ACK) concerns the pending version (`None`: the stream left). Completes the change when
     /// nobody waits any more.
-    fn stop_waiting(&mut self, type_url: &str, stream: u64, about: Option<(&str, bool)>, now: Instant) -> Option<Propagated> {
+    fn stop_waiting(
+        &mut self,
+        type_url: &str,
+        stream: u64,
+        about: Option<(&str, bool)>,
+        now: Instant,
+    ) -> Option<Propagated> {
         let p = self.pending.get_mut(type_url)?;
         if let Some((version, ack)) = about {
             // An answer about another (older) version says nothing about this change.
@@ -110,7 +146,8 @@ impl State {
             return None;
         }
         let p = self.pending.remove(type_url)?;
-        p.acked.then(|| (type_url.to_string(), now.saturating_duration_since(p.seen)))
+        p.acked
+            .then(|| (type_url.to_string(), now.saturating_duration_since(p.seen)))
     }
 }
 
@@ -124,10 +161,19 @@ mod tests {
     use crate::snapshot::{CLUSTER_TYPE, ROUTE_TYPE};
 
     fn snap(route: &[u8]) -> Snapshot {
-        let any = |t: &str, v: &[u8]| Any { type_url: t.into(), value: v.to_vec() };
+        let any = |t: &str, v: &[u8]| Any {
+            type_url: t.into(),
+            value: v.to_vec(),
+        };
         Snapshot::new(BTreeMap::from([
-            (CLUSTER_TYPE.to_string(), vec![("c".to_string(), any(CLUSTER_TYPE, b"c"))]),
-            (ROUTE_TYPE.to_string(), vec![("r".to_string(), any(ROUTE_TYPE, route))]),
+            (
+                CLUSTER_TYPE.to_string(),
+                vec![("c".to_string(), any(CLUSTER_TYPE, b"c"))],
+            ),
+            (
+                ROUTE_TYPE.to_string(),
+                vec![("r".to_string(), any(ROUTE_TYPE, route))],
+            ),
         ]))
     }
 
@@ -142,10 +188,24 @@ mod tests {
         let v = new.version_or_empty(ROUTE_TYPE).to_string();
         let later = seen + Duration::from_millis(30);
         // The cluster type did not change: nothing waits for it.
-        assert_eq!(p.settled(1, CLUSTER_TYPE, new.version_or_empty(CLUSTER_TYPE), later), None);
-        assert_eq!(p.acked(1, ROUTE_TYPE, &v, later), None, "stream 2 has not ACKed yet");
-        assert_eq!(p.acked(2, ROUTE_TYPE, old.version_or_empty(ROUTE_TYPE), later), None, "an older version");
-        assert_eq!(p.acked(2, ROUTE_TYPE, &v, later), Some((ROUTE_TYPE.to_string(), Duration::from_millis(30))));
+        assert_eq!(
+            p.settled(1, CLUSTER_TYPE, new.version_or_empty(CLUSTER_TYPE), later),
+            None
+        );
+        assert_eq!(
+            p.acked(1, ROUTE_TYPE, &v, later),
+            None,
+            "stream 2 has not ACKed yet"
+        );
+        assert_eq!(
+            p.acked(2, ROUTE_TYPE, old.version_or_empty(ROUTE_TYPE), later),
+            None,
+            "an older version"
+        );
+        assert_eq!(
+            p.acked(2, ROUTE_TYPE, &v, later),
+            Some((ROUTE_TYPE.to_string(), Duration::from_millis(30)))
+        );
         assert_eq!(p.acked(2, ROUTE_TYPE, &v, later), None, "measured once");
     }
 
@@ -171,7 +231,15 @@ mod tests {
         p.join(1);
         let new = snap(b"3");
         p.published(Some(&snap(b"2")), &new, Instant::now());
-        assert_eq!(p.settled(1, ROUTE_TYPE, new.version_or_empty(ROUTE_TYPE), Instant::now()), None);
+        assert_eq!(
+            p.settled(
+                1,
+                ROUTE_TYPE,
+                new.version_or_empty(ROUTE_TYPE),
+                Instant::now()
+            ),
+            None
+        );
         assert!(p.leave(1, Instant::now()).is_empty());
     }
 
@@ -182,8 +250,20 @@ mod tests {
         let first = Instant::now();
         p.published(Some(&snap(b"1")), &snap(b"2"), first);
         let newest = snap(b"3");
-        p.published(Some(&snap(b"2")), &newest, first + Duration::from_millis(10));
-        let done = p.acked(1, ROUTE_TYPE, newest.version_or_empty(ROUTE_TYPE), first + Duration::from_millis(50));
-        assert_eq!(done, Some((ROUTE_TYPE.to_string(), Duration::from_millis(50))));
+        p.published(
+            Some(&snap(b"2")),
+            &newest,
+            first + Duration::from_millis(10),
+        );
+        let done = p.acked(
+            1,
+            ROUTE_TYPE,
+            newest.version_or_empty(ROUTE_TYPE),
+            first + Duration::from_millis(50),
+        );
+        assert_eq!(
+            done,
+            Some((ROUTE_TYPE.to_string(), Duration::from_millis(50)))
+        );
     }
 }

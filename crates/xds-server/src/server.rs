@@ -81,7 +81,10 @@ impl Session {
 
     pub(crate) fn ack(&self, type_url: &str, version: &str) {
         tracing::debug!(gateway = %self.gateway, node = %self.node_id, type_url, version, "xDS ACK");
-        let done = self.entry.propagation.acked(self.stream_id, type_url, version, Instant::now());
+        let done = self
+            .entry
+            .propagation
+            .acked(self.stream_id, type_url, version, Instant::now());
         self.cache.report(&self.gateway, done);
         let current = self
             .entry
@@ -95,13 +98,21 @@ impl Session {
 
     /// After this stream handled `snapshot`: the types it sent nothing of need no ACK from
     /// it for the change to count as propagated.
-    pub(crate) fn settle_unsent<'a>(&self, snapshot: &Snapshot, sent: impl Iterator<Item = &'a str>) {
+    pub(crate) fn settle_unsent<'a>(
+        &self,
+        snapshot: &Snapshot,
+        sent: impl Iterator<Item = &'a str>,
+    ) {
         let sent: std::collections::BTreeSet<&str> = sent.collect();
         let now = Instant::now();
         let done: Vec<_> = snapshot
             .type_urls()
             .filter(|t| !sent.contains(t))
-            .filter_map(|t| self.entry.propagation.settled(self.stream_id, t, snapshot.version_or_empty(t), now))
+            .filter_map(|t| {
+                self.entry
+                    .propagation
+                    .settled(self.stream_id, t, snapshot.version_or_empty(t), now)
+            })
             .collect();
         self.cache.report(&self.gateway, done);
     }
@@ -248,7 +259,9 @@ async fn drive<P, S>(
         Some(Err(status)) => {
             match bad_request(&status) {
                 Some(rejection) => reject(&cache, &tx, stream_id, rejection).await,
-                None => tracing::debug!(stream_id, %status, "xDS stream failed before its first request"),
+                None => {
+                    tracing::debug!(stream_id, %status, "xDS stream failed before its first request")
+                }
             }
             return;
         }
@@ -514,7 +527,12 @@ async fn serve_incoming<IO, IE>(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error>
 where
-    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + tonic::transport::server::Connected + Unpin + Send + 'static,
+    IO: tokio::io::AsyncRead
+        + tokio::io::AsyncWrite
+        + tonic::transport::server::Connected
+        + Unpin
+        + Send
+        + 'static,
     IO::ConnectInfo: Clone + Send + Sync + 'static,
     IE: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
@@ -553,12 +571,20 @@ mod tests {
 
     #[test]
     fn decode_failures_become_resource_exhausted_or_invalid_argument() {
-        let too_large = Status::out_of_range("Error, decoded message length too large: found 5000000 bytes, the limit is: 4194304 bytes");
+        let too_large = Status::out_of_range(
+            "Error, decoded message length too large: found 5000000 bytes, the limit is: 4194304 bytes",
+        );
         let (reason, status) = bad_request(&too_large).unwrap();
-        assert_eq!((reason, status.code()), (Rejection::OversizedMessage, tonic::Code::ResourceExhausted));
+        assert_eq!(
+            (reason, status.code()),
+            (Rejection::OversizedMessage, tonic::Code::ResourceExhausted)
+        );
         let malformed = Status::internal("failed to decode Protobuf message: invalid wire type");
         let (reason, status) = bad_request(&malformed).unwrap();
-        assert_eq!((reason, status.code()), (Rejection::MalformedMessage, tonic::Code::InvalidArgument));
+        assert_eq!(
+            (reason, status.code()),
+            (Rejection::MalformedMessage, tonic::Code::InvalidArgument)
+        );
         assert!(bad_request(&Status::cancelled("client went away")).is_none());
     }
 

@@ -74,7 +74,10 @@ impl Snapshot {
     /// Names must be unique within a type; if a name repeats, the last resource wins. The `Any`
     /// of each resource should carry the same type URL as its group (not checked).
     pub fn new(resources: BTreeMap<String, Vec<(String, Any)>>) -> Self {
-        let types = resources.into_iter().map(|(type_url, list)| (type_url, Arc::new(TypeResources::new(list)))).collect();
+        let types = resources
+            .into_iter()
+            .map(|(type_url, list)| (type_url, Arc::new(TypeResources::new(list))))
+            .collect();
         Self::from_types(types)
     }
 
@@ -83,7 +86,10 @@ impl Snapshot {
     /// however large the route table is.
     pub fn with_type(&self, type_url: &str, resources: Vec<(String, Any)>) -> Self {
         let mut types = self.types.clone();
-        types.insert(type_url.to_string(), Arc::new(TypeResources::new(resources)));
+        types.insert(
+            type_url.to_string(),
+            Arc::new(TypeResources::new(resources)),
+        );
         Self::from_types(types)
     }
 
@@ -268,16 +274,31 @@ mod tests {
 
     #[test]
     fn replacing_one_type_equals_building_anew() {
-        let any = |v: &[u8]| Any { type_url: ENDPOINT_TYPE.into(), value: v.to_vec() };
-        let route = Any { type_url: ROUTE_TYPE.into(), value: vec![9; 64] };
+        let any = |v: &[u8]| Any {
+            type_url: ENDPOINT_TYPE.into(),
+            value: v.to_vec(),
+        };
+        let route = Any {
+            type_url: ROUTE_TYPE.into(),
+            value: vec![9; 64],
+        };
         let before = Snapshot::new(BTreeMap::from([
-            (ROUTE_TYPE.to_string(), vec![("r".to_string(), route.clone())]),
-            (ENDPOINT_TYPE.to_string(), vec![("c".to_string(), any(b"old"))]),
+            (
+                ROUTE_TYPE.to_string(),
+                vec![("r".to_string(), route.clone())],
+            ),
+            (
+                ENDPOINT_TYPE.to_string(),
+                vec![("c".to_string(), any(b"old"))],
+            ),
         ]));
         let after = before.with_type(ENDPOINT_TYPE, vec![("c".to_string(), any(b"new"))]);
         let built = Snapshot::new(BTreeMap::from([
             (ROUTE_TYPE.to_string(), vec![("r".to_string(), route)]),
-            (ENDPOINT_TYPE.to_string(), vec![("c".to_string(), any(b"new"))]),
+            (
+                ENDPOINT_TYPE.to_string(),
+                vec![("c".to_string(), any(b"new"))],
+            ),
         ]));
         assert_eq!(after, built);
         assert_eq!(after.fingerprint(), built.fingerprint());

@@ -67,12 +67,15 @@ impl std::fmt::Debug for ServerCert {
 impl ServerCert {
     /// A certificate (chain) and its private key, checked to belong together.
     pub fn from_pem(cert_pem: &str, key_pem: &str) -> Result<Self, Error> {
-        Ok(Self { current: Arc::new(ArcSwap::from_pointee(certified_key(cert_pem, key_pem)?)) })
+        Ok(Self {
+            current: Arc::new(ArcSwap::from_pointee(certified_key(cert_pem, key_pem)?)),
+        })
     }
 
     /// Presents `cert_pem` from the next handshake on. On error the current one stays.
     pub fn replace(&self, cert_pem: &str, key_pem: &str) -> Result<(), Error> {
-        self.current.store(Arc::new(certified_key(cert_pem, key_pem)?));
+        self.current
+            .store(Arc::new(certified_key(cert_pem, key_pem)?));
         Ok(())
     }
 }
@@ -95,29 +98,41 @@ fn certificates(what: &str, pem: &str) -> Result<Vec<CertificateDer<'static>>, E
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| Error::TlsMaterial(format!("{what} is not PEM: {e}")))?;
     if certs.is_empty() {
-        return Err(Error::TlsMaterial(format!("{what} holds no PEM certificate")));
+        return Err(Error::TlsMaterial(format!(
+            "{what} holds no PEM certificate"
+        )));
     }
     for cert in &certs {
-        x509_parser::parse_x509_certificate(cert).map_err(|e| Error::TlsMaterial(format!("{what} is not an X.509 certificate: {e}")))?;
+        x509_parser::parse_x509_certificate(cert)
+            .map_err(|e| Error::TlsMaterial(format!("{what} is not an X.509 certificate: {e}")))?;
     }
     Ok(certs)
 }
 
 fn certified_key(cert_pem: &str, key_pem: &str) -> Result<CertifiedKey, Error> {
     let chain = certificates("the server certificate", cert_pem)?;
-    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|_| Error::TlsMaterial("the server key is not a PEM private key".into()))?;
-    let certified = CertifiedKey::from_der(chain, key, &provider())
-        .map_err(|e| Error::TlsMaterial(format!("the server certificate and key do not belong together: {e}")))?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+        .map_err(|_| Error::TlsMaterial("the server key is not a PEM private key".into()))?;
+    let certified = CertifiedKey::from_der(chain, key, &provider()).map_err(|e| {
+        Error::TlsMaterial(format!(
+            "the server certificate and key do not belong together: {e}"
+        ))
+    })?;
     Ok(certified)
 }
 
 impl XdsTls {
     /// The rustls server config: client certificates required, signed by the client CA; the
     /// server certificate from `cert`.
-    pub(crate) fn server_config(&self, cert: &ServerCert) -> Result<Arc<rustls::ServerConfig>, Error> {
+    pub(crate) fn server_config(
+        &self,
+        cert: &ServerCert,
+    ) -> Result<Arc<rustls::ServerConfig>, Error> {
         let mut roots = rustls::RootCertStore::empty();
         for ca in certificates("the client CA", &self.client_ca_pem)? {
-            roots.add(ca).map_err(|e| Error::TlsMaterial(format!("the client CA is not usable: {e}")))?;
+            roots
+                .add(ca)
+                .map_err(|e| Error::TlsMaterial(format!("the client CA is not usable: {e}")))?;
         }
         let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
             .build()
@@ -139,13 +154,18 @@ impl XdsTls {
 
 /// Accepted connections after a successful handshake. Handshakes run concurrently (at most
 /// [`MAX_HANDSHAKES`], each within [`HANDSHAKE_TIMEOUT`]); a failed one is logged and dropped.
-pub(crate) fn incoming(listener: TcpListener, config: Arc<rustls::ServerConfig>) -> Pin<Box<dyn Stream<Item = std::io::Result<TlsStream<TcpStream>>> + Send>> {
+pub(crate) fn incoming(
+    listener: TcpListener,
+    config: Arc<rustls::ServerConfig>,
+) -> Pin<Box<dyn Stream<Item = std::io::Result<TlsStream<TcpStream>>> + Send>> {
     let acceptor = tokio_rustls::TlsAcceptor::from(config);
     let (tx, rx) = tokio::sync::mpsc::channel(MAX_HANDSHAKES);
     let permits = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
     tokio::spawn(async move {
         loop {
-            let Ok(permit) = permits.clone().acquire_owned().await else { return };
+            let Ok(permit) = permits.clone().acquire_owned().await else {
+                return;
+            };
             let (tcp, peer) = tokio::select! {
                 _ = tx.closed() => return,
                 accepted = listener.accept() => match accepted {

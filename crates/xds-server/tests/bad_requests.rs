@@ -9,7 +9,8 @@ use tonic::codegen::http::uri::PathAndQuery;
 mod support;
 use support::{Harness, WAIT};
 
-const SOTW_PATH: &str = "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources";
+const SOTW_PATH: &str =
+    "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources";
 
 /// Not a DiscoveryRequest: field 1 (`version_info`, a string) sent as a varint.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -18,18 +19,34 @@ struct Bogus {
     version_info_as_number: u64,
 }
 
-async fn first_status<Req: prost::Message + Send + Sync + 'static>(harness: &Harness, request: Req) -> tonic::Status {
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", harness.addr)).unwrap().connect().await.unwrap();
+async fn first_status<Req: prost::Message + Send + Sync + 'static>(
+    harness: &Harness,
+    request: Req,
+) -> tonic::Status {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", harness.addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
     let mut grpc = tonic::client::Grpc::new(channel);
     grpc.ready().await.unwrap();
     let codec = tonic_prost::ProstCodec::<Req, DiscoveryResponse>::default();
     let requests = tokio_stream::iter([request]).chain(tokio_stream::pending());
-    let response = grpc.streaming(tonic::Request::new(requests), PathAndQuery::from_static(SOTW_PATH), codec).await;
+    let response = grpc
+        .streaming(
+            tonic::Request::new(requests),
+            PathAndQuery::from_static(SOTW_PATH),
+            codec,
+        )
+        .await;
     let mut stream = match response {
         Ok(r) => r.into_inner(),
         Err(status) => return status,
     };
-    match tokio::time::timeout(WAIT, stream.next()).await.expect("the server answers") {
+    match tokio::time::timeout(WAIT, stream.next())
+        .await
+        .expect("the server answers")
+    {
         Some(Err(status)) => status,
         other => panic!("expected an error status, got {other:?}"),
     }
@@ -38,19 +55,32 @@ async fn first_status<Req: prost::Message + Send + Sync + 'static>(harness: &Har
 #[tokio::test]
 async fn an_oversized_request_gets_resource_exhausted_and_is_counted() {
     let harness = Harness::start().await;
-    let huge = DiscoveryRequest { resource_names: vec!["x".repeat(5 * 1024 * 1024)], ..Default::default() };
+    let huge = DiscoveryRequest {
+        resource_names: vec!["x".repeat(5 * 1024 * 1024)],
+        ..Default::default()
+    };
     let status = first_status(&harness, huge).await;
     assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
     assert!(status.message().contains("too large"), "{status:?}");
-    let stats = harness.stats_until(|s| s.totals.rejected_streams.contains_key("oversized_message")).await;
+    let stats = harness
+        .stats_until(|s| s.totals.rejected_streams.contains_key("oversized_message"))
+        .await;
     assert_eq!(stats.totals.rejected_streams["oversized_message"], 1);
 }
 
 #[tokio::test]
 async fn a_malformed_request_gets_invalid_argument_and_is_counted() {
     let harness = Harness::start().await;
-    let status = first_status(&harness, Bogus { version_info_as_number: 7 }).await;
+    let status = first_status(
+        &harness,
+        Bogus {
+            version_info_as_number: 7,
+        },
+    )
+    .await;
     assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
-    let stats = harness.stats_until(|s| s.totals.rejected_streams.contains_key("malformed_message")).await;
+    let stats = harness
+        .stats_until(|s| s.totals.rejected_streams.contains_key("malformed_message"))
+        .await;
     assert_eq!(stats.totals.rejected_streams["malformed_message"], 1);
 }

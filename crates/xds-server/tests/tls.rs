@@ -321,24 +321,56 @@ async fn the_server_certificate_is_replaced_without_a_restart() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let ca = Ca::new();
-    let server = || ca.leaf(vec![SanType::DnsName(Ia5String::try_from("localhost").unwrap())], ExtendedKeyUsagePurpose::ServerAuth);
+    let server = || {
+        ca.leaf(
+            vec![SanType::DnsName(Ia5String::try_from("localhost").unwrap())],
+            ExtendedKeyUsagePurpose::ServerAuth,
+        )
+    };
     let first = server();
-    let tls = XdsTls { server_cert_pem: first.0.clone(), server_key_pem: first.1.clone(), client_ca_pem: ca.pem.clone() };
+    let tls = XdsTls {
+        server_cert_pem: first.0.clone(),
+        server_key_pem: first.1.clone(),
+        client_ca_pem: ca.pem.clone(),
+    };
     let cert = ferrogate_xds_server::ServerCert::from_pem(&first.0, &first.1).unwrap();
-    tokio::spawn(ferrogate_xds_server::serve_tls_with_cert(listener, SnapshotCache::new(), tls, cert.clone(), std::future::pending()));
+    tokio::spawn(ferrogate_xds_server::serve_tls_with_cert(
+        listener,
+        SnapshotCache::new(),
+        tls,
+        cert.clone(),
+        std::future::pending(),
+    ));
 
     let client = ca.client("default/a");
-    assert_eq!(presented_certificate(addr, &ca, &client).await, der(&first.0), "the first certificate");
+    assert_eq!(
+        presented_certificate(addr, &ca, &client).await,
+        der(&first.0),
+        "the first certificate"
+    );
     let second = server();
-    assert!(cert.replace("garbage", &second.1).is_err(), "a bad certificate is refused");
-    assert_eq!(presented_certificate(addr, &ca, &client).await, der(&first.0), "and the current one stays");
+    assert!(
+        cert.replace("garbage", &second.1).is_err(),
+        "a bad certificate is refused"
+    );
+    assert_eq!(
+        presented_certificate(addr, &ca, &client).await,
+        der(&first.0),
+        "and the current one stays"
+    );
     cert.replace(&second.0, &second.1).unwrap();
-    assert_eq!(presented_certificate(addr, &ca, &client).await, der(&second.0), "the renewed certificate, same listener");
+    assert_eq!(
+        presented_certificate(addr, &ca, &client).await,
+        der(&second.0),
+        "the renewed certificate, same listener"
+    );
 }
 
 fn der(pem: &str) -> Vec<u8> {
     use rustls::pki_types::pem::PemObject;
-    rustls::pki_types::CertificateDer::from_pem_slice(pem.as_bytes()).unwrap().to_vec()
+    rustls::pki_types::CertificateDer::from_pem_slice(pem.as_bytes())
+        .unwrap()
+        .to_vec()
 }
 
 /// The certificate the server presents to a client that trusts `ca` and presents `identity`.
@@ -347,12 +379,17 @@ async fn presented_certificate(addr: SocketAddr, ca: &Ca, identity: &(String, St
     use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();
-    roots.add(CertificateDer::from_pem_slice(ca.pem.as_bytes()).unwrap()).unwrap();
+    roots
+        .add(CertificateDer::from_pem_slice(ca.pem.as_bytes()).unwrap())
+        .unwrap();
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_root_certificates(roots)
-        .with_client_auth_cert(vec![CertificateDer::from_pem_slice(identity.0.as_bytes()).unwrap()], PrivateKeyDer::from_pem_slice(identity.1.as_bytes()).unwrap())
+        .with_client_auth_cert(
+            vec![CertificateDer::from_pem_slice(identity.0.as_bytes()).unwrap()],
+            PrivateKeyDer::from_pem_slice(identity.1.as_bytes()).unwrap(),
+        )
         .unwrap();
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))

@@ -68,12 +68,15 @@ fn access_log(log: &AccessLog) -> EnvoyAccessLog {
     let (name, typed_config) = match &log.format {
         AccessLogFormat::Text { text } => text_logger(&log.sink, text),
         AccessLogFormat::DefaultJson => {
-            let fields = DEFAULT_JSON_FIELDS.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+            let fields = DEFAULT_JSON_FIELDS
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()));
             json_logger(&log.sink, fields.collect())
         }
-        AccessLogFormat::Json { fields } => {
-            json_logger(&log.sink, fields.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-        }
+        AccessLogFormat::Json { fields } => json_logger(
+            &log.sink,
+            fields.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        ),
     };
     EnvoyAccessLog {
         name: name.to_string(),
@@ -84,31 +87,42 @@ fn access_log(log: &AccessLog) -> EnvoyAccessLog {
 
 fn text_logger(sink: &AccessLogSink, text: &str) -> (&'static str, Any) {
     let format = SubstitutionFormatString {
-        format: Some(substitution_format_string::Format::TextFormatSource(DataSource {
-            specifier: Some(data_source::Specifier::InlineString(text.to_string())),
-            ..Default::default()
-        })),
+        format: Some(substitution_format_string::Format::TextFormatSource(
+            DataSource {
+                specifier: Some(data_source::Specifier::InlineString(text.to_string())),
+                ..Default::default()
+            },
+        )),
         ..Default::default()
     };
     match sink {
         AccessLogSink::Stdout => (
             STDOUT_LOGGER,
-            pack(type_url::STDOUT_ACCESS_LOG, &StdoutAccessLog {
-                access_log_format: Some(stdout_access_log::AccessLogFormat::LogFormat(format)),
-            }),
+            pack(
+                type_url::STDOUT_ACCESS_LOG,
+                &StdoutAccessLog {
+                    access_log_format: Some(stdout_access_log::AccessLogFormat::LogFormat(format)),
+                },
+            ),
         ),
         AccessLogSink::Stderr => (
             STDERR_LOGGER,
-            pack(type_url::STDERR_ACCESS_LOG, &StderrAccessLog {
-                access_log_format: Some(stderr_access_log::AccessLogFormat::LogFormat(format)),
-            }),
+            pack(
+                type_url::STDERR_ACCESS_LOG,
+                &StderrAccessLog {
+                    access_log_format: Some(stderr_access_log::AccessLogFormat::LogFormat(format)),
+                },
+            ),
         ),
         AccessLogSink::File { path } => (
             FILE_LOGGER,
-            pack(type_url::FILE_ACCESS_LOG, &FileAccessLog {
-                path: path.clone(),
-                access_log_format: Some(file_access_log::AccessLogFormat::LogFormat(format)),
-            }),
+            pack(
+                type_url::FILE_ACCESS_LOG,
+                &FileAccessLog {
+                    path: path.clone(),
+                    access_log_format: Some(file_access_log::AccessLogFormat::LogFormat(format)),
+                },
+            ),
         ),
     }
 }
@@ -121,7 +135,9 @@ fn json_logger(sink: &AccessLogSink, fields: Vec<(String, String)>) -> (&'static
                 .into_iter()
                 .map(|(key, operator)| StructField {
                     key,
-                    value: Some(Value { kind: Some(value::Kind::StringValue(operator)) }),
+                    value: Some(Value {
+                        kind: Some(value::Kind::StringValue(operator)),
+                    }),
                 })
                 .collect(),
         }),
@@ -129,15 +145,31 @@ fn json_logger(sink: &AccessLogSink, fields: Vec<(String, String)>) -> (&'static
     match sink {
         AccessLogSink::Stdout => (
             STDOUT_LOGGER,
-            pack(type_url::STDOUT_ACCESS_LOG, &StreamJsonLogger { log_format: Some(format) }),
+            pack(
+                type_url::STDOUT_ACCESS_LOG,
+                &StreamJsonLogger {
+                    log_format: Some(format),
+                },
+            ),
         ),
         AccessLogSink::Stderr => (
             STDERR_LOGGER,
-            pack(type_url::STDERR_ACCESS_LOG, &StreamJsonLogger { log_format: Some(format) }),
+            pack(
+                type_url::STDERR_ACCESS_LOG,
+                &StreamJsonLogger {
+                    log_format: Some(format),
+                },
+            ),
         ),
         AccessLogSink::File { path } => (
             FILE_LOGGER,
-            pack(type_url::FILE_ACCESS_LOG, &FileJsonLogger { path: path.clone(), log_format: Some(format) }),
+            pack(
+                type_url::FILE_ACCESS_LOG,
+                &FileJsonLogger {
+                    path: path.clone(),
+                    log_format: Some(format),
+                },
+            ),
         ),
     }
 }
@@ -189,20 +221,34 @@ mod tests {
     use super::*;
 
     fn json_stdout() -> AccessLog {
-        AccessLog { format: AccessLogFormat::DefaultJson, sink: AccessLogSink::Stdout }
+        AccessLog {
+            format: AccessLogFormat::DefaultJson,
+            sink: AccessLogSink::Stdout,
+        }
     }
 
     #[test]
     fn the_sorted_struct_decodes_as_envoys_own_message_with_every_field() {
         let log = access_log(&json_stdout());
-        let Some(access_log::ConfigType::TypedConfig(any)) = log.config_type else { panic!() };
+        let Some(access_log::ConfigType::TypedConfig(any)) = log.config_type else {
+            panic!()
+        };
         assert_eq!(log.name, STDOUT_LOGGER);
         let decoded = StdoutAccessLog::decode(any.value.as_slice()).unwrap();
-        let Some(stdout_access_log::AccessLogFormat::LogFormat(format)) = decoded.access_log_format else { panic!() };
-        let Some(substitution_format_string::Format::JsonFormat(s)) = format.format else { panic!() };
+        let Some(stdout_access_log::AccessLogFormat::LogFormat(format)) = decoded.access_log_format
+        else {
+            panic!()
+        };
+        let Some(substitution_format_string::Format::JsonFormat(s)) = format.format else {
+            panic!()
+        };
         assert_eq!(s.fields.len(), DEFAULT_JSON_FIELDS.len());
         for (key, operator) in DEFAULT_JSON_FIELDS {
-            assert_eq!(s.fields[*key].kind, Some(value::Kind::StringValue(operator.to_string())), "{key}");
+            assert_eq!(
+                s.fields[*key].kind,
+                Some(value::Kind::StringValue(operator.to_string())),
+                "{key}"
+            );
         }
     }
 
@@ -215,10 +261,19 @@ mod tests {
     #[test]
     fn a_file_sink_keeps_its_path() {
         let log = access_log(&AccessLog {
-            format: AccessLogFormat::Text { text: "%RESPONSE_CODE%\n".into() },
-            sink: AccessLogSink::File { path: "/var/log/a.log".into() },
+            format: AccessLogFormat::Text {
+                text: "%RESPONSE_CODE%\n".into(),
+            },
+            sink: AccessLogSink::File {
+                path: "/var/log/a.log".into(),
+            },
         });
-        let Some(access_log::ConfigType::TypedConfig(any)) = log.config_type else { panic!() };
-        assert_eq!(FileAccessLog::decode(any.value.as_slice()).unwrap().path, "/var/log/a.log");
+        let Some(access_log::ConfigType::TypedConfig(any)) = log.config_type else {
+            panic!()
+        };
+        assert_eq!(
+            FileAccessLog::decode(any.value.as_slice()).unwrap().path,
+            "/var/log/a.log"
+        );
     }
 }

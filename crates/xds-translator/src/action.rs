@@ -14,7 +14,7 @@ use envoy_types::pb::envoy::config::route::v3::{
     route_action::{
         ClusterNotFoundResponseCode, ClusterSpecifier, HostRewriteSpecifier, RequestMirrorPolicy,
     },
-    weighted_cluster::ClusterWeight,
+    weighted_cluster::{ClusterWeight, cluster_weight},
 };
 use envoy_types::pb::envoy::r#type::matcher::v3::RegexMatchAndSubstitute;
 use envoy_types::pb::envoy::r#type::v3::{FractionalPercent, fractional_percent::DenominatorType};
@@ -64,10 +64,9 @@ pub const INVALID_BACKEND_CLUSTER: &str = "ferrogate-invalid-backend";
 ///
 /// Without `timeouts` the route timeout stays at Envoy's default (15 s).
 pub fn forward(f: &Forward, path: &PathMatch) -> route::Action {
-    let has_mods = f
-        .backends
-        .iter()
-        .any(|b| !b.request_headers.is_empty() || !b.response_headers.is_empty());
+    let has_mods = f.backends.iter().any(|b| {
+        !b.request_headers.is_empty() || !b.response_headers.is_empty() || b.host_rewrite.is_some()
+    });
     let cluster_specifier = match f.backends.as_slice() {
         [] => return direct_response(500),
         [one] if f.invalid_weight == 0 && !has_mods => {
@@ -117,6 +116,11 @@ fn cluster_weight(b: &WeightedBackend) -> ClusterWeight {
         request_headers_to_remove: b.request_headers.remove.clone(),
         response_headers_to_add: headers_to_add(&b.response_headers),
         response_headers_to_remove: b.response_headers.remove.clone(),
+        // Overrides the route's own host rewrite for requests sent to this backend.
+        host_rewrite_specifier: b
+            .host_rewrite
+            .clone()
+            .map(cluster_weight::HostRewriteSpecifier::HostRewriteLiteral),
         ..Default::default()
     }
 }

@@ -66,29 +66,62 @@ pub fn cluster(b: &Backend) -> Cluster {
     }
 }
 
-/// Name of the synthetic cluster spreading a UDP listener over several weighted backends.
-pub fn weighted_udp_cluster_name(listener: &str) -> String {
-    format!("udp-weighted/{listener}")
+/// Name of the stream cluster of a TCP or UDP listener, or of one chain of a TLS listener.
+pub fn stream_cluster_name(listener: &str, chain: Option<&str>) -> String {
+    match chain {
+        Some(chain) => format!("stream/{listener}/{chain}"),
+        None => format!("stream/{listener}"),
+    }
 }
 
-/// The UDP proxy has no weighted clusters, so a UDPRoute with several backends gets one
-/// EDS cluster whose localities are the backends, weighted as the route says
-/// (locality-weighted load balancing; each UDP session picks a host).
-pub fn weighted_udp_cluster(name: &str) -> Cluster {
+/// The cluster a TCP, TLS or UDP listener (chain) proxies to: one EDS cluster whose
+/// localities are the route's backends, weighted as the route says (locality-weighted load
+/// balancing; each connection or UDP session picks a host).
+///
+/// Why one cluster per listener instead of the backends' own clusters: the listener then
+/// names only this cluster, so its bytes never depend on the route's backends. A listener
+/// whose route has no usable backend (all weights 0, none resolved) still binds its port and
+/// proxies here; with no endpoints Envoy accepts each connection and closes it at once (an
+/// active rejection, where an unbound port would contradict `Programmed: True`), and a
+/// weight change later is an EDS update only, never a Listener change (which would drain
+/// connections). The UDP proxy has no weighted clusters, so it needs this shape anyway.
+///
+/// Upstream TLS is per cluster: the stream cluster carries it when every backend agrees on
+/// it (the usual single backend); backends with different TLS settings get none.
+pub fn stream_cluster(
+    name: &str,
+    backends: &[ferrogate_ir::WeightedBackend],
+    all: &[Backend],
+) -> Cluster {
     use envoy_types::pb::envoy::config::cluster::v3::cluster::{
         CommonLbConfig,
         common_lb_config::{LocalityConfigSpecifier, LocalityWeightedLbConfig},
     };
+    let tls: Vec<Option<&ferrogate_ir::UpstreamTls>> = backends
+        .iter()
+        .filter_map(|wb| all.iter().find(|b| b.name == wb.backend))
+        .map(|b| b.tls.as_ref())
+        .collect();
+    let shared_tls = match tls.split_first() {
+        Some((first, rest)) if rest.iter().all(|t| t == first) => *first,
+        _ => None,
+    };
     Cluster {
         name: name.to_string(),
         cluster_discovery_type: Some(ClusterDiscoveryType::Type(DiscoveryType::Eds as i32)),
-        eds_cluster_config: Some(EdsClusterConfig { eds_config: Some(ads_config_source()), service_name: name.to_string() }),
+        eds_cluster_config: Some(EdsClusterConfig {
+            eds_config: Some(ads_config_source()),
+            service_name: name.to_string(),
+        }),
         connect_timeout: Some(seconds(CONNECT_TIMEOUT_SECONDS)),
         lb_policy: LbPolicy::RoundRobin as i32,
         common_lb_config: Some(CommonLbConfig {
-            locality_config_specifier: Some(LocalityConfigSpecifier::LocalityWeightedLbConfig(LocalityWeightedLbConfig {})),
+            locality_config_specifier: Some(LocalityConfigSpecifier::LocalityWeightedLbConfig(
+                LocalityWeightedLbConfig {},
+            )),
             ..Default::default()
         }),
+        transport_socket: shared_tls.map(upstream_transport_socket),
         ..Default::default()
     }
 }

@@ -38,20 +38,38 @@ pub fn load_assignment(b: &Backend) -> ClusterLoadAssignment {
     }
 }
 
-/// The assignment of a weighted UDP cluster: one locality per backend (named after it), with
-/// the backend's weight and endpoints. Backends without endpoints are left out (a locality
-/// without hosts would only dilute the others' share).
-pub fn weighted_udp_assignment(name: &str, backends: &[ferrogate_ir::WeightedBackend], all: &[Backend]) -> ClusterLoadAssignment {
+/// The assignment of a stream cluster ([`crate::cluster::stream_cluster`]): one locality per
+/// backend (named after it), with the backend's weight and endpoints. Backends without
+/// endpoints are left out (a locality without hosts would only dilute the others' share);
+/// without any, the assignment is empty and the listener rejects connections.
+pub fn stream_assignment(
+    name: &str,
+    backends: &[ferrogate_ir::WeightedBackend],
+    all: &[Backend],
+) -> ClusterLoadAssignment {
     use envoy_types::pb::envoy::config::core::v3::Locality;
     use envoy_types::pb::google::protobuf::UInt32Value;
     let mut endpoints = Vec::new();
     for wb in backends {
-        let Some(b) = all.iter().find(|b| b.name == wb.backend) else { continue };
+        let Some(b) = all.iter().find(|b| b.name == wb.backend) else {
+            continue;
+        };
         let mut la = load_assignment(b);
-        let Some(mut locality) = la.endpoints.pop() else { continue };
-        locality.locality = Some(Locality { sub_zone: wb.backend.clone(), ..Default::default() });
-        locality.load_balancing_weight = Some(UInt32Value { value: wb.weight.max(1) });
+        let Some(mut locality) = la.endpoints.pop() else {
+            continue;
+        };
+        locality.locality = Some(Locality {
+            sub_zone: wb.backend.clone(),
+            ..Default::default()
+        });
+        locality.load_balancing_weight = Some(UInt32Value {
+            value: wb.weight.max(1),
+        });
         endpoints.push(locality);
     }
-    ClusterLoadAssignment { cluster_name: name.to_string(), endpoints, ..Default::default() }
+    ClusterLoadAssignment {
+        cluster_name: name.to_string(),
+        endpoints,
+        ..Default::default()
+    }
 }

@@ -13,13 +13,14 @@
 //! [`version`] (content hashes).
 //!
 //! Guarantees: output is a pure function of the input. Identical IR gives byte-identical
-//! resources: everything is sorted, no `HashMap` is iterated (the few map-typed Envoy
-//! fields we fill hold at most one entry). Routes are delivered over RDS, certificates over
+//! resources: everything is sorted, no `HashMap` is iterated (map-typed Envoy fields hold one
+//! entry, except a route's filter configs, which [`canonical`] encodes sorted). Routes are delivered over RDS, certificates over
 //! SDS and endpoints over EDS, so an HTTP route change (CORS and mirrors included) or a
 //! certificate change never changes a Listener's bytes and an endpoint change never changes
-//! a Cluster's bytes. TCP, TLS and UDP listeners carry their backends inline (Envoy has no
-//! route discovery for them), so a TCPRoute/TLSRoute/UDPRoute backend change does change
-//! that listener; an empty stream listener (no backends anywhere) is not emitted at all.
+//! a Cluster's bytes. TCP, TLS and UDP listeners proxy to one stream cluster per listener
+//! (or TLS chain) whose weighted localities are the route's backends, so a
+//! TCPRoute/TLSRoute/UDPRoute backend or weight change is an EDS update, and a stream
+//! listener without usable backends still binds and rejects connections.
 //!
 //! Must not: do I/O, read clocks, use randomness, spawn tasks, or hold Gateway API semantics
 //! (precedence, validation, reference resolution belong to the Gateway API translator; the IR
@@ -40,12 +41,14 @@ use prost::Message;
 
 pub mod access_log;
 pub mod action;
+pub mod canonical;
 pub mod cluster;
 mod common;
 pub mod endpoint;
 pub mod listener;
 pub mod readiness;
 pub mod route;
+pub mod session;
 pub mod tls;
 pub mod version;
 
@@ -101,6 +104,15 @@ pub mod type_url {
     /// `envoy.extensions.access_loggers.file.v3.FileAccessLog`.
     pub const FILE_ACCESS_LOG: &str =
         "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog";
+    /// `envoy.extensions.filters.http.stateful_session.v3.StatefulSession`.
+    pub const STATEFUL_SESSION: &str =
+        "type.googleapis.com/envoy.extensions.filters.http.stateful_session.v3.StatefulSession";
+    /// `envoy.extensions.filters.http.stateful_session.v3.StatefulSessionPerRoute`.
+    pub const STATEFUL_SESSION_PER_ROUTE: &str = "type.googleapis.com/envoy.extensions.filters.http.stateful_session.v3.StatefulSessionPerRoute";
+    /// `envoy.extensions.http.stateful_session.cookie.v3.CookieBasedSessionState`.
+    pub const COOKIE_SESSION_STATE: &str = "type.googleapis.com/envoy.extensions.http.stateful_session.cookie.v3.CookieBasedSessionState";
+    /// `envoy.extensions.http.stateful_session.header.v3.HeaderBasedSessionState`.
+    pub const HEADER_SESSION_STATE: &str = "type.googleapis.com/envoy.extensions.http.stateful_session.header.v3.HeaderBasedSessionState";
     /// `envoy.extensions.upstreams.http.v3.HttpProtocolOptions`.
     pub const HTTP_PROTOCOL_OPTIONS: &str =
         "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
@@ -144,7 +156,18 @@ impl EnvoyResources {
         );
         out.insert(
             type_url::ROUTE,
-            pack_all(self.route_configs, type_url::ROUTE, |r| &r.name),
+            self.route_configs
+                .iter()
+                .map(|rc| {
+                    (
+                        rc.name.clone(),
+                        Any {
+                            type_url: type_url::ROUTE.to_string(),
+                            value: canonical::route_configuration(rc),
+                        },
+                    )
+                })
+                .collect(),
         );
         out.insert(
             type_url::CLUSTER,
@@ -197,8 +220,8 @@ pub fn translate(ir: &GatewayIr, opts: &XdsOptions) -> EnvoyResources {
                 }
             }
             ListenerKind::Tls(tls) => listeners.extend(listener::tls_listener(l, tls, &logs)),
-            ListenerKind::Tcp(tcp) => listeners.extend(listener::tcp_listener(l, tcp, &logs)),
-            ListenerKind::Udp(udp) => listeners.extend(listener::udp_listener(l, udp, &logs)),
+            ListenerKind::Tcp(tcp) => listeners.push(listener::tcp_listener(l, tcp, &logs)),
+            ListenerKind::Udp(udp) => listeners.push(listener::udp_listener(l, udp, &logs)),
         }
     }
     listeners.sort_by(|a, b| a.name.cmp(&b.name));
@@ -207,8 +230,8 @@ pub fn translate(ir: &GatewayIr, opts: &XdsOptions) -> EnvoyResources {
     route_configs.dedup_by(|a, b| a.name == b.name);
 
     let mut clusters: Vec<Cluster> = ir.backends.iter().map(cluster::cluster).collect();
-    for (name, _) in weighted_udp(ir) {
-        clusters.push(cluster::weighted_udp_cluster(&name));
+    for (name, backends) in stream_clusters(ir) {
+        clusters.push(cluster::stream_cluster(&name, backends, &ir.backends));
     }
     clusters.sort_by(|a, b| a.name.cmp(&b.name));
     clusters.dedup_by(|a, b| a.name == b.name);
@@ -231,8 +254,8 @@ pub fn translate(ir: &GatewayIr, opts: &XdsOptions) -> EnvoyResources {
 pub fn translate_endpoints(ir: &GatewayIr) -> Vec<ClusterLoadAssignment> {
     let mut out: Vec<ClusterLoadAssignment> =
         ir.backends.iter().map(endpoint::load_assignment).collect();
-    for (name, backends) in weighted_udp(ir) {
-        out.push(endpoint::weighted_udp_assignment(&name, backends, &ir.backends));
+    for (name, backends) in stream_clusters(ir) {
+        out.push(endpoint::stream_assignment(&name, backends, &ir.backends));
     }
     out.sort_by(|a, b| a.cluster_name.cmp(&b.cluster_name));
     out.dedup_by(|a, b| a.cluster_name == b.cluster_name);
@@ -242,16 +265,30 @@ pub fn translate_endpoints(ir: &GatewayIr) -> Vec<ClusterLoadAssignment> {
 /// [`translate_endpoints`], packed as the xDS server holds resources (name, `Any`): what the
 /// EDS-only path publishes when only endpoints changed.
 pub fn translate_endpoints_any(ir: &GatewayIr) -> Vec<(String, Any)> {
-    pack_all(translate_endpoints(ir), type_url::ENDPOINT, |e| &e.cluster_name)
+    pack_all(translate_endpoints(ir), type_url::ENDPOINT, |e| {
+        &e.cluster_name
+    })
 }
 
-/// UDP listeners that spread over several backends: (synthetic cluster name, backends).
-fn weighted_udp(ir: &GatewayIr) -> Vec<(String, &[ferrogate_ir::WeightedBackend])> {
-    ir.listeners
-        .iter()
-        .filter_map(|l| match &l.kind {
-            ListenerKind::Udp(u) if u.backends.len() > 1 => Some((cluster::weighted_udp_cluster_name(&l.name), u.backends.as_slice())),
-            _ => None,
-        })
-        .collect()
+/// The stream cluster of every TCP and UDP listener and of every TLS chain: (name, backends).
+fn stream_clusters(ir: &GatewayIr) -> Vec<(String, &[ferrogate_ir::WeightedBackend])> {
+    let mut out = Vec::new();
+    for l in &ir.listeners {
+        match &l.kind {
+            ListenerKind::Tcp(s) | ListenerKind::Udp(s) => out.push((
+                cluster::stream_cluster_name(&l.name, None),
+                s.backends.as_slice(),
+            )),
+            ListenerKind::Tls(t) => {
+                out.extend(t.chains.iter().map(|c| {
+                    (
+                        cluster::stream_cluster_name(&l.name, Some(&c.name)),
+                        c.backends.as_slice(),
+                    )
+                }));
+            }
+            _ => {}
+        }
+    }
+    out
 }

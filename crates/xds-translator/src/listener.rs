@@ -29,8 +29,7 @@ use envoy_types::pb::envoy::extensions::filters::network::http_connection_manage
     http_filter,
 };
 use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::{
-    TcpProxy,
-    tcp_proxy::{ClusterSpecifier as TcpClusterSpecifier, WeightedCluster, weighted_cluster},
+    TcpProxy, tcp_proxy::ClusterSpecifier as TcpClusterSpecifier,
 };
 use envoy_types::pb::envoy::extensions::filters::udp::udp_proxy::v3::{
     Route as UdpRoute, UdpProxyConfig, udp_proxy_config::RouteSpecifier as UdpRouteSpecifier,
@@ -40,9 +39,9 @@ use envoy_types::pb::xds::core::v3::TypedExtensionConfig;
 use envoy_types::pb::xds::r#type::matcher::v3::{Matcher, matcher::OnMatch, matcher::on_match};
 use ferrogate_ir::{
     HttpListener, HttpsListener, Listener as IrListener, StreamListener, TlsListener,
-    WeightedBackend,
 };
 
+use crate::cluster::stream_cluster_name;
 use crate::common::{ads_config_source, pack};
 use crate::tls::{HTTPS_ALPN, downstream_tls_context, downstream_transport_socket};
 use crate::type_url;
@@ -86,7 +85,11 @@ pub fn http_listener(l: &IrListener, http: &HttpListener, logs: &[AccessLog]) ->
 /// The IR guarantees distinct server-name sets (Envoy rejects duplicate matches). A
 /// listener whose IR has no chain at all gives `None` (Envoy rejects listeners without
 /// filter chains).
-pub fn https_listener(l: &IrListener, https: &HttpsListener, logs: &[AccessLog]) -> Option<Listener> {
+pub fn https_listener(
+    l: &IrListener,
+    https: &HttpsListener,
+    logs: &[AccessLog],
+) -> Option<Listener> {
     let filter_chains: Vec<FilterChain> = https
         .chains
         .iter()
@@ -123,62 +126,56 @@ fn sni_listener(l: &IrListener, filter_chains: Vec<FilterChain>) -> Option<Liste
 
 /// The Envoy Listener for an IR TLS listener: TLS inspector, then one `tcp_proxy` filter
 /// chain per IR chain, selected by SNI. A chain with certificates terminates TLS (SDS, no
-/// ALPN) and proxies the decrypted stream; one without passes the TLS stream through.
-///
-/// A chain without backends proxies to [`NO_BACKEND_CLUSTER`], a cluster that never exists:
-/// the TLS handshake starts (the Gateway answers for its names) and the connection is then
-/// closed, which is what the Gateway API asks for a TLSRoute whose backends are all invalid.
+/// ALPN) and proxies the decrypted stream; one without passes the TLS stream through. Each
+/// chain proxies to its stream cluster ([`crate::cluster::stream_cluster`]): without usable
+/// backends that cluster is empty, so the connection is accepted and closed, which is what
+/// the Gateway API asks for a TLSRoute whose backends are all invalid.
 pub fn tls_listener(l: &IrListener, tls: &TlsListener, logs: &[AccessLog]) -> Option<Listener> {
     let filter_chains: Vec<FilterChain> = tls
         .chains
         .iter()
-        .map(|c| {
-            let proxy = tcp_proxy_filter(&l.name, &c.backends, logs).unwrap_or_else(|| {
-                tcp_proxy(&l.name, TcpClusterSpecifier::Cluster(NO_BACKEND_CLUSTER.to_string()), logs)
-            });
-            FilterChain {
-                name: c.name.clone(),
-                filter_chain_match: sni_match(&c.server_names),
-                filters: vec![proxy],
-                transport_socket: (!c.certificates.is_empty()).then(|| {
-                    downstream_transport_socket(&downstream_tls_context(&c.certificates, None, &[]))
-                }),
-                ..Default::default()
-            }
+        .map(|c| FilterChain {
+            name: c.name.clone(),
+            filter_chain_match: sni_match(&c.server_names),
+            filters: vec![tcp_proxy(
+                &l.name,
+                TcpClusterSpecifier::Cluster(stream_cluster_name(&l.name, Some(&c.name))),
+                logs,
+            )],
+            transport_socket: (!c.certificates.is_empty()).then(|| {
+                downstream_transport_socket(&downstream_tls_context(&c.certificates, None, &[]))
+            }),
+            ..Default::default()
         })
         .collect();
     sni_listener(l, filter_chains)
 }
 
-/// The Envoy Listener for an IR TCP listener: one `tcp_proxy` filter chain. Without
-/// backends there is no Listener (`None`): Envoy rejects listeners without filter chains,
-/// and not binding the port refuses connections, which is what the IR asks for.
-pub fn tcp_listener(l: &IrListener, tcp: &StreamListener, logs: &[AccessLog]) -> Option<Listener> {
-    let proxy = tcp_proxy_filter(&l.name, &tcp.backends, logs)?;
-    Some(Listener {
+/// The Envoy Listener for an IR TCP listener: one `tcp_proxy` filter chain to the listener's
+/// stream cluster. It binds its port whatever the route's backends are: without a usable one
+/// each connection is accepted and closed (see [`crate::cluster::stream_cluster`]).
+pub fn tcp_listener(l: &IrListener, _tcp: &StreamListener, logs: &[AccessLog]) -> Listener {
+    Listener {
         name: l.name.clone(),
         address: Some(socket_address(&l.address, l.port)),
         filter_chains: vec![FilterChain {
-            filters: vec![proxy],
+            filters: vec![tcp_proxy(
+                &l.name,
+                TcpClusterSpecifier::Cluster(stream_cluster_name(&l.name, None)),
+                logs,
+            )],
             ..Default::default()
         }],
         enable_reuse_port: reuse_port(),
         ..Default::default()
-    })
+    }
 }
 
 /// The Envoy Listener for an IR UDP listener: a UDP socket (`udp_listener_config`) with the
-/// UDP proxy listener filter, routed with its `matcher` (`on_no_match` -> the backend; the
-/// `cluster` field is deprecated).
-///
-/// The UDP proxy has no weighted clusters: with several backends it routes to one
-/// synthetic cluster whose weighted localities are the backends
-/// ([`crate::cluster::weighted_udp_cluster`]). Without backends there is no Listener
-/// (`None`): datagrams to the port are dropped.
-pub fn udp_listener(l: &IrListener, udp: &StreamListener, logs: &[AccessLog]) -> Option<Listener> {
-    let heaviest = heaviest(&udp.backends)?;
-    // Several backends: the synthetic weighted cluster (see `cluster::weighted_udp_cluster`).
-    let target = if udp.backends.len() > 1 { crate::cluster::weighted_udp_cluster_name(&l.name) } else { heaviest.backend.clone() };
+/// UDP proxy listener filter, routed with its `matcher` (`on_no_match` -> the listener's
+/// stream cluster; the `cluster` field is deprecated). Without a usable backend the socket
+/// stays bound and datagrams are dropped (UDP has no way to refuse them).
+pub fn udp_listener(l: &IrListener, _udp: &StreamListener, logs: &[AccessLog]) -> Listener {
     let proxy = UdpProxyConfig {
         stat_prefix: l.name.clone(),
         route_specifier: Some(UdpRouteSpecifier::Matcher(Matcher {
@@ -189,7 +186,7 @@ pub fn udp_listener(l: &IrListener, udp: &StreamListener, logs: &[AccessLog]) ->
                     typed_config: Some(pack(
                         type_url::UDP_PROXY_ROUTE,
                         &UdpRoute {
-                            cluster: target,
+                            cluster: stream_cluster_name(&l.name, None),
                         },
                     )),
                 })),
@@ -204,7 +201,7 @@ pub fn udp_listener(l: &IrListener, udp: &StreamListener, logs: &[AccessLog]) ->
     if let Some(address::Address::SocketAddress(sa)) = &mut address.address {
         sa.protocol = Protocol::Udp as i32;
     }
-    Some(Listener {
+    Listener {
         name: l.name.clone(),
         address: Some(address),
         udp_listener_config: Some(UdpListenerConfig::default()),
@@ -218,41 +215,15 @@ pub fn udp_listener(l: &IrListener, udp: &StreamListener, logs: &[AccessLog]) ->
             ..Default::default()
         }],
         ..Default::default()
-    })
-}
-
-/// The backend with the highest weight; the first one on ties.
-fn heaviest(backends: &[WeightedBackend]) -> Option<&WeightedBackend> {
-    backends
-        .iter()
-        .fold(None, |best: Option<&WeightedBackend>, b| match best {
-            Some(x) if x.weight >= b.weight => Some(x),
-            _ => Some(b),
-        })
-}
-
-/// A `tcp_proxy` filter to the backends (`cluster` for one, `weighted_clusters` for more);
-/// `None` without backends. Per-backend header changes do not apply to TCP.
-pub(crate) fn tcp_proxy_filter(stat_prefix: &str, backends: &[WeightedBackend], logs: &[AccessLog]) -> Option<Filter> {
-    let cluster_specifier = match backends {
-        [] => return None,
-        [one] => TcpClusterSpecifier::Cluster(one.backend.clone()),
-        many => TcpClusterSpecifier::WeightedClusters(WeightedCluster {
-            clusters: many
-                .iter()
-                .map(|b| weighted_cluster::ClusterWeight {
-                    name: b.backend.clone(),
-                    weight: b.weight,
-                    ..Default::default()
-                })
-                .collect(),
-        }),
-    };
-    Some(tcp_proxy(stat_prefix, cluster_specifier, logs))
+    }
 }
 
 /// A `tcp_proxy` filter to the given cluster(s), logging each connection when it closes.
-fn tcp_proxy(stat_prefix: &str, cluster_specifier: TcpClusterSpecifier, logs: &[AccessLog]) -> Filter {
+fn tcp_proxy(
+    stat_prefix: &str,
+    cluster_specifier: TcpClusterSpecifier,
+    logs: &[AccessLog],
+) -> Filter {
     let proxy = TcpProxy {
         stat_prefix: stat_prefix.to_string(),
         cluster_specifier: Some(cluster_specifier),
@@ -264,9 +235,6 @@ fn tcp_proxy(stat_prefix: &str, cluster_specifier: TcpClusterSpecifier, logs: &[
         config_type: Some(ConfigType::TypedConfig(pack(type_url::TCP_PROXY, &proxy))),
     }
 }
-
-/// A cluster name that is never emitted (real backend names always contain `/`).
-pub const NO_BACKEND_CLUSTER: &str = "ferrogate-no-backend";
 
 /// The TLS inspector listener filter (reads SNI and ALPN for filter chain selection).
 pub(crate) fn tls_inspector() -> ListenerFilter {
@@ -315,15 +283,16 @@ fn rds_hcm(stat_prefix: &str, route_config: &str, logs: &[AccessLog]) -> HttpCon
 ///   forwarded as sent (Gateway API conformance);
 /// - no port stripping: the Host header reaches backends as the client sent it (Gateway API
 ///   conformance checks this); route configurations ignore the port when matching instead;
-/// - HTTP filters: CORS, then the router. CORS is always present, so adding a CORS policy
-///   to a route never changes a Listener (a Listener change drains its connections), but it
-///   is disabled by default: only routes with a policy enable it (see
-///   [`crate::route::route`]), so every other request skips it.
+/// - HTTP filters: CORS, stateful session, then the router. CORS and stateful session are
+///   always present, so adding a CORS policy or session persistence to a route never
+///   changes a Listener (a Listener change drains its connections), but they are disabled
+///   by default: only routes with a policy enable them (see [`crate::route::route`]), so
+///   every other request skips them.
 pub(crate) fn base_hcm(stat_prefix: &str) -> HttpConnectionManager {
     HttpConnectionManager {
         codec_type: CodecType::Auto as i32,
         stat_prefix: stat_prefix.to_string(),
-        http_filters: vec![cors_filter(), router_filter()],
+        http_filters: vec![cors_filter(), crate::session::hcm_filter(), router_filter()],
         normalize_path: Some(BoolValue { value: true }),
         merge_slashes: false,
         ..Default::default()

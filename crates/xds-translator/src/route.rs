@@ -2,9 +2,9 @@
 //! and Gateway API request matches.
 
 use envoy_types::pb::envoy::config::route::v3::{
-    FilterConfig, HeaderMatcher, QueryParameterMatcher, Route, RouteConfiguration, RouteMatch, VirtualHost,
-    header_matcher::HeaderMatchSpecifier, query_parameter_matcher::QueryParameterMatchSpecifier,
-    route_match::PathSpecifier,
+    FilterConfig, HeaderMatcher, QueryParameterMatcher, Route, RouteConfiguration, RouteMatch,
+    VirtualHost, header_matcher::HeaderMatchSpecifier,
+    query_parameter_matcher::QueryParameterMatchSpecifier, route_match::PathSpecifier,
 };
 use envoy_types::pb::envoy::extensions::filters::http::cors::v3::CorsPolicy;
 use envoy_types::pb::envoy::r#type::matcher::v3::{StringMatcher, string_matcher::MatchPattern};
@@ -61,7 +61,7 @@ pub fn route(r: &HttpRoute) -> Route {
     };
     action::apply_header_mods(&mut out, &r.request_headers, &r.response_headers);
     if let Some(cors) = &r.cors {
-        // One entry: the map encodes deterministically. The wrapper enables the CORS filter,
+        // The wrapper enables the CORS filter,
         // which the HCM disables by default, for this route only.
         let enabled = FilterConfig {
             config: Some(pack(type_url::CORS_POLICY, &cors_policy(cors))),
@@ -71,6 +71,14 @@ pub fn route(r: &HttpRoute) -> Route {
         out.typed_per_filter_config.insert(
             CORS_FILTER.to_string(),
             pack(type_url::FILTER_CONFIG, &enabled),
+        );
+    }
+    if let Some(sp) = &r.session_persistence {
+        // With CORS this map holds two entries; route configurations are encoded with
+        // sorted map entries (`crate::canonical`) so their bytes stay deterministic.
+        out.typed_per_filter_config.insert(
+            crate::session::STATEFUL_SESSION_FILTER.to_string(),
+            crate::session::per_route(sp, &r.matcher.path),
         );
     }
     out

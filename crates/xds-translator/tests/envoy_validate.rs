@@ -38,7 +38,9 @@ use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{
     CommonTlsContext, DownstreamTlsContext, UpstreamTlsContext,
 };
 use envoy_types::pb::google::protobuf::Any;
-use ferrogate_ir::{AccessLog, AccessLogFormat, AccessLogSink, Backend, BackendProtocol, Endpoint, GatewayIr};
+use ferrogate_ir::{
+    AccessLog, AccessLogFormat, AccessLogSink, Backend, BackendProtocol, Endpoint, GatewayIr,
+};
 use ferrogate_xds_translator::{
     XdsOptions, cluster::cluster, endpoint::load_assignment, translate, type_url,
 };
@@ -47,20 +49,35 @@ use prost::Message;
 /// One access log of each format and sink, so Envoy checks every logger shape we emit.
 fn every_access_log() -> Vec<AccessLog> {
     vec![
-        AccessLog { format: AccessLogFormat::DefaultJson, sink: AccessLogSink::Stdout },
         AccessLog {
-            format: AccessLogFormat::Json { fields: [("code".to_string(), "%RESPONSE_CODE%".to_string())].into() },
+            format: AccessLogFormat::DefaultJson,
+            sink: AccessLogSink::Stdout,
+        },
+        AccessLog {
+            format: AccessLogFormat::Json {
+                fields: [("code".to_string(), "%RESPONSE_CODE%".to_string())].into(),
+            },
             sink: AccessLogSink::Stderr,
         },
         AccessLog {
-            format: AccessLogFormat::Text { text: "%START_TIME% %RESPONSE_CODE%\n".into() },
-            sink: AccessLogSink::File { path: "/dev/null".into() },
+            format: AccessLogFormat::Text {
+                text: "%START_TIME% %RESPONSE_CODE%\n".into(),
+            },
+            sink: AccessLogSink::File {
+                path: "/dev/null".into(),
+            },
         },
     ]
 }
 
 fn bootstrap(ir: &GatewayIr) -> Bootstrap {
-    let res = translate(ir, &XdsOptions { ready_port: 19003, access_logs: every_access_log() });
+    let res = translate(
+        ir,
+        &XdsOptions {
+            ready_port: 19003,
+            access_logs: every_access_log(),
+        },
+    );
     let mut listeners = res.listeners.clone();
     for l in &res.listeners {
         if let Some(inlined) = inline_listener(l, &res.route_configs) {
@@ -241,7 +258,10 @@ fn envoy_accepts_config_of_generated_worlds() {
     for seed in 0..24u64 {
         let text = ferrogate_testkit::worlds::world(seed, false);
         let snapshot: ferrogate_store::Snapshot =
-            ferrogate_store::load_documents("generated", &text).0.into_iter().collect();
+            ferrogate_store::load_documents("generated", &text)
+                .0
+                .into_iter()
+                .collect();
         let translation =
             ferrogate_translator::translate(&snapshot, &ferrogate_translator::Options::default());
         for (key, ir) in &translation.gateways {
@@ -271,7 +291,14 @@ fn validate(envoy: &Path, bootstrap: &Bootstrap, name: &str) -> Result<(), Strin
     ));
     fs::write(&path, bootstrap.encode_to_vec()).unwrap();
     let out = Command::new(envoy)
-        .args(["--mode", "validate", "--disable-hot-restart", "-l", "error", "-c"])
+        .args([
+            "--mode",
+            "validate",
+            "--disable-hot-restart",
+            "-l",
+            "error",
+            "-c",
+        ])
         .arg(&path)
         .output()
         .unwrap();

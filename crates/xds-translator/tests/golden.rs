@@ -11,15 +11,20 @@ use std::path::{Path, PathBuf};
 use envoy_types::pb::envoy::config::accesslog::v3::{AccessLog, access_log};
 use envoy_types::pb::envoy::config::cluster::v3::Cluster;
 use envoy_types::pb::envoy::config::core::v3::substitution_format_string;
-use envoy_types::pb::envoy::extensions::access_loggers::file::v3::{FileAccessLog, file_access_log};
-use envoy_types::pb::envoy::extensions::access_loggers::stream::v3::{
-    StderrAccessLog, StdoutAccessLog, stderr_access_log, stdout_access_log,
-};
 use envoy_types::pb::envoy::config::core::v3::transport_socket;
 use envoy_types::pb::envoy::config::listener::v3::{Listener, filter::ConfigType, listener_filter};
 use envoy_types::pb::envoy::config::route::v3::{FilterConfig, RouteConfiguration};
+use envoy_types::pb::envoy::extensions::access_loggers::file::v3::{
+    FileAccessLog, file_access_log,
+};
+use envoy_types::pb::envoy::extensions::access_loggers::stream::v3::{
+    StderrAccessLog, StdoutAccessLog, stderr_access_log, stdout_access_log,
+};
 use envoy_types::pb::envoy::extensions::filters::http::cors::v3::{Cors, CorsPolicy};
 use envoy_types::pb::envoy::extensions::filters::http::router::v3::Router;
+use envoy_types::pb::envoy::extensions::filters::http::stateful_session::v3::{
+    StatefulSession, StatefulSessionPerRoute, stateful_session_per_route,
+};
 use envoy_types::pb::envoy::extensions::filters::listener::tls_inspector::v3::TlsInspector;
 use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
     HttpConnectionManager, http_connection_manager::RouteSpecifier, http_filter,
@@ -28,6 +33,8 @@ use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::TcpProx
 use envoy_types::pb::envoy::extensions::filters::udp::udp_proxy::v3::{
     Route as UdpRoute, UdpProxyConfig, udp_proxy_config::RouteSpecifier as RouteSpecifier2,
 };
+use envoy_types::pb::envoy::extensions::http::stateful_session::cookie::v3::CookieBasedSessionState;
+use envoy_types::pb::envoy::extensions::http::stateful_session::header::v3::HeaderBasedSessionState;
 use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{
     DownstreamTlsContext, UpstreamTlsContext,
 };
@@ -85,6 +92,10 @@ fn decode(any: &mut Any) -> String {
                         type_url::CORS => {
                             assert_eq!(Cors::decode(a.value.as_slice()).unwrap(), Cors::default())
                         }
+                        type_url::STATEFUL_SESSION => assert_eq!(
+                            StatefulSession::decode(a.value.as_slice()).unwrap(),
+                            StatefulSession::default()
+                        ),
                         other => panic!("unexpected HTTP filter type {other}"),
                     }
                     a.value.clear();
@@ -99,7 +110,11 @@ fn decode(any: &mut Any) -> String {
         type_url::TCP_PROXY => {
             let mut p = TcpProxy::decode(any.value.as_slice()).unwrap();
             let nested = render_access_logs(&mut p.access_log);
-            if nested.is_empty() { format!("{p:#?}") } else { format!("{p:#?}\n{nested}") }
+            if nested.is_empty() {
+                format!("{p:#?}")
+            } else {
+                format!("{p:#?}\n{nested}")
+            }
         }
         type_url::TLS_INSPECTOR => {
             format!("{:#?}", TlsInspector::decode(any.value.as_slice()).unwrap())
@@ -139,6 +154,31 @@ fn decode(any: &mut Any) -> String {
         type_url::CORS_POLICY => {
             format!("{:#?}", CorsPolicy::decode(any.value.as_slice()).unwrap())
         }
+        type_url::STATEFUL_SESSION_PER_ROUTE => {
+            let mut per_route = StatefulSessionPerRoute::decode(any.value.as_slice()).unwrap();
+            let mut nested = String::new();
+            if let Some(stateful_session_per_route::Override::StatefulSession(s)) =
+                &mut per_route.r#override
+                && let Some(state) = s
+                    .session_state
+                    .as_mut()
+                    .and_then(|t| t.typed_config.as_mut())
+            {
+                nested = match state.type_url.as_str() {
+                    type_url::COOKIE_SESSION_STATE => format!(
+                        "{:#?}",
+                        CookieBasedSessionState::decode(state.value.as_slice()).unwrap()
+                    ),
+                    type_url::HEADER_SESSION_STATE => format!(
+                        "{:#?}",
+                        HeaderBasedSessionState::decode(state.value.as_slice()).unwrap()
+                    ),
+                    other => panic!("unexpected session state type {other}"),
+                };
+                state.value.clear();
+            }
+            format!("{per_route:#?}\n--- session state (decoded)\n{nested}")
+        }
         type_url::HTTP_PROTOCOL_OPTIONS => format!(
             "{:#?}",
             HttpProtocolOptions::decode(any.value.as_slice()).unwrap()
@@ -160,21 +200,24 @@ fn render_access_logs(logs: &mut [AccessLog]) -> String {
         let (path, format) = match any.type_url.as_str() {
             type_url::STDOUT_ACCESS_LOG => {
                 let l = StdoutAccessLog::decode(any.value.as_slice()).unwrap();
-                let Some(stdout_access_log::AccessLogFormat::LogFormat(f)) = l.access_log_format else {
+                let Some(stdout_access_log::AccessLogFormat::LogFormat(f)) = l.access_log_format
+                else {
                     panic!("stdout logger without a format")
                 };
                 ("stdout".to_string(), f)
             }
             type_url::STDERR_ACCESS_LOG => {
                 let l = StderrAccessLog::decode(any.value.as_slice()).unwrap();
-                let Some(stderr_access_log::AccessLogFormat::LogFormat(f)) = l.access_log_format else {
+                let Some(stderr_access_log::AccessLogFormat::LogFormat(f)) = l.access_log_format
+                else {
                     panic!("stderr logger without a format")
                 };
                 ("stderr".to_string(), f)
             }
             type_url::FILE_ACCESS_LOG => {
                 let l = FileAccessLog::decode(any.value.as_slice()).unwrap();
-                let Some(file_access_log::AccessLogFormat::LogFormat(f)) = l.access_log_format else {
+                let Some(file_access_log::AccessLogFormat::LogFormat(f)) = l.access_log_format
+                else {
                     panic!("file logger without a format")
                 };
                 (l.path, f)
@@ -312,7 +355,8 @@ fn golden() {
         // IR, not the route graph); the others have none, so they show only routing.
         let logs_path = dir.join(format!("{case}.access-logs.yaml"));
         let access_logs = match fs::read_to_string(&logs_path) {
-            Ok(text) => yaml_serde::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", logs_path.display())),
+            Ok(text) => yaml_serde::from_str(&text)
+                .unwrap_or_else(|e| panic!("{}: {e}", logs_path.display())),
             Err(_) => Vec::new(),
         };
         let got = render(&translate(

@@ -10,7 +10,10 @@ use ferrogate_xds_translator::{
 };
 use prost::Message;
 
-const OPTS: XdsOptions = XdsOptions { ready_port: 19003, access_logs: Vec::new() };
+const OPTS: XdsOptions = XdsOptions {
+    ready_port: 19003,
+    access_logs: Vec::new(),
+};
 
 fn load(case: &str) -> GatewayIr {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("testdata/{case}.in.yaml"));
@@ -202,19 +205,55 @@ fn https_route_and_certificate_changes_leave_listeners_identical() {
 }
 
 #[test]
-fn empty_stream_listeners_are_not_emitted() {
-    let tcp = translate(&load("tcp"), &OPTS);
-    let names: Vec<&str> = tcp.listeners.iter().map(|l| l.name.as_str()).collect();
-    assert_eq!(names, ["ready", "tcp-5000", "tcp-5010"]);
-    let udp = translate(&load("udp"), &OPTS);
-    let names: Vec<&str> = udp.listeners.iter().map(|l| l.name.as_str()).collect();
-    assert_eq!(names, ["ready", "udp-5300", "udp-5310"]);
-    // The TLS chain without backends stays, and closes connections after the handshake
-    // starts (it proxies to a cluster that never exists).
-    let tls = translate(&load("tls-passthrough"), &OPTS);
-    let tls_listener = tls.listeners.iter().find(|l| l.name == "tls-9443").unwrap();
-    assert_eq!(tls_listener.filter_chains.len(), 3);
-    assert!(!tls.clusters.iter().any(|c| c.name == ferrogate_xds_translator::listener::NO_BACKEND_CLUSTER));
+fn stream_listeners_without_backends_still_bind_and_proxy_to_their_empty_stream_cluster() {
+    for case in ["tcp", "udp", "tls-passthrough"] {
+        let out = translate(&load(case), &OPTS);
+        let ir = load(case);
+        // Every stream listener of the IR is emitted, backends or not.
+        let streams = ir.listeners.iter().filter(|l| {
+            matches!(
+                l.kind,
+                ListenerKind::Tcp(_) | ListenerKind::Udp(_) | ListenerKind::Tls(_)
+            )
+        });
+        for l in streams {
+            assert!(
+                out.listeners.iter().any(|x| x.name == l.name),
+                "{case}: listener {} missing",
+                l.name
+            );
+        }
+        // Every stream cluster exists, and one of them has no endpoints (the empty route).
+        let stream: Vec<_> = out
+            .clusters
+            .iter()
+            .filter(|c| c.name.starts_with("stream/"))
+            .collect();
+        assert!(!stream.is_empty(), "{case}: no stream cluster");
+        assert!(
+            out.endpoints
+                .iter()
+                .any(|e| e.cluster_name.starts_with("stream/") && e.endpoints.is_empty()),
+            "{case}: expected a stream cluster without endpoints"
+        );
+    }
+}
+
+#[test]
+fn a_stream_weight_change_changes_endpoints_but_not_listeners_or_clusters() {
+    let before = load("tcp");
+    let mut after = before.clone();
+    let l = after.listeners.iter_mut().find_map(|l| match &mut l.kind {
+        ListenerKind::Tcp(s) if !s.backends.is_empty() => Some(s),
+        _ => None,
+    });
+    let stream = l.expect("a TCP listener with backends");
+    stream.backends[0].weight += 7;
+    let a = translate(&before, &OPTS);
+    let b = translate(&after, &OPTS);
+    assert_eq!(bytes(&a.listeners), bytes(&b.listeners));
+    assert_eq!(bytes(&a.clusters), bytes(&b.clusters));
+    assert_ne!(bytes(&a.endpoints), bytes(&b.endpoints));
 }
 
 #[test]

@@ -49,7 +49,10 @@ pub struct ControlPlaneOptions {
 
 impl Default for ControlPlaneOptions {
     fn default() -> Self {
-        Self { controller_manager: true, keep_dir: false }
+        Self {
+            controller_manager: true,
+            keep_dir: false,
+        }
     }
 }
 
@@ -71,12 +74,21 @@ pub struct ControlPlane {
 
 fn token() -> String {
     // Loopback-only test cluster: a token unique per start is enough, it guards nothing else.
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
     format!("{:x}{:x}", nanos, std::process::id())
 }
 
 /// A kubeconfig for `server` trusting `ca_pem`, authenticated by `token`.
-pub fn kubeconfig_yaml(server: &str, ca_pem: &str, user: &str, token: &str, namespace: &str) -> String {
+pub fn kubeconfig_yaml(
+    server: &str,
+    ca_pem: &str,
+    user: &str,
+    token: &str,
+    namespace: &str,
+) -> String {
     let ca = base64::engine::general_purpose::STANDARD.encode(ca_pem);
     format!(
         "apiVersion: v1\nkind: Config\nclusters:\n- name: local\n  cluster:\n    server: {server}\n    certificate-authority-data: {ca}\n\
@@ -90,22 +102,44 @@ impl ControlPlane {
     /// kube-controller-manager, and waits until the API server is ready.
     pub async fn start(options: ControlPlaneOptions) -> anyhow::Result<Self> {
         let binaries = tools::binaries()?;
-        let dir = tempfile::Builder::new().prefix("ferrogate-cluster-").tempdir()?;
+        let dir = tempfile::Builder::new()
+            .prefix("ferrogate-cluster-")
+            .tempdir()?;
         let shm = Path::new("/dev/shm");
-        let etcd_dir = if shm.is_dir() { tempfile::Builder::new().prefix("ferrogate-etcd-").tempdir_in(shm)? } else { tempfile::tempdir()? };
+        let etcd_dir = if shm.is_dir() {
+            tempfile::Builder::new()
+                .prefix("ferrogate-etcd-")
+                .tempdir_in(shm)?
+        } else {
+            tempfile::tempdir()?
+        };
         let pki = pki::write(dir.path(), KUBERNETES_SERVICE_IP)?;
         let (admin, cm) = (token(), format!("cm{}", token()));
         std::fs::write(
             dir.path().join("tokens.csv"),
-            format!("{admin},admin,admin,\"system:masters\"\n{cm},system:kube-controller-manager,kube-controller-manager,\"system:masters\"\n"),
+            format!(
+                "{admin},admin,admin,\"system:masters\"\n{cm},system:kube-controller-manager,kube-controller-manager,\"system:masters\"\n"
+            ),
         )?;
         let apiserver_port = free_port();
         let server = format!("https://127.0.0.1:{apiserver_port}");
         let ca_pem = std::fs::read_to_string(&pki.ca_cert)?;
         let admin_kubeconfig = dir.path().join("admin.kubeconfig");
-        std::fs::write(&admin_kubeconfig, kubeconfig_yaml(&server, &ca_pem, "admin", &admin, "default"))?;
+        std::fs::write(
+            &admin_kubeconfig,
+            kubeconfig_yaml(&server, &ca_pem, "admin", &admin, "default"),
+        )?;
         let cm_kubeconfig = dir.path().join("controller-manager.kubeconfig");
-        std::fs::write(&cm_kubeconfig, kubeconfig_yaml(&server, &ca_pem, "kube-controller-manager", &cm, "kube-system"))?;
+        std::fs::write(
+            &cm_kubeconfig,
+            kubeconfig_yaml(
+                &server,
+                &ca_pem,
+                "kube-controller-manager",
+                &cm,
+                "kube-system",
+            ),
+        )?;
         let mut plane = Self {
             dir,
             etcd_dir,
@@ -164,10 +198,16 @@ impl ControlPlane {
 
     /// Starts etcd (again) on the same data and ports.
     pub fn start_etcd(&mut self) -> anyhow::Result<()> {
-        let (client, peer) = (format!("http://127.0.0.1:{}", self.etcd_port), format!("http://127.0.0.1:{}", self.etcd_peer_port));
+        let (client, peer) = (
+            format!("http://127.0.0.1:{}", self.etcd_port),
+            format!("http://127.0.0.1:{}", self.etcd_peer_port),
+        );
         let mut cmd = Command::new(&self.binaries.etcd);
         cmd.arg("--name=default")
-            .arg(format!("--data-dir={}", self.etcd_dir.path().join("data").display()))
+            .arg(format!(
+                "--data-dir={}",
+                self.etcd_dir.path().join("data").display()
+            ))
             .arg(format!("--listen-client-urls={client}"))
             .arg(format!("--advertise-client-urls={client}"))
             .arg(format!("--listen-peer-urls={peer}"))
@@ -175,7 +215,11 @@ impl ControlPlane {
             .arg(format!("--initial-cluster=default={peer}"))
             .arg("--unsafe-no-fsync")
             .arg("--log-level=warn");
-        self.etcd = Some(ManagedProcess::spawn("etcd", cmd, &self.dir.path().join("etcd.log"))?);
+        self.etcd = Some(ManagedProcess::spawn(
+            "etcd",
+            cmd,
+            &self.dir.path().join("etcd.log"),
+        )?);
         Ok(())
     }
 
@@ -183,28 +227,53 @@ impl ControlPlane {
     pub fn start_apiserver(&mut self) -> anyhow::Result<()> {
         let d = self.dir.path();
         let mut cmd = Command::new(&self.binaries.kube_apiserver);
-        cmd.arg(format!("--etcd-servers=http://127.0.0.1:{}", self.etcd_port))
-            .arg("--bind-address=127.0.0.1")
-            .arg(format!("--secure-port={}", self.apiserver_port))
-            .arg(format!("--cert-dir={}", d.join("apiserver-certs").display()))
-            .arg(format!("--tls-cert-file={}", self.pki.serving_cert.display()))
-            .arg(format!("--tls-private-key-file={}", self.pki.serving_key.display()))
-            .arg(format!("--client-ca-file={}", self.pki.ca_cert.display()))
-            .arg(format!("--token-auth-file={}", d.join("tokens.csv").display()))
-            .arg("--authorization-mode=RBAC")
-            .arg(format!("--service-cluster-ip-range={SERVICE_CIDR}"))
-            .arg("--service-account-issuer=https://kubernetes.default.svc.cluster.local")
-            .arg(format!("--service-account-key-file={}", self.pki.sa_public.display()))
-            .arg(format!("--service-account-signing-key-file={}", self.pki.sa_private.display()))
-            // No node runs the `kubernetes` Service's endpoints on loopback addresses.
-            .arg("--endpoint-reconciler-type=none")
-            // Stricter than the defaults, as OpenShift is: setting blockOwnerDeletion needs
-            // permission to update the owner's finalizers.
-            .arg("--enable-admission-plugins=OwnerReferencesPermissionEnforcement")
-            .arg("--allow-privileged=true")
-            .arg("--profiling=false")
-            .arg("--v=1");
-        self.apiserver = Some(ManagedProcess::spawn("kube-apiserver", cmd, &d.join("kube-apiserver.log"))?);
+        cmd.arg(format!(
+            "--etcd-servers=http://127.0.0.1:{}",
+            self.etcd_port
+        ))
+        .arg("--bind-address=127.0.0.1")
+        .arg(format!("--secure-port={}", self.apiserver_port))
+        .arg(format!(
+            "--cert-dir={}",
+            d.join("apiserver-certs").display()
+        ))
+        .arg(format!(
+            "--tls-cert-file={}",
+            self.pki.serving_cert.display()
+        ))
+        .arg(format!(
+            "--tls-private-key-file={}",
+            self.pki.serving_key.display()
+        ))
+        .arg(format!("--client-ca-file={}", self.pki.ca_cert.display()))
+        .arg(format!(
+            "--token-auth-file={}",
+            d.join("tokens.csv").display()
+        ))
+        .arg("--authorization-mode=RBAC")
+        .arg(format!("--service-cluster-ip-range={SERVICE_CIDR}"))
+        .arg("--service-account-issuer=https://kubernetes.default.svc.cluster.local")
+        .arg(format!(
+            "--service-account-key-file={}",
+            self.pki.sa_public.display()
+        ))
+        .arg(format!(
+            "--service-account-signing-key-file={}",
+            self.pki.sa_private.display()
+        ))
+        // No node runs the `kubernetes` Service's endpoints on loopback addresses.
+        .arg("--endpoint-reconciler-type=none")
+        // Stricter than the defaults, as OpenShift is: setting blockOwnerDeletion needs
+        // permission to update the owner's finalizers.
+        .arg("--enable-admission-plugins=OwnerReferencesPermissionEnforcement")
+        .arg("--allow-privileged=true")
+        .arg("--profiling=false")
+        .arg("--v=1");
+        self.apiserver = Some(ManagedProcess::spawn(
+            "kube-apiserver",
+            cmd,
+            &d.join("kube-apiserver.log"),
+        )?);
         Ok(())
     }
 
@@ -213,18 +282,34 @@ impl ControlPlane {
         let d = self.dir.path();
         let mut cmd = Command::new(&self.binaries.kube_controller_manager);
         cmd.arg(format!("--kubeconfig={}", self.cm_kubeconfig.display()))
-            .arg(format!("--authentication-kubeconfig={}", self.cm_kubeconfig.display()))
-            .arg(format!("--authorization-kubeconfig={}", self.cm_kubeconfig.display()))
+            .arg(format!(
+                "--authentication-kubeconfig={}",
+                self.cm_kubeconfig.display()
+            ))
+            .arg(format!(
+                "--authorization-kubeconfig={}",
+                self.cm_kubeconfig.display()
+            ))
             .arg("--bind-address=127.0.0.1")
             .arg(format!("--secure-port={}", free_port()))
-            .arg(format!("--cert-dir={}", d.join("controller-manager-certs").display()))
+            .arg(format!(
+                "--cert-dir={}",
+                d.join("controller-manager-certs").display()
+            ))
             .arg("--leader-elect=false")
             .arg(format!("--controllers={}", CONTROLLERS.join(",")))
-            .arg(format!("--service-account-private-key-file={}", self.pki.sa_private.display()))
+            .arg(format!(
+                "--service-account-private-key-file={}",
+                self.pki.sa_private.display()
+            ))
             .arg(format!("--root-ca-file={}", self.pki.ca_cert.display()))
             .arg(format!("--service-cluster-ip-range={SERVICE_CIDR}"))
             .arg("--v=1");
-        self.controller_manager = Some(ManagedProcess::spawn("kube-controller-manager", cmd, &d.join("kube-controller-manager.log"))?);
+        self.controller_manager = Some(ManagedProcess::spawn(
+            "kube-controller-manager",
+            cmd,
+            &d.join("kube-controller-manager.log"),
+        )?);
         Ok(())
     }
 
@@ -246,9 +331,16 @@ impl ControlPlane {
     pub async fn wait_ready(&mut self, timeout: Duration) -> anyhow::Result<()> {
         let deadline = std::time::Instant::now() + timeout;
         loop {
-            for p in [self.etcd.as_mut(), self.apiserver.as_mut()].into_iter().flatten() {
+            for p in [self.etcd.as_mut(), self.apiserver.as_mut()]
+                .into_iter()
+                .flatten()
+            {
                 if let Some(status) = p.exited() {
-                    anyhow::bail!("{} exited ({status}) while starting:\n{}", p.name(), p.log_tail(30));
+                    anyhow::bail!(
+                        "{} exited ({status}) while starting:\n{}",
+                        p.name(),
+                        p.log_tail(30)
+                    );
                 }
             }
             let out = self.kubectl_output(&["get", "--raw", "/readyz"]);
@@ -256,7 +348,11 @@ impl ControlPlane {
                 return Ok(());
             }
             if std::time::Instant::now() > deadline {
-                let log = self.apiserver.as_ref().map(|p| p.log_tail(30)).unwrap_or_default();
+                let log = self
+                    .apiserver
+                    .as_ref()
+                    .map(|p| p.log_tail(30))
+                    .unwrap_or_default();
                 anyhow::bail!("kube-apiserver not ready after {timeout:?} ({out:?}):\n{log}");
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
@@ -273,7 +369,14 @@ impl ControlPlane {
         [&self.etcd, &self.apiserver, &self.controller_manager]
             .into_iter()
             .flatten()
-            .map(|p| format!("--- {} ({})\n{}", p.name(), p.log().display(), p.log_tail(lines)))
+            .map(|p| {
+                format!(
+                    "--- {} ({})\n{}",
+                    p.name(),
+                    p.log().display(),
+                    p.log_tail(lines)
+                )
+            })
             .collect::<Vec<_>>()
             .join("\n")
     }
@@ -282,7 +385,14 @@ impl ControlPlane {
 impl Drop for ControlPlane {
     fn drop(&mut self) {
         // The controller-manager and API server first, so neither logs etcd's disappearance.
-        for p in [self.controller_manager.as_mut(), self.apiserver.as_mut(), self.etcd.as_mut()].into_iter().flatten() {
+        for p in [
+            self.controller_manager.as_mut(),
+            self.apiserver.as_mut(),
+            self.etcd.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+        {
             p.terminate(Duration::from_secs(5));
         }
     }
@@ -290,7 +400,12 @@ impl Drop for ControlPlane {
 
 /// A kube-rs client from a kubeconfig file.
 pub async fn client_from_kubeconfig(path: &Path) -> anyhow::Result<kube::Client> {
-    let kubeconfig = kube::config::Kubeconfig::read_from(path).with_context(|| format!("kubeconfig {}", path.display()))?;
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default()).await?;
+    let kubeconfig = kube::config::Kubeconfig::read_from(path)
+        .with_context(|| format!("kubeconfig {}", path.display()))?;
+    let config = kube::Config::from_custom_kubeconfig(
+        kubeconfig,
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await?;
     Ok(kube::Client::try_from(config)?)
 }

@@ -19,18 +19,26 @@ pub struct ControllerOptions {
     pub args: Vec<String>,
     /// Extra environment.
     pub env: Vec<(String, String)>,
+    /// Address the xDS server listens on: loopback for Envoys on this host, a node's bridge
+    /// address for Envoy Pods in network namespaces.
+    pub xds_ip: std::net::IpAddr,
 }
 
 impl ControllerOptions {
     pub fn new(identity: &str) -> Self {
-        Self { identity: identity.to_string(), args: Vec::new(), env: Vec::new() }
+        Self {
+            identity: identity.to_string(),
+            args: Vec::new(),
+            env: Vec::new(),
+            xds_ip: std::net::Ipv4Addr::LOCALHOST.into(),
+        }
     }
 }
 
 /// A running `ferrogate controller`.
 pub struct Controller {
     process: ManagedProcess,
-    /// xDS port on 127.0.0.1.
+    /// xDS port on [`ControllerOptions::xds_ip`].
     pub xds_port: u16,
     /// `/metrics` port on 127.0.0.1.
     pub metrics_port: u16,
@@ -54,7 +62,11 @@ pub fn certgen(dir: &Path) -> anyhow::Result<()> {
 impl Controller {
     /// Starts a replica as the chart's ServiceAccount, with xDS TLS material from `tls_dir`
     /// (shared by replicas, as the chart's Secret is).
-    pub fn start(plane: &ControlPlane, tls_dir: &Path, options: &ControllerOptions) -> anyhow::Result<Self> {
+    pub fn start(
+        plane: &ControlPlane,
+        tls_dir: &Path,
+        options: &ControllerOptions,
+    ) -> anyhow::Result<Self> {
         let kubeconfig = install::service_account_kubeconfig(plane, NAMESPACE, SERVICE_ACCOUNT)?;
         let (xds_port, metrics_port, health_port) = (free_port(), free_port(), free_port());
         let mut cmd = Command::new(tools::ferrogate_bin()?);
@@ -63,7 +75,10 @@ impl Controller {
             .arg("controller")
             .arg(format!("--namespace={NAMESPACE}"))
             .arg(format!("--pod-name={}", options.identity))
-            .arg(format!("--xds-addr=127.0.0.1:{xds_port}"))
+            .arg(format!(
+                "--xds-addr={}",
+                std::net::SocketAddr::new(options.xds_ip, xds_port)
+            ))
             .arg(format!("--metrics-addr=127.0.0.1:{metrics_port}"))
             .arg(format!("--health-addr=127.0.0.1:{health_port}"))
             .arg("--xds-tls-dir")
@@ -73,9 +88,21 @@ impl Controller {
         for (k, v) in &options.env {
             cmd.env(k, v);
         }
-        let log = plane.dir().join(format!("controller-{}.log", options.identity));
-        let process = ManagedProcess::spawn(&format!("ferrogate controller {}", options.identity), cmd, &log)?;
-        Ok(Self { process, xds_port, metrics_port, health_port, tls_dir: tls_dir.to_path_buf() })
+        let log = plane
+            .dir()
+            .join(format!("controller-{}.log", options.identity));
+        let process = ManagedProcess::spawn(
+            &format!("ferrogate controller {}", options.identity),
+            cmd,
+            &log,
+        )?;
+        Ok(Self {
+            process,
+            xds_port,
+            metrics_port,
+            health_port,
+            tls_dir: tls_dir.to_path_buf(),
+        })
     }
 
     /// SIGKILL, as a crash or a node loss would.

@@ -19,8 +19,20 @@ pub const SERVICE_ACCOUNT: &str = "ferrogate";
 pub fn gateway_api_crds(plane: &ControlPlane, channel: &str) -> anyhow::Result<()> {
     let dir = tools::gateway_api_crds(channel)?;
     let dir = dir.to_string_lossy();
-    plane.kubectl_output(&["apply", "--server-side", "--field-manager=ferrogate-test", "-k", &dir])?;
-    plane.kubectl_output(&["wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"])?;
+    plane.kubectl_output(&[
+        "apply",
+        "--server-side",
+        "--field-manager=ferrogate-test",
+        "-k",
+        &dir,
+    ])?;
+    plane.kubectl_output(&[
+        "wait",
+        "--for=condition=Established",
+        "crd",
+        "--all",
+        "--timeout=60s",
+    ])?;
     Ok(())
 }
 
@@ -37,7 +49,11 @@ pub fn render_chart(values: &str) -> anyhow::Result<String> {
         .arg(values_file.path())
         .output()
         .context("cannot run scripts/chart.py render")?;
-    anyhow::ensure!(out.status.success(), "chart.py render failed: {}", String::from_utf8_lossy(&out.stderr));
+    anyhow::ensure!(
+        out.status.success(),
+        "chart.py render failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     Ok(String::from_utf8(out.stdout)?)
 }
 
@@ -46,8 +62,20 @@ pub fn render_chart(values: &str) -> anyhow::Result<String> {
 /// with server-side apply.
 pub fn chart(plane: &ControlPlane, values: &str) -> anyhow::Result<()> {
     let crds = tools::repo_root().join("charts/ferrogate/crds");
-    plane.kubectl_output(&["apply", "--server-side", "--field-manager=helm", "-f", &crds.to_string_lossy()])?;
-    plane.kubectl_output(&["wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"])?;
+    plane.kubectl_output(&[
+        "apply",
+        "--server-side",
+        "--field-manager=helm",
+        "-f",
+        &crds.to_string_lossy(),
+    ])?;
+    plane.kubectl_output(&[
+        "wait",
+        "--for=condition=Established",
+        "crd",
+        "--all",
+        "--timeout=60s",
+    ])?;
     let rendered = render_chart(values)?;
     crate::kubectl::run(
         &plane.binaries().kubectl,
@@ -55,15 +83,35 @@ pub fn chart(plane: &ControlPlane, values: &str) -> anyhow::Result<()> {
         &["apply", "--server-side", "--field-manager=helm", "-f", "-"],
         Some(&rendered),
     )?;
-    plane.kubectl_output(&["wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"])?;
+    plane.kubectl_output(&[
+        "wait",
+        "--for=condition=Established",
+        "crd",
+        "--all",
+        "--timeout=60s",
+    ])?;
     Ok(())
 }
 
 /// A kubeconfig authenticated as ServiceAccount `namespace/name` (a TokenRequest token), so
 /// whatever uses it gets exactly that ServiceAccount's RBAC.
-pub fn service_account_kubeconfig(plane: &ControlPlane, namespace: &str, name: &str) -> anyhow::Result<PathBuf> {
-    let token = plane.kubectl_output(&["create", "token", name, "-n", namespace, "--duration=24h"])?;
+pub fn service_account_kubeconfig(
+    plane: &ControlPlane,
+    namespace: &str,
+    name: &str,
+) -> anyhow::Result<PathBuf> {
+    let token =
+        plane.kubectl_output(&["create", "token", name, "-n", namespace, "--duration=24h"])?;
     let path = plane.dir().join(format!("{namespace}-{name}.kubeconfig"));
-    std::fs::write(&path, kubeconfig_yaml(&plane.server(), &plane.ca_pem(), &format!("{namespace}-{name}"), token.trim(), namespace))?;
+    std::fs::write(
+        &path,
+        kubeconfig_yaml(
+            &plane.server(),
+            &plane.ca_pem(),
+            &format!("{namespace}-{name}"),
+            token.trim(),
+            namespace,
+        ),
+    )?;
     Ok(path)
 }

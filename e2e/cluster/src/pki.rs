@@ -4,7 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    PKCS_ECDSA_P256_SHA256,
+};
 use time::{Duration, OffsetDateTime};
 
 /// Files written by [`write`].
@@ -34,9 +37,14 @@ fn validity(params: &mut CertificateParams) {
 pub fn write(dir: &Path, service_ip: &str) -> anyhow::Result<ClusterPki> {
     let ca_key = key()?;
     let mut ca = CertificateParams::default();
-    ca.distinguished_name.push(DnType::CommonName, "ferrogate-test-cluster-ca");
+    ca.distinguished_name
+        .push(DnType::CommonName, "ferrogate-test-cluster-ca");
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     validity(&mut ca);
     let ca_cert = ca.self_signed(&ca_key)?;
     let ca_pem = ca_cert.pem();
@@ -52,7 +60,9 @@ pub fn write(dir: &Path, service_ip: &str) -> anyhow::Result<ClusterPki> {
         "kubernetes.default.svc".to_string(),
         "kubernetes.default.svc.cluster.local".to_string(),
     ])?;
-    serving.distinguished_name.push(DnType::CommonName, "kube-apiserver");
+    serving
+        .distinguished_name
+        .push(DnType::CommonName, "kube-apiserver");
     validity(&mut serving);
     let serving_cert = serving.signed_by(&serving_key, &issuer)?;
 

@@ -23,7 +23,11 @@ pub struct ManagedProcess {
 impl ManagedProcess {
     /// Starts `command`, appending its stdout and stderr to `log`.
     pub fn spawn(name: &str, mut command: Command, log: &Path) -> anyhow::Result<Self> {
-        let out = File::options().create(true).append(true).open(log).with_context(|| format!("log file {}", log.display()))?;
+        let out = File::options()
+            .create(true)
+            .append(true)
+            .open(log)
+            .with_context(|| format!("log file {}", log.display()))?;
         let err = out.try_clone()?;
         command.stdin(Stdio::null()).stdout(out).stderr(err);
         // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
@@ -35,8 +39,14 @@ impl ManagedProcess {
                 Ok(())
             });
         }
-        let child = command.spawn().with_context(|| format!("cannot start {name} ({command:?})"))?;
-        Ok(Self { name: name.to_string(), child: Some(child), log: log.to_path_buf() })
+        let child = command
+            .spawn()
+            .with_context(|| format!("cannot start {name} ({command:?})"))?;
+        Ok(Self {
+            name: name.to_string(),
+            child: Some(child),
+            log: log.to_path_buf(),
+        })
     }
 
     /// The process id, while it runs.
@@ -56,7 +66,9 @@ impl ManagedProcess {
 
     /// `Some(status)` once the process has exited.
     pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
-        self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
     }
 
     /// SIGKILL, as a crash would.
@@ -69,7 +81,9 @@ impl ManagedProcess {
 
     /// SIGTERM, then SIGKILL after `grace`.
     pub fn terminate(&mut self, grace: Duration) {
-        let Some(mut child) = self.child.take() else { return };
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
         // SAFETY: sending a signal to our own child's pid.
         unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
         let deadline = Instant::now() + grace;
@@ -104,5 +118,8 @@ pub fn tail(path: &Path, lines: usize) -> String {
 
 /// A TCP port that was free a moment ago on 127.0.0.1.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port on 127.0.0.1")
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port on 127.0.0.1")
 }

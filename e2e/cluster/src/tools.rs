@@ -12,7 +12,10 @@ use anyhow::Context;
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("the repository root exists")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("the repository root exists")
 }
 
 /// Paths of the control-plane binaries.
@@ -27,7 +30,9 @@ pub struct Binaries {
 fn version(name: &str) -> anyhow::Result<String> {
     let out = Command::new("bash")
         .arg("-c")
-        .arg(format!("source scripts/cluster/versions.sh && echo ${name}"))
+        .arg(format!(
+            "source scripts/cluster/versions.sh && echo ${name}"
+        ))
         .current_dir(repo_root())
         .output()?;
     Ok(String::from_utf8(out.stdout)?.trim().to_string())
@@ -50,17 +55,34 @@ fn build() -> anyhow::Result<Binaries> {
         .stdout(std::process::Stdio::null())
         .status()
         .context("cannot run scripts/cluster/build-control-plane.sh")?;
-    anyhow::ensure!(status.success(), "scripts/cluster/build-control-plane.sh failed ({status})");
-    let tools = std::env::var_os("TOOLS_DIR").map(PathBuf::from).unwrap_or_else(|| root.join(".tools"));
+    anyhow::ensure!(
+        status.success(),
+        "scripts/cluster/build-control-plane.sh failed ({status})"
+    );
+    let tools = std::env::var_os("TOOLS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join(".tools"));
     let kube = tools.join("kube").join(version("KUBE_VERSION")?);
     let binaries = Binaries {
-        etcd: tools.join("etcd").join(version("ETCD_VERSION")?).join("etcd"),
+        etcd: tools
+            .join("etcd")
+            .join(version("ETCD_VERSION")?)
+            .join("etcd"),
         kube_apiserver: kube.join("kube-apiserver"),
         kube_controller_manager: kube.join("kube-controller-manager"),
         kubectl: kube.join("kubectl"),
     };
-    for path in [&binaries.etcd, &binaries.kube_apiserver, &binaries.kube_controller_manager, &binaries.kubectl] {
-        anyhow::ensure!(path.is_file(), "{} is missing after the build", path.display());
+    for path in [
+        &binaries.etcd,
+        &binaries.kube_apiserver,
+        &binaries.kube_controller_manager,
+        &binaries.kubectl,
+    ] {
+        anyhow::ensure!(
+            path.is_file(),
+            "{} is missing after the build",
+            path.display()
+        );
     }
     Ok(binaries)
 }
@@ -72,7 +94,11 @@ pub fn gateway_api_crds(channel: &str) -> anyhow::Result<PathBuf> {
         .arg(channel)
         .output()
         .context("cannot run scripts/cluster/gateway-api-crds.sh")?;
-    anyhow::ensure!(out.status.success(), "gateway-api-crds.sh failed: {}", String::from_utf8_lossy(&out.stderr));
+    anyhow::ensure!(
+        out.status.success(),
+        "gateway-api-crds.sh failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     Ok(PathBuf::from(String::from_utf8(out.stdout)?.trim()))
 }
 
@@ -87,11 +113,17 @@ pub fn ferrogate_bin() -> anyhow::Result<PathBuf> {
     let path = match std::env::var_os("FERROGATE_BIN") {
         Some(p) => PathBuf::from(p),
         None => {
-            let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target"));
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| repo_root().join("target"));
             target.join("debug/ferrogate")
         }
     };
-    anyhow::ensure!(path.is_file(), "{} is missing: build it with `cargo build --bin ferrogate` (make cluster-test does)", path.display());
+    anyhow::ensure!(
+        path.is_file(),
+        "{} is missing: build it with `cargo build --bin ferrogate` (make cluster-test does)",
+        path.display()
+    );
     Ok(path)
 }
 
@@ -101,8 +133,13 @@ pub fn ferrogate_bin() -> anyhow::Result<PathBuf> {
 pub fn host_ip() -> anyhow::Result<std::net::IpAddr> {
     // Connecting a UDP socket sends nothing; it only picks the outgoing interface.
     let socket = std::net::UdpSocket::bind("0.0.0.0:0")?;
-    socket.connect("192.0.2.255:9").or_else(|_| socket.connect("10.255.255.255:9"))?;
+    socket
+        .connect("192.0.2.255:9")
+        .or_else(|_| socket.connect("10.255.255.255:9"))?;
     let ip = socket.local_addr()?.ip();
-    anyhow::ensure!(!ip.is_loopback() && !ip.is_unspecified(), "this host has no non-loopback IPv4 address ({ip})");
+    anyhow::ensure!(
+        !ip.is_loopback() && !ip.is_unspecified(),
+        "this host has no non-loopback IPv4 address ({ip})"
+    );
     Ok(ip)
 }

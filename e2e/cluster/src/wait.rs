@@ -14,7 +14,9 @@ where
     loop {
         match check().await {
             Ok(v) => return Ok(v),
-            Err(last) if Instant::now() >= deadline => anyhow::bail!("timed out after {timeout:?} waiting for {what}; last seen: {last}"),
+            Err(last) if Instant::now() >= deadline => {
+                anyhow::bail!("timed out after {timeout:?} waiting for {what}; last seen: {last}")
+            }
             Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
         }
     }

@@ -13,10 +13,18 @@ use ferrogate_cluster::tools::repo_root;
 
 fn documented_block() -> String {
     let doc = std::fs::read_to_string(repo_root().join("docs/controller.md")).unwrap();
-    let start = doc.find("<!-- local-cluster:begin -->").expect("begin marker");
+    let start = doc
+        .find("<!-- local-cluster:begin -->")
+        .expect("begin marker");
     let end = doc.find("<!-- local-cluster:end -->").expect("end marker");
     let block = &doc[start..end];
-    let code = block.split("```sh\n").nth(1).expect("a sh block").split("```").next().unwrap();
+    let code = block
+        .split("```sh\n")
+        .nth(1)
+        .expect("a sh block")
+        .split("```")
+        .next()
+        .unwrap();
     code.to_string()
 }
 
@@ -40,13 +48,22 @@ fn the_documented_local_cluster_commands_work() {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(cluster.stdout.take().unwrap()).lines();
-    let ready = lines.by_ref().map_while(Result::ok).find(|l| l.starts_with("export KUBECONFIG="));
-    assert!(ready.is_some(), "ferrogate-cluster never printed the kubeconfig");
+    let ready = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|l| l.starts_with("export KUBECONFIG="));
+    assert!(
+        ready.is_some(),
+        "ferrogate-cluster never printed the kubeconfig"
+    );
 
     // The documented block, in its own process group (it starts the controller in the
     // background), with a deadline.
     let mut block = Command::new("bash");
-    block.args(["-euo", "pipefail", "-c", &documented_block()]).current_dir(scratch.path()).env_remove("KUBECONFIG");
+    block
+        .args(["-euo", "pipefail", "-c", &documented_block()])
+        .current_dir(scratch.path())
+        .env_remove("KUBECONFIG");
     // SAFETY: setpgid on the child before exec.
     unsafe {
         block.pre_exec(|| {

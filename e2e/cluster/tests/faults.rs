@@ -12,7 +12,7 @@ use ferrogate_e2e::testing::free_port;
 use support::{Cluster, envoy, http_200, metric};
 
 fn world(listener_port: u16, echo: std::net::SocketAddr) -> String {
-    let (echo_ip, echo_port) = (echo.ip(), echo.port());
+    let echo_yaml = support::echo_backend_yaml("apps", echo);
     format!(
         r#"
 apiVersion: v1
@@ -27,24 +27,7 @@ spec:
   listeners:
   - {{name: http, port: {listener_port}, protocol: HTTP}}
 ---
-apiVersion: v1
-kind: Service
-metadata: {{name: echo, namespace: apps}}
-spec:
-  ports: [{{name: http, port: 8080, targetPort: {echo_port}, protocol: TCP}}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: echo-1
-  namespace: apps
-  labels: {{kubernetes.io/service-name: echo}}
-addressType: IPv4
-ports: [{{name: http, port: {echo_port}, protocol: TCP}}]
-endpoints:
-- addresses: [{echo_ip}]
-  conditions: {{ready: true}}
-"#
+{echo_yaml}"#
     )
 }
 
@@ -63,12 +46,31 @@ async fn envoy_keeps_serving_through_apiserver_and_etcd_restarts() {
     let listener_port = free_port();
     cluster.apply(&world(listener_port, echo));
     cluster.apply(&route("first", "/first"));
-    cluster.wait_for("the Gateway's xDS Secret", "secret", Some("apps"), "web-ferrogate-xds", |_| true).await;
-    cluster.wait_for("the Gateway's bootstrap", "configmap", Some("apps"), "web-ferrogate", |_| true).await;
+    cluster
+        .wait_for(
+            "the Gateway's xDS Secret",
+            "secret",
+            Some("apps"),
+            "web-ferrogate-xds",
+            |_| true,
+        )
+        .await;
+    cluster
+        .wait_for(
+            "the Gateway's bootstrap",
+            "configmap",
+            Some("apps"),
+            "web-ferrogate",
+            |_| true,
+        )
+        .await;
     let provisioned = envoy::Provisioned::read(&cluster, "apps", "web");
     let first_envoy = provisioned.start(controller.xds_port);
     let body = http_200(listener_port, "web.example", "/first").await;
-    assert_eq!(body["pod"], "echo-pod", "answered by the echo backend through Envoy: {body}");
+    assert_eq!(
+        body["pod"], "echo-pod",
+        "answered by the echo backend through Envoy: {body}"
+    );
 
     // kube-apiserver down: Envoy keeps serving, and an Envoy that connects now still gets the
     // last configuration from the controller.
@@ -78,9 +80,16 @@ async fn envoy_keeps_serving_through_apiserver_and_etcd_restarts() {
     drop(first_envoy);
     let _envoy = provisioned.start(controller.xds_port);
     let body = http_200(listener_port, "web.example", "/first").await;
-    assert_eq!(body["pod"], "echo-pod", "an Envoy started during the outage got its config");
+    assert_eq!(
+        body["pod"], "echo-pod",
+        "an Envoy started during the outage got its config"
+    );
     cluster.plane.start_apiserver().unwrap();
-    cluster.plane.wait_ready(Duration::from_secs(60)).await.unwrap();
+    cluster
+        .plane
+        .wait_ready(Duration::from_secs(60))
+        .await
+        .unwrap();
     // Watches resumed: a change made after the restart arrives.
     cluster.apply(&route("second", "/second"));
     http_200(listener_port, "web.example", "/second").await;
@@ -90,22 +99,35 @@ async fn envoy_keeps_serving_through_apiserver_and_etcd_restarts() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     http_200(listener_port, "web.example", "/second").await;
     cluster.plane.start_etcd().unwrap();
-    cluster.plane.wait_ready(Duration::from_secs(60)).await.unwrap();
+    cluster
+        .plane
+        .wait_ready(Duration::from_secs(60))
+        .await
+        .unwrap();
     cluster.apply(&route("third", "/third"));
     http_200(listener_port, "web.example", "/third").await;
 
     // Nothing lost: every route has exactly one status entry of ours, Accepted.
     for name in ["first", "second", "third"] {
-        let r = cluster.wait_for("route Accepted", "httproute", Some("apps"), name, |r| {
-            r["status"]["parents"].as_array().is_some_and(|p| p.len() == 1 && support::condition_is(&p[0], "/conditions", "Accepted", "True"))
-        })
-        .await;
-        assert_eq!(r["status"]["parents"][0]["controllerName"], support::CONTROLLER_NAME);
+        let r = cluster
+            .wait_for("route Accepted", "httproute", Some("apps"), name, |r| {
+                r["status"]["parents"].as_array().is_some_and(|p| {
+                    p.len() == 1 && support::condition_is(&p[0], "/conditions", "Accepted", "True")
+                })
+            })
+            .await;
+        assert_eq!(
+            r["status"]["parents"][0]["controllerName"],
+            support::CONTROLLER_NAME
+        );
     }
     // Nothing written twice: once settled, no status write happens without a change.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let writes = metric(controller.metrics_port, "ferrogate_status_writes_total").await;
     tokio::time::sleep(Duration::from_secs(5)).await;
-    assert_eq!(metric(controller.metrics_port, "ferrogate_status_writes_total").await, writes, "no status write without a change");
+    assert_eq!(
+        metric(controller.metrics_port, "ferrogate_status_writes_total").await,
+        writes,
+        "no status write without a change"
+    );
 }
-

@@ -43,16 +43,26 @@ pub fn parse_wrk(text: &str) -> WrkResult {
         if t.starts_with("Requests/sec:") {
             r.rps = words.get(1).and_then(|v| v.parse().ok()).unwrap_or(0.0);
         } else if t.starts_with("50%") {
-            r.p50_ms = words.get(1).and_then(|v| parse_latency(v)).unwrap_or(f64::NAN);
+            r.p50_ms = words
+                .get(1)
+                .and_then(|v| parse_latency(v))
+                .unwrap_or(f64::NAN);
         } else if t.starts_with("99%") {
-            r.p99_ms = words.get(1).and_then(|v| parse_latency(v)).unwrap_or(f64::NAN);
+            r.p99_ms = words
+                .get(1)
+                .and_then(|v| parse_latency(v))
+                .unwrap_or(f64::NAN);
         } else if t.contains(" requests in ") {
             r.requests = words.first().and_then(|v| v.parse().ok()).unwrap_or(0.0);
         } else if t.starts_with("Socket errors:") {
             r.socket_errors = t
                 .trim_start_matches("Socket errors:")
                 .split(',')
-                .filter_map(|p| p.split_whitespace().nth(1).and_then(|v| v.parse::<f64>().ok()))
+                .filter_map(|p| {
+                    p.split_whitespace()
+                        .nth(1)
+                        .and_then(|v| v.parse::<f64>().ok())
+                })
                 .sum();
         } else if t.starts_with("Non-2xx or 3xx responses:") {
             r.non_2xx = words.last().and_then(|v| v.parse().ok()).unwrap_or(0.0);
@@ -64,12 +74,19 @@ pub fn parse_wrk(text: &str) -> WrkResult {
 /// `wrk -t1 -c{conns} -d{secs}s --latency -H 'Host: host' url`.
 fn wrk_command(port: u16, host: &str, path: &str, secs: u32, conns: u32) -> Command {
     let mut cmd = Command::new("wrk");
-    cmd.args(["-t1", &format!("-c{conns}"), &format!("-d{secs}s"), "--latency", "-H", &format!("Host: {host}")])
-        .arg(format!("http://127.0.0.1:{port}{path}"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
+    cmd.args([
+        "-t1",
+        &format!("-c{conns}"),
+        &format!("-d{secs}s"),
+        "--latency",
+        "-H",
+        &format!("Host: {host}"),
+    ])
+    .arg(format!("http://127.0.0.1:{port}{path}"))
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .kill_on_drop(true);
     cmd
 }
 
@@ -78,15 +95,33 @@ async fn wrk(port: u16, host: &str, path: &str, secs: u32) -> anyhow::Result<Wrk
 }
 
 /// wrk over a single connection (for an Envoy running under valgrind).
-pub(super) async fn wrk_single(port: u16, host: &str, path: &str, secs: u32) -> anyhow::Result<WrkResult> {
+pub(super) async fn wrk_single(
+    port: u16,
+    host: &str,
+    path: &str,
+    secs: u32,
+) -> anyhow::Result<WrkResult> {
     wrk_with(port, host, path, secs, 1).await
 }
 
-async fn wrk_with(port: u16, host: &str, path: &str, secs: u32, conns: u32) -> anyhow::Result<WrkResult> {
-    let out = wrk_command(port, host, path, secs, conns).output().await.context("running wrk (apt-get install wrk)")?;
+async fn wrk_with(
+    port: u16,
+    host: &str,
+    path: &str,
+    secs: u32,
+    conns: u32,
+) -> anyhow::Result<WrkResult> {
+    let out = wrk_command(port, host, path, secs, conns)
+        .output()
+        .await
+        .context("running wrk (apt-get install wrk)")?;
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     let r = parse_wrk(&text);
-    anyhow::ensure!(r.rps > 0.0, "wrk printed no Requests/sec: {text} {}", String::from_utf8_lossy(&out.stderr));
+    anyhow::ensure!(
+        r.rps > 0.0,
+        "wrk printed no Requests/sec: {text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     Ok(r)
 }
 
@@ -98,21 +133,47 @@ struct Run {
     cpu_us_per_request: f64,
 }
 
-async fn measured_wrk(port: u16, pid: u32, host: &str, path: &str, secs: u32) -> anyhow::Result<Run> {
+async fn measured_wrk(
+    port: u16,
+    pid: u32,
+    host: &str,
+    path: &str,
+    secs: u32,
+) -> anyhow::Result<Run> {
     let before = procs::cpu_ticks(pid).context("reading the Envoy's CPU time")?;
     let wrk = wrk(port, host, path, secs).await?;
     let after = procs::cpu_ticks(pid).context("reading the Envoy's CPU time")?;
     let cpu_s = (after - before) as f64 / procs::clock_ticks();
     let cpu_us_per_request = cpu_s * 1e6 / wrk.requests.max(1.0);
-    Ok(Run { wrk, cpu_us_per_request })
+    Ok(Run {
+        wrk,
+        cpu_us_per_request,
+    })
 }
 
 /// A hand-written static Envoy (`flavour`) serving the bench routes on `port`.
-async fn start_static(ctx: &Ctx, flavour: world::StaticFlavour, port: u16, admin: u16) -> anyhow::Result<LocalEnvoy> {
+async fn start_static(
+    ctx: &Ctx,
+    flavour: world::StaticFlavour,
+    port: u16,
+    admin: u16,
+) -> anyhow::Result<LocalEnvoy> {
     let name = format!("static-{flavour:?}").to_lowercase();
     let bootstrap = ctx.dir.join(format!("{name}.yaml"));
-    std::fs::write(&bootstrap, world::static_bootstrap(ctx.world.routes, port, admin, ctx.echo_a.http_port, flavour))?;
-    LocalEnvoy::start(ctx, &name, &[], &bootstrap, &["--drain-time-s", "1"], port, Duration::from_secs(10)).await
+    std::fs::write(
+        &bootstrap,
+        world::static_bootstrap(ctx.world.routes, port, admin, ctx.echo_a.http_port, flavour),
+    )?;
+    LocalEnvoy::start(
+        ctx,
+        &name,
+        &[],
+        &bootstrap,
+        &["--drain-time-s", "1"],
+        port,
+        Duration::from_secs(10),
+    )
+    .await
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -121,7 +182,11 @@ fn median(mut v: Vec<f64>) -> f64 {
     if n == 0 {
         return f64::NAN;
     }
-    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
 }
 
 /// Rounds of the data-plane comparison; each round runs every Envoy once, in a rotated
@@ -138,12 +203,29 @@ pub(super) async fn dataplane(ctx: &mut Ctx) -> anyhow::Result<()> {
     let n = ctx.world.routes;
     ctx.log(&format!("data plane at {n} routes (wrk)"));
     let ports = ctx.launch.ports;
-    let fg_pid = ctx.envoy_pid().context("Ferrogate's Envoy is not running")?;
+    let fg_pid = ctx
+        .envoy_pid()
+        .context("Ferrogate's Envoy is not running")?;
     // Both are killed when dropped, also on an early return.
-    let equivalent = start_static(ctx, world::StaticFlavour::Equivalent, ports.static_listener(), ports.static_admin()).await?;
-    let minimal = start_static(ctx, world::StaticFlavour::Minimal, ports.static_listener() + 1, ports.static_admin() + 1).await?;
-    let envoys: [(&str, u16, u32); 3] =
-        [("ferrogate", ports.listener(), fg_pid), ("static", equivalent.port, equivalent.pid), ("minimal", minimal.port, minimal.pid)];
+    let equivalent = start_static(
+        ctx,
+        world::StaticFlavour::Equivalent,
+        ports.static_listener(),
+        ports.static_admin(),
+    )
+    .await?;
+    let minimal = start_static(
+        ctx,
+        world::StaticFlavour::Minimal,
+        ports.static_listener() + 1,
+        ports.static_admin() + 1,
+    )
+    .await?;
+    let envoys: [(&str, u16, u32); 3] = [
+        ("ferrogate", ports.listener(), fg_pid),
+        ("static", equivalent.port, equivalent.pid),
+        ("minimal", minimal.port, minimal.pid),
+    ];
     let (host, path) = (world::host(0), world::path(0));
     let secs = ctx.cfg.wrk_seconds;
     let result = async {
@@ -173,19 +255,73 @@ pub(super) async fn dataplane(ctx: &mut Ctx) -> anyhow::Result<()> {
                 r.wrk.rps, r.wrk.p50_ms, r.wrk.p99_ms, r.cpu_us_per_request
             ));
         }
-        ctx.rec(&format!("dataplane_rps_{who}"), n, mean(runs, |r| r.wrk.rps), "req/s", s);
-        ctx.rec(&format!("dataplane_p50_ms_{who}"), n, mean(runs, |r| r.wrk.p50_ms), "ms", s);
-        ctx.rec(&format!("dataplane_p99_ms_{who}"), n, mean(runs, |r| r.wrk.p99_ms), "ms", s);
-        ctx.rec(&format!("dataplane_cpu_us_per_request_{who}"), n, median(runs.iter().map(|r| r.cpu_us_per_request).collect()), "us", s);
+        ctx.rec(
+            &format!("dataplane_rps_{who}"),
+            n,
+            mean(runs, |r| r.wrk.rps),
+            "req/s",
+            s,
+        );
+        ctx.rec(
+            &format!("dataplane_p50_ms_{who}"),
+            n,
+            mean(runs, |r| r.wrk.p50_ms),
+            "ms",
+            s,
+        );
+        ctx.rec(
+            &format!("dataplane_p99_ms_{who}"),
+            n,
+            mean(runs, |r| r.wrk.p99_ms),
+            "ms",
+            s,
+        );
+        ctx.rec(
+            &format!("dataplane_cpu_us_per_request_{who}"),
+            n,
+            median(runs.iter().map(|r| r.cpu_us_per_request).collect()),
+            "us",
+            s,
+        );
     }
     for (suffix, other) in [("", 1), ("_vs_minimal", 2)] {
-        let ratios: Vec<f64> = runs[0].iter().zip(&runs[other]).map(|(a, b)| a.wrk.rps / b.wrk.rps).collect();
-        let (lo, hi) = ratios.iter().fold((f64::MAX, f64::MIN), |(lo, hi), r| (lo.min(*r), hi.max(*r)));
-        ctx.rec(&format!("dataplane_rps_ratio{suffix}"), n, median(ratios), "ratio", s);
-        ctx.rec(&format!("dataplane_rps_ratio{suffix}_min"), n, lo, "ratio", s);
-        ctx.rec(&format!("dataplane_rps_ratio{suffix}_max"), n, hi, "ratio", s);
+        let ratios: Vec<f64> = runs[0]
+            .iter()
+            .zip(&runs[other])
+            .map(|(a, b)| a.wrk.rps / b.wrk.rps)
+            .collect();
+        let (lo, hi) = ratios
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(lo, hi), r| (lo.min(*r), hi.max(*r)));
+        ctx.rec(
+            &format!("dataplane_rps_ratio{suffix}"),
+            n,
+            median(ratios),
+            "ratio",
+            s,
+        );
+        ctx.rec(
+            &format!("dataplane_rps_ratio{suffix}_min"),
+            n,
+            lo,
+            "ratio",
+            s,
+        );
+        ctx.rec(
+            &format!("dataplane_rps_ratio{suffix}_max"),
+            n,
+            hi,
+            "ratio",
+            s,
+        );
         let cpu = |i: usize| median(runs[i].iter().map(|r| r.cpu_us_per_request).collect());
-        ctx.rec(&format!("dataplane_cpu_ratio{suffix}"), n, cpu(other) / cpu(0), "ratio", s);
+        ctx.rec(
+            &format!("dataplane_cpu_ratio{suffix}"),
+            n,
+            cpu(other) / cpu(0),
+            "ratio",
+            s,
+        );
     }
     Ok(())
 }
@@ -209,7 +345,13 @@ pub(super) async fn faults(ctx: &mut Ctx) -> anyhow::Result<()> {
     let r = parse_wrk(&String::from_utf8_lossy(&out.stdout));
     ctx.rec("route_edits", n, f64::from(edits), "count", "route-edits");
     ctx.rec("fault_requests", n, r.requests, "count", "route-edits");
-    ctx.rec("failed_requests", n, r.socket_errors + r.non_2xx, "count", "route-edits");
+    ctx.rec(
+        "failed_requests",
+        n,
+        r.socket_errors + r.non_2xx,
+        "count",
+        "route-edits",
+    );
     // 1b. Gateways added and removed beside the busy one: each gets its own Envoy (admin
     // ports from its slot: slots 1-3 stay below the busy listener's port), which must not
     // disturb the busy Gateway's Envoy.
@@ -217,7 +359,9 @@ pub(super) async fn faults(ctx: &mut Ctx) -> anyhow::Result<()> {
     let busy_before = ctx.envoy_pid();
     let load = wrk_command(port, &host, &path, 14, 4).spawn()?;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let extra: Vec<(String, u16)> = (0..3u16).map(|k| (format!("extra{k}"), ctx.launch.ports.base + 70 + k)).collect();
+    let extra: Vec<(String, u16)> = (0..3u16)
+        .map(|k| (format!("extra{k}"), ctx.launch.ports.base + 70 + k))
+        .collect();
     let mut added = 0;
     let t0 = std::time::Instant::now();
     while t0.elapsed() < Duration::from_secs(8) {
@@ -228,8 +372,14 @@ pub(super) async fn faults(ctx: &mut Ctx) -> anyhow::Result<()> {
         for (name, listener) in &extra {
             let addr = std::net::SocketAddr::from(([127, 0, 0, 1], *listener));
             let deadline = std::time::Instant::now() + Duration::from_secs(30);
-            while crate::client::get(addr, "extra.example.com", "/", &[]).await.is_err() {
-                anyhow::ensure!(std::time::Instant::now() < deadline, "Gateway {name} not serving on {listener} after 30 s");
+            while crate::client::get(addr, "extra.example.com", "/", &[])
+                .await
+                .is_err()
+            {
+                anyhow::ensure!(
+                    std::time::Instant::now() < deadline,
+                    "Gateway {name} not serving on {listener} after 30 s"
+                );
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
@@ -238,18 +388,39 @@ pub(super) async fn faults(ctx: &mut Ctx) -> anyhow::Result<()> {
         }
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         while all_envoys(&ctx.launch.work_dir()).len() > 1 {
-            anyhow::ensure!(std::time::Instant::now() < deadline, "extra Envoys still running 30 s after their Gateways were removed");
+            anyhow::ensure!(
+                std::time::Instant::now() < deadline,
+                "extra Envoys still running 30 s after their Gateways were removed"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
     let out = load.wait_with_output().await?;
     let r = parse_wrk(&String::from_utf8_lossy(&out.stdout));
     let s = "gateways-beside-busy";
-    ctx.rec("gateways_added_and_removed", n, f64::from(added), "count", s);
+    ctx.rec(
+        "gateways_added_and_removed",
+        n,
+        f64::from(added),
+        "count",
+        s,
+    );
     ctx.rec("fault_requests", n, r.requests, "count", s);
-    ctx.rec("failed_requests", n, r.socket_errors + r.non_2xx, "count", s);
+    ctx.rec(
+        "failed_requests",
+        n,
+        r.socket_errors + r.non_2xx,
+        "count",
+        s,
+    );
     let unchanged = busy_before.is_some() && ctx.envoy_pid() == busy_before;
-    ctx.rec("busy_envoy_pid_unchanged", n, if unchanged { 1.0 } else { 0.0 }, "bool", s);
+    ctx.rec(
+        "busy_envoy_pid_unchanged",
+        n,
+        if unchanged { 1.0 } else { 0.0 },
+        "bool",
+        s,
+    );
 
     // 1c. A config Envoy rejects: NACK counted, the last good config keeps serving, the
     // Gateway's status says so; after the bad route is removed, edits apply again.
@@ -280,21 +451,54 @@ pub(super) async fn faults(ctx: &mut Ctx) -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let serving = ctx.until_status(&host, &path, 200, 3, Duration::from_secs(5)).await.is_ok();
+    let serving = ctx
+        .until_status(&host, &path, 200, 3, Duration::from_secs(5))
+        .await
+        .is_ok();
     ctx.world.remove_probe("nackroute")?;
     // Config is accepted again: a new route converges.
     let recovered = ctx.probe(Duration::from_secs(30)).await.is_ok();
     let out = load.wait_with_output().await?;
     let r = parse_wrk(&String::from_utf8_lossy(&out.stdout));
-    ctx.rec("nacks_counted", n, nacks(&ctx.metrics().await) - before, "count", s);
+    ctx.rec(
+        "nacks_counted",
+        n,
+        nacks(&ctx.metrics().await) - before,
+        "count",
+        s,
+    );
     if counted {
         ctx.rec("nack_counted_ms", n, nack_ms, "ms", s);
     }
-    ctx.rec("gateway_status_shows_rejection", n, if status_says { 1.0 } else { 0.0 }, "bool", s);
-    ctx.rec("serving_during_nack", n, if serving { 1.0 } else { 0.0 }, "bool", s);
-    ctx.rec("edits_apply_after_nack", n, if recovered { 1.0 } else { 0.0 }, "bool", s);
+    ctx.rec(
+        "gateway_status_shows_rejection",
+        n,
+        if status_says { 1.0 } else { 0.0 },
+        "bool",
+        s,
+    );
+    ctx.rec(
+        "serving_during_nack",
+        n,
+        if serving { 1.0 } else { 0.0 },
+        "bool",
+        s,
+    );
+    ctx.rec(
+        "edits_apply_after_nack",
+        n,
+        if recovered { 1.0 } else { 0.0 },
+        "bool",
+        s,
+    );
     ctx.rec("fault_requests", n, r.requests, "count", s);
-    ctx.rec("failed_requests", n, r.socket_errors + r.non_2xx, "count", s);
+    ctx.rec(
+        "failed_requests",
+        n,
+        r.socket_errors + r.non_2xx,
+        "count",
+        s,
+    );
 
     // 2. Envoy crash (kill -9 of the Envoy), the control plane restarts it.
     ctx.log("fault: kill -9 envoy under load");
@@ -302,15 +506,33 @@ pub(super) async fn faults(ctx: &mut Ctx) -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let t0 = std::time::Instant::now();
     for pid in all_envoys(&ctx.launch.work_dir()) {
-        let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).status().await;
+        let _ = Command::new("kill")
+            .arg("-KILL")
+            .arg(pid.to_string())
+            .status()
+            .await;
     }
-    let back = ctx.until_status(&host, &path, 200, 3, Duration::from_secs(60)).await;
+    let back = ctx
+        .until_status(&host, &path, 200, 3, Duration::from_secs(60))
+        .await;
     let out = load.wait_with_output().await?;
     let r = parse_wrk(&String::from_utf8_lossy(&out.stdout));
     ctx.rec("fault_requests", n, r.requests, "count", "envoy-crash");
-    ctx.rec("failed_requests", n, r.socket_errors + r.non_2xx, "count", "envoy-crash");
+    ctx.rec(
+        "failed_requests",
+        n,
+        r.socket_errors + r.non_2xx,
+        "count",
+        "envoy-crash",
+    );
     if let Ok(at) = back {
-        ctx.rec("envoy_recovery_ms", n, at.duration_since(t0).as_secs_f64() * 1000.0, "ms", "envoy-crash");
+        ctx.rec(
+            "envoy_recovery_ms",
+            n,
+            at.duration_since(t0).as_secs_f64() * 1000.0,
+            "ms",
+            "envoy-crash",
+        );
     }
     if let Some(pid) = ctx.envoy_pid()
         && let Some(s) = &ctx.envoy_sampler
@@ -329,22 +551,68 @@ pub(super) async fn faults(ctx: &mut Ctx) -> anyhow::Result<()> {
     ctx.sampler.set_pid(ctx.fg.pid);
     let out = load.wait_with_output().await?;
     let r = parse_wrk(&String::from_utf8_lossy(&out.stdout));
-    ctx.rec("fault_requests", n, r.requests, "count", "kill9-control-plane");
-    ctx.rec("failed_requests", n, r.socket_errors + r.non_2xx, "count", "kill9-control-plane");
+    ctx.rec(
+        "fault_requests",
+        n,
+        r.requests,
+        "count",
+        "kill9-control-plane",
+    );
+    ctx.rec(
+        "failed_requests",
+        n,
+        r.socket_errors + r.non_2xx,
+        "count",
+        "kill9-control-plane",
+    );
     // What happened to the Envoy the killed control plane started?
     tokio::time::sleep(Duration::from_secs(2)).await;
     let envoys = all_envoys(&ctx.launch.work_dir());
-    ctx.log(&format!("envoy before {envoy_before:?}, envoys now {envoys:?}"));
-    ctx.rec("envoy_processes_after_restart", n, envoys.len() as f64, "count", "kill9-control-plane");
+    ctx.log(&format!(
+        "envoy before {envoy_before:?}, envoys now {envoys:?}"
+    ));
+    ctx.rec(
+        "envoy_processes_after_restart",
+        n,
+        envoys.len() as f64,
+        "count",
+        "kill9-control-plane",
+    );
     // The restarted control plane adopts the running Envoy instead of starting another.
-    let unchanged = envoy_before.is_some() && envoys == envoy_before.into_iter().collect::<Vec<_>>();
-    ctx.rec("envoy_pid_unchanged", n, if unchanged { 1.0 } else { 0.0 }, "bool", "kill9-control-plane");
+    let unchanged =
+        envoy_before.is_some() && envoys == envoy_before.into_iter().collect::<Vec<_>>();
+    ctx.rec(
+        "envoy_pid_unchanged",
+        n,
+        if unchanged { 1.0 } else { 0.0 },
+        "bool",
+        "kill9-control-plane",
+    );
     // The route still serves after the restart, and so does the last route (the full config
     // is there, not an empty or partial one).
-    let ok = ctx.until_status(&host, &path, 200, 3, Duration::from_secs(30)).await.is_ok();
+    let ok = ctx
+        .until_status(&host, &path, 200, 3, Duration::from_secs(30))
+        .await
+        .is_ok();
     let last = n.saturating_sub(1);
-    let ok = ok && ctx.until_status(&world::host(last), &world::path(last), 200, 3, Duration::from_secs(30)).await.is_ok();
-    ctx.rec("serving_after_restart", n, if ok { 1.0 } else { 0.0 }, "bool", "kill9-control-plane");
+    let ok = ok
+        && ctx
+            .until_status(
+                &world::host(last),
+                &world::path(last),
+                200,
+                3,
+                Duration::from_secs(30),
+            )
+            .await
+            .is_ok();
+    ctx.rec(
+        "serving_after_restart",
+        n,
+        if ok { 1.0 } else { 0.0 },
+        "bool",
+        "kill9-control-plane",
+    );
 
     envoy_crash_with_replicas(ctx).await
 }
@@ -352,25 +620,37 @@ pub(super) async fn faults(ctx: &mut Ctx) -> anyhow::Result<()> {
 /// The bench Gateway's Envoy processes: (pid, is replica 0).
 fn bench_envoys(ctx: &Ctx) -> Vec<(u32, bool)> {
     let gateway_dir = ctx.launch.work_dir().join("default").join("bench");
-    let replica0 = gateway_dir.join("bootstrap.json").to_string_lossy().to_string();
+    let replica0 = gateway_dir
+        .join("bootstrap.json")
+        .to_string_lossy()
+        .to_string();
     all_envoys(&gateway_dir)
         .into_iter()
         .map(|pid| {
             let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            let first = String::from_utf8_lossy(&cmdline).split('\0').any(|a| a == replica0);
+            let first = String::from_utf8_lossy(&cmdline)
+                .split('\0')
+                .any(|a| a == replica0);
             (pid, first)
         })
         .collect()
 }
 
 /// Polls until the bench Gateway runs `count` Envoy processes; returns when it did.
-async fn until_envoys(ctx: &Ctx, count: usize, timeout: Duration) -> anyhow::Result<std::time::Instant> {
+async fn until_envoys(
+    ctx: &Ctx,
+    count: usize,
+    timeout: Duration,
+) -> anyhow::Result<std::time::Instant> {
     let deadline = std::time::Instant::now() + timeout;
     loop {
         if bench_envoys(ctx).len() == count {
             return Ok(std::time::Instant::now());
         }
-        anyhow::ensure!(std::time::Instant::now() < deadline, "the bench Gateway does not run {count} Envoys after {timeout:?}");
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "the bench Gateway does not run {count} Envoys after {timeout:?}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -384,35 +664,73 @@ async fn envoy_crash_with_replicas(ctx: &mut Ctx) -> anyhow::Result<()> {
     ctx.log("fault: kill -9 of one of two Envoy replicas under load");
     let (host, path) = (world::host(0), world::path(0));
     let port = ctx.launch.ports.listener();
-    let first_before = bench_envoys(ctx).into_iter().find(|(_, first)| *first).map(|(pid, _)| pid);
+    let first_before = bench_envoys(ctx)
+        .into_iter()
+        .find(|(_, first)| *first)
+        .map(|(pid, _)| pid);
     ctx.world.set_replicas(2)?;
     until_envoys(ctx, 2, Duration::from_secs(60)).await?;
-    let first_after = bench_envoys(ctx).into_iter().find(|(_, first)| *first).map(|(pid, _)| pid);
+    let first_after = bench_envoys(ctx)
+        .into_iter()
+        .find(|(_, first)| *first)
+        .map(|(pid, _)| pid);
     // Scaling up starts the second replica beside the first, which keeps running.
     let kept = first_before.is_some() && first_before == first_after;
-    ctx.rec("replica0_pid_unchanged_on_scale_up", n, if kept { 1.0 } else { 0.0 }, "bool", s);
+    ctx.rec(
+        "replica0_pid_unchanged_on_scale_up",
+        n,
+        if kept { 1.0 } else { 0.0 },
+        "bool",
+        s,
+    );
     // Both serve (readiness aside: the second answers once it has its config).
-    ctx.until_status(&host, &path, 200, 3, Duration::from_secs(30)).await?;
+    ctx.until_status(&host, &path, 200, 3, Duration::from_secs(30))
+        .await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let load = wrk_command(port, &host, &path, 12, 4).spawn()?;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let victim = first_after.context("replica 0 is not running")?;
     let t0 = std::time::Instant::now();
-    let _ = Command::new("kill").arg("-KILL").arg(victim.to_string()).status().await;
+    let _ = Command::new("kill")
+        .arg("-KILL")
+        .arg(victim.to_string())
+        .status()
+        .await;
     until_envoys(ctx, 1, Duration::from_secs(10)).await?;
     let back = until_envoys(ctx, 2, Duration::from_secs(60)).await;
     let out = load.wait_with_output().await?;
     let r = parse_wrk(&String::from_utf8_lossy(&out.stdout));
     ctx.rec("fault_requests", n, r.requests, "count", s);
-    ctx.rec("failed_requests", n, r.socket_errors + r.non_2xx, "count", s);
+    ctx.rec(
+        "failed_requests",
+        n,
+        r.socket_errors + r.non_2xx,
+        "count",
+        s,
+    );
     if let Ok(at) = back {
-        ctx.rec("envoy_replica_restart_ms", n, at.duration_since(t0).as_secs_f64() * 1000.0, "ms", s);
+        ctx.rec(
+            "envoy_replica_restart_ms",
+            n,
+            at.duration_since(t0).as_secs_f64() * 1000.0,
+            "ms",
+            s,
+        );
     }
     // The restarted replica gets its config back: with the survivor stopped, it serves alone.
     ctx.world.set_replicas(1)?;
     until_envoys(ctx, 1, Duration::from_secs(60)).await?;
-    let ok = ctx.until_status(&host, &path, 200, 3, Duration::from_secs(30)).await.is_ok();
-    ctx.rec("serving_after_replica_restart", n, if ok { 1.0 } else { 0.0 }, "bool", s);
+    let ok = ctx
+        .until_status(&host, &path, 200, 3, Duration::from_secs(30))
+        .await
+        .is_ok();
+    ctx.rec(
+        "serving_after_replica_restart",
+        n,
+        if ok { 1.0 } else { 0.0 },
+        "bool",
+        s,
+    );
     Ok(())
 }
 
@@ -422,8 +740,12 @@ pub(super) fn all_envoys(work_dir: &std::path::Path) -> Vec<u32> {
     let mut out = Vec::new();
     if let Ok(rd) = std::fs::read_dir("/proc") {
         for entry in rd.flatten() {
-            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
-            let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else { continue };
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else {
+                continue;
+            };
             let cmdline = String::from_utf8_lossy(&raw).replace('\0', " ");
             if cmdline.contains(&marker) && cmdline.contains("envoy") && cmdline.contains("-c ") {
                 out.push(pid);

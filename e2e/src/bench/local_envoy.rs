@@ -63,7 +63,12 @@ impl LocalEnvoy {
                 let tail: Vec<&str> = log.lines().rev().take(5).collect();
                 anyhow::bail!("the {name} Envoy exited ({status}): {}", tail.join(" | "));
             }
-            if crate::client::get(addr, &host, &path, &[]).await.map(|r| r.status).ok() == Some(200) {
+            if crate::client::get(addr, &host, &path, &[])
+                .await
+                .map(|r| r.status)
+                .ok()
+                == Some(200)
+            {
                 return Ok(Self { child, pid, port });
             }
             tokio::time::sleep(Duration::from_millis(50)).await;

@@ -136,15 +136,25 @@ impl Ctx {
         if self.cfg.log {
             eprintln!("  {name} = {value:.3} {unit} (routes {routes}, {scenario})");
         }
-        self.out.push(Record { name: name.into(), routes, value, unit: unit.into(), scenario: Some(scenario.into()) });
+        self.out.push(Record {
+            name: name.into(),
+            routes,
+            value,
+            unit: unit.into(),
+            scenario: Some(scenario.into()),
+        });
     }
 
     async fn metrics(&self) -> Scrape {
-        procs::scrape(self.launch.ports.metrics(), "/metrics").await.unwrap_or_default()
+        procs::scrape(self.launch.ports.metrics(), "/metrics")
+            .await
+            .unwrap_or_default()
     }
 
     async fn envoy_stats(&self) -> Scrape {
-        procs::scrape(self.launch.ports.envoy_admin(), "/stats/prometheus").await.unwrap_or_default()
+        procs::scrape(self.launch.ports.envoy_admin(), "/stats/prometheus")
+            .await
+            .unwrap_or_default()
     }
 
     fn envoy_pid(&self) -> Option<u32> {
@@ -154,12 +164,21 @@ impl Ctx {
 
     /// GET through the Ferrogate-configured Envoy.
     async fn get(&self, host: &str, path: &str) -> Option<crate::client::HttpResponse> {
-        crate::client::get(self.launch.ports.listener_addr(), host, path, &[]).await.ok()
+        crate::client::get(self.launch.ports.listener_addr(), host, path, &[])
+            .await
+            .ok()
     }
 
     /// Polls until `host path` answers `want` `times` times in a row; returns the time of the
     /// first answer of that run.
-    async fn until_status(&self, host: &str, path: &str, want: u16, times: usize, budget: Duration) -> anyhow::Result<Instant> {
+    async fn until_status(
+        &self,
+        host: &str,
+        path: &str,
+        want: u16,
+        times: usize,
+        budget: Duration,
+    ) -> anyhow::Result<Instant> {
         let deadline = Instant::now() + budget;
         let mut run = 0;
         let mut first = Instant::now();
@@ -176,7 +195,10 @@ impl Ctx {
                 continue;
             }
             run = 0;
-            anyhow::ensure!(Instant::now() < deadline, "{host}{path} did not answer {want} within {budget:?} (last {status:?})");
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "{host}{path} did not answer {want} within {budget:?} (last {status:?})"
+            );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
@@ -226,13 +248,16 @@ impl Ctx {
         self.world.routes = n;
         let budget = Duration::from_secs(120 + n as u64 / 20);
         let done = if n > from {
-            self.until_status(&world::host(n - 1), &world::path(n - 1), 200, 1, budget).await?
+            self.until_status(&world::host(n - 1), &world::path(n - 1), 200, 1, budget)
+                .await?
         } else {
-            self.until_status(&world::host(n), &world::path(n), 404, 1, budget).await?
+            self.until_status(&world::host(n), &world::path(n), 404, 1, budget)
+                .await?
         };
         let apply_ms = done.duration_since(t0).as_secs_f64() * 1000.0;
         if n > 0 {
-            self.until_status(&world::host(0), &world::path(0), 200, 1, budget).await?;
+            self.until_status(&world::host(0), &world::path(0), 200, 1, budget)
+                .await?;
         }
         if self.envoy_sampler.is_none()
             && let Some(pid) = self.envoy_pid()
@@ -246,7 +271,11 @@ impl Ctx {
         self.rec("scale_apply_ms", n, apply_ms, "ms", scenario);
         self.rec("cp_cpu_apply_s", n, cpu_apply, "s", scenario);
 
-        let samples = if n >= self.cfg.big_from { self.cfg.big_samples } else { self.cfg.samples };
+        let samples = if n >= self.cfg.big_from {
+            self.cfg.big_samples
+        } else {
+            self.cfg.samples
+        };
         let m1 = self.metrics().await;
         let e1 = self.envoy_stats().await;
         let e1_at = Instant::now();
@@ -269,30 +298,102 @@ impl Ctx {
         removes.sort_by(f64::total_cmp);
         let edits = (2 * samples) as f64;
         self.rec("convergence_samples", n, samples as f64, "count", scenario);
-        self.rec("convergence_p50_ms", n, percentile(&adds, 50.0), "ms", scenario);
-        self.rec("convergence_p90_ms", n, percentile(&adds, 90.0), "ms", scenario);
-        self.rec("convergence_p99_ms", n, percentile(&adds, 99.0), "ms", scenario);
-        self.rec("convergence_max_ms", n, percentile(&adds, 100.0), "ms", scenario);
-        self.rec("route_removal_p50_ms", n, percentile(&removes, 50.0), "ms", scenario);
-        self.rec("route_removal_p99_ms", n, percentile(&removes, 99.0), "ms", scenario);
-        self.rec("cp_cpu_per_edit_ms", n, (cpu2 - cpu1) * 1000.0 / edits, "ms", scenario);
+        self.rec(
+            "convergence_p50_ms",
+            n,
+            percentile(&adds, 50.0),
+            "ms",
+            scenario,
+        );
+        self.rec(
+            "convergence_p90_ms",
+            n,
+            percentile(&adds, 90.0),
+            "ms",
+            scenario,
+        );
+        self.rec(
+            "convergence_p99_ms",
+            n,
+            percentile(&adds, 99.0),
+            "ms",
+            scenario,
+        );
+        self.rec(
+            "convergence_max_ms",
+            n,
+            percentile(&adds, 100.0),
+            "ms",
+            scenario,
+        );
+        self.rec(
+            "route_removal_p50_ms",
+            n,
+            percentile(&removes, 50.0),
+            "ms",
+            scenario,
+        );
+        self.rec(
+            "route_removal_p99_ms",
+            n,
+            percentile(&removes, 99.0),
+            "ms",
+            scenario,
+        );
+        self.rec(
+            "cp_cpu_per_edit_ms",
+            n,
+            (cpu2 - cpu1) * 1000.0 / edits,
+            "ms",
+            scenario,
+        );
         let d = |a: &Scrape, b: &Scrape, name: &str| procs::sum(b, name) - procs::sum(a, name);
         let tcount = d(&m1, &m2, "ferrogate_translation_duration_seconds_count");
         if tcount > 0.0 {
             let tsum = d(&m1, &m2, "ferrogate_translation_duration_seconds_sum");
-            self.rec("translate_full_ms", n, tsum * 1000.0 / tcount, "ms", scenario);
-            self.rec("translations_per_edit", n, tcount / edits, "count", scenario);
+            self.rec(
+                "translate_full_ms",
+                n,
+                tsum * 1000.0 / tcount,
+                "ms",
+                scenario,
+            );
+            self.rec(
+                "translations_per_edit",
+                n,
+                tcount / edits,
+                "count",
+                scenario,
+            );
         }
-        self.rec("xds_bytes_per_route_edit", n, d(&m1, &m2, "ferrogate_xds_sent_bytes_total") / edits, "bytes", scenario);
+        self.rec(
+            "xds_bytes_per_route_edit",
+            n,
+            d(&m1, &m2, "ferrogate_xds_sent_bytes_total") / edits,
+            "bytes",
+            scenario,
+        );
         let p1 = procs::by_label(&m1, "ferrogate_xds_pushes_total");
         for (label, v) in procs::by_label(&m2, "ferrogate_xds_pushes_total") {
             let delta = v - p1.get(&label).copied().unwrap_or(0.0);
-            self.rec(&format!("xds_responses_per_route_edit_{}", short_type(&label)), n, delta / edits, "count", scenario);
+            self.rec(
+                &format!("xds_responses_per_route_edit_{}", short_type(&label)),
+                n,
+                delta / edits,
+                "count",
+                scenario,
+            );
         }
         for (stat, name) in [
             ("envoy_http_rds_update_duration", "envoy_rds_apply_ms"),
-            ("envoy_listener_manager_lds_update_duration", "envoy_lds_apply_ms"),
-            ("envoy_cluster_manager_cds_update_duration", "envoy_cds_apply_ms"),
+            (
+                "envoy_listener_manager_lds_update_duration",
+                "envoy_lds_apply_ms",
+            ),
+            (
+                "envoy_cluster_manager_cds_update_duration",
+                "envoy_cds_apply_ms",
+            ),
         ] {
             let c = d(&e1, &e2, &format!("{stat}_count"));
             if c > 0.0 {
@@ -304,7 +405,13 @@ impl Ctx {
         tokio::time::sleep(Duration::from_secs(2)).await;
         let settled = procs::rss_bytes(self.fg.pid).unwrap_or(0);
         self.rec("cp_rss_peak_mib", n, peak as f64 / MIB, "MiB", scenario);
-        self.rec("cp_rss_settled_mib", n, settled as f64 / MIB, "MiB", scenario);
+        self.rec(
+            "cp_rss_settled_mib",
+            n,
+            settled as f64 / MIB,
+            "MiB",
+            scenario,
+        );
         if let Some(pid) = self.envoy_pid() {
             if let Some(s) = &self.envoy_sampler {
                 s.set_pid(pid);
@@ -329,10 +436,17 @@ impl Ctx {
             let t0 = Instant::now();
             self.world.add_slice_b(self.echo_b.http_port)?;
             loop {
-                anyhow::ensure!(t0.elapsed() < Duration::from_secs(60), "new endpoint got no request in 60s");
+                anyhow::ensure!(
+                    t0.elapsed() < Duration::from_secs(60),
+                    "new endpoint got no request in 60s"
+                );
                 match self.get(&host, &path).await {
                     Some(r) if r.status == 200 => {
-                        if r.json().ok().and_then(|v| v.get("pod").and_then(|p| p.as_str().map(String::from))) == Some(b_pod.clone()) {
+                        if r.json()
+                            .ok()
+                            .and_then(|v| v.get("pod").and_then(|p| p.as_str().map(String::from)))
+                            == Some(b_pod.clone())
+                        {
                             adds.push(t0.elapsed().as_secs_f64() * 1000.0);
                             break;
                         }
@@ -347,10 +461,16 @@ impl Ctx {
             let mut run = 0;
             let mut first_a = Instant::now();
             while run < 20 {
-                anyhow::ensure!(t1.elapsed() < Duration::from_secs(60), "removed endpoint still served after 60s");
+                anyhow::ensure!(
+                    t1.elapsed() < Duration::from_secs(60),
+                    "removed endpoint still served after 60s"
+                );
                 match self.get(&host, &path).await {
                     Some(r) if r.status == 200 => {
-                        let pod = r.json().ok().and_then(|v| v.get("pod").and_then(|p| p.as_str().map(String::from)));
+                        let pod = r
+                            .json()
+                            .ok()
+                            .and_then(|v| v.get("pod").and_then(|p| p.as_str().map(String::from)));
                         if pod == Some(b_pod.clone()) {
                             run = 0;
                         } else {
@@ -372,20 +492,57 @@ impl Ctx {
         let s = "endpoints";
         let edits = (2 * self.cfg.endpoint_samples) as f64;
         self.rec("endpoint_samples", n, adds.len() as f64, "count", s);
-        self.rec("endpoint_propagation_add_p50_ms", n, percentile(&adds, 50.0), "ms", s);
-        self.rec("endpoint_propagation_add_p99_ms", n, percentile(&adds, 99.0), "ms", s);
-        self.rec("endpoint_propagation_remove_p50_ms", n, percentile(&removes, 50.0), "ms", s);
-        self.rec("endpoint_propagation_remove_p99_ms", n, percentile(&removes, 99.0), "ms", s);
+        self.rec(
+            "endpoint_propagation_add_p50_ms",
+            n,
+            percentile(&adds, 50.0),
+            "ms",
+            s,
+        );
+        self.rec(
+            "endpoint_propagation_add_p99_ms",
+            n,
+            percentile(&adds, 99.0),
+            "ms",
+            s,
+        );
+        self.rec(
+            "endpoint_propagation_remove_p50_ms",
+            n,
+            percentile(&removes, 50.0),
+            "ms",
+            s,
+        );
+        self.rec(
+            "endpoint_propagation_remove_p99_ms",
+            n,
+            percentile(&removes, 99.0),
+            "ms",
+            s,
+        );
         let mut all: Vec<f64> = adds.iter().chain(&removes).copied().collect();
         all.sort_by(f64::total_cmp);
-        self.rec("endpoint_propagation_p99_ms", n, percentile(&all, 99.0), "ms", s);
+        self.rec(
+            "endpoint_propagation_p99_ms",
+            n,
+            percentile(&all, 99.0),
+            "ms",
+            s,
+        );
         self.rec("failed_requests", n, failed as f64, "count", s);
-        let bytes = procs::sum(&m2, "ferrogate_xds_sent_bytes_total") - procs::sum(&m1, "ferrogate_xds_sent_bytes_total");
+        let bytes = procs::sum(&m2, "ferrogate_xds_sent_bytes_total")
+            - procs::sum(&m1, "ferrogate_xds_sent_bytes_total");
         self.rec("xds_bytes_per_endpoint_edit", n, bytes / edits, "bytes", s);
         let p1 = procs::by_label(&m1, "ferrogate_xds_pushes_total");
         for (label, v) in procs::by_label(&m2, "ferrogate_xds_pushes_total") {
             let delta = v - p1.get(&label).copied().unwrap_or(0.0);
-            self.rec(&format!("xds_responses_per_endpoint_edit_{}", short_type(&label)), n, delta / edits, "count", s);
+            self.rec(
+                &format!("xds_responses_per_endpoint_edit_{}", short_type(&label)),
+                n,
+                delta / edits,
+                "count",
+                s,
+            );
         }
         Ok(())
     }
@@ -408,8 +565,14 @@ fn short_type(label: &str) -> &'static str {
     }
 }
 
-async fn setup(cfg: &BenchConfig, mode: &str, port_base: u16) -> anyhow::Result<(Ctx, Option<tempfile::TempDir>)> {
-    let temp = tempfile::Builder::new().prefix("ferrogate-bench-").tempdir()?;
+async fn setup(
+    cfg: &BenchConfig,
+    mode: &str,
+    port_base: u16,
+) -> anyhow::Result<(Ctx, Option<tempfile::TempDir>)> {
+    let temp = tempfile::Builder::new()
+        .prefix("ferrogate-bench-")
+        .tempdir()?;
     let dir = temp.path().to_path_buf();
     let temp = if cfg.keep {
         let _ = temp.keep();
@@ -417,12 +580,14 @@ async fn setup(cfg: &BenchConfig, mode: &str, port_base: u16) -> anyhow::Result<
     } else {
         Some(temp)
     };
-    let echo_bin = std::fs::canonicalize(&cfg.echo).with_context(|| format!("echo binary {}", cfg.echo.display()))?;
+    let echo_bin = std::fs::canonicalize(&cfg.echo)
+        .with_context(|| format!("echo binary {}", cfg.echo.display()))?;
     let echo_a = Echo::start(&echo_bin, "bench-a", &dir.join("echo-a.stderr")).await?;
     let echo_b = Echo::start(&echo_bin, "bench-b", &dir.join("echo-b.stderr")).await?;
     let ports = Ports { base: port_base };
     let launch = FerrogateLaunch {
-        binary: std::fs::canonicalize(&cfg.ferrogate).with_context(|| format!("ferrogate binary {}", cfg.ferrogate.display()))?,
+        binary: std::fs::canonicalize(&cfg.ferrogate)
+            .with_context(|| format!("ferrogate binary {}", cfg.ferrogate.display()))?,
         envoy: std::fs::canonicalize(&cfg.envoy).unwrap_or_else(|_| cfg.envoy.clone()),
         dir: dir.clone(),
         ports,
@@ -457,7 +622,11 @@ async fn teardown(ctx: &mut Ctx) {
     ctx.fg.stop().await;
     // An Envoy orphaned by a kill -9 of its control plane is ours to stop too.
     for pid in dataplane_impl::all_envoys(&ctx.launch.work_dir()) {
-        let _ = tokio::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status().await;
+        let _ = tokio::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(pid.to_string())
+            .status()
+            .await;
     }
     ctx.echo_a.stop().await;
     ctx.echo_b.stop().await;

@@ -27,26 +27,56 @@ impl Echo {
     /// keeps draining stdout (it logs one line per request).
     pub async fn start(binary: &Path, pod: &str, stderr_to: &Path) -> anyhow::Result<Self> {
         let mut cmd = Command::new(binary);
-        cmd.args(["--http-port", "0", "--h2c-port", "0", "--pod", pod, "--namespace", "default", "--service", "echo"]);
-        for var in ["HTTP_PORT", "H2C_PORT", "GRPC_ECHO_SERVER", "TCP_ECHO_SERVER", "UDP_ECHO_SERVER"] {
+        cmd.args([
+            "--http-port",
+            "0",
+            "--h2c-port",
+            "0",
+            "--pod",
+            pod,
+            "--namespace",
+            "default",
+            "--service",
+            "echo",
+        ]);
+        for var in [
+            "HTTP_PORT",
+            "H2C_PORT",
+            "GRPC_ECHO_SERVER",
+            "TCP_ECHO_SERVER",
+            "UDP_ECHO_SERVER",
+        ] {
             cmd.env_remove(var);
         }
         for var in ["HTTPS_PORT", "TCP_PORT", "TLS_PORT", "UDP_PORT"] {
             cmd.env(var, "0");
         }
         let stderr = std::fs::File::create(stderr_to)?;
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(stderr).kill_on_drop(true);
-        let mut child = cmd.spawn().with_context(|| format!("spawning {}", binary.display()))?;
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .kill_on_drop(true);
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("spawning {}", binary.display()))?;
         let stdout = child.stdout.take().context("echo stdout")?;
         let mut lines = BufReader::new(stdout).lines();
         let first = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
             .await
             .map_err(|_| anyhow::anyhow!("echo {pod} printed no ports line within 10s"))??
             .ok_or_else(|| anyhow::anyhow!("echo {pod} exited before printing its ports"))?;
-        let parsed: serde_json::Value = serde_json::from_str(&first).with_context(|| format!("echo ports line {first:?}"))?;
-        let http_port = parsed.get("http").and_then(serde_json::Value::as_u64).context("no http port in the ports line")?;
+        let parsed: serde_json::Value =
+            serde_json::from_str(&first).with_context(|| format!("echo ports line {first:?}"))?;
+        let http_port = parsed
+            .get("http")
+            .and_then(serde_json::Value::as_u64)
+            .context("no http port in the ports line")?;
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Ok(Self { pod: pod.to_string(), http_port: u16::try_from(http_port)?, child })
+        Ok(Self {
+            pod: pod.to_string(),
+            http_port: u16::try_from(http_port)?,
+            child,
+        })
     }
 
     /// Stops it.
@@ -122,7 +152,10 @@ impl FerrogateLaunch {
 
 impl Ferrogate {
     pub async fn start(l: &FerrogateLaunch) -> anyhow::Result<Self> {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(l.dir.join("ferrogate.log"))?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(l.dir.join("ferrogate.log"))?;
         let mut cmd = Command::new(&l.binary);
         cmd.current_dir(&l.dir)
             .arg("standalone")
@@ -148,13 +181,21 @@ impl Ferrogate {
             .stdout(log.try_clone()?)
             .stderr(log)
             .kill_on_drop(true);
-        let child = cmd.spawn().with_context(|| format!("spawning {}", l.binary.display()))?;
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("spawning {}", l.binary.display()))?;
         let pid = child.id().context("ferrogate pid")?;
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let mut me = Self { child: Some(child), pid };
+        let mut me = Self {
+            child: Some(child),
+            pid,
+        };
         if let Some(Ok(Some(status))) = me.child.as_mut().map(Child::try_wait) {
             let log = std::fs::read_to_string(l.dir.join("ferrogate.log")).unwrap_or_default();
-            anyhow::bail!("ferrogate exited at once ({status}): {}", log.lines().rev().take(5).collect::<Vec<_>>().join(" | "));
+            anyhow::bail!(
+                "ferrogate exited at once ({status}): {}",
+                log.lines().rev().take(5).collect::<Vec<_>>().join(" | ")
+            );
         }
         Ok(me)
     }
@@ -162,8 +203,15 @@ impl Ferrogate {
     /// SIGTERM (graceful: it stops its Envoys), then kill after 10 s.
     pub async fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill").arg("-TERM").arg(self.pid.to_string()).status().await;
-            if tokio::time::timeout(Duration::from_secs(10), child.wait()).await.is_err() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(self.pid.to_string())
+                .status()
+                .await;
+            if tokio::time::timeout(Duration::from_secs(10), child.wait())
+                .await
+                .is_err()
+            {
                 let _ = child.kill().await;
             }
         }
@@ -212,8 +260,12 @@ pub fn clock_ticks() -> f64 {
 pub fn find_envoy(marker: &Path) -> Option<u32> {
     let marker = marker.to_string_lossy().to_string();
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
         let cmdline = String::from_utf8_lossy(&raw).replace('\0', " ");
         if cmdline.contains(&marker) && cmdline.contains("envoy") && cmdline.contains("-c ") {
             return Some(pid);
@@ -243,7 +295,11 @@ impl RssSampler {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         });
-        Self { peak, pid: pid_cell, stop }
+        Self {
+            peak,
+            pid: pid_cell,
+            stop,
+        }
     }
 
     /// Maximum since the last reset, and resets it to the current value.
@@ -288,13 +344,23 @@ pub async fn scrape(addr: SocketAddr, path: &str) -> anyhow::Result<Scrape> {
 
 /// Sum of every series whose name (before `{`) is `name`.
 pub fn sum(s: &Scrape, name: &str) -> f64 {
-    s.iter().filter(|(k, _)| k.split('{').next() == Some(name)).map(|(_, v)| v).sum()
+    s.iter()
+        .filter(|(k, _)| k.split('{').next() == Some(name))
+        .map(|(_, v)| v)
+        .sum()
 }
 
 /// Per-label values of series named `name` (the whole label text as key).
 pub fn by_label(s: &Scrape, name: &str) -> BTreeMap<String, f64> {
     s.iter()
         .filter(|(k, _)| k.split('{').next() == Some(name))
-        .map(|(k, v)| (k.split_once('{').map(|(_, l)| l.trim_end_matches('}').to_string()).unwrap_or_default(), *v))
+        .map(|(k, v)| {
+            (
+                k.split_once('{')
+                    .map(|(_, l)| l.trim_end_matches('}').to_string())
+                    .unwrap_or_default(),
+                *v,
+            )
+        })
         .collect()
 }

@@ -20,7 +20,9 @@ pub fn read_json(path: &Path) -> anyhow::Result<Vec<Record>> {
 }
 
 fn get<'a>(records: &'a [Record], name: &str, routes: usize, scenario: &str) -> Option<&'a Record> {
-    records.iter().find(|r| r.name == name && r.routes == routes && r.scenario.as_deref() == Some(scenario))
+    records
+        .iter()
+        .find(|r| r.name == name && r.routes == routes && r.scenario.as_deref() == Some(scenario))
 }
 
 fn fmt(v: Option<f64>) -> String {
@@ -77,7 +79,11 @@ fn table(out: &mut String, records: &[Record], scenarios: &[&str], cols: &[(&str
         for n in steps(records, scenario) {
             let _ = write!(out, "| {scenario} | {n} |");
             for (name, _) in cols {
-                let _ = write!(out, " {} |", fmt(get(records, name, n, scenario).map(|r| r.value)));
+                let _ = write!(
+                    out,
+                    " {} |",
+                    fmt(get(records, name, n, scenario).map(|r| r.value))
+                );
             }
             out.push('\n');
         }
@@ -92,13 +98,19 @@ fn val(records: &[Record], name: &str, routes: usize, scenario: &str) -> Option<
 /// and the targets.
 fn headline(out: &mut String, records: &[Record]) {
     let up = "scale-up";
-    let per_route = match (val(records, "cp_rss_settled_mib", 1000, up), val(records, "cp_rss_settled_mib", 10, up)) {
+    let per_route = match (
+        val(records, "cp_rss_settled_mib", 1000, up),
+        val(records, "cp_rss_settled_mib", 10, up),
+    ) {
         (Some(a), Some(b)) => Some((a - b) / 990.0),
         _ => None,
     };
     let envoy_down = val(records, "envoy_rss_mib", 10, "scale-down");
     // O(1) per edit means the bytes of a one-route edit do not grow with the route count.
-    let bytes_growth = match (val(records, "xds_bytes_per_route_edit", 10000, up), val(records, "xds_bytes_per_route_edit", 1000, up)) {
+    let bytes_growth = match (
+        val(records, "xds_bytes_per_route_edit", 10000, up),
+        val(records, "xds_bytes_per_route_edit", 1000, up),
+    ) {
         (Some(big), Some(small)) if small > 0.0 => Some(big / small),
         _ => None,
     };
@@ -134,7 +146,11 @@ fn headline(out: &mut String, records: &[Record]) {
     for (what, v, eg, target, check) in rows {
         let met = match (v, check) {
             (Some(v), Some((t, below))) if !v.is_nan() => {
-                if (below && v <= t) || (!below && v >= t) { "yes" } else { "**no**" }
+                if (below && v <= t) || (!below && v >= t) {
+                    "yes"
+                } else {
+                    "**no**"
+                }
             }
             (None, _) => "not measured",
             _ => "",
@@ -197,7 +213,12 @@ pub fn render_tables(records: &[Record], context: &str) -> String {
     );
     let rest: Vec<&Record> = records
         .iter()
-        .filter(|r| !matches!(r.scenario.as_deref(), Some("scale-up" | "scale-down" | "sotw")))
+        .filter(|r| {
+            !matches!(
+                r.scenario.as_deref(),
+                Some("scale-up" | "scale-down" | "sotw")
+            )
+        })
         .collect();
     if !rest.is_empty() {
         out.push_str("\n### Endpoints, data plane, faults\n\n| scenario | routes | name | value | unit |\n| --- | ---: | --- | ---: | --- |\n");
@@ -220,12 +241,20 @@ pub fn render_tables(records: &[Record], context: &str) -> String {
 }
 
 /// Replaces the generated part of `path` (or creates the file with `preamble`).
-pub fn write_markdown(path: &Path, records: &[Record], context: &str, preamble: &str) -> anyhow::Result<()> {
+pub fn write_markdown(
+    path: &Path,
+    records: &[Record],
+    context: &str,
+    preamble: &str,
+) -> anyhow::Result<()> {
     let tables = render_tables(records, context);
     let text = match std::fs::read_to_string(path) {
         Ok(old) if old.contains(BEGIN) && old.contains(END) => {
             let (head, tail) = old.split_once(BEGIN).unwrap_or((&old, ""));
-            let after = tail.split_once(END).map(|(_, a)| a.trim_start_matches('\n')).unwrap_or("");
+            let after = tail
+                .split_once(END)
+                .map(|(_, a)| a.trim_start_matches('\n'))
+                .unwrap_or("");
             format!("{head}{tables}{after}")
         }
         _ => format!("{preamble}\n{tables}"),

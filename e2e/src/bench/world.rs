@@ -32,7 +32,12 @@ impl World {
         let scratch = dir.join("scratch");
         std::fs::create_dir_all(config_dir.join("routes"))?;
         std::fs::create_dir_all(&scratch)?;
-        Ok(Self { config_dir, scratch, routes: 0, listener_port })
+        Ok(Self {
+            config_dir,
+            scratch,
+            routes: 0,
+            listener_port,
+        })
     }
 
     fn put(&self, rel: &str, text: &str) -> anyhow::Result<()> {
@@ -154,7 +159,10 @@ spec:
 
     /// Writes route `r{i}`.
     pub fn add_route(&self, i: usize) -> anyhow::Result<()> {
-        self.put(&format!("routes/r{i}.yaml"), &route(&format!("r{i}"), &host(i), &path(i)))
+        self.put(
+            &format!("routes/r{i}.yaml"),
+            &route(&format!("r{i}"), &host(i), &path(i)),
+        )
     }
 
     pub fn remove_route(&self, i: usize) -> anyhow::Result<()> {
@@ -174,7 +182,10 @@ spec:
             &format!("type: PathPrefix\n            value: /{name}"),
             &format!("type: RegularExpression\n            value: \"/{name}(abcdefgh){{60}}\""),
         );
-        anyhow::ensure!(text.contains("RegularExpression"), "rejected route template did not apply");
+        anyhow::ensure!(
+            text.contains("RegularExpression"),
+            "rejected route template did not apply"
+        );
         self.put(&format!("routes/{name}.yaml"), &text)
     }
 
@@ -241,7 +252,13 @@ pub enum StaticFlavour {
 /// A hand-written static Envoy bootstrap for `routes` routes: one listener, one virtual host
 /// per hostname, one segment-prefix route per HTTPRoute (longest path first, then by name,
 /// as Gateway API precedence orders them), one static cluster to the same echo backend.
-pub fn static_bootstrap(routes: usize, listener: u16, admin: u16, echo_port: u16, flavour: StaticFlavour) -> String {
+pub fn static_bootstrap(
+    routes: usize,
+    listener: u16,
+    admin: u16,
+    echo_port: u16,
+    flavour: StaticFlavour,
+) -> String {
     let semantics = match flavour {
         StaticFlavour::Equivalent => {
             "          normalize_path: true\n          use_remote_address: true\n          upgrade_configs: [{upgrade_type: websocket}]\n"
@@ -251,7 +268,12 @@ pub fn static_bootstrap(routes: usize, listener: u16, admin: u16, echo_port: u16
     let mut vhosts = String::new();
     for h in 0..HOSTNAMES {
         let mut idx: Vec<usize> = (0..routes).filter(|i| i % HOSTNAMES == h).collect();
-        idx.sort_by(|a, b| path(*b).len().cmp(&path(*a).len()).then_with(|| format!("r{a}").cmp(&format!("r{b}"))));
+        idx.sort_by(|a, b| {
+            path(*b)
+                .len()
+                .cmp(&path(*a).len())
+                .then_with(|| format!("r{a}").cmp(&format!("r{b}")))
+        });
         vhosts.push_str(&format!(
             "            - name: h{h}\n              domains: [\"h{h}.example.com\", \"h{h}.example.com:*\"]\n              routes:\n"
         ));

@@ -65,15 +65,25 @@ struct Args {
 }
 
 fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg").map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).unwrap_or_default()
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }
 
 /// The `Run: ...` lines of the generated part of an existing Markdown file.
 fn previous_runs(md: &std::path::Path) -> String {
-    let Ok(text) = std::fs::read_to_string(md) else { return String::new() };
-    let Some((_, tail)) = text.split_once(report::BEGIN) else { return String::new() };
+    let Ok(text) = std::fs::read_to_string(md) else {
+        return String::new();
+    };
+    let Some((_, tail)) = text.split_once(report::BEGIN) else {
+        return String::new();
+    };
     let inner = tail.split_once(report::END).map(|(i, _)| i).unwrap_or("");
-    inner.lines().filter(|l| l.starts_with("Run: ")).map(|l| format!("{l}\n\n")).collect()
+    inner
+        .lines()
+        .filter(|l| l.starts_with("Run: "))
+        .map(|l| format!("{l}\n\n"))
+        .collect()
 }
 
 fn main() -> anyhow::Result<()> {
@@ -83,24 +93,44 @@ fn main() -> anyhow::Result<()> {
     let (json, md) = if args.smoke {
         (args.out_json.clone(), args.out_md.clone())
     } else {
-        (Some(args.out_json.clone().unwrap_or(default_json)), Some(args.out_md.clone().unwrap_or(default_md)))
+        (
+            Some(args.out_json.clone().unwrap_or(default_json)),
+            Some(args.out_md.clone().unwrap_or(default_md)),
+        )
     };
     let preamble = "# Benchmarks\n\nSee the notes below the tables.\n";
     if args.render_only {
         let json = json.unwrap_or_else(|| "docs/benchmarks.json".into());
         let records = report::read_json(&json)?;
         let md = md.unwrap_or_else(|| "docs/benchmarks.md".into());
-        let context = if args.note.is_empty() { previous_runs(&md) } else { args.note.clone() };
+        let context = if args.note.is_empty() {
+            previous_runs(&md)
+        } else {
+            args.note.clone()
+        };
         report::write_markdown(&md, &records, &context, preamble)?;
         return Ok(());
     }
     let mut cfg = if args.smoke {
-        BenchConfig::smoke(args.ferrogate.clone(), args.echo.clone(), args.envoy.clone())
+        BenchConfig::smoke(
+            args.ferrogate.clone(),
+            args.echo.clone(),
+            args.envoy.clone(),
+        )
     } else {
-        BenchConfig::full(args.ferrogate.clone(), args.echo.clone(), args.envoy.clone())
+        BenchConfig::full(
+            args.ferrogate.clone(),
+            args.echo.clone(),
+            args.envoy.clone(),
+        )
     };
     if !args.extra_steps.is_empty() {
-        let mut up: Vec<usize> = cfg.steps.iter().copied().take_while(|n| *n <= cfg.at).collect();
+        let mut up: Vec<usize> = cfg
+            .steps
+            .iter()
+            .copied()
+            .take_while(|n| *n <= cfg.at)
+            .collect();
         up.extend(&args.extra_steps);
         let down: Vec<usize> = up.iter().rev().skip(1).copied().collect();
         up.extend(down);
@@ -128,21 +158,38 @@ fn main() -> anyhow::Result<()> {
     let load_before = loadavg();
     let started = std::time::Instant::now();
     let mut records: Vec<Record> = Vec::new();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     let result = rt.block_on(run(&cfg, &mut records));
     let context = format!(
         "Run: `ferrogate-bench {}` took {:.0} s on {} CPUs; load average {} at start, {} at end{}.{}",
         std::env::args().skip(1).collect::<Vec<_>>().join(" "),
         started.elapsed().as_secs_f64(),
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0),
         load_before,
         loadavg(),
-        if result.is_err() { "; the run FAILED part-way, tables hold what was measured before" } else { "" },
-        if args.note.is_empty() { String::new() } else { format!(" {}", args.note) }
+        if result.is_err() {
+            "; the run FAILED part-way, tables hold what was measured before"
+        } else {
+            ""
+        },
+        if args.note.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", args.note)
+        }
     );
     eprintln!("{context}");
     if !args.merge_scenarios.is_empty() {
-        records.retain(|r| r.scenario.as_ref().is_some_and(|s| args.merge_scenarios.contains(s)));
+        records.retain(|r| {
+            r.scenario
+                .as_ref()
+                .is_some_and(|s| args.merge_scenarios.contains(s))
+        });
     }
     let mut all = records.clone();
     let mut context = context;
@@ -150,7 +197,11 @@ fn main() -> anyhow::Result<()> {
         if let Some(old) = json.as_ref().and_then(|j| report::read_json(j).ok()) {
             let key = |r: &Record| (r.name.clone(), r.routes, r.scenario.clone());
             let new: std::collections::BTreeSet<_> = records.iter().map(key).collect();
-            all = old.into_iter().filter(|r| !new.contains(&key(r))).chain(records.iter().cloned()).collect();
+            all = old
+                .into_iter()
+                .filter(|r| !new.contains(&key(r)))
+                .chain(records.iter().cloned())
+                .collect();
         }
         let old_context = md.as_ref().map(|m| previous_runs(m)).unwrap_or_default();
         context = format!("{old_context}{context}");

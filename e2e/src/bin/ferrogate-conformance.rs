@@ -109,8 +109,13 @@ fn main() -> anyhow::Result<()> {
             "v1.4.0-dev (4564255ac2c35d582249b3cdf261bdf51c8bca32)",
         )?;
     }
-    let passed = results.iter().filter(|r| matches!(r.outcome, ferrogate_e2e::conformance::Outcome::Pass)).count();
-    let any_failed = results.iter().any(|r| matches!(r.outcome, ferrogate_e2e::conformance::Outcome::Fail(_)));
+    let passed = results
+        .iter()
+        .filter(|r| matches!(r.outcome, ferrogate_e2e::conformance::Outcome::Pass))
+        .count();
+    let any_failed = results
+        .iter()
+        .any(|r| matches!(r.outcome, ferrogate_e2e::conformance::Outcome::Fail(_)));
     match args.min_passed {
         Some(min) if passed < min => {
             eprintln!("{passed} scenarios passed, fewer than the minimum {min}");

@@ -41,14 +41,21 @@ fn main() -> anyhow::Result<()> {
             }
         } else if let Some(why) = deviations.get(&name) {
             deviated += 1;
-            println!("DEVIATION {name}: {}", why.lines().next().unwrap_or_default());
+            println!(
+                "DEVIATION {name}: {}",
+                why.lines().next().unwrap_or_default()
+            );
         } else {
             failed += 1;
             println!("{}", corpus::describe(&result, 8));
         }
     }
     let total = passed + failed + deviated;
-    let rate = if total == 0 { 0.0 } else { (passed + deviated) as f64 / total as f64 };
+    let rate = if total == 0 {
+        0.0
+    } else {
+        (passed + deviated) as f64 / total as f64
+    };
     println!(
         "{} passed, {failed} failed ({deviated} of the passed are listed deviations); {}/{checks} status checks pass; pass rate {:.1}%",
         passed + deviated,
@@ -56,7 +63,11 @@ fn main() -> anyhow::Result<()> {
         rate * 100.0
     );
     if rate + 1e-9 < args.min_pass_rate {
-        anyhow::bail!("pass rate {:.1}% is below the minimum {:.1}%", rate * 100.0, args.min_pass_rate * 100.0);
+        anyhow::bail!(
+            "pass rate {:.1}% is below the minimum {:.1}%",
+            rate * 100.0,
+            args.min_pass_rate * 100.0
+        );
     }
     Ok(())
 }

@@ -220,20 +220,23 @@ fn check(expect: &Value, code: &str, a: Option<&Assertions>) -> Result<(), Strin
     }
     let Some(a) = a else { return Ok(()) };
     if let Some(m) = expect.get("fully_qualified_method").and_then(Value::as_str)
-        && a.fully_qualified_method != m {
-            return Err(format!(
-                "backend saw method {:?}, want {m}",
-                a.fully_qualified_method
-            ));
-        }
+        && a.fully_qualified_method != m
+    {
+        return Err(format!(
+            "backend saw method {:?}, want {m}",
+            a.fully_qualified_method
+        ));
+    }
     if let Some(b) = expect.get("backend").and_then(Value::as_str)
-        && !a.pod.starts_with(b) {
-            return Err(format!("answered by pod {:?}, want {b}-*", a.pod));
-        }
+        && !a.pod.starts_with(b)
+    {
+        return Err(format!("answered by pod {:?}, want {b}-*", a.pod));
+    }
     if let Some(ns) = expect.get("namespace").and_then(Value::as_str)
-        && a.namespace != ns {
-            return Err(format!("backend namespace {:?}, want {ns}", a.namespace));
-        }
+        && a.namespace != ns
+    {
+        return Err(format!("backend namespace {:?}, want {ns}", a.namespace));
+    }
     Ok(())
 }
 
@@ -307,9 +310,10 @@ pub async fn grpc_step(world: &World, step: &Value) -> Result<(), String> {
 pub async fn sample(_world: &World, step: &Value, target: &Target) -> Result<String, String> {
     let mut request = step.get("request").cloned().unwrap_or(Value::Null);
     if let Some(m) = step.pointer("/entropy/metadata").and_then(Value::as_str)
-        && super::util::random_u64().is_multiple_of(2) {
-            request["metadata"][m] = (super::util::random_u64() % 10000).to_string().into();
-        }
+        && super::util::random_u64().is_multiple_of(2)
+    {
+        request["metadata"][m] = (super::util::random_u64() % 10000).to_string().into();
+    }
     let timeout = step
         .pointer("/sample/per_sample_timeout_seconds")
         .and_then(Value::as_u64)

@@ -234,10 +234,9 @@ async fn h1_exchange<S: AsyncRead + AsyncWrite + Unpin>(
     let read = stream.read_to_end(&mut buf).await;
     if let Err(e) = read {
         // A TLS peer that closes without close_notify still delivered a full answer.
-        if (buf.is_empty() || e.kind() != std::io::ErrorKind::UnexpectedEof)
-            && buf.is_empty() {
-                return Err(format!("read: {e}"));
-            }
+        if (buf.is_empty() || e.kind() != std::io::ErrorKind::UnexpectedEof) && buf.is_empty() {
+            return Err(format!("read: {e}"));
+        }
     }
     parse_h1(&buf, method == "HEAD")
 }
@@ -417,16 +416,18 @@ pub fn check(expect: &Value, resp: &Resp, cert_requested: bool) -> Result<(), St
         ));
     }
     if let Some(b) = expect.get("backend").and_then(Value::as_str)
-        && !field("pod").starts_with(b) {
-            return Err(format!("answered by pod {:?}, want {b}-*", field("pod")));
-        }
+        && !field("pod").starts_with(b)
+    {
+        return Err(format!("answered by pod {:?}, want {b}-*", field("pod")));
+    }
     if let Some(ns) = expect.get("namespace").and_then(Value::as_str)
-        && field("namespace") != ns {
-            return Err(format!(
-                "backend namespace {:?}, want {ns:?}",
-                field("namespace")
-            ));
-        }
+        && field("namespace") != ns
+    {
+        return Err(format!(
+            "backend namespace {:?}, want {ns:?}",
+            field("namespace")
+        ));
+    }
     if let Some(br) = expect.get("backend_request") {
         let echo = echo.as_ref().ok_or("response is not an echo JSON body")?;
         check_backend_request(br, echo)?;
@@ -489,20 +490,23 @@ fn check_backend_request(br: &Value, echo: &Value) -> Result<(), String> {
             .to_string()
     };
     if let Some(m) = br.get("method").and_then(Value::as_str)
-        && field("method") != m {
-            return Err(format!(
-                "backend saw method {:?}, want {m}",
-                field("method")
-            ));
-        }
+        && field("method") != m
+    {
+        return Err(format!(
+            "backend saw method {:?}, want {m}",
+            field("method")
+        ));
+    }
     if let Some(p) = br.get("path").and_then(Value::as_str)
-        && field("path") != p {
-            return Err(format!("backend saw path {:?}, want {p:?}", field("path")));
-        }
+        && field("path") != p
+    {
+        return Err(format!("backend saw path {:?}, want {p:?}", field("path")));
+    }
     if let Some(h) = br.get("host").and_then(Value::as_str)
-        && field("host") != h {
-            return Err(format!("backend saw host {:?}, want {h:?}", field("host")));
-        }
+        && field("host") != h
+    {
+        return Err(format!("backend saw host {:?}, want {h:?}", field("host")));
+    }
     let headers: BTreeMap<String, Vec<String>> = echo
         .get("headers")
         .and_then(Value::as_object)
@@ -598,17 +602,19 @@ fn check_redirect(r: &Value, resp: &Resp) -> Result<(), String> {
     };
     let want_scheme = r.get("scheme").and_then(Value::as_str);
     if let Some(s) = want_scheme
-        && scheme != s {
-            return Err(format!(
-                "redirect scheme {scheme:?} want {s:?} (Location {location})"
-            ));
-        }
+        && scheme != s
+    {
+        return Err(format!(
+            "redirect scheme {scheme:?} want {s:?} (Location {location})"
+        ));
+    }
     if let Some(h) = r.get("host").and_then(Value::as_str)
-        && host != h {
-            return Err(format!(
-                "redirect host {host:?} want {h:?} (Location {location})"
-            ));
-        }
+        && host != h
+    {
+        return Err(format!(
+            "redirect host {host:?} want {h:?} (Location {location})"
+        ));
+    }
     let default_port = match want_scheme.unwrap_or(scheme) {
         "https" => 443,
         _ => 80,
@@ -814,9 +820,10 @@ async fn sample(
         "http" => {
             let mut request = step.get("request").cloned().unwrap_or(Value::Null);
             if let Some(h) = step.pointer("/entropy/header").and_then(Value::as_str)
-                && super::util::random_u64().is_multiple_of(2) {
-                    request["headers"][h] = (super::util::random_u64() % 10000).to_string().into();
-                }
+                && super::util::random_u64().is_multiple_of(2)
+            {
+                request["headers"][h] = (super::util::random_u64() % 10000).to_string().into();
+            }
             let (resp, _) = send(target, &request, None).await.map_err(|(e, _)| e)?;
             if let Some(m) = step.get("each_response_must_match") {
                 let mut m = m.clone();
@@ -871,8 +878,7 @@ pub async fn weighted_distribution(world: &World, step: &Value) -> Result<(), St
         .map(|(k, v)| (k.clone(), v.as_f64().unwrap_or(0.0)))
         .collect();
     let total = u64_or(step, "total_requests", 500) as usize;
-    let concurrency = u64_or(step, "concurrency", 10)
-        .max(1) as usize;
+    let concurrency = u64_or(step, "concurrency", 10).max(1) as usize;
     let tolerance = f64_or(step, "tolerance", 0.05);
     let attempts = u64_or(step, "max_attempts", 10);
     let mut last = String::new();

@@ -117,7 +117,12 @@ pub async fn tcp_sample(target: &Target, step: &Value) -> Result<String, String>
 }
 
 /// Sends one DNS query and waits for a DNS response with the same ID (any answer counts).
-async fn dns_exchange(target: &Target, name: &str, qtype: u16, timeout: Duration) -> Result<(), String> {
+async fn dns_exchange(
+    target: &Target,
+    name: &str,
+    qtype: u16,
+    timeout: Duration,
+) -> Result<(), String> {
     let id: u16 = (std::process::id() as u16) ^ 0x5a5a;
     let mut query = Vec::with_capacity(64);
     query.extend(id.to_be_bytes());
@@ -129,11 +134,21 @@ async fn dns_exchange(target: &Target, name: &str, qtype: u16, timeout: Duration
     query.push(0);
     query.extend(qtype.to_be_bytes());
     query.extend(1u16.to_be_bytes()); // IN
-    let socket = UdpSocket::bind(if target.addr.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" })
+    let socket = UdpSocket::bind(if target.addr.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    })
+    .await
+    .map_err(|e| format!("bind: {e}"))?;
+    socket
+        .connect(target.addr)
         .await
-        .map_err(|e| format!("bind: {e}"))?;
-    socket.connect(target.addr).await.map_err(|e| format!("connect: {e}"))?;
-    socket.send(&query).await.map_err(|e| format!("send: {e}"))?;
+        .map_err(|e| format!("connect: {e}"))?;
+    socket
+        .send(&query)
+        .await
+        .map_err(|e| format!("send: {e}"))?;
     let mut buf = vec![0u8; 4096];
     let n = tokio::time::timeout(timeout, socket.recv(&mut buf))
         .await
@@ -221,28 +236,33 @@ pub async fn l4_step(world: &World, step: &Value) -> Result<(), String> {
                 }
             };
             if let Some(w) = expect.get("welcome").and_then(Value::as_str)
-                && c.welcome != w {
-                    return Err(format!("welcome {:?}, want {w:?}", c.welcome));
-                }
+                && c.welcome != w
+            {
+                return Err(format!("welcome {:?}, want {w:?}", c.welcome));
+            }
             if let Some(p) = expect.get("ping_reply").and_then(Value::as_str)
-                && c.pong != p {
-                    return Err(format!("PING answer {:?}, want {p}", c.pong));
-                }
+                && c.pong != p
+            {
+                return Err(format!("PING answer {:?}, want {p}", c.pong));
+            }
             if let Some(t) = expect.get("is_tls").and_then(Value::as_bool)
-                && c.is_tls != t.to_string() {
-                    return Err(format!("IS_TLS answer {:?}, want {t}", c.is_tls));
-                }
+                && c.is_tls != t.to_string()
+            {
+                return Err(format!("IS_TLS answer {:?}, want {t}", c.is_tls));
+            }
             if let Some(ns) = expect.get("namespace").and_then(Value::as_str)
-                && s(&c.test, "namespace") != ns {
-                    return Err(format!(
-                        "TEST namespace {:?}, want {ns}",
-                        s(&c.test, "namespace")
-                    ));
-                }
+                && s(&c.test, "namespace") != ns
+            {
+                return Err(format!(
+                    "TEST namespace {:?}, want {ns}",
+                    s(&c.test, "namespace")
+                ));
+            }
             if let Some(b) = expect.get("backend").and_then(Value::as_str)
-                && !s(&c.test, "pod").starts_with(&format!("{b}-")) {
-                    return Err(format!("TEST pod {:?}, want {b}-*", s(&c.test, "pod")));
-                }
+                && !s(&c.test, "pod").starts_with(&format!("{b}-"))
+            {
+                return Err(format!("TEST pod {:?}, want {b}-*", s(&c.test, "pod")));
+            }
             if let Some(sni) = expect
                 .get("backend_tls_server_name")
                 .and_then(Value::as_str)
@@ -280,9 +300,7 @@ pub async fn l4_step(world: &World, step: &Value) -> Result<(), String> {
         }
         "tcp_samples" => {
             let count = u64_or(step, "count", 100);
-            let timeout = Duration::from_secs(
-                u64_or(step, "per_request_timeout_seconds", 5),
-            );
+            let timeout = Duration::from_secs(u64_or(step, "per_request_timeout_seconds", 5));
             let prefix = s(&expect, "pod_name_prefix");
             let never = expect.get("never_pod_name_prefix").and_then(Value::as_str);
             for i in 0..count {
@@ -337,7 +355,10 @@ pub async fn l4_step(world: &World, step: &Value) -> Result<(), String> {
             };
             let interval = Duration::from_secs_f64(f64_or(step, "poll_interval_seconds", 1.0));
             let budget = Duration::from_secs_f64(f64_or(step, "timeout_seconds", 60.0));
-            super::util::poll(budget, interval, || async { dns_exchange(&target, &name, qtype, Duration::from_secs(2)).await }).await
+            super::util::poll(budget, interval, || async {
+                dns_exchange(&target, &name, qtype, Duration::from_secs(2)).await
+            })
+            .await
         }
         "udp_echo" => {
             let payload = s(step, "payload").to_string();
@@ -350,9 +371,10 @@ pub async fn l4_step(world: &World, step: &Value) -> Result<(), String> {
                     .map_err(|e| format!("reply is not JSON: {e}"))?;
                 for k in ["service", "namespace"] {
                     if let Some(want) = expect.get(k).and_then(Value::as_str)
-                        && s(&v, k) != want {
-                            return Err(format!("reply {k} {:?}, want {want}", s(&v, k)));
-                        }
+                        && s(&v, k) != want
+                    {
+                        return Err(format!("reply {k} {:?}, want {want}", s(&v, k)));
+                    }
                 }
                 Ok(())
             })
@@ -361,15 +383,9 @@ pub async fn l4_step(world: &World, step: &Value) -> Result<(), String> {
         "udp_samples" => {
             let payload = s(step, "payload").to_string();
             let batch = u64_or(step, "batch", 20);
-            let per = Duration::from_secs_f64(
-                f64_or(step, "per_datagram_timeout_seconds", 2.0),
-            );
-            let interval = Duration::from_secs_f64(
-                f64_or(step, "poll_interval_seconds", 1.0),
-            );
-            let budget = Duration::from_secs_f64(
-                f64_or(step, "timeout_seconds", 60.0),
-            );
+            let per = Duration::from_secs_f64(f64_or(step, "per_datagram_timeout_seconds", 2.0));
+            let interval = Duration::from_secs_f64(f64_or(step, "poll_interval_seconds", 1.0));
+            let budget = Duration::from_secs_f64(f64_or(step, "timeout_seconds", 60.0));
             let want = s(&expect, "backend").to_string();
             let deadline = Instant::now() + budget;
             let mut last = String::new();

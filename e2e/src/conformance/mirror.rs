@@ -113,22 +113,16 @@ pub async fn mirror_distribution(world: &World, step: &Value) -> Result<(), Stri
         .flatten()
         .map(|m| {
             let (b, ns) = mirror_key(m);
-            (
-                b,
-                ns,
-                f64_or(m, "percent", 0.0),
-            )
+            (b, ns, f64_or(m, "percent", 0.0))
         })
         .collect();
     let total = u64_or(step, "total_requests", 500) as usize;
-    let concurrency = u64_or(step, "concurrency", 10)
-        .max(1) as usize;
+    let concurrency = u64_or(step, "concurrency", 10).max(1) as usize;
     let stddevs = step
         .pointer("/tolerance/stddevs")
         .and_then(Value::as_f64)
         .unwrap_or(3.0);
-    let attempts = u64_or(step, "max_attempts", 5)
-        .max(1);
+    let attempts = u64_or(step, "max_attempts", 5).max(1);
     let pause = f64_or(step, "pause_between_attempts_seconds", 2.0);
     let mut last = String::new();
     for attempt in 0..attempts {

@@ -102,17 +102,19 @@ impl Scenario {
         let supported = |f: &str| !config.unsupported_features.iter().any(|u| u == f);
         if let Some(run_if) = self.doc.get("run_if") {
             if let Some(f) = run_if.get("feature_not_supported").and_then(Value::as_str)
-                && supported(f) {
-                    return Some(format!(
-                        "run_if feature_not_supported: {f}, but {f} is claimed (upstream passes it without checks)"
-                    ));
-                }
+                && supported(f)
+            {
+                return Some(format!(
+                    "run_if feature_not_supported: {f}, but {f} is claimed (upstream passes it without checks)"
+                ));
+            }
             if let Some(f) = run_if.get("feature_supported").and_then(Value::as_str)
-                && !supported(f) {
-                    return Some(format!(
-                        "run_if feature_supported: {f}, which is not claimed (upstream passes it without checks)"
-                    ));
-                }
+                && !supported(f)
+            {
+                return Some(format!(
+                    "run_if feature_supported: {f}, which is not claimed (upstream passes it without checks)"
+                ));
+            }
         }
         let unsupported: Vec<String> = self
             .meta()
@@ -225,15 +227,17 @@ pub fn preprocess(doc: &mut Value) {
     match kind.as_str() {
         "Gateway" => {
             if let Some(v) = doc.pointer_mut("/spec/gatewayClassName")
-                && v.as_str() == Some("{GATEWAY_CLASS_NAME}") {
-                    *v = GATEWAY_CLASS_NAME.into();
-                }
+                && v.as_str() == Some("{GATEWAY_CLASS_NAME}")
+            {
+                *v = GATEWAY_CLASS_NAME.into();
+            }
         }
         "GatewayClass" => {
             if let Some(v) = doc.pointer_mut("/spec/controllerName")
-                && v.as_str() == Some("{GATEWAY_CONTROLLER_NAME}") {
-                    *v = CONTROLLER_NAME.into();
-                }
+                && v.as_str() == Some("{GATEWAY_CONTROLLER_NAME}")
+            {
+                *v = CONTROLLER_NAME.into();
+            }
         }
         "Namespace" => {
             // The API server labels every Namespace with its name (Kubernetes 1.22+).

@@ -589,15 +589,16 @@ pub async fn status_step(world: &World, step: &Value) -> Result<(), String> {
                     .get("usable_address_type_matches_spec")
                     .and_then(Value::as_bool)
                     == Some(true)
-                    && let Some((t, v)) = &world.usable_address {
-                        let got = addrs
-                            .iter()
-                            .find(|a| s(a, "value") == v)
-                            .map(|a| s(a, "type").to_string());
-                        if got.as_deref().is_some_and(|g| g != t) {
-                            return Err(format!("usable address {v} has type {got:?}, want {t}"));
-                        }
+                    && let Some((t, v)) = &world.usable_address
+                {
+                    let got = addrs
+                        .iter()
+                        .find(|a| s(a, "value") == v)
+                        .map(|a| s(a, "type").to_string());
+                    if got.as_deref().is_some_and(|g| g != t) {
+                        return Err(format!("usable address {v} has type {got:?}, want {t}"));
                     }
+                }
                 Ok(())
             })
             .await

@@ -81,10 +81,9 @@ pub fn random_suffix(n: usize) -> String {
 /// Replaces every `${name}` in every string of `value` for which `lookup` returns a value.
 pub fn substitute(value: &mut Value, lookup: &dyn Fn(&str) -> Option<String>) {
     match value {
-        Value::String(s)
-            if s.contains("${") => {
-                *s = substitute_str(s, lookup);
-            }
+        Value::String(s) if s.contains("${") => {
+            *s = substitute_str(s, lookup);
+        }
         Value::Array(items) => items.iter_mut().for_each(|v| substitute(v, lookup)),
         Value::Object(map) => map.values_mut().for_each(|v| substitute(v, lookup)),
         _ => {}

@@ -32,12 +32,23 @@ pub use tcp::WELCOME as TCP_WELCOME;
 /// Starts an in-process echo backend on a free loopback port with the given identity and
 /// returns its address; it serves until the test's runtime ends.
 pub async fn spawn_for_test(pod: &str, namespace: &str, service: &str) -> std::net::SocketAddr {
-    spawn_for_test_on(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), pod, namespace, service).await
+    spawn_for_test_on(
+        std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        pod,
+        namespace,
+        service,
+    )
+    .await
 }
 
 /// As [`spawn_for_test`], bound to `ip` (a real API server refuses loopback endpoint
 /// addresses, so in-cluster tests bind to an address of this host's interface).
-pub async fn spawn_for_test_on(ip: std::net::IpAddr, pod: &str, namespace: &str, service: &str) -> std::net::SocketAddr {
+pub async fn spawn_for_test_on(
+    ip: std::net::IpAddr,
+    pod: &str,
+    namespace: &str,
+    service: &str,
+) -> std::net::SocketAddr {
     let config = EchoConfig {
         http_port: 0,
         bind: ip,

@@ -39,16 +39,23 @@ pub const OWNED_KINDS: &[(&str, &str, &str)] = &[
     ("v1", "Secret", "secrets"),
     ("apps/v1", "Deployment", "deployments"),
     ("v1", "Service", "services"),
-    ("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers"),
+    (
+        "autoscaling/v2",
+        "HorizontalPodAutoscaler",
+        "horizontalpodautoscalers",
+    ),
     ("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets"),
 ];
 
 /// The API resource of an owned kind.
 pub fn owned_resource(kind: &str) -> Option<ApiResource> {
-    OWNED_KINDS.iter().find(|(_, k, _)| *k == kind).map(|(api_version, kind, plural)| {
-        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
-        ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
-    })
+    OWNED_KINDS
+        .iter()
+        .find(|(_, k, _)| *k == kind)
+        .map(|(api_version, kind, plural)| {
+            let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+            ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
+        })
 }
 
 /// What one [`KubernetesInfra::reconcile`] did.
@@ -72,7 +79,10 @@ pub struct KubernetesInfra {
 impl KubernetesInfra {
     /// Uses `client` for every call.
     pub fn new(client: Client) -> Self {
-        Self { client, applied: BTreeMap::new() }
+        Self {
+            client,
+            applied: BTreeMap::new(),
+        }
     }
 
     /// Makes the cluster match `desired` (plain objects with apiVersion, kind and
@@ -89,14 +99,25 @@ impl KubernetesInfra {
             wanted.insert(id.clone());
             let hash = content_hash(object);
             let mut object = object.clone();
-            object["metadata"]["annotations"][APPLIED_HASH_ANNOTATION] = Value::String(hash.clone());
+            object["metadata"]["annotations"][APPLIED_HASH_ANNOTATION] =
+                Value::String(hash.clone());
             let live = owned.get(&id);
-            let live_hash = live.and_then(|l| l.pointer(&format!("/metadata/annotations/{}", APPLIED_HASH_ANNOTATION.replace('/', "~1"))));
+            let live_hash = live.and_then(|l| {
+                l.pointer(&format!(
+                    "/metadata/annotations/{}",
+                    APPLIED_HASH_ANNOTATION.replace('/', "~1")
+                ))
+            });
             let up_to_date = match live {
                 // The watchers show this configuration: applied unless it drifted.
-                Some(live) if live_hash.and_then(|h| h.as_str()) == Some(hash.as_str()) => is_subset(&object, live),
+                Some(live) if live_hash.and_then(|h| h.as_str()) == Some(hash.as_str()) => {
+                    is_subset(&object, live)
+                }
                 // Just applied; the watchers have not shown it yet.
-                _ => self.applied.get(&id).is_some_and(|(h, at)| *h == hash && at.elapsed() < WATCH_LAG_ALLOWANCE),
+                _ => self
+                    .applied
+                    .get(&id)
+                    .is_some_and(|(h, at)| *h == hash && at.elapsed() < WATCH_LAG_ALLOWANCE),
             };
             if up_to_date {
                 continue;
@@ -155,7 +176,11 @@ impl KubernetesInfra {
         let resource = owned_resource(&id.kind).ok_or_else(|| {
             kube::Error::Service(format!("{} is not a kind Ferrogate provisions", id.kind).into())
         })?;
-        Ok(Api::namespaced_with(self.client.clone(), &id.namespace, &resource))
+        Ok(Api::namespaced_with(
+            self.client.clone(),
+            &id.namespace,
+            &resource,
+        ))
     }
 }
 

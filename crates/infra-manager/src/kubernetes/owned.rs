@@ -33,14 +33,22 @@ impl ObjectId {
     pub fn of(object: &Value) -> Option<Self> {
         Some(Self {
             kind: object.get("kind")?.as_str()?.to_string(),
-            namespace: object.pointer("/metadata/namespace").and_then(|v| v.as_str()).unwrap_or_default().to_string(),
+            namespace: object
+                .pointer("/metadata/namespace")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string(),
             name: object.pointer("/metadata/name")?.as_str()?.to_string(),
         })
     }
 
     /// An id from parts.
     pub fn new(kind: &str, namespace: &str, name: &str) -> Self {
-        Self { kind: kind.into(), namespace: namespace.into(), name: name.into() }
+        Self {
+            kind: kind.into(),
+            namespace: namespace.into(),
+            name: name.into(),
+        }
     }
 }
 
@@ -77,8 +85,17 @@ impl OwnedState {
 
 /// Watches every owned kind until `cancel`, publishing on `out` (debounced by `debounce`)
 /// once all have listed.
-pub async fn run_owned_watchers(client: Client, debounce: Duration, out: watch::Sender<Option<Arc<OwnedState>>>, cancel: CancellationToken) {
-    let selector = format!("{}={}", ferrogate_api::LABEL_MANAGED_BY, ferrogate_api::MANAGED_BY_VALUE);
+pub async fn run_owned_watchers(
+    client: Client,
+    debounce: Duration,
+    out: watch::Sender<Option<Arc<OwnedState>>>,
+    cancel: CancellationToken,
+) {
+    let selector = format!(
+        "{}={}",
+        ferrogate_api::LABEL_MANAGED_BY,
+        ferrogate_api::MANAGED_BY_VALUE
+    );
     let streams = OWNED_KINDS.iter().filter_map(|(_, kind, _)| {
         let resource = owned_resource(kind)?;
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);

@@ -12,9 +12,15 @@ pub fn is_subset(want: &Value, live: &Value) -> bool {
     match (want, live) {
         (Value::Object(w), Value::Object(l)) => w.iter().all(|(k, v)| match l.get(k) {
             Some(lv) => is_subset(v, lv),
-            None => v.is_null() || v.as_object().is_some_and(|m| m.is_empty()) || v.as_array().is_some_and(|a| a.is_empty()),
+            None => {
+                v.is_null()
+                    || v.as_object().is_some_and(|m| m.is_empty())
+                    || v.as_array().is_some_and(|a| a.is_empty())
+            }
         }),
-        (Value::Array(w), Value::Array(l)) => w.len() == l.len() && w.iter().zip(l).all(|(a, b)| is_subset(a, b)),
+        (Value::Array(w), Value::Array(l)) => {
+            w.len() == l.len() && w.iter().zip(l).all(|(a, b)| is_subset(a, b))
+        }
         (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
         (a, b) => a == b,
     }
@@ -35,8 +41,17 @@ mod tests {
     #[test]
     fn a_changed_or_removed_field_is_drift() {
         let want = json!({"spec": {"replicas": 2}, "metadata": {"annotations": {"a": "1"}}});
-        assert!(!is_subset(&want, &json!({"spec": {"replicas": 5}, "metadata": {"annotations": {"a": "1"}}})));
-        assert!(!is_subset(&want, &json!({"spec": {"replicas": 2}, "metadata": {"annotations": {}}})));
-        assert!(!is_subset(&json!({"ports": [1, 2]}), &json!({"ports": [1]})));
+        assert!(!is_subset(
+            &want,
+            &json!({"spec": {"replicas": 5}, "metadata": {"annotations": {"a": "1"}}})
+        ));
+        assert!(!is_subset(
+            &want,
+            &json!({"spec": {"replicas": 2}, "metadata": {"annotations": {}}})
+        ));
+        assert!(!is_subset(
+            &json!({"ports": [1, 2]}),
+            &json!({"ports": [1]})
+        ));
     }
 }

@@ -4,7 +4,7 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ferrogate_infra_render::{HostPortPlan, HostProcessSpec, bootstrap_hash, render_host_replica};

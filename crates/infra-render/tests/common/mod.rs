@@ -24,4 +24,5 @@ pub fn kubernetes_files(suffix: &str) -> Vec<PathBuf> {
     files
 }
 
+#[allow(unused_imports)] // not every test binary that includes this module runs Envoy
 pub use ferrogate_testkit::envoy_path as envoy;

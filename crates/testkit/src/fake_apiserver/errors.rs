@@ -11,7 +11,11 @@ pub(crate) struct ApiError {
 
 impl ApiError {
     pub fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
-        ApiError { code, reason, message: message.into() }
+        ApiError {
+            code,
+            reason,
+            message: message.into(),
+        }
     }
     pub fn not_found(what: &str, name: &str) -> Self {
         Self::new(404, "NotFound", format!("{what} \"{name}\" not found"))
@@ -20,7 +24,11 @@ impl ApiError {
         Self::new(400, "BadRequest", message)
     }
     pub fn conflict(what: &str, name: &str, why: &str) -> Self {
-        Self::new(409, "Conflict", format!("Operation cannot be fulfilled on {what} \"{name}\": {why}"))
+        Self::new(
+            409,
+            "Conflict",
+            format!("Operation cannot be fulfilled on {what} \"{name}\": {why}"),
+        )
     }
     pub fn gone(message: impl Into<String>) -> Self {
         Self::new(410, "Gone", message)

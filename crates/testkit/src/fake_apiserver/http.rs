@@ -28,11 +28,15 @@ pub(crate) type Body = UnsyncBoxBody<Bytes, Infallible>;
 /// Accepts connections until the task is aborted.
 pub(crate) async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
         let shared = shared.clone();
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(move |req| handle(shared.clone(), req));
-            let _ = hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(stream), svc).await;
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                .await;
         });
     }
 }
@@ -58,8 +62,13 @@ fn percent_decode(s: &str) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() && hex(bytes[i + 1]).is_some() && hex(bytes[i + 2]).is_some() => {
-                out.push((hex(bytes[i + 1]).unwrap_or(0) * 16 + hex(bytes[i + 2]).unwrap_or(0)) as u8);
+            b'%' if i + 2 < bytes.len()
+                && hex(bytes[i + 1]).is_some()
+                && hex(bytes[i + 2]).is_some() =>
+            {
+                out.push(
+                    (hex(bytes[i + 1]).unwrap_or(0) * 16 + hex(bytes[i + 2]).unwrap_or(0)) as u8,
+                );
                 i += 2;
             }
             b => out.push(b),
@@ -83,17 +92,39 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or_default().to_string();
-    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
     let content_type = header("content-type");
     let accept = header("accept").unwrap_or_default();
-    let record = RequestRecord { method: method.to_string(), path: path.clone(), query: query.clone(), content_type: content_type.clone() };
+    let record = RequestRecord {
+        method: method.to_string(),
+        path: path.clone(),
+        query: query.clone(),
+        content_type: content_type.clone(),
+    };
     tracing::debug!(method = %record.method, path = %record.path, query = %record.query, "fake apiserver request");
     shared.requests.lock().expect("requests lock").push(record);
     let body = match req.into_body().collect().await {
         Ok(c) => c.to_bytes(),
-        Err(e) => return Ok(error_response(&ApiError::bad_request(format!("reading body: {e}")))),
+        Err(e) => {
+            return Ok(error_response(&ApiError::bad_request(format!(
+                "reading body: {e}"
+            ))));
+        }
     };
-    let ctx = Ctx { shared, method, path, query: parse_query(&query), content_type: content_type.unwrap_or_default(), accept, body };
+    let ctx = Ctx {
+        shared,
+        method,
+        path,
+        query: parse_query(&query),
+        content_type: content_type.unwrap_or_default(),
+        accept,
+        body,
+    };
     Ok(match route(&ctx) {
         Ok(resp) => resp,
         Err(e) => error_response(&e),
@@ -124,19 +155,27 @@ impl Ctx {
         self.accept.contains("as=PartialObjectMetadata")
     }
     fn json_body(&self) -> Result<Value, ApiError> {
-        serde_json::from_slice(&self.body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+        serde_json::from_slice(&self.body)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
     }
 }
 
 fn not_found() -> ApiError {
-    ApiError::not_found("resource", "the server could not find the requested resource")
+    ApiError::not_found(
+        "resource",
+        "the server could not find the requested resource",
+    )
 }
 
 /// Consumes one matching injected conflict, if any.
 fn injected_conflict(ctx: &Ctx) -> bool {
     let status = ctx.path.ends_with("/status");
     let mut rules = ctx.shared.conflicts.lock().expect("conflicts lock");
-    if let Some(rule) = rules.iter_mut().find(|r| r.remaining > 0 && (r.method == "*" || r.method.eq_ignore_ascii_case(ctx.method.as_str())) && r.status == status) {
+    if let Some(rule) = rules.iter_mut().find(|r| {
+        r.remaining > 0
+            && (r.method == "*" || r.method.eq_ignore_ascii_case(ctx.method.as_str()))
+            && r.status == status
+    }) {
         rule.remaining -= 1;
         true
     } else {
@@ -145,7 +184,12 @@ fn injected_conflict(ctx: &Ctx) -> bool {
 }
 
 fn route(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
-    let segs: Vec<&str> = ctx.path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    let segs: Vec<&str> = ctx
+        .path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
     let aggregated = ctx.accept.contains("as=APIGroupDiscoveryList");
     let (group, version, rest) = match segs.as_slice() {
         ["version"] => {
@@ -157,15 +201,33 @@ fn route(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
         }
         ["api"] => {
             let store = ctx.shared.store.lock().expect("store lock");
-            return Ok(discovery_response(if aggregated { store.registry.aggregated(true) } else { store.registry.core_versions() }, aggregated));
+            return Ok(discovery_response(
+                if aggregated {
+                    store.registry.aggregated(true)
+                } else {
+                    store.registry.core_versions()
+                },
+                aggregated,
+            ));
         }
         ["apis"] => {
             let store = ctx.shared.store.lock().expect("store lock");
-            return Ok(discovery_response(if aggregated { store.registry.aggregated(false) } else { store.registry.group_list() }, aggregated));
+            return Ok(discovery_response(
+                if aggregated {
+                    store.registry.aggregated(false)
+                } else {
+                    store.registry.group_list()
+                },
+                aggregated,
+            ));
         }
         ["apis", group] => {
             let store = ctx.shared.store.lock().expect("store lock");
-            return store.registry.group(group).map(|g| json_response(200, &g)).ok_or_else(not_found);
+            return store
+                .registry
+                .group(group)
+                .map(|g| json_response(200, &g))
+                .ok_or_else(not_found);
         }
         ["api", version, rest @ ..] => ("", *version, rest),
         ["apis", group, version, rest @ ..] => (*group, *version, rest),
@@ -173,11 +235,25 @@ fn route(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     };
     let store = ctx.shared.store.lock().expect("store lock");
     if rest.is_empty() {
-        return store.registry.resource_list(group, version).map(|l| json_response(200, &l)).ok_or_else(not_found);
+        return store
+            .registry
+            .resource_list(group, version)
+            .map(|l| json_response(200, &l))
+            .ok_or_else(not_found);
     }
-    let namespaced_path = rest.len() >= 3 && rest[0] == "namespaces" && store.registry.by_plural(group, version, rest[2]).is_some();
-    let (ns, rest) = if namespaced_path { (Some(rest[1].to_string()), &rest[2..]) } else { (None, rest) };
-    let def = store.registry.by_plural(group, version, rest[0]).cloned().ok_or_else(not_found)?;
+    let namespaced_path = rest.len() >= 3
+        && rest[0] == "namespaces"
+        && store.registry.by_plural(group, version, rest[2]).is_some();
+    let (ns, rest) = if namespaced_path {
+        (Some(rest[1].to_string()), &rest[2..])
+    } else {
+        (None, rest)
+    };
+    let def = store
+        .registry
+        .by_plural(group, version, rest[0])
+        .cloned()
+        .ok_or_else(not_found)?;
     drop(store);
     let name = rest.get(1).map(|s| s.to_string());
     let sub = match rest.get(2) {
@@ -185,22 +261,41 @@ fn route(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
         Some(&"status") if def.status => Sub::Status,
         Some(_) => return Err(not_found()),
     };
-    if rest.len() > 3 || (def.namespaced && ns.is_none() && name.is_some()) || (!def.namespaced && ns.is_some()) {
+    if rest.len() > 3
+        || (def.namespaced && ns.is_none() && name.is_some())
+        || (!def.namespaced && ns.is_some())
+    {
         return Err(not_found());
     }
     let ns_str = ns.clone().unwrap_or_default();
-    let is_write = matches!(ctx.method, Method::POST | Method::PUT | Method::PATCH | Method::DELETE);
+    let is_write = matches!(
+        ctx.method,
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    );
     if is_write && injected_conflict(ctx) {
-        return Err(ApiError::conflict(def.plural, name.as_deref().unwrap_or(""), "injected conflict (FakeApiServer::conflict_next)"));
+        return Err(ApiError::conflict(
+            def.plural,
+            name.as_deref().unwrap_or(""),
+            "injected conflict (FakeApiServer::conflict_next)",
+        ));
     }
     match (&ctx.method, name) {
         (&Method::GET, None) if ctx.flag("watch") => watch_response(ctx, def, ns),
         (&Method::GET, None) => list(ctx, &def, ns.as_deref()),
         (&Method::GET, Some(name)) => {
             let store = ctx.shared.store.lock().expect("store lock");
-            let obj = store.get(&super::store::obj_key(&def, &ns_str, &name)).ok_or_else(|| ApiError::not_found(def.plural, &name))?;
+            let obj = store
+                .get(&super::store::obj_key(&def, &ns_str, &name))
+                .ok_or_else(|| ApiError::not_found(def.plural, &name))?;
             let obj = present(&def, obj);
-            Ok(json_response(200, &if ctx.metadata_only() { partial_metadata(&obj) } else { obj }))
+            Ok(json_response(
+                200,
+                &if ctx.metadata_only() {
+                    partial_metadata(&obj)
+                } else {
+                    obj
+                },
+            ))
         }
         (&Method::POST, None) if def.namespaced == ns.is_some() => {
             let body = ctx.json_body()?;
@@ -211,7 +306,16 @@ fn route(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
         (&Method::PUT, Some(name)) => {
             let body = ctx.json_body()?;
             let mut store = ctx.shared.store.lock().expect("store lock");
-            let obj = ops::update(&mut store, &def, &ns_str, &name, body, sub, true, ctx.dry_run())?;
+            let obj = ops::update(
+                &mut store,
+                &def,
+                &ns_str,
+                &name,
+                body,
+                sub,
+                true,
+                ctx.dry_run(),
+            )?;
             Ok(json_response(200, &obj))
         }
         (&Method::PATCH, Some(name)) => patch(ctx, &def, &ns_str, &name, sub),
@@ -221,7 +325,10 @@ fn route(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
             let (obj, gone) = ops::delete(&mut store, &def, &ns_str, &name, &opts)?;
             if gone {
                 let details = json!({"name": name, "group": def.group, "kind": def.plural, "uid": obj.pointer("/metadata/uid")});
-                Ok(json_response(200, &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details})))
+                Ok(json_response(
+                    200,
+                    &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}),
+                ))
             } else {
                 Ok(json_response(200, &obj))
             }
@@ -234,7 +341,18 @@ fn route(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
                 .list(&def, ns.as_deref())
                 .into_iter()
                 .filter(|o| labels.matches(o) && fields.matches(o))
-                .map(|o| (o.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default().to_string(), o.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string()))
+                .map(|o| {
+                    (
+                        o.pointer("/metadata/namespace")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_string(),
+                        o.pointer("/metadata/name")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_string(),
+                    )
+                })
                 .collect();
             let mut items = Vec::new();
             for (ns, name) in names {
@@ -243,23 +361,37 @@ fn route(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
                 }
             }
             let rv = store.current_rv().to_string();
-            Ok(json_response(200, &json!({"kind": format!("{}List", def.kind), "apiVersion": def.api_version(), "metadata": {"resourceVersion": rv}, "items": items})))
+            Ok(json_response(
+                200,
+                &json!({"kind": format!("{}List", def.kind), "apiVersion": def.api_version(), "metadata": {"resourceVersion": rv}, "items": items}),
+            ))
         }
-        _ => Err(ApiError::new(405, "MethodNotAllowed", format!("{} is not supported on {}", ctx.method, ctx.path))),
+        _ => Err(ApiError::new(
+            405,
+            "MethodNotAllowed",
+            format!("{} is not supported on {}", ctx.method, ctx.path),
+        )),
     }
 }
 
 fn discovery_response(doc: Value, aggregated: bool) -> Response<Body> {
     let mut resp = json_response(200, &doc);
     if aggregated {
-        resp.headers_mut().insert("content-type", hyper::header::HeaderValue::from_static("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"));
+        resp.headers_mut().insert(
+            "content-type",
+            hyper::header::HeaderValue::from_static(
+                "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList",
+            ),
+        );
     }
     resp
 }
 
 fn selectors(ctx: &Ctx) -> Result<(Selector, Selector), ApiError> {
-    let labels = Selector::parse_labels(ctx.q("labelSelector").unwrap_or_default()).map_err(ApiError::bad_request)?;
-    let fields = Selector::parse_fields(ctx.q("fieldSelector").unwrap_or_default()).map_err(ApiError::bad_request)?;
+    let labels = Selector::parse_labels(ctx.q("labelSelector").unwrap_or_default())
+        .map_err(ApiError::bad_request)?;
+    let fields = Selector::parse_fields(ctx.q("fieldSelector").unwrap_or_default())
+        .map_err(ApiError::bad_request)?;
     Ok((labels, fields))
 }
 
@@ -272,7 +404,11 @@ fn list(ctx: &Ctx, def: &ResourceDef, ns: Option<&str>) -> Result<Response<Body>
         .filter(|o| labels.matches(o) && fields.matches(o))
         .map(|o| {
             let o = present(def, o);
-            if ctx.metadata_only() { partial_metadata(&o) } else { o }
+            if ctx.metadata_only() {
+                partial_metadata(&o)
+            } else {
+                o
+            }
         })
         .collect();
     let meta = json!({"resourceVersion": store.current_rv().to_string()});
@@ -284,9 +420,16 @@ fn list(ctx: &Ctx, def: &ResourceDef, ns: Option<&str>) -> Result<Response<Body>
     Ok(json_response(200, &doc))
 }
 
-fn watch_response(ctx: &Ctx, def: ResourceDef, ns: Option<String>) -> Result<Response<Body>, ApiError> {
+fn watch_response(
+    ctx: &Ctx,
+    def: ResourceDef,
+    ns: Option<String>,
+) -> Result<Response<Body>, ApiError> {
     let (labels, fields) = selectors(ctx)?;
-    let timeout = ctx.q("timeoutSeconds").and_then(|t| t.parse::<u64>().ok()).map_or(Duration::from_secs(1800), Duration::from_secs);
+    let timeout = ctx
+        .q("timeoutSeconds")
+        .and_then(|t| t.parse::<u64>().ok())
+        .map_or(Duration::from_secs(1800), Duration::from_secs);
     let req = WatchRequest {
         def,
         namespace: ns,
@@ -307,39 +450,87 @@ fn watch_response(ctx: &Ctx, def: ResourceDef, ns: Option<String>) -> Result<Res
         .expect("response"))
 }
 
-fn patch(ctx: &Ctx, def: &ResourceDef, ns: &str, name: &str, sub: Sub) -> Result<Response<Body>, ApiError> {
-    let ct = ctx.content_type.split(';').next().unwrap_or_default().trim();
+fn patch(
+    ctx: &Ctx,
+    def: &ResourceDef,
+    ns: &str,
+    name: &str,
+    sub: Sub,
+) -> Result<Response<Body>, ApiError> {
+    let ct = ctx
+        .content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim();
     let dry_run = ctx.dry_run();
     match ct {
-        "application/merge-patch+json" | "application/strategic-merge-patch+json" | "application/json-patch+json" => {
+        "application/merge-patch+json"
+        | "application/strategic-merge-patch+json"
+        | "application/json-patch+json" => {
             let body = ctx.json_body()?;
             let mut store = ctx.shared.store.lock().expect("store lock");
-            let obj = ops::patch(&mut store, def, ns, name, &body, ct == "application/json-patch+json", sub, dry_run)?;
+            let obj = ops::patch(
+                &mut store,
+                def,
+                ns,
+                name,
+                &body,
+                ct == "application/json-patch+json",
+                sub,
+                dry_run,
+            )?;
             Ok(json_response(200, &obj))
         }
         "application/apply-patch+yaml" => {
-            let manager = ctx.q("fieldManager").filter(|m| !m.is_empty()).ok_or_else(|| ApiError::bad_request("fieldManager is required for apply requests"))?;
+            let manager = ctx
+                .q("fieldManager")
+                .filter(|m| !m.is_empty())
+                .ok_or_else(|| {
+                    ApiError::bad_request("fieldManager is required for apply requests")
+                })?;
             let body: Value = match serde_json::from_slice(&ctx.body) {
                 Ok(v) => v,
-                Err(_) => yaml_serde::from_slice(&ctx.body).map_err(|e| ApiError::bad_request(format!("invalid apply body: {e}")))?,
+                Err(_) => yaml_serde::from_slice(&ctx.body)
+                    .map_err(|e| ApiError::bad_request(format!("invalid apply body: {e}")))?,
             };
             let mut store = ctx.shared.store.lock().expect("store lock");
             let existed = store.get(&super::store::obj_key(def, ns, name)).is_some();
             let obj = ops::apply(&mut store, def, ns, name, body, manager, sub, dry_run)?;
             Ok(json_response(if existed { 200 } else { 201 }, &obj))
         }
-        other => Err(ApiError::new(415, "UnsupportedMediaType", format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got {other:?})"))),
+        other => Err(ApiError::new(
+            415,
+            "UnsupportedMediaType",
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got {other:?})"
+            ),
+        )),
     }
 }
 
 fn delete_opts(ctx: &Ctx) -> Result<DeleteOpts, ApiError> {
-    let mut opts = DeleteOpts { dry_run: ctx.dry_run(), orphan: ctx.q("propagationPolicy") == Some("Orphan"), ..Default::default() };
+    let mut opts = DeleteOpts {
+        dry_run: ctx.dry_run(),
+        orphan: ctx.q("propagationPolicy") == Some("Orphan"),
+        ..Default::default()
+    };
     if !ctx.body.is_empty() {
         let body = ctx.json_body()?;
-        opts.precondition_rv = body.pointer("/preconditions/resourceVersion").and_then(Value::as_str).map(str::to_string);
-        opts.precondition_uid = body.pointer("/preconditions/uid").and_then(Value::as_str).map(str::to_string);
-        opts.orphan |= body.get("propagationPolicy").and_then(Value::as_str) == Some("Orphan") || body.get("orphanDependents").and_then(Value::as_bool) == Some(true);
-        opts.dry_run |= body.get("dryRun").and_then(Value::as_array).is_some_and(|a| a.iter().any(|v| v == "All"));
+        opts.precondition_rv = body
+            .pointer("/preconditions/resourceVersion")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        opts.precondition_uid = body
+            .pointer("/preconditions/uid")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        opts.orphan |= body.get("propagationPolicy").and_then(Value::as_str) == Some("Orphan")
+            || body.get("orphanDependents").and_then(Value::as_bool) == Some(true);
+        opts.dry_run |= body
+            .get("dryRun")
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.iter().any(|v| v == "All"));
     }
     Ok(opts)
 }

@@ -64,7 +64,11 @@ impl RequestRecord {
 
     /// A `watch=true` (or `watch=1`) GET.
     pub fn is_watch(&self) -> bool {
-        self.method == "GET" && self.query.split('&').any(|p| p == "watch=true" || p == "watch=1")
+        self.method == "GET"
+            && self
+                .query
+                .split('&')
+                .any(|p| p == "watch=true" || p == "watch=1")
     }
 }
 
@@ -112,7 +116,11 @@ pub struct FakeApiServerBuilder {
 
 impl Default for FakeApiServerBuilder {
     fn default() -> Self {
-        FakeApiServerBuilder { without: Vec::new(), event_log_capacity: 10_000, bookmark_interval: Duration::from_secs(5) }
+        FakeApiServerBuilder {
+            without: Vec::new(),
+            event_log_capacity: 10_000,
+            bookmark_interval: Duration::from_secs(5),
+        }
     }
 }
 
@@ -139,16 +147,27 @@ impl FakeApiServerBuilder {
 
     /// Binds 127.0.0.1:0 and serves on a tokio task of the current runtime.
     pub async fn start(self) -> FakeApiServer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr");
         let shared = Arc::new(Shared {
-            store: Mutex::new(Store::new(Registry::new(&self.without), self.event_log_capacity)),
+            store: Mutex::new(Store::new(
+                Registry::new(&self.without),
+                self.event_log_capacity,
+            )),
             requests: Mutex::new(Vec::new()),
             conflicts: Mutex::new(Vec::new()),
             bookmark_interval: self.bookmark_interval,
         });
         let task = tokio::spawn(http::serve(listener, shared.clone())).abort_handle();
-        FakeApiServer { inner: Arc::new(Inner { shared, url: format!("http://{addr}"), task }) }
+        FakeApiServer {
+            inner: Arc::new(Inner {
+                shared,
+                url: format!("http://{addr}"),
+                task,
+            }),
+        }
     }
 }
 
@@ -156,7 +175,11 @@ fn namespace_of(def: &ResourceDef, obj: &Value) -> String {
     if !def.namespaced {
         return String::new();
     }
-    obj.pointer("/metadata/namespace").and_then(Value::as_str).filter(|n| !n.is_empty()).unwrap_or("default").to_string()
+    obj.pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+        .unwrap_or("default")
+        .to_string()
 }
 
 impl FakeApiServer {
@@ -193,12 +216,22 @@ impl FakeApiServer {
     }
 
     fn def(store: &Store, api_version: &str, kind: &str) -> ResourceDef {
-        store.registry.by_kind(api_version, kind).cloned().unwrap_or_else(|| panic!("FakeApiServer does not serve {api_version} {kind}"))
+        store
+            .registry
+            .by_kind(api_version, kind)
+            .cloned()
+            .unwrap_or_else(|| panic!("FakeApiServer does not serve {api_version} {kind}"))
     }
 
     fn def_of(store: &Store, obj: &Value) -> ResourceDef {
-        let api_version = obj.get("apiVersion").and_then(Value::as_str).expect("object without apiVersion");
-        let kind = obj.get("kind").and_then(Value::as_str).expect("object without kind");
+        let api_version = obj
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .expect("object without apiVersion");
+        let kind = obj
+            .get("kind")
+            .and_then(Value::as_str)
+            .expect("object without kind");
         Self::def(store, api_version, kind)
     }
 
@@ -208,7 +241,8 @@ impl FakeApiServer {
         let mut store = self.store();
         let def = Self::def_of(&store, &obj);
         let ns = namespace_of(&def, &obj);
-        ops::create(&mut store, &def, &ns, obj, true, false).unwrap_or_else(|e| panic!("FakeApiServer::create: {}", e.message))
+        ops::create(&mut store, &def, &ns, obj, true, false)
+            .unwrap_or_else(|e| panic!("FakeApiServer::create: {}", e.message))
     }
 
     /// Creates `obj` or replaces everything but the identity (uid, creationTimestamp) of the
@@ -217,7 +251,11 @@ impl FakeApiServer {
         let mut store = self.store();
         let def = Self::def_of(&store, &obj);
         let ns = namespace_of(&def, &obj);
-        let name = obj.pointer("/metadata/name").and_then(Value::as_str).expect("object without metadata.name").to_string();
+        let name = obj
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .expect("object without metadata.name")
+            .to_string();
         let result = if store.get(&obj_key(&def, &ns, &name)).is_some() {
             ops::update(&mut store, &def, &ns, &name, obj, Sub::All, false, false)
         } else {
@@ -227,58 +265,126 @@ impl FakeApiServer {
     }
 
     /// The stored object (with apiVersion/kind as asked).
-    pub fn get(&self, api_version: &str, kind: &str, namespace: Option<&str>, name: &str) -> Option<Value> {
+    pub fn get(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Option<Value> {
         let store = self.store();
         let def = Self::def(&store, api_version, kind);
-        store.get(&obj_key(&def, namespace.unwrap_or_default(), name)).map(|o| ops::present(&def, o))
+        store
+            .get(&obj_key(&def, namespace.unwrap_or_default(), name))
+            .map(|o| ops::present(&def, o))
     }
 
     /// Objects of a kind, in one namespace or (None) all, ordered by namespace and name.
     pub fn list(&self, api_version: &str, kind: &str, namespace: Option<&str>) -> Vec<Value> {
         let store = self.store();
         let def = Self::def(&store, api_version, kind);
-        store.list(&def, namespace).into_iter().map(|o| ops::present(&def, o)).collect()
+        store
+            .list(&def, namespace)
+            .into_iter()
+            .map(|o| ops::present(&def, o))
+            .collect()
     }
 
     /// Deletes like the API (finalizers respected, owner and namespace cascade). False if absent.
-    pub fn delete(&self, api_version: &str, kind: &str, namespace: Option<&str>, name: &str) -> bool {
+    pub fn delete(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> bool {
         let mut store = self.store();
         let def = Self::def(&store, api_version, kind);
-        ops::delete(&mut store, &def, namespace.unwrap_or_default(), name, &DeleteOpts::default()).is_ok()
+        ops::delete(
+            &mut store,
+            &def,
+            namespace.unwrap_or_default(),
+            name,
+            &DeleteOpts::default(),
+        )
+        .is_ok()
     }
 
     /// Replaces `status` (as a PUT on `/status` would). Panics if the object does not exist.
-    pub fn set_status(&self, api_version: &str, kind: &str, namespace: Option<&str>, name: &str, status: Value) {
+    pub fn set_status(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+        status: Value,
+    ) {
         let mut store = self.store();
         let def = Self::def(&store, api_version, kind);
         let body = serde_json::json!({"status": status});
-        ops::update(&mut store, &def, namespace.unwrap_or_default(), name, body, Sub::Status, false, false)
-            .unwrap_or_else(|e| panic!("FakeApiServer::set_status: {}", e.message));
+        ops::update(
+            &mut store,
+            &def,
+            namespace.unwrap_or_default(),
+            name,
+            body,
+            Sub::Status,
+            false,
+            false,
+        )
+        .unwrap_or_else(|e| panic!("FakeApiServer::set_status: {}", e.message));
     }
 
     /// Makes the next `count` HTTP writes with `method` ("POST", "PUT", "PATCH", "DELETE" or "*"
     /// for any) on the main resource (`status_subresource == false`) or on `/status` (true)
     /// answer 409 Conflict without changing anything.
     pub fn conflict_next(&self, count: usize, method: &str, status_subresource: bool) {
-        self.inner.shared.conflicts.lock().expect("conflicts lock").push(ConflictRule { remaining: count, method: method.to_ascii_uppercase(), status: status_subresource });
+        self.inner
+            .shared
+            .conflicts
+            .lock()
+            .expect("conflicts lock")
+            .push(ConflictRule {
+                remaining: count,
+                method: method.to_ascii_uppercase(),
+                status: status_subresource,
+            });
     }
 
     /// Every request received since the start or the last [`clear_requests`](Self::clear_requests).
     pub fn requests(&self) -> Vec<RequestRecord> {
-        self.inner.shared.requests.lock().expect("requests lock").clone()
+        self.inner
+            .shared
+            .requests
+            .lock()
+            .expect("requests lock")
+            .clone()
     }
 
     /// The write requests (POST/PUT/PATCH/DELETE) among [`requests`](Self::requests).
     pub fn writes(&self) -> Vec<RequestRecord> {
-        self.requests().into_iter().filter(RequestRecord::is_write).collect()
+        self.requests()
+            .into_iter()
+            .filter(RequestRecord::is_write)
+            .collect()
     }
 
     pub fn clear_requests(&self) {
-        self.inner.shared.requests.lock().expect("requests lock").clear();
+        self.inner
+            .shared
+            .requests
+            .lock()
+            .expect("requests lock")
+            .clear();
     }
 
     /// Polls `check` every 20 ms until it holds; panics with `what` after `timeout`.
-    pub async fn wait_for<F: Fn(&FakeApiServer) -> bool>(&self, what: &str, timeout: Duration, check: F) {
+    pub async fn wait_for<F: Fn(&FakeApiServer) -> bool>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        check: F,
+    ) {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             if check(self) {

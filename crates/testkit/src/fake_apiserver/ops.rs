@@ -40,7 +40,11 @@ pub(crate) struct DeleteOpts {
 }
 
 fn resource_name(def: &ResourceDef) -> String {
-    if def.group.is_empty() { def.plural.to_string() } else { format!("{}.{}", def.plural, def.group) }
+    if def.group.is_empty() {
+        def.plural.to_string()
+    } else {
+        format!("{}.{}", def.plural, def.group)
+    }
 }
 
 /// The object as served at `def`'s version.
@@ -58,7 +62,10 @@ pub(crate) fn partial_metadata(obj: &Value) -> Value {
 
 /// RFC 3339 UTC timestamp, seconds precision.
 pub(crate) fn now_rfc3339() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let (days, rem) = (secs / 86_400, secs % 86_400);
     // Civil-from-days (Howard Hinnant).
     let z = days as i64 + 719_468;
@@ -70,11 +77,18 @@ pub(crate) fn now_rfc3339() -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 fn meta_str<'a>(obj: &'a Value, field: &str) -> Option<&'a str> {
-    obj.get("metadata").and_then(|m| m.get(field)).and_then(Value::as_str)
+    obj.get("metadata")
+        .and_then(|m| m.get(field))
+        .and_then(Value::as_str)
 }
 
 fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
@@ -96,22 +110,33 @@ fn spec_part(obj: &Value) -> Value {
 }
 
 fn has_finalizers(obj: &Value) -> bool {
-    obj.pointer("/metadata/finalizers").and_then(Value::as_array).is_some_and(|f| !f.is_empty())
+    obj.pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .is_some_and(|f| !f.is_empty())
 }
 
 fn check_rv(def: &ResourceDef, name: &str, sent: &Value, stored: &Value) -> Result<(), ApiError> {
     match meta_str(sent, "resourceVersion") {
-        Some(rv) if !rv.is_empty() && Some(rv) != meta_str(stored, "resourceVersion") => Err(ApiError::conflict(
-            &resource_name(def),
-            name,
-            "the object has been modified; please apply your changes to the latest version and try again",
-        )),
+        Some(rv) if !rv.is_empty() && Some(rv) != meta_str(stored, "resourceVersion") => {
+            Err(ApiError::conflict(
+                &resource_name(def),
+                name,
+                "the object has been modified; please apply your changes to the latest version and try again",
+            ))
+        }
         _ => Ok(()),
     }
 }
 
 /// Creates `obj` in namespace `ns` ("" for cluster-scoped kinds).
-pub(crate) fn create(store: &mut Store, def: &ResourceDef, ns: &str, obj: Value, keep_status: bool, dry_run: bool) -> Result<Value, ApiError> {
+pub(crate) fn create(
+    store: &mut Store,
+    def: &ResourceDef,
+    ns: &str,
+    obj: Value,
+    keep_status: bool,
+    dry_run: bool,
+) -> Result<Value, ApiError> {
     let mut obj = obj;
     if !obj.is_object() {
         return Err(ApiError::bad_request("the body must be a JSON object"));
@@ -121,18 +146,28 @@ pub(crate) fn create(store: &mut Store, def: &ResourceDef, ns: &str, obj: Value,
         && !body_ns.is_empty()
         && body_ns != ns
     {
-        return Err(ApiError::bad_request(format!("the namespace of the provided object ({body_ns}) does not match the namespace sent on the request ({ns})")));
+        return Err(ApiError::bad_request(format!(
+            "the namespace of the provided object ({body_ns}) does not match the namespace sent on the request ({ns})"
+        )));
     }
     let mut name = meta_str(&obj, "name").unwrap_or_default().to_string();
     if name.is_empty() {
         let Some(prefix) = meta_str(&obj, "generateName").filter(|p| !p.is_empty()) else {
-            return Err(ApiError::new(422, "Invalid", format!("{} is invalid: metadata.name: Required value", def.kind)));
+            return Err(ApiError::new(
+                422,
+                "Invalid",
+                format!("{} is invalid: metadata.name: Required value", def.kind),
+            ));
         };
         name = format!("{prefix}{:05x}", store.current_rv() + 1);
     }
     let key = obj_key(def, ns, &name);
     if store.get(&key).is_some() {
-        return Err(ApiError::new(409, "AlreadyExists", format!("{} \"{name}\" already exists", resource_name(def))));
+        return Err(ApiError::new(
+            409,
+            "AlreadyExists",
+            format!("{} \"{name}\" already exists", resource_name(def)),
+        ));
     }
     if def.status && !keep_status {
         obj.as_object_mut().expect("object").remove("status");
@@ -141,7 +176,11 @@ pub(crate) fn create(store: &mut Store, def: &ResourceDef, ns: &str, obj: Value,
         obj["status"] = json!({"phase": "Active"});
     }
     let uid = store.next_uid();
-    let rv = if dry_run { store.current_rv() } else { store.next_rv() };
+    let rv = if dry_run {
+        store.current_rv()
+    } else {
+        store.next_rv()
+    };
     let meta = meta_mut(&mut obj);
     meta.insert("name".into(), json!(name));
     if def.namespaced {
@@ -166,9 +205,21 @@ pub(crate) fn create(store: &mut Store, def: &ResourceDef, ns: &str, obj: Value,
 /// Replaces the stored object with `new_obj` (a PUT body or the result of a patch), keeping what
 /// `sub` does not allow to change. `check_rv`: 409 when `new_obj` carries a different resourceVersion.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn update(store: &mut Store, def: &ResourceDef, ns: &str, name: &str, new_obj: Value, sub: Sub, check: bool, dry_run: bool) -> Result<Value, ApiError> {
+pub(crate) fn update(
+    store: &mut Store,
+    def: &ResourceDef,
+    ns: &str,
+    name: &str,
+    new_obj: Value,
+    sub: Sub,
+    check: bool,
+    dry_run: bool,
+) -> Result<Value, ApiError> {
     let key = obj_key(def, ns, name);
-    let old = store.get(&key).cloned().ok_or_else(|| ApiError::not_found(&resource_name(def), name))?;
+    let old = store
+        .get(&key)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(&resource_name(def), name))?;
     if !new_obj.is_object() {
         return Err(ApiError::bad_request("the body must be a JSON object"));
     }
@@ -178,7 +229,9 @@ pub(crate) fn update(store: &mut Store, def: &ResourceDef, ns: &str, name: &str,
     if let Some(n) = meta_str(&new_obj, "name")
         && n != name
     {
-        return Err(ApiError::bad_request(format!("the name of the object ({n}) does not match the name on the URL ({name})")));
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({n}) does not match the name on the URL ({name})"
+        )));
     }
     let mut result = match sub {
         Sub::Status => {
@@ -206,7 +259,16 @@ pub(crate) fn update(store: &mut Store, def: &ResourceDef, ns: &str, name: &str,
     let old_meta = old.get("metadata").cloned().unwrap_or_default();
     {
         let meta = meta_mut(&mut result);
-        for k in ["name", "namespace", "uid", "creationTimestamp", "generation", "resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds"] {
+        for k in [
+            "name",
+            "namespace",
+            "uid",
+            "creationTimestamp",
+            "generation",
+            "resourceVersion",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+        ] {
             match old_meta.get(k) {
                 Some(v) => meta.insert(k.into(), v.clone()),
                 None => meta.remove(k),
@@ -220,7 +282,11 @@ pub(crate) fn update(store: &mut Store, def: &ResourceDef, ns: &str, name: &str,
     }
     let mut result = result;
     if spec_part(&result) != spec_part(&old) {
-        let generation = old_meta.get("generation").and_then(Value::as_i64).unwrap_or(0) + 1;
+        let generation = old_meta
+            .get("generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+            + 1;
         meta_mut(&mut result).insert("generation".into(), json!(generation));
     }
     if dry_run {
@@ -239,9 +305,21 @@ pub(crate) fn update(store: &mut Store, def: &ResourceDef, ns: &str, name: &str,
 
 /// Applies a JSON merge patch / JSON patch (`json_patch`) to the stored object.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn patch(store: &mut Store, def: &ResourceDef, ns: &str, name: &str, body: &Value, json_patch: bool, sub: Sub, dry_run: bool) -> Result<Value, ApiError> {
+pub(crate) fn patch(
+    store: &mut Store,
+    def: &ResourceDef,
+    ns: &str,
+    name: &str,
+    body: &Value,
+    json_patch: bool,
+    sub: Sub,
+    dry_run: bool,
+) -> Result<Value, ApiError> {
     let key = obj_key(def, ns, name);
-    let mut obj = store.get(&key).cloned().ok_or_else(|| ApiError::not_found(&resource_name(def), name))?;
+    let mut obj = store
+        .get(&key)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(&resource_name(def), name))?;
     if json_patch {
         patch::json_patch(&mut obj, body).map_err(|e| ApiError::new(422, "Invalid", e))?;
     } else {
@@ -255,14 +333,27 @@ pub(crate) fn patch(store: &mut Store, def: &ResourceDef, ns: &str, name: &str, 
 
 /// Server-side apply (see `patch.rs` for the approximation).
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn apply(store: &mut Store, def: &ResourceDef, ns: &str, name: &str, config: Value, manager: &str, sub: Sub, dry_run: bool) -> Result<Value, ApiError> {
+pub(crate) fn apply(
+    store: &mut Store,
+    def: &ResourceDef,
+    ns: &str,
+    name: &str,
+    config: Value,
+    manager: &str,
+    sub: Sub,
+    dry_run: bool,
+) -> Result<Value, ApiError> {
     if !config.is_object() {
-        return Err(ApiError::bad_request("an apply configuration must be an object"));
+        return Err(ApiError::bad_request(
+            "an apply configuration must be an object",
+        ));
     }
     if let Some(n) = meta_str(&config, "name")
         && n != name
     {
-        return Err(ApiError::bad_request(format!("the name of the object ({n}) does not match the name on the URL ({name})")));
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({n}) does not match the name on the URL ({name})"
+        )));
     }
     let key = obj_key(def, ns, name);
     let live = store.get(&key).cloned();
@@ -272,7 +363,13 @@ pub(crate) fn apply(store: &mut Store, def: &ResourceDef, ns: &str, name: &str, 
     let mut effective = config;
     {
         let meta = meta_mut(&mut effective);
-        for k in ["resourceVersion", "managedFields", "uid", "creationTimestamp", "generation"] {
+        for k in [
+            "resourceVersion",
+            "managedFields",
+            "uid",
+            "creationTimestamp",
+            "generation",
+        ] {
             meta.remove(k);
         }
         meta.insert("name".into(), json!(name));
@@ -288,7 +385,14 @@ pub(crate) fn apply(store: &mut Store, def: &ResourceDef, ns: &str, name: &str, 
     }
     let result = match live {
         None if status_sub => return Err(ApiError::not_found(&resource_name(def), name)),
-        None => create(store, def, ns, patch::apply(None, None, &effective), false, dry_run)?,
+        None => create(
+            store,
+            def,
+            ns,
+            patch::apply(None, None, &effective),
+            false,
+            dry_run,
+        )?,
         Some(live) => {
             let last = store.last_applied(&key, manager, status_sub).cloned();
             let merged = patch::apply(Some(&live), last.as_ref(), &effective);
@@ -303,18 +407,35 @@ pub(crate) fn apply(store: &mut Store, def: &ResourceDef, ns: &str, name: &str, 
 
 /// Deletes (or, with finalizers, marks for deletion) one object. Returns the object and whether
 /// it is gone now.
-pub(crate) fn delete(store: &mut Store, def: &ResourceDef, ns: &str, name: &str, opts: &DeleteOpts) -> Result<(Value, bool), ApiError> {
+pub(crate) fn delete(
+    store: &mut Store,
+    def: &ResourceDef,
+    ns: &str,
+    name: &str,
+    opts: &DeleteOpts,
+) -> Result<(Value, bool), ApiError> {
     let key = obj_key(def, ns, name);
-    let obj = store.get(&key).cloned().ok_or_else(|| ApiError::not_found(&resource_name(def), name))?;
+    let obj = store
+        .get(&key)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(&resource_name(def), name))?;
     if let Some(rv) = &opts.precondition_rv
         && Some(rv.as_str()) != meta_str(&obj, "resourceVersion")
     {
-        return Err(ApiError::conflict(&resource_name(def), name, "the ResourceVersion in the precondition does not match the ResourceVersion in record"));
+        return Err(ApiError::conflict(
+            &resource_name(def),
+            name,
+            "the ResourceVersion in the precondition does not match the ResourceVersion in record",
+        ));
     }
     if let Some(uid) = &opts.precondition_uid
         && Some(uid.as_str()) != meta_str(&obj, "uid")
     {
-        return Err(ApiError::conflict(&resource_name(def), name, "the UID in the precondition does not match the UID in record"));
+        return Err(ApiError::conflict(
+            &resource_name(def),
+            name,
+            "the UID in the precondition does not match the UID in record",
+        ));
     }
     if opts.dry_run {
         let gone = !has_finalizers(&obj);
@@ -339,7 +460,9 @@ pub(crate) fn delete(store: &mut Store, def: &ResourceDef, ns: &str, name: &str,
 
 /// Removes a stored object (DELETED event with a new resourceVersion) and cascades.
 fn remove_now(store: &mut Store, key: &ObjKey, orphan: bool) -> Value {
-    let Some(mut obj) = store.get(key).cloned() else { return Value::Null };
+    let Some(mut obj) = store.get(key).cloned() else {
+        return Value::Null;
+    };
     let rv = store.next_rv();
     meta_mut(&mut obj).insert("resourceVersion".into(), json!(rv.to_string()));
     store.remove(key, obj.clone(), rv);
@@ -352,7 +475,9 @@ fn remove_now(store: &mut Store, key: &ObjKey, orphan: bool) -> Value {
         doomed.extend(store.in_namespace(&key.3));
     }
     for dep in doomed {
-        let Some(def) = store.registry.by_resource(&dep.0, &dep.1).cloned() else { continue };
+        let Some(def) = store.registry.by_resource(&dep.0, &dep.1).cloned() else {
+            continue;
+        };
         let _ = delete(store, &def, &dep.2, &dep.3, &DeleteOpts::default());
     }
     obj

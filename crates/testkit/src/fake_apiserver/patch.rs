@@ -53,7 +53,9 @@ fn split_pointer(path: &str) -> Result<(String, String), String> {
     if path.is_empty() {
         return Err("the root cannot be the target of this operation".into());
     }
-    let (parent, last) = path.rsplit_once('/').ok_or_else(|| format!("invalid JSON pointer {path:?}"))?;
+    let (parent, last) = path
+        .rsplit_once('/')
+        .ok_or_else(|| format!("invalid JSON pointer {path:?}"))?;
     Ok((parent.to_string(), unescape(last)))
 }
 
@@ -69,7 +71,12 @@ fn add(doc: &mut Value, path: &str, value: Value) -> Result<(), String> {
             Ok(())
         }
         Some(Value::Array(a)) => {
-            let idx = if last == "-" { a.len() } else { last.parse::<usize>().map_err(|_| format!("invalid index {last:?}"))? };
+            let idx = if last == "-" {
+                a.len()
+            } else {
+                last.parse::<usize>()
+                    .map_err(|_| format!("invalid index {last:?}"))?
+            };
             if idx > a.len() {
                 return Err(format!("index {idx} out of bounds"));
             }
@@ -83,9 +90,13 @@ fn add(doc: &mut Value, path: &str, value: Value) -> Result<(), String> {
 fn remove(doc: &mut Value, path: &str) -> Result<Value, String> {
     let (parent, last) = split_pointer(path)?;
     match doc.pointer_mut(&parent) {
-        Some(Value::Object(m)) => m.remove(&last).ok_or_else(|| format!("path {path:?} does not exist")),
+        Some(Value::Object(m)) => m
+            .remove(&last)
+            .ok_or_else(|| format!("path {path:?} does not exist")),
         Some(Value::Array(a)) => {
-            let idx: usize = last.parse().map_err(|_| format!("invalid index {last:?}"))?;
+            let idx: usize = last
+                .parse()
+                .map_err(|_| format!("invalid index {last:?}"))?;
             if idx >= a.len() {
                 return Err(format!("index {idx} out of bounds"));
             }
@@ -99,10 +110,24 @@ fn remove(doc: &mut Value, path: &str) -> Result<Value, String> {
 pub(crate) fn json_patch(doc: &mut Value, ops: &Value) -> Result<(), String> {
     let ops = ops.as_array().ok_or("a JSON patch must be an array")?;
     for op in ops {
-        let kind = op.get("op").and_then(Value::as_str).ok_or("operation without \"op\"")?;
-        let path = op.get("path").and_then(Value::as_str).ok_or("operation without \"path\"")?;
-        let value = || op.get("value").cloned().ok_or_else(|| format!("{kind} without \"value\""));
-        let from = || op.get("from").and_then(Value::as_str).ok_or_else(|| format!("{kind} without \"from\""));
+        let kind = op
+            .get("op")
+            .and_then(Value::as_str)
+            .ok_or("operation without \"op\"")?;
+        let path = op
+            .get("path")
+            .and_then(Value::as_str)
+            .ok_or("operation without \"path\"")?;
+        let value = || {
+            op.get("value")
+                .cloned()
+                .ok_or_else(|| format!("{kind} without \"value\""))
+        };
+        let from = || {
+            op.get("from")
+                .and_then(Value::as_str)
+                .ok_or_else(|| format!("{kind} without \"from\""))
+        };
         match kind {
             "add" => add(doc, path, value()?)?,
             "remove" => {
@@ -121,7 +146,10 @@ pub(crate) fn json_patch(doc: &mut Value, ops: &Value) -> Result<(), String> {
                 add(doc, path, v)?;
             }
             "copy" => {
-                let v = doc.pointer(from()?).cloned().ok_or("copy: \"from\" does not exist")?;
+                let v = doc
+                    .pointer(from()?)
+                    .cloned()
+                    .ok_or("copy: \"from\" does not exist")?;
                 add(doc, path, v)?;
             }
             "test" => {
@@ -137,7 +165,9 @@ pub(crate) fn json_patch(doc: &mut Value, ops: &Value) -> Result<(), String> {
 
 /// Removes from `live` the fields present in `last` but absent from `next` (maps recursively).
 fn remove_dropped(live: &mut Value, last: &Value, next: &Value) {
-    let (Value::Object(live), Value::Object(last)) = (live, last) else { return };
+    let (Value::Object(live), Value::Object(last)) = (live, last) else {
+        return;
+    };
     for (k, last_v) in last {
         match next.get(k) {
             None => {
@@ -219,6 +249,9 @@ mod tests {
         let live = json!({"spec": {"a": 5, "b": 2, "other": 3}, "metadata": {"labels": {"x": "1", "y": "2"}}});
         let next = json!({"spec": {"a": 1}, "metadata": {"labels": {}}});
         let out = apply(Some(&live), Some(&last), &next);
-        assert_eq!(out, json!({"spec": {"a": 1, "other": 3}, "metadata": {"labels": {"y": "2"}}}));
+        assert_eq!(
+            out,
+            json!({"spec": {"a": 1, "other": 3}, "metadata": {"labels": {"y": "2"}}})
+        );
     }
 }

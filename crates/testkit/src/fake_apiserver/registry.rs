@@ -18,7 +18,11 @@ pub(crate) struct ResourceDef {
 
 impl ResourceDef {
     pub fn api_version(&self) -> String {
-        if self.group.is_empty() { self.version.to_string() } else { format!("{}/{}", self.group, self.version) }
+        if self.group.is_empty() {
+            self.version.to_string()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
     }
 
     fn singular(&self) -> String {
@@ -26,8 +30,22 @@ impl ResourceDef {
     }
 }
 
-const fn def(group: &'static str, version: &'static str, plural: &'static str, kind: &'static str, namespaced: bool, status: bool) -> ResourceDef {
-    ResourceDef { group, version, plural, kind, namespaced, status }
+const fn def(
+    group: &'static str,
+    version: &'static str,
+    plural: &'static str,
+    kind: &'static str,
+    namespaced: bool,
+    status: bool,
+) -> ResourceDef {
+    ResourceDef {
+        group,
+        version,
+        plural,
+        kind,
+        namespaced,
+        status,
+    }
 }
 
 const GW: &str = "gateway.networking.k8s.io";
@@ -41,10 +59,31 @@ const BUILTIN: &[ResourceDef] = &[
     def("", "v1", "events", "Event", true, false),
     // kube::runtime::events::Recorder writes events.k8s.io/v1 Events.
     def("events.k8s.io", "v1", "events", "Event", true, false),
-    def("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", true, false),
+    def(
+        "discovery.k8s.io",
+        "v1",
+        "endpointslices",
+        "EndpointSlice",
+        true,
+        false,
+    ),
     def("apps", "v1", "deployments", "Deployment", true, true),
-    def("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", true, true),
-    def("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", true, true),
+    def(
+        "autoscaling",
+        "v2",
+        "horizontalpodautoscalers",
+        "HorizontalPodAutoscaler",
+        true,
+        true,
+    ),
+    def(
+        "policy",
+        "v1",
+        "poddisruptionbudgets",
+        "PodDisruptionBudget",
+        true,
+        true,
+    ),
     def("coordination.k8s.io", "v1", "leases", "Lease", true, false),
     def(GW, "v1", "gatewayclasses", "GatewayClass", false, true),
     def(GW, "v1", "gateways", "Gateway", true, true),
@@ -52,13 +91,41 @@ const BUILTIN: &[ResourceDef] = &[
     def(GW, "v1", "grpcroutes", "GRPCRoute", true, true),
     def(GW, "v1", "tlsroutes", "TLSRoute", true, true),
     def(GW, "v1", "referencegrants", "ReferenceGrant", true, false),
-    def(GW, "v1", "backendtlspolicies", "BackendTLSPolicy", true, true),
+    def(
+        GW,
+        "v1",
+        "backendtlspolicies",
+        "BackendTLSPolicy",
+        true,
+        true,
+    ),
     def(GW, "v1", "listenersets", "ListenerSet", true, true),
     def(GW, "v1alpha2", "tcproutes", "TCPRoute", true, true),
     def(GW, "v1alpha2", "udproutes", "UDPRoute", true, true),
-    def(GW, "v1beta1", "referencegrants", "ReferenceGrant", true, false),
-    def("gateway.ferrogate.dev", "v1alpha1", "envoyproxies", "EnvoyProxy", true, false),
-    def("multicluster.x-k8s.io", "v1alpha1", "serviceimports", "ServiceImport", true, true),
+    def(
+        GW,
+        "v1beta1",
+        "referencegrants",
+        "ReferenceGrant",
+        true,
+        false,
+    ),
+    def(
+        "gateway.ferrogate.dev",
+        "v1alpha1",
+        "envoyproxies",
+        "EnvoyProxy",
+        true,
+        false,
+    ),
+    def(
+        "multicluster.x-k8s.io",
+        "v1alpha1",
+        "serviceimports",
+        "ServiceImport",
+        true,
+        true,
+    ),
 ];
 
 /// Splits `group/version` (or `v1` for core) into (group, version).
@@ -96,23 +163,43 @@ pub(crate) struct Registry {
 impl Registry {
     /// The built-in registry minus every def whose `group/version` (or `v1` for core) is in `without`.
     pub fn new(without: &[String]) -> Self {
-        let defs = BUILTIN.iter().filter(|d| !without.iter().any(|w| w == &d.api_version() || (w == "core/v1" && d.group.is_empty()))).cloned().collect();
-        Registry { defs, without: without.to_vec() }
+        let defs = BUILTIN
+            .iter()
+            .filter(|d| {
+                !without
+                    .iter()
+                    .any(|w| w == &d.api_version() || (w == "core/v1" && d.group.is_empty()))
+            })
+            .cloned()
+            .collect();
+        Registry {
+            defs,
+            without: without.to_vec(),
+        }
     }
 
     /// Starts serving a built-in `group/version` left out at start (a CRD installed later).
     pub fn install(&mut self, group_version: &str) {
-        let without: Vec<String> = self.without.iter().filter(|w| *w != group_version).cloned().collect();
+        let without: Vec<String> = self
+            .without
+            .iter()
+            .filter(|w| *w != group_version)
+            .cloned()
+            .collect();
         *self = Registry::new(&without);
     }
 
     pub fn by_plural(&self, group: &str, version: &str, plural: &str) -> Option<&ResourceDef> {
-        self.defs.iter().find(|d| d.group == group && d.version == version && d.plural == plural)
+        self.defs
+            .iter()
+            .find(|d| d.group == group && d.version == version && d.plural == plural)
     }
 
     /// Any served version of group + plural (for cascading deletes, which only know the storage key).
     pub fn by_resource(&self, group: &str, plural: &str) -> Option<&ResourceDef> {
-        self.defs.iter().find(|d| d.group == group && d.plural == plural)
+        self.defs
+            .iter()
+            .find(|d| d.group == group && d.plural == plural)
     }
 
     /// Finds a def by apiVersion + kind; falls back to any version of the group with that kind.
@@ -121,11 +208,17 @@ impl Registry {
         self.defs
             .iter()
             .find(|d| d.group == group && d.version == version && d.kind == kind)
-            .or_else(|| self.defs.iter().find(|d| d.group == group && d.kind == kind))
+            .or_else(|| {
+                self.defs
+                    .iter()
+                    .find(|d| d.group == group && d.kind == kind)
+            })
     }
 
     fn has_group_version(&self, group: &str, version: &str) -> bool {
-        self.defs.iter().any(|d| d.group == group && d.version == version)
+        self.defs
+            .iter()
+            .any(|d| d.group == group && d.version == version)
     }
 
     /// Non-core groups, each with its versions in priority order (preferred first).
@@ -145,13 +238,21 @@ impl Registry {
 
     /// `GET /api`.
     pub fn core_versions(&self) -> Value {
-        let versions: Vec<&str> = if self.has_group_version("", "v1") { vec!["v1"] } else { vec![] };
+        let versions: Vec<&str> = if self.has_group_version("", "v1") {
+            vec!["v1"]
+        } else {
+            vec![]
+        };
         json!({"kind": "APIVersions", "apiVersion": "v1", "versions": versions, "serverAddressByClientCIDRs": []})
     }
 
     /// `GET /apis`.
     pub fn group_list(&self) -> Value {
-        let groups: Vec<Value> = self.groups().into_iter().map(|(g, vs)| group_doc(g, &vs)).collect();
+        let groups: Vec<Value> = self
+            .groups()
+            .into_iter()
+            .map(|(g, vs)| group_doc(g, &vs))
+            .collect();
         json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
     }
 
@@ -171,7 +272,11 @@ impl Registry {
             return None;
         }
         let mut resources = Vec::new();
-        for d in self.defs.iter().filter(|d| d.group == group && d.version == version) {
+        for d in self
+            .defs
+            .iter()
+            .filter(|d| d.group == group && d.version == version)
+        {
             resources.push(json!({
                 "name": d.plural, "singularName": d.singular(), "namespaced": d.namespaced, "kind": d.kind,
                 "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
@@ -183,8 +288,14 @@ impl Registry {
                 }));
             }
         }
-        let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
-        Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}))
+        let gv = if group.is_empty() {
+            version.to_string()
+        } else {
+            format!("{group}/{version}")
+        };
+        Some(
+            json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
+        )
     }
 
     /// Aggregated discovery (`apidiscovery.k8s.io/v2` `APIGroupDiscoveryList`) for `/api` (core) or `/apis`.
@@ -234,7 +345,10 @@ impl Registry {
 }
 
 fn group_doc(group: &str, versions: &[&str]) -> Value {
-    let vs: Vec<Value> = versions.iter().map(|v| json!({"groupVersion": format!("{group}/{v}"), "version": v})).collect();
+    let vs: Vec<Value> = versions
+        .iter()
+        .map(|v| json!({"groupVersion": format!("{group}/{v}"), "version": v}))
+        .collect();
     let preferred = vs.first().cloned().unwrap_or(Value::Null);
     json!({"name": group, "versions": vs, "preferredVersion": preferred})
 }

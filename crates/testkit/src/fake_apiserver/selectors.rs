@@ -40,12 +40,23 @@ fn split_terms(s: &str) -> Vec<&str> {
         }
     }
     out.push(&s[start..]);
-    out.into_iter().map(str::trim).filter(|t| !t.is_empty()).collect()
+    out.into_iter()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .collect()
 }
 
 fn parse_set(rest: &str) -> Result<Vec<String>, String> {
-    let inner = rest.trim().strip_prefix('(').and_then(|r| r.strip_suffix(')')).ok_or_else(|| format!("invalid set {rest:?}"))?;
-    Ok(inner.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect())
+    let inner = rest
+        .trim()
+        .strip_prefix('(')
+        .and_then(|r| r.strip_suffix(')'))
+        .ok_or_else(|| format!("invalid set {rest:?}"))?;
+    Ok(inner
+        .split(',')
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .collect())
 }
 
 /// `a!=b`, `a==b` or `a=b`: the terms label and field selectors share.
@@ -78,7 +89,10 @@ impl Selector {
             };
             terms.push(term);
         }
-        Ok(Selector { terms, fields: false })
+        Ok(Selector {
+            terms,
+            fields: false,
+        })
     }
 
     pub fn parse_fields(s: &str) -> Result<Self, String> {
@@ -87,7 +101,10 @@ impl Selector {
             let term = equality_term(t).ok_or_else(|| format!("invalid field selector {t:?}"))?;
             terms.push(term);
         }
-        Ok(Selector { terms, fields: true })
+        Ok(Selector {
+            terms,
+            fields: true,
+        })
     }
 
     fn lookup<'a>(&self, obj: &'a Value, key: &str) -> Option<&'a str> {
@@ -98,18 +115,30 @@ impl Selector {
             }
             cur.as_str()
         } else {
-            obj.pointer("/metadata/labels").and_then(|l| l.get(key)).and_then(Value::as_str)
+            obj.pointer("/metadata/labels")
+                .and_then(|l| l.get(key))
+                .and_then(Value::as_str)
         }
     }
 
     pub fn matches(&self, obj: &Value) -> bool {
         self.terms.iter().all(|t| match t {
-            Term::Eq(k, v) => self.lookup(obj, k).unwrap_or_default() == v && (self.fields || self.lookup(obj, k).is_some()),
-            Term::NotEq(k, v) => self.lookup(obj, k).is_none_or(|x| x != v) && (!self.fields || self.lookup(obj, k).unwrap_or_default() != v),
+            Term::Eq(k, v) => {
+                self.lookup(obj, k).unwrap_or_default() == v
+                    && (self.fields || self.lookup(obj, k).is_some())
+            }
+            Term::NotEq(k, v) => {
+                self.lookup(obj, k).is_none_or(|x| x != v)
+                    && (!self.fields || self.lookup(obj, k).unwrap_or_default() != v)
+            }
             Term::Exists(k) => self.lookup(obj, k).is_some(),
             Term::NotExists(k) => self.lookup(obj, k).is_none(),
-            Term::In(k, vs) => self.lookup(obj, k).is_some_and(|x| vs.iter().any(|v| v == x)),
-            Term::NotIn(k, vs) => self.lookup(obj, k).is_none_or(|x| !vs.iter().any(|v| v == x)),
+            Term::In(k, vs) => self
+                .lookup(obj, k)
+                .is_some_and(|x| vs.iter().any(|v| v == x)),
+            Term::NotIn(k, vs) => self
+                .lookup(obj, k)
+                .is_none_or(|x| !vs.iter().any(|v| v == x)),
         })
     }
 }
@@ -121,7 +150,8 @@ mod tests {
 
     #[test]
     fn labels() {
-        let o = json!({"metadata": {"name": "n", "namespace": "ns", "labels": {"a": "1", "b": "2"}}});
+        let o =
+            json!({"metadata": {"name": "n", "namespace": "ns", "labels": {"a": "1", "b": "2"}}});
         let m = |s: &str| Selector::parse_labels(s).unwrap().matches(&o);
         assert!(m(""));
         assert!(m("a=1"));

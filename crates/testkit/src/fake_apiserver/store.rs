@@ -10,7 +10,12 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 pub(crate) type ObjKey = (String, String, String, String);
 
 pub(crate) fn obj_key(def: &ResourceDef, ns: &str, name: &str) -> ObjKey {
-    (def.group.to_string(), def.plural.to_string(), ns.to_string(), name.to_string())
+    (
+        def.group.to_string(),
+        def.plural.to_string(),
+        ns.to_string(),
+        name.to_string(),
+    )
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,7 +104,9 @@ impl Store {
     pub fn list(&self, def: &ResourceDef, ns: Option<&str>) -> Vec<&Value> {
         self.objects
             .iter()
-            .filter(|((g, p, n, _), _)| g == def.group && p == def.plural && ns.is_none_or(|ns| ns == n))
+            .filter(|((g, p, n, _), _)| {
+                g == def.group && p == def.plural && ns.is_none_or(|ns| ns == n)
+            })
             .map(|(_, v)| v)
             .collect()
     }
@@ -111,7 +118,10 @@ impl Store {
             .filter(|(_, v)| {
                 v.pointer("/metadata/ownerReferences")
                     .and_then(Value::as_array)
-                    .is_some_and(|refs| refs.iter().any(|r| r.get("uid").and_then(Value::as_str) == Some(uid)))
+                    .is_some_and(|refs| {
+                        refs.iter()
+                            .any(|r| r.get("uid").and_then(Value::as_str) == Some(uid))
+                    })
             })
             .map(|(k, _)| k.clone())
             .collect()
@@ -125,7 +135,11 @@ impl Store {
     /// Stores `obj` (whose resourceVersion the caller already set to `rv`) and logs the event.
     pub fn put(&mut self, key: ObjKey, obj: Value, rv: u64) {
         let prev = self.objects.insert(key.clone(), obj.clone());
-        let kind = if prev.is_some() { EventType::Modified } else { EventType::Added };
+        let kind = if prev.is_some() {
+            EventType::Modified
+        } else {
+            EventType::Added
+        };
         self.log_event(key, kind, obj, prev, rv);
     }
 
@@ -136,9 +150,24 @@ impl Store {
         self.log_event(key.clone(), EventType::Deleted, final_obj, None, rv);
     }
 
-    fn log_event(&mut self, key: ObjKey, kind: EventType, object: Value, prev: Option<Value>, rv: u64) {
+    fn log_event(
+        &mut self,
+        key: ObjKey,
+        kind: EventType,
+        object: Value,
+        prev: Option<Value>,
+        rv: u64,
+    ) {
         let (group, plural, namespace, _) = key;
-        self.log.push_back(Event { rv, group, plural, namespace, kind, object, prev });
+        self.log.push_back(Event {
+            rv,
+            group,
+            plural,
+            namespace,
+            kind,
+            object,
+            prev,
+        });
         while self.log.len() > self.log_capacity {
             if let Some(e) = self.log.pop_front() {
                 self.log_floor = e.rv;
@@ -153,14 +182,22 @@ impl Store {
         if since < self.log_floor {
             return None;
         }
-        Some(self.log.iter().filter(|e| e.rv > since && e.group == group && e.plural == plural).cloned().collect())
+        Some(
+            self.log
+                .iter()
+                .filter(|e| e.rv > since && e.group == group && e.plural == plural)
+                .cloned()
+                .collect(),
+        )
     }
 
     pub fn last_applied(&self, key: &ObjKey, manager: &str, status: bool) -> Option<&Value> {
-        self.applied.get(&(key.clone(), manager.to_string(), status))
+        self.applied
+            .get(&(key.clone(), manager.to_string(), status))
     }
 
     pub fn set_last_applied(&mut self, key: ObjKey, manager: &str, status: bool, config: Value) {
-        self.applied.insert((key, manager.to_string(), status), config);
+        self.applied
+            .insert((key, manager.to_string(), status), config);
     }
 }

@@ -55,11 +55,16 @@ impl WatchRequest {
 
     fn render(&self, obj: &Value) -> Value {
         let obj = present(&self.def, obj);
-        if self.metadata_only { partial_metadata(&obj) } else { obj }
+        if self.metadata_only {
+            partial_metadata(&obj)
+        } else {
+            obj
+        }
     }
 
     fn line(&self, kind: &str, obj: &Value) -> Bytes {
-        let mut s = serde_json::to_string(&json!({"type": kind, "object": self.render(obj)})).expect("json");
+        let mut s = serde_json::to_string(&json!({"type": kind, "object": self.render(obj)}))
+            .expect("json");
         s.push('\n');
         Bytes::from(s)
     }
@@ -69,15 +74,21 @@ impl WatchRequest {
         if initial_end {
             meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
         }
-        let obj = json!({"apiVersion": self.def.api_version(), "kind": self.def.kind, "metadata": meta});
-        let mut s = serde_json::to_string(&json!({"type": "BOOKMARK", "object": obj})).expect("json");
+        let obj =
+            json!({"apiVersion": self.def.api_version(), "kind": self.def.kind, "metadata": meta});
+        let mut s =
+            serde_json::to_string(&json!({"type": "BOOKMARK", "object": obj})).expect("json");
         s.push('\n');
         Bytes::from(s)
     }
 
     /// The line(s) a logged event becomes for this watch.
     fn convert(&self, e: &Event) -> Option<Bytes> {
-        if self.namespace.as_deref().is_some_and(|ns| ns != e.namespace) {
+        if self
+            .namespace
+            .as_deref()
+            .is_some_and(|ns| ns != e.namespace)
+        {
             return None;
         }
         let now = self.matches(&e.object);
@@ -99,13 +110,17 @@ impl WatchRequest {
 }
 
 fn error_line(err: &ApiError) -> Bytes {
-    let mut s = serde_json::to_string(&json!({"type": "ERROR", "object": err.to_status()})).expect("json");
+    let mut s =
+        serde_json::to_string(&json!({"type": "ERROR", "object": err.to_status()})).expect("json");
     s.push('\n');
     Bytes::from(s)
 }
 
 /// Starts a watch; `Err` for a malformed resourceVersion.
-pub(crate) fn watch(shared: Arc<Shared>, req: WatchRequest) -> Result<impl Stream<Item = Bytes> + Send + 'static, ApiError> {
+pub(crate) fn watch(
+    shared: Arc<Shared>,
+    req: WatchRequest,
+) -> Result<impl Stream<Item = Bytes> + Send + 'static, ApiError> {
     let now = Instant::now();
     let bookmark_interval = shared.bookmark_interval;
     let (cursor, pending, rx) = {
@@ -125,12 +140,22 @@ pub(crate) fn watch(shared: Arc<Shared>, req: WatchRequest) -> Result<impl Strea
             store.current_rv()
         } else {
             let rv = req.resource_version.as_deref().unwrap_or_default();
-            rv.parse::<u64>().map_err(|_| ApiError::bad_request(format!("invalid resource version {rv:?}")))?
+            rv.parse::<u64>()
+                .map_err(|_| ApiError::bad_request(format!("invalid resource version {rv:?}")))?
         };
         (cursor, pending, rx)
     };
     let deadline = now + req.timeout;
-    let state = State { shared, req, cursor, pending, rx, deadline, next_bookmark: now + bookmark_interval, done: false };
+    let state = State {
+        shared,
+        req,
+        cursor,
+        pending,
+        rx,
+        deadline,
+        next_bookmark: now + bookmark_interval,
+        done: false,
+    };
     Ok(futures::stream::unfold(state, step))
 }
 
@@ -146,7 +171,11 @@ async fn step(mut st: State) -> Option<(Bytes, State)> {
             let store = st.shared.store.lock().expect("store lock");
             match store.events_since(st.cursor, st.req.def.group, st.req.def.plural) {
                 None => {
-                    st.pending.push_back(error_line(&ApiError::gone(format!("too old resource version: {} ({})", st.cursor, store.current_rv()))));
+                    st.pending.push_back(error_line(&ApiError::gone(format!(
+                        "too old resource version: {} ({})",
+                        st.cursor,
+                        store.current_rv()
+                    ))));
                     st.done = true;
                 }
                 Some(events) => {

@@ -12,7 +12,8 @@
 //! - a regular expression's RE2 program is at most [`MAX_RE2_PROGRAM_SIZE`] instructions
 //!   (Envoy's default `re2.max_program_size.error_level`), estimated in [`crate::re2_size`].
 
-use super::http_rules::{Problem, unsupported};
+use super::http_rules::unsupported;
+use crate::conditions::Problem;
 
 /// Largest weight the Gateway API schema allows on a backendRef.
 pub(crate) const MAX_WEIGHT: i32 = 1_000_000;
@@ -24,7 +25,9 @@ pub(crate) const MAX_RE2_PROGRAM_SIZE: usize = 100;
 /// rewritten path): Envoy refuses NUL, CR and LF there, since they would end the header.
 pub(crate) fn header_safe(what: &str, value: &str) -> Result<(), Problem> {
     if value.chars().any(|c| matches!(c, '\0' | '\r' | '\n')) {
-        return Err(unsupported(format!("{what} {value:?} contains a NUL, CR or LF character, which Envoy refuses in a header")));
+        return Err(unsupported(format!(
+            "{what} {value:?} contains a NUL, CR or LF character, which Envoy refuses in a header"
+        )));
     }
     Ok(())
 }
@@ -33,7 +36,9 @@ pub(crate) fn header_safe(what: &str, value: &str) -> Result<(), Problem> {
 pub(crate) fn weight(value: Option<i32>) -> Result<u32, Problem> {
     let w = value.unwrap_or(1);
     if !(0..=MAX_WEIGHT).contains(&w) {
-        return Err(unsupported(format!("backendRef weight {w} is outside 0..={MAX_WEIGHT}")));
+        return Err(unsupported(format!(
+            "backendRef weight {w} is outside 0..={MAX_WEIGHT}"
+        )));
     }
     Ok(w as u32)
 }
@@ -41,7 +46,12 @@ pub(crate) fn weight(value: Option<i32>) -> Result<u32, Problem> {
 /// The weights of one rule: their sum must fit Envoy's 32-bit total.
 pub(crate) fn weight_sum(weights: impl IntoIterator<Item = u32>) -> Result<u32, Problem> {
     let total: u64 = weights.into_iter().map(u64::from).sum();
-    u32::try_from(total).map_err(|_| unsupported(format!("the weights of the rule sum to {total}, more than Envoy allows ({})", u32::MAX)))
+    u32::try_from(total).map_err(|_| {
+        unsupported(format!(
+            "the weights of the rule sum to {total}, more than Envoy allows ({})",
+            u32::MAX
+        ))
+    })
 }
 
 /// A regular expression whose RE2 program Envoy would find too large.
@@ -63,9 +73,13 @@ mod tests {
         assert!(header_safe("hostname", "example.com").is_ok());
         assert!(header_safe("path", "/a b\t").is_ok());
         for bad in ["evil.com\r\nx-injected: 1", "a\nb", "a\0b"] {
-            let (reason, message) = header_safe("redirect hostname", bad).unwrap_err();
-            assert_eq!(reason, "UnsupportedValue");
-            assert!(message.contains("redirect hostname"), "{message}");
+            let problem = header_safe("redirect hostname", bad).unwrap_err();
+            assert_eq!(problem.reason, "UnsupportedValue");
+            assert!(
+                problem.message.contains("redirect hostname"),
+                "{}",
+                problem.message
+            );
         }
     }
 
@@ -76,6 +90,11 @@ mod tests {
         assert!(weight(Some(-1)).is_err());
         assert!(weight(Some(i32::MAX)).is_err());
         assert_eq!(weight_sum([u32::MAX - 1, 1]), Ok(u32::MAX));
-        assert!(weight_sum([u32::MAX, 1]).unwrap_err().1.contains("4294967296"));
+        assert!(
+            weight_sum([u32::MAX, 1])
+                .unwrap_err()
+                .message
+                .contains("4294967296")
+        );
     }
 }

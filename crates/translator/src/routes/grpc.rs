@@ -6,33 +6,79 @@ use std::sync::Arc;
 
 use ferrogate_api::gateway::{
     GrpcRoute, GrpcRouteRulesMatches, GrpcRouteRulesMatchesHeadersType as HeaderType,
-    GrpcRouteRulesMatchesMethodType as MethodType, HttpRouteRulesBackendRefs, HttpRouteRulesFilters,
+    GrpcRouteRulesMatchesMethodType as MethodType, HttpRouteRulesBackendRefs,
+    HttpRouteRulesFilters, HttpRouteRulesSessionPersistence,
 };
 use ferrogate_ir::{HeaderMatch, HttpMatch, PathMatch, StringMatch};
 use ferrogate_store::{ObjectKey, Snapshot};
 
-use super::http_rules::{self, Problem, RuleParts, unsupported};
+use super::http_rules::{self, RuleParts, unsupported};
+use super::open_values::OpenValues;
+use super::session;
 use super::{ConvertedRoute, Payload, RouteInput, creation_time, parent_refs};
+use crate::conditions::Problem;
 
-pub(super) fn input<'a>(snapshot: &Snapshot, key: &'a ObjectKey, route: &'a GrpcRoute) -> RouteInput<'a> {
+pub(super) fn input<'a>(
+    snapshot: &Snapshot,
+    key: &'a ObjectKey,
+    route: &'a GrpcRoute,
+) -> RouteInput<'a> {
+    let values = OpenValues::of(&route.metadata);
     // Owned HTTPRoute-typed copies of each rule's filters and backendRefs.
-    let converted_parts: Vec<Result<(Vec<HttpMatch>, Vec<HttpRouteRulesFilters>, Vec<HttpRouteRulesBackendRefs>), Problem>> = route
+    type Parts = (
+        Vec<HttpMatch>,
+        Vec<HttpRouteRulesFilters>,
+        Vec<HttpRouteRulesBackendRefs>,
+        Option<ferrogate_ir::SessionPersistence>,
+    );
+    let converted_parts: Vec<Result<Parts, Problem>> = route
         .spec
         .rules
         .iter()
         .flatten()
-        .map(|rule| {
-            let matches = rule.matches.iter().flatten().map(convert_match).collect::<Result<Vec<_>, _>>()?;
+        .enumerate()
+        .map(|(index, rule)| {
+            values.check_rule(index)?;
+            let matches = rule
+                .matches
+                .iter()
+                .flatten()
+                .map(convert_match)
+                .collect::<Result<Vec<_>, _>>()?;
             let filters = reshape(&rule.filters)?;
             let backend_refs = reshape(&rule.backend_refs)?;
-            Ok((matches, filters, backend_refs))
+            // Same JSON shape as HTTPRoute's.
+            let persistence: Option<HttpRouteRulesSessionPersistence> =
+                reshape_one(rule.session_persistence.as_ref())?;
+            let session_persistence = session::convert(
+                persistence.as_ref(),
+                &session::default_name("GRPCRoute", key, index),
+            )?;
+            Ok((matches, filters, backend_refs, session_persistence))
         })
         .collect();
-    let rules = converted_parts.iter().map(|parts| match parts {
-        Ok((matches, filters, backend_refs)) => Ok(RuleParts { matches: matches.clone(), filters, backend_refs, timeouts: None, retry: None }),
-        Err(problem) => Err(problem.clone()),
-    });
-    let converted = http_rules::convert_rules(snapshot, "GRPCRoute", &key.namespace, true, rules);
+    let rules = converted_parts
+        .iter()
+        .enumerate()
+        .map(|(index, parts)| match parts {
+            Ok((matches, filters, backend_refs, session_persistence)) => Ok(RuleParts {
+                matches: matches.clone(),
+                filters,
+                backend_refs,
+                timeouts: None,
+                retry: None,
+                backend_unknown: (0..backend_refs.len())
+                    .map(|i| values.backend_filters(index, i))
+                    .collect(),
+                session_persistence: session_persistence.clone(),
+            }),
+            Err(problem) => Err(problem.clone()),
+        });
+    let mut converted =
+        http_rules::convert_rules(snapshot, "GRPCRoute", &key.namespace, true, rules);
+    if let Some(problem) = values.route_problem() {
+        converted.problem = Some(problem);
+    }
     RouteInput {
         kind: "GRPCRoute",
         namespace: &key.namespace,
@@ -54,10 +100,25 @@ pub(super) fn input<'a>(snapshot: &Snapshot, key: &'a ObjectKey, route: &'a Grpc
     }
 }
 
+/// Re-types one GRPCRoute value as its HTTPRoute equivalent through JSON.
+fn reshape_one<T: serde::Serialize, U: serde::de::DeserializeOwned>(
+    item: Option<&T>,
+) -> Result<Option<U>, Problem> {
+    let Some(item) = item else { return Ok(None) };
+    let value = serde_json::to_value(item).map_err(|e| unsupported(e.to_string()))?;
+    serde_json::from_value(value)
+        .map(Some)
+        .map_err(|e| unsupported(format!("unsupported GRPCRoute sessionPersistence: {e}")))
+}
+
 /// Re-types a GRPCRoute list as its HTTPRoute equivalent through JSON.
-fn reshape<T: serde::Serialize, U: serde::de::DeserializeOwned>(items: &Option<Vec<T>>) -> Result<Vec<U>, Problem> {
-    let value = serde_json::to_value(items.as_deref().unwrap_or_default()).map_err(|e| unsupported(e.to_string()))?;
-    serde_json::from_value(value).map_err(|e| unsupported(format!("unsupported GRPCRoute filter or backendRef: {e}")))
+fn reshape<T: serde::Serialize, U: serde::de::DeserializeOwned>(
+    items: &Option<Vec<T>>,
+) -> Result<Vec<U>, Problem> {
+    let value = serde_json::to_value(items.as_deref().unwrap_or_default())
+        .map_err(|e| unsupported(e.to_string()))?;
+    serde_json::from_value(value)
+        .map_err(|e| unsupported(format!("unsupported GRPCRoute filter or backendRef: {e}")))
 }
 
 fn convert_match(m: &GrpcRouteRulesMatches) -> Result<HttpMatch, Problem> {
@@ -71,11 +132,21 @@ fn convert_match(m: &GrpcRouteRulesMatches) -> Result<HttpMatch, Problem> {
                     (Some(s), Some(n)) => PathMatch::Exact(format!("/{s}/{n}")),
                     (Some(s), None) => PathMatch::Prefix(format!("/{s}")),
                     (None, Some(n)) => PathMatch::Regex(format!("/[^/]+/{}", regex::escape(n))),
-                    (None, None) => return Err(unsupported("a gRPC method match needs a service or a method")),
+                    (None, None) => {
+                        return Err(unsupported(
+                            "a gRPC method match needs a service or a method",
+                        ));
+                    }
                 },
                 MethodType::RegularExpression => {
-                    let s = service.map(http_rules::valid_regex).transpose()?.unwrap_or_else(|| "[^/]+".into());
-                    let n = name.map(http_rules::valid_regex).transpose()?.unwrap_or_else(|| "[^/]+".into());
+                    let s = service
+                        .map(http_rules::valid_regex)
+                        .transpose()?
+                        .unwrap_or_else(|| "[^/]+".into());
+                    let n = name
+                        .map(http_rules::valid_regex)
+                        .transpose()?
+                        .unwrap_or_else(|| "[^/]+".into());
                     PathMatch::Regex(format!("/{s}/{n}"))
                 }
             }
@@ -96,5 +167,10 @@ fn convert_match(m: &GrpcRouteRulesMatches) -> Result<HttpMatch, Problem> {
         };
         headers.push(HeaderMatch { name, value });
     }
-    Ok(HttpMatch { path, headers, query_params: vec![], method: None })
+    Ok(HttpMatch {
+        path,
+        headers,
+        query_params: vec![],
+        method: None,
+    })
 }

@@ -6,20 +6,51 @@ use ferrogate_api::gateway::HttpRoute;
 use ferrogate_store::{ObjectKey, Snapshot};
 
 use super::http_rules::{self, RuleParts};
+use super::open_values::OpenValues;
+use super::session;
 use super::{ConvertedRoute, Payload, RouteInput, creation_time, parent_refs};
 
-pub(super) fn input<'a>(snapshot: &Snapshot, key: &'a ObjectKey, route: &'a HttpRoute) -> RouteInput<'a> {
-    let rules = route.spec.rules.iter().flatten().map(|rule| {
-        let matches = rule.matches.iter().flatten().map(http_rules::convert_match).collect::<Result<Vec<_>, _>>()?;
-        Ok(RuleParts {
-            matches,
-            filters: rule.filters.as_deref().unwrap_or_default(),
-            backend_refs: rule.backend_refs.as_deref().unwrap_or_default(),
-            timeouts: rule.timeouts.as_ref(),
-            retry: rule.retry.as_ref(),
-        })
-    });
-    let converted = http_rules::convert_rules(snapshot, "HTTPRoute", &key.namespace, false, rules);
+pub(super) fn input<'a>(
+    snapshot: &Snapshot,
+    key: &'a ObjectKey,
+    route: &'a HttpRoute,
+) -> RouteInput<'a> {
+    let values = OpenValues::of(&route.metadata);
+    let rules = route
+        .spec
+        .rules
+        .iter()
+        .flatten()
+        .enumerate()
+        .map(|(index, rule)| {
+            values.check_rule(index)?;
+            let session_persistence = session::convert(
+                rule.session_persistence.as_ref(),
+                &session::default_name("HTTPRoute", key, index),
+            )?;
+            let matches = rule
+                .matches
+                .iter()
+                .flatten()
+                .map(http_rules::convert_match)
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(RuleParts {
+                matches,
+                filters: rule.filters.as_deref().unwrap_or_default(),
+                backend_refs: rule.backend_refs.as_deref().unwrap_or_default(),
+                timeouts: rule.timeouts.as_ref(),
+                retry: rule.retry.as_ref(),
+                backend_unknown: (0..rule.backend_refs.as_ref().map_or(0, Vec::len))
+                    .map(|i| values.backend_filters(index, i))
+                    .collect(),
+                session_persistence,
+            })
+        });
+    let mut converted =
+        http_rules::convert_rules(snapshot, "HTTPRoute", &key.namespace, false, rules);
+    if let Some(problem) = values.route_problem() {
+        converted.problem = Some(problem);
+    }
     RouteInput {
         kind: "HTTPRoute",
         namespace: &key.namespace,

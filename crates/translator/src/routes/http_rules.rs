@@ -1,43 +1,44 @@
 //! HTTPRoute rules to IR: matches, filters, backends and the rule's action.
 
 use ferrogate_api::gateway::{
-    HttpRouteRulesBackendRefs, HttpRouteRulesBackendRefsFilters, HttpRouteRulesBackendRefsFiltersType as BackendFilterType,
-    HttpRouteRulesFilters, HttpRouteRulesRetry,
-    HttpRouteRulesTimeouts, HttpRouteRulesFiltersRequestRedirectPathType as RedirectPathType,
+    HttpRouteRulesBackendRefs, HttpRouteRulesFilters,
+    HttpRouteRulesFiltersRequestRedirectPathType as RedirectPathType,
     HttpRouteRulesFiltersRequestRedirectScheme as Scheme, HttpRouteRulesFiltersType as FilterType,
     HttpRouteRulesFiltersUrlRewritePathType as RewritePathType, HttpRouteRulesMatches,
     HttpRouteRulesMatchesHeadersType as HeaderType, HttpRouteRulesMatchesPathType as PathType,
-    HttpRouteRulesMatchesQueryParamsType as QueryType,
+    HttpRouteRulesMatchesQueryParamsType as QueryType, HttpRouteRulesRetry, HttpRouteRulesTimeouts,
 };
 use ferrogate_ir::{
-    Backend, Cors, Forward, Mirror, Retry, Timeouts, HeaderMatch, HeaderMods, HeaderValue, HttpMatch, PathMatch, PathModifier, QueryParamMatch,
-    Redirect, RouteAction, StringMatch, UrlRewrite, WeightedBackend,
+    Backend, Cors, Forward, HeaderMatch, HeaderMods, HeaderValue, HttpMatch, Mirror, PathMatch,
+    PathModifier, QueryParamMatch, Redirect, Retry, RouteAction, StringMatch, Timeouts, UrlRewrite,
+    WeightedBackend,
 };
 use ferrogate_status::Condition;
-use ferrogate_store::Snapshot;
+use ferrogate_store::{Snapshot, UnsupportedValue};
 
 use super::ConvertedRule;
+use super::backend_filters::{self, FilterError};
 use super::envoy_limits;
 use crate::backend::RefProblem;
 use crate::backend::{self, BackendRef};
-use crate::conditions::{reasons, types};
+use crate::conditions::{Problem, reasons, types};
 
 /// A route's rules, converted, with what the route status must say about them.
 pub(crate) struct ConvertedRules {
     pub rules: Vec<ConvertedRule>,
     pub backends: Vec<Backend>,
-    /// A problem that makes the route unacceptable: (reason, message).
-    pub problem: Option<(&'static str, String)>,
+    /// A problem that makes the route unacceptable (`Accepted: False`).
+    pub problem: Option<Problem>,
     /// The route's `ResolvedRefs` condition.
     pub resolved_refs: Condition,
-    /// Some rules are invalid and were left out: (reason, message).
-    pub partially_invalid: Option<(&'static str, String)>,
+    /// Some rules are invalid and were left out (its reason and message go to the
+    /// `PartiallyInvalid` condition).
+    pub partially_invalid: Option<Problem>,
 }
 
-pub(crate) type Problem = (&'static str, String);
-
+/// A rule that is not accepted: `UnsupportedValue`.
 pub(crate) fn unsupported(message: impl Into<String>) -> Problem {
-    (reasons::UNSUPPORTED_VALUE, message.into())
+    Problem::not_accepted(reasons::UNSUPPORTED_VALUE, message)
 }
 
 /// The parts of a rule every HTTP-like route kind has, in HTTPRoute's types (GRPCRoute
@@ -48,6 +49,10 @@ pub(crate) struct RuleParts<'a> {
     pub backend_refs: &'a [HttpRouteRulesBackendRefs],
     pub timeouts: Option<&'a HttpRouteRulesTimeouts>,
     pub retry: Option<&'a HttpRouteRulesRetry>,
+    /// Per backendRef: unsupported values the store recorded inside its filters.
+    pub backend_unknown: Vec<Vec<UnsupportedValue>>,
+    /// The rule's session persistence, converted (see `session`).
+    pub session_persistence: Option<ferrogate_ir::SessionPersistence>,
 }
 
 /// Converts the rules of an HTTP-like route. `kind` names the route kind for
@@ -63,7 +68,11 @@ pub(crate) fn convert_rules<'a>(
         rules: Vec::new(),
         backends: Vec::new(),
         problem: None,
-        resolved_refs: Condition::ok(types::RESOLVED_REFS, reasons::RESOLVED_REFS, "Resolved all the Object references for the Route"),
+        resolved_refs: Condition::ok(
+            types::RESOLVED_REFS,
+            reasons::RESOLVED_REFS,
+            "Resolved all the Object references for the Route",
+        ),
         partially_invalid: None,
     };
     let mut ref_problems: Vec<RefProblem> = Vec::new();
@@ -72,25 +81,44 @@ pub(crate) fn convert_rules<'a>(
     for (index, parts) in rules.enumerate() {
         total += 1;
         let converted = parts.and_then(|parts| {
-            let mut ctx = RefContext { snapshot, kind, namespace, http2, backends: &mut out.backends, problems: &mut ref_problems };
+            let mut ctx = RefContext {
+                snapshot,
+                kind,
+                namespace,
+                http2,
+                backends: &mut out.backends,
+                problems: &mut ref_problems,
+            };
             convert_rule(&mut ctx, index, parts)
         });
         match converted {
             Ok(converted) => out.rules.push(converted),
-            Err((reason, message)) => invalid_rules.push((reason, format!("rule {index}: {message}"))),
+            Err(problem) => invalid_rules.push(problem.within(&format!("rule {index}"))),
         }
     }
-    if let Some((reason, _)) = invalid_rules.first() {
-        let message = invalid_rules.iter().map(|(_, m)| m.as_str()).collect::<Vec<_>>().join("; ");
+    if let Some(first) = invalid_rules.first() {
+        let message = invalid_rules
+            .iter()
+            .map(|p| p.message.as_str())
+            .collect::<Vec<_>>()
+            .join("; ");
+        let problem = Problem {
+            message,
+            ..first.clone()
+        };
         // Every rule broken: the route is not accepted. Some broken: the valid rules serve.
         if invalid_rules.len() == total {
-            out.problem = Some((reason, message));
+            out.problem = Some(problem);
         } else {
-            out.partially_invalid = Some((reason, message));
+            out.partially_invalid = Some(problem);
         }
     }
     if let Some(first) = ref_problems.first() {
-        let message = ref_problems.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join("; ");
+        let message = ref_problems
+            .iter()
+            .map(|p| p.message.as_str())
+            .collect::<Vec<_>>()
+            .join("; ");
         out.resolved_refs = Condition::not(types::RESOLVED_REFS, first.reason, message);
     }
     out
@@ -109,7 +137,13 @@ pub(crate) struct RefContext<'a, 'b> {
 impl RefContext<'_, '_> {
     /// Resolves a reference; records the backend or the problem. `Ok(None)` when unusable.
     pub(crate) fn resolve(&mut self, reference: &BackendRef<'_>) -> Option<String> {
-        match backend::resolve(self.snapshot, self.kind, self.namespace, reference, self.http2) {
+        match backend::resolve(
+            self.snapshot,
+            self.kind,
+            self.namespace,
+            reference,
+            self.http2,
+        ) {
             Ok(resolved) => {
                 let name = resolved.name.clone();
                 if !self.backends.iter().any(|b| b.name == resolved.name) {
@@ -125,26 +159,43 @@ impl RefContext<'_, '_> {
     }
 }
 
-fn convert_rule(ctx: &mut RefContext<'_, '_>, index: usize, parts: RuleParts<'_>) -> Result<ConvertedRule, Problem> {
+fn convert_rule(
+    ctx: &mut RefContext<'_, '_>,
+    index: usize,
+    parts: RuleParts<'_>,
+) -> Result<ConvertedRule, Problem> {
     let matches = if parts.matches.is_empty() {
-        vec![HttpMatch { path: PathMatch::Prefix("/".into()), headers: vec![], query_params: vec![], method: None }]
+        vec![HttpMatch {
+            path: PathMatch::Prefix("/".into()),
+            headers: vec![],
+            query_params: vec![],
+            method: None,
+        }]
     } else {
         parts.matches
     };
-    // A backendRef's RequestRedirect or URLRewrite filter acts on the rule's only backend,
-    // so it is the rule's behaviour and applies at rule level. With several backends Envoy
-    // cannot redirect or rewrite per backend, and the rule is rejected.
+    // With a single backendRef, its RequestRedirect or URLRewrite filter is the rule's
+    // behaviour and runs at rule level (the conformance features
+    // HTTPRouteBackendRequestRedirect and HTTPRouteBackendURLRewrite). With several, each
+    // backend's filters run per weighted cluster, see `backend_filters`.
+    let single = parts.backend_refs.len() == 1;
+    // A backendRef holding unsupported values is not served at all (see below): nothing of
+    // it is hoisted, so a substituted value never acts.
+    let clean = parts.backend_unknown.iter().all(Vec::is_empty);
     let hoisted: Vec<HttpRouteRulesFilters> = parts
         .backend_refs
         .iter()
+        .filter(|_| single && clean)
         .flat_map(|r| r.filters.iter().flatten())
-        .filter(|f| matches!(f.r#type, BackendFilterType::RequestRedirect | BackendFilterType::UrlRewrite))
-        .filter_map(|f| serde_json::to_value(f).ok().and_then(|v| serde_json::from_value(v).ok()))
+        .filter(|f| backend_filters::runs_at_rule_level(&f.r#type))
+        .filter_map(|f| {
+            serde_json::to_value(f)
+                .ok()
+                .and_then(|v| serde_json::from_value(v).ok())
+        })
         .collect();
-    if !hoisted.is_empty() && parts.backend_refs.len() > 1 {
-        return Err(unsupported("RequestRedirect and URLRewrite on a backendRef need the rule to have a single backendRef"));
-    }
-    let rule_filters: Vec<HttpRouteRulesFilters> = parts.filters.iter().cloned().chain(hoisted).collect();
+    let rule_filters: Vec<HttpRouteRulesFilters> =
+        parts.filters.iter().cloned().chain(hoisted).collect();
     let filters = Filters::convert(ctx, &rule_filters, &matches)?;
 
     let mut forward = Forward {
@@ -155,9 +206,28 @@ fn convert_rule(ctx: &mut RefContext<'_, '_>, index: usize, parts: RuleParts<'_>
         timeouts: timeouts(parts.timeouts)?,
         retry: retry(parts.retry)?,
     };
-    for r in parts.backend_refs {
+    for (i, r) in parts.backend_refs.iter().enumerate() {
         let weight = envoy_limits::weight(r.weight)?;
-        let (request_headers, response_headers) = backend_filters(r.filters.as_deref().unwrap_or_default())?;
+        let unknown = parts
+            .backend_unknown
+            .get(i)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let per_backend = match backend_filters::convert(
+            &r.name,
+            r.filters.as_deref().unwrap_or_default(),
+            unknown,
+            single,
+        ) {
+            Ok(per_backend) => per_backend,
+            Err(FilterError::Rule(problem)) => return Err(problem),
+            Err(FilterError::Backend(problem)) => {
+                // Not served: its share gets 500, like an unresolved reference.
+                ctx.problems.push(problem);
+                forward.invalid_weight = forward.invalid_weight.saturating_add(weight);
+                continue;
+            }
+        };
         let reference = BackendRef {
             group: r.group.as_deref(),
             kind: r.kind.as_deref(),
@@ -166,12 +236,24 @@ fn convert_rule(ctx: &mut RefContext<'_, '_>, index: usize, parts: RuleParts<'_>
             port: r.port,
         };
         match ctx.resolve(&reference) {
-            Some(name) if weight > 0 => forward.backends.push(WeightedBackend { backend: name, weight, request_headers, response_headers }),
+            Some(name) if weight > 0 => forward.backends.push(WeightedBackend {
+                backend: name,
+                weight,
+                request_headers: per_backend.request_headers,
+                response_headers: per_backend.response_headers,
+                host_rewrite: per_backend.host_rewrite,
+            }),
             Some(_) => {}
             None => forward.invalid_weight = forward.invalid_weight.saturating_add(weight),
         }
     }
-    envoy_limits::weight_sum(forward.backends.iter().map(|b| b.weight).chain([forward.invalid_weight]))?;
+    envoy_limits::weight_sum(
+        forward
+            .backends
+            .iter()
+            .map(|b| b.weight)
+            .chain([forward.invalid_weight]),
+    )?;
     let action = match filters.redirect {
         Some(redirect) => RouteAction::Redirect(redirect),
         // No usable backend: the spec asks for a 500 answer.
@@ -184,12 +266,13 @@ fn convert_rule(ctx: &mut RefContext<'_, '_>, index: usize, parts: RuleParts<'_>
         request_headers: filters.request_headers,
         response_headers: filters.response_headers,
         cors: filters.cors,
+        session_persistence: parts.session_persistence,
         action,
     })
 }
 
 /// Parses a Gateway API duration (`1h2m3s4ms` style, as in GEP-2257) into milliseconds.
-fn duration_ms(value: &str) -> Result<u64, Problem> {
+pub(crate) fn duration_ms(value: &str) -> Result<u64, Problem> {
     let bad = || unsupported(format!("invalid duration {value:?}"));
     if value == "0" {
         return Ok(0);
@@ -229,10 +312,17 @@ fn timeouts(t: Option<&HttpRouteRulesTimeouts>) -> Result<Option<Timeouts>, Prob
     let request_ms = t.request.as_deref().map(duration_ms).transpose()?;
     let backend_request_ms = t.backend_request.as_deref().map(duration_ms).transpose()?;
     if let (Some(r), Some(b)) = (request_ms, backend_request_ms)
-        && r != 0 && (b == 0 || b > r) {
-            return Err(unsupported("timeouts.backendRequest must not be longer than timeouts.request"));
-        }
-    Ok(Some(Timeouts { request_ms, backend_request_ms }))
+        && r != 0
+        && (b == 0 || b > r)
+    {
+        return Err(unsupported(
+            "timeouts.backendRequest must not be longer than timeouts.request",
+        ));
+    }
+    Ok(Some(Timeouts {
+        request_ms,
+        backend_request_ms,
+    }))
 }
 
 fn retry(r: Option<&HttpRouteRulesRetry>) -> Result<Option<Retry>, Problem> {
@@ -241,7 +331,12 @@ fn retry(r: Option<&HttpRouteRulesRetry>) -> Result<Option<Retry>, Problem> {
         .codes
         .iter()
         .flatten()
-        .map(|&c| u16::try_from(c).ok().filter(|c| (400..600).contains(c)).ok_or_else(|| unsupported(format!("retry code {c} is not an HTTP error status"))))
+        .map(|&c| {
+            u16::try_from(c)
+                .ok()
+                .filter(|c| (400..600).contains(c))
+                .ok_or_else(|| unsupported(format!("retry code {c} is not an HTTP error status")))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Some(Retry {
         attempts: r.attempts.map_or(1, |a| a.max(0) as u32),
@@ -249,31 +344,6 @@ fn retry(r: Option<&HttpRouteRulesRetry>) -> Result<Option<Retry>, Problem> {
         backoff_ms: r.backoff.as_deref().map(duration_ms).transpose()?,
         on_connection_error: true,
     }))
-}
-
-/// Filters allowed on a backendRef: header modifiers only.
-fn backend_filters(filters: &[HttpRouteRulesBackendRefsFilters]) -> Result<(HeaderMods, HeaderMods), Problem> {
-    let mut request = HeaderMods::default();
-    let mut response = HeaderMods::default();
-    for f in filters {
-        if let Some(m) = &f.request_header_modifier {
-            request = header_mods(
-                m.set.iter().flatten().map(|h| (&h.name, &h.value)),
-                m.add.iter().flatten().map(|h| (&h.name, &h.value)),
-                m.remove.iter().flatten(),
-            )?;
-        } else if let Some(m) = &f.response_header_modifier {
-            response = header_mods(
-                m.set.iter().flatten().map(|h| (&h.name, &h.value)),
-                m.add.iter().flatten().map(|h| (&h.name, &h.value)),
-                m.remove.iter().flatten(),
-            )?;
-        } else if !matches!(f.r#type, BackendFilterType::RequestRedirect | BackendFilterType::UrlRewrite) {
-            // (RequestRedirect and URLRewrite are applied at rule level, see convert_rule.)
-            return Err(unsupported(format!("filter {:?} is not supported on a backendRef", f.r#type)));
-        }
-    }
-    Ok((request, response))
 }
 
 pub(crate) fn convert_match(m: &HttpRouteRulesMatches) -> Result<HttpMatch, Problem> {
@@ -316,12 +386,23 @@ pub(crate) fn convert_match(m: &HttpRouteRulesMatches) -> Result<HttpMatch, Prob
             QueryType::Exact => StringMatch::Exact(q.value.clone()),
             QueryType::RegularExpression => StringMatch::Regex(valid_regex(&q.value)?),
         };
-        query_params.push(QueryParamMatch { name: q.name.clone(), value });
+        query_params.push(QueryParamMatch {
+            name: q.name.clone(),
+            value,
+        });
     }
     let method = m.method.as_ref().map(|method| {
-        serde_json::to_value(method).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+        serde_json::to_value(method)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
     });
-    Ok(HttpMatch { path, headers, query_params, method })
+    Ok(HttpMatch {
+        path,
+        headers,
+        query_params,
+        method,
+    })
 }
 
 pub(crate) fn valid_regex(value: &str) -> Result<String, Problem> {
@@ -342,7 +423,9 @@ pub(crate) fn valid_hostname(h: &str) -> bool {
         && h.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         })
@@ -350,7 +433,10 @@ pub(crate) fn valid_hostname(h: &str) -> bool {
 
 /// RFC 7230 token characters.
 pub(crate) fn valid_header_name(name: &str) -> bool {
-    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// The rule-level filters, converted.
@@ -365,22 +451,35 @@ struct Filters {
 }
 
 impl Filters {
-    fn convert(ctx: &mut RefContext<'_, '_>, filters: &[HttpRouteRulesFilters], matches: &[HttpMatch]) -> Result<Filters, Problem> {
+    fn convert(
+        ctx: &mut RefContext<'_, '_>,
+        filters: &[HttpRouteRulesFilters],
+        matches: &[HttpMatch],
+    ) -> Result<Filters, Problem> {
         let mut out = Filters::default();
         let mut seen = Vec::new();
         for f in filters {
             let once = matches!(
                 f.r#type,
-                FilterType::RequestHeaderModifier | FilterType::ResponseHeaderModifier | FilterType::RequestRedirect | FilterType::UrlRewrite | FilterType::Cors
+                FilterType::RequestHeaderModifier
+                    | FilterType::ResponseHeaderModifier
+                    | FilterType::RequestRedirect
+                    | FilterType::UrlRewrite
+                    | FilterType::Cors
             );
             let name = format!("{:?}", f.r#type);
             if once && seen.contains(&name) {
-                return Err(unsupported(format!("filter {name} may appear only once per rule")));
+                return Err(unsupported(format!(
+                    "filter {name} may appear only once per rule"
+                )));
             }
             seen.push(name.clone());
             match f.r#type {
                 FilterType::RequestHeaderModifier => {
-                    let m = f.request_header_modifier.as_ref().ok_or_else(|| unsupported("requestHeaderModifier is missing"))?;
+                    let m = f
+                        .request_header_modifier
+                        .as_ref()
+                        .ok_or_else(|| unsupported("requestHeaderModifier is missing"))?;
                     out.request_headers = header_mods(
                         m.set.iter().flatten().map(|h| (&h.name, &h.value)),
                         m.add.iter().flatten().map(|h| (&h.name, &h.value)),
@@ -388,7 +487,10 @@ impl Filters {
                     )?;
                 }
                 FilterType::ResponseHeaderModifier => {
-                    let m = f.response_header_modifier.as_ref().ok_or_else(|| unsupported("responseHeaderModifier is missing"))?;
+                    let m = f
+                        .response_header_modifier
+                        .as_ref()
+                        .ok_or_else(|| unsupported("responseHeaderModifier is missing"))?;
                     out.response_headers = header_mods(
                         m.set.iter().flatten().map(|h| (&h.name, &h.value)),
                         m.add.iter().flatten().map(|h| (&h.name, &h.value)),
@@ -396,10 +498,17 @@ impl Filters {
                     )?;
                 }
                 FilterType::RequestRedirect => {
-                    let r = f.request_redirect.as_ref().ok_or_else(|| unsupported("requestRedirect is missing"))?;
+                    let r = f
+                        .request_redirect
+                        .as_ref()
+                        .ok_or_else(|| unsupported("requestRedirect is missing"))?;
                     let status_code = match r.status_code.unwrap_or(302) {
                         code @ (301 | 302 | 303 | 307 | 308) => code as u16,
-                        other => return Err(unsupported(format!("redirect status code {other} is not supported"))),
+                        other => {
+                            return Err(unsupported(format!(
+                                "redirect status code {other} is not supported"
+                            )));
+                        }
                     };
                     let path = match &r.path {
                         None => None,
@@ -413,7 +522,9 @@ impl Filters {
                     if let Some(h) = &r.hostname {
                         envoy_limits::header_safe("requestRedirect hostname", h)?;
                         if !valid_hostname(h) {
-                            return Err(unsupported(format!("requestRedirect hostname {h:?} is not a valid DNS name")));
+                            return Err(unsupported(format!(
+                                "requestRedirect hostname {h:?} is not a valid DNS name"
+                            )));
                         }
                     }
                     out.redirect = Some(Redirect {
@@ -422,13 +533,23 @@ impl Filters {
                             Scheme::Https => "https".to_string(),
                         }),
                         hostname: r.hostname.clone(),
-                        port: r.port.map(|p| u16::try_from(p).map_err(|_| unsupported(format!("redirect port {p} is out of range")))).transpose()?,
+                        port: r
+                            .port
+                            .map(|p| {
+                                u16::try_from(p).map_err(|_| {
+                                    unsupported(format!("redirect port {p} is out of range"))
+                                })
+                            })
+                            .transpose()?,
                         path,
                         status_code,
                     });
                 }
                 FilterType::UrlRewrite => {
-                    let r = f.url_rewrite.as_ref().ok_or_else(|| unsupported("urlRewrite is missing"))?;
+                    let r = f
+                        .url_rewrite
+                        .as_ref()
+                        .ok_or_else(|| unsupported("urlRewrite is missing"))?;
                     let path = match &r.path {
                         None => None,
                         Some(p) => Some(path_modifier(
@@ -439,29 +560,53 @@ impl Filters {
                         )?),
                     };
                     if let Some(h) = &r.hostname
-                        && !valid_hostname(h) {
-                            return Err(unsupported(format!("urlRewrite hostname {h:?} is not a valid DNS name")));
-                        }
-                    out.rewrite = Some(UrlRewrite { hostname: r.hostname.clone(), path });
+                        && !valid_hostname(h)
+                    {
+                        return Err(unsupported(format!(
+                            "urlRewrite hostname {h:?} is not a valid DNS name"
+                        )));
+                    }
+                    out.rewrite = Some(UrlRewrite {
+                        hostname: r.hostname.clone(),
+                        path,
+                    });
                 }
                 FilterType::RequestMirror => {
-                    let m = f.request_mirror.as_ref().ok_or_else(|| unsupported("requestMirror is missing"))?;
+                    let m = f
+                        .request_mirror
+                        .as_ref()
+                        .ok_or_else(|| unsupported("requestMirror is missing"))?;
                     let (numerator, denominator) = match (&m.fraction, m.percent) {
                         (Some(fr), _) => (fr.numerator, fr.denominator.unwrap_or(100)),
                         (None, Some(p)) => (p, 100),
                         (None, None) => (100, 100),
                     };
                     if numerator < 0 || denominator <= 0 || numerator > denominator {
-                        return Err(unsupported("requestMirror fraction must be between 0 and 1"));
+                        return Err(unsupported(
+                            "requestMirror fraction must be between 0 and 1",
+                        ));
                     }
                     let r = &m.backend_ref;
-                    let reference = BackendRef { group: r.group.as_deref(), kind: r.kind.as_deref(), name: &r.name, namespace: r.namespace.as_deref(), port: r.port };
+                    let reference = BackendRef {
+                        group: r.group.as_deref(),
+                        kind: r.kind.as_deref(),
+                        name: &r.name,
+                        namespace: r.namespace.as_deref(),
+                        port: r.port,
+                    };
                     if let Some(backend) = ctx.resolve(&reference) {
-                        out.mirrors.push(Mirror { backend, numerator: numerator as u32, denominator: denominator as u32 });
+                        out.mirrors.push(Mirror {
+                            backend,
+                            numerator: numerator as u32,
+                            denominator: denominator as u32,
+                        });
                     }
                 }
                 FilterType::Cors => {
-                    let c = f.cors.as_ref().ok_or_else(|| unsupported("cors is missing"))?;
+                    let c = f
+                        .cors
+                        .as_ref()
+                        .ok_or_else(|| unsupported("cors is missing"))?;
                     out.cors = Some(Cors {
                         allow_origins: c.allow_origins.clone().unwrap_or_default(),
                         allow_methods: c.allow_methods.clone().unwrap_or_default(),
@@ -488,18 +633,29 @@ impl Filters {
             out.mirrors.clear();
         }
         if out.redirect.is_some() && out.rewrite.is_some() {
-            return Err(unsupported("RequestRedirect and URLRewrite cannot be used in the same rule"));
+            return Err(unsupported(
+                "RequestRedirect and URLRewrite cannot be used in the same rule",
+            ));
         }
         Ok(out)
     }
 }
 
-fn path_modifier(full: bool, full_path: Option<&str>, prefix: Option<&str>, matches: &[HttpMatch]) -> Result<PathModifier, Problem> {
+fn path_modifier(
+    full: bool,
+    full_path: Option<&str>,
+    prefix: Option<&str>,
+    matches: &[HttpMatch],
+) -> Result<PathModifier, Problem> {
     if full && prefix.is_some() {
-        return Err(unsupported("ReplacePrefixMatch cannot be set when the path type is ReplaceFullPath"));
+        return Err(unsupported(
+            "ReplacePrefixMatch cannot be set when the path type is ReplaceFullPath",
+        ));
     }
     if !full && full_path.is_some() {
-        return Err(unsupported("ReplaceFullPath cannot be set when the path type is ReplacePrefixMatch"));
+        return Err(unsupported(
+            "ReplaceFullPath cannot be set when the path type is ReplacePrefixMatch",
+        ));
     }
     for value in full_path.iter().chain(prefix.iter()) {
         envoy_limits::header_safe("path", value)?;
@@ -509,36 +665,49 @@ fn path_modifier(full: bool, full_path: Option<&str>, prefix: Option<&str>, matc
         return Ok(PathModifier::ReplaceFullPath(value.to_string()));
     }
     let value = prefix.ok_or_else(|| unsupported("replacePrefixMatch is missing"))?;
-    if !matches.iter().all(|m| matches!(m.path, PathMatch::Prefix(_))) {
-        return Err(unsupported("ReplacePrefixMatch needs every match of the rule to be a PathPrefix match"));
+    if !matches
+        .iter()
+        .all(|m| matches!(m.path, PathMatch::Prefix(_)))
+    {
+        return Err(unsupported(
+            "ReplacePrefixMatch needs every match of the rule to be a PathPrefix match",
+        ));
     }
     Ok(PathModifier::ReplacePrefixMatch(value.to_string()))
 }
 
-fn header_mods<'a>(
+pub(crate) fn header_mods<'a>(
     set: impl Iterator<Item = (&'a String, &'a String)>,
     add: impl Iterator<Item = (&'a String, &'a String)>,
     remove: impl Iterator<Item = &'a String>,
 ) -> Result<HeaderMods, Problem> {
     let mut mods = HeaderMods::default();
-    let push = |list: &mut Vec<HeaderValue>, name: &String, value: &String| -> Result<(), Problem> {
-        if !valid_header_name(name) {
-            return Err(unsupported(format!("invalid header name {name:?}")));
-        }
-        // Host is the route's to match, not a filter's to change (use URLRewrite).
-        if name.eq_ignore_ascii_case("host") || name.starts_with(':') {
-            return Err(unsupported(format!("Header: {name:?} cannot be modified by a header filter")));
-        }
-        // Envoy refuses empty values and control characters (a newline would split the header).
-        if value.is_empty() || value.chars().any(|c| c.is_control() && c != '\t') {
-            return Err(unsupported(format!("Header: {name:?}: invalid value {value:?}")));
-        }
-        // A name given twice: the first one wins (case-insensitive), as the spec says.
-        if !list.iter().any(|h| h.name.eq_ignore_ascii_case(name)) {
-            list.push(HeaderValue { name: name.clone(), value: value.clone() });
-        }
-        Ok(())
-    };
+    let push =
+        |list: &mut Vec<HeaderValue>, name: &String, value: &String| -> Result<(), Problem> {
+            if !valid_header_name(name) {
+                return Err(unsupported(format!("invalid header name {name:?}")));
+            }
+            // Host is the route's to match, not a filter's to change (use URLRewrite).
+            if name.eq_ignore_ascii_case("host") || name.starts_with(':') {
+                return Err(unsupported(format!(
+                    "Header: {name:?} cannot be modified by a header filter"
+                )));
+            }
+            // Envoy refuses empty values and control characters (a newline would split the header).
+            if value.is_empty() || value.chars().any(|c| c.is_control() && c != '\t') {
+                return Err(unsupported(format!(
+                    "Header: {name:?}: invalid value {value:?}"
+                )));
+            }
+            // A name given twice: the first one wins (case-insensitive), as the spec says.
+            if !list.iter().any(|h| h.name.eq_ignore_ascii_case(name)) {
+                list.push(HeaderValue {
+                    name: name.clone(),
+                    value: value.clone(),
+                });
+            }
+            Ok(())
+        };
     for (name, value) in set {
         push(&mut mods.set, name, value)?;
     }
@@ -549,7 +718,11 @@ fn header_mods<'a>(
         if !valid_header_name(name) {
             return Err(unsupported(format!("invalid header name {name:?}")));
         }
-        if !mods.remove.iter().any(|h: &String| h.eq_ignore_ascii_case(name)) {
+        if !mods
+            .remove
+            .iter()
+            .any(|h: &String| h.eq_ignore_ascii_case(name))
+        {
             mods.remove.push(name.clone());
         }
     }

@@ -4,10 +4,13 @@
 //! Each kind converts its rules once (`http`, `grpc`, `stream`); the attachment logic here
 //! is shared, so every kind gets the same reasons for the same problems.
 
+mod backend_filters;
 mod envoy_limits;
 mod grpc;
 mod http;
 pub(crate) mod http_rules;
+mod open_values;
+mod session;
 mod stream;
 
 use std::sync::Arc;
@@ -17,7 +20,7 @@ use ferrogate_ir::{Backend, GatewayKey, HeaderMods, HttpMatch, RouteAction, Weig
 use ferrogate_status::{Condition, ParentRef, RouteParentStatus, RouteStatus};
 use ferrogate_store::Snapshot;
 
-use crate::conditions::{reasons, types};
+use crate::conditions::{Problem, reasons, types};
 use crate::gateway::GatewayCtx;
 use crate::hostname;
 
@@ -28,6 +31,9 @@ pub(crate) struct Attachment {
     pub listener: usize,
     /// Request hosts (or SNI names) the route serves through this listener.
     pub hostnames: Vec<String>,
+    /// The parentRef through which the route attached, as the route wrote it, with the
+    /// namespace filled in (policies name their ancestors this way).
+    pub parent: ParentRef,
     pub payload: Payload,
 }
 
@@ -57,6 +63,7 @@ pub(crate) struct ConvertedRule {
     pub request_headers: HeaderMods,
     pub response_headers: HeaderMods,
     pub cors: Option<ferrogate_ir::Cors>,
+    pub session_persistence: Option<ferrogate_ir::SessionPersistence>,
     pub action: RouteAction,
 }
 
@@ -75,6 +82,9 @@ pub(crate) struct Routes {
     pub attachments: Vec<Attachment>,
     /// Every backend a route resolved, by name.
     pub backends: std::collections::BTreeMap<String, Backend>,
+    /// (Gateway, backend) pairs the Gateway must not send to (a BackendTLSPolicy that could
+    /// not list the Gateway among its ancestors): their share is answered with 500.
+    pub blocked: std::collections::BTreeSet<(GatewayKey, String)>,
     pub statuses: Vec<RouteStatus>,
 }
 
@@ -86,11 +96,11 @@ pub(crate) struct RouteInput<'a> {
     pub generation: Option<i64>,
     pub hostnames: &'a [String],
     pub parents: Vec<ParentRef>,
-    /// A problem that makes the route unacceptable for every parent: (reason, message).
-    pub problem: Option<(&'static str, String)>,
+    /// A problem that makes the route unacceptable for every parent.
+    pub problem: Option<Problem>,
     pub resolved_refs: Condition,
     /// Some rules were dropped (reason, message): the `PartiallyInvalid` condition.
-    pub partially_invalid: Option<(&'static str, String)>,
+    pub partially_invalid: Option<Problem>,
     pub payload: Payload,
     pub backends: Vec<Backend>,
 }
@@ -126,21 +136,32 @@ impl Routes {
             let kind = parent.kind.as_deref().unwrap_or("Gateway");
             let namespace = parent.namespace.as_deref().unwrap_or(input.namespace);
             let gateway = match (group, kind) {
-                (GATEWAY_GROUP, "Gateway") => gateways.iter_mut().find(|g| g.key.namespace == namespace && g.key.name == parent.name),
-                (GATEWAY_GROUP, "ListenerSet") => gateways.iter_mut().find(|g| g.has_listener_set(namespace, &parent.name)),
+                (GATEWAY_GROUP, "Gateway") => gateways
+                    .iter_mut()
+                    .find(|g| g.key.namespace == namespace && g.key.name == parent.name),
+                (GATEWAY_GROUP, "ListenerSet") => gateways
+                    .iter_mut()
+                    .find(|g| g.has_listener_set(namespace, &parent.name)),
                 _ => None,
             };
             let Some(gateway) = gateway else {
                 continue; // missing parent, or one of another controller: no status from us
             };
-            let listener_set = (kind == "ListenerSet").then(|| (namespace.to_string(), parent.name.clone()));
+            let listener_set =
+                (kind == "ListenerSet").then(|| (namespace.to_string(), parent.name.clone()));
             let accepted = self.attach(snapshot, gateway, &input, parent, listener_set);
             let mut conditions = vec![accepted.at_generation(input.generation)];
             conditions.push(input.resolved_refs.clone().at_generation(input.generation));
-            if let Some((reason, message)) = &input.partially_invalid {
-                conditions.push(Condition::ok("PartiallyInvalid", reason, message.clone()).at_generation(input.generation));
+            if let Some(p) = &input.partially_invalid {
+                conditions.push(
+                    Condition::ok(types::PARTIALLY_INVALID, p.reason, p.message.clone())
+                        .at_generation(input.generation),
+                );
             }
-            parents.push(RouteParentStatus { parent_ref: parent.clone(), conditions });
+            parents.push(RouteParentStatus {
+                parent_ref: parent.clone(),
+                conditions,
+            });
         }
         self.statuses.push(RouteStatus {
             kind: input.kind.into(),
@@ -168,19 +189,32 @@ impl Routes {
             })
             .collect();
         if candidates.is_empty() {
-            return Condition::not(types::ACCEPTED, reasons::NO_MATCHING_PARENT, "No listeners match this parent ref");
+            return Condition::not(
+                types::ACCEPTED,
+                reasons::NO_MATCHING_PARENT,
+                "No listeners match this parent ref",
+            );
         }
         let gateway_ns = gateway.key.namespace.clone();
         let allowed: Vec<usize> = candidates
             .into_iter()
             .filter(|&i| {
                 let l = &gateway.listeners[i];
-                let owner_ns = gateway.listener_namespace(i).unwrap_or(&gateway_ns).to_string();
-                l.accepts_attachments() && l.accepts_kind(input.kind) && l.namespaces.allows(snapshot, &owner_ns, input.namespace)
+                let owner_ns = gateway
+                    .listener_namespace(i)
+                    .unwrap_or(&gateway_ns)
+                    .to_string();
+                l.accepts_attachments()
+                    && l.accepts_kind(input.kind)
+                    && l.namespaces.allows(snapshot, &owner_ns, input.namespace)
             })
             .collect();
         if allowed.is_empty() {
-            return Condition::not(types::ACCEPTED, reasons::NOT_ALLOWED_BY_LISTENERS, "No listeners included by this parent ref allowed this attachment.");
+            return Condition::not(
+                types::ACCEPTED,
+                reasons::NOT_ALLOWED_BY_LISTENERS,
+                "No listeners included by this parent ref allowed this attachment.",
+            );
         }
         let uses_hostnames = matches!(input.kind, "HTTPRoute" | "GRPCRoute" | "TLSRoute");
         let matching: Vec<(usize, Vec<String>)> = allowed
@@ -189,7 +223,8 @@ impl Routes {
                 if !uses_hostnames {
                     return Some((i, Vec::new()));
                 }
-                let hosts = hostname::intersect(gateway.listeners[i].hostname.as_deref(), input.hostnames);
+                let hosts =
+                    hostname::intersect(gateway.listeners[i].hostname.as_deref(), input.hostnames);
                 (!hosts.is_empty()).then_some((i, hosts))
             })
             .collect();
@@ -203,16 +238,31 @@ impl Routes {
         // Attachment depends only on parentRefs and what the listeners allow; a route with
         // broken rules is still attached (and counted), just not accepted. A route whose
         // shape the kind does not allow at all (InvalidRule) is not attached.
-        if !matches!(&input.problem, Some((reason, _)) if *reason == reasons::INVALID_RULE) {
+        if !matches!(&input.problem, Some(p) if p.reason == reasons::INVALID_RULE) {
             for (listener, _) in &matching {
                 gateway.listeners[*listener].attached_routes += 1;
             }
         }
-        if let Some((reason, message)) = &input.problem {
-            return Condition::not(types::ACCEPTED, reason, message.clone());
+        if let Some(p) = &input.problem {
+            return p.condition();
         }
+        let parent = ParentRef {
+            namespace: Some(
+                parent
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| input.namespace.to_string()),
+            ),
+            ..parent.clone()
+        };
         for (listener, hostnames) in matching {
-            self.attachments.push(Attachment { gateway: gateway.key.clone(), listener, hostnames, payload: input.payload.clone() });
+            self.attachments.push(Attachment {
+                gateway: gateway.key.clone(),
+                listener,
+                hostnames,
+                parent: parent.clone(),
+                payload: input.payload.clone(),
+            });
         }
         Condition::ok(types::ACCEPTED, reasons::ACCEPTED, "Route is accepted")
     }

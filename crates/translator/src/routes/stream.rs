@@ -10,7 +10,7 @@ use ferrogate_store::{ObjectKey, Snapshot};
 
 use super::{Payload, RouteInput, StreamRoute, creation_time, parent_refs};
 use crate::backend::{self, BackendRef, RefProblem};
-use crate::conditions::{reasons, types};
+use crate::conditions::{Problem, reasons, types};
 
 struct Resolved {
     backends: Vec<WeightedBackend>,
@@ -18,14 +18,25 @@ struct Resolved {
     problems: Vec<RefProblem>,
 }
 
-fn resolve<'a>(snapshot: &Snapshot, kind: &str, namespace: &str, udp: bool, refs: impl Iterator<Item = (BackendRef<'a>, Option<i32>)>) -> Resolved {
-    let mut out = Resolved { backends: vec![], resolved: vec![], problems: vec![] };
+fn resolve<'a>(
+    snapshot: &Snapshot,
+    kind: &str,
+    namespace: &str,
+    udp: bool,
+    refs: impl Iterator<Item = (BackendRef<'a>, Option<i32>)>,
+) -> Resolved {
+    let mut out = Resolved {
+        backends: vec![],
+        resolved: vec![],
+        problems: vec![],
+    };
     for (reference, weight) in refs {
         let weight = weight.unwrap_or(1).max(0) as u32;
         match backend::resolve_stream(snapshot, kind, namespace, &reference, udp) {
             Ok(b) => {
                 if weight > 0 {
-                    out.backends.push(WeightedBackend::new(b.name.clone(), weight));
+                    out.backends
+                        .push(WeightedBackend::new(b.name.clone(), weight));
                 }
                 if !out.resolved.iter().any(|x| x.name == b.name) {
                     out.resolved.push(b);
@@ -50,12 +61,24 @@ fn finish<'a>(
         Some(first) => Condition::not(
             types::RESOLVED_REFS,
             first.reason,
-            r.problems.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join("; "),
+            r.problems
+                .iter()
+                .map(|p| p.message.as_str())
+                .collect::<Vec<_>>()
+                .join("; "),
         ),
-        None => Condition::ok(types::RESOLVED_REFS, reasons::RESOLVED_REFS, "Resolved all the Object references for the Route"),
+        None => Condition::ok(
+            types::RESOLVED_REFS,
+            reasons::RESOLVED_REFS,
+            "Resolved all the Object references for the Route",
+        ),
     };
-    let problem = (kind != "TLSRoute" && rule_count > 1)
-        .then(|| (reasons::INVALID_RULE, format!("{kind} supports exactly one rule, found {rule_count}")));
+    let problem = (kind != "TLSRoute" && rule_count > 1).then(|| {
+        Problem::not_accepted(
+            reasons::INVALID_RULE,
+            format!("{kind} supports exactly one rule, found {rule_count}"),
+        )
+    });
     RouteInput {
         kind,
         namespace: &key.namespace,
@@ -77,26 +100,104 @@ fn finish<'a>(
     }
 }
 
-pub(super) fn tls_input<'a>(snapshot: &Snapshot, key: &'a ObjectKey, route: &'a TlsRoute) -> RouteInput<'a> {
-    let refs = route.spec.rules.iter().flat_map(|r| r.backend_refs.iter()).map(|b| {
-        (BackendRef { group: b.group.as_deref(), kind: b.kind.as_deref(), name: &b.name, namespace: b.namespace.as_deref(), port: b.port }, b.weight)
-    });
+pub(super) fn tls_input<'a>(
+    snapshot: &Snapshot,
+    key: &'a ObjectKey,
+    route: &'a TlsRoute,
+) -> RouteInput<'a> {
+    let refs = route
+        .spec
+        .rules
+        .iter()
+        .flat_map(|r| r.backend_refs.iter())
+        .map(|b| {
+            (
+                BackendRef {
+                    group: b.group.as_deref(),
+                    kind: b.kind.as_deref(),
+                    name: &b.name,
+                    namespace: b.namespace.as_deref(),
+                    port: b.port,
+                },
+                b.weight,
+            )
+        });
     let r = resolve(snapshot, "TLSRoute", &key.namespace, false, refs);
-    finish("TLSRoute", key, &route.metadata, &route.spec.hostnames, parent_refs!(route.spec.parent_refs), route.spec.rules.len(), r)
+    finish(
+        "TLSRoute",
+        key,
+        &route.metadata,
+        &route.spec.hostnames,
+        parent_refs!(route.spec.parent_refs),
+        route.spec.rules.len(),
+        r,
+    )
 }
 
-pub(super) fn tcp_input<'a>(snapshot: &Snapshot, key: &'a ObjectKey, route: &'a TcpRoute) -> RouteInput<'a> {
-    let refs = route.spec.rules.iter().flat_map(|r| r.backend_refs.iter()).map(|b| {
-        (BackendRef { group: b.group.as_deref(), kind: b.kind.as_deref(), name: &b.name, namespace: b.namespace.as_deref(), port: b.port }, b.weight)
-    });
+pub(super) fn tcp_input<'a>(
+    snapshot: &Snapshot,
+    key: &'a ObjectKey,
+    route: &'a TcpRoute,
+) -> RouteInput<'a> {
+    let refs = route
+        .spec
+        .rules
+        .iter()
+        .flat_map(|r| r.backend_refs.iter())
+        .map(|b| {
+            (
+                BackendRef {
+                    group: b.group.as_deref(),
+                    kind: b.kind.as_deref(),
+                    name: &b.name,
+                    namespace: b.namespace.as_deref(),
+                    port: b.port,
+                },
+                b.weight,
+            )
+        });
     let r = resolve(snapshot, "TCPRoute", &key.namespace, false, refs);
-    finish("TCPRoute", key, &route.metadata, &[], parent_refs!(route.spec.parent_refs), route.spec.rules.len(), r)
+    finish(
+        "TCPRoute",
+        key,
+        &route.metadata,
+        &[],
+        parent_refs!(route.spec.parent_refs),
+        route.spec.rules.len(),
+        r,
+    )
 }
 
-pub(super) fn udp_input<'a>(snapshot: &Snapshot, key: &'a ObjectKey, route: &'a UdpRoute) -> RouteInput<'a> {
-    let refs = route.spec.rules.iter().flat_map(|r| r.backend_refs.iter()).map(|b| {
-        (BackendRef { group: b.group.as_deref(), kind: b.kind.as_deref(), name: &b.name, namespace: b.namespace.as_deref(), port: b.port }, b.weight)
-    });
+pub(super) fn udp_input<'a>(
+    snapshot: &Snapshot,
+    key: &'a ObjectKey,
+    route: &'a UdpRoute,
+) -> RouteInput<'a> {
+    let refs = route
+        .spec
+        .rules
+        .iter()
+        .flat_map(|r| r.backend_refs.iter())
+        .map(|b| {
+            (
+                BackendRef {
+                    group: b.group.as_deref(),
+                    kind: b.kind.as_deref(),
+                    name: &b.name,
+                    namespace: b.namespace.as_deref(),
+                    port: b.port,
+                },
+                b.weight,
+            )
+        });
     let r = resolve(snapshot, "UDPRoute", &key.namespace, true, refs);
-    finish("UDPRoute", key, &route.metadata, &[], parent_refs!(route.spec.parent_refs), route.spec.rules.len(), r)
+    finish(
+        "UDPRoute",
+        key,
+        &route.metadata,
+        &[],
+        parent_refs!(route.spec.parent_refs),
+        route.spec.rules.len(),
+        r,
+    )
 }

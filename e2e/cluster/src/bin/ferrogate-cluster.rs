@@ -20,7 +20,11 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let started = std::time::Instant::now();
-    let plane = ControlPlane::start(ControlPlaneOptions { controller_manager: true, keep_dir: false }).await?;
+    let plane = ControlPlane::start(ControlPlaneOptions {
+        controller_manager: true,
+        keep_dir: false,
+    })
+    .await?;
     if !args.no_crds {
         install::gateway_api_crds(&plane, "experimental")?;
     }
@@ -29,10 +33,16 @@ async fn main() -> anyhow::Result<()> {
         std::fs::copy(plane.kubeconfig(), &out)?;
         kubeconfig = out;
     }
-    println!("control plane ready in {:.1}s ({})", started.elapsed().as_secs_f64(), plane.server());
+    println!(
+        "control plane ready in {:.1}s ({})",
+        started.elapsed().as_secs_f64(),
+        plane.server()
+    );
     println!("logs: {}", plane.dir().display());
     println!("export KUBECONFIG={}", kubeconfig.display());
-    println!("Ctrl-C stops etcd, kube-apiserver and kube-controller-manager and removes their data.");
+    println!(
+        "Ctrl-C stops etcd, kube-apiserver and kube-controller-manager and removes their data."
+    );
     tokio::signal::ctrl_c().await?;
     drop(plane);
     Ok(())

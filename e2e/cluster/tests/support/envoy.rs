@@ -30,8 +30,12 @@ impl Provisioned {
     /// makes them for class `ferrogate`).
     pub fn read(cluster: &Cluster, namespace: &str, gateway: &str) -> Self {
         let object = format!("{gateway}-ferrogate");
-        let secret = cluster.get("secret", Some(namespace), &format!("{object}-xds")).expect("the Gateway's xDS client Secret");
-        let config_map = cluster.get("configmap", Some(namespace), &object).expect("the Gateway's bootstrap ConfigMap");
+        let secret = cluster
+            .get("secret", Some(namespace), &format!("{object}-xds"))
+            .expect("the Gateway's xDS client Secret");
+        let config_map = cluster
+            .get("configmap", Some(namespace), &object)
+            .expect("the Gateway's bootstrap ConfigMap");
         Self { secret, config_map }
     }
 
@@ -49,7 +53,9 @@ pub fn start(cluster: &Cluster, namespace: &str, gateway: &str, xds_port: u16) -
 fn start_from(secret: &Value, config_map: &Value, xds_port: u16) -> ProvisionedEnvoy {
     let dir = tempfile::tempdir().unwrap();
     for (key, value) in secret["data"].as_object().unwrap() {
-        let bytes = base64::engine::general_purpose::STANDARD.decode(value.as_str().unwrap()).unwrap();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(value.as_str().unwrap())
+            .unwrap();
         std::fs::write(dir.path().join(key), bytes).unwrap();
     }
     let bootstrap = host_bootstrap(config_map, dir.path(), xds_port, free_port(), free_port());
@@ -58,7 +64,13 @@ fn start_from(secret: &Value, config_map: &Value, xds_port: u16) -> ProvisionedE
     let log = std::fs::File::create(dir.path().join("envoy.log")).unwrap();
     let process = Proc(
         Command::new(envoy_path())
-            .args(["-c", path.to_str().unwrap(), "--disable-hot-restart", "-l", "warning"])
+            .args([
+                "-c",
+                path.to_str().unwrap(),
+                "--disable-hot-restart",
+                "-l",
+                "warning",
+            ])
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -67,23 +79,37 @@ fn start_from(secret: &Value, config_map: &Value, xds_port: u16) -> ProvisionedE
     ProvisionedEnvoy { process, dir }
 }
 
-fn host_bootstrap(config_map: &Value, secret_dir: &std::path::Path, xds_port: u16, admin_port: u16, stats_port: u16) -> Value {
-    let text = config_map["data"]["bootstrap.json"].as_str().expect("bootstrap in the ConfigMap");
+fn host_bootstrap(
+    config_map: &Value,
+    secret_dir: &std::path::Path,
+    xds_port: u16,
+    admin_port: u16,
+    stats_port: u16,
+) -> Value {
+    let text = config_map["data"]["bootstrap.json"]
+        .as_str()
+        .expect("bootstrap in the ConfigMap");
     let text = text.replace("/etc/ferrogate/xds", secret_dir.to_str().unwrap());
     let mut bootstrap: Value = serde_json::from_str(&text).unwrap();
-    for cluster in bootstrap["static_resources"]["clusters"].as_array_mut().unwrap() {
+    for cluster in bootstrap["static_resources"]["clusters"]
+        .as_array_mut()
+        .unwrap()
+    {
         if cluster["name"] == "xds_cluster" {
             cluster["type"] = "STATIC".into();
             cluster.as_object_mut().unwrap().remove("dns_lookup_family");
-            let address = &mut cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"];
+            let address = &mut cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
+                ["address"]["socket_address"];
             address["address"] = "127.0.0.1".into();
             address["port_value"] = xds_port.into();
         }
         if cluster["name"] == "admin_local" {
-            cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]["port_value"] = admin_port.into();
+            cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
+                ["socket_address"]["port_value"] = admin_port.into();
         }
     }
     bootstrap["admin"]["address"]["socket_address"]["port_value"] = admin_port.into();
-    bootstrap["static_resources"]["listeners"][0]["address"]["socket_address"]["port_value"] = stats_port.into();
+    bootstrap["static_resources"]["listeners"][0]["address"]["socket_address"]["port_value"] =
+        stats_port.into();
     bootstrap
 }

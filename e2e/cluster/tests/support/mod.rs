@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use ferrogate_cluster::controller::certgen;
-use ferrogate_cluster::{ControlPlane, ControlPlaneOptions, Controller, ControllerOptions, install};
+use ferrogate_cluster::{
+    ControlPlane, ControlPlaneOptions, Controller, ControllerOptions, install,
+};
 use serde_json::Value;
 
 pub const WAIT: Duration = Duration::from_secs(60);
@@ -14,7 +16,10 @@ pub const CONTROLLER_NAME: &str = "gateway.ferrogate.dev/gatewayclass-controller
 /// Chart values of the seed walkthrough, as docs/controller.md installs the chart on a local
 /// control plane: the GatewayClass `ferrogate` and an EnvoyProxy with two replicas.
 pub fn chart_values() -> String {
-    std::fs::read_to_string(ferrogate_cluster::tools::repo_root().join("charts/ferrogate/ci/local-cluster-values.yaml")).unwrap()
+    std::fs::read_to_string(
+        ferrogate_cluster::tools::repo_root().join("charts/ferrogate/ci/local-cluster-values.yaml"),
+    )
+    .unwrap()
 }
 
 pub struct Cluster {
@@ -25,9 +30,12 @@ pub struct Cluster {
 impl Cluster {
     /// A control plane with upstream's experimental CRDs and the chart installed.
     pub async fn start() -> Self {
-        let plane = ControlPlane::start(ControlPlaneOptions::default()).await.expect("control plane");
+        let plane = ControlPlane::start(ControlPlaneOptions::default())
+            .await
+            .expect("control plane");
         install::gateway_api_crds(&plane, "experimental").expect("upstream Gateway API CRDs");
-        install::chart(&plane, &chart_values()).unwrap_or_else(|e| panic!("chart install: {e:#}\n{}", plane.logs(20)));
+        install::chart(&plane, &chart_values())
+            .unwrap_or_else(|e| panic!("chart install: {e:#}\n{}", plane.logs(20)));
         let tls = tempfile::tempdir().unwrap();
         certgen(tls.path()).expect("ferrogate certgen");
         Self { plane, tls }
@@ -44,7 +52,9 @@ impl Cluster {
 
     /// `kubectl ARGS` as the admin; panics with the error.
     pub fn kubectl(&self, args: &[&str]) -> String {
-        self.plane.kubectl_output(args).unwrap_or_else(|e| panic!("{e:#}"))
+        self.plane
+            .kubectl_output(args)
+            .unwrap_or_else(|e| panic!("{e:#}"))
     }
 
     /// `kubectl apply --server-side` of `yaml` as the admin (a user's own objects).
@@ -68,7 +78,11 @@ impl Cluster {
             args.extend(["-n", ns]);
         }
         let out = self.plane.kubectl_output(&args).ok()?;
-        if out.trim().is_empty() { None } else { serde_json::from_str(&out).ok() }
+        if out.trim().is_empty() {
+            None
+        } else {
+            serde_json::from_str(&out).ok()
+        }
     }
 
     /// Every object of `resource` in `namespace` (`items`).
@@ -79,7 +93,14 @@ impl Cluster {
     }
 
     /// Waits until `check` of the object returns true.
-    pub async fn wait_for(&self, what: &str, resource: &str, namespace: Option<&str>, name: &str, check: impl Fn(&Value) -> bool) -> Value {
+    pub async fn wait_for(
+        &self,
+        what: &str,
+        resource: &str,
+        namespace: Option<&str>,
+        name: &str,
+        check: impl Fn(&Value) -> bool,
+    ) -> Value {
         let found = ferrogate_cluster::wait::until(what, WAIT, || {
             let got = self.get(resource, namespace, name);
             let ok = got.as_ref().is_some_and(&check);
@@ -99,7 +120,13 @@ impl Cluster {
     pub async fn wait_gone(&self, resource: &str, namespace: Option<&str>, name: &str) {
         ferrogate_cluster::wait::until(&format!("{resource} {name} deleted"), WAIT, || {
             let got = self.get(resource, namespace, name);
-            async move { if got.is_none() { Ok(()) } else { Err("still there".to_string()) } }
+            async move {
+                if got.is_none() {
+                    Ok(())
+                } else {
+                    Err("still there".to_string())
+                }
+            }
         })
         .await
         .unwrap_or_else(|e| panic!("{e:#}"));
@@ -108,7 +135,11 @@ impl Cluster {
 
 /// The condition `type_` in the array at `pointer`.
 pub fn condition<'a>(object: &'a Value, pointer: &str, type_: &str) -> Option<&'a Value> {
-    object.pointer(pointer)?.as_array()?.iter().find(|c| c["type"] == type_)
+    object
+        .pointer(pointer)?
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)
 }
 
 /// `status/reason` of condition `type_` at `pointer`, e.g. `True/Accepted`.
@@ -118,83 +149,44 @@ pub fn condition_is(object: &Value, pointer: &str, type_: &str, status: &str) ->
 
 fn short(v: &Value) -> String {
     let s = v.to_string();
-    if s.len() > 600 { format!("{}...", &s[..600]) } else { s }
-}
-
-/// Until the project's node tool runs Pods (the conformance issue), a test plays the
-/// kubelet's part the way the API sees it: a Ready Node, Pods bound to it, and Pod status
-/// Running and Ready with an address.
-pub mod kubelet_part {
-    use super::Cluster;
-    use serde_json::json;
-
-    pub const NODE: &str = "test-node";
-
-    /// Registers the Node `test-node` with a Ready condition.
-    pub fn register_node(cluster: &Cluster) {
-        cluster.apply(&format!("apiVersion: v1\nkind: Node\nmetadata:\n  name: {NODE}\n  labels: {{kubernetes.io/hostname: {NODE}}}\n"));
-        let now = now();
-        let status = json!({"status": {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "test", "lastHeartbeatTime": now, "lastTransitionTime": now}],
-                                       "addresses": [{"type": "InternalIP", "address": "10.0.0.10"}]}});
-        cluster.kubectl(&["patch", "node", NODE, "--subresource=status", "--type=merge", "-p", &status.to_string()]);
-    }
-
-    /// Binds every Pending Pod matching `selector` in `namespace` to the Node and reports it
-    /// Running and Ready. Returns how many Pods it touched.
-    pub fn run_pods(cluster: &Cluster, namespace: &str, selector: &str) -> usize {
-        let out = cluster.kubectl(&["get", "pods", "-n", namespace, "-l", selector, "-o", "json"]);
-        let pods: serde_json::Value = serde_json::from_str(&out).unwrap();
-        let mut n = 0;
-        for (i, pod) in pods["items"].as_array().unwrap().iter().enumerate() {
-            let name = pod["metadata"]["name"].as_str().unwrap();
-            if pod["spec"]["nodeName"].as_str().is_none() {
-                let binding = json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name},
-                                     "target": {"apiVersion": "v1", "kind": "Node", "name": NODE}});
-                let url = format!("/api/v1/namespaces/{namespace}/pods/{name}/binding");
-                ferrogate_cluster::kubectl::run(&cluster.plane.binaries().kubectl, cluster.plane.kubeconfig(), &["create", "--raw", &url, "-f", "-"], Some(&binding.to_string()))
-                    .unwrap_or_else(|e| panic!("{e:#}"));
-            }
-            let now = now();
-            let ready = |t: &str| json!({"type": t, "status": "True", "lastTransitionTime": now});
-            let status = json!({"status": {"phase": "Running", "podIP": format!("10.244.0.{}", 10 + i), "hostIP": "10.0.0.10", "startTime": now,
-                                           "conditions": [ready("PodScheduled"), ready("Initialized"), ready("ContainersReady"), ready("Ready")]}});
-            cluster.kubectl(&["patch", "pod", name, "-n", namespace, "--subresource=status", "--type=merge", "-p", &status.to_string()]);
-            n += 1;
-        }
-        n
-    }
-
-    fn now() -> String {
-        time::OffsetDateTime::now_utc().replace_nanosecond(0).unwrap().format(&time::format_description::well_known::Rfc3339).unwrap()
+    if s.len() > 600 {
+        format!("{}...", &s[..600])
+    } else {
+        s
     }
 }
 
 /// `status/reason` of condition `type_` at `pointer`, or "" when absent.
 pub fn reason(object: &Value, pointer: &str, type_: &str) -> String {
-    condition(object, pointer, type_).map(|c| format!("{}/{}", c["status"].as_str().unwrap_or(""), c["reason"].as_str().unwrap_or(""))).unwrap_or_default()
+    condition(object, pointer, type_)
+        .map(|c| {
+            format!(
+                "{}/{}",
+                c["status"].as_str().unwrap_or(""),
+                c["reason"].as_str().unwrap_or("")
+            )
+        })
+        .unwrap_or_default()
 }
 
 pub mod wait {
     use super::{Cluster, WAIT};
 
-    /// Waits until every Pod matching `selector` in `namespace` is being deleted.
-    pub async fn pods_terminating(cluster: &Cluster, namespace: &str, selector: &str) {
-        ferrogate_cluster::wait::until(&format!("Pods {selector} terminating"), WAIT, || {
-            let out = cluster.plane.kubectl_output(&["get", "pods", "-n", namespace, "-l", selector, "-o", "json"]).unwrap_or_default();
-            let pods: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
-            let alive = pods["items"].as_array().map_or(0, |p| p.iter().filter(|p| p["metadata"]["deletionTimestamp"].is_null()).count());
-            async move { if alive == 0 { Ok(()) } else { Err(format!("{alive} Pods not terminating")) } }
-        })
-        .await
-        .unwrap_or_else(|e| panic!("{e:#}"))
-    }
-
     /// Waits until exactly `n` Pods match `selector` in `namespace`.
     pub async fn pods(cluster: &Cluster, namespace: &str, selector: &str, n: usize) -> usize {
         ferrogate_cluster::wait::until(&format!("{n} Pods {selector}"), WAIT, || {
-            let out = cluster.plane.kubectl_output(&["get", "pods", "-n", namespace, "-l", selector, "-o", "name"]).unwrap_or_default();
+            let out = cluster
+                .plane
+                .kubectl_output(&["get", "pods", "-n", namespace, "-l", selector, "-o", "name"])
+                .unwrap_or_default();
             let count = out.lines().filter(|l| !l.trim().is_empty()).count();
-            async move { if count == n { Ok(count) } else { Err(format!("{count} Pods")) } }
+            async move {
+                if count == n {
+                    Ok(count)
+                } else {
+                    Err(format!("{count} Pods"))
+                }
+            }
         })
         .await
         .unwrap_or_else(|e| panic!("{e:#}\n{}", cluster.plane.logs(10)))
@@ -206,10 +198,15 @@ pub mod envoy;
 /// The value of counter or gauge `name` (summed over its series) from `/metrics` on `port`.
 pub async fn metric(port: u16, name: &str) -> f64 {
     let target: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
-    let Ok(r) = ferrogate_e2e::client::get(target, "localhost", "/metrics", &[]).await else { return f64::NAN };
+    let Ok(r) = ferrogate_e2e::client::get(target, "localhost", "/metrics", &[]).await else {
+        return f64::NAN;
+    };
     let body = String::from_utf8_lossy(&r.body).into_owned();
     body.lines()
-        .filter(|l| l.starts_with(name) && (l[name.len()..].starts_with(' ') || l[name.len()..].starts_with('{')))
+        .filter(|l| {
+            l.starts_with(name)
+                && (l[name.len()..].starts_with(' ') || l[name.len()..].starts_with('{'))
+        })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
@@ -237,4 +234,16 @@ pub async fn wait_metric(port: u16, name: &str, ok: impl Fn(f64) -> bool) -> f64
     })
     .await
     .unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+/// A Service `echo` (port 8080, named `http`) in `namespace` with an EndpointSlice naming the
+/// echo backend a test runs at `echo` (a non-loopback host address: the API server refuses
+/// loopback endpoints).
+pub fn echo_backend_yaml(namespace: &str, echo: std::net::SocketAddr) -> String {
+    let (ip, port) = (echo.ip(), echo.port());
+    format!(
+        "apiVersion: v1\nkind: Service\nmetadata: {{name: echo, namespace: {namespace}}}\nspec:\n  ports: [{{name: http, port: 8080, targetPort: {port}, protocol: TCP}}]\n---\n\
+         apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: echo-1\n  namespace: {namespace}\n  labels: {{kubernetes.io/service-name: echo}}\n\
+         addressType: IPv4\nports: [{{name: http, port: {port}, protocol: TCP}}]\nendpoints:\n- addresses: [{ip}]\n  conditions: {{ready: true}}\n"
+    )
 }

@@ -1,0 +1,117 @@
+//! Deterministic bytes for RouteConfigurations. `prost` encodes a protobuf map from a
+//! `HashMap`, so a map with two or more entries encodes in a random order, and equal
+//! configurations would get different bytes, versions and pushes. A route's
+//! `typed_per_filter_config` can hold two entries (CORS and stateful session), so route
+//! configurations are encoded here with every such map's entries sorted by key. Protobuf
+//! allows fields in any order on the wire, so Envoy reads the same message.
+
+use envoy_types::pb::envoy::config::route::v3::{Route, RouteConfiguration, VirtualHost};
+use prost::Message;
+use prost::encoding::{WireType, encode_key, encode_varint};
+
+/// `RouteConfiguration.virtual_hosts`.
+const VIRTUAL_HOSTS_TAG: u32 = 2;
+/// `VirtualHost.routes`.
+const ROUTES_TAG: u32 = 3;
+/// `Route.typed_per_filter_config`.
+const ROUTE_FILTER_CONFIG_TAG: u32 = 13;
+
+/// The encoding of `rc`, with route filter-config map entries sorted by key.
+pub fn route_configuration(rc: &RouteConfiguration) -> Vec<u8> {
+    if !rc.virtual_hosts.iter().any(|vh| {
+        vh.routes
+            .iter()
+            .any(|r| r.typed_per_filter_config.len() > 1)
+    }) {
+        return rc.encode_to_vec(); // one entry at most everywhere: already deterministic
+    }
+    let shell = RouteConfiguration {
+        virtual_hosts: Vec::new(),
+        ..rc.clone()
+    };
+    let mut out = shell.encode_to_vec();
+    for vh in &rc.virtual_hosts {
+        nested(VIRTUAL_HOSTS_TAG, &virtual_host(vh), &mut out);
+    }
+    out
+}
+
+fn virtual_host(vh: &VirtualHost) -> Vec<u8> {
+    let shell = VirtualHost {
+        routes: Vec::new(),
+        ..vh.clone()
+    };
+    let mut out = shell.encode_to_vec();
+    for r in &vh.routes {
+        nested(ROUTES_TAG, &route(r), &mut out);
+    }
+    out
+}
+
+fn route(r: &Route) -> Vec<u8> {
+    let shell = Route {
+        typed_per_filter_config: Default::default(),
+        ..r.clone()
+    };
+    let mut out = shell.encode_to_vec();
+    let mut entries: Vec<_> = r.typed_per_filter_config.iter().collect();
+    entries.sort_by(|a, b| a.0.cmp(b.0));
+    for (key, value) in entries {
+        let mut entry = Vec::new();
+        prost::encoding::string::encode(1, key, &mut entry);
+        prost::encoding::message::encode(2, value, &mut entry);
+        nested(ROUTE_FILTER_CONFIG_TAG, &entry, &mut out);
+    }
+    out
+}
+
+fn nested(tag: u32, bytes: &[u8], out: &mut Vec<u8>) {
+    encode_key(tag, WireType::LengthDelimited, out);
+    encode_varint(bytes.len() as u64, out);
+    out.extend_from_slice(bytes);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use envoy_types::pb::google::protobuf::Any;
+
+    fn config(keys: &[&str]) -> RouteConfiguration {
+        let mut r = Route {
+            name: "r".into(),
+            ..Default::default()
+        };
+        for k in keys {
+            r.typed_per_filter_config.insert(
+                (*k).to_string(),
+                Any {
+                    type_url: format!("t/{k}"),
+                    value: k.as_bytes().to_vec(),
+                },
+            );
+        }
+        RouteConfiguration {
+            name: "rc".into(),
+            virtual_hosts: vec![VirtualHost {
+                name: "vh".into(),
+                domains: vec!["*".into()],
+                routes: vec![r],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn two_filter_configs_encode_the_same_bytes_whatever_the_map_order_and_decode_back() {
+        let bytes: Vec<Vec<u8>> = (0..20)
+            .map(|_| route_configuration(&config(&["b.filter", "a.filter", "c.filter"])))
+            .collect();
+        assert!(
+            bytes.windows(2).all(|w| w[0] == w[1]),
+            "canonical bytes must not depend on HashMap order"
+        );
+        let decoded = RouteConfiguration::decode(bytes[0].as_slice()).unwrap();
+        assert_eq!(decoded, config(&["a.filter", "b.filter", "c.filter"]));
+    }
+}

@@ -1,11 +1,13 @@
-//! End to end: a configuration Envoy rejects. A route whose regular expression exceeds
-//! Envoy's RE2 program-size limit in a way Ferrogate's estimate misses (nested loops, which
-//! RE2 compiles larger than the estimate counts: 135 instructions here, estimated 79)
-//! passes Ferrogate's validation but is NACKed by Envoy. (A plainly oversized expression
-//! such as `(abcdefgh){60}` is refused by the translator since issue 17.)
-//! Envoy keeps serving its last accepted config, `ferrogate_xds_nacks_total` counts the
-//! rejection, and the Gateway's status says so (`gateway.ferrogate.dev/ConfigAccepted:
-//! False`, with Envoy's message). Removing the route clears the condition.
+//! End to end, with a real Envoy: no tenant's route can freeze a Gateway.
+//!
+//! The three kinds of route Envoy used to reject after Ferrogate accepted them (a redirect
+//! hostname with CR/LF, weights summing past what Envoy takes, a regular expression over
+//! RE2's program-size limit) are refused by the translator with a status. A route Envoy
+//! rejects that validation misses (nested loops, which RE2 compiles larger than the
+//! estimate counts: 135 instructions here, estimated 79) is caught by the quarantine: Envoy
+//! NACKs it, `ferrogate_xds_nacks_total` counts it, the route is held out of the Gateway
+//! with `Accepted: False` and Envoy's message, and everyone else's later changes flow: a
+//! valid route written after all four answers 200. Fixing the held route lets it back in.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -14,19 +16,25 @@ use std::time::Duration;
 use ferrogate_e2e::testing::{self, Standalone, free_block, free_port, pod};
 
 const HOST: &str = "www.example.com";
-const CONDITION: &str = "gateway.ferrogate.dev/ConfigAccepted";
 
-const REJECTED_ROUTE: &str = "apiVersion: gateway.networking.k8s.io/v1
+fn route(name: &str, rule: &str) -> String {
+    format!(
+        "apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata:
-  name: too-complex
+  name: {name}
   namespace: default
 spec:
   parentRefs:
     - name: quickstart
   hostnames: [www.example.com]
   rules:
-    - matches:
+{rule}"
+    )
+}
+
+/// Passes Ferrogate's RE2 estimate; Envoy's RE2 refuses it.
+const NESTED_LOOPS: &str = "    - matches:
         - path:
             type: RegularExpression
             value: \"/nack((x*)*){14}\"
@@ -35,23 +43,59 @@ spec:
           port: 8080
 ";
 
-fn gateway_status(status_dir: &Path) -> String {
-    std::fs::read_to_string(status_dir.join("gateways/default/quickstart.yaml")).unwrap_or_default()
+const FIXED: &str = "    - matches:
+        - path:
+            type: RegularExpression
+            value: \"/nack(x*){2}\"
+      backendRefs:
+        - name: echo-v2
+          port: 8080
+";
+
+const CRLF_REDIRECT: &str = "    - matches: [{path: {type: PathPrefix, value: /crlf}}]
+      filters:
+        - type: RequestRedirect
+          requestRedirect: {hostname: \"evil.example.com\\r\\nx-injected: 1\"}
+";
+
+const HUGE_WEIGHTS: &str = "    - matches: [{path: {type: PathPrefix, value: /weights}}]
+      backendRefs:
+        - {name: echo-v1, port: 8080, weight: 1000000}
+        - {name: echo-v2, port: 8080, weight: 1000001}
+";
+
+const OVERSIZED_REGEX: &str = "    - matches:
+        - path: {type: RegularExpression, value: \"/(abcdefgh){60}\"}
+      backendRefs:
+        - name: echo-v1
+          port: 8080
+";
+
+/// The quickstart's catch-all sends `/fresh` to echo-v1; this route sends it to echo-v2.
+const FRESH: &str = "    - matches: [{path: {type: PathPrefix, value: /fresh}}]
+      backendRefs:
+        - name: echo-v2
+          port: 8080
+";
+
+fn route_status(status_dir: &Path, name: &str) -> String {
+    std::fs::read_to_string(status_dir.join(format!("httproutes/default/{name}.yaml")))
+        .unwrap_or_default()
 }
 
-async fn nacks(metrics: SocketAddr) -> f64 {
+async fn metric(metrics: SocketAddr, name: &str) -> f64 {
     let Ok(r) = ferrogate_e2e::client::get(metrics, "localhost", "/metrics", &[]).await else {
         return 0.0;
     };
     String::from_utf8_lossy(&r.body)
         .lines()
-        .filter(|l| l.starts_with("ferrogate_xds_nacks_total"))
+        .filter(|l| l.split(['{', ' ']).next() == Some(name))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rejected_config_is_counted_shown_in_status_and_the_last_one_keeps_serving() {
+async fn a_route_envoy_rejects_is_held_out_and_a_later_valid_route_answers() {
     let v1 = ferrogate_e2e::echo::spawn_for_test("echo-v1-nack", "default", "echo-v1").await;
     let v2 = ferrogate_e2e::echo::spawn_for_test("echo-v2-nack", "default", "echo-v2").await;
     let gateway_port = free_port();
@@ -65,38 +109,109 @@ async fn a_rejected_config_is_counted_shown_in_status_and_the_last_one_keeps_ser
     let status_dir = fg.dir.path().join("status");
     let config = fg.dir.path().join("config");
     let ok = |r: &ferrogate_e2e::client::HttpResponse| r.status == 200;
+    let from_v2 =
+        |r: &ferrogate_e2e::client::HttpResponse| r.status == 200 && pod(r) == "echo-v2-nack";
     testing::eventually_response(gateway, HOST, "/v2", &[], Duration::from_secs(30), ok).await;
-    let before = nacks(fg.metrics).await;
+    let nacks_before = metric(fg.metrics, "ferrogate_xds_nacks_total").await;
 
-    std::fs::write(config.join("rejected.yaml"), REJECTED_ROUTE).unwrap();
+    // The three refused by the translator, with a status each.
+    for (name, rule, says) in [
+        ("crlf", CRLF_REDIRECT, "hostname"),
+        ("weights", HUGE_WEIGHTS, "weight"),
+        ("oversized", OVERSIZED_REGEX, "program"),
+    ] {
+        std::fs::write(config.join(format!("{name}.yaml")), route(name, rule)).unwrap();
+        let status = testing::eventually(
+            &format!("{name} judged"),
+            Duration::from_secs(20),
+            || async {
+                let s = route_status(&status_dir, name);
+                s.contains("Accepted").then_some(s)
+            },
+        )
+        .await;
+        assert!(
+            status.contains("status: \"False\"")
+                || status.contains("status: 'False'")
+                || status.contains("status: False"),
+            "{name}: {status}"
+        );
+        assert!(
+            status.to_lowercase().contains(says),
+            "{name} says why: {status}"
+        );
+    }
+
+    // The one only Envoy refuses: NACKed, then held out with Envoy's message.
+    std::fs::write(
+        config.join("too-complex.yaml"),
+        route("too-complex", NESTED_LOOPS),
+    )
+    .unwrap();
     testing::eventually("the NACK counted", Duration::from_secs(20), || async {
-        (nacks(fg.metrics).await > before).then_some(())
+        (metric(fg.metrics, "ferrogate_xds_nacks_total").await > nacks_before).then_some(())
     })
     .await;
-    let status = testing::eventually(
-        "the Gateway's status shows the rejection",
-        Duration::from_secs(20),
-        || async {
-            let s = gateway_status(&status_dir);
-            s.contains(CONDITION).then_some(s)
-        },
-    )
+    let status = testing::eventually("the route held out", Duration::from_secs(20), || async {
+        let s = route_status(&status_dir, "too-complex");
+        s.contains("Envoy rejected").then_some(s)
+    })
     .await;
-    assert!(status.contains("reason: Rejected"), "{status}");
+    assert!(status.contains("UnsupportedValue"), "{status}");
     assert!(
         status.contains("RE2") || status.contains("program size"),
         "Envoy's own message is shown: {status}"
     );
 
-    // The last accepted config keeps serving.
+    // Written after all four, a valid route is served: nothing froze the Gateway.
+    std::fs::write(config.join("fresh.yaml"), route("fresh", FRESH)).unwrap();
+    let (r, _) = testing::eventually_response(
+        gateway,
+        HOST,
+        "/fresh",
+        &[],
+        Duration::from_secs(20),
+        from_v2,
+    )
+    .await;
+    assert_eq!(pod(&r), "echo-v2-nack");
     let (r, _) =
         testing::eventually_response(gateway, HOST, "/v2", &[], Duration::from_secs(5), ok).await;
-    assert_eq!(pod(&r), "echo-v2-nack");
+    assert_eq!(
+        pod(&r),
+        "echo-v2-nack",
+        "the routes that were there keep serving"
+    );
+    assert_eq!(
+        metric(fg.metrics, "ferrogate_routes_rejected_by_envoy").await,
+        1.0
+    );
+    testing::eventually(
+        "the Gateway's rejection condition cleared",
+        Duration::from_secs(20),
+        || async {
+            let s = std::fs::read_to_string(status_dir.join("gateways/default/quickstart.yaml"))
+                .unwrap_or_default();
+            (!s.contains("gateway.ferrogate.dev/ConfigAccepted")).then_some(())
+        },
+    )
+    .await;
 
-    // Without the offending route Envoy accepts again and the condition goes away.
-    std::fs::remove_file(config.join("rejected.yaml")).unwrap();
-    testing::eventually("the condition cleared", Duration::from_secs(20), || async {
-        (!gateway_status(&status_dir).contains(CONDITION)).then_some(())
+    // Its owner fixes it: the route is let back in and serves.
+    std::fs::write(config.join("too-complex.yaml"), route("too-complex", FIXED)).unwrap();
+    let (r, _) = testing::eventually_response(
+        gateway,
+        HOST,
+        "/nackxx",
+        &[],
+        Duration::from_secs(20),
+        from_v2,
+    )
+    .await;
+    assert_eq!(pod(&r), "echo-v2-nack");
+    testing::eventually("nothing held", Duration::from_secs(10), || async {
+        (metric(fg.metrics, "ferrogate_routes_rejected_by_envoy").await == 0.0).then_some(())
     })
     .await;
+    assert!(!route_status(&status_dir, "too-complex").contains("Envoy rejected"));
 }

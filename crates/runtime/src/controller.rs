@@ -305,7 +305,9 @@ pub async fn run_controller_with(
                     }
                     _ = nack_check.tick() => {
                         let now = crate::nack_status::digest(&nack_cache.stats());
-                        if now == nacks { continue }
+                        // An accepted trial of the route quarantine changes no NACK.
+                        let answered = pipeline.envoy_answers_need_a_run();
+                        if now == nacks && !answered { continue }
                         nacks = now;
                     }
                     r = snapshot_rx.changed() => if r.is_err() { return Ok("controller loop") },

@@ -24,6 +24,7 @@ mod nack_status;
 mod pipeline;
 pub mod pki;
 mod placement;
+mod quarantine;
 mod serving;
 mod slots;
 mod standalone;

@@ -57,6 +57,9 @@ pub struct Metrics {
     /// `ferrogate_config_duplicate_objects`: objects defined more than once in the last read
     /// of the config directory (standalone; the later file in path order wins).
     pub config_duplicates: IntGauge,
+    /// `ferrogate_routes_rejected_by_envoy`: routes held out of their Gateway because Envoy
+    /// rejected the configuration with them (until their content changes).
+    pub routes_rejected_by_envoy: IntGauge,
     /// `ferrogate_status_writes_total`: status objects written because they changed.
     pub status_writes: IntCounter,
     /// `ferrogate_status_write_duration_seconds`: one round of status writes (every changed
@@ -215,6 +218,10 @@ impl Metrics {
                 "ferrogate_config_duplicate_objects",
                 "Objects defined more than once in the last read of the config directory (the later file in path order wins)",
             ),
+            routes_rejected_by_envoy: gauge(
+                "ferrogate_routes_rejected_by_envoy",
+                "Routes held out of their Gateway because Envoy rejected the configuration with them (until their content changes)",
+            ),
             status_writes: counter("ferrogate_status_writes_total", "Status objects written because they changed"),
             status_write_seconds: histogram_with(
                 "ferrogate_status_write_duration_seconds",
@@ -280,6 +287,7 @@ impl Metrics {
             Box::new(self.propagation_seconds.clone()),
             Box::new(self.config_problems.clone()),
             Box::new(self.config_duplicates.clone()),
+            Box::new(self.routes_rejected_by_envoy.clone()),
             Box::new(self.status_writes.clone()),
             Box::new(self.status_write_conflicts.clone()),
             Box::new(self.status_write_seconds.clone()),

@@ -17,8 +17,10 @@ use ferrogate_xds_server::XdsStats;
 /// Condition type (domain-prefixed, as the Gateway API asks of implementation-specific ones).
 pub(crate) const CONDITION: &str = "gateway.ferrogate.dev/ConfigAccepted";
 
-/// How often the xDS server's NACK records are compared with what statuses show.
-pub(crate) const CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+/// How often the xDS server's ACK and NACK records are compared with what statuses show and
+/// what the route quarantine waits for: each step of narrowing down a rejected route waits
+/// for one check, so the period bounds how fast a bad route is found.
+pub(crate) const CHECK_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// What changes the annotation: per Gateway, the active NACKs' (type, version, message).
 pub(crate) type NackDigest = BTreeMap<String, Vec<(String, String, String)>>;

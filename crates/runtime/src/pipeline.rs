@@ -18,6 +18,7 @@ use crate::Metrics;
 use crate::address_pool::AddressPool;
 use crate::host_replicas::ReplicaWarnings;
 use crate::host_xds_tls::HostXdsTls;
+use crate::quarantine::{Quarantine, RouteXdsView};
 use crate::slots::Slots;
 
 /// Runs of any pipeline of this process, full or EDS-only (see [`crate::pipeline_runs`]).
@@ -60,6 +61,8 @@ pub(crate) struct Pipeline {
     /// reuses the output, and an input that differs only in EndpointSlices takes the
     /// EDS-only path. The snapshot is the provider's, shared, not copied.
     last: Option<(Arc<Snapshot>, Options, RunOutput)>,
+    /// Routes Envoy rejected, held out of their Gateways (see [`crate::quarantine`]).
+    quarantine: Quarantine,
 }
 
 /// What a run produced for the other stages.
@@ -102,7 +105,45 @@ impl Pipeline {
             xds_tls: None,
             pod_ready_port: None,
             last: None,
+            quarantine: Quarantine::default(),
         }
+    }
+
+    /// What the xDS server reports about each published Gateway's RouteConfigurations.
+    fn route_views(&self) -> BTreeMap<GatewayKey, RouteXdsView> {
+        let route_type = ferrogate_xds_translator::type_url::ROUTE;
+        let stats = self.cache.stats();
+        self.previous
+            .keys()
+            .map(|key| {
+                let id = key.to_string();
+                let gateway = stats.gateways.get(&id);
+                let view = RouteXdsView {
+                    published: self
+                        .cache
+                        .get(&id)
+                        .and_then(|s| s.version(route_type).map(str::to_string)),
+                    acked: gateway.and_then(|g| g.acked_versions.get(route_type).cloned()),
+                    nack: gateway
+                        .and_then(|g| g.active_nacks.get(route_type))
+                        .map(|n| (n.rejected_version.clone(), n.message.clone())),
+                };
+                (key.clone(), view)
+            })
+            .collect()
+    }
+
+    /// Whether Envoy's answers call for a full run on an unchanged input: a rejected
+    /// RouteConfiguration to narrow down, or a trial accepted (see [`crate::quarantine`]).
+    /// Also lets the quarantine drop what it kept of versions older than the accepted ones.
+    pub(crate) fn envoy_answers_need_a_run(&mut self) -> bool {
+        let views = self.route_views();
+        for (key, view) in &views {
+            self.quarantine.settle(key, view);
+        }
+        views
+            .iter()
+            .any(|(key, view)| self.quarantine.has_work(key, view))
     }
 
     /// Gives Gateways the slots their admin ports in a previous run's bootstraps imply, so
@@ -141,7 +182,11 @@ impl Pipeline {
                 .with_label_values(&[kind.as_str()])
                 .set(count as i64);
         }
-        if let Some(output) = self.endpoints_only(snapshot, seen) {
+        let views = self.route_views();
+        let envoy_answered = views
+            .iter()
+            .any(|(key, view)| self.quarantine.has_work(key, view));
+        if !envoy_answered && let Some(output) = self.endpoints_only(snapshot, seen) {
             return output;
         }
         if let Some(pool) = self.pool.as_mut() {
@@ -173,6 +218,8 @@ impl Pipeline {
             self.unplaced = unplaced.clone();
         }
         crate::placement::mark_unplaced(&mut translation.statuses, &unplaced, &self.port_plan);
+        self.quarantine
+            .retain(|key| translation.gateways.contains_key(key));
 
         // Standalone: every replica of every Gateway (its EnvoyProxy `replicas`). They
         // share the Gateway's xDS snapshot (same node.cluster) and client certificate, and
@@ -225,6 +272,10 @@ impl Pipeline {
                 ready_port,
                 access_logs,
             };
+            let no_view = RouteXdsView::default();
+            let ir = &self
+                .quarantine
+                .plan(key, ir, views.get(key).unwrap_or(&no_view));
             if self
                 .previous
                 .get(key)
@@ -250,6 +301,11 @@ impl Pipeline {
             self.metrics
                 .snapshot_build_seconds
                 .observe(build.elapsed().as_secs_f64());
+            let route_version = self.cache.get(&id).and_then(|s| {
+                s.version(ferrogate_xds_translator::type_url::ROUTE)
+                    .map(str::to_string)
+            });
+            self.quarantine.published(key, route_version.as_deref(), ir);
             self.previous.insert(key.clone(), (ir.clone(), xds_options));
         }
         let gone: Vec<GatewayKey> = self
@@ -263,6 +319,10 @@ impl Pipeline {
             self.previous.remove(&key);
             tracing::info!(gateway = %key, "gateway removed");
         }
+        self.quarantine.mark_held(&mut translation.statuses);
+        self.metrics
+            .routes_rejected_by_envoy
+            .set(self.quarantine.held_count() as i64);
         self.metrics.gateways.set(translation.gateways.len() as i64);
         self.metrics.translations.inc();
         self.metrics

@@ -179,7 +179,9 @@ pub async fn run_standalone(config: StandaloneConfig) -> anyhow::Result<()> {
                     changed = snapshot_rx.changed() => if changed.is_err() { return Ok("pipeline") } else { read = true },
                     _ = nack_check.tick() => {
                         let now = crate::nack_status::digest(&nack_cache.stats());
-                        if now == nacks { continue }
+                        // An accepted trial of the route quarantine changes no NACK.
+                        let answered = pipeline.envoy_answers_need_a_run();
+                        if now == nacks && !answered { continue }
                         nacks = now;
                         if !read { continue }
                     }

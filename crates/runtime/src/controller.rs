@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Metrics;
 use crate::controller_infra::{desired_objects, observe};
+use crate::latest_wins::Sink;
 use crate::pipeline::{Pipeline, XdsEndpoint};
 use crate::pki::{XdsCa, XdsTlsFiles};
 
@@ -278,11 +279,22 @@ pub async fn run_controller_with(
         HostPortPlan::default(),
     );
     pipeline.pod_ready_port = Some(ferrogate_api::ENVOY_READY_PORT);
-    let mut status_writer =
-        StatusWriter::new(client.clone(), &discovered, ferrogate_api::CONTROLLER_NAME);
-    let mut infra = KubernetesInfra::new(client.clone());
-    let mut events =
-        crate::controller_events::ControllerEvents::new(client.clone(), &config.pod_name);
+    let mut status_sink = spawn_status_sink(
+        &mut tasks,
+        &metrics,
+        &cancel,
+        StatusWriter::new(client.clone(), &discovered, ferrogate_api::CONTROLLER_NAME),
+        crate::controller_events::ControllerEvents::new(client.clone(), &config.pod_name),
+        served_rx.clone(),
+    );
+    let mut infra_sink = spawn_infra_sink(
+        &mut tasks,
+        &metrics,
+        &cancel,
+        KubernetesInfra::new(client.clone()),
+        render_options,
+        ca,
+    );
     {
         let (cancel, ready, metrics, nack_cache) = (
             cancel.clone(),
@@ -293,17 +305,22 @@ pub async fn run_controller_with(
         tasks.spawn(async move {
             let mut synced = false;
             let mut was_leader = false;
+            // Bumped at every gain of leadership: the status sink then forgets what it
+            // wrote before, since another replica may have written meanwhile.
+            let mut leadership = 0u64;
             let mut nacks = crate::nack_status::NackDigest::new();
-            let mut nack_check = tokio::time::interval(crate::nack_status::CHECK_EVERY);
+            let mut answers = nack_cache.answers();
             loop {
                 tokio::select! {
                     _ = cancel.cancelled() => return Ok("controller loop"),
                     r = served_rx.changed() => {
                         if r.is_err() { return Ok("controller loop") }
-                        status_writer.set_served(&served_rx.borrow_and_update());
+                        served_rx.borrow_and_update(); // the status sink reads it
                         continue; // the restarted watchers publish a complete snapshot next
                     }
-                    _ = nack_check.tick() => {
+                    r = answers.changed() => {
+                        if r.is_err() { return Ok("controller loop") }
+                        crate::nack_status::coalesce(&mut answers).await;
                         let now = crate::nack_status::digest(&nack_cache.stats());
                         // An accepted trial of the route quarantine changes no NACK.
                         let answered = pipeline.envoy_answers_need_a_run();
@@ -338,33 +355,152 @@ pub async fn run_controller_with(
                     continue;
                 }
                 if !was_leader {
-                    status_writer.forget(); // another replica may have written meanwhile
-                    events.forget();
+                    leadership += 1;
                     was_leader = true;
                 }
                 // Gateway statuses depend on the provisioned objects' state: until their
                 // watchers have listed, a status would say "no address" and flip right after.
                 let Some(owned) = owned else { continue };
-                let writing = std::time::Instant::now();
-                let report = status_writer.write(&output.statuses).await;
-                metrics.status_write_seconds.observe(writing.elapsed().as_secs_f64());
-                metrics.status_writes.inc_by(report.written as u64);
-                metrics.status_write_conflicts.inc_by(report.conflicts as u64);
-                events.observe(&output.statuses, &snapshot, &metrics);
-                let desired = desired_objects(&output.infra, &snapshot, &render_options, ca.as_ref(), &owned);
-                let applying = std::time::Instant::now();
-                let report = infra.reconcile(&desired, &owned).await;
-                metrics.infra_apply_seconds.observe(applying.elapsed().as_secs_f64());
-                for (kind, n) in report.applied.iter().chain(&report.deleted) {
-                    metrics.infra_applies.with_label_values(&[kind.as_str()]).inc_by(*n as u64);
-                }
-                for (kind, n) in &report.failed {
-                    metrics.infra_apply_failures.with_label_values(&[kind.as_str()]).inc_by(*n as u64);
-                }
+                // Status writes and applies run in their own tasks: a slow API server delays
+                // them, not the next translation and push.
+                status_sink.send(StatusWork { statuses: output.statuses, snapshot: snapshot.clone(), leadership });
+                infra_sink.send(InfraWork { infra: output.infra, snapshot, owned });
             }
         });
     }
     tracing::info!(namespace = %config.namespace, identity = %config.pod_name, xds = %config.xds_addr, "ferrogate controller running");
 
     crate::serving::run_until(&mut tasks, &cancel, std::future::pending()).await
+}
+
+/// What the status sink writes: the statuses of one run, as the leader of `leadership`.
+struct StatusWork {
+    statuses: Arc<ferrogate_status::StatusSet>,
+    snapshot: Arc<Snapshot>,
+    leadership: u64,
+}
+
+/// What the infrastructure sink applies: the Gateways of one run to provision.
+struct InfraWork {
+    infra: std::collections::BTreeMap<
+        ferrogate_ir::GatewayKey,
+        (
+            ferrogate_ir::InfraIr,
+            ferrogate_api::envoyproxy::EnvoyProxySpec,
+        ),
+    >,
+    snapshot: Arc<Snapshot>,
+    owned: Arc<ferrogate_infra_manager::kubernetes::OwnedState>,
+}
+
+/// Status subresources and Events, written by the leader off the translate path.
+fn spawn_status_sink(
+    tasks: &mut crate::serving::Tasks,
+    metrics: &Metrics,
+    cancel: &CancellationToken,
+    writer: StatusWriter,
+    events: crate::controller_events::ControllerEvents,
+    served: watch::Receiver<Vec<ferrogate_provider_kubernetes::Discovered>>,
+) -> Sink<StatusWork> {
+    struct State {
+        writer: StatusWriter,
+        events: crate::controller_events::ControllerEvents,
+        served: watch::Receiver<Vec<ferrogate_provider_kubernetes::Discovered>>,
+        leadership: u64,
+    }
+    let state = Arc::new(tokio::sync::Mutex::new(State {
+        writer,
+        events,
+        served,
+        leadership: 0,
+    }));
+    let metrics_for_task = metrics.clone();
+    Sink::spawn(
+        tasks,
+        "status",
+        metrics,
+        cancel.clone(),
+        move |work: Arc<StatusWork>| {
+            let (state, metrics) = (state.clone(), metrics_for_task.clone());
+            async move {
+                let mut guard = state.lock().await;
+                let state = &mut *guard;
+                if state.served.has_changed().unwrap_or(false) {
+                    state.writer.set_served(&state.served.borrow_and_update());
+                }
+                if state.leadership != work.leadership {
+                    state.writer.forget(); // another replica may have written meanwhile
+                    state.events.forget();
+                    state.leadership = work.leadership;
+                }
+                let writing = std::time::Instant::now();
+                let report = state.writer.write(&work.statuses).await;
+                metrics
+                    .status_write_seconds
+                    .observe(writing.elapsed().as_secs_f64());
+                metrics.status_writes.inc_by(report.written as u64);
+                metrics
+                    .status_write_conflicts
+                    .inc_by(report.conflicts as u64);
+                state
+                    .events
+                    .observe(&work.statuses, &work.snapshot, &metrics);
+            }
+        },
+    )
+}
+
+/// Envoy Deployments, Services and the rest, applied by the leader off the translate path.
+fn spawn_infra_sink(
+    tasks: &mut crate::serving::Tasks,
+    metrics: &Metrics,
+    cancel: &CancellationToken,
+    infra: KubernetesInfra,
+    render_options: RenderOptions,
+    ca: Option<XdsCa>,
+) -> Sink<InfraWork> {
+    let state = Arc::new(tokio::sync::Mutex::new(infra));
+    let (render_options, ca) = (Arc::new(render_options), Arc::new(ca));
+    let metrics_for_task = metrics.clone();
+    Sink::spawn(
+        tasks,
+        "infra",
+        metrics,
+        cancel.clone(),
+        move |work: Arc<InfraWork>| {
+            let (state, metrics, render_options, ca) = (
+                state.clone(),
+                metrics_for_task.clone(),
+                render_options.clone(),
+                ca.clone(),
+            );
+            async move {
+                let mut infra = state.lock().await;
+                let desired = desired_objects(
+                    &work.infra,
+                    &work.snapshot,
+                    &render_options,
+                    ca.as_ref().as_ref(),
+                    &work.owned,
+                );
+                let applying = std::time::Instant::now();
+                let report = infra.reconcile(&desired, &work.owned).await;
+                metrics
+                    .infra_apply_seconds
+                    .observe(applying.elapsed().as_secs_f64());
+                for (kind, n) in report.applied.iter().chain(&report.deleted) {
+                    metrics
+                        .infra_applies
+                        .with_label_values(&[kind.as_str()])
+                        .inc_by(*n as u64);
+                }
+                for (kind, n) in &report.failed {
+                    metrics
+                        .infra_apply_failures
+                        .with_label_values(&[kind.as_str()])
+                        .inc_by(*n as u64);
+                }
+            }
+        },
+    )
 }

@@ -19,6 +19,7 @@ mod controller_infra;
 mod controller_provider;
 mod host_replicas;
 mod host_xds_tls;
+mod latest_wins;
 mod metrics;
 mod nack_status;
 mod pipeline;

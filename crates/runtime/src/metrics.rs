@@ -71,6 +71,9 @@ pub struct Metrics {
     /// `ferrogate_infra_applies_total{kind}`: infrastructure objects applied (server-side apply or
     /// delete) by the infra manager, by kind.
     pub infra_applies: IntCounterVec,
+    /// `ferrogate_sink_superseded_total{sink}`: values for a slow sink (status writes,
+    /// infrastructure applies) replaced by a newer one before the sink took them.
+    pub sink_superseded: IntCounterVec,
     /// `ferrogate_infra_apply_failures_total{kind}`: infrastructure applies that failed, by kind.
     pub infra_apply_failures: IntCounterVec,
     /// `ferrogate_infra_apply_duration_seconds`: one round of infrastructure applies (the
@@ -237,6 +240,11 @@ impl Metrics {
                 "Infrastructure objects applied or deleted by the infra manager, by kind",
                 &["kind"],
             ),
+            sink_superseded: counter_vec(
+                "ferrogate_sink_superseded_total",
+                "Values for a slow sink (status writes, infrastructure applies) replaced by a newer one before the sink took them",
+                &["sink"],
+            ),
             infra_apply_failures: counter_vec(
                 "ferrogate_infra_apply_failures_total",
                 "Infrastructure applies or deletes that failed, by kind",
@@ -293,6 +301,7 @@ impl Metrics {
             Box::new(self.status_write_seconds.clone()),
             Box::new(self.infra_applies.clone()),
             Box::new(self.infra_apply_failures.clone()),
+            Box::new(self.sink_superseded.clone()),
             Box::new(self.infra_apply_seconds.clone()),
             Box::new(self.events.clone()),
             Box::new(self.events_dropped.clone()),

@@ -17,10 +17,16 @@ use ferrogate_xds_server::XdsStats;
 /// Condition type (domain-prefixed, as the Gateway API asks of implementation-specific ones).
 pub(crate) const CONDITION: &str = "gateway.ferrogate.dev/ConfigAccepted";
 
-/// How often the xDS server's ACK and NACK records are compared with what statuses show and
-/// what the route quarantine waits for: each step of narrowing down a rejected route waits
-/// for one check, so the period bounds how fast a bad route is found.
-pub(crate) const CHECK_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+/// After Envoy's first answer, how long to wait for the rest of a burst (every type of a
+/// push, every replica) before the statuses and the route quarantine look at them once.
+const COALESCE: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Waits out a burst of ACKs and NACKs (see [`ferrogate_xds_server::SnapshotCache::answers`])
+/// and marks it seen.
+pub(crate) async fn coalesce(answers: &mut tokio::sync::watch::Receiver<u64>) {
+    tokio::time::sleep(COALESCE).await;
+    answers.borrow_and_update();
+}
 
 /// What changes the annotation: per Gateway, the active NACKs' (type, version, message).
 pub(crate) type NackDigest = BTreeMap<String, Vec<(String, String, String)>>;

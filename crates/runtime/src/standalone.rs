@@ -19,6 +19,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::Metrics;
+use crate::latest_wins::Sink;
 use crate::pipeline::{Pipeline, XdsEndpoint};
 
 /// Settings of `ferrogate standalone`.
@@ -163,13 +164,19 @@ pub async fn run_standalone(config: StandaloneConfig) -> anyhow::Result<()> {
             .map(crate::address_pool::AddressPool::new);
         pipeline.seed_slots(host.recorded_admin_ports());
         pipeline.xds_tls = xds_tls;
-        let mut writer = StatusFileWriter::new(status_dir);
-        let (cancel, host, ready, metrics) =
-            (cancel.clone(), host.clone(), ready.clone(), metrics.clone());
+        // Status files and Envoy processes are written and started off the translate path.
+        let mut status_sink = spawn_status_files_sink(
+            &mut tasks,
+            &metrics,
+            &cancel,
+            StatusFileWriter::new(status_dir),
+        );
+        let mut host_sink = spawn_host_sink(&mut tasks, &metrics, &cancel, host.clone());
+        let (cancel, ready, metrics) = (cancel.clone(), ready.clone(), metrics.clone());
         let nack_cache = cache.clone();
         tasks.spawn(async move {
             let mut nacks = crate::nack_status::NackDigest::new();
-            let mut nack_check = tokio::time::interval(crate::nack_status::CHECK_EVERY);
+            let mut answers = nack_cache.answers();
             // Nothing is applied before the file provider's first read: the host manager's
             // first apply also stops the Envoys of Gateways it is not given.
             let mut read = false;
@@ -177,7 +184,9 @@ pub async fn run_standalone(config: StandaloneConfig) -> anyhow::Result<()> {
                 tokio::select! {
                     _ = cancel.cancelled() => return Ok("pipeline"),
                     changed = snapshot_rx.changed() => if changed.is_err() { return Ok("pipeline") } else { read = true },
-                    _ = nack_check.tick() => {
+                    changed = answers.changed() => {
+                        if changed.is_err() { return Ok("pipeline") }
+                        crate::nack_status::coalesce(&mut answers).await;
                         let now = crate::nack_status::digest(&nack_cache.stats());
                         // An accepted trial of the route quarantine changes no NACK.
                         let answered = pipeline.envoy_answers_need_a_run();
@@ -192,24 +201,8 @@ pub async fn run_standalone(config: StandaloneConfig) -> anyhow::Result<()> {
                 let snapshot = snapshot_rx.borrow_and_update().clone();
                 let mut output = pipeline.run_at(&snapshot, seen);
                 crate::nack_status::annotate(&mut output.statuses, &nacks);
-                let writing = std::time::Instant::now();
-                let written = writer.write(&output.statuses);
-                metrics.status_write_seconds.observe(writing.elapsed().as_secs_f64());
-                match written {
-                    Ok(written) => {
-                        metrics.status_writes.inc_by(written.len() as u64);
-                        for file in written {
-                            tracing::info!(%file, "status updated");
-                        }
-                    }
-                    Err(e) => tracing::error!(error = %e, "cannot write status files"),
-                }
-                let applying = std::time::Instant::now();
-                let applied = host.apply(output.processes).await;
-                metrics.infra_apply_seconds.observe(applying.elapsed().as_secs_f64());
-                if let Err(e) = applied {
-                    tracing::error!(error = %e, "cannot start or stop Envoy processes");
-                }
+                status_sink.send(output.statuses);
+                host_sink.send(output.processes);
                 ready.store(true, Ordering::Release);
             }
         });
@@ -220,4 +213,77 @@ pub async fn run_standalone(config: StandaloneConfig) -> anyhow::Result<()> {
         crate::serving::run_until(&mut tasks, &cancel, crate::serving::shutdown_signal()).await;
     host.shutdown().await;
     result
+}
+
+/// Status files, written off the translate path (and off the runtime's workers: a status
+/// directory of thousands of files takes a while).
+fn spawn_status_files_sink(
+    tasks: &mut crate::serving::Tasks,
+    metrics: &Metrics,
+    cancel: &CancellationToken,
+    writer: StatusFileWriter,
+) -> Sink<Arc<ferrogate_status::StatusSet>> {
+    let writer = Arc::new(std::sync::Mutex::new(writer));
+    let metrics_for_task = metrics.clone();
+    Sink::spawn(
+        tasks,
+        "status",
+        metrics,
+        cancel.clone(),
+        move |statuses: Arc<Arc<ferrogate_status::StatusSet>>| {
+            let (writer, metrics) = (writer.clone(), metrics_for_task.clone());
+            async move {
+                let writing = std::time::Instant::now();
+                let written = tokio::task::spawn_blocking(move || {
+                    writer
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .write(&statuses)
+                })
+                .await;
+                metrics
+                    .status_write_seconds
+                    .observe(writing.elapsed().as_secs_f64());
+                match written {
+                    Ok(Ok(written)) => {
+                        metrics.status_writes.inc_by(written.len() as u64);
+                        for file in written {
+                            tracing::info!(%file, "status updated");
+                        }
+                    }
+                    Ok(Err(e)) => tracing::error!(error = %e, "cannot write status files"),
+                    Err(e) => tracing::error!(error = %e, "status file writer failed"),
+                }
+            }
+        },
+    )
+}
+
+/// Envoy processes on this host, started and stopped off the translate path.
+fn spawn_host_sink(
+    tasks: &mut crate::serving::Tasks,
+    metrics: &Metrics,
+    cancel: &CancellationToken,
+    host: Arc<HostInfra>,
+) -> Sink<Vec<ferrogate_infra_render::HostProcessSpec>> {
+    let metrics_for_task = metrics.clone();
+    Sink::spawn(
+        tasks,
+        "infra",
+        metrics,
+        cancel.clone(),
+        move |processes: Arc<Vec<ferrogate_infra_render::HostProcessSpec>>| {
+            let (host, metrics) = (host.clone(), metrics_for_task.clone());
+            async move {
+                let applying = std::time::Instant::now();
+                let applied = host.apply((*processes).clone()).await;
+                metrics
+                    .infra_apply_seconds
+                    .observe(applying.elapsed().as_secs_f64());
+                if let Err(e) = applied {
+                    tracing::error!(error = %e, "cannot start or stop Envoy processes");
+                }
+            }
+        },
+    )
 }

@@ -184,6 +184,18 @@ impl GatewayCounters {
 pub(crate) struct TotalCounters {
     bytes_sent: AtomicU64,
     by_type: Mutex<ByType>,
+    answers: Answers,
+}
+
+/// Bumped after every ACK and NACK is recorded, so the control plane reacts to Envoy's
+/// answers when they arrive instead of polling for them.
+#[derive(Debug)]
+struct Answers(tokio::sync::watch::Sender<u64>);
+
+impl Default for Answers {
+    fn default() -> Self {
+        Self(tokio::sync::watch::Sender::new(0))
+    }
 }
 
 #[derive(Debug, Default)]
@@ -200,12 +212,22 @@ impl TotalCounters {
         bump(&mut lock(&self.by_type).pushes, type_url);
     }
 
+    /// Counts an ACK; called after the Gateway's own record, so a woken subscriber of
+    /// [`Self::answers`] sees it.
     pub(crate) fn record_ack(&self, type_url: &str) {
         bump(&mut lock(&self.by_type).acks, type_url);
+        self.answers.0.send_modify(|n| *n = n.wrapping_add(1));
     }
 
+    /// Counts a NACK; see [`Self::record_ack`].
     pub(crate) fn record_nack(&self, type_url: &str) {
         bump(&mut lock(&self.by_type).nacks, type_url);
+        self.answers.0.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Changes after every ACK or NACK.
+    pub(crate) fn answers(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.answers.0.subscribe()
     }
 
     pub(crate) fn record_rejected_stream(&self, reason: &str) {

@@ -166,6 +166,12 @@ impl SnapshotCache {
         }
     }
 
+    /// A receiver that changes after every ACK or NACK any Envoy sends (the value is a
+    /// counter; only the change matters). What was answered is in [`Self::stats`].
+    pub fn answers(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.totals.answers()
+    }
+
     pub(crate) fn totals(&self) -> &TotalCounters {
         &self.inner.totals
     }

@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use ferrogate_infra_manager::kubernetes::{KubernetesInfra, run_owned_watchers};
-use ferrogate_infra_render::HostPortPlan;
 use ferrogate_infra_render::kubernetes::RenderOptions;
 use ferrogate_provider_kubernetes::{LeaderConfig, LeaderElector, StatusWriter, discover};
 use ferrogate_store::Snapshot;
@@ -27,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use crate::Metrics;
 use crate::controller_infra::{desired_objects, observe};
 use crate::latest_wins::Sink;
-use crate::pipeline::{Pipeline, XdsEndpoint};
+use crate::pipeline::{Hosting, Pipeline};
 use crate::pki::{XdsCa, XdsTlsFiles};
 
 /// Settings of `ferrogate controller`.
@@ -266,19 +265,10 @@ pub async fn run_controller_with(
         provisioned: Some(Default::default()),
         ..Options::default()
     };
-    let xds = XdsEndpoint {
-        host: render_options.xds_service.clone(),
-        port: render_options.xds_port,
-        delta: config.delta_xds,
+    let hosting = Hosting::Pods {
+        ready_port: ferrogate_api::ENVOY_READY_PORT,
     };
-    let mut pipeline = Pipeline::new(
-        options,
-        cache.clone(),
-        metrics.clone(),
-        xds,
-        HostPortPlan::default(),
-    );
-    pipeline.pod_ready_port = Some(ferrogate_api::ENVOY_READY_PORT);
+    let mut pipeline = Pipeline::new(options, cache.clone(), metrics.clone(), hosting);
     let mut status_sink = spawn_status_sink(
         &mut tasks,
         &metrics,

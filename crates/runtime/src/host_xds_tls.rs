@@ -17,6 +17,18 @@ use ferrogate_xds_server::XdsTls;
 
 use crate::pki::{IssuedCert, XdsCa, write_client_files};
 
+fn client_dir(work_dir: &Path, gateway: &GatewayKey) -> PathBuf {
+    work_dir
+        .join(&gateway.namespace)
+        .join(&gateway.name)
+        .join("xds")
+}
+
+/// Where [`HostXdsTls::client_files`] puts `gateway`'s files under `work_dir` (no I/O).
+pub(crate) fn client_paths(work_dir: &Path, gateway: &GatewayKey) -> XdsTlsPaths {
+    XdsTlsPaths::in_dir(&client_dir(work_dir, gateway).to_string_lossy())
+}
+
 /// The CA, the server's certificate and which Gateways already have their files.
 pub(crate) struct HostXdsTls {
     ca: XdsCa,
@@ -56,11 +68,13 @@ impl HostXdsTls {
         }
     }
 
+    /// The folder under which each Gateway's files go (see [`client_paths`]).
+    pub(crate) fn work_dir(&self) -> &Path {
+        &self.work_dir
+    }
+
     fn dir(&self, gateway: &GatewayKey) -> PathBuf {
-        self.work_dir
-            .join(&gateway.namespace)
-            .join(&gateway.name)
-            .join("xds")
+        client_dir(&self.work_dir, gateway)
     }
 
     /// The files of `gateway`'s Envoy, issuing and writing them the first time. A write

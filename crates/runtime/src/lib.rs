@@ -17,6 +17,7 @@ mod controller;
 mod controller_events;
 mod controller_infra;
 mod controller_provider;
+mod host_plan;
 mod host_replicas;
 mod host_xds_tls;
 mod latest_wins;

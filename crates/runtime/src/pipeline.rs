@@ -1,12 +1,14 @@
 //! The translate-and-publish step: store snapshot -> translation -> per-Gateway xDS
-//! snapshots (only for Gateways whose IR changed) + host process specs (standalone: every
-//! replica of every Gateway) + statuses.
+//! snapshots (only for Gateways whose IR changed) + statuses + what the mode's infra sink
+//! needs. The mode stays outside: [`Hosting`] says where Envoys run (pods, or processes
+//! placed by [`HostPlanner`]); writing statuses and starting Envoys are the sinks' work,
+//! never done here.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use ferrogate_infra_render::{HostPortPlan, HostProcessSpec, render_host_replica};
+use ferrogate_infra_render::HostProcessSpec;
 use ferrogate_ir::{GatewayIr, GatewayKey};
 use ferrogate_status::StatusSet;
 use ferrogate_store::{Kind, Snapshot};
@@ -15,11 +17,8 @@ use ferrogate_xds_server::SnapshotCache;
 use ferrogate_xds_translator::XdsOptions;
 
 use crate::Metrics;
-use crate::address_pool::AddressPool;
-use crate::host_replicas::ReplicaWarnings;
-use crate::host_xds_tls::HostXdsTls;
+use crate::host_plan::HostPlanner;
 use crate::quarantine::{Quarantine, RouteXdsView};
-use crate::slots::Slots;
 
 /// Runs of any pipeline of this process, full or EDS-only (see [`crate::pipeline_runs`]).
 static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -29,12 +28,13 @@ pub(crate) fn runs() -> u64 {
     RUNS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
-/// Where Envoys reach the xDS server, and which xDS variant their bootstrap uses.
-#[derive(Clone, Debug)]
-pub(crate) struct XdsEndpoint {
-    pub host: String,
-    pub port: u16,
-    pub delta: bool,
+/// Where the Envoys of each Gateway run: the mode, outside the pipeline.
+pub(crate) enum Hosting {
+    /// In a cluster: every Envoy pod serves readiness on this port; the Kubernetes infra
+    /// sink provisions them from the run's infra IR.
+    Pods { ready_port: u16 },
+    /// Standalone: processes on this host, placed by the planner.
+    Host(Box<HostPlanner>),
 }
 
 /// State kept between runs so unchanged Gateways cost nothing.
@@ -42,21 +42,9 @@ pub(crate) struct Pipeline {
     pub options: Options,
     pub cache: SnapshotCache,
     pub metrics: Metrics,
-    pub xds: XdsEndpoint,
-    pub port_plan: HostPortPlan,
+    pub hosting: Hosting,
     /// The IR and xDS options each Gateway's current snapshot was built from.
     previous: BTreeMap<GatewayKey, (Arc<GatewayIr>, XdsOptions)>,
-    slots: Slots,
-    /// Gateways that got no port block in the last run (warned about once).
-    unplaced: BTreeSet<GatewayKey>,
-    replica_warnings: ReplicaWarnings,
-    /// Per-Gateway addresses, when standalone runs with `--address-pool`.
-    pub pool: Option<AddressPool>,
-    /// Per-Gateway xDS client certificates, when standalone runs with `--xds-tls`.
-    pub xds_tls: Option<HostXdsTls>,
-    /// In a cluster: every Envoy pod serves readiness on this port, and no local processes
-    /// are rendered. `None`: standalone, per-Gateway ports from `port_plan`.
-    pub pod_ready_port: Option<u16>,
     /// The input (snapshot and options) and output of the last full run: an identical input
     /// reuses the output, and an input that differs only in EndpointSlices takes the
     /// EDS-only path. The snapshot is the provider's, shared, not copied.
@@ -88,22 +76,14 @@ impl Pipeline {
         options: Options,
         cache: SnapshotCache,
         metrics: Metrics,
-        xds: XdsEndpoint,
-        port_plan: HostPortPlan,
+        hosting: Hosting,
     ) -> Self {
         Self {
             options,
             cache,
             metrics,
-            xds,
-            port_plan,
+            hosting,
             previous: BTreeMap::new(),
-            slots: Slots::default(),
-            unplaced: BTreeSet::new(),
-            replica_warnings: ReplicaWarnings::default(),
-            pool: None,
-            xds_tls: None,
-            pod_ready_port: None,
             last: None,
             quarantine: Quarantine::default(),
         }
@@ -146,21 +126,6 @@ impl Pipeline {
             .any(|(key, view)| self.quarantine.has_work(key, view))
     }
 
-    /// Gives Gateways the slots their admin ports in a previous run's bootstraps imply, so
-    /// a restarted control plane renders the same bootstraps and adopts the running Envoys.
-    pub(crate) fn seed_slots(&mut self, admin_ports: BTreeMap<GatewayKey, u16>) {
-        let plan = &self.port_plan;
-        let slots = admin_ports
-            .into_iter()
-            .filter_map(|(key, port)| {
-                let offset = port.checked_sub(plan.base)?;
-                (offset % plan.stride.max(1) == 0)
-                    .then(|| (key, u32::from(offset / plan.stride.max(1))))
-            })
-            .collect();
-        self.slots = Slots::seeded(slots);
-    }
-
     #[cfg(test)]
     pub(crate) fn run(&mut self, snapshot: &Arc<Snapshot>) -> RunOutput {
         self.run_at(snapshot, Instant::now())
@@ -189,77 +154,24 @@ impl Pipeline {
         if !envoy_answered && let Some(output) = self.endpoints_only(snapshot, seen) {
             return output;
         }
-        if let Some(pool) = self.pool.as_mut() {
-            let assignment = pool.assign(snapshot);
-            self.options.assigned_addresses = assignment.addresses;
-            self.options.unusable_addresses = assignment.unusable;
+        if let Hosting::Host(planner) = &mut self.hosting {
+            planner.assign_addresses(snapshot, &mut self.options);
         }
         let mut translation = translate(snapshot, &self.options);
-        // Standalone only: each Gateway needs a port block on this host, and the port range
-        // holds a bounded number of them. A Gateway without one runs nothing and says so.
-        let standalone = self.pod_ready_port.is_none();
-        let slots = if standalone {
-            self.slots
-                .assign(translation.infra.keys(), self.port_plan.max_slots())
-        } else {
-            BTreeMap::new()
+        let placement = match &mut self.hosting {
+            Hosting::Host(planner) => Some(planner.place(&mut translation)),
+            Hosting::Pods { .. } => None,
         };
-        let unplaced: BTreeSet<GatewayKey> = translation
-            .gateways
-            .keys()
-            .chain(translation.infra.keys())
-            .filter(|k| standalone && !slots.contains_key(*k))
-            .cloned()
-            .collect();
-        if unplaced != self.unplaced {
-            for key in unplaced.difference(&self.unplaced) {
-                tracing::warn!(gateway = %key, max = self.port_plan.max_slots(), "no free port block for this Gateway: not programmed");
-            }
-            self.unplaced = unplaced.clone();
-        }
-        crate::placement::mark_unplaced(&mut translation.statuses, &unplaced, &self.port_plan);
         self.quarantine
             .retain(|key| translation.gateways.contains_key(key));
-
-        // Standalone: every replica of every Gateway (its EnvoyProxy `replicas`). They
-        // share the Gateway's xDS snapshot (same node.cluster) and client certificate, and
-        // the readiness port below.
-        let mut processes = Vec::new();
-        self.replica_warnings.retain(&translation.infra);
-        let no_parameters = ferrogate_api::envoyproxy::EnvoyProxySpec::default();
-        for (key, infra) in translation.infra.iter().filter(|_| standalone) {
-            let Some(&slot) = slots.get(key) else {
-                continue;
-            };
-            let proxy = translation.parameters.get(key).unwrap_or(&no_parameters);
-            let replicas = self
-                .replica_warnings
-                .count(key, proxy, &self.port_plan, slot);
-            let tls = self.xds_tls.as_mut().map(|t| t.client_files(key));
-            for replica in 0..replicas {
-                match render_host_replica(
-                    infra,
-                    slot,
-                    replica,
-                    &self.port_plan,
-                    (&self.xds.host, self.xds.port),
-                    self.xds.delta,
-                    tls.clone(),
-                ) {
-                    Ok(spec) => processes.push(spec),
-                    // The replica count is capped by the block's room, so this is a bug;
-                    // it costs this replica, not the process.
-                    Err(e) => tracing::error!(gateway = %key, replica, "{e}"),
-                }
-            }
-        }
         for (key, ir) in &translation.gateways {
-            let ready_port = match self.pod_ready_port {
-                Some(port) => port,
-                None => match slots.get(key).map(|s| self.port_plan.ready_port(*s)) {
-                    Some(Ok(port)) => port,
-                    _ => continue, // not placed: no Envoy would read the snapshot
+            let ready_port = match (&self.hosting, &placement) {
+                (Hosting::Pods { ready_port }, _) => *ready_port,
+                (_, Some(placed)) => match placed.ready_ports.get(key) {
+                    Some(port) => *port,
+                    None => continue, // not placed: no Envoy would read the snapshot
                 },
+                (Hosting::Host(_), None) => continue,
             };
             // Access logs come from the infra IR (EnvoyProxy parameters) but are part of
             // every proxy listener, so they are xDS, not bootstrap: no Envoy restart.
@@ -311,7 +223,12 @@ impl Pipeline {
         let gone: Vec<GatewayKey> = self
             .previous
             .keys()
-            .filter(|k| !translation.gateways.contains_key(*k) || unplaced.contains(*k))
+            .filter(|k| {
+                let unplaced = placement
+                    .as_ref()
+                    .is_some_and(|p| !p.ready_ports.contains_key(*k));
+                !translation.gateways.contains_key(*k) || unplaced
+            })
             .cloned()
             .collect();
         for key in gone {
@@ -340,7 +257,7 @@ impl Pipeline {
             .collect();
         let output = RunOutput {
             statuses: Arc::new(translation.statuses),
-            processes,
+            processes: placement.map(|p| p.processes).unwrap_or_default(),
             infra,
         };
         self.last = Some((Arc::clone(snapshot), self.options.clone(), output.clone()));
@@ -408,6 +325,8 @@ impl Pipeline {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host_plan::XdsEndpoint;
+    use ferrogate_infra_render::HostPortPlan;
     use ferrogate_store::load_documents;
 
     const WORLD: &str = "
@@ -473,9 +392,15 @@ spec: {ports: [{name: http, port: 8080}]}
             Options::default(),
             SnapshotCache::new(),
             Metrics::new(),
-            xds,
-            HostPortPlan::default(),
+            Hosting::Host(Box::new(HostPlanner::new(xds, HostPortPlan::default()))),
         )
+    }
+
+    fn port_plan(p: &mut Pipeline) -> &mut HostPortPlan {
+        match &mut p.hosting {
+            Hosting::Host(planner) => &mut planner.port_plan,
+            Hosting::Pods { .. } => unreachable!("the tests' pipeline is standalone"),
+        }
     }
 
     #[test]
@@ -588,16 +513,16 @@ spec: {ports: [{name: http, port: 8080}]}
         world.extend(objects);
         // Room for exactly one block: 65520 + 3 + 10 > 65535.
         let mut p = pipeline();
-        p.port_plan = HostPortPlan {
+        *port_plan(&mut p) = HostPortPlan {
             base: 65_520,
             stride: 10,
         };
-        assert_eq!(p.port_plan.max_slots(), 2);
-        p.port_plan = HostPortPlan {
+        assert_eq!(port_plan(&mut p).max_slots(), 2);
+        *port_plan(&mut p) = HostPortPlan {
             base: 65_526,
             stride: 10,
         };
-        assert_eq!(p.port_plan.max_slots(), 1);
+        assert_eq!(port_plan(&mut p).max_slots(), 1);
         let output = p.run(&Arc::new(world));
         assert_eq!(
             output.processes.len(),
@@ -647,7 +572,7 @@ spec: {ports: [{name: http, port: 8080}]}
     #[test]
     fn a_base_port_with_no_room_at_all_places_nothing_and_does_not_panic() {
         let mut p = pipeline();
-        p.port_plan = HostPortPlan {
+        *port_plan(&mut p) = HostPortPlan {
             base: 65_535,
             stride: 10,
         };

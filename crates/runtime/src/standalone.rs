@@ -19,8 +19,10 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::Metrics;
+use crate::host_plan::{HostPlanner, XdsEndpoint};
+use crate::host_xds_tls::HostXdsTls;
 use crate::latest_wins::Sink;
-use crate::pipeline::{Pipeline, XdsEndpoint};
+use crate::pipeline::{Hosting, Pipeline};
 
 /// Settings of `ferrogate standalone`.
 #[derive(Clone, Debug)]
@@ -158,12 +160,18 @@ pub async fn run_standalone(config: StandaloneConfig) -> anyhow::Result<()> {
             base: config.envoy_base_port,
             ..HostPortPlan::default()
         };
-        let mut pipeline = Pipeline::new(options, cache.clone(), metrics.clone(), xds, plan);
-        pipeline.pool = config
+        let mut planner = HostPlanner::new(xds, plan);
+        planner.pool = config
             .address_pool
             .map(crate::address_pool::AddressPool::new);
-        pipeline.seed_slots(host.recorded_admin_ports());
-        pipeline.xds_tls = xds_tls;
+        planner.seed_slots(host.recorded_admin_ports());
+        planner.xds_tls_dir = xds_tls.as_ref().map(|t| t.work_dir().to_path_buf());
+        let mut pipeline = Pipeline::new(
+            options,
+            cache.clone(),
+            metrics.clone(),
+            Hosting::Host(Box::new(planner)),
+        );
         // Status files and Envoy processes are written and started off the translate path.
         let mut status_sink = spawn_status_files_sink(
             &mut tasks,
@@ -171,7 +179,7 @@ pub async fn run_standalone(config: StandaloneConfig) -> anyhow::Result<()> {
             &cancel,
             StatusFileWriter::new(status_dir),
         );
-        let mut host_sink = spawn_host_sink(&mut tasks, &metrics, &cancel, host.clone());
+        let mut host_sink = spawn_host_sink(&mut tasks, &metrics, &cancel, host.clone(), xds_tls);
         let (cancel, ready, metrics) = (cancel.clone(), ready.clone(), metrics.clone());
         let nack_cache = cache.clone();
         tasks.spawn(async move {
@@ -265,16 +273,32 @@ fn spawn_host_sink(
     metrics: &Metrics,
     cancel: &CancellationToken,
     host: Arc<HostInfra>,
+    xds_tls: Option<HostXdsTls>,
 ) -> Sink<Vec<ferrogate_infra_render::HostProcessSpec>> {
     let metrics_for_task = metrics.clone();
+    let xds_tls = Arc::new(std::sync::Mutex::new(xds_tls));
     Sink::spawn(
         tasks,
         "infra",
         metrics,
         cancel.clone(),
         move |processes: Arc<Vec<ferrogate_infra_render::HostProcessSpec>>| {
-            let (host, metrics) = (host.clone(), metrics_for_task.clone());
+            let (host, metrics, xds_tls) =
+                (host.clone(), metrics_for_task.clone(), xds_tls.clone());
             async move {
+                // Each Gateway's client certificate exists before its Envoys start (written
+                // once per Gateway; the planner only named the paths).
+                if let Some(tls) = xds_tls
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .as_mut()
+                {
+                    let gateways: std::collections::BTreeSet<_> =
+                        processes.iter().map(|p| &p.gateway).collect();
+                    for gateway in gateways {
+                        tls.client_files(gateway);
+                    }
+                }
                 let applying = std::time::Instant::now();
                 let applied = host.apply((*processes).clone()).await;
                 metrics

@@ -23,8 +23,10 @@ use ferrogate_ir::{GatewayIr, GatewayKey, HttpRoute, ListenerKind, VirtualHost};
 use ferrogate_status::{Condition, StatusSet};
 
 /// Published RouteConfiguration versions kept per Gateway to find the accepted one again.
-/// Envoys answer within milliseconds, so only a burst of publishes fills it.
-const HISTORY: usize = 8;
+/// Envoys answer within milliseconds, so only a burst of publishes (or a Gateway whose
+/// Envoys are not connected) fills it; each entry can hold a large IR alive, so few are
+/// kept. Losing the accepted one only makes the suspects more numerous, never wrong.
+const HISTORY: usize = 4;
 
 /// The route object an Envoy route entry came from (`httproute/<ns>/<name>/rule/...`).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -724,3 +724,92 @@ fn validate_objects(objects: &[Value]) {
     );
     assert!(stdout.contains("5 object(s)"), "{stdout}");
 }
+
+/// `ferrogate_xds_snapshot_updates_total` summed over Gateways, scraped from `metrics`.
+async fn snapshot_updates(metrics: std::net::SocketAddr) -> f64 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut stream) = tokio::net::TcpStream::connect(metrics).await else {
+        return 0.0;
+    };
+    let _ = stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .await;
+    let mut body = String::new();
+    let _ = stream.read_to_string(&mut body).await;
+    body.lines()
+        .filter(|l| l.starts_with("ferrogate_xds_snapshot_updates_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+fn route_on_path(name: &str, path: &str) -> Value {
+    json!({
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute", "metadata": {"name": name, "namespace": "apps"},
+        "spec": {"parentRefs": [{"name": "web"}],
+                 "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": path}}],
+                            "backendRefs": [{"name": "echo", "port": 8080}]}]},
+    })
+}
+
+fn accepted(api: &FakeApiServer, route: &str) -> bool {
+    api.get(
+        "gateway.networking.k8s.io/v1",
+        "HTTPRoute",
+        Some("apps"),
+        route,
+    )
+    .as_ref()
+    .and_then(|r| condition(r, "/status/parents/0/conditions", "Accepted"))
+    .is_some_and(|c| c["status"] == "True")
+}
+
+/// Status writes and infrastructure applies run beside the translate path: while the API
+/// server holds every write, route changes still reach the xDS cache, one after another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xds_pushes_do_not_wait_for_a_stalled_api_server() {
+    let api = FakeApiServer::start().await;
+    world(&api);
+    let tls = tempfile::tempdir().unwrap();
+    ferrogate_runtime::certgen_files(tls.path(), &["ferrogate.ferrogate-system.svc".to_string()])
+        .unwrap();
+    let metrics: std::net::SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let mut config = ControllerConfig::new("ferrogate-system", "replica-a");
+    config.xds_addr = ([127, 0, 0, 1], free_port()).into();
+    config.metrics_addr = metrics;
+    config.health_addr = "127.0.0.1:0".parse().unwrap();
+    config.xds_tls_dir = Some(tls.path().to_path_buf());
+    config.debounce = Duration::from_millis(20);
+    config.leader_elect = false; // lease renewals are writes too; this test holds them all
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(run_controller_with(api.client(), config, cancel.clone()));
+    api.wait_for("the first route accepted", WAIT, |a| accepted(a, "echo"))
+        .await;
+
+    api.hold_writes(true);
+    for (i, name) in ["first", "second", "third"].into_iter().enumerate() {
+        let before = snapshot_updates(metrics).await;
+        api.create(route_on_path(name, &format!("/{name}")));
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while snapshot_updates(metrics).await <= before {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "change {i} ({name}) never reached the xDS cache while the API server held writes"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(
+            !accepted(&api, name),
+            "no status can have been written while writes are held"
+        );
+    }
+
+    api.hold_writes(false);
+    api.wait_for("the held statuses written", WAIT, |a| {
+        ["first", "second", "third"]
+            .into_iter()
+            .all(|n| accepted(a, n))
+    })
+    .await;
+    cancel.cancel();
+    task.await.unwrap().unwrap();
+}

@@ -116,6 +116,13 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
             ))));
         }
     };
+    if matches!(
+        method,
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    ) {
+        let mut held = shared.writes_held.subscribe();
+        let _ = held.wait_for(|hold| !*hold).await;
+    }
     let ctx = Ctx {
         shared,
         method,

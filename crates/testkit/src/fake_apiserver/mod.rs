@@ -85,6 +85,8 @@ pub(crate) struct Shared {
     requests: Mutex<Vec<RequestRecord>>,
     conflicts: Mutex<Vec<ConflictRule>>,
     bookmark_interval: Duration,
+    /// While true, every HTTP write waits (see [`FakeApiServer::hold_writes`]).
+    pub(crate) writes_held: tokio::sync::watch::Sender<bool>,
 }
 
 struct Inner {
@@ -159,6 +161,7 @@ impl FakeApiServerBuilder {
             requests: Mutex::new(Vec::new()),
             conflicts: Mutex::new(Vec::new()),
             bookmark_interval: self.bookmark_interval,
+            writes_held: tokio::sync::watch::Sender::new(false),
         });
         let task = tokio::spawn(http::serve(listener, shared.clone())).abort_handle();
         FakeApiServer {
@@ -349,6 +352,14 @@ impl FakeApiServer {
                 method: method.to_ascii_uppercase(),
                 status: status_subresource,
             });
+    }
+
+    /// While `hold` is true, every HTTP write (POST, PUT, PATCH, DELETE: status writes,
+    /// applies, lease renewals) waits before it is handled, as behind a stalled API server;
+    /// `false` lets the waiting ones through. Direct calls ([`create`](Self::create) and the
+    /// like) are not held.
+    pub fn hold_writes(&self, hold: bool) {
+        self.inner.shared.writes_held.send_replace(hold);
     }
 
     /// Every request received since the start or the last [`clear_requests`](Self::clear_requests).

@@ -9,7 +9,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -24,8 +24,6 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::Metrics;
-use crate::controller_infra::{desired_objects, observe};
-use crate::latest_wins::Sink;
 use crate::pipeline::{Hosting, Pipeline};
 use crate::pki::{XdsCa, XdsTlsFiles};
 
@@ -202,9 +200,9 @@ pub async fn run_controller_with(
     .await?;
 
     // Watchers: the Gateway API world, and the objects we provisioned.
-    let (snapshot_tx, mut snapshot_rx) = watch::channel(Arc::new(Snapshot::default()));
-    let (events_tx, mut events_rx) = tokio::sync::mpsc::channel(64);
-    let (served_tx, mut served_rx) = watch::channel(discovered.clone());
+    let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(Snapshot::default()));
+    let (events_tx, events_rx) = tokio::sync::mpsc::channel(64);
+    let (served_tx, served_rx) = watch::channel(discovered.clone());
     {
         let (client, discovered, cancel, metrics) = (
             client.clone(),
@@ -231,7 +229,7 @@ pub async fn run_controller_with(
             Ok("kubernetes provider")
         });
     }
-    let (owned_tx, mut owned_rx) = watch::channel(None);
+    let (owned_tx, owned_rx) = watch::channel(None);
     {
         let (client, cancel, debounce) = (client.clone(), cancel.clone(), config.debounce);
         tasks.spawn(async move {
@@ -239,7 +237,7 @@ pub async fn run_controller_with(
             Ok("provisioned-object watcher")
         });
     }
-    let (leader_tx, mut leader_rx) = watch::channel(!config.leader_elect);
+    let (leader_tx, leader_rx) = watch::channel(!config.leader_elect);
     if config.leader_elect {
         let elector = LeaderElector::new(
             client.clone(),
@@ -268,8 +266,8 @@ pub async fn run_controller_with(
     let hosting = Hosting::Pods {
         ready_port: ferrogate_api::ENVOY_READY_PORT,
     };
-    let mut pipeline = Pipeline::new(options, cache.clone(), metrics.clone(), hosting);
-    let mut status_sink = spawn_status_sink(
+    let pipeline = Pipeline::new(options, cache.clone(), metrics.clone(), hosting);
+    let status_sink = crate::controller_sinks::spawn_status_sink(
         &mut tasks,
         &metrics,
         &cancel,
@@ -277,7 +275,7 @@ pub async fn run_controller_with(
         crate::controller_events::ControllerEvents::new(client.clone(), &config.pod_name),
         served_rx.clone(),
     );
-    let mut infra_sink = spawn_infra_sink(
+    let infra_sink = crate::controller_sinks::spawn_infra_sink(
         &mut tasks,
         &metrics,
         &cancel,
@@ -285,212 +283,28 @@ pub async fn run_controller_with(
         render_options,
         ca,
     );
+    let mode = crate::controller_mode::ControllerMode {
+        served: served_rx,
+        snapshot: snapshot_rx,
+        owned: owned_rx,
+        leader: leader_rx,
+        events: events_rx,
+        synced: false,
+        current: None,
+        was_leader: false,
+        leadership: 0,
+        metrics: metrics.clone(),
+        status_sink,
+        infra_sink,
+    };
     {
-        let (cancel, ready, metrics, nack_cache) = (
-            cancel.clone(),
-            ready.clone(),
-            metrics.clone(),
-            cache.clone(),
-        );
+        let (cache, ready, cancel) = (cache.clone(), ready.clone(), cancel.clone());
         tasks.spawn(async move {
-            let mut synced = false;
-            let mut was_leader = false;
-            // Bumped at every gain of leadership: the status sink then forgets what it
-            // wrote before, since another replica may have written meanwhile.
-            let mut leadership = 0u64;
-            let mut nacks = crate::nack_status::NackDigest::new();
-            let mut answers = nack_cache.answers();
-            loop {
-                tokio::select! {
-                    _ = cancel.cancelled() => return Ok("controller loop"),
-                    r = served_rx.changed() => {
-                        if r.is_err() { return Ok("controller loop") }
-                        served_rx.borrow_and_update(); // the status sink reads it
-                        continue; // the restarted watchers publish a complete snapshot next
-                    }
-                    r = answers.changed() => {
-                        if r.is_err() { return Ok("controller loop") }
-                        crate::nack_status::coalesce(&mut answers).await;
-                        let now = crate::nack_status::digest(&nack_cache.stats());
-                        // An accepted trial of the route quarantine changes no NACK.
-                        let answered = pipeline.envoy_answers_need_a_run();
-                        if now == nacks && !answered { continue }
-                        nacks = now;
-                    }
-                    r = snapshot_rx.changed() => if r.is_err() { return Ok("controller loop") },
-                    r = owned_rx.changed() => if r.is_err() { return Ok("controller loop") },
-                    r = leader_rx.changed() => if r.is_err() { return Ok("controller loop") },
-                    Some(event) = events_rx.recv() => {
-                        // The first snapshot is published together with `Synced`; anything
-                        // else reported is only logged by the provider.
-                        if event != ferrogate_provider_kubernetes::ReflectorEvent::Synced { continue; }
-                        synced = true;
-                    }
-                }
-                if !synced {
-                    continue;
-                }
-                // The provider's change just woke us: propagation latency counts from here.
-                let seen = std::time::Instant::now();
-                let snapshot = snapshot_rx.borrow_and_update().clone();
-                let owned = owned_rx.borrow_and_update().clone();
-                let leader = *leader_rx.borrow_and_update();
-                metrics.leader.set(i64::from(leader));
-                pipeline.options.provisioned = Some(observe(&snapshot, owned.as_deref()));
-                let mut output = pipeline.run_at(&snapshot, seen);
-                crate::nack_status::annotate(&mut output.statuses, &nacks);
-                ready.store(true, Ordering::Release);
-                if !leader {
-                    was_leader = false;
-                    continue;
-                }
-                if !was_leader {
-                    leadership += 1;
-                    was_leader = true;
-                }
-                // Gateway statuses depend on the provisioned objects' state: until their
-                // watchers have listed, a status would say "no address" and flip right after.
-                let Some(owned) = owned else { continue };
-                // Status writes and applies run in their own tasks: a slow API server delays
-                // them, not the next translation and push.
-                status_sink.send(StatusWork { statuses: output.statuses, snapshot: snapshot.clone(), leadership });
-                infra_sink.send(InfraWork { infra: output.infra, snapshot, owned });
-            }
+            crate::run_loop::run(mode, pipeline, cache, ready, cancel).await;
+            Ok("controller loop")
         });
     }
     tracing::info!(namespace = %config.namespace, identity = %config.pod_name, xds = %config.xds_addr, "ferrogate controller running");
 
     crate::serving::run_until(&mut tasks, &cancel, std::future::pending()).await
-}
-
-/// What the status sink writes: the statuses of one run, as the leader of `leadership`.
-struct StatusWork {
-    statuses: Arc<ferrogate_status::StatusSet>,
-    snapshot: Arc<Snapshot>,
-    leadership: u64,
-}
-
-/// What the infrastructure sink applies: the Gateways of one run to provision.
-struct InfraWork {
-    infra: std::collections::BTreeMap<
-        ferrogate_ir::GatewayKey,
-        (
-            ferrogate_ir::InfraIr,
-            ferrogate_api::envoyproxy::EnvoyProxySpec,
-        ),
-    >,
-    snapshot: Arc<Snapshot>,
-    owned: Arc<ferrogate_infra_manager::kubernetes::OwnedState>,
-}
-
-/// Status subresources and Events, written by the leader off the translate path.
-fn spawn_status_sink(
-    tasks: &mut crate::serving::Tasks,
-    metrics: &Metrics,
-    cancel: &CancellationToken,
-    writer: StatusWriter,
-    events: crate::controller_events::ControllerEvents,
-    served: watch::Receiver<Vec<ferrogate_provider_kubernetes::Discovered>>,
-) -> Sink<StatusWork> {
-    struct State {
-        writer: StatusWriter,
-        events: crate::controller_events::ControllerEvents,
-        served: watch::Receiver<Vec<ferrogate_provider_kubernetes::Discovered>>,
-        leadership: u64,
-    }
-    let state = Arc::new(tokio::sync::Mutex::new(State {
-        writer,
-        events,
-        served,
-        leadership: 0,
-    }));
-    let metrics_for_task = metrics.clone();
-    Sink::spawn(
-        tasks,
-        "status",
-        metrics,
-        cancel.clone(),
-        move |work: Arc<StatusWork>| {
-            let (state, metrics) = (state.clone(), metrics_for_task.clone());
-            async move {
-                let mut guard = state.lock().await;
-                let state = &mut *guard;
-                if state.served.has_changed().unwrap_or(false) {
-                    state.writer.set_served(&state.served.borrow_and_update());
-                }
-                if state.leadership != work.leadership {
-                    state.writer.forget(); // another replica may have written meanwhile
-                    state.events.forget();
-                    state.leadership = work.leadership;
-                }
-                let writing = std::time::Instant::now();
-                let report = state.writer.write(&work.statuses).await;
-                metrics
-                    .status_write_seconds
-                    .observe(writing.elapsed().as_secs_f64());
-                metrics.status_writes.inc_by(report.written as u64);
-                metrics
-                    .status_write_conflicts
-                    .inc_by(report.conflicts as u64);
-                state
-                    .events
-                    .observe(&work.statuses, &work.snapshot, &metrics);
-            }
-        },
-    )
-}
-
-/// Envoy Deployments, Services and the rest, applied by the leader off the translate path.
-fn spawn_infra_sink(
-    tasks: &mut crate::serving::Tasks,
-    metrics: &Metrics,
-    cancel: &CancellationToken,
-    infra: KubernetesInfra,
-    render_options: RenderOptions,
-    ca: Option<XdsCa>,
-) -> Sink<InfraWork> {
-    let state = Arc::new(tokio::sync::Mutex::new(infra));
-    let (render_options, ca) = (Arc::new(render_options), Arc::new(ca));
-    let metrics_for_task = metrics.clone();
-    Sink::spawn(
-        tasks,
-        "infra",
-        metrics,
-        cancel.clone(),
-        move |work: Arc<InfraWork>| {
-            let (state, metrics, render_options, ca) = (
-                state.clone(),
-                metrics_for_task.clone(),
-                render_options.clone(),
-                ca.clone(),
-            );
-            async move {
-                let mut infra = state.lock().await;
-                let desired = desired_objects(
-                    &work.infra,
-                    &work.snapshot,
-                    &render_options,
-                    ca.as_ref().as_ref(),
-                    &work.owned,
-                );
-                let applying = std::time::Instant::now();
-                let report = infra.reconcile(&desired, &work.owned).await;
-                metrics
-                    .infra_apply_seconds
-                    .observe(applying.elapsed().as_secs_f64());
-                for (kind, n) in report.applied.iter().chain(&report.deleted) {
-                    metrics
-                        .infra_applies
-                        .with_label_values(&[kind.as_str()])
-                        .inc_by(*n as u64);
-                }
-                for (kind, n) in &report.failed {
-                    metrics
-                        .infra_apply_failures
-                        .with_label_values(&[kind.as_str()])
-                        .inc_by(*n as u64);
-                }
-            }
-        },
-    )
 }

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -20,8 +20,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Metrics;
 use crate::host_plan::{HostPlanner, XdsEndpoint};
-use crate::host_xds_tls::HostXdsTls;
-use crate::latest_wins::Sink;
 use crate::pipeline::{Hosting, Pipeline};
 
 /// Settings of `ferrogate standalone`.
@@ -127,7 +125,7 @@ pub async fn run_standalone(config: StandaloneConfig) -> anyhow::Result<()> {
     .await?;
 
     // File provider: publishes snapshots; the pipeline below consumes the latest one.
-    let (snapshot_tx, mut snapshot_rx) = watch::channel(Arc::new(Snapshot::default()));
+    let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(Snapshot::default()));
     let duplicates;
     {
         let cancel = cancel.clone();
@@ -166,53 +164,38 @@ pub async fn run_standalone(config: StandaloneConfig) -> anyhow::Result<()> {
             .map(crate::address_pool::AddressPool::new);
         planner.seed_slots(host.recorded_admin_ports());
         planner.xds_tls_dir = xds_tls.as_ref().map(|t| t.work_dir().to_path_buf());
-        let mut pipeline = Pipeline::new(
+        let pipeline = Pipeline::new(
             options,
             cache.clone(),
             metrics.clone(),
             Hosting::Host(Box::new(planner)),
         );
         // Status files and Envoy processes are written and started off the translate path.
-        let mut status_sink = spawn_status_files_sink(
+        let status_sink = crate::standalone_mode::spawn_status_files_sink(
             &mut tasks,
             &metrics,
             &cancel,
             StatusFileWriter::new(status_dir),
         );
-        let mut host_sink = spawn_host_sink(&mut tasks, &metrics, &cancel, host.clone(), xds_tls);
-        let (cancel, ready, metrics) = (cancel.clone(), ready.clone(), metrics.clone());
-        let nack_cache = cache.clone();
+        let host_sink = crate::standalone_mode::spawn_host_sink(
+            &mut tasks,
+            &metrics,
+            &cancel,
+            host.clone(),
+            xds_tls,
+        );
+        let mode = crate::standalone_mode::StandaloneMode {
+            snapshot: snapshot_rx,
+            read: false,
+            duplicates,
+            metrics: metrics.clone(),
+            status_sink,
+            host_sink,
+        };
+        let (cache, ready, cancel) = (cache.clone(), ready.clone(), cancel.clone());
         tasks.spawn(async move {
-            let mut nacks = crate::nack_status::NackDigest::new();
-            let mut answers = nack_cache.answers();
-            // Nothing is applied before the file provider's first read: the host manager's
-            // first apply also stops the Envoys of Gateways it is not given.
-            let mut read = false;
-            loop {
-                tokio::select! {
-                    _ = cancel.cancelled() => return Ok("pipeline"),
-                    changed = snapshot_rx.changed() => if changed.is_err() { return Ok("pipeline") } else { read = true },
-                    changed = answers.changed() => {
-                        if changed.is_err() { return Ok("pipeline") }
-                        crate::nack_status::coalesce(&mut answers).await;
-                        let now = crate::nack_status::digest(&nack_cache.stats());
-                        // An accepted trial of the route quarantine changes no NACK.
-                        let answered = pipeline.envoy_answers_need_a_run();
-                        if now == nacks && !answered { continue }
-                        nacks = now;
-                        if !read { continue }
-                    }
-                }
-                // The provider's change just woke us: propagation latency counts from here.
-                let seen = std::time::Instant::now();
-                metrics.config_duplicates.set(duplicates.load(std::sync::atomic::Ordering::Relaxed) as i64);
-                let snapshot = snapshot_rx.borrow_and_update().clone();
-                let mut output = pipeline.run_at(&snapshot, seen);
-                crate::nack_status::annotate(&mut output.statuses, &nacks);
-                status_sink.send(output.statuses);
-                host_sink.send(output.processes);
-                ready.store(true, Ordering::Release);
-            }
+            crate::run_loop::run(mode, pipeline, cache, ready, cancel).await;
+            Ok("pipeline")
         });
     }
     tracing::info!(config_dir = %config_dir.display(), xds = %config.xds_addr, "ferrogate standalone running");
@@ -221,93 +204,4 @@ pub async fn run_standalone(config: StandaloneConfig) -> anyhow::Result<()> {
         crate::serving::run_until(&mut tasks, &cancel, crate::serving::shutdown_signal()).await;
     host.shutdown().await;
     result
-}
-
-/// Status files, written off the translate path (and off the runtime's workers: a status
-/// directory of thousands of files takes a while).
-fn spawn_status_files_sink(
-    tasks: &mut crate::serving::Tasks,
-    metrics: &Metrics,
-    cancel: &CancellationToken,
-    writer: StatusFileWriter,
-) -> Sink<Arc<ferrogate_status::StatusSet>> {
-    let writer = Arc::new(std::sync::Mutex::new(writer));
-    let metrics_for_task = metrics.clone();
-    Sink::spawn(
-        tasks,
-        "status",
-        metrics,
-        cancel.clone(),
-        move |statuses: Arc<Arc<ferrogate_status::StatusSet>>| {
-            let (writer, metrics) = (writer.clone(), metrics_for_task.clone());
-            async move {
-                let writing = std::time::Instant::now();
-                let written = tokio::task::spawn_blocking(move || {
-                    writer
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .write(&statuses)
-                })
-                .await;
-                metrics
-                    .status_write_seconds
-                    .observe(writing.elapsed().as_secs_f64());
-                match written {
-                    Ok(Ok(written)) => {
-                        metrics.status_writes.inc_by(written.len() as u64);
-                        for file in written {
-                            tracing::info!(%file, "status updated");
-                        }
-                    }
-                    Ok(Err(e)) => tracing::error!(error = %e, "cannot write status files"),
-                    Err(e) => tracing::error!(error = %e, "status file writer failed"),
-                }
-            }
-        },
-    )
-}
-
-/// Envoy processes on this host, started and stopped off the translate path.
-fn spawn_host_sink(
-    tasks: &mut crate::serving::Tasks,
-    metrics: &Metrics,
-    cancel: &CancellationToken,
-    host: Arc<HostInfra>,
-    xds_tls: Option<HostXdsTls>,
-) -> Sink<Vec<ferrogate_infra_render::HostProcessSpec>> {
-    let metrics_for_task = metrics.clone();
-    let xds_tls = Arc::new(std::sync::Mutex::new(xds_tls));
-    Sink::spawn(
-        tasks,
-        "infra",
-        metrics,
-        cancel.clone(),
-        move |processes: Arc<Vec<ferrogate_infra_render::HostProcessSpec>>| {
-            let (host, metrics, xds_tls) =
-                (host.clone(), metrics_for_task.clone(), xds_tls.clone());
-            async move {
-                // Each Gateway's client certificate exists before its Envoys start (written
-                // once per Gateway; the planner only named the paths).
-                if let Some(tls) = xds_tls
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .as_mut()
-                {
-                    let gateways: std::collections::BTreeSet<_> =
-                        processes.iter().map(|p| &p.gateway).collect();
-                    for gateway in gateways {
-                        tls.client_files(gateway);
-                    }
-                }
-                let applying = std::time::Instant::now();
-                let applied = host.apply((*processes).clone()).await;
-                metrics
-                    .infra_apply_seconds
-                    .observe(applying.elapsed().as_secs_f64());
-                if let Err(e) = applied {
-                    tracing::error!(error = %e, "cannot start or stop Envoy processes");
-                }
-            }
-        },
-    )
 }

@@ -36,6 +36,8 @@ mod standalone;
 mod standalone_mode;
 mod status_cluster;
 mod status_cmd;
+#[cfg(test)]
+mod test_worlds;
 mod translate_cmd;
 mod version;
 mod xds_cert_renewal;

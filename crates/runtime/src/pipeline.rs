@@ -329,30 +329,14 @@ mod tests {
     use ferrogate_infra_render::HostPortPlan;
     use ferrogate_store::load_documents;
 
-    const WORLD: &str = "
-apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {name: ferrogate}
-spec: {controllerName: gateway.ferrogate.dev/gatewayclass-controller}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: web, namespace: apps}
-spec:
-  gatewayClassName: ferrogate
-  listeners: [{name: http, port: 8080, protocol: HTTP}]
----
+    /// The shared Gateway `apps/web` with one route to Service `echo`.
+    const ECHO_ROUTE: &str = "
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: echo, namespace: apps}
 spec:
   parentRefs: [{name: web}]
   rules: [{backendRefs: [{name: echo, port: 8080}]}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: echo, namespace: apps}
-spec: {ports: [{name: http, port: 8080}]}
 ";
 
     fn snapshot(endpoint: &str) -> Arc<Snapshot> {
@@ -363,7 +347,13 @@ spec: {ports: [{name: http, port: 8080}]}
         let slice = format!(
             "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {{name: echo-1, namespace: apps, labels: {{kubernetes.io/service-name: echo}}}}\naddressType: IPv4\nports: [{{name: http, port: 9000}}]\nendpoints: [{{addresses: [\"{endpoint}\"]}}]\n"
         );
-        let (objects, errors) = load_documents("test", &format!("{WORLD}---\n{slice}"));
+        let (objects, errors) = load_documents(
+            "test",
+            &format!(
+                "{}---\n{ECHO_ROUTE}---\n{slice}",
+                crate::test_worlds::WEB_GATEWAY
+            ),
+        );
         assert!(errors.is_empty(), "{errors:?}");
         objects.into_iter().collect()
     }

@@ -3,25 +3,6 @@ use ferrogate_status::ConditionStatus;
 use ferrogate_store::{Snapshot, load_documents};
 use ferrogate_translator::{Options, Translation, translate};
 
-const GATEWAY: &str = "
-apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {name: ferrogate}
-spec: {controllerName: gateway.ferrogate.dev/gatewayclass-controller}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: web, namespace: apps}
-spec:
-  gatewayClassName: ferrogate
-  listeners: [{name: http, port: 8080, protocol: HTTP}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: echo, namespace: apps}
-spec: {ports: [{name: http, port: 8080}]}
-";
-
 /// A route `r<i>` on path `/r<i>`; `marker` goes into a header value so a test can make
 /// this route's content "rejected by Envoy" and change it.
 fn route(i: usize, marker: &str) -> String {
@@ -31,7 +12,7 @@ fn route(i: usize, marker: &str) -> String {
 }
 
 fn translation(markers: &[&str]) -> Translation {
-    let mut text = GATEWAY.to_string();
+    let mut text = crate::test_worlds::WEB_GATEWAY.to_string();
     for (i, marker) in markers.iter().enumerate() {
         text.push_str("---\n");
         text.push_str(&route(i, marker));

@@ -3,7 +3,7 @@
 //! Pod and removes the node's bridge and namespaces.
 
 use clap::Parser;
-use ferrogate_cluster::node::{Images, Node, NodeOptions};
+use ferrogate_cluster::node::{Images, Node, NodeOptions, PoolSpec};
 
 /// The kubelet's part for this machine, with Pods as local processes.
 #[derive(Parser, Debug)]
@@ -18,6 +18,11 @@ struct Args {
     /// e.g. the xDS Service `ferrogate.ferrogate-system.svc`.
     #[arg(long = "host-alias")]
     host_aliases: Vec<String>,
+    /// Serve LoadBalancer Services (addresses in status and on this host, traffic forwarded to
+    /// their endpoints) from this pool: `node` for 10.245.X.0/24 beside the node's Pod subnet,
+    /// or MetalLB's notation (`10.245.3.0/24`, `10.245.3.10-10.245.3.20`).
+    #[arg(long)]
+    load_balancer_pool: Option<String>,
     /// The Envoy binary that runs Envoy images (default: FERROGATE_ENVOY, else .tools/bin/envoy).
     #[arg(long)]
     envoy: Option<std::path::PathBuf>,
@@ -35,6 +40,10 @@ async fn main() -> anyhow::Result<()> {
         name: args.name,
         host_aliases: args.host_aliases,
         images,
+        load_balancer_pool: args.load_balancer_pool.map(|p| match p.as_str() {
+            "node" => PoolSpec::NodeSubnet,
+            _ => PoolSpec::Range(p),
+        }),
     };
     let node = Node::start(client, options).await?;
     println!(
@@ -43,6 +52,9 @@ async fn main() -> anyhow::Result<()> {
         node.host_ip(),
         node.dir().display()
     );
+    if let Some(pool) = node.load_balancer_pool() {
+        println!("LoadBalancer addresses from {}-{}", pool.first, pool.last);
+    }
     tokio::signal::ctrl_c().await?;
     drop(node);
     Ok(())

@@ -10,7 +10,10 @@
 //!   it knows as local binaries ([`images`]);
 //! - probes readiness from the host ([`probe`]) and reports Pod status through the API;
 //! - writes each container's output to a file ([`Node::log`]) and serves it the way the
-//!   kubelet does, so `kubectl logs` works through the API server ([`logs`]).
+//!   kubelet does, so `kubectl logs` works through the API server ([`logs`]);
+//! - when given an address pool, serves LoadBalancer Services as MetalLB and kube-proxy
+//!   would: addresses from the pool in their status and on the bridge, traffic forwarded in
+//!   userspace to ready endpoints ([`services`], [`lb_pool`], [`forward`]).
 //!
 //! Every link and namespace carries the node's process id; a node sweeps those of dead nodes
 //! when it starts, and removes its own when dropped. Processes die with the node
@@ -20,13 +23,16 @@ mod clock;
 mod container;
 mod env;
 mod fields;
+mod forward;
 pub mod images;
 mod kubelet;
+pub mod lb_pool;
 mod logs;
 pub mod network;
 mod pod;
 mod probe;
 mod registration;
+mod services;
 mod volumes;
 
 use std::net::Ipv4Addr;
@@ -36,6 +42,7 @@ use std::sync::Arc;
 use tokio::sync::Mutex;
 
 pub use images::Images;
+pub use lb_pool::Pool;
 
 /// How to start a node.
 #[derive(Clone, Debug)]
@@ -48,6 +55,29 @@ pub struct NodeOptions {
     pub host_aliases: Vec<String>,
     /// What runs in place of images.
     pub images: Images,
+    /// Where LoadBalancer Services get addresses from; `None`: the node leaves them pending
+    /// (a test or another tool plays MetalLB).
+    pub load_balancer_pool: Option<PoolSpec>,
+}
+
+/// The addresses LoadBalancer Services get.
+#[derive(Clone, Debug)]
+pub enum PoolSpec {
+    /// 10.245.X.0/24 where 10.244.X.0/24 is the node's Pod subnet: private, and distinct for
+    /// every node alive on this host (the subnet is), so nodes of concurrent tests never hand
+    /// out the same address.
+    NodeSubnet,
+    /// A pool in MetalLB's notation (`10.245.3.0/24` or `10.245.3.10-10.245.3.20`).
+    Range(String),
+}
+
+impl PoolSpec {
+    fn pool(&self, subnet: u8) -> anyhow::Result<lb_pool::Pool> {
+        match self {
+            Self::NodeSubnet => lb_pool::Pool::parse(&format!("10.245.{subnet}.0/24")),
+            Self::Range(text) => lb_pool::Pool::parse(text),
+        }
+    }
 }
 
 impl NodeOptions {
@@ -56,6 +86,7 @@ impl NodeOptions {
             name: name.to_string(),
             host_aliases: Vec::new(),
             images: Images::from_env(),
+            load_balancer_pool: None,
         }
     }
 }
@@ -68,6 +99,8 @@ pub struct Node {
     pods: Arc<Mutex<kubelet::Pods>>,
     task: tokio::task::JoinHandle<()>,
     logs_task: tokio::task::JoinHandle<()>,
+    lb_task: Option<tokio::task::JoinHandle<()>>,
+    pool: Option<lb_pool::Pool>,
     dir: tempfile::TempDir,
 }
 
@@ -99,6 +132,20 @@ impl Node {
             .iter()
             .map(|h| (h.clone(), bridge.host_ip().to_string()))
             .collect();
+        let pool = match &options.load_balancer_pool {
+            Some(spec) => Some(spec.pool(bridge.subnet)?),
+            None => None,
+        };
+        let lb_task = pool.map(|pool| {
+            tokio::spawn(
+                services::LoadBalancers {
+                    client: client.clone(),
+                    pool,
+                    link: bridge.name.clone(),
+                }
+                .run(),
+            )
+        });
         let kubelet = kubelet::Kubelet {
             client,
             name: options.name.clone(),
@@ -116,6 +163,8 @@ impl Node {
             pods,
             task,
             logs_task,
+            lb_task,
+            pool,
             dir,
         })
     }
@@ -128,6 +177,11 @@ impl Node {
     /// The host's address on the node's bridge: Pods reach servers of this host here.
     pub fn host_ip(&self) -> Ipv4Addr {
         self.bridge.host_ip()
+    }
+
+    /// The pool LoadBalancer Services get addresses from, when the node serves them.
+    pub fn load_balancer_pool(&self) -> Option<lb_pool::Pool> {
+        self.pool
     }
 
     /// The log file of a container of Pod `namespace/name`, while the Pod runs here.
@@ -189,6 +243,9 @@ impl Drop for Node {
     fn drop(&mut self) {
         self.task.abort();
         self.logs_task.abort();
+        if let Some(t) = &self.lb_task {
+            t.abort();
+        }
         // The aborted loop lets go of the lock at its next await; wait for that briefly.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         let pods = loop {

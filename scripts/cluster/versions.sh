@@ -6,3 +6,6 @@
 # The Gateway API release the translator targets (the gateway-api crate 0.22 is v1.5.1): its
 # upstream CRDs are installed in the test cluster; users install the same release.
 : "${GATEWAY_API_VERSION:=v1.5.1}"
+# CoreDNS, the DNS server of the conformance suite's UDPRoute test (its base manifests name
+# this release's image); built from the github.com/coredns/coredns module.
+: "${COREDNS_VERSION:=v1.12.2}"

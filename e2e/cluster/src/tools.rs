@@ -143,3 +143,45 @@ pub fn host_ip() -> anyhow::Result<std::net::IpAddr> {
     );
     Ok(ip)
 }
+
+/// What `e2e/upstream-conformance/build.sh` builds (once per version, cached in `.tools/`):
+/// the upstream conformance suite's test binary and the stand-ins for the images of its base
+/// manifests.
+#[derive(Clone, Debug)]
+pub struct UpstreamConformance {
+    pub suite: PathBuf,
+    pub echo_basic: PathBuf,
+    pub coredns: PathBuf,
+}
+
+/// Builds (or finds in the cache) the upstream conformance suite, echo-basic and CoreDNS.
+pub fn upstream_conformance() -> anyhow::Result<UpstreamConformance> {
+    let script = repo_root().join("e2e/upstream-conformance/build.sh");
+    let out = Command::new(&script)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context("cannot run e2e/upstream-conformance/build.sh")?;
+    anyhow::ensure!(
+        out.status.success(),
+        "e2e/upstream-conformance/build.sh failed ({})",
+        out.status
+    );
+    let dir = PathBuf::from(String::from_utf8(out.stdout)?.trim());
+    let coredns_dir = dir
+        .parent()
+        .context("suite folder has a parent")?
+        .join(format!("coredns-{}", version("COREDNS_VERSION")?));
+    let built = UpstreamConformance {
+        suite: dir.join("conformance.test"),
+        echo_basic: dir.join("echo-basic"),
+        coredns: coredns_dir.join("coredns"),
+    };
+    for path in [&built.suite, &built.echo_basic, &built.coredns] {
+        anyhow::ensure!(
+            path.is_file(),
+            "{} is missing after the build",
+            path.display()
+        );
+    }
+    Ok(built)
+}

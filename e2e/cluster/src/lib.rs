@@ -25,6 +25,7 @@ pub mod node;
 pub mod pki;
 pub mod process;
 pub mod tools;
+pub mod upstream;
 pub mod wait;
 
 pub use control_plane::{ControlPlane, ControlPlaneOptions};

@@ -133,6 +133,13 @@ impl Kubelet {
                 }
                 continue;
             }
+            // Missing configuration: start over with what the API has now, as the kubelet
+            // retries mounting until the Secret or ConfigMap exists.
+            if pods.by_uid.get(&uid).is_some_and(|r| r.config_retry_due()) {
+                let run = pods.by_uid.remove(&uid).expect("checked above");
+                release(&mut pods.slots, &run);
+                end(run, Duration::ZERO).await;
+            }
             if !pods.by_uid.contains_key(&uid) {
                 let phase = pod
                     .status

@@ -60,7 +60,13 @@ pub struct PodRun {
     /// Status last sent, to write only changes.
     last_status: Value,
     transitions: BTreeMap<String, (bool, String)>,
+    created: Instant,
 }
+
+/// How often a Pod whose containers wait on a missing ConfigMap, Secret or key is prepared
+/// again (the kubelet keeps retrying too: the suite and users often create a Secret just
+/// after the Deployment that mounts it).
+const CONFIG_RETRY: Duration = Duration::from_secs(2);
 
 /// Delay before a container that exited is started again (the kubelet backs off from 10 s;
 /// tests want it sooner).
@@ -87,6 +93,7 @@ impl PodRun {
             started_at: clock::now(),
             last_status: Value::Null,
             transitions: BTreeMap::new(),
+            created: Instant::now(),
         };
         let prepared = run.prepare_files(ctx, pod, &pod_ip).await;
         for c in &spec.containers {
@@ -189,6 +196,19 @@ impl PodRun {
             }
             Err(e) => c.waiting = Some(("RunContainerError".into(), format!("{e:#}"))),
         }
+    }
+
+    /// Whether the Pod waits on configuration that may exist by now (a volume or env source
+    /// that was missing) and is due to be prepared again.
+    pub fn config_retry_due(&self) -> bool {
+        self.created.elapsed() >= CONFIG_RETRY
+            && self.containers.iter().any(|c| {
+                c.launch.is_none()
+                    && c.waiting.as_ref().is_some_and(|(reason, message)| {
+                        reason == "CreateContainerConfigError"
+                            && !message.contains("init containers")
+                    })
+            })
     }
 
     /// Notices exits, restarts per restartPolicy, runs due probes.

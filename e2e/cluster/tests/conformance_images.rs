@@ -3,7 +3,9 @@
 //! namespace from the downward API, and CoreDNS (built from its module with the suite's
 //! plugins) answers the UDPRoute test's `whoami` zone from a ConfigMap-mounted Corefile. Both
 //! are reached as the suite reaches backends behind a Gateway: on their Pod addresses, and
-//! here also through LoadBalancer Services (TCP and UDP forwarding of the node).
+//! here also through LoadBalancer Services (TCP and UDP forwarding of the node). As the
+//! suite's TLS backends do, the echo Pod mounts a Secret created after its Deployment: the
+//! node retries until it exists, as the kubelet does.
 
 mod support;
 
@@ -38,6 +40,10 @@ spec:
           valueFrom: {fieldRef: {fieldPath: metadata.name}}
         - name: NAMESPACE
           valueFrom: {fieldRef: {fieldPath: metadata.namespace}}
+        volumeMounts: [{name: late, mountPath: /etc/late}]
+      volumes:
+      - name: late
+        secret: {secretName: late, items: [{key: greeting, path: greeting}]}
 ---
 apiVersion: v1
 kind: Service
@@ -169,6 +175,29 @@ async fn echo_basic_and_coredns_run_as_the_suite_deploys_them() {
         .await
         .expect("the node starts");
     cluster.apply(WORLD);
+
+    // The Secret does not exist yet: the container waits, saying why.
+    ferrogate_cluster::wait::until(
+        "echo Pod waiting on its Secret",
+        Duration::from_secs(60),
+        || {
+            let waiting = cluster.list("pods", "images").iter().any(|p| {
+                p["metadata"]["labels"]["app"] == "echo"
+                    && p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"]
+                        == "CreateContainerConfigError"
+            });
+            async move {
+                if waiting {
+                    Ok(())
+                } else {
+                    Err("not waiting".to_string())
+                }
+            }
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    cluster.apply("apiVersion: v1\nkind: Secret\nmetadata: {name: late, namespace: images}\nstringData: {greeting: hello}\n");
 
     // echo-basic: its JSON names the Pod and namespace the downward API gave it.
     let echo_ip = ready_pod_ip(&cluster, "app=echo").await;

@@ -579,15 +579,25 @@ fn pick_ca(data: BTreeMap<String, String>) -> Option<String> {
         .cloned()
 }
 
-/// Routes that reach a backend whose BackendTLSPolicy is invalid get `ResolvedRefs: False`.
+/// Routes that reach a backend whose BackendTLSPolicy is invalid get `ResolvedRefs: False`,
+/// and no Gateway sends to that backend: its share is answered with 500. Sending plaintext
+/// to a backend whose policy asks for TLS would be wrong (the upstream conformance suite's
+/// BackendTLSPolicyInvalidCACertificateRef and BackendTLSPolicyInvalidKind expect a 5xx).
 fn mark_invalid_backend_tls(routes: &mut Routes, invalid: &BTreeSet<String>) {
     if invalid.is_empty() {
         return;
     }
     let mut affected = BTreeSet::new();
     for a in &routes.attachments {
-        if backends_of(&a.payload).iter().any(|b| invalid.contains(b)) {
+        let reached: Vec<String> = backends_of(&a.payload)
+            .into_iter()
+            .filter(|b| invalid.contains(b))
+            .collect();
+        if !reached.is_empty() {
             affected.insert(route_id(&a.payload));
+        }
+        for backend in reached {
+            routes.blocked.insert((a.gateway.clone(), backend));
         }
     }
     for status in &mut routes.statuses {

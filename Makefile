@@ -117,7 +117,7 @@ cluster-test: envoy control-plane
 # features the GatewayClass publishes. Writes the ConformanceReport to
 # UPSTREAM_CONFORMANCE_REPORT. Fails when the suite cannot run or fewer than
 # UPSTREAM_CONFORMANCE_MIN_PASSED tests pass (a ratchet: one flaky test must not block CI;
-# 105 of 130 passed on 2026-12-02, the 22 mesh tests are skipped by design).
+# 107 of 130 passed on 2026-12-02, the 22 mesh tests are skipped by design).
 # UPSTREAM_CONFORMANCE_ARGS passes more, e.g. "--skip-tests A,B" or "--run-test NAME".
 UPSTREAM_CONFORMANCE_REPORT ?= docs/conformance/gateway-api-v1.5.1-report.yaml
 UPSTREAM_CONFORMANCE_MIN_PASSED ?= 100

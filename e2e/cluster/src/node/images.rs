@@ -154,7 +154,7 @@ impl Images {
     }
 }
 
-/// The image reference without a registry host (`docker.io/x/y:t` and `x/y:t` alike). The
+/// The image reference without a registry host (`mirror.example/x/y:t` and `x/y:t` alike). The
 /// first path component is a host when it has a dot or a port, as the container runtimes
 /// read it.
 fn repository_path(image: &str) -> &str {

@@ -6,6 +6,8 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::Record;
+use super::side_by_side::PREFIX;
+use super::side_by_side_report;
 
 pub const BEGIN: &str = "<!-- bench:begin -->";
 pub const END: &str = "<!-- bench:end -->";
@@ -167,6 +169,12 @@ pub fn render_tables(records: &[Record], context: &str) -> String {
     out.push_str(context);
     out.push_str("\n\n");
     headline(&mut out, records);
+    let run_line = side_by_side_report::latest_run(records)
+        .and_then(|id| context.lines().find(|l| l.contains(&format!("`{id}`"))));
+    if let Some(section) = side_by_side_report::render(records, run_line) {
+        out.push('\n');
+        out.push_str(&section);
+    }
     out.push_str("\n### Scale: memory and CPU\n\n");
     let scen = ["scale-up", "scale-down", "sotw"];
     table(
@@ -217,7 +225,7 @@ pub fn render_tables(records: &[Record], context: &str) -> String {
             !matches!(
                 r.scenario.as_deref(),
                 Some("scale-up" | "scale-down" | "sotw")
-            )
+            ) && !r.scenario.as_deref().is_some_and(|s| s.starts_with(PREFIX))
         })
         .collect();
     if !rest.is_empty() {

@@ -290,8 +290,8 @@ impl Ctx {
         }
         self.world.routes = n;
         // Generous: the peer reloads every file on each file event, so a bulk of N new files
-        // costs it N reloads.
-        let budget = Duration::from_secs(180 + n as u64 / 10);
+        // costs it N reloads of up to N files (about 0.25 s each at 10-100 routes here).
+        let budget = Duration::from_secs(300 + n as u64);
         let done = if n > from {
             self.until_status(&world::host(n - 1), &world::path(n - 1), 200, 1, budget)
                 .await?

@@ -78,12 +78,12 @@ pub async fn run(cfg: &BenchConfig, out: &mut Vec<Record>) -> anyhow::Result<Vec
     let load = LoadSampler::start();
     let mut failures = Vec::new();
     let (mut fg, _fg_temp) =
-        setup(cfg, Implementation::Ferrogate, "side-by-side", cfg.port_base).await?;
+        setup(cfg, Implementation::Ferrogate, "delta", cfg.port_base).await?;
     fg.scenario_prefix = PREFIX;
     let mut eg = match setup(
         cfg,
         Implementation::EnvoyGateway,
-        "side-by-side",
+        "delta",
         cfg.port_base + 200,
     )
     .await

@@ -176,8 +176,10 @@ fn main() -> anyhow::Result<()> {
     if peers {
         // No data plane, sotw or fault passes: the side-by-side figures only.
         cfg.steps = vec![10, 100, 1000];
-        cfg.samples = 20;
+        // The peer needs seconds per edit here: 10 samples keep a run under an hour.
+        cfg.samples = 10;
         cfg.big_samples = 5;
+        cfg.endpoint_samples = 10;
         cfg.wrk = false;
         cfg.sotw = false;
         cfg.faults = false;

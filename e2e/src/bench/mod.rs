@@ -75,6 +75,8 @@ pub struct BenchConfig {
     pub envoy_gateway: Option<PathBuf>,
     /// Run id put on every record.
     pub run: Option<String>,
+    /// How long one convergence probe or endpoint change may take before the step fails.
+    pub probe_budget: Duration,
 }
 
 impl BenchConfig {
@@ -101,6 +103,7 @@ impl BenchConfig {
             log: true,
             envoy_gateway: None,
             run: None,
+            probe_budget: Duration::from_secs(60),
         }
     }
 
@@ -328,9 +331,17 @@ impl Ctx {
         let mut adds = Vec::new();
         let mut removes = Vec::new();
         for _ in 0..samples {
-            let (a, r) = self.probe(Duration::from_secs(60)).await?;
-            adds.push(a);
-            removes.push(r);
+            match self.probe(self.cfg.probe_budget).await {
+                Ok((a, r)) => {
+                    adds.push(a);
+                    removes.push(r);
+                }
+                Err(e) => {
+                    // The step's memory is still worth having (the peer may time out here).
+                    self.record_memory(n, scenario).await;
+                    return Err(e);
+                }
+            }
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
         let cpu2 = self.cpu();
@@ -448,6 +459,12 @@ impl Ctx {
                 self.rec(name, n, s / c, "ms", scenario);
             }
         }
+        self.record_memory(n, scenario).await;
+        Ok(())
+    }
+
+    /// Control-plane RSS peak (since the step began) and settled (2 s from now), Envoy RSS.
+    async fn record_memory(&mut self, n: usize, scenario: &str) {
         let peak = self.sampler.take_peak();
         tokio::time::sleep(Duration::from_secs(2)).await;
         let settled = procs::rss_bytes(self.cp.pid()).unwrap_or(0);
@@ -466,7 +483,6 @@ impl Ctx {
             let rss = procs::rss_bytes(pid).unwrap_or(0);
             self.rec("envoy_rss_mib", n, rss as f64 / MIB, "MiB", scenario);
         }
-        Ok(())
     }
 
     /// Endpoint propagation: adds / removes the second backend's EndpointSlice.
@@ -484,8 +500,9 @@ impl Ctx {
             self.world.add_slice_b(self.echo_b.http_port)?;
             loop {
                 anyhow::ensure!(
-                    t0.elapsed() < Duration::from_secs(60),
-                    "new endpoint got no request in 60s"
+                    t0.elapsed() < self.cfg.probe_budget,
+                    "new endpoint got no request in {:?}",
+                    self.cfg.probe_budget
                 );
                 match self.get(&host, &path).await {
                     Some(r) if r.status == 200 => {
@@ -509,8 +526,9 @@ impl Ctx {
             let mut first_a = Instant::now();
             while run < 20 {
                 anyhow::ensure!(
-                    t1.elapsed() < Duration::from_secs(60),
-                    "removed endpoint still served after 60s"
+                    t1.elapsed() < self.cfg.probe_budget,
+                    "removed endpoint still served after {:?}",
+                    self.cfg.probe_budget
                 );
                 match self.get(&host, &path).await {
                     Some(r) if r.status == 200 => {

@@ -270,3 +270,62 @@ pub fn write_markdown(
     std::fs::write(path, text)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(name: &str, scenario: &str, implementation: &str, run: Option<&str>) -> Record {
+        Record {
+            name: name.into(),
+            routes: 1000,
+            value: 1.0,
+            unit: "count".into(),
+            scenario: Some(scenario.into()),
+            implementation: Some(implementation.into()),
+            run: run.map(String::from),
+        }
+    }
+
+    #[test]
+    fn side_by_side_records_get_their_own_section_and_stay_out_of_the_fault_table() {
+        let records = vec![
+            rec("failed_requests", "nack", "ferrogate", None),
+            rec(
+                "failed_requests",
+                "side-by-side/route-edits",
+                "ferrogate",
+                Some("R1-peers"),
+            ),
+            rec(
+                "failed_requests",
+                "side-by-side/route-edits",
+                "envoy-gateway",
+                Some("R1-peers"),
+            ),
+            rec(
+                "convergence_p50_ms",
+                "side-by-side/scale-up",
+                "envoy-gateway",
+                Some("R1-peers"),
+            ),
+        ];
+        let context = "Run: `ferrogate-bench --merge` took 1 s.\n\nRun: `ferrogate-bench --peers` (side-by-side run `R1-peers`) took 2 s.\n\n";
+        let text = render_tables(&records, context);
+        let section = text
+            .split_once("### Side by side")
+            .expect("a side-by-side section")
+            .1;
+        assert!(section.contains("Run id `R1-peers`."), "{section}");
+        assert!(
+            section.contains("Run: `ferrogate-bench --peers` (side-by-side run `R1-peers`) took 2 s."),
+            "{section}"
+        );
+        let faults = text
+            .split_once("### Endpoints, data plane, faults")
+            .expect("the fault table")
+            .1;
+        assert!(faults.contains("| nack | 1000 | `failed_requests` |"), "{faults}");
+        assert!(!faults.contains("side-by-side"), "{faults}");
+    }
+}

@@ -50,7 +50,7 @@ pub(super) async fn route_edits(ctx: &mut Ctx) -> anyhow::Result<()> {
     let mut edits = 0;
     let t0 = Instant::now();
     while edits == 0 || t0.elapsed() < Duration::from_secs(8) {
-        ctx.probe(Duration::from_secs(120)).await?;
+        ctx.probe(ctx.cfg.probe_budget).await?;
         edits += 2;
     }
     let r = stop_load(load).await?;

@@ -376,3 +376,55 @@ static_resources:
 "
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(world: &World, rel: &str) -> String {
+        std::fs::read_to_string(world.config_dir.join(rel)).unwrap()
+    }
+
+    #[test]
+    fn peer_world_writes_backends_instead_of_endpoint_slices() {
+        let dir = tempfile::tempdir().unwrap();
+        let dialect = Dialect::EnvoyGateway {
+            envoy_version: "1.40.0",
+        };
+        let mut world = World::with_dialect(dir.path(), 31250, dialect).unwrap();
+        world.write_base(9001).unwrap();
+        assert!(read(&world, "gateway.yaml").contains(peer_yaml::CONTROLLER));
+        assert!(!world.config_dir.join("slice-a.yaml").exists());
+        assert_eq!(read(&world, "backend.yaml"), peer_yaml::backend(&[9001]));
+
+        world.add_slice_b(9002).unwrap();
+        assert_eq!(read(&world, "backend.yaml"), peer_yaml::backend(&[9001, 9002]));
+        world.remove_slice_b().unwrap();
+        assert_eq!(read(&world, "backend.yaml"), peer_yaml::backend(&[9001]));
+
+        world.add_route(7).unwrap();
+        assert_eq!(
+            read(&world, "routes/r7.yaml"),
+            peer_yaml::route("r7", "h2.example.com", "/r7")
+        );
+        // Nothing is left half-written in the watched folders.
+        assert_eq!(std::fs::read_dir(&world.config_dir).unwrap().count(), 3);
+    }
+
+    #[test]
+    fn ferrogate_world_keeps_services_and_endpoint_slices() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut world = World::new(dir.path(), 31050).unwrap();
+        world.write_base(9001).unwrap();
+        assert!(read(&world, "gateway.yaml").contains("gateway.ferrogate.dev/gatewayclass-controller"));
+        assert!(read(&world, "slice-a.yaml").contains("port: 9001"));
+        world.add_slice_b(9002).unwrap();
+        assert!(read(&world, "slice-b.yaml").contains("port: 9002"));
+        world.remove_slice_b().unwrap();
+        assert!(!world.config_dir.join("slice-b.yaml").exists());
+        world.add_route(3).unwrap();
+        let route = read(&world, "routes/r3.yaml");
+        assert!(route.contains("- name: echo\n          port: 8080"), "{route}");
+        assert!(!route.contains("kind: Backend"), "{route}");
+    }
+}

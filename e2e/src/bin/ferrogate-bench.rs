@@ -94,6 +94,19 @@ fn run_id(suffix: &str) -> String {
 /// Text of the side-by-side run's `Run:` line: it names the run id, so the table finds it.
 const SIDE_BY_SIDE_MARK: &str = "side-by-side run";
 
+/// This run's arguments, with the working directory cut from paths (the docs name no
+/// machine's folders).
+fn command_line() -> String {
+    let cwd = std::env::current_dir()
+        .map(|d| format!("{}/", d.display()))
+        .unwrap_or_default();
+    std::env::args()
+        .skip(1)
+        .map(|a| if cwd.len() > 1 { a.replace(&cwd, "") } else { a })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn is_side_by_side(r: &Record) -> bool {
     r.scenario
         .as_deref()
@@ -176,10 +189,14 @@ fn main() -> anyhow::Result<()> {
     if peers {
         // No data plane, sotw or fault passes: the side-by-side figures only.
         cfg.steps = vec![10, 100, 1000];
-        // The peer needs seconds per edit here: 10 samples keep a run under an hour.
+        // The peer needs seconds per edit at 100 routes and over a minute at 1000 (its file
+        // provider re-reads and re-validates every file on each file event): 10 samples
+        // below 1000 routes, 3 from 1000 on, and 3 endpoint changes keep a run under an hour.
         cfg.samples = 10;
-        cfg.big_samples = 5;
-        cfg.endpoint_samples = 10;
+        cfg.big_from = 1000;
+        cfg.big_samples = 3;
+        cfg.endpoint_samples = 3;
+        cfg.probe_budget = std::time::Duration::from_secs(400);
         cfg.wrk = false;
         cfg.sotw = false;
         cfg.faults = false;
@@ -235,7 +252,7 @@ fn main() -> anyhow::Result<()> {
     };
     let context = format!(
         "Run: `ferrogate-bench {}`{} took {:.0} s on {} CPUs; load average {} at start, {} at end{}.{}{}",
-        std::env::args().skip(1).collect::<Vec<_>>().join(" "),
+        command_line(),
         if peers {
             format!(" ({SIDE_BY_SIDE_MARK} `{id}`)")
         } else {

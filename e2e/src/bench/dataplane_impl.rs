@@ -7,9 +7,9 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::process::Command;
 
+use super::implementation::ControlPlane;
 use super::local_envoy::LocalEnvoy;
 use super::procs::{self, Ferrogate, Scrape};
-use super::implementation::ControlPlane;
 use super::{Ctx, world};
 
 /// What wrk printed.

@@ -273,7 +273,12 @@ fn parent_and_comm(stat: &str) -> Option<(u32, String)> {
     let close = stat.rfind(')')?;
     let comm = stat.get(open + 1..close)?.to_string();
     // After ") " come the state (field 3) and the parent pid (field 4).
-    let ppid = stat.get(close + 2..)?.split_whitespace().nth(1)?.parse().ok()?;
+    let ppid = stat
+        .get(close + 2..)?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
     Some((ppid, comm))
 }
 

@@ -318,14 +318,18 @@ mod tests {
             .1;
         assert!(section.contains("Run id `R1-peers`."), "{section}");
         assert!(
-            section.contains("Run: `ferrogate-bench --peers` (side-by-side run `R1-peers`) took 2 s."),
+            section
+                .contains("Run: `ferrogate-bench --peers` (side-by-side run `R1-peers`) took 2 s."),
             "{section}"
         );
         let faults = text
             .split_once("### Endpoints, data plane, faults")
             .expect("the fault table")
             .1;
-        assert!(faults.contains("| nack | 1000 | `failed_requests` |"), "{faults}");
+        assert!(
+            faults.contains("| nack | 1000 | `failed_requests` |"),
+            "{faults}"
+        );
         assert!(!faults.contains("side-by-side"), "{faults}");
     }
 }

@@ -77,8 +77,7 @@ async fn measure(ctx: &mut Ctx, n: usize, at: usize) -> anyhow::Result<()> {
 pub async fn run(cfg: &BenchConfig, out: &mut Vec<Record>) -> anyhow::Result<Vec<Failure>> {
     let load = LoadSampler::start();
     let mut failures = Vec::new();
-    let (mut fg, _fg_temp) =
-        setup(cfg, Implementation::Ferrogate, "delta", cfg.port_base).await?;
+    let (mut fg, _fg_temp) = setup(cfg, Implementation::Ferrogate, "delta", cfg.port_base).await?;
     fg.scenario_prefix = PREFIX;
     let mut eg = match setup(
         cfg,

@@ -11,23 +11,83 @@ use super::side_by_side::PREFIX;
 
 /// (figure, record name, scenario after the prefix)
 const FIGURES: &[(&str, &str, &str)] = &[
-    ("control-plane RSS settled (MiB)", "cp_rss_settled_mib", "scale-up"),
-    ("control-plane RSS peak (MiB)", "cp_rss_peak_mib", "scale-up"),
-    ("control-plane CPU, bulk apply (s)", "cp_cpu_apply_s", "scale-up"),
-    ("control-plane CPU per one-route edit (ms)", "cp_cpu_per_edit_ms", "scale-up"),
-    ("time until the last of N routes answers (ms)", "scale_apply_ms", "scale-up"),
-    ("route convergence p50 (ms)", "convergence_p50_ms", "scale-up"),
-    ("route convergence p99 (ms)", "convergence_p99_ms", "scale-up"),
+    (
+        "control-plane RSS settled (MiB)",
+        "cp_rss_settled_mib",
+        "scale-up",
+    ),
+    (
+        "control-plane RSS peak (MiB)",
+        "cp_rss_peak_mib",
+        "scale-up",
+    ),
+    (
+        "control-plane CPU, bulk apply (s)",
+        "cp_cpu_apply_s",
+        "scale-up",
+    ),
+    (
+        "control-plane CPU per one-route edit (ms)",
+        "cp_cpu_per_edit_ms",
+        "scale-up",
+    ),
+    (
+        "time until the last of N routes answers (ms)",
+        "scale_apply_ms",
+        "scale-up",
+    ),
+    (
+        "route convergence p50 (ms)",
+        "convergence_p50_ms",
+        "scale-up",
+    ),
+    (
+        "route convergence p99 (ms)",
+        "convergence_p99_ms",
+        "scale-up",
+    ),
     ("route removal p99 (ms)", "route_removal_p99_ms", "scale-up"),
     ("Envoy RSS (MiB)", "envoy_rss_mib", "scale-up"),
-    ("endpoint propagation, add p50 (ms)", "endpoint_propagation_add_p50_ms", "endpoints"),
-    ("endpoint propagation p99, add and remove (ms)", "endpoint_propagation_p99_ms", "endpoints"),
-    ("failed requests while endpoints change", "failed_requests", "endpoints"),
-    ("failed requests: one-route edits under load, 8 s", "failed_requests", "route-edits"),
-    ("requests sent during those edits", "fault_requests", "route-edits"),
-    ("failed requests: 100 routes added and removed at once under load", "failed_requests", "routes-added"),
-    ("requests sent during those bulks", "fault_requests", "routes-added"),
-    ("time until the last of 100 added routes answers, p50 (ms)", "bulk_apply_p50_ms", "routes-added"),
+    (
+        "endpoint propagation, add p50 (ms)",
+        "endpoint_propagation_add_p50_ms",
+        "endpoints",
+    ),
+    (
+        "endpoint propagation p99, add and remove (ms)",
+        "endpoint_propagation_p99_ms",
+        "endpoints",
+    ),
+    (
+        "failed requests while endpoints change",
+        "failed_requests",
+        "endpoints",
+    ),
+    (
+        "failed requests: one-route edits under load, 8 s",
+        "failed_requests",
+        "route-edits",
+    ),
+    (
+        "requests sent during those edits",
+        "fault_requests",
+        "route-edits",
+    ),
+    (
+        "failed requests: 100 routes added and removed at once under load",
+        "failed_requests",
+        "routes-added",
+    ),
+    (
+        "requests sent during those bulks",
+        "fault_requests",
+        "routes-added",
+    ),
+    (
+        "time until the last of 100 added routes answers, p50 (ms)",
+        "bulk_apply_p50_ms",
+        "routes-added",
+    ),
 ];
 
 /// Envoy Gateway's published figure for a row, where one exists (its v1.9.0 benchmark: 1
@@ -174,7 +234,14 @@ pub fn render(records: &[Record], run_line: Option<&str>) -> Option<String> {
 mod tests {
     use super::*;
 
-    fn rec(who: Option<&str>, run: &str, name: &str, scenario: &str, routes: usize, value: f64) -> Record {
+    fn rec(
+        who: Option<&str>,
+        run: &str,
+        name: &str,
+        scenario: &str,
+        routes: usize,
+        value: f64,
+    ) -> Record {
         Record {
             name: name.into(),
             routes,
@@ -199,13 +266,55 @@ mod tests {
     #[test]
     fn table_sets_both_implementations_of_one_run_side_by_side() {
         let records = vec![
-            rec(Some("ferrogate"), "r2", "convergence_p50_ms", "scale-up", 10, 15.0),
-            rec(Some("envoy-gateway"), "r2", "convergence_p50_ms", "scale-up", 10, 300.0),
-            rec(Some("ferrogate"), "r2", "cp_rss_peak_mib", "scale-up", 1000, 30.0),
-            rec(Some("envoy-gateway"), "r2", "cp_rss_peak_mib", "scale-up", 1000, 240.0),
-            rec(Some("ferrogate"), "r2", "convergence_p50_ms", "scale-up", 1000, 40.0),
+            rec(
+                Some("ferrogate"),
+                "r2",
+                "convergence_p50_ms",
+                "scale-up",
+                10,
+                15.0,
+            ),
+            rec(
+                Some("envoy-gateway"),
+                "r2",
+                "convergence_p50_ms",
+                "scale-up",
+                10,
+                300.0,
+            ),
+            rec(
+                Some("ferrogate"),
+                "r2",
+                "cp_rss_peak_mib",
+                "scale-up",
+                1000,
+                30.0,
+            ),
+            rec(
+                Some("envoy-gateway"),
+                "r2",
+                "cp_rss_peak_mib",
+                "scale-up",
+                1000,
+                240.0,
+            ),
+            rec(
+                Some("ferrogate"),
+                "r2",
+                "convergence_p50_ms",
+                "scale-up",
+                1000,
+                40.0,
+            ),
             // An older run's peer figure must not be mixed in.
-            rec(Some("envoy-gateway"), "r1", "convergence_p50_ms", "scale-up", 1000, 1.0),
+            rec(
+                Some("envoy-gateway"),
+                "r1",
+                "convergence_p50_ms",
+                "scale-up",
+                1000,
+                1.0,
+            ),
             rec(None, "r2", "loadavg_1m_min", "machine", 1000, 1.5),
             rec(None, "r2", "loadavg_1m_mean", "machine", 1000, 2.25),
             rec(None, "r2", "loadavg_1m_max", "machine", 1000, 3.0),
@@ -215,7 +324,7 @@ mod tests {
         assert!(text.contains("Run: `ferrogate-bench --peers`"), "{text}");
         assert!(text.contains("min 1.50, mean 2.25, max 3.00"), "{text}");
         assert!(
-            text.contains("| route convergence p50 (ms) | 10 | 15.0 | 300 | 20.0 |  |"),
+            text.contains("| route convergence p50 (ms) | 10 | 15.0 | 300 | 20 |  |"),
             "{text}"
         );
         assert!(
@@ -233,7 +342,14 @@ mod tests {
 
     #[test]
     fn no_side_by_side_records_no_section() {
-        let mut r = rec(Some("ferrogate"), "r1", "convergence_p50_ms", "scale-up", 10, 1.0);
+        let mut r = rec(
+            Some("ferrogate"),
+            "r1",
+            "convergence_p50_ms",
+            "scale-up",
+            10,
+            1.0,
+        );
         r.scenario = Some("scale-up".into());
         assert!(render(&[r], None).is_none());
     }

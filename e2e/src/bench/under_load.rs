@@ -71,7 +71,9 @@ pub(super) async fn route_edits(ctx: &mut Ctx) -> anyhow::Result<()> {
 /// once) under load. Scenario `routes-added`.
 pub(super) async fn routes_added(ctx: &mut Ctx) -> anyhow::Result<()> {
     let n = ctx.world.routes;
-    ctx.log(&format!("under load: {BULK} routes added and removed at once"));
+    ctx.log(&format!(
+        "under load: {BULK} routes added and removed at once"
+    ));
     let load = start_load(ctx)?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let t0 = Instant::now();
@@ -108,6 +110,12 @@ pub(super) async fn routes_added(ctx: &mut Ctx) -> anyhow::Result<()> {
         s,
     );
     ctx.rec("fault_requests", n, r.requests, "count", s);
-    ctx.rec("failed_requests", n, r.socket_errors + r.non_2xx, "count", s);
+    ctx.rec(
+        "failed_requests",
+        n,
+        r.socket_errors + r.non_2xx,
+        "count",
+        s,
+    );
     Ok(())
 }

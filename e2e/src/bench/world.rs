@@ -398,7 +398,10 @@ mod tests {
         assert_eq!(read(&world, "backend.yaml"), peer_yaml::backend(&[9001]));
 
         world.add_slice_b(9002).unwrap();
-        assert_eq!(read(&world, "backend.yaml"), peer_yaml::backend(&[9001, 9002]));
+        assert_eq!(
+            read(&world, "backend.yaml"),
+            peer_yaml::backend(&[9001, 9002])
+        );
         world.remove_slice_b().unwrap();
         assert_eq!(read(&world, "backend.yaml"), peer_yaml::backend(&[9001]));
 
@@ -416,7 +419,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut world = World::new(dir.path(), 31050).unwrap();
         world.write_base(9001).unwrap();
-        assert!(read(&world, "gateway.yaml").contains("gateway.ferrogate.dev/gatewayclass-controller"));
+        assert!(
+            read(&world, "gateway.yaml").contains("gateway.ferrogate.dev/gatewayclass-controller")
+        );
         assert!(read(&world, "slice-a.yaml").contains("port: 9001"));
         world.add_slice_b(9002).unwrap();
         assert!(read(&world, "slice-b.yaml").contains("port: 9002"));
@@ -424,7 +429,10 @@ mod tests {
         assert!(!world.config_dir.join("slice-b.yaml").exists());
         world.add_route(3).unwrap();
         let route = read(&world, "routes/r3.yaml");
-        assert!(route.contains("- name: echo\n          port: 8080"), "{route}");
+        assert!(
+            route.contains("- name: echo\n          port: 8080"),
+            "{route}"
+        );
         assert!(!route.contains("kind: Backend"), "{route}");
     }
 }

@@ -102,7 +102,13 @@ fn command_line() -> String {
         .unwrap_or_default();
     std::env::args()
         .skip(1)
-        .map(|a| if cwd.len() > 1 { a.replace(&cwd, "") } else { a })
+        .map(|a| {
+            if cwd.len() > 1 {
+                a.replace(&cwd, "")
+            } else {
+                a
+            }
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -207,7 +213,13 @@ fn main() -> anyhow::Result<()> {
     }
     if peers && args.at.is_none() {
         // The endpoint and under-load measurements at the largest step up to 1000.
-        cfg.at = cfg.steps.iter().copied().filter(|n| *n <= 1000).max().unwrap_or(10);
+        cfg.at = cfg
+            .steps
+            .iter()
+            .copied()
+            .filter(|n| *n <= 1000)
+            .max()
+            .unwrap_or(10);
     }
     let id = run_id(if peers { "-peers" } else { "" });
     cfg.run = Some(id.clone());

@@ -312,8 +312,10 @@ fn main() -> anyhow::Result<()> {
             all = old
                 .into_iter()
                 .map(|mut r| {
-                    // Every record before issue 16 measured Ferrogate.
-                    r.implementation.get_or_insert_with(|| "ferrogate".into());
+                    // Every record before issue 16 (no run id) measured Ferrogate.
+                    if r.run.is_none() {
+                        r.implementation.get_or_insert_with(|| "ferrogate".into());
+                    }
                     r
                 })
                 // A side-by-side table comes from one run: a new one replaces the old whole.
@@ -329,8 +331,8 @@ fn main() -> anyhow::Result<()> {
             .collect();
         context = format!("{old_context}{context}");
     }
-    // Every record before issue 16 measured Ferrogate.
-    for r in &mut all {
+    // Every record before issue 16 (no run id) measured Ferrogate.
+    for r in all.iter_mut().filter(|r| r.run.is_none()) {
         r.implementation.get_or_insert_with(|| "ferrogate".into());
     }
     if let Some(json) = &json {

@@ -68,6 +68,20 @@ bench: envoy
 	$(CARGO) build --release --bin ferrogate --bin ferrogate-echo --bin ferrogate-bench
 	target/release/ferrogate-bench $(BENCH_ARGS)
 
+## bench-peers: issue 16, Ferrogate and Envoy Gateway side by side in one run (N = 10, 100, 1000
+# routes unless BENCH_PEERS_ARGS says otherwise, e.g. "--steps 10,100,1000,5000"). Builds the peer
+# from its Go module (cached by version in .tools/peers) and the release binaries; writes the
+# "Side by side" table into docs/benchmarks.{json,md}. Not part of CI: benchmarks are not tests.
+ENVOY_GATEWAY_VERSION ?= v1.9.1
+BENCH_PEERS_ARGS ?=
+.PHONY: bench-peers
+bench-peers: envoy
+	e2e/src/bench/install-tools.sh
+	ENVOY_GATEWAY_VERSION=$(ENVOY_GATEWAY_VERSION) TOOLS_DIR=$(TOOLS_DIR) scripts/peers/build-envoy-gateway.sh
+	$(CARGO) build --release --bin ferrogate --bin ferrogate-echo --bin ferrogate-bench
+	target/release/ferrogate-bench --peers \
+		--envoy-gateway $(TOOLS_DIR)/peers/envoy-gateway/$(ENVOY_GATEWAY_VERSION)/envoy-gateway $(BENCH_PEERS_ARGS)
+
 ## chart-check: lint, render (default and ci/all-on-values.yaml) and validate the Helm chart;
 # values.schema.json rejects bad values; manifests/ and the chart-derived docs are current.
 .PHONY: chart-check manifests docs image

@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::process::Command;
 
+use super::implementation::ControlPlane;
 use super::local_envoy::LocalEnvoy;
 use super::procs::{self, Ferrogate, Scrape};
 use super::{Ctx, world};
@@ -72,7 +73,7 @@ pub fn parse_wrk(text: &str) -> WrkResult {
 }
 
 /// `wrk -t1 -c{conns} -d{secs}s --latency -H 'Host: host' url`.
-fn wrk_command(port: u16, host: &str, path: &str, secs: u32, conns: u32) -> Command {
+pub(super) fn wrk_command(port: u16, host: &str, path: &str, secs: u32, conns: u32) -> Command {
     let mut cmd = Command::new("wrk");
     cmd.args([
         "-t1",
@@ -333,25 +334,7 @@ pub(super) async fn faults(ctx: &mut Ctx) -> anyhow::Result<()> {
     let port = ctx.launch.ports.listener();
 
     // 1. Route edits under load (the probes: add + remove), counting failures on a steady route.
-    ctx.log("fault: route edits under load");
-    let load = wrk_command(port, &host, &path, 10, 4).spawn()?;
-    let mut edits = 0;
-    let t0 = std::time::Instant::now();
-    while t0.elapsed() < Duration::from_secs(8) {
-        ctx.probe(Duration::from_secs(30)).await?;
-        edits += 2;
-    }
-    let out = load.wait_with_output().await?;
-    let r = parse_wrk(&String::from_utf8_lossy(&out.stdout));
-    ctx.rec("route_edits", n, f64::from(edits), "count", "route-edits");
-    ctx.rec("fault_requests", n, r.requests, "count", "route-edits");
-    ctx.rec(
-        "failed_requests",
-        n,
-        r.socket_errors + r.non_2xx,
-        "count",
-        "route-edits",
-    );
+    super::under_load::route_edits(ctx).await?;
     // 1b. Gateways added and removed beside the busy one: each gets its own Envoy (admin
     // ports from its slot: slots 1-3 stay below the busy listener's port), which must not
     // disturb the busy Gateway's Envoy.
@@ -550,10 +533,12 @@ pub(super) async fn faults(ctx: &mut Ctx) -> anyhow::Result<()> {
     let envoy_before = ctx.envoy_pid();
     let load = wrk_command(port, &host, &path, 12, 4).spawn()?;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    ctx.fg.kill9().await;
+    if let ControlPlane::Ferrogate(fg) = &mut ctx.cp {
+        fg.kill9().await;
+    }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    ctx.fg = Ferrogate::start(&ctx.launch).await?;
-    ctx.sampler.set_pid(ctx.fg.pid);
+    ctx.cp = ControlPlane::Ferrogate(Ferrogate::start(&ctx.launch).await?);
+    ctx.sampler.set_pid(ctx.cp.pid());
     let out = load.wait_with_output().await?;
     let r = parse_wrk(&String::from_utf8_lossy(&out.stdout));
     ctx.rec(

@@ -3,9 +3,17 @@
 //! memory, route convergence, translation and Envoy apply time, endpoint propagation, xDS
 //! bytes per edit (delta vs state-of-the-world) and data-plane throughput against a
 //! hand-written static Envoy config. [`run`] returns [`Record`]s; [`report`] writes them.
+//! [`side_by_side::run`] drives Ferrogate and the peer, Envoy Gateway, through the same
+//! workload in one run (issue 16); [`implementation`] is what differs between them.
 
+pub mod implementation;
+pub mod peer;
+pub mod peer_yaml;
 pub mod procs;
 pub mod report;
+pub mod side_by_side;
+pub mod side_by_side_report;
+pub mod under_load;
 pub mod world;
 
 use std::path::PathBuf;
@@ -14,8 +22,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
+use implementation::{ControlPlane, Implementation};
 use procs::{Echo, Ferrogate, FerrogateLaunch, Ports, RssSampler, Scrape};
-use world::World;
+use world::{Dialect, World};
 
 /// One measured figure.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -27,6 +36,13 @@ pub struct Record {
     pub unit: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scenario: Option<String>,
+    /// Which implementation was measured (`ferrogate`, `envoy-gateway`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub implementation: Option<String>,
+    /// The run the record came from (set by runs that compare implementations, and by
+    /// every run since issue 16).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
 }
 
 /// What to run.
@@ -55,6 +71,12 @@ pub struct BenchConfig {
     /// Keep the scratch directory.
     pub keep: bool,
     pub log: bool,
+    /// The peer's binary (`envoy-gateway`), for the side-by-side run.
+    pub envoy_gateway: Option<PathBuf>,
+    /// Run id put on every record.
+    pub run: Option<String>,
+    /// How long one convergence probe or endpoint change may take before the step fails.
+    pub probe_budget: Duration,
 }
 
 impl BenchConfig {
@@ -79,6 +101,9 @@ impl BenchConfig {
             port_base: 31000,
             keep: false,
             log: true,
+            envoy_gateway: None,
+            run: None,
+            probe_budget: Duration::from_secs(60),
         }
     }
 
@@ -114,7 +139,7 @@ struct Ctx {
     dir: PathBuf,
     launch: FerrogateLaunch,
     world: World,
-    fg: Ferrogate,
+    cp: ControlPlane,
     echo_a: Echo,
     echo_b: Echo,
     sampler: RssSampler,
@@ -123,35 +148,55 @@ struct Ctx {
     out: Vec<Record>,
     mode: String,
     probe_seq: usize,
+    /// Put before every scenario name (`side-by-side/` in the side-by-side run).
+    scenario_prefix: &'static str,
 }
 
 impl Ctx {
     fn log(&self, msg: &str) {
         if self.cfg.log {
-            eprintln!("[bench {}] {msg}", self.mode);
+            eprintln!(
+                "[bench {} {}] {msg}",
+                self.cp.implementation().name(),
+                self.mode
+            );
         }
     }
 
     fn rec(&mut self, name: &str, routes: usize, value: f64, unit: &str, scenario: &str) {
         if self.cfg.log {
-            eprintln!("  {name} = {value:.3} {unit} (routes {routes}, {scenario})");
+            eprintln!(
+                "  {name} = {value:.3} {unit} (routes {routes}, {}{scenario}, {})",
+                self.scenario_prefix,
+                self.cp.implementation().name()
+            );
         }
         self.out.push(Record {
             name: name.into(),
             routes,
             value,
             unit: unit.into(),
-            scenario: Some(scenario.into()),
+            scenario: Some(format!("{}{scenario}", self.scenario_prefix)),
+            implementation: Some(self.cp.implementation().name().into()),
+            run: self.cfg.run.clone(),
         });
     }
 
+    /// Ferrogate's own metrics (empty for the peer, whose metrics are not read).
     async fn metrics(&self) -> Scrape {
+        if self.cp.implementation() != Implementation::Ferrogate {
+            return Scrape::new();
+        }
         procs::scrape(self.launch.ports.metrics(), "/metrics")
             .await
             .unwrap_or_default()
     }
 
+    /// The Envoy's stats (empty for the peer's Envoy, whose admin port is chosen at random).
     async fn envoy_stats(&self) -> Scrape {
+        if self.cp.implementation() != Implementation::Ferrogate {
+            return Scrape::new();
+        }
         procs::scrape(self.launch.ports.envoy_admin(), "/stats/prometheus")
             .await
             .unwrap_or_default()
@@ -159,7 +204,8 @@ impl Ctx {
 
     fn envoy_pid(&self) -> Option<u32> {
         // The bench Gateway's own (other Gateways' Envoys may run beside it).
-        procs::find_envoy(&self.launch.work_dir().join("default").join("bench"))
+        self.cp
+            .envoy_pid(&self.launch.work_dir().join("default").join("bench"))
     }
 
     /// GET through the Ferrogate-configured Envoy.
@@ -223,7 +269,7 @@ impl Ctx {
     }
 
     fn cpu(&self) -> f64 {
-        procs::cpu_ticks(self.fg.pid).unwrap_or(0) as f64 / self.ticks
+        procs::cpu_ticks(self.cp.pid()).unwrap_or(0) as f64 / self.ticks
     }
 
     /// Scales to `n` routes and measures the step.
@@ -246,7 +292,9 @@ impl Ctx {
             }
         }
         self.world.routes = n;
-        let budget = Duration::from_secs(120 + n as u64 / 20);
+        // Generous: the peer reloads every file on each file event, so a bulk of N new files
+        // costs it N reloads of up to N files (about 0.25 s each at 10-100 routes here).
+        let budget = Duration::from_secs(300 + n as u64);
         let done = if n > from {
             self.until_status(&world::host(n - 1), &world::path(n - 1), 200, 1, budget)
                 .await?
@@ -283,9 +331,17 @@ impl Ctx {
         let mut adds = Vec::new();
         let mut removes = Vec::new();
         for _ in 0..samples {
-            let (a, r) = self.probe(Duration::from_secs(60)).await?;
-            adds.push(a);
-            removes.push(r);
+            match self.probe(self.cfg.probe_budget).await {
+                Ok((a, r)) => {
+                    adds.push(a);
+                    removes.push(r);
+                }
+                Err(e) => {
+                    // The step's memory is still worth having (the peer may time out here).
+                    self.record_memory(n, scenario).await;
+                    return Err(e);
+                }
+            }
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
         let cpu2 = self.cpu();
@@ -366,13 +422,15 @@ impl Ctx {
                 scenario,
             );
         }
-        self.rec(
-            "xds_bytes_per_route_edit",
-            n,
-            d(&m1, &m2, "ferrogate_xds_sent_bytes_total") / edits,
-            "bytes",
-            scenario,
-        );
+        if !m2.is_empty() {
+            self.rec(
+                "xds_bytes_per_route_edit",
+                n,
+                d(&m1, &m2, "ferrogate_xds_sent_bytes_total") / edits,
+                "bytes",
+                scenario,
+            );
+        }
         let p1 = procs::by_label(&m1, "ferrogate_xds_pushes_total");
         for (label, v) in procs::by_label(&m2, "ferrogate_xds_pushes_total") {
             let delta = v - p1.get(&label).copied().unwrap_or(0.0);
@@ -401,9 +459,15 @@ impl Ctx {
                 self.rec(name, n, s / c, "ms", scenario);
             }
         }
+        self.record_memory(n, scenario).await;
+        Ok(())
+    }
+
+    /// Control-plane RSS peak (since the step began) and settled (2 s from now), Envoy RSS.
+    async fn record_memory(&mut self, n: usize, scenario: &str) {
         let peak = self.sampler.take_peak();
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let settled = procs::rss_bytes(self.fg.pid).unwrap_or(0);
+        let settled = procs::rss_bytes(self.cp.pid()).unwrap_or(0);
         self.rec("cp_rss_peak_mib", n, peak as f64 / MIB, "MiB", scenario);
         self.rec(
             "cp_rss_settled_mib",
@@ -419,7 +483,6 @@ impl Ctx {
             let rss = procs::rss_bytes(pid).unwrap_or(0);
             self.rec("envoy_rss_mib", n, rss as f64 / MIB, "MiB", scenario);
         }
-        Ok(())
     }
 
     /// Endpoint propagation: adds / removes the second backend's EndpointSlice.
@@ -437,8 +500,9 @@ impl Ctx {
             self.world.add_slice_b(self.echo_b.http_port)?;
             loop {
                 anyhow::ensure!(
-                    t0.elapsed() < Duration::from_secs(60),
-                    "new endpoint got no request in 60s"
+                    t0.elapsed() < self.cfg.probe_budget,
+                    "new endpoint got no request in {:?}",
+                    self.cfg.probe_budget
                 );
                 match self.get(&host, &path).await {
                     Some(r) if r.status == 200 => {
@@ -462,8 +526,9 @@ impl Ctx {
             let mut first_a = Instant::now();
             while run < 20 {
                 anyhow::ensure!(
-                    t1.elapsed() < Duration::from_secs(60),
-                    "removed endpoint still served after 60s"
+                    t1.elapsed() < self.cfg.probe_budget,
+                    "removed endpoint still served after {:?}",
+                    self.cfg.probe_budget
                 );
                 match self.get(&host, &path).await {
                     Some(r) if r.status == 200 => {
@@ -532,7 +597,9 @@ impl Ctx {
         self.rec("failed_requests", n, failed as f64, "count", s);
         let bytes = procs::sum(&m2, "ferrogate_xds_sent_bytes_total")
             - procs::sum(&m1, "ferrogate_xds_sent_bytes_total");
-        self.rec("xds_bytes_per_endpoint_edit", n, bytes / edits, "bytes", s);
+        if !m2.is_empty() {
+            self.rec("xds_bytes_per_endpoint_edit", n, bytes / edits, "bytes", s);
+        }
         let p1 = procs::by_label(&m1, "ferrogate_xds_pushes_total");
         for (label, v) in procs::by_label(&m2, "ferrogate_xds_pushes_total") {
             let delta = v - p1.get(&label).copied().unwrap_or(0.0);
@@ -567,11 +634,12 @@ fn short_type(label: &str) -> &'static str {
 
 async fn setup(
     cfg: &BenchConfig,
+    implementation: Implementation,
     mode: &str,
     port_base: u16,
 ) -> anyhow::Result<(Ctx, Option<tempfile::TempDir>)> {
     let temp = tempfile::Builder::new()
-        .prefix("ferrogate-bench-")
+        .prefix(&format!("{}-bench-", implementation.name()))
         .tempdir()?;
     let dir = temp.path().to_path_buf();
     let temp = if cfg.keep {
@@ -593,16 +661,39 @@ async fn setup(
         ports,
         xds_mode: mode.to_string(),
     };
-    let world = World::new(&dir, ports.listener())?;
+    let dialect = match implementation {
+        Implementation::Ferrogate => Dialect::Ferrogate,
+        Implementation::EnvoyGateway => Dialect::EnvoyGateway {
+            envoy_version: peer::ENVOY_VERSION,
+        },
+    };
+    let mut world = World::with_dialect(&dir, ports.listener(), dialect)?;
     world.write_base(echo_a.http_port)?;
-    let fg = Ferrogate::start(&launch).await?;
-    let sampler = RssSampler::start(fg.pid);
+    let cp = match implementation {
+        Implementation::Ferrogate => ControlPlane::Ferrogate(Ferrogate::start(&launch).await?),
+        Implementation::EnvoyGateway => {
+            let binary = cfg
+                .envoy_gateway
+                .clone()
+                .context("no envoy-gateway binary given")?;
+            let peer = peer::EnvoyGatewayLaunch {
+                binary: std::fs::canonicalize(&binary)
+                    .with_context(|| format!("envoy-gateway binary {}", binary.display()))?,
+                envoy: launch.envoy.clone(),
+                dir: dir.clone(),
+                config_dir: launch.config_dir(),
+                admin_port: ports.base + 3,
+            };
+            ControlPlane::EnvoyGateway(peer::EnvoyGateway::start(&peer).await?)
+        }
+    };
+    let sampler = RssSampler::start(cp.pid());
     let ctx = Ctx {
         cfg: cfg.clone(),
         dir,
         launch,
         world,
-        fg,
+        cp,
         echo_a,
         echo_b,
         sampler,
@@ -611,15 +702,20 @@ async fn setup(
         out: Vec::new(),
         mode: mode.to_string(),
         probe_seq: 0,
+        scenario_prefix: "",
     };
     if cfg.log {
-        eprintln!("[bench {mode}] scratch directory {}", ctx.dir.display());
+        eprintln!(
+            "[bench {} {mode}] scratch directory {}",
+            implementation.name(),
+            ctx.dir.display()
+        );
     }
     Ok((ctx, temp))
 }
 
 async fn teardown(ctx: &mut Ctx) {
-    ctx.fg.stop().await;
+    ctx.cp.stop().await;
     // An Envoy orphaned by a kill -9 of its control plane is ours to stop too.
     for pid in dataplane_impl::all_envoys(&ctx.launch.work_dir()) {
         let _ = tokio::process::Command::new("kill")
@@ -635,13 +731,14 @@ async fn teardown(ctx: &mut Ctx) {
 /// Runs the benchmark, appending records to `out` as passes finish (so a failure late in
 /// the run keeps what was measured before it).
 pub async fn run(cfg: &BenchConfig, out: &mut Vec<Record>) -> anyhow::Result<()> {
-    let (mut ctx, _temp) = setup(cfg, "delta", cfg.port_base).await?;
+    let (mut ctx, _temp) = setup(cfg, Implementation::Ferrogate, "delta", cfg.port_base).await?;
     let result = main_pass(&mut ctx).await;
     teardown(&mut ctx).await;
     out.append(&mut ctx.out);
     result.context("delta pass")?;
     if cfg.sotw {
-        let (mut ctx, _temp) = setup(cfg, "sotw", cfg.port_base + 200).await?;
+        let (mut ctx, _temp) =
+            setup(cfg, Implementation::Ferrogate, "sotw", cfg.port_base + 200).await?;
         let result = sotw_pass(&mut ctx).await;
         teardown(&mut ctx).await;
         out.append(&mut ctx.out);

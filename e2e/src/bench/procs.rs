@@ -245,6 +245,43 @@ pub fn cpu_ticks(pid: u32) -> Option<u64> {
     Some(utime + stime)
 }
 
+/// `(pid, comm)` of the processes whose parent is `parent`.
+pub fn children(parent: u32) -> Vec<(u32, String)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for entry in entries.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        if let Some((ppid, comm)) = parent_and_comm(&stat)
+            && ppid == parent
+        {
+            out.push((pid, comm));
+        }
+    }
+    out
+}
+
+/// Parent pid and command name from the text of `/proc/<pid>/stat`.
+fn parent_and_comm(stat: &str) -> Option<(u32, String)> {
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let comm = stat.get(open + 1..close)?.to_string();
+    // After ") " come the state (field 3) and the parent pid (field 4).
+    let ppid = stat
+        .get(close + 2..)?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some((ppid, comm))
+}
+
 /// Clock ticks per second (`getconf CLK_TCK`, 100 if unknown).
 pub fn clock_ticks() -> f64 {
     std::process::Command::new("getconf")
@@ -363,4 +400,27 @@ pub fn by_label(s: &Scrape, name: &str) -> BTreeMap<String, f64> {
             )
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_line_gives_parent_and_command_even_with_spaces_and_parens() {
+        let stat = "4242 (envoy) S 4100 4242 4100 0 -1 4194560 1 0 0 0 5 3 0 0 20 0 9 0";
+        assert_eq!(parent_and_comm(stat), Some((4100, "envoy".to_string())));
+        let odd = "77 (a (b) c) R 1 77 77 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0";
+        assert_eq!(parent_and_comm(odd), Some((1, "a (b) c".to_string())));
+        assert_eq!(parent_and_comm("garbage"), None);
+    }
+
+    #[test]
+    fn this_test_is_a_child_of_its_parent() {
+        let me = std::process::id();
+        let parent = parent_and_comm(&std::fs::read_to_string("/proc/self/stat").unwrap())
+            .unwrap()
+            .0;
+        assert!(children(parent).iter().any(|(pid, _)| *pid == me));
+    }
 }

@@ -6,6 +6,8 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::Record;
+use super::side_by_side::PREFIX;
+use super::side_by_side_report;
 
 pub const BEGIN: &str = "<!-- bench:begin -->";
 pub const END: &str = "<!-- bench:end -->";
@@ -167,6 +169,12 @@ pub fn render_tables(records: &[Record], context: &str) -> String {
     out.push_str(context);
     out.push_str("\n\n");
     headline(&mut out, records);
+    let run_line = side_by_side_report::latest_run(records)
+        .and_then(|id| context.lines().find(|l| l.contains(&format!("`{id}`"))));
+    if let Some(section) = side_by_side_report::render(records, run_line) {
+        out.push('\n');
+        out.push_str(&section);
+    }
     out.push_str("\n### Scale: memory and CPU\n\n");
     let scen = ["scale-up", "scale-down", "sotw"];
     table(
@@ -217,7 +225,7 @@ pub fn render_tables(records: &[Record], context: &str) -> String {
             !matches!(
                 r.scenario.as_deref(),
                 Some("scale-up" | "scale-down" | "sotw")
-            )
+            ) && !r.scenario.as_deref().is_some_and(|s| s.starts_with(PREFIX))
         })
         .collect();
     if !rest.is_empty() {
@@ -261,4 +269,67 @@ pub fn write_markdown(
     };
     std::fs::write(path, text)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(name: &str, scenario: &str, implementation: &str, run: Option<&str>) -> Record {
+        Record {
+            name: name.into(),
+            routes: 1000,
+            value: 1.0,
+            unit: "count".into(),
+            scenario: Some(scenario.into()),
+            implementation: Some(implementation.into()),
+            run: run.map(String::from),
+        }
+    }
+
+    #[test]
+    fn side_by_side_records_get_their_own_section_and_stay_out_of_the_fault_table() {
+        let records = vec![
+            rec("failed_requests", "nack", "ferrogate", None),
+            rec(
+                "failed_requests",
+                "side-by-side/route-edits",
+                "ferrogate",
+                Some("R1-peers"),
+            ),
+            rec(
+                "failed_requests",
+                "side-by-side/route-edits",
+                "envoy-gateway",
+                Some("R1-peers"),
+            ),
+            rec(
+                "convergence_p50_ms",
+                "side-by-side/scale-up",
+                "envoy-gateway",
+                Some("R1-peers"),
+            ),
+        ];
+        let context = "Run: `ferrogate-bench --merge` took 1 s.\n\nRun: `ferrogate-bench --peers` (side-by-side run `R1-peers`) took 2 s.\n\n";
+        let text = render_tables(&records, context);
+        let section = text
+            .split_once("### Side by side")
+            .expect("a side-by-side section")
+            .1;
+        assert!(section.contains("Run id `R1-peers`."), "{section}");
+        assert!(
+            section
+                .contains("Run: `ferrogate-bench --peers` (side-by-side run `R1-peers`) took 2 s."),
+            "{section}"
+        );
+        let faults = text
+            .split_once("### Endpoints, data plane, faults")
+            .expect("the fault table")
+            .1;
+        assert!(
+            faults.contains("| nack | 1000 | `failed_requests` |"),
+            "{faults}"
+        );
+        assert!(!faults.contains("side-by-side"), "{faults}");
+    }
 }

@@ -1,9 +1,24 @@
 //! The benchmark's config directory: one GatewayClass and Gateway with one HTTP listener, one
 //! Service `echo` whose EndpointSlices point at local echo backends, and one file per
 //! HTTPRoute. Files are written to a scratch directory first and renamed in, so the watcher
-//! never sees a half-written file.
+//! never sees a half-written file. The same workload is written in Envoy Gateway's terms when
+//! the world's [`Dialect`] is the peer's (see [`super::peer_yaml`]).
 
 use std::path::{Path, PathBuf};
+
+use super::peer_yaml;
+
+/// Whose terms the config directory is written in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    /// Ferrogate: Service `echo` with EndpointSlices.
+    Ferrogate,
+    /// Envoy Gateway standalone: its `Backend` kind, its GatewayClass parameters.
+    EnvoyGateway {
+        /// The Envoy version its host infrastructure is told to run.
+        envoy_version: &'static str,
+    },
+}
 
 /// Hostnames the routes are spread over (as in Envoy Gateway's scale test).
 pub const HOSTNAMES: usize = 5;
@@ -24,10 +39,17 @@ pub struct World {
     /// Routes `r0 .. r{routes}` exist.
     pub routes: usize,
     pub listener_port: u16,
+    pub dialect: Dialect,
+    /// The first echo's port (the peer's `Backend` lists every endpoint in one object).
+    echo_a_port: u16,
 }
 
 impl World {
     pub fn new(dir: &Path, listener_port: u16) -> anyhow::Result<Self> {
+        Self::with_dialect(dir, listener_port, Dialect::Ferrogate)
+    }
+
+    pub fn with_dialect(dir: &Path, listener_port: u16, dialect: Dialect) -> anyhow::Result<Self> {
         let config_dir = dir.join("config");
         let scratch = dir.join("scratch");
         std::fs::create_dir_all(config_dir.join("routes"))?;
@@ -37,6 +59,8 @@ impl World {
             scratch,
             routes: 0,
             listener_port,
+            dialect,
+            echo_a_port: 0,
         })
     }
 
@@ -52,10 +76,22 @@ impl World {
         Ok(())
     }
 
-    /// GatewayClass, Gateway, Service and the first echo's EndpointSlice.
-    pub fn write_base(&self, echo_a_port: u16) -> anyhow::Result<()> {
-        self.put("gateway.yaml", &self.gateway_yaml(""))?;
-        self.put("slice-a.yaml", &slice("echo-a", echo_a_port))
+    /// GatewayClass, Gateway, Service and the first echo's EndpointSlice (for the peer: its
+    /// GatewayClass, EnvoyProxy, Gateway and a `Backend` with the first echo).
+    pub fn write_base(&mut self, echo_a_port: u16) -> anyhow::Result<()> {
+        self.echo_a_port = echo_a_port;
+        match self.dialect {
+            Dialect::Ferrogate => {
+                self.put("gateway.yaml", &self.gateway_yaml(""))?;
+                self.put("slice-a.yaml", &slice("echo-a", echo_a_port))
+            }
+            Dialect::EnvoyGateway { envoy_version } => {
+                let gateway =
+                    peer_yaml::gateway("envoy-gateway-bench", self.listener_port, envoy_version);
+                self.put("gateway.yaml", &gateway)?;
+                self.put("backend.yaml", &peer_yaml::backend(&[echo_a_port]))
+            }
+        }
     }
 
     /// Runs the bench Gateway on `replicas` Envoy processes: an EnvoyProxy with that count,
@@ -148,20 +184,40 @@ spec:
         self.delete(&format!("gateway-{name}.yaml"))
     }
 
-    /// Adds the EndpointSlice of the second backend.
+    /// Adds the EndpointSlice of the second backend (for the peer: rewrites the `Backend`
+    /// with both endpoints).
     pub fn add_slice_b(&self, port: u16) -> anyhow::Result<()> {
-        self.put("slice-b.yaml", &slice("echo-b", port))
+        match self.dialect {
+            Dialect::Ferrogate => self.put("slice-b.yaml", &slice("echo-b", port)),
+            Dialect::EnvoyGateway { .. } => self.put(
+                "backend.yaml",
+                &peer_yaml::backend(&[self.echo_a_port, port]),
+            ),
+        }
     }
 
     pub fn remove_slice_b(&self) -> anyhow::Result<()> {
-        self.delete("slice-b.yaml")
+        match self.dialect {
+            Dialect::Ferrogate => self.delete("slice-b.yaml"),
+            Dialect::EnvoyGateway { .. } => {
+                self.put("backend.yaml", &peer_yaml::backend(&[self.echo_a_port]))
+            }
+        }
+    }
+
+    /// One route file in this world's dialect.
+    fn route_text(&self, name: &str, host: &str, path: &str) -> String {
+        match self.dialect {
+            Dialect::Ferrogate => route(name, host, path),
+            Dialect::EnvoyGateway { .. } => peer_yaml::route(name, host, path),
+        }
     }
 
     /// Writes route `r{i}`.
     pub fn add_route(&self, i: usize) -> anyhow::Result<()> {
         self.put(
             &format!("routes/r{i}.yaml"),
-            &route(&format!("r{i}"), &host(i), &path(i)),
+            &self.route_text(&format!("r{i}"), &host(i), &path(i)),
         )
     }
 
@@ -171,7 +227,10 @@ spec:
 
     /// A probe route (same shape as the others, its own name and path).
     pub fn add_probe(&self, name: &str, host: &str, path: &str) -> anyhow::Result<()> {
-        self.put(&format!("routes/{name}.yaml"), &route(name, host, path))
+        self.put(
+            &format!("routes/{name}.yaml"),
+            &self.route_text(name, host, path),
+        )
     }
 
     /// A route Ferrogate's validation lets through but Envoy rejects: a path regex of nested
@@ -316,4 +375,64 @@ static_resources:
         - endpoint: {{address: {{socket_address: {{address: 127.0.0.1, port_value: {echo_port}}}}}}}
 "
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(world: &World, rel: &str) -> String {
+        std::fs::read_to_string(world.config_dir.join(rel)).unwrap()
+    }
+
+    #[test]
+    fn peer_world_writes_backends_instead_of_endpoint_slices() {
+        let dir = tempfile::tempdir().unwrap();
+        let dialect = Dialect::EnvoyGateway {
+            envoy_version: "1.40.0",
+        };
+        let mut world = World::with_dialect(dir.path(), 31250, dialect).unwrap();
+        world.write_base(9001).unwrap();
+        assert!(read(&world, "gateway.yaml").contains(peer_yaml::CONTROLLER));
+        assert!(!world.config_dir.join("slice-a.yaml").exists());
+        assert_eq!(read(&world, "backend.yaml"), peer_yaml::backend(&[9001]));
+
+        world.add_slice_b(9002).unwrap();
+        assert_eq!(
+            read(&world, "backend.yaml"),
+            peer_yaml::backend(&[9001, 9002])
+        );
+        world.remove_slice_b().unwrap();
+        assert_eq!(read(&world, "backend.yaml"), peer_yaml::backend(&[9001]));
+
+        world.add_route(7).unwrap();
+        assert_eq!(
+            read(&world, "routes/r7.yaml"),
+            peer_yaml::route("r7", "h2.example.com", "/r7")
+        );
+        // Nothing is left half-written in the watched folders.
+        assert_eq!(std::fs::read_dir(&world.config_dir).unwrap().count(), 3);
+    }
+
+    #[test]
+    fn ferrogate_world_keeps_services_and_endpoint_slices() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut world = World::new(dir.path(), 31050).unwrap();
+        world.write_base(9001).unwrap();
+        assert!(
+            read(&world, "gateway.yaml").contains("gateway.ferrogate.dev/gatewayclass-controller")
+        );
+        assert!(read(&world, "slice-a.yaml").contains("port: 9001"));
+        world.add_slice_b(9002).unwrap();
+        assert!(read(&world, "slice-b.yaml").contains("port: 9002"));
+        world.remove_slice_b().unwrap();
+        assert!(!world.config_dir.join("slice-b.yaml").exists());
+        world.add_route(3).unwrap();
+        let route = read(&world, "routes/r3.yaml");
+        assert!(
+            route.contains("- name: echo\n          port: 8080"),
+            "{route}"
+        );
+        assert!(!route.contains("kind: Backend"), "{route}");
+    }
 }

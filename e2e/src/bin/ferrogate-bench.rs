@@ -1,11 +1,12 @@
 //! `ferrogate-bench`: the issue-7 benchmark harness. Runs `ferrogate standalone` with a real
 //! Envoy and echo backends, writes `docs/benchmarks.json` and the tables of
 //! `docs/benchmarks.md`. `make bench` builds everything in release mode and runs it.
+//! `--peers` runs Ferrogate and Envoy Gateway side by side instead (`make bench-peers`).
 
 use std::path::PathBuf;
 
 use clap::Parser;
-use ferrogate_e2e::bench::{BenchConfig, Record, report, run};
+use ferrogate_e2e::bench::{BenchConfig, Record, report, run, side_by_side};
 
 #[derive(Parser, Debug)]
 #[command(about = "Scale, propagation, xDS and data-plane benchmarks of ferrogate standalone")]
@@ -62,6 +63,60 @@ struct Args {
     /// Free text put above the tables (how the run was made, machine load).
     #[arg(long, default_value = "")]
     note: String,
+    /// Side by side with the peer, Envoy Gateway (issue 16): both implementations through
+    /// the same steps (default 10,100,1000) in one run; the records replace the previous
+    /// side-by-side ones, everything else in the JSON is kept.
+    #[arg(long)]
+    peers: bool,
+    /// The peer's binary (built by scripts/peers/build-envoy-gateway.sh).
+    #[arg(
+        long,
+        env = "ENVOY_GATEWAY",
+        default_value = ".tools/peers/envoy-gateway/v1.9.1/envoy-gateway"
+    )]
+    envoy_gateway: PathBuf,
+}
+
+/// A run id: the UTC start time, `20261202T214500Z`, and a suffix.
+fn run_id(suffix: &str) -> String {
+    let t = time::OffsetDateTime::now_utc();
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z{suffix}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+/// Text of the side-by-side run's `Run:` line: it names the run id, so the table finds it.
+const SIDE_BY_SIDE_MARK: &str = "side-by-side run";
+
+/// This run's arguments, with the working directory cut from paths (the docs name no
+/// machine's folders).
+fn command_line() -> String {
+    let cwd = std::env::current_dir()
+        .map(|d| format!("{}/", d.display()))
+        .unwrap_or_default();
+    std::env::args()
+        .skip(1)
+        .map(|a| {
+            if cwd.len() > 1 {
+                a.replace(&cwd, "")
+            } else {
+                a
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn is_side_by_side(r: &Record) -> bool {
+    r.scenario
+        .as_deref()
+        .is_some_and(|s| s.starts_with(side_by_side::PREFIX))
 }
 
 fn loadavg() -> String {
@@ -111,6 +166,7 @@ fn main() -> anyhow::Result<()> {
         report::write_markdown(&md, &records, &context, preamble)?;
         return Ok(());
     }
+    let peers = args.peers && !args.smoke;
     let mut cfg = if args.smoke {
         BenchConfig::smoke(
             args.ferrogate.clone(),
@@ -136,9 +192,37 @@ fn main() -> anyhow::Result<()> {
         up.extend(down);
         cfg.steps = up;
     }
+    if peers {
+        // No data plane, sotw or fault passes: the side-by-side figures only.
+        cfg.steps = vec![10, 100, 1000];
+        // The peer needs seconds per edit at 100 routes and over a minute at 1000 (its file
+        // provider re-reads and re-validates every file on each file event): 10 samples
+        // below 1000 routes, 3 from 1000 on, and 3 endpoint changes keep a run under an hour.
+        cfg.samples = 10;
+        cfg.big_from = 1000;
+        cfg.big_samples = 3;
+        cfg.endpoint_samples = 3;
+        cfg.probe_budget = std::time::Duration::from_secs(400);
+        cfg.wrk = false;
+        cfg.sotw = false;
+        cfg.faults = false;
+        cfg.envoy_gateway = Some(args.envoy_gateway.clone());
+    }
     if !args.steps.is_empty() {
         cfg.steps = args.steps.clone();
     }
+    if peers && args.at.is_none() {
+        // The endpoint and under-load measurements at the largest step up to 1000.
+        cfg.at = cfg
+            .steps
+            .iter()
+            .copied()
+            .filter(|n| *n <= 1000)
+            .max()
+            .unwrap_or(10);
+    }
+    let id = run_id(if peers { "-peers" } else { "" });
+    cfg.run = Some(id.clone());
     if let Some(at) = args.at {
         cfg.at = at;
     }
@@ -162,10 +246,30 @@ fn main() -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let result = rt.block_on(run(&cfg, &mut records));
+    let mut failures = String::new();
+    let result = if peers {
+        rt.block_on(side_by_side::run(&cfg, &mut records))
+            .map(|fails| {
+                for f in fails {
+                    failures.push_str(&format!(
+                        " {} FAILED at {} routes: {}.",
+                        f.implementation.title(),
+                        f.routes,
+                        f.error.replace('\n', " ")
+                    ));
+                }
+            })
+    } else {
+        rt.block_on(run(&cfg, &mut records))
+    };
     let context = format!(
-        "Run: `ferrogate-bench {}` took {:.0} s on {} CPUs; load average {} at start, {} at end{}.{}",
-        std::env::args().skip(1).collect::<Vec<_>>().join(" "),
+        "Run: `ferrogate-bench {}`{} took {:.0} s on {} CPUs; load average {} at start, {} at end{}.{}{}",
+        command_line(),
+        if peers {
+            format!(" ({SIDE_BY_SIDE_MARK} `{id}`)")
+        } else {
+            format!(" (run `{id}`)")
+        },
         started.elapsed().as_secs_f64(),
         std::thread::available_parallelism()
             .map(|n| n.get())
@@ -177,6 +281,7 @@ fn main() -> anyhow::Result<()> {
         } else {
             ""
         },
+        failures,
         if args.note.is_empty() {
             String::new()
         } else {
@@ -193,18 +298,42 @@ fn main() -> anyhow::Result<()> {
     }
     let mut all = records.clone();
     let mut context = context;
-    if args.merge {
+    if args.merge || peers {
         if let Some(old) = json.as_ref().and_then(|j| report::read_json(j).ok()) {
-            let key = |r: &Record| (r.name.clone(), r.routes, r.scenario.clone());
+            let key = |r: &Record| {
+                (
+                    r.name.clone(),
+                    r.routes,
+                    r.scenario.clone(),
+                    r.implementation.clone(),
+                )
+            };
             let new: std::collections::BTreeSet<_> = records.iter().map(key).collect();
             all = old
                 .into_iter()
+                .map(|mut r| {
+                    // Every record before issue 16 (no run id) measured Ferrogate.
+                    if r.run.is_none() {
+                        r.implementation.get_or_insert_with(|| "ferrogate".into());
+                    }
+                    r
+                })
+                // A side-by-side table comes from one run: a new one replaces the old whole.
+                .filter(|r| !(peers && is_side_by_side(r)))
                 .filter(|r| !new.contains(&key(r)))
                 .chain(records.iter().cloned())
                 .collect();
         }
         let old_context = md.as_ref().map(|m| previous_runs(m)).unwrap_or_default();
+        let old_context: String = old_context
+            .split_inclusive("\n\n")
+            .filter(|l| !(peers && l.contains(SIDE_BY_SIDE_MARK)))
+            .collect();
         context = format!("{old_context}{context}");
+    }
+    // Every record before issue 16 (no run id) measured Ferrogate.
+    for r in all.iter_mut().filter(|r| r.run.is_none()) {
+        r.implementation.get_or_insert_with(|| "ferrogate".into());
     }
     if let Some(json) = &json {
         report::write_json(json, &all)?;

@@ -49,15 +49,36 @@ pub fn owner_tag(mut n: u32) -> String {
     String::from_utf8(out).expect("ascii")
 }
 
+/// The separator between the owner and the slot. It must not be a base-36 digit: with "x"
+/// as separator, an owner such as "1x3" (pid 2487) was cut short and read as another pid.
+const SLOT_SEPARATOR: char = '-';
+
+/// The process id a name of this module carries: PREFIX + one kind letter + base-36 pid,
+/// then SLOT_SEPARATOR + slot for per-Pod names. `None` for any other name.
+fn owner_pid(name: &str) -> Option<i32> {
+    let rest = name.strip_prefix(PREFIX)?;
+    // b: bridge, n: Pod network namespace, v: Pod veth (host end).
+    let rest = rest.strip_prefix(['b', 'n', 'v'])?;
+    let digits: String = rest
+        .chars()
+        .take_while(|c| *c != SLOT_SEPARATOR)
+        .collect();
+    let pid = i32::from_str_radix(&digits, 36).ok()?;
+    (pid > 0).then_some(pid)
+}
+
 fn owner_alive(name: &str) -> bool {
-    // Names are PREFIX + one kind letter + base-36 pid + "x" + slot.
-    let rest = &name[PREFIX.len().min(name.len())..];
-    let digits: String = rest.chars().skip(1).take_while(|c| *c != 'x').collect();
-    match u32::from_str_radix(&digits, 36) {
-        Ok(pid) => std::path::Path::new(&format!("/proc/{pid}")).exists(),
-        // Not a name this module makes: leave it alone.
-        Err(_) => true,
-    }
+    // Not a name this module makes: leave it alone.
+    owner_pid(name).is_none_or(process_exists)
+}
+
+/// Whether process `pid` exists, asked of the kernel in this process's own PID namespace
+/// (`/proc` may be mounted from another one in a sandbox, where `/proc/<getpid()>` is some
+/// other process or none).
+fn process_exists(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks that the process exists and may be signalled.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 /// Removes the links and network namespaces of nodes whose process has exited.
@@ -71,7 +92,7 @@ pub fn sweep_leftovers() -> anyhow::Result<Vec<String>> {
         }
     }
     for line in ip(&["-o", "link", "show"])?.lines() {
-        // "12: fgnb1a2b: <...>" or "13: fgnv1a2bx3@if2: <...>"
+        // "12: fgnb1a2b: <...>" or "13: fgnv1a2b-3@if2: <...>"
         let Some(name) = line
             .split(':')
             .nth(1)
@@ -139,8 +160,8 @@ impl Bridge {
     /// Makes the network namespace of Pod slot `slot`: loopback up, `eth0` with the slot's
     /// address, default route via the bridge.
     pub fn add_pod(&self, slot: u8) -> anyhow::Result<PodNetwork> {
-        let netns = format!("{PREFIX}n{}x{slot}", self.owner);
-        let host_link = format!("{PREFIX}v{}x{slot}", self.owner);
+        let netns = format!("{PREFIX}n{}{SLOT_SEPARATOR}{slot}", self.owner);
+        let host_link = format!("{PREFIX}v{}{SLOT_SEPARATOR}{slot}", self.owner);
         let pod = PodNetwork {
             netns,
             host_link,
@@ -236,17 +257,30 @@ mod tests {
         let me = format!("{PREFIX}b{}", owner_tag(std::process::id()));
         assert!(owner_alive(&me));
         assert!(owner_alive(&format!(
-            "{PREFIX}n{}x7",
+            "{PREFIX}n{}{SLOT_SEPARATOR}7",
             owner_tag(std::process::id())
         )));
         // pid 0x7fffffff never exists on Linux (pid_max is at most 2^22).
         assert!(!owner_alive(&format!(
-            "{PREFIX}v{}x3",
+            "{PREFIX}v{}{SLOT_SEPARATOR}3",
             owner_tag(0x7fff_ffff)
         )));
         assert!(
             owner_alive("fgnother-name"),
             "foreign names are never swept"
         );
+    }
+
+    #[test]
+    fn owners_whose_tag_holds_an_x_are_read_whole() {
+        // 2487 is "1x3" in base 36: the letter x is a digit, not the end of the owner.
+        assert_eq!(owner_tag(2487), "1x3");
+        assert_eq!(owner_pid(&format!("{PREFIX}n1x3{SLOT_SEPARATOR}9")), Some(2487));
+        assert_eq!(owner_pid(&format!("{PREFIX}b1x3")), Some(2487));
+        assert_eq!(owner_pid("eth0"), None);
+        // The longest owner (pid 2^31-1) plus a three-digit slot fits Linux's 15-byte
+        // interface names.
+        let longest = format!("{PREFIX}v{}{SLOT_SEPARATOR}254", owner_tag(0x7fff_ffff));
+        assert!(longest.len() <= 15, "{longest}");
     }
 }

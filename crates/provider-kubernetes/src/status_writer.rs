@@ -1,8 +1,10 @@
 //! Writes the translator's statuses to the status subresources.
 //!
-//! Only real changes are written: what was last written is remembered, and an object is
-//! read (GET) only when its desired status differs from that; the write is skipped when the
-//! cluster already holds it (after a restart, nothing is rewritten). Every write is a merge
+//! Only real changes are written: what was last written is remembered with the uid of the
+//! object it went to, and an object is read (GET) only when its desired status differs from
+//! that, or the object is a newer one of the same name (deleted and created again, maybe
+//! between two writes that saw neither the delete nor the gap); the write is skipped when
+//! the cluster already holds it (after a restart, nothing is rewritten). Every write is a merge
 //! patch carrying the resourceVersion it was computed from, so a concurrent change (another
 //! controller writing its route parents) gives a 409, and the write is recomputed from a
 //! fresh read, with backoff.
@@ -12,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use ferrogate_status::StatusSet;
-use ferrogate_store::Kind;
+use ferrogate_store::{Kind, ObjectKey, ObjectRef, Snapshot};
 use kube::Client;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::ApiResource;
@@ -34,12 +36,20 @@ pub struct StatusWriteReport {
     pub failed: usize,
 }
 
+/// What was last written to one object.
+#[derive(Clone, Debug, PartialEq)]
+struct Written {
+    /// The uid of the object it went to (`None` if the server gave none).
+    uid: Option<String>,
+    ours: Ours,
+}
+
 /// The status writer. Holds what it wrote last.
 pub struct StatusWriter {
     client: Client,
     resources: BTreeMap<Kind, ApiResource>,
     controller_name: String,
-    last: BTreeMap<Target, Ours>,
+    last: BTreeMap<Target, Written>,
     /// The set written last when every write succeeded: the same set again (the pipeline
     /// reuses its output for an unchanged input) costs nothing.
     last_set: Option<Arc<StatusSet>>,
@@ -81,7 +91,9 @@ impl StatusWriter {
 
     /// Writes every status of `set` that changed. Shared lists we wrote to before and no
     /// longer have entries for (a route detached from our Gateways) get our entries removed.
-    pub async fn write(&mut self, set: &Arc<StatusSet>) -> StatusWriteReport {
+    /// `snapshot` is the input `set` was computed from: it tells which object (uid) each
+    /// status is for.
+    pub async fn write(&mut self, set: &Arc<StatusSet>, snapshot: &Snapshot) -> StatusWriteReport {
         if self
             .last_set
             .as_ref()
@@ -90,8 +102,8 @@ impl StatusWriter {
             return StatusWriteReport::default();
         }
         let mut want = desired(set, &self.controller_name);
-        for (target, ours) in &self.last {
-            if let Ours::Shared { field, .. } = ours {
+        for (target, written) in &self.last {
+            if let Ours::Shared { field, .. } = &written.ours {
                 want.entry(target.clone()).or_insert(Ours::Shared {
                     field,
                     entries: Vec::new(),
@@ -101,18 +113,22 @@ impl StatusWriter {
         let mut report = StatusWriteReport::default();
         let mut next_last = BTreeMap::new();
         for (target, ours) in want {
-            if self.last.get(&target) == Some(&ours) {
-                next_last.insert(target, ours);
+            let uid = snapshot.uid(&object_ref(&target));
+            if let Some(written) = self.last.remove(&target)
+                && written.ours == ours
+                && written.uid.as_deref() == uid
+            {
+                next_last.insert(target, written);
                 continue;
             }
             match self.write_one(&target, &ours, &mut report).await {
-                Ok(true) => {
+                Ok(Some(uid)) => {
                     // Cleared shared entries are not remembered: nothing of ours is there.
                     if !matches!(&ours, Ours::Shared { entries, .. } if entries.is_empty()) {
-                        next_last.insert(target, ours);
+                        next_last.insert(target, Written { uid, ours });
                     }
                 }
-                Ok(false) => {} // the object is gone
+                Ok(None) => {} // the object is gone
                 Err(e) => {
                     report.failed += 1;
                     tracing::warn!(kind = target.kind.as_str(), namespace = %target.namespace, name = %target.name, error = %e, "status write failed");
@@ -124,15 +140,16 @@ impl StatusWriter {
         report
     }
 
-    /// Returns `Ok(false)` when the object does not exist (any more).
+    /// Returns the uid of the object written to (`Some(None)` if the server gave none), or
+    /// `None` when the object does not exist (any more).
     async fn write_one(
         &self,
         target: &Target,
         ours: &Ours,
         report: &mut StatusWriteReport,
-    ) -> Result<bool, kube::Error> {
+    ) -> Result<Option<Option<String>>, kube::Error> {
         let Some(resource) = self.resources.get(&target.kind) else {
-            return Ok(false);
+            return Ok(None);
         };
         let api: Api<DynamicObject> = if target.namespace.is_empty() {
             Api::all_with(self.client.clone(), resource)
@@ -142,13 +159,14 @@ impl StatusWriter {
         let mut attempt = 0;
         loop {
             let Some(live) = api.get_opt(&target.name).await? else {
-                return Ok(false);
+                return Ok(None);
             };
+            let uid = live.metadata.uid.clone();
             let live_status = live.data.get("status");
             let now = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
             let next = merged(live_status, ours, &self.controller_name, &now);
             if same_ignoring_times(live_status, &next) {
-                return Ok(true);
+                return Ok(Some(uid));
             }
             let body = patch_body(
                 live_status,
@@ -162,7 +180,7 @@ impl StatusWriter {
             {
                 Ok(_) => {
                     report.written += 1;
-                    return Ok(true);
+                    return Ok(Some(uid));
                 }
                 Err(kube::Error::Api(e)) if e.code == 409 && attempt + 1 < MAX_ATTEMPTS => {
                     report.conflicts += 1;
@@ -177,5 +195,12 @@ impl StatusWriter {
                 }
             }
         }
+    }
+}
+
+fn object_ref(target: &Target) -> ObjectRef {
+    ObjectRef {
+        kind: target.kind,
+        key: ObjectKey::new(target.namespace.clone(), target.name.clone()),
     }
 }

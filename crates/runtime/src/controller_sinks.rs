@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Metrics;
 use crate::controller_infra::desired_objects;
-use crate::latest_wins::Sink;
+use crate::latest_wins::{Outcome, Sink};
 use crate::pki::XdsCa;
 
 /// What the status sink writes: the statuses of one run, as the leader of `leadership`.
@@ -76,7 +76,7 @@ pub(crate) fn spawn_status_sink(
                     state.leadership = work.leadership;
                 }
                 let writing = std::time::Instant::now();
-                let report = state.writer.write(&work.statuses).await;
+                let report = state.writer.write(&work.statuses, &work.snapshot).await;
                 metrics
                     .status_write_seconds
                     .observe(writing.elapsed().as_secs_f64());
@@ -87,6 +87,11 @@ pub(crate) fn spawn_status_sink(
                 state
                     .events
                     .observe(&work.statuses, &work.snapshot, &metrics);
+                if report.failed > 0 {
+                    Outcome::Retry
+                } else {
+                    Outcome::Done
+                }
             }
         },
     )
@@ -141,6 +146,11 @@ pub(crate) fn spawn_infra_sink(
                         .infra_apply_failures
                         .with_label_values(&[kind.as_str()])
                         .inc_by(*n as u64);
+                }
+                if report.failed.is_empty() {
+                    Outcome::Done
+                } else {
+                    Outcome::Retry
                 }
             }
         },

@@ -3,15 +3,34 @@
 //! slow Envoy start delays that sink, never the next translation or xDS push. A value
 //! replaced before the task got to it is dropped, not queued, and counted in
 //! `ferrogate_sink_superseded_total{sink}`: the newer value carries everything it had.
+//!
+//! A value whose work failed (an API error, an unwritable file) is tried again after a
+//! backoff, or as soon as a newer value comes, so a failure is never left for the next change
+//! of the world to repair (which may be hours away); retries count in
+//! `ferrogate_sink_retries_total{sink}`.
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::Metrics;
 use crate::serving::Tasks;
+
+/// How a sink's work on one value ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Done, or failed in a way that trying again cannot fix.
+    Done,
+    /// Part of it failed: run it again after a backoff unless a newer value comes first.
+    Retry,
+}
+
+/// The first wait before a failed value is tried again; doubled up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// The sending side of a sink.
 pub(crate) struct Sink<T> {
@@ -30,23 +49,44 @@ impl<T: Send + Sync + 'static> Sink<T> {
     ) -> Self
     where
         F: FnMut(Arc<T>) -> Fut + Send + 'static,
-        Fut: Future<Output = ()> + Send,
+        Fut: Future<Output = Outcome> + Send,
     {
         let (tx, mut rx) = watch::channel::<Option<(u64, Arc<T>)>>(None);
         let superseded = metrics.sink_superseded.with_label_values(&[name]);
+        let retries = metrics.sink_retries.with_label_values(&[name]);
         tasks.spawn(async move {
             let mut done = 0u64;
+            // The value to try again, and the wait before it.
+            let mut failed: Option<(Arc<T>, Duration)> = None;
             loop {
-                tokio::select! {
+                let retry_after = failed.as_ref().map(|(_, wait)| *wait);
+                let again = tokio::select! {
                     _ = cancel.cancelled() => return Ok(name),
-                    changed = rx.changed() => if changed.is_err() { return Ok(name) },
-                }
-                let Some((seq, value)) = rx.borrow_and_update().clone() else {
-                    continue;
+                    changed = rx.changed() => {
+                        if changed.is_err() { return Ok(name) }
+                        false
+                    }
+                    _ = sleep_or_never(retry_after) => true,
                 };
-                superseded.inc_by(seq.saturating_sub(done + 1));
-                done = seq;
-                work(value).await;
+                let value = if again {
+                    retries.inc();
+                    failed.as_ref().map(|(value, _)| value.clone())
+                } else {
+                    let Some((seq, value)) = rx.borrow_and_update().clone() else {
+                        continue;
+                    };
+                    superseded.inc_by(seq.saturating_sub(done + 1));
+                    done = seq;
+                    Some(value)
+                };
+                let Some(value) = value else { continue };
+                failed = match work(value.clone()).await {
+                    Outcome::Done => None,
+                    Outcome::Retry => {
+                        let wait = retry_after.map_or(FIRST_BACKOFF, |w| (w * 2).min(MAX_BACKOFF));
+                        Some((value, wait))
+                    }
+                };
             }
         });
         Self { tx, sent: 0 }
@@ -56,6 +96,13 @@ impl<T: Send + Sync + 'static> Sink<T> {
     pub(crate) fn send(&mut self, value: T) {
         self.sent += 1;
         self.tx.send_replace(Some((self.sent, Arc::new(value))));
+    }
+}
+
+async fn sleep_or_never(wait: Option<Duration>) {
+    match wait {
+        Some(wait) => tokio::time::sleep(wait).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -83,6 +130,7 @@ mod tests {
                     record.lock().unwrap().push(*v);
                     // The first value blocks the sink until the test opens the gate.
                     let _ = gate.wait_for(|open| *open).await;
+                    Outcome::Done
                 }
             },
         );
@@ -104,6 +152,102 @@ mod tests {
         );
         let skipped = metrics.sink_superseded.with_label_values(&["test"]).get();
         assert_eq!(skipped, 3);
+        cancel.cancel();
+        while let Some(done) = tasks.join_next().await {
+            assert_eq!(done.unwrap().unwrap(), "test");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_value_is_tried_again_with_backoff_until_it_succeeds() {
+        let metrics = Metrics::new();
+        let mut tasks = Tasks::new();
+        let cancel = CancellationToken::new();
+        let attempts = Arc::new(Mutex::new(Vec::new()));
+        let record = attempts.clone();
+        let mut sink = Sink::spawn(
+            &mut tasks,
+            "test",
+            &metrics,
+            cancel.clone(),
+            move |v: Arc<u32>| {
+                let record = record.clone();
+                async move {
+                    let mut attempts = record.lock().unwrap();
+                    attempts.push((*v, tokio::time::Instant::now()));
+                    // The first three attempts fail, like an API server that refuses.
+                    if attempts.len() <= 3 {
+                        Outcome::Retry
+                    } else {
+                        Outcome::Done
+                    }
+                }
+            },
+        );
+        let start = tokio::time::Instant::now();
+        sink.send(7);
+        while attempts.lock().unwrap().len() < 4 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(120)).await;
+        let attempts = attempts.lock().unwrap().clone();
+        assert_eq!(attempts.len(), 4, "no attempt after the success");
+        assert!(attempts.iter().all(|(v, _)| *v == 7));
+        let waits: Vec<u128> = attempts
+            .windows(2)
+            .map(|w| (w[1].1 - w[0].1).as_millis())
+            .collect();
+        assert_eq!(waits, [500, 1000, 2000], "the backoff doubles");
+        assert!(attempts[0].1 - start < Duration::from_millis(10));
+        let retried = metrics.sink_retries.with_label_values(&["test"]).get();
+        assert_eq!(retried, 3);
+        cancel.cancel();
+        while let Some(done) = tasks.join_next().await {
+            assert_eq!(done.unwrap().unwrap(), "test");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_newer_value_replaces_the_failed_one_at_once() {
+        let metrics = Metrics::new();
+        let mut tasks = Tasks::new();
+        let cancel = CancellationToken::new();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let record = seen.clone();
+        let mut sink = Sink::spawn(
+            &mut tasks,
+            "test",
+            &metrics,
+            cancel.clone(),
+            move |v: Arc<u32>| {
+                let record = record.clone();
+                async move {
+                    record.lock().unwrap().push(*v);
+                    if *v == 1 {
+                        Outcome::Retry
+                    } else {
+                        Outcome::Done
+                    }
+                }
+            },
+        );
+        sink.send(1);
+        while seen.lock().unwrap().is_empty() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        sink.send(2);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [1, 2],
+            "2 ran before 1's backoff ended"
+        );
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [1, 2],
+            "the failed 1 is not tried again"
+        );
         cancel.cancel();
         while let Some(done) = tasks.join_next().await {
             assert_eq!(done.unwrap().unwrap(), "test");

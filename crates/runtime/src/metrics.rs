@@ -74,6 +74,9 @@ pub struct Metrics {
     /// `ferrogate_sink_superseded_total{sink}`: values for a slow sink (status writes,
     /// infrastructure applies) replaced by a newer one before the sink took them.
     pub sink_superseded: IntCounterVec,
+    /// `ferrogate_sink_retries_total{sink}`: values a sink tried again after its work on them
+    /// failed (an API error, an unwritable file).
+    pub sink_retries: IntCounterVec,
     /// `ferrogate_infra_apply_failures_total{kind}`: infrastructure applies that failed, by kind.
     pub infra_apply_failures: IntCounterVec,
     /// `ferrogate_infra_apply_duration_seconds`: one round of infrastructure applies (the
@@ -245,6 +248,11 @@ impl Metrics {
                 "Values for a slow sink (status writes, infrastructure applies) replaced by a newer one before the sink took them",
                 &["sink"],
             ),
+            sink_retries: counter_vec(
+                "ferrogate_sink_retries_total",
+                "Values a slow sink (status writes, infrastructure applies) tried again after its work on them failed",
+                &["sink"],
+            ),
             infra_apply_failures: counter_vec(
                 "ferrogate_infra_apply_failures_total",
                 "Infrastructure applies or deletes that failed, by kind",
@@ -302,6 +310,7 @@ impl Metrics {
             Box::new(self.infra_applies.clone()),
             Box::new(self.infra_apply_failures.clone()),
             Box::new(self.sink_superseded.clone()),
+            Box::new(self.sink_retries.clone()),
             Box::new(self.infra_apply_seconds.clone()),
             Box::new(self.events.clone()),
             Box::new(self.events_dropped.clone()),

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Metrics;
 use crate::host_xds_tls::HostXdsTls;
-use crate::latest_wins::Sink;
+use crate::latest_wins::{Outcome, Sink};
 use crate::pipeline::Pipeline;
 
 /// Standalone mode around the shared run loop: the file provider's snapshot in; status
@@ -89,9 +89,16 @@ pub(crate) fn spawn_status_files_sink(
                         for file in written {
                             tracing::info!(%file, "status updated");
                         }
+                        Outcome::Done
                     }
-                    Ok(Err(e)) => tracing::error!(error = %e, "cannot write status files"),
-                    Err(e) => tracing::error!(error = %e, "status file writer failed"),
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e, "cannot write status files");
+                        Outcome::Retry
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "status file writer failed");
+                        Outcome::Retry
+                    }
                 }
             }
         },
@@ -135,8 +142,12 @@ pub(crate) fn spawn_host_sink(
                 metrics
                     .infra_apply_seconds
                     .observe(applying.elapsed().as_secs_f64());
-                if let Err(e) = applied {
-                    tracing::error!(error = %e, "cannot start or stop Envoy processes");
+                match applied {
+                    Ok(()) => Outcome::Done,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot start or stop Envoy processes");
+                        Outcome::Retry
+                    }
                 }
             }
         },

@@ -727,6 +727,11 @@ fn validate_objects(objects: &[Value]) {
 
 /// `ferrogate_xds_snapshot_updates_total` summed over Gateways, scraped from `metrics`.
 async fn snapshot_updates(metrics: std::net::SocketAddr) -> f64 {
+    metric_sum(metrics, "ferrogate_xds_snapshot_updates_total{").await
+}
+
+/// The sum of the series whose line starts with `prefix`, scraped from `metrics`.
+async fn metric_sum(metrics: std::net::SocketAddr, prefix: &str) -> f64 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let Ok(mut stream) = tokio::net::TcpStream::connect(metrics).await else {
         return 0.0;
@@ -737,7 +742,7 @@ async fn snapshot_updates(metrics: std::net::SocketAddr) -> f64 {
     let mut body = String::new();
     let _ = stream.read_to_string(&mut body).await;
     body.lines()
-        .filter(|l| l.starts_with("ferrogate_xds_snapshot_updates_total{"))
+        .filter(|l| l.starts_with(prefix))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
@@ -768,35 +773,15 @@ fn accepted(api: &FakeApiServer, route: &str) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn xds_pushes_do_not_wait_for_a_stalled_api_server() {
     let api = FakeApiServer::start().await;
-    world(&api);
-    let tls = tempfile::tempdir().unwrap();
-    ferrogate_runtime::certgen_files(tls.path(), &["ferrogate.ferrogate-system.svc".to_string()])
-        .unwrap();
-    let metrics: std::net::SocketAddr = ([127, 0, 0, 1], free_port()).into();
-    let mut config = ControllerConfig::new("ferrogate-system", "replica-a");
-    config.xds_addr = ([127, 0, 0, 1], free_port()).into();
-    config.metrics_addr = metrics;
-    config.health_addr = "127.0.0.1:0".parse().unwrap();
-    config.xds_tls_dir = Some(tls.path().to_path_buf());
-    config.debounce = Duration::from_millis(20);
-    config.leader_elect = false; // lease renewals are writes too; this test holds them all
-    let cancel = CancellationToken::new();
-    let task = tokio::spawn(run_controller_with(api.client(), config, cancel.clone()));
-    api.wait_for("the first route accepted", WAIT, |a| accepted(a, "echo"))
-        .await;
+    let controller = HoldableController::start(&api).await;
 
     api.hold_writes(true);
     for (i, name) in ["first", "second", "third"].into_iter().enumerate() {
-        let before = snapshot_updates(metrics).await;
-        api.create(route_on_path(name, &format!("/{name}")));
-        let deadline = tokio::time::Instant::now() + WAIT;
-        while snapshot_updates(metrics).await <= before {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "change {i} ({name}) never reached the xDS cache while the API server held writes"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        controller
+            .after_a_push(&format!("change {i} ({name})"), || {
+                api.create(route_on_path(name, &format!("/{name}")));
+            })
+            .await;
         assert!(
             !accepted(&api, name),
             "no status can have been written while writes are held"
@@ -810,6 +795,164 @@ async fn xds_pushes_do_not_wait_for_a_stalled_api_server() {
             .all(|n| accepted(a, n))
     })
     .await;
-    cancel.cancel();
-    task.await.unwrap().unwrap();
+    controller.stop().await;
+}
+
+/// A route deleted and created again under the same name while the status sink is busy is
+/// a new object with an empty status, though the sink (latest wins) never saw it gone and
+/// its desired status is what it wrote before: the writer must tell the objects apart.
+#[tokio::test]
+async fn a_route_created_again_under_its_old_name_gets_its_status() {
+    let api = FakeApiServer::start().await;
+    let controller = HoldableController::start(&api).await;
+    api.create(route_on_path("again", "/again"));
+    api.wait_for("the route accepted", WAIT, |a| accepted(a, "again"))
+        .await;
+
+    api.hold_writes(true);
+    // A status the sink must write, held by the API server: the sink is busy from here.
+    controller
+        .after_a_push("a new route", || {
+            api.create(route_on_path("busy", "/busy"));
+        })
+        .await;
+    controller
+        .after_a_push("the delete", || {
+            assert!(api.delete(
+                "gateway.networking.k8s.io/v1",
+                "HTTPRoute",
+                Some("apps"),
+                "again"
+            ));
+        })
+        .await;
+    controller
+        .after_a_push("the new object", || {
+            api.create(route_on_path("again", "/again"));
+        })
+        .await;
+    assert!(
+        !accepted(&api, "again"),
+        "the new object starts without a status"
+    );
+
+    api.hold_writes(false);
+    api.wait_for("the new object's status", WAIT, |a| {
+        accepted(a, "again") && accepted(a, "busy")
+    })
+    .await;
+    controller.stop().await;
+}
+
+/// A status write that fails (every attempt of one round answered 409) is tried again by the
+/// sink after a backoff, without waiting for another change in the cluster.
+#[tokio::test]
+async fn a_failed_status_write_is_tried_again_without_a_new_change() {
+    let api = FakeApiServer::start().await;
+    let controller = HoldableController::start(&api).await;
+    // Nothing else in flight: after this change, only a retry can write what failed.
+    controller.settle().await;
+    // More conflicts than the writer's attempts for one object in one round.
+    api.conflict_next(6, "PATCH", true);
+    api.create(route_on_path("stubborn", "/stubborn"));
+    api.wait_for("both statuses of the change written", WAIT, |a| {
+        let attached = a
+            .get(
+                "gateway.networking.k8s.io/v1",
+                "Gateway",
+                Some("apps"),
+                "web",
+            )
+            .and_then(|g| g.pointer("/status/listeners/0/attachedRoutes").cloned());
+        accepted(a, "stubborn") && attached == Some(json!(2))
+    })
+    .await;
+    let retries = metric_sum(
+        controller.metrics,
+        "ferrogate_sink_retries_total{sink=\"status\"}",
+    )
+    .await;
+    assert!(
+        retries >= 1.0,
+        "the round with the failed write was retried"
+    );
+    controller.stop().await;
+}
+
+/// A controller on the fake API server without leader election (lease renewals are writes
+/// too, and these tests hold every write), its first route accepted.
+struct HoldableController {
+    metrics: std::net::SocketAddr,
+    cancel: CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    _tls: tempfile::TempDir,
+}
+
+impl HoldableController {
+    async fn start(api: &FakeApiServer) -> Self {
+        world(api);
+        let tls = tempfile::tempdir().unwrap();
+        ferrogate_runtime::certgen_files(
+            tls.path(),
+            &["ferrogate.ferrogate-system.svc".to_string()],
+        )
+        .unwrap();
+        let metrics: std::net::SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        let mut config = ControllerConfig::new("ferrogate-system", "replica-a");
+        config.xds_addr = ([127, 0, 0, 1], free_port()).into();
+        config.metrics_addr = metrics;
+        config.health_addr = "127.0.0.1:0".parse().unwrap();
+        config.xds_tls_dir = Some(tls.path().to_path_buf());
+        config.debounce = Duration::from_millis(20);
+        config.leader_elect = false;
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(run_controller_with(api.client(), config, cancel.clone()));
+        api.wait_for("the first route accepted", WAIT, |a| accepted(a, "echo"))
+            .await;
+        Self {
+            metrics,
+            cancel,
+            task,
+            _tls: tls,
+        }
+    }
+
+    /// Runs `change` and waits until the xDS cache took a new snapshot after it.
+    async fn after_a_push(&self, what: &str, change: impl FnOnce()) {
+        let before = snapshot_updates(self.metrics).await;
+        change();
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while snapshot_updates(self.metrics).await <= before {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{what} never reached the xDS cache while the API server held writes"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until the controller has stopped writing statuses and pushing snapshots (the
+    /// start's provisioning and status rounds are over).
+    async fn settle(&self) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let mut last = None;
+        loop {
+            let now = (
+                metric_sum(self.metrics, "ferrogate_status_writes_total").await,
+                snapshot_updates(self.metrics).await,
+                metric_sum(self.metrics, "ferrogate_infra_apply_duration_seconds_count").await,
+            );
+            if last == Some(now) {
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "never settled");
+            last = Some(now);
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    async fn stop(self) {
+        self.cancel.cancel();
+        self.task.await.unwrap().unwrap();
+    }
 }

@@ -166,7 +166,10 @@ impl Object {
     }
 
     /// Drops what no stage reads (managedFields, the last-applied annotation, and any
-    /// status: we compute status, we never read it) so the store holds less memory.
+    /// status: we compute status, we never read it) so the store holds less memory. The
+    /// resourceVersion goes too: it is the one field a status write changes, and keeping it
+    /// made each of our own status writes look like a change of the world (a translation
+    /// run for nothing, which then competes with the next status round).
     pub(crate) fn strip(mut self) -> Self {
         // Only touch (and so copy) a shared object when there is something to drop.
         let meta = self.meta();
@@ -174,11 +177,12 @@ impl Object {
             .annotations
             .as_ref()
             .is_some_and(|a| a.contains_key("kubectl.kubernetes.io/last-applied-configuration"));
-        if meta.managed_fields.is_none() && !has_last_applied {
+        if meta.managed_fields.is_none() && meta.resource_version.is_none() && !has_last_applied {
             return self;
         }
         let meta = self.meta_mut();
         meta.managed_fields = None;
+        meta.resource_version = None;
         if let Some(annotations) = meta.annotations.as_mut() {
             annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
         }

@@ -273,6 +273,38 @@ impl Snapshot {
     }
 
     /// Removes an object. Returns whether it was there.
+    /// The uid of the object `object` names, if the store holds it: tells an object from
+    /// a newer one created under the same name after a delete.
+    pub fn uid(&self, object: &ObjectRef) -> Option<&str> {
+        let key = &object.key;
+        macro_rules! uid_in {
+            ($map:expr) => {
+                $map.get(&key.namespace, &key.name)
+                    .and_then(|o| o.metadata.uid.as_deref())
+            };
+        }
+        match object.kind {
+            Kind::GatewayClass => uid_in!(self.gateway_classes),
+            Kind::Gateway => uid_in!(self.gateways),
+            Kind::ListenerSet => uid_in!(self.listener_sets),
+            Kind::HttpRoute => uid_in!(self.http_routes),
+            Kind::GrpcRoute => uid_in!(self.grpc_routes),
+            Kind::TlsRoute => uid_in!(self.tls_routes),
+            Kind::TcpRoute => uid_in!(self.tcp_routes),
+            Kind::UdpRoute => uid_in!(self.udp_routes),
+            Kind::ReferenceGrant => uid_in!(self.reference_grants),
+            Kind::BackendTlsPolicy => uid_in!(self.backend_tls_policies),
+            Kind::Service => uid_in!(self.services),
+            Kind::EndpointSlice => uid_in!(self.endpoint_slices),
+            Kind::Secret => uid_in!(self.secrets),
+            Kind::ConfigMap => uid_in!(self.config_maps),
+            Kind::Namespace => uid_in!(self.namespaces),
+            Kind::ServiceImport => uid_in!(self.service_imports),
+            Kind::ClusterTrustBundle => uid_in!(self.cluster_trust_bundles),
+            Kind::EnvoyProxy => uid_in!(self.envoy_proxies),
+        }
+    }
+
     pub fn delete(&mut self, object: &ObjectRef) -> bool {
         dispatch!(self, object.kind, |map| map.delete(&object.key))
     }
@@ -430,5 +462,45 @@ fn diff_kind<T: PartialEq>(kind: Kind, old: &Kinded<T>, new: &Kinded<T>, out: &m
                 key: key.clone(),
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(resource_version: &str, uid: &str, path: &str) -> Object {
+        crate::load_object(serde_json::json!({
+            "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+            "metadata": {"name": "r", "namespace": "apps", "uid": uid,
+                         "resourceVersion": resource_version},
+            "spec": {"rules": [{"matches": [{"path": {"type": "PathPrefix", "value": path}}]}]},
+            "status": {"parents": []},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_status_write_is_not_a_change_of_the_world() {
+        let mut snapshot = Snapshot::default();
+        assert!(snapshot.apply(route("1", "u-1", "/")));
+        // Our own status write: only the resourceVersion (and the status) moved.
+        assert!(!snapshot.apply(route("2", "u-1", "/")));
+        assert!(
+            snapshot.apply(route("3", "u-1", "/v2")),
+            "a spec change is one"
+        );
+    }
+
+    #[test]
+    fn uid_tells_an_object_from_a_newer_one_of_the_same_name() {
+        let mut snapshot = Snapshot::default();
+        snapshot.apply(route("1", "u-1", "/"));
+        let r = route("1", "u-1", "/").object_ref();
+        assert_eq!(snapshot.uid(&r), Some("u-1"));
+        assert!(snapshot.apply(route("9", "u-2", "/")), "created again");
+        assert_eq!(snapshot.uid(&r), Some("u-2"));
+        snapshot.delete(&r);
+        assert_eq!(snapshot.uid(&r), None);
     }
 }

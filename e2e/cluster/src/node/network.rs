@@ -59,10 +59,7 @@ fn owner_pid(name: &str) -> Option<i32> {
     let rest = name.strip_prefix(PREFIX)?;
     // b: bridge, n: Pod network namespace, v: Pod veth (host end).
     let rest = rest.strip_prefix(['b', 'n', 'v'])?;
-    let digits: String = rest
-        .chars()
-        .take_while(|c| *c != SLOT_SEPARATOR)
-        .collect();
+    let digits: String = rest.chars().take_while(|c| *c != SLOT_SEPARATOR).collect();
     let pid = i32::from_str_radix(&digits, 36).ok()?;
     (pid > 0).then_some(pid)
 }
@@ -275,7 +272,10 @@ mod tests {
     fn owners_whose_tag_holds_an_x_are_read_whole() {
         // 2487 is "1x3" in base 36: the letter x is a digit, not the end of the owner.
         assert_eq!(owner_tag(2487), "1x3");
-        assert_eq!(owner_pid(&format!("{PREFIX}n1x3{SLOT_SEPARATOR}9")), Some(2487));
+        assert_eq!(
+            owner_pid(&format!("{PREFIX}n1x3{SLOT_SEPARATOR}9")),
+            Some(2487)
+        );
         assert_eq!(owner_pid(&format!("{PREFIX}b1x3")), Some(2487));
         assert_eq!(owner_pid("eth0"), None);
         // The longest owner (pid 2^31-1) plus a three-digit slot fits Linux's 15-byte

@@ -392,6 +392,7 @@ def real_cluster_problems(rendered):
     container = pod["spec"]["containers"][0]
     expected = [
         ("--debounce-ms=250" in container["args"], "extraArgs"),
+        ("--static-address-pool=10.245.0.0/24" in container["args"], "staticAddressPools"),
         (any(e["name"] == "EXTRA" for e in container["env"]), "extraEnv"),
         (any(v["name"] == "extra" for v in pod["spec"]["volumes"]), "extraVolumes"),
         (any(m["name"] == "extra" for m in container["volumeMounts"]), "extraVolumeMounts"),
@@ -463,6 +464,7 @@ def check():
     problems += expect_rejected({"gatewayClass": {"envoyProxy": {"replicas": "two"}}}, "/gatewayClass/envoyProxy/replicas")
     problems += expect_rejected({"extraArg": ["--debounce-ms=5"]}, "additional properties 'extraArg' not allowed")
     problems += expect_rejected({"extraArgs": ["debounce-ms=5"]}, "/extraArgs/0")
+    problems += expect_rejected({"staticAddressPools": ["pool-a"]}, "/staticAddressPools/0")
     problems += expect_rejected({"podDisruptionBudget": {"maxUnavailble": 1}}, "additional properties 'maxUnavailble' not allowed")
     problems += real_cluster_problems(rendered)
 

@@ -169,6 +169,13 @@ struct ControllerArgs {
     /// it renews the one from certgen (after two thirds of their life; default one year).
     #[arg(long, default_value_t = 365 * 24 * 3600, value_parser = clap::value_parser!(u64).range(60..))]
     xds_server_cert_validity_secs: u64,
+    /// An address pool of the cluster's load balancer (a CIDR or a range FIRST-LAST, as in
+    /// MetalLB's IPAddressPool); repeat for several. A Gateway asking in `spec.addresses` for
+    /// an IP outside every pool, or one another Gateway asked for first, gets `Programmed:
+    /// False` / `AddressNotUsable` at once. Without any, such a Gateway waits for its Service
+    /// (`AddressNotAssigned`).
+    #[arg(long = "static-address-pool", value_name = "CIDR|FIRST-LAST")]
+    static_address_pools: Vec<ferrogate_runtime::AddressRange>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -235,6 +242,8 @@ impl Cli {
                 config.debounce = Duration::from_millis(a.debounce_ms);
                 config.xds_server_cert_validity =
                     Duration::from_secs(a.xds_server_cert_validity_secs);
+                config.static_address_pools =
+                    ferrogate_runtime::StaticAddressPools(a.static_address_pools);
                 ferrogate_runtime::run_controller(config).await
             }
             Command::Certgen(a) => match a.output_dir {

@@ -60,6 +60,9 @@ pub struct ControllerConfig {
     pub debounce: Duration,
     /// How often API discovery runs again to notice CRDs installed or removed.
     pub rediscover_every: Duration,
+    /// The load balancer's address pools: a Gateway asking for an address outside them gets
+    /// `AddressNotUsable` at once. Empty: not judged (the Service waits for its address).
+    pub static_address_pools: crate::StaticAddressPools,
     /// Validity of the xDS server certificates the controller renews itself (the first one
     /// comes from `ferrogate certgen`); renewed after two thirds of it.
     pub xds_server_cert_validity: Duration,
@@ -83,6 +86,7 @@ impl ControllerConfig {
             envoy_image: None,
             debounce: Duration::from_millis(100),
             rediscover_every: Duration::from_secs(60),
+            static_address_pools: crate::StaticAddressPools::default(),
             xds_server_cert_validity: Duration::from_secs(365 * 24 * 3600),
         }
     }
@@ -294,6 +298,7 @@ pub async fn run_controller_with(
         was_leader: false,
         leadership: 0,
         metrics: metrics.clone(),
+        static_address_pools: config.static_address_pools.clone(),
         status_sink,
         infra_sink,
     };

@@ -32,6 +32,8 @@ pub(crate) struct ControllerMode {
     /// before, since another replica may have written meanwhile.
     pub leadership: u64,
     pub metrics: Metrics,
+    /// The load balancer's pools, to judge static addresses (`AddressNotUsable`).
+    pub static_address_pools: crate::StaticAddressPools,
     pub status_sink: Sink<StatusWork>,
     pub infra_sink: Sink<InfraWork>,
 }
@@ -73,6 +75,9 @@ impl crate::run_loop::Mode for ControllerMode {
         let leader = *self.leader.borrow_and_update();
         self.metrics.leader.set(i64::from(leader));
         pipeline.options.provisioned = Some(observe(&snapshot, owned.as_deref()));
+        pipeline.options.unusable_addresses = self
+            .static_address_pools
+            .unusable(&snapshot, &pipeline.options.controller_name);
         self.current = Some((owned, leader));
         Some(snapshot)
     }

@@ -34,6 +34,7 @@ mod serving;
 mod slots;
 mod standalone;
 mod standalone_mode;
+mod static_addresses;
 mod status_cluster;
 mod status_cmd;
 #[cfg(test)]
@@ -51,6 +52,7 @@ pub use config_dump::{ConfigDumpError, admin_addr, config_dump, redact};
 pub use controller::{ControllerConfig, run_controller, run_controller_with};
 pub use metrics::{MetricInfo, Metrics, reference as metrics_reference};
 pub use standalone::{StandaloneConfig, run_standalone};
+pub use static_addresses::{AddressRange, StaticAddressPools};
 pub use status_cmd::{StatusError, StatusSource, read_status_dir, render_table, status_table};
 pub use translate_cmd::{OutputFormat, translate_files};
 pub use version::{BuildInfo, build_info};

@@ -879,6 +879,48 @@ async fn a_failed_status_write_is_tried_again_without_a_new_change() {
     controller.stop().await;
 }
 
+/// Told the load balancer's pools, the controller answers a static address outside them
+/// with `AddressNotUsable` at once (the Service would only stay pending), and a usable one
+/// is assigned like any other.
+#[tokio::test]
+async fn a_static_address_outside_the_pools_is_not_usable() {
+    let api = FakeApiServer::start().await;
+    let controller = HoldableController::start_with(&api, |config| {
+        config.static_address_pools =
+            ferrogate_runtime::StaticAddressPools(vec!["10.245.0.0/24".parse().unwrap()]);
+    })
+    .await;
+    let mut web = gateway(&api);
+    web["spec"]["addresses"] = json!([{"type": "IPAddress", "value": "192.0.2.77"}]);
+    api.upsert(web.clone());
+    api.wait_for("AddressNotUsable", WAIT, |a| {
+        programmed_reason(a).as_deref() == Some("False/AddressNotUsable")
+    })
+    .await;
+    let status = gateway(&api);
+    let programmed = condition(&status, "/status/conditions", "Programmed").unwrap();
+    assert!(
+        programmed["message"]
+            .as_str()
+            .unwrap()
+            .contains("192.0.2.77 is outside the load balancer's address pools (10.245.0.0/24)"),
+        "{programmed}"
+    );
+    let accepted = condition(&status, "/status/conditions", "Accepted").unwrap();
+    assert_eq!(
+        accepted["status"], "True",
+        "an unusable address is not a spec error"
+    );
+
+    web["spec"]["addresses"] = json!([{"type": "IPAddress", "value": "10.245.0.9"}]);
+    api.upsert(web);
+    api.wait_for("no longer AddressNotUsable", WAIT, |a| {
+        programmed_reason(a).is_some_and(|r| r != "False/AddressNotUsable")
+    })
+    .await;
+    controller.stop().await;
+}
+
 /// A controller on the fake API server without leader election (lease renewals are writes
 /// too, and these tests hold every write), its first route accepted.
 struct HoldableController {
@@ -890,6 +932,13 @@ struct HoldableController {
 
 impl HoldableController {
     async fn start(api: &FakeApiServer) -> Self {
+        Self::start_with(api, |_| {}).await
+    }
+
+    async fn start_with(
+        api: &FakeApiServer,
+        configure: impl FnOnce(&mut ControllerConfig),
+    ) -> Self {
         world(api);
         let tls = tempfile::tempdir().unwrap();
         ferrogate_runtime::certgen_files(
@@ -905,6 +954,7 @@ impl HoldableController {
         config.xds_tls_dir = Some(tls.path().to_path_buf());
         config.debounce = Duration::from_millis(20);
         config.leader_elect = false;
+        configure(&mut config);
         let cancel = CancellationToken::new();
         let task = tokio::spawn(run_controller_with(api.client(), config, cancel.clone()));
         api.wait_for("the first route accepted", WAIT, |a| accepted(a, "echo"))

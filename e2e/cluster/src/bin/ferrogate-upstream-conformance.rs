@@ -76,6 +76,11 @@ async fn main() -> anyhow::Result<()> {
     let pool = node.load_balancer_pool().context("the node has a pool")?;
     let mut controller_options = ControllerOptions::new("conformance");
     controller_options.xds_ip = node.host_ip().into();
+    // The controller knows the load balancer's pool, as a user would tell it MetalLB's.
+    controller_options.args.push(format!(
+        "--static-address-pool={}-{}",
+        pool.first, pool.last
+    ));
     let mut controller = Controller::start(&plane, tls.path(), &controller_options)?;
 
     let features = supported_features(&plane).await?;

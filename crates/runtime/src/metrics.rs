@@ -77,6 +77,9 @@ pub struct Metrics {
     /// `ferrogate_sink_retries_total{sink}`: values a sink tried again after its work on them
     /// failed (an API error, an unwritable file).
     pub sink_retries: IntCounterVec,
+    /// `ferrogate_fleet_status_refreshes_total`: runs where only the provisioned Envoy fleets
+    /// changed, answered by refreshing Gateway statuses without translating routes.
+    pub fleet_status_refreshes: IntCounter,
     /// `ferrogate_infra_apply_failures_total{kind}`: infrastructure applies that failed, by kind.
     pub infra_apply_failures: IntCounterVec,
     /// `ferrogate_infra_apply_duration_seconds`: one round of infrastructure applies (the
@@ -248,6 +251,10 @@ impl Metrics {
                 "Values for a slow sink (status writes, infrastructure applies) replaced by a newer one before the sink took them",
                 &["sink"],
             ),
+            fleet_status_refreshes: counter(
+                "ferrogate_fleet_status_refreshes_total",
+                "Runs where only the provisioned Envoy fleets changed (a Deployment available, a Service address), answered by refreshing Gateway statuses without translating routes",
+            ),
             sink_retries: counter_vec(
                 "ferrogate_sink_retries_total",
                 "Values a slow sink (status writes, infrastructure applies) tried again after its work on them failed",
@@ -311,6 +318,7 @@ impl Metrics {
             Box::new(self.infra_apply_failures.clone()),
             Box::new(self.sink_superseded.clone()),
             Box::new(self.sink_retries.clone()),
+            Box::new(self.fleet_status_refreshes.clone()),
             Box::new(self.infra_apply_seconds.clone()),
             Box::new(self.events.clone()),
             Box::new(self.events_dropped.clone()),

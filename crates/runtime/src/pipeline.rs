@@ -151,6 +151,9 @@ impl Pipeline {
         let envoy_answered = views
             .iter()
             .any(|(key, view)| self.quarantine.has_work(key, view));
+        if !envoy_answered && let Some(output) = self.fleet_only(snapshot) {
+            return output;
+        }
         if !envoy_answered && let Some(output) = self.endpoints_only(snapshot, seen) {
             return output;
         }
@@ -262,6 +265,38 @@ impl Pipeline {
         };
         self.last = Some((Arc::clone(snapshot), self.options.clone(), output.clone()));
         output
+    }
+
+    /// The fleet-only path: the same world as the last full run, and only the state of the
+    /// provisioned Envoy fleets changed (a Deployment became available, a Service got its
+    /// address). Only Gateway statuses follow that (`refresh_fleet_status`, proven equal to a
+    /// full translation by the translator's tests); routes are not translated again, and the
+    /// IR, xDS and infra stay as the last full run made them. `None` when a full run is needed.
+    fn fleet_only(&mut self, snapshot: &Arc<Snapshot>) -> Option<RunOutput> {
+        let (before, options, last_output) = self.last.as_ref()?;
+        if options.provisioned.is_none()
+            || self.options.provisioned.is_none()
+            || options.provisioned == self.options.provisioned
+        {
+            return None;
+        }
+        let mut same_fleet = self.options.clone();
+        same_fleet.provisioned.clone_from(&options.provisioned);
+        if same_fleet != *options
+            || !(Arc::ptr_eq(before, snapshot) || before.diff(snapshot).is_empty())
+        {
+            return None;
+        }
+        let mut statuses = (*last_output.statuses).clone();
+        ferrogate_translator::refresh_fleet_status(&mut statuses, &self.options);
+        self.metrics.observe_statuses(&statuses);
+        self.metrics.fleet_status_refreshes.inc();
+        let output = RunOutput {
+            statuses: Arc::new(statuses),
+            ..last_output.clone()
+        };
+        self.last = Some((Arc::clone(snapshot), self.options.clone(), output.clone()));
+        Some(output)
     }
 
     /// The EDS-only path (DESIGN.md, "Incremental where it pays"): when nothing but
@@ -450,6 +485,56 @@ spec:
             "changed options need a full run, even with only endpoints changed"
         );
         assert_eq!(output.statuses.gateways[0].addresses[0].value, "192.0.2.7");
+    }
+
+    #[test]
+    fn a_fleet_change_alone_refreshes_statuses_without_translating() {
+        let fleet = |addresses: &[&str], available| {
+            Some(BTreeMap::from([(
+                GatewayKey::new("apps", "web"),
+                ferrogate_translator::Provisioned {
+                    addresses: addresses.iter().map(|a| a.to_string()).collect(),
+                    available,
+                },
+            )]))
+        };
+        let programmed = |output: &RunOutput| {
+            let c = output.statuses.gateways[0]
+                .conditions
+                .iter()
+                .find(|c| c.type_ == "Programmed")
+                .unwrap();
+            c.reason.clone()
+        };
+        let mut p = pipeline();
+        p.options.provisioned = fleet(&[], false);
+        let world = snapshot("10.0.0.1");
+        let first = p.run(&world);
+        assert_eq!(programmed(&first), "AddressNotAssigned");
+        let translations = p.metrics.translations.get();
+
+        p.options.provisioned = fleet(&["192.0.2.7"], true);
+        let refreshed = p.run(&world);
+        assert_eq!(p.metrics.translations.get(), translations, "no translation");
+        assert_eq!(p.metrics.fleet_status_refreshes.get(), 1);
+        assert_eq!(programmed(&refreshed), "Programmed");
+        assert_eq!(
+            refreshed.statuses.gateways[0].addresses[0].value,
+            "192.0.2.7"
+        );
+        assert_eq!(
+            refreshed.infra, first.infra,
+            "infra as the last full run made it"
+        );
+        let mut full = pipeline();
+        full.options.provisioned = fleet(&["192.0.2.7"], true);
+        assert_eq!(refreshed.statuses, full.run(&world).statuses);
+
+        // The fleet and the world changed: a full run.
+        p.options.provisioned = fleet(&["192.0.2.7"], false);
+        let both = p.run(&snapshot("10.0.0.2"));
+        assert_eq!(p.metrics.translations.get(), translations + 1);
+        assert_eq!(programmed(&both), "Pending");
     }
 
     #[test]

@@ -12,6 +12,7 @@ use ferrogate_store::{Snapshot, UnsupportedValue, unsupported_values};
 
 use crate::Options;
 use crate::conditions::{reasons, types};
+use crate::fleet_status::{fleet_addresses, fleet_of, fleet_programmed, gateway_address};
 use crate::gatewayclass::Classes;
 use crate::listener::{ListenerCtx, clash};
 use crate::namespaces::selector_matches;
@@ -436,17 +437,6 @@ fn listener_set_allowed(
 
 /// A status address: `IPAddress` when it parses as one, else `Hostname` (cloud load
 /// balancers report names).
-fn gateway_address(value: &str) -> GatewayAddress {
-    let type_ = if value.parse::<std::net::IpAddr>().is_ok() {
-        "IPAddress"
-    } else {
-        "Hostname"
-    };
-    GatewayAddress {
-        type_: type_.into(),
-        value: value.to_string(),
-    }
-}
 
 fn unsupported_address(gateway: &Gateway) -> Option<(&'static str, String)> {
     for a in gateway.spec.addresses.iter().flatten() {
@@ -531,10 +521,7 @@ impl GatewayCtx {
         };
         // Programmed: the Gateway's data plane runs with its address (listeners report their
         // own programming).
-        let fleet = options
-            .provisioned
-            .as_ref()
-            .map(|p| p.get(&self.key).cloned().unwrap_or_default());
+        let fleet = fleet_of(options, &self.key);
         let programmed = if let Some(why) = options.unusable_addresses.get(&self.key) {
             Condition::not(types::PROGRAMMED, reasons::ADDRESS_NOT_USABLE, why.clone())
         } else if self.rejected.is_some() || !any_valid {
@@ -543,27 +530,11 @@ impl GatewayCtx {
                 reasons::INVALID,
                 "The Gateway is not accepted",
             )
-        } else if fleet.as_ref().is_some_and(|f| f.addresses.is_empty()) {
-            Condition::not(
-                types::PROGRAMMED,
-                reasons::ADDRESS_NOT_ASSIGNED,
-                "Waiting for the Gateway's Service to get an address",
-            )
-        } else if fleet.as_ref().is_some_and(|f| !f.available) {
-            Condition::not(
-                types::PROGRAMMED,
-                reasons::PENDING,
-                "Waiting for an available Envoy replica",
-            )
         } else {
-            Condition::ok(
-                types::PROGRAMMED,
-                reasons::PROGRAMMED,
-                "Configuration sent to the data plane",
-            )
+            fleet_programmed(fleet.as_ref())
         };
         let status_addresses: Vec<GatewayAddress> = match &fleet {
-            Some(f) => f.addresses.iter().map(|a| gateway_address(a)).collect(),
+            Some(f) => fleet_addresses(f),
             None => options
                 .assigned_addresses
                 .get(&self.key)

@@ -17,6 +17,7 @@ mod backend;
 mod backend_tls;
 mod certificates;
 mod conditions;
+mod fleet_status;
 mod frontend_tls;
 mod gateway;
 mod gatewayclass;
@@ -38,6 +39,7 @@ use ferrogate_ir::{GatewayIr, GatewayKey, InfraIr};
 use ferrogate_status::StatusSet;
 use ferrogate_store::Snapshot;
 
+pub use fleet_status::refresh_fleet_status;
 pub use options::{Options, Provisioned};
 
 /// What [`refresh_endpoints`] found.

@@ -87,3 +87,65 @@ fn waits_for_an_address_then_for_an_available_replica() {
         ]
     );
 }
+
+/// A fleet-only change (a Deployment became available, a Service got or lost its address)
+/// refreshed onto the last statuses gives exactly what a full translation gives, over
+/// generated worlds (Gateways rejected, with unusable addresses, of other classes included)
+/// and every combination of fleet states: the runtime relies on it to skip translating routes.
+#[test]
+fn a_fleet_refresh_equals_a_full_translation() {
+    use ferrogate_testkit::worlds::{self, Rng};
+    let fleets = [
+        None,
+        Some(Provisioned::default()),
+        Some(Provisioned {
+            addresses: vec!["192.0.2.1".into()],
+            available: false,
+        }),
+        Some(Provisioned {
+            addresses: vec!["192.0.2.1".into(), "lb.example.com".into()],
+            available: true,
+        }),
+    ];
+    let mut compared = 0;
+    for seed in 0..150u64 {
+        let (objects, _) = load_documents("generated", &worlds::world(seed, false));
+        let snapshot: Snapshot = objects.into_iter().collect();
+        let keys: Vec<GatewayKey> = snapshot
+            .gateways
+            .iter()
+            .map(|(k, _)| GatewayKey::new(k.namespace.clone(), k.name.clone()))
+            .collect();
+        let mut rng = Rng::new(seed);
+        let mut pick = |unusable: bool| {
+            let mut options = Options {
+                provisioned: Some(BTreeMap::new()),
+                ..Options::default()
+            };
+            for key in &keys {
+                if let Some(fleet) = fleets[rng.below(fleets.len() as u64) as usize].clone() {
+                    options
+                        .provisioned
+                        .as_mut()
+                        .unwrap()
+                        .insert(key.clone(), fleet);
+                }
+                if unusable && rng.chance(30) {
+                    options
+                        .unusable_addresses
+                        .insert(key.clone(), "192.0.2.77 is outside the pools".into());
+                }
+            }
+            options
+        };
+        let before = pick(true);
+        let mut after = pick(false);
+        after.unusable_addresses = before.unusable_addresses.clone();
+        let mut refreshed = translate(&snapshot, &before).statuses;
+        ferrogate_translator::refresh_fleet_status(&mut refreshed, &after);
+        let full = translate(&snapshot, &after).statuses;
+        assert_eq!(refreshed, full, "seed {seed}");
+        compared += full.gateways.len();
+    }
+    assert!(compared > 100, "only {compared} Gateway statuses compared");
+}

@@ -1,0 +1,93 @@
+//! The part of a Gateway's status that follows its provisioned Envoy fleet in a cluster
+//! (`Options::provisioned`): whether `Programmed` waits for an address or an available
+//! replica, and `status.addresses`. Nothing else of a translation depends on the fleet, so
+//! when only the fleet changed (a Deployment became available, a Service got its address) the
+//! runtime refreshes the last statuses with [`refresh_fleet_status`] instead of translating
+//! every route again.
+
+use ferrogate_ir::GatewayKey;
+use ferrogate_status::{Condition, GatewayAddress, GatewayStatus, StatusSet};
+
+use crate::conditions::{reasons, types};
+use crate::{Options, Provisioned};
+
+/// `Programmed` of an accepted Gateway with a usable address: what its fleet allows.
+pub(crate) fn fleet_programmed(fleet: Option<&Provisioned>) -> Condition {
+    match fleet {
+        Some(f) if f.addresses.is_empty() => Condition::not(
+            types::PROGRAMMED,
+            reasons::ADDRESS_NOT_ASSIGNED,
+            "Waiting for the Gateway's Service to get an address",
+        ),
+        Some(f) if !f.available => Condition::not(
+            types::PROGRAMMED,
+            reasons::PENDING,
+            "Waiting for an available Envoy replica",
+        ),
+        _ => Condition::ok(
+            types::PROGRAMMED,
+            reasons::PROGRAMMED,
+            "Configuration sent to the data plane",
+        ),
+    }
+}
+
+/// The fleet of `key` when the options describe a cluster (`None` in standalone mode).
+pub(crate) fn fleet_of(options: &Options, key: &GatewayKey) -> Option<Provisioned> {
+    options
+        .provisioned
+        .as_ref()
+        .map(|p| p.get(key).cloned().unwrap_or_default())
+}
+
+/// `status.addresses` of a Gateway with a fleet: its Service's.
+pub(crate) fn fleet_addresses(fleet: &Provisioned) -> Vec<GatewayAddress> {
+    fleet.addresses.iter().map(|a| gateway_address(a)).collect()
+}
+
+pub(crate) fn gateway_address(value: &str) -> GatewayAddress {
+    let type_ = if value.parse::<std::net::IpAddr>().is_ok() {
+        "IPAddress"
+    } else {
+        "Hostname"
+    };
+    GatewayAddress {
+        type_: type_.into(),
+        value: value.to_string(),
+    }
+}
+
+/// Rewrites the fleet-dependent part of every Gateway status in `statuses` (translated with
+/// the same snapshot and options that differ at most in `provisioned`) as a translation with
+/// `options` would give it. Gateways whose `Programmed` is decided by something else (not
+/// accepted, an unusable address) keep it.
+pub fn refresh_fleet_status(statuses: &mut StatusSet, options: &Options) {
+    for status in &mut statuses.gateways {
+        refresh_one(status, options);
+    }
+}
+
+fn refresh_one(status: &mut GatewayStatus, options: &Options) {
+    let key = GatewayKey::new(status.namespace.clone(), status.name.clone());
+    let Some(fleet) = fleet_of(options, &key) else {
+        return;
+    };
+    status.addresses = fleet_addresses(&fleet);
+    let Some(programmed) = status
+        .conditions
+        .iter_mut()
+        .find(|c| c.type_ == types::PROGRAMMED)
+    else {
+        return;
+    };
+    let follows_fleet = [
+        reasons::ADDRESS_NOT_ASSIGNED,
+        reasons::PENDING,
+        reasons::PROGRAMMED,
+    ]
+    .contains(&programmed.reason.as_str());
+    if follows_fleet {
+        let generation = programmed.observed_generation;
+        *programmed = fleet_programmed(Some(&fleet)).at_generation(generation);
+    }
+}

@@ -195,29 +195,44 @@ fn read_page() -> Page {
     }
 }
 
-/// The range of the block's IPAddressPool (applied with a heredoc), checking that the block
-/// is that and its L2Advertisement.
-fn metallb_pool(block: &str, which: &str) -> String {
+/// The objects of a block that is one `kubectl apply -f - <<'EOF'` heredoc (and maybe commands
+/// after it).
+fn heredoc_objects(block: &str, which: &str) -> Vec<Value> {
     let first = block.lines().next().unwrap_or_default();
     assert_eq!(
         docs::command(first),
         "kubectl apply -f - <<'EOF'",
         "{which}"
     );
-    let yaml = block
+    let yaml = heredoc(block);
+    yaml_serde::Deserializer::from_str(&yaml)
+        .map(|d| Value::deserialize(d).unwrap())
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+fn heredoc(block: &str) -> String {
+    block
         .lines()
         .skip(1)
         .take_while(|l| *l != "EOF")
         .collect::<Vec<_>>()
-        .join("\n");
-    let objects: Vec<Value> = yaml_serde::Deserializer::from_str(&yaml)
-        .map(|d| Value::deserialize(d).unwrap())
-        .collect();
+        .join("\n")
+}
+
+/// The range of the block's IPAddressPool, checking that the block is that and its
+/// L2Advertisement and nothing else.
+fn metallb_pool(block: &str, which: &str) -> String {
+    let objects = heredoc_objects(block, which);
     let kinds: Vec<&str> = objects.iter().filter_map(|o| o["kind"].as_str()).collect();
     assert_eq!(kinds, ["IPAddressPool", "L2Advertisement"], "{which}");
     assert_eq!(
         block.lines().filter(|l| !l.trim().is_empty()).count(),
-        yaml.lines().filter(|l| !l.trim().is_empty()).count() + 2,
+        heredoc(block)
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .count()
+            + 2,
         "{which}: nothing but the heredoc"
     );
     let addresses = objects[0]["spec"]["addresses"].as_array().unwrap();
@@ -280,6 +295,63 @@ fn comments_are_not_part_of_a_command() {
     assert_eq!(blocks.len(), 2);
     assert_eq!(docs::commands(&blocks[0]), ["a b", "c '#x' \"# y\""]);
     assert_eq!(docs::commands(&blocks[1]), ["d#e"]);
+}
+
+/// Step 4's aside: the chart, with the `--set` flags the page names, creates the same
+/// EnvoyProxy and GatewayClass as the block (its EnvoyProxy is named after the release).
+#[test]
+fn the_charts_gateway_class_matches_step_4() {
+    let text =
+        std::fs::read_to_string(ferrogate_cluster::tools::repo_root().join("docs/quickstart.md"))
+            .unwrap();
+    let aside = text
+        .lines()
+        .find(|l| l.starts_with("(The chart can create"))
+        .expect("step 4's aside about the chart");
+    let flags = aside
+        .split('`')
+        .find(|s| s.starts_with("--set"))
+        .expect("the --set flags in backticks");
+    // `--set a.b=c` as values YAML.
+    let mut values = serde_json::Map::new();
+    for set in flags
+        .split("--set")
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        let (path, value) = set.split_once('=').unwrap();
+        let mut map = &mut values;
+        let keys: Vec<&str> = path.split('.').collect();
+        for key in &keys[..keys.len() - 1] {
+            map = map
+                .entry(key.to_string())
+                .or_insert_with(|| Value::Object(Default::default()))
+                .as_object_mut()
+                .unwrap();
+        }
+        let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.into()));
+        map.insert(keys[keys.len() - 1].to_string(), value);
+    }
+    let rendered = install::render_chart(&yaml_serde::to_string(&values).unwrap()).unwrap();
+    let chart: Vec<Value> = yaml_serde::Deserializer::from_str(&rendered)
+        .map(|d| Value::deserialize(d).unwrap())
+        .filter(|v| !v.is_null())
+        .collect();
+    let page = read_page();
+    let step4 = heredoc_objects(&page.gateway_class, "step 4");
+    let find = |objects: &[Value], kind: &str| {
+        objects
+            .iter()
+            .find(|o| o["kind"] == kind)
+            .cloned()
+            .unwrap_or_else(|| panic!("a {kind}"))
+    };
+    let (proxy, class) = (find(&chart, "EnvoyProxy"), find(&chart, "GatewayClass"));
+    assert_eq!(proxy["spec"], find(&step4, "EnvoyProxy")["spec"]);
+    let mut want = find(&step4, "GatewayClass");
+    want["spec"]["parametersRef"]["name"] = proxy["metadata"]["name"].clone();
+    assert_eq!(class["metadata"]["name"], want["metadata"]["name"]);
+    assert_eq!(class["spec"], want["spec"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -389,38 +461,54 @@ async fn the_quickstart_runs_as_written() {
 
     // Both replicas of the EnvoyProxy serve: their Pods turn Ready only with config from xDS.
     let kubeconfig = plane.kubeconfig().to_path_buf();
-    ferrogate_cluster::wait::until("both Envoy Pods Ready", Duration::from_secs(90), || {
-        let out = ferrogate_cluster::kubectl::run(
-            &kubectl,
-            &kubeconfig,
-            &[
-                "get",
-                "pods",
-                "-l",
-                "gateway.networking.k8s.io/gateway-name=demo",
-                "-o",
-                "json",
-            ],
-            None,
-        )
-        .unwrap_or_default();
-        async move {
-            let pods: Value = serde_json::from_str(&out).map_err(|e| e.to_string())?;
-            let ready = pods["items"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|p| support::condition_is(p, "/status/conditions", "Ready", "True"))
-                .count();
-            if ready == 2 {
-                Ok(())
-            } else {
-                Err(format!("{ready} Ready"))
+    let envoys =
+        ferrogate_cluster::wait::until("both Envoy Pods Ready", Duration::from_secs(90), || {
+            let out = ferrogate_cluster::kubectl::run(
+                &kubectl,
+                &kubeconfig,
+                &[
+                    "get",
+                    "pods",
+                    "-l",
+                    "gateway.networking.k8s.io/gateway-name=demo",
+                    "-o",
+                    "json",
+                ],
+                None,
+            )
+            .unwrap_or_default();
+            async move {
+                let pods: Value = serde_json::from_str(&out).map_err(|e| e.to_string())?;
+                let ready: Vec<std::net::IpAddr> = pods["items"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|p| support::condition_is(p, "/status/conditions", "Ready", "True"))
+                    .filter_map(|p| p["status"]["podIP"].as_str()?.parse().ok())
+                    .collect();
+                if ready.len() == 2 {
+                    Ok(ready)
+                } else {
+                    Err(format!("{} Ready", ready.len()))
+                }
             }
-        }
-    })
-    .await
-    .unwrap_or_else(|e| panic!("{e:#}\n{}", controller.log_tail(30)));
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", controller.log_tail(30)));
+    // Step 8's text: every Envoy pod serves its own stats on 19001 `/stats/prometheus`.
+    for ip in envoys {
+        let stats =
+            ferrogate_e2e::client::get((ip, 19001).into(), "stats", "/stats/prometheus", &[])
+                .await
+                .unwrap_or_else(|e| panic!("stats of the Envoy pod at {ip}: {e:#}"));
+        let body = String::from_utf8_lossy(&stats.body);
+        assert!(
+            stats.status == 200 && body.contains("envoy_server_live"),
+            "Envoy stats on {ip}:19001: {} {}",
+            stats.status,
+            &body[..body.len().min(300)]
+        );
+    }
 
     // Step 8: the Service the port-forward names exists with that port; the controller's own
     // metrics address stands in for the forward.

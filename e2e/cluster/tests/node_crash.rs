@@ -5,7 +5,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use ferrogate_cluster::node::network::{PREFIX, ip, owner_tag};
+use ferrogate_cluster::node::network::{PREFIX, SLOT_SEPARATOR, ip, owner_tag};
 use ferrogate_cluster::node::{Node, NodeOptions};
 use ferrogate_cluster::process::ManagedProcess;
 use ferrogate_cluster::{ControlPlane, ControlPlaneOptions};
@@ -25,7 +25,8 @@ fn leftovers(tag: &str) -> Vec<String> {
                 .map(str::to_string),
         )
         .filter(|n| {
-            n.starts_with(PREFIX) && n[PREFIX.len() + 1..].starts_with(&format!("{tag}x"))
+            n.starts_with(PREFIX)
+                && n[PREFIX.len() + 1..].starts_with(&format!("{tag}{SLOT_SEPARATOR}"))
                 || *n == format!("{PREFIX}b{tag}")
         })
         .collect()

@@ -51,7 +51,7 @@ pub fn owner_tag(mut n: u32) -> String {
 
 /// The separator between the owner and the slot. It must not be a base-36 digit: with "x"
 /// as separator, an owner such as "1x3" (pid 2487) was cut short and read as another pid.
-const SLOT_SEPARATOR: char = '-';
+pub const SLOT_SEPARATOR: char = '-';
 
 /// The process id a name of this module carries: PREFIX + one kind letter + base-36 pid,
 /// then SLOT_SEPARATOR + slot for per-Pod names. `None` for any other name.

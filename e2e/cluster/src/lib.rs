@@ -12,6 +12,8 @@
 //!   server-side apply, and makes a kubeconfig for the chart's ServiceAccount, so the real
 //!   server enforces the chart's RBAC on the controller.
 //! - [`controller`]: `ferrogate controller` as a process authenticated as that ServiceAccount.
+//! - [`http_echo`]: the stand-in for the image `hashicorp/http-echo` that the node runs
+//!   (binary `ferrogate-http-echo`), as docs/quickstart.md's backend.
 //! - [`node`]: the kubelet's part with real processes: a Ready Node that runs the Pods bound
 //!   to it in network namespaces of their own (`ferrogate-node` is the same as a binary).
 //!
@@ -19,6 +21,7 @@
 
 pub mod control_plane;
 pub mod controller;
+pub mod http_echo;
 pub mod install;
 pub mod kubectl;
 pub mod node;

@@ -112,12 +112,7 @@ pub fn gateway_api_version() -> String {
 pub fn ferrogate_bin() -> anyhow::Result<PathBuf> {
     let path = match std::env::var_os("FERROGATE_BIN") {
         Some(p) => PathBuf::from(p),
-        None => {
-            let target = std::env::var_os("CARGO_TARGET_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| repo_root().join("target"));
-            target.join("debug/ferrogate")
-        }
+        None => target_debug().join("ferrogate"),
     };
     anyhow::ensure!(
         path.is_file(),
@@ -125,6 +120,14 @@ pub fn ferrogate_bin() -> anyhow::Result<PathBuf> {
         path.display()
     );
     Ok(path)
+}
+
+/// The workspace's debug build folder (`CARGO_TARGET_DIR`, else `target/`).
+pub fn target_debug() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"))
+        .join("debug")
 }
 
 /// An IPv4 address of this host that is not loopback (the interface of the default route):

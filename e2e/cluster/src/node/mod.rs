@@ -196,12 +196,7 @@ impl Node {
 
     /// The network namespaces this node has now (one per Pod it runs).
     pub fn namespaces(&self) -> anyhow::Result<Vec<String>> {
-        let own = format!(
-            "{}n{}{}",
-            network::PREFIX,
-            self.bridge.owner,
-            network::SLOT_SEPARATOR
-        );
+        let own = self.bridge.namespace_prefix();
         Ok(network::ip(&["netns", "list"])?
             .lines()
             .filter_map(|l| l.split_whitespace().next())

@@ -154,10 +154,15 @@ impl Bridge {
         Ipv4Addr::new(POOL[0], POOL[1], self.subnet, slot)
     }
 
+    /// The start of the name of every Pod network namespace of this node.
+    pub fn namespace_prefix(&self) -> String {
+        format!("{PREFIX}n{}{SLOT_SEPARATOR}", self.owner)
+    }
+
     /// Makes the network namespace of Pod slot `slot`: loopback up, `eth0` with the slot's
     /// address, default route via the bridge.
     pub fn add_pod(&self, slot: u8) -> anyhow::Result<PodNetwork> {
-        let netns = format!("{PREFIX}n{}{SLOT_SEPARATOR}{slot}", self.owner);
+        let netns = format!("{}{slot}", self.namespace_prefix());
         let host_link = format!("{PREFIX}v{}{SLOT_SEPARATOR}{slot}", self.owner);
         let pod = PodNetwork {
             netns,

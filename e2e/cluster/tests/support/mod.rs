@@ -193,6 +193,7 @@ pub mod wait {
     }
 }
 
+pub mod docs;
 pub mod envoy;
 
 /// The value of counter or gauge `name` (summed over its series) from `/metrics` on `port`.

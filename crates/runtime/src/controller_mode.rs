@@ -75,9 +75,11 @@ impl crate::run_loop::Mode for ControllerMode {
         let leader = *self.leader.borrow_and_update();
         self.metrics.leader.set(i64::from(leader));
         pipeline.options.provisioned = Some(observe(&snapshot, owned.as_deref()));
-        pipeline.options.unusable_addresses = self
+        let judged = self
             .static_address_pools
-            .unusable(&snapshot, &pipeline.options.controller_name);
+            .judge(&snapshot, &pipeline.options.controller_name);
+        pipeline.options.unusable_addresses = judged.unusable;
+        pipeline.options.static_addresses = judged.assigned;
         self.current = Some((owned, leader));
         Some(snapshot)
     }

@@ -5,8 +5,11 @@
 //! Service pending; MetalLB reports a refusal only as an Event on the Service. Told the load
 //! balancer's pools (`--static-address-pool`), the controller answers at once instead:
 //! an address outside every pool, or one another of our Gateways asked for first, gives
-//! `Programmed: False` with reason `AddressNotUsable` and says why, as GEP-1762 asks. Without
-//! pools nothing is judged here and such a Gateway waits with `AddressNotAssigned`.
+//! `Programmed: False` with reason `AddressNotUsable` and says why, as GEP-1762 asks. The
+//! addresses it judges usable are the Gateway's from then on: `status.addresses` lists them
+//! at once (as it would a Service's `externalIPs`), and `Programmed` waits until the Service
+//! holds them. Without pools nothing is judged here and such a Gateway waits with
+//! `AddressNotAssigned` until its Service gets an address.
 //!
 //! Pure: the snapshot and the pools in, the unusable Gateways out.
 
@@ -66,20 +69,24 @@ impl fmt::Display for AddressRange {
     }
 }
 
+/// What [`StaticAddressPools::judge`] found.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct Judgement {
+    /// Gateways whose requested IP addresses the load balancer cannot give, with why.
+    pub unusable: BTreeMap<GatewayKey, String>,
+    /// Gateways whose requested IP addresses are all usable: those addresses.
+    pub assigned: BTreeMap<GatewayKey, Vec<String>>,
+}
+
 /// The load balancer's pools; empty when the controller was not told them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StaticAddressPools(pub Vec<AddressRange>);
 
 impl StaticAddressPools {
-    /// Gateways of `controller_name`'s classes whose requested IP addresses the load
-    /// balancer cannot give, with why. Gateways are taken in creation order, so the first to
-    /// ask for an address keeps it.
-    pub(crate) fn unusable(
-        &self,
-        snapshot: &Snapshot,
-        controller_name: &str,
-    ) -> BTreeMap<GatewayKey, String> {
-        let mut out = BTreeMap::new();
+    /// Judges the requested IP addresses of the Gateways of `controller_name`'s classes.
+    /// Gateways are taken in creation order, so the first to ask for an address keeps it.
+    pub(crate) fn judge(&self, snapshot: &Snapshot, controller_name: &str) -> Judgement {
+        let mut out = Judgement::default();
         if self.0.is_empty() {
             return out;
         }
@@ -103,6 +110,7 @@ impl StaticAddressPools {
                 .filter(|a| a.r#type.as_deref().unwrap_or("IPAddress") == "IPAddress")
                 .filter_map(|a| a.value.as_deref());
             let mut problems = Vec::new();
+            let mut usable = Vec::new();
             for value in requested {
                 let Ok(ip) = value.parse::<IpAddr>() else {
                     problems.push(format!("{value} is not an IP address"));
@@ -120,13 +128,16 @@ impl StaticAddressPools {
                     ));
                 } else {
                     taken.insert(ip, gateway_key.clone());
+                    usable.push(value.to_string());
                 }
             }
             if !problems.is_empty() {
-                out.insert(
+                out.unusable.insert(
                     gateway_key,
                     format!("Cannot use the requested address: {}", problems.join("; ")),
                 );
+            } else if !usable.is_empty() {
+                out.assigned.insert(gateway_key, usable);
             }
         }
         out
@@ -214,7 +225,9 @@ spec:
             "ours",
             &[("IPAddress", "192.0.2.77"), ("IPAddress", "10.245.0.5")],
         ));
-        let got = pools(&["10.245.0.0/24"]).unusable(&snapshot, ferrogate_api::CONTROLLER_NAME);
+        let got = pools(&["10.245.0.0/24"])
+            .judge(&snapshot, ferrogate_api::CONTROLLER_NAME)
+            .unusable;
         assert_eq!(
             got.get(&GatewayKey::new("apps", "web")).map(String::as_str),
             Some(
@@ -233,7 +246,9 @@ spec:
             // Another controller's Gateway neither holds nor is judged.
             gateway("elsewhere", "theirs", &[("IPAddress", "192.0.2.1")]),
         ));
-        let got = pools(&["10.245.0.0/24"]).unusable(&snapshot, ferrogate_api::CONTROLLER_NAME);
+        let got = pools(&["10.245.0.0/24"])
+            .judge(&snapshot, ferrogate_api::CONTROLLER_NAME)
+            .unusable;
         assert_eq!(got.len(), 1, "{got:?}");
         assert!(
             got[&GatewayKey::new("apps", "second")]
@@ -249,11 +264,12 @@ spec:
             gateway("named", "ours", &[("Hostname", "lb.example.com")]),
         ));
         assert!(
-            StaticAddressPools::default()
-                .unusable(&snapshot, ferrogate_api::CONTROLLER_NAME)
-                .is_empty()
+            StaticAddressPools::default().judge(&snapshot, ferrogate_api::CONTROLLER_NAME)
+                == Judgement::default()
         );
-        let got = pools(&["10.245.0.0/24"]).unusable(&snapshot, ferrogate_api::CONTROLLER_NAME);
+        let got = pools(&["10.245.0.0/24"])
+            .judge(&snapshot, ferrogate_api::CONTROLLER_NAME)
+            .unusable;
         assert_eq!(
             got.keys().collect::<Vec<_>>(),
             [&GatewayKey::new("apps", "ip")]

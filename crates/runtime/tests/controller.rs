@@ -912,12 +912,22 @@ async fn a_static_address_outside_the_pools_is_not_usable() {
         "an unusable address is not a spec error"
     );
 
+    // A usable address is the Gateway's at once (status.addresses); Programmed waits for
+    // the load balancer, which this fake API server does not have.
     web["spec"]["addresses"] = json!([{"type": "IPAddress", "value": "10.245.0.9"}]);
     api.upsert(web);
-    api.wait_for("no longer AddressNotUsable", WAIT, |a| {
-        programmed_reason(a).is_some_and(|r| r != "False/AddressNotUsable")
+    api.wait_for("the static address in status, Programmed pending", WAIT, |a| {
+        let status = gateway(a);
+        status.pointer("/status/addresses/0/value") == Some(&json!("10.245.0.9"))
+            && programmed_reason(a).as_deref() == Some("False/Pending")
     })
     .await;
+    let status = gateway(&api);
+    let programmed = condition(&status, "/status/conditions", "Programmed").unwrap();
+    assert_eq!(
+        programmed["message"],
+        "Waiting for the load balancer to give the Gateway's Service 10.245.0.9"
+    );
     controller.stop().await;
 }
 

@@ -11,38 +11,86 @@ use ferrogate_status::{Condition, GatewayAddress, GatewayStatus, StatusSet};
 use crate::conditions::{reasons, types};
 use crate::{Options, Provisioned};
 
-/// `Programmed` of an accepted Gateway with a usable address: what its fleet allows.
-pub(crate) fn fleet_programmed(fleet: Option<&Provisioned>) -> Condition {
-    match fleet {
-        Some(f) if f.addresses.is_empty() => Condition::not(
-            types::PROGRAMMED,
-            reasons::ADDRESS_NOT_ASSIGNED,
-            "Waiting for the Gateway's Service to get an address",
-        ),
-        Some(f) if !f.available => Condition::not(
-            types::PROGRAMMED,
-            reasons::PENDING,
-            "Waiting for an available Envoy replica",
-        ),
-        _ => Condition::ok(
-            types::PROGRAMMED,
-            reasons::PROGRAMMED,
-            "Configuration sent to the data plane",
-        ),
-    }
+/// The fleet-dependent facts of one Gateway: its Envoy fleet as observed, and the static
+/// addresses the controller assigned it from the load balancer's pools.
+pub(crate) struct Fleet<'a> {
+    observed: Provisioned,
+    assigned: &'a [String],
 }
 
 /// The fleet of `key` when the options describe a cluster (`None` in standalone mode).
-pub(crate) fn fleet_of(options: &Options, key: &GatewayKey) -> Option<Provisioned> {
-    options
+pub(crate) fn fleet_of<'a>(options: &'a Options, key: &GatewayKey) -> Option<Fleet<'a>> {
+    let observed = options
         .provisioned
-        .as_ref()
-        .map(|p| p.get(key).cloned().unwrap_or_default())
+        .as_ref()?
+        .get(key)
+        .cloned()
+        .unwrap_or_default();
+    let assigned = options
+        .static_addresses
+        .get(key)
+        .map_or(&[][..], Vec::as_slice);
+    Some(Fleet { observed, assigned })
 }
 
-/// `status.addresses` of a Gateway with a fleet: its Service's.
-pub(crate) fn fleet_addresses(fleet: &Provisioned) -> Vec<GatewayAddress> {
-    fleet.addresses.iter().map(|a| gateway_address(a)).collect()
+/// `Programmed` of an accepted Gateway with a usable address: what its fleet allows.
+pub(crate) fn fleet_programmed(fleet: Option<&Fleet>) -> Condition {
+    let Some(fleet) = fleet else {
+        return programmed_ok();
+    };
+    let missing: Vec<&str> = fleet
+        .assigned
+        .iter()
+        .filter(|a| !fleet.observed.addresses.contains(a))
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() {
+        // Assigned by us from the pools, not yet held by the Service: the load balancer has
+        // not caught up (not AddressNotAssigned: the address is the Gateway's).
+        Condition::not(
+            types::PROGRAMMED,
+            reasons::PENDING,
+            format!(
+                "Waiting for the load balancer to give the Gateway's Service {}",
+                missing.join(", ")
+            ),
+        )
+    } else if fleet.observed.addresses.is_empty() {
+        Condition::not(
+            types::PROGRAMMED,
+            reasons::ADDRESS_NOT_ASSIGNED,
+            "Waiting for the Gateway's Service to get an address",
+        )
+    } else if !fleet.observed.available {
+        Condition::not(
+            types::PROGRAMMED,
+            reasons::PENDING,
+            "Waiting for an available Envoy replica",
+        )
+    } else {
+        programmed_ok()
+    }
+}
+
+fn programmed_ok() -> Condition {
+    Condition::ok(
+        types::PROGRAMMED,
+        reasons::PROGRAMMED,
+        "Configuration sent to the data plane",
+    )
+}
+
+/// `status.addresses` of a Gateway with a fleet: the static addresses assigned to it (they
+/// are its addresses as soon as they are judged usable, as a Service's `externalIPs` would
+/// be), then whatever else its Service reports.
+pub(crate) fn fleet_addresses(fleet: &Fleet) -> Vec<GatewayAddress> {
+    let mut out: Vec<&String> = fleet.assigned.iter().collect();
+    for a in &fleet.observed.addresses {
+        if !out.contains(&a) {
+            out.push(a);
+        }
+    }
+    out.into_iter().map(|a| gateway_address(a)).collect()
 }
 
 pub(crate) fn gateway_address(value: &str) -> GatewayAddress {

@@ -21,6 +21,10 @@ pub struct Options {
     pub assigned_addresses: BTreeMap<GatewayKey, String>,
     /// Gateways whose requested `spec.addresses` cannot be honoured, with why.
     pub unusable_addresses: BTreeMap<GatewayKey, String>,
+    /// Kubernetes mode with the load balancer's pools known: the `spec.addresses` IPs of each
+    /// Gateway that the controller judged usable. They are the Gateway's addresses from then
+    /// on (`status.addresses`), and `Programmed` waits until its Service holds them.
+    pub static_addresses: BTreeMap<GatewayKey, Vec<String>>,
     /// Addresses reported for Gateways without an assigned one (e.g. `127.0.0.1` in
     /// standalone mode without a pool). Empty: none reported.
     pub default_status_address: Option<String>,
@@ -48,6 +52,7 @@ impl Default for Options {
             default_bind_address: "0.0.0.0".to_string(),
             assigned_addresses: BTreeMap::new(),
             unusable_addresses: BTreeMap::new(),
+            static_addresses: BTreeMap::new(),
             default_status_address: None,
             provisioned: None,
         }

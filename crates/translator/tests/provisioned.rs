@@ -134,6 +134,10 @@ fn a_fleet_refresh_equals_a_full_translation() {
                     options
                         .unusable_addresses
                         .insert(key.clone(), "192.0.2.77 is outside the pools".into());
+                } else if unusable && rng.chance(40) {
+                    options
+                        .static_addresses
+                        .insert(key.clone(), vec!["192.0.2.1".into()]);
                 }
             }
             options
@@ -141,6 +145,7 @@ fn a_fleet_refresh_equals_a_full_translation() {
         let before = pick(true);
         let mut after = pick(false);
         after.unusable_addresses = before.unusable_addresses.clone();
+        after.static_addresses = before.static_addresses.clone();
         let mut refreshed = translate(&snapshot, &before).statuses;
         ferrogate_translator::refresh_fleet_status(&mut refreshed, &after);
         let full = translate(&snapshot, &after).statuses;

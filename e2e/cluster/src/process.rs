@@ -57,8 +57,15 @@ impl ManagedProcess {
         let (Some(out), Some(err)) = (child.stdout.take(), child.stderr.take()) else {
             unreachable!("both streams were piped");
         };
-        let drains =
-            Drains::start(file, out, err).with_context(|| format!("log threads of {name}"))?;
+        let drains = match Drains::start(file, out, err) {
+            Ok(d) => d,
+            Err(e) => {
+                // Nobody would read its pipes: it would block on its first full one.
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(e).with_context(|| format!("log threads of {name}"));
+            }
+        };
         Ok(Self {
             name: name.to_string(),
             child: Some(child),

@@ -17,13 +17,18 @@
 //! - [`node`]: the kubelet's part with real processes: a Ready Node that runs the Pods bound
 //!   to it in network namespaces of their own (`ferrogate-node` is the same as a binary).
 //!
+//! - [`cri_log`], [`log_pipe`]: containers' output as timestamped CRI log records, as a
+//!   container runtime keeps it for the kubelet.
+//!
 //! Every process is started with a parent-death signal, so a crashed test leaves none behind.
 
 pub mod control_plane;
 pub mod controller;
+pub mod cri_log;
 pub mod http_echo;
 pub mod install;
 pub mod kubectl;
+pub mod log_pipe;
 pub mod node;
 pub mod pki;
 pub mod process;

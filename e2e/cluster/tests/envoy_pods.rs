@@ -248,8 +248,9 @@ async fn provisioned_envoy_pods_run_turn_ready_and_serve_traffic() {
         );
     }
 
-    // The container's output is a file the node keeps (Envoy logs its start at info and
-    // above only when asked; the file exists from the start).
+    // The container's output is a file the node keeps, one timestamped CRI record per line
+    // (Envoy logs its start at info and above only when asked; the file exists from the
+    // start).
     let name = ready[0]["metadata"]["name"].as_str().unwrap();
     assert!(
         node.log("apps", name, "envoy")
@@ -259,7 +260,7 @@ async fn provisioned_envoy_pods_run_turn_ready_and_serve_traffic() {
     );
 
     // And `kubectl logs` reads it through the API server and the node's log endpoint.
-    let file = std::fs::read_to_string(node.log("apps", name, "envoy").await.unwrap()).unwrap();
+    let file = node.log_text("apps", name, "envoy").await.unwrap();
     let logs = cluster.kubectl(&["logs", "-n", "apps", name, "-c", "envoy"]);
     assert!(
         file.contains("starting main dispatch loop"),
@@ -269,6 +270,26 @@ async fn provisioned_envoy_pods_run_turn_ready_and_serve_traffic() {
     let last = cluster.kubectl(&["logs", "-n", "apps", name, "--tail=1"]);
     assert_eq!(last.lines().count(), 1, "{last}");
     assert!(file.ends_with(&last), "--tail=1 is the last line: {last}");
+    // `--timestamps` prefixes each line with its time, and `--since-time` keeps the lines
+    // from then on (the API server sends it with seconds only, so the line's own second).
+    let stamped = cluster.kubectl(&["logs", "-n", "apps", name, "--timestamps"]);
+    let lines: Vec<&str> = stamped.lines().collect();
+    assert_eq!(lines.len(), logs.lines().count(), "{stamped}");
+    let (time, text) = lines[lines.len() - 1].split_once(' ').unwrap();
+    assert!(logs.ends_with(&format!("{text}\n")), "{stamped}");
+    let since = cluster.kubectl(&["logs", "-n", "apps", name, &format!("--since-time={time}")]);
+    assert!(
+        since.ends_with(&format!("{text}\n")),
+        "--since-time={time}: {since}"
+    );
+    let future = cluster.kubectl(&[
+        "logs",
+        "-n",
+        "apps",
+        name,
+        "--since-time=2999-01-01T00:00:00Z",
+    ]);
+    assert_eq!(future, "", "nothing is newer than the future");
     eprintln!("kubectl logs of {name}: {} bytes", logs.len());
 
     // An image the node cannot run fails its Pod with a reason that says so.

@@ -131,7 +131,8 @@ pub fn mount_script(launch: &Launch<'_>) -> anyhow::Result<String> {
     Ok(script.join("\n"))
 }
 
-/// Starts the container's process; its stdout and stderr go to `launch.log`.
+/// Starts the container's process; its stdout and stderr go to `launch.log` as timestamped
+/// CRI records, which the log endpoint needs for `sinceTime` and `timestamps`.
 pub fn start(launch: &Launch<'_>) -> anyhow::Result<ManagedProcess> {
     let script = mount_script(launch)?;
     let mut cmd = Command::new("ip");
@@ -155,5 +156,5 @@ pub fn start(launch: &Launch<'_>) -> anyhow::Result<ManagedProcess> {
     cmd.env("PATH", DEFAULT_PATH)
         .env("HOSTNAME", launch.hostname);
     cmd.envs(&launch.env);
-    ManagedProcess::spawn(launch.name, cmd, launch.log)
+    ManagedProcess::spawn_cri(launch.name, cmd, launch.log)
 }

@@ -5,8 +5,10 @@
 //! certificate is enough; the request's own authentication is not checked (the server
 //! listens on the node's private bridge address only).
 //!
-//! Supported: `tailLines` and `limitBytes`. Not supported: `follow`, `previous`,
-//! `timestamps`, `sinceSeconds` (ignored).
+//! The container log files hold timestamped CRI records ([`crate::cri_log`]); the query's
+//! `sinceTime`, `sinceSeconds`, `timestamps`, `tailLines` and `limitBytes` select from them
+//! as the kubelet does, and the answer is the containers' text ([`super::log_query`]).
+//! Not supported: `follow`, `previous`, `stream` (the answer is what the file holds now).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -17,6 +19,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Mutex;
 
 use super::kubelet::Pods;
+use super::log_query;
 
 /// Starts the server on `ip` (a free port); returns the port.
 pub async fn serve(
@@ -98,17 +101,12 @@ async fn answer(target: &str, pods: &Mutex<Pods>) -> Vec<u8> {
                 .into_bytes(),
         );
     };
-    let mut body = std::fs::read(&file).unwrap_or_default();
-    for (key, value) in query.split('&').filter_map(|kv| kv.split_once('=')) {
-        match (key, value.parse::<usize>()) {
-            ("tailLines", Ok(n)) => {
-                let lines: Vec<&[u8]> = body.split_inclusive(|b| *b == b'\n').collect();
-                body = lines[lines.len().saturating_sub(n)..].concat();
-            }
-            ("limitBytes", Ok(n)) => body.truncate(n),
-            _ => {}
-        }
-    }
+    let options = match log_query::parse(query, time::OffsetDateTime::now_utc()) {
+        Ok(o) => o,
+        Err(e) => return respond(400, e.into_bytes()),
+    };
+    let file = std::fs::read(&file).unwrap_or_default();
+    let body = log_query::render(&file, &options);
     respond(200, body)
 }
 

@@ -9,8 +9,9 @@
 //!   volumes, env and a hosts file ([`pod`], [`container`], [`volumes`], [`env`]), the images
 //!   it knows as local binaries ([`images`]);
 //! - probes readiness from the host ([`probe`]) and reports Pod status through the API;
-//! - writes each container's output to a file ([`Node::log`]) and serves it the way the
-//!   kubelet does, so `kubectl logs` works through the API server ([`logs`]);
+//! - writes each container's output to a file of timestamped CRI records ([`Node::log`],
+//!   [`crate::cri_log`]) and serves it the way the kubelet does, so `kubectl logs` works
+//!   through the API server, `sinceTime` and `timestamps` included ([`logs`], [`log_query`]);
 //! - when given an address pool, serves LoadBalancer Services as MetalLB and kube-proxy
 //!   would: addresses from the pool in their status and on the bridge, traffic forwarded in
 //!   userspace to ready endpoints ([`services`], [`lb_pool`], [`forward`]).
@@ -27,6 +28,7 @@ mod forward;
 pub mod images;
 mod kubelet;
 pub mod lb_pool;
+mod log_query;
 mod logs;
 pub mod network;
 mod pod;
@@ -184,7 +186,8 @@ impl Node {
         self.pool
     }
 
-    /// The log file of a container of Pod `namespace/name`, while the Pod runs here.
+    /// The log file of a container of Pod `namespace/name`, while the Pod runs here: CRI
+    /// records, one timestamped line each ([`crate::cri_log`]; [`Node::log_text`] reads it).
     pub async fn log(&self, namespace: &str, name: &str, container: &str) -> Option<PathBuf> {
         let pods = self.pods.lock().await;
         pods.by_uid
@@ -192,6 +195,13 @@ impl Node {
             .find(|p| p.namespace == namespace && p.name == name)
             .and_then(|p| p.log(container))
             .map(PathBuf::from)
+    }
+
+    /// The output of a container of Pod `namespace/name` as it wrote it, while the Pod runs
+    /// here.
+    pub async fn log_text(&self, namespace: &str, name: &str, container: &str) -> Option<String> {
+        let file = self.log(namespace, name, container).await?;
+        Some(crate::cri_log::text(&file))
     }
 
     /// The network namespaces this node has now (one per Pod it runs).

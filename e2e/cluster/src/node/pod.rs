@@ -230,7 +230,7 @@ impl PodRun {
                 let message = if code == 0 {
                     String::new()
                 } else {
-                    crate::process::tail(&c.log, 5)
+                    crate::cri_log::tail(&c.log, 5)
                 };
                 c.last_state = Some(
                     json!({"terminated": {"exitCode": code, "reason": reason, "message": message, "startedAt": c.started_at, "finishedAt": clock::now()}}),
@@ -360,7 +360,7 @@ impl PodRun {
         }
     }
 
-    /// The log file of container `name`.
+    /// The log file of container `name` (CRI records, [`crate::cri_log`]).
     pub fn log(&self, name: &str) -> Option<&Path> {
         self.containers
             .iter()

@@ -916,11 +916,15 @@ async fn a_static_address_outside_the_pools_is_not_usable() {
     // the load balancer, which this fake API server does not have.
     web["spec"]["addresses"] = json!([{"type": "IPAddress", "value": "10.245.0.9"}]);
     api.upsert(web);
-    api.wait_for("the static address in status, Programmed pending", WAIT, |a| {
-        let status = gateway(a);
-        status.pointer("/status/addresses/0/value") == Some(&json!("10.245.0.9"))
-            && programmed_reason(a).as_deref() == Some("False/Pending")
-    })
+    api.wait_for(
+        "the static address in status, Programmed pending",
+        WAIT,
+        |a| {
+            let status = gateway(a);
+            status.pointer("/status/addresses/0/value") == Some(&json!("10.245.0.9"))
+                && programmed_reason(a).as_deref() == Some("False/Pending")
+        },
+    )
     .await;
     let status = gateway(&api);
     let programmed = condition(&status, "/status/conditions", "Programmed").unwrap();

@@ -93,6 +93,8 @@ pub(crate) fn fleet_addresses(fleet: &Fleet) -> Vec<GatewayAddress> {
     out.into_iter().map(|a| gateway_address(a)).collect()
 }
 
+/// A status address: `IPAddress` when it parses as one, else `Hostname` (cloud load
+/// balancers report names).
 pub(crate) fn gateway_address(value: &str) -> GatewayAddress {
     let type_ = if value.parse::<std::net::IpAddr>().is_ok() {
         "IPAddress"

@@ -435,9 +435,6 @@ fn listener_set_allowed(
     }
 }
 
-/// A status address: `IPAddress` when it parses as one, else `Hostname` (cloud load
-/// balancers report names).
-
 fn unsupported_address(gateway: &Gateway) -> Option<(&'static str, String)> {
     for a in gateway.spec.addresses.iter().flatten() {
         let type_ = a.r#type.as_deref().unwrap_or("IPAddress");

@@ -80,6 +80,7 @@ impl crate::run_loop::Mode for ControllerMode {
             .judge(&snapshot, &pipeline.options.controller_name);
         pipeline.options.unusable_addresses = judged.unusable;
         pipeline.options.static_addresses = judged.assigned;
+        pipeline.options.static_addresses_judged = !self.static_address_pools.0.is_empty();
         self.current = Some((owned, leader));
         Some(snapshot)
     }

@@ -147,6 +147,7 @@ pub async fn run_standalone(config: StandaloneConfig) -> anyhow::Result<()> {
         let options = Options {
             shift_privileged_ports: false,
             default_status_address: Some("127.0.0.1".into()),
+            static_addresses_judged: config.address_pool.is_some(),
             ..Options::default()
         };
         let xds = XdsEndpoint {

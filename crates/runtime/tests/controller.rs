@@ -911,6 +911,19 @@ async fn a_static_address_outside_the_pools_is_not_usable() {
         accepted["status"], "True",
         "an unusable address is not a spec error"
     );
+    let class = api
+        .get(
+            "gateway.networking.k8s.io/v1",
+            "GatewayClass",
+            None,
+            "ferrogate",
+        )
+        .unwrap();
+    let features = class["status"]["supportedFeatures"].to_string();
+    assert!(
+        features.contains("\"GatewayStaticAddresses\""),
+        "claimed once the pools are known: {features}"
+    );
 
     // A usable address is the Gateway's at once (status.addresses); Programmed waits for
     // the load balancer, which this fake API server does not have.

@@ -5,6 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use ferrogate_api::envoyproxy::EnvoyProxySpec;
 
 use ferrogate_api::features::SUPPORTED_FEATURES;
+
+/// Claimed only where requested addresses are judged (see `Options::static_addresses_judged`).
+const STATIC_ADDRESSES: &str = "GatewayStaticAddresses";
 use ferrogate_status::{Condition, GatewayClassStatus, SupportedFeature};
 use ferrogate_store::Snapshot;
 
@@ -47,6 +50,7 @@ pub(crate) fn translate(snapshot: &Snapshot, options: &Options) -> Classes {
                 classes.parameters.insert(key.name.clone(), parameters);
                 supported_features = SUPPORTED_FEATURES
                     .iter()
+                    .filter(|f| options.static_addresses_judged || **f != STATIC_ADDRESSES)
                     .map(|f| SupportedFeature {
                         name: (*f).to_string(),
                     })

@@ -25,6 +25,10 @@ pub struct Options {
     /// Gateway that the controller judged usable. They are the Gateway's addresses from then
     /// on (`status.addresses`), and `Programmed` waits until its Service holds them.
     pub static_addresses: BTreeMap<GatewayKey, Vec<String>>,
+    /// Whether `spec.addresses` can be honoured and judged here (a controller told the load
+    /// balancer's pools, standalone mode with an address pool): only then does the
+    /// GatewayClass claim the `GatewayStaticAddresses` feature.
+    pub static_addresses_judged: bool,
     /// Addresses reported for Gateways without an assigned one (e.g. `127.0.0.1` in
     /// standalone mode without a pool). Empty: none reported.
     pub default_status_address: Option<String>,
@@ -53,6 +57,7 @@ impl Default for Options {
             assigned_addresses: BTreeMap::new(),
             unusable_addresses: BTreeMap::new(),
             static_addresses: BTreeMap::new(),
+            static_addresses_judged: true,
             default_status_address: None,
             provisioned: None,
         }

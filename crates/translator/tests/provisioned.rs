@@ -154,3 +154,22 @@ fn a_fleet_refresh_equals_a_full_translation() {
     }
     assert!(compared > 100, "only {compared} Gateway statuses compared");
 }
+
+/// `GatewayStaticAddresses` is claimed only where requested addresses are judged.
+#[test]
+fn static_addresses_are_claimed_only_where_they_are_judged() {
+    let (objects, _) = load_documents("input", INPUT);
+    let snapshot: Snapshot = objects.into_iter().collect();
+    let claims = |judged| {
+        let options = Options {
+            static_addresses_judged: judged,
+            ..Options::default()
+        };
+        translate(&snapshot, &options).statuses.gateway_classes[0]
+            .supported_features
+            .iter()
+            .any(|f| f.name == "GatewayStaticAddresses")
+    };
+    assert!(claims(true));
+    assert!(!claims(false));
+}

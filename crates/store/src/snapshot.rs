@@ -124,79 +124,86 @@ pub struct Snapshot {
     pub envoy_proxies: Kinded<EnvoyProxy>,
 }
 
+/// Runs `body` with `map` bound to the kind's map: `&mut` by default, `&` after `ref`.
 macro_rules! dispatch {
     ($self:ident, $kind:expr, |$map:ident| $body:expr) => {
+        dispatch!(@ [&mut] $self, $kind, |$map| $body)
+    };
+    (ref $self:ident, $kind:expr, |$map:ident| $body:expr) => {
+        dispatch!(@ [&] $self, $kind, |$map| $body)
+    };
+    (@ [$($borrow:tt)+] $self:ident, $kind:expr, |$map:ident| $body:expr) => {
         match $kind {
             Kind::GatewayClass => {
-                let $map = &mut $self.gateway_classes;
+                let $map = $($borrow)+ $self.gateway_classes;
                 $body
             }
             Kind::Gateway => {
-                let $map = &mut $self.gateways;
+                let $map = $($borrow)+ $self.gateways;
                 $body
             }
             Kind::ListenerSet => {
-                let $map = &mut $self.listener_sets;
+                let $map = $($borrow)+ $self.listener_sets;
                 $body
             }
             Kind::HttpRoute => {
-                let $map = &mut $self.http_routes;
+                let $map = $($borrow)+ $self.http_routes;
                 $body
             }
             Kind::GrpcRoute => {
-                let $map = &mut $self.grpc_routes;
+                let $map = $($borrow)+ $self.grpc_routes;
                 $body
             }
             Kind::TlsRoute => {
-                let $map = &mut $self.tls_routes;
+                let $map = $($borrow)+ $self.tls_routes;
                 $body
             }
             Kind::TcpRoute => {
-                let $map = &mut $self.tcp_routes;
+                let $map = $($borrow)+ $self.tcp_routes;
                 $body
             }
             Kind::UdpRoute => {
-                let $map = &mut $self.udp_routes;
+                let $map = $($borrow)+ $self.udp_routes;
                 $body
             }
             Kind::ReferenceGrant => {
-                let $map = &mut $self.reference_grants;
+                let $map = $($borrow)+ $self.reference_grants;
                 $body
             }
             Kind::BackendTlsPolicy => {
-                let $map = &mut $self.backend_tls_policies;
+                let $map = $($borrow)+ $self.backend_tls_policies;
                 $body
             }
             Kind::Service => {
-                let $map = &mut $self.services;
+                let $map = $($borrow)+ $self.services;
                 $body
             }
             Kind::EndpointSlice => {
-                let $map = &mut $self.endpoint_slices;
+                let $map = $($borrow)+ $self.endpoint_slices;
                 $body
             }
             Kind::Secret => {
-                let $map = &mut $self.secrets;
+                let $map = $($borrow)+ $self.secrets;
                 $body
             }
             Kind::ConfigMap => {
-                let $map = &mut $self.config_maps;
+                let $map = $($borrow)+ $self.config_maps;
                 $body
             }
             Kind::Namespace => {
-                let $map = &mut $self.namespaces;
+                let $map = $($borrow)+ $self.namespaces;
                 $body
             }
             Kind::ServiceImport => {
-                let $map = &mut $self.service_imports;
+                let $map = $($borrow)+ $self.service_imports;
                 $body
             }
             Kind::ClusterTrustBundle => {
-                let $map = &mut $self.cluster_trust_bundles;
+                let $map = $($borrow)+ $self.cluster_trust_bundles;
                 $body
             }
             Kind::EnvoyProxy => {
-                let $map = &mut $self.envoy_proxies;
+                let $map = $($borrow)+ $self.envoy_proxies;
                 $body
             }
         }
@@ -277,32 +284,9 @@ impl Snapshot {
     /// a newer one created under the same name after a delete.
     pub fn uid(&self, object: &ObjectRef) -> Option<&str> {
         let key = &object.key;
-        macro_rules! uid_in {
-            ($map:expr) => {
-                $map.get(&key.namespace, &key.name)
-                    .and_then(|o| o.metadata.uid.as_deref())
-            };
-        }
-        match object.kind {
-            Kind::GatewayClass => uid_in!(self.gateway_classes),
-            Kind::Gateway => uid_in!(self.gateways),
-            Kind::ListenerSet => uid_in!(self.listener_sets),
-            Kind::HttpRoute => uid_in!(self.http_routes),
-            Kind::GrpcRoute => uid_in!(self.grpc_routes),
-            Kind::TlsRoute => uid_in!(self.tls_routes),
-            Kind::TcpRoute => uid_in!(self.tcp_routes),
-            Kind::UdpRoute => uid_in!(self.udp_routes),
-            Kind::ReferenceGrant => uid_in!(self.reference_grants),
-            Kind::BackendTlsPolicy => uid_in!(self.backend_tls_policies),
-            Kind::Service => uid_in!(self.services),
-            Kind::EndpointSlice => uid_in!(self.endpoint_slices),
-            Kind::Secret => uid_in!(self.secrets),
-            Kind::ConfigMap => uid_in!(self.config_maps),
-            Kind::Namespace => uid_in!(self.namespaces),
-            Kind::ServiceImport => uid_in!(self.service_imports),
-            Kind::ClusterTrustBundle => uid_in!(self.cluster_trust_bundles),
-            Kind::EnvoyProxy => uid_in!(self.envoy_proxies),
-        }
+        dispatch!(ref self, object.kind, |map| map
+            .get(&key.namespace, &key.name)
+            .and_then(|o| o.metadata.uid.as_deref()))
     }
 
     pub fn delete(&mut self, object: &ObjectRef) -> bool {

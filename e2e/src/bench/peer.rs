@@ -124,17 +124,7 @@ impl EnvoyGateway {
     pub async fn stop(&mut self) {
         let envoy = self.envoy_pid();
         if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(self.pid.to_string())
-                .status()
-                .await;
-            if tokio::time::timeout(Duration::from_secs(10), child.wait())
-                .await
-                .is_err()
-            {
-                let _ = child.kill().await;
-            }
+            super::procs::terminate(&mut child, Duration::from_secs(10)).await;
         }
         if let Some(pid) = envoy
             && std::path::Path::new(&format!("/proc/{pid}")).exists()

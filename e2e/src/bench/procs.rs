@@ -203,17 +203,7 @@ impl Ferrogate {
     /// SIGTERM (graceful: it stops its Envoys), then kill after 10 s.
     pub async fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(self.pid.to_string())
-                .status()
-                .await;
-            if tokio::time::timeout(Duration::from_secs(10), child.wait())
-                .await
-                .is_err()
-            {
-                let _ = child.kill().await;
-            }
+            terminate(&mut child, Duration::from_secs(10)).await;
         }
     }
 
@@ -226,6 +216,21 @@ impl Ferrogate {
 }
 
 /// `VmRSS` of a process in bytes.
+/// SIGTERM, so the process can stop what it started; SIGKILL if it has not exited after
+/// `grace`.
+pub async fn terminate(child: &mut Child, grace: Duration) {
+    if let Some(pid) = child.id() {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(pid.to_string())
+            .status()
+            .await;
+    }
+    if tokio::time::timeout(grace, child.wait()).await.is_err() {
+        let _ = child.kill().await;
+    }
+}
+
 pub fn rss_bytes(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;

@@ -961,20 +961,8 @@ impl World {
     }
 
     async fn teardown(&mut self) {
-        if let Some(mut child) = self.ferrogate.take()
-            && let Some(pid) = child.id()
-        {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(pid.to_string())
-                .status()
-                .await;
-            if tokio::time::timeout(Duration::from_secs(10), child.wait())
-                .await
-                .is_err()
-            {
-                let _ = child.kill().await;
-            }
+        if let Some(mut child) = self.ferrogate.take() {
+            crate::bench::procs::terminate(&mut child, Duration::from_secs(10)).await;
         }
         for e in &mut self.echoes {
             let _ = e.child.start_kill();

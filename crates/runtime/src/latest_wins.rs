@@ -60,26 +60,23 @@ impl<T: Send + Sync + 'static> Sink<T> {
             let mut failed: Option<(Arc<T>, Duration)> = None;
             loop {
                 let retry_after = failed.as_ref().map(|(_, wait)| *wait);
-                let again = tokio::select! {
+                let value = tokio::select! {
                     _ = cancel.cancelled() => return Ok(name),
                     changed = rx.changed() => {
                         if changed.is_err() { return Ok(name) }
-                        false
+                        let Some((seq, value)) = rx.borrow_and_update().clone() else { continue };
+                        superseded.inc_by(seq.saturating_sub(done + 1));
+                        done = seq;
+                        value
                     }
-                    _ = sleep_or_never(retry_after) => true,
+                    _ = tokio::time::sleep(retry_after.unwrap_or_default()), if retry_after.is_some() => {
+                        retries.inc();
+                        match failed.take() {
+                            Some((value, _)) => value,
+                            None => continue,
+                        }
+                    }
                 };
-                let value = if again {
-                    retries.inc();
-                    failed.as_ref().map(|(value, _)| value.clone())
-                } else {
-                    let Some((seq, value)) = rx.borrow_and_update().clone() else {
-                        continue;
-                    };
-                    superseded.inc_by(seq.saturating_sub(done + 1));
-                    done = seq;
-                    Some(value)
-                };
-                let Some(value) = value else { continue };
                 failed = match work(value.clone()).await {
                     Outcome::Done => None,
                     Outcome::Retry => {
@@ -96,13 +93,6 @@ impl<T: Send + Sync + 'static> Sink<T> {
     pub(crate) fn send(&mut self, value: T) {
         self.sent += 1;
         self.tx.send_replace(Some((self.sent, Arc::new(value))));
-    }
-}
-
-async fn sleep_or_never(wait: Option<Duration>) {
-    match wait {
-        Some(wait) => tokio::time::sleep(wait).await,
-        None => std::future::pending().await,
     }
 }
 
@@ -152,6 +142,37 @@ mod tests {
         );
         let skipped = metrics.sink_superseded.with_label_values(&["test"]).get();
         assert_eq!(skipped, 3);
+        stop(cancel, tasks).await;
+    }
+
+    /// A sink over `u32`s that records every attempt (value, time) and ends each as
+    /// `outcome(value, attempt number from 1)` says.
+    fn recording_sink(
+        tasks: &mut Tasks,
+        metrics: &Metrics,
+        cancel: &CancellationToken,
+        outcome: fn(u32, usize) -> Outcome,
+    ) -> (Sink<u32>, Arc<Mutex<Vec<(u32, tokio::time::Instant)>>>) {
+        let attempts = Arc::new(Mutex::new(Vec::new()));
+        let record = attempts.clone();
+        let sink = Sink::spawn(
+            tasks,
+            "test",
+            metrics,
+            cancel.clone(),
+            move |v: Arc<u32>| {
+                let record = record.clone();
+                async move {
+                    let mut attempts = record.lock().unwrap();
+                    attempts.push((*v, tokio::time::Instant::now()));
+                    outcome(*v, attempts.len())
+                }
+            },
+        );
+        (sink, attempts)
+    }
+
+    async fn stop(cancel: CancellationToken, mut tasks: Tasks) {
         cancel.cancel();
         while let Some(done) = tasks.join_next().await {
             assert_eq!(done.unwrap().unwrap(), "test");
@@ -160,30 +181,15 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_failed_value_is_tried_again_with_backoff_until_it_succeeds() {
-        let metrics = Metrics::new();
-        let mut tasks = Tasks::new();
-        let cancel = CancellationToken::new();
-        let attempts = Arc::new(Mutex::new(Vec::new()));
-        let record = attempts.clone();
-        let mut sink = Sink::spawn(
-            &mut tasks,
-            "test",
-            &metrics,
-            cancel.clone(),
-            move |v: Arc<u32>| {
-                let record = record.clone();
-                async move {
-                    let mut attempts = record.lock().unwrap();
-                    attempts.push((*v, tokio::time::Instant::now()));
-                    // The first three attempts fail, like an API server that refuses.
-                    if attempts.len() <= 3 {
-                        Outcome::Retry
-                    } else {
-                        Outcome::Done
-                    }
-                }
-            },
-        );
+        let (metrics, mut tasks, cancel) = (Metrics::new(), Tasks::new(), CancellationToken::new());
+        // The first three attempts fail, like an API server that refuses.
+        let (mut sink, attempts) = recording_sink(&mut tasks, &metrics, &cancel, |_, n| {
+            if n <= 3 {
+                Outcome::Retry
+            } else {
+                Outcome::Done
+            }
+        });
         let start = tokio::time::Instant::now();
         sink.send(7);
         while attempts.lock().unwrap().len() < 4 {
@@ -201,56 +207,29 @@ mod tests {
         assert!(attempts[0].1 - start < Duration::from_millis(10));
         let retried = metrics.sink_retries.with_label_values(&["test"]).get();
         assert_eq!(retried, 3);
-        cancel.cancel();
-        while let Some(done) = tasks.join_next().await {
-            assert_eq!(done.unwrap().unwrap(), "test");
-        }
+        stop(cancel, tasks).await;
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_newer_value_replaces_the_failed_one_at_once() {
-        let metrics = Metrics::new();
-        let mut tasks = Tasks::new();
-        let cancel = CancellationToken::new();
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let record = seen.clone();
-        let mut sink = Sink::spawn(
-            &mut tasks,
-            "test",
-            &metrics,
-            cancel.clone(),
-            move |v: Arc<u32>| {
-                let record = record.clone();
-                async move {
-                    record.lock().unwrap().push(*v);
-                    if *v == 1 {
-                        Outcome::Retry
-                    } else {
-                        Outcome::Done
-                    }
-                }
-            },
-        );
+        let (metrics, mut tasks, cancel) = (Metrics::new(), Tasks::new(), CancellationToken::new());
+        let (mut sink, attempts) = recording_sink(&mut tasks, &metrics, &cancel, |v, _| {
+            if v == 1 {
+                Outcome::Retry
+            } else {
+                Outcome::Done
+            }
+        });
+        let seen = || -> Vec<u32> { attempts.lock().unwrap().iter().map(|(v, _)| *v).collect() };
         sink.send(1);
-        while seen.lock().unwrap().is_empty() {
+        while seen().is_empty() {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         sink.send(2);
         tokio::time::sleep(Duration::from_millis(100)).await;
-        assert_eq!(
-            *seen.lock().unwrap(),
-            [1, 2],
-            "2 ran before 1's backoff ended"
-        );
+        assert_eq!(seen(), [1, 2], "2 ran before 1's backoff ended");
         tokio::time::sleep(Duration::from_secs(60)).await;
-        assert_eq!(
-            *seen.lock().unwrap(),
-            [1, 2],
-            "the failed 1 is not tried again"
-        );
-        cancel.cancel();
-        while let Some(done) = tasks.join_next().await {
-            assert_eq!(done.unwrap().unwrap(), "test");
-        }
+        assert_eq!(seen(), [1, 2], "the failed 1 is not tried again");
+        stop(cancel, tasks).await;
     }
 }

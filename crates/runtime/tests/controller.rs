@@ -70,6 +70,14 @@ fn start(
     CancellationToken,
     tokio::task::JoinHandle<anyhow::Result<()>>,
 ) {
+    let config = test_config(tls_dir, identity, xds_port);
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(run_controller_with(api.client(), config, cancel.clone()));
+    (cancel, task)
+}
+
+/// A controller's settings for these tests: local ports, the test's TLS files, short timers.
+fn test_config(tls_dir: &std::path::Path, identity: &str, xds_port: u16) -> ControllerConfig {
     let mut config = ControllerConfig::new("ferrogate-system", identity);
     config.xds_addr = ([127, 0, 0, 1], xds_port).into();
     config.metrics_addr = "127.0.0.1:0".parse().unwrap();
@@ -77,9 +85,7 @@ fn start(
     config.xds_tls_dir = Some(tls_dir.to_path_buf());
     config.debounce = Duration::from_millis(20);
     config.rediscover_every = Duration::from_millis(200);
-    let cancel = CancellationToken::new();
-    let task = tokio::spawn(run_controller_with(api.client(), config, cancel.clone()));
-    (cancel, task)
+    config
 }
 
 fn condition<'a>(object: &'a Value, pointer: &str, type_: &str) -> Option<&'a Value> {
@@ -974,12 +980,8 @@ impl HoldableController {
         )
         .unwrap();
         let metrics: std::net::SocketAddr = ([127, 0, 0, 1], free_port()).into();
-        let mut config = ControllerConfig::new("ferrogate-system", "replica-a");
-        config.xds_addr = ([127, 0, 0, 1], free_port()).into();
+        let mut config = test_config(tls.path(), "replica-a", free_port());
         config.metrics_addr = metrics;
-        config.health_addr = "127.0.0.1:0".parse().unwrap();
-        config.xds_tls_dir = Some(tls.path().to_path_buf());
-        config.debounce = Duration::from_millis(20);
         config.leader_elect = false;
         configure(&mut config);
         let cancel = CancellationToken::new();

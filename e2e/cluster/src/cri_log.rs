@@ -47,17 +47,7 @@ pub struct Record<'a> {
 /// `2026-12-03T02:32:42.603000000Z`: UTC with nine fractional digits, the kubelet's fixed
 /// width form of RFC 3339 (what `timestamps=true` prefixes; readers accept any width).
 pub fn format_time(t: OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z",
-        t.year(),
-        t.month() as u8,
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.nanosecond()
-    )
+    crate::utc::rfc3339(t, 9)
 }
 
 /// RFC 3339 with any fractional width and offset.

@@ -17,6 +17,7 @@
 //! - [`node`]: the kubelet's part with real processes: a Ready Node that runs the Pods bound
 //!   to it in network namespaces of their own (`ferrogate-node` is the same as a binary).
 //!
+//! - [`utc`]: fixed-width RFC 3339 timestamps, as the API and the kubelet write them.
 //! - [`cri_log`], [`log_pipe`]: containers' output as timestamped CRI log records, as a
 //!   container runtime keeps it for the kubelet.
 //!
@@ -34,6 +35,7 @@ pub mod pki;
 pub mod process;
 pub mod tools;
 pub mod upstream;
+pub mod utc;
 pub mod wait;
 
 pub use control_plane::{ControlPlane, ControlPlaneOptions};

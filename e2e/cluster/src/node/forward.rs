@@ -142,8 +142,14 @@ async fn tcp(listener: TcpListener, picker: Picker) {
 async fn udp(socket: Arc<UdpSocket>, picker: Picker) {
     // One connected upstream socket per client address, so replies find their client.
     let flows: Arc<tokio::sync::Mutex<BTreeMap<SocketAddr, Arc<UdpSocket>>>> = Default::default();
+    // The flows' reply tasks hold the frontend socket: they belong to this task, so stopping
+    // the listener closes the socket at once. (Detached, they kept the address bound for up
+    // to UDP_IDLE after the Service was gone, and a new Service given the same address and
+    // port could not bind it.)
+    let mut reply_tasks: JoinSet<()> = JoinSet::new();
     let mut buf = vec![0u8; 65_536];
     loop {
+        while reply_tasks.try_join_next().is_some() {}
         let Ok((n, client)) = socket.recv_from(&mut buf).await else {
             continue;
         };
@@ -159,7 +165,7 @@ async fn udp(socket: Arc<UdpSocket>, picker: Picker) {
                 };
                 let u = Arc::new(u);
                 flows.lock().await.insert(client, u.clone());
-                tokio::spawn(replies(socket.clone(), u.clone(), client, flows.clone()));
+                reply_tasks.spawn(replies(socket.clone(), u.clone(), client, flows.clone()));
                 u
             }
         };
@@ -265,5 +271,22 @@ mod tests {
                 .unwrap();
             assert_eq!(&b[..n], format!("re:{word}").as_bytes());
         }
+
+        // The Service goes and comes back at once (a new one given the same address): the
+        // address can be bound again although the flows above are not idle yet.
+        f.apply(Table::new()).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        f.apply([((front, Protocol::Udp), vec![endpoint])].into())
+            .await;
+        assert_eq!(f.frontends(), [(front, Protocol::Udp)]);
+        let c = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        c.connect(front).await.unwrap();
+        c.send(b"three").await.unwrap();
+        let mut b = [0u8; 64];
+        let n = tokio::time::timeout(Duration::from_secs(5), c.recv(&mut b))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&b[..n], b"re:three");
     }
 }

@@ -60,9 +60,11 @@ struct ConfigDumpArgs {
     /// The Gateway, `<namespace>/<name>` (a bare name means namespace `default`).
     gateway: String,
     /// Work directory of `ferrogate standalone` (where each Gateway's bootstrap names its
-    /// Envoy's admin port).
-    #[arg(long, default_value = ".run/envoy")]
-    work_dir: PathBuf,
+    /// Envoy's admin port). Without it or `--admin-addr`, the dump comes from one of the
+    /// Gateway's Ready Envoy Pods in the cluster of the current kubeconfig context, through
+    /// a port-forward to its admin port.
+    #[arg(long, conflicts_with = "admin_addr")]
+    work_dir: Option<PathBuf>,
     /// Envoy admin address to ask instead (e.g. a `kubectl port-forward` to port 19000 of an
     /// Envoy pod).
     #[arg(long)]
@@ -325,11 +327,17 @@ impl Cli {
                 Ok(())
             }
             Command::ConfigDump(a) => {
-                let addr = match a.admin_addr {
-                    Some(addr) => addr,
-                    None => ferrogate_runtime::admin_addr(&a.work_dir, &a.gateway)?,
+                let dump = match (a.admin_addr, a.work_dir) {
+                    (Some(addr), _) => ferrogate_runtime::config_dump(addr, a.include_eds).await?,
+                    (None, Some(work_dir)) => {
+                        let addr = ferrogate_runtime::admin_addr(&work_dir, &a.gateway)?;
+                        ferrogate_runtime::config_dump(addr, a.include_eds).await?
+                    }
+                    (None, None) => {
+                        ferrogate_runtime::config_dump_from_cluster(&a.gateway, a.include_eds)
+                            .await?
+                    }
                 };
-                let dump = ferrogate_runtime::config_dump(addr, a.include_eds).await?;
                 write_stdout(&format!("{}\n", serde_json::to_string_pretty(&dump)?))?;
                 Ok(())
             }

@@ -1,16 +1,25 @@
 //! `ferrogate config-dump <gateway>`: the running configuration of a Gateway's Envoy, from
 //! its admin API (`/config_dump`), with private keys redacted.
 //!
-//! Standalone: the admin port is read from the Gateway's bootstrap in the work directory
-//! (replica 0). Anywhere else (a pod behind `kubectl port-forward`), the admin address is
-//! given directly.
+//! Three ways to reach it:
+//! - in a cluster (the default): one Ready Envoy Pod of the Gateway, through a port-forward
+//!   of the API server to the admin port (127.0.0.1:19000 inside the Pod), as
+//!   `kubectl port-forward` would do, but built in;
+//! - standalone: the admin port is read from the Gateway's bootstrap in the work directory
+//!   (replica 0);
+//! - an admin address given directly.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use ferrogate_api::constants::{
+    ENVOY_ADMIN_PORT, LABEL_OWNING_GATEWAY_NAME, LABEL_OWNING_GATEWAY_NAMESPACE,
+};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ListParams};
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// How long the admin API gets to answer.
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -35,22 +44,33 @@ pub enum ConfigDumpError {
     #[error("the bootstrap of {0} has no admin port")]
     NoAdminPort(String),
     /// The admin API did not answer.
-    #[error("Envoy admin at {addr}: {source}")]
+    #[error("Envoy admin at {at}: {source}")]
     Admin {
-        /// The admin address.
-        addr: SocketAddr,
+        /// The admin address, or the Pod behind the port-forward.
+        at: String,
         /// The I/O error.
         #[source]
         source: std::io::Error,
     },
     /// The admin API answered something else than a JSON config dump.
-    #[error("Envoy admin at {addr} answered {what}")]
+    #[error("Envoy admin at {at} answered {what}")]
     BadAnswer {
-        /// The admin address.
-        addr: SocketAddr,
+        /// The admin address, or the Pod behind the port-forward.
+        at: String,
         /// What came back.
         what: String,
     },
+    /// No Kubernetes client could be built (no kubeconfig and not in a cluster).
+    #[error("no Kubernetes credentials: {0}")]
+    Config(String),
+    /// Listing the Gateway's Pods or opening the port-forward failed.
+    #[error("Kubernetes: {0}")]
+    Kube(#[from] kube::Error),
+    /// The Gateway has no Ready Envoy Pod.
+    #[error(
+        "Gateway {0} has no Ready Envoy Pod (is it a Gateway of a ferrogate GatewayClass, and Programmed?)"
+    )]
+    NoPod(String),
 }
 
 /// The admin address of replica 0 of `gateway` (`<namespace>/<name>`, or a name in
@@ -76,21 +96,99 @@ pub fn admin_addr(work_dir: &Path, gateway: &str) -> Result<SocketAddr, ConfigDu
 /// Fetches `/config_dump` (with endpoints when `include_eds`) from the Envoy admin API at
 /// `addr` and returns it with every private key redacted.
 pub async fn config_dump(addr: SocketAddr, include_eds: bool) -> Result<Value, ConfigDumpError> {
+    let at = addr.to_string();
+    let dump = tokio::time::timeout(TIMEOUT, async {
+        let stream = tokio::net::TcpStream::connect(addr).await;
+        let stream = stream.map_err(|source| ConfigDumpError::Admin {
+            at: at.clone(),
+            source,
+        })?;
+        fetch(stream, &at, include_eds).await
+    })
+    .await;
+    dump.unwrap_or_else(|_| Err(timed_out(at)))
+}
+
+/// Fetches the config dump of `gateway` (`<namespace>/<name>`, or a name in `default`) from
+/// one of its Ready Envoy Pods in the cluster of the current kubeconfig, through a
+/// port-forward of the API server to the Pod's admin port.
+pub async fn config_dump_from_cluster(
+    gateway: &str,
+    include_eds: bool,
+) -> Result<Value, ConfigDumpError> {
+    let (namespace, name) = gateway.split_once('/').unwrap_or(("default", gateway));
+    let client = kube::Client::try_default()
+        .await
+        .map_err(|e| ConfigDumpError::Config(e.to_string()))?;
+    let selector = format!(
+        "{LABEL_OWNING_GATEWAY_NAMESPACE}={namespace},{LABEL_OWNING_GATEWAY_NAME}={}",
+        ferrogate_infra_render::kubernetes::label_value(name)
+    );
+    let pods = Api::<Pod>::all(client.clone())
+        .list(&ListParams::default().labels(&selector))
+        .await?;
+    let pod = ready_pod(pods.items)
+        .ok_or_else(|| ConfigDumpError::NoPod(format!("{namespace}/{name}")))?;
+    let pod_namespace = pod.metadata.namespace.unwrap_or_default();
+    let pod_name = pod.metadata.name.unwrap_or_default();
+    let at = format!("Pod {pod_namespace}/{pod_name} port {ENVOY_ADMIN_PORT}");
+    let dump = tokio::time::timeout(TIMEOUT, async {
+        let mut forward = Api::<Pod>::namespaced(client, &pod_namespace)
+            .portforward(&pod_name, &[ENVOY_ADMIN_PORT])
+            .await?;
+        let stream =
+            forward
+                .take_stream(ENVOY_ADMIN_PORT)
+                .ok_or_else(|| ConfigDumpError::BadAnswer {
+                    at: at.clone(),
+                    what: "no stream for the admin port".into(),
+                })?;
+        let dump = fetch(stream, &at, include_eds).await;
+        forward.abort();
+        dump
+    })
+    .await;
+    dump.unwrap_or_else(|_| Err(timed_out(at)))
+}
+
+/// The first Ready Pod by name (so repeated dumps ask the same replica).
+fn ready_pod(mut pods: Vec<Pod>) -> Option<Pod> {
+    pods.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+    pods.into_iter().find(|p| {
+        p.metadata.deletion_timestamp.is_none()
+            && p.status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+    })
+}
+
+fn timed_out(at: String) -> ConfigDumpError {
+    ConfigDumpError::Admin {
+        at,
+        source: std::io::ErrorKind::TimedOut.into(),
+    }
+}
+
+/// `/config_dump` over `stream` to an Envoy admin API, redacted.
+async fn fetch<S>(stream: S, at: &str, include_eds: bool) -> Result<Value, ConfigDumpError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let path = if include_eds {
         "/config_dump?include_eds"
     } else {
         "/config_dump"
     };
-    let body = tokio::time::timeout(TIMEOUT, get(addr, path))
+    let body = get(stream, path)
         .await
-        .map_err(|_| ConfigDumpError::Admin {
-            addr,
-            source: std::io::ErrorKind::TimedOut.into(),
-        })?
-        .map_err(|source| ConfigDumpError::Admin { addr, source })?;
+        .map_err(|source| ConfigDumpError::Admin {
+            at: at.to_string(),
+            source,
+        })?;
     let mut dump: Value =
         serde_json::from_slice(&body).map_err(|e| ConfigDumpError::BadAnswer {
-            addr,
+            at: at.to_string(),
             what: format!("no JSON ({e})"),
         })?;
     redact(&mut dump);
@@ -98,9 +196,11 @@ pub async fn config_dump(addr: SocketAddr, include_eds: bool) -> Result<Value, C
 }
 
 /// A plain HTTP/1.1 GET with `Connection: close` (Envoy's admin refuses HTTP/1.0), so no
-/// HTTP client stack is needed for one local request. Returns the body of a 200.
-async fn get(addr: SocketAddr, path: &str) -> std::io::Result<Vec<u8>> {
-    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+/// HTTP client stack is needed for one request. Returns the body of a 200.
+async fn get<S>(mut stream: S, path: &str) -> std::io::Result<Vec<u8>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     stream
         .write_all(
             format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")

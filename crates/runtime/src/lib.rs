@@ -48,7 +48,7 @@ mod xds_metrics;
 pub use certgen::{
     CA_SECRET, CertgenReport, SERVER_SECRET, certgen, certgen_files, certgen_in_cluster,
 };
-pub use config_dump::{ConfigDumpError, admin_addr, config_dump, redact};
+pub use config_dump::{ConfigDumpError, admin_addr, config_dump, config_dump_from_cluster, redact};
 pub use controller::{ControllerConfig, run_controller, run_controller_with};
 pub use metrics::{MetricInfo, Metrics, reference as metrics_reference};
 pub use standalone::{StandaloneConfig, run_standalone};

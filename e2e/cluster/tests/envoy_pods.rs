@@ -5,6 +5,7 @@
 //! xDS Service by name (the Pod's hosts file points it at the controller on the node's
 //! bridge), turn Ready through their readiness probe (`/ready` on 19003, which only arrives
 //! over xDS), and HTTP sent to each Pod's address reaches a backend through the route.
+//! `kubectl logs` and `ferrogate config-dump` reach the Pods through the API server.
 
 mod support;
 
@@ -291,6 +292,45 @@ async fn provisioned_envoy_pods_run_turn_ready_and_serve_traffic() {
     ]);
     assert_eq!(future, "", "nothing is newer than the future");
     eprintln!("kubectl logs of {name}: {} bytes", logs.len());
+
+    // `ferrogate config-dump` in the cluster: one Ready Pod's admin API, which listens on
+    // 127.0.0.1 inside the Pod only, through a port-forward of the API server and the node.
+    let ferrogate = ferrogate_cluster::tools::ferrogate_bin().unwrap();
+    let dump = std::process::Command::new(&ferrogate)
+        .args(["config-dump", "apps/web"])
+        .env("KUBECONFIG", cluster.plane.kubeconfig())
+        .output()
+        .unwrap();
+    assert!(
+        dump.status.success(),
+        "config-dump: {}",
+        String::from_utf8_lossy(&dump.stderr)
+    );
+    let dump: Value = serde_json::from_slice(&dump.stdout).unwrap();
+    let types: Vec<&str> = dump["configs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["@type"].as_str())
+        .collect();
+    assert!(
+        types.iter().any(|t| t.ends_with("RoutesConfigDump")),
+        "{types:?}"
+    );
+    assert!(
+        dump.to_string().contains("\"web.example\""),
+        "the route's hostname is in the running config"
+    );
+    let none = std::process::Command::new(&ferrogate)
+        .args(["config-dump", "apps/no-such-gateway"])
+        .env("KUBECONFIG", cluster.plane.kubeconfig())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&none.stderr);
+    assert!(
+        !none.status.success() && stderr.contains("no Ready Envoy Pod"),
+        "{stderr}"
+    );
 
     // An image the node cannot run fails its Pod with a reason that says so.
     cluster.apply("apiVersion: v1\nkind: Pod\nmetadata: {name: other, namespace: apps}\nspec:\n  containers: [{name: web, image: 'nginx:1.27'}]\n");

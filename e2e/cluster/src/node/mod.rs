@@ -27,11 +27,13 @@ mod fields;
 mod forward;
 pub mod images;
 mod kubelet;
+mod kubelet_api;
 pub mod lb_pool;
 mod log_query;
 mod logs;
 pub mod network;
 mod pod;
+mod port_forward;
 mod probe;
 mod registration;
 mod services;
@@ -121,7 +123,8 @@ impl Node {
             .prefix(&format!("ferrogate-node-{}-", std::process::id()))
             .tempdir_in(&base)?;
         let pods = Arc::new(Mutex::new(kubelet::Pods::default()));
-        let (logs_port, logs_task) = logs::serve(bridge.host_ip().into(), pods.clone()).await?;
+        let (logs_port, logs_task) =
+            kubelet_api::serve(bridge.host_ip().into(), pods.clone()).await?;
         registration::register(
             &client,
             &options.name,

@@ -127,13 +127,13 @@ cluster-test: envoy control-plane
 # conformance at the release in scripts/cluster/versions.sh, unmodified, built with its echo
 # backend and CoreDNS by e2e/upstream-conformance/build.sh, cached in .tools/) against
 # `ferrogate controller` on the local cluster, the project's node running Envoy Pods,
-# backends and LoadBalancer addresses. Profiles GATEWAY-HTTP, GATEWAY-GRPC, GATEWAY-TLS; the
+# backends and LoadBalancer addresses. Profiles GATEWAY-HTTP, -GRPC, -TLS, -TCP, -UDP; the
 # features the GatewayClass publishes. Writes the ConformanceReport to
 # UPSTREAM_CONFORMANCE_REPORT. Fails when the suite cannot run or fewer than
 # UPSTREAM_CONFORMANCE_MIN_PASSED tests pass (a ratchet: one flaky test must not block CI;
 # 107 of 130 passed on 2026-12-02, the 22 mesh tests are skipped by design).
 # UPSTREAM_CONFORMANCE_ARGS passes more, e.g. "--skip-tests A,B" or "--run-test NAME".
-UPSTREAM_CONFORMANCE_REPORT ?= docs/conformance/gateway-api-v1.5.1-report.yaml
+UPSTREAM_CONFORMANCE_REPORT ?= docs/conformance/gateway-api-v1.6.3-report.yaml
 UPSTREAM_CONFORMANCE_MIN_PASSED ?= 100
 UPSTREAM_CONFORMANCE_ARGS ?=
 .PHONY: upstream-conformance

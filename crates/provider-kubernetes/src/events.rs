@@ -275,13 +275,15 @@ impl EventSink {
     }
 }
 
-/// The reference of a Gateway API object for an Event.
-pub fn reference(kind: &str, namespace: &str, name: &str, uid: Option<String>) -> ObjectReference {
-    let api_version = if matches!(kind, "TCPRoute" | "UDPRoute") {
-        "gateway.networking.k8s.io/v1alpha2"
-    } else {
-        "gateway.networking.k8s.io/v1"
-    };
+/// The reference of a Gateway API object for an Event. `api_version` is the one the cluster
+/// serves for the kind (TCPRoute is `v1` from Gateway API v1.6, `v1alpha2` before).
+pub fn reference(
+    api_version: &str,
+    kind: &str,
+    namespace: &str,
+    name: &str,
+    uid: Option<String>,
+) -> ObjectReference {
     ObjectReference {
         api_version: Some(api_version.into()),
         kind: Some(kind.into()),
@@ -436,7 +438,16 @@ mod tests {
             reason: "AddressLost".into(),
             note: "gone".into(),
         };
-        sink.send(t, reference("Gateway", "apps", "web", Some("uid-1".into())));
+        sink.send(
+            t,
+            reference(
+                "gateway.networking.k8s.io/v1",
+                "Gateway",
+                "apps",
+                "web",
+                Some("uid-1".into()),
+            ),
+        );
         server
             .wait_for("the Event", Duration::from_secs(10), |s| {
                 !s.list("events.k8s.io/v1", "Event", Some("apps")).is_empty()

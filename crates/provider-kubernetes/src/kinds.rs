@@ -77,7 +77,7 @@ pub const WATCHED_KINDS: &[WatchedKind] = &[
     WatchedKind {
         kind: Kind::TcpRoute,
         group: GW,
-        versions: &["v1alpha2"],
+        versions: &["v1", "v1alpha2"],
         plural: "tcproutes",
         kind_name: "TCPRoute",
         required: false,
@@ -85,7 +85,7 @@ pub const WATCHED_KINDS: &[WatchedKind] = &[
     WatchedKind {
         kind: Kind::UdpRoute,
         group: GW,
-        versions: &["v1alpha2"],
+        versions: &["v1", "v1alpha2"],
         plural: "udproutes",
         kind_name: "UDPRoute",
         required: false,

@@ -83,6 +83,14 @@ impl StatusWriter {
             .collect();
     }
 
+    /// The apiVersion (`group/version`) the cluster serves for `kind_name` (`"TCPRoute"`).
+    pub fn served_api_version(&self, kind_name: &str) -> Option<&str> {
+        self.resources
+            .values()
+            .find(|r| r.kind == kind_name)
+            .map(|r| r.api_version.as_str())
+    }
+
     /// Forgets what was written (after leadership moved: another replica may have written).
     pub fn forget(&mut self) {
         self.last.clear();

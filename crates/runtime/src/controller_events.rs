@@ -47,6 +47,7 @@ impl ControllerEvents {
         statuses: &Arc<StatusSet>,
         snapshot: &Snapshot,
         metrics: &Metrics,
+        served_api_version: impl Fn(&str) -> Option<String>,
     ) {
         let now = Instant::now();
         for t in transitions(self.last.as_deref(), statuses) {
@@ -56,7 +57,11 @@ impl ControllerEvents {
             }
             let uid = uid_of(snapshot, &t);
             metrics.events.with_label_values(&[&t.reason]).inc();
-            let reference = event_reference(&t.kind, &t.namespace, &t.name, uid);
+            // Every Gateway API kind is served at v1 from Gateway API v1.6 on; an older
+            // cluster's discovery names the version it has (TCPRoute v1alpha2).
+            let api_version = served_api_version(&t.kind)
+                .unwrap_or_else(|| "gateway.networking.k8s.io/v1".to_string());
+            let reference = event_reference(&api_version, &t.kind, &t.namespace, &t.name, uid);
             self.sink.send(t, reference);
         }
         let queue_drops = self.sink.dropped();

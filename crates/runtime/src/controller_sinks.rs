@@ -84,9 +84,12 @@ pub(crate) fn spawn_status_sink(
                 metrics
                     .status_write_conflicts
                     .inc_by(report.conflicts as u64);
+                let writer = &state.writer;
                 state
                     .events
-                    .observe(&work.statuses, &work.snapshot, &metrics);
+                    .observe(&work.statuses, &work.snapshot, &metrics, |kind| {
+                        writer.served_api_version(kind).map(str::to_string)
+                    });
                 if report.failed > 0 {
                     Outcome::Retry
                 } else {

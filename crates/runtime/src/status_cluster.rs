@@ -3,7 +3,7 @@
 //! parents our controller reports on), as a [`StatusSet`].
 //!
 //! Objects are read as `DynamicObject`s: only `metadata` and `status` are needed, and a
-//! route kind whose CRD is not installed (TCPRoute without the experimental channel) is
+//! route kind whose CRD is not installed (a cluster without the TCPRoute CRD) is
 //! skipped instead of failing the whole table.
 
 use ferrogate_status::{
@@ -70,18 +70,17 @@ pub(crate) async fn read_cluster(client: kube::Client) -> Result<StatusSet, kube
             ..Default::default()
         });
     }
-    for (version, kind) in [
-        ("v1", "HTTPRoute"),
-        ("v1", "GRPCRoute"),
-        ("v1", "TLSRoute"),
-        ("v1alpha2", "TCPRoute"),
-        ("v1alpha2", "UDPRoute"),
+    // Each kind at the newest version a cluster may serve first: TCPRoute and UDPRoute are
+    // v1 from Gateway API v1.6, v1alpha2 before.
+    for (versions, kind) in [
+        (&["v1"][..], "HTTPRoute"),
+        (&["v1"][..], "GRPCRoute"),
+        (&["v1"][..], "TLSRoute"),
+        (&["v1", "v1alpha2"][..], "TCPRoute"),
+        (&["v1", "v1alpha2"][..], "UDPRoute"),
     ] {
-        let routes = match list(&client, version, kind).await {
-            Ok(r) => r,
-            // CRD not installed (or this version not served): nothing of that kind to show.
-            Err(kube::Error::Api(e)) if e.code == 404 => continue,
-            Err(e) => return Err(e),
+        let Some(routes) = list_served(&client, versions, kind).await? else {
+            continue; // CRD not installed: nothing of that kind to show
         };
         for r in routes {
             let namespace = r.metadata.namespace.clone().unwrap_or_default();
@@ -110,6 +109,22 @@ pub(crate) async fn read_cluster(client: kube::Client) -> Result<StatusSet, kube
         }
     }
     Ok(set)
+}
+
+/// The objects of `kind` at the first of `versions` the cluster serves (`None`: none is).
+async fn list_served(
+    client: &kube::Client,
+    versions: &[&str],
+    kind: &str,
+) -> Result<Option<Vec<DynamicObject>>, kube::Error> {
+    for version in versions {
+        match list(client, version, kind).await {
+            Ok(items) => return Ok(Some(items)),
+            Err(kube::Error::Api(e)) if e.code == 404 => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(None)
 }
 
 async fn list(

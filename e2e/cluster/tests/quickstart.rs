@@ -80,7 +80,7 @@ const BLOCKS: &[Use] = &[
     Use::MetalLbPool,
     Use::ReplacedThenRun {
         replaced: &[
-            "kubectl apply --server-side -f https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.5.1/experimental-install.yaml",
+            "kubectl apply --server-side -f https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.6.3/experimental-install.yaml",
         ],
         instead: "upstream's experimental CRDs from the sigs.k8s.io/gateway-api Go module of the \
                   same release",

@@ -23,10 +23,9 @@ use ferrogate_cluster::{
     ControlPlane, ControlPlaneOptions, Controller, ControllerOptions, install, tools, upstream,
 };
 
-/// The gateway profiles of the suite at v1.5.1 (it has no GATEWAY-TCP or GATEWAY-UDP
-/// profile yet; its one UDPRoute test runs because the class claims UDPRoute, outside any
-/// profile of the report).
-const PROFILES: &str = "GATEWAY-HTTP,GATEWAY-GRPC,GATEWAY-TLS";
+/// Every gateway profile of the suite (v1.6 added GATEWAY-TCP and GATEWAY-UDP); the mesh
+/// profiles are left out: Ferrogate is not a mesh.
+const PROFILES: &str = "GATEWAY-HTTP,GATEWAY-GRPC,GATEWAY-TLS,GATEWAY-TCP,GATEWAY-UDP";
 
 #[derive(Parser, Debug)]
 struct Args {

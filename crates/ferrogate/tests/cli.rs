@@ -111,3 +111,53 @@ fn json_logs_have_the_event_fields_at_the_top_level() {
         "{warning}"
     );
 }
+
+/// A Gateway with a listener below 1024.
+const GATEWAY_ON_80: &str = "apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\nmetadata: {name: ferrogate}\nspec: {controllerName: gateway.ferrogate.dev/gatewayclass-controller}\n---\napiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: web, namespace: default}\nspec:\n  gatewayClassName: ferrogate\n  listeners: [{name: http, port: 80, protocol: HTTP}]\n";
+
+/// The listener ports of `translate -o xds` output.
+fn listener_ports(out: &Output) -> Vec<u64> {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let gateways: serde_json::Value = yaml_serde::from_slice(&out.stdout).unwrap();
+    let mut ports: Vec<u64> = gateways[0]["resources"]["Listener"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["address"]["socketAddress"]["portValue"].as_u64())
+        .collect();
+    ports.sort_unstable();
+    ports
+}
+
+#[test]
+fn translate_prints_what_the_controller_provisions_or_with_a_flag_what_standalone_runs() {
+    // The controller's pods: port 80 shifted to 10080, readiness on 19003, and the
+    // Deployment and Service of `-o infra` use those same ports.
+    let xds = run(&["translate", "-f", "INPUT", "-o", "xds"], GATEWAY_ON_80);
+    assert_eq!(listener_ports(&xds), [10080, 19003]);
+    let infra = run(&["translate", "-f", "INPUT", "-o", "infra"], GATEWAY_ON_80);
+    let infra = String::from_utf8(infra.stdout).unwrap();
+    assert!(
+        infra.contains("containerPort: 10080") && infra.contains("targetPort: 10080"),
+        "{infra}"
+    );
+    assert!(infra.contains("port: 19003"), "the readiness probe: {infra}");
+
+    // Standalone: the declared port, and the first Gateway slot's readiness port.
+    let xds = run(
+        &["translate", "--standalone", "-f", "INPUT", "-o", "xds"],
+        GATEWAY_ON_80,
+    );
+    assert_eq!(listener_ports(&xds), [80, 19103]);
+    // Standalone provisions no Kubernetes objects: asking for them is an error, not a guess.
+    let infra = run(
+        &["translate", "--standalone", "-f", "INPUT", "-o", "infra"],
+        GATEWAY_ON_80,
+    );
+    assert!(!infra.status.success());
+    assert!(String::from_utf8_lossy(&infra.stderr).contains("-o infra is the controller's"));
+}

@@ -54,7 +54,7 @@ pub use metrics::{MetricInfo, Metrics, reference as metrics_reference};
 pub use standalone::{StandaloneConfig, run_standalone};
 pub use static_addresses::{AddressRange, StaticAddressPools};
 pub use status_cmd::{StatusError, StatusSource, read_status_dir, render_table, status_table};
-pub use translate_cmd::{OutputFormat, translate_files};
+pub use translate_cmd::{OutputFormat, Variant, translate_files};
 pub use version::{BuildInfo, build_info};
 pub use xds_exposure::PlaintextXdsRefused;
 

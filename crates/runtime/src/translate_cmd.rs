@@ -21,11 +21,43 @@ pub enum OutputFormat {
     Infra,
 }
 
-/// Translates the objects of `files` ("-" reads standard input) and returns the YAML to
-/// print, plus one warning line per document that could not be loaded.
+/// Which mode's data plane to translate for. The two differ in ports only: pods shift
+/// listener ports below 1024 by 10000 (Envoy runs unprivileged) and have their readiness
+/// listener on [`ferrogate_api::ENVOY_READY_PORT`]; standalone binds the declared ports, and
+/// its readiness port is its Gateway slot's (the first slot's here).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Variant {
+    /// What `ferrogate controller` provisions.
+    #[default]
+    Controller,
+    /// What `ferrogate standalone` runs.
+    Standalone,
+}
+
+impl Variant {
+    fn options(self) -> Options {
+        Options {
+            shift_privileged_ports: self == Variant::Controller,
+            ..Options::default()
+        }
+    }
+
+    fn ready_port(self) -> u16 {
+        match self {
+            Variant::Controller => ferrogate_api::ENVOY_READY_PORT,
+            Variant::Standalone => ferrogate_infra_render::HostPortPlan::default()
+                .ready_port(0)
+                .expect("the default port plan has a first slot"),
+        }
+    }
+}
+
+/// Translates the objects of `files` ("-" reads standard input) for `variant` and returns
+/// the YAML to print, plus one warning line per document that could not be loaded.
 pub fn translate_files(
     files: &[PathBuf],
     format: OutputFormat,
+    variant: Variant,
 ) -> anyhow::Result<(String, Vec<String>)> {
     let mut snapshot = Snapshot::default();
     let mut warnings = Vec::new();
@@ -39,11 +71,11 @@ pub fn translate_files(
         warnings.extend(errors.iter().map(ToString::to_string));
         snapshot.extend(objects);
     }
-    let options = Options {
-        shift_privileged_ports: false,
-        ..Options::default()
-    };
-    let translation = translate(&snapshot, &options);
+    anyhow::ensure!(
+        !(format == OutputFormat::Infra && variant == Variant::Standalone),
+        "standalone mode provisions no Kubernetes objects: -o infra is the controller's"
+    );
+    let translation = translate(&snapshot, &variant.options());
     let text = match format {
         OutputFormat::Status => yaml_serde::to_string(&translation.statuses)?,
         OutputFormat::StatusJson => {
@@ -69,7 +101,7 @@ pub fn translate_files(
             }
             yaml_serde::to_string(&value)?
         }
-        OutputFormat::Xds => crate::translate_cmd::xds_yaml(&translation)?,
+        OutputFormat::Xds => xds_yaml(&translation, variant.ready_port())?,
         OutputFormat::Infra => infra_yaml(&snapshot, &translation),
     };
     Ok((text, warnings))
@@ -77,17 +109,19 @@ pub fn translate_files(
 
 /// Every Gateway's Envoy resources as proto3 JSON (rendered as YAML), grouped by Gateway
 /// and resource type.
-fn xds_yaml(translation: &ferrogate_translator::Translation) -> anyhow::Result<String> {
+fn xds_yaml(
+    translation: &ferrogate_translator::Translation,
+    ready_port: u16,
+) -> anyhow::Result<String> {
     let mut out = Vec::new();
     for (key, ir) in &translation.gateways {
-        // Readiness port as in the first standalone slot; it only affects the `ready` listener.
         let access_logs = translation
             .infra
             .get(key)
             .map(|i| i.access_logs.clone())
             .unwrap_or_default();
         let options = ferrogate_xds_translator::XdsOptions {
-            ready_port: 19103,
+            ready_port,
             access_logs,
         };
         let resources = ferrogate_xds_translator::translate(ir, &options);

@@ -107,8 +107,9 @@ async fn large_statuses_pass_the_real_schema() {
     );
 }
 
-/// ReferenceGrant v1beta1 and v1, TLSRoute v1alpha2/v1alpha3/v1, TCPRoute and UDPRoute
-/// v1alpha2: each as a user applies it, each gets its status.
+/// ReferenceGrant v1beta1 and v1, TLSRoute v1alpha2/v1alpha3/v1, TCPRoute v1 (GA in Gateway
+/// API v1.6) and UDPRoute v1alpha2 (deprecated, still served): each as a user applies it,
+/// each gets its status.
 const VERSIONS: &str = r#"
 apiVersion: v1
 kind: Namespace
@@ -182,7 +183,7 @@ spec:
   hostnames: [c.example.com]
   rules: [{backendRefs: [{name: echo, port: 8080}]}]
 ---
-apiVersion: gateway.networking.k8s.io/v1alpha2
+apiVersion: gateway.networking.k8s.io/v1
 kind: TCPRoute
 metadata: {name: tcp, namespace: apps}
 spec:

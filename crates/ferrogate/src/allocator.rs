@@ -1,90 +1,81 @@
-//! glibc malloc tuning for a long-running control plane (issue 7's memory targets).
+//! The heap: mimalloc instead of glibc malloc, with two defaults changed so freed memory goes
+//! back to the kernel at once.
 //!
-//! Two calls into glibc, both unsafe FFI, which is why this module alone allows `unsafe`:
+//! Why not glibc malloc: every edit builds a whole translation (tens of MiB at 10000 routes)
+//! next to long-lived data. With glibc (one arena, `malloc_trim` after each run) the live
+//! heap at 10000 routes was about 57 MiB (heaptrack) but RSS settled at 137 MiB: the freed
+//! translation stayed resident between long-lived objects, and the trim had to guess when
+//! the pipeline and its sinks were done. Same run, the two binaries alternating twice
+//! (`ferrogate-bench --steps 1000,10000 --at 1 --samples 10 --big-samples 5 --no-wrk
+//! --no-sotw --no-faults`, load average about 1.2), glibc -> mimalloc:
+//! - 10000 routes: RSS settled 136-137 -> 92-94 MiB, peak 192-195 -> 173-175 MiB, CPU per
+//!   one-route edit 333-389 -> 198-224 ms, convergence p99 785-847 -> 520-550 ms;
+//! - 1000 routes: RSS settled 33 -> 37-41 MiB, peak 37 -> 41-43 MiB (mimalloc's per-thread
+//!   pages cost a few MiB at small sizes); back at 1000 after 10000: 35 -> 41 MiB.
 //!
-//! - `mallopt(M_ARENA_MAX, 1)` before any other thread exists, unless `MALLOC_ARENA_MAX` is
-//!   set (then glibc already applied it): by default glibc gives busy threads their own
-//!   arenas (up to 8 per core), and each keeps the memory freed in it. The tokio workers
-//!   and blocking threads each touch the translation's data, so measured at 1000 routes
-//!   about 8 MiB of RSS was freed memory parked in extra arenas (`MALLOC_ARENA_MAX=1`:
-//!   28.6/26.4 MiB peak/settled instead of 37.6/34.1); two arenas saved almost nothing
-//!   (39.3/36.6 vs 40.5/36.9). One arena means one allocator lock, which costs nothing
-//!   measurable here: the pipeline translates on one task, and per-edit CPU is compared in
-//!   docs/benchmarks.md.
-//! - `malloc_trim(0)` every [`TRIM_EVERY`] from a plain thread: glibc returns freed heap
-//!   memory to the kernel only from the top of the main heap, so after a scale-down (10000
-//!   routes back to 1000) the freed middle of the heap stayed resident. `malloc_trim` also
-//!   releases free pages inside the heap (`MADV_DONTNEED`). It costs a walk over the free
-//!   lists, negligible at this interval. The runtime crates forbid `unsafe`, so the trim
-//!   cannot run inside the pipeline; instead the trimmer also trims once the pipeline has run
-//!   and been quiet for [`POLL`] (it counts runs, [`ferrogate_runtime::pipeline_runs`]).
+//! Two defaults changed (a `MIMALLOC_<NAME>` environment variable still wins):
+//! - `purge_delay` 0: free pages go back to the kernel at once instead of a second later
+//!   (v3's default), so RSS shows what the control plane holds;
+//! - `arena_eager_commit` 0: arena memory is committed as it is used, not a whole arena up
+//!   front (with it on, 1000 routes settled at 57-68 MiB instead of about 40).
 //!
-//! Elsewhere than Linux with glibc both are no-ops.
+//! mimalloc reads its options when it initializes, in a constructor that runs before `main`
+//! (priority 101), so the defaults are set by a constructor of ours that runs before it
+//! (priority 100); from `main` the first arena would already be committed.
+//!
+//! This module alone allows `unsafe` (FFI calls that set and read option values, and the
+//! constructor).
 #![allow(unsafe_code)]
 
-use std::time::Duration;
+use libmimalloc_sys::{mi_option_set_default, mi_option_t};
 
-/// Interval between `malloc_trim` calls.
-pub const TRIM_EVERY: Duration = Duration::from_secs(10);
+/// The global allocator of the binary.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Arenas glibc may create (its default is 8 per core).
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-const ARENA_MAX: libc::c_int = 1;
+/// Indexes in mimalloc v3's `mi_option_e` (the bindings name no constants for these).
+const MI_OPTION_ARENA_EAGER_COMMIT: mi_option_t = 4;
+const MI_OPTION_PURGE_DELAY: mi_option_t = 15;
 
-/// Limits glibc's arenas. Call first thing in `main`, before any thread is started.
-pub fn configure() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
-        // SAFETY: mallopt only changes allocator parameters; it is called before any other
-        // thread exists, as glibc recommends for M_ARENA_MAX.
-        let ok = unsafe { libc::mallopt(libc::M_ARENA_MAX, ARENA_MAX) };
-        if ok != 1 {
-            eprintln!(
-                "ferrogate: mallopt(M_ARENA_MAX, {ARENA_MAX}) failed; using glibc's default arenas"
-            );
-        }
+/// The defaults set: (option, value).
+const DEFAULTS: [(mi_option_t, std::ffi::c_long); 2] = [
+    (MI_OPTION_PURGE_DELAY, 0),
+    (MI_OPTION_ARENA_EAGER_COMMIT, 0),
+];
+
+/// Runs before mimalloc's own constructor (`.init_array` entries run in priority order).
+#[cfg(target_os = "linux")]
+#[used]
+#[unsafe(link_section = ".init_array.00100")]
+static SET_DEFAULTS_BEFORE_MIMALLOC_STARTS: extern "C" fn() = set_defaults;
+
+extern "C" fn set_defaults() {
+    for (option, value) in DEFAULTS {
+        // SAFETY: stores a default into mimalloc's option table; it allocates nothing and
+        // takes effect unless the option was set already (or its environment variable is).
+        unsafe { mi_option_set_default(option, value) };
     }
 }
 
-/// How often the trimmer looks at [`ferrogate_runtime::pipeline_runs`].
-pub const POLL: Duration = Duration::from_millis(100);
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Starts a thread that hands freed heap memory back to the kernel every `every`, and also
-/// once the translate-and-publish pipeline has run and then been quiet for one [`POLL`]: a
-/// translation frees tens of MiB of transient data at 10000 routes, and without a trim that
-/// memory stayed resident until the next periodic trim (measured 2 s after the last edit,
-/// 136 MiB at 10000 routes instead of the ~100 the live data and the trimmed heap need).
-/// A burst of edits is trimmed once, after it.
-pub fn spawn_trimmer(every: Duration) {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        let spawned = std::thread::Builder::new()
-            .name("malloc-trim".into())
-            .spawn(move || {
-                let mut last_trim = std::time::Instant::now();
-                let mut trimmed_runs = ferrogate_runtime::pipeline_runs();
-                let mut seen_runs = trimmed_runs;
-                loop {
-                    std::thread::sleep(POLL.min(every));
-                    let runs = ferrogate_runtime::pipeline_runs();
-                    let after_runs = runs != trimmed_runs && runs == seen_runs;
-                    seen_runs = runs;
-                    if !after_runs && last_trim.elapsed() < every {
-                        continue;
-                    }
-                    let started = std::time::Instant::now();
-                    // SAFETY: malloc_trim takes the allocator's own locks; it is safe to call
-                    // from any thread at any time.
-                    let released = unsafe { libc::malloc_trim(0) };
-                    tracing::trace!(released = released == 1, took = ?started.elapsed(), after_runs, "malloc_trim");
-                    last_trim = std::time::Instant::now();
-                    trimmed_runs = runs;
-                }
-            });
-        if let Err(error) = spawned {
-            tracing::warn!(%error, "cannot start the malloc_trim thread; freed memory stays resident");
+    fn get(option: mi_option_t) -> std::ffi::c_long {
+        // SAFETY: reads an option value.
+        unsafe { libmimalloc_sys::mi_option_get(option) }
+    }
+
+    #[test]
+    fn the_defaults_are_in_effect_at_the_indexes_mimalloc_v3_has_them() {
+        // The test binary links this module, so the constructor ran before mimalloc started.
+        // Both options at these indexes are 0 only because of it: v3's defaults are 1000
+        // (purge_delay, ms) and 2 (arena_eager_commit).
+        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+            assert_eq!(get(MI_OPTION_PURGE_DELAY), 0);
+        }
+        if std::env::var_os("MIMALLOC_ARENA_EAGER_COMMIT").is_none() {
+            assert_eq!(get(MI_OPTION_ARENA_EAGER_COMMIT), 0);
         }
     }
-    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    let _ = every;
 }

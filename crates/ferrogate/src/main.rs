@@ -1,7 +1,7 @@
 //! The `ferrogate` binary: parses the command line, sets up logging, and hands over to
 //! `ferrogate-runtime`. Nothing else lives here.
 //!
-//! `unsafe` is denied everywhere but in [`allocator`] (glibc malloc tuning, FFI).
+//! `unsafe` is denied everywhere but in [`allocator`] (mimalloc's options, FFI).
 #![deny(unsafe_code)]
 
 mod allocator;
@@ -10,10 +10,8 @@ mod cli;
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    allocator::configure();
     let cli = cli::Cli::parse();
     cli::init_logging(&cli.log_format, &cli.log_level);
-    allocator::spawn_trimmer(allocator::TRIM_EVERY);
     let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -145,7 +145,10 @@ fn translate_prints_what_the_controller_provisions_or_with_a_flag_what_standalon
         infra.contains("containerPort: 10080") && infra.contains("targetPort: 10080"),
         "{infra}"
     );
-    assert!(infra.contains("port: 19003"), "the readiness probe: {infra}");
+    assert!(
+        infra.contains("port: 19003"),
+        "the readiness probe: {infra}"
+    );
 
     // Standalone: the declared port, and the first Gateway slot's readiness port.
     let xds = run(

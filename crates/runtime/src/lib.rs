@@ -58,13 +58,6 @@ pub use translate_cmd::{OutputFormat, Variant, translate_files};
 pub use version::{BuildInfo, build_info};
 pub use xds_exposure::PlaintextXdsRefused;
 
-/// How many times the translate-and-publish pipeline has run in this process. A run frees
-/// the transient memory of a translation (tens of MiB at 10000 routes); the binary's
-/// allocator tuning watches this to hand that memory back soon after a run.
-pub fn pipeline_runs() -> u64 {
-    pipeline::runs()
-}
-
 /// Ferrogate's own CustomResourceDefinitions, as YAML (generated from the Rust types).
 pub fn crds_yaml() -> String {
     ferrogate_api::envoyproxy::crd_yaml()

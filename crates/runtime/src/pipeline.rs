@@ -20,14 +20,6 @@ use crate::Metrics;
 use crate::host_plan::HostPlanner;
 use crate::quarantine::{Quarantine, RouteXdsView};
 
-/// Runs of any pipeline of this process, full or EDS-only (see [`crate::pipeline_runs`]).
-static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-/// Runs of any pipeline of this process so far.
-pub(crate) fn runs() -> u64 {
-    RUNS.load(std::sync::atomic::Ordering::Relaxed)
-}
-
 /// Where the Envoys of each Gateway run: the mode, outside the pipeline.
 pub(crate) enum Hosting {
     /// In a cluster: every Envoy pod serves readiness on this port; the Kubernetes infra
@@ -134,9 +126,7 @@ impl Pipeline {
     /// Runs on `snapshot`, whose changes reached the control plane at `seen`: the xDS
     /// server measures each change's propagation to the Envoys from there.
     pub(crate) fn run_at(&mut self, snapshot: &Arc<Snapshot>, seen: Instant) -> RunOutput {
-        let output = self.run_inner(snapshot, seen);
-        RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        output
+        self.run_inner(snapshot, seen)
     }
 
     fn run_inner(&mut self, snapshot: &Arc<Snapshot>, seen: Instant) -> RunOutput {

@@ -15,7 +15,8 @@ use ferrogate_api::gateway::{
 use ferrogate_ir::HeaderMods;
 use ferrogate_store::UnsupportedValue;
 
-use super::http_rules::{header_mods, valid_hostname};
+use super::http_filters::header_mods;
+use super::http_matches::valid_hostname;
 use crate::conditions::{Problem, reasons};
 
 /// What one backendRef's filters do to requests sent to that backend.

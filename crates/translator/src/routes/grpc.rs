@@ -12,6 +12,7 @@ use ferrogate_api::gateway::{
 use ferrogate_ir::{HeaderMatch, HttpMatch, PathMatch, StringMatch};
 use ferrogate_store::{ObjectKey, Snapshot};
 
+use super::http_matches;
 use super::http_rules::{self, RuleParts, unsupported};
 use super::open_values::OpenValues;
 use super::session;
@@ -140,11 +141,11 @@ fn convert_match(m: &GrpcRouteRulesMatches) -> Result<HttpMatch, Problem> {
                 },
                 MethodType::RegularExpression => {
                     let s = service
-                        .map(http_rules::valid_regex)
+                        .map(http_matches::valid_regex)
                         .transpose()?
                         .unwrap_or_else(|| "[^/]+".into());
                     let n = name
-                        .map(http_rules::valid_regex)
+                        .map(http_matches::valid_regex)
                         .transpose()?
                         .unwrap_or_else(|| "[^/]+".into());
                     PathMatch::Regex(format!("/{s}/{n}"))
@@ -155,7 +156,7 @@ fn convert_match(m: &GrpcRouteRulesMatches) -> Result<HttpMatch, Problem> {
     let mut headers: Vec<HeaderMatch> = Vec::new();
     for h in m.headers.iter().flatten() {
         let name = h.name.to_ascii_lowercase();
-        if !http_rules::valid_header_name(&name) {
+        if !http_matches::valid_header_name(&name) {
             return Err(unsupported(format!("invalid header name {:?}", h.name)));
         }
         if headers.iter().any(|x| x.name == name) {
@@ -163,7 +164,9 @@ fn convert_match(m: &GrpcRouteRulesMatches) -> Result<HttpMatch, Problem> {
         }
         let value = match h.r#type.as_ref().unwrap_or(&HeaderType::Exact) {
             HeaderType::Exact => StringMatch::Exact(h.value.clone()),
-            HeaderType::RegularExpression => StringMatch::Regex(http_rules::valid_regex(&h.value)?),
+            HeaderType::RegularExpression => {
+                StringMatch::Regex(http_matches::valid_regex(&h.value)?)
+            }
         };
         headers.push(HeaderMatch { name, value });
     }

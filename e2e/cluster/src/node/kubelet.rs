@@ -33,6 +33,15 @@ pub struct Pods {
     slots: BTreeSet<u8>,
 }
 
+impl Pods {
+    /// The Pod `namespace/name`, while it runs here.
+    pub fn find(&self, namespace: &str, name: &str) -> Option<&PodRun> {
+        self.by_uid
+            .values()
+            .find(|p| p.namespace == namespace && p.name == name)
+    }
+}
+
 pub struct Kubelet {
     pub client: kube::Client,
     pub name: String,

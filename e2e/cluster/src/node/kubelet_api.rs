@@ -59,7 +59,7 @@ pub async fn serve(
                     return;
                 }
                 let response = if request.path().starts_with("/containerLogs/") {
-                    super::logs::answer(&request.target, &pods).await
+                    super::logs::answer(&request, &pods).await
                 } else {
                     respond(
                         404,

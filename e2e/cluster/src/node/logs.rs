@@ -10,13 +10,12 @@
 use tokio::sync::Mutex;
 
 use super::kubelet::Pods;
-use super::kubelet_api::respond;
+use super::kubelet_api::{Request, respond};
 use super::log_query;
 
-/// The answer to `GET /containerLogs/...` (`target` is the request target, query included).
-pub async fn answer(target: &str, pods: &Mutex<Pods>) -> Vec<u8> {
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+/// The answer to `GET /containerLogs/...`.
+pub async fn answer(request: &Request, pods: &Mutex<Pods>) -> Vec<u8> {
+    let parts: Vec<&str> = request.path().trim_start_matches('/').split('/').collect();
     let ["containerLogs", namespace, name, container] = parts[..] else {
         return respond(
             404,
@@ -25,9 +24,7 @@ pub async fn answer(target: &str, pods: &Mutex<Pods>) -> Vec<u8> {
     };
     let file = {
         let pods = pods.lock().await;
-        pods.by_uid
-            .values()
-            .find(|p| p.namespace == namespace && p.name == name)
+        pods.find(namespace, name)
             .and_then(|p| p.log(container))
             .map(|p| p.to_path_buf())
     };
@@ -38,7 +35,7 @@ pub async fn answer(target: &str, pods: &Mutex<Pods>) -> Vec<u8> {
                 .into_bytes(),
         );
     };
-    let options = match log_query::parse(query, time::OffsetDateTime::now_utc()) {
+    let options = match log_query::parse(request.query(), time::OffsetDateTime::now_utc()) {
         Ok(o) => o,
         Err(e) => return respond(400, e.into_bytes()),
     };

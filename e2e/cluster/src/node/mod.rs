@@ -193,9 +193,7 @@ impl Node {
     /// records, one timestamped line each ([`crate::cri_log`]; [`Node::log_text`] reads it).
     pub async fn log(&self, namespace: &str, name: &str, container: &str) -> Option<PathBuf> {
         let pods = self.pods.lock().await;
-        pods.by_uid
-            .values()
-            .find(|p| p.namespace == namespace && p.name == name)
+        pods.find(namespace, name)
             .and_then(|p| p.log(container))
             .map(PathBuf::from)
     }

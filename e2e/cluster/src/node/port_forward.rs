@@ -37,11 +37,12 @@ pub async fn serve<S>(mut stream: S, request: &Request, pods: &Mutex<Pods>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let refuse = |status, message: String| respond(status, message.into_bytes());
     let answer = match accept(request, pods).await {
         Ok(accepted) => accepted,
         Err((status, message)) => {
-            let _ = stream.write_all(&refuse(status, message)).await;
+            let _ = stream
+                .write_all(&respond(status, message.into_bytes()))
+                .await;
             let _ = stream.shutdown().await;
             return;
         }
@@ -90,9 +91,7 @@ async fn accept(request: &Request, pods: &Mutex<Pods>) -> Result<Accepted, (u16,
     };
     let netns = {
         let pods = pods.lock().await;
-        pods.by_uid
-            .values()
-            .find(|p| p.namespace == namespace && p.name == name)
+        pods.find(namespace, name)
             .and_then(|p| p.network.as_ref())
             .map(|n| n.netns.clone())
     };
@@ -138,6 +137,9 @@ where
     let (mut to_client, mut from_client) = ws.split();
     let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(16);
     let mut writers = Vec::new();
+    // The readers of the Pod's side belong to this forward: when the client goes away they
+    // end with it (dropped here) instead of holding an idle connection open.
+    let mut readers = tokio::task::JoinSet::new();
     for (i, &port) in ports.iter().enumerate() {
         let (data, error) = (2 * i as u8, 2 * i as u8 + 1);
         for channel in [data, error] {
@@ -149,7 +151,7 @@ where
                 let (mut reader, writer) = tokio::net::TcpStream::from_std(tcp)?.into_split();
                 writers.push(Some(writer));
                 let out = out_tx.clone();
-                tokio::spawn(async move {
+                readers.spawn(async move {
                     let mut buf = vec![0u8; 32 * 1024];
                     while let Ok(n) = reader.read(&mut buf[1..]).await {
                         if n == 0 {

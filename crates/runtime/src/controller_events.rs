@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ferrogate_provider_kubernetes::{
-    EventLimiter, EventSink, Transition, event_reference, transitions,
+    EventLimiter, EventSink, StatusWriter, Transition, event_reference, transitions,
 };
 use ferrogate_status::StatusSet;
-use ferrogate_store::Snapshot;
+use ferrogate_store::{Kind, ObjectKey, ObjectRef, Snapshot};
 
 use crate::Metrics;
 
@@ -47,7 +47,7 @@ impl ControllerEvents {
         statuses: &Arc<StatusSet>,
         snapshot: &Snapshot,
         metrics: &Metrics,
-        served_api_version: impl Fn(&str) -> Option<String>,
+        writer: &StatusWriter,
     ) {
         let now = Instant::now();
         for t in transitions(self.last.as_deref(), statuses) {
@@ -59,9 +59,10 @@ impl ControllerEvents {
             metrics.events.with_label_values(&[&t.reason]).inc();
             // Every Gateway API kind is served at v1 from Gateway API v1.6 on; an older
             // cluster's discovery names the version it has (TCPRoute v1alpha2).
-            let api_version = served_api_version(&t.kind)
-                .unwrap_or_else(|| "gateway.networking.k8s.io/v1".to_string());
-            let reference = event_reference(&api_version, &t.kind, &t.namespace, &t.name, uid);
+            let api_version = writer
+                .served_api_version(&t.kind)
+                .unwrap_or("gateway.networking.k8s.io/v1");
+            let reference = event_reference(api_version, &t.kind, &t.namespace, &t.name, uid);
             self.sink.send(t, reference);
         }
         let queue_drops = self.sink.dropped();
@@ -74,31 +75,12 @@ impl ControllerEvents {
     }
 }
 
+/// The uid of the object a transition is about (Gateways and routes: Gateway API kinds).
 fn uid_of(snapshot: &Snapshot, t: &Transition) -> Option<String> {
-    let (ns, name) = (t.namespace.as_str(), t.name.as_str());
-    let meta = match t.kind.as_str() {
-        "Gateway" => snapshot.gateways.get(ns, name).map(|o| o.metadata.clone()),
-        "HTTPRoute" => snapshot
-            .http_routes
-            .get(ns, name)
-            .map(|o| o.metadata.clone()),
-        "GRPCRoute" => snapshot
-            .grpc_routes
-            .get(ns, name)
-            .map(|o| o.metadata.clone()),
-        "TLSRoute" => snapshot
-            .tls_routes
-            .get(ns, name)
-            .map(|o| o.metadata.clone()),
-        "TCPRoute" => snapshot
-            .tcp_routes
-            .get(ns, name)
-            .map(|o| o.metadata.clone()),
-        "UDPRoute" => snapshot
-            .udp_routes
-            .get(ns, name)
-            .map(|o| o.metadata.clone()),
-        _ => None,
+    let kind = Kind::from_group_kind(ferrogate_api::constants::GATEWAY_GROUP, &t.kind)?;
+    let object = ObjectRef {
+        kind,
+        key: ObjectKey::new(t.namespace.as_str(), t.name.as_str()),
     };
-    meta.and_then(|m| m.uid)
+    snapshot.uid(&object).map(str::to_string)
 }

@@ -84,12 +84,9 @@ pub(crate) fn spawn_status_sink(
                 metrics
                     .status_write_conflicts
                     .inc_by(report.conflicts as u64);
-                let writer = &state.writer;
                 state
                     .events
-                    .observe(&work.statuses, &work.snapshot, &metrics, |kind| {
-                        writer.served_api_version(kind).map(str::to_string)
-                    });
+                    .observe(&work.statuses, &work.snapshot, &metrics, &state.writer);
                 if report.failed > 0 {
                     Outcome::Retry
                 } else {

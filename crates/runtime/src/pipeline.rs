@@ -126,10 +126,6 @@ impl Pipeline {
     /// Runs on `snapshot`, whose changes reached the control plane at `seen`: the xDS
     /// server measures each change's propagation to the Envoys from there.
     pub(crate) fn run_at(&mut self, snapshot: &Arc<Snapshot>, seen: Instant) -> RunOutput {
-        self.run_inner(snapshot, seen)
-    }
-
-    fn run_inner(&mut self, snapshot: &Arc<Snapshot>, seen: Instant) -> RunOutput {
         let started = Instant::now();
         for (kind, count) in snapshot.counts() {
             self.metrics

@@ -17,6 +17,22 @@ pub(crate) struct BackendRef<'a> {
     pub port: Option<i32>,
 }
 
+/// A [`BackendRef`] borrowing from any of the generated backendRef types (HTTPRoute,
+/// GRPCRoute, TLS/TCP/UDPRoute rules, mirror filters): they are distinct types with the same
+/// fields.
+macro_rules! backend_ref {
+    ($r:expr) => {
+        $crate::backend::BackendRef {
+            group: $r.group.as_deref(),
+            kind: $r.kind.as_deref(),
+            name: &$r.name,
+            namespace: $r.namespace.as_deref(),
+            port: $r.port,
+        }
+    };
+}
+pub(crate) use backend_ref;
+
 /// Why a backendRef cannot be used: a `ResolvedRefs: False` problem.
 pub(crate) type RefProblem = Problem;
 

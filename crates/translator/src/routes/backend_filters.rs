@@ -15,7 +15,7 @@ use ferrogate_api::gateway::{
 use ferrogate_ir::HeaderMods;
 use ferrogate_store::UnsupportedValue;
 
-use super::http_filters::header_mods;
+use super::http_filters::header_mods_of;
 use super::http_matches::valid_hostname;
 use crate::conditions::{Problem, reasons};
 
@@ -71,12 +71,7 @@ pub(crate) fn convert(
                         "requestHeaderModifier is missing",
                     ))
                 })?;
-                out.request_headers = header_mods(
-                    m.set.iter().flatten().map(|h| (&h.name, &h.value)),
-                    m.add.iter().flatten().map(|h| (&h.name, &h.value)),
-                    m.remove.iter().flatten(),
-                )
-                .map_err(FilterError::Rule)?;
+                out.request_headers = header_mods_of!(m).map_err(FilterError::Rule)?;
             }
             FilterType::ResponseHeaderModifier => {
                 let m = f.response_header_modifier.as_ref().ok_or_else(|| {
@@ -84,12 +79,7 @@ pub(crate) fn convert(
                         "responseHeaderModifier is missing",
                     ))
                 })?;
-                out.response_headers = header_mods(
-                    m.set.iter().flatten().map(|h| (&h.name, &h.value)),
-                    m.add.iter().flatten().map(|h| (&h.name, &h.value)),
-                    m.remove.iter().flatten(),
-                )
-                .map_err(FilterError::Rule)?;
+                out.response_headers = header_mods_of!(m).map_err(FilterError::Rule)?;
             }
             FilterType::UrlRewrite => {
                 let r = f.url_rewrite.as_ref().ok_or_else(|| {

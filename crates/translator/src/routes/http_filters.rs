@@ -13,7 +13,7 @@ use ferrogate_ir::{
 use super::envoy_limits;
 use super::http_matches::{valid_header_name, valid_hostname};
 use super::http_rules::{RefContext, unsupported};
-use crate::backend::BackendRef;
+use crate::backend::backend_ref;
 use crate::conditions::Problem;
 
 /// The rule-level filters, converted.
@@ -57,22 +57,14 @@ impl Filters {
                         .request_header_modifier
                         .as_ref()
                         .ok_or_else(|| unsupported("requestHeaderModifier is missing"))?;
-                    out.request_headers = header_mods(
-                        m.set.iter().flatten().map(|h| (&h.name, &h.value)),
-                        m.add.iter().flatten().map(|h| (&h.name, &h.value)),
-                        m.remove.iter().flatten(),
-                    )?;
+                    out.request_headers = header_mods_of!(m)?;
                 }
                 FilterType::ResponseHeaderModifier => {
                     let m = f
                         .response_header_modifier
                         .as_ref()
                         .ok_or_else(|| unsupported("responseHeaderModifier is missing"))?;
-                    out.response_headers = header_mods(
-                        m.set.iter().flatten().map(|h| (&h.name, &h.value)),
-                        m.add.iter().flatten().map(|h| (&h.name, &h.value)),
-                        m.remove.iter().flatten(),
-                    )?;
+                    out.response_headers = header_mods_of!(m)?;
                 }
                 FilterType::RequestRedirect => {
                     let r = f
@@ -164,13 +156,7 @@ impl Filters {
                         ));
                     }
                     let r = &m.backend_ref;
-                    let reference = BackendRef {
-                        group: r.group.as_deref(),
-                        kind: r.kind.as_deref(),
-                        name: &r.name,
-                        namespace: r.namespace.as_deref(),
-                        port: r.port,
-                    };
+                    let reference = backend_ref!(r);
                     if let Some(backend) = ctx.resolve(&reference) {
                         out.mirrors.push(Mirror {
                             backend,
@@ -252,6 +238,19 @@ pub(super) fn path_modifier(
     }
     Ok(PathModifier::ReplacePrefixMatch(value.to_string()))
 }
+
+/// [`header_mods`] of any generated header-modifier type (request or response, on a rule or
+/// on a backendRef): they are distinct types with the same `set`, `add` and `remove`.
+macro_rules! header_mods_of {
+    ($m:expr) => {
+        $crate::routes::http_filters::header_mods(
+            $m.set.iter().flatten().map(|h| (&h.name, &h.value)),
+            $m.add.iter().flatten().map(|h| (&h.name, &h.value)),
+            $m.remove.iter().flatten(),
+        )
+    };
+}
+pub(crate) use header_mods_of;
 
 pub(crate) fn header_mods<'a>(
     set: impl Iterator<Item = (&'a String, &'a String)>,

@@ -15,7 +15,7 @@ use super::envoy_limits;
 use super::http_filters::Filters;
 use super::http_timeouts::{retry, timeouts};
 use crate::backend::RefProblem;
-use crate::backend::{self, BackendRef};
+use crate::backend::{self, BackendRef, backend_ref};
 use crate::conditions::{Problem, reasons, types};
 
 /// A route's rules, converted, with what the route status must say about them.
@@ -223,13 +223,7 @@ fn convert_rule(
                 continue;
             }
         };
-        let reference = BackendRef {
-            group: r.group.as_deref(),
-            kind: r.kind.as_deref(),
-            name: &r.name,
-            namespace: r.namespace.as_deref(),
-            port: r.port,
-        };
+        let reference = backend_ref!(r);
         match ctx.resolve(&reference) {
             Some(name) if weight > 0 => forward.backends.push(WeightedBackend {
                 backend: name,

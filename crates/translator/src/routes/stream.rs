@@ -9,7 +9,7 @@ use ferrogate_status::Condition;
 use ferrogate_store::{ObjectKey, Snapshot};
 
 use super::{Payload, RouteInput, StreamRoute, creation_time, parent_refs};
-use crate::backend::{self, BackendRef, RefProblem};
+use crate::backend::{self, BackendRef, RefProblem, backend_ref};
 use crate::conditions::{Problem, reasons, types};
 
 struct Resolved {
@@ -110,18 +110,7 @@ pub(super) fn tls_input<'a>(
         .rules
         .iter()
         .flat_map(|r| r.backend_refs.iter())
-        .map(|b| {
-            (
-                BackendRef {
-                    group: b.group.as_deref(),
-                    kind: b.kind.as_deref(),
-                    name: &b.name,
-                    namespace: b.namespace.as_deref(),
-                    port: b.port,
-                },
-                b.weight,
-            )
-        });
+        .map(|b| (backend_ref!(b), b.weight));
     let r = resolve(snapshot, "TLSRoute", &key.namespace, false, refs);
     finish(
         "TLSRoute",
@@ -144,18 +133,7 @@ pub(super) fn tcp_input<'a>(
         .rules
         .iter()
         .flat_map(|r| r.backend_refs.iter())
-        .map(|b| {
-            (
-                BackendRef {
-                    group: b.group.as_deref(),
-                    kind: b.kind.as_deref(),
-                    name: &b.name,
-                    namespace: b.namespace.as_deref(),
-                    port: b.port,
-                },
-                b.weight,
-            )
-        });
+        .map(|b| (backend_ref!(b), b.weight));
     let r = resolve(snapshot, "TCPRoute", &key.namespace, false, refs);
     finish(
         "TCPRoute",
@@ -178,18 +156,7 @@ pub(super) fn udp_input<'a>(
         .rules
         .iter()
         .flat_map(|r| r.backend_refs.iter())
-        .map(|b| {
-            (
-                BackendRef {
-                    group: b.group.as_deref(),
-                    kind: b.kind.as_deref(),
-                    name: &b.name,
-                    namespace: b.namespace.as_deref(),
-                    port: b.port,
-                },
-                b.weight,
-            )
-        });
+        .map(|b| (backend_ref!(b), b.weight));
     let r = resolve(snapshot, "UDPRoute", &key.namespace, true, refs);
     finish(
         "UDPRoute",

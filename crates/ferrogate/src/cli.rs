@@ -210,9 +210,9 @@ struct TranslateArgs {
     /// Output.
     #[arg(short = 'o', long = "output", value_enum, default_value = "status")]
     output: Output,
-    /// Translate for `ferrogate standalone` (declared ports, the first Gateway slot's
-    /// readiness port) instead of what `ferrogate controller` provisions (ports below 1024
-    /// shifted by 10000, readiness on 19003). Only ports differ.
+    /// Translate as `ferrogate standalone` does (declared ports, the first Gateway slot's
+    /// readiness port, 127.0.0.1 as the Gateways' address) instead of as `ferrogate
+    /// controller` does (ports below 1024 shifted by 10000, readiness on 19003).
     #[arg(long)]
     standalone: bool,
 }

@@ -156,6 +156,25 @@ fn translate_prints_what_the_controller_provisions_or_with_a_flag_what_standalon
         GATEWAY_ON_80,
     );
     assert_eq!(listener_ports(&xds), [80, 19103]);
+    // ... and standalone's statuses: its Envoys serve on this host, reported as 127.0.0.1.
+    let address = |standalone: bool| {
+        let mut args = vec!["translate", "-f", "INPUT", "-o", "json"];
+        if standalone {
+            args.push("--standalone");
+        }
+        let out = run(&args, GATEWAY_ON_80);
+        let statuses: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        statuses["gateways"][0]["addresses"].clone()
+    };
+    assert_eq!(
+        address(true),
+        serde_json::json!([{"type": "IPAddress", "value": "127.0.0.1"}])
+    );
+    assert_eq!(
+        address(false),
+        serde_json::Value::Null,
+        "a cluster's comes from its Service"
+    );
     // Standalone provisions no Kubernetes objects: asking for them is an error, not a guess.
     let infra = run(
         &["translate", "--standalone", "-f", "INPUT", "-o", "infra"],

@@ -144,12 +144,7 @@ pub async fn run_standalone(config: StandaloneConfig) -> anyhow::Result<()> {
         config.envoy_log_level.clone(),
     ));
     {
-        let options = Options {
-            shift_privileged_ports: false,
-            default_status_address: Some("127.0.0.1".into()),
-            static_addresses_judged: config.address_pool.is_some(),
-            ..Options::default()
-        };
+        let options = Options::standalone(config.address_pool.is_some());
         let xds = XdsEndpoint {
             host: "127.0.0.1".into(),
             port: xds_port,

@@ -21,10 +21,11 @@ pub enum OutputFormat {
     Infra,
 }
 
-/// Which mode's data plane to translate for. The two differ in ports only: pods shift
-/// listener ports below 1024 by 10000 (Envoy runs unprivileged) and have their readiness
-/// listener on [`ferrogate_api::ENVOY_READY_PORT`]; standalone binds the declared ports, and
-/// its readiness port is its Gateway slot's (the first slot's here).
+/// Which mode's data plane to translate for, with that mode's own translation options. Pods
+/// shift listener ports below 1024 by 10000 (Envoy runs unprivileged) and have their
+/// readiness listener on [`ferrogate_api::ENVOY_READY_PORT`]; standalone binds the declared
+/// ports, reports `127.0.0.1` as a Gateway's address (no address pool here), and its
+/// readiness port is its Gateway slot's (the first slot's here).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Variant {
     /// What `ferrogate controller` provisions.
@@ -36,9 +37,9 @@ pub enum Variant {
 
 impl Variant {
     fn options(self) -> Options {
-        Options {
-            shift_privileged_ports: self == Variant::Controller,
-            ..Options::default()
+        match self {
+            Variant::Controller => Options::default(),
+            Variant::Standalone => Options::standalone(false),
         }
     }
 

@@ -63,3 +63,17 @@ impl Default for Options {
         }
     }
 }
+
+impl Options {
+    /// `ferrogate standalone`'s settings: the declared listener ports, `127.0.0.1` reported
+    /// for Gateways without an assigned address, and `spec.addresses` judged only when an
+    /// address pool is configured.
+    pub fn standalone(address_pool: bool) -> Self {
+        Self {
+            shift_privileged_ports: false,
+            default_status_address: Some("127.0.0.1".into()),
+            static_addresses_judged: address_pool,
+            ..Self::default()
+        }
+    }
+}

@@ -21,11 +21,9 @@ use base64::Engine;
 
 use crate::pki::{self, ClusterPki};
 use crate::process::{ManagedProcess, free_port};
+use crate::service_range::ServiceRange;
 use crate::tools::{self, Binaries};
 
-/// The Service CIDR; its first address is the `kubernetes` Service.
-pub const SERVICE_CIDR: &str = "10.96.0.0/16";
-const KUBERNETES_SERVICE_IP: &str = "10.96.0.1";
 /// The controllers kube-controller-manager runs.
 pub const CONTROLLERS: &[&str] = &[
     "deployment-controller",
@@ -62,6 +60,8 @@ pub struct ControlPlane {
     etcd_dir: tempfile::TempDir,
     binaries: Binaries,
     pki: ClusterPki,
+    /// This cluster's own Service CIDR (the node puts ClusterIPs on the host).
+    services: ServiceRange,
     etcd_port: u16,
     etcd_peer_port: u16,
     apiserver_port: u16,
@@ -113,7 +113,8 @@ impl ControlPlane {
         } else {
             tempfile::tempdir()?
         };
-        let pki = pki::write(dir.path(), KUBERNETES_SERVICE_IP)?;
+        let services = ServiceRange::claim()?;
+        let pki = pki::write(dir.path(), &services.kubernetes_service_ip().to_string())?;
         let (admin, cm) = (token(), format!("cm{}", token()));
         std::fs::write(
             dir.path().join("tokens.csv"),
@@ -145,6 +146,7 @@ impl ControlPlane {
             etcd_dir,
             binaries,
             pki,
+            services,
             etcd_port: free_port(),
             etcd_peer_port: free_port(),
             apiserver_port,
@@ -164,6 +166,11 @@ impl ControlPlane {
             plane.start_controller_manager()?;
         }
         Ok(plane)
+    }
+
+    /// The Service CIDR (`10.96.X.0/24`, distinct for every control plane alive on this host).
+    pub fn service_cidr(&self) -> String {
+        self.services.cidr()
     }
 
     /// The admin kubeconfig (`system:masters`).
@@ -251,7 +258,10 @@ impl ControlPlane {
             d.join("tokens.csv").display()
         ))
         .arg("--authorization-mode=RBAC")
-        .arg(format!("--service-cluster-ip-range={SERVICE_CIDR}"))
+        .arg(format!(
+            "--service-cluster-ip-range={}",
+            self.services.cidr()
+        ))
         .arg("--service-account-issuer=https://kubernetes.default.svc.cluster.local")
         .arg(format!(
             "--service-account-key-file={}",
@@ -303,7 +313,10 @@ impl ControlPlane {
                 self.pki.sa_private.display()
             ))
             .arg(format!("--root-ca-file={}", self.pki.ca_cert.display()))
-            .arg(format!("--service-cluster-ip-range={SERVICE_CIDR}"))
+            .arg(format!(
+                "--service-cluster-ip-range={}",
+                self.services.cidr()
+            ))
             .arg("--v=1");
         self.controller_manager = Some(ManagedProcess::spawn(
             "kube-controller-manager",

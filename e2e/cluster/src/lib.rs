@@ -7,7 +7,7 @@
 //!   Ferrogate's own binary.
 //! - [`control_plane`]: starts etcd (data on tmpfs), kube-apiserver (TLS, RBAC, service-account
 //!   token signing) and kube-controller-manager, and stops them; single components can be
-//!   killed and restarted for fault tests.
+//!   killed and restarted for fault tests; [`service_range`] gives each its own Service CIDR.
 //! - [`install`]: installs upstream's CRDs and the Helm chart's rendered objects with
 //!   server-side apply, and makes a kubeconfig for the chart's ServiceAccount, so the real
 //!   server enforces the chart's RBAC on the controller.
@@ -33,6 +33,7 @@ pub mod log_pipe;
 pub mod node;
 pub mod pki;
 pub mod process;
+pub mod service_range;
 pub mod tools;
 pub mod upstream;
 pub mod utc;

@@ -3,7 +3,8 @@
 //! pool in its status, the controller copies it into the Gateway's `status.addresses`, and
 //! `curl` to that address on the listener port goes through the node's forwarder to an Envoy
 //! Pod and on to the backend. A Gateway asking for an address (`spec.addresses`, which the
-//! controller turns into `metallb.io/loadBalancerIPs`) gets exactly that one.
+//! controller turns into `metallb.io/loadBalancerIPs`) gets exactly that one. The node also
+//! plays kube-proxy for ClusterIPs (from the host and from inside Pods) and NodePorts.
 
 mod support;
 
@@ -70,11 +71,24 @@ spec:
 
 /// `curl` of `url` with `Host: web.example` until it answers 200; returns the body.
 async fn curl_200(url: &str) -> Value {
+    curl_200_in(None, url).await
+}
+
+/// [`curl_200`] from inside network namespace `netns` (a Pod's) when given.
+async fn curl_200_in(netns: Option<&str>, url: &str) -> Value {
     ferrogate_cluster::wait::until(
-        &format!("curl {url} answers 200"),
+        &format!("curl {url} answers 200 (network namespace {netns:?})"),
         Duration::from_secs(60),
         || {
-            let out = Command::new("curl")
+            let mut command = match netns {
+                Some(netns) => {
+                    let mut c = Command::new("ip");
+                    c.args(["netns", "exec", netns, "curl"]);
+                    c
+                }
+                None => Command::new("curl"),
+            };
+            let out = command
                 .args([
                     "-sS",
                     "--max-time",
@@ -159,6 +173,45 @@ async fn gateways_get_pool_addresses_and_curl_reaches_the_backend_through_them()
     let body = curl_200(&format!("http://{address}/hello")).await;
     assert_eq!(body["pod"], "echo-pod", "answered by the backend: {body}");
     assert_eq!(body["path"], "/hello", "{body}");
+
+    // As kube-proxy: the Gateway's Service answers on its NodePort at the node's address, and
+    // on its ClusterIP, from the host and from inside a Pod.
+    let node_port = service["spec"]["ports"][0]["nodePort"]
+        .as_u64()
+        .expect("a LoadBalancer Service has a nodePort");
+    let body = curl_200(&format!("http://{}:{node_port}/node-port", node.host_ip())).await;
+    assert_eq!(body["path"], "/node-port", "{body}");
+    let cluster_ip: Ipv4Addr = service["spec"]["clusterIP"]
+        .as_str()
+        .and_then(|ip| ip.parse().ok())
+        .expect("a ClusterIP");
+    let range = cluster.plane.service_cidr();
+    let prefix = range.trim_end_matches("0/24");
+    assert!(
+        cluster_ip.to_string().starts_with(prefix),
+        "{cluster_ip} in this cluster's own range {range}"
+    );
+    let body = curl_200(&format!("http://{cluster_ip}/cluster-ip")).await;
+    assert_eq!(body["pod"], "echo-pod", "{body}");
+    let pod_netns = node.namespaces().expect("ip netns list");
+    let envoy_pod = pod_netns
+        .first()
+        .expect("the Envoy Pod's network namespace");
+    let body = curl_200_in(Some(envoy_pod), &format!("http://{cluster_ip}/from-a-pod")).await;
+    assert_eq!(body["path"], "/from-a-pod", "{body}");
+    // A plain ClusterIP Service (the backend's) is forwarded to its EndpointSlice's endpoint.
+    let echo_service = cluster
+        .get("service", Some("lb"), "echo")
+        .expect("the backend's Service");
+    let echo_ip = echo_service["spec"]["clusterIP"]
+        .as_str()
+        .expect("a ClusterIP");
+    let body = curl_200_in(
+        Some(envoy_pod),
+        &format!("http://{echo_ip}:8080/echo-direct"),
+    )
+    .await;
+    assert_eq!(body["pod"], "echo-pod", "{body}");
 
     // The address a Gateway asks for is the one it gets, on its own listener port.
     let pinned = cluster

@@ -12,9 +12,10 @@
 //! - writes each container's output to a file of timestamped CRI records ([`Node::log`],
 //!   [`crate::cri_log`]) and serves it the way the kubelet does, so `kubectl logs` works
 //!   through the API server, `sinceTime` and `timestamps` included ([`logs`], [`log_query`]);
-//! - when given an address pool, serves LoadBalancer Services as MetalLB and kube-proxy
-//!   would: addresses from the pool in their status and on the bridge, traffic forwarded in
-//!   userspace to ready endpoints ([`services`], [`lb_pool`], [`forward`]).
+//! - serves Services as kube-proxy would: ClusterIPs on the bridge and NodePorts on the
+//!   node's address, traffic forwarded in userspace to ready endpoints; when given an address
+//!   pool, LoadBalancer Services as MetalLB would, with addresses from the pool in their
+//!   status and on the bridge ([`services`], [`lb_pool`], [`forward`]).
 //!
 //! Every link and namespace carries the node's process id; a node sweeps those of dead nodes
 //! when it starts, and removes its own when dropped. Processes die with the node
@@ -103,7 +104,7 @@ pub struct Node {
     pods: Arc<Mutex<kubelet::Pods>>,
     task: tokio::task::JoinHandle<()>,
     logs_task: tokio::task::JoinHandle<()>,
-    lb_task: Option<tokio::task::JoinHandle<()>>,
+    services_task: tokio::task::JoinHandle<()>,
     pool: Option<lb_pool::Pool>,
     dir: tempfile::TempDir,
 }
@@ -141,16 +142,15 @@ impl Node {
             Some(spec) => Some(spec.pool(bridge.subnet)?),
             None => None,
         };
-        let lb_task = pool.map(|pool| {
-            tokio::spawn(
-                services::LoadBalancers {
-                    client: client.clone(),
-                    pool,
-                    link: bridge.name.clone(),
-                }
-                .run(),
-            )
-        });
+        let services_task = tokio::spawn(
+            services::ServiceProxy {
+                client: client.clone(),
+                pool,
+                link: bridge.name.clone(),
+                node_ip: bridge.host_ip(),
+            }
+            .run(),
+        );
         let kubelet = kubelet::Kubelet {
             client,
             name: options.name.clone(),
@@ -168,7 +168,7 @@ impl Node {
             pods,
             task,
             logs_task,
-            lb_task,
+            services_task,
             pool,
             dir,
         })
@@ -254,9 +254,7 @@ impl Drop for Node {
     fn drop(&mut self) {
         self.task.abort();
         self.logs_task.abort();
-        if let Some(t) = &self.lb_task {
-            t.abort();
-        }
+        self.services_task.abort();
         // The aborted loop lets go of the lock at its next await; wait for that briefly.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         let pods = loop {

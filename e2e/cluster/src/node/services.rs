@@ -1,11 +1,17 @@
-//! LoadBalancer Services on this node, as MetalLB (addresses) and kube-proxy (forwarding)
-//! would serve them: every [`SYNC`] the loop lists Services and EndpointSlices, allocates
-//! addresses from the pool ([`super::lb_pool`]), writes `status.loadBalancer.ingress`, puts
-//! the addresses on the node's bridge (so the host and every Pod reach them), and forwards
-//! each Service port to the ready endpoints of its EndpointSlices ([`super::forward`]).
+//! Services on this node, as kube-proxy (forwarding) and MetalLB (addresses) would serve
+//! them: every [`SYNC`] the loop lists Services and EndpointSlices and forwards, in userspace
+//! ([`super::forward`]), to the ready endpoints of each Service port
 //!
-//! Services with a `spec.loadBalancerClass` belong to another implementation and are left
-//! alone, as MetalLB leaves them. Addresses go away with the bridge when the node stops.
+//! - its ClusterIPs (every Service that has one; headless and ExternalName Services have
+//!   none), on the node's bridge, so the host and every Pod reach them;
+//! - its NodePort on the node's address (NodePort and LoadBalancer Services);
+//! - with an address pool, for LoadBalancer Services: addresses allocated from the pool
+//!   ([`super::lb_pool`]), written to `status.loadBalancer.ingress` and put on the bridge.
+//!
+//! ClusterIPs do not collide between the clusters of concurrent tests: each control plane has
+//! its own Service range ([`crate::service_range`]). LoadBalancer Services with a
+//! `spec.loadBalancerClass` belong to another implementation and get no address, as MetalLB
+//! leaves them. Addresses go away with the bridge when the node stops.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -22,20 +28,23 @@ use super::network;
 
 const SYNC: Duration = Duration::from_millis(500);
 
-pub struct LoadBalancers {
+pub struct ServiceProxy {
     pub client: kube::Client,
-    pub pool: Pool,
+    /// Where LoadBalancer Services get addresses; `None`: someone else assigns them.
+    pub pool: Option<Pool>,
     /// The link that carries the addresses.
     pub link: String,
+    /// The node's address, where NodePorts listen.
+    pub node_ip: Ipv4Addr,
 }
 
-impl LoadBalancers {
+impl ServiceProxy {
     /// Runs until the task is dropped (the forwarder's listeners end with it).
     pub async fn run(self) {
         let mut state = State::default();
         loop {
             if let Err(e) = self.sync(&mut state).await {
-                tracing::warn!("load balancers: {e:#}");
+                tracing::warn!("services: {e:#}");
             }
             tokio::time::sleep(SYNC).await;
         }
@@ -47,49 +56,79 @@ impl LoadBalancers {
             .await?
             .items
             .into_iter()
-            .filter(is_ours)
+            .filter(|s| s.metadata.deletion_timestamp.is_none())
             .collect();
         let slices = Api::<EndpointSlice>::all(self.client.clone())
             .list(&ListParams::default().labels("kubernetes.io/service-name"))
             .await?
             .items;
-        let requests: Vec<Request> = services.iter().map(request).collect();
-        let decisions = lb_pool::allocate(&self.pool, &requests);
+        let load_balanced: Vec<&Service> = services.iter().filter(|s| is_ours(s)).collect();
+        let decisions = match &self.pool {
+            Some(pool) => {
+                let requests: Vec<Request> = load_balanced.iter().map(|s| request(s)).collect();
+                lb_pool::allocate(pool, &requests)
+            }
+            None => BTreeMap::new(),
+        };
 
         let mut addresses = BTreeSet::new();
         let mut table = Table::new();
         for service in &services {
             let key = key(service);
-            let ips = match decisions.get(&key) {
-                Some(Decision::Assigned(ips)) => ips.clone(),
-                Some(Decision::Failed(why)) => {
-                    if state.failures.insert(key.clone(), why.clone()).as_ref() != Some(why) {
-                        tracing::warn!("Service {key}: no load-balancer address: {why}");
-                    }
-                    Vec::new()
-                }
-                None => Vec::new(),
-            };
-            if !ips.is_empty() {
-                state.failures.remove(&key);
+            let mut frontends = cluster_ips(service);
+            addresses.extend(frontends.iter().copied());
+            if self.pool.is_some() && is_ours(service) {
+                let ips = self
+                    .load_balancer_ips(service, &key, &decisions, state)
+                    .await;
+                addresses.extend(ips.iter().copied());
+                frontends.extend(ips);
             }
-            self.write_status(service, &ips).await;
-            addresses.extend(ips.iter().copied());
-            for ip in &ips {
-                for port in service.spec.iter().flat_map(|s| s.ports.iter().flatten()) {
-                    if let Some(protocol) = protocol(port) {
-                        let endpoints = endpoints(service, port, &slices);
-                        table.insert(
-                            (SocketAddrV4::new(*ip, port.port as u16), protocol),
-                            endpoints,
-                        );
-                    }
+            for port in service.spec.iter().flat_map(|s| s.ports.iter().flatten()) {
+                let Some(protocol) = protocol(port) else {
+                    continue;
+                };
+                let endpoints = endpoints(service, port, &slices);
+                let node_port = port
+                    .node_port
+                    .filter(|_| has_node_ports(service))
+                    .map(|p| SocketAddrV4::new(self.node_ip, p as u16));
+                let service_ports = frontends
+                    .iter()
+                    .map(|ip| SocketAddrV4::new(*ip, port.port as u16));
+                for frontend in service_ports.chain(node_port) {
+                    table.insert((frontend, protocol), endpoints.clone());
                 }
             }
         }
         self.set_addresses(&mut state.addresses, &addresses)?;
         state.forwarder.apply(table).await;
         Ok(())
+    }
+
+    /// The pool's addresses for a LoadBalancer Service, written to its status.
+    async fn load_balancer_ips(
+        &self,
+        service: &Service,
+        key: &str,
+        decisions: &BTreeMap<String, Decision>,
+        state: &mut State,
+    ) -> Vec<Ipv4Addr> {
+        let ips = match decisions.get(key) {
+            Some(Decision::Assigned(ips)) => ips.clone(),
+            Some(Decision::Failed(why)) => {
+                if state.failures.insert(key.to_string(), why.clone()).as_ref() != Some(why) {
+                    tracing::warn!("Service {key}: no load-balancer address: {why}");
+                }
+                Vec::new()
+            }
+            None => Vec::new(),
+        };
+        if !ips.is_empty() {
+            state.failures.remove(key);
+        }
+        self.write_status(service, &ips).await;
+        ips
     }
 
     /// `status.loadBalancer.ingress` as the allocation says, written only when it differs.
@@ -158,10 +197,39 @@ fn key(service: &Service) -> String {
     )
 }
 
+/// A LoadBalancer Service this node assigns addresses to.
 fn is_ours(service: &Service) -> bool {
     service.spec.as_ref().is_some_and(|s| {
         s.type_.as_deref() == Some("LoadBalancer") && s.load_balancer_class.is_none()
-    }) && service.metadata.deletion_timestamp.is_none()
+    })
+}
+
+/// Whether the Service's ports open on the node (NodePort, and LoadBalancer unless it opts
+/// out with `allocateLoadBalancerNodePorts: false`, in which case it has no nodePort anyway).
+fn has_node_ports(service: &Service) -> bool {
+    service
+        .spec
+        .as_ref()
+        .is_some_and(|s| matches!(s.type_.as_deref(), Some("NodePort" | "LoadBalancer")))
+}
+
+/// The Service's IPv4 ClusterIPs; none for headless (`None`) and ExternalName Services.
+fn cluster_ips(service: &Service) -> Vec<Ipv4Addr> {
+    let Some(spec) = &service.spec else {
+        return Vec::new();
+    };
+    if spec.type_.as_deref() == Some("ExternalName") {
+        return Vec::new();
+    }
+    let listed = spec.cluster_ips.iter().flatten();
+    let single = spec.cluster_ip.iter();
+    let mut ips: Vec<Ipv4Addr> = listed
+        .chain(single)
+        .filter_map(|ip| ip.parse().ok())
+        .collect();
+    ips.sort();
+    ips.dedup();
+    ips
 }
 
 fn request(service: &Service) -> Request {
@@ -248,4 +316,33 @@ fn endpoints(service: &Service, port: &ServicePort, slices: &[EndpointSlice]) ->
     out.sort();
     out.dedup();
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(yaml: &str) -> Service {
+        yaml_serde::from_str(yaml).expect("a Service")
+    }
+
+    #[test]
+    fn cluster_ips_skip_headless_external_name_and_ipv6() {
+        let plain = service(
+            "spec: {type: ClusterIP, clusterIP: 10.96.3.7, clusterIPs: [10.96.3.7, 'fd00::7']}",
+        );
+        assert_eq!(cluster_ips(&plain), vec![Ipv4Addr::new(10, 96, 3, 7)]);
+        let headless = service("spec: {clusterIP: None, clusterIPs: [None]}");
+        assert!(cluster_ips(&headless).is_empty());
+        let external = service("spec: {type: ExternalName, externalName: example.com}");
+        assert!(cluster_ips(&external).is_empty());
+    }
+
+    #[test]
+    fn node_ports_open_for_node_port_and_load_balancer_services_only() {
+        assert!(has_node_ports(&service("spec: {type: NodePort}")));
+        assert!(has_node_ports(&service("spec: {type: LoadBalancer}")));
+        assert!(!has_node_ports(&service("spec: {type: ClusterIP}")));
+        assert!(!has_node_ports(&service("spec: {}")));
+    }
 }

@@ -129,14 +129,18 @@ fn fmt(v: Option<f64>) -> String {
     }
 }
 
-/// The run id of the side-by-side records (the greatest, if several slipped in: ids start
-/// with a UTC timestamp).
-pub fn latest_run(records: &[Record]) -> Option<&str> {
-    records
+/// The run ids of the side-by-side records, newest first (ids start with a UTC timestamp).
+/// A run appended with `--peers --merge` (e.g. a larger route count that takes hours on its
+/// own) keeps the earlier runs; each gets its own table, never a mix.
+pub fn runs(records: &[Record]) -> Vec<&str> {
+    let mut ids: Vec<&str> = records
         .iter()
         .filter(|r| r.scenario.as_deref().is_some_and(|s| s.starts_with(PREFIX)))
         .filter_map(|r| r.run.as_deref())
-        .max()
+        .collect();
+    ids.sort_unstable_by(|a, b| b.cmp(a));
+    ids.dedup();
+    ids
 }
 
 fn value(
@@ -160,10 +164,9 @@ fn value(
         .map(|r| r.value)
 }
 
-/// The section, or `None` without side-by-side records. `run_line` is the `Run:` line of that
-/// run (its command and load average at start and end), repeated above the table.
-pub fn render(records: &[Record], run_line: Option<&str>) -> Option<String> {
-    let run = latest_run(records)?;
+/// The table of run `run`. `run_line` is the `Run:` line of that run (its command and load
+/// average at start and end), repeated above the table.
+pub fn render(records: &[Record], run: &str, run_line: Option<&str>) -> String {
     let mut routes: Vec<usize> = records
         .iter()
         .filter(|r| r.run.as_deref() == Some(run) && r.name == "convergence_p50_ms")
@@ -172,7 +175,12 @@ pub fn render(records: &[Record], run_line: Option<&str>) -> Option<String> {
     routes.sort_unstable();
     routes.dedup();
     let mut out = String::new();
-    out.push_str("### Side by side: Envoy Gateway measured in the same run\n\n");
+    let steps: Vec<String> = routes.iter().map(ToString::to_string).collect();
+    let _ = writeln!(
+        out,
+        "### Side by side: Envoy Gateway measured in the same run ({} routes)\n",
+        steps.join(", ")
+    );
     let _ = writeln!(out, "Run id `{run}`.");
     if let Some(line) = run_line {
         let _ = writeln!(out, "{line}");
@@ -227,7 +235,7 @@ pub fn render(records: &[Record], run_line: Option<&str>) -> Option<String> {
             );
         }
     }
-    Some(out)
+    out
 }
 
 #[cfg(test)]
@@ -319,7 +327,8 @@ mod tests {
             rec(None, "r2", "loadavg_1m_mean", "machine", 1000, 2.25),
             rec(None, "r2", "loadavg_1m_max", "machine", 1000, 3.0),
         ];
-        let text = render(&records, Some("Run: `ferrogate-bench --peers` took 1 s")).unwrap();
+        assert_eq!(runs(&records), vec!["r2", "r1"]);
+        let text = render(&records, "r2", Some("Run: `ferrogate-bench --peers` took 1 s"));
         assert!(text.contains("Run id `r2`."), "{text}");
         assert!(text.contains("Run: `ferrogate-bench --peers`"), "{text}");
         assert!(text.contains("min 1.50, mean 2.25, max 3.00"), "{text}");
@@ -351,6 +360,6 @@ mod tests {
             1.0,
         );
         r.scenario = Some("scale-up".into());
-        assert!(render(&[r], None).is_none());
+        assert!(runs(&[r]).is_empty());
     }
 }

@@ -65,7 +65,8 @@ struct Args {
     note: String,
     /// Side by side with the peer, Envoy Gateway (issue 16): both implementations through
     /// the same steps (default 10,100,1000) in one run; the records replace the previous
-    /// side-by-side ones, everything else in the JSON is kept.
+    /// side-by-side ones (with --merge they are kept, and the new run gets a table of its
+    /// own), everything else in the JSON is kept.
     #[arg(long)]
     peers: bool,
     /// The peer's binary (built by scripts/peers/build-envoy-gateway.sh).
@@ -134,7 +135,9 @@ fn previous_runs(md: &std::path::Path) -> String {
         return String::new();
     };
     let inner = tail.split_once(report::END).map(|(i, _)| i).unwrap_or("");
-    inner
+    // The runs are listed above the first table; a side-by-side table repeats its own line.
+    let listed = inner.split_once("\n### ").map_or(inner, |(head, _)| head);
+    listed
         .lines()
         .filter(|l| l.starts_with("Run: "))
         .map(|l| format!("{l}\n\n"))
@@ -318,8 +321,9 @@ fn main() -> anyhow::Result<()> {
                     }
                     r
                 })
-                // A side-by-side table comes from one run: a new one replaces the old whole.
-                .filter(|r| !(peers && is_side_by_side(r)))
+                // A side-by-side table comes from one run: a new one replaces the old whole,
+                // unless asked to add to it (--merge: another table beside the old).
+                .filter(|r| !(peers && !args.merge && is_side_by_side(r)))
                 .filter(|r| !new.contains(&key(r)))
                 .chain(records.iter().cloned())
                 .collect();
@@ -327,7 +331,7 @@ fn main() -> anyhow::Result<()> {
         let old_context = md.as_ref().map(|m| previous_runs(m)).unwrap_or_default();
         let old_context: String = old_context
             .split_inclusive("\n\n")
-            .filter(|l| !(peers && l.contains(SIDE_BY_SIDE_MARK)))
+            .filter(|l| !(peers && !args.merge && l.contains(SIDE_BY_SIDE_MARK)))
             .collect();
         context = format!("{old_context}{context}");
     }

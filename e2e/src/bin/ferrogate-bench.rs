@@ -35,6 +35,10 @@ struct Args {
     /// Samples per step at 2000 routes and more.
     #[arg(long)]
     big_samples: Option<usize>,
+    /// Seconds one convergence probe or endpoint change may take before the step fails
+    /// (default 60, with --peers 400: the peer needs minutes per edit from 1000 routes on).
+    #[arg(long)]
+    probe_budget: Option<u64>,
     #[arg(long)]
     no_wrk: bool,
     #[arg(long)]
@@ -234,6 +238,9 @@ fn main() -> anyhow::Result<()> {
     }
     if let Some(s) = args.big_samples {
         cfg.big_samples = s;
+    }
+    if let Some(s) = args.probe_budget {
+        cfg.probe_budget = std::time::Duration::from_secs(s);
     }
     cfg.wrk &= !args.no_wrk;
     cfg.sotw &= !args.no_sotw;

@@ -26,8 +26,8 @@ pub(crate) struct ConvertedRules {
     pub problem: Option<Problem>,
     /// The route's `ResolvedRefs` condition.
     pub resolved_refs: Condition,
-    /// Some rules are invalid and were left out (its reason and message go to the
-    /// `PartiallyInvalid` condition).
+    /// Some rules are invalid and were left out: `PartiallyInvalid: True`, with the first
+    /// broken rule's reason.
     pub partially_invalid: Option<Problem>,
 }
 
@@ -105,7 +105,10 @@ pub(crate) fn convert_rules<'a>(
         if invalid_rules.len() == total {
             out.problem = Some(problem);
         } else {
-            out.partially_invalid = Some(problem);
+            out.partially_invalid = Some(Problem {
+                type_: types::PARTIALLY_INVALID,
+                ..problem
+            });
         }
     }
     if let Some(first) = ref_problems.first() {

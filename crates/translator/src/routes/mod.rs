@@ -102,7 +102,7 @@ pub(crate) struct RouteInput<'a> {
     /// A problem that makes the route unacceptable for every parent.
     pub problem: Option<Problem>,
     pub resolved_refs: Condition,
-    /// Some rules were dropped (reason, message): the `PartiallyInvalid` condition.
+    /// Some rules were dropped: `PartiallyInvalid: True`.
     pub partially_invalid: Option<Problem>,
     pub payload: Payload,
     pub backends: Vec<Backend>,
@@ -156,10 +156,7 @@ impl Routes {
             let mut conditions = vec![accepted.at_generation(input.generation)];
             conditions.push(input.resolved_refs.clone().at_generation(input.generation));
             if let Some(p) = &input.partially_invalid {
-                conditions.push(
-                    Condition::ok(types::PARTIALLY_INVALID, p.reason, p.message.clone())
-                        .at_generation(input.generation),
-                );
+                conditions.push(p.condition().at_generation(input.generation));
             }
             parents.push(RouteParentStatus {
                 parent_ref: parent.clone(),

@@ -1,10 +1,12 @@
 //! backendRefs: resolution of a Service port to a backend with endpoints from
-//! EndpointSlices, with the ResolvedRefs reason when that fails.
+//! EndpointSlices and the upstream TLS of the BackendTLSPolicy that applies to the port, with
+//! the ResolvedRefs reason when that fails.
 
 use ferrogate_api::GATEWAY_GROUP;
 use ferrogate_ir::{Backend, BackendProtocol, Endpoint};
 use ferrogate_store::Snapshot;
 
+use crate::backend_tls::{Policies, Targets};
 use crate::conditions::{Problem, reasons};
 use crate::refs::{self, From, To};
 
@@ -40,67 +42,105 @@ const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 const MULTICLUSTER_SERVICE_NAME_LABEL: &str = "multicluster.kubernetes.io/service-name";
 const MULTICLUSTER_GROUP: &str = "multicluster.x-k8s.io";
 
-/// Resolves a reference made by a route of `route_kind` in `route_ns`.
-pub(crate) fn resolve(
-    snapshot: &Snapshot,
-    route_kind: &str,
-    route_ns: &str,
-    r: &BackendRef<'_>,
-    force_http2: bool,
-) -> Result<Backend, RefProblem> {
-    let (namespace, port, app_protocol, endpoints) =
-        resolve_port(snapshot, route_kind, route_ns, r, "TCP")?;
-    let declared = match app_protocol.as_deref() {
-        Some("kubernetes.io/h2c" | "grpc" | "h2c") => BackendProtocol::Http2,
-        _ => BackendProtocol::Http1,
-    };
-    // gRPC needs HTTP/2 whatever the Service says; such a backend gets its own cluster name
-    // so an HTTPRoute to the same Service port keeps HTTP/1.1.
-    let (protocol, suffix) = match (force_http2, declared) {
-        (true, BackendProtocol::Http1) => (BackendProtocol::Http2, "/h2c"),
-        (_, p) => (p, ""),
-    };
-    Ok(Backend {
-        name: format!("{namespace}/{}/{port}{suffix}", r.name),
-        protocol,
-        endpoints,
-        tls: None,
-    })
+/// Resolves backendRefs against one snapshot, with its BackendTLSPolicies judged once.
+pub(crate) struct Resolver<'a> {
+    pub snapshot: &'a Snapshot,
+    pub policies: Policies<'a>,
 }
 
-/// Resolves a backendRef of a TLS/TCP (or, with `udp`, UDP) route.
-pub(crate) fn resolve_stream(
-    snapshot: &Snapshot,
-    route_kind: &str,
-    route_ns: &str,
-    r: &BackendRef<'_>,
-    udp: bool,
-) -> Result<Backend, RefProblem> {
-    let transport = if udp { "UDP" } else { "TCP" };
-    let (namespace, port, _, endpoints) =
-        resolve_port(snapshot, route_kind, route_ns, r, transport)?;
-    let protocol = if udp {
-        BackendProtocol::Udp
-    } else {
-        BackendProtocol::Tcp
-    };
-    let suffix = if udp { "/udp" } else { "/tcp" };
-    Ok(Backend {
-        name: format!("{namespace}/{}/{port}{suffix}", r.name),
-        protocol,
-        endpoints,
-        tls: None,
-    })
+impl<'a> Resolver<'a> {
+    pub(crate) fn new(snapshot: &'a Snapshot) -> Self {
+        Self {
+            snapshot,
+            policies: Policies::judge(snapshot),
+        }
+    }
+
+    /// Resolves a reference made by a route of `route_kind` in `route_ns`; records the
+    /// BackendTLSPolicies it meets in `met`.
+    pub(crate) fn resolve(
+        &self,
+        route_kind: &str,
+        route_ns: &str,
+        r: &BackendRef<'_>,
+        force_http2: bool,
+        met: &mut Targets,
+    ) -> Result<Backend, RefProblem> {
+        let port = resolve_port(self.snapshot, route_kind, route_ns, r, "TCP")?;
+        let declared = match port.app_protocol.as_deref() {
+            Some("kubernetes.io/h2c" | "grpc" | "h2c") => BackendProtocol::Http2,
+            _ => BackendProtocol::Http1,
+        };
+        // gRPC needs HTTP/2 whatever the Service says; such a backend gets its own cluster
+        // name so an HTTPRoute to the same Service port keeps HTTP/1.1.
+        let (protocol, suffix) = match (force_http2, declared) {
+            (true, BackendProtocol::Http1) => (BackendProtocol::Http2, "/h2c"),
+            (_, p) => (p, ""),
+        };
+        self.backend(port, r.name, protocol, suffix, met)
+    }
+
+    /// Resolves a backendRef of a TLS/TCP (or, with `udp`, UDP) route.
+    pub(crate) fn resolve_stream(
+        &self,
+        route_kind: &str,
+        route_ns: &str,
+        r: &BackendRef<'_>,
+        udp: bool,
+        met: &mut Targets,
+    ) -> Result<Backend, RefProblem> {
+        let transport = if udp { "UDP" } else { "TCP" };
+        let port = resolve_port(self.snapshot, route_kind, route_ns, r, transport)?;
+        let (protocol, suffix) = if udp {
+            (BackendProtocol::Udp, "/udp")
+        } else {
+            (BackendProtocol::Tcp, "/tcp")
+        };
+        self.backend(port, r.name, protocol, suffix, met)
+    }
+
+    /// The backend of a resolved Service port, with the upstream TLS its BackendTLSPolicy
+    /// asks for.
+    fn backend(
+        &self,
+        port: Port,
+        service: &str,
+        protocol: BackendProtocol,
+        suffix: &str,
+        met: &mut Targets,
+    ) -> Result<Backend, RefProblem> {
+        let name = format!("{}/{service}/{}{suffix}", port.namespace, port.number);
+        let tls = self.policies.upstream_tls(
+            self.snapshot,
+            (&port.namespace, service, port.number),
+            &name,
+            met,
+        )?;
+        Ok(Backend {
+            name,
+            protocol,
+            endpoints: port.endpoints,
+            tls,
+        })
+    }
 }
 
-/// Finds the Service port a reference names: (namespace, port, appProtocol, endpoints).
+/// The Service (or ServiceImport) port a reference names.
+struct Port {
+    namespace: String,
+    number: i32,
+    app_protocol: Option<String>,
+    endpoints: Vec<Endpoint>,
+}
+
+/// Finds the Service port a reference names.
 fn resolve_port(
     snapshot: &Snapshot,
     route_kind: &str,
     route_ns: &str,
     r: &BackendRef<'_>,
     transport: &str,
-) -> Result<(String, i32, Option<String>, Vec<Endpoint>), RefProblem> {
+) -> Result<Port, RefProblem> {
     let group = r.group.unwrap_or("");
     let kind = r.kind.unwrap_or("Service");
     let import = match (group, kind) {
@@ -195,7 +235,12 @@ fn resolve_port(
         SERVICE_NAME_LABEL
     };
     let endpoints = endpoints(snapshot, namespace, r.name, port_name.as_deref(), label)?;
-    Ok((namespace.to_string(), port, app_protocol, endpoints))
+    Ok(Port {
+        namespace: namespace.to_string(),
+        number: port,
+        app_protocol,
+        endpoints,
+    })
 }
 
 /// Ready endpoints of a Service port, from every EndpointSlice of the Service, sorted.

@@ -3,195 +3,274 @@
 //! and it is reported on every parent through which an accepted route reaches that backend,
 //! named as the route's parentRef names it (`sectionName`/`port` only when the parentRef
 //! has them). A target of any other kind makes the policy `Accepted: False` (`Invalid`).
-//! At most [`MAX_ANCESTORS`] ancestors are listed, sorted (problems first, then by name);
-//! through the parents that do not fit the policy is unimplementable, as the API says:
-//! routes through them say so, and their Gateways do not send to the targeted backends.
 //! Two policies on the same target conflict: the older one (creation time, then
 //! namespace/name) wins and the other is `Accepted: False` / `Conflicted`. A policy on a
 //! port (sectionName) is more specific than one on the whole Service and both may exist.
+//!
+//! The policies are judged once per translation ([`Policies::judge`]). Backend resolution
+//! asks them for the upstream TLS of every Service port it resolves
+//! ([`Policies::upstream_tls`]): the backend leaves resolution with its TLS settings, or, when
+//! only invalid policies target it, as the route's `ResolvedRefs: False` /
+//! `InvalidBackendTLS` problem (no traffic goes to it: sending plaintext to a backend whose
+//! policy asks for TLS would be wrong; the upstream conformance suite's
+//! BackendTLSPolicyInvalidCACertificateRef and BackendTLSPolicyInvalidKind expect a 5xx).
+//! Resolution records which policies it met; route attachment turns that into ancestors, and
+//! [`Policies::settle`] writes the policy statuses from them. At most [`MAX_ANCESTORS`]
+//! ancestors are listed, sorted (problems first, then by name); through the parents that do
+//! not fit the policy is unimplementable, as the API says: routes through them say so, and
+//! their Gateways do not send to the targeted backends.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use ferrogate_api::gateway::{
     BackendTlsPolicy, BackendTlsPolicyValidationSubjectAltNamesType as SanType,
 };
-use ferrogate_ir::{GatewayKey, RouteAction, UpstreamTls};
+use ferrogate_ir::{GatewayKey, UpstreamTls};
 use ferrogate_status::{AncestorStatus, Condition, ParentRef, PolicyStatus};
 use ferrogate_store::{ObjectKey, Snapshot};
 
-use crate::conditions::{reasons, types};
-use crate::gateway::GatewayCtx;
-use crate::routes::{Payload, Routes};
+use crate::conditions::{Problem, reasons, types};
 
 /// `PolicyStatus.ancestors` MaxItems: the API server refuses more.
 pub(crate) const MAX_ANCESTORS: usize = 16;
 
 const MULTICLUSTER_GROUP: &str = "multicluster.x-k8s.io";
 
+/// A policy, by its index in [`Policies`].
+pub(crate) type PolicyId = usize;
+
+/// What backend resolution met: by backend name, the policies that target its Service port.
+pub(crate) type Targets = BTreeMap<String, Vec<PolicyId>>;
+
+/// The parents through which accepted routes reach each policy's backends: the Gateway, and
+/// the parentRef as the route wrote it with the namespace filled in.
+pub(crate) type Ancestors = BTreeMap<PolicyId, Vec<(GatewayKey, ParentRef)>>;
+
 /// What a policy targets: (kind, namespace, name, sectionName).
 type Target = (&'static str, String, String, Option<String>);
 
-/// Why a policy cannot be used.
+/// Why a policy cannot be used: its `Accepted: False`, and its `ResolvedRefs: False` when
+/// the problem is a reference.
 #[derive(Clone)]
 struct PolicyProblem {
-    accepted: &'static str,
-    /// `ResolvedRefs: False` reason, when the problem is a reference.
-    resolved: Option<&'static str>,
-    message: String,
+    accepted: Problem,
+    unresolved: Option<Problem>,
+}
+
+impl PolicyProblem {
+    fn invalid(message: String) -> Self {
+        Self {
+            accepted: Problem::not_accepted(reasons::INVALID, message),
+            unresolved: None,
+        }
+    }
+
+    fn of_ref(accepted: &'static str, resolved: &'static str, message: String) -> Self {
+        Self {
+            accepted: Problem::not_accepted(accepted, message.clone()),
+            unresolved: Some(Problem::unresolved(resolved, message)),
+        }
+    }
 }
 
 /// A policy, judged.
 struct Judged<'a> {
     key: &'a ObjectKey,
     policy: &'a BackendTlsPolicy,
+    /// Its Service and ServiceImport targets.
+    targets: Vec<Target>,
     /// The TLS settings, or why the policy cannot be used.
     result: Result<UpstreamTls, PolicyProblem>,
     /// Lost a conflict to an older policy.
     conflicted: bool,
 }
 
-/// Applies policies to the resolved backends and returns the policy statuses.
-pub(crate) fn apply(
-    snapshot: &Snapshot,
-    routes: &mut Routes,
-    gateways: &[GatewayCtx],
-) -> Vec<PolicyStatus> {
-    if snapshot.backend_tls_policies.is_empty() {
-        return Vec::new(); // the common case: no work per backend or route
+impl Judged<'_> {
+    /// Applies where it targets: valid and not conflicted.
+    fn applies(&self) -> bool {
+        self.result.is_ok() && !self.conflicted
     }
-    let mut judged: Vec<Judged<'_>> = snapshot
-        .backend_tls_policies
-        .in_order()
-        .into_iter()
-        .map(|(key, policy)| Judged {
-            key,
-            policy,
-            result: unsupported_values_of(policy)
-                .and_then(|()| unsupported_targets(policy))
-                .and_then(|()| validate(snapshot, &key.namespace, policy)),
-            conflicted: false,
-        })
-        .collect();
-    // Conflicts: same (namespace, service, section) targeted twice; the oldest wins.
-    let mut order: Vec<usize> = (0..judged.len()).collect();
-    order.sort_by(|&a, &b| {
-        let ta = crate::routes::creation_time(&judged[a].policy.metadata);
-        let tb = crate::routes::creation_time(&judged[b].policy.metadata);
-        ta.cmp(&tb).then(judged[a].key.cmp(judged[b].key))
-    });
-    let mut claimed: BTreeSet<Target> = BTreeSet::new();
-    for i in order {
-        let mut lost = false;
-        for t in targets(&judged[i]) {
-            if !claimed.insert(t) {
-                lost = true;
+}
+
+/// Every BackendTLSPolicy of a snapshot, judged, in input order.
+pub(crate) struct Policies<'a> {
+    judged: Vec<Judged<'a>>,
+}
+
+/// What [`Policies::settle`] decided once every route was attached.
+pub(crate) struct Settled {
+    /// The status of every policy.
+    pub statuses: Vec<PolicyStatus>,
+    /// (Gateway, backend) pairs the Gateway must not send to: a policy that applies there
+    /// could not list any of the Gateway's parents among its ancestors.
+    pub blocked: Vec<(GatewayKey, String)>,
+    /// Parents through which a policy is unimplementable (its ancestors were full), with the
+    /// problem routes reaching its backends through them report.
+    pub unimplementable: Vec<(PolicyId, ParentRef, Problem)>,
+}
+
+impl<'a> Policies<'a> {
+    /// Validates every policy and settles conflicts between them.
+    pub(crate) fn judge(snapshot: &'a Snapshot) -> Self {
+        let mut judged: Vec<Judged<'a>> = snapshot
+            .backend_tls_policies
+            .in_order()
+            .into_iter()
+            .map(|(key, policy)| Judged {
+                key,
+                policy,
+                targets: targets(&key.namespace, policy),
+                result: unsupported_values_of(policy)
+                    .and_then(|()| unsupported_targets(policy))
+                    .and_then(|()| validate(snapshot, &key.namespace, policy)),
+                conflicted: false,
+            })
+            .collect();
+        // Conflicts: same (namespace, service, section) targeted twice; the oldest wins.
+        let mut order: Vec<usize> = (0..judged.len()).collect();
+        order.sort_by(|&a, &b| {
+            let ta = crate::routes::creation_time(&judged[a].policy.metadata);
+            let tb = crate::routes::creation_time(&judged[b].policy.metadata);
+            ta.cmp(&tb).then(judged[a].key.cmp(judged[b].key))
+        });
+        let mut claimed: BTreeSet<&Target> = BTreeSet::new();
+        let mut lost = vec![false; judged.len()];
+        for i in order {
+            for t in &judged[i].targets {
+                if !claimed.insert(t) {
+                    lost[i] = true;
+                }
             }
         }
-        judged[i].conflicted = lost;
+        for (j, lost) in judged.iter_mut().zip(lost) {
+            j.conflicted = lost;
+        }
+        Self { judged }
     }
 
-    // Which policies target each backend (for status), and which one applies: the
-    // sectioned one first, then the whole-Service one.
-    let targets: Vec<Vec<Target>> = judged.iter().map(targets).collect();
-    let mut targeting: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    let mut invalid_backends: BTreeSet<String> = BTreeSet::new();
-    for (name, backend) in routes.backends.iter_mut() {
-        let ports = target_ports(snapshot, name);
-        if ports.is_empty() {
-            continue;
+    /// The upstream TLS of `backend`, the resolved port `port` of the Service (or
+    /// ServiceImport) `namespace/service`: the policy naming that port applies, else the one
+    /// on the whole Service. Records the policies that target it in `met`. A backend that
+    /// only invalid policies target is a problem of the route that refers to it.
+    pub(crate) fn upstream_tls(
+        &self,
+        snapshot: &Snapshot,
+        (namespace, service, port): (&str, &str, i32),
+        backend: &str,
+        met: &mut Targets,
+    ) -> Result<Option<UpstreamTls>, Problem> {
+        if self.judged.is_empty() {
+            return Ok(None); // the common case: no work per backend
         }
-        let hits = |i: usize, key: &Target| targets[i].contains(key);
+        let ports = target_ports(snapshot, namespace, service, port);
         // `sectioned`: the policy names this port; otherwise it names the whole Service.
-        let targeted = |i: usize, sectioned: bool| {
-            ports.iter().any(|(kind, ns, service, port_name)| {
+        let targeted = |j: &Judged<'_>, sectioned: bool| {
+            ports.iter().any(|(kind, port_name)| {
                 let section = match (sectioned, port_name) {
                     (false, _) => None,
                     (true, Some(p)) => Some(p.clone()),
                     (true, None) => return false,
                 };
-                hits(i, &(*kind, ns.clone(), service.clone(), section))
+                let target = (*kind, namespace.to_string(), service.to_string(), section);
+                j.targets.contains(&target)
             })
         };
-        let all: Vec<usize> = (0..judged.len())
-            .filter(|&i| targeted(i, true) || targeted(i, false))
+        let all: Vec<PolicyId> = (0..self.judged.len())
+            .filter(|&i| targeted(&self.judged[i], true) || targeted(&self.judged[i], false))
             .collect();
         if all.is_empty() {
-            continue;
+            return Ok(None);
         }
         let usable = |sectioned: bool| {
-            all.iter().copied().find(|&i| {
-                !judged[i].conflicted && judged[i].result.is_ok() && targeted(i, sectioned)
-            })
+            all.iter()
+                .map(|&i| &self.judged[i])
+                .find(|j| j.applies() && targeted(j, sectioned))
         };
-        match usable(true).or_else(|| usable(false)) {
-            Some(i) => backend.tls = judged[i].result.as_ref().ok().cloned(),
-            // Only invalid policies target it: routes to it must say so.
-            None if all.iter().any(|&i| !judged[i].conflicted) => {
-                invalid_backends.insert(name.clone());
-            }
-            None => {}
-        }
-        targeting.insert(name.clone(), all);
+        let tls = match usable(true).or_else(|| usable(false)) {
+            Some(j) => Ok(j.result.as_ref().ok().cloned()),
+            None if all.iter().any(|&i| !self.judged[i].conflicted) => Err(Problem::unresolved(
+                reasons::INVALID_BACKEND_TLS,
+                "the BackendTLSPolicy of a backend is invalid",
+            )),
+            None => Ok(None),
+        };
+        met.insert(backend.to_string(), all);
+        tls
     }
 
-    // Ancestors: the parents through which accepted routes reach a targeted backend.
-    let mut ancestors: BTreeMap<usize, Vec<(GatewayKey, ParentRef)>> = BTreeMap::new();
-    for a in &routes.attachments {
-        if !gateways.iter().any(|g| g.key == a.gateway) {
-            continue;
-        }
-        for backend in backends_of(&a.payload) {
-            for &i in targeting.get(&backend).into_iter().flatten() {
-                let list = ancestors.entry(i).or_default();
-                if !list.iter().any(|(_, r)| *r == a.parent) {
-                    list.push((a.gateway.clone(), a.parent.clone()));
-                }
-            }
-        }
-    }
-    // Deterministic order, then the API's limit. Every ancestor of one policy has the same
-    // conditions today, so "problems first" orders policies' ancestors only by their refs;
-    // the rank stays in the key so a per-ancestor problem would sort first.
-    let mut overflow: Vec<(usize, GatewayKey, ParentRef)> = Vec::new();
-    for (&i, list) in ancestors.iter_mut() {
-        let rank = u8::from(judged[i].result.is_ok() && !judged[i].conflicted);
-        list.sort_by(|a, b| (rank, ancestor_key(&a.1)).cmp(&(rank, ancestor_key(&b.1))));
-        if list.len() > MAX_ANCESTORS {
-            let dropped = list.split_off(MAX_ANCESTORS);
+    /// The policy statuses, from the ancestors route attachment recorded and the backends
+    /// resolution met (`targets`). Ancestors are sorted and cut at the API's limit; through
+    /// the parents that do not fit, a policy that applies is unimplementable.
+    pub(crate) fn settle(&self, mut ancestors: Ancestors, targets: &Targets) -> Settled {
+        let mut settled = Settled {
+            statuses: Vec::new(),
+            blocked: Vec::new(),
+            unimplementable: Vec::new(),
+        };
+        // Deterministic order, then the API's limit. Every ancestor of one policy has the
+        // same conditions today, so "problems first" orders policies' ancestors only by
+        // their refs; the rank stays in the key so a per-ancestor problem would sort first.
+        for (&i, list) in ancestors.iter_mut() {
+            let j = &self.judged[i];
+            let rank = u8::from(j.applies());
+            list.sort_by(|a, b| (rank, ancestor_key(&a.1)).cmp(&(rank, ancestor_key(&b.1))));
             // Only a policy that applies can be unimplementable through a parent; a
             // conflicted or invalid one applies nowhere (and routes to its backends already
             // say so when it is the only one).
-            if rank == 1 {
-                overflow.extend(dropped.into_iter().map(|(g, r)| (i, g, r)));
+            if list.len() <= MAX_ANCESTORS || !j.applies() {
+                list.truncate(MAX_ANCESTORS);
+                continue;
+            }
+            let dropped = list.split_off(MAX_ANCESTORS);
+            let backends: Vec<&String> = targets
+                .iter()
+                .filter(|(_, ps)| ps.contains(&i))
+                .map(|(b, _)| b)
+                .collect();
+            let message = format!(
+                "BackendTLSPolicy {} already lists {MAX_ANCESTORS} ancestors (the API's maximum), so it cannot be applied through this parent",
+                j.key
+            );
+            for (gateway, parent) in dropped {
+                // A backend is one cluster per Gateway, with or without TLS: the Gateway
+                // stops sending to the policy's backends unless another of its parents made
+                // the list.
+                if !list.iter().any(|(g, _)| *g == gateway) {
+                    settled
+                        .blocked
+                        .extend(backends.iter().map(|b| (gateway.clone(), (*b).clone())));
+                }
+                let problem = Problem::unresolved(reasons::INVALID_BACKEND_TLS, message.clone());
+                settled.unimplementable.push((i, parent, problem));
             }
         }
-    }
-    mark_invalid_backend_tls(routes, &invalid_backends);
-    mark_overflow(routes, &judged, &targeting, &ancestors, &overflow);
-    judged
-        .iter()
-        .enumerate()
-        .map(|(i, j)| {
-            let generation = j.policy.metadata.generation;
-            let conditions = conditions(j)
-                .into_iter()
-                .map(|c| c.at_generation(generation))
-                .collect::<Vec<_>>();
-            PolicyStatus {
-                namespace: j.key.namespace.clone(),
-                name: j.key.name.clone(),
-                ancestors: ancestors
-                    .get(&i)
+        settled.statuses = self
+            .judged
+            .iter()
+            .enumerate()
+            .map(|(i, j)| {
+                let generation = j.policy.metadata.generation;
+                let conditions = conditions(j)
                     .into_iter()
-                    .flatten()
-                    .map(|(_, r)| AncestorStatus {
-                        ancestor_ref: r.clone(),
-                        conditions: conditions.clone(),
-                    })
-                    .collect(),
-            }
-        })
-        .collect()
+                    .map(|c| c.at_generation(generation))
+                    .collect::<Vec<_>>();
+                PolicyStatus {
+                    namespace: j.key.namespace.clone(),
+                    name: j.key.name.clone(),
+                    ancestors: ancestors
+                        .get(&i)
+                        .into_iter()
+                        .flatten()
+                        .map(|(_, r)| AncestorStatus {
+                            ancestor_ref: r.clone(),
+                            conditions: conditions.clone(),
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        settled
+    }
 }
 
 /// Sort key of an ancestor ref: namespace, name, kind, section, port.
@@ -205,103 +284,14 @@ fn ancestor_key(r: &ParentRef) -> (Option<&str>, &str, Option<&str>, Option<&str
     )
 }
 
-/// Through parents that did not fit in a policy's ancestors the policy cannot be applied:
-/// routes through them get `ResolvedRefs: False`, and their Gateway stops sending to the
-/// policy's backends unless another of its parents made the list (a backend is one cluster
-/// per Gateway, with or without TLS).
-fn mark_overflow(
-    routes: &mut Routes,
-    judged: &[Judged<'_>],
-    targeting: &BTreeMap<String, Vec<usize>>,
-    ancestors: &BTreeMap<usize, Vec<(GatewayKey, ParentRef)>>,
-    overflow: &[(usize, GatewayKey, ParentRef)],
-) {
-    for (i, gateway, parent) in overflow {
-        let policy = &judged[*i].key;
-        let backends: BTreeSet<&String> = targeting
-            .iter()
-            .filter(|(_, ps)| ps.contains(i))
-            .map(|(b, _)| b)
-            .collect();
-        let kept = ancestors
-            .get(i)
-            .is_some_and(|l| l.iter().any(|(g, _)| g == gateway));
-        if !kept {
-            routes
-                .blocked
-                .extend(backends.iter().map(|b| (gateway.clone(), (*b).clone())));
-        }
-        let affected: BTreeSet<(String, String, String)> = routes
-            .attachments
-            .iter()
-            .filter(|a| {
-                a.gateway == *gateway
-                    && a.parent == *parent
-                    && backends_of(&a.payload).iter().any(|b| backends.contains(b))
-            })
-            .map(|a| route_id(&a.payload))
-            .collect();
-        let message = format!(
-            "BackendTLSPolicy {policy} already lists {MAX_ANCESTORS} ancestors (the API's maximum), so it cannot be applied through this parent"
-        );
-        for status in &mut routes.statuses {
-            if !affected.contains(&(
-                status.kind.clone(),
-                status.namespace.clone(),
-                status.name.clone(),
-            )) {
-                continue;
-            }
-            let route_ns = status.namespace.clone();
-            for p in &mut status.parents {
-                let written = ParentRef {
-                    namespace: Some(
-                        p.parent_ref
-                            .namespace
-                            .clone()
-                            .unwrap_or_else(|| route_ns.clone()),
-                    ),
-                    ..p.parent_ref.clone()
-                };
-                if written != *parent {
-                    continue;
-                }
-                for c in &mut p.conditions {
-                    if c.type_ == types::RESOLVED_REFS {
-                        *c = Condition::not(
-                            types::RESOLVED_REFS,
-                            reasons::INVALID_BACKEND_TLS,
-                            message.clone(),
-                        )
-                        .at_generation(c.observed_generation);
-                    }
-                }
-            }
-        }
-    }
-}
-
-fn route_id(payload: &Payload) -> (String, String, String) {
-    match payload {
-        Payload::Http(r) => (r.kind.to_string(), r.namespace.clone(), r.name.clone()),
-        Payload::Stream(r) => (r.kind.to_string(), r.namespace.clone(), r.name.clone()),
-    }
-}
-
 fn conditions(j: &Judged<'_>) -> Vec<Condition> {
     match (&j.result, j.conflicted) {
         (Err(problem), _) => vec![
-            Condition::not(types::ACCEPTED, problem.accepted, problem.message.clone()),
-            match problem.resolved {
-                Some(reason) => {
-                    Condition::not(types::RESOLVED_REFS, reason, problem.message.clone())
-                }
-                None => Condition::ok(
-                    types::RESOLVED_REFS,
-                    reasons::RESOLVED_REFS,
-                    "Resolved all the Object references.",
-                ),
-            },
+            problem.accepted.condition(),
+            problem
+                .unresolved
+                .as_ref()
+                .map_or_else(resolved, Problem::condition),
         ],
         (Ok(_), true) => vec![
             Condition::not(
@@ -309,11 +299,7 @@ fn conditions(j: &Judged<'_>) -> Vec<Condition> {
                 reasons::CONFLICTED,
                 "Another, older BackendTLSPolicy targets the same Service port",
             ),
-            Condition::ok(
-                types::RESOLVED_REFS,
-                reasons::RESOLVED_REFS,
-                "Resolved all the Object references.",
-            ),
+            resolved(),
         ],
         (Ok(_), false) => vec![
             Condition::ok(
@@ -321,35 +307,23 @@ fn conditions(j: &Judged<'_>) -> Vec<Condition> {
                 reasons::ACCEPTED,
                 "Policy has been accepted.",
             ),
-            Condition::ok(
-                types::RESOLVED_REFS,
-                reasons::RESOLVED_REFS,
-                "Resolved all the Object references.",
-            ),
+            resolved(),
         ],
     }
 }
 
-fn backends_of(payload: &Payload) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    match payload {
-        Payload::Http(route) => {
-            for rule in &route.rules {
-                if let RouteAction::Forward(f) = &rule.action {
-                    out.extend(f.backends.iter().map(|b| b.backend.clone()));
-                    out.extend(f.mirrors.iter().map(|m| m.backend.clone()));
-                }
-            }
-        }
-        Payload::Stream(route) => out.extend(route.backends.iter().map(|b| b.backend.clone())),
-    }
-    out
+fn resolved() -> Condition {
+    Condition::ok(
+        types::RESOLVED_REFS,
+        reasons::RESOLVED_REFS,
+        "Resolved all the Object references.",
+    )
 }
 
 /// The Service and ServiceImport targets of a policy (other kinds make it invalid, see
 /// [`unsupported_targets`]).
-fn targets(j: &Judged<'_>) -> Vec<Target> {
-    j.policy
+fn targets(namespace: &str, policy: &BackendTlsPolicy) -> Vec<Target> {
+    policy
         .spec
         .target_refs
         .iter()
@@ -357,7 +331,7 @@ fn targets(j: &Judged<'_>) -> Vec<Target> {
             target_kind(&t.group, &t.kind).map(|kind| {
                 (
                     kind,
-                    j.key.namespace.clone(),
+                    namespace.to_string(),
                     t.name.clone(),
                     t.section_name.clone(),
                 )
@@ -381,15 +355,13 @@ fn unsupported_values_of(policy: &BackendTlsPolicy) -> Result<(), PolicyProblem>
     if values.is_empty() {
         return Ok(());
     }
-    Err(PolicyProblem {
-        accepted: reasons::INVALID,
-        resolved: None,
-        message: values
+    Err(PolicyProblem::invalid(
+        values
             .iter()
             .map(ferrogate_store::UnsupportedValue::describe)
             .collect::<Vec<_>>()
             .join("; "),
-    })
+    ))
 }
 
 /// A target Ferrogate cannot apply the policy to: the policy is not accepted (never
@@ -405,49 +377,38 @@ fn unsupported_targets(policy: &BackendTlsPolicy) -> Result<(), PolicyProblem> {
     if bad.is_empty() {
         return Ok(());
     }
-    Err(PolicyProblem {
-        accepted: reasons::INVALID,
-        resolved: None,
-        message: format!(
-            "targetRefs {} are not supported: a BackendTLSPolicy applies to a Service or a {MULTICLUSTER_GROUP} ServiceImport",
-            bad.join(", ")
-        ),
-    })
+    Err(PolicyProblem::invalid(format!(
+        "targetRefs {} are not supported: a BackendTLSPolicy applies to a Service or a {MULTICLUSTER_GROUP} ServiceImport",
+        bad.join(", ")
+    )))
 }
 
-/// The ports behind a backend name (`<ns>/<name>/<port>[/<suffix>]`, as `backend.rs` builds
-/// them): every Service and ServiceImport of that name with that port, as (kind, namespace,
-/// name, port name). Both kinds may exist under one name; a policy on either applies.
+/// The ports numbered `port` of every Service and ServiceImport named `namespace/name`, as
+/// (kind, port name). Both kinds may exist under one name, and a backend is named after
+/// namespace, name and port only (see `backend.rs`), so a policy on either applies.
 fn target_ports(
     snapshot: &Snapshot,
-    backend: &str,
-) -> Vec<(&'static str, String, String, Option<String>)> {
-    let mut parts = backend.split('/');
-    let (Some(ns), Some(name), Some(Ok(port))) = (
-        parts.next(),
-        parts.next(),
-        parts.next().map(str::parse::<i32>),
-    ) else {
-        return Vec::new();
-    };
+    namespace: &str,
+    name: &str,
+    port: i32,
+) -> Vec<(&'static str, Option<String>)> {
     let mut out = Vec::new();
-    if let Some(p) = snapshot.services.get(ns, name).and_then(|s| {
+    if let Some(p) = snapshot.services.get(namespace, name).and_then(|s| {
         s.spec
             .as_ref()?
             .ports
             .as_ref()?
             .iter()
             .find(|p| p.port == port)
-            .cloned()
     }) {
-        out.push(("Service", ns.to_string(), name.to_string(), p.name));
+        out.push(("Service", p.name.clone()));
     }
     if let Some(p) = snapshot
         .service_imports
-        .get(ns, name)
-        .and_then(|s| s.spec.ports.iter().find(|p| p.port == port).cloned())
+        .get(namespace, name)
+        .and_then(|s| s.spec.ports.iter().find(|p| p.port == port))
     {
-        out.push(("ServiceImport", ns.to_string(), name.to_string(), p.name));
+        out.push(("ServiceImport", p.name.clone()));
     }
     out
 }
@@ -457,11 +418,7 @@ fn validate(
     namespace: &str,
     policy: &BackendTlsPolicy,
 ) -> Result<UpstreamTls, PolicyProblem> {
-    let problem = |accepted: &'static str, resolved: &'static str, message: String| PolicyProblem {
-        accepted,
-        resolved: Some(resolved),
-        message,
-    };
+    let problem = PolicyProblem::of_ref;
     let v = &policy.spec.validation;
     let refs = v.ca_certificate_refs.as_deref().unwrap_or_default();
     let well_known = v.well_known_ca_certificates.as_deref();
@@ -577,50 +534,4 @@ fn pick_ca(data: BTreeMap<String, String>) -> Option<String> {
         .or_else(|| data.values().next())
         .filter(|v| v.contains("BEGIN CERTIFICATE"))
         .cloned()
-}
-
-/// Routes that reach a backend whose BackendTLSPolicy is invalid get `ResolvedRefs: False`,
-/// and no Gateway sends to that backend: its share is answered with 500. Sending plaintext
-/// to a backend whose policy asks for TLS would be wrong (the upstream conformance suite's
-/// BackendTLSPolicyInvalidCACertificateRef and BackendTLSPolicyInvalidKind expect a 5xx).
-fn mark_invalid_backend_tls(routes: &mut Routes, invalid: &BTreeSet<String>) {
-    if invalid.is_empty() {
-        return;
-    }
-    let mut affected = BTreeSet::new();
-    for a in &routes.attachments {
-        let reached: Vec<String> = backends_of(&a.payload)
-            .into_iter()
-            .filter(|b| invalid.contains(b))
-            .collect();
-        if !reached.is_empty() {
-            affected.insert(route_id(&a.payload));
-        }
-        for backend in reached {
-            routes.blocked.insert((a.gateway.clone(), backend));
-        }
-    }
-    for status in &mut routes.statuses {
-        if !affected.contains(&(
-            status.kind.clone(),
-            status.namespace.clone(),
-            status.name.clone(),
-        )) {
-            continue;
-        }
-        for parent in &mut status.parents {
-            for c in &mut parent.conditions {
-                if c.type_ == types::RESOLVED_REFS
-                    && c.status == ferrogate_status::ConditionStatus::True
-                {
-                    *c = Condition::not(
-                        types::RESOLVED_REFS,
-                        reasons::INVALID_BACKEND_TLS,
-                        "the BackendTLSPolicy of a backend is invalid",
-                    )
-                    .at_generation(c.observed_generation);
-                }
-            }
-        }
-    }
 }

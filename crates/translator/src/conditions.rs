@@ -14,22 +14,37 @@ pub(crate) struct Problem {
 }
 
 impl Problem {
-    /// `Accepted: False`.
-    pub(crate) fn not_accepted(reason: &'static str, message: impl Into<String>) -> Self {
+    fn new(type_: &'static str, reason: &'static str, message: impl Into<String>) -> Self {
         Self {
-            type_: types::ACCEPTED,
+            type_,
             reason,
             message: message.into(),
         }
     }
 
+    /// `Accepted: False`.
+    pub(crate) fn not_accepted(reason: &'static str, message: impl Into<String>) -> Self {
+        Self::new(types::ACCEPTED, reason, message)
+    }
+
     /// `ResolvedRefs: False`.
     pub(crate) fn unresolved(reason: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            type_: types::RESOLVED_REFS,
-            reason,
-            message: message.into(),
-        }
+        Self::new(types::RESOLVED_REFS, reason, message)
+    }
+
+    /// `Programmed: False`.
+    pub(crate) fn not_programmed(reason: &'static str, message: impl Into<String>) -> Self {
+        Self::new(types::PROGRAMMED, reason, message)
+    }
+
+    /// `Conflicted: True`.
+    pub(crate) fn conflicted(reason: &'static str, message: impl Into<String>) -> Self {
+        Self::new(types::CONFLICTED, reason, message)
+    }
+
+    /// `OverlappingTLSConfig: True`.
+    pub(crate) fn overlapping_tls(reason: &'static str, message: impl Into<String>) -> Self {
+        Self::new(types::OVERLAPPING_TLS_CONFIG, reason, message)
     }
 
     /// The same problem with its message prefixed (`rule 1: ...`).
@@ -40,9 +55,22 @@ impl Problem {
         }
     }
 
-    /// The condition, status `False`.
+    /// The condition: `False` for the types that are `True` when all is well, `True` for
+    /// the "abnormal-true" types that name a problem (`Conflicted`, `OverlappingTLSConfig`,
+    /// `PartiallyInvalid`).
     pub(crate) fn condition(&self) -> Condition {
-        Condition::not(self.type_, self.reason, self.message.clone())
+        match self.type_ {
+            types::CONFLICTED | types::OVERLAPPING_TLS_CONFIG | types::PARTIALLY_INVALID => {
+                Condition::ok(self.type_, self.reason, self.message.clone())
+            }
+            _ => Condition::not(self.type_, self.reason, self.message.clone()),
+        }
+    }
+
+    /// The same reason and message on a condition of another type, `False`: a listener
+    /// conflict also makes the listener `Accepted: False`.
+    pub(crate) fn condition_as(&self, type_: &'static str) -> Condition {
+        Condition::not(type_, self.reason, self.message.clone())
     }
 }
 

@@ -10,7 +10,7 @@ use ferrogate_api::gateway::{
 use ferrogate_ir::ClientValidation;
 use ferrogate_store::Snapshot;
 
-use crate::conditions::reasons;
+use crate::conditions::{Problem, reasons};
 use crate::listener::{ListenerCtx, Protocol};
 use crate::refs::{self, From, To};
 
@@ -87,19 +87,18 @@ pub(crate) fn apply(
                     allow_insecure_fallback,
                 })
             }
-            Err((reason, message)) => {
-                l.unresolved = Some((reason, message.clone()));
-                l.not_accepted = Some((reasons::NO_VALID_CA_CERTIFICATE, message));
+            Err(problem) => {
+                l.not_accepted = Some(Problem::not_accepted(
+                    reasons::NO_VALID_CA_CERTIFICATE,
+                    problem.message.clone(),
+                ));
+                l.unresolved = Some(problem);
             }
         }
     }
 }
 
-fn resolve(
-    snapshot: &Snapshot,
-    gateway_ns: &str,
-    refs: &[CaRef],
-) -> Result<String, (&'static str, String)> {
+fn resolve(snapshot: &Snapshot, gateway_ns: &str, refs: &[CaRef]) -> Result<String, Problem> {
     let mut bundle = String::new();
     for r in refs {
         let namespace = r.namespace.as_deref().unwrap_or(gateway_ns);
@@ -117,7 +116,7 @@ fn resolve(
                     name: &r.name,
                 };
                 if !refs::permitted(snapshot, &from, &to) {
-                    return Err((
+                    return Err(Problem::unresolved(
                         reasons::REF_NOT_PERMITTED,
                         format!(
                             "ConfigMap {namespace}/{} is not permitted by any ReferenceGrant",
@@ -129,7 +128,7 @@ fn resolve(
                     .config_maps
                     .get(namespace, &r.name)
                     .ok_or_else(|| {
-                        (
+                        Problem::unresolved(
                             reasons::INVALID_CA_CERTIFICATE_REF,
                             format!("ConfigMap {namespace}/{} not found", r.name),
                         )
@@ -140,14 +139,14 @@ fn resolve(
                     .filter(|v| v.contains("BEGIN CERTIFICATE"))
                     .cloned()
                     .ok_or_else(|| {
-                        (
+                        Problem::unresolved(
                             reasons::INVALID_CA_CERTIFICATE_REF,
                             format!("ConfigMap {namespace}/{} holds no CA certificate", r.name),
                         )
                     })?
             }
             (g, k) => {
-                return Err((
+                return Err(Problem::unresolved(
                     reasons::INVALID_CA_CERTIFICATE_KIND,
                     format!("caCertificateRef {g}/{k} {} is not a ConfigMap", r.name),
                 ));
@@ -159,9 +158,9 @@ fn resolve(
         }
     }
     if bundle.is_empty() {
-        return Err((
+        return Err(Problem::unresolved(
             reasons::INVALID_CA_CERTIFICATE_REF,
-            "no caCertificateRefs".into(),
+            "no caCertificateRefs",
         ));
     }
     Ok(bundle)

@@ -11,7 +11,7 @@ use ferrogate_status::{Condition, GatewayAddress, GatewayStatus, ListenerSetStat
 use ferrogate_store::{Snapshot, UnsupportedValue, unsupported_values};
 
 use crate::Options;
-use crate::conditions::{reasons, types};
+use crate::conditions::{Problem, reasons, types};
 use crate::fleet_status::{fleet_addresses, fleet_of, fleet_programmed, gateway_address};
 use crate::gatewayclass::Classes;
 use crate::listener::{ListenerCtx, clash};
@@ -22,8 +22,8 @@ pub(crate) struct ListenerSetCtx {
     pub namespace: String,
     pub name: String,
     pub generation: Option<i64>,
-    /// `Err(message)` when the Gateway does not allow it.
-    pub allowed: Result<(), String>,
+    /// `Accepted: False` (`NotAllowed`) when the Gateway does not allow it.
+    pub allowed: Result<(), Problem>,
     /// Its listeners' indices in the Gateway's merged listener list.
     pub listeners: std::ops::Range<usize>,
 }
@@ -37,16 +37,16 @@ pub(crate) struct GatewayCtx {
     /// Per listener: the ListenerSet (namespace, name) it comes from, or `None`.
     owners: Vec<Option<(String, String)>>,
     pub listener_sets: Vec<ListenerSetCtx>,
-    /// `Accepted: False` for the Gateway itself (reason, message).
-    pub rejected: Option<(&'static str, String)>,
+    /// `Accepted: False` for the Gateway itself.
+    pub rejected: Option<Problem>,
     /// Effective EnvoyProxy parameters (class, overridden by the Gateway's own reference).
     pub parameters: ferrogate_api::envoyproxy::EnvoyProxySpec,
     /// Why the Gateway's own parametersRef cannot be used (it still serves, with its
-    /// class's parameters).
-    pub parameters_problem: Option<String>,
+    /// class's parameters): `Accepted: False`.
+    pub parameters_problem: Option<Problem>,
     /// `spec.tls.backend.clientCertificateRef`, resolved: the certificate Envoy presents to
     /// backends that ask for one, or why it cannot be used.
-    pub backend_client_cert: Option<Result<ferrogate_ir::TlsSecret, (&'static str, String)>>,
+    pub backend_client_cert: Option<Result<ferrogate_ir::TlsSecret, Problem>>,
 }
 
 /// Every Gateway of an accepted class of ours, in input order, with listeners judged.
@@ -128,7 +128,7 @@ pub(crate) fn collect(snapshot: &Snapshot, classes: &Classes) -> Vec<GatewayCtx>
                 } else {
                     reason
                 };
-                l.conflict = Some((
+                l.conflict = Some(Problem::conflicted(
                     reason,
                     format!("conflicts with listener of the Gateway on port {}", l.port),
                 ));
@@ -160,7 +160,7 @@ pub(crate) fn collect(snapshot: &Snapshot, classes: &Classes) -> Vec<GatewayCtx>
             }
         }
         for i in protocol_clashes {
-            listeners[i].conflict = Some((
+            listeners[i].conflict = Some(Problem::conflicted(
                 reasons::PROTOCOL_CONFLICT,
                 format!(
                     "All listeners for port {} must use a compatible protocol",
@@ -189,7 +189,7 @@ pub(crate) fn collect(snapshot: &Snapshot, classes: &Classes) -> Vec<GatewayCtx>
                 }
             }
             for i in found {
-                listeners[i].conflict = Some((
+                listeners[i].conflict = Some(Problem::conflicted(
                     reasons::HOSTNAME_CONFLICT,
                     format!(
                         "All listeners for port {} must use a unique hostname",
@@ -224,9 +224,9 @@ pub(crate) fn collect(snapshot: &Snapshot, classes: &Classes) -> Vec<GatewayCtx>
                 crate::certificates::resolve(snapshot, "Gateway", &key.namespace, &cert).map_err(
                     |p| match p {
                         crate::certificates::CertProblem::NotPermitted(m) => {
-                            (reasons::REF_NOT_PERMITTED, m)
+                            Problem::unresolved(reasons::REF_NOT_PERMITTED, m)
                         }
-                        crate::certificates::CertProblem::Invalid(m) => (
+                        crate::certificates::CertProblem::Invalid(m) => Problem::unresolved(
                             reasons::INVALID_CLIENT_CERTIFICATE_REF,
                             format!("invalid backend client certificate: {m}"),
                         ),
@@ -257,18 +257,21 @@ fn mark_unsupported(l: &mut ListenerCtx, values: &[UnsupportedValue], index: Opt
         .map(UnsupportedValue::describe)
         .collect();
     if !found.is_empty() && l.not_accepted.is_none() {
-        l.not_accepted = Some((reasons::UNSUPPORTED_VALUE, found.join("; ")));
+        l.not_accepted = Some(Problem::not_accepted(
+            reasons::UNSUPPORTED_VALUE,
+            found.join("; "),
+        ));
     }
 }
 
 /// Unsupported values of a Gateway outside its listeners: the Gateway is not accepted.
-fn gateway_unsupported_values(values: &[UnsupportedValue]) -> Option<(&'static str, String)> {
+fn gateway_unsupported_values(values: &[UnsupportedValue]) -> Option<Problem> {
     let found: Vec<String> = values
         .iter()
         .filter(|v| v.index_in(LISTENERS).is_none())
         .map(UnsupportedValue::describe)
         .collect();
-    (!found.is_empty()).then(|| (reasons::UNSUPPORTED_VALUE, found.join("; ")))
+    (!found.is_empty()).then(|| Problem::not_accepted(reasons::UNSUPPORTED_VALUE, found.join("; ")))
 }
 
 const LISTENERS: &str = "spec.listeners";
@@ -311,7 +314,7 @@ fn mark_conflicts(listeners: &mut [ListenerCtx], range: std::ops::Range<usize>) 
                 listeners[i].port
             )
         };
-        listeners[i].conflict = Some((reason, message));
+        listeners[i].conflict = Some(Problem::conflicted(reason, message));
     }
 }
 
@@ -351,28 +354,30 @@ fn mark_overlapping_tls(listeners: &mut [ListenerCtx]) {
             if certs {
                 found.push((
                     i,
-                    reasons::OVERLAPPING_CERTIFICATES,
-                    format!(
-                        "the certificates of listeners {} and {} overlap",
-                        a.name, b.name
+                    Problem::overlapping_tls(
+                        reasons::OVERLAPPING_CERTIFICATES,
+                        format!(
+                            "the certificates of listeners {} and {} overlap",
+                            a.name, b.name
+                        ),
                     ),
                 ));
             } else if hosts {
                 found.push((
                     i,
-                    reasons::OVERLAPPING_HOSTNAMES,
-                    format!(
-                        "the hostnames of listeners {} and {} overlap",
-                        a.name, b.name
+                    Problem::overlapping_tls(
+                        reasons::OVERLAPPING_HOSTNAMES,
+                        format!(
+                            "the hostnames of listeners {} and {} overlap",
+                            a.name, b.name
+                        ),
                     ),
                 ));
             }
         }
     }
-    for (i, reason, message) in found {
-        if listeners[i].overlapping.is_none() {
-            listeners[i].overlapping = Some((reason, message));
-        }
+    for (i, problem) in found {
+        listeners[i].overlapping.get_or_insert(problem);
     }
 }
 
@@ -382,7 +387,7 @@ fn mark_overlapping_tls(listeners: &mut [ListenerCtx]) {
 fn set_listener_valid(l: &ListenerCtx) -> bool {
     l.accepts_attachments()
         && l.conflict.is_none()
-        && !matches!(&l.unresolved, Some((r, _)) if *r == reasons::REF_NOT_PERMITTED)
+        && !matches!(&l.unresolved, Some(p) if p.reason == reasons::REF_NOT_PERMITTED)
 }
 
 fn listener_set_listeners(ls: &ListenerSet) -> Vec<GatewayListeners> {
@@ -398,7 +403,7 @@ fn listener_set_allowed(
     gateway: &Gateway,
     gateway_ns: &str,
     set_ns: &str,
-) -> Result<(), String> {
+) -> Result<(), Problem> {
     let namespaces = gateway
         .spec
         .allowed_listeners
@@ -428,18 +433,21 @@ fn listener_set_allowed(
     if allowed {
         Ok(())
     } else {
-        Err(format!(
-            "ListenerSet attachment from namespace {set_ns} not allowed by Gateway {gateway_ns}/{}",
-            gateway.metadata.name.as_deref().unwrap_or_default()
+        Err(Problem::not_accepted(
+            reasons::NOT_ALLOWED,
+            format!(
+                "ListenerSet attachment from namespace {set_ns} not allowed by Gateway {gateway_ns}/{}",
+                gateway.metadata.name.as_deref().unwrap_or_default()
+            ),
         ))
     }
 }
 
-fn unsupported_address(gateway: &Gateway) -> Option<(&'static str, String)> {
+fn unsupported_address(gateway: &Gateway) -> Option<Problem> {
     for a in gateway.spec.addresses.iter().flatten() {
         let type_ = a.r#type.as_deref().unwrap_or("IPAddress");
         if type_ != "IPAddress" {
-            return Some((
+            return Some(Problem::not_accepted(
                 reasons::UNSUPPORTED_ADDRESS,
                 format!("address type {type_} is not supported, only IPAddress"),
             ));
@@ -449,7 +457,7 @@ fn unsupported_address(gateway: &Gateway) -> Option<(&'static str, String)> {
             continue;
         };
         if value.parse::<std::net::IpAddr>().is_err() {
-            return Some((
+            return Some(Problem::not_accepted(
                 reasons::UNSUPPORTED_ADDRESS,
                 format!("{value:?} is not an IP address"),
             ));
@@ -493,13 +501,10 @@ impl GatewayCtx {
         let valid = |l: &ListenerCtx| l.accepts_attachments() && l.conflict.is_none();
         let all_valid = own_listeners.iter().all(valid);
         let any_valid = own_listeners.iter().any(valid) || own_listeners.is_empty();
-        let accepted = match &self.rejected {
-            Some((reason, message)) => Condition::not(types::ACCEPTED, reason, message.clone()),
-            None if self.parameters_problem.is_some() => Condition::not(
-                types::ACCEPTED,
-                reasons::INVALID_PARAMETERS,
-                self.parameters_problem.clone().unwrap_or_default(),
-            ),
+        // A rejection first; a parametersRef that cannot be used says so, but the Gateway
+        // keeps serving with its class's parameters.
+        let accepted = match self.rejected.as_ref().or(self.parameters_problem.as_ref()) {
+            Some(problem) => problem.condition(),
             None if all_valid => Condition::ok(
                 types::ACCEPTED,
                 reasons::ACCEPTED,
@@ -555,10 +560,7 @@ impl GatewayCtx {
             );
         }
         match &self.backend_client_cert {
-            Some(Err((reason, message))) => conditions.push(
-                Condition::not(types::RESOLVED_REFS, reason, message.clone())
-                    .at_generation(generation),
-            ),
+            Some(Err(problem)) => conditions.push(problem.condition().at_generation(generation)),
             Some(Ok(_)) => conditions.push(
                 Condition::ok(
                     types::RESOLVED_REFS,
@@ -595,11 +597,10 @@ impl GatewayCtx {
         for set in &self.listener_sets {
             let g = set.generation;
             let (conditions, listeners) = match &set.allowed {
-                Err(message) => (
+                Err(problem) => (
                     vec![
-                        Condition::not(types::ACCEPTED, reasons::NOT_ALLOWED, message.clone())
-                            .at_generation(g),
-                        Condition::not(types::PROGRAMMED, reasons::NOT_ALLOWED, "Not Programmed")
+                        problem.condition().at_generation(g),
+                        Condition::not(types::PROGRAMMED, problem.reason, "Not Programmed")
                             .at_generation(g),
                     ],
                     Vec::new(),

@@ -61,7 +61,7 @@ pub(crate) fn translate(snapshot: &Snapshot, options: &Options) -> Classes {
                     "GatewayClass is accepted",
                 )
             }
-            Err(why) => Condition::not(types::ACCEPTED, reasons::INVALID_PARAMETERS, why),
+            Err(problem) => problem.condition(),
         };
         classes.statuses.push(GatewayClassStatus {
             name: key.name.clone(),

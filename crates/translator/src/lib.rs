@@ -90,8 +90,8 @@ pub struct Translation {
 pub fn translate(snapshot: &Snapshot, options: &Options) -> Translation {
     let classes = gatewayclass::translate(snapshot, options);
     let mut gateways = gateway::collect(snapshot, &classes);
-    let mut routes = routes::translate(snapshot, &mut gateways);
-    let policy_statuses = backend_tls::apply(snapshot, &mut routes, &gateways);
+    let (routes, policy_statuses) =
+        routes::translate(&backend::Resolver::new(snapshot), &mut gateways);
 
     let mut translation = Translation::default();
     translation.statuses.gateway_classes = classes.statuses;

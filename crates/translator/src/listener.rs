@@ -8,7 +8,7 @@ use ferrogate_status::{Condition, ListenerStatus, RouteGroupKind};
 use ferrogate_store::Snapshot;
 
 use crate::certificates::{self, CertProblem, CertRef};
-use crate::conditions::{reasons, types};
+use crate::conditions::{Problem, reasons, types};
 use crate::namespaces::NamespacePolicy;
 
 /// Listener protocols we serve.
@@ -59,16 +59,16 @@ pub(crate) struct ListenerCtx {
     pub kinds: Vec<RouteGroupKind>,
     /// Certificates that resolved (HTTPS, TLS Terminate).
     pub certificates: Vec<TlsSecret>,
-    /// `Accepted: False` (reason, message).
-    pub not_accepted: Option<(&'static str, String)>,
-    /// `ResolvedRefs: False` (reason, message).
-    pub unresolved: Option<(&'static str, String)>,
-    /// Other reasons it cannot be programmed (reason, message).
-    pub not_programmed: Option<(&'static str, String)>,
-    /// `Conflicted: True` (reason, message).
-    pub conflict: Option<(&'static str, String)>,
-    /// `OverlappingTLSConfig: True` (reason, message).
-    pub overlapping: Option<(&'static str, String)>,
+    /// `Accepted: False`.
+    pub not_accepted: Option<Problem>,
+    /// `ResolvedRefs: False`.
+    pub unresolved: Option<Problem>,
+    /// `Programmed: False`: other reasons it cannot be programmed.
+    pub not_programmed: Option<Problem>,
+    /// `Conflicted: True` (also makes it `Accepted: False`).
+    pub conflict: Option<Problem>,
+    /// `OverlappingTLSConfig: True`.
+    pub overlapping: Option<Problem>,
     pub attached_routes: i32,
     /// Comes from a ListenerSet (whose status names the conflict in `Programmed` too).
     pub from_listener_set: bool,
@@ -107,7 +107,7 @@ impl ListenerCtx {
             client_validation: None,
         };
         if let Err(message) = l.namespaces.validate() {
-            l.not_programmed = Some((reasons::INVALID, message));
+            l.not_programmed = Some(Problem::not_programmed(reasons::INVALID, message));
         }
         let tls = spec.tls.as_ref();
         let mode = tls
@@ -122,7 +122,7 @@ impl ListenerCtx {
             "TCP" => Some(Protocol::Tcp),
             "UDP" => Some(Protocol::Udp),
             other => {
-                l.not_accepted = Some((
+                l.not_accepted = Some(Problem::not_accepted(
                     reasons::UNSUPPORTED_PROTOCOL,
                     format!("Protocol {other} is unsupported"),
                 ));
@@ -130,7 +130,7 @@ impl ListenerCtx {
             }
         };
         if l.port == 0 {
-            l.not_accepted = Some((
+            l.not_accepted = Some(Problem::not_accepted(
                 reasons::UNSUPPORTED_VALUE,
                 format!("port {} is out of range", spec.port),
             ));
@@ -138,35 +138,37 @@ impl ListenerCtx {
         let Some(protocol) = l.protocol else { return l };
         match protocol {
             Protocol::Http | Protocol::Tcp | Protocol::Udp if tls.is_some() => {
-                l.not_programmed = Some((
+                l.not_programmed = Some(Problem::not_programmed(
                     reasons::INVALID,
                     format!("protocol {} does not take a tls section", spec.protocol),
                 ));
             }
             Protocol::Tcp | Protocol::Udp if l.hostname.is_some() => {
-                l.not_programmed = Some((
+                l.not_programmed = Some(Problem::not_programmed(
                     reasons::INVALID,
                     format!("protocol {} does not take a hostname", spec.protocol),
                 ));
             }
             Protocol::Https if mode == TlsMode::Passthrough => {
-                l.not_programmed = Some((reasons::UNSUPPORTED_TLS_MODE, "TLS Passthrough mode is not supported on HTTPS listeners, TLS mode must be Terminate".into()));
+                l.not_programmed = Some(Problem::not_programmed(
+                    reasons::UNSUPPORTED_TLS_MODE,
+                    "TLS Passthrough mode is not supported on HTTPS listeners, TLS mode must be Terminate",
+                ));
             }
             Protocol::Tls { terminate: false }
                 if tls
                     .and_then(|t| t.certificate_refs.as_ref())
                     .is_some_and(|c| !c.is_empty()) =>
             {
-                l.not_programmed = Some((
+                l.not_programmed = Some(Problem::not_programmed(
                     reasons::INVALID,
-                    "a TLS Passthrough listener takes no certificateRefs".into(),
+                    "a TLS Passthrough listener takes no certificateRefs",
                 ));
             }
             Protocol::Tls { .. } if tls.is_none() => {
-                l.not_programmed = Some((
+                l.not_programmed = Some(Problem::not_programmed(
                     reasons::INVALID,
-                    "a TLS listener needs a tls section (mode and, to terminate, certificateRefs)"
-                        .into(),
+                    "a TLS listener needs a tls section (mode and, to terminate, certificateRefs)",
                 ));
             }
             Protocol::Https | Protocol::Tls { terminate: true } => {
@@ -191,9 +193,9 @@ impl ListenerCtx {
             .and_then(|t| t.certificate_refs.as_deref())
             .unwrap_or_default();
         if refs.is_empty() {
-            self.not_programmed = Some((
+            self.not_programmed = Some(Problem::not_programmed(
                 reasons::INVALID,
-                "Listener must have at least 1 TLS certificate ref".into(),
+                "Listener must have at least 1 TLS certificate ref",
             ));
             return;
         }
@@ -221,15 +223,15 @@ impl ListenerCtx {
         let message = problems.join("; ");
         self.unresolved = Some(if self.certificates.is_empty() {
             if not_permitted && problems.len() == 1 {
-                (reasons::REF_NOT_PERMITTED, message)
+                Problem::unresolved(reasons::REF_NOT_PERMITTED, message)
             } else {
-                (
+                Problem::unresolved(
                     reasons::INVALID_CERTIFICATE_REF,
                     format!("No valid secrets exist: {message}"),
                 )
             }
         } else {
-            (reasons::PARTIALLY_INVALID_CERTIFICATE_REF, message)
+            Problem::unresolved(reasons::PARTIALLY_INVALID_CERTIFICATE_REF, message)
         });
     }
 
@@ -255,7 +257,7 @@ impl ListenerCtx {
                     }
                 }
                 if !bad.is_empty() && self.unresolved.is_none() {
-                    self.unresolved = Some((
+                    self.unresolved = Some(Problem::unresolved(
                         reasons::INVALID_ROUTE_KINDS,
                         format!(
                             "{} is not supported, kind must be one of {supported:?}",
@@ -301,56 +303,42 @@ impl ListenerCtx {
     }
 
     pub(crate) fn status(&self, generation: Option<i64>) -> ListenerStatus {
-        let mut conditions = Vec::new();
-        match (&self.not_accepted, &self.conflict) {
-            (Some((reason, message)), _) | (None, Some((reason, message))) => {
-                conditions.push(Condition::not(types::ACCEPTED, reason, message.clone()))
-            }
-            (None, None) => conditions.push(Condition::ok(
-                types::ACCEPTED,
-                reasons::ACCEPTED,
-                "Listener has been successfully translated",
-            )),
-        }
-        match &self.unresolved {
-            Some((reason, message)) => conditions.push(Condition::not(
-                types::RESOLVED_REFS,
-                reason,
-                message.clone(),
-            )),
-            None => conditions.push(Condition::ok(
-                types::RESOLVED_REFS,
-                reasons::RESOLVED_REFS,
-                "Listener references have been resolved",
-            )),
-        }
-        match &self.conflict {
-            Some((reason, message)) => {
-                conditions.push(Condition::ok(types::CONFLICTED, reason, message.clone()))
-            }
-            None => conditions.push(Condition::not(
-                types::CONFLICTED,
-                reasons::NO_CONFLICTS,
-                "No conflicts",
-            )),
-        }
-        if let Some((reason, message)) = &self.overlapping {
-            conditions.push(Condition::ok(
-                types::OVERLAPPING_TLS_CONFIG,
-                reason,
-                message.clone(),
-            ));
-        }
+        let mut conditions = vec![
+            match (&self.not_accepted, &self.conflict) {
+                (Some(problem), _) => problem.condition(),
+                (None, Some(conflict)) => conflict.condition_as(types::ACCEPTED),
+                (None, None) => Condition::ok(
+                    types::ACCEPTED,
+                    reasons::ACCEPTED,
+                    "Listener has been successfully translated",
+                ),
+            },
+            self.unresolved.as_ref().map_or_else(
+                || {
+                    Condition::ok(
+                        types::RESOLVED_REFS,
+                        reasons::RESOLVED_REFS,
+                        "Listener references have been resolved",
+                    )
+                },
+                Problem::condition,
+            ),
+            self.conflict.as_ref().map_or_else(
+                || Condition::not(types::CONFLICTED, reasons::NO_CONFLICTS, "No conflicts"),
+                Problem::condition,
+            ),
+        ];
+        conditions.extend(self.overlapping.as_ref().map(Problem::condition));
         conditions.push(if self.is_ready() {
             Condition::ok(
                 types::PROGRAMMED,
                 reasons::PROGRAMMED,
                 "Sending translated listener configuration to the data plane",
             )
-        } else if let (Some((reason, message)), true) = (&self.conflict, self.from_listener_set) {
-            Condition::not(types::PROGRAMMED, reason, message.clone())
-        } else if let Some((reason, message)) = &self.not_programmed {
-            Condition::not(types::PROGRAMMED, reason, message.clone())
+        } else if let (Some(conflict), true) = (&self.conflict, self.from_listener_set) {
+            conflict.condition_as(types::PROGRAMMED)
+        } else if let Some(problem) = &self.not_programmed {
+            problem.condition()
         } else if self.from_listener_set {
             Condition::not(
                 types::PROGRAMMED,

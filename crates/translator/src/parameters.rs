@@ -12,37 +12,41 @@ use ferrogate_api::envoyproxy::{EnvoyProxySpec, merge};
 use ferrogate_api::gateway::Gateway;
 use ferrogate_store::Snapshot;
 
+use crate::conditions::{Problem, reasons};
+
 /// Group of the only parameters kind Ferrogate reads.
 const GROUP: &str = "gateway.ferrogate.dev";
 /// The only parameters kind Ferrogate reads.
 const KIND: &str = "EnvoyProxy";
 
-/// The parameters a GatewayClass references, or why they cannot be used.
+/// The parameters a GatewayClass references, or why they cannot be used (`Accepted:
+/// False`, `InvalidParameters`).
 pub(crate) fn for_class(
     snapshot: &Snapshot,
     class_name: &str,
     reference: Option<(&str, &str, &str, Option<&str>)>,
-) -> Result<EnvoyProxySpec, String> {
+) -> Result<EnvoyProxySpec, Problem> {
     let Some((group, kind, name, namespace)) = reference else {
         return Ok(EnvoyProxySpec::default());
     };
-    check_kind(group, kind)?;
-    let Some(namespace) = namespace.filter(|n| !n.is_empty()) else {
-        return Err(format!(
-            "GatewayClass {class_name}: parametersRef to {KIND} {name} needs a namespace ({KIND} is namespaced)"
-        ));
-    };
-    lookup(snapshot, namespace, name)
+    check_kind(group, kind)
+        .and_then(|()| match namespace.filter(|n| !n.is_empty()) {
+            Some(namespace) => lookup(snapshot, namespace, name),
+            None => Err(format!(
+                "GatewayClass {class_name}: parametersRef to {KIND} {name} needs a namespace ({KIND} is namespaced)"
+            )),
+        })
+        .map_err(invalid_parameters)
 }
 
 /// The Gateway's effective parameters: its class's, overridden by its own reference. The
-/// error says why its own reference could not be used (the class's parameters apply then).
+/// problem says why its own reference could not be used (the class's parameters apply then).
 pub(crate) fn for_gateway(
     snapshot: &Snapshot,
     gateway: &Gateway,
     namespace: &str,
     class: &EnvoyProxySpec,
-) -> (EnvoyProxySpec, Option<String>) {
+) -> (EnvoyProxySpec, Option<Problem>) {
     let Some(r) = gateway
         .spec
         .infrastructure
@@ -55,11 +59,15 @@ pub(crate) fn for_gateway(
         Ok(own) => (merge(class, &own), None),
         Err(why) => (
             class.clone(),
-            Some(format!(
+            Some(invalid_parameters(format!(
                 "infrastructure.parametersRef: {why}; using the GatewayClass's parameters"
-            )),
+            ))),
         ),
     }
+}
+
+fn invalid_parameters(message: String) -> Problem {
+    Problem::not_accepted(reasons::INVALID_PARAMETERS, message)
 }
 
 fn check_kind(group: &str, kind: &str) -> Result<(), String> {

@@ -10,17 +10,18 @@ use ferrogate_api::gateway::{
     HttpRouteRulesFilters, HttpRouteRulesSessionPersistence,
 };
 use ferrogate_ir::{HeaderMatch, HttpMatch, PathMatch, StringMatch};
-use ferrogate_store::{ObjectKey, Snapshot};
+use ferrogate_store::ObjectKey;
 
 use super::http_matches;
 use super::http_rules::{self, RuleParts, unsupported};
 use super::open_values::OpenValues;
 use super::session;
 use super::{ConvertedRoute, Payload, RouteInput, creation_time, parent_refs};
+use crate::backend::Resolver;
 use crate::conditions::Problem;
 
 pub(super) fn input<'a>(
-    snapshot: &Snapshot,
+    resolver: &Resolver<'_>,
     key: &'a ObjectKey,
     route: &'a GrpcRoute,
 ) -> RouteInput<'a> {
@@ -76,7 +77,7 @@ pub(super) fn input<'a>(
             Err(problem) => Err(problem.clone()),
         });
     let mut converted =
-        http_rules::convert_rules(snapshot, "GRPCRoute", &key.namespace, true, rules);
+        http_rules::convert_rules(resolver, "GRPCRoute", &key.namespace, true, rules);
     if let Some(problem) = values.route_problem() {
         converted.problem = Some(problem);
     }
@@ -98,6 +99,7 @@ pub(super) fn input<'a>(
             rules: converted.rules,
         })),
         backends: converted.backends,
+        tls_policies: converted.tls_policies,
     }
 }
 

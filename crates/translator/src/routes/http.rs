@@ -3,16 +3,17 @@
 use std::sync::Arc;
 
 use ferrogate_api::gateway::HttpRoute;
-use ferrogate_store::{ObjectKey, Snapshot};
+use ferrogate_store::ObjectKey;
 
 use super::http_matches;
 use super::http_rules::{self, RuleParts};
 use super::open_values::OpenValues;
 use super::session;
 use super::{ConvertedRoute, Payload, RouteInput, creation_time, parent_refs};
+use crate::backend::Resolver;
 
 pub(super) fn input<'a>(
-    snapshot: &Snapshot,
+    resolver: &Resolver<'_>,
     key: &'a ObjectKey,
     route: &'a HttpRoute,
 ) -> RouteInput<'a> {
@@ -48,7 +49,7 @@ pub(super) fn input<'a>(
             })
         });
     let mut converted =
-        http_rules::convert_rules(snapshot, "HTTPRoute", &key.namespace, false, rules);
+        http_rules::convert_rules(resolver, "HTTPRoute", &key.namespace, false, rules);
     if let Some(problem) = values.route_problem() {
         converted.problem = Some(problem);
     }
@@ -70,5 +71,6 @@ pub(super) fn input<'a>(
             rules: converted.rules,
         })),
         backends: converted.backends,
+        tls_policies: converted.tls_policies,
     }
 }

@@ -7,27 +7,29 @@ use ferrogate_api::gateway::{
 };
 use ferrogate_ir::{Backend, Forward, HttpMatch, PathMatch, RouteAction, WeightedBackend};
 use ferrogate_status::Condition;
-use ferrogate_store::{Snapshot, UnsupportedValue};
+use ferrogate_store::UnsupportedValue;
 
 use super::ConvertedRule;
 use super::backend_filters::{self, FilterError};
 use super::envoy_limits;
 use super::http_filters::Filters;
 use super::http_timeouts::{retry, timeouts};
-use crate::backend::RefProblem;
-use crate::backend::{self, BackendRef, backend_ref};
+use crate::backend::{BackendRef, RefProblem, Resolver, backend_ref};
+use crate::backend_tls::Targets;
 use crate::conditions::{Problem, reasons, types};
 
 /// A route's rules, converted, with what the route status must say about them.
 pub(crate) struct ConvertedRules {
     pub rules: Vec<ConvertedRule>,
     pub backends: Vec<Backend>,
+    /// The BackendTLSPolicies resolution met, by backend.
+    pub tls_policies: Targets,
     /// A problem that makes the route unacceptable (`Accepted: False`).
     pub problem: Option<Problem>,
     /// The route's `ResolvedRefs` condition.
     pub resolved_refs: Condition,
-    /// Some rules are invalid and were left out (its reason and message go to the
-    /// `PartiallyInvalid` condition).
+    /// Some rules are invalid and were left out: `PartiallyInvalid: True`, with the first
+    /// broken rule's reason.
     pub partially_invalid: Option<Problem>,
 }
 
@@ -53,7 +55,7 @@ pub(crate) struct RuleParts<'a> {
 /// Converts the rules of an HTTP-like route. `kind` names the route kind for
 /// ReferenceGrants; `http2` forces HTTP/2 to backends (gRPC).
 pub(crate) fn convert_rules<'a>(
-    snapshot: &Snapshot,
+    resolver: &Resolver<'_>,
     kind: &str,
     namespace: &str,
     http2: bool,
@@ -62,12 +64,9 @@ pub(crate) fn convert_rules<'a>(
     let mut out = ConvertedRules {
         rules: Vec::new(),
         backends: Vec::new(),
+        tls_policies: Targets::new(),
         problem: None,
-        resolved_refs: Condition::ok(
-            types::RESOLVED_REFS,
-            reasons::RESOLVED_REFS,
-            "Resolved all the Object references for the Route",
-        ),
+        resolved_refs: super::resolved_refs(&[]),
         partially_invalid: None,
     };
     let mut ref_problems: Vec<RefProblem> = Vec::new();
@@ -77,12 +76,13 @@ pub(crate) fn convert_rules<'a>(
         total += 1;
         let converted = parts.and_then(|parts| {
             let mut ctx = RefContext {
-                snapshot,
+                resolver,
                 kind,
                 namespace,
                 http2,
                 backends: &mut out.backends,
                 problems: &mut ref_problems,
+                tls_policies: &mut out.tls_policies,
             };
             convert_rule(&mut ctx, index, parts)
         });
@@ -105,39 +105,36 @@ pub(crate) fn convert_rules<'a>(
         if invalid_rules.len() == total {
             out.problem = Some(problem);
         } else {
-            out.partially_invalid = Some(problem);
+            out.partially_invalid = Some(Problem {
+                type_: types::PARTIALLY_INVALID,
+                ..problem
+            });
         }
     }
-    if let Some(first) = ref_problems.first() {
-        let message = ref_problems
-            .iter()
-            .map(|p| p.message.as_str())
-            .collect::<Vec<_>>()
-            .join("; ");
-        out.resolved_refs = Condition::not(types::RESOLVED_REFS, first.reason, message);
-    }
+    out.resolved_refs = super::resolved_refs(&ref_problems);
     out
 }
 
 /// Everything needed to resolve backend references of one route.
 pub(crate) struct RefContext<'a, 'b> {
-    pub snapshot: &'a Snapshot,
+    pub resolver: &'a Resolver<'a>,
     pub kind: &'a str,
     pub namespace: &'a str,
     pub http2: bool,
     pub backends: &'b mut Vec<Backend>,
     pub problems: &'b mut Vec<RefProblem>,
+    pub tls_policies: &'b mut Targets,
 }
 
 impl RefContext<'_, '_> {
     /// Resolves a reference; records the backend or the problem. `Ok(None)` when unusable.
     pub(crate) fn resolve(&mut self, reference: &BackendRef<'_>) -> Option<String> {
-        match backend::resolve(
-            self.snapshot,
+        match self.resolver.resolve(
             self.kind,
             self.namespace,
             reference,
             self.http2,
+            self.tls_policies,
         ) {
             Ok(resolved) => {
                 let name = resolved.name.clone();

@@ -1,8 +1,11 @@
 //! Routes of every kind: attachment to listeners through parentRefs (sectionName, port,
 //! allowedRoutes kinds and namespaces, hostnames), and the per-parent status.
 //!
-//! Each kind converts its rules once (`http`, `grpc`, `stream`); the attachment logic here
-//! is shared, so every kind gets the same reasons for the same problems.
+//! Each kind converts its rules once (`http`, `grpc`, `stream`), resolving its backendRefs
+//! (with their BackendTLSPolicies, see `backend_tls`); the attachment logic here is shared,
+//! so every kind gets the same reasons for the same problems. Route statuses are assembled
+//! once every route is attached, because a BackendTLSPolicy's ancestors (and so the parents
+//! through which it is unimplementable) depend on all of them.
 
 mod backend_filters;
 mod envoy_limits;
@@ -16,13 +19,16 @@ mod open_values;
 mod session;
 mod stream;
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use ferrogate_api::GATEWAY_GROUP;
 use ferrogate_ir::{Backend, GatewayKey, HeaderMods, HttpMatch, RouteAction, WeightedBackend};
-use ferrogate_status::{Condition, ParentRef, RouteParentStatus, RouteStatus};
+use ferrogate_status::{Condition, ParentRef, PolicyStatus, RouteParentStatus, RouteStatus};
 use ferrogate_store::Snapshot;
 
+use crate::backend::Resolver;
+use crate::backend_tls::{Ancestors, PolicyId, Targets};
 use crate::conditions::{Problem, reasons, types};
 use crate::gateway::GatewayCtx;
 use crate::hostname;
@@ -34,9 +40,6 @@ pub(crate) struct Attachment {
     pub listener: usize,
     /// Request hosts (or SNI names) the route serves through this listener.
     pub hostnames: Vec<String>,
-    /// The parentRef through which the route attached, as the route wrote it, with the
-    /// namespace filled in (policies name their ancestors this way).
-    pub parent: ParentRef,
     pub payload: Payload,
 }
 
@@ -87,8 +90,29 @@ pub(crate) struct Routes {
     pub backends: std::collections::BTreeMap<String, Backend>,
     /// (Gateway, backend) pairs the Gateway must not send to (a BackendTLSPolicy that could
     /// not list the Gateway among its ancestors): their share is answered with 500.
-    pub blocked: std::collections::BTreeSet<(GatewayKey, String)>,
+    pub blocked: BTreeSet<(GatewayKey, String)>,
     pub statuses: Vec<RouteStatus>,
+    /// Statuses waiting for the BackendTLSPolicies to be settled.
+    pending: Vec<PendingStatus>,
+    /// The BackendTLSPolicies backend resolution met, by backend.
+    tls_policies: Targets,
+    /// The parents through which accepted routes reach each BackendTLSPolicy.
+    ancestors: Ancestors,
+}
+
+/// A route's status until the BackendTLSPolicies are settled.
+struct PendingStatus {
+    kind: &'static str,
+    namespace: String,
+    name: String,
+    generation: Option<i64>,
+    resolved_refs: Condition,
+    partially_invalid: Option<Problem>,
+    /// The BackendTLSPolicies that target its backends.
+    tls_policies: BTreeSet<PolicyId>,
+    /// Per parentRef: its `Accepted` condition, and, when the route attached through it, the
+    /// parentRef as policies name their ancestors.
+    parents: Vec<(ParentRef, Condition, Option<ParentRef>)>,
 }
 
 /// What a route kind hands to the shared attachment logic.
@@ -102,30 +126,106 @@ pub(crate) struct RouteInput<'a> {
     /// A problem that makes the route unacceptable for every parent.
     pub problem: Option<Problem>,
     pub resolved_refs: Condition,
-    /// Some rules were dropped (reason, message): the `PartiallyInvalid` condition.
+    /// Some rules were dropped: `PartiallyInvalid: True`.
     pub partially_invalid: Option<Problem>,
     pub payload: Payload,
     pub backends: Vec<Backend>,
+    /// The BackendTLSPolicies resolution met, by backend.
+    pub tls_policies: Targets,
 }
 
-pub(crate) fn translate(snapshot: &Snapshot, gateways: &mut [GatewayCtx]) -> Routes {
+/// Translates every route, then settles the BackendTLSPolicies from what resolution and
+/// attachment recorded; returns the routes and the policy statuses.
+pub(crate) fn translate(
+    resolver: &Resolver<'_>,
+    gateways: &mut [GatewayCtx],
+) -> (Routes, Vec<PolicyStatus>) {
+    let snapshot = resolver.snapshot;
     let mut routes = Routes::default();
     for (key, route) in snapshot.http_routes.in_order() {
-        routes.add(snapshot, gateways, http::input(snapshot, key, route));
+        routes.add(snapshot, gateways, http::input(resolver, key, route));
     }
     for (key, route) in snapshot.grpc_routes.in_order() {
-        routes.add(snapshot, gateways, grpc::input(snapshot, key, route));
+        routes.add(snapshot, gateways, grpc::input(resolver, key, route));
     }
     for (key, route) in snapshot.tls_routes.in_order() {
-        routes.add(snapshot, gateways, stream::tls_input(snapshot, key, route));
+        routes.add(snapshot, gateways, stream::tls_input(resolver, key, route));
     }
     for (key, route) in snapshot.tcp_routes.in_order() {
-        routes.add(snapshot, gateways, stream::tcp_input(snapshot, key, route));
+        routes.add(snapshot, gateways, stream::tcp_input(resolver, key, route));
     }
     for (key, route) in snapshot.udp_routes.in_order() {
-        routes.add(snapshot, gateways, stream::udp_input(snapshot, key, route));
+        routes.add(snapshot, gateways, stream::udp_input(resolver, key, route));
     }
-    routes
+    let settled = resolver.policies.settle(
+        std::mem::take(&mut routes.ancestors),
+        &std::mem::take(&mut routes.tls_policies),
+    );
+    routes.blocked.extend(settled.blocked);
+    routes.statuses = std::mem::take(&mut routes.pending)
+        .into_iter()
+        .map(|p| p.finish(&settled.unimplementable))
+        .collect();
+    (routes, settled.statuses)
+}
+
+/// A route's `ResolvedRefs` condition from the problems of its backendRefs: the first
+/// problem's reason, every message.
+pub(crate) fn resolved_refs(problems: &[Problem]) -> Condition {
+    match problems.first() {
+        Some(first) => Condition::not(
+            types::RESOLVED_REFS,
+            first.reason,
+            problems
+                .iter()
+                .map(|p| p.message.as_str())
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+        None => Condition::ok(
+            types::RESOLVED_REFS,
+            reasons::RESOLVED_REFS,
+            "Resolved all the Object references for the Route",
+        ),
+    }
+}
+
+impl PendingStatus {
+    /// The status, once the parents through which BackendTLSPolicies are unimplementable
+    /// are known: a route reaching such a policy through such a parent says so there.
+    fn finish(self, unimplementable: &[(PolicyId, ParentRef, Problem)]) -> RouteStatus {
+        let parents = self
+            .parents
+            .into_iter()
+            .map(|(parent_ref, accepted, attached_as)| {
+                let unimplementable = attached_as.and_then(|written| {
+                    unimplementable
+                        .iter()
+                        .rev()
+                        .find(|(i, p, _)| *p == written && self.tls_policies.contains(i))
+                });
+                let resolved_refs = match unimplementable {
+                    Some((_, _, problem)) => problem.condition(),
+                    None => self.resolved_refs.clone(),
+                };
+                let mut conditions = vec![accepted, resolved_refs];
+                conditions.extend(self.partially_invalid.as_ref().map(Problem::condition));
+                RouteParentStatus {
+                    parent_ref,
+                    conditions: conditions
+                        .into_iter()
+                        .map(|c| c.at_generation(self.generation))
+                        .collect(),
+                }
+            })
+            .collect();
+        RouteStatus {
+            kind: self.kind.into(),
+            namespace: self.namespace,
+            name: self.name,
+            parents,
+        }
+    }
 }
 
 impl Routes {
@@ -152,29 +252,30 @@ impl Routes {
             };
             let listener_set =
                 (kind == "ListenerSet").then(|| (namespace.to_string(), parent.name.clone()));
-            let accepted = self.attach(snapshot, gateway, &input, parent, listener_set);
-            let mut conditions = vec![accepted.at_generation(input.generation)];
-            conditions.push(input.resolved_refs.clone().at_generation(input.generation));
-            if let Some(p) = &input.partially_invalid {
-                conditions.push(
-                    Condition::ok(types::PARTIALLY_INVALID, p.reason, p.message.clone())
-                        .at_generation(input.generation),
-                );
-            }
-            parents.push(RouteParentStatus {
-                parent_ref: parent.clone(),
-                conditions,
-            });
+            let (accepted, attached_as) =
+                self.attach(snapshot, gateway, &input, parent, listener_set);
+            parents.push((parent.clone(), accepted, attached_as));
         }
-        self.statuses.push(RouteStatus {
-            kind: input.kind.into(),
+        let tls_policies: BTreeSet<PolicyId> =
+            input.tls_policies.values().flatten().copied().collect();
+        for (backend, policies) in input.tls_policies {
+            self.tls_policies.entry(backend).or_insert(policies);
+        }
+        self.pending.push(PendingStatus {
+            kind: input.kind,
             namespace: input.namespace.to_string(),
             name: input.name.to_string(),
+            generation: input.generation,
+            resolved_refs: input.resolved_refs,
+            partially_invalid: input.partially_invalid,
+            tls_policies,
             parents,
         });
     }
 
-    /// Attaches a route to the listeners of one parent; returns the `Accepted` condition.
+    /// Attaches a route to the listeners of one parent; returns the `Accepted` condition and,
+    /// when it attached, the parentRef as policies name their ancestors (it is recorded as
+    /// an ancestor of the BackendTLSPolicies of the route's backends).
     fn attach(
         &mut self,
         snapshot: &Snapshot,
@@ -182,7 +283,7 @@ impl Routes {
         input: &RouteInput<'_>,
         parent: &ParentRef,
         listener_set: Option<(String, String)>,
-    ) -> Condition {
+    ) -> (Condition, Option<ParentRef>) {
         let candidates: Vec<usize> = (0..gateway.listeners.len())
             .filter(|&i| {
                 let l = &gateway.listeners[i];
@@ -192,11 +293,12 @@ impl Routes {
             })
             .collect();
         if candidates.is_empty() {
-            return Condition::not(
+            let condition = Condition::not(
                 types::ACCEPTED,
                 reasons::NO_MATCHING_PARENT,
                 "No listeners match this parent ref",
             );
+            return (condition, None);
         }
         let gateway_ns = gateway.key.namespace.clone();
         let allowed: Vec<usize> = candidates
@@ -213,11 +315,12 @@ impl Routes {
             })
             .collect();
         if allowed.is_empty() {
-            return Condition::not(
+            let condition = Condition::not(
                 types::ACCEPTED,
                 reasons::NOT_ALLOWED_BY_LISTENERS,
                 "No listeners included by this parent ref allowed this attachment.",
             );
+            return (condition, None);
         }
         let uses_hostnames = matches!(input.kind, "HTTPRoute" | "GRPCRoute" | "TLSRoute");
         let matching: Vec<(usize, Vec<String>)> = allowed
@@ -232,11 +335,12 @@ impl Routes {
             })
             .collect();
         if matching.is_empty() {
-            return Condition::not(
+            let condition = Condition::not(
                 types::ACCEPTED,
                 reasons::NO_MATCHING_LISTENER_HOSTNAME,
                 "There were no hostname intersections between the HTTPRoute and this parent ref's Listener(s).",
             );
+            return (condition, None);
         }
         // Attachment depends only on parentRefs and what the listeners allow; a route with
         // broken rules is still attached (and counted), just not accepted. A route whose
@@ -247,7 +351,7 @@ impl Routes {
             }
         }
         if let Some(p) = &input.problem {
-            return p.condition();
+            return (p.condition(), None);
         }
         let parent = ParentRef {
             namespace: Some(
@@ -263,11 +367,17 @@ impl Routes {
                 gateway: gateway.key.clone(),
                 listener,
                 hostnames,
-                parent: parent.clone(),
                 payload: input.payload.clone(),
             });
         }
-        Condition::ok(types::ACCEPTED, reasons::ACCEPTED, "Route is accepted")
+        for &policy in input.tls_policies.values().flatten() {
+            let ancestors = self.ancestors.entry(policy).or_default();
+            if !ancestors.iter().any(|(_, r)| *r == parent) {
+                ancestors.push((gateway.key.clone(), parent.clone()));
+            }
+        }
+        let accepted = Condition::ok(types::ACCEPTED, reasons::ACCEPTED, "Route is accepted");
+        (accepted, Some(parent))
     }
 }
 

@@ -5,21 +5,22 @@ use std::sync::Arc;
 
 use ferrogate_api::gateway::{TcpRoute, TlsRoute, UdpRoute};
 use ferrogate_ir::{Backend, WeightedBackend};
-use ferrogate_status::Condition;
-use ferrogate_store::{ObjectKey, Snapshot};
+use ferrogate_store::ObjectKey;
 
-use super::{Payload, RouteInput, StreamRoute, creation_time, parent_refs};
-use crate::backend::{self, BackendRef, RefProblem, backend_ref};
-use crate::conditions::{Problem, reasons, types};
+use super::{Payload, RouteInput, StreamRoute, creation_time, parent_refs, resolved_refs};
+use crate::backend::{BackendRef, RefProblem, Resolver, backend_ref};
+use crate::backend_tls::Targets;
+use crate::conditions::{Problem, reasons};
 
 struct Resolved {
     backends: Vec<WeightedBackend>,
     resolved: Vec<Backend>,
     problems: Vec<RefProblem>,
+    tls_policies: Targets,
 }
 
 fn resolve<'a>(
-    snapshot: &Snapshot,
+    resolver: &Resolver<'_>,
     kind: &str,
     namespace: &str,
     udp: bool,
@@ -29,10 +30,11 @@ fn resolve<'a>(
         backends: vec![],
         resolved: vec![],
         problems: vec![],
+        tls_policies: Targets::new(),
     };
     for (reference, weight) in refs {
         let weight = weight.unwrap_or(1).max(0) as u32;
-        match backend::resolve_stream(snapshot, kind, namespace, &reference, udp) {
+        match resolver.resolve_stream(kind, namespace, &reference, udp, &mut out.tls_policies) {
             Ok(b) => {
                 if weight > 0 {
                     out.backends
@@ -57,22 +59,7 @@ fn finish<'a>(
     rule_count: usize,
     r: Resolved,
 ) -> RouteInput<'a> {
-    let resolved_refs = match r.problems.first() {
-        Some(first) => Condition::not(
-            types::RESOLVED_REFS,
-            first.reason,
-            r.problems
-                .iter()
-                .map(|p| p.message.as_str())
-                .collect::<Vec<_>>()
-                .join("; "),
-        ),
-        None => Condition::ok(
-            types::RESOLVED_REFS,
-            reasons::RESOLVED_REFS,
-            "Resolved all the Object references for the Route",
-        ),
-    };
+    let resolved_refs = resolved_refs(&r.problems);
     let problem = (kind != "TLSRoute" && rule_count > 1).then(|| {
         Problem::not_accepted(
             reasons::INVALID_RULE,
@@ -97,11 +84,12 @@ fn finish<'a>(
             backends: r.backends,
         })),
         backends: r.resolved,
+        tls_policies: r.tls_policies,
     }
 }
 
 pub(super) fn tls_input<'a>(
-    snapshot: &Snapshot,
+    resolver: &Resolver<'_>,
     key: &'a ObjectKey,
     route: &'a TlsRoute,
 ) -> RouteInput<'a> {
@@ -111,7 +99,7 @@ pub(super) fn tls_input<'a>(
         .iter()
         .flat_map(|r| r.backend_refs.iter())
         .map(|b| (backend_ref!(b), b.weight));
-    let r = resolve(snapshot, "TLSRoute", &key.namespace, false, refs);
+    let r = resolve(resolver, "TLSRoute", &key.namespace, false, refs);
     finish(
         "TLSRoute",
         key,
@@ -124,7 +112,7 @@ pub(super) fn tls_input<'a>(
 }
 
 pub(super) fn tcp_input<'a>(
-    snapshot: &Snapshot,
+    resolver: &Resolver<'_>,
     key: &'a ObjectKey,
     route: &'a TcpRoute,
 ) -> RouteInput<'a> {
@@ -134,7 +122,7 @@ pub(super) fn tcp_input<'a>(
         .iter()
         .flat_map(|r| r.backend_refs.iter())
         .map(|b| (backend_ref!(b), b.weight));
-    let r = resolve(snapshot, "TCPRoute", &key.namespace, false, refs);
+    let r = resolve(resolver, "TCPRoute", &key.namespace, false, refs);
     finish(
         "TCPRoute",
         key,
@@ -147,7 +135,7 @@ pub(super) fn tcp_input<'a>(
 }
 
 pub(super) fn udp_input<'a>(
-    snapshot: &Snapshot,
+    resolver: &Resolver<'_>,
     key: &'a ObjectKey,
     route: &'a UdpRoute,
 ) -> RouteInput<'a> {
@@ -157,7 +145,7 @@ pub(super) fn udp_input<'a>(
         .iter()
         .flat_map(|r| r.backend_refs.iter())
         .map(|b| (backend_ref!(b), b.weight));
-    let r = resolve(snapshot, "UDPRoute", &key.namespace, true, refs);
+    let r = resolve(resolver, "UDPRoute", &key.namespace, true, refs);
     finish(
         "UDPRoute",
         key,

@@ -33,6 +33,13 @@ pub(crate) fn fleet_of<'a>(options: &'a Options, key: &GatewayKey) -> Option<Fle
     Some(Fleet { observed, assigned })
 }
 
+impl Fleet<'_> {
+    /// Drops the static addresses assigned from the pools: the Gateway cannot have them.
+    pub(crate) fn forget_assigned(&mut self) {
+        self.assigned = &[];
+    }
+}
+
 /// `Programmed` of an accepted Gateway with a usable address: what its fleet allows.
 pub(crate) fn fleet_programmed(fleet: Option<&Fleet>) -> Condition {
     let Some(fleet) = fleet else {
@@ -119,17 +126,22 @@ pub fn refresh_fleet_status(statuses: &mut StatusSet, options: &Options) {
 
 fn refresh_one(status: &mut GatewayStatus, options: &Options) {
     let key = GatewayKey::new(status.namespace.clone(), status.name.clone());
-    let Some(fleet) = fleet_of(options, &key) else {
+    let Some(mut fleet) = fleet_of(options, &key) else {
         return;
     };
-    status.addresses = fleet_addresses(&fleet);
     let Some(programmed) = status
         .conditions
         .iter_mut()
         .find(|c| c.type_ == types::PROGRAMMED)
     else {
+        status.addresses = fleet_addresses(&fleet);
         return;
     };
+    if programmed.reason == reasons::ADDRESS_NOT_USABLE {
+        // As the translation decided: no requested address is the Gateway's.
+        fleet.forget_assigned();
+    }
+    status.addresses = fleet_addresses(&fleet);
     let follows_fleet = [
         reasons::ADDRESS_NOT_ASSIGNED,
         reasons::PENDING,

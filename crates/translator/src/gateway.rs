@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use ferrogate_api::envoyproxy::ServiceType;
 use ferrogate_api::gateway::{
     Gateway, GatewayAllowedListenersNamespacesFrom as AllowedFrom, GatewayListeners, ListenerSet,
 };
@@ -467,6 +468,41 @@ fn unsupported_address(gateway: &Gateway) -> Option<Problem> {
 }
 
 impl GatewayCtx {
+    /// In a cluster, requested addresses reach the Gateway's Service only as a load
+    /// balancer's (MetalLB's `metallb.io/loadBalancerIPs`): a ClusterIP or NodePort Service,
+    /// chosen by the EnvoyProxy's `envoyService.type`, never holds them, so the Gateway would
+    /// wait for them forever. The problem says so instead (GEP-1762: `AddressNotUsable`).
+    fn requested_without_load_balancer(&self) -> Option<Problem> {
+        let service_type = self
+            .parameters
+            .service()
+            .and_then(|s| s.type_)
+            .unwrap_or_default();
+        if service_type == ServiceType::LoadBalancer {
+            return None;
+        }
+        let requested: Vec<&str> = self
+            .gateway
+            .spec
+            .addresses
+            .iter()
+            .flatten()
+            .filter_map(|a| a.value.as_deref())
+            .filter(|v| !v.is_empty())
+            .collect();
+        if requested.is_empty() {
+            return None;
+        }
+        Some(Problem::not_programmed(
+            reasons::ADDRESS_NOT_USABLE,
+            format!(
+                "Cannot use the requested address {}: the Gateway's Service is of type {} (EnvoyProxy envoyService.type), and only a LoadBalancer Service can take a requested address",
+                requested.join(", "),
+                service_type.as_str()
+            ),
+        ))
+    }
+
     /// The ListenerSet a listener comes from, if any.
     pub(crate) fn listener_owner(&self, i: usize) -> Option<&(String, String)> {
         self.owners[i].as_ref()
@@ -523,9 +559,21 @@ impl GatewayCtx {
         };
         // Programmed: the Gateway's data plane runs with its address (listeners report their
         // own programming).
-        let fleet = fleet_of(options, &self.key);
-        let programmed = if let Some(why) = options.unusable_addresses.get(&self.key) {
-            Condition::not(types::PROGRAMMED, reasons::ADDRESS_NOT_USABLE, why.clone())
+        let mut fleet = fleet_of(options, &self.key);
+        let unusable = match options.unusable_addresses.get(&self.key) {
+            Some(why) => Some(Problem::not_programmed(reasons::ADDRESS_NOT_USABLE, why)),
+            None => fleet
+                .as_ref()
+                .and_then(|_| self.requested_without_load_balancer()),
+        };
+        if unusable.is_some()
+            && let Some(fleet) = fleet.as_mut()
+        {
+            // Nothing requested was given: the addresses are what the Service holds.
+            fleet.forget_assigned();
+        }
+        let programmed = if let Some(problem) = &unusable {
+            problem.condition()
         } else if self.rejected.is_some() || !any_valid {
             Condition::not(
                 types::PROGRAMMED,

@@ -173,3 +173,88 @@ fn static_addresses_are_claimed_only_where_they_are_judged() {
     assert!(claims(true));
     assert!(!claims(false));
 }
+
+/// A Gateway that requests an address while its EnvoyProxy makes its Service a ClusterIP one
+/// can never get it (only a load balancer assigns requested addresses): `AddressNotUsable`
+/// says so at once, instead of `Pending` forever, and `status.addresses` holds only what the
+/// Service has, after a fleet-only refresh too.
+#[test]
+fn a_requested_address_on_a_cluster_ip_service_is_not_usable() {
+    let input = "
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {name: ferrogate}
+spec: {controllerName: gateway.ferrogate.dev/gatewayclass-controller}
+---
+apiVersion: gateway.ferrogate.dev/v1alpha1
+kind: EnvoyProxy
+metadata: {name: internal, namespace: apps}
+spec:
+  provider:
+    type: Kubernetes
+    kubernetes:
+      envoyService: {type: ClusterIP}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: web, namespace: apps, generation: 3}
+spec:
+  gatewayClassName: ferrogate
+  infrastructure:
+    parametersRef: {group: gateway.ferrogate.dev, kind: EnvoyProxy, name: internal}
+  addresses: [{type: IPAddress, value: 10.245.0.9}]
+  listeners: [{name: http, port: 80, protocol: HTTP}]
+";
+    let (objects, errors) = load_documents("input", input);
+    assert!(errors.is_empty(), "{errors:?}");
+    let snapshot: Snapshot = objects.into_iter().collect();
+    let key = GatewayKey::new("apps", "web");
+    let fleet = |available| {
+        Some(BTreeMap::from([(
+            key.clone(),
+            Provisioned {
+                addresses: vec!["10.96.0.20".into()],
+                available,
+            },
+        )]))
+    };
+    let mut options = Options {
+        provisioned: fleet(false),
+        // With pools, the controller judged the address usable from the pools alone.
+        static_addresses: BTreeMap::from([(key.clone(), vec!["10.245.0.9".into()])]),
+        ..Options::default()
+    };
+    let mut statuses = translate(&snapshot, &options).statuses;
+    let check = |status: &GatewayStatus| {
+        assert_eq!(
+            programmed(status),
+            ("False".into(), "AddressNotUsable".into())
+        );
+        let message = &status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Programmed")
+            .unwrap()
+            .message;
+        assert!(
+            message.contains("10.245.0.9") && message.contains("ClusterIP"),
+            "{message}"
+        );
+        let addresses: Vec<_> = status.addresses.iter().map(|a| a.value.as_str()).collect();
+        assert_eq!(addresses, ["10.96.0.20"]);
+    };
+    check(&statuses.gateways[0]);
+    options.provisioned = fleet(true);
+    ferrogate_translator::refresh_fleet_status(&mut statuses, &options);
+    check(&statuses.gateways[0]);
+    assert_eq!(statuses, translate(&snapshot, &options).statuses);
+
+    // The same Gateway on a LoadBalancer Service waits for the load balancer, as before.
+    let (objects, _) = load_documents("input", &input.replace("ClusterIP", "LoadBalancer"));
+    let snapshot: Snapshot = objects.into_iter().collect();
+    let statuses = translate(&snapshot, &options).statuses;
+    assert_eq!(
+        programmed(&statuses.gateways[0]),
+        ("False".into(), "Pending".into())
+    );
+}

@@ -1,8 +1,8 @@
 //! The fake API server through the real kube client.
 
+use ferrogate_gateway_types::experimental::gateways::Gateway;
 use ferrogate_testkit::fake_apiserver::FakeApiServer;
 use futures::{StreamExt, TryStreamExt};
-use gateway_api::apis::standard::gateways::Gateway;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, reflector, watcher};

@@ -7,7 +7,7 @@ CORPUS_DIR ?= ../shared/translator-cases
 CARGO ?= cargo
 export FERROGATE_ENVOY := $(ENVOY)
 
-.PHONY: all envoy build run test corpus conformance check-deps fmt lint clean
+.PHONY: all envoy build run test corpus conformance check-deps fmt lint clean gateway-types
 
 all: build
 
@@ -44,6 +44,12 @@ conformance: envoy
 	mkdir -p .run
 	target/debug/ferrogate-conformance $(CONFORMANCE_DIR) --jobs $(CONFORMANCE_JOBS) --envoy $(ENVOY) \
 		--report .run/conformance-report.yaml --min-passed $(CONFORMANCE_MIN_PASSED) --status-timeout-cap 60
+
+## gateway-types: regenerate crates/gateway-types (the Gateway API types) from upstream's CRDs of
+# GATEWAY_API_VERSION (scripts/cluster/versions.sh), taken from the sigs.k8s.io/gateway-api Go
+# module, with kopium (pinned, installed into .tools/kopium once). The output is committed.
+gateway-types:
+	TOOLS_DIR=$(TOOLS_DIR) scripts/gateway-types/generate.sh
 
 ## check-deps: data and pure crates stay pure; layers only point down.
 check-deps:

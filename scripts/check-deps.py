@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 LAYERS = {
+    "ferrogate-gateway-types": -1,  # generated Gateway API types, under everything
     "ferrogate-api": 0,
     "ferrogate-ir": 1, "ferrogate-store": 1, "ferrogate-status": 1,
     "ferrogate-translator": 2, "ferrogate-xds-translator": 2, "ferrogate-infra-render": 2,

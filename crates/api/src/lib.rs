@@ -2,9 +2,10 @@
 //! are imported from.
 //!
 //! Owns: user-visible constants (controller name, labels, ports), re-exports of the
-//! `gateway-api` and `k8s-openapi` types the rest of the workspace uses (so a version bump
-//! happens here only), Ferrogate's own CRD types, and the format of user-visible names
-//! that two sides must agree on (the xDS client identity, [`xds_identity`]).
+//! Gateway API (`ferrogate-gateway-types`) and `k8s-openapi` types the rest of the workspace
+//! uses (so a version bump happens here only), Ferrogate's own CRD types, and the format of
+//! user-visible names that two sides must agree on (the xDS client identity,
+//! [`xds_identity`]).
 //!
 //! Must not: contain logic beyond constants, type definitions and such name formats.
 #![forbid(unsafe_code)]

@@ -1,8 +1,9 @@
 //! Open enums: the Gateway API reserves the right to add values to many enums (filter
 //! types, path modifier types, redirect schemes, match types, methods, ...) and says an
 //! implementation must not crash on values it does not know, but report them with
-//! `UnsupportedValue`. The `gateway-api` crate decodes those fields as closed Rust enums,
-//! so an unknown value would fail the whole object and it would vanish without a status.
+//! `UnsupportedValue`. The generated types (`ferrogate-gateway-types`) decode those fields
+//! as closed Rust enums, so an unknown value would fail the whole object and it would vanish
+//! without a status.
 //!
 //! This pass decodes leniently instead: when decoding fails on an unknown variant, the
 //! value is replaced by a known one and recorded (path and raw value), and decoding is
@@ -24,7 +25,8 @@ use ferrogate_api::k8s::ObjectMeta;
 /// so a user cannot forge it.
 pub const UNSUPPORTED_VALUES_ANNOTATION: &str = "gateway.ferrogate.dev/unsupported-values";
 
-/// An enum value the compiled types do not know.
+/// An enum value the compiled types do not know, or a field they no longer have (see
+/// [`REMOVED_RULE_FIELDS`]).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct UnsupportedValue {
     /// Where, as `spec.rules[1].filters[0].type`.
@@ -73,7 +75,7 @@ const MAX_REPAIRS: usize = 256;
 pub(crate) fn decode<T: DeserializeOwned>(
     mut value: Value,
 ) -> Result<(T, Vec<UnsupportedValue>), serde_json::Error> {
-    let mut unsupported = Vec::new();
+    let mut unsupported = take_removed_fields(&mut value);
     for _ in 0..MAX_REPAIRS {
         let error = match serde_path_to_error::deserialize::<_, T>(&value) {
             Ok(decoded) => return Ok((decoded, unsupported)),
@@ -94,6 +96,59 @@ pub(crate) fn decode<T: DeserializeOwned>(
         }
     }
     Err(serde::de::Error::custom("too many unsupported values"))
+}
+
+/// Fields of a route rule that a Gateway API release removed from the schema, by the kinds
+/// that had them. An input written for an older release can still set one (a file, or a
+/// cluster whose CRDs are older than the types; a cluster with the new CRDs prunes it): the
+/// types have no place for it and serde would drop it silently, as if it worked. So it is
+/// taken out and recorded like an unknown enum value, and the translator judges the rule
+/// that holds it.
+const REMOVED_RULE_FIELDS: &[(&[&str], &str, &str)] = &[
+    // v1.6 removed `sessionPersistence.idleTimeout` (GEP-1619).
+    (
+        &["HTTPRoute", "GRPCRoute"],
+        "sessionPersistence",
+        "idleTimeout",
+    ),
+];
+
+/// Takes the [`REMOVED_RULE_FIELDS`] out of `value`'s rules and records them.
+fn take_removed_fields(value: &mut Value) -> Vec<UnsupportedValue> {
+    let kind = value
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let mut found = Vec::new();
+    let Some(rules) = value
+        .pointer_mut("/spec/rules")
+        .and_then(Value::as_array_mut)
+    else {
+        return found;
+    };
+    for (kinds, parent, field) in REMOVED_RULE_FIELDS {
+        if !kinds.contains(&kind.as_str()) {
+            continue;
+        }
+        for (index, rule) in rules.iter_mut().enumerate() {
+            let Some(raw) = rule
+                .get_mut(*parent)
+                .and_then(Value::as_object_mut)
+                .and_then(|p| p.remove(*field))
+            else {
+                continue;
+            };
+            found.push(UnsupportedValue {
+                path: format!("spec.rules[{index}].{parent}.{field}"),
+                value: match raw {
+                    Value::String(s) => s,
+                    other => other.to_string(),
+                },
+            });
+        }
+    }
+    found
 }
 
 enum Repair {
@@ -238,6 +293,40 @@ mod tests {
                 text
             );
         }
+    }
+
+    #[test]
+    fn a_removed_field_is_taken_out_and_recorded_for_the_kinds_that_had_it() {
+        for kind in ["HTTPRoute", "GRPCRoute"] {
+            let mut value = route("RequestHeaderModifier", "v".into());
+            value["kind"] = kind.into();
+            value["spec"]["rules"][1]["sessionPersistence"] =
+                serde_json::json!({"sessionName": "s", "idleTimeout": "5m"});
+            let removed = take_removed_fields(&mut value);
+            assert_eq!(
+                removed,
+                vec![UnsupportedValue {
+                    path: "spec.rules[1].sessionPersistence.idleTimeout".into(),
+                    value: "5m".into()
+                }]
+            );
+            assert_eq!(
+                value["spec"]["rules"][1]["sessionPersistence"],
+                serde_json::json!({"sessionName": "s"})
+            );
+        }
+        let (_, unsupported) = decode::<HttpRoute>({
+            let mut value = route("RequestHeaderModifier", "v".into());
+            value["spec"]["rules"][0]["sessionPersistence"] =
+                serde_json::json!({"idleTimeout": "1h"});
+            value
+        })
+        .unwrap();
+        assert_eq!(unsupported.len(), 1);
+        let mut tcp = serde_json::json!({"kind": "TCPRoute", "spec": {"rules": [
+            {"sessionPersistence": {"idleTimeout": "5m"}}
+        ]}});
+        assert!(take_removed_fields(&mut tcp).is_empty());
     }
 
     #[test]

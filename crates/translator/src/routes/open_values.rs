@@ -5,11 +5,16 @@
 //! - inside a backendRef's filters: only that backendRef (see `backend_filters`);
 //! - elsewhere inside a rule: that rule (the others still serve, `PartiallyInvalid`);
 //! - outside the rules: the whole route (`Accepted: False`).
+//!
+//! The store records the same way a rule field that Gateway API removed but an older input
+//! still sets (`sessionPersistence.idleTimeout`, gone in v1.6); [`describe`] words it as the
+//! part that once read it did.
 
 use ferrogate_api::k8s::ObjectMeta;
 use ferrogate_store::{UnsupportedValue, unsupported_values};
 
 use super::http_rules::unsupported;
+use super::session::IDLE_TIMEOUT_UNSUPPORTED;
 use crate::conditions::Problem;
 
 const RULES: &str = "spec.rules";
@@ -28,7 +33,7 @@ impl OpenValues {
             .0
             .iter()
             .filter(|v| v.index_in(RULES).is_none())
-            .map(UnsupportedValue::describe)
+            .map(describe)
             .collect();
         (!outside.is_empty()).then(|| unsupported(outside.join("; ")))
     }
@@ -39,7 +44,7 @@ impl OpenValues {
             .0
             .iter()
             .filter(|v| v.index_in(RULES) == Some(rule) && !in_backend_filters(v, rule))
-            .map(UnsupportedValue::describe)
+            .map(describe)
             .collect();
         if found.is_empty() {
             Ok(())
@@ -56,6 +61,15 @@ impl OpenValues {
             .filter(|v| v.path.starts_with(&prefix))
             .cloned()
             .collect()
+    }
+}
+
+/// How a value is named in a condition message.
+fn describe(v: &UnsupportedValue) -> String {
+    if v.path.ends_with(".sessionPersistence.idleTimeout") {
+        IDLE_TIMEOUT_UNSUPPORTED.to_string()
+    } else {
+        v.describe()
     }
 }
 

@@ -2,7 +2,9 @@
 //! session filter: the session token (a cookie Envoy sets, or a header) names the endpoint
 //! that served the first request, and later requests carrying it go there while it is
 //! healthy. What Envoy cannot do is reported, never silently dropped:
-//! - `idleTimeout`: Envoy's stateful session has no idle expiry;
+//! - `idleTimeout`: Envoy's stateful session has no idle expiry (Gateway API v1.6 removed
+//!   the field; the store records it when an older input still sets it, and the rule is
+//!   judged through its open values, with [`IDLE_TIMEOUT_UNSUPPORTED`]);
 //! - `absoluteTimeout` on a session cookie (lifetimeType Session) or on a header: Envoy can
 //!   only express it as the cookie's Max-Age, which makes the cookie permanent.
 //!
@@ -21,6 +23,9 @@ use super::http_rules::unsupported;
 use super::http_timeouts::duration_ms;
 use crate::conditions::Problem;
 
+/// Why a rule that sets `sessionPersistence.idleTimeout` is not accepted.
+pub(crate) const IDLE_TIMEOUT_UNSUPPORTED: &str = "sessionPersistence.idleTimeout is not supported: Envoy's stateful session cannot expire idle sessions";
+
 /// The session name when the rule gives none: unique per rule, and a valid cookie and
 /// header name (no `/`).
 pub(crate) fn default_name(kind: &str, key: &ObjectKey, rule: usize) -> String {
@@ -38,11 +43,6 @@ pub(crate) fn convert(
     default_name: &str,
 ) -> Result<Option<SessionPersistence>, Problem> {
     let Some(sp) = sp else { return Ok(None) };
-    if sp.idle_timeout.is_some() {
-        return Err(unsupported(
-            "sessionPersistence.idleTimeout is not supported: Envoy's stateful session cannot expire idle sessions",
-        ));
-    }
     let name = sp
         .session_name
         .clone()

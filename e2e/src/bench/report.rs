@@ -348,7 +348,8 @@ mod tests {
                 Some("R2-peers"),
             ),
         ];
-        let context = "Run: a (side-by-side run `R1-peers`).\n\nRun: b (side-by-side run `R2-peers`).\n\n";
+        let context =
+            "Run: a (side-by-side run `R1-peers`).\n\nRun: b (side-by-side run `R2-peers`).\n\n";
         let text = render_tables(&records, context);
         let (newer, older) = (
             text.find("Run id `R2-peers`.").expect("R2's table"),

@@ -328,7 +328,11 @@ mod tests {
             rec(None, "r2", "loadavg_1m_max", "machine", 1000, 3.0),
         ];
         assert_eq!(runs(&records), vec!["r2", "r1"]);
-        let text = render(&records, "r2", Some("Run: `ferrogate-bench --peers` took 1 s"));
+        let text = render(
+            &records,
+            "r2",
+            Some("Run: `ferrogate-bench --peers` took 1 s"),
+        );
         assert!(text.contains("Run id `r2`."), "{text}");
         assert!(text.contains("Run: `ferrogate-bench --peers`"), "{text}");
         assert!(text.contains("min 1.50, mean 2.25, max 3.00"), "{text}");

@@ -52,7 +52,13 @@ impl UnsupportedValue {
 
     /// `path: unsupported value "raw"`, for condition messages.
     pub fn describe(&self) -> String {
-        format!("{}: unsupported value {:?}", self.path, self.value)
+        match removed_field(&self.path) {
+            Some((_, _, _, release)) => format!(
+                "{}: unsupported field (removed in Gateway API {release})",
+                self.path
+            ),
+            None => format!("{}: unsupported value {:?}", self.path, self.value),
+        }
     }
 }
 
@@ -104,14 +110,29 @@ pub(crate) fn decode<T: DeserializeOwned>(
 /// types have no place for it and serde would drop it silently, as if it worked. So it is
 /// taken out and recorded like an unknown enum value, and the translator judges the rule
 /// that holds it.
-const REMOVED_RULE_FIELDS: &[(&[&str], &str, &str)] = &[
-    // v1.6 removed `sessionPersistence.idleTimeout` (GEP-1619).
+const REMOVED_RULE_FIELDS: &[(&[&str], &str, &str, &str)] = &[
+    // GEP-1619: Envoy-like data planes could not expire idle sessions.
     (
         &["HTTPRoute", "GRPCRoute"],
         "sessionPersistence",
         "idleTimeout",
+        "v1.6",
     ),
 ];
+
+/// The [`REMOVED_RULE_FIELDS`] entry a recorded path names, if any.
+fn removed_field(
+    path: &str,
+) -> Option<&'static (
+    &'static [&'static str],
+    &'static str,
+    &'static str,
+    &'static str,
+)> {
+    REMOVED_RULE_FIELDS
+        .iter()
+        .find(|(_, parent, field, _)| path.ends_with(&format!(".{parent}.{field}")))
+}
 
 /// Takes the [`REMOVED_RULE_FIELDS`] out of `value`'s rules and records them.
 fn take_removed_fields(value: &mut Value) -> Vec<UnsupportedValue> {
@@ -127,7 +148,7 @@ fn take_removed_fields(value: &mut Value) -> Vec<UnsupportedValue> {
     else {
         return found;
     };
-    for (kinds, parent, field) in REMOVED_RULE_FIELDS {
+    for (kinds, parent, field, _) in REMOVED_RULE_FIELDS {
         if !kinds.contains(&kind.as_str()) {
             continue;
         }

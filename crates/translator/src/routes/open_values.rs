@@ -7,14 +7,12 @@
 //! - outside the rules: the whole route (`Accepted: False`).
 //!
 //! The store records the same way a rule field that Gateway API removed but an older input
-//! still sets (`sessionPersistence.idleTimeout`, gone in v1.6); [`describe`] words it as the
-//! part that once read it did.
+//! still sets (`sessionPersistence.idleTimeout`, gone in v1.6), and words it as such.
 
 use ferrogate_api::k8s::ObjectMeta;
 use ferrogate_store::{UnsupportedValue, unsupported_values};
 
 use super::http_rules::unsupported;
-use super::session::IDLE_TIMEOUT_UNSUPPORTED;
 use crate::conditions::Problem;
 
 const RULES: &str = "spec.rules";
@@ -33,7 +31,7 @@ impl OpenValues {
             .0
             .iter()
             .filter(|v| v.index_in(RULES).is_none())
-            .map(describe)
+            .map(UnsupportedValue::describe)
             .collect();
         (!outside.is_empty()).then(|| unsupported(outside.join("; ")))
     }
@@ -44,7 +42,7 @@ impl OpenValues {
             .0
             .iter()
             .filter(|v| v.index_in(RULES) == Some(rule) && !in_backend_filters(v, rule))
-            .map(describe)
+            .map(UnsupportedValue::describe)
             .collect();
         if found.is_empty() {
             Ok(())
@@ -61,15 +59,6 @@ impl OpenValues {
             .filter(|v| v.path.starts_with(&prefix))
             .cloned()
             .collect()
-    }
-}
-
-/// How a value is named in a condition message.
-fn describe(v: &UnsupportedValue) -> String {
-    if v.path.ends_with(".sessionPersistence.idleTimeout") {
-        IDLE_TIMEOUT_UNSUPPORTED.to_string()
-    } else {
-        v.describe()
     }
 }
 

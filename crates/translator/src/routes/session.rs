@@ -4,7 +4,7 @@
 //! healthy. What Envoy cannot do is reported, never silently dropped:
 //! - `idleTimeout`: Envoy's stateful session has no idle expiry (Gateway API v1.6 removed
 //!   the field; the store records it when an older input still sets it, and the rule is
-//!   judged through its open values, with [`IDLE_TIMEOUT_UNSUPPORTED`]);
+//!   judged through its open values);
 //! - `absoluteTimeout` on a session cookie (lifetimeType Session) or on a header: Envoy can
 //!   only express it as the cookie's Max-Age, which makes the cookie permanent.
 //!
@@ -22,9 +22,6 @@ use ferrogate_store::ObjectKey;
 use super::http_rules::unsupported;
 use super::http_timeouts::duration_ms;
 use crate::conditions::Problem;
-
-/// Why a rule that sets `sessionPersistence.idleTimeout` is not accepted.
-pub(crate) const IDLE_TIMEOUT_UNSUPPORTED: &str = "sessionPersistence.idleTimeout is not supported: Envoy's stateful session cannot expire idle sessions";
 
 /// The session name when the rule gives none: unique per rule, and a valid cookie and
 /// header name (no `/`).

@@ -33,13 +33,6 @@ pub(crate) fn fleet_of<'a>(options: &'a Options, key: &GatewayKey) -> Option<Fle
     Some(Fleet { observed, assigned })
 }
 
-impl Fleet<'_> {
-    /// Drops the static addresses assigned from the pools: the Gateway cannot have them.
-    pub(crate) fn forget_assigned(&mut self) {
-        self.assigned = &[];
-    }
-}
-
 /// `Programmed` of an accepted Gateway with a usable address: what its fleet allows.
 pub(crate) fn fleet_programmed(fleet: Option<&Fleet>) -> Condition {
     let Some(fleet) = fleet else {
@@ -89,9 +82,15 @@ fn programmed_ok() -> Condition {
 
 /// `status.addresses` of a Gateway with a fleet: the static addresses assigned to it (they
 /// are its addresses as soon as they are judged usable, as a Service's `externalIPs` would
-/// be), then whatever else its Service reports.
-pub(crate) fn fleet_addresses(fleet: &Fleet) -> Vec<GatewayAddress> {
-    let mut out: Vec<&String> = fleet.assigned.iter().collect();
+/// be; none when its requested addresses are not usable after all), then whatever else its
+/// Service reports.
+pub(crate) fn fleet_addresses(fleet: &Fleet, addresses_unusable: bool) -> Vec<GatewayAddress> {
+    let assigned = if addresses_unusable {
+        &[][..]
+    } else {
+        fleet.assigned
+    };
+    let mut out: Vec<&String> = assigned.iter().collect();
     for a in &fleet.observed.addresses {
         if !out.contains(&a) {
             out.push(a);
@@ -126,7 +125,7 @@ pub fn refresh_fleet_status(statuses: &mut StatusSet, options: &Options) {
 
 fn refresh_one(status: &mut GatewayStatus, options: &Options) {
     let key = GatewayKey::new(status.namespace.clone(), status.name.clone());
-    let Some(mut fleet) = fleet_of(options, &key) else {
+    let Some(fleet) = fleet_of(options, &key) else {
         return;
     };
     let Some(programmed) = status
@@ -134,14 +133,12 @@ fn refresh_one(status: &mut GatewayStatus, options: &Options) {
         .iter_mut()
         .find(|c| c.type_ == types::PROGRAMMED)
     else {
-        status.addresses = fleet_addresses(&fleet);
+        status.addresses = fleet_addresses(&fleet, false);
         return;
     };
-    if programmed.reason == reasons::ADDRESS_NOT_USABLE {
-        // As the translation decided: no requested address is the Gateway's.
-        fleet.forget_assigned();
-    }
-    status.addresses = fleet_addresses(&fleet);
+    // As the translation decided (`AddressNotUsable` is never the fleet's to change).
+    let unusable = programmed.reason == reasons::ADDRESS_NOT_USABLE;
+    status.addresses = fleet_addresses(&fleet, unusable);
     let follows_fleet = [
         reasons::ADDRESS_NOT_ASSIGNED,
         reasons::PENDING,

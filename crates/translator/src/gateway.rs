@@ -559,19 +559,13 @@ impl GatewayCtx {
         };
         // Programmed: the Gateway's data plane runs with its address (listeners report their
         // own programming).
-        let mut fleet = fleet_of(options, &self.key);
+        let fleet = fleet_of(options, &self.key);
         let unusable = match options.unusable_addresses.get(&self.key) {
             Some(why) => Some(Problem::not_programmed(reasons::ADDRESS_NOT_USABLE, why)),
             None => fleet
                 .as_ref()
                 .and_then(|_| self.requested_without_load_balancer()),
         };
-        if unusable.is_some()
-            && let Some(fleet) = fleet.as_mut()
-        {
-            // Nothing requested was given: the addresses are what the Service holds.
-            fleet.forget_assigned();
-        }
         let programmed = if let Some(problem) = &unusable {
             problem.condition()
         } else if self.rejected.is_some() || !any_valid {
@@ -584,7 +578,7 @@ impl GatewayCtx {
             fleet_programmed(fleet.as_ref())
         };
         let status_addresses: Vec<GatewayAddress> = match &fleet {
-            Some(f) => fleet_addresses(f),
+            Some(f) => fleet_addresses(f, unusable.is_some()),
             None => options
                 .assigned_addresses
                 .get(&self.key)

@@ -62,10 +62,13 @@ impl ServiceProxy {
             .list(&ListParams::default().labels("kubernetes.io/service-name"))
             .await?
             .items;
-        let load_balanced: Vec<&Service> = services.iter().filter(|s| is_ours(s)).collect();
         let decisions = match &self.pool {
             Some(pool) => {
-                let requests: Vec<Request> = load_balanced.iter().map(|s| request(s)).collect();
+                let requests: Vec<Request> = services
+                    .iter()
+                    .filter(|s| is_ours(s))
+                    .map(request)
+                    .collect();
                 lb_pool::allocate(pool, &requests)
             }
             None => BTreeMap::new(),

@@ -2,6 +2,9 @@
 //! EndpointSlices and the upstream TLS of the BackendTLSPolicy that applies to the port, with
 //! the ResolvedRefs reason when that fails.
 
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+
 use ferrogate_api::GATEWAY_GROUP;
 use ferrogate_ir::{Backend, BackendProtocol, Endpoint};
 use ferrogate_store::Snapshot;
@@ -46,6 +49,10 @@ const MULTICLUSTER_GROUP: &str = "multicluster.x-k8s.io";
 pub(crate) struct Resolver<'a> {
     pub snapshot: &'a Snapshot,
     pub policies: Policies<'a>,
+    /// Namespaces of the references resolved since the last [`Resolver::take_touched`]:
+    /// everything a resolution reads (Services, ServiceImports, EndpointSlices,
+    /// ReferenceGrants, BackendTLSPolicies and their CA ConfigMaps and Secrets) lives there.
+    touched: RefCell<BTreeSet<String>>,
 }
 
 impl<'a> Resolver<'a> {
@@ -53,6 +60,20 @@ impl<'a> Resolver<'a> {
         Self {
             snapshot,
             policies: Policies::judge(snapshot),
+            touched: RefCell::default(),
+        }
+    }
+
+    /// The namespaces resolutions read since the last call (see `route_cache`).
+    pub(crate) fn take_touched(&self) -> BTreeSet<String> {
+        std::mem::take(&mut *self.touched.borrow_mut())
+    }
+
+    fn touch(&self, route_ns: &str, r: &BackendRef<'_>) {
+        let namespace = r.namespace.unwrap_or(route_ns);
+        let mut touched = self.touched.borrow_mut();
+        if !touched.contains(namespace) {
+            touched.insert(namespace.to_string());
         }
     }
 
@@ -66,6 +87,7 @@ impl<'a> Resolver<'a> {
         force_http2: bool,
         met: &mut Targets,
     ) -> Result<Backend, RefProblem> {
+        self.touch(route_ns, r);
         let port = resolve_port(self.snapshot, route_kind, route_ns, r, "TCP")?;
         let declared = match port.app_protocol.as_deref() {
             Some("kubernetes.io/h2c" | "grpc" | "h2c") => BackendProtocol::Http2,
@@ -89,6 +111,7 @@ impl<'a> Resolver<'a> {
         udp: bool,
         met: &mut Targets,
     ) -> Result<Backend, RefProblem> {
+        self.touch(route_ns, r);
         let transport = if udp { "UDP" } else { "TCP" };
         let port = resolve_port(self.snapshot, route_kind, route_ns, r, transport)?;
         let (protocol, suffix) = if udp {

@@ -22,6 +22,7 @@ mod frontend_tls;
 mod gateway;
 mod gatewayclass;
 mod hostname;
+mod incremental;
 mod ir_build;
 mod listener;
 mod namespaces;
@@ -30,6 +31,7 @@ mod parameters;
 mod precedence;
 pub mod re2_size;
 mod refs;
+mod route_cache;
 mod routes;
 
 use std::collections::BTreeMap;
@@ -40,6 +42,7 @@ use ferrogate_status::StatusSet;
 use ferrogate_store::Snapshot;
 
 pub use fleet_status::refresh_fleet_status;
+pub use incremental::Incremental;
 pub use options::{Options, Provisioned};
 
 /// What [`refresh_endpoints`] found.
@@ -86,22 +89,45 @@ pub struct Translation {
     pub statuses: StatusSet,
 }
 
-/// Translates a whole snapshot.
+/// Translates a whole snapshot. [`Incremental`] gives the same output for a sequence of
+/// snapshots at the cost of what changed between them.
 pub fn translate(snapshot: &Snapshot, options: &Options) -> Translation {
+    translate_with(snapshot, options, None)
+}
+
+/// A translation that reuses what `kept` holds from the last one (already invalidated for
+/// what changed since) and leaves there what the next one may reuse.
+fn translate_with(
+    snapshot: &Snapshot,
+    options: &Options,
+    mut kept: Option<&mut incremental::Kept>,
+) -> Translation {
     let classes = gatewayclass::translate(snapshot, options);
     let mut gateways = gateway::collect(snapshot, &classes);
-    let (routes, policy_statuses) =
-        routes::translate(&backend::Resolver::new(snapshot), &mut gateways);
+    let (mut routes, policy_statuses) = routes::translate(
+        &backend::Resolver::new(snapshot),
+        &mut gateways,
+        kept.as_deref_mut().map(|k| &mut k.routes),
+    );
 
     let mut translation = Translation::default();
     translation.statuses.gateway_classes = classes.statuses;
+    let mut built = BTreeMap::new();
     for gw in &gateways {
         // A rejected Gateway, or one that cannot get the address it asks for, is not
         // programmed at all: its IR is not even built.
         let addressable = !options.unusable_addresses.contains_key(&gw.key);
         if addressable && gw.rejected.is_none() {
-            let (ir, infra) = ir_build::build(gw, &routes, options);
-            translation.gateways.insert(gw.key.clone(), Arc::new(ir));
+            let before = kept.as_deref_mut().and_then(|k| k.gateways.remove(&gw.key));
+            let (ir, infra) = match before {
+                Some(b) if b.still_valid(&gw.key, &routes) => (b.ir, b.infra),
+                _ => {
+                    let (ir, infra) = ir_build::build(gw, &routes, options);
+                    (Arc::new(ir), infra)
+                }
+            };
+            built.insert(gw.key.clone(), (Arc::clone(&ir), infra.clone()));
+            translation.gateways.insert(gw.key.clone(), ir);
             translation.infra.insert(gw.key.clone(), infra);
             translation
                 .parameters
@@ -113,7 +139,10 @@ pub fn translate(snapshot: &Snapshot, options: &Options) -> Translation {
             .listener_sets
             .extend(gw.listener_set_statuses());
     }
-    translation.statuses.routes = routes.statuses;
+    translation.statuses.routes = std::mem::take(&mut routes.statuses);
     translation.statuses.backend_tls_policies = policy_statuses;
+    if let Some(kept) = kept {
+        kept.gateways = incremental::keep(built, routes);
+    }
     translation
 }

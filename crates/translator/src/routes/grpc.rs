@@ -20,11 +20,7 @@ use super::{ConvertedRoute, Payload, RouteInput, creation_time, parent_refs};
 use crate::backend::Resolver;
 use crate::conditions::Problem;
 
-pub(super) fn input<'a>(
-    resolver: &Resolver<'_>,
-    key: &'a ObjectKey,
-    route: &'a GrpcRoute,
-) -> RouteInput<'a> {
+pub(super) fn input(resolver: &Resolver<'_>, key: &ObjectKey, route: &GrpcRoute) -> RouteInput {
     let values = OpenValues::of(&route.metadata);
     // Owned HTTPRoute-typed copies of each rule's filters and backendRefs.
     type Parts = (
@@ -83,10 +79,10 @@ pub(super) fn input<'a>(
     }
     RouteInput {
         kind: "GRPCRoute",
-        namespace: &key.namespace,
-        name: &key.name,
+        namespace: key.namespace.clone(),
+        name: key.name.clone(),
         generation: route.metadata.generation,
-        hostnames: route.spec.hostnames.as_deref().unwrap_or_default(),
+        hostnames: route.spec.hostnames.clone().unwrap_or_default(),
         parents: parent_refs!(route.spec.parent_refs),
         problem: converted.problem,
         resolved_refs: converted.resolved_refs,

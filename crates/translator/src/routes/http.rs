@@ -12,11 +12,7 @@ use super::session;
 use super::{ConvertedRoute, Payload, RouteInput, creation_time, parent_refs};
 use crate::backend::Resolver;
 
-pub(super) fn input<'a>(
-    resolver: &Resolver<'_>,
-    key: &'a ObjectKey,
-    route: &'a HttpRoute,
-) -> RouteInput<'a> {
+pub(super) fn input(resolver: &Resolver<'_>, key: &ObjectKey, route: &HttpRoute) -> RouteInput {
     let values = OpenValues::of(&route.metadata);
     let rules = route
         .spec
@@ -55,10 +51,10 @@ pub(super) fn input<'a>(
     }
     RouteInput {
         kind: "HTTPRoute",
-        namespace: &key.namespace,
-        name: &key.name,
+        namespace: key.namespace.clone(),
+        name: key.name.clone(),
         generation: route.metadata.generation,
-        hostnames: route.spec.hostnames.as_deref().unwrap_or_default(),
+        hostnames: route.spec.hostnames.clone().unwrap_or_default(),
         parents: parent_refs!(route.spec.parent_refs),
         problem: converted.problem,
         resolved_refs: converted.resolved_refs,

@@ -50,15 +50,15 @@ fn resolve<'a>(
     out
 }
 
-fn finish<'a>(
+fn finish(
     kind: &'static str,
-    key: &'a ObjectKey,
+    key: &ObjectKey,
     meta: &ferrogate_api::k8s::ObjectMeta,
-    hostnames: &'a [String],
+    hostnames: &[String],
     parents: Vec<ferrogate_status::ParentRef>,
     rule_count: usize,
     r: Resolved,
-) -> RouteInput<'a> {
+) -> RouteInput {
     let resolved_refs = resolved_refs(&r.problems);
     let problem = (kind != "TLSRoute" && rule_count > 1).then(|| {
         Problem::not_accepted(
@@ -68,10 +68,10 @@ fn finish<'a>(
     });
     RouteInput {
         kind,
-        namespace: &key.namespace,
-        name: &key.name,
+        namespace: key.namespace.clone(),
+        name: key.name.clone(),
         generation: meta.generation,
-        hostnames,
+        hostnames: hostnames.to_vec(),
         parents,
         problem,
         resolved_refs,
@@ -88,11 +88,7 @@ fn finish<'a>(
     }
 }
 
-pub(super) fn tls_input<'a>(
-    resolver: &Resolver<'_>,
-    key: &'a ObjectKey,
-    route: &'a TlsRoute,
-) -> RouteInput<'a> {
+pub(super) fn tls_input(resolver: &Resolver<'_>, key: &ObjectKey, route: &TlsRoute) -> RouteInput {
     let refs = route
         .spec
         .rules
@@ -111,11 +107,7 @@ pub(super) fn tls_input<'a>(
     )
 }
 
-pub(super) fn tcp_input<'a>(
-    resolver: &Resolver<'_>,
-    key: &'a ObjectKey,
-    route: &'a TcpRoute,
-) -> RouteInput<'a> {
+pub(super) fn tcp_input(resolver: &Resolver<'_>, key: &ObjectKey, route: &TcpRoute) -> RouteInput {
     let refs = route
         .spec
         .rules
@@ -134,11 +126,7 @@ pub(super) fn tcp_input<'a>(
     )
 }
 
-pub(super) fn udp_input<'a>(
-    resolver: &Resolver<'_>,
-    key: &'a ObjectKey,
-    route: &'a UdpRoute,
-) -> RouteInput<'a> {
+pub(super) fn udp_input(resolver: &Resolver<'_>, key: &ObjectKey, route: &UdpRoute) -> RouteInput {
     let refs = route
         .spec
         .rules

@@ -1,0 +1,123 @@
+//! Route conversions kept between translations, with the index that says which of them a
+//! change invalidates.
+//!
+//! Converting a route (its rules, filters and backendRefs) is most of a translation's cost,
+//! and it depends on nothing but the route itself and what resolving its backendRefs reads.
+//! Everything that reads lives in the namespace a backendRef points at: the Service or
+//! ServiceImport, its EndpointSlices, the ReferenceGrant that permits the reference, and the
+//! BackendTLSPolicy of the port with its CA ConfigMaps and Secrets. So the index is a
+//! route's namespaces: a change in one of those kinds in namespace X converts again only
+//! the routes that touched X. ClusterTrustBundles are cluster-scoped and can feed any
+//! BackendTLSPolicy: a change to one converts everything again.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use ferrogate_store::{Kind, ObjectKey, ObjectRef};
+
+use crate::backend::Resolver;
+use crate::routes::RouteInput;
+
+/// A route's conversion and the namespaces its resolution read.
+struct Kept {
+    input: Arc<RouteInput>,
+    /// Sorted (a boxed slice: most routes touch one namespace, and a set's node would
+    /// cost more than the route's own conversion at 10 000 routes).
+    touched: Box<[String]>,
+}
+
+/// Conversions by route, valid for the snapshot the last translation read.
+#[derive(Default)]
+pub(crate) struct RouteCache {
+    kept: BTreeMap<Kind, BTreeMap<ObjectKey, Kept>>,
+}
+
+/// What a change means for the kept conversions.
+enum Reach {
+    /// Only the changed route itself.
+    Route,
+    /// Every route that resolved a reference into the object's namespace.
+    Namespace,
+    /// Every route.
+    All,
+    /// No route conversion reads it (it feeds Gateways, attachment or status).
+    None,
+}
+
+fn reach(kind: Kind) -> Reach {
+    match kind {
+        Kind::HttpRoute | Kind::GrpcRoute | Kind::TlsRoute | Kind::TcpRoute | Kind::UdpRoute => {
+            Reach::Route
+        }
+        Kind::Service
+        | Kind::ServiceImport
+        | Kind::EndpointSlice
+        | Kind::ReferenceGrant
+        | Kind::BackendTlsPolicy
+        | Kind::ConfigMap
+        | Kind::Secret => Reach::Namespace,
+        Kind::ClusterTrustBundle => Reach::All,
+        Kind::GatewayClass
+        | Kind::Gateway
+        | Kind::ListenerSet
+        | Kind::Namespace
+        | Kind::EnvoyProxy => Reach::None,
+    }
+}
+
+impl RouteCache {
+    /// Drops the conversions that `changed` (the objects that differ between the snapshot
+    /// they were made from and the next one) may have made stale.
+    pub(crate) fn invalidate(&mut self, changed: &[ObjectRef]) {
+        let mut namespaces = BTreeSet::new();
+        for object in changed {
+            match reach(object.kind) {
+                Reach::Route => {
+                    if let Some(kept) = self.kept.get_mut(&object.kind) {
+                        kept.remove(&object.key);
+                    }
+                }
+                Reach::Namespace => {
+                    namespaces.insert(object.key.namespace.as_str());
+                }
+                Reach::All => {
+                    self.kept.clear();
+                    return;
+                }
+                Reach::None => {}
+            }
+        }
+        if !namespaces.is_empty() {
+            for kept in self.kept.values_mut() {
+                kept.retain(|_, k| k.touched.iter().all(|n| !namespaces.contains(n.as_str())));
+            }
+        }
+    }
+
+    /// The kept conversion of a route, or a new one made with `convert` (and kept).
+    pub(crate) fn get_or_convert(
+        &mut self,
+        resolver: &Resolver<'_>,
+        kind: Kind,
+        key: &ObjectKey,
+        convert: &dyn Fn() -> RouteInput,
+    ) -> Arc<RouteInput> {
+        let of_kind = self.kept.entry(kind).or_default();
+        if let Some(kept) = of_kind.get(key) {
+            return Arc::clone(&kept.input);
+        }
+        resolver.take_touched();
+        let mut input = convert();
+        input.compact();
+        let input = Arc::new(input);
+        let touched = resolver.take_touched().into_iter().collect();
+        of_kind.insert(
+            key.clone(),
+            Kept {
+                input: Arc::clone(&input),
+                touched,
+            },
+        );
+        input
+    }
+}

@@ -103,15 +103,20 @@ impl Incremental {
 
 impl Built {
     /// Whether `routes` give the Gateway `key` the IR this was built with.
-    pub(crate) fn still_valid(&self, key: &GatewayKey, routes: &Routes) -> bool {
-        let mut before = self.attachments.iter();
-        for now in routes.attachments.iter().filter(|a| a.gateway == *key) {
-            match before.next() {
-                Some(was) if was.same_as(now) => {}
-                _ => return false,
-            }
-        }
-        if before.next().is_some() {
+    /// `attached` are its attachments now, in route order.
+    pub(crate) fn still_valid(
+        &self,
+        key: &GatewayKey,
+        attached: &[&Attachment],
+        routes: &Routes,
+    ) -> bool {
+        if self.attachments.len() != attached.len()
+            || !self
+                .attachments
+                .iter()
+                .zip(attached)
+                .all(|(was, now)| was.same_as(now))
+        {
             return false;
         }
         let mut blocked = routes

@@ -20,7 +20,14 @@ use crate::listener::Protocol;
 use crate::precedence::{self, EntryKey};
 use crate::routes::{Attachment, ConvertedRoute, ConvertedRule, Payload, Routes};
 
-pub(crate) fn build(gw: &GatewayCtx, routes: &Routes, options: &Options) -> (GatewayIr, InfraIr) {
+/// Builds the IR of `gw` from the routes attached to it (`attached`: its attachments, in
+/// route order).
+pub(crate) fn build(
+    gw: &GatewayCtx,
+    attached: &[&Attachment],
+    routes: &Routes,
+    options: &Options,
+) -> (GatewayIr, InfraIr) {
     let address = gw.bind_address(options).to_string();
     let blocked = |backend: &str| {
         routes
@@ -43,10 +50,10 @@ pub(crate) fn build(gw: &GatewayCtx, routes: &Routes, options: &Options) -> (Gat
     let mut secrets: BTreeMap<String, TlsSecret> = BTreeMap::new();
     for (&(port, udp), indices) in &groups {
         let bound = bind_port(port, options);
-        let attachments: Vec<&Attachment> = routes
-            .attachments
+        let attachments: Vec<&Attachment> = attached
             .iter()
-            .filter(|a| a.gateway == gw.key && indices.contains(&a.listener))
+            .copied()
+            .filter(|a| indices.contains(&a.listener))
             .collect();
         let protocol = gw.listeners[indices[0]]
             .protocol

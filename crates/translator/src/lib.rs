@@ -113,16 +113,18 @@ fn translate_with(
     let mut translation = Translation::default();
     translation.statuses.gateway_classes = classes.statuses;
     let mut built = BTreeMap::new();
+    let attached = routes.by_gateway();
     for gw in &gateways {
+        let attached = attached.get(&gw.key).map_or(&[][..], Vec::as_slice);
         // A rejected Gateway, or one that cannot get the address it asks for, is not
         // programmed at all: its IR is not even built.
         let addressable = !options.unusable_addresses.contains_key(&gw.key);
         if addressable && gw.rejected.is_none() {
             let before = kept.as_deref_mut().and_then(|k| k.gateways.remove(&gw.key));
             let (ir, infra) = match before {
-                Some(b) if b.still_valid(&gw.key, &routes) => (b.ir, b.infra),
+                Some(b) if b.still_valid(&gw.key, attached, &routes) => (b.ir, b.infra),
                 _ => {
-                    let (ir, infra) = ir_build::build(gw, &routes, options);
+                    let (ir, infra) = ir_build::build(gw, attached, &routes, options);
                     (Arc::new(ir), infra)
                 }
             };
@@ -139,6 +141,7 @@ fn translate_with(
             .listener_sets
             .extend(gw.listener_set_statuses());
     }
+    drop(attached);
     translation.statuses.routes = std::mem::take(&mut routes.statuses);
     translation.statuses.backend_tls_policies = policy_statuses;
     if let Some(kept) = kept {

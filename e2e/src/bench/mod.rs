@@ -7,6 +7,7 @@
 //! workload in one run (issue 16); [`implementation`] is what differs between them.
 
 pub mod implementation;
+pub mod in_process;
 pub mod peer;
 pub mod peer_yaml;
 pub mod procs;
@@ -77,6 +78,8 @@ pub struct BenchConfig {
     pub run: Option<String>,
     /// How long one convergence probe or endpoint change may take before the step fails.
     pub probe_budget: Duration,
+    /// World sizes for the in-process translation pass ([`in_process`]).
+    pub in_process: Vec<in_process::Size>,
 }
 
 impl BenchConfig {
@@ -104,6 +107,16 @@ impl BenchConfig {
             envoy_gateway: None,
             run: None,
             probe_budget: Duration::from_secs(60),
+            in_process: vec![
+                in_process::Size {
+                    gateways: 1,
+                    routes_per_gateway: 10_000,
+                },
+                in_process::Size {
+                    gateways: 100,
+                    routes_per_gateway: 1000,
+                },
+            ],
         }
     }
 
@@ -118,6 +131,10 @@ impl BenchConfig {
             sotw: false,
             faults: false,
             port_base: 13000,
+            in_process: vec![in_process::Size {
+                gateways: 3,
+                routes_per_gateway: 10,
+            }],
             ..Self::full(ferrogate, echo, envoy)
         }
     }
@@ -744,8 +761,16 @@ pub async fn run(cfg: &BenchConfig, out: &mut Vec<Record>) -> anyhow::Result<()>
         out.append(&mut ctx.out);
         result.context("sotw pass")?;
     }
+    for &size in &cfg.in_process {
+        println!("[bench ferrogate in-process] {size:?}");
+        in_process::measure(size, IN_PROCESS_EDITS, out)
+            .with_context(|| format!("in-process pass {size:?}"))?;
+    }
     Ok(())
 }
+
+/// Route edits per in-process size (half adds, half removals).
+const IN_PROCESS_EDITS: usize = 40;
 
 async fn main_pass(ctx: &mut Ctx) -> anyhow::Result<()> {
     let steps = ctx.cfg.steps.clone();

@@ -6,6 +6,11 @@
 use std::path::PathBuf;
 
 use clap::Parser;
+
+/// The control plane's allocator: the in-process translation pass allocates as `ferrogate`
+/// does (glibc malloc made that pass several times slower).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use ferrogate_e2e::bench::{BenchConfig, Record, report, run, side_by_side};
 
 #[derive(Parser, Debug)]
@@ -45,6 +50,10 @@ struct Args {
     no_sotw: bool,
     #[arg(long)]
     no_faults: bool,
+    /// World sizes (GATEWAYSxROUTES, comma-separated) of the in-process translation pass, or
+    /// `none` (default 1x10000,100x1000; 3x10 with --smoke; none with --peers)
+    #[arg(long, value_delimiter = ',')]
+    in_process: Vec<String>,
     /// Keep the scratch directory (its path is printed).
     #[arg(long)]
     keep: bool,
@@ -213,6 +222,7 @@ fn main() -> anyhow::Result<()> {
         cfg.wrk = false;
         cfg.sotw = false;
         cfg.faults = false;
+        cfg.in_process.clear();
         cfg.envoy_gateway = Some(args.envoy_gateway.clone());
     }
     if !args.steps.is_empty() {
@@ -245,6 +255,14 @@ fn main() -> anyhow::Result<()> {
     cfg.wrk &= !args.no_wrk;
     cfg.sotw &= !args.no_sotw;
     cfg.faults &= !args.no_faults;
+    if !args.in_process.is_empty() {
+        cfg.in_process = args
+            .in_process
+            .iter()
+            .filter(|s| s.as_str() != "none")
+            .map(|s| ferrogate_e2e::bench::in_process::Size::parse(s))
+            .collect::<anyhow::Result<_>>()?;
+    }
     cfg.keep = args.keep;
     if let Some(p) = args.port_base {
         cfg.port_base = p;

@@ -297,6 +297,17 @@ impl PendingStatus {
 }
 
 impl Routes {
+    /// The attachments of each Gateway, in route order (one pass, rather than a scan of
+    /// every attachment per Gateway).
+    pub(crate) fn by_gateway(&self) -> std::collections::BTreeMap<&GatewayKey, Vec<&Attachment>> {
+        let mut out: std::collections::BTreeMap<&GatewayKey, Vec<&Attachment>> =
+            std::collections::BTreeMap::new();
+        for a in &self.attachments {
+            out.entry(&a.gateway).or_default().push(a);
+        }
+        out
+    }
+
     fn add(
         &mut self,
         snapshot: &Snapshot,

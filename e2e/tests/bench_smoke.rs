@@ -59,9 +59,29 @@ async fn smoke_run_produces_sane_records() {
     let mut records = Vec::new();
     run(&cfg, &mut records).await.expect("smoke run");
     eprintln!("smoke run took {:?}", started.elapsed());
-    for r in &records {
+    let (in_process, standalone): (Vec<&Record>, Vec<&Record>) = records
+        .iter()
+        .partition(|r| r.scenario.as_deref().is_some_and(|s| s.starts_with("in-process")));
+    for r in &standalone {
         assert!(r.value.is_finite(), "{r:?}");
         assert_eq!(r.routes, 10, "{r:?}");
+    }
+    // The in-process pass (3 Gateways x 10 routes): a one-route edit changes one Gateway.
+    let in_process_value = |name: &str| {
+        in_process
+            .iter()
+            .find(|r| r.name == name)
+            .unwrap_or_else(|| panic!("no {name} in {in_process:?}"))
+            .value
+    };
+    assert!(in_process.iter().all(|r| r.routes == 30), "{in_process:?}");
+    assert_eq!(in_process_value("in_process_gateways_changed_per_edit"), 1.0);
+    for name in [
+        "in_process_translate_full_p50_ms",
+        "in_process_translate_edit_p50_ms",
+        "in_process_xds_edit_ms",
+    ] {
+        assert!(in_process_value(name) > 0.0, "{name}");
     }
     assert_eq!(value(&records, "convergence_samples"), 5.0);
     for name in [

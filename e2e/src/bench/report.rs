@@ -141,6 +141,10 @@ fn headline(out: &mut String, records: &[Record]) {
         ("failed requests: kill -9 of the control plane".into(), val(records, "failed_requests", 1000, "kill9-control-plane"), "–", "0", Some((0.0, true))),
         ("failed requests: kill -9 of the only Envoy (1 replica)".into(), val(records, "failed_requests", 1000, "envoy-crash"), "–", "0", Some((0.0, true))),
         ("failed requests: kill -9 of one of 2 Envoy replicas (in flight on it)".into(), val(records, "failed_requests", 1000, "envoy-crash-2-replicas"), "–", "0", Some((0.0, true))),
+        ("control-plane CPU per one-route edit at 10000 routes (ms, issue 15)".into(), val(records, "cp_cpu_per_edit_ms", 10000, up), "–", "≤ 20", Some((20.0, true))),
+        ("route convergence p99 at 10000 routes (ms, issue 15)".into(), val(records, "convergence_p99_ms", 10000, up), "–", "≤ 50", Some((50.0, true))),
+        ("translation of a one-route edit, 100 Gateways x 1000 routes, in-process p50 (ms)".into(), val(records, "in_process_translate_edit_p50_ms", 100_000, "in-process, 100 Gateways x 1000 routes"), "–", "–", None),
+        ("Gateways whose xDS a one-route edit changes, 100 Gateways x 1000 routes".into(), val(records, "in_process_gateways_changed_per_edit", 100_000, "in-process, 100 Gateways x 1000 routes"), "–", "1", Some((1.0, true))),
         ("data-plane req/s ratio vs minimal static config (routing only)".into(), val(records, "dataplane_rps_ratio_vs_minimal", 1000, "dataplane"), "–", "–", None),
         ("data-plane Envoy CPU per request, minimal static / Ferrogate".into(), val(records, "dataplane_cpu_ratio_vs_minimal", 1000, "dataplane"), "–", "–", None),
     ];

@@ -59,9 +59,11 @@ async fn smoke_run_produces_sane_records() {
     let mut records = Vec::new();
     run(&cfg, &mut records).await.expect("smoke run");
     eprintln!("smoke run took {:?}", started.elapsed());
-    let (in_process, standalone): (Vec<&Record>, Vec<&Record>) = records
-        .iter()
-        .partition(|r| r.scenario.as_deref().is_some_and(|s| s.starts_with("in-process")));
+    let (in_process, standalone): (Vec<&Record>, Vec<&Record>) = records.iter().partition(|r| {
+        r.scenario
+            .as_deref()
+            .is_some_and(|s| s.starts_with("in-process"))
+    });
     for r in &standalone {
         assert!(r.value.is_finite(), "{r:?}");
         assert_eq!(r.routes, 10, "{r:?}");
@@ -75,7 +77,10 @@ async fn smoke_run_produces_sane_records() {
             .value
     };
     assert!(in_process.iter().all(|r| r.routes == 30), "{in_process:?}");
-    assert_eq!(in_process_value("in_process_gateways_changed_per_edit"), 1.0);
+    assert_eq!(
+        in_process_value("in_process_gateways_changed_per_edit"),
+        1.0
+    );
     for name in [
         "in_process_translate_full_p50_ms",
         "in_process_translate_edit_p50_ms",

@@ -1,6 +1,8 @@
 //! HTTP routing: virtual hosts, routes in Gateway API precedence order, matches, filters
 //! and actions.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 /// A set of domains and the routes that serve them.
@@ -11,7 +13,10 @@ pub struct VirtualHost {
     /// Host names (exact, `*.suffix` wildcard, or `*`). Envoy matches them ignoring the port.
     pub domains: Vec<String>,
     /// Routes in the order Envoy must try them (Gateway API precedence, first match wins).
-    pub routes: Vec<HttpRoute>,
+    /// Shared: a Gateway rebuilt after a one-route edit hands the other routes over from its
+    /// last IR instead of building them again, and copies of the IR (the pipeline's last
+    /// one, the quarantine's history) cost a pointer per route.
+    pub routes: Vec<Arc<HttpRoute>>,
 }
 
 /// One HTTPRoute rule match, expanded: Envoy route entries are one per match.

@@ -385,7 +385,7 @@ fn without(ir: &GatewayIr, left_out: &BTreeSet<&RouteId>) -> GatewayIr {
             _ => Vec::new(),
         };
         for host in hosts {
-            host.routes.retain(keep);
+            host.routes.retain(|r| keep(r));
         }
     }
     ir

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use ferrogate_ir::{GatewayIr, GatewayKey, InfraIr};
 use ferrogate_store::{Kind, ObjectRef, Snapshot};
 
+use crate::ir_route_memo::IrRouteMemo;
 use crate::route_cache::RouteCache;
 use crate::routes::{Attachment, Routes};
 use crate::{Options, Translation};
@@ -51,6 +52,8 @@ pub(crate) struct Built {
     pub blocked: Vec<String>,
     pub ir: Arc<GatewayIr>,
     pub infra: InfraIr,
+    /// The IR routes of the last build, for the next one.
+    pub memo: IrRouteMemo,
 }
 
 /// Whether a change of this kind leaves every Gateway's own context (listeners,
@@ -137,17 +140,18 @@ impl Built {
 /// What the next translation may reuse of the Gateways just built: their IR with the
 /// attachments and blocked backends it was built from.
 pub(crate) fn keep(
-    built: BTreeMap<GatewayKey, (Arc<GatewayIr>, InfraIr)>,
+    built: BTreeMap<GatewayKey, (Arc<GatewayIr>, InfraIr, IrRouteMemo)>,
     routes: Routes,
 ) -> BTreeMap<GatewayKey, Built> {
     let mut kept: BTreeMap<GatewayKey, Built> = built
         .into_iter()
-        .map(|(key, (ir, infra))| {
+        .map(|(key, (ir, infra, memo))| {
             let built = Built {
                 attachments: Vec::new(),
                 blocked: Vec::new(),
                 ir,
                 infra,
+                memo,
             };
             (key, built)
         })

@@ -5,6 +5,7 @@
 //! UDP take the oldest attached route.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use ferrogate_api::{PRIVILEGED_PORT_LIMIT, PRIVILEGED_PORT_OFFSET};
 use ferrogate_ir::{
@@ -16,6 +17,7 @@ use ferrogate_ir::{
 use crate::Options;
 use crate::gateway::GatewayCtx;
 use crate::hostname;
+use crate::ir_route_memo::IrRouteMemo;
 use crate::listener::Protocol;
 use crate::precedence::{self, EntryKey};
 use crate::routes::{Attachment, ConvertedRoute, ConvertedRule, Payload, Routes};
@@ -27,6 +29,7 @@ pub(crate) fn build(
     attached: &[&Attachment],
     routes: &Routes,
     options: &Options,
+    memo: &mut IrRouteMemo,
 ) -> (GatewayIr, InfraIr) {
     let address = gw.bind_address(options).to_string();
     let blocked = |backend: &str| {
@@ -61,7 +64,7 @@ pub(crate) fn build(
         let (name, kind) = match protocol {
             Protocol::Http => {
                 let name = format!("http-{port}");
-                let virtual_hosts = virtual_hosts(gw, indices, &attachments, port, &blocked);
+                let virtual_hosts = virtual_hosts(gw, indices, &attachments, port, &blocked, memo);
                 (
                     name.clone(),
                     ListenerKind::Http(HttpListener {
@@ -93,7 +96,7 @@ pub(crate) fn build(
                         certificates: l.certificates.iter().map(|c| c.name.clone()).collect(),
                         client_validation: l.client_validation.clone(),
                         route_config: format!("https-{port}-{}", l.name),
-                        virtual_hosts: virtual_hosts(gw, &[i], &own, port, &blocked),
+                        virtual_hosts: virtual_hosts(gw, &[i], &own, port, &blocked, memo),
                     });
                 }
                 add_misdirected_hosts(&mut chains);
@@ -230,6 +233,7 @@ pub(crate) fn build(
         backends,
         secrets: secrets.into_values().collect(),
     };
+    memo.finish();
     (ir, infra)
 }
 
@@ -290,7 +294,7 @@ fn served_elsewhere(chain: &mut HttpsChain, domain: &str) {
     chain.virtual_hosts.push(VirtualHost {
         name: format!("misdirected/{domain}"),
         domains: vec![domain.to_string()],
-        routes: vec![HttpRoute {
+        routes: vec![Arc::new(HttpRoute {
             name: "misdirected".into(),
             matcher: ferrogate_ir::HttpMatch {
                 path: ferrogate_ir::PathMatch::Prefix("/".into()),
@@ -303,7 +307,7 @@ fn served_elsewhere(chain: &mut HttpsChain, domain: &str) {
             cors: None,
             session_persistence: None,
             action: RouteAction::DirectResponse { status: 421 },
-        }],
+        })],
     });
 }
 
@@ -390,9 +394,9 @@ fn virtual_hosts(
     attachments: &[&Attachment],
     port: u16,
     blocked: &dyn Fn(&str) -> bool,
+    memo: &mut IrRouteMemo,
 ) -> Vec<VirtualHost> {
-    let mut hosts: BTreeMap<String, Vec<(&ConvertedRoute, &ConvertedRule, usize)>> =
-        BTreeMap::new();
+    let mut hosts: BTreeMap<String, Vec<Entry<'_>>> = BTreeMap::new();
     for &i in indices {
         hosts
             .entry(
@@ -415,7 +419,7 @@ fn virtual_hosts(
             let entries = hosts.entry(host.to_ascii_lowercase()).or_default();
             for rule in &route.rules {
                 for m in 0..rule.matches.len() {
-                    entries.push((route.as_ref(), rule, m));
+                    entries.push((route, rule, m));
                 }
             }
         }
@@ -425,20 +429,27 @@ fn virtual_hosts(
         .map(|(host, mut entries)| {
             entries.sort_by(|a, b| precedence::compare(&entry_key(a), &entry_key(b)));
             // The same route can reach a host through two listeners: keep one entry.
-            entries.dedup_by(|a, b| std::ptr::eq(a.0, b.0) && a.1.index == b.1.index && a.2 == b.2);
+            entries.dedup_by(|a, b| Arc::ptr_eq(a.0, b.0) && a.1.index == b.1.index && a.2 == b.2);
             VirtualHost {
                 name: host.clone(),
                 domains: vec![host],
                 routes: entries
                     .into_iter()
-                    .map(|e| to_ir_route(e, port, blocked))
+                    .map(|e| {
+                        memo.get_or_build(e.0, e.1, e.2, port, blocked, || {
+                            to_ir_route((e.0, e.1, e.2), port, blocked)
+                        })
+                    })
                     .collect(),
             }
         })
         .collect()
 }
 
-fn entry_key<'a>(e: &(&'a ConvertedRoute, &'a ConvertedRule, usize)) -> EntryKey<'a> {
+/// One match of one rule of a converted route.
+type Entry<'a> = (&'a Arc<ConvertedRoute>, &'a ConvertedRule, usize);
+
+fn entry_key<'a>(e: &Entry<'a>) -> EntryKey<'a> {
     EntryKey {
         matcher: &e.1.matches[e.2],
         created: &e.0.created,

@@ -24,6 +24,7 @@ mod gatewayclass;
 mod hostname;
 mod incremental;
 mod ir_build;
+mod ir_route_memo;
 mod listener;
 mod namespaces;
 mod options;
@@ -121,14 +122,18 @@ fn translate_with(
         let addressable = !options.unusable_addresses.contains_key(&gw.key);
         if addressable && gw.rejected.is_none() {
             let before = kept.as_deref_mut().and_then(|k| k.gateways.remove(&gw.key));
-            let (ir, infra) = match before {
-                Some(b) if b.still_valid(&gw.key, attached, &routes) => (b.ir, b.infra),
-                _ => {
-                    let (ir, infra) = ir_build::build(gw, attached, &routes, options);
-                    (Arc::new(ir), infra)
+            let (ir, infra, mut memo) = match before {
+                Some(b) if b.still_valid(&gw.key, attached, &routes) => (b.ir, b.infra, b.memo),
+                before => {
+                    let mut memo = before.map(|b| b.memo).unwrap_or_default();
+                    let (ir, infra) = ir_build::build(gw, attached, &routes, options, &mut memo);
+                    (Arc::new(ir), infra, memo)
                 }
             };
-            built.insert(gw.key.clone(), (Arc::clone(&ir), infra.clone()));
+            if kept.is_none() {
+                memo = Default::default(); // a full translation keeps nothing
+            }
+            built.insert(gw.key.clone(), (Arc::clone(&ir), infra.clone(), memo));
             translation.gateways.insert(gw.key.clone(), ir);
             translation.infra.insert(gw.key.clone(), infra);
             translation

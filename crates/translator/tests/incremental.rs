@@ -157,6 +157,7 @@ fn a_route_edit_keeps_the_other_gateways_ir() {
     let mut world: Snapshot = load("test", gateways).into_iter().collect();
     world.extend(load("test", &route("one", "a", "/a")));
     world.extend(load("test", &route("two", "b", "/b")));
+    world.extend(load("test", &route("one", "c", "/c")));
     let mut incremental = Incremental::default();
     let options = Options::default();
     let before = incremental.translate(&Arc::new(world.clone()), &options);
@@ -170,5 +171,15 @@ fn a_route_edit_keeps_the_other_gateways_ir() {
         &after.gateways[&key("two")]
     ));
     assert_ne!(before.gateways[&key("one")], after.gateways[&key("one")]);
+    // Within the rebuilt Gateway, the route that did not change is handed over, not rebuilt.
+    let route_c = |t: &ferrogate_translator::Translation| {
+        let ferrogate_ir::ListenerKind::Http(http) = &t.gateways[&key("one")].listeners[0].kind
+        else {
+            panic!("expected an HTTP listener");
+        };
+        let routes = &http.virtual_hosts[0].routes;
+        Arc::clone(routes.iter().find(|r| r.name.contains("/c/")).expect("route c"))
+    };
+    assert!(Arc::ptr_eq(&route_c(&before), &route_c(&after)));
     assert!(after == translate(&world, &options));
 }

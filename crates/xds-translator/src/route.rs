@@ -46,7 +46,7 @@ pub fn virtual_host(vh: &IrVirtualHost) -> VirtualHost {
     VirtualHost {
         name: vh.name.clone(),
         domains: vh.domains.clone(),
-        routes: vh.routes.iter().map(route).collect(),
+        routes: vh.routes.iter().map(|r| route(r)).collect(),
         ..Default::default()
     }
 }

@@ -63,7 +63,9 @@ fn route_change_leaves_listeners_identical() {
     let ListenerKind::Http(http) = &mut after.listeners[0].kind else {
         panic!("expected an HTTP listener");
     };
-    http.virtual_hosts[0].routes[0].matcher.path = PathMatch::Prefix("/changed".into());
+    std::sync::Arc::make_mut(&mut http.virtual_hosts[0].routes[0])
+        .matcher
+        .path = PathMatch::Prefix("/changed".into());
     http.virtual_hosts.pop();
 
     let a = translate(&before, &OPTS);
@@ -164,7 +166,7 @@ fn cors_and_mirror_changes_leave_listeners_identical() {
     let ListenerKind::Http(http) = &mut after.listeners[0].kind else {
         panic!("expected an HTTP listener");
     };
-    let route = &mut http.virtual_hosts[0].routes[0];
+    let route = std::sync::Arc::make_mut(&mut http.virtual_hosts[0].routes[0]);
     route.cors = Some(Cors {
         allow_origins: vec!["https://*.example.com".into()],
         allow_methods: vec!["GET".into()],
@@ -194,7 +196,9 @@ fn https_route_and_certificate_changes_leave_listeners_identical() {
     let ListenerKind::Https(https) = &mut after.listeners[0].kind else {
         panic!("expected an HTTPS listener");
     };
-    https.chains[0].virtual_hosts[0].routes[0].matcher.path = PathMatch::Prefix("/changed".into());
+    std::sync::Arc::make_mut(&mut https.chains[0].virtual_hosts[0].routes[0])
+        .matcher
+        .path = PathMatch::Prefix("/changed".into());
     after.secrets[0].certificate_chain.push('\n');
 
     let a = translate(&before, &OPTS);

@@ -1,0 +1,76 @@
+//! IR routes kept between builds of one Gateway.
+//!
+//! An IR route is made from one match of one rule of a converted route, the listener's port
+//! (a redirect without a port keeps it) and which of the rule's backends the Gateway must
+//! not reach. A conversion is never changed once made (a changed route gets a new one), so
+//! when none of the rule's backends is blocked, the IR route of (conversion, rule, match,
+//! port) is the same at every build: a Gateway rebuilt after a one-route edit takes the
+//! others from here, as shared pointers, instead of copying every string again.
+//!
+//! Two generations: what a build used moves to `now`; whatever the last build used and this
+//! one did not is dropped when it finishes, so the memo holds one Gateway's routes at most.
+//! Each entry keeps its conversion alive, so the address in its key cannot be reused by
+//! another conversion while the entry exists.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use ferrogate_ir::{HttpRoute, RouteAction};
+
+use crate::routes::{ConvertedRoute, ConvertedRule};
+
+/// (conversion address, rule index, match index, listener port).
+type EntryId = (usize, usize, usize, u16);
+
+struct Memoized {
+    _conversion: Arc<ConvertedRoute>,
+    route: Arc<HttpRoute>,
+}
+
+/// See the module docs.
+#[derive(Default)]
+pub(crate) struct IrRouteMemo {
+    last: HashMap<EntryId, Memoized>,
+    now: HashMap<EntryId, Memoized>,
+}
+
+impl IrRouteMemo {
+    /// The IR route of match `m` of `rule` of `route` on `port`, from the memo or made by
+    /// `build`.
+    pub(crate) fn get_or_build(
+        &mut self,
+        route: &Arc<ConvertedRoute>,
+        rule: &ConvertedRule,
+        m: usize,
+        port: u16,
+        blocked: &dyn Fn(&str) -> bool,
+        build: impl FnOnce() -> HttpRoute,
+    ) -> Arc<HttpRoute> {
+        let blocks = match &rule.action {
+            RouteAction::Forward(f) => {
+                f.backends.iter().any(|b| blocked(&b.backend))
+                    || f.mirrors.iter().any(|b| blocked(&b.backend))
+            }
+            _ => false,
+        };
+        if blocks {
+            return Arc::new(build());
+        }
+        let id = (Arc::as_ptr(route) as usize, rule.index, m, port);
+        if let Some(kept) = self.now.get(&id) {
+            return Arc::clone(&kept.route);
+        }
+        let kept = self.last.remove(&id).unwrap_or_else(|| Memoized {
+            _conversion: Arc::clone(route),
+            route: Arc::new(build()),
+        });
+        let out = Arc::clone(&kept.route);
+        self.now.insert(id, kept);
+        out
+    }
+
+    /// Ends a build: what it did not use is dropped.
+    pub(crate) fn finish(&mut self) {
+        self.last = std::mem::take(&mut self.now);
+    }
+}

@@ -429,22 +429,45 @@ impl Snapshot {
     }
 }
 
+/// The keys of one kind that differ between `old` and `new`, in key order. Both maps are
+/// sorted, so one merge pass compares each key once (a lookup per key cost most of a diff
+/// at 10 000 routes); an object still shared between them is the same object without
+/// comparing its fields.
 fn diff_kind<T: PartialEq>(kind: Kind, old: &Kinded<T>, new: &Kinded<T>, out: &mut Vec<ObjectRef>) {
-    for (key, (_, object)) in &old.map {
-        match new.map.get(key) {
-            Some((_, other)) if Arc::ptr_eq(object, other) || **object == **other => {}
-            _ => out.push(ObjectRef {
-                kind,
-                key: key.clone(),
-            }),
-        }
-    }
-    for key in new.map.keys() {
-        if !old.map.contains_key(key) {
-            out.push(ObjectRef {
-                kind,
-                key: key.clone(),
-            });
+    use std::cmp::Ordering;
+    let changed = |key: &ObjectKey| ObjectRef {
+        kind,
+        key: key.clone(),
+    };
+    let (mut a, mut b) = (old.map.iter().peekable(), new.map.iter().peekable());
+    loop {
+        match (a.peek(), b.peek()) {
+            (None, None) => break,
+            (Some((key, _)), None) => {
+                out.push(changed(key));
+                a.next();
+            }
+            (None, Some((key, _))) => {
+                out.push(changed(key));
+                b.next();
+            }
+            (Some((ka, (_, oa))), Some((kb, (_, ob)))) => match ka.cmp(kb) {
+                Ordering::Less => {
+                    out.push(changed(ka));
+                    a.next();
+                }
+                Ordering::Greater => {
+                    out.push(changed(kb));
+                    b.next();
+                }
+                Ordering::Equal => {
+                    if !(Arc::ptr_eq(oa, ob) || **oa == **ob) {
+                        out.push(changed(ka));
+                    }
+                    a.next();
+                    b.next();
+                }
+            },
         }
     }
 }

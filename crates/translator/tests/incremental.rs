@@ -178,7 +178,12 @@ fn a_route_edit_keeps_the_other_gateways_ir() {
             panic!("expected an HTTP listener");
         };
         let routes = &http.virtual_hosts[0].routes;
-        Arc::clone(routes.iter().find(|r| r.name.contains("/c/")).expect("route c"))
+        Arc::clone(
+            routes
+                .iter()
+                .find(|r| r.name.contains("/c/"))
+                .expect("route c"),
+        )
     };
     assert!(Arc::ptr_eq(&route_c(&before), &route_c(&after)));
     assert!(after == translate(&world, &options));

@@ -23,7 +23,8 @@ use crate::precedence::{self, EntryKey};
 use crate::routes::{Attachment, ConvertedRoute, ConvertedRule, Payload, Routes};
 
 /// Builds the IR of `gw` from the routes attached to it (`attached`: its attachments, in
-/// route order).
+/// route order). IR routes the Gateway's last build made from the same conversions come
+/// from `memo` (see `ir_route_memo`).
 pub(crate) fn build(
     gw: &GatewayCtx,
     attached: &[&Attachment],

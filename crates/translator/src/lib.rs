@@ -122,7 +122,7 @@ fn translate_with(
         let addressable = !options.unusable_addresses.contains_key(&gw.key);
         if addressable && gw.rejected.is_none() {
             let before = kept.as_deref_mut().and_then(|k| k.gateways.remove(&gw.key));
-            let (ir, infra, mut memo) = match before {
+            let (ir, infra, memo) = match before {
                 Some(b) if b.still_valid(&gw.key, attached, &routes) => (b.ir, b.infra, b.memo),
                 before => {
                     let mut memo = before.map(|b| b.memo).unwrap_or_default();
@@ -130,10 +130,9 @@ fn translate_with(
                     (Arc::new(ir), infra, memo)
                 }
             };
-            if kept.is_none() {
-                memo = Default::default(); // a full translation keeps nothing
+            if kept.is_some() {
+                built.insert(gw.key.clone(), (Arc::clone(&ir), infra.clone(), memo));
             }
-            built.insert(gw.key.clone(), (Arc::clone(&ir), infra.clone(), memo));
             translation.gateways.insert(gw.key.clone(), ir);
             translation.infra.insert(gw.key.clone(), infra);
             translation

@@ -19,7 +19,7 @@ use crate::backend::Resolver;
 use crate::routes::RouteInput;
 
 /// A route's conversion and the namespaces its resolution read.
-struct Kept {
+struct Conversion {
     input: Arc<RouteInput>,
     /// Sorted (a boxed slice: most routes touch one namespace, and a set's node would
     /// cost more than the route's own conversion at 10 000 routes).
@@ -29,7 +29,7 @@ struct Kept {
 /// Conversions by route, valid for the snapshot the last translation read.
 #[derive(Default)]
 pub(crate) struct RouteCache {
-    kept: BTreeMap<Kind, BTreeMap<ObjectKey, Kept>>,
+    kept: BTreeMap<Kind, BTreeMap<ObjectKey, Conversion>>,
 }
 
 /// What a change means for the kept conversions.
@@ -113,7 +113,7 @@ impl RouteCache {
         let touched = resolver.take_touched().into_iter().collect();
         of_kind.insert(
             key.clone(),
-            Kept {
+            Conversion {
                 input: Arc::clone(&input),
                 touched,
             },

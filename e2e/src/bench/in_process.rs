@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use ferrogate_store::{Object, Snapshot, load_documents};
+use ferrogate_store::{Kind, Object, ObjectKey, ObjectRef, Snapshot, load_documents};
 use ferrogate_translator::{Incremental, Options, Translation, translate};
 use ferrogate_xds_translator::XdsOptions;
 
@@ -156,8 +156,11 @@ pub fn measure(size: Size, edits: usize, out: &mut Vec<Record>) -> anyhow::Resul
         if e % 2 == 0 {
             world.extend(objects(&route(0, &name, size.routes_per_gateway + e))?);
         } else {
-            let probe = objects(&route(0, &name, 0))?.remove(0).object_ref();
-            world.delete(&probe);
+            let probe = ObjectRef {
+                kind: Kind::HttpRoute,
+                key: ObjectKey::new("default", name),
+            };
+            anyhow::ensure!(world.delete(&probe), "{probe} was not in the world");
         }
         // Publishing a snapshot is the store's work, outside the translate step.
         let snapshot = Arc::new(world.clone());

@@ -19,7 +19,7 @@ use crate::gateway::GatewayCtx;
 use crate::hostname;
 use crate::ir_route_memo::IrRouteMemo;
 use crate::listener::Protocol;
-use crate::precedence::{self, EntryKey};
+use crate::route_order::Entry;
 use crate::routes::{Attachment, ConvertedRoute, ConvertedRule, Payload, Routes};
 
 /// Builds the IR of `gw` from the routes attached to it (`attached`: its attachments, in
@@ -397,7 +397,7 @@ fn virtual_hosts(
     blocked: &dyn Fn(&str) -> bool,
     memo: &mut IrRouteMemo,
 ) -> Vec<VirtualHost> {
-    let mut hosts: BTreeMap<String, Vec<Entry<'_>>> = BTreeMap::new();
+    let mut hosts: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
     for &i in indices {
         hosts
             .entry(
@@ -418,47 +418,36 @@ fn virtual_hosts(
                 continue; // a more specific listener owns this host
             }
             let entries = hosts.entry(host.to_ascii_lowercase()).or_default();
-            for rule in &route.rules {
-                for m in 0..rule.matches.len() {
-                    entries.push((route, rule, m));
+            for (rule, r) in route.rules.iter().enumerate() {
+                for m in 0..r.matches.len() {
+                    entries.push(Entry {
+                        route: Arc::clone(route),
+                        rule,
+                        m,
+                    });
                 }
             }
         }
     }
+    let group = indices.first().copied().unwrap_or_default();
     hosts
         .into_iter()
-        .map(|(host, mut entries)| {
-            entries.sort_by(|a, b| precedence::compare(&entry_key(a), &entry_key(b)));
-            // The same route can reach a host through two listeners: keep one entry.
-            entries.dedup_by(|a, b| Arc::ptr_eq(a.0, b.0) && a.1.index == b.1.index && a.2 == b.2);
+        .map(|(host, entries)| {
+            let sorted = memo.orders.sorted((group, port, host.clone()), entries);
             VirtualHost {
                 name: host.clone(),
                 domains: vec![host],
-                routes: entries
-                    .into_iter()
+                routes: sorted
+                    .iter()
                     .map(|e| {
-                        memo.get_or_build(e.0, e.1, e.2, port, blocked, || {
-                            to_ir_route((e.0, e.1, e.2), port, blocked)
+                        memo.routes.get_or_build(&e.route, e.rule(), e.m, port, blocked, || {
+                            to_ir_route((&e.route, e.rule(), e.m), port, blocked)
                         })
                     })
                     .collect(),
             }
         })
         .collect()
-}
-
-/// One match of one rule of a converted route.
-type Entry<'a> = (&'a Arc<ConvertedRoute>, &'a ConvertedRule, usize);
-
-fn entry_key<'a>(e: &Entry<'a>) -> EntryKey<'a> {
-    EntryKey {
-        matcher: &e.1.matches[e.2],
-        created: &e.0.created,
-        namespace: &e.0.namespace,
-        name: &e.0.name,
-        rule: e.1.index,
-        match_index: e.2,
-    }
 }
 
 fn to_ir_route(

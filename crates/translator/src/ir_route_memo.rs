@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use ferrogate_ir::{HttpRoute, RouteAction};
 
+use crate::route_order::RouteOrders;
 use crate::routes::{ConvertedRoute, ConvertedRule};
 
 /// (conversion address, rule index, match index, listener port).
@@ -30,11 +31,27 @@ struct Memoized {
 /// See the module docs.
 #[derive(Default)]
 pub(crate) struct IrRouteMemo {
+    pub(crate) routes: IrRoutes,
+    /// Each virtual host's order of entries.
+    pub(crate) orders: RouteOrders,
+}
+
+/// The IR routes of the last build and of this one.
+#[derive(Default)]
+pub(crate) struct IrRoutes {
     last: HashMap<EntryId, Memoized>,
     now: HashMap<EntryId, Memoized>,
 }
 
 impl IrRouteMemo {
+    /// Ends a build: what it did not use is dropped.
+    pub(crate) fn finish(&mut self) {
+        self.routes.last = std::mem::take(&mut self.routes.now);
+        self.orders.finish();
+    }
+}
+
+impl IrRoutes {
     /// The IR route of match `m` of `rule` of `route` on `port`, from the memo or made by
     /// `build`.
     pub(crate) fn get_or_build(
@@ -67,10 +84,5 @@ impl IrRouteMemo {
         let out = Arc::clone(&kept.route);
         self.now.insert(id, kept);
         out
-    }
-
-    /// Ends a build: what it did not use is dropped.
-    pub(crate) fn finish(&mut self) {
-        self.last = std::mem::take(&mut self.now);
     }
 }

@@ -33,6 +33,7 @@ mod precedence;
 pub mod re2_size;
 mod refs;
 mod route_cache;
+mod route_order;
 mod routes;
 
 use std::collections::BTreeMap;

@@ -15,6 +15,8 @@ use ferrogate_ir::{HttpMatch, PathMatch};
 pub(crate) struct EntryKey<'a> {
     pub matcher: &'a HttpMatch,
     pub created: &'a str,
+    /// `HTTPRoute` or `GRPCRoute`: the two kinds can share a name.
+    pub kind: &'a str,
     pub namespace: &'a str,
     pub name: &'a str,
     pub rule: usize,
@@ -44,8 +46,16 @@ pub(crate) fn compare(a: &EntryKey<'_>, b: &EntryKey<'_>) -> Ordering {
         })
         .then_with(|| creation_order(a.created, b.created))
         .then_with(|| (a.namespace, a.name).cmp(&(b.namespace, b.name)))
+        .then_with(|| kind_rank(a.kind).cmp(&kind_rank(b.kind)))
         .then_with(|| a.rule.cmp(&b.rule))
         .then_with(|| a.match_index.cmp(&b.match_index))
+}
+
+/// An HTTPRoute and a GRPCRoute of the same name: the HTTPRoute first (as they were before
+/// the order was kept between builds; the order must be total, so that a kept order and a
+/// fresh sort agree).
+fn kind_rank(kind: &str) -> u8 {
+    u8::from(kind != "HTTPRoute")
 }
 
 /// Older first; an unknown creation time sorts as the oldest (objects from files have none).
@@ -75,6 +85,7 @@ mod tests {
         EntryKey {
             matcher,
             created: "",
+            kind: "HTTPRoute",
             namespace: "ns",
             name,
             rule: 0,

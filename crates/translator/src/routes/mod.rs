@@ -190,6 +190,15 @@ pub(crate) fn translate(
 ) -> (Routes, Vec<PolicyStatus>) {
     let snapshot = resolver.snapshot;
     let mut routes = Routes::default();
+    // One status per route, and usually one attachment: growing these one push at a time
+    // copied them over and over (a tenth of a one-route edit at 10 000 routes).
+    let count = snapshot.http_routes.len()
+        + snapshot.grpc_routes.len()
+        + snapshot.tls_routes.len()
+        + snapshot.tcp_routes.len()
+        + snapshot.udp_routes.len();
+    routes.pending.reserve_exact(count);
+    routes.attachments.reserve(count);
     let index = GatewayIndex::new(gateways);
     // Converts a route, or takes the conversion the cache kept for it.
     let mut add =

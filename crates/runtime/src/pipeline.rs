@@ -14,7 +14,7 @@ use ferrogate_status::StatusSet;
 use ferrogate_store::{Kind, Snapshot};
 use ferrogate_translator::{EndpointRefresh, Incremental, Options, refresh_endpoints};
 use ferrogate_xds_server::SnapshotCache;
-use ferrogate_xds_translator::XdsOptions;
+use ferrogate_xds_translator::{RouteEncodings, XdsOptions};
 
 use crate::Metrics;
 use crate::host_plan::HostPlanner;
@@ -37,6 +37,9 @@ pub(crate) struct Pipeline {
     pub hosting: Hosting,
     /// The IR and xDS options each Gateway's current snapshot was built from.
     previous: BTreeMap<GatewayKey, (Arc<GatewayIr>, XdsOptions)>,
+    /// Each Gateway's routes as last encoded: a rebuilt RouteConfiguration encodes only the
+    /// routes its IR does not share with the last one.
+    encodings: BTreeMap<GatewayKey, RouteEncodings>,
     /// The input (snapshot and options) and output of the last full run: an identical input
     /// reuses the output, and an input that differs only in EndpointSlices takes the
     /// EDS-only path. The snapshot is the provider's, shared, not copied.
@@ -79,6 +82,7 @@ impl Pipeline {
             metrics,
             hosting,
             previous: BTreeMap::new(),
+            encodings: BTreeMap::new(),
             last: None,
             quarantine: Quarantine::default(),
             translator: Incremental::default(),
@@ -188,9 +192,8 @@ impl Pipeline {
                 continue; // unchanged: no xDS work, no push
             }
             let build = Instant::now();
-            let resources = ferrogate_xds_translator::translate(ir, &xds_options);
-            let by_type = resources
-                .into_any()
+            let encodings = self.encodings.entry(key.clone()).or_default();
+            let by_type = ferrogate_xds_translator::translate_any(ir, &xds_options, encodings)
                 .into_iter()
                 .map(|(type_url, items)| (type_url.to_string(), items))
                 .collect();
@@ -226,6 +229,7 @@ impl Pipeline {
         for key in gone {
             self.cache.remove(&key.to_string());
             self.previous.remove(&key);
+            self.encodings.remove(&key);
             tracing::info!(gateway = %key, "gateway removed");
         }
         self.quarantine.mark_held(&mut translation.statuses);

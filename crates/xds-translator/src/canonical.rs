@@ -4,57 +4,47 @@
 //! `typed_per_filter_config` can hold two entries (CORS and stateful session), so route
 //! configurations are encoded here with every such map's entries sorted by key. Protobuf
 //! allows fields in any order on the wire, so Envoy reads the same message.
+//!
+//! The layout is always the same: the configuration without its virtual hosts, then each
+//! virtual host (itself without its routes, then each route, itself with its map entries
+//! last). So a configuration can also be put together from routes encoded earlier
+//! (`route_encodings`), with the same bytes as encoding it whole.
 
 use envoy_types::pb::envoy::config::route::v3::{Route, RouteConfiguration, VirtualHost};
 use prost::Message;
 use prost::encoding::{WireType, encode_key, encode_varint};
 
 /// `RouteConfiguration.virtual_hosts`.
-const VIRTUAL_HOSTS_TAG: u32 = 2;
+pub(crate) const VIRTUAL_HOSTS_TAG: u32 = 2;
 /// `VirtualHost.routes`.
-const ROUTES_TAG: u32 = 3;
+pub(crate) const ROUTES_TAG: u32 = 3;
 /// `Route.typed_per_filter_config`.
 const ROUTE_FILTER_CONFIG_TAG: u32 = 13;
 
 /// The encoding of `rc`, with route filter-config map entries sorted by key.
-pub fn route_configuration(rc: &RouteConfiguration) -> Vec<u8> {
-    if !rc.virtual_hosts.iter().any(|vh| {
-        vh.routes
-            .iter()
-            .any(|r| r.typed_per_filter_config.len() > 1)
-    }) {
-        return rc.encode_to_vec(); // one entry at most everywhere: already deterministic
-    }
-    let shell = RouteConfiguration {
-        virtual_hosts: Vec::new(),
-        ..rc.clone()
-    };
-    let mut out = shell.encode_to_vec();
-    for vh in &rc.virtual_hosts {
+pub fn route_configuration(mut rc: RouteConfiguration) -> Vec<u8> {
+    let virtual_hosts = std::mem::take(&mut rc.virtual_hosts);
+    let mut out = rc.encode_to_vec();
+    for vh in virtual_hosts {
         nested(VIRTUAL_HOSTS_TAG, &virtual_host(vh), &mut out);
     }
     out
 }
 
-fn virtual_host(vh: &VirtualHost) -> Vec<u8> {
-    let shell = VirtualHost {
-        routes: Vec::new(),
-        ..vh.clone()
-    };
-    let mut out = shell.encode_to_vec();
-    for r in &vh.routes {
+fn virtual_host(mut vh: VirtualHost) -> Vec<u8> {
+    let routes = std::mem::take(&mut vh.routes);
+    let mut out = vh.encode_to_vec();
+    for r in routes {
         nested(ROUTES_TAG, &route(r), &mut out);
     }
     out
 }
 
-fn route(r: &Route) -> Vec<u8> {
-    let shell = Route {
-        typed_per_filter_config: Default::default(),
-        ..r.clone()
-    };
-    let mut out = shell.encode_to_vec();
-    let mut entries: Vec<_> = r.typed_per_filter_config.iter().collect();
+/// The encoding of one route, its filter-config map entries last and sorted by key.
+pub(crate) fn route(mut r: Route) -> Vec<u8> {
+    let filter_configs = std::mem::take(&mut r.typed_per_filter_config);
+    let mut out = r.encode_to_vec();
+    let mut entries: Vec<_> = filter_configs.iter().collect();
     entries.sort_by(|a, b| a.0.cmp(b.0));
     for (key, value) in entries {
         let mut entry = Vec::new();
@@ -65,7 +55,7 @@ fn route(r: &Route) -> Vec<u8> {
     out
 }
 
-fn nested(tag: u32, bytes: &[u8], out: &mut Vec<u8>) {
+pub(crate) fn nested(tag: u32, bytes: &[u8], out: &mut Vec<u8>) {
     encode_key(tag, WireType::LengthDelimited, out);
     encode_varint(bytes.len() as u64, out);
     out.extend_from_slice(bytes);
@@ -105,7 +95,7 @@ mod tests {
     #[test]
     fn two_filter_configs_encode_the_same_bytes_whatever_the_map_order_and_decode_back() {
         let bytes: Vec<Vec<u8>> = (0..20)
-            .map(|_| route_configuration(&config(&["b.filter", "a.filter", "c.filter"])))
+            .map(|_| route_configuration(config(&["b.filter", "a.filter", "c.filter"])))
             .collect();
         assert!(
             bytes.windows(2).all(|w| w[0] == w[1]),

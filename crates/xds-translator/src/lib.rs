@@ -48,10 +48,12 @@ pub mod endpoint;
 pub mod listener;
 pub mod readiness;
 pub mod route;
+mod route_encodings;
 pub mod session;
 pub mod tls;
 pub mod version;
 
+pub use route_encodings::RouteEncodings;
 pub use version::content_hash;
 
 /// Type URLs of the xDS resources this crate produces (and of secrets, for the server).
@@ -157,7 +159,7 @@ impl EnvoyResources {
         out.insert(
             type_url::ROUTE,
             self.route_configs
-                .iter()
+                .into_iter()
                 .map(|rc| {
                     (
                         rc.name.clone(),
@@ -198,26 +200,74 @@ fn pack_all<T: Message>(
 
 /// Translates one Gateway's IR into its Envoy resources.
 pub fn translate(ir: &GatewayIr, opts: &XdsOptions) -> EnvoyResources {
-    let mut listeners = vec![readiness::ready_listener(opts.ready_port)];
-    let mut route_configs = Vec::new();
-    let logs = access_log::access_logs(&opts.access_logs);
+    EnvoyResources {
+        route_configs: route_tables(ir)
+            .into_iter()
+            .map(|(name, virtual_hosts)| route::route_configuration(name, virtual_hosts))
+            .collect(),
+        ..translate_all_but_routes(ir, opts)
+    }
+}
+
+/// [`translate`] packed by [`EnvoyResources::into_any`], the same bytes, with the route
+/// configurations put together from the routes `encodings` kept from this Gateway's last
+/// translation (see `route_encodings`): what the pipeline publishes.
+pub fn translate_any(
+    ir: &GatewayIr,
+    opts: &XdsOptions,
+    encodings: &mut RouteEncodings,
+) -> BTreeMap<&'static str, Vec<(String, Any)>> {
+    let mut out = translate_all_but_routes(ir, opts).into_any();
+    let routes = route_tables(ir)
+        .into_iter()
+        .map(|(name, virtual_hosts)| {
+            let value = encodings.route_configuration(name, virtual_hosts);
+            (
+                name.to_string(),
+                Any {
+                    type_url: type_url::ROUTE.to_string(),
+                    value,
+                },
+            )
+        })
+        .collect();
+    encodings.finish();
+    out.insert(type_url::ROUTE, routes);
+    out
+}
+
+/// (name, virtual hosts) of every RouteConfiguration, one per HTTP listener and per HTTPS
+/// chain, sorted by name, each name once (the first in listener order).
+fn route_tables(ir: &GatewayIr) -> Vec<(&str, &[ferrogate_ir::VirtualHost])> {
+    let mut tables = Vec::new();
     for l in &ir.listeners {
         match &l.kind {
             ListenerKind::Http(http) => {
-                listeners.push(listener::http_listener(l, http, &logs));
-                route_configs.push(route::route_configuration(
-                    &http.route_config,
-                    &http.virtual_hosts,
-                ));
+                tables.push((http.route_config.as_str(), http.virtual_hosts.as_slice()))
             }
+            ListenerKind::Https(https) => tables.extend(
+                https
+                    .chains
+                    .iter()
+                    .map(|c| (c.route_config.as_str(), c.virtual_hosts.as_slice())),
+            ),
+            _ => {}
+        }
+    }
+    tables.sort_by(|a, b| a.0.cmp(b.0));
+    tables.dedup_by(|a, b| a.0 == b.0);
+    tables
+}
+
+/// Every resource but the route configurations.
+fn translate_all_but_routes(ir: &GatewayIr, opts: &XdsOptions) -> EnvoyResources {
+    let mut listeners = vec![readiness::ready_listener(opts.ready_port)];
+    let logs = access_log::access_logs(&opts.access_logs);
+    for l in &ir.listeners {
+        match &l.kind {
+            ListenerKind::Http(http) => listeners.push(listener::http_listener(l, http, &logs)),
             ListenerKind::Https(https) => {
-                listeners.extend(listener::https_listener(l, https, &logs));
-                for c in &https.chains {
-                    route_configs.push(route::route_configuration(
-                        &c.route_config,
-                        &c.virtual_hosts,
-                    ));
-                }
+                listeners.extend(listener::https_listener(l, https, &logs))
             }
             ListenerKind::Tls(tls) => listeners.extend(listener::tls_listener(l, tls, &logs)),
             ListenerKind::Tcp(tcp) => listeners.push(listener::tcp_listener(l, tcp, &logs)),
@@ -226,8 +276,6 @@ pub fn translate(ir: &GatewayIr, opts: &XdsOptions) -> EnvoyResources {
     }
     listeners.sort_by(|a, b| a.name.cmp(&b.name));
     listeners.dedup_by(|a, b| a.name == b.name);
-    route_configs.sort_by(|a, b| a.name.cmp(&b.name));
-    route_configs.dedup_by(|a, b| a.name == b.name);
 
     let mut clusters: Vec<Cluster> = ir.backends.iter().map(cluster::cluster).collect();
     for (name, backends) in stream_clusters(ir) {
@@ -242,7 +290,7 @@ pub fn translate(ir: &GatewayIr, opts: &XdsOptions) -> EnvoyResources {
 
     EnvoyResources {
         listeners,
-        route_configs,
+        route_configs: Vec::new(),
         clusters,
         endpoints: translate_endpoints(ir),
         secrets,

@@ -27,12 +27,22 @@ use crate::type_url;
 /// configuration valid when it is inlined (static route configurations validate clusters by
 /// default).
 pub fn route_configuration(name: &str, virtual_hosts: &[IrVirtualHost]) -> RouteConfiguration {
+    RouteConfiguration {
+        virtual_hosts: virtual_hosts.iter().map(virtual_host).collect(),
+        ..route_configuration_shell(name, virtual_hosts)
+    }
+}
+
+/// [`route_configuration`] without its virtual hosts.
+pub(crate) fn route_configuration_shell(
+    name: &str,
+    virtual_hosts: &[IrVirtualHost],
+) -> RouteConfiguration {
     let has_invalid_share = virtual_hosts.iter().flat_map(|vh| &vh.routes).any(|r| {
         matches!(&r.action, IrAction::Forward(f) if f.invalid_weight > 0 && !f.backends.is_empty())
     });
     RouteConfiguration {
         name: name.to_string(),
-        virtual_hosts: virtual_hosts.iter().map(virtual_host).collect(),
         validate_clusters: has_invalid_share.then_some(BoolValue { value: false }),
         // `Host: example.com:8080` matches domain `example.com`, without rewriting the Host
         // header the backend receives (unlike the HCM's port stripping).
@@ -44,9 +54,16 @@ pub fn route_configuration(name: &str, virtual_hosts: &[IrVirtualHost]) -> Route
 /// A virtual host with its domains as given (the port in `Host` is ignored when matching).
 pub fn virtual_host(vh: &IrVirtualHost) -> VirtualHost {
     VirtualHost {
+        routes: vh.routes.iter().map(|r| route(r)).collect(),
+        ..virtual_host_shell(vh)
+    }
+}
+
+/// [`virtual_host`] without its routes.
+pub(crate) fn virtual_host_shell(vh: &IrVirtualHost) -> VirtualHost {
+    VirtualHost {
         name: vh.name.clone(),
         domains: vh.domains.clone(),
-        routes: vh.routes.iter().map(|r| route(r)).collect(),
         ..Default::default()
     }
 }

@@ -6,7 +6,8 @@ use std::path::Path;
 
 use ferrogate_ir::{Cors, Endpoint, GatewayIr, ListenerKind, Mirror, PathMatch, RouteAction};
 use ferrogate_xds_translator::{
-    EnvoyResources, XdsOptions, content_hash, translate, translate_endpoints, type_url,
+    EnvoyResources, RouteEncodings, XdsOptions, content_hash, translate, translate_any,
+    translate_endpoints, type_url,
 };
 use prost::Message;
 
@@ -273,4 +274,48 @@ fn type_urls_match_generated_names() {
     assert_eq!(Cluster::type_url(), type_url::CLUSTER);
     assert_eq!(ClusterLoadAssignment::type_url(), type_url::ENDPOINT);
     assert_eq!(Secret::type_url(), type_url::SECRET);
+}
+
+/// The pipeline's path (routes encoded once and kept) publishes exactly the bytes of a whole
+/// translation: fresh, again with every route kept, and after routes are edited, added and
+/// removed while the others stay shared.
+#[test]
+fn routes_kept_between_translations_give_the_bytes_of_a_whole_translation() {
+    for case in [
+        "two-virtual-hosts",
+        "weighted-split",
+        "redirect",
+        "https-two-chains",
+        "cors",
+        "mirror",
+        "retry-timeouts",
+        "per-backend-headers",
+        "invalid-weight",
+        "tcp",
+    ] {
+        let mut ir = load(case);
+        let mut encodings = RouteEncodings::default();
+        let whole = |ir: &GatewayIr| translate(ir, &OPTS).into_any();
+        assert_eq!(translate_any(&ir, &OPTS, &mut encodings), whole(&ir), "{case}");
+        assert_eq!(translate_any(&ir, &OPTS, &mut encodings), whole(&ir), "{case}, kept");
+        for listener in &mut ir.listeners {
+            let hosts = match &mut listener.kind {
+                ListenerKind::Http(http) => &mut http.virtual_hosts,
+                ListenerKind::Https(https) => match https.chains.first_mut() {
+                    Some(chain) => &mut chain.virtual_hosts,
+                    None => continue,
+                },
+                _ => continue,
+            };
+            for vh in hosts.iter_mut() {
+                if let Some(first) = vh.routes.first().cloned() {
+                    let mut edited = (*first).clone();
+                    edited.name.push_str("-edited");
+                    vh.routes.push(std::sync::Arc::new(edited));
+                    vh.routes.remove(0);
+                }
+            }
+        }
+        assert_eq!(translate_any(&ir, &OPTS, &mut encodings), whole(&ir), "{case}, edited");
+    }
 }

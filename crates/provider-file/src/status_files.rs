@@ -71,7 +71,9 @@ enum Owned {
     Class(GatewayClassStatus),
     Gateway(GatewayStatus),
     ListenerSet(ListenerSetStatus),
-    Route(RouteStatus),
+    /// Shared with the translation's status set: nothing is copied, and an unchanged route
+    /// (the same `Arc`, handed back by an incremental translation) costs a pointer compare.
+    Route(Arc<RouteStatus>),
     Policy(PolicyStatus),
 }
 
@@ -81,7 +83,7 @@ enum Borrowed<'a> {
     Class(&'a GatewayClassStatus),
     Gateway(&'a GatewayStatus),
     ListenerSet(&'a ListenerSetStatus),
-    Route(&'a RouteStatus),
+    Route(&'a Arc<RouteStatus>),
     Policy(&'a PolicyStatus),
 }
 
@@ -91,7 +93,7 @@ impl Borrowed<'_> {
             (Borrowed::Class(a), Owned::Class(b)) => a == b,
             (Borrowed::Gateway(a), Owned::Gateway(b)) => a == b,
             (Borrowed::ListenerSet(a), Owned::ListenerSet(b)) => a == b,
-            (Borrowed::Route(a), Owned::Route(b)) => a == b,
+            (Borrowed::Route(a), Owned::Route(b)) => Arc::ptr_eq(a, b) || a == b,
             (Borrowed::Policy(a), Owned::Policy(b)) => a == b,
             _ => false,
         }
@@ -102,7 +104,7 @@ impl Borrowed<'_> {
             Borrowed::Class(a) => Owned::Class(a.clone()),
             Borrowed::Gateway(a) => Owned::Gateway(a.clone()),
             Borrowed::ListenerSet(a) => Owned::ListenerSet(a.clone()),
-            Borrowed::Route(a) => Owned::Route(a.clone()),
+            Borrowed::Route(a) => Owned::Route(Arc::clone(a)),
             Borrowed::Policy(a) => Owned::Policy(a.clone()),
         }
     }
@@ -112,7 +114,7 @@ impl Borrowed<'_> {
             Borrowed::Class(a) => to_value(a),
             Borrowed::Gateway(a) => to_value(a),
             Borrowed::ListenerSet(a) => to_value(a),
-            Borrowed::Route(a) => to_value(a),
+            Borrowed::Route(a) => to_value(&**a),
             Borrowed::Policy(a) => to_value(a),
         }
     }

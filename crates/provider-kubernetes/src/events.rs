@@ -108,10 +108,13 @@ pub fn transitions(before: Option<&StatusSet>, after: &StatusSet) -> Vec<Transit
     let old_routes: BTreeMap<(&str, &str, &str), &ferrogate_status::RouteStatus> = before
         .routes
         .iter()
-        .map(|r| ((r.kind.as_str(), r.namespace.as_str(), r.name.as_str()), r))
+        .map(|r| ((r.kind.as_str(), r.namespace.as_str(), r.name.as_str()), &**r))
         .collect();
     for r in &after.routes {
         let old = old_routes.get(&(r.kind.as_str(), r.namespace.as_str(), r.name.as_str()));
+        if old.is_some_and(|o| std::ptr::eq(*o, &**r)) {
+            continue; // the translation handed the route its last status back
+        }
         for p in &r.parents {
             let old_conditions = old
                 .and_then(|o| o.parents.iter().find(|op| op.parent_ref == p.parent_ref))
@@ -354,7 +357,7 @@ mod tests {
         };
         StatusSet {
             gateways: vec![g],
-            routes: vec![route],
+            routes: vec![route.into()],
             ..Default::default()
         }
     }

@@ -200,6 +200,7 @@ impl Quarantine {
                         && r.namespace == id.namespace
                         && r.name == id.name
                 }) {
+                    let route = std::sync::Arc::make_mut(route);
                     let route_namespace = route.namespace.clone();
                     for parent in route.parents.iter_mut().filter(|p| {
                         p.parent_ref.kind.as_deref().unwrap_or("Gateway") == "Gateway"

@@ -189,7 +189,7 @@ pub fn render_table(set: &StatusSet) -> String {
             namespace,
             name,
             parents,
-        } = r;
+        } = &**r;
         if parents.is_empty() {
             rows.push([
                 kind.clone(),
@@ -293,7 +293,7 @@ mod tests {
                 }],
                 ..Default::default()
             }],
-            routes: vec![RouteStatus {
+            routes: vec![std::sync::Arc::new(RouteStatus {
                 kind: "HTTPRoute".into(),
                 namespace: "apps".into(),
                 name: "echo".into(),
@@ -308,7 +308,7 @@ mod tests {
                         Condition::not("ResolvedRefs", "BackendNotFound", "no Service"),
                     ],
                 }],
-            }],
+            })],
             ..Default::default()
         }
     }

@@ -19,7 +19,9 @@ pub struct StatusSet {
     pub listener_sets: Vec<ListenerSetStatus>,
     /// Routes of every kind, with our parents only.
     #[serde(default)]
-    pub routes: Vec<RouteStatus>,
+    /// Shared: an incremental translation hands an unchanged route its last status back,
+    /// and the status writers keep what they wrote without copying it.
+    pub routes: Vec<std::sync::Arc<RouteStatus>>,
     /// BackendTLSPolicies, with our ancestors only.
     #[serde(default, rename = "backendTLSPolicies")]
     pub backend_tls_policies: Vec<PolicyStatus>,

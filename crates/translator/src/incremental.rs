@@ -1,19 +1,23 @@
 //! Incremental translation: the same output as [`crate::translate`], at the cost of what
 //! changed since the last translation instead of the whole world.
 //!
-//! Two things are kept between translations, both invalidated from the store's diff of the
-//! two snapshots:
+//! Three things are kept between translations, all invalidated from the store's diff of
+//! the two snapshots:
 //! - each route's conversion (`route_cache`): a one-route edit converts one route;
 //! - each Gateway's IR and infra IR ([`Built`]): a Gateway whose own objects did not change
 //!   and whose attachments (same listeners, host names and conversions), backends and
 //!   blocked backends are what they were keeps its last IR, so it costs no IR assembly
-//!   here and no xDS work downstream (the pipeline sees the same `Arc`).
+//!   here and no xDS work downstream (the pipeline sees the same `Arc`);
+//! - each route's attachment outcome (`routes::Outcome`: the listeners it counts on, its
+//!   attachments, the policy ancestors it names, and its status when no BackendTLSPolicy
+//!   can change it): it depends only on the conversion and the Gateways' contexts, so it is
+//!   replayed while both are unchanged, and the route's status is the same `Arc`.
 //!
-//! Attachment, BackendTLSPolicy ancestors and every status are still computed over all
-//! routes: they are cheap next to conversion, and they are where one route can change
-//! another's outcome (listener conflicts, policy ancestor limits), so keeping them whole
-//! keeps the output exact. The property test `incremental_equals_full` checks that over
-//! random sequences of edits of every kind.
+//! Replaying still walks every route in order, because one route can change what another
+//! gets (the first resolution of a backend stays, policy ancestors are counted in route
+//! order) and every BackendTLSPolicy is settled from all of them; a walk copies pointers,
+//! not strings. The property test `incremental_equals_full` checks the output over random
+//! sequences of edits of every kind.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -48,7 +52,7 @@ pub(crate) struct Kept {
 
 /// A Gateway's IR with the inputs it was assembled from (beside the Gateway itself).
 pub(crate) struct Built {
-    pub attachments: Vec<Attachment>,
+    pub attachments: Vec<Arc<Attachment>>,
     pub blocked: Vec<String>,
     pub ir: Arc<GatewayIr>,
     pub infra: InfraIr,
@@ -89,6 +93,7 @@ impl Incremental {
                 kept.routes.invalidate(&changed);
                 if last.options != *options || !changed.iter().all(|c| leaves_gateways(c.kind)) {
                     kept.gateways.clear();
+                    kept.routes.forget_outcomes();
                 }
                 kept
             }
@@ -118,7 +123,7 @@ impl Built {
                 .attachments
                 .iter()
                 .zip(attached)
-                .all(|(was, now)| was.same_as(now))
+                .all(|(was, now)| std::ptr::eq(&**was, *now) || was.same_as(now))
         {
             return false;
         }
@@ -156,9 +161,8 @@ pub(crate) fn keep(
             (key, built)
         })
         .collect();
-    for mut attachment in routes.attachments {
+    for attachment in routes.attachments {
         if let Some(b) = kept.get_mut(&attachment.gateway) {
-            attachment.hostnames.shrink_to_fit();
             b.attachments.push(attachment);
         }
     }

@@ -16,11 +16,13 @@ use std::sync::Arc;
 use ferrogate_store::{Kind, ObjectKey, ObjectRef};
 
 use crate::backend::Resolver;
-use crate::routes::RouteInput;
+use crate::routes::{Outcome, RouteInput};
 
 /// A route's conversion and the namespaces its resolution read.
-struct Conversion {
-    input: Arc<RouteInput>,
+pub(crate) struct Conversion {
+    pub input: Arc<RouteInput>,
+    /// What attaching it gave, while the Gateways' contexts are what they were then.
+    pub outcome: Option<Arc<Outcome>>,
     /// Sorted (a boxed slice: most routes touch one namespace, and a set's node would
     /// cost more than the route's own conversion at 10 000 routes).
     touched: Box<[String]>,
@@ -94,6 +96,16 @@ impl RouteCache {
         }
     }
 
+    /// Forgets every route's attachment outcome (a Gateway's context may have changed);
+    /// the conversions stay.
+    pub(crate) fn forget_outcomes(&mut self) {
+        for kept in self.kept.values_mut() {
+            for conversion in kept.values_mut() {
+                conversion.outcome = None;
+            }
+        }
+    }
+
     /// The kept conversion of a route, or a new one made with `convert` (and kept).
     pub(crate) fn get_or_convert(
         &mut self,
@@ -101,23 +113,22 @@ impl RouteCache {
         kind: Kind,
         key: &ObjectKey,
         convert: &dyn Fn() -> RouteInput,
-    ) -> Arc<RouteInput> {
+    ) -> &mut Conversion {
         let of_kind = self.kept.entry(kind).or_default();
-        if let Some(kept) = of_kind.get(key) {
-            return Arc::clone(&kept.input);
+        if !of_kind.contains_key(key) {
+            resolver.take_touched();
+            let mut input = convert();
+            input.compact();
+            let touched = resolver.take_touched().into_iter().collect();
+            of_kind.insert(
+                key.clone(),
+                Conversion {
+                    input: Arc::new(input),
+                    outcome: None,
+                    touched,
+                },
+            );
         }
-        resolver.take_touched();
-        let mut input = convert();
-        input.compact();
-        let input = Arc::new(input);
-        let touched = resolver.take_touched().into_iter().collect();
-        of_kind.insert(
-            key.clone(),
-            Conversion {
-                input: Arc::clone(&input),
-                touched,
-            },
-        );
-        input
+        of_kind.get_mut(key).expect("kept just above")
     }
 }

@@ -101,22 +101,50 @@ pub(crate) struct StreamRoute {
 /// All routes of a translation.
 #[derive(Default)]
 pub(crate) struct Routes {
-    pub attachments: Vec<Attachment>,
+    pub attachments: Vec<Arc<Attachment>>,
     /// Every backend a route resolved, by name.
     pub backends: std::collections::BTreeMap<String, Backend>,
     /// (Gateway, backend) pairs the Gateway must not send to (a BackendTLSPolicy that could
     /// not list the Gateway among its ancestors): their share is answered with 500.
     pub blocked: BTreeSet<(GatewayKey, String)>,
-    pub statuses: Vec<RouteStatus>,
-    /// Statuses waiting for the BackendTLSPolicies to be settled.
-    pending: Vec<PendingStatus>,
+    pub statuses: Vec<Arc<RouteStatus>>,
+    /// Every route's status, some waiting for the BackendTLSPolicies to be settled.
+    pending: Vec<StatusSlot>,
     /// The BackendTLSPolicies backend resolution met, by backend.
     tls_policies: Targets,
     /// The parents through which accepted routes reach each BackendTLSPolicy.
     ancestors: Ancestors,
 }
 
+/// What attaching one route gave. It depends on nothing but the route's conversion and the
+/// contexts of the Gateways (listeners, allowed namespaces and kinds): while both are what
+/// they were, a translation replays it instead of attaching the route again (see
+/// `route_cache`), and the route's status is the same `Arc` as last time.
+pub(crate) struct Outcome {
+    attached: Attached,
+    status: StatusSlot,
+}
+
+/// Where a route attached.
+#[derive(Default)]
+struct Attached {
+    /// (position of the Gateway among the translation's Gateways, listener) of every
+    /// listener the route counts on.
+    increments: Vec<(usize, usize)>,
+    attachments: Vec<Arc<Attachment>>,
+    /// (policy, Gateway, parentRef as policies name it), in the order they were met.
+    ancestors: Vec<(PolicyId, GatewayKey, ParentRef)>,
+}
+
+/// A route's status: final, or waiting for the BackendTLSPolicies its backends have.
+#[derive(Clone)]
+enum StatusSlot {
+    Final(Arc<RouteStatus>),
+    Pending(PendingStatus),
+}
+
 /// A route's status until the BackendTLSPolicies are settled.
+#[derive(Clone)]
 struct PendingStatus {
     kind: &'static str,
     namespace: String,
@@ -200,14 +228,26 @@ pub(crate) fn translate(
     routes.pending.reserve_exact(count);
     routes.attachments.reserve(count);
     let index = GatewayIndex::new(gateways);
-    // Converts a route, or takes the conversion the cache kept for it.
+    // Converts a route, or takes the conversion the cache kept for it, and attaches it, or
+    // replays what attaching it gave last time.
     let mut add =
         |routes: &mut Routes, kind: Kind, key: &ObjectKey, convert: &dyn Fn() -> RouteInput| {
-            let input = match cache.as_deref_mut() {
-                Some(cache) => cache.get_or_convert(resolver, kind, key, convert),
-                None => Arc::new(convert()),
-            };
-            routes.add(snapshot, gateways, &index, &input);
+            match cache.as_deref_mut() {
+                Some(cache) => {
+                    let kept = cache.get_or_convert(resolver, kind, key, convert);
+                    let outcome = routes.add(
+                        snapshot,
+                        gateways,
+                        &index,
+                        &kept.input,
+                        kept.outcome.take(),
+                    );
+                    kept.outcome = Some(outcome);
+                }
+                None => {
+                    routes.add(snapshot, gateways, &index, &convert(), None);
+                }
+            }
         };
     for (key, route) in snapshot.http_routes.in_order() {
         add(&mut routes, Kind::HttpRoute, key, &|| {
@@ -241,7 +281,10 @@ pub(crate) fn translate(
     routes.blocked.extend(settled.blocked);
     routes.statuses = std::mem::take(&mut routes.pending)
         .into_iter()
-        .map(|p| p.finish(&settled.unimplementable))
+        .map(|slot| match slot {
+            StatusSlot::Final(status) => status,
+            StatusSlot::Pending(p) => Arc::new(p.finish(&settled.unimplementable)),
+        })
         .collect();
     (routes, settled.statuses)
 }
@@ -312,18 +355,21 @@ impl Routes {
         let mut out: std::collections::BTreeMap<&GatewayKey, Vec<&Attachment>> =
             std::collections::BTreeMap::new();
         for a in &self.attachments {
-            out.entry(&a.gateway).or_default().push(a);
+            out.entry(&a.gateway).or_default().push(&**a);
         }
         out
     }
 
+    /// Adds a route: its backends, and its outcome (`kept`, or attached now); returns the
+    /// outcome.
     fn add(
         &mut self,
         snapshot: &Snapshot,
         gateways: &mut [GatewayCtx],
         index: &GatewayIndex,
         input: &RouteInput,
-    ) {
+        kept: Option<Arc<Outcome>>,
+    ) -> Arc<Outcome> {
         for backend in &input.backends {
             // One name is one Service port resolved against one snapshot: the same backend
             // whichever route resolved it, so the first one stays.
@@ -331,154 +377,189 @@ impl Routes {
                 self.backends.insert(backend.name.clone(), backend.clone());
             }
         }
-        let mut parents = Vec::new();
-        for parent in &input.parents {
-            let group = parent.group.as_deref().unwrap_or(GATEWAY_GROUP);
-            let kind = parent.kind.as_deref().unwrap_or("Gateway");
-            let namespace = parent.namespace.as_deref().unwrap_or(&input.namespace);
-            let gateway = match (group, kind) {
-                (GATEWAY_GROUP, "Gateway") => index
-                    .find(namespace, &parent.name)
-                    .map(|i| &mut gateways[i]),
-                (GATEWAY_GROUP, "ListenerSet") => gateways
-                    .iter_mut()
-                    .find(|g| g.has_listener_set(namespace, &parent.name)),
-                _ => None,
-            };
-            let Some(gateway) = gateway else {
-                continue; // missing parent, or one of another controller: no status from us
-            };
-            let listener_set =
-                (kind == "ListenerSet").then(|| (namespace.to_string(), parent.name.clone()));
-            let (accepted, attached_as) =
-                self.attach(snapshot, gateway, input, parent, listener_set);
-            parents.push((parent.clone(), accepted, attached_as));
-        }
-        let tls_policies: BTreeSet<PolicyId> =
-            input.tls_policies.values().flatten().copied().collect();
         for (backend, policies) in &input.tls_policies {
             self.tls_policies
                 .entry(backend.clone())
                 .or_insert_with(|| policies.clone());
         }
-        self.pending.push(PendingStatus {
-            kind: input.kind,
-            namespace: input.namespace.clone(),
-            name: input.name.clone(),
-            generation: input.generation,
-            resolved_refs: input.resolved_refs.clone(),
-            partially_invalid: input.partially_invalid.clone(),
-            tls_policies,
-            parents,
-        });
+        let outcome = kept.unwrap_or_else(|| Arc::new(attach(snapshot, gateways, index, input)));
+        let attached = &outcome.attached;
+        for &(gateway, listener) in &attached.increments {
+            gateways[gateway].listeners[listener].attached_routes += 1;
+        }
+        self.attachments.extend(attached.attachments.iter().cloned());
+        for (policy, gateway, parent) in &attached.ancestors {
+            let ancestors = self.ancestors.entry(*policy).or_default();
+            if !ancestors.iter().any(|(_, r)| r == parent) {
+                ancestors.push((gateway.clone(), parent.clone()));
+            }
+        }
+        self.pending.push(outcome.status.clone());
+        outcome
     }
+}
 
-    /// Attaches a route to the listeners of one parent; returns the `Accepted` condition and,
-    /// when it attached, the parentRef as policies name their ancestors (it is recorded as
-    /// an ancestor of the BackendTLSPolicies of the route's backends).
-    fn attach(
-        &mut self,
-        snapshot: &Snapshot,
-        gateway: &mut GatewayCtx,
-        input: &RouteInput,
-        parent: &ParentRef,
-        listener_set: Option<(String, String)>,
-    ) -> (Condition, Option<ParentRef>) {
-        let candidates: Vec<usize> = (0..gateway.listeners.len())
-            .filter(|&i| {
-                let l = &gateway.listeners[i];
-                gateway.listener_owner(i) == listener_set.as_ref()
-                    && parent.section_name.as_deref().is_none_or(|s| s == l.name)
-                    && parent.port.is_none_or(|p| i32::from(l.port) == p)
-            })
-            .collect();
-        if candidates.is_empty() {
-            let condition = Condition::not(
-                types::ACCEPTED,
-                reasons::NO_MATCHING_PARENT,
-                "No listeners match this parent ref",
-            );
-            return (condition, None);
-        }
-        let gateway_ns = gateway.key.namespace.clone();
-        let allowed: Vec<usize> = candidates
-            .into_iter()
-            .filter(|&i| {
-                let l = &gateway.listeners[i];
-                let owner_ns = gateway
-                    .listener_namespace(i)
-                    .unwrap_or(&gateway_ns)
-                    .to_string();
-                l.accepts_attachments()
-                    && l.accepts_kind(input.kind)
-                    && l.namespaces.allows(snapshot, &owner_ns, &input.namespace)
-            })
-            .collect();
-        if allowed.is_empty() {
-            let condition = Condition::not(
-                types::ACCEPTED,
-                reasons::NOT_ALLOWED_BY_LISTENERS,
-                "No listeners included by this parent ref allowed this attachment.",
-            );
-            return (condition, None);
-        }
-        let uses_hostnames = matches!(input.kind, "HTTPRoute" | "GRPCRoute" | "TLSRoute");
-        let matching: Vec<(usize, Vec<String>)> = allowed
-            .into_iter()
-            .filter_map(|i| {
-                if !uses_hostnames {
-                    return Some((i, Vec::new()));
-                }
-                let hosts =
-                    hostname::intersect(gateway.listeners[i].hostname.as_deref(), &input.hostnames);
-                (!hosts.is_empty()).then_some((i, hosts))
-            })
-            .collect();
-        if matching.is_empty() {
-            let condition = Condition::not(
-                types::ACCEPTED,
-                reasons::NO_MATCHING_LISTENER_HOSTNAME,
-                "There were no hostname intersections between the HTTPRoute and this parent ref's Listener(s).",
-            );
-            return (condition, None);
-        }
-        // Attachment depends only on parentRefs and what the listeners allow; a route with
-        // broken rules is still attached (and counted), just not accepted. A route whose
-        // shape the kind does not allow at all (InvalidRule) is not attached.
-        if !matches!(&input.problem, Some(p) if p.reason == reasons::INVALID_RULE) {
-            for (listener, _) in &matching {
-                gateway.listeners[*listener].attached_routes += 1;
-            }
-        }
-        if let Some(p) = &input.problem {
-            return (p.condition(), None);
-        }
-        let parent = ParentRef {
-            namespace: Some(
-                parent
-                    .namespace
-                    .clone()
-                    .unwrap_or_else(|| input.namespace.clone()),
-            ),
-            ..parent.clone()
+/// Attaches a route through each of its parentRefs.
+fn attach(
+    snapshot: &Snapshot,
+    gateways: &[GatewayCtx],
+    index: &GatewayIndex,
+    input: &RouteInput,
+) -> Outcome {
+    let mut attached = Attached::default();
+    let mut parents = Vec::with_capacity(input.parents.len());
+    for parent in &input.parents {
+        let group = parent.group.as_deref().unwrap_or(GATEWAY_GROUP);
+        let kind = parent.kind.as_deref().unwrap_or("Gateway");
+        let namespace = parent.namespace.as_deref().unwrap_or(&input.namespace);
+        let gateway = match (group, kind) {
+            (GATEWAY_GROUP, "Gateway") => index.find(namespace, &parent.name),
+            (GATEWAY_GROUP, "ListenerSet") => gateways
+                .iter()
+                .position(|g| g.has_listener_set(namespace, &parent.name)),
+            _ => None,
         };
-        for (listener, hostnames) in matching {
-            self.attachments.push(Attachment {
-                gateway: gateway.key.clone(),
-                listener,
-                hostnames,
-                payload: input.payload.clone(),
-            });
-        }
-        for &policy in input.tls_policies.values().flatten() {
-            let ancestors = self.ancestors.entry(policy).or_default();
-            if !ancestors.iter().any(|(_, r)| *r == parent) {
-                ancestors.push((gateway.key.clone(), parent.clone()));
-            }
-        }
-        let accepted = Condition::ok(types::ACCEPTED, reasons::ACCEPTED, "Route is accepted");
-        (accepted, Some(parent))
+        let Some(gateway) = gateway else {
+            continue; // missing parent, or one of another controller: no status from us
+        };
+        let listener_set =
+            (kind == "ListenerSet").then(|| (namespace.to_string(), parent.name.clone()));
+        let (accepted, attached_as) = attach_to(
+            snapshot,
+            gateways,
+            gateway,
+            input,
+            parent,
+            listener_set,
+            &mut attached,
+        );
+        parents.push((parent.clone(), accepted, attached_as));
     }
+    let pending = PendingStatus {
+        kind: input.kind,
+        namespace: input.namespace.clone(),
+        name: input.name.clone(),
+        generation: input.generation,
+        resolved_refs: input.resolved_refs.clone(),
+        partially_invalid: input.partially_invalid.clone(),
+        tls_policies: input.tls_policies.values().flatten().copied().collect(),
+        parents,
+    };
+    // Without BackendTLSPolicies, settling them cannot change the status: it is final now.
+    let status = if pending.tls_policies.is_empty() {
+        StatusSlot::Final(Arc::new(pending.finish(&[])))
+    } else {
+        StatusSlot::Pending(pending)
+    };
+    Outcome { attached, status }
+}
+
+/// Attaches a route to the listeners of one parent (the Gateway at `position`); returns the
+/// `Accepted` condition and, when it attached, the parentRef as policies name their
+/// ancestors (it is recorded as an ancestor of the BackendTLSPolicies of the route's
+/// backends).
+fn attach_to(
+    snapshot: &Snapshot,
+    gateways: &[GatewayCtx],
+    position: usize,
+    input: &RouteInput,
+    parent: &ParentRef,
+    listener_set: Option<(String, String)>,
+    outcome: &mut Attached,
+) -> (Condition, Option<ParentRef>) {
+    let gateway = &gateways[position];
+    let candidates: Vec<usize> = (0..gateway.listeners.len())
+        .filter(|&i| {
+            let l = &gateway.listeners[i];
+            gateway.listener_owner(i) == listener_set.as_ref()
+                && parent.section_name.as_deref().is_none_or(|s| s == l.name)
+                && parent.port.is_none_or(|p| i32::from(l.port) == p)
+        })
+        .collect();
+    if candidates.is_empty() {
+        let condition = Condition::not(
+            types::ACCEPTED,
+            reasons::NO_MATCHING_PARENT,
+            "No listeners match this parent ref",
+        );
+        return (condition, None);
+    }
+    let allowed: Vec<usize> = candidates
+        .into_iter()
+        .filter(|&i| {
+            let l = &gateway.listeners[i];
+            let owner_ns = gateway
+                .listener_namespace(i)
+                .unwrap_or(&gateway.key.namespace);
+            l.accepts_attachments()
+                && l.accepts_kind(input.kind)
+                && l.namespaces.allows(snapshot, owner_ns, &input.namespace)
+        })
+        .collect();
+    if allowed.is_empty() {
+        let condition = Condition::not(
+            types::ACCEPTED,
+            reasons::NOT_ALLOWED_BY_LISTENERS,
+            "No listeners included by this parent ref allowed this attachment.",
+        );
+        return (condition, None);
+    }
+    let uses_hostnames = matches!(input.kind, "HTTPRoute" | "GRPCRoute" | "TLSRoute");
+    let matching: Vec<(usize, Vec<String>)> = allowed
+        .into_iter()
+        .filter_map(|i| {
+            if !uses_hostnames {
+                return Some((i, Vec::new()));
+            }
+            let mut hosts =
+                hostname::intersect(gateway.listeners[i].hostname.as_deref(), &input.hostnames);
+            hosts.shrink_to_fit();
+            (!hosts.is_empty()).then_some((i, hosts))
+        })
+        .collect();
+    if matching.is_empty() {
+        let condition = Condition::not(
+            types::ACCEPTED,
+            reasons::NO_MATCHING_LISTENER_HOSTNAME,
+            "There were no hostname intersections between the HTTPRoute and this parent ref's Listener(s).",
+        );
+        return (condition, None);
+    }
+    // Attachment depends only on parentRefs and what the listeners allow; a route with
+    // broken rules is still attached (and counted), just not accepted. A route whose
+    // shape the kind does not allow at all (InvalidRule) is not attached.
+    if !matches!(&input.problem, Some(p) if p.reason == reasons::INVALID_RULE) {
+        for (listener, _) in &matching {
+            outcome.increments.push((position, *listener));
+        }
+    }
+    if let Some(p) = &input.problem {
+        return (p.condition(), None);
+    }
+    let parent = ParentRef {
+        namespace: Some(
+            parent
+                .namespace
+                .clone()
+                .unwrap_or_else(|| input.namespace.clone()),
+        ),
+        ..parent.clone()
+    };
+    for (listener, hostnames) in matching {
+        outcome.attachments.push(Arc::new(Attachment {
+            gateway: gateway.key.clone(),
+            listener,
+            hostnames,
+            payload: input.payload.clone(),
+        }));
+    }
+    for &policy in input.tls_policies.values().flatten() {
+        outcome
+            .ancestors
+            .push((policy, gateway.key.clone(), parent.clone()));
+    }
+    let accepted = Condition::ok(types::ACCEPTED, reasons::ACCEPTED, "Route is accepted");
+    (accepted, Some(parent))
 }
 
 /// The Gateways by namespace and name, so a parentRef costs a binary search rather than a

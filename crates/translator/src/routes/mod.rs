@@ -140,7 +140,7 @@ struct Attached {
 #[derive(Clone)]
 enum StatusSlot {
     Final(Arc<RouteStatus>),
-    Pending(PendingStatus),
+    Pending(Box<PendingStatus>),
 }
 
 /// A route's status until the BackendTLSPolicies are settled.
@@ -449,7 +449,7 @@ fn attach(
     let status = if pending.tls_policies.is_empty() {
         StatusSlot::Final(Arc::new(pending.finish(&[])))
     } else {
-        StatusSlot::Pending(pending)
+        StatusSlot::Pending(Box::new(pending))
     };
     Outcome { attached, status }
 }

@@ -108,7 +108,12 @@ pub fn transitions(before: Option<&StatusSet>, after: &StatusSet) -> Vec<Transit
     let old_routes: BTreeMap<(&str, &str, &str), &ferrogate_status::RouteStatus> = before
         .routes
         .iter()
-        .map(|r| ((r.kind.as_str(), r.namespace.as_str(), r.name.as_str()), &**r))
+        .map(|r| {
+            (
+                (r.kind.as_str(), r.namespace.as_str(), r.name.as_str()),
+                &**r,
+            )
+        })
         .collect();
     for r in &after.routes {
         let old = old_routes.get(&(r.kind.as_str(), r.namespace.as_str(), r.name.as_str()));

@@ -17,7 +17,7 @@ use ferrogate_ir::{
 use crate::Options;
 use crate::gateway::GatewayCtx;
 use crate::hostname;
-use crate::ir_route_memo::IrRouteMemo;
+use crate::ir_route_memo::{IrRouteMemo, blocks};
 use crate::listener::Protocol;
 use crate::route_order::Entry;
 use crate::routes::{Attachment, ConvertedRoute, ConvertedRule, Payload, Routes};
@@ -33,11 +33,13 @@ pub(crate) fn build(
     memo: &mut IrRouteMemo,
 ) -> (GatewayIr, InfraIr) {
     let address = gw.bind_address(options).to_string();
-    let blocked = |backend: &str| {
-        routes
-            .blocked
-            .contains(&(gw.key.clone(), backend.to_string()))
-    };
+    let blocked_here: BTreeSet<&str> = routes
+        .blocked
+        .iter()
+        .filter(|(g, _)| *g == gw.key)
+        .map(|(_, b)| b.as_str())
+        .collect();
+    let blocked = |backend: &str| !blocked_here.is_empty() && blocked_here.contains(backend);
     // Ready listeners grouped by (port, UDP or not): TCP-based and UDP may share a number.
     let mut groups: BTreeMap<(u16, bool), Vec<usize>> = BTreeMap::new();
     for (i, l) in gw.listeners.iter().enumerate() {
@@ -424,6 +426,7 @@ fn virtual_hosts(
                         route: Arc::clone(route),
                         rule,
                         m,
+                        ir: None,
                     });
                 }
             }
@@ -438,11 +441,24 @@ fn virtual_hosts(
                 name: host.clone(),
                 domains: vec![host],
                 routes: sorted
-                    .iter()
+                    .iter_mut()
                     .map(|e| {
-                        memo.routes.get_or_build(&e.route, e.rule(), e.m, port, blocked, || {
-                            to_ir_route((&e.route, e.rule(), e.m), port, blocked)
-                        })
+                        // An entry kept from the last build carries its IR route, unless a
+                        // backend of its rule is blocked now.
+                        let blocks = blocks(e.rule(), blocked);
+                        if let (Some(ir), false) = (&e.ir, blocks) {
+                            return Arc::clone(ir);
+                        }
+                        let ir = memo.routes.get_or_build(
+                            &e.route,
+                            e.rule(),
+                            e.m,
+                            port,
+                            blocked,
+                            || to_ir_route((&e.route, e.rule(), e.m), port, blocked),
+                        );
+                        e.ir = (!blocks).then(|| Arc::clone(&ir));
+                        ir
                     })
                     .collect(),
             }

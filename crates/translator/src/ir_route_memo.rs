@@ -13,6 +13,8 @@
 //! another conversion while the entry exists.
 
 use std::collections::HashMap;
+
+use foldhash::fast::RandomState;
 use std::sync::Arc;
 
 use ferrogate_ir::{HttpRoute, RouteAction};
@@ -39,14 +41,18 @@ pub(crate) struct IrRouteMemo {
 /// The IR routes of the last build and of this one.
 #[derive(Default)]
 pub(crate) struct IrRoutes {
-    last: HashMap<EntryId, Memoized>,
-    now: HashMap<EntryId, Memoized>,
+    last: HashMap<EntryId, Memoized, RandomState>,
+    now: HashMap<EntryId, Memoized, RandomState>,
 }
 
 impl IrRouteMemo {
     /// Ends a build: what it did not use is dropped.
     pub(crate) fn finish(&mut self) {
-        self.routes.last = std::mem::take(&mut self.routes.now);
+        let capacity = self.routes.now.len();
+        self.routes.last = std::mem::replace(
+            &mut self.routes.now,
+            HashMap::with_capacity_and_hasher(capacity, RandomState::default()),
+        );
         self.orders.finish();
     }
 }
@@ -63,14 +69,7 @@ impl IrRoutes {
         blocked: &dyn Fn(&str) -> bool,
         build: impl FnOnce() -> HttpRoute,
     ) -> Arc<HttpRoute> {
-        let blocks = match &rule.action {
-            RouteAction::Forward(f) => {
-                f.backends.iter().any(|b| blocked(&b.backend))
-                    || f.mirrors.iter().any(|b| blocked(&b.backend))
-            }
-            _ => false,
-        };
-        if blocks {
+        if blocks(rule, blocked) {
             return Arc::new(build());
         }
         let id = (Arc::as_ptr(route) as usize, rule.index, m, port);
@@ -84,5 +83,17 @@ impl IrRoutes {
         let out = Arc::clone(&kept.route);
         self.now.insert(id, kept);
         out
+    }
+}
+
+/// Whether the Gateway must not reach one of the rule's backends (its IR route then answers
+/// that share with 500, so it differs from the memoized one).
+pub(crate) fn blocks(rule: &ConvertedRule, blocked: &dyn Fn(&str) -> bool) -> bool {
+    match &rule.action {
+        RouteAction::Forward(f) => {
+            f.backends.iter().any(|b| blocked(&b.backend))
+                || f.mirrors.iter().any(|b| blocked(&b.backend))
+        }
+        _ => false,
     }
 }

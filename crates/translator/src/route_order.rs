@@ -14,6 +14,9 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use ferrogate_ir::HttpRoute;
+use foldhash::fast::RandomState;
+
 use crate::precedence::{self, EntryKey};
 use crate::routes::{ConvertedRoute, ConvertedRule};
 
@@ -24,6 +27,9 @@ pub(crate) struct Entry {
     pub route: Arc<ConvertedRoute>,
     pub rule: usize,
     pub m: usize,
+    /// Its IR route on this host's port, once built (none while a backend of the rule is
+    /// blocked: that IR route is made again at every build).
+    pub ir: Option<Arc<HttpRoute>>,
 }
 
 /// Who an entry is: (conversion address, rule position, match position).
@@ -62,16 +68,19 @@ const INSERT_RATIO: usize = 8;
 /// are dropped when it finishes.
 #[derive(Default)]
 pub(crate) struct RouteOrders {
-    last: HashMap<HostId, Vec<Entry>>,
-    now: HashMap<HostId, Vec<Entry>>,
+    last: HashMap<HostId, Vec<Entry>, RandomState>,
+    now: HashMap<HostId, Vec<Entry>, RandomState>,
 }
 
 impl RouteOrders {
     /// `entries` (duplicates allowed: a route can reach a host through two parentRefs) in
     /// precedence order, each once.
-    pub(crate) fn sorted(&mut self, host: HostId, entries: Vec<Entry>) -> &[Entry] {
-        let mut seen = HashSet::with_capacity(entries.len());
-        let fresh: Vec<Entry> = entries.into_iter().filter(|e| seen.insert(e.id())).collect();
+    pub(crate) fn sorted(&mut self, host: HostId, entries: Vec<Entry>) -> &mut [Entry] {
+        let mut seen = HashSet::with_capacity_and_hasher(entries.len(), RandomState::default());
+        let fresh: Vec<Entry> = entries
+            .into_iter()
+            .filter(|e| seen.insert(e.id()))
+            .collect();
         let order = match self.last.remove(&host) {
             Some(previous) => update(previous, fresh, &seen),
             None => sort(fresh),
@@ -91,9 +100,16 @@ fn sort(mut entries: Vec<Entry>) -> Vec<Entry> {
 }
 
 /// The previous order without the entries that are gone, with the new ones inserted.
-fn update(previous: Vec<Entry>, fresh: Vec<Entry>, wanted: &HashSet<EntryId>) -> Vec<Entry> {
-    let had: HashSet<EntryId> = previous.iter().map(Entry::id).collect();
-    let added: Vec<Entry> = fresh.into_iter().filter(|e| !had.contains(&e.id())).collect();
+fn update(
+    previous: Vec<Entry>,
+    fresh: Vec<Entry>,
+    wanted: &HashSet<EntryId, RandomState>,
+) -> Vec<Entry> {
+    let had: HashSet<EntryId, RandomState> = previous.iter().map(Entry::id).collect();
+    let added: Vec<Entry> = fresh
+        .into_iter()
+        .filter(|e| !had.contains(&e.id()))
+        .collect();
     let mut kept: Vec<Entry> = previous
         .into_iter()
         .filter(|e| wanted.contains(&e.id()))

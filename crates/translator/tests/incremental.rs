@@ -207,7 +207,11 @@ fn a_large_virtual_host_keeps_its_precedence_order_through_edits() {
     let mut rng = Rng::new(7);
     let mut variant = |name: usize| {
         let namespace = ["default", "apps"][rng.below(2) as usize];
-        let kind = if rng.chance(15) { "GRPCRoute" } else { "HTTPRoute" };
+        let kind = if rng.chance(15) {
+            "GRPCRoute"
+        } else {
+            "HTTPRoute"
+        };
         let stamp = created[rng.below(3) as usize];
         let stamp = if stamp.is_empty() {
             String::new()
@@ -232,7 +236,10 @@ fn a_large_virtual_host_keeps_its_precedence_order_through_edits() {
                             1 => ", headers: [{name: x, value: \"1\"}]",
                             _ => ", headers: [{name: x, value: \"1\"}, {name: y, value: \"2\"}]",
                         };
-                        format!("{{path: {}{method}{headers}}}", paths[rng.below(5) as usize])
+                        format!(
+                            "{{path: {}{method}{headers}}}",
+                            paths[rng.below(5) as usize]
+                        )
                     })
                     .collect();
                 format!(
@@ -252,7 +259,9 @@ fn a_large_virtual_host_keeps_its_precedence_order_through_edits() {
     }
     let options = Options::default();
     let mut incremental = Incremental::default();
-    assert!(incremental.translate(&Arc::new(world.clone()), &options) == translate(&world, &options));
+    assert!(
+        incremental.translate(&Arc::new(world.clone()), &options) == translate(&world, &options)
+    );
     let mut edits = Rng::new(11);
     for step in 0..300 {
         let name = edits.below(70) as usize;
@@ -274,4 +283,45 @@ fn a_large_virtual_host_keeps_its_precedence_order_through_edits() {
             "step {step}: the kept order differs from a sort"
         );
     }
+}
+
+/// A route whose conversion did not change can still lose its backend: a BackendTLSPolicy
+/// lists at most 16 ancestors, so a 17th Gateway routing to the policy's Service pushes the
+/// last one in order out, and that Gateway must answer 500 instead of sending plaintext. Its
+/// rebuilt IR must not reuse the IR route it kept from when the backend was reachable.
+#[test]
+fn a_route_whose_backend_becomes_blocked_is_not_served_from_its_kept_ir() {
+    let mut docs = vec![
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\nmetadata: {name: ferrogate}\nspec: {controllerName: gateway.ferrogate.dev/gatewayclass-controller}\n".to_string(),
+        "apiVersion: v1\nkind: Service\nmetadata: {name: secure, namespace: default}\nspec: {ports: [{name: https, port: 443}]}\n".to_string(),
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: BackendTLSPolicy\nmetadata: {name: secure-tls, namespace: default}\nspec:\n  targetRefs: [{group: \"\", kind: Service, name: secure}]\n  validation: {wellKnownCACertificates: System, hostname: secure.example.com}\n".to_string(),
+    ];
+    let gateway = |name: &str| {
+        format!(
+            "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  gatewayClassName: ferrogate\n  listeners: [{{name: http, protocol: HTTP, port: 80}}]\n"
+        )
+    };
+    let route = |name: &str, gateway: &str| {
+        format!(
+            "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  parentRefs: [{{name: {gateway}}}]\n  rules: [{{backendRefs: [{{name: secure, port: 443}}]}}]\n"
+        )
+    };
+    // 17 Gateways; 16 of them have a route to the Service: every one fits the policy.
+    for i in 0..17 {
+        docs.push(gateway(&format!("gw-{i:02}")));
+    }
+    for i in 1..17 {
+        docs.push(route(&format!("route-{i:02}"), &format!("gw-{i:02}")));
+    }
+    let mut world: Snapshot = load("test", &docs.join("---\n")).into_iter().collect();
+    let options = Options::default();
+    let mut incremental = Incremental::default();
+    let before = incremental.translate(&Arc::new(world.clone()), &options);
+    assert!(before == translate(&world, &options));
+    // The 17th route comes first in order: gw-16 no longer fits and its backend is blocked.
+    world.extend(load("test", &route("route-00", "gw-00")));
+    let after = incremental.translate(&Arc::new(world.clone()), &options);
+    let key = ferrogate_ir::GatewayKey::new("default", "gw-16");
+    assert_ne!(before.gateways[&key], after.gateways[&key]);
+    assert!(after == translate(&world, &options));
 }

@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use ferrogate_ir::{HttpRoute, VirtualHost as IrVirtualHost};
+use foldhash::fast::RandomState;
 use prost::Message;
 
 use crate::canonical::{self, ROUTES_TAG, VIRTUAL_HOSTS_TAG, nested};
@@ -29,8 +30,8 @@ struct Encoded {
 /// See the module docs. One per Gateway.
 #[derive(Default)]
 pub struct RouteEncodings {
-    last: HashMap<usize, Encoded>,
-    now: HashMap<usize, Encoded>,
+    last: HashMap<usize, Encoded, RandomState>,
+    now: HashMap<usize, Encoded, RandomState>,
 }
 
 impl RouteEncodings {
@@ -67,6 +68,10 @@ impl RouteEncodings {
 
     /// Ends a translation: routes it did not use are dropped.
     pub(crate) fn finish(&mut self) {
-        self.last = std::mem::take(&mut self.now);
+        let capacity = self.now.len();
+        self.last = std::mem::replace(
+            &mut self.now,
+            HashMap::with_capacity_and_hasher(capacity, RandomState::default()),
+        );
     }
 }

@@ -296,8 +296,16 @@ fn routes_kept_between_translations_give_the_bytes_of_a_whole_translation() {
         let mut ir = load(case);
         let mut encodings = RouteEncodings::default();
         let whole = |ir: &GatewayIr| translate(ir, &OPTS).into_any();
-        assert_eq!(translate_any(&ir, &OPTS, &mut encodings), whole(&ir), "{case}");
-        assert_eq!(translate_any(&ir, &OPTS, &mut encodings), whole(&ir), "{case}, kept");
+        assert_eq!(
+            translate_any(&ir, &OPTS, &mut encodings),
+            whole(&ir),
+            "{case}"
+        );
+        assert_eq!(
+            translate_any(&ir, &OPTS, &mut encodings),
+            whole(&ir),
+            "{case}, kept"
+        );
         for listener in &mut ir.listeners {
             let hosts = match &mut listener.kind {
                 ListenerKind::Http(http) => &mut http.virtual_hosts,
@@ -316,6 +324,10 @@ fn routes_kept_between_translations_give_the_bytes_of_a_whole_translation() {
                 }
             }
         }
-        assert_eq!(translate_any(&ir, &OPTS, &mut encodings), whole(&ir), "{case}, edited");
+        assert_eq!(
+            translate_any(&ir, &OPTS, &mut encodings),
+            whole(&ir),
+            "{case}, edited"
+        );
     }
 }

@@ -235,13 +235,8 @@ pub(crate) fn translate(
             match cache.as_deref_mut() {
                 Some(cache) => {
                     let kept = cache.get_or_convert(resolver, kind, key, convert);
-                    let outcome = routes.add(
-                        snapshot,
-                        gateways,
-                        &index,
-                        &kept.input,
-                        kept.outcome.take(),
-                    );
+                    let outcome =
+                        routes.add(snapshot, gateways, &index, &kept.input, kept.outcome.take());
                     kept.outcome = Some(outcome);
                 }
                 None => {
@@ -387,7 +382,8 @@ impl Routes {
         for &(gateway, listener) in &attached.increments {
             gateways[gateway].listeners[listener].attached_routes += 1;
         }
-        self.attachments.extend(attached.attachments.iter().cloned());
+        self.attachments
+            .extend(attached.attachments.iter().cloned());
         for (policy, gateway, parent) in &attached.ancestors {
             let ancestors = self.ancestors.entry(*policy).or_default();
             if !ancestors.iter().any(|(_, r)| r == parent) {

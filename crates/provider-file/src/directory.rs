@@ -217,6 +217,34 @@ impl DirectoryReader {
     /// The snapshot of every file's objects, in path then document order, and every problem.
     fn report(&self, mut problems: Vec<String>) -> ReadReport {
         let mut snapshot = Snapshot::default();
+        let mut objects = 0;
+        for state in self.files.values() {
+            objects += state.objects.len();
+            snapshot.extend(state.objects.iter().cloned());
+        }
+        // Each object holds its own place in the snapshot unless two share a kind, namespace
+        // and name; only then are the files that define them looked for (per object that is
+        // two keys and a hash insert: a fifth of an edit's CPU at 10 000 routes).
+        let duplicates = if snapshot.len() == objects {
+            for state in self.files.values() {
+                problems.extend(state.problems.iter().cloned());
+            }
+            0
+        } else {
+            self.report_duplicates(&mut problems)
+        };
+        self.duplicates.store(duplicates, Ordering::Relaxed);
+        ReadReport {
+            snapshot,
+            problems,
+            files: self.files.len(),
+            duplicates,
+        }
+    }
+
+    /// Adds every file's problems and one line per duplicate object, naming both files, in
+    /// path order; returns the number of duplicates.
+    fn report_duplicates(&self, problems: &mut Vec<String>) -> u64 {
         let mut seen: HashMap<ObjectRef, &Path> = HashMap::new();
         let mut duplicates = 0u64;
         for (path, state) in &self.files {
@@ -238,15 +266,8 @@ impl DirectoryReader {
                     ));
                 }
             }
-            snapshot.extend(state.objects.iter().cloned());
         }
-        self.duplicates.store(duplicates, Ordering::Relaxed);
-        ReadReport {
-            snapshot,
-            problems,
-            files: self.files.len(),
-            duplicates,
-        }
+        duplicates
     }
 }
 

@@ -279,7 +279,6 @@ impl Snapshot {
         changed
     }
 
-    /// Removes an object. Returns whether it was there.
     /// The uid of the object `object` names, if the store holds it: tells an object from
     /// a newer one created under the same name after a delete.
     pub fn uid(&self, object: &ObjectRef) -> Option<&str> {
@@ -289,6 +288,20 @@ impl Snapshot {
             .and_then(|o| o.metadata.uid.as_deref()))
     }
 
+    /// Number of objects of every kind.
+    pub fn len(&self) -> usize {
+        Kind::ALL
+            .iter()
+            .map(|kind| dispatch!(ref self, *kind, |map| map.len()))
+            .sum()
+    }
+
+    /// True when the store holds no object.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Removes an object. Returns whether it was there.
     pub fn delete(&mut self, object: &ObjectRef) -> bool {
         dispatch!(self, object.kind, |map| map.delete(&object.key))
     }

@@ -76,14 +76,16 @@ struct Stamped {
 
 /// One status, by kind.
 #[derive(Debug, PartialEq)]
+/// Boxed but for routes (already behind an `Arc`), so that an entry of `written` is a
+/// pointer wide: most entries are routes, and inline the enum took a Gateway's size.
 enum Owned {
-    Class(GatewayClassStatus),
-    Gateway(GatewayStatus),
-    ListenerSet(ListenerSetStatus),
+    Class(Box<GatewayClassStatus>),
+    Gateway(Box<GatewayStatus>),
+    ListenerSet(Box<ListenerSetStatus>),
     /// Shared with the translation's status set: nothing is copied, and an unchanged route
     /// (the same `Arc`, handed back by an incremental translation) costs a pointer compare.
     Route(Arc<RouteStatus>),
-    Policy(PolicyStatus),
+    Policy(Box<PolicyStatus>),
 }
 
 /// A status of the set being written, borrowed.
@@ -99,22 +101,22 @@ enum Borrowed<'a> {
 impl Borrowed<'_> {
     fn same_as(self, owned: &Owned) -> bool {
         match (self, owned) {
-            (Borrowed::Class(a), Owned::Class(b)) => a == b,
-            (Borrowed::Gateway(a), Owned::Gateway(b)) => a == b,
-            (Borrowed::ListenerSet(a), Owned::ListenerSet(b)) => a == b,
+            (Borrowed::Class(a), Owned::Class(b)) => *a == **b,
+            (Borrowed::Gateway(a), Owned::Gateway(b)) => *a == **b,
+            (Borrowed::ListenerSet(a), Owned::ListenerSet(b)) => *a == **b,
             (Borrowed::Route(a), Owned::Route(b)) => Arc::ptr_eq(a, b) || a == b,
-            (Borrowed::Policy(a), Owned::Policy(b)) => a == b,
+            (Borrowed::Policy(a), Owned::Policy(b)) => *a == **b,
             _ => false,
         }
     }
 
     fn owned(self) -> Owned {
         match self {
-            Borrowed::Class(a) => Owned::Class(a.clone()),
-            Borrowed::Gateway(a) => Owned::Gateway(a.clone()),
-            Borrowed::ListenerSet(a) => Owned::ListenerSet(a.clone()),
+            Borrowed::Class(a) => Owned::Class(Box::new(a.clone())),
+            Borrowed::Gateway(a) => Owned::Gateway(Box::new(a.clone())),
+            Borrowed::ListenerSet(a) => Owned::ListenerSet(Box::new(a.clone())),
             Borrowed::Route(a) => Owned::Route(Arc::clone(a)),
-            Borrowed::Policy(a) => Owned::Policy(a.clone()),
+            Borrowed::Policy(a) => Owned::Policy(Box::new(a.clone())),
         }
     }
 

@@ -474,12 +474,16 @@ fn to_ir_route(
     let mut action = rule.action.clone();
     if let RouteAction::Forward(forward) = &mut action {
         // A backend this Gateway must not reach: its share is answered 500, like an
-        // unresolved reference.
-        let (kept, dropped): (Vec<_>, Vec<_>) = std::mem::take(&mut forward.backends)
-            .into_iter()
-            .partition(|b| !blocked(&b.backend));
-        forward.invalid_weight += dropped.iter().map(|b| b.weight).sum::<u32>();
-        forward.backends = kept;
+        // unresolved reference. (Only then is the list rebuilt: a vector grown by pushes
+        // keeps spare room, which was a sixth of the kept IR at 10 000 routes.)
+        if forward.backends.iter().any(|b| blocked(&b.backend)) {
+            let (kept, dropped): (Vec<_>, Vec<_>) = std::mem::take(&mut forward.backends)
+                .into_iter()
+                .partition(|b| !blocked(&b.backend));
+            forward.invalid_weight += dropped.iter().map(|b| b.weight).sum::<u32>();
+            forward.backends = kept;
+            forward.backends.shrink_to_fit();
+        }
         forward.mirrors.retain(|m| !blocked(&m.backend));
         if forward.backends.is_empty() {
             action = RouteAction::DirectResponse { status: 500 };

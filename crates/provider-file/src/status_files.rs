@@ -28,8 +28,9 @@ pub struct StatusFileWriter {
     /// back an unchanged route as the same `Arc`, and `written` holds that `Arc`, so the
     /// address cannot be reused while it is here: at 10 000 routes this spares formatting
     /// and sorting 10 000 paths per write to find the one route that changed.
-    route_files: HashMap<usize, String>,
-    /// Counts writes; a file whose `Written::seen` is behind it is no longer wanted.
+    /// The value is the last write whose status set had that route (see `Written::seen`).
+    route_files: HashMap<usize, u64>,
+    /// Counts writes; a file seen last by an earlier write is no longer wanted.
     generation: u64,
     /// Whether files of a previous run have been swept (done at the first write, when the
     /// complete set of statuses is known).
@@ -58,7 +59,9 @@ struct Written {
     status: Owned,
     /// Where each condition written was and the `lastTransitionTime` it got.
     times: Box<[Stamped]>,
-    /// The last write ([`StatusFileWriter::generation`]) whose status set had this file.
+    /// The last write ([`StatusFileWriter::generation`]) whose status set had this file,
+    /// unless it was a route found by address: that is marked in `route_files` instead,
+    /// so finding it costs a hash of its address and no search among the paths.
     seen: u64,
 }
 
@@ -167,10 +170,8 @@ impl StatusFileWriter {
         self.generation += 1;
         let generation = self.generation;
         for s in &statuses.routes {
-            if let Some(rel) = self.route_files.get(&route_address(s))
-                && let Some(written) = self.written.get_mut(rel)
-            {
-                written.seen = generation;
+            if let Some(seen) = self.route_files.get_mut(&route_address(s)) {
+                *seen = generation;
                 continue;
             }
             let kind = s.kind.to_ascii_lowercase();
@@ -225,7 +226,7 @@ impl StatusFileWriter {
             }
             changed.push(rel.clone());
             if let Borrowed::Route(route) = status {
-                self.route_files.insert(route_address(route), rel.clone());
+                self.route_files.insert(route_address(route), generation);
             }
             let replaced = self.written.insert(
                 rel.clone(),
@@ -246,7 +247,7 @@ impl StatusFileWriter {
         let stale: Vec<String> = self
             .written
             .iter()
-            .filter(|(_, w)| w.seen != generation)
+            .filter(|(_, w)| !self.seen_now(w))
             .map(|(rel, _)| rel.clone())
             .collect();
         for rel in stale {
@@ -267,7 +268,7 @@ impl StatusFileWriter {
             self.swept = true;
             for rel in self.files_on_disk() {
                 let wanted = desired.contains_key(&rel)
-                    || self.written.get(&rel).is_some_and(|w| w.seen == generation);
+                    || self.written.get(&rel).is_some_and(|w| self.seen_now(w));
                 if !wanted {
                     match fs::remove_file(self.dir.join(&rel)) {
                         Ok(()) => changed.push(rel),
@@ -290,6 +291,13 @@ impl StatusFileWriter {
             )));
         }
         Ok(changed)
+    }
+
+    /// Whether the status set of the current write had this file.
+    fn seen_now(&self, written: &Written) -> bool {
+        written.seen == self.generation
+            || matches!(&written.status, Owned::Route(route)
+                if self.route_files.get(&route_address(route)) == Some(&self.generation))
     }
 
     /// Relative paths of the status files under [`KIND_DIRS`] (and half-written `.tmp`

@@ -2,6 +2,7 @@
 //! snapshot is never mutated.
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::sync::Arc;
 
 use ferrogate_api::envoyproxy::EnvoyProxy;
@@ -64,14 +65,18 @@ impl<T> Kinded<T> {
 
 impl<T: PartialEq> Kinded<T> {
     fn apply(&mut self, key: ObjectKey, seq: u64, object: Arc<T>) -> bool {
-        match self.map.get_mut(&key) {
-            Some((_, existing)) if **existing == *object => false,
-            Some((_, existing)) => {
+        // One search (a file provider builds a whole snapshot per read).
+        match self.map.entry(key) {
+            Entry::Occupied(mut entry) => {
+                let existing = &mut entry.get_mut().1;
+                if **existing == *object {
+                    return false;
+                }
                 *existing = object;
                 true
             }
-            None => {
-                self.map.insert(key, (seq, object));
+            Entry::Vacant(entry) => {
+                entry.insert((seq, object));
                 true
             }
         }

@@ -264,6 +264,10 @@ impl StatusFileWriter {
                 Err(e) => return Err(e),
             }
         }
+        // A hash map keeps its table when entries go: after a scale-down, give it back.
+        if self.route_files.capacity() > 4 * self.route_files.len().max(256) {
+            self.route_files.shrink_to_fit();
+        }
         if !self.swept {
             self.swept = true;
             for rel in self.files_on_disk() {

@@ -99,6 +99,12 @@ impl RouteCache {
                 kept.retain(|_, k| k.touched.iter().all(|n| !namespaces.contains(n.as_str())));
             }
         }
+        // A hash map keeps its table when entries go: after a scale-down, give it back.
+        for kept in self.kept.values_mut() {
+            if kept.capacity() > 4 * kept.len().max(256) {
+                kept.shrink_to_fit();
+            }
+        }
     }
 
     /// Forgets every route's attachment outcome (a Gateway's context may have changed);

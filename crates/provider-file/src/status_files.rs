@@ -201,6 +201,17 @@ impl StatusFileWriter {
                 // rewritten is not a file to remove.
                 previous.seen = generation;
                 if status.same_as(&previous.status) {
+                    // An equal route status in a new `Arc` (a translation that attached
+                    // every route again): keep the new one, so that the next writes find
+                    // it by address again.
+                    if let (Borrowed::Route(route), Owned::Route(old)) =
+                        (status, &mut previous.status)
+                        && !Arc::ptr_eq(route, old)
+                    {
+                        self.route_files.remove(&route_address(old));
+                        self.route_files.insert(route_address(route), generation);
+                        *old = Arc::clone(route);
+                    }
                     continue;
                 }
             }
@@ -520,13 +531,21 @@ mod tests {
                 .is_empty()
         );
         assert!(dir.path().join("httproutes/apps/a.yaml").exists());
-        // A new Arc with equal content is not a change either.
+        // A new Arc with equal content is not a change either, and is kept from then on
+        // (the writer lets go of the one it replaces).
+        let a_again = route("a", "Accepted");
         assert!(
             writer
-                .write(&with(vec![route("a", "Accepted"), b.clone()]))
+                .write(&with(vec![a_again.clone(), b.clone()]))
                 .unwrap()
                 .is_empty()
         );
+        assert_eq!(
+            Arc::strong_count(&a),
+            1,
+            "the replaced status is still held"
+        );
+        let a = a_again;
         // b changes, then goes; a (handed back by address again) stays untouched.
         let b2 = route("b", "Changed");
         assert_eq!(

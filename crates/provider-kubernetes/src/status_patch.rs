@@ -9,7 +9,9 @@
 
 use std::collections::BTreeMap;
 
-use ferrogate_status::StatusSet;
+use std::sync::Arc;
+
+use ferrogate_status::{RouteStatus, StatusSet};
 use ferrogate_store::Kind;
 use serde_json::{Map, Value, json};
 
@@ -34,8 +36,23 @@ pub(crate) enum Ours {
     },
 }
 
-/// Every status of `set`, keyed by object. Entries carry no timestamps yet.
-pub(crate) fn desired(set: &StatusSet, controller_name: &str) -> BTreeMap<Target, Ours> {
+/// The object a route status is for (`None` for a kind that is not a Gateway API route).
+pub(crate) fn route_target(status: &RouteStatus) -> Option<Target> {
+    let kind = Kind::from_group_kind("gateway.networking.k8s.io", &status.kind)?;
+    Some(Target {
+        kind,
+        namespace: status.namespace.clone(),
+        name: status.name.clone(),
+    })
+}
+
+/// Every status of `set`, keyed by object, but for the routes `skip` says are written
+/// already. Entries carry no timestamps yet.
+pub(crate) fn desired(
+    set: &StatusSet,
+    controller_name: &str,
+    skip: &dyn Fn(&Arc<RouteStatus>) -> bool,
+) -> BTreeMap<Target, Ours> {
     let mut out = BTreeMap::new();
     for s in &set.gateway_classes {
         let mut status = json!({ "conditions": s.conditions });
@@ -73,8 +90,8 @@ pub(crate) fn desired(set: &StatusSet, controller_name: &str) -> BTreeMap<Target
             whole(without_key(s)),
         );
     }
-    for s in &set.routes {
-        let Some(kind) = Kind::from_group_kind("gateway.networking.k8s.io", &s.kind) else {
+    for s in set.routes.iter().filter(|s| !skip(s)) {
+        let Some(target) = route_target(s) else {
             continue;
         };
         let entries = s
@@ -83,11 +100,7 @@ pub(crate) fn desired(set: &StatusSet, controller_name: &str) -> BTreeMap<Target
             .map(|p| json!({ "parentRef": p.parent_ref, "controllerName": controller_name, "conditions": p.conditions }))
             .collect();
         out.insert(
-            Target {
-                kind,
-                namespace: s.namespace.clone(),
-                name: s.name.clone(),
-            },
+            target,
             Ours::Shared {
                 field: "parents",
                 entries,
@@ -322,7 +335,7 @@ mod tests {
             ],
             ..Default::default()
         };
-        let desired = desired(&set, ME);
+        let desired = desired(&set, ME, &|_| false);
         let status = |name: &str| match &desired[&Target {
             kind: Kind::GatewayClass,
             namespace: String::new(),

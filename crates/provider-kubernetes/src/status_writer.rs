@@ -9,18 +9,20 @@
 //! controller writing its route parents) gives a 409, and the write is recomputed from a
 //! fresh read, with backoff.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use ferrogate_status::StatusSet;
+use ferrogate_status::{RouteStatus, StatusSet};
 use ferrogate_store::{Kind, ObjectKey, ObjectRef, Snapshot};
 use kube::Client;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::ApiResource;
 
 use crate::discovery::Discovered;
-use crate::status_patch::{Ours, Target, desired, merged, patch_body, same_ignoring_times};
+use crate::status_patch::{
+    Ours, Target, desired, merged, patch_body, route_target, same_ignoring_times,
+};
 
 /// Retries of one object's write after conflicts.
 const MAX_ATTEMPTS: u32 = 6;
@@ -42,6 +44,9 @@ struct Written {
     /// The uid of the object it went to (`None` if the server gave none).
     uid: Option<String>,
     ours: Ours,
+    /// For a route: the translator's status it was made from. A translation hands an
+    /// unchanged route the same `Arc` back, and then nothing of it is computed again.
+    route: Option<Arc<RouteStatus>>,
 }
 
 /// The status writer. Holds what it wrote last.
@@ -50,6 +55,10 @@ pub struct StatusWriter {
     resources: BTreeMap<Kind, ApiResource>,
     controller_name: String,
     last: BTreeMap<Target, Written>,
+    /// The object of each route status in `last`, by the status's address (which cannot be
+    /// reused while `last` holds the `Arc`): at 10 000 routes, building and comparing every
+    /// route's JSON to find the one that changed was most of a write's CPU.
+    route_targets: HashMap<usize, Target>,
     /// The set written last when every write succeeded: the same set again (the pipeline
     /// reuses its output for an unchanged input) costs nothing.
     last_set: Option<Arc<StatusSet>>,
@@ -71,6 +80,7 @@ impl StatusWriter {
             resources,
             controller_name: controller_name.into(),
             last: BTreeMap::new(),
+            route_targets: HashMap::new(),
             last_set: None,
         }
     }
@@ -94,6 +104,7 @@ impl StatusWriter {
     /// Forgets what was written (after leadership moved: another replica may have written).
     pub fn forget(&mut self) {
         self.last.clear();
+        self.route_targets.clear();
         self.last_set = None;
     }
 
@@ -109,7 +120,38 @@ impl StatusWriter {
         {
             return StatusWriteReport::default();
         }
-        let mut want = desired(set, &self.controller_name);
+        // Routes handed back as the `Arc` written last, to the same object (uid), are
+        // kept as they are.
+        let mut next_last = BTreeMap::new();
+        let mut unchanged = Vec::new();
+        for route in &set.routes {
+            if let Some(target) = self.route_targets.get(&route_address(route))
+                && let Some(written) = self.last.get(target)
+                && written.uid.as_deref() == snapshot.uid(&object_ref(target))
+            {
+                unchanged.push(route_address(route));
+            }
+        }
+        for address in &unchanged {
+            if let Some(target) = self.route_targets.get(address)
+                && let Some((target, written)) = self.last.remove_entry(target)
+            {
+                next_last.insert(target, written);
+            }
+        }
+        let kept = |route: &Arc<RouteStatus>| {
+            self.route_targets
+                .get(&route_address(route))
+                .is_some_and(|target| next_last.contains_key(target))
+        };
+        let mut want = desired(set, &self.controller_name, &kept);
+        // The statuses the others are made from, remembered with what is written.
+        let mut sources: BTreeMap<Target, Arc<RouteStatus>> = set
+            .routes
+            .iter()
+            .filter(|route| !kept(route))
+            .filter_map(|route| Some((route_target(route)?, Arc::clone(route))))
+            .collect();
         for (target, written) in &self.last {
             if let Ours::Shared { field, .. } = &written.ours {
                 want.entry(target.clone()).or_insert(Ours::Shared {
@@ -119,13 +161,14 @@ impl StatusWriter {
             }
         }
         let mut report = StatusWriteReport::default();
-        let mut next_last = BTreeMap::new();
         for (target, ours) in want {
             let uid = snapshot.uid(&object_ref(&target));
-            if let Some(written) = self.last.remove(&target)
+            let route = sources.remove(&target);
+            if let Some(mut written) = self.last.remove(&target)
                 && written.ours == ours
                 && written.uid.as_deref() == uid
             {
+                written.route = route;
                 next_last.insert(target, written);
                 continue;
             }
@@ -133,7 +176,7 @@ impl StatusWriter {
                 Ok(Some(uid)) => {
                     // Cleared shared entries are not remembered: nothing of ours is there.
                     if !matches!(&ours, Ours::Shared { entries, .. } if entries.is_empty()) {
-                        next_last.insert(target, Written { uid, ours });
+                        next_last.insert(target, Written { uid, ours, route });
                     }
                 }
                 Ok(None) => {} // the object is gone
@@ -144,6 +187,11 @@ impl StatusWriter {
             }
         }
         self.last = next_last;
+        self.route_targets = self
+            .last
+            .iter()
+            .filter_map(|(target, w)| Some((route_address(w.route.as_ref()?), target.clone())))
+            .collect();
         self.last_set = (report.failed == 0).then(|| set.clone());
         report
     }
@@ -204,6 +252,11 @@ impl StatusWriter {
             }
         }
     }
+}
+
+/// The address of a route status, which names it while `last` holds it.
+fn route_address(route: &Arc<RouteStatus>) -> usize {
+    Arc::as_ptr(route) as usize
 }
 
 fn object_ref(target: &Target) -> ObjectRef {

@@ -24,11 +24,11 @@ pub struct StatusFileWriter {
     dir: PathBuf,
     /// Per file (relative path): the status last written and its conditions' transition times.
     written: BTreeMap<String, Written>,
-    /// The file of each route status written, by the status's address. A translation hands
-    /// back an unchanged route as the same `Arc`, and `written` holds that `Arc`, so the
-    /// address cannot be reused while it is here: at 10 000 routes this spares formatting
-    /// and sorting 10 000 paths per write to find the one route that changed.
-    /// The value is the last write whose status set had that route (see `Written::seen`).
+    /// Each route status written, by its address, with the last write whose status set had
+    /// it (see `Written::seen`). A translation hands back an unchanged route as the same
+    /// `Arc`, and `written` holds that `Arc`, so the address cannot be reused while it is
+    /// here: at 10 000 routes this spares formatting and sorting 10 000 paths per write to
+    /// find the one route that changed.
     route_files: HashMap<usize, u64>,
     /// Counts writes; a file seen last by an earlier write is no longer wanted.
     generation: u64,
@@ -77,10 +77,10 @@ struct Stamped {
     time: Arc<str>,
 }
 
-/// One status, by kind.
+/// One status, by kind. Boxed but for routes (already behind an `Arc`), so that an entry
+/// of `written` is a pointer wide: most entries are routes, and inline the enum took a
+/// Gateway's size.
 #[derive(Debug, PartialEq)]
-/// Boxed but for routes (already behind an `Arc`), so that an entry of `written` is a
-/// pointer wide: most entries are routes, and inline the enum took a Gateway's size.
 enum Owned {
     Class(Box<GatewayClassStatus>),
     Gateway(Box<GatewayStatus>),

@@ -9,7 +9,7 @@
 //! controller writing its route parents) gives a 409, and the write is recomputed from a
 //! fresh read, with backoff.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -123,27 +123,24 @@ impl StatusWriter {
         // Routes handed back as the `Arc` written last, to the same object (uid), are
         // kept as they are.
         let mut next_last = BTreeMap::new();
-        let mut unchanged = Vec::new();
+        let mut unchanged = HashSet::new();
         for route in &set.routes {
-            if let Some(target) = self.route_targets.get(&route_address(route))
-                && let Some(written) = self.last.get(target)
-                && written.uid.as_deref() == snapshot.uid(&object_ref(target))
-            {
-                unchanged.push(route_address(route));
-            }
-        }
-        for address in &unchanged {
-            if let Some(target) = self.route_targets.get(address)
+            let address = route_address(route);
+            let Some(target) = self.route_targets.get(&address) else {
+                continue;
+            };
+            let uid = snapshot.uid(&object_ref(target));
+            if self
+                .last
+                .get(target)
+                .is_some_and(|w| w.uid.as_deref() == uid)
                 && let Some((target, written)) = self.last.remove_entry(target)
             {
                 next_last.insert(target, written);
+                unchanged.insert(address);
             }
         }
-        let kept = |route: &Arc<RouteStatus>| {
-            self.route_targets
-                .get(&route_address(route))
-                .is_some_and(|target| next_last.contains_key(target))
-        };
+        let kept = |route: &Arc<RouteStatus>| unchanged.contains(&route_address(route));
         let mut want = desired(set, &self.controller_name, &kept);
         // The statuses the others are made from, remembered with what is written.
         let mut sources: BTreeMap<Target, Arc<RouteStatus>> = set

@@ -17,7 +17,7 @@ use ferrogate_ir::{
 use crate::Options;
 use crate::gateway::GatewayCtx;
 use crate::hostname;
-use crate::ir_route_memo::{IrRouteMemo, blocks};
+use crate::ir_route_memo::IrRouteMemo;
 use crate::listener::Protocol;
 use crate::route_order::Entry;
 use crate::routes::{Attachment, ConvertedRoute, ConvertedRule, Payload, Routes};
@@ -443,27 +443,38 @@ fn virtual_hosts(
                 routes: sorted
                     .iter_mut()
                     .map(|e| {
-                        // An entry kept from the last build carries its IR route, unless a
-                        // backend of its rule is blocked now.
-                        let blocks = blocks(e.rule(), blocked);
-                        if let (Some(ir), false) = (&e.ir, blocks) {
+                        let (route, m) = (&e.route, e.m);
+                        let rule = &route.rules[e.rule];
+                        let build = || to_ir_route((route, rule, m), port, blocked);
+                        // A blocked backend makes the IR route differ from the one kept
+                        // (its share is answered 500): it is made again at every build.
+                        if blocks(rule, blocked) {
+                            e.ir = None;
+                            return Arc::new(build());
+                        }
+                        // An entry kept from the last build carries its IR route.
+                        if let Some(ir) = &e.ir {
                             return Arc::clone(ir);
                         }
-                        let ir = memo.routes.get_or_build(
-                            &e.route,
-                            e.rule(),
-                            e.m,
-                            port,
-                            blocked,
-                            || to_ir_route((&e.route, e.rule(), e.m), port, blocked),
-                        );
-                        e.ir = (!blocks).then(|| Arc::clone(&ir));
+                        let ir = memo.routes.get_or_build(route, rule, m, port, build);
+                        e.ir = Some(Arc::clone(&ir));
                         ir
                     })
                     .collect(),
             }
         })
         .collect()
+}
+
+/// Whether the Gateway must not reach one of the rule's backends.
+fn blocks(rule: &ConvertedRule, blocked: &dyn Fn(&str) -> bool) -> bool {
+    match &rule.action {
+        RouteAction::Forward(f) => {
+            f.backends.iter().any(|b| blocked(&b.backend))
+                || f.mirrors.iter().any(|b| blocked(&b.backend))
+        }
+        _ => false,
+    }
 }
 
 fn to_ir_route(

@@ -1,34 +1,25 @@
-//! IR routes kept between builds of one Gateway.
+//! What a Gateway's builds keep of its IR routes.
 //!
 //! An IR route is made from one match of one rule of a converted route, the listener's port
 //! (a redirect without a port keeps it) and which of the rule's backends the Gateway must
-//! not reach. A conversion is never changed once made (a changed route gets a new one), so
-//! when none of the rule's backends is blocked, the IR route of (conversion, rule, match,
-//! port) is the same at every build: a Gateway rebuilt after a one-route edit takes the
-//! others from here, as shared pointers, instead of copying every string again.
-//!
-//! Two generations: what a build used moves to `now`; whatever the last build used and this
-//! one did not is dropped when it finishes, so the memo holds one Gateway's routes at most.
-//! Each entry keeps its conversion alive, so the address in its key cannot be reused by
-//! another conversion while the entry exists.
+//! not reach. Between builds, each virtual host's kept order (`route_order`) carries the IR
+//! routes of its entries, so a Gateway rebuilt after a one-route edit copies no string of
+//! the others. Within one build, a route that reaches several hosts on one port (several
+//! hostnames) gets one IR route, shared by those hosts: that is `IrRoutes`, emptied when the
+//! build ends. An entry's key holds a conversion's address; the build's entries hold their
+//! conversions, so no other conversion can take that address while the map is filled.
 
 use std::collections::HashMap;
-
-use foldhash::fast::RandomState;
 use std::sync::Arc;
 
-use ferrogate_ir::{HttpRoute, RouteAction};
+use ferrogate_ir::HttpRoute;
+use foldhash::fast::RandomState;
 
 use crate::route_order::RouteOrders;
 use crate::routes::{ConvertedRoute, ConvertedRule};
 
 /// (conversion address, rule index, match index, listener port).
 type EntryId = (usize, usize, usize, u16);
-
-struct Memoized {
-    _conversion: Arc<ConvertedRoute>,
-    route: Arc<HttpRoute>,
-}
 
 /// See the module docs.
 #[derive(Default)]
@@ -38,62 +29,33 @@ pub(crate) struct IrRouteMemo {
     pub(crate) orders: RouteOrders,
 }
 
-/// The IR routes of the last build and of this one.
+/// The IR routes made during one build, for the hosts that share them.
 #[derive(Default)]
 pub(crate) struct IrRoutes {
-    last: HashMap<EntryId, Memoized, RandomState>,
-    now: HashMap<EntryId, Memoized, RandomState>,
+    built: HashMap<EntryId, Arc<HttpRoute>, RandomState>,
 }
 
 impl IrRouteMemo {
-    /// Ends a build: what it did not use is dropped.
+    /// Ends a build.
     pub(crate) fn finish(&mut self) {
-        let capacity = self.routes.now.len();
-        self.routes.last = std::mem::replace(
-            &mut self.routes.now,
-            HashMap::with_capacity_and_hasher(capacity, RandomState::default()),
-        );
+        self.routes.built = HashMap::default();
         self.orders.finish();
     }
 }
 
 impl IrRoutes {
-    /// The IR route of match `m` of `rule` of `route` on `port`, from the memo or made by
-    /// `build`.
+    /// The IR route of match `m` of `rule` of `route` on `port`, made by `build` unless this
+    /// build made it already. Only for a rule none of whose backends is blocked (the IR
+    /// route then depends on nothing else).
     pub(crate) fn get_or_build(
         &mut self,
         route: &Arc<ConvertedRoute>,
         rule: &ConvertedRule,
         m: usize,
         port: u16,
-        blocked: &dyn Fn(&str) -> bool,
         build: impl FnOnce() -> HttpRoute,
     ) -> Arc<HttpRoute> {
-        if blocks(rule, blocked) {
-            return Arc::new(build());
-        }
         let id = (Arc::as_ptr(route) as usize, rule.index, m, port);
-        if let Some(kept) = self.now.get(&id) {
-            return Arc::clone(&kept.route);
-        }
-        let kept = self.last.remove(&id).unwrap_or_else(|| Memoized {
-            _conversion: Arc::clone(route),
-            route: Arc::new(build()),
-        });
-        let out = Arc::clone(&kept.route);
-        self.now.insert(id, kept);
-        out
-    }
-}
-
-/// Whether the Gateway must not reach one of the rule's backends (its IR route then answers
-/// that share with 500, so it differs from the memoized one).
-pub(crate) fn blocks(rule: &ConvertedRule, blocked: &dyn Fn(&str) -> bool) -> bool {
-    match &rule.action {
-        RouteAction::Forward(f) => {
-            f.backends.iter().any(|b| blocked(&b.backend))
-                || f.mirrors.iter().any(|b| blocked(&b.backend))
-        }
-        _ => false,
+        Arc::clone(self.built.entry(id).or_insert_with(|| Arc::new(build())))
     }
 }

@@ -11,7 +11,7 @@
 //! Each kept entry holds its conversion, so an address in an entry's identity cannot be
 //! reused by another conversion while the order exists.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use ferrogate_ir::HttpRoute;
@@ -76,13 +76,15 @@ impl RouteOrders {
     /// `entries` (duplicates allowed: a route can reach a host through two parentRefs) in
     /// precedence order, each once.
     pub(crate) fn sorted(&mut self, host: HostId, entries: Vec<Entry>) -> &mut [Entry] {
-        let mut seen = HashSet::with_capacity_and_hasher(entries.len(), RandomState::default());
+        // Each entry wanted now, and whether the last order has it.
+        let mut wanted: HashMap<EntryId, bool, RandomState> =
+            HashMap::with_capacity_and_hasher(entries.len(), RandomState::default());
         let fresh: Vec<Entry> = entries
             .into_iter()
-            .filter(|e| seen.insert(e.id()))
+            .filter(|e| wanted.insert(e.id(), false).is_none())
             .collect();
         let order = match self.last.remove(&host) {
-            Some(previous) => update(previous, fresh, &seen),
+            Some(previous) => update(previous, fresh, &mut wanted),
             None => sort(fresh),
         };
         self.now.entry(host).insert_entry(order).into_mut()
@@ -103,17 +105,19 @@ fn sort(mut entries: Vec<Entry>) -> Vec<Entry> {
 fn update(
     previous: Vec<Entry>,
     fresh: Vec<Entry>,
-    wanted: &HashSet<EntryId, RandomState>,
+    wanted: &mut HashMap<EntryId, bool, RandomState>,
 ) -> Vec<Entry> {
-    let had: HashSet<EntryId, RandomState> = previous.iter().map(Entry::id).collect();
-    let added: Vec<Entry> = fresh
-        .into_iter()
-        .filter(|e| !had.contains(&e.id()))
-        .collect();
     let mut kept: Vec<Entry> = previous
         .into_iter()
-        .filter(|e| wanted.contains(&e.id()))
+        .filter(|e| match wanted.get_mut(&e.id()) {
+            Some(had) => {
+                *had = true;
+                true
+            }
+            None => false,
+        })
         .collect();
+    let added: Vec<Entry> = fresh.into_iter().filter(|e| !wanted[&e.id()]).collect();
     if added.len() * INSERT_RATIO > kept.len() {
         kept.extend(added);
         return sort(kept);

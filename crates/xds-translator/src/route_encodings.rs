@@ -37,15 +37,16 @@ pub struct RouteEncodings {
 impl RouteEncodings {
     /// The canonical encoding of the Envoy route of `r`.
     fn route(&mut self, r: &Arc<HttpRoute>) -> &[u8] {
+        let Self { last, now } = self;
         let id = Arc::as_ptr(r) as usize;
-        if !self.now.contains_key(&id) {
-            let encoded = self.last.remove(&id).unwrap_or_else(|| Encoded {
-                _route: Arc::clone(r),
-                bytes: canonical::route(route::route(r)).into_boxed_slice(),
-            });
-            self.now.insert(id, encoded);
-        }
-        &self.now[&id].bytes
+        &now.entry(id)
+            .or_insert_with(|| {
+                last.remove(&id).unwrap_or_else(|| Encoded {
+                    _route: Arc::clone(r),
+                    bytes: canonical::route(route::route(r)).into_boxed_slice(),
+                })
+            })
+            .bytes
     }
 
     /// The canonical encoding of the RouteConfiguration `name` with `virtual_hosts`: the

@@ -473,12 +473,10 @@ fn attach_to(
         })
         .collect();
     if candidates.is_empty() {
-        let condition = Condition::not(
-            types::ACCEPTED,
+        return not_accepted(
             reasons::NO_MATCHING_PARENT,
             "No listeners match this parent ref",
         );
-        return (condition, None);
     }
     let allowed: Vec<usize> = candidates
         .into_iter()
@@ -493,12 +491,10 @@ fn attach_to(
         })
         .collect();
     if allowed.is_empty() {
-        let condition = Condition::not(
-            types::ACCEPTED,
+        return not_accepted(
             reasons::NOT_ALLOWED_BY_LISTENERS,
             "No listeners included by this parent ref allowed this attachment.",
         );
-        return (condition, None);
     }
     let uses_hostnames = matches!(input.kind, "HTTPRoute" | "GRPCRoute" | "TLSRoute");
     let matching: Vec<(usize, Vec<String>)> = allowed
@@ -514,12 +510,10 @@ fn attach_to(
         })
         .collect();
     if matching.is_empty() {
-        let condition = Condition::not(
-            types::ACCEPTED,
+        return not_accepted(
             reasons::NO_MATCHING_LISTENER_HOSTNAME,
             "There were no hostname intersections between the HTTPRoute and this parent ref's Listener(s).",
         );
-        return (condition, None);
     }
     // Attachment depends only on parentRefs and what the listeners allow; a route with
     // broken rules is still attached (and counted), just not accepted. A route whose
@@ -556,6 +550,11 @@ fn attach_to(
     }
     let accepted = Condition::ok(types::ACCEPTED, reasons::ACCEPTED, "Route is accepted");
     (accepted, Some(parent))
+}
+
+/// A parentRef through which the route did not attach, and why.
+fn not_accepted(reason: &str, message: &str) -> (Condition, Option<ParentRef>) {
+    (Condition::not(types::ACCEPTED, reason, message), None)
 }
 
 /// The Gateways by namespace and name, so a parentRef costs a binary search rather than a

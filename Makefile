@@ -129,6 +129,18 @@ cluster-test: envoy control-plane
 	$(CARGO) build --bin ferrogate
 	$(CARGO) test -p ferrogate-cluster -- --test-threads $(CLUSTER_TEST_THREADS)
 
+## bench-cluster: issue 15, route convergence in controller mode on the local cluster, with the
+# controller talking to the API server directly, then through a proxy delaying each of its
+# requests 500 ms (ferrogate-cluster-bench; release ferrogate, Envoy Pod run by the node).
+# Merges its records into docs/benchmarks.json unless BENCH_CLUSTER_ARGS says otherwise, e.g.
+# BENCH_CLUSTER_ARGS="--out-json /tmp/cluster-bench.json --routes 1000". Not part of CI.
+BENCH_CLUSTER_ARGS ?= --out-json docs/benchmarks.json
+.PHONY: bench-cluster
+bench-cluster: envoy control-plane
+	$(CARGO) build --release --bin ferrogate
+	$(CARGO) build -p ferrogate-cluster --bin ferrogate-cluster-bench
+	target/debug/ferrogate-cluster-bench --ferrogate target/release/ferrogate $(BENCH_CLUSTER_ARGS)
+
 ## upstream-conformance: the Gateway API conformance suite itself (sigs.k8s.io/gateway-api/
 # conformance at the release in scripts/cluster/versions.sh, unmodified, built with its echo
 # backend and CoreDNS by e2e/upstream-conformance/build.sh, cached in .tools/) against

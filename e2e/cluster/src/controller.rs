@@ -22,6 +22,17 @@ pub struct ControllerOptions {
     /// Address the xDS server listens on: loopback for Envoys on this host, a node's bridge
     /// address for Envoy Pods in network namespaces.
     pub xds_ip: std::net::IpAddr,
+    /// The xDS port; `None`: a free one. A replica that replaces another on the same port
+    /// keeps the provisioned bootstrap (which names the port) unchanged, so Envoy Pods only
+    /// reconnect instead of being rolled.
+    pub xds_port: Option<u16>,
+    /// The `ferrogate` binary; `None`: [`tools::ferrogate_bin`] (the debug build).
+    pub binary: Option<PathBuf>,
+    /// The kubeconfig to run with; `None`: a fresh one for the chart's ServiceAccount.
+    pub kubeconfig: Option<PathBuf>,
+    /// `--debounce-ms`: 20 for tests (they wait less), the product's default (100) is for
+    /// whoever measures what users get.
+    pub debounce_ms: u64,
 }
 
 impl ControllerOptions {
@@ -31,6 +42,10 @@ impl ControllerOptions {
             args: Vec::new(),
             env: Vec::new(),
             xds_ip: std::net::Ipv4Addr::LOCALHOST.into(),
+            xds_port: None,
+            binary: None,
+            kubeconfig: None,
+            debounce_ms: 20,
         }
     }
 }
@@ -50,7 +65,12 @@ pub struct Controller {
 
 /// Makes the xDS CA and server certificate files with `ferrogate certgen` in `dir`.
 pub fn certgen(dir: &Path) -> anyhow::Result<()> {
-    let status = Command::new(tools::ferrogate_bin()?)
+    certgen_with(&tools::ferrogate_bin()?, dir)
+}
+
+/// [`certgen`] with the `ferrogate` binary at `binary`.
+pub fn certgen_with(binary: &Path, dir: &Path) -> anyhow::Result<()> {
+    let status = Command::new(binary)
         .args(["certgen", "--namespace", NAMESPACE, "--output-dir"])
         .arg(dir)
         .stdout(std::process::Stdio::null())
@@ -67,9 +87,17 @@ impl Controller {
         tls_dir: &Path,
         options: &ControllerOptions,
     ) -> anyhow::Result<Self> {
-        let kubeconfig = install::service_account_kubeconfig(plane, NAMESPACE, SERVICE_ACCOUNT)?;
-        let (xds_port, metrics_port, health_port) = (free_port(), free_port(), free_port());
-        let mut cmd = Command::new(tools::ferrogate_bin()?);
+        let kubeconfig = match &options.kubeconfig {
+            Some(path) => path.clone(),
+            None => install::service_account_kubeconfig(plane, NAMESPACE, SERVICE_ACCOUNT)?,
+        };
+        let xds_port = options.xds_port.unwrap_or_else(free_port);
+        let (metrics_port, health_port) = (free_port(), free_port());
+        let binary = match &options.binary {
+            Some(path) => path.clone(),
+            None => tools::ferrogate_bin()?,
+        };
+        let mut cmd = Command::new(binary);
         cmd.env("KUBECONFIG", &kubeconfig)
             .env("FERROGATE_LOG", "info,ferrogate=debug")
             .arg("controller")
@@ -83,7 +111,7 @@ impl Controller {
             .arg(format!("--health-addr=127.0.0.1:{health_port}"))
             .arg("--xds-tls-dir")
             .arg(tls_dir)
-            .arg("--debounce-ms=20")
+            .arg(format!("--debounce-ms={}", options.debounce_ms))
             .args(&options.args);
         for (k, v) in &options.env {
             cmd.env(k, v);
@@ -123,6 +151,11 @@ impl Controller {
     /// The whole log.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.process.log()).unwrap_or_default()
+    }
+
+    /// The process id while it runs (for its CPU time in `/proc`).
+    pub fn pid(&self) -> Option<u32> {
+        self.process.pid()
     }
 
     /// `Some` once the process has exited.

@@ -17,14 +17,21 @@
 //! - [`node`]: the kubelet's part with real processes: a Ready Node that runs the Pods bound
 //!   to it in network namespaces of their own (`ferrogate-node` is the same as a binary).
 //!
+//! - [`api_delay`]: a TLS proxy in front of kube-apiserver that delays the start of every
+//!   request, for a controller that sees a slow API server.
+//! - [`convergence_bench`]: route convergence in controller mode, with the API server direct
+//!   and delayed (`ferrogate-cluster-bench`, `make bench-cluster`).
+//!
 //! - [`utc`]: fixed-width RFC 3339 timestamps, as the API and the kubelet write them.
 //! - [`cri_log`], [`log_pipe`]: containers' output as timestamped CRI log records, as a
 //!   container runtime keeps it for the kubelet.
 //!
 //! Every process is started with a parent-death signal, so a crashed test leaves none behind.
 
+pub mod api_delay;
 pub mod control_plane;
 pub mod controller;
+pub mod convergence_bench;
 pub mod cri_log;
 pub mod http_echo;
 pub mod install;

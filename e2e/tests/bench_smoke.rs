@@ -16,19 +16,20 @@ fn value(records: &[Record], name: &str) -> f64 {
         .value
 }
 
-/// The first port of 100 free ones between 12000 and 20000. The harness binds fixed ports
-/// from its base; the default smoke base (33000) lies in Linux's ephemeral range, where other
-/// tests' outgoing connections can hold a port the harness then fails to bind.
+/// The first port of 500 free ones between 12000 and 20000 (the fleet pass starts at base +
+/// 400). The harness binds fixed ports from its base; the default smoke base (33000) lies in
+/// Linux's ephemeral range, where other tests' outgoing connections can hold a port the
+/// harness then fails to bind.
 fn free_ports_below_ephemeral() -> u16 {
     (12_000..20_000)
-        .step_by(100)
+        .step_by(500)
         .find(|base| {
-            (*base..base + 100).all(|p| {
+            (*base..base + 500).all(|p| {
                 std::net::TcpListener::bind(("127.0.0.1", p)).is_ok()
                     && std::net::TcpListener::bind(("0.0.0.0", p)).is_ok()
             })
         })
-        .expect("no 100 free ports between 12000 and 20000")
+        .expect("no 500 free ports between 12000 and 20000")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -59,11 +60,14 @@ async fn smoke_run_produces_sane_records() {
     let mut records = Vec::new();
     run(&cfg, &mut records).await.expect("smoke run");
     eprintln!("smoke run took {:?}", started.elapsed());
-    let (in_process, standalone): (Vec<&Record>, Vec<&Record>) = records.iter().partition(|r| {
-        r.scenario
-            .as_deref()
-            .is_some_and(|s| s.starts_with("in-process"))
-    });
+    let scenario_starts =
+        |r: &Record, prefix: &str| r.scenario.as_deref().is_some_and(|s| s.starts_with(prefix));
+    let (fleet, records): (Vec<Record>, Vec<Record>) = records
+        .into_iter()
+        .partition(|r| scenario_starts(r, "fleet"));
+    let (in_process, standalone): (Vec<&Record>, Vec<&Record>) = records
+        .iter()
+        .partition(|r| scenario_starts(r, "in-process"));
     for r in &standalone {
         assert!(r.value.is_finite(), "{r:?}");
         assert_eq!(r.routes, 10, "{r:?}");
@@ -110,4 +114,28 @@ async fn smoke_run_produces_sane_records() {
         0.0,
         "requests failed while endpoints changed"
     );
+    // The fleet pass (2 Gateways x 10 routes, 3 xDS streams each: an Envoy and 2 simulated
+    // proxies): edits on one Gateway reach no other, every simulated proxy sees the
+    // endpoint changes.
+    assert!(
+        fleet.iter().all(|r| r.routes == 20 && r.value.is_finite()),
+        "{fleet:#?}"
+    );
+    assert_eq!(value(&fleet, "envoy_processes"), 2.0);
+    assert_eq!(value(&fleet, "eds_simulated_streams"), 4.0);
+    assert_eq!(value(&fleet, "eds_changes"), 4.0);
+    assert_eq!(value(&fleet, "convergence_samples"), 2.0);
+    assert_eq!(
+        value(&fleet, "xds_responses_to_other_gateways_per_edit"),
+        0.0
+    );
+    assert_eq!(value(&fleet, "xds_nacks_counted"), 1.0);
+    for name in [
+        "convergence_p99_ms",
+        "eds_last_ack_p99_ms",
+        "cp_rss_settled_mib",
+    ] {
+        assert!(value(&fleet, name) > 0.0, "{name}");
+    }
+    assert!(value(&fleet, "eds_first_ack_p50_ms") <= value(&fleet, "eds_last_ack_p99_ms"));
 }

@@ -6,6 +6,8 @@
 //! [`side_by_side::run`] drives Ferrogate and the peer, Envoy Gateway, through the same
 //! workload in one run (issue 16); [`implementation`] is what differs between them.
 
+pub mod fleet;
+pub mod fleet_world;
 pub mod implementation;
 pub mod in_process;
 pub mod peer;
@@ -16,6 +18,7 @@ pub mod side_by_side;
 pub mod side_by_side_report;
 pub mod under_load;
 pub mod world;
+pub mod xds_sim;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -80,6 +83,9 @@ pub struct BenchConfig {
     pub probe_budget: Duration,
     /// World sizes for the in-process translation pass ([`in_process`]).
     pub in_process: Vec<in_process::Size>,
+    /// The fleet pass ([`fleet`]): many Gateways in one real process.
+    pub fleet: Option<fleet::FleetSize>,
+    pub fleet_samples: fleet::FleetSamples,
 }
 
 impl BenchConfig {
@@ -117,6 +123,15 @@ impl BenchConfig {
                     routes_per_gateway: 1000,
                 },
             ],
+            fleet: Some(fleet::FleetSize {
+                gateways: 100,
+                routes_per_gateway: 1000,
+                streams_per_gateway: 10,
+            }),
+            fleet_samples: fleet::FleetSamples {
+                edits: 20,
+                endpoint_changes: 10,
+            },
         }
     }
 
@@ -135,6 +150,15 @@ impl BenchConfig {
                 gateways: 3,
                 routes_per_gateway: 10,
             }],
+            fleet: Some(fleet::FleetSize {
+                gateways: 2,
+                routes_per_gateway: 10,
+                streams_per_gateway: 3,
+            }),
+            fleet_samples: fleet::FleetSamples {
+                edits: 2,
+                endpoint_changes: 2,
+            },
             ..Self::full(ferrogate, echo, envoy)
         }
     }
@@ -242,28 +266,15 @@ impl Ctx {
         times: usize,
         budget: Duration,
     ) -> anyhow::Result<Instant> {
-        let deadline = Instant::now() + budget;
-        let mut run = 0;
-        let mut first = Instant::now();
-        loop {
-            let status = self.get(host, path).await.map(|r| r.status);
-            if status == Some(want) {
-                if run == 0 {
-                    first = Instant::now();
-                }
-                run += 1;
-                if run >= times {
-                    return Ok(first);
-                }
-                continue;
-            }
-            run = 0;
-            anyhow::ensure!(
-                Instant::now() < deadline,
-                "{host}{path} did not answer {want} within {budget:?} (last {status:?})"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        until_status(
+            self.launch.ports.listener_addr(),
+            host,
+            path,
+            want,
+            times,
+            budget,
+        )
+        .await
     }
 
     /// One convergence sample: writes a new route file, waits for 3 consecutive 200s; then
@@ -632,6 +643,44 @@ impl Ctx {
     }
 }
 
+/// Polls `host path` through the Envoy listening on `addr` (a new connection per request,
+/// 5 ms between failed polls) until it answers `want` `times` times in a row; returns the time
+/// of the first answer of that run.
+pub async fn until_status(
+    addr: std::net::SocketAddr,
+    host: &str,
+    path: &str,
+    want: u16,
+    times: usize,
+    budget: Duration,
+) -> anyhow::Result<Instant> {
+    let deadline = Instant::now() + budget;
+    let mut run = 0;
+    let mut first = Instant::now();
+    loop {
+        let status = crate::client::get(addr, host, path, &[])
+            .await
+            .ok()
+            .map(|r| r.status);
+        if status == Some(want) {
+            if run == 0 {
+                first = Instant::now();
+            }
+            run += 1;
+            if run >= times {
+                return Ok(first);
+            }
+            continue;
+        }
+        run = 0;
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{host}{path} on {addr} did not answer {want} within {budget:?} (last {status:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 /// `type_url="type.googleapis.com/envoy.config.route.v3.RouteConfiguration"` -> `rds`.
 fn short_type(label: &str) -> &'static str {
     if label.contains("RouteConfiguration") {
@@ -677,6 +726,7 @@ async fn setup(
         dir: dir.clone(),
         ports,
         xds_mode: mode.to_string(),
+        extra_args: Vec::new(),
     };
     let dialect = match implementation {
         Implementation::Ferrogate => Dialect::Ferrogate,
@@ -734,15 +784,21 @@ async fn setup(
 async fn teardown(ctx: &mut Ctx) {
     ctx.cp.stop().await;
     // An Envoy orphaned by a kill -9 of its control plane is ours to stop too.
-    for pid in dataplane_impl::all_envoys(&ctx.launch.work_dir()) {
+    stop_envoys(&ctx.launch.work_dir()).await;
+    ctx.echo_a.stop().await;
+    ctx.echo_b.stop().await;
+}
+
+/// SIGTERM to every Envoy started under `work_dir` (ferrogate stops its own on SIGTERM; one
+/// left by a kill -9 of ferrogate would keep its ports).
+async fn stop_envoys(work_dir: &std::path::Path) {
+    for pid in dataplane_impl::all_envoys(work_dir) {
         let _ = tokio::process::Command::new("kill")
             .arg("-TERM")
             .arg(pid.to_string())
             .status()
             .await;
     }
-    ctx.echo_a.stop().await;
-    ctx.echo_b.stop().await;
 }
 
 /// Runs the benchmark, appending records to `out` as passes finish (so a failure late in
@@ -765,6 +821,11 @@ pub async fn run(cfg: &BenchConfig, out: &mut Vec<Record>) -> anyhow::Result<()>
         println!("[bench ferrogate in-process] {size:?}");
         in_process::measure(size, IN_PROCESS_EDITS, out)
             .with_context(|| format!("in-process pass {size:?}"))?;
+    }
+    if let Some(size) = cfg.fleet {
+        fleet::measure(cfg, size, cfg.fleet_samples, out)
+            .await
+            .with_context(|| format!("fleet pass {size:?}"))?;
     }
     Ok(())
 }

@@ -139,6 +139,8 @@ pub struct FerrogateLaunch {
     pub dir: PathBuf,
     pub ports: Ports,
     pub xds_mode: String,
+    /// More `ferrogate standalone` flags (the fleet pass's `--address-pool`).
+    pub extra_args: Vec<String>,
 }
 
 impl FerrogateLaunch {
@@ -177,6 +179,7 @@ impl Ferrogate {
             .arg(format!("127.0.0.1:{}", l.ports.health()))
             .arg("--envoy-base-port")
             .arg(l.ports.envoy_base().to_string())
+            .args(&l.extra_args)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)

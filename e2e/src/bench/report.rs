@@ -11,6 +11,8 @@ use super::side_by_side_report;
 
 pub const BEGIN: &str = "<!-- bench:begin -->";
 pub const END: &str = "<!-- bench:end -->";
+/// Scenario of the controller-mode run whose API requests are all delayed 500 ms.
+pub const DELAYED: &str = "controller, API delayed 500 ms";
 
 pub fn write_json(path: &Path, records: &[Record]) -> anyhow::Result<()> {
     std::fs::write(path, serde_json::to_string_pretty(records)? + "\n")?;
@@ -96,6 +98,14 @@ fn val(records: &[Record], name: &str, routes: usize, scenario: &str) -> Option<
     get(records, name, routes, scenario).map(|r| r.value)
 }
 
+/// A record of `scenario` whatever its route count (the controller-mode runs choose theirs).
+fn val_any(records: &[Record], name: &str, scenario: &str) -> Option<f64> {
+    records
+        .iter()
+        .find(|r| r.name == name && r.scenario.as_deref() == Some(scenario))
+        .map(|r| r.value)
+}
+
 /// Ferrogate beside Envoy Gateway v1.9.0's published scale-test figures (quoted in issue 7)
 /// and the issue's targets.
 fn headline(out: &mut String, records: &[Record]) {
@@ -108,6 +118,12 @@ fn headline(out: &mut String, records: &[Record]) {
         _ => None,
     };
     let envoy_down = val(records, "envoy_rss_mib", 10, "scale-down");
+    let fleet = super::fleet::FleetSize {
+        gateways: 100,
+        routes_per_gateway: 1000,
+        streams_per_gateway: 10,
+    }
+    .scenario();
     // O(1) per edit means the bytes of a one-route edit do not grow with the route count.
     let bytes_growth = match (
         val(records, "xds_bytes_per_route_edit", 10000, up),
@@ -142,7 +158,15 @@ fn headline(out: &mut String, records: &[Record]) {
         ("failed requests: kill -9 of the only Envoy (1 replica)".into(), val(records, "failed_requests", 1000, "envoy-crash"), "–", "0", Some((0.0, true))),
         ("failed requests: kill -9 of one of 2 Envoy replicas (in flight on it)".into(), val(records, "failed_requests", 1000, "envoy-crash-2-replicas"), "–", "0", Some((0.0, true))),
         ("control-plane CPU per one-route edit at 10000 routes (ms, issue 15)".into(), val(records, "cp_cpu_per_edit_ms", 10000, up), "–", "≤ 20", Some((20.0, true))),
+        ("route convergence p99 at 1000 routes (ms, issue 15)".into(), val(records, "convergence_p99_ms", 1000, up), "–", "≤ 20", Some((20.0, true))),
         ("route convergence p99 at 10000 routes (ms, issue 15)".into(), val(records, "convergence_p99_ms", 10000, up), "–", "≤ 50", Some((50.0, true))),
+        ("control-plane RSS settled at 10000 routes (MiB, issue 15)".into(), val(records, "cp_rss_settled_mib", 10000, up), "–", "≤ 64", Some((64.0, true))),
+        ("control-plane RSS peak at 10000 routes (MiB, issue 15)".into(), val(records, "cp_rss_peak_mib", 10000, up), "–", "≤ 96", Some((96.0, true))),
+        ("control-plane RSS settled, 100 Gateways x 1000 routes, 1000 xDS streams (MiB)".into(), val(records, "cp_rss_settled_mib", 100_000, &fleet), "–", "≤ 512", Some((512.0, true))),
+        ("route convergence p99 of a one-route edit, 100 Gateways x 1000 routes (ms)".into(), val(records, "convergence_p99_ms", 100_000, &fleet), "–", "≤ 50", Some((50.0, true))),
+        ("xDS responses to the other 99 Gateways' streams per one-route edit (100 x 1000)".into(), val(records, "xds_responses_to_other_gateways_per_edit", 100_000, &fleet), "–", "0", Some((0.0, true))),
+        ("EndpointSlice change used by all 100 Gateways: last ACK of 900 simulated streams, p99 (ms)".into(), val(records, "eds_last_ack_p99_ms", 100_000, &fleet), "–", "≤ 200", Some((200.0, true))),
+        ("route convergence p99 in controller mode, every API request delayed 500 ms / undelayed".into(), val_any(records, "convergence_p99_ratio_delayed_vs_undelayed", DELAYED), "–", "≤ 1.1 (unchanged)", Some((1.1, true))),
         ("translation of a one-route edit, 100 Gateways x 1000 routes, in-process p50 (ms)".into(), val(records, "in_process_translate_edit_p50_ms", 100_000, "in-process, 100 Gateways x 1000 routes"), "–", "–", None),
         ("Gateways whose xDS a one-route edit changes, 100 Gateways x 1000 routes".into(), val(records, "in_process_gateways_changed_per_edit", 100_000, "in-process, 100 Gateways x 1000 routes"), "–", "1", Some((1.0, true))),
         ("data-plane req/s ratio vs minimal static config (routing only)".into(), val(records, "dataplane_rps_ratio_vs_minimal", 1000, "dataplane"), "–", "–", None),

@@ -54,6 +54,13 @@ struct Args {
     /// `none` (default 1x10000,100x1000; 3x10 with --smoke; none with --peers)
     #[arg(long, value_delimiter = ',')]
     in_process: Vec<String>,
+    /// The fleet pass: `GATEWAYSxROUTES` in one real control plane, each Gateway with its
+    /// own Envoy and simulated xDS proxies (default 100x1000; 2x10 with --smoke; `none` skips).
+    #[arg(long)]
+    fleet: Option<String>,
+    /// xDS streams per Gateway in the fleet pass: its Envoy plus simulated proxies (default 10).
+    #[arg(long)]
+    fleet_streams: Option<usize>,
     /// Keep the scratch directory (its path is printed).
     #[arg(long)]
     keep: bool,
@@ -223,6 +230,7 @@ fn main() -> anyhow::Result<()> {
         cfg.sotw = false;
         cfg.faults = false;
         cfg.in_process.clear();
+        cfg.fleet = None;
         cfg.envoy_gateway = Some(args.envoy_gateway.clone());
     }
     if !args.steps.is_empty() {
@@ -262,6 +270,20 @@ fn main() -> anyhow::Result<()> {
             .filter(|s| s.as_str() != "none")
             .map(|s| ferrogate_e2e::bench::in_process::Size::parse(s))
             .collect::<anyhow::Result<_>>()?;
+    }
+    if let Some(fleet) = &args.fleet {
+        let streams = args
+            .fleet_streams
+            .or(cfg.fleet.map(|f| f.streams_per_gateway))
+            .unwrap_or(10);
+        cfg.fleet = match fleet.as_str() {
+            "none" => None,
+            size => Some(ferrogate_e2e::bench::fleet::FleetSize::parse(
+                size, streams,
+            )?),
+        };
+    } else if let (Some(streams), Some(f)) = (args.fleet_streams, cfg.fleet.as_mut()) {
+        f.streams_per_gateway = streams;
     }
     cfg.keep = args.keep;
     if let Some(p) = args.port_base {

@@ -114,7 +114,6 @@ impl SimProxy {
     pub fn nack_next(&self, type_url: &str) {
         let _ = self.nack_next.send(type_url.to_string());
     }
-
 }
 
 impl Drop for SimProxy {

@@ -99,11 +99,14 @@ pub async fn run_owned_watchers(
     let streams = OWNED_KINDS.iter().filter_map(|(_, kind, _)| {
         let resource = owned_resource(kind)?;
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
-        let kind = kind.to_string();
+        let id = Typed {
+            kind: kind.to_string(),
+            api_version: resource.api_version.clone(),
+        };
         Some(
             watcher::watcher(api, watcher::Config::default().labels(&selector))
                 .default_backoff()
-                .map(move |e| (kind.clone(), e))
+                .map(move |e| (id.clone(), e))
                 .boxed(),
         )
     });
@@ -118,11 +121,12 @@ pub async fn run_owned_watchers(
         tokio::select! {
             _ = cancel.cancelled() => return,
             next = merged.next() => {
-                let Some((kind, event)) = next else { return };
+                let Some((typed, event)) = next else { return };
+                let kind = typed.kind.clone();
                 match event {
                     Ok(Event::Init) => { relisting.insert(kind, BTreeMap::new()); }
                     Ok(Event::InitApply(o)) => {
-                        if let Some((id, v)) = plain(&kind, o) { relisting.entry(kind).or_default().insert(id, v); }
+                        if let Some((id, v)) = plain(&typed, o) { relisting.entry(kind).or_default().insert(id, v); }
                     }
                     Ok(Event::InitDone) => {
                         let fresh = relisting.remove(&kind).unwrap_or_default();
@@ -132,10 +136,10 @@ pub async fn run_owned_watchers(
                         dirty = true;
                     }
                     Ok(Event::Apply(o)) => {
-                        if let Some((id, v)) = plain(&kind, o) { state.objects.insert(id, v); dirty = true; }
+                        if let Some((id, v)) = plain(&typed, o) { state.objects.insert(id, v); dirty = true; }
                     }
                     Ok(Event::Delete(o)) => {
-                        if let Some((id, _)) = plain(&kind, o) { state.objects.remove(&id); dirty = true; }
+                        if let Some((id, _)) = plain(&typed, o) { state.objects.remove(&id); dirty = true; }
                     }
                     Err(e) => tracing::warn!(%kind, error = %e, "watch of provisioned objects failed; retrying"),
                 }
@@ -150,11 +154,53 @@ pub async fn run_owned_watchers(
     }
 }
 
-fn plain(kind: &str, object: DynamicObject) -> Option<(ObjectId, Value)> {
+/// The type of the objects one watcher lists.
+#[derive(Clone)]
+struct Typed {
+    kind: String,
+    api_version: String,
+}
+
+/// An object as a plain value with its type. Items of a list response carry neither `kind`
+/// nor `apiVersion`, and the reconciler compares the wanted object (which has both) as a
+/// subset of this one: without them every listed object would look drifted and be
+/// re-applied on every pass, a no-op write per object per pass.
+fn plain(typed: &Typed, object: DynamicObject) -> Option<(ObjectId, Value)> {
     let mut value = serde_json::to_value(object).ok()?;
-    value["kind"] = kind.into();
+    value["kind"] = typed.kind.as_str().into();
+    value["apiVersion"] = typed.api_version.as_str().into();
     if let Some(meta) = value.get_mut("metadata").and_then(|m| m.as_object_mut()) {
         meta.remove("managedFields");
     }
     Some((ObjectId::of(&value)?, value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_listed_object_without_its_type_gets_kind_and_api_version() {
+        // As an item of a list response arrives: no kind, no apiVersion.
+        let listed: DynamicObject = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "gw", "namespace": "apps", "managedFields": [{}]},
+            "spec": {"replicas": 2}
+        }))
+        .unwrap();
+        let typed = Typed {
+            kind: "Deployment".into(),
+            api_version: "apps/v1".into(),
+        };
+        let (id, value) = plain(&typed, listed).unwrap();
+        assert_eq!(id, ObjectId::new("Deployment", "apps", "gw"));
+        assert_eq!(value["apiVersion"], "apps/v1");
+        assert_eq!(value["kind"], "Deployment");
+        assert!(value["metadata"].get("managedFields").is_none());
+        // So the wanted object, which names its type, is a subset of the live one.
+        let wanted = serde_json::json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "gw", "namespace": "apps"}, "spec": {"replicas": 2}
+        });
+        assert!(super::super::is_subset(&wanted, &value));
+    }
 }

@@ -23,6 +23,13 @@ pub struct DirectoryReader {
     files: BTreeMap<PathBuf, FileState>,
     /// Duplicate objects found by the last read, shared with whoever reports it (a metric).
     duplicates: Arc<AtomicU64>,
+    /// The snapshot of the last read. A read of a few changed files patches it (a persistent
+    /// map: the copy shares all but the changed paths) instead of building one from every
+    /// file: at 100 000 objects the rebuild was half the CPU of an EndpointSlice change.
+    snapshot: Snapshot,
+    /// Whether `snapshot` may be patched: every object has one file (no duplicates), and
+    /// every file has a sequence base (see [`FileState::base`]).
+    patchable: bool,
 }
 
 /// One file as last read.
@@ -36,7 +43,15 @@ struct FileState {
     stamp: Option<Stamp>,
     /// Problems found at its last read, reported at every read until the file is fixed.
     problems: Vec<String>,
+    /// The sequence number of its first object in the snapshot (document `j` has `base +
+    /// j`). Bases grow with the path, with room between files, so a patched snapshot orders
+    /// objects exactly as a rebuild in path order would (the order settles Gateway API
+    /// conflicts between objects of equal age).
+    base: u64,
 }
+
+/// The room a whole rebuild leaves between two files' sequence bases.
+const BASE_SPACING: u64 = 1 << 32;
 
 /// What tells that a file changed without reading it: inode, size, and modification and
 /// change times to the nanosecond (a rename of a new file over it changes the inode).
@@ -80,6 +95,8 @@ impl DirectoryReader {
             dir: dir.into(),
             files: BTreeMap::new(),
             duplicates: Arc::default(),
+            snapshot: Snapshot::default(),
+            patchable: false,
         }
     }
 
@@ -145,15 +162,86 @@ impl DirectoryReader {
                 _ => return self.read(),
             }
         }
+        let mut removed: Vec<Object> = Vec::new();
+        let mut added: Vec<PathBuf> = Vec::new();
         for path in paths {
             let old = self.files.remove(&path);
+            if let Some(old) = &old {
+                removed.extend(old.objects.iter().cloned());
+            }
             if path.exists()
-                && let Some(state) = self.refresh(&path, old)
+                && let Some(mut state) = self.refresh(&path, old)
             {
-                self.files.insert(path, state);
+                match self.base_for(&path, state.objects.len()) {
+                    Some(base) => state.base = base,
+                    None => self.patchable = false,
+                }
+                self.files.insert(path.clone(), state);
+                added.push(path);
             }
         }
+        if self.patchable && self.patch(&removed, &added) {
+            return self.patched_report();
+        }
         self.report(Vec::new())
+    }
+
+    /// A sequence base for `objects` objects of the file at `path` (not in `files`) that
+    /// keeps path order: between the previous file's last object and the next file's base.
+    /// `None` when there is no room (the next whole rebuild spaces the bases again).
+    fn base_for(&self, path: &Path, objects: usize) -> Option<u64> {
+        let objects = objects as u64;
+        let low = self
+            .files
+            .range(..path.to_path_buf())
+            .next_back()
+            .map_or(1, |(_, f)| f.base + f.objects.len() as u64);
+        let base = match self.files.range(path.to_path_buf()..).next() {
+            Some((_, next)) => {
+                let base = low + (next.base.checked_sub(low)?) / 2;
+                (next.base.checked_sub(base)? >= objects.max(1)).then_some(base)?
+            }
+            None => low.checked_add(BASE_SPACING)?,
+        };
+        (objects < BASE_SPACING).then_some(base)
+    }
+
+    /// Patches the last snapshot: drops `removed` (the changed files' old objects) and
+    /// applies the objects of the `added` files at their bases. False, leaving the snapshot
+    /// alone, when an object is already defined by another file (a duplicate: the whole
+    /// read reports it).
+    fn patch(&mut self, removed: &[Object], added: &[PathBuf]) -> bool {
+        let mut next = self.snapshot.clone();
+        for object in removed {
+            next.delete(&reference(object));
+        }
+        for path in added {
+            let Some(state) = self.files.get(path) else {
+                continue;
+            };
+            for (j, object) in state.objects.iter().enumerate() {
+                if next.contains(&reference(object)) {
+                    return false;
+                }
+                next.apply_at(object.clone(), state.base + j as u64);
+            }
+        }
+        self.snapshot = next;
+        true
+    }
+
+    fn patched_report(&mut self) -> ReadReport {
+        let mut problems = Vec::new();
+        for state in self.files.values() {
+            problems.extend(state.problems.iter().cloned());
+        }
+        self.duplicates.store(0, Ordering::Relaxed);
+        ReadReport {
+            snapshot: self.snapshot.clone(),
+            problems,
+            files: self.files.len(),
+            duplicates: 0,
+        }
     }
 
     fn has_files_under(&self, dir: &Path) -> bool {
@@ -188,6 +276,7 @@ impl DirectoryReader {
                     objects,
                     stamp: None,
                     problems,
+                    base: 0,
                 });
             }
         };
@@ -195,7 +284,9 @@ impl DirectoryReader {
         let broken = errors.iter().any(LoadError::is_unparsable);
         let mut problems: Vec<String> = errors.iter().map(ToString::to_string).collect();
         Some(match (broken, old) {
-            (true, Some(old)) => {
+            // Only a file that had objects has last good content to keep (a file broken
+            // since it appeared has none, however often it is read again).
+            (true, Some(old)) if !old.objects.is_empty() => {
                 problems.push(format!(
                     "{label}: keeping its last good content until the YAML is fixed"
                 ));
@@ -203,6 +294,7 @@ impl DirectoryReader {
                     objects: old.objects,
                     stamp: None,
                     problems,
+                    base: 0,
                 }
             }
             // A file with problems has no stamp: it is parsed again at every full read.
@@ -210,17 +302,21 @@ impl DirectoryReader {
                 objects,
                 stamp: if errors.is_empty() { stamp } else { None },
                 problems,
+                base: 0,
             },
         })
     }
 
     /// The snapshot of every file's objects, in path then document order, and every problem.
-    fn report(&self, mut problems: Vec<String>) -> ReadReport {
+    fn report(&mut self, mut problems: Vec<String>) -> ReadReport {
         let mut snapshot = Snapshot::default();
         let mut objects = 0;
-        for state in self.files.values() {
+        for (i, state) in self.files.values_mut().enumerate() {
             objects += state.objects.len();
-            snapshot.extend(state.objects.iter().cloned());
+            state.base = (i as u64 + 1) * BASE_SPACING;
+            for (j, object) in state.objects.iter().enumerate() {
+                snapshot.apply_at(object.clone(), state.base + j as u64);
+            }
         }
         // Each object holds its own place in the snapshot unless two share a kind, namespace
         // and name; only then are the files that define them looked for (per object that is
@@ -234,6 +330,8 @@ impl DirectoryReader {
             self.report_duplicates(&mut problems)
         };
         self.duplicates.store(duplicates, Ordering::Relaxed);
+        self.patchable = duplicates == 0;
+        self.snapshot = snapshot.clone();
         ReadReport {
             snapshot,
             problems,
@@ -268,6 +366,13 @@ impl DirectoryReader {
             }
         }
         duplicates
+    }
+}
+
+fn reference(object: &Object) -> ObjectRef {
+    ObjectRef {
+        kind: object.kind(),
+        key: object.key(),
     }
 }
 

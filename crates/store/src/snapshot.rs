@@ -1,9 +1,13 @@
-//! The snapshot: one ordered map per kind. Cloning is cheap (maps of `Arc`s); a published
+//! The snapshot: one ordered map per kind. The maps are persistent (`imbl::OrdMap`): a
+//! clone shares every node, and a change copies only the path to it, so a provider can
+//! patch the published snapshot by one object and hand the pipeline a new one in
+//! O(log n), and comparing two snapshots skips the subtrees they share. A published
 //! snapshot is never mutated.
 
-use std::collections::BTreeMap;
-use std::collections::btree_map::Entry;
 use std::sync::Arc;
+
+use imbl::OrdMap;
+use imbl::ordmap::{DiffItem, Entry};
 
 use ferrogate_api::envoyproxy::EnvoyProxy;
 use ferrogate_api::gateway::{
@@ -21,14 +25,36 @@ use crate::{Kind, Object, ObjectKey, ObjectRef};
 /// order matters to Gateway API tie-breaks between objects created at the same time).
 #[derive(Clone, Debug)]
 pub struct Kinded<T> {
-    map: BTreeMap<ObjectKey, (u64, Arc<T>)>,
+    map: OrdMap<ObjectKey, Slot<T>>,
+}
+
+/// An object and the sequence number of its first apply. Two slots are equal when their
+/// objects are (the sequence number is an order, not content), so comparing snapshots
+/// reports content changes only.
+#[derive(Debug)]
+struct Slot<T> {
+    seq: u64,
+    object: Arc<T>,
+}
+
+impl<T> Clone for Slot<T> {
+    fn clone(&self) -> Self {
+        Self {
+            seq: self.seq,
+            object: Arc::clone(&self.object),
+        }
+    }
+}
+
+impl<T: PartialEq> PartialEq for Slot<T> {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.object, &other.object) || *self.object == *other.object
+    }
 }
 
 impl<T> Default for Kinded<T> {
     fn default() -> Self {
-        Self {
-            map: BTreeMap::new(),
-        }
+        Self { map: OrdMap::new() }
     }
 }
 
@@ -37,17 +63,21 @@ impl<T> Kinded<T> {
     pub fn get(&self, namespace: &str, name: &str) -> Option<&Arc<T>> {
         self.map
             .get(&ObjectKey::new(namespace, name))
-            .map(|(_, o)| o)
+            .map(|slot| &slot.object)
     }
 
     /// Objects sorted by key.
     pub fn iter(&self) -> impl Iterator<Item = (&ObjectKey, &Arc<T>)> {
-        self.map.iter().map(|(k, (_, o))| (k, o))
+        self.map.iter().map(|(k, slot)| (k, &slot.object))
     }
 
     /// Objects in the order they were first applied.
     pub fn in_order(&self) -> Vec<(&ObjectKey, &Arc<T>)> {
-        let mut items: Vec<_> = self.map.iter().map(|(k, (seq, o))| (*seq, k, o)).collect();
+        let mut items: Vec<_> = self
+            .map
+            .iter()
+            .map(|(k, slot)| (slot.seq, k, &slot.object))
+            .collect();
         items.sort_by_key(|(seq, _, _)| *seq);
         items.into_iter().map(|(_, k, o)| (k, o)).collect()
     }
@@ -68,15 +98,14 @@ impl<T: PartialEq> Kinded<T> {
         // One search (a file provider builds a whole snapshot per read).
         match self.map.entry(key) {
             Entry::Occupied(mut entry) => {
-                let existing = &mut entry.get_mut().1;
-                if **existing == *object {
+                if Arc::ptr_eq(&entry.get().object, &object) || *entry.get().object == *object {
                     return false;
                 }
-                *existing = object;
+                entry.get_mut().object = object;
                 true
             }
             Entry::Vacant(entry) => {
-                entry.insert((seq, object));
+                entry.insert(Slot { seq, object });
                 true
             }
         }
@@ -237,10 +266,17 @@ impl Snapshot {
     /// Inserts or replaces an object. Returns whether the store changed (re-applying an
     /// identical object is a no-op, so no stage downstream wakes up for it).
     pub fn apply(&mut self, object: Object) -> bool {
+        let seq = self.next_seq;
+        self.apply_at(object, seq)
+    }
+
+    /// Like [`Snapshot::apply`], with the sequence number a new object is ordered by given:
+    /// a provider that patches a snapshot keeps the order a whole rebuild would give (the
+    /// file provider numbers objects by path, then by document).
+    pub fn apply_at(&mut self, object: Object, seq: u64) -> bool {
         let object = object.strip();
         let key = object.key();
-        let seq = self.next_seq;
-        self.next_seq += 1;
+        self.next_seq = self.next_seq.max(seq + 1);
         match object {
             Object::GatewayClass(o) => self.gateway_classes.apply(key, seq, o),
             Object::Gateway(o) => self.gateways.apply(key, seq, o),
@@ -304,6 +340,12 @@ impl Snapshot {
     /// True when the store holds no object.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Whether the store holds the object `object` names.
+    pub fn contains(&self, object: &ObjectRef) -> bool {
+        let key = &object.key;
+        dispatch!(ref self, object.kind, |map| map.map.contains_key(key))
     }
 
     /// Removes an object. Returns whether it was there.
@@ -452,42 +494,17 @@ impl Snapshot {
 /// at 10 000 routes); an object still shared between them is the same object without
 /// comparing its fields.
 fn diff_kind<T: PartialEq>(kind: Kind, old: &Kinded<T>, new: &Kinded<T>, out: &mut Vec<ObjectRef>) {
-    use std::cmp::Ordering;
-    let changed = |key: &ObjectKey| ObjectRef {
-        kind,
-        key: key.clone(),
-    };
-    let (mut a, mut b) = (old.map.iter().peekable(), new.map.iter().peekable());
-    loop {
-        match (a.peek(), b.peek()) {
-            (None, None) => break,
-            (Some((key, _)), None) => {
-                out.push(changed(key));
-                a.next();
-            }
-            (None, Some((key, _))) => {
-                out.push(changed(key));
-                b.next();
-            }
-            (Some((ka, (_, oa))), Some((kb, (_, ob)))) => match ka.cmp(kb) {
-                Ordering::Less => {
-                    out.push(changed(ka));
-                    a.next();
-                }
-                Ordering::Greater => {
-                    out.push(changed(kb));
-                    b.next();
-                }
-                Ordering::Equal => {
-                    if !(Arc::ptr_eq(oa, ob) || **oa == **ob) {
-                        out.push(changed(ka));
-                    }
-                    a.next();
-                    b.next();
-                }
-            },
+    // Shared subtrees are skipped, so two snapshots one edit apart compare in O(log n).
+    out.extend(old.map.diff(&new.map).map(|item| {
+        let key = match item {
+            DiffItem::Add(key, _) | DiffItem::Remove(key, _) => key,
+            DiffItem::Update { new: (key, _), .. } => key,
+        };
+        ObjectRef {
+            kind,
+            key: key.clone(),
         }
-    }
+    }));
 }
 
 #[cfg(test)]

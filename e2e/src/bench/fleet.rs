@@ -139,6 +139,25 @@ impl Fleet {
         Ok(())
     }
 
+    /// Waits until the control plane is idle (under 20 ms of CPU in a second): after the
+    /// fleet serves, it still writes a status file per object, which must not be counted
+    /// in the figures of the edits that follow. Returns how long that took.
+    async fn until_idle(&self) -> anyhow::Result<Duration> {
+        let t0 = Instant::now();
+        loop {
+            let cpu0 = self.cpu();
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            if self.cpu() - cpu0 < 0.02 {
+                return Ok(t0.elapsed());
+            }
+            anyhow::ensure!(
+                t0.elapsed() < self.budget,
+                "the control plane was still busy {:?} after the fleet served",
+                self.budget
+            );
+        }
+    }
+
     /// Simulated proxies for every Gateway, up to `streams_per_gateway` streams with its Envoy.
     async fn connect_sims(&mut self) -> anyhow::Result<()> {
         let xds = SocketAddr::from(([127, 0, 0, 1], self.launch.ports.xds()));
@@ -325,10 +344,14 @@ impl Fleet {
                 })?
                 .map_err(|_| anyhow::anyhow!("a simulated proxy of {} stopped", sim.gateway))?;
         }
-        let after = procs::sum(
-            &procs::scrape(metrics, "/metrics").await?,
-            "ferrogate_xds_nacks_total",
-        );
+        // The proxy has sent its NACK; the server counts it when it reads it.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut after = before;
+        while after == before && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let scrape = procs::scrape(metrics, "/metrics").await?;
+            after = procs::sum(&scrape, "ferrogate_xds_nacks_total");
+        }
         self.rec("xds_nacks_counted", after - before, "count");
         self.world.remove_slice_b()?;
         self.until_every_sim(|s| !s.has_endpoint_port(port)).await?;
@@ -359,6 +382,12 @@ pub async fn measure(
         .prefix("ferrogate-fleet-")
         .tempdir()?;
     let dir = temp.path().to_path_buf();
+    let _temp = if cfg.keep {
+        let _ = temp.keep();
+        None
+    } else {
+        Some(temp)
+    };
     let echo_bin = std::fs::canonicalize(&cfg.echo)
         .with_context(|| format!("echo binary {}", cfg.echo.display()))?;
     let mut echo_a = Echo::start(&echo_bin, "fleet-a", &dir.join("echo-a.stderr")).await?;
@@ -413,6 +442,8 @@ pub async fn measure(
         fleet.rec("fleet_start_s", up, "s");
         fleet.rec("cp_cpu_start_s", cpu, "s");
         fleet.connect_sims().await?;
+        let busy = fleet.until_idle().await?;
+        fleet.rec("cp_busy_after_serving_s", busy.as_secs_f64(), "s");
         fleet.memory(&sampler).await;
         fleet.route_edits(samples.edits).await?;
         fleet.endpoint_changes(samples.endpoint_changes).await?;

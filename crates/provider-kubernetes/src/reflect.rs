@@ -21,6 +21,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::discovery::Discovered;
+use crate::live_status::{LiveReflector, LiveStatuses};
 
 /// What the reflectors report besides snapshots.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,13 +37,16 @@ pub enum ReflectorEvent {
 }
 
 /// Runs until `cancel`. Publishes snapshots on `snapshots`, and reports on `events`
-/// (best effort: a full events channel drops reports, never blocks the watchers).
+/// (best effort: a full events channel drops reports, never blocks the watchers). Keeps the
+/// statuses the watched objects carry in `live`, for the status writer (the store drops
+/// them).
 pub async fn run_reflectors(
     client: Client,
     discovered: &[Discovered],
     debounce: Duration,
     snapshots: &watch::Sender<Arc<Snapshot>>,
     events: tokio::sync::mpsc::Sender<ReflectorEvent>,
+    live: &LiveStatuses,
     cancel: CancellationToken,
 ) {
     let served: Vec<(Kind, ApiResource)> = discovered
@@ -60,6 +64,7 @@ pub async fn run_reflectors(
     let mut merged = stream::select_all(streams);
 
     let mut store = Snapshot::default();
+    let mut live = LiveReflector::new(live.clone());
     let mut pending: BTreeMap<Kind, Vec<Object>> = BTreeMap::new(); // relists in progress
     let mut synced: BTreeSet<Kind> = BTreeSet::new();
     let all: BTreeSet<Kind> = served.iter().map(|(k, _)| *k).collect();
@@ -78,6 +83,7 @@ pub async fn run_reflectors(
                 let Some((kind, resource, event)) = next else { return };
                 match event {
                     Ok(event) => {
+                        live.handle(kind, &event);
                         dirty |= handle(&mut store, &mut pending, &mut synced, kind, &resource, event, &events);
                     }
                     Err(e) => tracing::warn!(kind = kind.as_str(), error = %e, "watch failed; retrying with backoff"),

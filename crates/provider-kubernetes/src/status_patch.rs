@@ -180,6 +180,13 @@ pub(crate) fn patch_body(
     }
 }
 
+/// Whether the cluster's status `live` already holds `ours` (times aside): writing would
+/// change nothing. Other controllers' entries of a shared list are part of `live` and stay
+/// as they are, so only our entries (and, for a whole status, every key) are compared.
+pub(crate) fn in_sync(live: Option<&Value>, ours: &Ours, controller_name: &str) -> bool {
+    same_ignoring_times(live, &merged(live, ours, controller_name, ""))
+}
+
 /// Whether two statuses differ only in `lastTransitionTime`s.
 pub(crate) fn same_ignoring_times(a: Option<&Value>, b: &Value) -> bool {
     let empty = Value::Object(Map::new());
@@ -350,6 +357,53 @@ mod tests {
         );
         // No empty list: a class without features compares equal to what the cluster holds.
         assert!(status("rejected").get("supportedFeatures").is_none());
+    }
+
+    #[test]
+    fn a_status_is_in_sync_when_only_times_or_other_controllers_entries_differ() {
+        let ours_entry = |reason: &str| {
+            json!({ "parentRef": {"name": "gw"}, "controllerName": ME, "conditions": [
+                {"type": "Accepted", "status": "True", "reason": reason},
+            ]})
+        };
+        let other = json!({ "parentRef": {"name": "theirs"}, "controllerName": "example.com/other", "conditions": [] });
+        let with_time = |mut entry: Value| {
+            entry["conditions"][0]["lastTransitionTime"] = json!("2021-01-01T00:00:00Z");
+            entry
+        };
+        let ours = Ours::Shared {
+            field: "parents",
+            entries: vec![ours_entry("Accepted")],
+        };
+        let live = json!({ "parents": [other.clone(), with_time(ours_entry("Accepted"))] });
+        assert!(in_sync(Some(&live), &ours, ME), "only times differ");
+
+        let live = json!({ "parents": [other.clone(), with_time(ours_entry("Pending"))] });
+        assert!(!in_sync(Some(&live), &ours, ME), "our condition changed");
+        let live = json!({ "parents": [other.clone()] });
+        assert!(!in_sync(Some(&live), &ours, ME), "our entry is missing");
+        assert!(!in_sync(None, &ours, ME), "no status at all");
+
+        // Our entries cleared (a detached route): in sync once none of ours is left.
+        let cleared = Ours::Shared {
+            field: "parents",
+            entries: Vec::new(),
+        };
+        assert!(in_sync(
+            Some(&json!({ "parents": [other.clone()] })),
+            &cleared,
+            ME
+        ));
+        let live = json!({ "parents": [other, with_time(ours_entry("Accepted"))] });
+        assert!(!in_sync(Some(&live), &cleared, ME));
+
+        // A whole status: a key we no longer set is a difference.
+        let ours = whole(json!({ "conditions": [{"type": "Programmed", "status": "True"}] }));
+        let live = json!({ "conditions": [{"type": "Programmed", "status": "True", "lastTransitionTime": "t"}] });
+        assert!(in_sync(Some(&live), &ours, ME));
+        let mut extra = live.clone();
+        extra["addresses"] = json!([{"value": "10.0.0.1"}]);
+        assert!(!in_sync(Some(&extra), &ours, ME));
     }
 
     #[test]

@@ -15,7 +15,9 @@ use std::time::Duration;
 use anyhow::Context;
 use ferrogate_infra_manager::kubernetes::{KubernetesInfra, run_owned_watchers};
 use ferrogate_infra_render::kubernetes::RenderOptions;
-use ferrogate_provider_kubernetes::{LeaderConfig, LeaderElector, StatusWriter, discover};
+use ferrogate_provider_kubernetes::{
+    LeaderConfig, LeaderElector, LiveStatuses, StatusWriter, discover,
+};
 use ferrogate_store::Snapshot;
 use ferrogate_translator::Options;
 use ferrogate_xds_server::{SnapshotCache, XdsTls};
@@ -207,12 +209,14 @@ pub async fn run_controller_with(
     let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(Snapshot::default()));
     let (events_tx, events_rx) = tokio::sync::mpsc::channel(64);
     let (served_tx, served_rx) = watch::channel(discovered.clone());
+    let live_statuses = LiveStatuses::default();
     {
-        let (client, discovered, cancel, metrics) = (
+        let (client, discovered, cancel, metrics, live) = (
             client.clone(),
             discovered.clone(),
             cancel.clone(),
             metrics.clone(),
+            live_statuses.clone(),
         );
         let timing = crate::controller_provider::ProviderTiming {
             debounce: config.debounce,
@@ -226,6 +230,7 @@ pub async fn run_controller_with(
                 snapshot_tx,
                 events_tx,
                 served_tx,
+                live,
                 metrics,
                 cancel,
             )
@@ -275,7 +280,12 @@ pub async fn run_controller_with(
         &mut tasks,
         &metrics,
         &cancel,
-        StatusWriter::new(client.clone(), &discovered, ferrogate_api::CONTROLLER_NAME),
+        StatusWriter::new(
+            client.clone(),
+            &discovered,
+            ferrogate_api::CONTROLLER_NAME,
+            live_statuses,
+        ),
         crate::controller_events::ControllerEvents::new(client.clone(), &config.pod_name),
         served_rx.clone(),
     );

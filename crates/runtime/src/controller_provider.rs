@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferrogate_provider_kubernetes::{
-    Discovered, ReflectorEvent, discover, run_reflectors, served_versions,
+    Discovered, LiveStatuses, ReflectorEvent, discover, run_reflectors, served_versions,
 };
 use ferrogate_store::Snapshot;
 use tokio::sync::{mpsc, watch};
@@ -27,7 +27,7 @@ pub(crate) struct ProviderTiming {
 }
 
 /// Runs until `cancel`. `served` gets every new discovery result (the status writer needs
-/// the resources of the kinds it writes).
+/// the resources of the kinds it writes); `live` the statuses the watchers see.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn run(
     client: kube::Client,
@@ -36,6 +36,7 @@ pub(crate) async fn run(
     snapshots: watch::Sender<Arc<Snapshot>>,
     events: mpsc::Sender<ReflectorEvent>,
     served: watch::Sender<Vec<Discovered>>,
+    live: LiveStatuses,
     metrics: Metrics,
     cancel: CancellationToken,
 ) {
@@ -47,6 +48,7 @@ pub(crate) async fn run(
                 timing.debounce,
                 &snapshots,
                 events.clone(),
+                &live,
                 cancel.clone(),
             );
             tokio::pin!(reflectors);

@@ -858,8 +858,9 @@ async fn a_failed_status_write_is_tried_again_without_a_new_change() {
     let controller = HoldableController::start(&api).await;
     // Nothing else in flight: after this change, only a retry can write what failed.
     controller.settle().await;
-    // More conflicts than the writer's attempts for one object in one round.
-    api.conflict_next(6, "PATCH", true);
+    // More conflicts than the writer's attempts for the two objects of the round (the
+    // route and its Gateway, written concurrently, so they share the conflicts).
+    api.conflict_next(12, "PATCH", true);
     api.create(route_on_path("stubborn", "/stubborn"));
     api.wait_for("both statuses of the change written", WAIT, |a| {
         let attached = a

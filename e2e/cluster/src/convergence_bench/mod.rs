@@ -241,9 +241,11 @@ impl Cluster {
 type FirstPass = tokio::task::JoinHandle<anyhow::Result<Duration>>;
 
 /// Starts timing `controller`'s first status pass (it has just been started). A new leader
-/// forgets what was written and reads every object with a status once before writing (one
-/// GET each, in turn): with a slow API server that pass takes long, and a new route's
-/// status waits for it, so it is timed on its own, beside the steady state.
+/// forgets what was written and compares every status with what its watchers saw, writing
+/// only the ones that differ (until December 2026 it read every object once, one GET each, in
+/// turn, and with a slow API server a new route's status waited for that pass), so it is
+/// timed on its own, beside the steady state. The time includes the start (discovery, the
+/// Lease, the first list of every kind).
 fn first_status_pass(controller: &Controller, options: &BenchOptions) -> FirstPass {
     let timeout = SETUP + options.delay * 2 * options.routes as u32;
     tokio::spawn(probe::first_status_pass(

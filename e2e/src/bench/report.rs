@@ -246,13 +246,47 @@ pub fn render_tables(records: &[Record], context: &str) -> String {
             ("translations_per_edit", "translations / edit"),
         ],
     );
+    // Many Gateways in one control plane, and controller mode (issue 15).
+    let mut wide: Vec<&str> = records
+        .iter()
+        .filter_map(|r| r.scenario.as_deref())
+        .filter(|s| is_wide(s))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    wide.sort_by_key(|s| !s.starts_with("fleet"));
+    if !wide.is_empty() {
+        out.push_str("\n### Fleet and controller mode (issue 15)\n\n");
+        table(
+            &mut out,
+            records,
+            &wide,
+            &[
+                ("cp_rss_settled_mib", "CP RSS settled MiB"),
+                ("convergence_p50_ms", "conv. p50 ms"),
+                ("convergence_p99_ms", "conv. p99 ms"),
+                ("route_removal_p99_ms", "removal p99 ms"),
+                ("cp_cpu_per_edit_ms", "CP CPU ms / edit"),
+                (
+                    "xds_responses_to_other_gateways_per_edit",
+                    "resp. to other Gateways / edit",
+                ),
+                ("eds_last_ack_p99_ms", "EDS last ACK p99 ms"),
+                ("cp_cpu_per_endpoint_change_ms", "CP CPU ms / EDS change"),
+                ("api_requests_delayed", "API requests delayed"),
+            ],
+        );
+    }
     let rest: Vec<&Record> = records
         .iter()
         .filter(|r| {
             !matches!(
                 r.scenario.as_deref(),
                 Some("scale-up" | "scale-down" | "sotw")
-            ) && !r.scenario.as_deref().is_some_and(|s| s.starts_with(PREFIX))
+            ) && !r
+                .scenario
+                .as_deref()
+                .is_some_and(|s| s.starts_with(PREFIX) || is_wide(s))
         })
         .collect();
     if !rest.is_empty() {
@@ -273,6 +307,11 @@ pub fn render_tables(records: &[Record], context: &str) -> String {
     out.push_str(END);
     out.push('\n');
     out
+}
+
+/// Scenarios of the fleet pass and of controller mode, which get a table of their own.
+fn is_wide(scenario: &str) -> bool {
+    scenario.starts_with("fleet") || scenario.starts_with("controller")
 }
 
 /// Replaces the generated part of `path` (or creates the file with `preamble`).

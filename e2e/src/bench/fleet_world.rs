@@ -8,7 +8,7 @@
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
-use super::world::{host, path};
+use super::world::{host, path, slice};
 
 /// The address pool the control plane is started with.
 pub const ADDRESS_POOL: &str = "127.1.0.0/16";
@@ -163,27 +163,6 @@ spec:
           port: 8080
 ",
         gateway(k)
-    )
-}
-
-fn slice(name: &str, port: u16) -> String {
-    format!(
-        "apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: {name}
-  namespace: default
-  labels:
-    kubernetes.io/service-name: echo
-addressType: IPv4
-ports:
-  - name: http
-    port: {port}
-endpoints:
-  - addresses: [\"127.0.0.1\"]
-    conditions:
-      ready: true
-"
     )
 }
 

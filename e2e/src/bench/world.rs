@@ -255,7 +255,8 @@ spec:
     }
 }
 
-fn slice(name: &str, port: u16) -> String {
+/// An EndpointSlice of Service `echo` with one ready endpoint, 127.0.0.1:`port`.
+pub fn slice(name: &str, port: u16) -> String {
     format!(
         "apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice

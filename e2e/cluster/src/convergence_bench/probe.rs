@@ -10,7 +10,6 @@ use kube::api::{Api, ListParams};
 use super::world::{ENVOY_PORT, ENVOY_SELECTOR, NAMESPACE};
 
 /// How often a probe asks again after a wrong answer (the standalone bench's pace).
-const POLL: Duration = Duration::from_millis(5);
 /// Envoy's readiness port in a Pod (`ferrogate_api::ENVOY_READY_PORT`, delivered over xDS).
 const READY_PORT: u16 = 19003;
 
@@ -44,7 +43,8 @@ pub async fn envoy_pod(client: &kube::Client, timeout: Duration) -> anyhow::Resu
 }
 
 /// Polls `GET http://envoy/` with `Host: host` until it answers `want` `times` times in a
-/// row; returns when the first answer of that run came. Fails after `budget`.
+/// row (the standalone bench's poller); returns when the first answer of that run came.
+/// Fails after `budget`.
 pub async fn until_status(
     envoy: SocketAddr,
     host: &str,
@@ -52,30 +52,7 @@ pub async fn until_status(
     times: usize,
     budget: Duration,
 ) -> anyhow::Result<Instant> {
-    let deadline = Instant::now() + budget;
-    let (mut run, mut first) = (0, Instant::now());
-    loop {
-        let status = ferrogate_e2e::client::get(envoy, host, "/", &[])
-            .await
-            .map(|r| r.status)
-            .ok();
-        if status == Some(want) {
-            if run == 0 {
-                first = Instant::now();
-            }
-            run += 1;
-            if run >= times {
-                return Ok(first);
-            }
-            continue;
-        }
-        run = 0;
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "{host} through {envoy} did not answer {want} within {budget:?} (last {status:?})"
-        );
-        tokio::time::sleep(POLL).await;
-    }
+    ferrogate_e2e::bench::until_status(envoy, host, "/", want, times, budget).await
 }
 
 /// The sum of metric `name`'s series on a controller's `/metrics` port.

@@ -164,8 +164,9 @@ struct ControllerArgs {
     /// Envoy image for Gateways whose EnvoyProxy names none.
     #[arg(long)]
     envoy_image: Option<String>,
-    /// Quiet time after a change before translating, in milliseconds.
-    #[arg(long, default_value_t = 100)]
+    /// How often watched changes are handed to the translator, in milliseconds (changes
+    /// within one period go together). Handing one over is O(log n): the snapshot is shared.
+    #[arg(long, default_value_t = 10)]
     debounce_ms: u64,
     /// Validity, in seconds, of the xDS server certificates the controller issues itself when
     /// it renews the one from certgen (after two thirds of their life; default one year).

@@ -58,7 +58,8 @@ pub struct ControllerConfig {
     pub delta_xds: bool,
     /// Envoy image for Gateways whose parameters name none.
     pub envoy_image: Option<String>,
-    /// Quiet time after a change before translating.
+    /// How often watched changes are published to the translator (changes within one
+    /// period go together; a publish shares the snapshot, O(log n)).
     pub debounce: Duration,
     /// How often API discovery runs again to notice CRDs installed or removed.
     pub rediscover_every: Duration,
@@ -86,7 +87,7 @@ impl ControllerConfig {
             lease_name: "ferrogate-leader".into(),
             delta_xds: true,
             envoy_image: None,
-            debounce: Duration::from_millis(100),
+            debounce: Duration::from_millis(10),
             rediscover_every: Duration::from_secs(60),
             static_address_pools: crate::StaticAddressPools::default(),
             xds_server_cert_validity: Duration::from_secs(365 * 24 * 3600),

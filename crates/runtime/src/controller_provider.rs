@@ -20,7 +20,7 @@ use crate::Metrics;
 
 /// Timing of the provider.
 pub(crate) struct ProviderTiming {
-    /// Quiet time before publishing a change.
+    /// How often a changed snapshot is published.
     pub debounce: Duration,
     /// How often discovery runs again.
     pub rediscover_every: Duration,

@@ -25,8 +25,8 @@ struct Args {
     /// How long the proxy holds each of the controller's requests in the delayed run.
     #[arg(long, default_value_t = 500)]
     delay_ms: u64,
-    /// The controller's quiet time after a change before translating (its default: 100).
-    #[arg(long, default_value_t = 100)]
+    /// How often the controller hands watched changes to the translator (its default: 10).
+    #[arg(long, default_value_t = 10)]
     debounce_ms: u64,
     /// How long one addition or removal may take before the bench fails.
     #[arg(long, default_value_t = 60)]

@@ -213,14 +213,14 @@ impl DirectoryReader {
     fn patch(&mut self, removed: &[Object], added: &[PathBuf]) -> bool {
         let mut next = self.snapshot.clone();
         for object in removed {
-            next.delete(&reference(object));
+            next.delete(&object.object_ref());
         }
         for path in added {
             let Some(state) = self.files.get(path) else {
                 continue;
             };
             for (j, object) in state.objects.iter().enumerate() {
-                if next.contains(&reference(object)) {
+                if next.contains(&object.object_ref()) {
                     return false;
                 }
                 next.apply_at(object.clone(), state.base + j as u64);
@@ -348,10 +348,7 @@ impl DirectoryReader {
         for (path, state) in &self.files {
             problems.extend(state.problems.iter().cloned());
             for object in &state.objects {
-                let id = ObjectRef {
-                    kind: object.kind(),
-                    key: object.key(),
-                };
+                let id = object.object_ref();
                 if let Some(first) = seen.insert(id.clone(), path) {
                     duplicates += 1;
                     let rel =
@@ -366,13 +363,6 @@ impl DirectoryReader {
             }
         }
         duplicates
-    }
-}
-
-fn reference(object: &Object) -> ObjectRef {
-    ObjectRef {
-        kind: object.kind(),
-        key: object.key(),
     }
 }
 

@@ -234,6 +234,7 @@ impl StatusWriter {
             .buffer_unordered(CONCURRENT_WRITES)
             .collect()
             .await;
+        let mut failed = HashSet::new();
         for (p, result, one) in done {
             report.written += one.written;
             report.conflicts += one.conflicts;
@@ -247,12 +248,18 @@ impl StatusWriter {
                 Ok(None) => {} // the object is gone
                 Err(e) => {
                     report.failed += 1;
+                    failed.insert(p.target.clone());
                     let target = &p.target;
                     tracing::warn!(kind = target.kind.as_str(), namespace = %target.namespace, name = %target.name, error = %e, "status write failed");
                 }
             }
         }
         self.last = next_last;
+        // Objects no longer written to (deleted, or no status of ours any more) leave the
+        // set, so route churn does not grow it; a failed write stays (tried again next).
+        let last = &self.last;
+        self.patched
+            .retain(|t| last.contains_key(t) || failed.contains(t));
         self.route_targets = self
             .last
             .iter()

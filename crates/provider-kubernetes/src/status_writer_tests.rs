@@ -56,6 +56,20 @@ struct World {
 }
 
 impl World {
+    /// Another controller writes its parent entry into route `name`'s status; returns it.
+    fn other_controller_writes(&self, name: &str) -> Value {
+        let theirs =
+            json!({"parentRef": {"name": "theirs"}, "controllerName": OTHER, "conditions": []});
+        self.api.set_status(
+            V1,
+            "HTTPRoute",
+            Some("apps"),
+            name,
+            json!({"parents": [theirs.clone()]}),
+        );
+        theirs
+    }
+
     async fn start(names: &[&str]) -> Self {
         let api = FakeApiServer::start().await;
         for name in names {
@@ -150,15 +164,7 @@ async fn a_stale_watched_version_is_read_again_and_other_controllers_entries_sta
     let mut world = World::start(&["a"]).await;
     world.watch_sees(&["a"]); // no status yet, at the creation's resourceVersion
     // Another controller writes its parent after the watch saw the route.
-    let theirs =
-        json!({"parentRef": {"name": "theirs"}, "controllerName": OTHER, "conditions": []});
-    world.api.set_status(
-        V1,
-        "HTTPRoute",
-        Some("apps"),
-        "a",
-        json!({"parents": [theirs.clone()]}),
-    );
+    let theirs = world.other_controller_writes("a");
     let snapshot = world.snapshot(&["a"]);
     let report = world
         .writer
@@ -176,15 +182,7 @@ async fn a_stale_watched_version_is_read_again_and_other_controllers_entries_sta
 #[tokio::test]
 async fn a_route_we_wrote_is_read_before_a_write_whatever_the_watch_shows() {
     let mut world = World::start(&["a"]).await;
-    let theirs =
-        json!({"parentRef": {"name": "theirs"}, "controllerName": OTHER, "conditions": []});
-    world.api.set_status(
-        V1,
-        "HTTPRoute",
-        Some("apps"),
-        "a",
-        json!({"parents": [theirs.clone()]}),
-    );
+    let theirs = world.other_controller_writes("a");
     let snapshot = world.snapshot(&["a"]);
     world.watch_sees(&["a"]); // before our write: the watch has not delivered it yet
     world

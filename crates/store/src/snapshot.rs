@@ -48,8 +48,13 @@ impl<T> Clone for Slot<T> {
 
 impl<T: PartialEq> PartialEq for Slot<T> {
     fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.object, &other.object) || *self.object == *other.object
+        same_object(&self.object, &other.object)
     }
+}
+
+/// An object still shared is the same without comparing its fields.
+fn same_object<T: PartialEq>(a: &Arc<T>, b: &Arc<T>) -> bool {
+    Arc::ptr_eq(a, b) || **a == **b
 }
 
 impl<T> Default for Kinded<T> {
@@ -98,7 +103,7 @@ impl<T: PartialEq> Kinded<T> {
         // One search (a file provider builds a whole snapshot per read).
         match self.map.entry(key) {
             Entry::Occupied(mut entry) => {
-                if Arc::ptr_eq(&entry.get().object, &object) || *entry.get().object == *object {
+                if same_object(&entry.get().object, &object) {
                     return false;
                 }
                 entry.get_mut().object = object;
@@ -489,10 +494,9 @@ impl Snapshot {
     }
 }
 
-/// The keys of one kind that differ between `old` and `new`, in key order. Both maps are
-/// sorted, so one merge pass compares each key once (a lookup per key cost most of a diff
-/// at 10 000 routes); an object still shared between them is the same object without
-/// comparing its fields.
+/// The keys of one kind that differ between `old` and `new`, in key order: one merge pass
+/// over both sorted maps that skips the subtrees they share, and compares the remaining
+/// entries with [`same_object`].
 fn diff_kind<T: PartialEq>(kind: Kind, old: &Kinded<T>, new: &Kinded<T>, out: &mut Vec<ObjectRef>) {
     // Shared subtrees are skipped, so two snapshots one edit apart compare in O(log n).
     out.extend(old.map.diff(&new.map).map(|item| {

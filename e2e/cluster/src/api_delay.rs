@@ -28,7 +28,7 @@ use hyper::client::conn::http1::SendRequest;
 use hyper::header::{HOST, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+use rcgen::{CertificateParams, KeyPair};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::net::{TcpListener, TcpStream};
@@ -183,17 +183,7 @@ impl Drop for ApiDelayProxy {
 /// the server configuration. Clients verify a chain to a CA (a self-signed leaf as its own
 /// trust anchor is refused by webpki), hence the two certificates.
 fn serving_tls() -> anyhow::Result<(String, rustls::ServerConfig)> {
-    let ca_key = KeyPair::generate().context("cannot generate the proxy's CA key")?;
-    let mut ca = CertificateParams::default();
-    ca.distinguished_name
-        .push(DnType::CommonName, "ferrogate-api-delay-proxy-ca");
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let ca_cert = ca.self_signed(&ca_key)?;
-    let issuer = Issuer::new(ca, ca_key);
+    let (ca_pem, issuer) = crate::pki::ca("ferrogate-api-delay-proxy-ca")?;
     let key = KeyPair::generate().context("cannot generate the proxy's key")?;
     let cert = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])?
         .signed_by(&key, &issuer)?;
@@ -207,7 +197,7 @@ fn serving_tls() -> anyhow::Result<(String, rustls::ServerConfig)> {
         )?;
     // HTTP/1.1 only: its one-request-at-a-time connections map onto upstream ones 1:1.
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok((ca_cert.pem(), config))
+    Ok((ca_pem, config))
 }
 
 /// The real API server: where it is and how to reach it over TLS.

@@ -31,14 +31,11 @@ fn validity(params: &mut CertificateParams) {
     params.not_after = now + Duration::days(30);
 }
 
-/// Writes a fresh CA, a serving certificate for kube-apiserver (loopback, `localhost`, the
-/// `kubernetes` Service names and its first ClusterIP `service_ip`), and an ECDSA key pair for
-/// service-account tokens into `dir`.
-pub fn write(dir: &Path, service_ip: &str) -> anyhow::Result<ClusterPki> {
+/// A fresh CA named `common_name`: its certificate's PEM and the issuer that signs with it.
+pub fn ca(common_name: &str) -> anyhow::Result<(String, Issuer<'static, KeyPair>)> {
     let ca_key = key()?;
     let mut ca = CertificateParams::default();
-    ca.distinguished_name
-        .push(DnType::CommonName, "ferrogate-test-cluster-ca");
+    ca.distinguished_name.push(DnType::CommonName, common_name);
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
@@ -46,9 +43,15 @@ pub fn write(dir: &Path, service_ip: &str) -> anyhow::Result<ClusterPki> {
         KeyUsagePurpose::DigitalSignature,
     ];
     validity(&mut ca);
-    let ca_cert = ca.self_signed(&ca_key)?;
-    let ca_pem = ca_cert.pem();
-    let issuer = Issuer::new(ca, ca_key);
+    let ca_pem = ca.self_signed(&ca_key)?.pem();
+    Ok((ca_pem, Issuer::new(ca, ca_key)))
+}
+
+/// Writes a fresh CA, a serving certificate for kube-apiserver (loopback, `localhost`, the
+/// `kubernetes` Service names and its first ClusterIP `service_ip`), and an ECDSA key pair for
+/// service-account tokens into `dir`.
+pub fn write(dir: &Path, service_ip: &str) -> anyhow::Result<ClusterPki> {
+    let (ca_pem, issuer) = ca("ferrogate-test-cluster-ca")?;
 
     let serving_key = key()?;
     let mut serving = CertificateParams::new(vec![

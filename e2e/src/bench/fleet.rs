@@ -20,7 +20,7 @@ use ferrogate_xds_server::ENDPOINT_TYPE;
 use tokio::sync::watch;
 
 use super::fleet_world::{self, FleetWorld};
-use super::procs::{self, Echo, Ferrogate, FerrogateLaunch, Ports, RssSampler};
+use super::procs::{self, Ferrogate, FerrogateLaunch, Ports, RssSampler};
 use super::xds_sim::{Protocol, Seen, SimProxy};
 use super::{BenchConfig, MIB, Record, percentile, until_status, world};
 
@@ -317,13 +317,12 @@ impl Fleet {
             rejecting.gateway
         ));
         rejecting.nack_next(ENDPOINT_TYPE);
+        let sent_before = rejecting.seen.borrow().nacks;
         let metrics = self.launch.ports.metrics();
         let before = procs::sum(
             &procs::scrape(metrics, "/metrics").await?,
             "ferrogate_xds_nacks_total",
         );
-        let nacks_sent = |s: &Seen| s.nacks;
-        let sent_before = nacks_sent(&self.sims.last().expect("checked").seen.borrow());
         let port = u32::from(self.echo_b_port);
         self.world.add_slice_b(self.echo_b_port)?;
         let rejecting = self.sims.len() - 1;
@@ -378,35 +377,17 @@ pub async fn measure(
     samples: FleetSamples,
     out: &mut Vec<Record>,
 ) -> anyhow::Result<()> {
-    let temp = tempfile::Builder::new()
-        .prefix("ferrogate-fleet-")
-        .tempdir()?;
-    let dir = temp.path().to_path_buf();
-    let _temp = if cfg.keep {
-        let _ = temp.keep();
-        None
-    } else {
-        Some(temp)
-    };
-    let echo_bin = std::fs::canonicalize(&cfg.echo)
-        .with_context(|| format!("echo binary {}", cfg.echo.display()))?;
-    let mut echo_a = Echo::start(&echo_bin, "fleet-a", &dir.join("echo-a.stderr")).await?;
-    let mut echo_b = Echo::start(&echo_bin, "fleet-b", &dir.join("echo-b.stderr")).await?;
+    let scratch = super::Scratch::new(cfg, "ferrogate-fleet-", "fleet").await?;
+    let (dir, mut echo_a, mut echo_b, _temp) =
+        (scratch.dir, scratch.echo_a, scratch.echo_b, scratch.temp);
     // Its own ports, clear of the other passes': xDS, metrics and health at the base, the
     // Gateways' listener just above, then 10 Envoy ports per Gateway.
     let ports = Ports {
         base: cfg.port_base + FLEET_PORT_OFFSET,
     };
     let listener_port = ports.base + 5;
-    let launch = FerrogateLaunch {
-        binary: std::fs::canonicalize(&cfg.ferrogate)
-            .with_context(|| format!("ferrogate binary {}", cfg.ferrogate.display()))?,
-        envoy: std::fs::canonicalize(&cfg.envoy).unwrap_or_else(|_| cfg.envoy.clone()),
-        dir: dir.clone(),
-        ports,
-        xds_mode: "delta".into(),
-        extra_args: vec!["--address-pool".into(), fleet_world::ADDRESS_POOL.into()],
-    };
+    let pool = vec!["--address-pool".into(), fleet_world::ADDRESS_POOL.into()];
+    let launch = FerrogateLaunch::of(cfg, &dir, ports, "delta", pool)?;
     let world = FleetWorld::new(&dir, listener_port)?;
     world.write(size.gateways, size.routes_per_gateway, echo_a.http_port)?;
     if cfg.log {

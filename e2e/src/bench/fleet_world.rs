@@ -1,5 +1,5 @@
-//! The fleet pass's config directory: one GatewayClass, one Service `echo` used by every
-//! route (so one EndpointSlice change concerns every Gateway), G Gateways `g<k>`, each with
+//! The fleet pass's config directory: the bench's GatewayClass and Service `echo` (used by
+//! every route, so one EndpointSlice change concerns every Gateway), G Gateways `g<k>`, each with
 //! one HTTP listener on the same port and its own loopback address (`spec.addresses`, from
 //! the control plane's `--address-pool`), and R HTTPRoutes per Gateway in the benchmark's
 //! shape (route `g<k>-r<i>`: hostname `h<i mod 5>.example.com`, path `/r<i>`). Files are
@@ -8,7 +8,7 @@
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
-use super::world::{host, path, slice};
+use super::world::{ECHO_SERVICE, GATEWAY_CLASS, host, path, route_to, slice};
 
 /// The address pool the control plane is started with.
 pub const ADDRESS_POOL: &str = "127.1.0.0/16";
@@ -57,7 +57,7 @@ impl FleetWorld {
         routes_per_gateway: usize,
         echo_port: u16,
     ) -> anyhow::Result<()> {
-        self.put("base.yaml", &base())?;
+        self.put("base.yaml", &format!("{GATEWAY_CLASS}---\n{ECHO_SERVICE}"))?;
         self.put("slice-a.yaml", &slice("echo-a", echo_port))?;
         for k in 0..gateways {
             self.put(
@@ -74,7 +74,10 @@ impl FleetWorld {
     /// Route `g<k>-<name>` of Gateway `k`.
     pub fn add_route(&self, k: usize, name: &str, host: &str, path: &str) -> anyhow::Result<()> {
         let name = format!("{}-{name}", gateway(k));
-        self.put(&format!("routes/{name}.yaml"), &route(&name, k, host, path))
+        self.put(
+            &format!("routes/{name}.yaml"),
+            &route_to(&gateway(k), &name, host, path),
+        )
     }
 
     pub fn remove_route(&self, k: usize, name: &str) -> anyhow::Result<()> {
@@ -96,27 +99,6 @@ impl FleetWorld {
     }
 }
 
-fn base() -> String {
-    "apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata:
-  name: ferrogate-fleet
-spec:
-  controllerName: gateway.ferrogate.dev/gatewayclass-controller
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: echo
-  namespace: default
-spec:
-  ports:
-    - name: http
-      port: 8080
-"
-    .into()
-}
-
 fn gateway_yaml(k: usize, port: u16) -> String {
     format!(
         "apiVersion: gateway.networking.k8s.io/v1
@@ -125,7 +107,7 @@ metadata:
   name: {}
   namespace: default
 spec:
-  gatewayClassName: ferrogate-fleet
+  gatewayClassName: ferrogate-bench
   addresses:
     - type: IPAddress
       value: {}
@@ -139,30 +121,6 @@ spec:
 ",
         gateway(k),
         address(k)
-    )
-}
-
-fn route(name: &str, k: usize, host: &str, path: &str) -> String {
-    format!(
-        "apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata:
-  name: {name}
-  namespace: default
-spec:
-  parentRefs:
-    - name: {}
-  hostnames: [\"{host}\"]
-  rules:
-    - matches:
-        - path:
-            type: PathPrefix
-            value: {path}
-      backendRefs:
-        - name: echo
-          port: 8080
-",
-        gateway(k)
     )
 }
 

@@ -698,36 +698,72 @@ fn short_type(label: &str) -> &'static str {
     }
 }
 
+/// A pass's scratch directory (kept with `--keep`) and its two echo backends.
+struct Scratch {
+    dir: PathBuf,
+    echo_a: Echo,
+    echo_b: Echo,
+    /// Removes the directory when dropped (`None` when kept).
+    temp: Option<tempfile::TempDir>,
+}
+
+impl Scratch {
+    /// Echo pods are named `<pod>-a` and `<pod>-b`.
+    async fn new(cfg: &BenchConfig, prefix: &str, pod: &str) -> anyhow::Result<Self> {
+        let temp = tempfile::Builder::new().prefix(prefix).tempdir()?;
+        let dir = temp.path().to_path_buf();
+        let temp = if cfg.keep {
+            let _ = temp.keep();
+            None
+        } else {
+            Some(temp)
+        };
+        let echo_bin = std::fs::canonicalize(&cfg.echo)
+            .with_context(|| format!("echo binary {}", cfg.echo.display()))?;
+        let echo_a =
+            Echo::start(&echo_bin, &format!("{pod}-a"), &dir.join("echo-a.stderr")).await?;
+        let echo_b =
+            Echo::start(&echo_bin, &format!("{pod}-b"), &dir.join("echo-b.stderr")).await?;
+        Ok(Self {
+            dir,
+            echo_a,
+            echo_b,
+            temp,
+        })
+    }
+}
+
+impl FerrogateLaunch {
+    /// `ferrogate standalone` from this run's binaries, working in `dir`.
+    fn of(
+        cfg: &BenchConfig,
+        dir: &std::path::Path,
+        ports: Ports,
+        mode: &str,
+        extra_args: Vec<String>,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            binary: std::fs::canonicalize(&cfg.ferrogate)
+                .with_context(|| format!("ferrogate binary {}", cfg.ferrogate.display()))?,
+            envoy: std::fs::canonicalize(&cfg.envoy).unwrap_or_else(|_| cfg.envoy.clone()),
+            dir: dir.to_path_buf(),
+            ports,
+            xds_mode: mode.to_string(),
+            extra_args,
+        })
+    }
+}
+
 async fn setup(
     cfg: &BenchConfig,
     implementation: Implementation,
     mode: &str,
     port_base: u16,
 ) -> anyhow::Result<(Ctx, Option<tempfile::TempDir>)> {
-    let temp = tempfile::Builder::new()
-        .prefix(&format!("{}-bench-", implementation.name()))
-        .tempdir()?;
-    let dir = temp.path().to_path_buf();
-    let temp = if cfg.keep {
-        let _ = temp.keep();
-        None
-    } else {
-        Some(temp)
-    };
-    let echo_bin = std::fs::canonicalize(&cfg.echo)
-        .with_context(|| format!("echo binary {}", cfg.echo.display()))?;
-    let echo_a = Echo::start(&echo_bin, "bench-a", &dir.join("echo-a.stderr")).await?;
-    let echo_b = Echo::start(&echo_bin, "bench-b", &dir.join("echo-b.stderr")).await?;
+    let scratch = Scratch::new(cfg, &format!("{}-bench-", implementation.name()), "bench").await?;
+    let (dir, echo_a, echo_b, temp) = (scratch.dir, scratch.echo_a, scratch.echo_b, scratch.temp);
     let ports = Ports { base: port_base };
-    let launch = FerrogateLaunch {
-        binary: std::fs::canonicalize(&cfg.ferrogate)
-            .with_context(|| format!("ferrogate binary {}", cfg.ferrogate.display()))?,
-        envoy: std::fs::canonicalize(&cfg.envoy).unwrap_or_else(|_| cfg.envoy.clone()),
-        dir: dir.clone(),
-        ports,
-        xds_mode: mode.to_string(),
-        extra_args: Vec::new(),
-    };
+    let launch = FerrogateLaunch::of(cfg, &dir, ports, mode, Vec::new())?;
     let dialect = match implementation {
         Implementation::Ferrogate => Dialect::Ferrogate,
         Implementation::EnvoyGateway => Dialect::EnvoyGateway {

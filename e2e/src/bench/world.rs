@@ -20,6 +20,27 @@ pub enum Dialect {
     },
 }
 
+/// The bench's GatewayClass.
+pub const GATEWAY_CLASS: &str = "apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata:
+  name: ferrogate-bench
+spec:
+  controllerName: gateway.ferrogate.dev/gatewayclass-controller
+";
+
+/// The Service every route sends to (its endpoints are the echo backends' slices).
+pub const ECHO_SERVICE: &str = "apiVersion: v1
+kind: Service
+metadata:
+  name: echo
+  namespace: default
+spec:
+  ports:
+    - name: http
+      port: 8080
+";
+
 /// Hostnames the routes are spread over (as in Envoy Gateway's scale test).
 pub const HOSTNAMES: usize = 5;
 
@@ -125,13 +146,7 @@ spec:
     /// Service.
     fn gateway_yaml(&self, infrastructure: &str) -> String {
         format!(
-            "apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata:
-  name: ferrogate-bench
-spec:
-  controllerName: gateway.ferrogate.dev/gatewayclass-controller
----
+            "{GATEWAY_CLASS}---
 apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata:
@@ -147,16 +162,7 @@ spec:
         namespaces:
           from: Same
 ---
-apiVersion: v1
-kind: Service
-metadata:
-  name: echo
-  namespace: default
-spec:
-  ports:
-    - name: http
-      port: 8080
-",
+{ECHO_SERVICE}",
             self.listener_port
         )
     }
@@ -278,6 +284,12 @@ endpoints:
 }
 
 fn route(name: &str, host: &str, path: &str) -> String {
+    route_to("bench", name, host, path)
+}
+
+/// An HTTPRoute in the bench's shape attached to Gateway `parent`: one hostname, one
+/// path prefix, to `echo:8080`.
+pub fn route_to(parent: &str, name: &str, host: &str, path: &str) -> String {
     format!(
         "apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
@@ -286,7 +298,7 @@ metadata:
   namespace: default
 spec:
   parentRefs:
-    - name: bench
+    - name: {parent}
   hostnames: [\"{host}\"]
   rules:
     - matches:

@@ -16,6 +16,7 @@ use envoy_types::pb::envoy::config::cluster::v3::Cluster;
 use envoy_types::pb::envoy::config::cluster::v3::cluster::{ClusterDiscoveryType, DiscoveryType};
 use envoy_types::pb::envoy::config::core::v3::Node;
 use envoy_types::pb::envoy::config::core::v3::address::Address as AddressKind;
+use envoy_types::pb::envoy::config::core::v3::socket_address::PortSpecifier;
 use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
 use envoy_types::pb::envoy::config::endpoint::v3::lb_endpoint::HostIdentifier;
 use envoy_types::pb::envoy::config::listener::v3::Listener;
@@ -134,62 +135,71 @@ struct Decoded {
 fn decode(type_url: &str, resources: &[Any]) -> anyhow::Result<Decoded> {
     let mut out = Decoded::default();
     for any in resources {
+        let bytes = any.value.as_slice();
         match type_url {
-            CLUSTER_TYPE => {
-                let c = Cluster::decode(any.value.as_slice())?;
-                if c.cluster_discovery_type
-                    == Some(ClusterDiscoveryType::Type(DiscoveryType::Eds as i32))
-                {
-                    let name = c
-                        .eds_cluster_config
-                        .map(|e| e.service_name)
-                        .filter(|n| !n.is_empty())
-                        .unwrap_or(c.name);
-                    out.wants.insert(name);
-                }
-            }
-            LISTENER_TYPE => {
-                let l = Listener::decode(any.value.as_slice())?;
-                let chains = l
-                    .filter_chains
-                    .iter()
-                    .chain(l.default_filter_chain.as_ref());
-                for filter in chains.flat_map(|c| &c.filters) {
-                    if let Some(ConfigType::TypedConfig(tc)) = &filter.config_type
-                        && tc.type_url.ends_with(".HttpConnectionManager")
-                        && let Some(RouteSpecifier::Rds(rds)) =
-                            HttpConnectionManager::decode(tc.value.as_slice())?.route_specifier
-                    {
-                        out.wants.insert(rds.route_config_name);
-                    }
-                }
-            }
+            CLUSTER_TYPE => out.wants.extend(eds_name(Cluster::decode(bytes)?)),
+            LISTENER_TYPE => out.wants.extend(route_names(&Listener::decode(bytes)?)?),
             ENDPOINT_TYPE => {
-                let cla = ClusterLoadAssignment::decode(any.value.as_slice())?;
-                let ports = cla
-                    .endpoints
-                    .iter()
-                    .flat_map(|l| &l.lb_endpoints)
-                    .filter_map(|e| match &e.host_identifier {
-                        Some(HostIdentifier::Endpoint(ep)) => ep.address.as_ref(),
-                        _ => None,
-                    })
-                    .filter_map(|a| match &a.address {
-                        Some(AddressKind::SocketAddress(s)) => match s.port_specifier {
-                            Some(
-                                envoy_types::pb::envoy::config::core::v3::socket_address::PortSpecifier::PortValue(p),
-                            ) => Some(p),
-                            _ => None,
-                        },
-                        _ => None,
-                    })
-                    .collect();
+                let cla = ClusterLoadAssignment::decode(bytes)?;
+                let ports = endpoint_ports(&cla);
                 out.endpoints.insert(cla.cluster_name, ports);
             }
             _ => {}
         }
     }
     Ok(out)
+}
+
+/// The EDS name of an EDS cluster (its `service_name`, else its own name).
+fn eds_name(cluster: Cluster) -> Option<String> {
+    let eds = Some(ClusterDiscoveryType::Type(DiscoveryType::Eds as i32));
+    (cluster.cluster_discovery_type == eds).then(|| {
+        cluster
+            .eds_cluster_config
+            .map(|e| e.service_name)
+            .filter(|n| !n.is_empty())
+            .unwrap_or(cluster.name)
+    })
+}
+
+/// The RouteConfigurations a Listener's HTTP connection managers name.
+fn route_names(listener: &Listener) -> anyhow::Result<Vec<String>> {
+    let chains = listener
+        .filter_chains
+        .iter()
+        .chain(listener.default_filter_chain.as_ref());
+    let mut names = Vec::new();
+    for filter in chains.flat_map(|c| &c.filters) {
+        if let Some(ConfigType::TypedConfig(tc)) = &filter.config_type
+            && tc.type_url.ends_with(".HttpConnectionManager")
+            && let Some(RouteSpecifier::Rds(rds)) =
+                HttpConnectionManager::decode(tc.value.as_slice())?.route_specifier
+        {
+            names.push(rds.route_config_name);
+        }
+    }
+    Ok(names)
+}
+
+/// The ports of a ClusterLoadAssignment's socket-address endpoints.
+fn endpoint_ports(cla: &ClusterLoadAssignment) -> BTreeSet<u32> {
+    let addresses = cla
+        .endpoints
+        .iter()
+        .flat_map(|l| &l.lb_endpoints)
+        .filter_map(|e| match &e.host_identifier {
+            Some(HostIdentifier::Endpoint(ep)) => ep.address.as_ref(),
+            _ => None,
+        });
+    addresses
+        .filter_map(|a| match &a.address {
+            Some(AddressKind::SocketAddress(s)) => match s.port_specifier {
+                Some(PortSpecifier::PortValue(port)) => Some(port),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
 }
 
 /// The type whose subscription a response of `type_url` feeds.
@@ -209,12 +219,21 @@ fn nack_status(type_url: &str) -> RpcStatus {
     }
 }
 
-/// Records one received response in `seen`; the EDS ACK time when `acked` is an EDS one.
+/// What an EDS response says about the endpoints the proxy holds.
+enum EdsUpdate<'a> {
+    /// State-of-the-world: the response holds every subscribed resource.
+    Whole,
+    /// Delta: the response's resources replace theirs, and these names are gone.
+    Delta { removed: &'a [String] },
+}
+
+/// Records one received response in `seen` (for an accepted EDS one, its endpoints and
+/// when it was ACKed).
 fn record(
     seen: &watch::Sender<Seen>,
     type_url: &str,
-    decoded: &Decoded,
-    full_eds: bool,
+    endpoints: BTreeMap<String, BTreeSet<u32>>,
+    update: EdsUpdate<'_>,
     nacked: bool,
 ) {
     seen.send_modify(|s| {
@@ -224,10 +243,14 @@ fn record(
             return;
         }
         if type_url == ENDPOINT_TYPE {
-            if full_eds {
-                s.endpoints.clone_from(&decoded.endpoints);
-            } else {
-                s.endpoints.extend(decoded.endpoints.clone());
+            match update {
+                EdsUpdate::Whole => s.endpoints = endpoints,
+                EdsUpdate::Delta { removed } => {
+                    for name in removed {
+                        s.endpoints.remove(name);
+                    }
+                    s.endpoints.extend(endpoints);
+                }
             }
             s.eds_acked_at = Some(Instant::now());
         }
@@ -279,7 +302,7 @@ async fn delta(
             .iter()
             .filter_map(|r| r.resource.clone())
             .collect();
-        let decoded = match decode(type_url, &resources) {
+        let mut decoded = match decode(type_url, &resources) {
             Ok(d) => d,
             Err(e) => return end(&seen, format!("undecodable {type_url}: {e}")),
         };
@@ -293,14 +316,15 @@ async fn delta(
         if tx.send(ack).await.is_err() {
             return end(&seen, "request channel closed".into());
         }
-        if type_url == ENDPOINT_TYPE {
-            seen.send_modify(|s| {
-                for name in &response.removed_resources {
-                    s.endpoints.remove(name);
-                }
-            });
-        }
-        record(&seen, type_url, &decoded, false, nacked);
+        let removed = &response.removed_resources;
+        let endpoints = std::mem::take(&mut decoded.endpoints);
+        record(
+            &seen,
+            type_url,
+            endpoints,
+            EdsUpdate::Delta { removed },
+            nacked,
+        );
         if let (Some(next), false) = (follow_up(type_url), nacked) {
             let have = subscribed.entry(next).or_default();
             let new: Vec<String> = decoded.wants.difference(have).cloned().collect();
@@ -359,7 +383,7 @@ async fn sotw(
             nack.insert(t);
         }
         let type_url = response.type_url.clone();
-        let decoded = match decode(&type_url, &response.resources) {
+        let mut decoded = match decode(&type_url, &response.resources) {
             Ok(d) => d,
             Err(e) => return end(&seen, format!("undecodable {type_url}: {e}")),
         };
@@ -382,7 +406,8 @@ async fn sotw(
         if tx.send(ack).await.is_err() {
             return end(&seen, "request channel closed".into());
         }
-        record(&seen, &type_url, &decoded, true, nacked);
+        let endpoints = std::mem::take(&mut decoded.endpoints);
+        record(&seen, &type_url, endpoints, EdsUpdate::Whole, nacked);
         if let (Some(next), false) = (follow_up(&type_url), nacked) {
             let want: Vec<String> = decoded.wants.into_iter().collect();
             if names.get(next) != Some(&want) {

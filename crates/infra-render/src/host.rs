@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use ferrogate_ir::{GatewayKey, InfraIr};
+use ferrogate_ir::GatewayKey;
 
 use crate::bootstrap::{BootstrapParams, XdsTlsPaths, bootstrap_hash, render_bootstrap};
 use crate::host_ports::{HostPortError, HostPortPlan};
@@ -71,7 +71,7 @@ pub fn host_node_id(gateway: &GatewayKey, replica: u32) -> String {
     }
 }
 
-/// Renders the process spec of replica `replica` of the Gateway in `infra`, given its
+/// Renders the process spec of replica `replica` of `gateway`, given its
 /// `slot`, the port plan, the xDS server address `(host, port)`, the xDS variant and, for
 /// mutual TLS to the xDS server, the client certificate files (written by the caller before
 /// the process starts). Each replica has its own admin and stats ports and `node.id`
@@ -81,7 +81,7 @@ pub fn host_node_id(gateway: &GatewayKey, replica: u32) -> String {
 /// An error when `slot` is beyond [`HostPortPlan::max_slots`] or `replica` is not below
 /// [`HostPortPlan::max_replicas`] (take the count from [`crate::host_replicas()`]).
 pub fn render_host_replica(
-    infra: &InfraIr,
+    gateway: &GatewayKey,
     slot: u32,
     replica: u32,
     ports: &HostPortPlan,
@@ -89,7 +89,7 @@ pub fn render_host_replica(
     delta: bool,
     xds_tls: Option<XdsTlsPaths>,
 ) -> Result<HostProcessSpec, HostPortError> {
-    let gateway = infra.gateway.clone();
+    let gateway = gateway.clone();
     let own = ports.replica_ports(slot, replica)?;
     let params = BootstrapParams {
         node_id: host_node_id(&gateway, replica),
@@ -121,6 +121,7 @@ pub fn render_host_replica(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ferrogate_ir::InfraIr;
 
     fn infra() -> InfraIr {
         InfraIr {
@@ -132,14 +133,23 @@ mod tests {
 
     fn replica(r: u32, tls: Option<XdsTlsPaths>) -> HostProcessSpec {
         let plan = HostPortPlan::default();
-        render_host_replica(&infra(), 1, r, &plan, ("127.0.0.1", 18000), false, tls).unwrap()
+        render_host_replica(
+            &infra().gateway,
+            1,
+            r,
+            &plan,
+            ("127.0.0.1", 18000),
+            false,
+            tls,
+        )
+        .unwrap()
     }
 
     #[test]
     fn a_slot_past_the_port_range_renders_an_error() {
         let plan = HostPortPlan::default();
         let err = render_host_replica(
-            &infra(),
+            &infra().gateway,
             plan.max_slots(),
             0,
             &plan,

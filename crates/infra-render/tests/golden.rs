@@ -48,7 +48,7 @@ fn render(delta: bool, replica: u32) -> serde_json::Value {
         ..InfraIr::default()
     };
     render_host_replica(
-        &infra,
+        &infra.gateway,
         0,
         replica,
         &HostPortPlan::default(),

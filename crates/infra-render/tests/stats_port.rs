@@ -99,7 +99,7 @@ fn the_stats_port_serves_prometheus_and_nothing_else_of_the_admin_api() {
         ..InfraIr::default()
     };
     let spec = render_host_replica(
-        &infra,
+        &infra.gateway,
         0,
         0,
         &HostPortPlan { base, stride: 10 },

@@ -5,7 +5,7 @@
 //! whose path sorts later), and every such duplicate is reported naming both places: one
 //! object silently replacing another turned a working route into 404s.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -30,6 +30,9 @@ pub struct DirectoryReader {
     /// Whether `snapshot` may be patched: every object has one file (no duplicates), and
     /// every file has a sequence base (see [`FileState::base`]).
     patchable: bool,
+    /// The files whose last read had problems, so a patched read reports them without a
+    /// walk over every file (a twentieth of an edit's CPU at 100 000 files).
+    troubled: BTreeSet<PathBuf>,
 }
 
 /// One file as last read.
@@ -97,6 +100,7 @@ impl DirectoryReader {
             duplicates: Arc::default(),
             snapshot: Snapshot::default(),
             patchable: false,
+            troubled: BTreeSet::new(),
         }
     }
 
@@ -166,6 +170,7 @@ impl DirectoryReader {
         let mut added: Vec<PathBuf> = Vec::new();
         for path in paths {
             let old = self.files.remove(&path);
+            self.troubled.remove(&path);
             if let Some(old) = &old {
                 removed.extend(old.objects.iter().cloned());
             }
@@ -175,6 +180,9 @@ impl DirectoryReader {
                 match self.base_for(&path, state.objects.len()) {
                     Some(base) => state.base = base,
                     None => self.patchable = false,
+                }
+                if !state.problems.is_empty() {
+                    self.troubled.insert(path.clone());
                 }
                 self.files.insert(path.clone(), state);
                 added.push(path);
@@ -232,8 +240,10 @@ impl DirectoryReader {
 
     fn patched_report(&mut self) -> ReadReport {
         let mut problems = Vec::new();
-        for state in self.files.values() {
-            problems.extend(state.problems.iter().cloned());
+        for path in &self.troubled {
+            if let Some(state) = self.files.get(path) {
+                problems.extend(state.problems.iter().cloned());
+            }
         }
         self.duplicates.store(0, Ordering::Relaxed);
         ReadReport {
@@ -311,7 +321,11 @@ impl DirectoryReader {
     fn report(&mut self, mut problems: Vec<String>) -> ReadReport {
         let mut snapshot = Snapshot::default();
         let mut objects = 0;
-        for (i, state) in self.files.values_mut().enumerate() {
+        self.troubled.clear();
+        for (i, (path, state)) in self.files.iter_mut().enumerate() {
+            if !state.problems.is_empty() {
+                self.troubled.insert(path.clone());
+            }
             objects += state.objects.len();
             state.base = (i as u64 + 1) * BASE_SPACING;
             for (j, object) in state.objects.iter().enumerate() {

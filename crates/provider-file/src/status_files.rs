@@ -169,8 +169,16 @@ impl StatusFileWriter {
         }
         self.generation += 1;
         let generation = self.generation;
+        // Written entries this write found wanted: when that is all of them, none is stale,
+        // and the walk over every written file (a tenth of a one-route edit's CPU at 100 000
+        // routes) is skipped. Each entry is reached through one status at most (by address,
+        // or by path below), so nothing is counted twice.
+        let mut found = 0usize;
         for s in &statuses.routes {
             if let Some(seen) = self.route_files.get_mut(&route_address(s)) {
+                if *seen != generation {
+                    found += 1;
+                }
                 *seen = generation;
                 continue;
             }
@@ -199,6 +207,9 @@ impl StatusFileWriter {
             if let Some(previous) = previous {
                 // Wanted still, also when writing it fails below: a file that cannot be
                 // rewritten is not a file to remove.
+                if previous.seen != generation {
+                    found += 1;
+                }
                 previous.seen = generation;
                 if status.same_as(&previous.status) {
                     // An equal route status in a new `Arc` (a translation that attached
@@ -247,20 +258,26 @@ impl StatusFileWriter {
                     seen: generation,
                 },
             );
-            if let Some(Written {
-                status: Owned::Route(old),
-                ..
-            }) = replaced
-            {
-                self.route_files.remove(&route_address(&old));
+            match replaced {
+                Some(Written {
+                    status: Owned::Route(old),
+                    ..
+                }) => {
+                    self.route_files.remove(&route_address(&old));
+                }
+                Some(_) => {}
+                None => found += 1,
             }
         }
-        let stale: Vec<String> = self
-            .written
-            .iter()
-            .filter(|(_, w)| !self.seen_now(w))
-            .map(|(rel, _)| rel.clone())
-            .collect();
+        let stale: Vec<String> = if found == self.written.len() {
+            Vec::new()
+        } else {
+            self.written
+                .iter()
+                .filter(|(_, w)| !self.seen_now(w))
+                .map(|(rel, _)| rel.clone())
+                .collect()
+        };
         for rel in stale {
             if let Some(Written {
                 status: Owned::Route(old),

@@ -91,8 +91,23 @@ impl<T: Send + Sync + 'static> Sink<T> {
 
     /// Hands `value` to the task, replacing a value it has not taken yet.
     pub(crate) fn send(&mut self, value: T) {
-        self.sent += 1;
-        self.tx.send_replace(Some((self.sent, Arc::new(value))));
+        self.send_shared(Arc::new(value));
+    }
+
+    /// Like [`Sink::send`], for a value that may be the one sent last (the same `Arc`): that
+    /// one is not sent again, since the task has it (done, or retrying it). A run that changed
+    /// nothing for this sink then costs it nothing; at 100 000 routes a status pass over an
+    /// unchanged set was a tenth of an edit's CPU.
+    pub(crate) fn send_shared(&mut self, value: Arc<T>) {
+        let unchanged = self
+            .tx
+            .borrow()
+            .as_ref()
+            .is_some_and(|(_, last)| Arc::ptr_eq(last, &value));
+        if !unchanged {
+            self.sent += 1;
+            self.tx.send_replace(Some((self.sent, value)));
+        }
     }
 }
 
@@ -142,6 +157,28 @@ mod tests {
         );
         let skipped = metrics.sink_superseded.with_label_values(&["test"]).get();
         assert_eq!(skipped, 3);
+        stop(cancel, tasks).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_value_sent_last_is_not_sent_again_and_an_equal_new_one_is() {
+        let (metrics, mut tasks, cancel) = (Metrics::new(), Tasks::new(), CancellationToken::new());
+        let (mut sink, attempts) =
+            recording_sink(&mut tasks, &metrics, &cancel, |_, _| Outcome::Done);
+        let value = Arc::new(7);
+        sink.send_shared(Arc::clone(&value));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        sink.send_shared(Arc::clone(&value));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(
+            attempts.lock().unwrap().len(),
+            1,
+            "the same Arc again: no work"
+        );
+        sink.send_shared(Arc::new(7));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let values: Vec<u32> = attempts.lock().unwrap().iter().map(|(v, _)| *v).collect();
+        assert_eq!(values, [7, 7], "an equal value in a new Arc is new work");
         stop(cancel, tasks).await;
     }
 

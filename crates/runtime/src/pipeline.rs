@@ -58,7 +58,8 @@ pub(crate) struct RunOutput {
     /// second copy of every route status was ~5 MiB of the settled heap); a caller that
     /// changes them gets its own copy (`Arc::make_mut`).
     pub statuses: Arc<StatusSet>,
-    pub processes: Vec<HostProcessSpec>,
+    /// The same `Arc` as the last run's while nothing about the processes changed.
+    pub processes: Arc<Vec<HostProcessSpec>>,
     /// Infra IR and effective EnvoyProxy parameters of every Gateway to provision.
     pub infra: BTreeMap<
         GatewayKey,
@@ -544,6 +545,23 @@ spec:
         // Beyond the port block's room: capped; below 1: one Envoy. Neither panics.
         assert_eq!(pipeline().run(&with_replicas(9)).processes.len(), 4);
         assert_eq!(pipeline().run(&with_replicas(0)).processes.len(), 1);
+    }
+
+    #[test]
+    fn processes_are_rendered_again_only_when_a_gateway_slot_or_replica_count_changes() {
+        let mut p = pipeline();
+        let first = p.run(&with_replicas(1)).processes;
+        let again = p.run(&snapshot("10.0.0.9")).processes;
+        assert!(
+            Arc::ptr_eq(&first, &again),
+            "a new endpoint changes no process: the same list, not a re-rendered one"
+        );
+        let more = p.run(&with_replicas(2)).processes;
+        assert_eq!(more.len(), 2);
+        assert_eq!(more[0], first[0]);
+        let fewer = p.run(&with_replicas(1)).processes;
+        assert_eq!(*fewer, *first);
+        assert!(!Arc::ptr_eq(&fewer, &more));
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub(crate) struct StandaloneMode {
     pub read: bool,
     pub duplicates: Arc<std::sync::atomic::AtomicU64>,
     pub metrics: Metrics,
-    pub status_sink: Sink<Arc<ferrogate_status::StatusSet>>,
+    pub status_sink: Sink<ferrogate_status::StatusSet>,
     pub host_sink: Sink<Vec<ferrogate_infra_render::HostProcessSpec>>,
 }
 
@@ -49,8 +49,8 @@ impl crate::run_loop::Mode for StandaloneMode {
     }
 
     fn deliver(&mut self, output: crate::pipeline::RunOutput, _snapshot: Arc<Snapshot>) {
-        self.status_sink.send(output.statuses);
-        self.host_sink.send(output.processes);
+        self.status_sink.send_shared(output.statuses);
+        self.host_sink.send_shared(output.processes);
     }
 }
 
@@ -61,7 +61,7 @@ pub(crate) fn spawn_status_files_sink(
     metrics: &Metrics,
     cancel: &CancellationToken,
     writer: StatusFileWriter,
-) -> Sink<Arc<ferrogate_status::StatusSet>> {
+) -> Sink<ferrogate_status::StatusSet> {
     let writer = Arc::new(std::sync::Mutex::new(writer));
     let metrics_for_task = metrics.clone();
     Sink::spawn(
@@ -69,7 +69,7 @@ pub(crate) fn spawn_status_files_sink(
         "status",
         metrics,
         cancel.clone(),
-        move |statuses: Arc<Arc<ferrogate_status::StatusSet>>| {
+        move |statuses: Arc<ferrogate_status::StatusSet>| {
             let (writer, metrics) = (writer.clone(), metrics_for_task.clone());
             async move {
                 let writing = std::time::Instant::now();

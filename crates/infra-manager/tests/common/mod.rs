@@ -42,7 +42,7 @@ fn render(name: &str, base: u16, slot: u32, replica: u32, xds_port: u16) -> Host
         ..InfraIr::default()
     };
     render_host_replica(
-        &infra,
+        &infra.gateway,
         slot,
         replica,
         &HostPortPlan { base, stride: 10 },

@@ -535,7 +535,7 @@ mod tests {
         let mut writer = StatusFileWriter::new(dir.path());
         let (a, b) = (route("a", "Accepted"), route("b", "Accepted"));
         let with = |routes: Vec<Arc<RouteStatus>>| StatusSet {
-            routes,
+            routes: routes.into(),
             ..set("Accepted")
         };
         let first = writer.write(&with(vec![a.clone(), b.clone()])).unwrap();

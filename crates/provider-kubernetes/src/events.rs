@@ -362,7 +362,7 @@ mod tests {
         };
         StatusSet {
             gateways: vec![g],
-            routes: vec![route.into()],
+            routes: vec![route.into()].into(),
             ..Default::default()
         }
     }

@@ -142,7 +142,8 @@ async fn after_a_leadership_change_statuses_the_watch_shows_right_cost_no_reques
             route_status("a", "Accepted"),
             route_status("b", "Other"),
             route_status("c", "Accepted"),
-        ],
+        ]
+        .into(),
         ..Default::default()
     });
     let report = world.writer.write(&changed, &snapshot).await;

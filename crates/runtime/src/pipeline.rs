@@ -242,7 +242,8 @@ impl Pipeline {
         self.metrics
             .translation_seconds
             .observe(started.elapsed().as_secs_f64());
-        self.metrics.observe_statuses(&translation.statuses);
+        let statuses = Arc::new(translation.statuses);
+        self.metrics.observe_statuses(&statuses);
         let mut parameters = translation.parameters;
         let infra = translation
             .infra
@@ -253,7 +254,7 @@ impl Pipeline {
             })
             .collect();
         let output = RunOutput {
-            statuses: Arc::new(translation.statuses),
+            statuses,
             processes: placement.map(|p| p.processes).unwrap_or_default(),
             infra,
         };
@@ -283,10 +284,11 @@ impl Pipeline {
         }
         let mut statuses = (*last_output.statuses).clone();
         ferrogate_translator::refresh_fleet_status(&mut statuses, &self.options);
+        let statuses = Arc::new(statuses);
         self.metrics.observe_statuses(&statuses);
         self.metrics.fleet_status_refreshes.inc();
         let output = RunOutput {
-            statuses: Arc::new(statuses),
+            statuses,
             ..last_output.clone()
         };
         self.last = Some((Arc::clone(snapshot), self.options.clone(), output.clone()));

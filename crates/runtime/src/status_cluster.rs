@@ -100,7 +100,7 @@ pub(crate) async fn read_cluster(client: kube::Client) -> Result<StatusSet, kube
             if parents.is_empty() {
                 continue; // not attached to any Gateway of ours
             }
-            set.routes.push(std::sync::Arc::new(RouteStatus {
+            set.routes.push_back(std::sync::Arc::new(RouteStatus {
                 kind: kind.to_string(),
                 namespace,
                 name: r.metadata.name.clone().unwrap_or_default(),

@@ -84,7 +84,7 @@ pub fn read_status_dir(dir: &Path) -> Result<StatusSet, StatusError> {
     }
     for kind in ROUTE_KINDS {
         for path in yaml_files(&dir.join(format!("{}s", kind.to_ascii_lowercase())))? {
-            set.routes.push(parse(&path)?);
+            set.routes.push_back(parse(&path)?);
         }
     }
     Ok(set)
@@ -293,7 +293,7 @@ mod tests {
                 }],
                 ..Default::default()
             }],
-            routes: vec![std::sync::Arc::new(RouteStatus {
+            routes: imbl::vector![std::sync::Arc::new(RouteStatus {
                 kind: "HTTPRoute".into(),
                 namespace: "apps".into(),
                 name: "echo".into(),

@@ -20,8 +20,11 @@ pub struct StatusSet {
     /// Routes of every kind, with our parents only.
     #[serde(default)]
     /// Shared: an incremental translation hands an unchanged route its last status back,
-    /// and the status writers keep what they wrote without copying it.
-    pub routes: Vec<std::sync::Arc<RouteStatus>>,
+    /// and the status writers keep what they wrote without copying it. A persistent
+    /// vector: a translation of a few changed routes copies a few chunks of the last set,
+    /// not a pointer per route (at 100 000 routes, touching every status's reference count
+    /// was a measurable part of a one-route edit).
+    pub routes: imbl::Vector<std::sync::Arc<RouteStatus>>,
     /// BackendTLSPolicies, with our ancestors only.
     #[serde(default, rename = "backendTLSPolicies")]
     pub backend_tls_policies: Vec<PolicyStatus>,

@@ -29,8 +29,8 @@ pub struct Kinded<T> {
 }
 
 /// An object and the sequence number of its first apply. Two slots are equal when their
-/// objects are (the sequence number is an order, not content), so comparing snapshots
-/// reports content changes only.
+/// objects and places in the order are; [`Snapshot::diff`] reports content changes only,
+/// [`Snapshot::diff_and_moves`] also the objects that only moved in the order.
 #[derive(Debug)]
 struct Slot<T> {
     seq: u64,
@@ -48,7 +48,7 @@ impl<T> Clone for Slot<T> {
 
 impl<T: PartialEq> PartialEq for Slot<T> {
     fn eq(&self, other: &Self) -> bool {
-        same_object(&self.object, &other.object)
+        self.seq == other.seq && same_object(&self.object, &other.object)
     }
 }
 
@@ -74,6 +74,14 @@ impl<T> Kinded<T> {
     /// Objects sorted by key.
     pub fn iter(&self) -> impl Iterator<Item = (&ObjectKey, &Arc<T>)> {
         self.map.iter().map(|(k, slot)| (k, &slot.object))
+    }
+
+    /// Where the object `namespace/name` stands in [`Kinded::in_order`]: its apply sequence
+    /// number (only the order of two numbers means anything).
+    pub fn order_of(&self, namespace: &str, name: &str) -> Option<u64> {
+        self.map
+            .get(&ObjectKey::new(namespace, name))
+            .map(|slot| slot.seq)
     }
 
     /// Objects in the order they were first applied.
@@ -372,7 +380,14 @@ impl Snapshot {
 
     /// References whose content differs between `self` and `other`.
     pub fn diff(&self, other: &Snapshot) -> Vec<ObjectRef> {
-        let mut changed = Vec::new();
+        self.diff_and_moves(other).0
+    }
+
+    /// References whose content differs between `self` and `other`, and those whose content
+    /// is the same but whose place in the apply order is not (deleted and applied again):
+    /// a consumer that keeps results in input order must place these again too.
+    pub fn diff_and_moves(&self, other: &Snapshot) -> (Vec<ObjectRef>, Vec<ObjectRef>) {
+        let mut changed = (Vec::new(), Vec::new());
         diff_kind(
             Kind::GatewayClass,
             &self.gateway_classes,
@@ -494,21 +509,35 @@ impl Snapshot {
     }
 }
 
-/// The keys of one kind that differ between `old` and `new`, in key order: one merge pass
-/// over both sorted maps that skips the subtrees they share, and compares the remaining
-/// entries with [`same_object`].
-fn diff_kind<T: PartialEq>(kind: Kind, old: &Kinded<T>, new: &Kinded<T>, out: &mut Vec<ObjectRef>) {
+/// The keys of one kind that differ between `old` and `new`, in key order, into `out.0`,
+/// and those whose objects are the same but whose sequence numbers are not into `out.1`: one
+/// merge pass over both sorted maps that skips the subtrees they share, and compares the
+/// remaining entries with [`same_object`].
+fn diff_kind<T: PartialEq>(
+    kind: Kind,
+    old: &Kinded<T>,
+    new: &Kinded<T>,
+    out: &mut (Vec<ObjectRef>, Vec<ObjectRef>),
+) {
     // Shared subtrees are skipped, so two snapshots one edit apart compare in O(log n).
-    out.extend(old.map.diff(&new.map).map(|item| {
-        let key = match item {
-            DiffItem::Add(key, _) | DiffItem::Remove(key, _) => key,
-            DiffItem::Update { new: (key, _), .. } => key,
+    for item in old.map.diff(&new.map) {
+        let (key, moved) = match item {
+            DiffItem::Add(key, _) | DiffItem::Remove(key, _) => (key, false),
+            DiffItem::Update {
+                old: (_, was),
+                new: (key, now),
+            } => (key, same_object(&was.object, &now.object)),
         };
-        ObjectRef {
+        let reference = ObjectRef {
             kind,
             key: key.clone(),
+        };
+        if moved {
+            out.1.push(reference);
+        } else {
+            out.0.push(reference);
         }
-    }));
+    }
 }
 
 #[cfg(test)]
@@ -535,6 +564,26 @@ mod tests {
         assert!(
             snapshot.apply(route("3", "u-1", "/v2")),
             "a spec change is one"
+        );
+    }
+
+    #[test]
+    fn an_object_applied_again_after_a_delete_moved_but_did_not_change() {
+        let mut before = Snapshot::default();
+        before.apply(route("1", "u-1", "/"));
+        let mut after = before.clone();
+        after.delete(&route("1", "u-1", "/").object_ref());
+        after.apply(route("1", "u-1", "/"));
+        assert!(before.diff(&after).is_empty(), "the same content");
+        let (changed, moved) = before.diff_and_moves(&after);
+        assert!(changed.is_empty());
+        assert_eq!(moved, [route("1", "u-1", "/").object_ref()]);
+        after.apply(route("2", "u-1", "/v2"));
+        let (changed, moved) = before.diff_and_moves(&after);
+        assert_eq!(
+            (changed.len(), moved.len()),
+            (1, 0),
+            "a change is a change, not a move"
         );
     }
 

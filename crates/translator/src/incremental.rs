@@ -34,6 +34,8 @@ use crate::{Options, Translation};
 #[derive(Default)]
 pub struct Incremental {
     last: Option<Last>,
+    /// Translations the route-edit path made (see `route_edits`).
+    route_edits: u64,
 }
 
 /// The input of the last translation and what was kept of it.
@@ -48,6 +50,8 @@ struct Last {
 pub(crate) struct Kept {
     pub routes: RouteCache,
     pub gateways: BTreeMap<GatewayKey, Built>,
+    /// What the last translation settled, for the route-edit path (`route_edits`).
+    pub settled: Option<crate::route_edits::Settled>,
 }
 
 /// A Gateway's IR with the inputs it was assembled from (beside the Gateway itself).
@@ -79,17 +83,43 @@ fn leaves_gateways(kind: Kind) -> bool {
 }
 
 impl Incremental {
+    /// How many translations patched the last one for a route edit instead of walking every
+    /// route.
+    pub fn route_edit_translations(&self) -> u64 {
+        self.route_edits
+    }
+
     /// Translates `snapshot` with `options`; the output equals `translate(snapshot,
     /// options)`.
     pub fn translate(&mut self, snapshot: &Arc<Snapshot>, options: &Options) -> Translation {
         let mut kept = match self.last.take() {
             Some(last) => {
-                let changed: Vec<ObjectRef> = if Arc::ptr_eq(&last.snapshot, snapshot) {
-                    Vec::new()
-                } else {
-                    last.snapshot.diff(snapshot)
-                };
+                let (changed, moved): (Vec<ObjectRef>, Vec<ObjectRef>) =
+                    if Arc::ptr_eq(&last.snapshot, snapshot) {
+                        (Vec::new(), Vec::new())
+                    } else {
+                        last.snapshot.diff_and_moves(snapshot)
+                    };
                 let mut kept = last.kept;
+                if last.options == *options
+                    && let Some(translation) = crate::route_edits::translate(
+                        &last.snapshot,
+                        snapshot,
+                        options,
+                        &changed,
+                        &moved,
+                        &mut kept,
+                    )
+                {
+                    self.last = Some(Last {
+                        snapshot: Arc::clone(snapshot),
+                        options: options.clone(),
+                        kept,
+                    });
+                    self.route_edits += 1;
+                    return translation;
+                }
+                kept.settled = None;
                 kept.routes.invalidate(&changed);
                 if last.options != *options || !changed.iter().all(|c| leaves_gateways(c.kind)) {
                     kept.gateways.clear();

@@ -33,6 +33,7 @@ mod precedence;
 pub mod re2_size;
 mod refs;
 mod route_cache;
+mod route_edits;
 mod route_order;
 mod routes;
 
@@ -147,9 +148,18 @@ fn translate_with(
             .extend(gw.listener_set_statuses());
     }
     drop(attached);
-    translation.statuses.routes = std::mem::take(&mut routes.statuses);
+    translation.statuses.routes = std::mem::take(&mut routes.statuses).into_iter().collect();
     translation.statuses.backend_tls_policies = policy_statuses;
     if let Some(kept) = kept {
+        kept.settled = Some(route_edits::Settled {
+            gateway_keys: gateways.iter().map(|g| g.key.clone()).collect(),
+            counts: gateways
+                .iter()
+                .map(|g| g.listeners.iter().map(|l| l.attached_routes).collect())
+                .collect(),
+            backends: std::mem::take(&mut routes.backends),
+            translation: translation.clone(),
+        });
         kept.gateways = incremental::keep(built, routes);
     }
     translation

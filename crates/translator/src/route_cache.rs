@@ -126,20 +126,43 @@ impl RouteCache {
         convert: &dyn Fn() -> RouteInput,
     ) -> &mut Conversion {
         let of_kind = self.kept.entry(kind).or_default();
-        if !of_kind.contains_key(key) {
+        of_kind.entry(key.clone()).or_insert_with(|| {
             resolver.take_touched();
-            let mut input = convert();
-            input.compact();
-            let touched = resolver.take_touched().into_iter().collect();
-            of_kind.insert(
-                key.clone(),
-                Conversion {
-                    input: Arc::new(input),
-                    outcome: None,
-                    touched,
-                },
-            );
+            Conversion::of(resolver, convert())
+        })
+    }
+
+    /// Takes the kept conversion of a route out of the cache.
+    pub(crate) fn take(&mut self, kind: Kind, key: &ObjectKey) -> Option<Conversion> {
+        self.kept.get_mut(&kind)?.remove(key)
+    }
+
+    /// Converts the route `key` of `kind` (replacing what was kept of it) and keeps the
+    /// conversion; `None` when the snapshot has no such route.
+    pub(crate) fn convert_again(
+        &mut self,
+        resolver: &Resolver<'_>,
+        kind: Kind,
+        key: &ObjectKey,
+    ) -> Option<&mut Conversion> {
+        resolver.take_touched();
+        let input = crate::routes::convert_one(resolver, kind, key)?;
+        let conversion = Conversion::of(resolver, input);
+        let of_kind = self.kept.entry(kind).or_default();
+        of_kind.insert(key.clone(), conversion);
+        of_kind.get_mut(key)
+    }
+}
+
+impl Conversion {
+    /// Keeps `input`, with the namespaces its conversion read (the resolver's record since
+    /// it was last taken).
+    fn of(resolver: &Resolver<'_>, mut input: RouteInput) -> Self {
+        input.compact();
+        Conversion {
+            input: Arc::new(input),
+            outcome: None,
+            touched: resolver.take_touched().into_iter().collect(),
         }
-        of_kind.get_mut(key).expect("kept just above")
     }
 }

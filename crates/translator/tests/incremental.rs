@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use ferrogate_store::{Object, Snapshot, load_documents};
+use ferrogate_store::{Kind, Object, Snapshot, load_documents};
 use ferrogate_testkit::worlds::{self, Rng};
 use ferrogate_translator::{Incremental, Options, translate};
 
@@ -324,4 +324,77 @@ fn a_route_whose_backend_becomes_blocked_is_not_served_from_its_kept_ir() {
     let key = ferrogate_ir::GatewayKey::new("default", "gw-16");
     assert_ne!(before.gateways[&key], after.gateways[&key]);
     assert!(after == translate(&world, &options));
+}
+
+/// The route-edit path (`route_edits`): while only routes change and no BackendTLSPolicy
+/// exists, a translation patches the last one; its output must be exactly a full
+/// translation's, through adds, edits and deletes of every route kind on many Gateways,
+/// bursts of several routes, and now and then another kind of change that takes the whole
+/// path and settles again.
+#[test]
+fn a_route_edit_equals_a_full_translation() {
+    let is_route = |o: &Object| {
+        matches!(
+            o.object_ref().kind,
+            Kind::HttpRoute | Kind::GrpcRoute | Kind::TlsRoute | Kind::TcpRoute | Kind::UdpRoute
+        )
+    };
+    let pool: Vec<Object> = pool()
+        .into_iter()
+        .filter(|o| o.object_ref().kind != Kind::BackendTlsPolicy)
+        .collect();
+    let (routes, others): (Vec<Object>, Vec<Object>) = pool.into_iter().partition(is_route);
+    assert!(routes.len() > 40, "too few routes: {}", routes.len());
+    let options = Options::default();
+    let (mut compared, mut patched) = (0u64, 0u64);
+    for sequence in 0..sequences() {
+        let mut rng = Rng::new(sequence + 100);
+        let mut world: Snapshot = others.iter().cloned().collect();
+        for _ in 0..60 {
+            world.apply(routes[rng.below(routes.len() as u64) as usize].clone());
+        }
+        let mut incremental = Incremental::default();
+        incremental.translate(&Arc::new(world.clone()), &options);
+        let before = incremental.route_edit_translations();
+        for step in 0..STEPS {
+            if rng.chance(4) {
+                // Another kind of change: the whole path, then route edits again.
+                world.apply(others[rng.below(others.len() as u64) as usize].clone());
+            }
+            let edits = if rng.chance(15) { 1 + rng.below(6) } else { 1 };
+            for _ in 0..edits {
+                let present: Vec<_> = world_refs(&world)
+                    .into_iter()
+                    .filter(|r| {
+                        matches!(
+                            r.kind,
+                            Kind::HttpRoute
+                                | Kind::GrpcRoute
+                                | Kind::TlsRoute
+                                | Kind::TcpRoute
+                                | Kind::UdpRoute
+                        )
+                    })
+                    .collect();
+                if !present.is_empty() && rng.chance(30) {
+                    world.delete(&present[rng.below(present.len() as u64) as usize]);
+                } else {
+                    world.apply(routes[rng.below(routes.len() as u64) as usize].clone());
+                }
+            }
+            let snapshot = Arc::new(world.clone());
+            let incremental_output = incremental.translate(&snapshot, &options);
+            let full = translate(&snapshot, &options);
+            assert!(
+                incremental_output == full,
+                "sequence {sequence}, step {step}: a patched translation differs from a full one"
+            );
+            compared += 1;
+        }
+        patched += incremental.route_edit_translations() - before;
+    }
+    assert!(
+        patched * 2 > compared,
+        "the route-edit path ran {patched} times in {compared} translations"
+    );
 }

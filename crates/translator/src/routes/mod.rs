@@ -59,6 +59,16 @@ impl Attachment {
     }
 }
 
+impl Attachment {
+    /// The route this attachment is of: its kind, namespace and name.
+    pub(crate) fn route(&self) -> (&'static str, &str, &str) {
+        match &self.payload {
+            Payload::Http(r) => (r.kind, &r.namespace, &r.name),
+            Payload::Stream(r) => (r.kind, &r.namespace, &r.name),
+        }
+    }
+}
+
 /// What an attached route contributes.
 #[derive(Clone)]
 pub(crate) enum Payload {
@@ -123,6 +133,95 @@ pub(crate) struct Routes {
 pub(crate) struct Outcome {
     attached: Attached,
     status: StatusSlot,
+}
+
+impl Outcome {
+    /// (position of the Gateway among the translation's Gateways, listener) of every
+    /// listener the route counts on.
+    pub(crate) fn increments(&self) -> &[(usize, usize)] {
+        &self.attached.increments
+    }
+
+    /// Where the route attached, in order.
+    pub(crate) fn attachments(&self) -> &[Arc<Attachment>] {
+        &self.attached.attachments
+    }
+
+    /// The route's status, unless BackendTLSPolicies still have to settle it.
+    pub(crate) fn final_status(&self) -> Option<&Arc<RouteStatus>> {
+        match &self.status {
+            StatusSlot::Final(status) => Some(status),
+            StatusSlot::Pending(_) => None,
+        }
+    }
+
+    /// Whether the route names a BackendTLSPolicy's ancestors.
+    pub(crate) fn names_ancestors(&self) -> bool {
+        !self.attached.ancestors.is_empty()
+    }
+}
+
+/// Attaches one route to `gateways`, as a whole translation would.
+pub(crate) fn attach_one(
+    snapshot: &Snapshot,
+    gateways: &[GatewayCtx],
+    input: &RouteInput,
+) -> Outcome {
+    attach(snapshot, gateways, &GatewayIndex::new(gateways), input)
+}
+
+/// The conversion of the route `key` of `kind` (a route kind), `None` when the snapshot has
+/// no such route.
+pub(crate) fn convert_one(
+    resolver: &Resolver<'_>,
+    kind: Kind,
+    key: &ObjectKey,
+) -> Option<RouteInput> {
+    let s = resolver.snapshot;
+    let (ns, name) = (key.namespace.as_str(), key.name.as_str());
+    match kind {
+        Kind::HttpRoute => s
+            .http_routes
+            .get(ns, name)
+            .map(|r| http::input(resolver, key, r)),
+        Kind::GrpcRoute => s
+            .grpc_routes
+            .get(ns, name)
+            .map(|r| grpc::input(resolver, key, r)),
+        Kind::TlsRoute => s
+            .tls_routes
+            .get(ns, name)
+            .map(|r| stream::tls_input(resolver, key, r)),
+        Kind::TcpRoute => s
+            .tcp_routes
+            .get(ns, name)
+            .map(|r| stream::tcp_input(resolver, key, r)),
+        Kind::UdpRoute => s
+            .udp_routes
+            .get(ns, name)
+            .map(|r| stream::udp_input(resolver, key, r)),
+        _ => None,
+    }
+}
+
+/// Where a route of `kind` (as its status names it) stands in a translation's route order
+/// (kinds in the order [`translate`] walks them, then the snapshot's order), `None` when the
+/// snapshot has no such route.
+pub(crate) fn route_order(
+    snapshot: &Snapshot,
+    kind: &str,
+    namespace: &str,
+    name: &str,
+) -> Option<(u8, u64)> {
+    let order = match kind {
+        "HTTPRoute" => (0, snapshot.http_routes.order_of(namespace, name)?),
+        "GRPCRoute" => (1, snapshot.grpc_routes.order_of(namespace, name)?),
+        "TLSRoute" => (2, snapshot.tls_routes.order_of(namespace, name)?),
+        "TCPRoute" => (3, snapshot.tcp_routes.order_of(namespace, name)?),
+        "UDPRoute" => (4, snapshot.udp_routes.order_of(namespace, name)?),
+        _ => return None,
+    };
+    Some(order)
 }
 
 /// Where a route attached.

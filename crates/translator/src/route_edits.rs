@@ -14,7 +14,7 @@
 //! whole translation over random route edits.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
 use ferrogate_ir::{Backend, GatewayKey};
@@ -68,7 +68,11 @@ pub(crate) fn translate(
     kept: &mut Kept,
 ) -> Option<Translation> {
     let changed: Vec<&ObjectRef> = changed.iter().chain(moved).collect();
-    if !changed.iter().all(|c| is_route(c.kind))
+    // Each patched route costs a few searches of the route order, a whole walk a pointer
+    // copy per route: past a thirty-second of the routes (a directory reload, a resync),
+    // the walk is cheaper.
+    if changed.len() * 32 > route_count(snapshot).max(2048)
+        || !changed.iter().all(|c| is_route(c.kind))
         || !before.backend_tls_policies.is_empty()
         || !snapshot.backend_tls_policies.is_empty()
     {
@@ -170,6 +174,14 @@ pub(crate) fn translate(
     Some(translation)
 }
 
+fn route_count(snapshot: &Snapshot) -> usize {
+    snapshot.http_routes.len()
+        + snapshot.grpc_routes.len()
+        + snapshot.tls_routes.len()
+        + snapshot.tcp_routes.len()
+        + snapshot.udp_routes.len()
+}
+
 /// The status kind of a route kind.
 fn kind_name(kind: Kind) -> &'static str {
     match kind {
@@ -255,17 +267,29 @@ fn patch_attachments(
     snapshot: &Snapshot,
     edits: &[Edit],
 ) -> Option<BTreeMap<GatewayKey, Vec<Arc<Attachment>>>> {
-    let old: Vec<&Arc<Attachment>> = edits
+    // The old attachments are alive (the edits hold them), so their addresses name them.
+    let old: HashSet<*const Attachment> = edits
         .iter()
         .filter_map(|e| e.before.as_ref())
         .flat_map(|o| o.attachments())
+        .map(Arc::as_ptr)
         .collect();
-    let new: Vec<&Arc<Attachment>> = edits
+    let mut new: BTreeMap<&GatewayKey, Vec<&Arc<Attachment>>> = BTreeMap::new();
+    for a in edits
         .iter()
         .filter_map(|e| e.now.as_ref())
         .flat_map(|(o, _)| o.attachments())
-        .collect();
-    let reached: BTreeSet<&GatewayKey> = old.iter().chain(&new).map(|a| &a.gateway).collect();
+    {
+        new.entry(&a.gateway).or_default().push(a);
+    }
+    let mut reached: BTreeSet<&GatewayKey> = new.keys().copied().collect();
+    reached.extend(
+        edits
+            .iter()
+            .filter_map(|e| e.before.as_ref())
+            .flat_map(|o| o.attachments())
+            .map(|a| &a.gateway),
+    );
     let mut out = BTreeMap::new();
     for key in reached {
         let Some(built) = kept.gateways.get(key) else {
@@ -274,13 +298,13 @@ fn patch_attachments(
         let mut attachments: Vec<Arc<Attachment>> = built
             .attachments
             .iter()
-            .filter(|a| !old.iter().any(|o| Arc::ptr_eq(o, a)))
+            .filter(|a| !old.contains(&Arc::as_ptr(a)))
             .cloned()
             .collect();
         // A route's attachments to one Gateway stay together, in the order it made them.
         let mut last_route = None;
         let mut at = 0;
-        for a in new.iter().filter(|a| a.gateway == *key) {
+        for a in new.get(key).into_iter().flatten() {
             let order = attachment_order(snapshot, a)?;
             if last_route != Some(order) {
                 let mut known = true;

@@ -195,11 +195,23 @@ impl Quarantine {
     pub(crate) fn mark_held(&self, statuses: &mut StatusSet) {
         for (key, state) in &self.gateways {
             for (id, held) in &state.held {
-                for route in statuses.routes.iter_mut().filter(|r| {
-                    r.kind.eq_ignore_ascii_case(&id.kind)
-                        && r.namespace == id.namespace
-                        && r.name == id.name
-                }) {
+                // Found by reading, changed by position: a mutable walk of the persistent
+                // vector would copy every chunk of it.
+                let positions: Vec<usize> = statuses
+                    .routes
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| {
+                        r.kind.eq_ignore_ascii_case(&id.kind)
+                            && r.namespace == id.namespace
+                            && r.name == id.name
+                    })
+                    .map(|(i, _)| i)
+                    .collect();
+                for position in positions {
+                    let Some(route) = statuses.routes.get_mut(position) else {
+                        continue;
+                    };
                     let route = std::sync::Arc::make_mut(route);
                     let route_namespace = route.namespace.clone();
                     for parent in route.parents.iter_mut().filter(|p| {

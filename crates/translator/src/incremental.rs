@@ -120,6 +120,9 @@ impl Incremental {
                     return translation;
                 }
                 kept.settled = None;
+                if renumbers_policies(&last.snapshot, snapshot, &changed, &moved) {
+                    kept.routes.clear();
+                }
                 kept.routes.invalidate(&changed);
                 if last.options != *options || !changed.iter().all(|c| leaves_gateways(c.kind)) {
                     kept.gateways.clear();
@@ -137,6 +140,23 @@ impl Incremental {
         });
         translation
     }
+}
+
+/// Whether the BackendTLSPolicies' positions in input order (which kept conversions and
+/// outcomes name them by) differ between `before` and `now`: a policy added, removed or
+/// moved. Every route that met a policy elsewhere would name the wrong one, so everything is
+/// converted again; a policy whose content alone changed keeps its position, and only the
+/// routes into its namespace are converted again.
+fn renumbers_policies(
+    before: &Snapshot,
+    now: &Snapshot,
+    changed: &[ObjectRef],
+    moved: &[ObjectRef],
+) -> bool {
+    moved.iter().any(|m| m.kind == Kind::BackendTlsPolicy)
+        || changed
+            .iter()
+            .any(|c| c.kind == Kind::BackendTlsPolicy && before.contains(c) != now.contains(c))
 }
 
 impl Built {

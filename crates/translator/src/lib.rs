@@ -158,6 +158,7 @@ fn translate_with(
                 .map(|g| g.listeners.iter().map(|l| l.attached_routes).collect())
                 .collect(),
             backends: std::mem::take(&mut routes.backends),
+            blocked: routes.blocked.clone(),
             translation: translation.clone(),
         });
         kept.gateways = incremental::keep(built, routes);

@@ -107,6 +107,11 @@ impl RouteCache {
         }
     }
 
+    /// Drops every kept conversion.
+    pub(crate) fn clear(&mut self) {
+        self.kept.clear();
+    }
+
     /// Forgets every route's attachment outcome (a Gateway's context may have changed);
     /// the conversions stay.
     pub(crate) fn forget_outcomes(&mut self) {

@@ -1,6 +1,9 @@
 //! The route-edit path of incremental translation: when only routes changed since the last
-//! translation (same options, and no BackendTLSPolicy in either snapshot, since settling one
-//! reads every route), the last output is patched instead of walking every route again.
+//! translation (same options, and none of the changed routes reaches a Service that a
+//! BackendTLSPolicy targets, before or now, since settling a policy reads every route that
+//! does), the last output is patched instead of walking every route again. The policies'
+//! statuses and the backends they block stay as the last translation settled them: no
+//! route that counts for them changed.
 //!
 //! A route's outcome (where it attaches, the listeners it counts on, its status) depends
 //! only on its conversion and the Gateways' contexts, and a route edit leaves the contexts
@@ -37,6 +40,8 @@ pub(crate) struct Settled {
     /// port of an unchanged snapshot, so it is still the same backend, and no Gateway's IR
     /// reads a backend its routes do not name.
     pub backends: BTreeMap<String, Backend>,
+    /// (Gateway, backend) pairs BackendTLSPolicies block (see [`Routes::blocked`]).
+    pub blocked: BTreeSet<(GatewayKey, String)>,
     pub translation: Translation,
 }
 
@@ -73,8 +78,6 @@ pub(crate) fn translate(
     // the walk is cheaper.
     if changed.len() * 32 > route_count(snapshot).max(2048)
         || !changed.iter().all(|c| is_route(c.kind))
-        || !before.backend_tls_policies.is_empty()
-        || !snapshot.backend_tls_policies.is_empty()
     {
         return None;
     }
@@ -94,13 +97,23 @@ pub(crate) fn translate(
     let resolver = Resolver::new(snapshot);
     let mut edits = Vec::with_capacity(changed.len());
     for c in &changed {
-        let before_outcome = kept.routes.take(c.kind, &c.key).and_then(|k| k.outcome);
+        let before_conversion = kept.routes.take(c.kind, &c.key);
+        if before_conversion
+            .as_ref()
+            .is_some_and(|k| !k.input.tls_policies.is_empty())
+        {
+            return None; // it counted for a BackendTLSPolicy
+        }
+        let before_outcome = before_conversion.and_then(|k| k.outcome);
         let existed =
             routes::route_order(before, kind_name(c.kind), &c.key.namespace, &c.key.name).is_some();
         if existed && before_outcome.is_none() {
             return None; // not kept (a translation that kept nothing): no old outcome to take out
         }
         let now = match kept.routes.convert_again(&resolver, c.kind, &c.key) {
+            Some(conversion) if !conversion.input.tls_policies.is_empty() => {
+                return None; // it counts for a BackendTLSPolicy now
+            }
             Some(conversion) => {
                 let outcome = Arc::new(routes::attach_one(snapshot, &gateways, &conversion.input));
                 conversion.outcome = Some(Arc::clone(&outcome));
@@ -141,6 +154,7 @@ pub(crate) fn translate(
     let mut translation = settled.translation;
     let mut view = Routes::default();
     view.backends = std::mem::take(&mut settled.backends);
+    view.blocked = std::mem::take(&mut settled.blocked);
     for (key, attachments) in attachments {
         let (Some(built), Some(gw)) = (
             kept.gateways.get_mut(&key),
@@ -159,6 +173,7 @@ pub(crate) fn translate(
         translation.infra.insert(key, infra);
     }
     settled.backends = view.backends;
+    settled.blocked = view.blocked;
     translation.statuses.gateway_classes = classes.statuses;
     translation.statuses.gateways = gateways.iter().map(|g| g.status(options)).collect();
     translation.statuses.listener_sets = gateways

@@ -326,29 +326,53 @@ fn a_route_whose_backend_becomes_blocked_is_not_served_from_its_kept_ir() {
     assert!(after == translate(&world, &options));
 }
 
-/// The route-edit path (`route_edits`): while only routes change and no BackendTLSPolicy
-/// exists, a translation patches the last one; its output must be exactly a full
-/// translation's, through adds, edits and deletes of every route kind on many Gateways,
-/// bursts of several routes, and now and then another kind of change that takes the whole
-/// path and settles again.
+/// The route-edit path (`route_edits`): while only routes change, a translation patches
+/// the last one; its output must be exactly a full translation's, through adds, edits and
+/// deletes of every route kind on many Gateways, bursts of several routes, and now and then
+/// another kind of change that takes the whole path and settles again.
 #[test]
 fn a_route_edit_equals_a_full_translation() {
-    let is_route = |o: &Object| {
-        matches!(
-            o.object_ref().kind,
-            Kind::HttpRoute | Kind::GrpcRoute | Kind::TlsRoute | Kind::TcpRoute | Kind::UdpRoute
-        )
-    };
     let pool: Vec<Object> = pool()
         .into_iter()
         .filter(|o| o.object_ref().kind != Kind::BackendTlsPolicy)
         .collect();
-    let (routes, others): (Vec<Object>, Vec<Object>) = pool.into_iter().partition(is_route);
+    let (compared, patched) = route_edits(pool, 100);
+    assert!(
+        patched * 2 > compared,
+        "the route-edit path ran {patched} times in {compared} translations"
+    );
+}
+
+/// The same with BackendTLSPolicies in the world: a route that reaches a Service a policy
+/// targets, before or after its edit, takes the whole path (settling the policy reads every
+/// such route); the others are patched, and the policies' statuses and blocked backends stay
+/// exactly what a full translation gives.
+#[test]
+fn a_route_edit_beside_backend_tls_policies_equals_a_full_translation() {
+    let (compared, patched) = route_edits(pool(), 200);
+    assert!(
+        patched > 0 && patched < compared,
+        "the route-edit path ran {patched} times in {compared} translations"
+    );
+}
+
+/// Random route edits over `pool`'s other objects; asserts every translation equals a full
+/// one and returns (translations compared, translations the route-edit path made).
+fn route_edits(pool: Vec<Object>, seed: u64) -> (u64, u64) {
+    let is_route = |kind: Kind| {
+        matches!(
+            kind,
+            Kind::HttpRoute | Kind::GrpcRoute | Kind::TlsRoute | Kind::TcpRoute | Kind::UdpRoute
+        )
+    };
+    let (routes, others): (Vec<Object>, Vec<Object>) = pool
+        .into_iter()
+        .partition(|o| is_route(o.object_ref().kind));
     assert!(routes.len() > 40, "too few routes: {}", routes.len());
     let options = Options::default();
     let (mut compared, mut patched) = (0u64, 0u64);
     for sequence in 0..sequences() {
-        let mut rng = Rng::new(sequence + 100);
+        let mut rng = Rng::new(sequence + seed);
         let mut world: Snapshot = others.iter().cloned().collect();
         for _ in 0..60 {
             world.apply(routes[rng.below(routes.len() as u64) as usize].clone());
@@ -365,16 +389,7 @@ fn a_route_edit_equals_a_full_translation() {
             for _ in 0..edits {
                 let present: Vec<_> = world_refs(&world)
                     .into_iter()
-                    .filter(|r| {
-                        matches!(
-                            r.kind,
-                            Kind::HttpRoute
-                                | Kind::GrpcRoute
-                                | Kind::TlsRoute
-                                | Kind::TcpRoute
-                                | Kind::UdpRoute
-                        )
-                    })
+                    .filter(|r| is_route(r.kind))
                     .collect();
                 if !present.is_empty() && rng.chance(30) {
                     world.delete(&present[rng.below(present.len() as u64) as usize]);
@@ -384,17 +399,49 @@ fn a_route_edit_equals_a_full_translation() {
             }
             let snapshot = Arc::new(world.clone());
             let incremental_output = incremental.translate(&snapshot, &options);
-            let full = translate(&snapshot, &options);
             assert!(
-                incremental_output == full,
+                incremental_output == translate(&snapshot, &options),
                 "sequence {sequence}, step {step}: a patched translation differs from a full one"
             );
             compared += 1;
         }
         patched += incremental.route_edit_translations() - before;
     }
+    (compared, patched)
+}
+
+/// Kept conversions name BackendTLSPolicies by their position in input order: deleting a
+/// policy in one namespace moves the others, so a route in another namespace (whose
+/// conversion is not stale by namespace) must not keep naming the old positions.
+#[test]
+fn a_policy_removed_elsewhere_does_not_shift_the_policies_kept_routes_name() {
+    let docs = [
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\nmetadata: {name: ferrogate}\nspec: {controllerName: gateway.ferrogate.dev/gatewayclass-controller}\n",
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: gw, namespace: default}\nspec:\n  gatewayClassName: ferrogate\n  listeners: [{name: http, protocol: HTTP, port: 80}]\n",
+        "apiVersion: v1\nkind: Service\nmetadata: {name: other, namespace: apps}\nspec: {ports: [{name: https, port: 443}]}\n",
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: BackendTLSPolicy\nmetadata: {name: first, namespace: apps}\nspec:\n  targetRefs: [{group: \"\", kind: Service, name: other}]\n  validation: {wellKnownCACertificates: System, hostname: other.example.com}\n",
+        "apiVersion: v1\nkind: Service\nmetadata: {name: secure, namespace: default}\nspec: {ports: [{name: https, port: 443}]}\n",
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: BackendTLSPolicy\nmetadata: {name: secure-tls, namespace: default}\nspec:\n  targetRefs: [{group: \"\", kind: Service, name: secure}]\n  validation: {wellKnownCACertificates: System, hostname: secure.example.com}\n",
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r, namespace: default}\nspec:\n  parentRefs: [{name: gw}]\n  rules: [{backendRefs: [{name: secure, port: 443}]}]\n",
+    ];
+    let mut world: Snapshot = load("test", &docs.join("---\n")).into_iter().collect();
+    let options = Options::default();
+    let mut incremental = Incremental::default();
     assert!(
-        patched * 2 > compared,
-        "the route-edit path ran {patched} times in {compared} translations"
+        incremental.translate(&Arc::new(world.clone()), &options) == translate(&world, &options)
     );
+    let first = load("test", docs[3]).remove(0).object_ref();
+    world.delete(&first);
+    let after = incremental.translate(&Arc::new(world.clone()), &options);
+    let full = translate(&world, &options);
+    let ancestors = |t: &ferrogate_translator::Translation| {
+        t.statuses
+            .backend_tls_policies
+            .iter()
+            .map(|p| (p.name.clone(), p.ancestors.len()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ancestors(&full), [("secure-tls".to_string(), 1)]);
+    assert_eq!(ancestors(&after), ancestors(&full));
+    assert!(after == full);
 }

@@ -101,8 +101,12 @@ pub struct Metrics {
     /// (walking every route's conditions was a tenth of a one-route edit's CPU at 100 000
     /// routes). The set is held whole, so its routes stay alive and comparing pointers is
     /// sound without touching each status's reference count.
-    routes_seen: Arc<Mutex<Option<(Arc<StatusSet>, Vec<bool>)>>>,
+    routes_seen: Arc<Mutex<RoutesSeen>>,
 }
+
+/// The last observed statuses and, per route position, whether that route had an invalid
+/// parent (see [`Metrics::routes_seen`]).
+type RoutesSeen = Option<(Arc<StatusSet>, Vec<bool>)>;
 
 /// One metric family, for the generated reference (`docs/metrics.md`).
 #[derive(Clone, Debug, PartialEq, Eq)]

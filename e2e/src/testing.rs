@@ -245,3 +245,18 @@ pub fn pod(r: &HttpResponse) -> String {
         .and_then(|j| j["pod"].as_str().map(str::to_string))
         .unwrap_or_default()
 }
+
+/// A scratch directory whose name starts with `prefix`: removed when the returned guard
+/// drops, or kept (no guard) when `keep` is set, to be looked at after the run.
+pub fn scratch_dir(
+    prefix: &str,
+    keep: bool,
+) -> std::io::Result<(PathBuf, Option<tempfile::TempDir>)> {
+    let temp = tempfile::Builder::new().prefix(prefix).tempdir()?;
+    let dir = temp.path().to_path_buf();
+    if keep {
+        let _ = temp.keep();
+        return Ok((dir, None));
+    }
+    Ok((dir, Some(temp)))
+}

@@ -147,6 +147,16 @@ objects! {
     EnvoyProxy(EnvoyProxy) => "gateway.ferrogate.dev", "EnvoyProxy", namespaced: true;
 }
 
+impl Kind {
+    /// Whether this is a route kind (HTTPRoute, GRPCRoute, TLSRoute, TCPRoute, UDPRoute).
+    pub fn is_route(self) -> bool {
+        matches!(
+            self,
+            Kind::HttpRoute | Kind::GrpcRoute | Kind::TlsRoute | Kind::TcpRoute | Kind::UdpRoute
+        )
+    }
+}
+
 impl Object {
     /// Namespace and name.
     pub fn key(&self) -> ObjectKey {

@@ -157,8 +157,7 @@ fn translate_with(
                 .iter()
                 .map(|g| g.listeners.iter().map(|l| l.attached_routes).collect())
                 .collect(),
-            backends: std::mem::take(&mut routes.backends),
-            blocked: routes.blocked.clone(),
+            routes: routes.ir_inputs(),
             translation: translation.clone(),
         });
         kept.gateways = incremental::keep(built, routes);

@@ -21,9 +21,9 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
-use ferrogate_ir::{Backend, GatewayKey};
+use ferrogate_ir::GatewayKey;
 use ferrogate_status::RouteStatus;
-use ferrogate_store::{Kind, ObjectRef, Snapshot};
+use ferrogate_store::{ObjectRef, Snapshot};
 
 use crate::backend::Resolver;
 use crate::incremental::Kept;
@@ -36,13 +36,12 @@ pub(crate) struct Settled {
     pub gateway_keys: Vec<GatewayKey>,
     /// Every listener's attachedRoutes, by Gateway position.
     pub counts: Vec<Vec<i32>>,
-    /// Every backend a route resolved, by name (see [`Routes::backends`]). A backend only a
-    /// deleted route used stays until the next whole translation: a name is one Service
+    /// What IR assembly reads of all routes: every backend a route resolved, by name, and
+    /// the (Gateway, backend) pairs BackendTLSPolicies block (see [`Routes`]). A backend only
+    /// a deleted route used stays until the next whole translation: a name is one Service
     /// port of an unchanged snapshot, so it is still the same backend, and no Gateway's IR
     /// reads a backend its routes do not name.
-    pub backends: BTreeMap<String, Backend>,
-    /// (Gateway, backend) pairs BackendTLSPolicies block (see [`Routes::blocked`]).
-    pub blocked: BTreeSet<(GatewayKey, String)>,
+    pub routes: Routes,
     pub translation: Translation,
 }
 
@@ -50,13 +49,6 @@ pub(crate) struct Settled {
 struct Edit {
     before: Option<Arc<Outcome>>,
     now: Option<(Arc<Outcome>, Arc<RouteInput>)>,
-}
-
-fn is_route(kind: Kind) -> bool {
-    matches!(
-        kind,
-        Kind::HttpRoute | Kind::GrpcRoute | Kind::TlsRoute | Kind::TcpRoute | Kind::UdpRoute
-    )
 }
 
 /// The translation of `snapshot`, patched from the last one (of `before`, with the same
@@ -77,8 +69,8 @@ pub(crate) fn translate(
     // Each patched route costs a few searches of the route order, a whole walk a pointer
     // copy per route: past a thirty-second of the routes (a directory reload, a resync),
     // the walk is cheaper.
-    if changed.len() * 32 > route_count(snapshot).max(2048)
-        || !changed.iter().all(|c| is_route(c.kind))
+    if changed.len() * 32 > routes::route_count(snapshot).max(2048)
+        || !changed.iter().all(|c| c.kind.is_route())
     {
         return None;
     }
@@ -108,9 +100,7 @@ pub(crate) fn translate(
             return None;
         }
         let before_outcome = before_conversion.and_then(|k| k.outcome);
-        let existed =
-            routes::route_order(before, kind_name(c.kind), &c.key.namespace, &c.key.name).is_some();
-        if existed && before_outcome.is_none() {
+        if before.contains(c) && before_outcome.is_none() {
             return None; // not kept (a translation that kept nothing): no old outcome to take out
         }
         let now = match kept.routes.convert_again(&resolver, c.kind, &c.key) {
@@ -146,18 +136,9 @@ pub(crate) fn translate(
         }
     }
     for (_, input) in edits.iter().filter_map(|e| e.now.as_ref()) {
-        for backend in &input.backends {
-            if !settled.backends.contains_key(&backend.name) {
-                settled
-                    .backends
-                    .insert(backend.name.clone(), backend.clone());
-            }
-        }
+        settled.routes.add_backends(&input.backends);
     }
     let mut translation = settled.translation;
-    let mut view = Routes::default();
-    view.backends = std::mem::take(&mut settled.backends);
-    view.blocked = std::mem::take(&mut settled.blocked);
     for (key, attachments) in attachments {
         let (Some(built), Some(gw)) = (
             kept.gateways.get_mut(&key),
@@ -167,7 +148,7 @@ pub(crate) fn translate(
         };
         built.attachments = attachments;
         let attached: Vec<&Attachment> = built.attachments.iter().map(|a| &**a).collect();
-        let (ir, infra) = ir_build::build(gw, &attached, &view, options, &mut built.memo);
+        let (ir, infra) = ir_build::build(gw, &attached, &settled.routes, options, &mut built.memo);
         built.ir = Arc::new(ir);
         built.infra = infra.clone();
         translation
@@ -175,8 +156,6 @@ pub(crate) fn translate(
             .insert(key.clone(), Arc::clone(&built.ir));
         translation.infra.insert(key, infra);
     }
-    settled.backends = view.backends;
-    settled.blocked = view.blocked;
     translation.statuses.gateway_classes = classes.statuses;
     translation.statuses.gateways = gateways.iter().map(|g| g.status(options)).collect();
     translation.statuses.listener_sets = gateways
@@ -190,26 +169,6 @@ pub(crate) fn translate(
         ..settled
     });
     Some(translation)
-}
-
-fn route_count(snapshot: &Snapshot) -> usize {
-    snapshot.http_routes.len()
-        + snapshot.grpc_routes.len()
-        + snapshot.tls_routes.len()
-        + snapshot.tcp_routes.len()
-        + snapshot.udp_routes.len()
-}
-
-/// The status kind of a route kind.
-fn kind_name(kind: Kind) -> &'static str {
-    match kind {
-        Kind::HttpRoute => "HTTPRoute",
-        Kind::GrpcRoute => "GRPCRoute",
-        Kind::TlsRoute => "TLSRoute",
-        Kind::TcpRoute => "TCPRoute",
-        Kind::UdpRoute => "UDPRoute",
-        _ => "",
-    }
 }
 
 /// The last route statuses without the changed routes' old ones (found in `before`'s route
@@ -231,9 +190,6 @@ fn patch_statuses(
         statuses.remove(position);
     }
     for (new, _) in edits.iter().filter_map(|e| e.now.as_ref()) {
-        if new.names_ancestors() {
-            return None;
-        }
         let status = new.final_status()?;
         let position = search(&statuses, snapshot, status)?.err()?;
         statuses.insert(position, Arc::clone(status));

@@ -359,15 +359,9 @@ fn a_route_edit_beside_backend_tls_policies_equals_a_full_translation() {
 /// Random route edits over `pool`'s other objects; asserts every translation equals a full
 /// one and returns (translations compared, translations the route-edit path made).
 fn route_edits(pool: Vec<Object>, seed: u64) -> (u64, u64) {
-    let is_route = |kind: Kind| {
-        matches!(
-            kind,
-            Kind::HttpRoute | Kind::GrpcRoute | Kind::TlsRoute | Kind::TcpRoute | Kind::UdpRoute
-        )
-    };
     let (routes, others): (Vec<Object>, Vec<Object>) = pool
         .into_iter()
-        .partition(|o| is_route(o.object_ref().kind));
+        .partition(|o| o.object_ref().kind.is_route());
     assert!(routes.len() > 40, "too few routes: {}", routes.len());
     let options = Options::default();
     let (mut compared, mut patched) = (0u64, 0u64);
@@ -389,7 +383,7 @@ fn route_edits(pool: Vec<Object>, seed: u64) -> (u64, u64) {
             for _ in 0..edits {
                 let present: Vec<_> = world_refs(&world)
                     .into_iter()
-                    .filter(|r| is_route(r.kind))
+                    .filter(|r| r.kind.is_route())
                     .collect();
                 if !present.is_empty() && rng.chance(30) {
                     world.delete(&present[rng.below(present.len() as u64) as usize]);

@@ -710,14 +710,7 @@ struct Scratch {
 impl Scratch {
     /// Echo pods are named `<pod>-a` and `<pod>-b`.
     async fn new(cfg: &BenchConfig, prefix: &str, pod: &str) -> anyhow::Result<Self> {
-        let temp = tempfile::Builder::new().prefix(prefix).tempdir()?;
-        let dir = temp.path().to_path_buf();
-        let temp = if cfg.keep {
-            let _ = temp.keep();
-            None
-        } else {
-            Some(temp)
-        };
+        let (dir, temp) = crate::testing::scratch_dir(prefix, cfg.keep)?;
         let echo_bin = std::fs::canonicalize(&cfg.echo)
             .with_context(|| format!("echo binary {}", cfg.echo.display()))?;
         let echo_a =

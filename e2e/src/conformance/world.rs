@@ -212,16 +212,7 @@ pub async fn run(
 
 impl World {
     fn new(config: &RunnerConfig, caps: &Capabilities, index: usize) -> anyhow::Result<Self> {
-        let temp = tempfile::Builder::new()
-            .prefix("ferrogate-conformance-")
-            .tempdir()?;
-        let dir = temp.path().to_path_buf();
-        let temp = if config.keep_temp {
-            let _ = temp.keep();
-            None
-        } else {
-            Some(temp)
-        };
+        let (dir, temp) = crate::testing::scratch_dir("ferrogate-conformance-", config.keep_temp)?;
         let config_dir = dir.join("config");
         let status_dir = dir.join("status");
         for d in [

@@ -57,9 +57,7 @@ impl Attachment {
                 _ => false,
             }
     }
-}
 
-impl Attachment {
     /// The route this attachment is of: its kind, namespace and name.
     pub(crate) fn route(&self) -> (&'static str, &str, &str) {
         match &self.payload {
@@ -154,11 +152,15 @@ impl Outcome {
             StatusSlot::Pending(_) => None,
         }
     }
+}
 
-    /// Whether the route names a BackendTLSPolicy's ancestors.
-    pub(crate) fn names_ancestors(&self) -> bool {
-        !self.attached.ancestors.is_empty()
-    }
+/// Routes of every kind in `snapshot`.
+pub(crate) fn route_count(snapshot: &Snapshot) -> usize {
+    snapshot.http_routes.len()
+        + snapshot.grpc_routes.len()
+        + snapshot.tls_routes.len()
+        + snapshot.tcp_routes.len()
+        + snapshot.udp_routes.len()
 }
 
 /// Attaches one route to `gateways`, as a whole translation would.
@@ -319,11 +321,7 @@ pub(crate) fn translate(
     let mut routes = Routes::default();
     // One status per route, and usually one attachment: growing these one push at a time
     // copied them over and over (a tenth of a one-route edit at 10 000 routes).
-    let count = snapshot.http_routes.len()
-        + snapshot.grpc_routes.len()
-        + snapshot.tls_routes.len()
-        + snapshot.tcp_routes.len()
-        + snapshot.udp_routes.len();
+    let count = route_count(snapshot);
     routes.pending.reserve_exact(count);
     routes.attachments.reserve(count);
     let index = GatewayIndex::new(gateways);
@@ -454,6 +452,27 @@ impl Routes {
         out
     }
 
+    /// What IR assembly reads of every route (the backends and the blocked ones), for the
+    /// route-edit path to assemble Gateways with later. The backends move out: nothing reads
+    /// them here once every Gateway is built.
+    pub(crate) fn ir_inputs(&mut self) -> Routes {
+        Routes {
+            backends: std::mem::take(&mut self.backends),
+            blocked: self.blocked.clone(),
+            ..Routes::default()
+        }
+    }
+
+    /// Adds the backends a route resolved. One name is one Service port resolved against
+    /// one snapshot: the same backend whichever route resolved it, so the first one stays.
+    pub(crate) fn add_backends(&mut self, backends: &[Backend]) {
+        for backend in backends {
+            if !self.backends.contains_key(&backend.name) {
+                self.backends.insert(backend.name.clone(), backend.clone());
+            }
+        }
+    }
+
     /// Adds a route: its backends, and its outcome (`kept`, or attached now); returns the
     /// outcome.
     fn add(
@@ -464,13 +483,7 @@ impl Routes {
         input: &RouteInput,
         kept: Option<Arc<Outcome>>,
     ) -> Arc<Outcome> {
-        for backend in &input.backends {
-            // One name is one Service port resolved against one snapshot: the same backend
-            // whichever route resolved it, so the first one stays.
-            if !self.backends.contains_key(&backend.name) {
-                self.backends.insert(backend.name.clone(), backend.clone());
-            }
-        }
+        self.add_backends(&input.backends);
         for (backend, policies) in &input.tls_policies {
             self.tls_policies
                 .entry(backend.clone())

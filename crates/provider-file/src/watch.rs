@@ -16,8 +16,11 @@ use crate::DirectoryReader;
 
 /// Quiet time after a burst whose every file was written completely (closed after writing,
 /// renamed into place or removed): nothing is half-written any more, so the full debounce,
-/// which is there for editors writing a file in several steps, need not be waited.
-const SETTLE: Duration = Duration::from_millis(5);
+/// which is there for editors writing a file in several steps, need not be waited. One
+/// timer tick still gathers the files of a burst one writer makes back to back (a copy, a
+/// checkout); a burst split anyway is merely read in two parts, each a consistent snapshot,
+/// and the translation downstream takes the newest (latest wins).
+const SETTLE: Duration = Duration::from_millis(1);
 
 /// Paths named by events since the last read, each with whether its last event finished
 /// it; `None` when a full re-read is needed (the watcher lost events).

@@ -96,17 +96,32 @@ pub struct Metrics {
     pub leader: IntGauge,
     /// Objects invalid after the previous run, to count only new ones.
     invalid: Arc<Mutex<BTreeSet<(String, String)>>>,
-    /// The statuses of the previous run and, per route position, whether one of the route's
+    /// The statuses of the previous run and, per route, its address and whether one of its
     /// parents was invalid: a route status handed back in the same `Arc` is not read again
     /// (walking every route's conditions was a tenth of a one-route edit's CPU at 100 000
-    /// routes). The set is held whole, so its routes stay alive and comparing pointers is
+    /// routes). The set is held whole, so its routes stay alive and comparing addresses is
     /// sound without touching each status's reference count.
     routes_seen: Arc<Mutex<RoutesSeen>>,
 }
 
-/// The last observed statuses and, per route position, whether that route had an invalid
-/// parent (see [`Metrics::routes_seen`]).
-type RoutesSeen = Option<(Arc<StatusSet>, Vec<bool>)>;
+/// The last observed statuses and, in their order, each route status's address and whether
+/// that route had an invalid parent (see [`Metrics::routes_seen`]).
+type RoutesSeen = Option<(Arc<StatusSet>, Vec<(usize, bool)>)>;
+
+/// How far ahead in the last run's routes a route status is looked for. An edit inserts,
+/// removes or replaces a few routes, which shifts the rest by as many places; a status not
+/// found within this distance is read again, which is always correct, only slower.
+const SEEN_WINDOW: usize = 8;
+
+/// Whether a route status at `address` was in `seen` (at `from` or a little further), and
+/// with which verdict; moves `from` past it.
+fn seen_before(seen: &[(usize, bool)], from: &mut usize, address: usize) -> Option<bool> {
+    let mut window = seen.get(*from..).unwrap_or_default().iter().take(SEEN_WINDOW);
+    let offset = window.position(|(a, _)| *a == address)?;
+    let verdict = seen[*from + offset].1;
+    *from += offset + 1;
+    Some(verdict)
+}
 
 /// One metric family, for the generated reference (`docs/metrics.md`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -403,16 +418,14 @@ impl Metrics {
             }
         }
         let mut seen = self.routes_seen.lock().unwrap_or_else(|e| e.into_inner());
-        let mut last = seen
-            .as_ref()
-            .map(|(set, invalid)| set.routes.iter().zip(invalid.iter().copied()));
-        let mut invalid_routes = Vec::with_capacity(statuses.routes.len());
+        let last: &[(usize, bool)] = seen.as_ref().map_or(&[], |(_, last)| last);
+        let mut from = 0;
+        let mut verdicts = Vec::with_capacity(statuses.routes.len());
         for route in &statuses.routes {
-            let has_invalid = match last.as_mut().and_then(Iterator::next) {
-                Some((last, was)) if Arc::ptr_eq(last, route) => was,
-                _ => route.parents.iter().any(|p| is_invalid(&p.conditions)),
-            };
-            invalid_routes.push(has_invalid);
+            let address = Arc::as_ptr(route) as usize;
+            let has_invalid = seen_before(last, &mut from, address)
+                .unwrap_or_else(|| route.parents.iter().any(|p| is_invalid(&p.conditions)));
+            verdicts.push((address, has_invalid));
             if !has_invalid {
                 continue;
             }
@@ -425,8 +438,7 @@ impl Metrics {
                 }
             }
         }
-        drop(last);
-        *seen = Some((Arc::clone(statuses), invalid_routes));
+        *seen = Some((Arc::clone(statuses), verdicts));
         drop(seen);
         let mut previous = self.invalid.lock().unwrap_or_else(|e| e.into_inner());
         self.invalid_objects.reset();
@@ -594,6 +606,29 @@ mod tests {
             invalid_routes(&metrics),
             2,
             "0 and a (handed back at its position)"
+        );
+    }
+
+    #[test]
+    fn a_route_status_shifted_by_an_edit_is_still_found() {
+        let seen = [(10, false), (11, true), (12, false), (13, false)];
+        let mut from = 0;
+        // 99 was inserted before them: not seen, and the walk stays where it was.
+        assert_eq!(seen_before(&seen, &mut from, 99), None);
+        assert_eq!(from, 0);
+        assert_eq!(seen_before(&seen, &mut from, 10), Some(false));
+        // 11 was removed: 12 is found one place further.
+        assert_eq!(seen_before(&seen, &mut from, 12), Some(false));
+        assert_eq!(from, 3);
+        // Nothing behind the walk is found again.
+        assert_eq!(seen_before(&seen, &mut from, 11), None);
+        assert_eq!(seen_before(&seen, &mut from, 13), Some(false));
+        assert_eq!(seen_before(&seen, &mut from, 13), None, "past the end");
+        let far: Vec<(usize, bool)> = (0..SEEN_WINDOW + 1).map(|a| (a, true)).collect();
+        assert_eq!(
+            seen_before(&far, &mut 0, SEEN_WINDOW),
+            None,
+            "beyond the window it is read again"
         );
     }
 }

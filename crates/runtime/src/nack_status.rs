@@ -21,11 +21,43 @@ pub(crate) const CONDITION: &str = "gateway.ferrogate.dev/ConfigAccepted";
 /// push, every replica) before the statuses and the route quarantine look at them once.
 const COALESCE: std::time::Duration = std::time::Duration::from_millis(10);
 
-/// Waits out a burst of ACKs and NACKs (see [`ferrogate_xds_server::SnapshotCache::answers`])
-/// and marks it seen.
-pub(crate) async fn coalesce(answers: &mut tokio::sync::watch::Receiver<u64>) {
-    tokio::time::sleep(COALESCE).await;
-    answers.borrow_and_update();
+/// Envoy's answers, taken in bursts: the first ACK or NACK opens a window of [`COALESCE`],
+/// and the burst is ready when the window closes.
+///
+/// The window is kept here rather than slept through, so waiting on it is one branch of the
+/// run loop's `select!` among the others: an input change arriving inside the window runs at
+/// once instead of waiting out a burst of answers to the previous push.
+pub(crate) struct AnswerBursts {
+    answers: tokio::sync::watch::Receiver<u64>,
+    closes_at: Option<tokio::time::Instant>,
+}
+
+impl AnswerBursts {
+    /// Bursts of `answers` (see [`ferrogate_xds_server::SnapshotCache::answers`]).
+    pub(crate) fn new(answers: tokio::sync::watch::Receiver<u64>) -> Self {
+        Self {
+            answers,
+            closes_at: None,
+        }
+    }
+
+    /// Waits for the next burst to close and marks it seen; `Err` when the xDS server is
+    /// gone. Cancel safe: a window opened by a dropped call is waited out by the next one.
+    pub(crate) async fn next(&mut self) -> Result<(), tokio::sync::watch::error::RecvError> {
+        let closes_at = match self.closes_at {
+            Some(at) => at,
+            None => {
+                self.answers.changed().await?;
+                *self
+                    .closes_at
+                    .insert(tokio::time::Instant::now() + COALESCE)
+            }
+        };
+        tokio::time::sleep_until(closes_at).await;
+        self.closes_at = None;
+        self.answers.borrow_and_update();
+        Ok(())
+    }
 }
 
 /// What changes the annotation: per Gateway, the active NACKs' (type, version, message).
@@ -143,5 +175,25 @@ mod tests {
             1,
             "no NACK, no extra condition"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_burst_closes_after_its_window_even_when_a_wait_was_dropped() {
+        let (tx, rx) = tokio::sync::watch::channel(0u64);
+        let mut bursts = AnswerBursts::new(rx);
+        let start = tokio::time::Instant::now();
+        tx.send_replace(1);
+        // Another input wins the loop's select half-way through the window.
+        let dropped = tokio::time::timeout(COALESCE / 2, bursts.next()).await;
+        assert!(dropped.is_err(), "the window is not over yet");
+        // More answers inside the window join the same burst.
+        tx.send_replace(2);
+        bursts.next().await.expect("server alive");
+        assert_eq!(start.elapsed(), COALESCE, "the window opened by the first answer");
+        // The burst was seen: nothing is ready until a new answer.
+        let idle = tokio::time::timeout(COALESCE * 5, bursts.next()).await;
+        assert!(idle.is_err(), "no new answer, no burst");
+        drop(tx);
+        assert!(bursts.next().await.is_err(), "the server is gone");
     }
 }

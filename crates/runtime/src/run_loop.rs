@@ -43,13 +43,12 @@ pub(crate) async fn run<M: Mode + Send>(
     cancel: CancellationToken,
 ) {
     let mut nacks = NackDigest::new();
-    let mut answers = cache.answers();
+    let mut answers = nack_status::AnswerBursts::new(cache.answers());
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return,
-            changed = answers.changed() => {
-                if changed.is_err() { return }
-                nack_status::coalesce(&mut answers).await;
+            burst = answers.next() => {
+                if burst.is_err() { return }
                 let now = nack_status::digest(&cache.stats());
                 // An accepted trial of the route quarantine changes no NACK.
                 let answered = pipeline.envoy_answers_need_a_run();

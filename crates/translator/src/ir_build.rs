@@ -346,38 +346,37 @@ fn sort_chains_https(chains: &mut [HttpsChain]) {
 }
 
 fn used_backends(listeners: &[Listener]) -> BTreeSet<String> {
-    let mut used = BTreeSet::new();
-    let mut from_hosts = |hosts: &[VirtualHost]| {
+    // Borrowed while collecting: thousands of routes name the same few backends, and a
+    // copy of each name per route was an allocation per route at every build.
+    fn from_hosts<'a>(hosts: &'a [VirtualHost], used: &mut BTreeSet<&'a str>) {
         for vh in hosts {
             for r in &vh.routes {
                 if let RouteAction::Forward(f) = &r.action {
-                    used.extend(f.backends.iter().map(|b| b.backend.clone()));
-                    used.extend(f.mirrors.iter().map(|m| m.backend.clone()));
+                    used.extend(f.backends.iter().map(|b| b.backend.as_str()));
+                    used.extend(f.mirrors.iter().map(|m| m.backend.as_str()));
                 }
             }
         }
-    };
-    for l in listeners {
-        match &l.kind {
-            ListenerKind::Http(h) => from_hosts(&h.virtual_hosts),
-            ListenerKind::Https(h) => h.chains.iter().for_each(|c| from_hosts(&c.virtual_hosts)),
-            _ => {}
-        }
     }
+    let mut used: BTreeSet<&str> = BTreeSet::new();
     for l in listeners {
         match &l.kind {
+            ListenerKind::Http(h) => from_hosts(&h.virtual_hosts, &mut used),
+            ListenerKind::Https(h) => h
+                .chains
+                .iter()
+                .for_each(|c| from_hosts(&c.virtual_hosts, &mut used)),
             ListenerKind::Tls(t) => used.extend(
                 t.chains
                     .iter()
-                    .flat_map(|c| c.backends.iter().map(|b| b.backend.clone())),
+                    .flat_map(|c| c.backends.iter().map(|b| b.backend.as_str())),
             ),
             ListenerKind::Tcp(s) | ListenerKind::Udp(s) => {
-                used.extend(s.backends.iter().map(|b| b.backend.clone()))
+                used.extend(s.backends.iter().map(|b| b.backend.as_str()))
             }
-            _ => {}
         }
     }
-    used
+    used.into_iter().map(str::to_string).collect()
 }
 
 fn bind_port(port: u16, options: &Options) -> u16 {
@@ -419,7 +418,11 @@ fn virtual_hosts(
             if owner(gw, indices, host) != Some(a.listener) {
                 continue; // a more specific listener owns this host
             }
-            let entries = hosts.entry(host.to_ascii_lowercase()).or_default();
+            // Hostnames are lowercase already, as a rule: no copy to look one up.
+            let entries = match hosts.get_mut(host.as_str()) {
+                Some(entries) => entries,
+                None => hosts.entry(host.to_ascii_lowercase()).or_default(),
+            };
             for (rule, r) in route.rules.iter().enumerate() {
                 for m in 0..r.matches.len() {
                     entries.push(Entry {

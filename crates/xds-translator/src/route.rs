@@ -34,21 +34,33 @@ pub fn route_configuration(name: &str, virtual_hosts: &[IrVirtualHost]) -> Route
 }
 
 /// [`route_configuration`] without its virtual hosts.
-pub(crate) fn route_configuration_shell(
+fn route_configuration_shell(
     name: &str,
     virtual_hosts: &[IrVirtualHost],
 ) -> RouteConfiguration {
-    let has_invalid_share = virtual_hosts.iter().flat_map(|vh| &vh.routes).any(|r| {
-        matches!(&r.action, IrAction::Forward(f) if f.invalid_weight > 0 && !f.backends.is_empty())
-    });
+    let invalid_share = virtual_hosts
+        .iter()
+        .flat_map(|vh| &vh.routes)
+        .any(|r| sends_to_invalid_backends(r));
+    shell_with(name, invalid_share)
+}
+
+/// The shell of a RouteConfiguration `name`; `invalid_share`: whether one of its routes
+/// [`sends_to_invalid_backends`].
+pub(crate) fn shell_with(name: &str, invalid_share: bool) -> RouteConfiguration {
     RouteConfiguration {
         name: name.to_string(),
-        validate_clusters: has_invalid_share.then_some(BoolValue { value: false }),
+        validate_clusters: invalid_share.then_some(BoolValue { value: false }),
         // `Host: example.com:8080` matches domain `example.com`, without rewriting the Host
         // header the backend receives (unlike the HCM's port stripping).
         ignore_port_in_host_matching: true,
         ..Default::default()
     }
+}
+
+/// Whether `r` sends a share of its requests to invalid backends.
+pub(crate) fn sends_to_invalid_backends(r: &HttpRoute) -> bool {
+    matches!(&r.action, IrAction::Forward(f) if f.invalid_weight > 0 && !f.backends.is_empty())
 }
 
 /// A virtual host with its domains as given (the port in `Host` is ignored when matching).

@@ -15,6 +15,17 @@
 //! server-side apply) is `ferrogate-infra-manager`'s job.
 #![forbid(unsafe_code)]
 
+/// An Envoy command-line flag both modes run Envoy with.
+///
+/// By default Envoy walks every dynamic resource it receives by reflection, looking for
+/// unknown and deprecated fields to warn about, before and apart from the constraint checks
+/// (protoc-gen-validate, durations), which still run. At 10 000 routes that walk was about
+/// 15 of the 47 ms from a one-route edit to the route being served (measured on 2 CPUs). The
+/// flag skips only that walk. Unknown fields are accepted either way (they would only be
+/// warned about), and Ferrogate sets no deprecated field: the xDS translator is built with
+/// `deny(deprecated)`, so using one is a compile error rather than an Envoy warning.
+pub const IGNORE_UNKNOWN_DYNAMIC_FIELDS: &str = "--ignore-unknown-dynamic-fields";
+
 mod bootstrap;
 mod host;
 mod host_ports;

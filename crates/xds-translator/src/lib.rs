@@ -26,6 +26,10 @@
 //! (precedence, validation, reference resolution belong to the Gateway API translator; the IR
 //! arrives already decided).
 #![forbid(unsafe_code)]
+// Envoy runs with `--ignore-unknown-dynamic-fields`, which also silences its warnings about
+// deprecated fields (see `ferrogate_infra_render::IGNORE_UNKNOWN_DYNAMIC_FIELDS`): setting
+// one is refused here instead. `envoy-types` marks Envoy's deprecated fields `#[deprecated]`.
+#![deny(deprecated)]
 #![warn(missing_docs)]
 
 use std::collections::BTreeMap;

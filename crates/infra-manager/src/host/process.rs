@@ -183,6 +183,8 @@ impl Launch {
             .arg(&self.bootstrap)
             .args([
                 "--disable-hot-restart",
+                // Why: see `ferrogate_infra_render::IGNORE_UNKNOWN_DYNAMIC_FIELDS`.
+                ferrogate_infra_render::IGNORE_UNKNOWN_DYNAMIC_FIELDS,
                 "--log-level",
                 &self.log_level,
                 "--drain-time-s",

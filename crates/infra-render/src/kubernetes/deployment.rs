@@ -220,6 +220,7 @@ fn container(ctx: &Ctx<'_>) -> Container {
         "--drain-time-s".to_string(),
         drain.to_string(),
         "--disable-hot-restart".to_string(),
+        crate::IGNORE_UNKNOWN_DYNAMIC_FIELDS.to_string(),
     ]);
 
     let mut env = vec![

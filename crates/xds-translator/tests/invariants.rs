@@ -168,12 +168,12 @@ fn cors_and_mirror_changes_leave_listeners_identical() {
         panic!("expected an HTTP listener");
     };
     let route = std::sync::Arc::make_mut(&mut http.virtual_hosts[0].routes[0]);
-    route.cors = Some(Cors {
+    route.cors = Some(Box::new(Cors {
         allow_origins: vec!["https://*.example.com".into()],
         allow_methods: vec!["GET".into()],
         max_age_seconds: Some(60),
         ..Default::default()
-    });
+    }));
     let RouteAction::Forward(f) = &mut route.action else {
         panic!("expected a forward action");
     };

@@ -251,8 +251,8 @@ fn convert_rule(
         matches,
         request_headers: filters.request_headers,
         response_headers: filters.response_headers,
-        cors: filters.cors,
-        session_persistence: parts.session_persistence,
+        cors: filters.cors.map(Box::new),
+        session_persistence: parts.session_persistence.map(Box::new),
         action,
     })
 }

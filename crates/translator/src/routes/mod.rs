@@ -92,8 +92,9 @@ pub(crate) struct ConvertedRule {
     pub matches: Vec<HttpMatch>,
     pub request_headers: HeaderMods,
     pub response_headers: HeaderMods,
-    pub cors: Option<ferrogate_ir::Cors>,
-    pub session_persistence: Option<ferrogate_ir::SessionPersistence>,
+    /// Boxed as in the IR route: rarely set, and every conversion is kept.
+    pub cors: Option<Box<ferrogate_ir::Cors>>,
+    pub session_persistence: Option<Box<ferrogate_ir::SessionPersistence>>,
     pub action: RouteAction,
 }
 

@@ -116,7 +116,11 @@ const SEEN_WINDOW: usize = 8;
 /// Whether a route status at `address` was in `seen` (at `from` or a little further), and
 /// with which verdict; moves `from` past it.
 fn seen_before(seen: &[(usize, bool)], from: &mut usize, address: usize) -> Option<bool> {
-    let mut window = seen.get(*from..).unwrap_or_default().iter().take(SEEN_WINDOW);
+    let mut window = seen
+        .get(*from..)
+        .unwrap_or_default()
+        .iter()
+        .take(SEEN_WINDOW);
     let offset = window.position(|(a, _)| *a == address)?;
     let verdict = seen[*from + offset].1;
     *from += offset + 1;

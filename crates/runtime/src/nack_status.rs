@@ -189,7 +189,11 @@ mod tests {
         // More answers inside the window join the same burst.
         tx.send_replace(2);
         bursts.next().await.expect("server alive");
-        assert_eq!(start.elapsed(), COALESCE, "the window opened by the first answer");
+        assert_eq!(
+            start.elapsed(),
+            COALESCE,
+            "the window opened by the first answer"
+        );
         // The burst was seen: nothing is ready until a new answer.
         let idle = tokio::time::timeout(COALESCE * 5, bursts.next()).await;
         assert!(idle.is_err(), "no new answer, no burst");

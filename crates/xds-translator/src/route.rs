@@ -34,10 +34,7 @@ pub fn route_configuration(name: &str, virtual_hosts: &[IrVirtualHost]) -> Route
 }
 
 /// [`route_configuration`] without its virtual hosts.
-fn route_configuration_shell(
-    name: &str,
-    virtual_hosts: &[IrVirtualHost],
-) -> RouteConfiguration {
+fn route_configuration_shell(name: &str, virtual_hosts: &[IrVirtualHost]) -> RouteConfiguration {
     let invalid_share = virtual_hosts
         .iter()
         .flat_map(|vh| &vh.routes)

@@ -27,23 +27,18 @@ use crate::type_url;
 /// configuration valid when it is inlined (static route configurations validate clusters by
 /// default).
 pub fn route_configuration(name: &str, virtual_hosts: &[IrVirtualHost]) -> RouteConfiguration {
-    RouteConfiguration {
-        virtual_hosts: virtual_hosts.iter().map(virtual_host).collect(),
-        ..route_configuration_shell(name, virtual_hosts)
-    }
-}
-
-/// [`route_configuration`] without its virtual hosts.
-fn route_configuration_shell(name: &str, virtual_hosts: &[IrVirtualHost]) -> RouteConfiguration {
     let invalid_share = virtual_hosts
         .iter()
         .flat_map(|vh| &vh.routes)
         .any(|r| sends_to_invalid_backends(r));
-    shell_with(name, invalid_share)
+    RouteConfiguration {
+        virtual_hosts: virtual_hosts.iter().map(virtual_host).collect(),
+        ..shell_with(name, invalid_share)
+    }
 }
 
-/// The shell of a RouteConfiguration `name`; `invalid_share`: whether one of its routes
-/// [`sends_to_invalid_backends`].
+/// [`route_configuration`] `name` without its virtual hosts; `invalid_share`: whether one
+/// of its routes [`sends_to_invalid_backends`].
 pub(crate) fn shell_with(name: &str, invalid_share: bool) -> RouteConfiguration {
     RouteConfiguration {
         name: name.to_string(),

@@ -22,7 +22,7 @@ pub use gateway::{
 };
 pub use infra::{AccessLog, AccessLogFormat, AccessLogSink, InfraIr, InfraPort, PortProtocol};
 pub use route::{
-    Cors, Forward, HeaderMatch, HeaderMods, HeaderValue, HttpMatch, HttpRoute, Mirror, PathMatch,
-    PathModifier, QueryParamMatch, Redirect, Retry, RouteAction, SessionPersistence, StringMatch,
-    Timeouts, UrlRewrite, VirtualHost, WeightedBackend,
+    Cors, Forward, HeaderLists, HeaderMatch, HeaderMods, HeaderValue, HttpMatch, HttpRoute, Mirror,
+    PathMatch, PathModifier, QueryParamMatch, Redirect, Retry, RouteAction, SessionPersistence,
+    StringMatch, Timeouts, UrlRewrite, VirtualHost, WeightedBackend,
 };

@@ -131,8 +131,18 @@ pub struct HeaderValue {
 }
 
 /// Header changes, applied as: remove, then set (overwrite), then add (append).
+///
+/// Most routes change no header, yet every route holds several of these (its own two and
+/// two per backend, in the kept conversion and again in the IR), so the lists sit behind
+/// one pointer that is null when nothing changes: 8 bytes instead of 72, about 5 MiB at
+/// 10 000 one-backend routes. Never `Some` with empty lists, so equality stays structural.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct HeaderMods {
+#[serde(from = "HeaderLists", into = "HeaderLists")]
+pub struct HeaderMods(Option<Box<HeaderLists>>);
+
+/// The lists of a [`HeaderMods`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct HeaderLists {
     /// Headers to overwrite.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub set: Vec<HeaderValue>,
@@ -144,10 +154,51 @@ pub struct HeaderMods {
     pub remove: Vec<String>,
 }
 
-impl HeaderMods {
+impl HeaderLists {
     /// True when nothing is changed.
     pub fn is_empty(&self) -> bool {
         self.set.is_empty() && self.add.is_empty() && self.remove.is_empty()
+    }
+}
+
+impl From<HeaderLists> for HeaderMods {
+    fn from(mut lists: HeaderLists) -> Self {
+        if lists.is_empty() {
+            return Self(None);
+        }
+        // Kept as long as the route: no spare capacity.
+        lists.set.shrink_to_fit();
+        lists.add.shrink_to_fit();
+        lists.remove.shrink_to_fit();
+        Self(Some(Box::new(lists)))
+    }
+}
+
+impl From<HeaderMods> for HeaderLists {
+    fn from(mods: HeaderMods) -> Self {
+        mods.0.map(|lists| *lists).unwrap_or_default()
+    }
+}
+
+impl HeaderMods {
+    /// True when nothing is changed.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+
+    /// Headers to overwrite.
+    pub fn set(&self) -> &[HeaderValue] {
+        self.0.as_ref().map_or(&[], |l| &l.set)
+    }
+
+    /// Headers to append.
+    pub fn add(&self) -> &[HeaderValue] {
+        self.0.as_ref().map_or(&[], |l| &l.add)
+    }
+
+    /// Header names to remove.
+    pub fn remove(&self) -> &[String] {
+        self.0.as_ref().map_or(&[], |l| &l.remove)
     }
 }
 
@@ -323,4 +374,51 @@ pub struct Redirect {
     pub path: Option<PathModifier>,
     /// 301, 302, 303, 307 or 308.
     pub status_code: u16,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(name: &str) -> HeaderValue {
+        HeaderValue {
+            name: name.into(),
+            value: "v".into(),
+        }
+    }
+
+    #[test]
+    fn empty_header_lists_hold_no_box_so_equality_stays_structural() {
+        let empty = HeaderMods::from(HeaderLists::default());
+        assert!(empty.is_empty());
+        assert_eq!(empty, HeaderMods::default());
+        assert_eq!(std::mem::size_of::<HeaderMods>(), 8);
+        let one = HeaderMods::from(HeaderLists {
+            remove: vec!["x-gone".into()],
+            ..HeaderLists::default()
+        });
+        assert!(!one.is_empty());
+        assert_ne!(one, empty);
+        assert_eq!(one.remove(), ["x-gone".to_string()]);
+        assert!(one.set().is_empty() && one.add().is_empty());
+    }
+
+    #[test]
+    fn header_mods_serialize_as_their_lists() {
+        let mods = HeaderMods::from(HeaderLists {
+            set: vec![header("a")],
+            add: vec![header("b")],
+            remove: vec![],
+        });
+        let text = yaml_serde::to_string(&mods).unwrap();
+        assert_eq!(
+            text,
+            "set:\n- name: a\n  value: v\nadd:\n- name: b\n  value: v\n"
+        );
+        let back: HeaderMods = yaml_serde::from_str(&text).unwrap();
+        assert_eq!(back, mods);
+        // Lists written empty read back as no change at all.
+        let none: HeaderMods = yaml_serde::from_str("set: []\n").unwrap();
+        assert_eq!(none, HeaderMods::default());
+    }
 }

@@ -453,7 +453,7 @@ mod tests {
 
     use super::*;
 
-    fn set(reason: &str) -> StatusSet {
+    fn set(reason: &'static str) -> StatusSet {
         StatusSet {
             gateway_classes: vec![GatewayClassStatus {
                 name: "c".into(),
@@ -514,7 +514,7 @@ mod tests {
         assert!(after.write(&set("Accepted")).unwrap().is_empty());
     }
 
-    fn route(name: &str, reason: &str) -> Arc<RouteStatus> {
+    fn route(name: &str, reason: &'static str) -> Arc<RouteStatus> {
         Arc::new(RouteStatus {
             kind: "HTTPRoute".into(),
             namespace: "apps".into(),

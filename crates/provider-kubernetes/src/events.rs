@@ -69,7 +69,7 @@ pub fn transitions(before: Option<&StatusSet>, after: &StatusSet) -> Vec<Transit
         ] {
             if let Some((ok_now, c)) = flipped(old_conditions, &g.conditions, type_) {
                 out.push(if ok_now {
-                    at(false, ok, c.message.clone())
+                    at(false, ok, c.message.to_string())
                 } else {
                     at(true, not_ok, format!("{}: {}", c.reason, c.message))
                 });
@@ -96,7 +96,7 @@ pub fn transitions(before: Option<&StatusSet>, after: &StatusSet) -> Vec<Transit
                 .cloned()
         };
         match (rejected(old_conditions), rejected(&g.conditions)) {
-            (None, Some(c)) => out.push(at(true, "ConfigRejected", c.message)),
+            (None, Some(c)) => out.push(at(true, "ConfigRejected", c.message.into_owned())),
             (Some(_), None) => out.push(at(
                 false,
                 "ConfigRecovered",
@@ -314,7 +314,7 @@ mod tests {
         address: Option<&str>,
         nack: bool,
     ) -> GatewayStatus {
-        let c = |t: &str, ok: bool, reason: &str| {
+        let c = |t: &'static str, ok: bool, reason: &'static str| {
             if ok {
                 Condition::ok(t, t, "fine")
             } else {

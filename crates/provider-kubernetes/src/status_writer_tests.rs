@@ -26,7 +26,7 @@ fn route_object(name: &str) -> Value {
     })
 }
 
-fn route_status(name: &str, reason: &str) -> Arc<RouteStatus> {
+fn route_status(name: &str, reason: &'static str) -> Arc<RouteStatus> {
     Arc::new(RouteStatus {
         kind: "HTTPRoute".into(),
         namespace: "apps".into(),
@@ -41,7 +41,7 @@ fn route_status(name: &str, reason: &str) -> Arc<RouteStatus> {
     })
 }
 
-fn statuses(names: &[&str], reason: &str) -> Arc<StatusSet> {
+fn statuses(names: &[&str], reason: &'static str) -> Arc<StatusSet> {
     Arc::new(StatusSet {
         routes: names.iter().map(|n| route_status(n, reason)).collect(),
         ..Default::default()

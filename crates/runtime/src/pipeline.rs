@@ -645,7 +645,7 @@ spec:
         );
         let zz = programmed("zz");
         assert_eq!(
-            (zz.status, zz.reason.as_str()),
+            (zz.status, &*zz.reason),
             (ferrogate_status::ConditionStatus::False, "NoResources")
         );
         assert!(zz.message.contains("room for 1 Gateways"), "{}", zz.message);

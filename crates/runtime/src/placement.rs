@@ -43,7 +43,8 @@ pub(crate) fn mark_unplaced(
 
 fn set_not_programmed(conditions: &mut Vec<Condition>, message: &str) {
     let generation = conditions.first().and_then(|c| c.observed_generation);
-    let condition = Condition::not("Programmed", REASON, message).at_generation(generation);
+    let condition =
+        Condition::not("Programmed", REASON, message.to_string()).at_generation(generation);
     match conditions.iter_mut().find(|c| c.type_ == "Programmed") {
         Some(existing) => *existing = condition,
         None => conditions.push(condition),

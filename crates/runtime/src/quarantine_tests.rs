@@ -56,7 +56,7 @@ impl FakeEnvoy {
         self.view.published = Some(version.clone());
         let mut bad = false;
         for_each_route(ir, |_, _, route| {
-            bad |= route.request_headers.set.iter().any(|h| h.value == "bad");
+            bad |= route.request_headers.set().iter().any(|h| h.value == "bad");
         });
         if bad {
             self.view.nack = Some((version.clone(), format!("rejected {version}")));

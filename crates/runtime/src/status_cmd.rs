@@ -274,7 +274,7 @@ mod tests {
     use super::*;
 
     fn set() -> StatusSet {
-        let ok = |t: &str| Condition::ok(t, t, "fine");
+        let ok = |t: &'static str| Condition::ok(t, t, "fine");
         StatusSet {
             gateway_classes: vec![GatewayClassStatus {
                 name: "ferrogate".into(),

@@ -12,7 +12,7 @@
 mod condition;
 mod model;
 
-pub use condition::{Condition, ConditionStatus};
+pub use condition::{Condition, ConditionStatus, Text};
 pub use model::{
     AncestorStatus, GatewayAddress, GatewayClassStatus, GatewayStatus, ListenerSetStatus,
     ListenerStatus, ParentRef, PolicyStatus, RouteGroupKind, RouteParentStatus, RouteStatus,

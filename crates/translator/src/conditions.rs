@@ -3,6 +3,7 @@
 //! also decides what the user reads.
 
 use ferrogate_status::Condition;
+use ferrogate_status::Text;
 
 /// A problem in the input, as the condition it sets to `False`: type, reason and message.
 /// Translator problems are values like this, never `Err` of the translation.
@@ -10,11 +11,11 @@ use ferrogate_status::Condition;
 pub(crate) struct Problem {
     pub type_: &'static str,
     pub reason: &'static str,
-    pub message: String,
+    pub message: Text,
 }
 
 impl Problem {
-    fn new(type_: &'static str, reason: &'static str, message: impl Into<String>) -> Self {
+    fn new(type_: &'static str, reason: &'static str, message: impl Into<Text>) -> Self {
         Self {
             type_,
             reason,
@@ -23,34 +24,34 @@ impl Problem {
     }
 
     /// `Accepted: False`.
-    pub(crate) fn not_accepted(reason: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn not_accepted(reason: &'static str, message: impl Into<Text>) -> Self {
         Self::new(types::ACCEPTED, reason, message)
     }
 
     /// `ResolvedRefs: False`.
-    pub(crate) fn unresolved(reason: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn unresolved(reason: &'static str, message: impl Into<Text>) -> Self {
         Self::new(types::RESOLVED_REFS, reason, message)
     }
 
     /// `Programmed: False`.
-    pub(crate) fn not_programmed(reason: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn not_programmed(reason: &'static str, message: impl Into<Text>) -> Self {
         Self::new(types::PROGRAMMED, reason, message)
     }
 
     /// `Conflicted: True`.
-    pub(crate) fn conflicted(reason: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn conflicted(reason: &'static str, message: impl Into<Text>) -> Self {
         Self::new(types::CONFLICTED, reason, message)
     }
 
     /// `OverlappingTLSConfig: True`.
-    pub(crate) fn overlapping_tls(reason: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn overlapping_tls(reason: &'static str, message: impl Into<Text>) -> Self {
         Self::new(types::OVERLAPPING_TLS_CONFIG, reason, message)
     }
 
     /// The same problem with its message prefixed (`rule 1: ...`).
     pub(crate) fn within(self, context: &str) -> Self {
         Self {
-            message: format!("{context}: {}", self.message),
+            message: format!("{context}: {}", self.message).into(),
             ..self
         }
     }

@@ -144,7 +144,7 @@ fn refresh_one(status: &mut GatewayStatus, options: &Options) {
         reasons::PENDING,
         reasons::PROGRAMMED,
     ]
-    .contains(&programmed.reason.as_str());
+    .contains(&&*programmed.reason);
     if follows_fleet {
         let generation = programmed.observed_generation;
         *programmed = fleet_programmed(Some(&fleet)).at_generation(generation);

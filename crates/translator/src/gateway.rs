@@ -561,7 +561,10 @@ impl GatewayCtx {
         // own programming).
         let fleet = fleet_of(options, &self.key);
         let unusable = match options.unusable_addresses.get(&self.key) {
-            Some(why) => Some(Problem::not_programmed(reasons::ADDRESS_NOT_USABLE, why)),
+            Some(why) => Some(Problem::not_programmed(
+                reasons::ADDRESS_NOT_USABLE,
+                why.clone(),
+            )),
             None => fleet
                 .as_ref()
                 .and_then(|_| self.requested_without_load_balancer()),

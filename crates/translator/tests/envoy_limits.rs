@@ -97,7 +97,7 @@ fn routes_envoy_would_reject_are_refused_and_a_valid_neighbour_is_served() {
     ] {
         let c = accepted(name);
         assert_eq!(
-            (c.status, c.reason.as_str()),
+            (c.status, &*c.reason),
             (ConditionStatus::False, "UnsupportedValue"),
             "{name}: {c:?}"
         );

@@ -50,7 +50,7 @@ fn programmed(status: &GatewayStatus) -> (String, String) {
         .iter()
         .find(|c| c.type_ == "Programmed")
         .unwrap();
-    (format!("{:?}", c.status), c.reason.clone())
+    (format!("{:?}", c.status), c.reason.to_string())
 }
 
 #[test]

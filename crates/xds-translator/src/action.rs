@@ -113,9 +113,9 @@ fn cluster_weight(b: &WeightedBackend) -> ClusterWeight {
         name: b.backend.clone(),
         weight: Some(UInt32Value { value: b.weight }),
         request_headers_to_add: headers_to_add(&b.request_headers),
-        request_headers_to_remove: b.request_headers.remove.clone(),
+        request_headers_to_remove: b.request_headers.remove().to_vec(),
         response_headers_to_add: headers_to_add(&b.response_headers),
-        response_headers_to_remove: b.response_headers.remove.clone(),
+        response_headers_to_remove: b.response_headers.remove().to_vec(),
         // Overrides the route's own host rewrite for requests sent to this backend.
         host_rewrite_specifier: b
             .host_rewrite
@@ -309,9 +309,9 @@ pub fn response_code(status: u16) -> RedirectResponseCode {
 /// (OVERWRITE_IF_EXISTS_OR_ADD), then `add` (APPEND_IF_EXISTS_OR_ADD).
 pub fn apply_header_mods(out: &mut Route, request: &HeaderMods, response: &HeaderMods) {
     out.request_headers_to_add = headers_to_add(request);
-    out.request_headers_to_remove = request.remove.clone();
+    out.request_headers_to_remove = request.remove().to_vec();
     out.response_headers_to_add = headers_to_add(response);
-    out.response_headers_to_remove = response.remove.clone();
+    out.response_headers_to_remove = response.remove().to_vec();
 }
 
 fn headers_to_add(m: &HeaderMods) -> Vec<HeaderValueOption> {
@@ -324,11 +324,11 @@ fn headers_to_add(m: &HeaderMods) -> Vec<HeaderValueOption> {
         append_action: action as i32,
         ..Default::default()
     };
-    m.set
+    m.set()
         .iter()
         .map(|h| opt(h, HeaderAppendAction::OverwriteIfExistsOrAdd))
         .chain(
-            m.add
+            m.add()
                 .iter()
                 .map(|h| opt(h, HeaderAppendAction::AppendIfExistsOrAdd)),
         )

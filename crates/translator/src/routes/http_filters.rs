@@ -7,7 +7,8 @@ use ferrogate_api::gateway::{
     HttpRouteRulesFiltersUrlRewritePathType as RewritePathType,
 };
 use ferrogate_ir::{
-    Cors, HeaderMods, HeaderValue, HttpMatch, Mirror, PathMatch, PathModifier, Redirect, UrlRewrite,
+    Cors, HeaderLists, HeaderMods, HeaderValue, HttpMatch, Mirror, PathMatch, PathModifier,
+    Redirect, UrlRewrite,
 };
 
 use super::envoy_limits;
@@ -257,7 +258,7 @@ pub(crate) fn header_mods<'a>(
     add: impl Iterator<Item = (&'a String, &'a String)>,
     remove: impl Iterator<Item = &'a String>,
 ) -> Result<HeaderMods, Problem> {
-    let mut mods = HeaderMods::default();
+    let mut mods = HeaderLists::default();
     let push =
         |list: &mut Vec<HeaderValue>, name: &String, value: &String| -> Result<(), Problem> {
             if !valid_header_name(name) {
@@ -302,5 +303,5 @@ pub(crate) fn header_mods<'a>(
             mods.remove.push(name.clone());
         }
     }
-    Ok(mods)
+    Ok(mods.into())
 }

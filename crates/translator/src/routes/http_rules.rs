@@ -34,7 +34,7 @@ pub(crate) struct ConvertedRules {
 }
 
 /// A rule that is not accepted: `UnsupportedValue`.
-pub(crate) fn unsupported(message: impl Into<String>) -> Problem {
+pub(crate) fn unsupported(message: impl Into<ferrogate_status::Text>) -> Problem {
     Problem::not_accepted(reasons::UNSUPPORTED_VALUE, message)
 }
 
@@ -94,11 +94,11 @@ pub(crate) fn convert_rules<'a>(
     if let Some(first) = invalid_rules.first() {
         let message = invalid_rules
             .iter()
-            .map(|p| p.message.as_str())
+            .map(|p| &*p.message)
             .collect::<Vec<_>>()
             .join("; ");
         let problem = Problem {
-            message,
+            message: message.into(),
             ..first.clone()
         };
         // Every rule broken: the route is not accepted. Some broken: the valid rules serve.

@@ -391,7 +391,7 @@ pub(crate) fn resolved_refs(problems: &[Problem]) -> Condition {
             first.reason,
             problems
                 .iter()
-                .map(|p| p.message.as_str())
+                .map(|p| &*p.message)
                 .collect::<Vec<_>>()
                 .join("; "),
         ),
@@ -666,7 +666,7 @@ fn attach_to(
 }
 
 /// A parentRef through which the route did not attach, and why.
-fn not_accepted(reason: &str, message: &str) -> (Condition, Option<ParentRef>) {
+fn not_accepted(reason: &'static str, message: &'static str) -> (Condition, Option<ParentRef>) {
     (Condition::not(types::ACCEPTED, reason, message), None)
 }
 

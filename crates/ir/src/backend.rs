@@ -1,6 +1,8 @@
 //! Upstream clusters and their endpoints. Endpoints are kept apart from the rest so that an
 //! EndpointSlice change can become an endpoints-only (EDS) push.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 /// An upstream cluster: one Service port.
@@ -12,7 +14,9 @@ pub struct Backend {
     /// Protocol spoken to the endpoints.
     pub protocol: BackendProtocol,
     /// Ready endpoints, sorted by (address, port). May be empty (Envoy answers 503).
-    pub endpoints: Vec<Endpoint>,
+    /// Shared: every route to the same Service port holds this backend in its kept
+    /// conversion, so one list serves them all.
+    pub endpoints: Arc<[Endpoint]>,
     /// TLS to the backend (BackendTLSPolicy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<UpstreamTls>,

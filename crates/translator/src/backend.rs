@@ -3,7 +3,8 @@
 //! the ResolvedRefs reason when that fails.
 
 use std::cell::RefCell;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use ferrogate_api::GATEWAY_GROUP;
 use ferrogate_ir::{Backend, BackendProtocol, Endpoint};
@@ -53,7 +54,14 @@ pub(crate) struct Resolver<'a> {
     /// everything a resolution reads (Services, ServiceImports, EndpointSlices,
     /// ReferenceGrants, BackendTLSPolicies and their CA ConfigMaps and Secrets) lives there.
     touched: RefCell<BTreeSet<String>>,
+    /// Endpoint lists already gathered, by what gathering reads (namespace, Service, port
+    /// name, label). Routes to the same Service port share one list instead of each walking
+    /// every EndpointSlice and keeping its own copy.
+    endpoint_lists: RefCell<HashMap<EndpointsKey, Result<Arc<[Endpoint]>, RefProblem>>>,
 }
+
+/// (namespace, Service, port name, service-name label) of an endpoint list.
+type EndpointsKey = (String, String, String, &'static str);
 
 impl<'a> Resolver<'a> {
     pub(crate) fn new(snapshot: &'a Snapshot) -> Self {
@@ -61,6 +69,7 @@ impl<'a> Resolver<'a> {
             snapshot,
             policies: Policies::judge(snapshot),
             touched: RefCell::default(),
+            endpoint_lists: RefCell::default(),
         }
     }
 
@@ -88,7 +97,7 @@ impl<'a> Resolver<'a> {
         met: &mut Targets,
     ) -> Result<Backend, RefProblem> {
         self.touch(route_ns, r);
-        let port = resolve_port(self.snapshot, route_kind, route_ns, r, "TCP")?;
+        let port = resolve_port(self, route_kind, route_ns, r, "TCP")?;
         let declared = match port.app_protocol.as_deref() {
             Some("kubernetes.io/h2c" | "grpc" | "h2c") => BackendProtocol::Http2,
             _ => BackendProtocol::Http1,
@@ -113,7 +122,7 @@ impl<'a> Resolver<'a> {
     ) -> Result<Backend, RefProblem> {
         self.touch(route_ns, r);
         let transport = if udp { "UDP" } else { "TCP" };
-        let port = resolve_port(self.snapshot, route_kind, route_ns, r, transport)?;
+        let port = resolve_port(self, route_kind, route_ns, r, transport)?;
         let (protocol, suffix) = if udp {
             (BackendProtocol::Udp, "/udp")
         } else {
@@ -153,17 +162,18 @@ struct Port {
     namespace: String,
     number: i32,
     app_protocol: Option<String>,
-    endpoints: Vec<Endpoint>,
+    endpoints: Arc<[Endpoint]>,
 }
 
 /// Finds the Service port a reference names.
 fn resolve_port(
-    snapshot: &Snapshot,
+    resolver: &Resolver<'_>,
     route_kind: &str,
     route_ns: &str,
     r: &BackendRef<'_>,
     transport: &str,
 ) -> Result<Port, RefProblem> {
+    let snapshot = resolver.snapshot;
     let group = r.group.unwrap_or("");
     let kind = r.kind.unwrap_or("Service");
     let import = match (group, kind) {
@@ -257,7 +267,20 @@ fn resolve_port(
     } else {
         SERVICE_NAME_LABEL
     };
-    let endpoints = endpoints(snapshot, namespace, r.name, port_name.as_deref(), label)?;
+    let key = (
+        namespace.to_string(),
+        r.name.to_string(),
+        port_name.unwrap_or_default(),
+        label,
+    );
+    let endpoints = resolver
+        .endpoint_lists
+        .borrow_mut()
+        .entry(key)
+        .or_insert_with_key(|(namespace, service, port_name, label)| {
+            endpoints(snapshot, namespace, service, Some(port_name), label).map(Arc::from)
+        })
+        .clone()?;
     Ok(Port {
         namespace: namespace.to_string(),
         number: port,

@@ -72,8 +72,8 @@ pub fn refresh_endpoints(snapshot: &Snapshot, ir: &GatewayIr) -> EndpointRefresh
         let Some(endpoints) = backend::endpoints_of(snapshot, b) else {
             return EndpointRefresh::NeedsFullTranslation;
         };
-        if endpoints != b.endpoints {
-            next.get_or_insert_with(|| ir.clone()).backends[i].endpoints = endpoints;
+        if *endpoints != *b.endpoints {
+            next.get_or_insert_with(|| ir.clone()).backends[i].endpoints = endpoints.into();
         }
     }
     next.map_or(EndpointRefresh::Unchanged, EndpointRefresh::Changed)

@@ -11,7 +11,7 @@ use crate::listener::socket_address;
 /// endpoint sorted by (address, port). No endpoints give an empty assignment (Envoy then
 /// answers 503).
 pub fn load_assignment(b: &Backend) -> ClusterLoadAssignment {
-    let mut eps = b.endpoints.clone();
+    let mut eps = b.endpoints.to_vec();
     eps.sort();
     eps.dedup();
     let endpoints = if eps.is_empty() {

@@ -104,10 +104,11 @@ fn bootstrap(ir: &GatewayIr) -> Bootstrap {
     let xds = Backend {
         name: "xds".into(),
         protocol: BackendProtocol::Http2,
-        endpoints: vec![Endpoint {
+        endpoints: [Endpoint {
             address: "127.0.0.1".into(),
             port: 18000,
-        }],
+        }]
+        .into(),
         tls: None,
     };
     let mut xds_cluster = cluster(&xds);

@@ -80,11 +80,13 @@ fn route_change_leaves_listeners_identical() {
 fn endpoint_change_leaves_clusters_identical() {
     let before = load("two-virtual-hosts");
     let mut after = before.clone();
-    after.backends[0].endpoints.push(Endpoint {
+    let mut grown = after.backends[0].endpoints.to_vec();
+    grown.push(Endpoint {
         address: "10.9.9.9".into(),
         port: 80,
     });
-    after.backends[1].endpoints.clear();
+    after.backends[0].endpoints = grown.into();
+    after.backends[1].endpoints = Vec::new().into();
 
     let a = translate(&before, &OPTS);
     let b = translate(&after, &OPTS);

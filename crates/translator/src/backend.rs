@@ -57,11 +57,12 @@ pub(crate) struct Resolver<'a> {
     /// Endpoint lists already gathered, by what gathering reads (namespace, Service, port
     /// name, label). Routes to the same Service port share one list instead of each walking
     /// every EndpointSlice and keeping its own copy.
-    endpoint_lists: RefCell<HashMap<EndpointsKey, Result<Arc<[Endpoint]>, RefProblem>>>,
+    /// Keyed `namespace/Service/port name/label`: the first three are DNS labels (no `/`),
+    /// so the key is unambiguous, and a hit is looked up through `endpoints_key` without
+    /// allocating.
+    endpoint_lists: RefCell<HashMap<String, Result<Arc<[Endpoint]>, RefProblem>>>,
+    endpoints_key: RefCell<String>,
 }
-
-/// (namespace, Service, port name, service-name label) of an endpoint list.
-type EndpointsKey = (String, String, String, &'static str);
 
 impl<'a> Resolver<'a> {
     pub(crate) fn new(snapshot: &'a Snapshot) -> Self {
@@ -70,7 +71,31 @@ impl<'a> Resolver<'a> {
             policies: Policies::judge(snapshot),
             touched: RefCell::default(),
             endpoint_lists: RefCell::default(),
+            endpoints_key: RefCell::default(),
         }
+    }
+
+    /// The ready endpoints of a Service port, gathered once per translation.
+    fn endpoint_list(
+        &self,
+        namespace: &str,
+        service: &str,
+        port_name: &str,
+        label: &str,
+    ) -> Result<Arc<[Endpoint]>, RefProblem> {
+        let mut key = self.endpoints_key.borrow_mut();
+        key.clear();
+        for part in [namespace, service, port_name, label] {
+            key.push_str(part);
+            key.push('/');
+        }
+        let mut lists = self.endpoint_lists.borrow_mut();
+        if let Some(list) = lists.get(key.as_str()) {
+            return list.clone();
+        }
+        let list = endpoints(self.snapshot, namespace, service, port_name, label).map(Arc::from);
+        lists.insert(key.clone(), list.clone());
+        list
     }
 
     /// The namespaces resolutions read since the last call (see `route_cache`).
@@ -267,20 +292,8 @@ fn resolve_port(
     } else {
         SERVICE_NAME_LABEL
     };
-    let key = (
-        namespace.to_string(),
-        r.name.to_string(),
-        port_name.unwrap_or_default(),
-        label,
-    );
-    let endpoints = resolver
-        .endpoint_lists
-        .borrow_mut()
-        .entry(key)
-        .or_insert_with_key(|(namespace, service, port_name, label)| {
-            endpoints(snapshot, namespace, service, Some(port_name), label).map(Arc::from)
-        })
-        .clone()?;
+    let port_name = port_name.as_deref().unwrap_or("");
+    let endpoints = resolver.endpoint_list(namespace, r.name, port_name, label)?;
     Ok(Port {
         namespace: namespace.to_string(),
         number: port,
@@ -294,10 +307,9 @@ fn endpoints(
     snapshot: &Snapshot,
     namespace: &str,
     service: &str,
-    port_name: Option<&str>,
+    port_name: &str,
     label: &str,
 ) -> Result<Vec<Endpoint>, RefProblem> {
-    let port_name = port_name.unwrap_or("");
     let mut out = Vec::new();
     let mut address_types = std::collections::BTreeSet::new();
     for (key, slice) in snapshot.endpoint_slices.iter() {
@@ -389,5 +401,12 @@ pub(crate) fn endpoints_of(snapshot: &Snapshot, backend: &Backend) -> Option<Vec
         }
         _ => return None,
     };
-    endpoints(snapshot, namespace, service, port_name.as_deref(), label).ok()
+    endpoints(
+        snapshot,
+        namespace,
+        service,
+        port_name.as_deref().unwrap_or(""),
+        label,
+    )
+    .ok()
 }

@@ -24,9 +24,10 @@ pub struct VirtualHost {
 pub struct HttpRoute {
     /// Stable name: `httproute/<namespace>/<name>/rule/<i>/match/<j>`.
     pub name: String,
-    /// What a request must look like.
+    /// What a request must look like. Shared with the route's kept conversion (one match
+    /// of its rule), so an IR route copies none of it.
     #[serde(rename = "match")]
-    pub matcher: HttpMatch,
+    pub matcher: Arc<HttpMatch>,
     /// Request headers to change before forwarding.
     #[serde(default, skip_serializing_if = "HeaderMods::is_empty")]
     pub request_headers: HeaderMods,
@@ -40,8 +41,9 @@ pub struct HttpRoute {
     /// Session persistence: requests of one session go to the same endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_persistence: Option<Box<SessionPersistence>>,
-    /// What to do with a matching request.
-    pub action: RouteAction,
+    /// What to do with a matching request. Shared with the route's kept conversion unless
+    /// the Gateway changes it (a blocked backend, a redirect taking the listener's port).
+    pub action: Arc<RouteAction>,
 }
 
 /// How a session is recognised (HTTPRoute/GRPCRoute `sessionPersistence`). The token names

@@ -66,15 +66,25 @@ struct Written {
 }
 
 /// What identifies one written condition for its `lastTransitionTime`: its location in the
-/// status, its type and its status. Only these are kept (not the whole condition with its
-/// reason and message), and the time text is shared by every condition stamped in the same
-/// write: at 10000 routes these records were ~7 MiB of the settled heap.
+/// status and its type (hashed together, see [`condition_id`]) and its status. Only these
+/// are kept (not the whole condition with its reason and message), and the time text is
+/// shared by every condition stamped in the same write: at 10000 routes these records were
+/// ~7 MiB of the settled heap, and with the location and type as strings still two
+/// allocations a condition.
 #[derive(Debug)]
 struct Stamped {
-    location: Box<str>,
-    type_: Box<str>,
+    id: u64,
     status: ConditionStatus,
     time: Arc<str>,
+}
+
+/// A condition's location and type, hashed. Two conditions of one status (a few dozen at
+/// most) sharing a hash would at worst carry one's transition time over to the other.
+fn condition_id(location: &str, type_: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    (location, type_).hash(&mut hasher);
+    hasher.finish()
 }
 
 /// One status, by kind. Boxed but for routes (already behind an `Arc`), so that an entry
@@ -417,18 +427,14 @@ fn stamp(
                         else {
                             continue;
                         };
+                        let id = condition_id(location, &parsed.type_);
                         let time = previous
                             .iter()
-                            .find(|p| {
-                                &*p.location == location
-                                    && *p.type_ == parsed.type_
-                                    && p.status == parsed.status
-                            })
+                            .find(|p| p.id == id && p.status == parsed.status)
                             .map_or_else(|| now.clone(), |p| p.time.clone());
                         condition["lastTransitionTime"] = time.to_string().into();
                         out.push(Stamped {
-                            location: location.into(),
-                            type_: parsed.type_.into(),
+                            id,
                             status: parsed.status,
                             time,
                         });

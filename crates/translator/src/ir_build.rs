@@ -299,17 +299,17 @@ fn served_elsewhere(chain: &mut HttpsChain, domain: &str) {
         domains: vec![domain.to_string()],
         routes: vec![Arc::new(HttpRoute {
             name: "misdirected".into(),
-            matcher: ferrogate_ir::HttpMatch {
+            matcher: Arc::new(ferrogate_ir::HttpMatch {
                 path: ferrogate_ir::PathMatch::Prefix("/".into()),
                 headers: vec![],
                 query_params: vec![],
                 method: None,
-            },
+            }),
             request_headers: Default::default(),
             response_headers: Default::default(),
             cors: None,
             session_persistence: None,
-            action: RouteAction::DirectResponse { status: 421 },
+            action: Arc::new(RouteAction::DirectResponse { status: 421 }),
         })],
     });
 }
@@ -351,7 +351,7 @@ fn used_backends(listeners: &[Listener]) -> BTreeSet<String> {
     fn from_hosts<'a>(hosts: &'a [VirtualHost], used: &mut BTreeSet<&'a str>) {
         for vh in hosts {
             for r in &vh.routes {
-                if let RouteAction::Forward(f) = &r.action {
+                if let RouteAction::Forward(f) = &*r.action {
                     used.extend(f.backends.iter().map(|b| b.backend.as_str()));
                     used.extend(f.mirrors.iter().map(|m| m.backend.as_str()));
                 }
@@ -471,7 +471,7 @@ fn virtual_hosts(
 
 /// Whether the Gateway must not reach one of the rule's backends.
 fn blocks(rule: &ConvertedRule, blocked: &dyn Fn(&str) -> bool) -> bool {
-    match &rule.action {
+    match &*rule.action {
         RouteAction::Forward(f) => {
             f.backends.iter().any(|b| blocked(&b.backend))
                 || f.mirrors.iter().any(|b| blocked(&b.backend))
@@ -485,31 +485,8 @@ fn to_ir_route(
     listener_port: u16,
     blocked: &dyn Fn(&str) -> bool,
 ) -> HttpRoute {
-    let mut action = rule.action.clone();
-    if let RouteAction::Forward(forward) = &mut action {
-        // A backend this Gateway must not reach: its share is answered 500, like an
-        // unresolved reference. (Only then is the list rebuilt: a vector grown by pushes
-        // keeps spare room, which was a sixth of the kept IR at 10 000 routes.)
-        if forward.backends.iter().any(|b| blocked(&b.backend)) {
-            let (kept, dropped): (Vec<_>, Vec<_>) = std::mem::take(&mut forward.backends)
-                .into_iter()
-                .partition(|b| !blocked(&b.backend));
-            forward.invalid_weight += dropped.iter().map(|b| b.weight).sum::<u32>();
-            forward.backends = kept;
-            forward.backends.shrink_to_fit();
-        }
-        forward.mirrors.retain(|m| !blocked(&m.backend));
-        if forward.backends.is_empty() {
-            action = RouteAction::DirectResponse { status: 500 };
-        }
-    }
-    if let RouteAction::Redirect(redirect) = &mut action {
-        // The spec: without a port, a redirect keeps the listener's port unless it changes
-        // the scheme (then the scheme's well-known port, which Envoy leaves out of Location).
-        if redirect.port.is_none() && redirect.scheme.is_none() {
-            redirect.port = Some(listener_port);
-        }
-    }
+    let action = gateway_action(&rule.action, listener_port, blocked)
+        .map_or_else(|| Arc::clone(&rule.action), Arc::new);
     HttpRoute {
         name: format!(
             "{}/{}/{}/rule/{}/match/{}",
@@ -519,7 +496,7 @@ fn to_ir_route(
             rule.index,
             m
         ),
-        matcher: rule.matches[m].clone(),
+        matcher: Arc::clone(&rule.matches[m]),
         request_headers: rule.request_headers.clone(),
         response_headers: rule.response_headers.clone(),
         cors: rule.cors.clone(),
@@ -540,4 +517,125 @@ fn owner(gw: &GatewayCtx, indices: &[usize], host: &str) -> Option<usize> {
                 std::cmp::Reverse(i),
             )
         })
+}
+
+/// The action a rule has on this Gateway when it differs from the rule's own, `None` when
+/// it is the rule's (most rules: the IR route then shares it with the conversion).
+fn gateway_action(
+    action: &RouteAction,
+    listener_port: u16,
+    blocked: &dyn Fn(&str) -> bool,
+) -> Option<RouteAction> {
+    match action {
+        // A backend this Gateway must not reach: its share is answered 500, like an
+        // unresolved reference.
+        RouteAction::Forward(f)
+            if f.backends.iter().any(|b| blocked(&b.backend))
+                || f.mirrors.iter().any(|b| blocked(&b.backend)) =>
+        {
+            let mut forward = f.clone();
+            let (kept, dropped): (Vec<_>, Vec<_>) = std::mem::take(&mut forward.backends)
+                .into_iter()
+                .partition(|b| !blocked(&b.backend));
+            forward.invalid_weight += dropped.iter().map(|b| b.weight).sum::<u32>();
+            forward.backends = kept;
+            forward.backends.shrink_to_fit();
+            forward.mirrors.retain(|m| !blocked(&m.backend));
+            Some(if forward.backends.is_empty() {
+                RouteAction::DirectResponse { status: 500 }
+            } else {
+                RouteAction::Forward(forward)
+            })
+        }
+        // The spec: without a port, a redirect keeps the listener's port unless it changes
+        // the scheme (then the scheme's well-known port, which Envoy leaves out of Location).
+        RouteAction::Redirect(redirect) if redirect.port.is_none() && redirect.scheme.is_none() => {
+            let mut redirect = redirect.clone();
+            redirect.port = Some(listener_port);
+            Some(RouteAction::Redirect(redirect))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ferrogate_ir::{Forward, Redirect, WeightedBackend};
+
+    use super::*;
+
+    fn to(backend: &str, weight: u32) -> WeightedBackend {
+        WeightedBackend {
+            backend: backend.into(),
+            weight,
+            request_headers: Default::default(),
+            response_headers: Default::default(),
+            host_rewrite: None,
+        }
+    }
+
+    fn forward(backends: Vec<WeightedBackend>) -> RouteAction {
+        RouteAction::Forward(Forward {
+            backends,
+            invalid_weight: 0,
+            rewrite: None,
+            mirrors: vec![],
+            timeouts: None,
+            retry: None,
+        })
+    }
+
+    fn redirect(port: Option<u16>, scheme: Option<&str>) -> RouteAction {
+        RouteAction::Redirect(Redirect {
+            scheme: scheme.map(Into::into),
+            hostname: None,
+            port,
+            path: None,
+            status_code: 302,
+        })
+    }
+
+    #[test]
+    fn a_rule_the_gateway_does_not_change_keeps_its_own_action() {
+        let none = |_: &str| false;
+        assert_eq!(
+            gateway_action(&forward(vec![to("ns/a/80", 1)]), 8080, &none),
+            None
+        );
+        assert_eq!(
+            gateway_action(&redirect(Some(8443), None), 8080, &none),
+            None
+        );
+        assert_eq!(
+            gateway_action(&redirect(None, Some("https")), 8080, &none),
+            None
+        );
+        let answer = RouteAction::DirectResponse { status: 500 };
+        assert_eq!(gateway_action(&answer, 8080, &none), None);
+    }
+
+    #[test]
+    fn a_blocked_backend_gets_its_share_answered_with_500() {
+        let blocked = |b: &str| b == "ns/b/80";
+        let action = forward(vec![to("ns/a/80", 1), to("ns/b/80", 3)]);
+        let Some(RouteAction::Forward(f)) = gateway_action(&action, 8080, &blocked) else {
+            panic!("expected a forward action");
+        };
+        assert_eq!(f.backends, vec![to("ns/a/80", 1)]);
+        assert_eq!(f.invalid_weight, 3);
+        let only_blocked = forward(vec![to("ns/b/80", 1)]);
+        assert_eq!(
+            gateway_action(&only_blocked, 8080, &blocked),
+            Some(RouteAction::DirectResponse { status: 500 })
+        );
+    }
+
+    #[test]
+    fn a_redirect_without_port_or_scheme_keeps_the_listener_port() {
+        let none = |_: &str| false;
+        assert_eq!(
+            gateway_action(&redirect(None, None), 8080, &none),
+            Some(redirect(Some(8080), None))
+        );
+    }
 }

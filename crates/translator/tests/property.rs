@@ -42,7 +42,7 @@ fn translation_of_generated_worlds_is_total_deterministic_and_consistent() {
                 let mut from_hosts = |hosts: &[ferrogate_ir::VirtualHost]| {
                     for vh in hosts {
                         for r in &vh.routes {
-                            if let RouteAction::Forward(f) = &r.action {
+                            if let RouteAction::Forward(f) = &*r.action {
                                 referenced.extend(f.backends.iter().map(|b| b.backend.clone()));
                                 referenced.extend(f.mirrors.iter().map(|m| m.backend.clone()));
                             }

@@ -52,7 +52,7 @@ pub(crate) fn shell_with(name: &str, invalid_share: bool) -> RouteConfiguration 
 
 /// Whether `r` sends a share of its requests to invalid backends.
 pub(crate) fn sends_to_invalid_backends(r: &HttpRoute) -> bool {
-    matches!(&r.action, IrAction::Forward(f) if f.invalid_weight > 0 && !f.backends.is_empty())
+    matches!(&*r.action, IrAction::Forward(f) if f.invalid_weight > 0 && !f.backends.is_empty())
 }
 
 /// A virtual host with its domains as given (the port in `Host` is ignored when matching).

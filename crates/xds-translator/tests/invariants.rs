@@ -64,9 +64,8 @@ fn route_change_leaves_listeners_identical() {
     let ListenerKind::Http(http) = &mut after.listeners[0].kind else {
         panic!("expected an HTTP listener");
     };
-    std::sync::Arc::make_mut(&mut http.virtual_hosts[0].routes[0])
-        .matcher
-        .path = PathMatch::Prefix("/changed".into());
+    let route = std::sync::Arc::make_mut(&mut http.virtual_hosts[0].routes[0]);
+    std::sync::Arc::make_mut(&mut route.matcher).path = PathMatch::Prefix("/changed".into());
     http.virtual_hosts.pop();
 
     let a = translate(&before, &OPTS);
@@ -176,7 +175,7 @@ fn cors_and_mirror_changes_leave_listeners_identical() {
         max_age_seconds: Some(60),
         ..Default::default()
     }));
-    let RouteAction::Forward(f) = &mut route.action else {
+    let RouteAction::Forward(f) = std::sync::Arc::make_mut(&mut route.action) else {
         panic!("expected a forward action");
     };
     f.mirrors.push(Mirror {
@@ -199,9 +198,8 @@ fn https_route_and_certificate_changes_leave_listeners_identical() {
     let ListenerKind::Https(https) = &mut after.listeners[0].kind else {
         panic!("expected an HTTPS listener");
     };
-    std::sync::Arc::make_mut(&mut https.chains[0].virtual_hosts[0].routes[0])
-        .matcher
-        .path = PathMatch::Prefix("/changed".into());
+    let route = std::sync::Arc::make_mut(&mut https.chains[0].virtual_hosts[0].routes[0]);
+    std::sync::Arc::make_mut(&mut route.matcher).path = PathMatch::Prefix("/changed".into());
     after.secrets[0].certificate_chain.push('\n');
 
     let a = translate(&before, &OPTS);

@@ -2,6 +2,8 @@
 //! ([`super::http_matches`]), filters ([`super::http_filters`]) and timeouts and retries
 //! ([`super::http_timeouts`]).
 
+use std::sync::Arc;
+
 use ferrogate_api::gateway::{
     HttpRouteRulesBackendRefs, HttpRouteRulesFilters, HttpRouteRulesRetry, HttpRouteRulesTimeouts,
 };
@@ -248,11 +250,11 @@ fn convert_rule(
     };
     Ok(ConvertedRule {
         index,
-        matches,
+        matches: matches.into_iter().map(Arc::new).collect(),
         request_headers: filters.request_headers,
         response_headers: filters.response_headers,
         cors: filters.cors.map(Box::new),
         session_persistence: parts.session_persistence.map(Box::new),
-        action,
+        action: Arc::new(action),
     })
 }

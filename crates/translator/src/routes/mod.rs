@@ -89,13 +89,15 @@ pub(crate) struct ConvertedRoute {
 /// One rule of an HTTP-like route.
 pub(crate) struct ConvertedRule {
     pub index: usize,
-    pub matches: Vec<HttpMatch>,
+    /// Shared with the IR routes made of this rule (one per match).
+    pub matches: Vec<Arc<HttpMatch>>,
     pub request_headers: HeaderMods,
     pub response_headers: HeaderMods,
     /// Boxed as in the IR route: rarely set, and every conversion is kept.
     pub cors: Option<Box<ferrogate_ir::Cors>>,
     pub session_persistence: Option<Box<ferrogate_ir::SessionPersistence>>,
-    pub action: RouteAction,
+    /// Shared with the IR routes made of this rule, unless a Gateway changes it.
+    pub action: Arc<RouteAction>,
 }
 
 /// A TLS/TCP/UDP route: where its streams go.
@@ -295,7 +297,8 @@ impl RouteInput {
                     route.rules.shrink_to_fit();
                     for rule in &mut route.rules {
                         rule.matches.shrink_to_fit();
-                        if let RouteAction::Forward(forward) = &mut rule.action {
+                        if let Some(RouteAction::Forward(forward)) = Arc::get_mut(&mut rule.action)
+                        {
                             forward.backends.shrink_to_fit();
                             forward.mirrors.shrink_to_fit();
                         }

@@ -46,6 +46,9 @@ const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 const MULTICLUSTER_SERVICE_NAME_LABEL: &str = "multicluster.kubernetes.io/service-name";
 const MULTICLUSTER_GROUP: &str = "multicluster.x-k8s.io";
 
+/// One Service port's ready endpoints, or why its reference does not resolve.
+type EndpointList = Result<Arc<[Endpoint]>, RefProblem>;
+
 /// Resolves backendRefs against one snapshot, with its BackendTLSPolicies judged once.
 pub(crate) struct Resolver<'a> {
     pub snapshot: &'a Snapshot,
@@ -60,7 +63,7 @@ pub(crate) struct Resolver<'a> {
     /// Keyed `namespace/Service/port name/label`: the first three are DNS labels (no `/`),
     /// so the key is unambiguous, and a hit is looked up through `endpoints_key` without
     /// allocating.
-    endpoint_lists: RefCell<HashMap<String, Result<Arc<[Endpoint]>, RefProblem>>>,
+    endpoint_lists: RefCell<HashMap<String, EndpointList>>,
     endpoints_key: RefCell<String>,
 }
 
@@ -82,7 +85,7 @@ impl<'a> Resolver<'a> {
         service: &str,
         port_name: &str,
         label: &str,
-    ) -> Result<Arc<[Endpoint]>, RefProblem> {
+    ) -> EndpointList {
         let mut key = self.endpoints_key.borrow_mut();
         key.clear();
         for part in [namespace, service, port_name, label] {

@@ -27,7 +27,7 @@ impl Rng {
     }
 
     fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n.max(1) as u64) as usize
+        (self.next() % n.max(1) as u64) as usize
     }
 }
 
@@ -113,7 +113,7 @@ fn mutate(rng: &mut Rng, seed: &str) -> String {
             }
             _ => {
                 if let Some(byte) = text.get_mut(at) {
-                    *byte = rng.next_u64() as u8;
+                    *byte = rng.next() as u8;
                 }
             }
         }

@@ -79,14 +79,12 @@ pub(super) fn input(resolver: &Resolver<'_>, key: &ObjectKey, route: &GrpcRoute)
     }
     RouteInput {
         kind: "GRPCRoute",
-        namespace: key.namespace.clone(),
-        name: key.name.clone(),
         generation: route.metadata.generation,
         hostnames: route.spec.hostnames.clone().unwrap_or_default(),
         parents: parent_refs!(route.spec.parent_refs),
-        problem: converted.problem,
+        problem: converted.problem.map(Box::new),
         resolved_refs: converted.resolved_refs,
-        partially_invalid: converted.partially_invalid,
+        partially_invalid: converted.partially_invalid.map(Box::new),
         payload: Payload::Http(Arc::new(ConvertedRoute {
             kind: "GRPCRoute",
             namespace: key.namespace.clone(),

@@ -265,18 +265,19 @@ struct PendingStatus {
 
 /// What a route kind hands to the shared attachment logic. It owns everything, so an
 /// incremental translation can keep it for a route nothing it depends on changed.
+///
+/// Kept for every route, so what most routes lack is boxed (a problem, a partially invalid
+/// rule), and its namespace and name are its payload's.
 pub(crate) struct RouteInput {
     pub kind: &'static str,
-    pub namespace: String,
-    pub name: String,
     pub generation: Option<i64>,
     pub hostnames: Vec<String>,
     pub parents: Vec<ParentRef>,
     /// A problem that makes the route unacceptable for every parent.
-    pub problem: Option<Problem>,
+    pub problem: Option<Box<Problem>>,
     pub resolved_refs: Condition,
     /// Some rules were dropped: `PartiallyInvalid: True`.
-    pub partially_invalid: Option<Problem>,
+    pub partially_invalid: Option<Box<Problem>>,
     pub payload: Payload,
     pub backends: Vec<Backend>,
     /// The BackendTLSPolicies resolution met, by backend.
@@ -284,6 +285,22 @@ pub(crate) struct RouteInput {
 }
 
 impl RouteInput {
+    /// The route's namespace.
+    pub(crate) fn namespace(&self) -> &str {
+        match &self.payload {
+            Payload::Http(route) => &route.namespace,
+            Payload::Stream(route) => &route.namespace,
+        }
+    }
+
+    /// The route's name.
+    pub(crate) fn name(&self) -> &str {
+        match &self.payload {
+            Payload::Http(route) => &route.name,
+            Payload::Stream(route) => &route.name,
+        }
+    }
+
     /// Gives back the spare capacity of every vector: a conversion kept between
     /// translations lives as long as its route, and collecting leaves room for four of
     /// everything (a one-rule route kept ~3.4 kB of its conversion's ~5 kB spare).
@@ -523,7 +540,7 @@ fn attach(
     for parent in &input.parents {
         let group = parent.group.as_deref().unwrap_or(GATEWAY_GROUP);
         let kind = parent.kind.as_deref().unwrap_or("Gateway");
-        let namespace = parent.namespace.as_deref().unwrap_or(&input.namespace);
+        let namespace = parent.namespace.as_deref().unwrap_or(input.namespace());
         let gateway = match (group, kind) {
             (GATEWAY_GROUP, "Gateway") => index.find(namespace, &parent.name),
             (GATEWAY_GROUP, "ListenerSet") => gateways
@@ -549,11 +566,11 @@ fn attach(
     }
     let pending = PendingStatus {
         kind: input.kind,
-        namespace: input.namespace.clone(),
-        name: input.name.clone(),
+        namespace: input.namespace().to_string(),
+        name: input.name().to_string(),
         generation: input.generation,
         resolved_refs: input.resolved_refs.clone(),
-        partially_invalid: input.partially_invalid.clone(),
+        partially_invalid: input.partially_invalid.as_deref().cloned(),
         tls_policies: input.tls_policies.values().flatten().copied().collect(),
         parents,
     };
@@ -603,7 +620,7 @@ fn attach_to(
                 .unwrap_or(&gateway.key.namespace);
             l.accepts_attachments()
                 && l.accepts_kind(input.kind)
-                && l.namespaces.allows(snapshot, owner_ns, &input.namespace)
+                && l.namespaces.allows(snapshot, owner_ns, input.namespace())
         })
         .collect();
     if allowed.is_empty() {
@@ -634,12 +651,12 @@ fn attach_to(
     // Attachment depends only on parentRefs and what the listeners allow; a route with
     // broken rules is still attached (and counted), just not accepted. A route whose
     // shape the kind does not allow at all (InvalidRule) is not attached.
-    if !matches!(&input.problem, Some(p) if p.reason == reasons::INVALID_RULE) {
+    if !matches!(input.problem.as_deref(), Some(p) if p.reason == reasons::INVALID_RULE) {
         for (listener, _) in &matching {
             outcome.increments.push((position, *listener));
         }
     }
-    if let Some(p) = &input.problem {
+    if let Some(p) = input.problem.as_deref() {
         return (p.condition(), None);
     }
     let parent = ParentRef {
@@ -647,7 +664,7 @@ fn attach_to(
             parent
                 .namespace
                 .clone()
-                .unwrap_or_else(|| input.namespace.clone()),
+                .unwrap_or_else(|| input.namespace().to_string()),
         ),
         ..parent.clone()
     };

@@ -68,12 +68,10 @@ fn finish(
     });
     RouteInput {
         kind,
-        namespace: key.namespace.clone(),
-        name: key.name.clone(),
         generation: meta.generation,
         hostnames: hostnames.to_vec(),
         parents,
-        problem,
+        problem: problem.map(Box::new),
         resolved_refs,
         partially_invalid: None,
         payload: Payload::Stream(Arc::new(StreamRoute {

@@ -12,10 +12,12 @@ pub mod depth;
 mod load;
 mod object;
 mod open_enum;
+mod packed;
 mod snapshot;
 
 pub use depth::MAX_FLOW_DEPTH;
 pub use load::{LoadError, load_documents, load_object};
 pub use object::{Kind, Object, ObjectKey, ObjectRef};
 pub use open_enum::{UNSUPPORTED_VALUES_ANNOTATION, UnsupportedValue, unsupported_values};
+pub use packed::Packed;
 pub use snapshot::{Kinded, Snapshot};

@@ -13,6 +13,8 @@ use ferrogate_api::k8s::{
 };
 use ferrogate_api::multicluster::ServiceImport;
 
+use crate::packed::Packed;
+
 /// Namespace and name. Cluster-scoped objects have an empty namespace.
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ObjectKey {
@@ -57,15 +59,78 @@ impl fmt::Display for ObjectRef {
     }
 }
 
+/// How a kind's objects are held: typed, or `packed` (see [`crate::packed`]).
+macro_rules! held {
+    ($ty:ty) => { $ty };
+    ($ty:ty, packed) => { Packed<$ty> };
+}
+
+/// Holds a freshly decoded (and stripped) object as its kind holds them.
+macro_rules! hold {
+    ($object:ident) => {
+        $object
+    };
+    ($object:ident, packed) => {
+        Packed::pack(
+            &$object,
+            key_of(&$object.metadata),
+            $object.metadata.uid.as_deref(),
+        )
+    };
+}
+
+/// What the store reads of a held object without decoding it.
+pub(crate) trait Held {
+    /// Namespace and name.
+    fn key(&self) -> ObjectKey;
+    /// `metadata.uid`.
+    fn uid(&self) -> Option<&str>;
+}
+
+impl<T> Held for Packed<T> {
+    fn key(&self) -> ObjectKey {
+        Packed::key(self).clone()
+    }
+
+    fn uid(&self) -> Option<&str> {
+        Packed::uid(self)
+    }
+}
+
+/// `Held` for a typed kind (a packed kind has it from `Packed`).
+macro_rules! typed_held {
+    ($ty:ty) => {
+        impl Held for $ty {
+            fn key(&self) -> ObjectKey {
+                key_of(&self.metadata)
+            }
+
+            fn uid(&self) -> Option<&str> {
+                self.metadata.uid.as_deref()
+            }
+        }
+    };
+    ($ty:ty, packed) => {};
+}
+
+fn key_of(meta: &ObjectMeta) -> ObjectKey {
+    ObjectKey::new(
+        meta.namespace.clone().unwrap_or_default(),
+        meta.name.clone().unwrap_or_default(),
+    )
+}
+
 macro_rules! objects {
-    ($( $variant:ident($ty:ty) => $group:literal, $kind:literal, namespaced: $ns:literal; )*) => {
+    ($( $variant:ident($ty:ty $(, $packed:ident)?) => $group:literal, $kind:literal, namespaced: $ns:literal; )*) => {
         /// Every kind the store holds.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub enum Kind { $( #[doc = $kind] $variant, )* }
 
-        /// One typed object.
+        /// One object, as its kind is held (typed, or packed for routes).
         #[derive(Clone, Debug)]
-        pub enum Object { $( #[doc = $kind] $variant(Arc<$ty>), )* }
+        pub enum Object { $( #[doc = $kind] $variant(Arc<held!($ty $(, $packed)?)>), )* }
+
+        $( typed_held!($ty $(, $packed)?); )*
 
         impl Kind {
             /// Every kind, in a fixed order.
@@ -101,24 +166,22 @@ macro_rules! objects {
                 match self { $(Object::$variant(_) => Kind::$variant,)* }
             }
 
-            /// Its metadata.
-            pub fn meta(&self) -> &ObjectMeta {
-                match self { $(Object::$variant(o) => &o.metadata,)* }
+            /// Namespace and name.
+            pub fn key(&self) -> ObjectKey {
+                match self { $(Object::$variant(o) => Held::key(&**o),)* }
             }
 
-            pub(crate) fn meta_mut(&mut self) -> &mut ObjectMeta {
-                match self { $(Object::$variant(o) => &mut Arc::make_mut(o).metadata,)* }
-            }
-
-            /// Parses a JSON value of the given kind into a typed object. Enum values the
-            /// types do not know are substituted and recorded on the object (see
-            /// [`crate::open_enum`]), so such an object still gets a status.
+            /// Parses a JSON value of the given kind into a typed object, stripped of what
+            /// no stage reads (see [`strip`]). Enum values the types do not know are
+            /// substituted and recorded on the object (see [`crate::open_enum`]), so such an
+            /// object still gets a status.
             pub fn from_value(kind: Kind, value: serde_json::Value) -> Result<Object, serde_json::Error> {
                 Ok(match kind {
                     $(Kind::$variant => {
                         let (mut object, unsupported) = crate::open_enum::decode::<$ty>(value)?;
                         crate::open_enum::record(&mut object.metadata, &unsupported);
-                        Object::$variant(Arc::new(object))
+                        strip(&mut object.metadata);
+                        Object::$variant(Arc::new(hold!(object $(, $packed)?)))
                     })*
                 })
             }
@@ -130,11 +193,11 @@ objects! {
     GatewayClass(GatewayClass) => "gateway.networking.k8s.io", "GatewayClass", namespaced: false;
     Gateway(Gateway) => "gateway.networking.k8s.io", "Gateway", namespaced: true;
     ListenerSet(ListenerSet) => "gateway.networking.k8s.io", "ListenerSet", namespaced: true;
-    HttpRoute(HttpRoute) => "gateway.networking.k8s.io", "HTTPRoute", namespaced: true;
-    GrpcRoute(GrpcRoute) => "gateway.networking.k8s.io", "GRPCRoute", namespaced: true;
-    TlsRoute(TlsRoute) => "gateway.networking.k8s.io", "TLSRoute", namespaced: true;
-    TcpRoute(TcpRoute) => "gateway.networking.k8s.io", "TCPRoute", namespaced: true;
-    UdpRoute(UdpRoute) => "gateway.networking.k8s.io", "UDPRoute", namespaced: true;
+    HttpRoute(HttpRoute, packed) => "gateway.networking.k8s.io", "HTTPRoute", namespaced: true;
+    GrpcRoute(GrpcRoute, packed) => "gateway.networking.k8s.io", "GRPCRoute", namespaced: true;
+    TlsRoute(TlsRoute, packed) => "gateway.networking.k8s.io", "TLSRoute", namespaced: true;
+    TcpRoute(TcpRoute, packed) => "gateway.networking.k8s.io", "TCPRoute", namespaced: true;
+    UdpRoute(UdpRoute, packed) => "gateway.networking.k8s.io", "UDPRoute", namespaced: true;
     ReferenceGrant(ReferenceGrant) => "gateway.networking.k8s.io", "ReferenceGrant", namespaced: true;
     BackendTlsPolicy(BackendTlsPolicy) => "gateway.networking.k8s.io", "BackendTLSPolicy", namespaced: true;
     Service(Service) => "", "Service", namespaced: true;
@@ -158,15 +221,6 @@ impl Kind {
 }
 
 impl Object {
-    /// Namespace and name.
-    pub fn key(&self) -> ObjectKey {
-        let meta = self.meta();
-        ObjectKey::new(
-            meta.namespace.clone().unwrap_or_default(),
-            meta.name.clone().unwrap_or_default(),
-        )
-    }
-
     /// Kind and key.
     pub fn object_ref(&self) -> ObjectRef {
         ObjectRef {
@@ -174,28 +228,16 @@ impl Object {
             key: self.key(),
         }
     }
+}
 
-    /// Drops what no stage reads (managedFields, the last-applied annotation, and any
-    /// status: we compute status, we never read it) so the store holds less memory. The
-    /// resourceVersion goes too: it is the one field a status write changes, and keeping it
-    /// made each of our own status writes look like a change of the world (a translation
-    /// run for nothing, which then competes with the next status round).
-    pub(crate) fn strip(mut self) -> Self {
-        // Only touch (and so copy) a shared object when there is something to drop.
-        let meta = self.meta();
-        let has_last_applied = meta
-            .annotations
-            .as_ref()
-            .is_some_and(|a| a.contains_key("kubectl.kubernetes.io/last-applied-configuration"));
-        if meta.managed_fields.is_none() && meta.resource_version.is_none() && !has_last_applied {
-            return self;
-        }
-        let meta = self.meta_mut();
-        meta.managed_fields = None;
-        meta.resource_version = None;
-        if let Some(annotations) = meta.annotations.as_mut() {
-            annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
-        }
-        self
+/// Drops what no stage reads (managedFields, the last-applied annotation) so the store holds
+/// less memory. The resourceVersion goes too: it is the one field a status write changes,
+/// and keeping it made each of our own status writes look like a change of the world (a
+/// translation run for nothing, which then competes with the next status round).
+pub(crate) fn strip(meta: &mut ObjectMeta) {
+    meta.managed_fields = None;
+    meta.resource_version = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
     }
 }

@@ -19,7 +19,8 @@ use ferrogate_api::k8s::{
 };
 use ferrogate_api::multicluster::ServiceImport;
 
-use crate::{Kind, Object, ObjectKey, ObjectRef};
+use crate::object::Held;
+use crate::{Kind, Object, ObjectKey, ObjectRef, Packed};
 
 /// Objects of one kind by key, each with the sequence number of its first apply (input
 /// order matters to Gateway API tie-breaks between objects created at the same time).
@@ -140,15 +141,15 @@ pub struct Snapshot {
     /// ListenerSets.
     pub listener_sets: Kinded<ListenerSet>,
     /// HTTPRoutes.
-    pub http_routes: Kinded<HttpRoute>,
+    pub http_routes: Kinded<Packed<HttpRoute>>,
     /// GRPCRoutes.
-    pub grpc_routes: Kinded<GrpcRoute>,
+    pub grpc_routes: Kinded<Packed<GrpcRoute>>,
     /// TLSRoutes.
-    pub tls_routes: Kinded<TlsRoute>,
+    pub tls_routes: Kinded<Packed<TlsRoute>>,
     /// TCPRoutes.
-    pub tcp_routes: Kinded<TcpRoute>,
+    pub tcp_routes: Kinded<Packed<TcpRoute>>,
     /// UDPRoutes.
-    pub udp_routes: Kinded<UdpRoute>,
+    pub udp_routes: Kinded<Packed<UdpRoute>>,
     /// ReferenceGrants.
     pub reference_grants: Kinded<ReferenceGrant>,
     /// BackendTLSPolicies.
@@ -287,7 +288,6 @@ impl Snapshot {
     /// a provider that patches a snapshot keeps the order a whole rebuild would give (the
     /// file provider numbers objects by path, then by document).
     pub fn apply_at(&mut self, object: Object, seq: u64) -> bool {
-        let object = object.strip();
         let key = object.key();
         self.next_seq = self.next_seq.max(seq + 1);
         match object {
@@ -339,7 +339,7 @@ impl Snapshot {
         let key = &object.key;
         dispatch!(ref self, object.kind, |map| map
             .get(&key.namespace, &key.name)
-            .and_then(|o| o.metadata.uid.as_deref()))
+            .and_then(|o| Held::uid(&**o)))
     }
 
     /// Number of objects of every kind.

@@ -188,23 +188,23 @@ pub(crate) fn convert_one(
         Kind::HttpRoute => s
             .http_routes
             .get(ns, name)
-            .map(|r| http::input(resolver, key, r)),
+            .map(|r| http::input(resolver, key, &r.unpack())),
         Kind::GrpcRoute => s
             .grpc_routes
             .get(ns, name)
-            .map(|r| grpc::input(resolver, key, r)),
+            .map(|r| grpc::input(resolver, key, &r.unpack())),
         Kind::TlsRoute => s
             .tls_routes
             .get(ns, name)
-            .map(|r| stream::tls_input(resolver, key, r)),
+            .map(|r| stream::tls_input(resolver, key, &r.unpack())),
         Kind::TcpRoute => s
             .tcp_routes
             .get(ns, name)
-            .map(|r| stream::tcp_input(resolver, key, r)),
+            .map(|r| stream::tcp_input(resolver, key, &r.unpack())),
         Kind::UdpRoute => s
             .udp_routes
             .get(ns, name)
-            .map(|r| stream::udp_input(resolver, key, r)),
+            .map(|r| stream::udp_input(resolver, key, &r.unpack())),
         _ => None,
     }
 }
@@ -364,27 +364,27 @@ pub(crate) fn translate(
         };
     for (key, route) in snapshot.http_routes.in_order() {
         add(&mut routes, Kind::HttpRoute, key, &|| {
-            http::input(resolver, key, route)
+            http::input(resolver, key, &route.unpack())
         });
     }
     for (key, route) in snapshot.grpc_routes.in_order() {
         add(&mut routes, Kind::GrpcRoute, key, &|| {
-            grpc::input(resolver, key, route)
+            grpc::input(resolver, key, &route.unpack())
         });
     }
     for (key, route) in snapshot.tls_routes.in_order() {
         add(&mut routes, Kind::TlsRoute, key, &|| {
-            stream::tls_input(resolver, key, route)
+            stream::tls_input(resolver, key, &route.unpack())
         });
     }
     for (key, route) in snapshot.tcp_routes.in_order() {
         add(&mut routes, Kind::TcpRoute, key, &|| {
-            stream::tcp_input(resolver, key, route)
+            stream::tcp_input(resolver, key, &route.unpack())
         });
     }
     for (key, route) in snapshot.udp_routes.in_order() {
         add(&mut routes, Kind::UdpRoute, key, &|| {
-            stream::udp_input(resolver, key, route)
+            stream::udp_input(resolver, key, &route.unpack())
         });
     }
     let settled = resolver.policies.settle(

@@ -92,17 +92,17 @@ pub fn forward(f: &Forward, path: &PathMatch) -> route::Action {
     let mut ra = RouteAction {
         cluster_specifier: Some(cluster_specifier),
         request_mirror_policies: f.mirrors.iter().map(mirror_policy).collect(),
-        retry_policy: f.retry.as_ref().map(retry_policy),
+        retry_policy: f.retry.as_deref().map(retry_policy),
         ..Default::default()
     };
     if f.invalid_weight > 0 {
         ra.cluster_not_found_response_code =
             ClusterNotFoundResponseCode::InternalServerError as i32;
     }
-    if let Some(t) = &f.timeouts {
+    if let Some(t) = f.timeouts.as_deref() {
         apply_timeouts(&mut ra, t);
     }
-    if let Some(rw) = &f.rewrite {
+    if let Some(rw) = f.rewrite.as_deref() {
         apply_url_rewrite(&mut ra, rw, path);
     }
     route::Action::Route(ra)

@@ -195,10 +195,10 @@ fn convert_rule(
     let mut forward = Forward {
         backends: Vec::new(),
         invalid_weight: 0,
-        rewrite: filters.rewrite,
+        rewrite: filters.rewrite.map(Box::new),
         mirrors: filters.mirrors,
-        timeouts: timeouts(parts.timeouts)?,
-        retry: retry(parts.retry)?,
+        timeouts: timeouts(parts.timeouts)?.map(Box::new),
+        retry: retry(parts.retry)?.map(Box::new),
     };
     for (i, r) in parts.backend_refs.iter().enumerate() {
         let weight = envoy_limits::weight(r.weight)?;

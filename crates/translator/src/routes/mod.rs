@@ -441,14 +441,20 @@ impl PendingStatus {
                     Some((_, _, problem)) => problem.condition(),
                     None => self.resolved_refs.clone(),
                 };
-                let mut conditions = vec![accepted, resolved_refs];
-                conditions.extend(self.partially_invalid.as_ref().map(Problem::condition));
+                // Sized exactly: every route keeps its status, and extending a full vector
+                // by an `Option` reserves room for four conditions (192 bytes a route).
+                let partially_invalid = self.partially_invalid.as_ref().map(Problem::condition);
+                let mut conditions =
+                    Vec::with_capacity(2 + usize::from(partially_invalid.is_some()));
+                conditions.extend(
+                    [Some(accepted), Some(resolved_refs), partially_invalid]
+                        .into_iter()
+                        .flatten()
+                        .map(|c| c.at_generation(self.generation)),
+                );
                 RouteParentStatus {
                     parent_ref,
-                    conditions: conditions
-                        .into_iter()
-                        .map(|c| c.at_generation(self.generation))
-                        .collect(),
+                    conditions,
                 }
             })
             .collect();

@@ -570,6 +570,10 @@ fn attach(
         );
         parents.push((parent.clone(), accepted, attached_as));
     }
+    // Kept with the route's conversion: give back the room pushing one item left (four).
+    attached.increments.shrink_to_fit();
+    attached.attachments.shrink_to_fit();
+    attached.ancestors.shrink_to_fit();
     let pending = PendingStatus {
         kind: input.kind,
         namespace: input.namespace().to_string(),

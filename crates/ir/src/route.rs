@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 /// A set of domains and the routes that serve them.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VirtualHost {
     /// Stable name, derived from the domain.
     pub name: String,
@@ -20,7 +20,12 @@ pub struct VirtualHost {
 }
 
 /// One HTTPRoute rule match, expanded: Envoy route entries are one per match.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+///
+/// `Eq` (as every type in it) matters beyond meaning: std's `Arc` equality compares the
+/// pointers first for `Eq` types, so comparing a Gateway's new IR with its last (the pipeline
+/// does at every translation) costs a pointer compare per shared route, not a walk through
+/// each route's match and action.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HttpRoute {
     /// Stable name: `httproute/<namespace>/<name>/rule/<i>/match/<j>`.
     pub name: String,
@@ -67,7 +72,7 @@ pub enum SessionPersistence {
 }
 
 /// Conditions on a request; all must hold.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HttpMatch {
     /// Path condition.
     pub path: PathMatch,
@@ -84,7 +89,7 @@ pub struct HttpMatch {
 
 /// Path condition. `Prefix` follows Gateway API semantics: it matches whole path segments
 /// (`/foo` matches `/foo` and `/foo/bar`, not `/foobar`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PathMatch {
     /// The path equals this value.
@@ -96,7 +101,7 @@ pub enum PathMatch {
 }
 
 /// How a string value is compared.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StringMatch {
     /// Equal, byte for byte.
@@ -106,7 +111,7 @@ pub enum StringMatch {
 }
 
 /// A header condition; the name is lower case.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HeaderMatch {
     /// Header name, lower case.
     pub name: String,
@@ -115,7 +120,7 @@ pub struct HeaderMatch {
 }
 
 /// A query parameter condition; names are case-sensitive.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueryParamMatch {
     /// Parameter name.
     pub name: String,
@@ -124,7 +129,7 @@ pub struct QueryParamMatch {
 }
 
 /// A header name and value.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HeaderValue {
     /// Header name.
     pub name: String,
@@ -138,12 +143,12 @@ pub struct HeaderValue {
 /// two per backend, in the kept conversion and again in the IR), so the lists sit behind
 /// one pointer that is null when nothing changes: 8 bytes instead of 72, about 5 MiB at
 /// 10 000 one-backend routes. Never `Some` with empty lists, so equality stays structural.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(from = "HeaderLists", into = "HeaderLists")]
 pub struct HeaderMods(Option<Box<HeaderLists>>);
 
 /// The lists of a [`HeaderMods`].
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HeaderLists {
     /// Headers to overwrite.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -205,7 +210,7 @@ impl HeaderMods {
 }
 
 /// What a route does.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RouteAction {
     /// Forward to weighted backends.
@@ -220,7 +225,7 @@ pub enum RouteAction {
 }
 
 /// Forwarding to one or more backends.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Forward {
     /// Backends with their weights (non-zero), sorted as the route wrote them.
     pub backends: Vec<WeightedBackend>,
@@ -249,7 +254,7 @@ fn is_zero(v: &u32) -> bool {
 }
 
 /// A backend and its share of the traffic.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WeightedBackend {
     /// Name of a [`crate::Backend`] of the same Gateway.
     pub backend: String,
@@ -281,7 +286,7 @@ impl WeightedBackend {
 
 /// A RequestMirror filter: a copy of each selected request goes to `backend`; its answer is
 /// ignored.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mirror {
     /// Name of a [`crate::Backend`].
     pub backend: String,
@@ -292,7 +297,7 @@ pub struct Mirror {
 }
 
 /// CORS policy (HTTPRoute CORS filter).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cors {
     /// Allowed origins: exact (`https://a.com`), with a wildcard (`https://*.a.com`), or `*`.
     pub allow_origins: Vec<String>,
@@ -314,7 +319,7 @@ pub struct Cors {
 }
 
 /// Timeouts of a rule (HTTPRoute `timeouts`), in milliseconds; 0 disables.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Timeouts {
     /// Whole request, from first byte received to last byte sent (including retries).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -325,7 +330,7 @@ pub struct Timeouts {
 }
 
 /// Retry policy (HTTPRoute `retry`).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Retry {
     /// Retries after the first attempt.
     pub attempts: u32,
@@ -341,7 +346,7 @@ pub struct Retry {
 }
 
 /// URLRewrite filter.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UrlRewrite {
     /// Replacement for the Host header.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -352,7 +357,7 @@ pub struct UrlRewrite {
 }
 
 /// Path replacement for rewrites and redirects.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PathModifier {
     /// Replace the whole path.
@@ -362,7 +367,7 @@ pub enum PathModifier {
 }
 
 /// RequestRedirect filter. Unset fields keep the request's value.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Redirect {
     /// `http` or `https`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -38,8 +38,9 @@ pub struct DirectoryReader {
 /// One file as last read.
 #[derive(Debug)]
 struct FileState {
-    /// The file's objects at its last good read.
-    objects: Vec<Object>,
+    /// The file's objects at its last good read. A boxed slice: a one-document file (the
+    /// usual route file) kept room for four objects in a vector.
+    objects: Box<[Object]>,
     /// Metadata of the file when `objects` was parsed from it, when that parse had no
     /// problem: a file whose stamp is unchanged is neither read nor parsed again (reading and
     /// parsing dominated the cost of a re-read at thousands of files).
@@ -309,7 +310,7 @@ impl DirectoryReader {
             }
             // A file with problems has no stamp: it is parsed again at every full read.
             _ => FileState {
-                objects,
+                objects: objects.into_boxed_slice(),
                 stamp: if errors.is_empty() { stamp } else { None },
                 problems,
                 base: 0,

@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use ferrogate_api::{PRIVILEGED_PORT_LIMIT, PRIVILEGED_PORT_OFFSET};
 use ferrogate_ir::{
-    Backend, GatewayIr, HttpListener, HttpRoute, HttpsChain, HttpsListener, InfraIr, InfraPort,
-    Listener, ListenerKind, PortProtocol, RouteAction, StreamListener, TlsChain, TlsListener,
-    TlsSecret, VirtualHost,
+    Backend, Forward, GatewayIr, HttpListener, HttpRoute, HttpsChain, HttpsListener, InfraIr,
+    InfraPort, Listener, ListenerKind, PortProtocol, RouteAction, StreamListener, TlsChain,
+    TlsListener, TlsSecret, VirtualHost,
 };
 
 use crate::Options;
@@ -471,13 +471,12 @@ fn virtual_hosts(
 
 /// Whether the Gateway must not reach one of the rule's backends.
 fn blocks(rule: &ConvertedRule, blocked: &dyn Fn(&str) -> bool) -> bool {
-    match &*rule.action {
-        RouteAction::Forward(f) => {
-            f.backends.iter().any(|b| blocked(&b.backend))
-                || f.mirrors.iter().any(|b| blocked(&b.backend))
-        }
-        _ => false,
-    }
+    matches!(&*rule.action, RouteAction::Forward(f) if forwards_to_blocked(f, blocked))
+}
+
+/// Whether `f` sends requests (or copies of them) to a backend the Gateway must not reach.
+fn forwards_to_blocked(f: &Forward, blocked: &dyn Fn(&str) -> bool) -> bool {
+    f.backends.iter().any(|b| blocked(&b.backend)) || f.mirrors.iter().any(|m| blocked(&m.backend))
 }
 
 fn to_ir_route(
@@ -529,10 +528,7 @@ fn gateway_action(
     match action {
         // A backend this Gateway must not reach: its share is answered 500, like an
         // unresolved reference.
-        RouteAction::Forward(f)
-            if f.backends.iter().any(|b| blocked(&b.backend))
-                || f.mirrors.iter().any(|b| blocked(&b.backend)) =>
-        {
+        RouteAction::Forward(f) if forwards_to_blocked(f, blocked) => {
             let mut forward = f.clone();
             let (kept, dropped): (Vec<_>, Vec<_>) = std::mem::take(&mut forward.backends)
                 .into_iter()
@@ -560,7 +556,7 @@ fn gateway_action(
 
 #[cfg(test)]
 mod tests {
-    use ferrogate_ir::{Forward, Redirect, WeightedBackend};
+    use ferrogate_ir::{Redirect, WeightedBackend};
 
     use super::*;
 

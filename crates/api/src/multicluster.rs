@@ -16,6 +16,29 @@ pub struct ServiceImport {
     pub spec: ServiceImportSpec,
 }
 
+/// What makes it a Kubernetes resource to generic code (kube's `Resource`), as the
+/// generated types of the other kinds are.
+impl k8s_openapi::Resource for ServiceImport {
+    const API_VERSION: &'static str = "multicluster.x-k8s.io/v1alpha1";
+    const GROUP: &'static str = "multicluster.x-k8s.io";
+    const KIND: &'static str = "ServiceImport";
+    const VERSION: &'static str = "v1alpha1";
+    const URL_PATH_SEGMENT: &'static str = "serviceimports";
+    type Scope = k8s_openapi::NamespaceResourceScope;
+}
+
+impl k8s_openapi::Metadata for ServiceImport {
+    type Ty = ObjectMeta;
+
+    fn metadata(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+
+    fn metadata_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
+
 /// `ServiceImport.spec`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ServiceImportSpec {

@@ -13,6 +13,8 @@ use ferrogate_api::k8s::{
 };
 use ferrogate_api::multicluster::ServiceImport;
 
+use kube::Resource;
+
 use crate::packed::Packed;
 
 /// Namespace and name. Cluster-scoped objects have an empty namespace.
@@ -71,11 +73,7 @@ macro_rules! hold {
         $object
     };
     ($object:ident, packed) => {
-        Packed::pack(
-            &$object,
-            key_of(&$object.metadata),
-            $object.metadata.uid.as_deref(),
-        )
+        Packed::pack(&$object)
     };
 }
 
@@ -87,6 +85,18 @@ pub(crate) trait Held {
     fn uid(&self) -> Option<&str>;
 }
 
+/// A typed object reads them from its metadata.
+impl<T: Resource> Held for T {
+    fn key(&self) -> ObjectKey {
+        key_of(self.meta())
+    }
+
+    fn uid(&self) -> Option<&str> {
+        self.meta().uid.as_deref()
+    }
+}
+
+/// A packed one holds them beside its text.
 impl<T> Held for Packed<T> {
     fn key(&self) -> ObjectKey {
         Packed::key(self).clone()
@@ -97,23 +107,8 @@ impl<T> Held for Packed<T> {
     }
 }
 
-/// `Held` for a typed kind (a packed kind has it from `Packed`).
-macro_rules! typed_held {
-    ($ty:ty) => {
-        impl Held for $ty {
-            fn key(&self) -> ObjectKey {
-                key_of(&self.metadata)
-            }
-
-            fn uid(&self) -> Option<&str> {
-                self.metadata.uid.as_deref()
-            }
-        }
-    };
-    ($ty:ty, packed) => {};
-}
-
-fn key_of(meta: &ObjectMeta) -> ObjectKey {
+/// The key metadata gives (empty parts when unset).
+pub(crate) fn key_of(meta: &ObjectMeta) -> ObjectKey {
     ObjectKey::new(
         meta.namespace.clone().unwrap_or_default(),
         meta.name.clone().unwrap_or_default(),
@@ -129,8 +124,6 @@ macro_rules! objects {
         /// One object, as its kind is held (typed, or packed for routes).
         #[derive(Clone, Debug)]
         pub enum Object { $( #[doc = $kind] $variant(Arc<held!($ty $(, $packed)?)>), )* }
-
-        $( typed_held!($ty $(, $packed)?); )*
 
         impl Kind {
             /// Every kind, in a fixed order.

@@ -11,10 +11,12 @@
 use std::fmt;
 use std::marker::PhantomData;
 
+use kube::Resource;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::ObjectKey;
+use crate::object::key_of;
 
 /// An object of type `T` held as its JSON text, with what the store reads of it without
 /// decoding (its key and uid).
@@ -25,12 +27,12 @@ pub struct Packed<T> {
     kind: PhantomData<fn() -> T>,
 }
 
-impl<T: Serialize + DeserializeOwned> Packed<T> {
-    /// Packs `object`, whose key and uid are given (read from its metadata by the caller).
-    pub(crate) fn pack(object: &T, key: ObjectKey, uid: Option<&str>) -> Self {
+impl<T: Resource + Serialize + DeserializeOwned> Packed<T> {
+    /// Packs `object`, with its key and uid read from its metadata.
+    pub(crate) fn pack(object: &T) -> Self {
         Self {
-            key,
-            uid: uid.map(Into::into),
+            key: key_of(object.meta()),
+            uid: object.meta().uid.as_deref().map(Into::into),
             json: serde_json::to_vec(object)
                 .expect("typed objects always serialize")
                 .into_boxed_slice(),
@@ -56,11 +58,6 @@ impl<T> Packed<T> {
     pub fn uid(&self) -> Option<&str> {
         self.uid.as_deref()
     }
-
-    /// Size of the JSON text, in bytes.
-    pub fn packed_len(&self) -> usize {
-        self.json.len()
-    }
 }
 
 impl<T> Clone for Packed<T> {
@@ -75,10 +72,10 @@ impl<T> Clone for Packed<T> {
 }
 
 /// Equal when the texts are: `pack` writes a value's fields in a fixed order, so equal
-/// objects have equal texts.
+/// objects have equal texts (and the key and uid are read from what the text holds).
 impl<T> PartialEq for Packed<T> {
     fn eq(&self, other: &Self) -> bool {
-        self.json == other.json && self.key == other.key && self.uid == other.uid
+        self.json == other.json
     }
 }
 
@@ -95,7 +92,7 @@ impl<T> fmt::Debug for Packed<T> {
 #[cfg(test)]
 mod tests {
     use ferrogate_api::gateway::{GrpcRoute, HttpRoute, TcpRoute, TlsRoute, UdpRoute};
-    use ferrogate_api::k8s::ObjectMeta;
+    use kube::Resource;
     use serde::de::DeserializeOwned;
     use serde_json::{Value, json};
 
@@ -145,7 +142,11 @@ mod tests {
 
     /// What a store holding typed routes would hold: decoded, unsupported values recorded,
     /// stripped.
-    fn direct<T: DeserializeOwned + HasMeta>(kind: &str, version: &str, spec: Value) -> T {
+    fn direct<T: DeserializeOwned + Resource<DynamicType = ()>>(
+        kind: &str,
+        version: &str,
+        spec: Value,
+    ) -> T {
         let (mut object, unsupported) = crate::open_enum::decode::<T>(json!({
             "apiVersion": format!("gateway.networking.k8s.io/{version}"), "kind": kind,
             "metadata": meta(), "spec": spec,
@@ -155,21 +156,6 @@ mod tests {
         crate::object::strip(object.meta_mut());
         object
     }
-
-    trait HasMeta {
-        fn meta_mut(&mut self) -> &mut ObjectMeta;
-    }
-
-    macro_rules! has_meta {
-        ($($ty:ty),*) => {$(
-            impl HasMeta for $ty {
-                fn meta_mut(&mut self) -> &mut ObjectMeta {
-                    &mut self.metadata
-                }
-            }
-        )*};
-    }
-    has_meta!(HttpRoute, GrpcRoute, TlsRoute, TcpRoute, UdpRoute);
 
     #[test]
     fn every_route_kind_reads_back_as_a_typed_store_would_hold_it() {

@@ -13,13 +13,23 @@ pub struct Backend {
     pub name: String,
     /// Protocol spoken to the endpoints.
     pub protocol: BackendProtocol,
-    /// Ready endpoints, sorted by (address, port). May be empty (Envoy answers 503).
-    /// Shared: every route to the same Service port holds this backend in its kept
-    /// conversion, so one list serves them all.
+    /// Ready endpoints, sorted by (address, port), each once. May be empty (Envoy answers
+    /// 503). The translator gathers them so and reading IR sorts them, so consumers (every
+    /// EDS push) take them as they are. Shared: every route to the same Service port holds
+    /// this backend in its kept conversion, so one list serves them all.
+    #[serde(deserialize_with = "sorted_endpoints")]
     pub endpoints: Arc<[Endpoint]>,
     /// TLS to the backend (BackendTLSPolicy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<UpstreamTls>,
+}
+
+/// Reads a list of endpoints into the order [`Backend::endpoints`] promises.
+fn sorted_endpoints<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Arc<[Endpoint]>, D::Error> {
+    let mut endpoints = Vec::<Endpoint>::deserialize(d)?;
+    endpoints.sort();
+    endpoints.dedup();
+    Ok(endpoints.into())
 }
 
 /// TLS from Envoy to a backend.
@@ -60,4 +70,30 @@ pub struct Endpoint {
     pub address: String,
     /// Port.
     pub port: u16,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_endpoints_come_sorted_and_each_once() {
+        let backend: Backend = yaml_serde::from_str(
+            "name: apps/foo/80
+protocol: http1
+endpoints:
+  - {address: 10.1.0.2, port: 80}
+  - {address: 10.1.0.1, port: 81}
+  - {address: 10.1.0.2, port: 80}
+  - {address: 10.1.0.1, port: 80}
+",
+        )
+        .unwrap();
+        let read: Vec<(&str, u16)> = backend
+            .endpoints
+            .iter()
+            .map(|e| (e.address.as_str(), e.port))
+            .collect();
+        assert_eq!(read, [("10.1.0.1", 80), ("10.1.0.1", 81), ("10.1.0.2", 80)]);
+    }
 }

@@ -8,17 +8,15 @@ use ferrogate_ir::Backend;
 use crate::listener::socket_address;
 
 /// The assignment for a backend: `cluster_name` = backend name, one locality holding every
-/// endpoint sorted by (address, port). No endpoints give an empty assignment (Envoy then
-/// answers 503).
+/// endpoint in the IR's order (sorted by (address, port), each once). No endpoints give an
+/// empty assignment (Envoy then answers 503).
 pub fn load_assignment(b: &Backend) -> ClusterLoadAssignment {
-    let mut eps = b.endpoints.to_vec();
-    eps.sort();
-    eps.dedup();
-    let endpoints = if eps.is_empty() {
+    let endpoints = if b.endpoints.is_empty() {
         Vec::new()
     } else {
         vec![LocalityLbEndpoints {
-            lb_endpoints: eps
+            lb_endpoints: b
+                .endpoints
                 .iter()
                 .map(|e| LbEndpoint {
                     host_identifier: Some(HostIdentifier::Endpoint(Endpoint {

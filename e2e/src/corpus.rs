@@ -193,7 +193,7 @@ impl Judge {
                 self.conditions(
                     &format!("{what} parent {want}"),
                     parent,
-                    got.map(|p| p.conditions.as_slice()),
+                    got.map(|p| &p.conditions[..]),
                 );
             }
         }

@@ -530,7 +530,7 @@ mod tests {
                     name: "gw".into(),
                     ..Default::default()
                 },
-                conditions: vec![Condition::ok("Accepted", reason, "m")],
+                conditions: [Condition::ok("Accepted", reason, "m")].into(),
             }],
         })
     }

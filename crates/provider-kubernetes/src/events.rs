@@ -123,7 +123,7 @@ pub fn transitions(before: Option<&StatusSet>, after: &StatusSet) -> Vec<Transit
         for p in &r.parents {
             let old_conditions = old
                 .and_then(|o| o.parents.iter().find(|op| op.parent_ref == p.parent_ref))
-                .map(|op| op.conditions.as_slice())
+                .map(|op| &op.conditions[..])
                 .unwrap_or_default();
             let parent = format!(
                 "{}/{}",
@@ -353,11 +353,12 @@ mod tests {
                     name: "web".into(),
                     ..Default::default()
                 },
-                conditions: vec![if route_ok {
+                conditions: [if route_ok {
                     Condition::ok("Accepted", "Accepted", "ok")
                 } else {
                     Condition::not("Accepted", "NotAllowedByListeners", "no")
-                }],
+                }]
+                .into(),
             }],
         };
         StatusSet {

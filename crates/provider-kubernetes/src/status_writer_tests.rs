@@ -36,7 +36,7 @@ fn route_status(name: &str, reason: &'static str) -> Arc<RouteStatus> {
                 name: "gw".into(),
                 ..Default::default()
             },
-            conditions: vec![Condition::ok("Accepted", reason, "m")],
+            conditions: [Condition::ok("Accepted", reason, "m")].into(),
         }],
     })
 }

@@ -564,7 +564,7 @@ mod tests {
                     name: "web".into(),
                     ..ParentRef::default()
                 },
-                conditions: vec![accepted],
+                conditions: [accepted].into(),
             }],
         })
     }

@@ -236,8 +236,15 @@ impl Quarantine {
                             ),
                         )
                         .at_generation(generation);
-                        parent.conditions.retain(|c| c.type_ != "Accepted");
-                        parent.conditions.insert(0, accepted);
+                        parent.conditions = std::iter::once(accepted)
+                            .chain(
+                                parent
+                                    .conditions
+                                    .iter()
+                                    .filter(|c| c.type_ != "Accepted")
+                                    .cloned(),
+                            )
+                            .collect();
                     }
                 }
             }

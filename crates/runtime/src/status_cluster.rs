@@ -94,7 +94,7 @@ pub(crate) async fn read_cluster(client: kube::Client) -> Result<StatusSet, kube
                 .map(|p| RouteParentStatus {
                     parent_ref: serde_json::from_value::<ParentRef>(p["parentRef"].clone())
                         .unwrap_or_default(),
-                    conditions: conditions(p.get("conditions")),
+                    conditions: conditions(p.get("conditions")).into(),
                 })
                 .collect();
             if parents.is_empty() {

@@ -303,10 +303,11 @@ mod tests {
                         section_name: Some("http".into()),
                         ..Default::default()
                     },
-                    conditions: vec![
+                    conditions: [
                         ok("Accepted"),
                         Condition::not("ResolvedRefs", "BackendNotFound", "no Service"),
-                    ],
+                    ]
+                    .into(),
                 }],
             })],
             ..Default::default()

@@ -22,7 +22,7 @@ pub enum ConditionStatus {
 }
 
 /// One condition. Writers add `lastTransitionTime`; comparisons ignore it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Condition {
     /// Condition type, e.g. `Accepted`.

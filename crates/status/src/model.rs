@@ -1,5 +1,7 @@
 //! The status of every object the translator judged, in one value.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::Condition;
@@ -159,8 +161,10 @@ pub struct ParentRef {
 pub struct RouteParentStatus {
     /// The parent.
     pub parent_ref: ParentRef,
-    /// Conditions.
-    pub conditions: Vec<Condition>,
+    /// Conditions. Shared: most routes of a translation have the same ones (`Accepted`
+    /// and `ResolvedRefs` true at the same generation), and every route's status is kept,
+    /// so one list serves them all instead of two or three conditions per route.
+    pub conditions: Arc<[Condition]>,
 }
 
 /// Status of a policy (BackendTLSPolicy).

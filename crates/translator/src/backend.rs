@@ -65,6 +65,10 @@ pub(crate) struct Resolver<'a> {
     /// allocating.
     endpoint_lists: RefCell<HashMap<String, EndpointList>>,
     endpoints_key: RefCell<String>,
+    /// Backends already resolved, by name. Every route keeps the backends it resolved, and
+    /// routes to the same Service port resolve equal ones: they share one instead of each
+    /// keeping its own copy (and its own name).
+    backends: RefCell<HashMap<String, Arc<Backend>>>,
 }
 
 impl<'a> Resolver<'a> {
@@ -75,6 +79,7 @@ impl<'a> Resolver<'a> {
             touched: RefCell::default(),
             endpoint_lists: RefCell::default(),
             endpoints_key: RefCell::default(),
+            backends: RefCell::default(),
         }
     }
 
@@ -123,7 +128,7 @@ impl<'a> Resolver<'a> {
         r: &BackendRef<'_>,
         force_http2: bool,
         met: &mut Targets,
-    ) -> Result<Backend, RefProblem> {
+    ) -> Result<Arc<Backend>, RefProblem> {
         self.touch(route_ns, r);
         let port = resolve_port(self, route_kind, route_ns, r, "TCP")?;
         let declared = match port.app_protocol.as_deref() {
@@ -147,7 +152,7 @@ impl<'a> Resolver<'a> {
         r: &BackendRef<'_>,
         udp: bool,
         met: &mut Targets,
-    ) -> Result<Backend, RefProblem> {
+    ) -> Result<Arc<Backend>, RefProblem> {
         self.touch(route_ns, r);
         let transport = if udp { "UDP" } else { "TCP" };
         let port = resolve_port(self, route_kind, route_ns, r, transport)?;
@@ -168,7 +173,7 @@ impl<'a> Resolver<'a> {
         protocol: BackendProtocol,
         suffix: &str,
         met: &mut Targets,
-    ) -> Result<Backend, RefProblem> {
+    ) -> Result<Arc<Backend>, RefProblem> {
         let name = format!("{}/{service}/{}{suffix}", port.namespace, port.number);
         let tls = self.policies.upstream_tls(
             self.snapshot,
@@ -176,12 +181,27 @@ impl<'a> Resolver<'a> {
             &name,
             met,
         )?;
-        Ok(Backend {
+        Ok(self.share(Backend {
             name,
             protocol,
             endpoints: port.endpoints,
             tls,
-        })
+        }))
+    }
+
+    /// The resolved backend equal to `backend` (the first one of its name; an unequal one,
+    /// which one snapshot cannot give, stands alone).
+    fn share(&self, backend: Backend) -> Arc<Backend> {
+        let mut backends = self.backends.borrow_mut();
+        match backends.get(&backend.name) {
+            Some(shared) if **shared == backend => Arc::clone(shared),
+            Some(_) => Arc::new(backend),
+            None => {
+                let shared = Arc::new(backend);
+                backends.insert(shared.name.clone(), Arc::clone(&shared));
+                shared
+            }
+        }
     }
 }
 

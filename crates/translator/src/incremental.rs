@@ -188,7 +188,7 @@ impl Built {
         self.ir
             .backends
             .iter()
-            .all(|b| routes.backends.get(&b.name) == Some(b))
+            .all(|b| routes.backends.get(&b.name).is_some_and(|r| **r == *b))
     }
 }
 

@@ -196,7 +196,7 @@ pub(crate) fn build(
     let used = used_backends(&listeners);
     let mut backends: Vec<Backend> = used
         .iter()
-        .filter_map(|name| routes.backends.get(name).cloned())
+        .filter_map(|name| routes.backends.get(name).map(|b| Backend::clone(b)))
         .collect();
     // The Gateway's backend client certificate goes to every backend that speaks TLS.
     if let Some(Ok(cert)) = &gw.backend_client_cert {

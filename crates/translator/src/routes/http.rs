@@ -55,7 +55,7 @@ pub(super) fn input(resolver: &Resolver<'_>, key: &ObjectKey, route: &HttpRoute)
         hostnames: route.spec.hostnames.clone().unwrap_or_default(),
         parents: parent_refs!(route.spec.parent_refs),
         problem: converted.problem.map(Box::new),
-        resolved_refs: converted.resolved_refs,
+        unresolved_refs: RouteInput::unresolved(converted.resolved_refs),
         partially_invalid: converted.partially_invalid.map(Box::new),
         payload: Payload::Http(Arc::new(ConvertedRoute {
             kind: "HTTPRoute",

@@ -23,7 +23,7 @@ use crate::conditions::{Problem, reasons, types};
 /// A route's rules, converted, with what the route status must say about them.
 pub(crate) struct ConvertedRules {
     pub rules: Vec<ConvertedRule>,
-    pub backends: Vec<Backend>,
+    pub backends: Vec<Arc<Backend>>,
     /// The BackendTLSPolicies resolution met, by backend.
     pub tls_policies: Targets,
     /// A problem that makes the route unacceptable (`Accepted: False`).
@@ -123,7 +123,7 @@ pub(crate) struct RefContext<'a, 'b> {
     pub kind: &'a str,
     pub namespace: &'a str,
     pub http2: bool,
-    pub backends: &'b mut Vec<Backend>,
+    pub backends: &'b mut Vec<Arc<Backend>>,
     pub problems: &'b mut Vec<RefProblem>,
     pub tls_policies: &'b mut Targets,
 }

@@ -8,6 +8,7 @@
 //! through which it is unimplementable) depend on all of them.
 
 mod backend_filters;
+mod condition_sets;
 mod envoy_limits;
 mod grpc;
 mod http;
@@ -24,7 +25,9 @@ use std::sync::Arc;
 
 use ferrogate_api::GATEWAY_GROUP;
 use ferrogate_ir::{Backend, GatewayKey, HeaderMods, HttpMatch, RouteAction, WeightedBackend};
-use ferrogate_status::{Condition, ParentRef, PolicyStatus, RouteParentStatus, RouteStatus};
+use ferrogate_status::{
+    Condition, ConditionStatus, ParentRef, PolicyStatus, RouteParentStatus, RouteStatus,
+};
 use ferrogate_store::{Kind, ObjectKey, Snapshot};
 
 use crate::backend::Resolver;
@@ -33,6 +36,7 @@ use crate::conditions::{Problem, reasons, types};
 use crate::gateway::GatewayCtx;
 use crate::hostname;
 use crate::route_cache::RouteCache;
+use condition_sets::ConditionSets;
 
 /// A route attached to one listener of one Gateway.
 pub(crate) struct Attachment {
@@ -114,7 +118,7 @@ pub(crate) struct StreamRoute {
 pub(crate) struct Routes {
     pub attachments: Vec<Arc<Attachment>>,
     /// Every backend a route resolved, by name.
-    pub backends: std::collections::BTreeMap<String, Backend>,
+    pub backends: std::collections::BTreeMap<String, Arc<Backend>>,
     /// (Gateway, backend) pairs the Gateway must not send to (a BackendTLSPolicy that could
     /// not list the Gateway among its ancestors): their share is answered with 500.
     pub blocked: BTreeSet<(GatewayKey, String)>,
@@ -172,7 +176,13 @@ pub(crate) fn attach_one(
     gateways: &[GatewayCtx],
     input: &RouteInput,
 ) -> Outcome {
-    attach(snapshot, gateways, &GatewayIndex::new(gateways), input)
+    attach(
+        snapshot,
+        gateways,
+        &GatewayIndex::new(gateways),
+        input,
+        &mut ConditionSets::default(),
+    )
 }
 
 /// The conversion of the route `key` of `kind` (a route kind), `None` when the snapshot has
@@ -275,16 +285,31 @@ pub(crate) struct RouteInput {
     pub parents: Vec<ParentRef>,
     /// A problem that makes the route unacceptable for every parent.
     pub problem: Option<Box<Problem>>,
-    pub resolved_refs: Condition,
+    /// `ResolvedRefs` when it is not true (see [`RouteInput::resolved_refs`]).
+    pub unresolved_refs: Option<Box<Condition>>,
     /// Some rules were dropped: `PartiallyInvalid: True`.
     pub partially_invalid: Option<Box<Problem>>,
     pub payload: Payload,
-    pub backends: Vec<Backend>,
+    pub backends: Vec<Arc<Backend>>,
     /// The BackendTLSPolicies resolution met, by backend.
     pub tls_policies: Targets,
 }
 
 impl RouteInput {
+    /// Its `ResolvedRefs` condition. Kept only when it is not true: nearly every route
+    /// resolves all its references, and a condition held inline is 96 bytes a route.
+    pub(crate) fn resolved_refs(&self) -> Condition {
+        match &self.unresolved_refs {
+            Some(condition) => Condition::clone(condition),
+            None => resolved_refs(&[]),
+        }
+    }
+
+    /// `unresolved_refs` for a route whose `ResolvedRefs` condition is `condition`.
+    pub(crate) fn unresolved(condition: Condition) -> Option<Box<Condition>> {
+        (condition.status != ConditionStatus::True).then(|| Box::new(condition))
+    }
+
     /// The route's namespace.
     pub(crate) fn namespace(&self) -> &str {
         match &self.payload {
@@ -346,6 +371,7 @@ pub(crate) fn translate(
     routes.pending.reserve_exact(count);
     routes.attachments.reserve(count);
     let index = GatewayIndex::new(gateways);
+    let mut sets = ConditionSets::default();
     // Converts a route, or takes the conversion the cache kept for it, and attaches it, or
     // replays what attaching it gave last time.
     let mut add =
@@ -353,12 +379,18 @@ pub(crate) fn translate(
             match cache.as_deref_mut() {
                 Some(cache) => {
                     let kept = cache.get_or_convert(resolver, kind, key, convert);
-                    let outcome =
-                        routes.add(snapshot, gateways, &index, &kept.input, kept.outcome.take());
+                    let outcome = routes.add(
+                        snapshot,
+                        gateways,
+                        &index,
+                        &kept.input,
+                        kept.outcome.take(),
+                        &mut sets,
+                    );
                     kept.outcome = Some(outcome);
                 }
                 None => {
-                    routes.add(snapshot, gateways, &index, &convert(), None);
+                    routes.add(snapshot, gateways, &index, &convert(), None, &mut sets);
                 }
             }
         };
@@ -396,7 +428,7 @@ pub(crate) fn translate(
         .into_iter()
         .map(|slot| match slot {
             StatusSlot::Final(status) => status,
-            StatusSlot::Pending(p) => Arc::new(p.finish(&settled.unimplementable)),
+            StatusSlot::Pending(p) => Arc::new(p.finish(&settled.unimplementable, &mut sets)),
         })
         .collect();
     (routes, settled.statuses)
@@ -426,38 +458,41 @@ pub(crate) fn resolved_refs(problems: &[Problem]) -> Condition {
 impl PendingStatus {
     /// The status, once the parents through which BackendTLSPolicies are unimplementable
     /// are known: a route reaching such a policy through such a parent says so there.
-    fn finish(self, unimplementable: &[(PolicyId, ParentRef, Problem)]) -> RouteStatus {
-        let parents = self
-            .parents
-            .into_iter()
-            .map(|(parent_ref, accepted, attached_as)| {
-                let unimplementable = attached_as.and_then(|written| {
-                    unimplementable
-                        .iter()
-                        .rev()
-                        .find(|(i, p, _)| *p == written && self.tls_policies.contains(i))
-                });
-                let resolved_refs = match unimplementable {
-                    Some((_, _, problem)) => problem.condition(),
-                    None => self.resolved_refs.clone(),
-                };
-                // Sized exactly: every route keeps its status, and extending a full vector
-                // by an `Option` reserves room for four conditions (192 bytes a route).
-                let partially_invalid = self.partially_invalid.as_ref().map(Problem::condition);
-                let mut conditions =
-                    Vec::with_capacity(2 + usize::from(partially_invalid.is_some()));
-                conditions.extend(
-                    [Some(accepted), Some(resolved_refs), partially_invalid]
+    fn finish(
+        self,
+        unimplementable: &[(PolicyId, ParentRef, Problem)],
+        sets: &mut ConditionSets,
+    ) -> RouteStatus {
+        // Collected into a vector sized here: collecting `self.parents.into_iter().map(..)`
+        // would reuse the larger source allocation (std's in-place collect), room for two
+        // parents kept for every one-parent route.
+        let mut parents = Vec::with_capacity(self.parents.len());
+        parents.extend(
+            self.parents
+                .into_iter()
+                .map(|(parent_ref, accepted, attached_as)| {
+                    let unimplementable = attached_as.and_then(|written| {
+                        unimplementable
+                            .iter()
+                            .rev()
+                            .find(|(i, p, _)| *p == written && self.tls_policies.contains(i))
+                    });
+                    let resolved_refs = match unimplementable {
+                        Some((_, _, problem)) => problem.condition(),
+                        None => self.resolved_refs.clone(),
+                    };
+                    let partially_invalid = self.partially_invalid.as_ref().map(Problem::condition);
+                    let conditions = [Some(accepted), Some(resolved_refs), partially_invalid]
                         .into_iter()
                         .flatten()
-                        .map(|c| c.at_generation(self.generation)),
-                );
-                RouteParentStatus {
-                    parent_ref,
-                    conditions,
-                }
-            })
-            .collect();
+                        .map(|c| c.at_generation(self.generation))
+                        .collect();
+                    RouteParentStatus {
+                        parent_ref,
+                        conditions: sets.share(conditions),
+                    }
+                }),
+        );
         RouteStatus {
             kind: self.kind.into(),
             namespace: self.namespace,
@@ -492,7 +527,7 @@ impl Routes {
 
     /// Adds the backends a route resolved. One name is one Service port resolved against
     /// one snapshot: the same backend whichever route resolved it, so the first one stays.
-    pub(crate) fn add_backends(&mut self, backends: &[Backend]) {
+    pub(crate) fn add_backends(&mut self, backends: &[Arc<Backend>]) {
         for backend in backends {
             if !self.backends.contains_key(&backend.name) {
                 self.backends.insert(backend.name.clone(), backend.clone());
@@ -509,6 +544,7 @@ impl Routes {
         index: &GatewayIndex,
         input: &RouteInput,
         kept: Option<Arc<Outcome>>,
+        sets: &mut ConditionSets,
     ) -> Arc<Outcome> {
         self.add_backends(&input.backends);
         for (backend, policies) in &input.tls_policies {
@@ -516,7 +552,8 @@ impl Routes {
                 .entry(backend.clone())
                 .or_insert_with(|| policies.clone());
         }
-        let outcome = kept.unwrap_or_else(|| Arc::new(attach(snapshot, gateways, index, input)));
+        let outcome =
+            kept.unwrap_or_else(|| Arc::new(attach(snapshot, gateways, index, input, sets)));
         let attached = &outcome.attached;
         for &(gateway, listener) in &attached.increments {
             gateways[gateway].listeners[listener].attached_routes += 1;
@@ -540,6 +577,7 @@ fn attach(
     gateways: &[GatewayCtx],
     index: &GatewayIndex,
     input: &RouteInput,
+    sets: &mut ConditionSets,
 ) -> Outcome {
     let mut attached = Attached::default();
     let mut parents = Vec::with_capacity(input.parents.len());
@@ -579,14 +617,14 @@ fn attach(
         namespace: input.namespace().to_string(),
         name: input.name().to_string(),
         generation: input.generation,
-        resolved_refs: input.resolved_refs.clone(),
+        resolved_refs: input.resolved_refs(),
         partially_invalid: input.partially_invalid.as_deref().cloned(),
         tls_policies: input.tls_policies.values().flatten().copied().collect(),
         parents,
     };
     // Without BackendTLSPolicies, settling them cannot change the status: it is final now.
     let status = if pending.tls_policies.is_empty() {
-        StatusSlot::Final(Arc::new(pending.finish(&[])))
+        StatusSlot::Final(Arc::new(pending.finish(&[], sets)))
     } else {
         StatusSlot::Pending(Box::new(pending))
     };

@@ -14,7 +14,7 @@ use crate::conditions::{Problem, reasons};
 
 struct Resolved {
     backends: Vec<WeightedBackend>,
-    resolved: Vec<Backend>,
+    resolved: Vec<Arc<Backend>>,
     problems: Vec<RefProblem>,
     tls_policies: Targets,
 }
@@ -72,7 +72,7 @@ fn finish(
         hostnames: hostnames.to_vec(),
         parents,
         problem: problem.map(Box::new),
-        resolved_refs,
+        unresolved_refs: RouteInput::unresolved(resolved_refs),
         partially_invalid: None,
         payload: Payload::Stream(Arc::new(StreamRoute {
             kind,

@@ -529,7 +529,8 @@ mod tests {
                 parent_ref: ferrogate_status::ParentRef {
                     name: "gw".into(),
                     ..Default::default()
-                },
+                }
+                .into(),
                 conditions: [Condition::ok("Accepted", reason, "m")].into(),
             }],
         })

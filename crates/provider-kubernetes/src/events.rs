@@ -352,7 +352,8 @@ mod tests {
                 parent_ref: ParentRef {
                     name: "web".into(),
                     ..Default::default()
-                },
+                }
+                .into(),
                 conditions: [if route_ok {
                     Condition::ok("Accepted", "Accepted", "ok")
                 } else {

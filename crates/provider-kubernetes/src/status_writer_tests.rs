@@ -35,7 +35,8 @@ fn route_status(name: &str, reason: &'static str) -> Arc<RouteStatus> {
             parent_ref: ParentRef {
                 name: "gw".into(),
                 ..Default::default()
-            },
+            }
+            .into(),
             conditions: [Condition::ok("Accepted", reason, "m")].into(),
         }],
     })

@@ -563,7 +563,8 @@ mod tests {
                 parent_ref: ParentRef {
                     name: "web".into(),
                     ..ParentRef::default()
-                },
+                }
+                .into(),
                 conditions: [accepted].into(),
             }],
         })

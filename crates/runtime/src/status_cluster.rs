@@ -93,7 +93,8 @@ pub(crate) async fn read_cluster(client: kube::Client) -> Result<StatusSet, kube
                 .filter(|p| p["controllerName"].as_str() == Some(ferrogate_api::CONTROLLER_NAME))
                 .map(|p| RouteParentStatus {
                     parent_ref: serde_json::from_value::<ParentRef>(p["parentRef"].clone())
-                        .unwrap_or_default(),
+                        .unwrap_or_default()
+                        .into(),
                     conditions: conditions(p.get("conditions")).into(),
                 })
                 .collect();

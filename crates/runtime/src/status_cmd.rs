@@ -302,7 +302,8 @@ mod tests {
                         name: "web".into(),
                         section_name: Some("http".into()),
                         ..Default::default()
-                    },
+                    }
+                    .into(),
                     conditions: [
                         ok("Accepted"),
                         Condition::not("ResolvedRefs", "BackendNotFound", "no Service"),

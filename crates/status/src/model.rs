@@ -133,7 +133,7 @@ pub struct RouteStatus {
 }
 
 /// A parentRef as the route wrote it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ParentRef {
     /// API group.
@@ -159,8 +159,9 @@ pub struct ParentRef {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RouteParentStatus {
-    /// The parent.
-    pub parent_ref: ParentRef,
+    /// The parent. Shared: the routes of a translation that name the same parent the same
+    /// way (most routes of a Gateway) hold one `ParentRef`, with their conversions.
+    pub parent_ref: Arc<ParentRef>,
     /// Conditions. Shared: most routes of a translation have the same ones (`Accepted`
     /// and `ResolvedRefs` true at the same generation), and every route's status is kept,
     /// so one list serves them all instead of two or three conditions per route.

@@ -3,11 +3,12 @@
 //! the ResolvedRefs reason when that fails.
 
 use std::cell::RefCell;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use ferrogate_api::GATEWAY_GROUP;
 use ferrogate_ir::{Backend, BackendProtocol, Endpoint};
+use ferrogate_status::ParentRef;
 use ferrogate_store::Snapshot;
 
 use crate::backend_tls::{Policies, Targets};
@@ -69,6 +70,9 @@ pub(crate) struct Resolver<'a> {
     /// routes to the same Service port resolve equal ones: they share one instead of each
     /// keeping its own copy (and its own name).
     backends: RefCell<HashMap<String, Arc<Backend>>>,
+    /// parentRefs already converted. Not a resolution, but routes keep them for the same
+    /// reason: most routes of a Gateway name it alike, and share one.
+    parents: RefCell<HashSet<Arc<ParentRef>>>,
 }
 
 impl<'a> Resolver<'a> {
@@ -80,7 +84,20 @@ impl<'a> Resolver<'a> {
             endpoint_lists: RefCell::default(),
             endpoints_key: RefCell::default(),
             backends: RefCell::default(),
+            parents: RefCell::default(),
         }
+    }
+
+    /// The parentRef equal to `parent`, shared with the routes converted before that named
+    /// it alike.
+    pub(crate) fn share_parent(&self, parent: ParentRef) -> Arc<ParentRef> {
+        let mut parents = self.parents.borrow_mut();
+        if let Some(shared) = parents.get(&parent) {
+            return Arc::clone(shared);
+        }
+        let shared = Arc::new(parent);
+        parents.insert(Arc::clone(&shared));
+        shared
     }
 
     /// The ready endpoints of a Service port, gathered once per translation.

@@ -53,7 +53,7 @@ pub(super) fn input(resolver: &Resolver<'_>, key: &ObjectKey, route: &HttpRoute)
         kind: "HTTPRoute",
         generation: route.metadata.generation,
         hostnames: route.spec.hostnames.clone().unwrap_or_default(),
-        parents: parent_refs!(route.spec.parent_refs),
+        parents: parent_refs!(resolver, route.spec.parent_refs),
         problem: converted.problem.map(Box::new),
         unresolved_refs: RouteInput::unresolved(converted.resolved_refs),
         partially_invalid: converted.partially_invalid.map(Box::new),

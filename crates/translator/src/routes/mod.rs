@@ -270,7 +270,7 @@ struct PendingStatus {
     tls_policies: BTreeSet<PolicyId>,
     /// Per parentRef: its `Accepted` condition, and, when the route attached through it, the
     /// parentRef as policies name their ancestors.
-    parents: Vec<(ParentRef, Condition, Option<ParentRef>)>,
+    parents: Vec<(Arc<ParentRef>, Condition, Option<ParentRef>)>,
 }
 
 /// What a route kind hands to the shared attachment logic. It owns everything, so an
@@ -282,7 +282,7 @@ pub(crate) struct RouteInput {
     pub kind: &'static str,
     pub generation: Option<i64>,
     pub hostnames: Vec<String>,
-    pub parents: Vec<ParentRef>,
+    pub parents: Vec<Arc<ParentRef>>,
     /// A problem that makes the route unacceptable for every parent.
     pub problem: Option<Box<Problem>>,
     /// `ResolvedRefs` when it is not true (see [`RouteInput::resolved_refs`]).
@@ -772,17 +772,19 @@ pub(crate) fn creation_time(meta: &ferrogate_api::k8s::ObjectMeta) -> String {
 
 /// A parentRef of any route kind, as our status model writes it.
 macro_rules! parent_refs {
-    ($refs:expr) => {
+    ($resolver:expr, $refs:expr) => {
         $refs
             .iter()
             .flatten()
-            .map(|p| ferrogate_status::ParentRef {
-                group: p.group.clone(),
-                kind: p.kind.clone(),
-                namespace: p.namespace.clone(),
-                name: p.name.clone(),
-                section_name: p.section_name.clone(),
-                port: p.port,
+            .map(|p| {
+                $resolver.share_parent(ferrogate_status::ParentRef {
+                    group: p.group.clone(),
+                    kind: p.kind.clone(),
+                    namespace: p.namespace.clone(),
+                    name: p.name.clone(),
+                    section_name: p.section_name.clone(),
+                    port: p.port,
+                })
             })
             .collect::<Vec<_>>()
     };

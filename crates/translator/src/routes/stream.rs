@@ -55,7 +55,7 @@ fn finish(
     key: &ObjectKey,
     meta: &ferrogate_api::k8s::ObjectMeta,
     hostnames: &[String],
-    parents: Vec<ferrogate_status::ParentRef>,
+    parents: Vec<Arc<ferrogate_status::ParentRef>>,
     rule_count: usize,
     r: Resolved,
 ) -> RouteInput {
@@ -99,7 +99,7 @@ pub(super) fn tls_input(resolver: &Resolver<'_>, key: &ObjectKey, route: &TlsRou
         key,
         &route.metadata,
         &route.spec.hostnames,
-        parent_refs!(route.spec.parent_refs),
+        parent_refs!(resolver, route.spec.parent_refs),
         route.spec.rules.len(),
         r,
     )
@@ -118,7 +118,7 @@ pub(super) fn tcp_input(resolver: &Resolver<'_>, key: &ObjectKey, route: &TcpRou
         key,
         &route.metadata,
         &[],
-        parent_refs!(route.spec.parent_refs),
+        parent_refs!(resolver, route.spec.parent_refs),
         route.spec.rules.len(),
         r,
     )
@@ -137,7 +137,7 @@ pub(super) fn udp_input(resolver: &Resolver<'_>, key: &ObjectKey, route: &UdpRou
         key,
         &route.metadata,
         &[],
-        parent_refs!(route.spec.parent_refs),
+        parent_refs!(resolver, route.spec.parent_refs),
         route.spec.rules.len(),
         r,
     )

@@ -28,6 +28,7 @@
 mod acks;
 mod cache;
 mod delta;
+mod grpc_service;
 mod identity;
 mod propagation;
 mod server;
@@ -37,6 +38,7 @@ mod tls;
 
 pub use acks::{GatewayStats, NackRecord, TotalStats, XdsStats};
 pub use cache::{PropagationObserver, SnapshotCache};
+pub use grpc_service::AdsService;
 pub use identity::Rejection;
 pub use server::{XdsServer, serve, serve_tls, serve_tls_with_cert};
 pub use snapshot::{

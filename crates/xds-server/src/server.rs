@@ -1,32 +1,24 @@
 //! The tonic ADS service, the per-stream driver shared by SotW and delta, and `serve`.
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use envoy_types::pb::envoy::config::core::v3::Node;
-use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_server::{
-    AggregatedDiscoveryService, AggregatedDiscoveryServiceServer,
-};
-use envoy_types::pb::envoy::service::discovery::v3::{
-    DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest, DiscoveryResponse,
-};
 use futures::{Stream, StreamExt};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::server::TcpIncoming;
-use tonic::{Request, Response, Status, Streaming};
+use tonic::{Request, Status, Streaming};
 
 use crate::Error;
 use crate::acks::NackRecord;
 use crate::cache::{GatewayEntry, SnapshotCache};
-use crate::delta::Delta;
+use crate::grpc_service::AdsService;
 use crate::identity::{self, Rejection};
 use crate::snapshot::Snapshot;
-use crate::sotw::Sotw;
 use crate::tls::{ServerCert, XdsTls};
 
 /// Responses buffered per stream before the stream task waits for the client to read.
@@ -393,14 +385,14 @@ impl XdsServer {
         self.shutdown.cancel();
     }
 
-    /// The tonic service to add to a `tonic::transport::Server`.
-    pub fn into_service(self) -> AggregatedDiscoveryServiceServer<Self> {
-        AggregatedDiscoveryServiceServer::new(self)
+    /// The service to add to a `tonic::transport::Server`.
+    pub fn into_service(self) -> AdsService {
+        AdsService::new(self)
     }
 
     /// Starts the stream task for `request`. With identities required, a client without a
     /// usable certificate is refused before anything is read.
-    fn spawn<P>(
+    pub(crate) fn spawn<P>(
         &self,
         proto: P,
         request: Request<Streaming<P::Req>>,
@@ -442,30 +434,6 @@ impl XdsServer {
             identity,
         ));
         Ok(ReceiverStream::new(rx))
-    }
-}
-
-type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
-
-#[tonic::async_trait]
-impl AggregatedDiscoveryService for XdsServer {
-    type StreamAggregatedResourcesStream = ResponseStream<DiscoveryResponse>;
-    type DeltaAggregatedResourcesStream = ResponseStream<DeltaDiscoveryResponse>;
-
-    async fn stream_aggregated_resources(
-        &self,
-        request: Request<Streaming<DiscoveryRequest>>,
-    ) -> Result<Response<Self::StreamAggregatedResourcesStream>, Status> {
-        let stream = self.spawn(Sotw::default(), request)?;
-        Ok(Response::new(Box::pin(stream)))
-    }
-
-    async fn delta_aggregated_resources(
-        &self,
-        request: Request<Streaming<DeltaDiscoveryRequest>>,
-    ) -> Result<Response<Self::DeltaAggregatedResourcesStream>, Status> {
-        let stream = self.spawn(Delta::default(), request)?;
-        Ok(Response::new(Box::pin(stream)))
     }
 }
 

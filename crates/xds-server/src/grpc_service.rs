@@ -110,7 +110,10 @@ where
     let frames = futures::stream::unfold(Some(Box::pin(messages)), |messages| async move {
         let mut messages = messages?;
         let frame = match messages.next().await {
-            Some(Ok(message)) => return Some((Ok(Frame::data(framed(&message))), Some(messages))),
+            Some(Ok(message)) => match framed(&message) {
+                Ok(bytes) => return Some((Ok(Frame::data(bytes)), Some(messages))),
+                Err(status) => trailers(&status),
+            },
             Some(Err(status)) => trailers(&status),
             None => trailers(&Status::ok("")),
         };
@@ -125,16 +128,17 @@ where
 }
 
 /// `message` as one gRPC message: an uncompressed flag, its length, its bytes, in a vector
-/// of exactly that size.
-fn framed(message: &impl Message) -> Bytes {
+/// of exactly that size. A message too long for the 32-bit length ends the stream instead.
+fn framed(message: &impl Message) -> Result<Bytes, Status> {
     let len = message.encoded_len();
+    let prefix = u32::try_from(len)
+        .map_err(|_| Status::resource_exhausted("xDS response longer than gRPC can frame"))?;
     let mut out = Vec::with_capacity(5 + len);
     out.push(0);
-    // A message over 4 GiB cannot be framed; xDS resources are bounded far below that.
-    out.extend_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes());
+    out.extend_from_slice(&prefix.to_be_bytes());
     // Into a vector, encoding cannot run out of room (`encode` would check it).
     message.encode_raw(&mut out);
-    Bytes::from(out)
+    Ok(Bytes::from(out))
 }
 
 fn trailers(status: &Status) -> Frame<Bytes> {
@@ -158,7 +162,7 @@ mod tests {
             nonce: "7".into(),
             ..Default::default()
         };
-        let frame = framed(&message);
+        let frame = framed(&message).unwrap();
         assert_eq!(frame[0], 0);
         let len = u32::from_be_bytes(frame[1..5].try_into().unwrap()) as usize;
         assert_eq!(len, message.encoded_len());

@@ -1,6 +1,7 @@
 //! A request the server cannot decode ends its stream with a status that says why
 //! (RESOURCE_EXHAUSTED for one over the size limit, INVALID_ARGUMENT for bytes that are no
-//! DiscoveryRequest), never with OK, and is counted in the rejected-stream totals.
+//! DiscoveryRequest), never with OK, and is counted in the rejected-stream totals. A method
+//! the service does not have gets UNIMPLEMENTED.
 
 use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
 use tokio_stream::StreamExt;
@@ -23,6 +24,14 @@ async fn first_status<Req: prost::Message + Send + Sync + 'static>(
     harness: &Harness,
     request: Req,
 ) -> tonic::Status {
+    first_status_at(harness, SOTW_PATH, request).await
+}
+
+async fn first_status_at<Req: prost::Message + Send + Sync + 'static>(
+    harness: &Harness,
+    path: &'static str,
+    request: Req,
+) -> tonic::Status {
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", harness.addr))
         .unwrap()
         .connect()
@@ -35,7 +44,7 @@ async fn first_status<Req: prost::Message + Send + Sync + 'static>(
     let response = grpc
         .streaming(
             tonic::Request::new(requests),
-            PathAndQuery::from_static(SOTW_PATH),
+            PathAndQuery::from_static(path),
             codec,
         )
         .await;
@@ -83,4 +92,16 @@ async fn a_malformed_request_gets_invalid_argument_and_is_counted() {
         .stats_until(|s| s.totals.rejected_streams.contains_key("malformed_message"))
         .await;
     assert_eq!(stats.totals.rejected_streams["malformed_message"], 1);
+}
+
+#[tokio::test]
+async fn a_method_the_service_does_not_have_gets_unimplemented() {
+    let harness = Harness::start().await;
+    let status = first_status_at(
+        &harness,
+        "/envoy.service.discovery.v3.AggregatedDiscoveryService/FetchAggregatedResources",
+        DiscoveryRequest::default(),
+    )
+    .await;
+    assert_eq!(status.code(), tonic::Code::Unimplemented, "{status:?}");
 }

@@ -3,7 +3,7 @@
 //! the ResolvedRefs reason when that fails.
 
 use std::cell::RefCell;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use ferrogate_api::GATEWAY_GROUP;
@@ -14,6 +14,7 @@ use ferrogate_store::Snapshot;
 use crate::backend_tls::{Policies, Targets};
 use crate::conditions::{Problem, reasons};
 use crate::refs::{self, From, To};
+use crate::shared::Shared;
 
 /// A backendRef as written in a route.
 pub(crate) struct BackendRef<'a> {
@@ -72,7 +73,7 @@ pub(crate) struct Resolver<'a> {
     backends: RefCell<HashMap<String, Arc<Backend>>>,
     /// parentRefs already converted. Not a resolution, but routes keep them for the same
     /// reason: most routes of a Gateway name it alike, and share one.
-    parents: RefCell<HashSet<Arc<ParentRef>>>,
+    parents: RefCell<Shared<ParentRef>>,
 }
 
 impl<'a> Resolver<'a> {
@@ -91,13 +92,7 @@ impl<'a> Resolver<'a> {
     /// The parentRef equal to `parent`, shared with the routes converted before that named
     /// it alike.
     pub(crate) fn share_parent(&self, parent: ParentRef) -> Arc<ParentRef> {
-        let mut parents = self.parents.borrow_mut();
-        if let Some(shared) = parents.get(&parent) {
-            return Arc::clone(shared);
-        }
-        let shared = Arc::new(parent);
-        parents.insert(Arc::clone(&shared));
-        shared
+        self.parents.borrow_mut().share(parent)
     }
 
     /// The ready endpoints of a Service port, gathered once per translation.

@@ -36,6 +36,7 @@ mod route_cache;
 mod route_edits;
 mod route_order;
 mod routes;
+mod shared;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -8,7 +8,6 @@
 //! through which it is unimplementable) depend on all of them.
 
 mod backend_filters;
-mod condition_sets;
 mod envoy_limits;
 mod grpc;
 mod http;
@@ -36,7 +35,10 @@ use crate::conditions::{Problem, reasons, types};
 use crate::gateway::GatewayCtx;
 use crate::hostname;
 use crate::route_cache::RouteCache;
-use condition_sets::ConditionSets;
+use crate::shared::Shared;
+
+/// The condition lists of route parents handed out during one translation.
+type ConditionSets = Shared<[Condition]>;
 
 /// A route attached to one listener of one Gateway.
 pub(crate) struct Attachment {
@@ -486,7 +488,7 @@ impl PendingStatus {
                         .into_iter()
                         .flatten()
                         .map(|c| c.at_generation(self.generation))
-                        .collect();
+                        .collect::<Vec<_>>();
                     RouteParentStatus {
                         parent_ref,
                         conditions: sets.share(conditions),

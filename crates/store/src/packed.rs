@@ -50,15 +50,17 @@ impl<T: Resource<DynamicType = ()> + Serialize + DeserializeOwned> Packed<T> {
 /// `json` without its leading `"apiVersion":..,"kind":..,`: every packed text of a type
 /// would repeat them (about 60 bytes a route), and the type says them. The derived
 /// resource types write them first and do not read them back; a text that does not start
-/// so is kept whole.
+/// so (a value that needs escaping, another field order) is kept whole.
 fn without_type_header<T: Resource<DynamicType = ()>>(mut json: Vec<u8>) -> Vec<u8> {
-    let header = format!(
-        "{{\"apiVersion\":{},\"kind\":{},",
-        serde_json::Value::from(T::api_version(&()).as_ref()),
-        serde_json::Value::from(T::kind(&()).as_ref()),
-    );
-    if json.starts_with(header.as_bytes()) {
-        json.drain(1..header.len());
+    let rest = json
+        .strip_prefix(br#"{"apiVersion":""#.as_slice())
+        .and_then(|r| r.strip_prefix(T::api_version(&()).as_bytes()))
+        .and_then(|r| r.strip_prefix(br#"","kind":""#.as_slice()))
+        .and_then(|r| r.strip_prefix(T::kind(&()).as_bytes()))
+        .and_then(|r| r.strip_prefix(br#"","#.as_slice()));
+    if let Some(rest) = rest {
+        let header = json.len() - rest.len();
+        json.drain(1..header);
     }
     json
 }

@@ -20,11 +20,12 @@ use std::future::{Ready, ready};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
+use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_server::SERVICE_NAME;
 use futures::{Stream, StreamExt};
 use http_body::Frame;
 use prost::Message;
 use tonic::body::Body;
-use tonic::codec::{Codec, Streaming};
+use tonic::codec::Streaming;
 use tonic::metadata::MetadataMap;
 use tonic::server::NamedService;
 use tonic::{Request, Status};
@@ -32,12 +33,6 @@ use tonic::{Request, Status};
 use crate::delta::Delta;
 use crate::server::{Protocol, XdsServer};
 use crate::sotw::Sotw;
-
-const SERVICE: &str = "envoy.service.discovery.v3.AggregatedDiscoveryService";
-const SOTW_PATH: &str =
-    "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources";
-const DELTA_PATH: &str =
-    "/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources";
 
 /// Largest request accepted, as tonic's default (an Envoy's requests are a few KB).
 const MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
@@ -62,8 +57,12 @@ impl AdsService {
         Streaming<P::Req>: Stream<Item = Result<P::Req, Status>>,
     {
         let (parts, body) = request.into_parts();
-        let decoder = tonic_prost::ProstCodec::<P::Resp, P::Req>::default().decoder();
-        let messages = Streaming::new_request(decoder, body, None, Some(MAX_REQUEST_BYTES));
+        let messages = Streaming::new_request(
+            tonic_prost::ProstDecoder::<P::Req>::default(),
+            body,
+            None,
+            Some(MAX_REQUEST_BYTES),
+        );
         let request = Request::from_parts(
             MetadataMap::from_headers(parts.headers),
             parts.extensions,
@@ -76,8 +75,10 @@ impl AdsService {
     }
 }
 
+/// Under the service name the generated server has, so clients and tonic's router see the
+/// same service.
 impl NamedService for AdsService {
-    const NAME: &'static str = SERVICE;
+    const NAME: &'static str = SERVICE_NAME;
 }
 
 impl tower_service::Service<http::Request<Body>> for AdsService {
@@ -89,10 +90,13 @@ impl tower_service::Service<http::Request<Body>> for AdsService {
         Poll::Ready(Ok(()))
     }
 
+    /// tonic's router hands this service only paths under its name: the method is what
+    /// follows the last `/`.
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
-        let response = match request.uri().path() {
-            SOTW_PATH => self.stream(Sotw::default(), request),
-            DELTA_PATH => self.stream(Delta::default(), request),
+        let method = request.uri().path().rsplit('/').next().unwrap_or_default();
+        let response = match method {
+            "StreamAggregatedResources" => self.stream(Sotw::default(), request),
+            "DeltaAggregatedResources" => self.stream(Delta::default(), request),
             _ => Status::unimplemented("no such method").into_http(),
         };
         ready(Ok(response))

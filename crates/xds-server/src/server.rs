@@ -1,4 +1,5 @@
-//! The tonic ADS service, the per-stream driver shared by SotW and delta, and `serve`.
+//! The per-stream driver shared by SotW and delta, and `serve` (the gRPC service in front of
+//! it is [`crate::grpc_service`]).
 
 use std::future::Future;
 use std::sync::Arc;

@@ -7,9 +7,10 @@
 //! the current CA; so reconciling never churns keys (and never restarts Envoys).
 
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 use ferrogate_api::envoyproxy::EnvoyProxySpec;
-use ferrogate_infra_manager::kubernetes::{ObjectId, OwnedState};
+use ferrogate_infra_manager::kubernetes::{ObjectId, OwnedState, WATCH_LAG_ALLOWANCE};
 use ferrogate_infra_render::kubernetes::{
     InfraObject, RenderOptions, object_name, render, xds_client_secret_name,
 };
@@ -29,6 +30,7 @@ pub(crate) fn desired_objects(
     base: &RenderOptions,
     ca: Option<&XdsCa>,
     owned: &OwnedState,
+    issued: &mut RecentlyIssued,
 ) -> Vec<Value> {
     let mut out = Vec::new();
     for (key, (ir, parameters)) in infra {
@@ -48,7 +50,7 @@ pub(crate) fn desired_objects(
         let objects = render(ir, parameters, &options);
         let mut values: Vec<Value> = objects.iter().map(InfraObject::to_value).collect();
         if let (Some(ca), true) = (ca, options.xds_tls) {
-            match client_secret(ir, &objects, ca, owned) {
+            match client_secret(ir, &objects, ca, owned, issued) {
                 Ok(secret) => {
                     roll_on_certificate_change(&mut values, &secret);
                     out.push(secret);
@@ -70,39 +72,16 @@ fn client_secret(
     objects: &[InfraObject],
     ca: &XdsCa,
     owned: &OwnedState,
+    issued: &mut RecentlyIssued,
 ) -> anyhow::Result<Value> {
     let name = xds_client_secret_name(ir);
     let namespace = &ir.gateway.namespace;
+    let id = ObjectId::new("Secret", namespace, &name);
     let live = owned
-        .get(&ObjectId::new("Secret", namespace, &name))
-        .and_then(|v| serde_json::from_value::<Secret>(v.clone()).ok());
-    let live_data = live.and_then(|s| s.data).filter(|d| {
-        d.get(CA_CERT_FILE)
-            .is_some_and(|c| c.0 == ca.cert_pem().as_bytes())
-            && d.get(CERT_FILE)
-                .is_some_and(|c| !needs_renewal(&c.0, std::time::SystemTime::now()))
-            && d.contains_key(KEY_FILE)
-    });
-    let data = match live_data {
-        Some(data) => data,
-        None => {
-            let issued = ca.issue_gateway_client(namespace, &ir.gateway.name)?;
-            BTreeMap::from([
-                (
-                    CA_CERT_FILE.to_string(),
-                    ByteString(ca.cert_pem().as_bytes().to_vec()),
-                ),
-                (
-                    CERT_FILE.to_string(),
-                    ByteString(issued.cert_pem.into_bytes()),
-                ),
-                (
-                    KEY_FILE.to_string(),
-                    ByteString(issued.key_pem.into_bytes()),
-                ),
-            ])
-        }
-    };
+        .get(&id)
+        .and_then(|v| serde_json::from_value::<Secret>(v.clone()).ok())
+        .and_then(|s| s.data);
+    let data = issued.data_for(id, live, ca, &ir.gateway.name, Instant::now())?;
     // Same labels and owner as the rest of the Gateway's objects.
     let template = objects
         .first()
@@ -124,6 +103,88 @@ fn client_secret(
     value["apiVersion"] = "v1".into();
     value["kind"] = "Secret".into();
     Ok(value)
+}
+
+/// A Secret's data: `ca.crt`, `tls.crt` and `tls.key`.
+type CertificateData = BTreeMap<String, ByteString>;
+
+/// The client certificates this replica issued lately, by Secret, each with the data it
+/// replaced.
+///
+/// The watchers show an applied Secret some time after the apply. A render in that gap sees
+/// the replaced (missing, unreadable or expiring) data; issuing again there would roll the
+/// Gateway's pods twice, and a restart between the two applies would find a Deployment
+/// that names the wrong certificate. Data that is neither what was issued nor what it
+/// replaced was written by someone else since, and is answered as usual.
+#[derive(Default)]
+pub(crate) struct RecentlyIssued(BTreeMap<ObjectId, Issued>);
+
+struct Issued {
+    data: CertificateData,
+    replaced: Option<CertificateData>,
+    at: Instant,
+}
+
+impl RecentlyIssued {
+    /// The data for the client certificate Secret `id` of Gateway `gateway`, given the
+    /// `live` data the watchers show: the live data while it is usable, the data issued
+    /// here while the watchers still show what it replaced, else a new certificate.
+    fn data_for(
+        &mut self,
+        id: ObjectId,
+        live: Option<CertificateData>,
+        ca: &XdsCa,
+        gateway: &str,
+        now: Instant,
+    ) -> anyhow::Result<CertificateData> {
+        self.0
+            .retain(|_, i| now.saturating_duration_since(i.at) < WATCH_LAG_ALLOWANCE);
+        if let Some(live) = live.as_ref().filter(|d| usable(d, ca)) {
+            return Ok(live.clone());
+        }
+        if let Some(recent) = self
+            .0
+            .get(&id)
+            .filter(|i| i.replaced == live && usable(&i.data, ca))
+        {
+            return Ok(recent.data.clone());
+        }
+        let issued = ca.issue_gateway_client(&id.namespace, gateway)?;
+        let data = BTreeMap::from([
+            (
+                CA_CERT_FILE.to_string(),
+                ByteString(ca.cert_pem().as_bytes().to_vec()),
+            ),
+            (
+                CERT_FILE.to_string(),
+                ByteString(issued.cert_pem.into_bytes()),
+            ),
+            (
+                KEY_FILE.to_string(),
+                ByteString(issued.key_pem.into_bytes()),
+            ),
+        ]);
+        let replaced = live;
+        self.0.insert(
+            id,
+            Issued {
+                data: data.clone(),
+                replaced,
+                at: now,
+            },
+        );
+        Ok(data)
+    }
+}
+
+/// Whether `data` holds a key and a certificate of `ca` that is not due for renewal.
+fn usable(data: &CertificateData, ca: &XdsCa) -> bool {
+    data.get(CA_CERT_FILE)
+        .is_some_and(|c| c.0 == ca.cert_pem().as_bytes())
+        && data
+            .get(CERT_FILE)
+            .is_some_and(|c| !needs_renewal(&c.0, std::time::SystemTime::now()))
+        && data.contains_key(KEY_FILE)
 }
 
 /// Client certificates are reissued this long before they expire.
@@ -235,5 +296,54 @@ mod tests {
             "within 30 days of the 1-year expiry"
         );
         assert!(needs_renewal(b"not a certificate", now));
+    }
+
+    #[test]
+    fn a_certificate_is_issued_once_while_the_watchers_lag() {
+        let ca = XdsCa::generate().unwrap();
+        let id = ObjectId::new("Secret", "apps", "web-ferrogate-xds");
+        let mut issued = RecentlyIssued::default();
+        let start = Instant::now();
+        let first = issued
+            .data_for(id.clone(), None, &ca, "web", start)
+            .unwrap();
+        assert!(usable(&first, &ca));
+
+        // The watchers still show no Secret: the same certificate again.
+        let again = issued
+            .data_for(id.clone(), None, &ca, "web", start)
+            .unwrap();
+        assert_eq!(again, first);
+
+        // Once they show it, the live data is used.
+        let live = issued
+            .data_for(id.clone(), Some(first.clone()), &ca, "web", start)
+            .unwrap();
+        assert_eq!(live, first);
+
+        // Someone breaks it right after: that is not lag, so a new certificate, once.
+        let broken = BTreeMap::from([(CERT_FILE.to_string(), ByteString(b"junk".to_vec()))]);
+        let second = issued
+            .data_for(id.clone(), Some(broken.clone()), &ca, "web", start)
+            .unwrap();
+        assert_ne!(second[CERT_FILE], first[CERT_FILE]);
+        assert!(usable(&second, &ca));
+        let lagging = issued
+            .data_for(id.clone(), Some(broken.clone()), &ca, "web", start)
+            .unwrap();
+        assert_eq!(lagging, second);
+
+        // Still broken after the lag allowance: the apply did not take; issue again.
+        let later = start + WATCH_LAG_ALLOWANCE;
+        let third = issued
+            .data_for(id.clone(), Some(broken), &ca, "web", later)
+            .unwrap();
+        assert_ne!(third[CERT_FILE], second[CERT_FILE]);
+
+        // A certificate of another CA is never reused.
+        let other = XdsCa::generate().unwrap();
+        let for_other = issued.data_for(id, None, &other, "web", later).unwrap();
+        assert_ne!(for_other[CERT_FILE], third[CERT_FILE]);
+        assert!(usable(&for_other, &other));
     }
 }

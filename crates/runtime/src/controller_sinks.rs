@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::Metrics;
-use crate::controller_infra::desired_objects;
+use crate::controller_infra::{RecentlyIssued, desired_objects};
 use crate::latest_wins::{Outcome, Sink};
 use crate::pki::XdsCa;
 
@@ -106,7 +106,7 @@ pub(crate) fn spawn_infra_sink(
     render_options: RenderOptions,
     ca: Option<XdsCa>,
 ) -> Sink<InfraWork> {
-    let state = Arc::new(tokio::sync::Mutex::new(infra));
+    let state = Arc::new(tokio::sync::Mutex::new((infra, RecentlyIssued::default())));
     let (render_options, ca) = (Arc::new(render_options), Arc::new(ca));
     let metrics_for_task = metrics.clone();
     Sink::spawn(
@@ -122,13 +122,15 @@ pub(crate) fn spawn_infra_sink(
                 ca.clone(),
             );
             async move {
-                let mut infra = state.lock().await;
+                let mut guard = state.lock().await;
+                let (infra, issued) = &mut *guard;
                 let desired = desired_objects(
                     &work.infra,
                     &work.snapshot,
                     &render_options,
                     ca.as_ref().as_ref(),
                     &work.owned,
+                    issued,
                 );
                 let applying = std::time::Instant::now();
                 let report = infra.reconcile(&desired, &work.owned).await;

@@ -349,6 +349,13 @@ async fn provisions_programs_corrects_drift_and_cleans_up() {
         .get("v1", "Secret", Some("apps"), "web-ferrogate-xds")
         .unwrap();
     broken["data"]["tls.crt"] = "bm90IGEgY2VydGlmaWNhdGU=".into(); // "not a certificate"
+    let secret_writes = |a: &FakeApiServer| {
+        a.writes()
+            .iter()
+            .filter(|r| r.path.ends_with("/secrets/web-ferrogate-xds"))
+            .count()
+    };
+    let secret_writes_before = secret_writes(&api);
     api.upsert(broken);
     api.wait_for("certificate reissued and pods rolled", WAIT, |a| {
         let secret = a
@@ -357,6 +364,14 @@ async fn provisions_programs_corrects_drift_and_cleans_up() {
         secret["data"]["tls.crt"] != "bm90IGEgY2VydGlmaWNhdGU=" && cert_hash(a) != hash_before
     })
     .await;
+
+    // The renders that still see the broken Secret (the watchers lag behind the apply) reuse
+    // the new certificate: one issue, one roll.
+    assert_eq!(
+        secret_writes(&api) - secret_writes_before,
+        1,
+        "the certificate is reissued once"
+    );
 
     // Everything the controller asked of the API server so far is allowed by the RBAC the
     // install manifests grant it.

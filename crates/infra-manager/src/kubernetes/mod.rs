@@ -30,7 +30,7 @@ pub const FIELD_MANAGER: &str = "ferrogate";
 /// Annotation holding the hash of the configuration applied last.
 pub const APPLIED_HASH_ANNOTATION: &str = "gateway.ferrogate.dev/applied-hash";
 /// How long an applied object may stay invisible to the watchers before it is applied again.
-const WATCH_LAG_ALLOWANCE: Duration = Duration::from_secs(10);
+pub const WATCH_LAG_ALLOWANCE: Duration = Duration::from_secs(10);
 
 /// The kinds Ferrogate creates: (apiVersion, kind, plural).
 pub const OWNED_KINDS: &[(&str, &str, &str)] = &[

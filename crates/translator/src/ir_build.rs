@@ -17,9 +17,9 @@ use ferrogate_ir::{
 use crate::Options;
 use crate::gateway::GatewayCtx;
 use crate::hostname;
-use crate::ir_route_memo::IrRouteMemo;
+use crate::ir_route_memo::{IrRouteMemo, IrRoutes};
 use crate::listener::Protocol;
-use crate::route_order::Entry;
+use crate::route_order::{Entry, HostId, entry_id};
 use crate::routes::{Attachment, ConvertedRoute, ConvertedRule, Payload, Routes};
 
 /// Builds the IR of `gw` from the routes attached to it (`attached`: its attachments, in
@@ -40,6 +40,10 @@ pub(crate) fn build(
         .map(|(_, b)| b.as_str())
         .collect();
     let blocked = |backend: &str| !blocked_here.is_empty() && blocked_here.contains(backend);
+    let blocked = Blocked {
+        is: &blocked,
+        none: blocked_here.is_empty(),
+    };
     // Ready listeners grouped by (port, UDP or not): TCP-based and UDP may share a number.
     let mut groups: BTreeMap<(u16, bool), Vec<usize>> = BTreeMap::new();
     for (i, l) in gw.listeners.iter().enumerate() {
@@ -137,7 +141,7 @@ pub(crate) fn build(
                             backends: route
                                 .backends
                                 .iter()
-                                .filter(|b| !blocked(&b.backend))
+                                .filter(|b| !(blocked.is)(&b.backend))
                                 .cloned()
                                 .collect(),
                         });
@@ -161,7 +165,7 @@ pub(crate) fn build(
                         format!("{}/{}/{}", r.kind.to_ascii_lowercase(), r.namespace, r.name),
                         r.backends
                             .iter()
-                            .filter(|b| !blocked(&b.backend))
+                            .filter(|b| !(blocked.is)(&b.backend))
                             .cloned()
                             .collect(),
                     ),
@@ -395,10 +399,13 @@ fn virtual_hosts(
     indices: &[usize],
     attachments: &[&Attachment],
     port: u16,
-    blocked: &dyn Fn(&str) -> bool,
+    blocked: &Blocked<'_>,
     memo: &mut IrRouteMemo,
 ) -> Vec<VirtualHost> {
-    let mut hosts: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
+    // (route, rule position, match position), borrowed: most hosts keep their last IR
+    // routes, and need no entry of their own.
+    type Arrived<'a> = (&'a Arc<ConvertedRoute>, usize, usize);
+    let mut hosts: BTreeMap<String, Vec<Arrived<'_>>> = BTreeMap::new();
     for &i in indices {
         hosts
             .entry(
@@ -419,52 +426,105 @@ fn virtual_hosts(
                 continue; // a more specific listener owns this host
             }
             // Hostnames are lowercase already, as a rule: no copy to look one up.
-            let entries = match hosts.get_mut(host.as_str()) {
-                Some(entries) => entries,
+            let arrived = match hosts.get_mut(host.as_str()) {
+                Some(arrived) => arrived,
                 None => hosts.entry(host.to_ascii_lowercase()).or_default(),
             };
             for (rule, r) in route.rules.iter().enumerate() {
-                for m in 0..r.matches.len() {
-                    entries.push(Entry {
-                        route: Arc::clone(route),
-                        rule,
-                        m,
-                        ir: None,
-                    });
-                }
+                arrived.extend((0..r.matches.len()).map(|m| (route, rule, m)));
             }
         }
     }
     let group = indices.first().copied().unwrap_or_default();
     hosts
         .into_iter()
-        .map(|(host, entries)| {
-            let sorted = memo.orders.sorted((group, port, host.clone()), entries);
+        .map(|(host, arrived)| {
+            let id: HostId = (group, port, host);
+            let ids = || {
+                arrived
+                    .iter()
+                    .map(|&(route, rule, m)| entry_id(route, rule, m))
+            };
+            // Kept IR routes were made with none of their backends blocked: still right
+            // while nothing is blocked.
+            let unchanged = if blocked.none {
+                memo.orders.unchanged(&id, ids())
+            } else {
+                None
+            };
+            let routes = match unchanged {
+                Some(routes) => routes,
+                None => {
+                    let entries = arrived
+                        .iter()
+                        .map(|&(route, rule, m)| Entry {
+                            route: Arc::clone(route),
+                            rule,
+                            m,
+                            ir: None,
+                        })
+                        .collect();
+                    let routes = ir_routes(
+                        memo.orders.sorted(id.clone(), entries),
+                        port,
+                        blocked.is,
+                        &mut memo.routes,
+                    );
+                    // Routes with a blocked backend are made again at every build.
+                    let any_blocked = !blocked.none
+                        && arrived
+                            .iter()
+                            .any(|&(route, rule, _)| blocks(&route.rules[rule], blocked.is));
+                    if !any_blocked {
+                        memo.orders.keep_built(&id, ids().collect(), &routes);
+                    }
+                    routes
+                }
+            };
+            let (_, _, host) = id;
             VirtualHost {
                 name: host.clone(),
                 domains: vec![host],
-                routes: sorted
-                    .iter_mut()
-                    .map(|e| {
-                        let (route, m) = (&e.route, e.m);
-                        let rule = &route.rules[e.rule];
-                        let build = || to_ir_route((route, rule, m), port, blocked);
-                        // A blocked backend makes the IR route differ from the one kept
-                        // (its share is answered 500): it is made again at every build.
-                        if blocks(rule, blocked) {
-                            e.ir = None;
-                            return Arc::new(build());
-                        }
-                        // An entry kept from the last build carries its IR route.
-                        if let Some(ir) = &e.ir {
-                            return Arc::clone(ir);
-                        }
-                        let ir = memo.routes.get_or_build(route, rule, m, port, build);
-                        e.ir = Some(Arc::clone(&ir));
-                        ir
-                    })
-                    .collect(),
+                routes,
             }
+        })
+        .collect()
+}
+
+/// The backends a Gateway must not reach.
+struct Blocked<'a> {
+    /// Whether the Gateway must not reach a backend.
+    is: &'a dyn Fn(&str) -> bool,
+    /// Whether it may reach them all.
+    none: bool,
+}
+
+/// The IR routes of one host's `sorted` entries on `port`.
+fn ir_routes(
+    sorted: &mut [Entry],
+    port: u16,
+    blocked: &dyn Fn(&str) -> bool,
+    built: &mut IrRoutes,
+) -> Vec<Arc<HttpRoute>> {
+    sorted
+        .iter_mut()
+        .map(|e| {
+            let (route, m) = (&e.route, e.m);
+            let rule = &route.rules[e.rule];
+            let build = || to_ir_route((route, rule, m), port, blocked);
+            // A blocked backend makes the IR route differ from the one kept (its share is
+            // answered 500): it is made again at every build.
+            if blocks(rule, blocked) {
+                e.ir = None;
+                return Arc::new(build());
+            }
+            // An entry kept from the last build carries its IR route.
+            if let Some(ir) = &e.ir {
+                return Arc::clone(ir);
+            }
+            let ir = built.get_or_build(route, rule, m, port, build);
+            e.ir = Some(Arc::clone(&ir));
+            ir
         })
         .collect()
 }

@@ -10,6 +10,10 @@
 //!
 //! Each kept entry holds its conversion, so an address in an entry's identity cannot be
 //! reused by another conversion while the order exists.
+//!
+//! Most hosts are untouched by a one-route edit: the same entries arrive in the same order.
+//! Such a host keeps the IR routes of its last build ([`RouteOrders::unchanged`]), found by
+//! comparing the entries' identities in arrival order, without hashing or sorting anything.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -33,14 +37,19 @@ pub(crate) struct Entry {
 }
 
 /// Who an entry is: (conversion address, rule position, match position).
-type EntryId = (usize, usize, usize);
+pub(crate) type EntryId = (usize, usize, usize);
+
+/// The identity of match `m` of rule position `rule` of `route`.
+pub(crate) fn entry_id(route: &Arc<ConvertedRoute>, rule: usize, m: usize) -> EntryId {
+    (Arc::as_ptr(route) as usize, rule, m)
+}
 
 /// Where a host's routes go: (first listener index of the group, port, host).
 pub(crate) type HostId = (usize, u16, String);
 
 impl Entry {
     fn id(&self) -> EntryId {
-        (Arc::as_ptr(&self.route) as usize, self.rule, self.m)
+        entry_id(&self.route, self.rule, self.m)
     }
 
     pub(crate) fn rule(&self) -> &ConvertedRule {
@@ -64,15 +73,44 @@ impl Entry {
 /// When more than one entry in this many is new, one sort beats a binary insert each.
 const INSERT_RATIO: usize = 8;
 
-/// Two generations, like the IR route memo: orders a build used move to `now`, the rest
+/// Two generations, like the IR route memo: hosts a build used move to `now`, the rest
 /// are dropped when it finishes.
 #[derive(Default)]
 pub(crate) struct RouteOrders {
-    last: HashMap<HostId, Vec<Entry>, RandomState>,
-    now: HashMap<HostId, Vec<Entry>, RandomState>,
+    last: HashMap<HostId, Kept, RandomState>,
+    now: HashMap<HostId, Kept, RandomState>,
+}
+
+/// What one host keeps between builds.
+#[derive(Default)]
+struct Kept {
+    /// Its entries in precedence order, each once.
+    order: Vec<Entry>,
+    /// Its entries' identities as they arrived (duplicates included), and the IR routes
+    /// made from `order`: kept only when the build blocked none of the host's backends.
+    built: Option<(Vec<EntryId>, Vec<Arc<HttpRoute>>)>,
 }
 
 impl RouteOrders {
+    /// The IR routes of `host` from the last build, when its entries arrive as they did
+    /// then (`arrived`: their identities in arrival order) and that build kept them; the
+    /// host is kept for the next build too.
+    pub(crate) fn unchanged(
+        &mut self,
+        host: &HostId,
+        arrived: impl ExactSizeIterator<Item = EntryId>,
+    ) -> Option<Vec<Arc<HttpRoute>>> {
+        let kept = self.last.get(host)?;
+        let (ids, routes) = kept.built.as_ref()?;
+        if ids.len() != arrived.len() || !ids.iter().copied().eq(arrived) {
+            return None;
+        }
+        let routes = routes.clone();
+        let kept = self.last.remove(host)?;
+        self.now.insert(host.clone(), kept);
+        Some(routes)
+    }
+
     /// `entries` (duplicates allowed: a route can reach a host through two parentRefs) in
     /// precedence order, each once.
     pub(crate) fn sorted(&mut self, host: HostId, entries: Vec<Entry>) -> &mut [Entry] {
@@ -84,10 +122,24 @@ impl RouteOrders {
             .filter(|e| wanted.insert(e.id(), false).is_none())
             .collect();
         let order = match self.last.remove(&host) {
-            Some(previous) => update(previous, fresh, &mut wanted),
+            Some(previous) => update(previous.order, fresh, &mut wanted),
             None => sort(fresh),
         };
-        self.now.entry(host).insert_entry(order).into_mut()
+        let kept = Kept { order, built: None };
+        &mut self.now.entry(host).insert_entry(kept).into_mut().order
+    }
+
+    /// Keeps the IR routes a build made for `host` (after [`Self::sorted`]) from entries
+    /// that arrived as `arrived`, for [`Self::unchanged`].
+    pub(crate) fn keep_built(
+        &mut self,
+        host: &HostId,
+        arrived: Vec<EntryId>,
+        routes: &[Arc<HttpRoute>],
+    ) {
+        if let Some(kept) = self.now.get_mut(host) {
+            kept.built = Some((arrived, routes.to_vec()));
+        }
     }
 
     /// Ends a build: orders it did not use are dropped.

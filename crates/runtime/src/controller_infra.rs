@@ -111,6 +111,10 @@ type CertificateData = BTreeMap<String, ByteString>;
 /// The client certificates this replica issued lately, by Secret, each with the data it
 /// replaced.
 ///
+/// The Secret is the one rendered object that depends on what the watchers show (every
+/// other one follows from the IR, and `KubernetesInfra` bridges the watchers' lag for those
+/// by the hash it applied); so this bridge is its own.
+///
 /// The watchers show an applied Secret some time after the apply. A render in that gap sees
 /// the replaced (missing, unreadable or expiring) data; issuing again there would roll the
 /// Gateway's pods twice, and a restart between the two applies would find a Deployment
@@ -139,9 +143,10 @@ impl RecentlyIssued {
     ) -> anyhow::Result<CertificateData> {
         self.0
             .retain(|_, i| now.saturating_duration_since(i.at) < WATCH_LAG_ALLOWANCE);
-        if let Some(live) = live.as_ref().filter(|d| usable(d, ca)) {
-            return Ok(live.clone());
-        }
+        let live = match live {
+            Some(data) if usable(&data, ca) => return Ok(data),
+            other => other,
+        };
         if let Some(recent) = self
             .0
             .get(&id)
@@ -164,12 +169,11 @@ impl RecentlyIssued {
                 ByteString(issued.key_pem.into_bytes()),
             ),
         ]);
-        let replaced = live;
         self.0.insert(
             id,
             Issued {
                 data: data.clone(),
-                replaced,
+                replaced: live,
                 at: now,
             },
         );

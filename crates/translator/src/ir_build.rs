@@ -464,21 +464,12 @@ fn virtual_hosts(
                             ir: None,
                         })
                         .collect();
-                    let routes = ir_routes(
-                        memo.orders.sorted(id.clone(), entries),
+                    ir_routes(
+                        memo.orders.sorted(id.clone(), entries, ids().collect()),
                         port,
                         blocked.is,
                         &mut memo.routes,
-                    );
-                    // Routes with a blocked backend are made again at every build.
-                    let any_blocked = !blocked.none
-                        && arrived
-                            .iter()
-                            .any(|&(route, rule, _)| blocks(&route.rules[rule], blocked.is));
-                    if !any_blocked {
-                        memo.orders.keep_built(&id, ids().collect(), &routes);
-                    }
-                    routes
+                    )
                 }
             };
             let (_, _, host) = id;

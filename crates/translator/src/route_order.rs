@@ -84,36 +84,44 @@ pub(crate) struct RouteOrders {
 /// What one host keeps between builds.
 #[derive(Default)]
 struct Kept {
-    /// Its entries in precedence order, each once.
+    /// Its entries in precedence order, each once, with their IR routes once built.
     order: Vec<Entry>,
-    /// Its entries' identities as they arrived (duplicates included), and the IR routes
-    /// made from `order`: kept only when the build blocked none of the host's backends.
-    built: Option<(Vec<EntryId>, Vec<Arc<HttpRoute>>)>,
+    /// Its entries' identities as they arrived at the build that made `order`
+    /// (duplicates included).
+    arrived: Vec<EntryId>,
 }
 
 impl RouteOrders {
     /// The IR routes of `host` from the last build, when its entries arrive as they did
-    /// then (`arrived`: their identities in arrival order) and that build kept them; the
-    /// host is kept for the next build too.
+    /// then (`arrived`: their identities in arrival order) and every one carries its IR
+    /// route (none was blocked); the host is kept for the next build too.
     pub(crate) fn unchanged(
         &mut self,
         host: &HostId,
         arrived: impl ExactSizeIterator<Item = EntryId>,
     ) -> Option<Vec<Arc<HttpRoute>>> {
         let kept = self.last.get(host)?;
-        let (ids, routes) = kept.built.as_ref()?;
-        if ids.len() != arrived.len() || !ids.iter().copied().eq(arrived) {
+        if kept.arrived.len() != arrived.len() || !kept.arrived.iter().copied().eq(arrived) {
             return None;
         }
-        let routes = routes.clone();
+        let mut routes = Vec::with_capacity(kept.order.len());
+        for entry in &kept.order {
+            routes.push(Arc::clone(entry.ir.as_ref()?));
+        }
         let kept = self.last.remove(host)?;
         self.now.insert(host.clone(), kept);
         Some(routes)
     }
 
     /// `entries` (duplicates allowed: a route can reach a host through two parentRefs) in
-    /// precedence order, each once.
-    pub(crate) fn sorted(&mut self, host: HostId, entries: Vec<Entry>) -> &mut [Entry] {
+    /// precedence order, each once; `arrived` are their identities as they arrived, for
+    /// [`Self::unchanged`] at the next build.
+    pub(crate) fn sorted(
+        &mut self,
+        host: HostId,
+        entries: Vec<Entry>,
+        arrived: Vec<EntryId>,
+    ) -> &mut [Entry] {
         // Each entry wanted now, and whether the last order has it.
         let mut wanted: HashMap<EntryId, bool, RandomState> =
             HashMap::with_capacity_and_hasher(entries.len(), RandomState::default());
@@ -125,21 +133,8 @@ impl RouteOrders {
             Some(previous) => update(previous.order, fresh, &mut wanted),
             None => sort(fresh),
         };
-        let kept = Kept { order, built: None };
+        let kept = Kept { order, arrived };
         &mut self.now.entry(host).insert_entry(kept).into_mut().order
-    }
-
-    /// Keeps the IR routes a build made for `host` (after [`Self::sorted`]) from entries
-    /// that arrived as `arrived`, for [`Self::unchanged`].
-    pub(crate) fn keep_built(
-        &mut self,
-        host: &HostId,
-        arrived: Vec<EntryId>,
-        routes: &[Arc<HttpRoute>],
-    ) {
-        if let Some(kept) = self.now.get_mut(host) {
-            kept.built = Some((arrived, routes.to_vec()));
-        }
     }
 
     /// Ends a build: orders it did not use are dropped.

@@ -57,6 +57,8 @@ pub(crate) fn build(
 
     let mut listeners = Vec::new();
     let mut ports = Vec::new();
+    // Backends of the HTTP and HTTPS virtual hosts, gathered per host while they are made.
+    let mut used: BTreeSet<String> = BTreeSet::new();
     let mut secrets: BTreeMap<String, TlsSecret> = BTreeMap::new();
     for (&(port, udp), indices) in &groups {
         let bound = bind_port(port, options);
@@ -71,7 +73,7 @@ pub(crate) fn build(
         let (name, kind) = match protocol {
             Protocol::Http => {
                 let name = format!("http-{port}");
-                let virtual_hosts = virtual_hosts(gw, indices, &attachments, port, &blocked, memo);
+                let virtual_hosts = virtual_hosts(gw, indices, &attachments, port, &blocked, memo, &mut used);
                 (
                     name.clone(),
                     ListenerKind::Http(HttpListener {
@@ -103,7 +105,9 @@ pub(crate) fn build(
                         certificates: l.certificates.iter().map(|c| c.name.clone()).collect(),
                         client_validation: l.client_validation.clone(),
                         route_config: format!("https-{port}-{}", l.name),
-                        virtual_hosts: virtual_hosts(gw, &[i], &own, port, &blocked, memo),
+                        virtual_hosts: virtual_hosts(
+                            gw, &[i], &own, port, &blocked, memo, &mut used,
+                        ),
                     });
                 }
                 add_misdirected_hosts(&mut chains);
@@ -197,7 +201,7 @@ pub(crate) fn build(
         });
     }
 
-    let used = used_backends(&listeners);
+    stream_backends(&listeners, &mut used);
     let mut backends: Vec<Backend> = used
         .iter()
         .filter_map(|name| routes.backends.get(name).map(|b| Backend::clone(b)))
@@ -349,35 +353,37 @@ fn sort_chains_https(chains: &mut [HttpsChain]) {
     chains.sort_by(|a, b| chain_order(&a.server_names, &b.server_names).then(a.name.cmp(&b.name)));
 }
 
-fn used_backends(listeners: &[Listener]) -> BTreeSet<String> {
-    // Borrowed while collecting: thousands of routes name the same few backends, and a
-    // copy of each name per route was an allocation per route at every build.
-    fn from_hosts<'a>(hosts: &'a [VirtualHost], used: &mut BTreeSet<&'a str>) {
-        for vh in hosts {
-            for r in &vh.routes {
-                if let RouteAction::Forward(f) = &*r.action {
-                    used.extend(f.backends.iter().map(|b| b.backend.as_str()));
-                    used.extend(f.mirrors.iter().map(|m| m.backend.as_str()));
-                }
+/// Adds the backends of the TLS, TCP and UDP listeners to `used` (those of the HTTP and
+/// HTTPS virtual hosts are gathered as the hosts are made).
+fn stream_backends(listeners: &[Listener], used: &mut BTreeSet<String>) {
+    for l in listeners {
+        let backends: Vec<&str> = match &l.kind {
+            ListenerKind::Http(_) | ListenerKind::Https(_) => continue,
+            ListenerKind::Tls(t) => t
+                .chains
+                .iter()
+                .flat_map(|c| c.backends.iter().map(|b| b.backend.as_str()))
+                .collect(),
+            ListenerKind::Tcp(s) | ListenerKind::Udp(s) => {
+                s.backends.iter().map(|b| b.backend.as_str()).collect()
+            }
+        };
+        for b in backends {
+            if !used.contains(b) {
+                used.insert(b.to_string());
             }
         }
     }
+}
+
+/// The backends `routes` send requests (or copies of them) to, each once.
+fn backends_of(routes: &[Arc<HttpRoute>]) -> Arc<[String]> {
+    // Borrowed while collecting: thousands of routes name the same few backends.
     let mut used: BTreeSet<&str> = BTreeSet::new();
-    for l in listeners {
-        match &l.kind {
-            ListenerKind::Http(h) => from_hosts(&h.virtual_hosts, &mut used),
-            ListenerKind::Https(h) => h
-                .chains
-                .iter()
-                .for_each(|c| from_hosts(&c.virtual_hosts, &mut used)),
-            ListenerKind::Tls(t) => used.extend(
-                t.chains
-                    .iter()
-                    .flat_map(|c| c.backends.iter().map(|b| b.backend.as_str())),
-            ),
-            ListenerKind::Tcp(s) | ListenerKind::Udp(s) => {
-                used.extend(s.backends.iter().map(|b| b.backend.as_str()))
-            }
+    for r in routes {
+        if let RouteAction::Forward(f) = &*r.action {
+            used.extend(f.backends.iter().map(|b| b.backend.as_str()));
+            used.extend(f.mirrors.iter().map(|m| m.backend.as_str()));
         }
     }
     used.into_iter().map(str::to_string).collect()
@@ -401,6 +407,7 @@ fn virtual_hosts(
     port: u16,
     blocked: &Blocked<'_>,
     memo: &mut IrRouteMemo,
+    used: &mut BTreeSet<String>,
 ) -> Vec<VirtualHost> {
     // (route, rule position, match position), borrowed: most hosts keep their last IR
     // routes, and need no entry of their own.
@@ -452,8 +459,8 @@ fn virtual_hosts(
             } else {
                 None
             };
-            let routes = match unchanged {
-                Some(routes) => routes,
+            let (routes, backends) = match unchanged {
+                Some(kept) => kept,
                 None => {
                     let entries = arrived
                         .iter()
@@ -464,14 +471,22 @@ fn virtual_hosts(
                             ir: None,
                         })
                         .collect();
-                    ir_routes(
+                    let routes = ir_routes(
                         memo.orders.sorted(id.clone(), entries, ids().collect()),
                         port,
                         blocked.is,
                         &mut memo.routes,
-                    )
+                    );
+                    let backends = backends_of(&routes);
+                    memo.orders.keep_backends(&id, Arc::clone(&backends));
+                    (routes, backends)
                 }
             };
+            for b in backends.iter() {
+                if !used.contains(b) {
+                    used.insert(b.clone());
+                }
+            }
             let (_, _, host) = id;
             VirtualHost {
                 name: host.clone(),

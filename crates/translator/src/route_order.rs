@@ -81,6 +81,9 @@ pub(crate) struct RouteOrders {
     now: HashMap<HostId, Kept, RandomState>,
 }
 
+/// A host's IR routes from the last build and the backends they send to.
+pub(crate) type KeptHost = (Vec<Arc<HttpRoute>>, Arc<[String]>);
+
 /// What one host keeps between builds.
 #[derive(Default)]
 struct Kept {
@@ -89,17 +92,20 @@ struct Kept {
     /// Its entries' identities as they arrived at the build that made `order`
     /// (duplicates included).
     arrived: Vec<EntryId>,
+    /// The backends its IR routes send to (see [`RouteOrders::keep_backends`]).
+    backends: Arc<[String]>,
 }
 
 impl RouteOrders {
-    /// The IR routes of `host` from the last build, when its entries arrive as they did
-    /// then (`arrived`: their identities in arrival order) and every one carries its IR
-    /// route (none was blocked); the host is kept for the next build too.
+    /// The IR routes of `host` from the last build and the backends they send to, when its
+    /// entries arrive as they did then (`arrived`: their identities in arrival order) and
+    /// every one carries its IR route (none was blocked); the host is kept for the next
+    /// build too.
     pub(crate) fn unchanged(
         &mut self,
         host: &HostId,
         arrived: impl ExactSizeIterator<Item = EntryId>,
-    ) -> Option<Vec<Arc<HttpRoute>>> {
+    ) -> Option<KeptHost> {
         let kept = self.last.get(host)?;
         if kept.arrived.len() != arrived.len() || !kept.arrived.iter().copied().eq(arrived) {
             return None;
@@ -109,8 +115,9 @@ impl RouteOrders {
             routes.push(Arc::clone(entry.ir.as_ref()?));
         }
         let kept = self.last.remove(host)?;
+        let backends = Arc::clone(&kept.backends);
         self.now.insert(host.clone(), kept);
-        Some(routes)
+        Some((routes, backends))
     }
 
     /// `entries` (duplicates allowed: a route can reach a host through two parentRefs) in
@@ -133,8 +140,21 @@ impl RouteOrders {
             Some(previous) => update(previous.order, fresh, &mut wanted),
             None => sort(fresh),
         };
-        let kept = Kept { order, arrived };
+        let kept = Kept {
+            order,
+            arrived,
+            backends: Arc::default(),
+        };
         &mut self.now.entry(host).insert_entry(kept).into_mut().order
+    }
+
+    /// Records the backends the IR routes of `host`, just made from its [`Self::sorted`]
+    /// order, send to: a host kept unchanged at a later build hands them back with its
+    /// routes, so the Gateway's backends are gathered per host instead of per route.
+    pub(crate) fn keep_backends(&mut self, host: &HostId, backends: Arc<[String]>) {
+        if let Some(kept) = self.now.get_mut(host) {
+            kept.backends = backends;
+        }
     }
 
     /// Ends a build: orders it did not use are dropped.

@@ -73,7 +73,8 @@ pub(crate) fn build(
         let (name, kind) = match protocol {
             Protocol::Http => {
                 let name = format!("http-{port}");
-                let virtual_hosts = virtual_hosts(gw, indices, &attachments, port, &blocked, memo, &mut used);
+                let virtual_hosts =
+                    virtual_hosts(gw, indices, &attachments, port, &blocked, memo, &mut used);
                 (
                     name.clone(),
                     ListenerKind::Http(HttpListener {
@@ -106,7 +107,13 @@ pub(crate) fn build(
                         client_validation: l.client_validation.clone(),
                         route_config: format!("https-{port}-{}", l.name),
                         virtual_hosts: virtual_hosts(
-                            gw, &[i], &own, port, &blocked, memo, &mut used,
+                            gw,
+                            &[i],
+                            &own,
+                            port,
+                            &blocked,
+                            memo,
+                            &mut used,
                         ),
                     });
                 }

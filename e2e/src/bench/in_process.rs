@@ -12,8 +12,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use ferrogate_store::{Kind, Object, ObjectKey, ObjectRef, Snapshot, load_documents};
 use ferrogate_ir::GatewayKey;
+use ferrogate_store::{Kind, Object, ObjectKey, ObjectRef, Snapshot, load_documents};
 use ferrogate_translator::{Incremental, Options, Translation, translate};
 use ferrogate_xds_translator::{RouteEncodings, XdsOptions};
 

@@ -364,21 +364,26 @@ fn sort_chains_https(chains: &mut [HttpsChain]) {
 /// HTTPS virtual hosts are gathered as the hosts are made).
 fn stream_backends(listeners: &[Listener], used: &mut BTreeSet<String>) {
     for l in listeners {
-        let backends: Vec<&str> = match &l.kind {
-            ListenerKind::Http(_) | ListenerKind::Https(_) => continue,
-            ListenerKind::Tls(t) => t
-                .chains
-                .iter()
-                .flat_map(|c| c.backends.iter().map(|b| b.backend.as_str()))
-                .collect(),
+        match &l.kind {
+            ListenerKind::Http(_) | ListenerKind::Https(_) => {}
+            ListenerKind::Tls(t) => add_backends(
+                used,
+                t.chains
+                    .iter()
+                    .flat_map(|c| c.backends.iter().map(|b| b.backend.as_str())),
+            ),
             ListenerKind::Tcp(s) | ListenerKind::Udp(s) => {
-                s.backends.iter().map(|b| b.backend.as_str()).collect()
+                add_backends(used, s.backends.iter().map(|b| b.backend.as_str()))
             }
-        };
-        for b in backends {
-            if !used.contains(b) {
-                used.insert(b.to_string());
-            }
+        }
+    }
+}
+
+/// Adds `names` to `used`, copying only the names it does not hold yet.
+fn add_backends<'a>(used: &mut BTreeSet<String>, names: impl IntoIterator<Item = &'a str>) {
+    for name in names {
+        if !used.contains(name) {
+            used.insert(name.to_string());
         }
     }
 }
@@ -489,11 +494,7 @@ fn virtual_hosts(
                     (routes, backends)
                 }
             };
-            for b in backends.iter() {
-                if !used.contains(b) {
-                    used.insert(b.clone());
-                }
-            }
+            add_backends(used, backends.iter().map(String::as_str));
             let (_, _, host) = id;
             VirtualHost {
                 name: host.clone(),

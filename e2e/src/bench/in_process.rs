@@ -86,8 +86,6 @@ fn route(gateway: usize, name: &str, i: usize) -> String {
     )
 }
 
-/// xDS-translates the Gateways whose IR is not the one `before` had (as the pipeline does);
-/// returns how many.
 /// The xDS translation of the Gateways whose IR changed from `before` to `after`, as the
 /// pipeline runs it: packed, with each Gateway's route encodings kept from its last
 /// translation (`encodings`). Returns how many Gateways changed.

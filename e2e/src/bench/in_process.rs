@@ -100,7 +100,8 @@ fn changed_gateways(
     };
     let mut changed = 0;
     for (key, ir) in &after.gateways {
-        if before.is_some_and(|b| b.gateways.get(key).is_some_and(|b| Arc::ptr_eq(b, ir))) {
+        let unchanged = before.and_then(|b| b.gateways.get(key));
+        if unchanged.is_some_and(|b| Arc::ptr_eq(b, ir)) {
             continue;
         }
         changed += 1;
